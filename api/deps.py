@@ -1,0 +1,95 @@
+"""Dependencies: the container, the current actor, role and scope guards, client address."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword, OAuthFlows
+from fastapi.security import OAuth2
+
+from domain.actors import Actor, Role
+from domain.errors import Forbidden, Unauthenticated
+from infra.container import Container
+
+oauth2 = OAuth2(
+    flows=OAuthFlows(
+        password=OAuthFlowPassword(tokenUrl="/v1/auth/token", scopes={}),
+        clientCredentials=OAuthFlowClientCredentials(
+            tokenUrl="/v1/auth/token",
+            scopes={
+                "chart:read": "Read the contact-desk chart and walk it",
+                "triage:run": "Run triage on free text",
+                "line:notify": "Send LINE notifications",
+            },
+        ),
+    ),
+    scheme_name="OAuth2",
+    description="People sign in with the password grant; the LINE bot, the chatbot front end and integrations "
+    "use client credentials.",
+    auto_error=False,
+)
+
+
+def container(request: Request) -> Container:
+    return request.app.state.container  # type: ignore[no-any-return]
+
+
+ContainerDep = Annotated[Container, Depends(container)]
+
+
+def client_address(request: Request) -> str | None:
+    # uvicorn rewrites request.client from X-Forwarded-For only for MADOGUCHI_TRUSTED_PROXIES.
+    return request.client.host if request.client else None
+
+
+async def current_actor(
+    request: Request, c: ContainerDep, authorization: Annotated[str | None, Depends(oauth2)]
+) -> Actor:
+    if not authorization:
+        raise Unauthenticated("missing_token")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("invalid_token")
+    actor, issued_at = c.tokens.decode_access(token.strip())
+    actor = await c.accounts.resolve(actor, issued_at)
+    request.state.actor = actor
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+async def person(actor: CurrentActor) -> Actor:
+    if not actor.is_person:
+        raise Forbidden("person_required")
+    return actor
+
+
+Person = Annotated[Actor, Depends(person)]
+
+
+def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
+    allowed = frozenset(roles)
+
+    async def guard(request: Request, actor: CurrentActor) -> Actor:
+        if actor.role not in allowed:
+            raise Forbidden("role_not_allowed")
+        c: Container = request.app.state.container
+        if actor.is_staff and c.settings.staff_mfa_required and not actor.mfa:
+            raise Forbidden("mfa_enrolment_required")
+        return actor
+
+    return Depends(guard)
+
+
+def require_scope(scope: str):  # type: ignore[no-untyped-def]
+    async def guard(actor: CurrentActor) -> Actor:
+        if actor.is_person or scope not in actor.scopes:
+            raise Forbidden("insufficient_scope")
+        return actor
+
+    return Depends(guard)
+
+
+Admin = Annotated[Actor, require_roles(Role.admin)]

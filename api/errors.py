@@ -1,0 +1,177 @@
+"""RFC 9457 problem details for every error: domain errors, validation, routing, and the unexpected."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain import errors as e
+
+log = logging.getLogger("madoguchi.api")
+
+PROBLEM = "application/problem+json"
+
+STATUS_OF: list[tuple[type[e.DomainError], int]] = [
+    (e.Unauthenticated, 401),
+    (e.Forbidden, 403),
+    (e.NotFound, 404),
+    (e.InvalidState, 409),
+    (e.Conflict, 409),
+    (e.PreconditionFailed, 412),
+    (e.PreconditionRequired, 428),
+    (e.ValidationFailed, 422),
+    (e.RateLimited, 429),
+    (e.Unavailable, 503),
+]
+
+# Titles are per status; `code` is the stable machine-readable member front ends switch on.
+TITLES: dict[int, tuple[str, str]] = {
+    400: ("リクエストが正しくありません", "Bad request"),
+    401: ("認証が必要です", "Authentication required"),
+    403: ("この操作は許可されていません", "Forbidden"),
+    404: ("見つかりません", "Not found"),
+    405: ("このメソッドは使えません", "Method not allowed"),
+    406: ("この形式では応答できません", "Not acceptable"),
+    409: ("現在の状態ではこの操作はできません", "Conflict"),
+    412: ("ほかの更新が先に行われました", "Precondition failed"),
+    413: ("リクエストが大きすぎます", "Content too large"),
+    415: ("この形式のデータは受け付けられません", "Unsupported media type"),
+    422: ("入力内容に誤りがあります", "Unprocessable content"),
+    428: ("If-Match ヘッダーが必要です", "Precondition required"),
+    429: ("しばらく時間をおいてから再度お試しください", "Too many requests"),
+    500: ("サーバーで問題が発生しました", "Internal server error"),
+    503: ("ただいまご利用いただけません", "Service unavailable"),
+}
+
+DEFAULT_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "content_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    428: "precondition_required",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """An HTTPException so FastAPI's body parsing re-raises it instead of turning it into a 400."""
+
+    def __init__(self) -> None:
+        super().__init__(413)
+
+
+def prefers_english(accept_language: str | None) -> bool:
+    """Japanese unless the caller ranks English above it (RFC 9110 §12.5.4 q-values)."""
+    best_lang, best_q = "ja", -1.0
+    for part in (accept_language or "").split(","):
+        piece = part.strip()
+        if not piece:
+            continue
+        lang, _, params = piece.partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                continue
+        primary = lang.strip().lower().split("-")[0]
+        if primary in ("ja", "en") and q > best_q:
+            best_lang, best_q = primary, q
+    return best_lang == "en"
+
+
+def problem(
+    request: Request,
+    status: int,
+    code: str | None = None,
+    *,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: object,
+) -> JSONResponse:
+    ja, en = TITLES.get(status, TITLES[500] if status >= 500 else TITLES[400])
+    body: dict[str, object] = {
+        "type": "about:blank",
+        "title": en if prefers_english(request.headers.get("accept-language")) else ja,
+        "status": status,
+        "code": code or DEFAULT_CODES.get(status, "error"),
+        "instance": request.url.path,
+        "request_id": request.scope.get("state", {}).get("request_id", ""),
+    }
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def status_for(exc: e.DomainError) -> int:
+    for cls, status in STATUS_OF:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+async def on_domain_error(request: Request, exc: e.DomainError) -> JSONResponse:
+    status = status_for(exc)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if exc.code == "invalid_token" else "Bearer"
+    if isinstance(exc, e.RateLimited | e.Unavailable):
+        headers["Retry-After"] = str(exc.retry_after)
+    extra = {k: v for k, v in exc.extra.items() if isinstance(v, str | int | bool | list)}
+    return problem(request, status, exc.code, detail=exc.detail, headers=headers, **extra)
+
+
+async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # Location, type and message only: pydantic's `input` and `ctx` can echo what was sent (maybe PII).
+    errors = [
+        {"loc": [str(p) for p in err.get("loc", ())], "type": err.get("type", ""), "msg": err.get("msg", "")}
+        for err in exc.errors()[:20]
+    ]
+    return problem(request, 422, "validation_failed", errors=errors)
+
+
+async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    headers = dict(exc.headers or {})
+    if exc.status_code == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    return problem(request, exc.status_code, headers=headers or None)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
+
+    if isinstance(exc, PoolTimeout | DBAPIError) and _looks_unavailable(exc):
+        return problem(request, 503, "database_unavailable", headers={"Retry-After": "5"})
+    log.error(
+        "unhandled error",
+        extra={"error_type": type(exc).__name__, "request_id": request.scope.get("state", {}).get("request_id")},
+    )
+    return problem(request, 500, "internal_error")
+
+
+def _looks_unavailable(exc: Exception) -> bool:
+    from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
+
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated or isinstance(exc.orig, OSError | ConnectionError))
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(e.DomainError, on_domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, on_http_error)  # type: ignore[arg-type]

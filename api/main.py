@@ -1,0 +1,97 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+
+from api import errors
+from api.middleware import EdgeMiddleware
+from api.routes import auth, health, me, users
+from infra.container import Container, build_container
+from infra.db.migrate import head_revision
+from infra.logging import configure_logging
+from infra.settings import Settings
+
+DESCRIPTION = """
+**madoguchi** (窓口) — the one API behind the consultation centre's my-page, LINE bot, homepage chatbot and staff
+tools.
+
+* Authentication: OAuth2 bearer tokens from `POST /v1/auth/token` (password grant for people,
+  `client_credentials` for service clients). Access tokens live at most 15 minutes; refresh tokens rotate.
+* Every error is `application/problem+json` (RFC 9457) with a stable `code` and a `request_id`; titles follow
+  `Accept-Language` (Japanese by default, English on request).
+* Objects the caller may not see answer 404, exactly like objects that do not exist.
+"""
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    settings = settings or (container.settings if container else Settings())
+    configure_logging(settings.log_level)
+    owned = container is None
+    c = container or build_container(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = None
+        if settings.run_worker_in_process:
+            task = asyncio.create_task(c.worker.run_forever(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            if owned:
+                await c.close()
+
+    docs = settings.docs_enabled and not settings.is_production
+    app = FastAPI(
+        title="madoguchi API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+        lifespan=lifespan,
+        generate_unique_id_function=lambda route: route.name,
+    )
+    app.state.container = c
+    c.migration_head = head_revision()
+    errors.install(app)
+    for router in (health.router, auth.router, me.router, users.router):
+        app.include_router(router)
+    _check_operation_ids(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Request-ID",
+                           "Accept-Language"],
+            expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
+            max_age=600,
+        )
+    app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, hsts=settings.is_production)
+    return app
+
+
+def _check_operation_ids(app: FastAPI) -> None:
+    """Front ends generate clients from operation ids: every route names one, and none repeats."""
+    seen: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            if not route.operation_id or route.operation_id in seen:
+                raise RuntimeError(f"route {route.path} needs a unique operation_id")
+            seen.add(route.operation_id)
+
+
+def app_factory() -> FastAPI:
+    """Entry point for `uvicorn --factory api.main:app_factory` (settings from the environment)."""
+    return create_app()

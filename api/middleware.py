@@ -1,0 +1,88 @@
+"""One pure-ASGI middleware for what every response needs: request id, security headers, body limit,
+content-type check, and a problem+json 500 that still carries the request id."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import BodyTooLarge, on_unexpected, problem
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+BODY_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body: int, hsts: bool) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        incoming = headers.get("x-request-id", "")
+        request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        path: str = scope["path"]
+        extra = [
+            (b"x-request-id", request_id.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"),
+        ]
+        if not path.startswith(DOCS_PATHS):
+            extra.append((b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"))
+        if self.hsts:
+            extra.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                raw = list(message.get("headers", []))
+                if not any(k.lower() == b"cache-control" for k, _ in raw):
+                    raw.append((b"cache-control", b"no-store"))
+                message["headers"] = raw + extra
+            await send(message)
+
+        async def reject(status: int) -> None:
+            response = problem(Request(scope), status)
+            await response(scope, receive, send_with_headers)
+
+        if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            length = headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+                await reject(413 if length.isdigit() else 400)
+                return
+            has_body = (length not in (None, "0")) or "transfer-encoding" in headers
+            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+            if has_body and not (ctype in BODY_TYPES or (ctype.startswith("application/") and ctype.endswith("+json"))):
+                await reject(415)
+                return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence renders a generic problem
+            if started:
+                raise
+            response = await on_unexpected(Request(scope), exc)
+            await response(scope, receive, send_with_headers)

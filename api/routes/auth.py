@@ -1,0 +1,100 @@
+"""Sign-up, e-mail verification, tokens (password and client-credentials grants), refresh, logout."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Request, Response, status
+
+from api.deps import ContainerDep, CurrentActor, client_address
+from api.schemas.accounts import Accepted, RefreshIn, RegisterIn, TokenOut, VerifyEmailIn
+from api.schemas.common import problem_responses
+from domain.errors import ValidationFailed
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+REGISTER_MESSAGE = "確認メールを送信しました。メールのリンクから登録を完了してください。"
+
+
+@router.post(
+    "/register",
+    operation_id="auth_register",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=problem_responses(422, 429),
+    summary="Register a consulter account (answer is the same whether or not the address is known)",
+)
+async def register(body: RegisterIn, c: ContainerDep, request: Request) -> Accepted:
+    await c.accounts.register(
+        body.email, body.password, body.display_name, body.locale, address=client_address(request)
+    )
+    return Accepted(message=REGISTER_MESSAGE)
+
+
+@router.post(
+    "/verify-email",
+    operation_id="auth_verify_email",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(422, 429),
+    summary="Confirm an e-mail address (or accept a staff invitation, with a password)",
+)
+async def verify_email(body: VerifyEmailIn, c: ContainerDep) -> Response:
+    await c.accounts.verify_email(body.token, body.password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/token",
+    operation_id="auth_token",
+    response_model=TokenOut,
+    responses=problem_responses(401, 403, 422, 429),
+    summary="OAuth2 token endpoint: password grant for people, client_credentials for service clients",
+)
+async def token(
+    request: Request,
+    c: ContainerDep,
+    grant_type: Annotated[Literal["password", "client_credentials"], Form()] = "password",
+    username: Annotated[str | None, Form(max_length=254)] = None,
+    password: Annotated[str | None, Form(max_length=1024)] = None,
+    totp: Annotated[str | None, Form(max_length=10, description="Staff with TOTP enrolled: the 6-digit code")] = None,
+    client_id: Annotated[str | None, Form(max_length=64)] = None,
+    client_secret: Annotated[str | None, Form(max_length=256)] = None,
+    scope: Annotated[str | None, Form(max_length=512)] = None,
+) -> TokenOut:
+    address = client_address(request)
+    if grant_type == "password":
+        if not username or not password:
+            raise ValidationFailed("username_and_password_required")
+        pair = await c.accounts.login(username, password, totp_code=totp, address=address)
+    else:
+        if not client_id or not client_secret:
+            raise ValidationFailed("client_id_and_secret_required")
+        pair = await c.accounts.login_client(client_id, client_secret, scope, address=address)
+    return TokenOut(
+        access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token, scope=pair.scope
+    )
+
+
+@router.post(
+    "/refresh",
+    operation_id="auth_refresh",
+    response_model=TokenOut,
+    responses=problem_responses(401, 422),
+    summary="Rotate a refresh token; presenting a rotated one ends the whole session",
+)
+async def refresh(body: RefreshIn, c: ContainerDep) -> TokenOut:
+    pair = await c.accounts.refresh(body.refresh_token)
+    return TokenOut(access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token)
+
+
+@router.post(
+    "/logout",
+    operation_id="auth_logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401),
+    summary="End this session: its access and refresh tokens stop working at once",
+)
+async def logout(actor: CurrentActor, c: ContainerDep) -> Response:
+    await c.accounts.logout(actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+

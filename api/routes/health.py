@@ -1,0 +1,45 @@
+"""Liveness and readiness for orchestrators."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from api.deps import ContainerDep
+from api.schemas.common import problem_responses
+from domain.errors import Unavailable
+from infra.db.migrate import current_revision
+
+router = APIRouter(tags=["operations"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+@router.get("/healthz", operation_id="health_live", response_model=Health, summary="The process is alive")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    operation_id="health_ready",
+    response_model=Health,
+    responses=problem_responses(503),
+    summary="The database answers and its schema is at the migration head",
+)
+async def readyz(c: ContainerDep) -> Health:
+    try:
+        async with asyncio.timeout(c.settings.database_timeout_seconds):
+            async with c.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            revision = await current_revision(c.engine)
+    except Exception as exc:  # noqa: BLE001 - any failure here means "not ready", never a 500
+        raise Unavailable(5, "database_unavailable") from exc
+    if revision != c.migration_head:
+        raise Unavailable(30, "migrations_pending")
+    return Health(status="ready")

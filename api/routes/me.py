@@ -1,0 +1,77 @@
+"""The signed-in person: profile, password, TOTP enrolment."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from api.deps import ContainerDep, Person, client_address
+from api.schemas.accounts import MeOut, MeUpdate, PasswordChangeIn, TotpConfirmIn, TotpEnrolmentOut
+from api.schemas.common import problem_responses
+from domain.models import User
+
+router = APIRouter(prefix="/v1/me", tags=["me"])
+
+
+def me_out(user: User) -> MeOut:
+    return MeOut(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        locale=user.locale,
+        role=user.role,
+        email_verified=user.email_verified_at is not None,
+        totp_enabled=user.totp_enabled,
+        created_at=user.created_at,
+    )
+
+
+@router.get("", operation_id="me_get", response_model=MeOut, responses=problem_responses(401, 403))
+async def get_me(actor: Person, c: ContainerDep) -> MeOut:
+    return me_out(await c.accounts.me(actor))
+
+
+@router.patch("", operation_id="me_update", response_model=MeOut, responses=problem_responses(401, 403, 422))
+async def update_me(body: MeUpdate, actor: Person, c: ContainerDep) -> MeOut:
+    user = await c.accounts.update_me(
+        actor, display_name=body.display_name, locale=body.locale, fields=body.model_fields_set
+    )
+    return me_out(user)
+
+
+@router.post(
+    "/password",
+    operation_id="me_change_password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 422, 429),
+    summary="Change the password; every other session of this account ends",
+)
+async def change_password(body: PasswordChangeIn, actor: Person, c: ContainerDep, request: Request) -> Response:
+    await c.accounts.change_password(
+        actor, body.current_password, body.new_password, address=client_address(request)
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/totp",
+    operation_id="me_totp_begin",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TotpEnrolmentOut,
+    responses=problem_responses(401, 403, 409),
+    summary="Staff: start TOTP enrolment (returns the secret once)",
+)
+async def begin_totp(actor: Person, c: ContainerDep) -> TotpEnrolmentOut:
+    enrolment = await c.accounts.begin_totp(actor)
+    return TotpEnrolmentOut(secret=enrolment.secret, provisioning_uri=enrolment.provisioning_uri)
+
+
+@router.post(
+    "/totp/confirm",
+    operation_id="me_totp_confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 409, 422),
+    summary="Staff: confirm TOTP with a current code; other sessions end",
+)
+async def confirm_totp(body: TotpConfirmIn, actor: Person, c: ContainerDep) -> Response:
+    await c.accounts.confirm_totp(actor, body.code)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,105 @@
+"""Administration of accounts: staff are created only here (or by the CLI)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from api.deps import Admin, ContainerDep
+from api.etag import etag_of, parse_if_match
+from api.pagination import cursor_uuid, encode_cursor
+from api.schemas.accounts import UserCreate, UserOut, UserUpdate
+from api.schemas.common import Page, problem_responses
+from domain.actors import Role
+from domain.models import User
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        role=user.role,
+        is_active=user.is_active,
+        email_verified=user.email_verified_at is not None,
+        totp_enabled=user.totp_enabled,
+        expires_at=user.expires_at,
+        created_at=user.created_at,
+        version=user.version,
+    )
+
+
+@router.get("", operation_id="users_list", response_model=Page[UserOut], responses=problem_responses(401, 403, 422))
+async def list_users(
+    actor: Admin,
+    c: ContainerDep,
+    role: Role | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> Page[UserOut]:
+    after = cursor_uuid(cursor)
+    users = await c.accounts.list_users(actor, role=role, after=after, limit=limit + 1)
+    more = len(users) > limit
+    items = [user_out(u) for u in users[:limit]]
+    return Page(items=items, next_cursor=encode_cursor({"id": str(items[-1].id)}) if more else None)
+
+
+@router.post(
+    "",
+    operation_id="users_create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses=problem_responses(401, 403, 409, 422),
+    summary="Invite a staff member; they set a password through the mailed link",
+)
+async def create_user(body: UserCreate, actor: Admin, c: ContainerDep, response: Response) -> UserOut:
+    user = await c.accounts.create_staff(
+        actor, email=body.email, role=body.role, display_name=body.display_name, expires_at=body.expires_at
+    )
+    response.headers["Location"] = f"/v1/users/{user.id}"
+    response.headers["ETag"] = etag_of(user.version)
+    return user_out(user)
+
+
+@router.get("/{user_id}", operation_id="users_get", response_model=UserOut, responses=problem_responses(401, 403, 404))
+async def get_user(user_id: uuid.UUID, actor: Admin, c: ContainerDep, response: Response) -> UserOut:
+    user = await c.accounts.get_user(actor, user_id)
+    response.headers["ETag"] = etag_of(user.version)
+    return user_out(user)
+
+
+@router.patch(
+    "/{user_id}",
+    operation_id="users_update",
+    response_model=UserOut,
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+    summary="Change role, activity or expiry; a role change or deactivation ends the user's sessions",
+)
+async def update_user(
+    user_id: uuid.UUID,
+    body: UserUpdate,
+    actor: Admin,
+    c: ContainerDep,
+    response: Response,
+    if_match: Annotated[str | None, Header(max_length=100)] = None,
+) -> UserOut:
+    user = await c.accounts.update_user(
+        actor, user_id, changes=body.model_dump(exclude_unset=True), expected_version=parse_if_match(if_match)
+    )
+    response.headers["ETag"] = etag_of(user.version)
+    return user_out(user)
+
+
+@router.post(
+    "/{user_id}/revoke-sessions",
+    operation_id="users_revoke_sessions",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 404),
+)
+async def revoke_sessions(user_id: uuid.UUID, actor: Admin, c: ContainerDep) -> Response:
+    await c.accounts.revoke_user_sessions(actor, user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,542 @@
+"""Account use cases: registration, verification, sign-in, token rotation, sessions, TOTP, staff admin."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from domain.actors import Actor, Client, Role
+from domain.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    RateLimited,
+    Unauthenticated,
+    ValidationFailed,
+)
+from domain.models import (
+    AuthSession,
+    EmailToken,
+    EmailTokenPurpose,
+    Locale,
+    RefreshToken,
+    ServiceClient,
+    User,
+)
+from domain.ports import Clock, PasswordHasher, Throttle, TokenIssuer, TotpVerifier, UnitOfWorkFactory
+from domain.text import nfkc, normalise_email
+
+PASSWORD_MIN = 8
+PASSWORD_MAX = 128
+STAFF_ROLES = frozenset(r for r in Role if r.is_staff)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthPolicy:
+    session_lifetime: timedelta = timedelta(days=30)
+    staff_session_lifetime: timedelta = timedelta(hours=12)
+    verification_lifetime: timedelta = timedelta(hours=48)
+    invite_lifetime: timedelta = timedelta(hours=72)
+    max_failures: int = 10
+    failure_window: timedelta = timedelta(minutes=15)
+    require_staff_mfa: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    expires_in: int
+    refresh_token: str | None
+    scope: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TotpEnrolment:
+    secret: str
+    provisioning_uri: str
+
+
+def check_password(password: str, hasher: PasswordHasher, *, context: Sequence[str] = ()) -> None:
+    """ASVS V6.2: length 8..128 with no composition rules, no truncation, common passwords refused."""
+    if len(password) < PASSWORD_MIN:
+        raise ValidationFailed("password_too_short", field="password")
+    if len(password) > PASSWORD_MAX:
+        raise ValidationFailed("password_too_long", field="password")
+    lowered = nfkc(password).lower()
+    if hasher.is_common(lowered) or any(c and lowered == nfkc(c).lower() for c in context):
+        raise ValidationFailed("password_too_common", field="password")
+
+
+class AccountService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        tokens: TokenIssuer,
+        totp: TotpVerifier,
+        throttle: Throttle,
+        clock: Clock,
+        policy: AuthPolicy,
+        signup_throttle: Throttle | None = None,
+    ) -> None:
+        self.signup_throttle = signup_throttle
+        self.uow = uow
+        self.hasher = hasher
+        self.tokens = tokens
+        self.totp = totp
+        self.throttle = throttle
+        self.clock = clock
+        self.policy = policy
+
+    # -- registration and e-mail tokens ---------------------------------------------------------
+
+    async def register(
+        self, email: str, password: str, display_name: str | None, locale: Locale, *, address: str | None
+    ) -> None:
+        """Same work and the same answer whether or not the address is known (no enumeration)."""
+        now = self.clock.now()
+        if address and self.signup_throttle is not None:
+            # Sign-ups per client address are capped so nobody can flood inboxes or probe addresses.
+            await self._guard(["signup:" + address], now, self.signup_throttle)
+            await self.signup_throttle.hit(["signup:" + address], now=now)
+        email = normalise_email(email)
+        check_password(password, self.hasher, context=(email, email.split("@")[0]))
+        password_hash = await self.hasher.hash(password)
+        async with self.uow() as uow:
+            existing = await uow.users.get_by_email(email)
+            if existing is None:
+                user = User(
+                    id=uuid.uuid4(),
+                    email=email,
+                    role=Role.consulter,
+                    password_hash=password_hash,
+                    display_name=nfkc(display_name) if display_name else None,
+                    locale=locale,
+                    created_at=now,
+                    updated_at=now,
+                )
+                await uow.users.add(user)
+                await self._mail_token(uow, user, EmailTokenPurpose.verify_email, now)
+            elif existing.email_verified_at is None and existing.role is Role.consulter:
+                # A second registration before verification: the newest password and a fresh link win.
+                existing.password_hash = password_hash
+                existing.updated_at = now
+                await uow.users.update(existing)
+                await self._mail_token(uow, existing, EmailTokenPurpose.verify_email, now)
+            else:
+                await uow.outbox.put(
+                    "mail.account_exists", {"user_id": str(existing.id)}, dedupe_key=None
+                )
+            await uow.commit()
+
+    async def _mail_token(self, uow, user: User, purpose: EmailTokenPurpose, now: datetime) -> None:  # type: ignore[no-untyped-def]
+        raw = self.tokens.new_opaque()
+        lifetime = (
+            self.policy.invite_lifetime
+            if purpose is EmailTokenPurpose.invite
+            else self.policy.verification_lifetime
+        )
+        await uow.email_tokens.add(
+            EmailToken(
+                id=uuid.uuid4(),
+                user_id=user.id,
+                purpose=purpose,
+                digest=self.tokens.digest(raw),
+                expires_at=now + lifetime,
+            )
+        )
+        await uow.outbox.put(f"mail.{purpose.value}", {"user_id": str(user.id), "token": raw})
+
+    async def verify_email(self, token: str, password: str | None = None) -> None:
+        now = self.clock.now()
+        async with self.uow() as uow:
+            record = await uow.email_tokens.get_by_digest(self.tokens.digest(token))
+            if record is None or record.used_at is not None or record.expires_at <= now:
+                raise ValidationFailed("invalid_or_expired_token", field="token")
+            user = await uow.users.get(record.user_id)
+            if user is None:
+                raise ValidationFailed("invalid_or_expired_token", field="token")
+            if record.purpose is EmailTokenPurpose.invite:
+                if password is None:
+                    raise ValidationFailed("password_required", field="password")
+                check_password(password, self.hasher, context=(user.email, user.email.split("@")[0]))
+                user.password_hash = await self.hasher.hash(password)
+            if not await uow.email_tokens.consume(record.id, at=now):
+                raise ValidationFailed("invalid_or_expired_token", field="token")
+            user.email_verified_at = user.email_verified_at or now
+            user.updated_at = now
+            await uow.users.update(user)
+            await uow.commit()
+
+    # -- sign-in -------------------------------------------------------------------------------
+
+    def _throttle_keys(self, email: str, address: str | None) -> list[str]:
+        keys = ["acct:" + self.tokens.digest(email)]
+        if address:
+            keys.append("addr:" + address)
+        return keys
+
+    async def _guard(self, keys: Sequence[str], now: datetime, throttle: Throttle | None = None) -> None:
+        wait = await (throttle or self.throttle).blocked_for(keys, now=now)
+        if wait:
+            raise RateLimited(wait, "too_many_attempts")
+
+    async def login(
+        self, email: str, password: str, *, totp_code: str | None, address: str | None
+    ) -> TokenPair:
+        email = normalise_email(email)
+        now = self.clock.now()
+        keys = self._throttle_keys(email, address)
+        await self._guard(keys, now)
+        async with self.uow() as uow:
+            user = await uow.users.get_by_email(email)
+            if user is None or user.password_hash is None:
+                await self.hasher.burn(password)
+                ok = False
+            else:
+                ok = await self.hasher.verify(user.password_hash, password)
+            if not ok or user is None:
+                await self.throttle.hit(keys, now=now)
+                raise Unauthenticated("invalid_credentials")
+            if user.email_verified_at is None:
+                # Only someone who knows the password learns this, so it reveals nothing new.
+                raise Forbidden("email_not_verified")
+            if not user.can_sign_in(now):
+                await self.throttle.hit(keys, now=now)
+                raise Unauthenticated("invalid_credentials")
+            mfa = False
+            if user.totp_enabled:
+                if not totp_code:
+                    raise Unauthenticated("mfa_required")
+                if not self.totp.verify(self.totp.unseal(user.totp_secret or ""), totp_code, now=now):
+                    await self.throttle.hit(keys, now=now)
+                    raise Unauthenticated("invalid_credentials")
+                mfa = True
+            if self.hasher.needs_rehash(user.password_hash or ""):
+                user.password_hash = await self.hasher.hash(password)
+                await uow.users.update(user)
+            pair = await self._open_session(uow, user, mfa, now)
+            await uow.commit()
+        await self.throttle.clear(keys[:1])
+        return pair
+
+    async def _open_session(self, uow, user: User, mfa: bool, now: datetime) -> TokenPair:  # type: ignore[no-untyped-def]
+        client = Client.staff if user.role.is_staff else Client.web
+        lifetime = self.policy.staff_session_lifetime if user.role.is_staff else self.policy.session_lifetime
+        session = AuthSession(
+            id=uuid.uuid4(), user_id=user.id, client=client, created_at=now, expires_at=now + lifetime, mfa=mfa
+        )
+        await uow.sessions.add(session)
+        return await self._issue(uow, user, session, parent=None, now=now)
+
+    async def _issue(self, uow, user: User, session: AuthSession, parent: uuid.UUID | None, now: datetime) -> TokenPair:  # type: ignore[no-untyped-def]
+        raw = self.tokens.new_opaque()
+        await uow.refresh_tokens.add(
+            RefreshToken(
+                id=uuid.uuid4(),
+                session_id=session.id,
+                digest=self.tokens.digest(raw),
+                issued_at=now,
+                expires_at=session.expires_at,
+                parent_id=parent,
+            )
+        )
+        actor = Actor(
+            client=session.client, user_id=user.id, session_id=session.id, role=user.role, mfa=session.mfa
+        )
+        access, ttl = self.tokens.access_token(actor, now=now)
+        return TokenPair(access_token=access, expires_in=ttl, refresh_token=raw)
+
+    async def login_client(self, client_id: str, secret: str, scope: str | None, *, address: str | None) -> TokenPair:
+        now = self.clock.now()
+        keys = self._throttle_keys("client:" + client_id, address)
+        await self._guard(keys, now)
+        async with self.uow() as uow:
+            client = await uow.service_clients.get(client_id)
+        if client is None:
+            await self.hasher.burn(secret)
+            ok = False
+        else:
+            ok = await self.hasher.verify(client.secret_hash, secret)
+        if not ok or client is None or not client.is_active:
+            await self.throttle.hit(keys, now=now)
+            raise Unauthenticated("invalid_client")
+        requested = frozenset(scope.split()) if scope else client.scopes
+        if not requested <= client.scopes:
+            raise ValidationFailed("invalid_scope", field="scope")
+        actor = Actor(client=client.kind, scopes=requested, service_client_id=client.client_id)
+        access, ttl = self.tokens.access_token(actor, now=now)
+        return TokenPair(access_token=access, expires_in=ttl, refresh_token=None, scope=" ".join(sorted(requested)))
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        now = self.clock.now()
+        async with self.uow() as uow:
+            record = await uow.refresh_tokens.get_by_digest(self.tokens.digest(refresh_token))
+            if record is None:
+                raise Unauthenticated("invalid_grant")
+            session = await uow.sessions.get(record.session_id)
+            if session is None or not session.live(now):
+                raise Unauthenticated("invalid_grant")
+            if record.used_at is not None or not await uow.refresh_tokens.mark_used(record.id, at=now):
+                # Reuse of a rotated token: we cannot tell thief from owner, so the whole family ends.
+                await uow.sessions.revoke(session.id, at=now, reason="refresh_reuse")
+                await uow.commit()
+                raise Unauthenticated("invalid_grant")
+            if record.expires_at <= now:
+                raise Unauthenticated("invalid_grant")
+            user = await uow.users.get(session.user_id)
+            if user is None or not user.can_sign_in(now):
+                raise Unauthenticated("invalid_grant")
+            pair = await self._issue(uow, user, session, parent=record.id, now=now)
+            await uow.commit()
+            return pair
+
+    async def logout(self, actor: Actor) -> None:
+        if actor.session_id is None:
+            return
+        async with self.uow() as uow:
+            await uow.sessions.revoke(actor.session_id, at=self.clock.now(), reason="logout")
+            await uow.commit()
+
+    # -- resolving an access token to a live actor ---------------------------------------------
+
+    async def resolve(self, actor: Actor, issued_at: datetime) -> Actor:
+        """An access token is only as good as its server-side session (logout ends it at once)."""
+        if not actor.is_person:
+            return actor
+        now = self.clock.now()
+        async with self.uow() as uow:
+            pair = await uow.sessions.get_with_user(actor.session_id)  # type: ignore[arg-type]
+        if pair is None:
+            raise Unauthenticated("invalid_token")
+        session, user = pair
+        if (
+            session.user_id != actor.user_id
+            or not session.live(now)
+            or not user.is_active
+            or (user.expires_at is not None and user.expires_at <= now)
+            or (user.tokens_valid_after is not None and issued_at < user.tokens_valid_after)
+        ):
+            raise Unauthenticated("invalid_token")
+        if user.role is not actor.role:
+            raise Unauthenticated("invalid_token")
+        return actor
+
+    # -- the signed-in person -------------------------------------------------------------------
+
+    async def me(self, actor: Actor) -> User:
+        async with self.uow() as uow:
+            user = await uow.users.get(actor.require_user_id())
+        if user is None:
+            raise Unauthenticated("invalid_token")
+        return user
+
+    async def update_me(self, actor: Actor, *, display_name: str | None, locale: Locale | None, fields: set[str]) -> User:
+        async with self.uow() as uow:
+            user = await uow.users.get(actor.require_user_id())
+            if user is None:
+                raise Unauthenticated("invalid_token")
+            if "display_name" in fields:
+                user.display_name = nfkc(display_name) if display_name else None
+            if "locale" in fields and locale is not None:
+                user.locale = locale
+            user.updated_at = self.clock.now()
+            await uow.users.update(user)
+            await uow.commit()
+            return user
+
+    async def change_password(self, actor: Actor, current: str, new: str, *, address: str | None) -> None:
+        now = self.clock.now()
+        user_id = actor.require_user_id()
+        async with self.uow() as uow:
+            user = await uow.users.get(user_id)
+            if user is None or user.password_hash is None:
+                raise Unauthenticated("invalid_token")
+            keys = self._throttle_keys(user.email, address)
+            await self._guard(keys, now)
+            if not await self.hasher.verify(user.password_hash, current):
+                await self.throttle.hit(keys, now=now)
+                raise ValidationFailed("current_password_wrong", field="current_password")
+            check_password(new, self.hasher, context=(user.email, user.email.split("@")[0]))
+            user.password_hash = await self.hasher.hash(new)
+            user.updated_at = now
+            await uow.users.update(user)
+            await uow.sessions.revoke_all_for_user(user.id, at=now, reason="password_changed", keep=actor.session_id)
+            await uow.commit()
+
+    async def begin_totp(self, actor: Actor) -> TotpEnrolment:
+        if not actor.is_staff:
+            raise Forbidden("staff_only")
+        async with self.uow() as uow:
+            user = await uow.users.get(actor.require_user_id())
+            if user is None:
+                raise Unauthenticated("invalid_token")
+            if user.totp_enabled:
+                raise Conflict("totp_already_enabled")
+            secret = self.totp.new_secret()
+            user.totp_secret = self.totp.seal(secret)
+            user.updated_at = self.clock.now()
+            await uow.users.update(user)
+            await uow.commit()
+        return TotpEnrolment(secret=secret, provisioning_uri=self.totp.provisioning_uri(secret, user.email))
+
+    async def confirm_totp(self, actor: Actor, code: str) -> None:
+        now = self.clock.now()
+        async with self.uow() as uow:
+            user = await uow.users.get(actor.require_user_id())
+            if user is None:
+                raise Unauthenticated("invalid_token")
+            if user.totp_enabled:
+                raise Conflict("totp_already_enabled")
+            if user.totp_secret is None:
+                raise Conflict("totp_not_started")
+            if not self.totp.verify(self.totp.unseal(user.totp_secret), code, now=now):
+                raise ValidationFailed("invalid_totp_code", field="code")
+            user.totp_enabled_at = now
+            user.updated_at = now
+            await uow.users.update(user)
+            # Other sessions were opened without the second factor: end them.
+            await uow.sessions.revoke_all_for_user(user.id, at=now, reason="mfa_enabled", keep=actor.session_id)
+            if actor.session_id is not None:
+                await uow.sessions.mark_mfa(actor.session_id)
+            await uow.commit()
+
+    # -- administration ------------------------------------------------------------------------
+
+    async def create_staff(
+        self, actor: Actor, *, email: str, role: Role, display_name: str | None, expires_at: datetime | None
+    ) -> User:
+        """Admins invite staff; the invitee sets a password through the mailed single-use link."""
+        ensure_admin(actor)
+        if role not in STAFF_ROLES:
+            raise ValidationFailed("role_not_staff", field="role")
+        if role is Role.council and expires_at is None:
+            raise ValidationFailed("council_requires_expiry", field="expires_at")
+        now = self.clock.now()
+        email = normalise_email(email)
+        async with self.uow() as uow:
+            if await uow.users.get_by_email(email) is not None:
+                raise Conflict("email_taken")
+            user = User(
+                id=uuid.uuid4(),
+                email=email,
+                role=role,
+                password_hash=None,
+                display_name=nfkc(display_name) if display_name else None,
+                expires_at=expires_at,
+                created_at=now,
+                updated_at=now,
+            )
+            await uow.users.add(user)
+            await self._mail_token(uow, user, EmailTokenPurpose.invite, now)
+            await uow.commit()
+            return user
+
+    async def create_user_directly(
+        self, *, email: str, role: Role, password: str, display_name: str | None = None
+    ) -> User:
+        """Operator path (CLI): a verified account with a password, e.g. the first admin."""
+        email = normalise_email(email)
+        check_password(password, self.hasher, context=(email, email.split("@")[0]))
+        now = self.clock.now()
+        async with self.uow() as uow:
+            if await uow.users.get_by_email(email) is not None:
+                raise Conflict("email_taken")
+            user = User(
+                id=uuid.uuid4(),
+                email=email,
+                role=role,
+                password_hash=await self.hasher.hash(password),
+                display_name=display_name,
+                email_verified_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            await uow.users.add(user)
+            await uow.commit()
+            return user
+
+    async def list_users(self, actor: Actor, *, role: Role | None, after: uuid.UUID | None, limit: int) -> Sequence[User]:
+        ensure_admin(actor)
+        async with self.uow() as uow:
+            return await uow.users.list(role=role, after=after, limit=limit)
+
+    async def get_user(self, actor: Actor, user_id: uuid.UUID) -> User:
+        ensure_admin(actor)
+        async with self.uow() as uow:
+            user = await uow.users.get(user_id)
+        if user is None:
+            raise NotFound("user_not_found")
+        return user
+
+    async def update_user(
+        self,
+        actor: Actor,
+        user_id: uuid.UUID,
+        *,
+        changes: dict[str, object],
+        expected_version: int | None,
+    ) -> User:
+        ensure_admin(actor)
+        now = self.clock.now()
+        async with self.uow() as uow:
+            user = await uow.users.get(user_id)
+            if user is None:
+                raise NotFound("user_not_found")
+            if expected_version is not None and expected_version != user.version:
+                raise PreconditionFailed("stale_version")
+            end_sessions = False
+            if "role" in changes and changes["role"] != user.role:
+                if user.id == actor.user_id:
+                    raise Conflict("cannot_change_own_role")
+                user.role = Role(str(changes["role"]))
+                end_sessions = True
+            if "is_active" in changes and changes["is_active"] != user.is_active:
+                if user.id == actor.user_id:
+                    raise Conflict("cannot_deactivate_self")
+                user.is_active = bool(changes["is_active"])
+                end_sessions = end_sessions or not user.is_active
+            if "display_name" in changes:
+                name = changes["display_name"]
+                user.display_name = nfkc(str(name)) if name else None
+            if "expires_at" in changes:
+                user.expires_at = changes["expires_at"]  # type: ignore[assignment]
+            if user.role is Role.council and user.expires_at is None:
+                raise ValidationFailed("council_requires_expiry", field="expires_at")
+            user.updated_at = now
+            user.version += 1
+            await uow.users.update(user)
+            if end_sessions:
+                await uow.sessions.revoke_all_for_user(user.id, at=now, reason="account_changed")
+            await uow.commit()
+            return user
+
+    async def revoke_user_sessions(self, actor: Actor, user_id: uuid.UUID) -> None:
+        ensure_admin(actor)
+        async with self.uow() as uow:
+            if await uow.users.get(user_id) is None:
+                raise NotFound("user_not_found")
+            await uow.sessions.revoke_all_for_user(user_id, at=self.clock.now(), reason="admin")
+            await uow.commit()
+
+    async def add_service_client(
+        self, *, client_id: str, name: str, kind: Client, scopes: frozenset[str]
+    ) -> tuple[ServiceClient, str]:
+        secret = self.tokens.new_opaque()
+        client = ServiceClient(
+            client_id=client_id, secret_hash=await self.hasher.hash(secret), name=name, kind=kind, scopes=scopes
+        )
+        async with self.uow() as uow:
+            if await uow.service_clients.get(client_id) is not None:
+                raise Conflict("client_id_taken")
+            await uow.service_clients.add(client)
+            await uow.commit()
+        return client, secret
+
+
+def ensure_admin(actor: Actor) -> None:
+    if actor.role is not Role.admin:
+        raise Forbidden("admin_only")

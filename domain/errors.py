@@ -1,0 +1,62 @@
+"""Domain errors carry a stable machine code; the API layer maps each class to an HTTP status."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "domain_error"
+
+    def __init__(self, code: str | None = None, detail: str | None = None, **extra: object) -> None:
+        self.code = code or type(self).code
+        self.detail = detail
+        # Extra members for the problem body; never put submitted values or personal data here.
+        self.extra = extra
+        super().__init__(self.code)
+
+
+class Unauthenticated(DomainError):
+    code = "unauthenticated"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class InvalidState(Conflict):
+    code = "invalid_state"
+
+
+class ValidationFailed(DomainError):
+    code = "validation_failed"
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int, code: str | None = None, detail: str | None = None) -> None:
+        super().__init__(code, detail)
+        self.retry_after = max(1, int(retry_after))
+
+
+class Unavailable(DomainError):
+    code = "service_unavailable"
+
+    def __init__(self, retry_after: int = 5, code: str | None = None, detail: str | None = None) -> None:
+        super().__init__(code, detail)
+        self.retry_after = retry_after
+
+
+class PreconditionFailed(DomainError):
+    code = "precondition_failed"
+
+
+class PreconditionRequired(DomainError):
+    code = "precondition_required"

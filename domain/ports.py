@@ -1,0 +1,155 @@
+"""Ports: what the domain needs from the outside world, as Protocols. infra/ implements them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from domain.actors import Actor, Client, Role
+from domain.models import AuthSession, EmailToken, RefreshToken, ServiceClient, User
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str, password: str) -> bool: ...
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+    async def burn(self, password: str) -> None:
+        """Spend the same effort as a verification, for callers with no account to check against."""
+
+    def is_common(self, password: str) -> bool: ...
+
+
+class TokenIssuer(Protocol):
+    def access_token(self, actor: Actor, *, now: datetime) -> tuple[str, int]:
+        """Return (token, lifetime in seconds)."""
+
+    def new_opaque(self) -> str: ...
+
+    def digest(self, opaque: str) -> str: ...
+
+
+class TotpVerifier(Protocol):
+    def new_secret(self) -> str: ...
+
+    def provisioning_uri(self, secret: str, account_name: str) -> str: ...
+
+    def verify(self, secret: str, code: str, *, now: datetime) -> bool: ...
+
+    def seal(self, secret: str) -> str: ...
+
+    def unseal(self, sealed: str) -> str: ...
+
+
+class UserRepository(Protocol):
+    async def add(self, user: User) -> None: ...
+
+    async def get(self, user_id: uuid.UUID) -> User | None: ...
+
+    async def get_by_email(self, email: str) -> User | None: ...
+
+    async def update(self, user: User) -> None: ...
+
+    async def list(self, *, role: Role | None, after: uuid.UUID | None, limit: int) -> Sequence[User]: ...
+
+
+class SessionRepository(Protocol):
+    async def add(self, session: AuthSession) -> None: ...
+
+    async def get(self, session_id: uuid.UUID) -> AuthSession | None: ...
+
+    async def revoke(self, session_id: uuid.UUID, *, at: datetime, reason: str) -> None: ...
+
+    async def revoke_all_for_user(
+        self, user_id: uuid.UUID, *, at: datetime, reason: str, keep: uuid.UUID | None = None
+    ) -> None: ...
+
+    async def get_with_user(self, session_id: uuid.UUID) -> tuple[AuthSession, User] | None:
+        """The session and its user in one round trip: this runs on every authenticated request."""
+
+    async def mark_mfa(self, session_id: uuid.UUID) -> None: ...
+
+
+class RefreshTokenRepository(Protocol):
+    async def add(self, token: RefreshToken) -> None: ...
+
+    async def get_by_digest(self, digest: str) -> RefreshToken | None: ...
+
+    async def successor_of(self, token_id: uuid.UUID) -> RefreshToken | None: ...
+
+    async def mark_used(self, token_id: uuid.UUID, *, at: datetime) -> bool:
+        """Mark as used if it was not already; False when someone else used it first."""
+
+
+class EmailTokenRepository(Protocol):
+    async def add(self, token: EmailToken) -> None: ...
+
+    async def get_by_digest(self, digest: str) -> EmailToken | None: ...
+
+    async def consume(self, token_id: uuid.UUID, *, at: datetime) -> bool: ...
+
+
+class ServiceClientRepository(Protocol):
+    async def get(self, client_id: str) -> ServiceClient | None: ...
+
+    async def add(self, client: ServiceClient) -> None: ...
+
+
+class Throttle(Protocol):
+    async def blocked_for(self, keys: Sequence[str], *, now: datetime) -> int:
+        """Seconds until the first of these keys is free again; 0 when none is blocked."""
+
+    async def hit(self, keys: Sequence[str], *, now: datetime) -> None: ...
+
+    async def clear(self, keys: Sequence[str]) -> None: ...
+
+
+class Outbox(Protocol):
+    async def put(self, kind: str, payload: dict[str, Any], *, dedupe_key: str | None = None) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    users: UserRepository
+    sessions: SessionRepository
+    refresh_tokens: RefreshTokenRepository
+    email_tokens: EmailTokenRepository
+    service_clients: ServiceClientRepository
+    outbox: Outbox
+
+    async def __aenter__(self) -> UnitOfWork: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+__all__ = [
+    "Clock",
+    "PasswordHasher",
+    "TokenIssuer",
+    "TotpVerifier",
+    "UserRepository",
+    "SessionRepository",
+    "RefreshTokenRepository",
+    "EmailTokenRepository",
+    "ServiceClientRepository",
+    "Throttle",
+    "Outbox",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+    "Client",
+]

@@ -1,0 +1,155 @@
+"""`madoguchi`: the operator's command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from domain.actors import Client, Role
+from domain.errors import DomainError
+from infra.settings import Settings
+
+app = typer.Typer(help="madoguchi: consultation-centre backend (API, worker and operator commands).",
+                  no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first")] = False,
+) -> None:
+    """Serve the API with uvicorn."""
+    import uvicorn
+
+    settings = _settings()
+    if migrate_first:
+        migrate()
+    uvicorn.run(
+        "api.main:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
+        server_header=False,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Apply database migrations (alembic upgrade)."""
+    from infra.db.migrate import upgrade
+
+    upgrade(_settings().database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+def _run(coro):  # type: ignore[no-untyped-def]
+    try:
+        return asyncio.run(coro)
+    except DomainError as exc:
+        typer.echo(f"error: {exc.code}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Option(help="E-mail address (the sign-in name)")],
+    role: Annotated[Role, typer.Option(help="Role")] = Role.consulter,
+    display_name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
+) -> None:
+    """Create a verified account, e.g. the first admin. Without --password-stdin the password is prompted."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def go() -> None:
+        from infra.container import build_container
+
+        c = build_container(_settings())
+        try:
+            user = await c.accounts.create_user_directly(
+                email=email, role=role, password=password, display_name=display_name
+            )
+            typer.echo(f"created {user.role.value} {user.id}")
+        finally:
+            await c.close()
+
+    _run(go())
+
+
+@app.command("create-client")
+def create_client(
+    client_id: Annotated[str, typer.Option(help="Client id, e.g. line-bot")],
+    kind: Annotated[Client, typer.Option(help="line, chatbot or service")],
+    scope: Annotated[list[str], typer.Option(help="Allowed scope; repeat for several")],
+    name: Annotated[str, typer.Option(help="Human-readable name")] = "",
+) -> None:
+    """Register a service client for the client_credentials grant; prints its secret once."""
+    if kind in (Client.web, Client.staff):
+        typer.echo("error: kind must be line, chatbot or service", err=True)
+        raise typer.Exit(2)
+
+    async def go() -> None:
+        from infra.container import build_container
+
+        c = build_container(_settings())
+        try:
+            _, secret = await c.accounts.add_service_client(
+                client_id=client_id, name=name or client_id, kind=kind, scopes=frozenset(scope)
+            )
+            typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+        finally:
+            await c.close()
+
+    _run(go())
+
+
+@app.command()
+def worker(once: Annotated[bool, typer.Option("--once", help="Drain what is due and exit")] = False) -> None:
+    """Deliver the outbox (mail, notifications) with retries."""
+
+    async def go() -> None:
+        from infra.container import build_container
+        from infra.logging import configure_logging
+
+        settings = _settings()
+        configure_logging(settings.log_level)
+        c = build_container(settings)
+        try:
+            if once:
+                typer.echo(f"delivered {await c.worker.run_once()}")
+                return
+            stop = asyncio.Event()
+            import signal
+
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await c.worker.run_forever(stop)
+        finally:
+            await c.close()
+
+    asyncio.run(go())
+
+
+if __name__ == "__main__":
+    app()

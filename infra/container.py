@@ -1,0 +1,76 @@
+"""Composition root shared by the API, the worker and the CLI: settings → engine → adapters → use cases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from domain.accounts import AccountService, AuthPolicy
+from infra.db.engine import make_engine, make_session_factory
+from infra.db.uow import SqlUnitOfWorkFactory
+from infra.mail import make_mailer
+from infra.passwords import Argon2Passwords
+from infra.settings import Settings
+from infra.throttle import DbThrottle
+from infra.tokens import TokenCodec
+from infra.totp import Totp
+from infra.worker import OutboxWorker
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    tokens: TokenCodec
+    passwords: Argon2Passwords
+    accounts: AccountService
+    worker: OutboxWorker
+    migration_head: str | None = None
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def build_container(settings: Settings) -> Container:
+    engine = make_engine(
+        settings.database_url, pool_size=settings.database_pool_size, timeout=settings.database_timeout_seconds
+    )
+    sessions = make_session_factory(engine)
+    tokens = TokenCodec(
+        settings.signing_key,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        person_minutes=settings.access_token_minutes,
+        staff_minutes=settings.staff_access_token_minutes,
+    )
+    passwords = Argon2Passwords(
+        memory_kib=settings.password_hash_memory_kib,
+        iterations=settings.password_hash_iterations,
+        concurrency=settings.password_hash_concurrency,
+    )
+    window = timedelta(minutes=settings.login_window_minutes)
+    accounts = AccountService(
+        uow=SqlUnitOfWorkFactory(sessions),
+        hasher=passwords,
+        tokens=tokens,
+        totp=Totp(settings.signing_key),
+        throttle=DbThrottle(sessions, limit=settings.login_max_failures, window=window),
+        clock=SystemClock(),
+        signup_throttle=DbThrottle(sessions, limit=settings.signup_per_hour, window=timedelta(hours=1)),
+        policy=AuthPolicy(
+            session_lifetime=timedelta(days=settings.refresh_session_days),
+            max_failures=settings.login_max_failures,
+            failure_window=window,
+            require_staff_mfa=settings.staff_mfa_required,
+        ),
+    )
+    worker = OutboxWorker(sessions, settings, make_mailer(settings))
+    return Container(settings, engine, sessions, tokens, passwords, accounts, worker)

@@ -1,0 +1,286 @@
+"""Repositories: the only place that turns table rows into domain records and back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.actors import Client, Role
+from domain.models import AuthSession, EmailToken, EmailTokenPurpose, Locale, RefreshToken, ServiceClient, User
+from infra.db.tables import (
+    AuthSessionRow,
+    EmailTokenRow,
+    OutboxRow,
+    RefreshTokenRow,
+    ServiceClientRow,
+    UserRow,
+)
+
+
+def _user(row: UserRow) -> User:
+    return User(
+        id=row.id,
+        email=row.email,
+        role=Role(row.role),
+        password_hash=row.password_hash,
+        display_name=row.display_name,
+        locale=Locale(row.locale),
+        email_verified_at=row.email_verified_at,
+        is_active=row.is_active,
+        totp_secret=row.totp_secret,
+        totp_enabled_at=row.totp_enabled_at,
+        expires_at=row.expires_at,
+        tokens_valid_after=row.tokens_valid_after,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        version=row.version,
+    )
+
+
+def _user_values(user: User) -> dict[str, Any]:
+    return {
+        "email": user.email,
+        "role": user.role.value,
+        "password_hash": user.password_hash,
+        "display_name": user.display_name,
+        "locale": user.locale.value,
+        "email_verified_at": user.email_verified_at,
+        "is_active": user.is_active,
+        "totp_secret": user.totp_secret,
+        "totp_enabled_at": user.totp_enabled_at,
+        "expires_at": user.expires_at,
+        "tokens_valid_after": user.tokens_valid_after,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+        "version": user.version,
+    }
+
+
+def _session(row: AuthSessionRow) -> AuthSession:
+    return AuthSession(
+        id=row.id,
+        user_id=row.user_id,
+        client=Client(row.client),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        mfa=row.mfa,
+        revoked_at=row.revoked_at,
+        revoked_reason=row.revoked_reason,
+    )
+
+
+class SqlUsers:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def add(self, user: User) -> None:
+        self.db.add(UserRow(id=user.id, **_user_values(user)))
+        await self.db.flush()
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        row = await self.db.get(UserRow, user_id, populate_existing=True)
+        return _user(row) if row else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        row = (await self.db.execute(select(UserRow).where(UserRow.email == email))).scalar_one_or_none()
+        return _user(row) if row else None
+
+    async def update(self, user: User) -> None:
+        await self.db.execute(update(UserRow).where(UserRow.id == user.id).values(**_user_values(user)))
+
+    async def list(self, *, role: Role | None, after: uuid.UUID | None, limit: int) -> Sequence[User]:
+        query = select(UserRow).order_by(UserRow.id).limit(limit)
+        if role is not None:
+            query = query.where(UserRow.role == role.value)
+        if after is not None:
+            query = query.where(UserRow.id > after)
+        return [_user(r) for r in (await self.db.execute(query)).scalars()]
+
+
+class SqlSessions:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def add(self, session: AuthSession) -> None:
+        self.db.add(
+            AuthSessionRow(
+                id=session.id,
+                user_id=session.user_id,
+                client=session.client.value,
+                mfa=session.mfa,
+                created_at=session.created_at,
+                expires_at=session.expires_at,
+            )
+        )
+        await self.db.flush()
+
+    async def get(self, session_id: uuid.UUID) -> AuthSession | None:
+        row = await self.db.get(AuthSessionRow, session_id)
+        return _session(row) if row else None
+
+    async def get_with_user(self, session_id: uuid.UUID) -> tuple[AuthSession, User] | None:
+        query = (
+            select(AuthSessionRow, UserRow)
+            .join(UserRow, UserRow.id == AuthSessionRow.user_id)
+            .where(AuthSessionRow.id == session_id)
+        )
+        found = (await self.db.execute(query)).first()
+        return (_session(found[0]), _user(found[1])) if found else None
+
+    async def revoke(self, session_id: uuid.UUID, *, at: datetime, reason: str) -> None:
+        await self.db.execute(
+            update(AuthSessionRow)
+            .where(AuthSessionRow.id == session_id, AuthSessionRow.revoked_at.is_(None))  # type: ignore[union-attr]
+            .values(revoked_at=at, revoked_reason=reason)
+        )
+
+    async def revoke_all_for_user(
+        self, user_id: uuid.UUID, *, at: datetime, reason: str, keep: uuid.UUID | None = None
+    ) -> None:
+        query = update(AuthSessionRow).where(
+            AuthSessionRow.user_id == user_id, AuthSessionRow.revoked_at.is_(None)  # type: ignore[union-attr]
+        )
+        if keep is not None:
+            query = query.where(AuthSessionRow.id != keep)
+        await self.db.execute(query.values(revoked_at=at, revoked_reason=reason))
+
+    async def mark_mfa(self, session_id: uuid.UUID) -> None:
+        await self.db.execute(update(AuthSessionRow).where(AuthSessionRow.id == session_id).values(mfa=True))
+
+
+class SqlRefreshTokens:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def add(self, token: RefreshToken) -> None:
+        self.db.add(
+            RefreshTokenRow(
+                id=token.id,
+                session_id=token.session_id,
+                digest=token.digest,
+                parent_id=token.parent_id,
+                issued_at=token.issued_at,
+                expires_at=token.expires_at,
+            )
+        )
+        await self.db.flush()
+
+    async def get_by_digest(self, digest: str) -> RefreshToken | None:
+        row = (
+            await self.db.execute(select(RefreshTokenRow).where(RefreshTokenRow.digest == digest))
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        return RefreshToken(
+            id=row.id,
+            session_id=row.session_id,
+            digest=row.digest,
+            issued_at=row.issued_at,
+            expires_at=row.expires_at,
+            parent_id=row.parent_id,
+            used_at=row.used_at,
+        )
+
+    async def mark_used(self, token_id: uuid.UUID, *, at: datetime) -> bool:
+        # A conditional UPDATE is the race guard: of two concurrent refreshes only one sees rowcount 1.
+        result = await self.db.execute(
+            update(RefreshTokenRow)
+            .where(RefreshTokenRow.id == token_id, RefreshTokenRow.used_at.is_(None))  # type: ignore[union-attr]
+            .values(used_at=at)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+class SqlEmailTokens:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def add(self, token: EmailToken) -> None:
+        self.db.add(
+            EmailTokenRow(
+                id=token.id,
+                user_id=token.user_id,
+                purpose=token.purpose.value,
+                digest=token.digest,
+                expires_at=token.expires_at,
+            )
+        )
+        await self.db.flush()
+
+    async def get_by_digest(self, digest: str) -> EmailToken | None:
+        row = (
+            await self.db.execute(select(EmailTokenRow).where(EmailTokenRow.digest == digest))
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        return EmailToken(
+            id=row.id,
+            user_id=row.user_id,
+            purpose=EmailTokenPurpose(row.purpose),
+            digest=row.digest,
+            expires_at=row.expires_at,
+            used_at=row.used_at,
+        )
+
+    async def consume(self, token_id: uuid.UUID, *, at: datetime) -> bool:
+        result = await self.db.execute(
+            update(EmailTokenRow)
+            .where(EmailTokenRow.id == token_id, EmailTokenRow.used_at.is_(None))  # type: ignore[union-attr]
+            .values(used_at=at)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+class SqlServiceClients:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def get(self, client_id: str) -> ServiceClient | None:
+        row = await self.db.get(ServiceClientRow, client_id)
+        if row is None:
+            return None
+        return ServiceClient(
+            client_id=row.client_id,
+            secret_hash=row.secret_hash,
+            name=row.name,
+            kind=Client(row.kind),
+            scopes=frozenset(row.scopes),
+            is_active=row.is_active,
+        )
+
+    async def add(self, client: ServiceClient) -> None:
+        self.db.add(
+            ServiceClientRow(
+                client_id=client.client_id,
+                secret_hash=client.secret_hash,
+                name=client.name,
+                kind=client.kind.value,
+                scopes=sorted(client.scopes),
+                is_active=client.is_active,
+            )
+        )
+        await self.db.flush()
+
+
+class SqlOutbox:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def put(self, kind: str, payload: dict[str, Any], *, dedupe_key: str | None = None) -> None:
+        now = datetime.now(UTC)
+        self.db.add(
+            OutboxRow(
+                id=uuid.uuid4(),
+                kind=kind,
+                payload=payload,
+                dedupe_key=dedupe_key,
+                created_at=now,
+                next_attempt_at=now - timedelta(seconds=1),
+            )
+        )
+        await self.db.flush()

@@ -1,0 +1,126 @@
+"""SQLModel tables (suffix Row). Request/response schemas live in api/schemas, never here."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, MetaData, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from infra.db.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata = MetaData(naming_convention=NAMING_CONVENTION)
+metadata = SQLModel.metadata
+
+
+def ts(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class UserRow(SQLModel, table=True):
+    __tablename__ = "app_user"
+
+    id: uuid.UUID = Field(primary_key=True)
+    email: str = Field(sa_column=Column(String(320), nullable=False, unique=True))
+    role: str = Field(max_length=32, index=True)
+    password_hash: str | None = Field(default=None, max_length=255)
+    display_name: str | None = Field(default=None, max_length=100)
+    locale: str = Field(default="ja", max_length=8)
+    email_verified_at: datetime | None = ts()
+    is_active: bool = True
+    totp_secret: str | None = Field(default=None, max_length=255)
+    totp_enabled_at: datetime | None = ts()
+    expires_at: datetime | None = ts()
+    tokens_valid_after: datetime | None = ts()
+    created_at: datetime = ts(nullable=False)
+    updated_at: datetime = ts(nullable=False)
+    version: int = 1
+
+
+class AuthSessionRow(SQLModel, table=True):
+    __tablename__ = "auth_session"
+
+    id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
+    client: str = Field(max_length=16)
+    mfa: bool = False
+    created_at: datetime = ts(nullable=False)
+    expires_at: datetime = ts(nullable=False)
+    revoked_at: datetime | None = ts()
+    revoked_reason: str | None = Field(default=None, max_length=32)
+
+
+class RefreshTokenRow(SQLModel, table=True):
+    __tablename__ = "refresh_token"
+
+    id: uuid.UUID = Field(primary_key=True)
+    session_id: uuid.UUID = Field(foreign_key="auth_session.id", index=True)
+    digest: str = Field(max_length=64, unique=True)
+    parent_id: uuid.UUID | None = Field(default=None)
+    issued_at: datetime = ts(nullable=False)
+    expires_at: datetime = ts(nullable=False)
+    used_at: datetime | None = ts()
+
+
+class EmailTokenRow(SQLModel, table=True):
+    __tablename__ = "email_token"
+
+    id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
+    purpose: str = Field(max_length=32)
+    digest: str = Field(max_length=64, unique=True)
+    expires_at: datetime = ts(nullable=False)
+    used_at: datetime | None = ts()
+
+
+class ServiceClientRow(SQLModel, table=True):
+    __tablename__ = "service_client"
+
+    client_id: str = Field(primary_key=True, max_length=64)
+    secret_hash: str = Field(max_length=255)
+    name: str = Field(max_length=100)
+    kind: str = Field(max_length=16)
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    is_active: bool = True
+
+
+class ThrottleRow(SQLModel, table=True):
+    """Failure counters for sign-in throttling, shared by every API process through the database."""
+
+    __tablename__ = "throttle"
+
+    key: str = Field(primary_key=True, max_length=128)
+    failures: int = 0
+    window_started_at: datetime = ts(nullable=False)
+    blocked_until: datetime | None = ts()
+
+
+class OutboxRow(SQLModel, table=True):
+    """Work that must survive a crash: written in the same transaction as the change that causes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
+        Index("ix_outbox_pending", "sent_at", "next_attempt_at"),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    kind: str = Field(max_length=64)
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    dedupe_key: str | None = Field(default=None, max_length=128)
+    attempts: int = 0
+    created_at: datetime = ts(nullable=False)
+    next_attempt_at: datetime = ts(nullable=False)
+    locked_until: datetime | None = ts()
+    sent_at: datetime | None = ts()
+    failed_at: datetime | None = ts()
+    last_error: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,54 @@
+"""Unit of work: one AsyncSession, one transaction, committed once at the end of a use case."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from infra.db.repositories import (
+    SqlEmailTokens,
+    SqlOutbox,
+    SqlRefreshTokens,
+    SqlServiceClients,
+    SqlSessions,
+    SqlUsers,
+)
+
+
+class SqlUnitOfWork:
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = factory
+        self.db: AsyncSession | None = None
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        self.db = self._factory()
+        self.users = SqlUsers(self.db)
+        self.sessions = SqlSessions(self.db)
+        self.refresh_tokens = SqlRefreshTokens(self.db)
+        self.email_tokens = SqlEmailTokens(self.db)
+        self.service_clients = SqlServiceClients(self.db)
+        self.outbox = SqlOutbox(self.db)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.db is not None
+        try:
+            await self.db.rollback()  # a no-op after commit; undoes anything a failed use case left
+        finally:
+            await self.db.close()
+            self.db = None
+
+    async def commit(self) -> None:
+        assert self.db is not None
+        await self.db.commit()
+
+    async def rollback(self) -> None:
+        assert self.db is not None
+        await self.db.rollback()
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self.factory = factory
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.factory)

@@ -1,0 +1,54 @@
+"""Mail texts. They never carry consultation content: a mail may be read over the victim's shoulder."""
+
+from __future__ import annotations
+
+TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
+    "mail.verify_email": {
+        "ja": (
+            "【窓口】メールアドレスの確認",
+            "相談マイページへのご登録ありがとうございます。\n"
+            "次のリンクを開いて、登録を完了してください（48時間有効）。\n\n{link}\n\n"
+            "お心当たりがない場合は、このメールを破棄してください。\n",
+        ),
+        "en": (
+            "[madoguchi] Confirm your e-mail address",
+            "Thank you for registering. Open this link within 48 hours to finish:\n\n{link}\n\n"
+            "If you did not register, please ignore this mail.\n",
+        ),
+    },
+    "mail.invite": {
+        "ja": (
+            "【窓口】スタッフアカウントのご案内",
+            "スタッフアカウントが作成されました。次のリンクからパスワードを設定してください（72時間有効）。\n\n"
+            "{link}\n",
+        ),
+        "en": (
+            "[madoguchi] Your staff account",
+            "A staff account was created for you. Set your password within 72 hours:\n\n{link}\n",
+        ),
+    },
+    "mail.account_exists": {
+        "ja": (
+            "【窓口】登録のお申し込みについて",
+            "このメールアドレスで新規登録のお申し込みがありましたが、すでに登録済みです。\n"
+            "ログイン画面からご利用ください。お心当たりがない場合は、このメールを破棄してください。\n\n{login}\n",
+        ),
+        "en": (
+            "[madoguchi] About your registration",
+            "Someone asked to register this address, but it already has an account. Please sign in instead. "
+            "If this was not you, ignore this mail.\n\n{login}\n",
+        ),
+    },
+}
+
+LINK_PATHS = {
+    "mail.verify_email": "/verify-email#token={token}",
+    "mail.invite": "/accept-invite#token={token}",
+}
+
+
+def render(kind: str, locale: str, public_url: str, payload: dict[str, str]) -> tuple[str, str]:
+    subject, body = TEMPLATES[kind].get(locale) or TEMPLATES[kind]["ja"]
+    base = public_url.rstrip("/")
+    link = base + LINK_PATHS[kind].format(**payload) if kind in LINK_PATHS else ""
+    return subject, body.format(link=link, login=base + "/login")

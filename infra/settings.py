@@ -1,0 +1,126 @@
+"""Settings from the environment (prefix MADOGUCHI_). Development defaults run out of the box; production
+refuses to start on anything that is only fit for a laptop."""
+
+from __future__ import annotations
+
+import enum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_SECRET = "dev-insecure-secret-key-change-me-0123456789abcdef"
+
+
+class Environment(enum.StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class MailBackend(enum.StrEnum):
+    smtp = "smtp"
+    console = "console"
+    file = "file"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MADOGUCHI_", env_file=None, extra="ignore")
+
+    env: Environment = Environment.development
+    database_url: str = "sqlite+aiosqlite:///./madoguchi.db"
+    database_pool_size: int = Field(10, ge=1, le=200)
+    database_timeout_seconds: float = Field(5.0, gt=0)
+
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    secret_key_file: Path | None = None
+    jwt_issuer: str = "madoguchi"
+    jwt_audience: str = "madoguchi-api"
+    access_token_minutes: int = Field(15, ge=1, le=15)
+    staff_access_token_minutes: int = Field(10, ge=1, le=15)
+    refresh_session_days: int = Field(30, ge=1, le=90)
+
+    public_url: str = "http://127.0.0.1:8000"
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    docs_enabled: bool = True
+    require_staff_mfa: bool | None = None
+
+    password_hash_concurrency: int = Field(4, ge=1, le=64)
+    password_hash_memory_kib: int = Field(19_456, ge=8_192)
+    password_hash_iterations: int = Field(2, ge=1)
+    login_max_failures: int = Field(10, ge=1, le=100)
+    login_window_minutes: int = Field(15, ge=1)
+    signup_per_hour: int = Field(20, ge=1)
+
+    mail_backend: MailBackend = MailBackend.console
+    mail_from: str = "madoguchi <no-reply@madoguchi.invalid>"
+    mail_file_dir: Path = Path("./var/mail")
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+
+    worker_in_process: bool | None = None
+    worker_poll_seconds: float = Field(2.0, gt=0)
+    outbox_max_attempts: int = Field(8, ge=1)
+
+    redis_url: str | None = None
+    log_level: str = "INFO"
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _production_guard(self) -> Settings:
+        if self.env is not Environment.production:
+            return self
+        problems = []
+        if self.signing_key in (DEV_SECRET.encode(), b"") or len(self.signing_key) < 32:
+            problems.append("MADOGUCHI_SECRET_KEY (or _FILE) must be set to at least 32 random bytes")
+        if self.database_url.startswith("sqlite"):
+            problems.append("MADOGUCHI_DATABASE_URL must point at PostgreSQL, not SQLite")
+        if "*" in self.cors_origins:
+            problems.append("MADOGUCHI_CORS_ORIGINS must be an allowlist, not *")
+        if self.docs_enabled:
+            problems.append("MADOGUCHI_DOCS_ENABLED must be false")
+        if not self.public_url.startswith("https://"):
+            problems.append("MADOGUCHI_PUBLIC_URL must be https")
+        if self.mail_backend is not MailBackend.smtp:
+            problems.append("MADOGUCHI_MAIL_BACKEND must be smtp")
+        if self.require_staff_mfa is False:
+            problems.append("MADOGUCHI_REQUIRE_STAFF_MFA cannot be false")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        if self.secret_key_file is not None:
+            return self.secret_key_file.read_bytes().strip()
+        return self.secret_key.get_secret_value().encode()
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.production
+
+    @property
+    def staff_mfa_required(self) -> bool:
+        return self.is_production if self.require_staff_mfa is None else self.require_staff_mfa
+
+    @property
+    def run_worker_in_process(self) -> bool:
+        return (not self.is_production) if self.worker_in_process is None else self.worker_in_process
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,258 @@
+"""Test harness: a database per run (SQLite file or a fresh PostgreSQL database), a real SMTP server on
+loopback, the app over ASGI, and helpers that act as each kind of user through real tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import os
+import re
+import socket
+import tempfile
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import delete
+
+from domain.actors import Role
+
+PG_ADMIN_URL = os.environ.get("MADOGUCHI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PASSWORD = "霧の朝に灯台を見上げた"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=("sqlite", "postgres"),
+        default=os.environ.get("MADOGUCHI_TEST_DB", "sqlite"),
+        help="database the suite runs against",
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- mail ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Mailbox:
+    messages: list[Message] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+        with self.arrived:
+            self.messages.append(email.message_from_bytes(envelope.content))
+            self.arrived.notify_all()
+        return "250 OK"
+
+    def clear(self) -> None:
+        with self.arrived:
+            self.messages.clear()
+
+    def to(self, address: str) -> list[Message]:
+        return [m for m in self.messages if m["To"] == address]
+
+    @staticmethod
+    def body(message: Message) -> str:
+        part = message.get_payload(decode=True)
+        return part.decode(message.get_content_charset() or "utf-8") if isinstance(part, bytes) else ""
+
+    def token_for(self, address: str) -> str:
+        """The single-use token in the newest link mailed to this address."""
+        for message in reversed(self.to(address)):
+            found = re.search(r"#token=([A-Za-z0-9_-]+)", self.body(message))
+            if found:
+                return found.group(1)
+        raise AssertionError("no link mailed to that address")
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[Mailbox, int]]:
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mailbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server: tuple[Mailbox, int]) -> Mailbox:
+    smtp_server[0].clear()
+    return smtp_server[0]
+
+
+# -- database ------------------------------------------------------------------------------------
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    from infra.db.engine import async_url
+
+    conn = await asyncpg.connect(async_url(PG_ADMIN_URL).replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _database(kind: str) -> Iterator[str]:
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="madoguchi-test-") as tmp:
+            yield f"sqlite+aiosqlite:///{Path(tmp) / 'test.db'}"
+        return
+    name = f"madoguchi_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def db_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--db"))
+
+
+@pytest.fixture(scope="session")
+def database_url(db_kind: str) -> Iterator[str]:
+    from infra.db.migrate import upgrade
+
+    for url in _database(db_kind):
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def fresh_database(db_kind: str) -> Iterator[str]:
+    """An empty database (no migrations applied), for migration and readiness tests."""
+    yield from _database(db_kind)
+
+
+def make_settings(database_url: str, smtp_port: int, **overrides: object):  # type: ignore[no-untyped-def]
+    from infra.settings import Environment, MailBackend, Settings
+
+    values: dict[str, object] = {
+        "env": Environment.test,
+        "database_url": database_url,
+        "secret_key": "test-secret-key-0123456789abcdef-0123456789",
+        "mail_backend": MailBackend.smtp,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_port,
+        "worker_in_process": False,
+        "password_hash_memory_kib": 8192,
+        "password_hash_iterations": 1,
+        "public_url": "https://madoguchi.example.jp",
+        "cors_origins": ["https://mypage.example.jp"],
+        "max_body_bytes": 65536,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, smtp_server: tuple[Mailbox, int]):  # type: ignore[no-untyped-def]
+    return make_settings(database_url, smtp_server[1])
+
+
+@pytest.fixture(scope="session")
+async def container(settings):  # type: ignore[no-untyped-def]
+    from infra.container import build_container
+
+    c = build_container(settings)
+    yield c
+    await c.close()
+
+
+@pytest.fixture(scope="session")
+def app(container):  # type: ignore[no-untyped-def]
+    from api.main import create_app
+
+    return create_app(container=container)
+
+
+@pytest.fixture(autouse=True)
+async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    yield
+    if "container" not in request.fixturenames:
+        return
+    from infra.db.tables import metadata
+
+    c = request.getfixturevalue("container")
+    async with c.engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            await conn.execute(delete(table))
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+# -- people --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Person:
+    id: uuid.UUID
+    email: str
+    role: Role
+    access_token: str
+    refresh_token: str | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+class People:
+    """Creates accounts through the operator path and signs them in through the real token endpoint."""
+
+    def __init__(self, container, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+        self.container = container
+        self.client = client
+
+    async def create(self, role: Role = Role.consulter, *, email: str | None = None, password: str = PASSWORD) -> Person:
+        email = email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.jp"
+        user = await self.container.accounts.create_user_directly(email=email, role=role, password=password)
+        return await self.sign_in(user.id, email, role, password)
+
+    async def sign_in(self, user_id: uuid.UUID, email: str, role: Role, password: str = PASSWORD) -> Person:
+        response = await self.client.post("/v1/auth/token", data={"username": email, "password": password})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return Person(user_id, email, role, body["access_token"], body.get("refresh_token"))
+
+
+@pytest.fixture
+def people(container, client: httpx.AsyncClient) -> People:  # type: ignore[no-untyped-def]
+    return People(container, client)
+
+
+def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> dict:  # type: ignore[type-arg]
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert "Traceback" not in response.text
+    if code is not None:
+        assert body["code"] == code, body
+    return body  # type: ignore[no-any-return]
