@@ -1,0 +1,108 @@
+"""Walking the contact-desk chart (各種窓口のチャート).
+
+The chart is stateless for the caller: every front door (web, LINE, chatbot) sends the full list of option
+ids chosen so far and gets back either the next question or the outcome. Nothing is stored between steps,
+so a LINE user can resume from any device and the same answers always give the same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from domain.knowledge_model import Chart, ChartNode
+
+
+class InvalidChartAnswer(ValueError):
+    """An answer does not match an option offered at that step (or comes after the outcome)."""
+
+    code = "invalid_chart_answer"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        node_id: str | None = None,
+        option_id: str | None = None,
+        position: int | None = None,
+    ):
+        self.detail = detail
+        self.node_id = node_id
+        self.option_id = option_id
+        self.position = position
+        super().__init__(detail)
+
+
+@dataclass(frozen=True)
+class PathStep:
+    node_id: str
+    option_id: str
+
+
+@dataclass(frozen=True)
+class ChartStep:
+    """Where a walk stands: `node` is the next question to ask, or the outcome when `done`."""
+
+    chart_version: str
+    node: ChartNode
+    path: tuple[PathStep, ...]
+
+    @property
+    def done(self) -> bool:
+        return self.node.is_outcome
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        return tuple(p.option_id for p in self.path)
+
+
+def walk(chart: Chart, answers: Sequence[str]) -> ChartStep:
+    """Follow `answers` (option ids, in order, from the start node) and return where they lead."""
+    node = chart.node(chart.start)
+    if node is None:  # only possible with an unvalidated chart
+        raise InvalidChartAnswer(f"chart has no start node '{chart.start}'", node_id=chart.start)
+    path: list[PathStep] = []
+    for position, option_id in enumerate(answers):
+        if node.is_outcome:
+            raise InvalidChartAnswer(
+                f"answer #{position + 1} '{option_id}' comes after the outcome '{node.id}'",
+                node_id=node.id,
+                option_id=option_id,
+                position=position,
+            )
+        option = node.option(option_id)
+        if option is None:
+            raise InvalidChartAnswer(
+                f"'{option_id}' is not an option of '{node.id}'",
+                node_id=node.id,
+                option_id=option_id,
+                position=position,
+            )
+        nxt = chart.node(option.next)
+        if nxt is None:
+            raise InvalidChartAnswer(
+                f"option '{option_id}' leads to unknown node '{option.next}'",
+                node_id=node.id,
+                option_id=option_id,
+                position=position,
+            )
+        path.append(PathStep(node.id, option_id))
+        node = nxt
+    return ChartStep(chart_version=chart.version, node=node, path=tuple(path))
+
+
+def iter_paths(chart: Chart) -> Iterator[tuple[str, ...]]:
+    """Every answer sequence from the start to an outcome (the chart must be acyclic, i.e. validated)."""
+
+    def go(node: ChartNode, prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+        if node.is_outcome:
+            yield prefix
+            return
+        for option in node.options:
+            nxt = chart.node(option.next)
+            if nxt is not None:
+                yield from go(nxt, prefix + (option.id,))
+
+    start = chart.node(chart.start)
+    if start is not None:
+        yield from go(start, ())
