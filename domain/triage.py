@@ -1,0 +1,623 @@
+"""Triage of a consultation's free text: likely categories, urgency flags, desks and guides.
+
+Standard library only (domain rule). The rules are data (domain/knowledge/triage.yaml, parsed by
+infra/triage_loader.py and handed to `TriageRules.from_dict`); this module only validates and applies them.
+
+How a text is scored, per category:
+  * exact cue phrases found in the normalised text add their weight;
+  * cues that are not found verbatim but share most of their character 2-/3-grams with the text add a
+    discounted share of their weight, so a phrasing nobody wrote a cue for ("住所をさらされ" for "住所を晒す")
+    still scores;
+  * negative cues subtract their weight.
+Urgency is deliberately high-recall: a flag is raised by any cue, regex pattern, near-match of a cue, or a
+strongly scored linked category. A false alarm costs a staff member a glance; a missed threat or suicide
+note can cost a life.
+
+Triggers are always substrings of `normalise(text)`, never the whole text, so they can be shown to staff
+and highlighted without echoing the narrative.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "MAX_TEXT_CHARS",
+    "CategorySuggestion",
+    "TriageResult",
+    "TriageRules",
+    "UrgencyFlag",
+    "normalise",
+]
+
+# The intake form and the chatbot cap narratives well below this; the cap bounds CPU per request.
+MAX_TEXT_CHARS = 4000
+
+_CODE_RE = re.compile(r"^[A-Z]+\.[A-Z_]+$")
+_SLUG_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+
+# ---------------------------------------------------------------------------------------------------------
+# Normalisation
+# ---------------------------------------------------------------------------------------------------------
+
+# People type the long-vowel mark with whatever dash their keyboard offers (メ－ル, メ―ル, ﾒｰﾙ, メ~ル).
+_DASHES = "-‐‑‒–—―−－ｰ﹣"
+_WAVES = "~〜～∼"
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
+_AFTER_KANA_DASH_RE = re.compile(f"(?<=[\u30a1-\u30fa\u30fc\u3041-\u3096])[{re.escape(_DASHES + _WAVES)}]")
+_WAVE_RE = re.compile(f"[{re.escape(_WAVES)}]")
+_SPACE_RE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """NFKC, lower-case latin, one long-vowel mark, single spaces, stripped. Japanese is kept as is."""
+    s = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).lower()
+    s = _AFTER_KANA_DASH_RE.sub("ー", s)
+    s = _WAVE_RE.sub("〜", s)
+    return _SPACE_RE.sub(" ", s).strip()
+
+
+def _fold_kana(s: str) -> str:
+    """Katakana → hiragana, one character for one, so indices into the folded text are indices into `s`.
+
+    Lets ころす match コロス and ﾘﾍﾞﾝｼﾞﾎﾟﾙﾉ match りべんじぽるの without a cue for every spelling.
+    """
+    return "".join(chr(ord(c) - 0x60) if "\u30a1" <= c <= "\u30f6" else c for c in s)
+
+
+def _is_hiragana(c: str) -> bool:
+    return "\u3041" <= c <= "\u309f" or c == "ー"
+
+
+def _is_content(c: str) -> bool:
+    # Punctuation, symbols (emoji) and spaces carry no meaning for similarity.
+    return unicodedata.category(c)[0] not in "PSZC"
+
+
+def _grams(s: str, key: str, *, cue: bool = False) -> set[str]:
+    """Character 2- and 3-grams of `key` (the folded form of `s`) used for similarity.
+
+    Grams made only of hiragana (され, ている, ます…) occur in almost every sentence and would make any two
+    texts look alike. Hiragana bigrams are dropped everywhere; a cue keeps hiragana trigrams only when it has
+    nothing else (ころす), while a text keeps them so such cues can still be found.
+    """
+    out: set[str] = set()
+    kana_only: set[str] = set()
+    for n in (2, 3):
+        for i in range(len(s) - n + 1):
+            chunk = s[i : i + n]
+            if not all(_is_content(c) for c in chunk):
+                continue
+            if all(_is_hiragana(c) for c in chunk):
+                if n == 3:
+                    kana_only.add(key[i : i + n])
+                continue
+            out.add(key[i : i + n])
+    if not cue or not out:
+        out |= kana_only
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CategorySuggestion:
+    code: str
+    score: float
+    triggers: list[str]
+
+
+@dataclass(frozen=True)
+class UrgencyFlag:
+    flag: str
+    triggers: list[str]
+    desk_codes: list[str]
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    categories: list[CategorySuggestion]
+    urgency: list[UrgencyFlag]
+    desk_codes: list[str]
+    guide_slugs: list[str]
+    rules_version: str = ""
+
+    @property
+    def is_urgent(self) -> bool:
+        return bool(self.urgency)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rules
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Cue:
+    phrase: str
+    key: str
+    weight: float
+    grams: frozenset[str]
+
+    @classmethod
+    def build(cls, raw_phrase: str, weight: float) -> _Cue:
+        phrase = normalise(raw_phrase)
+        key = _fold_kana(phrase)
+        return cls(phrase, key, weight, frozenset(_grams(phrase, key, cue=True)))
+
+
+@dataclass(frozen=True)
+class _Category:
+    code: str
+    label: str
+    cues: tuple[_Cue, ...]
+    negative: tuple[_Cue, ...]
+    desks: tuple[str, ...]
+    guides: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Escalation:
+    cues: tuple[_Cue, ...]
+    patterns: tuple[re.Pattern[str], ...]
+    when_flags: tuple[str, ...]
+    desks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _UrgencyRule:
+    flag: str
+    label: str
+    cues: tuple[_Cue, ...]
+    patterns: tuple[re.Pattern[str], ...]
+    categories: tuple[str, ...]
+    desks: tuple[str, ...]
+    guides: tuple[str, ...]
+    escalations: tuple[_Escalation, ...]
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    top_k: int = 5
+    # A cue counts as a near-match when this share of its grams appears in the text…
+    fuzzy_min_coverage: float = 0.6
+    # …and then adds this fraction of (weight × coverage). Exact phrases must dominate.
+    fuzzy_factor: float = 0.5
+    # Cues with fewer grams than this never near-match (short cues would match by accident).
+    fuzzy_min_grams: int = 3
+    # Urgency near-matches need a higher coverage than category ones.
+    urgency_fuzzy_min_coverage: float = 0.8
+    # …and only if the longest piece of the cue found verbatim is at least this share of the cue, so that
+    # 拡散された (defamation) does not near-match 拡散されたくなければ (sextortion) on its kanji alone.
+    fuzzy_min_piece_ratio: float = 0.5
+    # A linked category raises its urgency flag from this score up.
+    urgency_category_min_score: float = 2.0
+    max_triggers: int = 8
+
+
+class _Text:
+    """A text prepared once for all lookups."""
+
+    __slots__ = ("norm", "key", "grams")
+
+    def __init__(self, text: str) -> None:
+        # Truncate before and after NFKC: the first bounds the work, the second the expansion (㍻ → 平成).
+        self.norm = normalise(text[:MAX_TEXT_CHARS])[:MAX_TEXT_CHARS]
+        self.key = _fold_kana(self.norm)
+        self.grams = _grams(self.norm, self.key)
+
+    def exact(self, cue: _Cue) -> str | None:
+        if not cue.key:
+            return None
+        i = self.norm.find(cue.phrase)
+        if i < 0 and len(cue.key) >= 3:
+            # Kana-folded match only for cues of 3+ characters: folded, a two-kana cue like エロ would match
+            # inside 消えろ.
+            i = self.key.find(cue.key)
+        return None if i < 0 else self.norm[i : i + len(cue.key)]
+
+    def near(self, cue: _Cue, min_coverage: float, sc: _Scoring) -> tuple[float, str] | None:
+        if len(cue.grams) < sc.fuzzy_min_grams:
+            return None
+        coverage = sum(1 for g in cue.grams if g in self.grams) / len(cue.grams)
+        if coverage < min_coverage:
+            return None
+        piece = self._longest_shared(cue.key)
+        if len(piece) < sc.fuzzy_min_piece_ratio * len(cue.key):
+            return None
+        return coverage, piece
+
+    def _longest_shared(self, key: str) -> str:
+        # The longest piece of the cue that occurs in the text, reported as the user's own characters.
+        for length in range(len(key), 1, -1):
+            for start in range(len(key) - length + 1):
+                piece = key[start : start + length]
+                if all(_is_hiragana(c) for c in piece):
+                    continue
+                i = self.key.find(piece)
+                if i >= 0:
+                    return self.norm[i : i + length]
+        return ""
+
+    def pattern(self, pattern: re.Pattern[str]) -> str | None:
+        # Patterns are tried on the normalised and on the kana-folded text (same indices) so a rule author
+        # can write either スクショ or すくしょ.
+        for haystack in (self.norm, self.key):
+            m = pattern.search(haystack)
+            if m and m.end() > m.start():
+                return self.norm[m.start() : m.end()]
+        return None
+
+
+class TriageRules:
+    """Validated triage rules; `triage(text)` and `detect_urgency(text)` apply them. Immutable once built."""
+
+    def __init__(
+        self,
+        version: str,
+        categories: tuple[_Category, ...],
+        urgency: tuple[_UrgencyRule, ...],
+        fallback_desks: tuple[str, ...],
+        fallback_guides: tuple[str, ...],
+        scoring: _Scoring,
+    ) -> None:
+        self.version = version
+        self._categories = categories
+        self._urgency = urgency
+        self._fallback_desks = fallback_desks
+        self._fallback_guides = fallback_guides
+        self._scoring = scoring
+
+    # -- construction ----------------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> TriageRules:
+        """Validate the parsed YAML and compile it. Any structural problem raises ValueError."""
+        _require_mapping(raw, "rules")
+        _check_keys(
+            raw, "rules", required={"version", "categories", "urgency"}, optional={"scoring", "fallback"}
+        )
+        version = raw["version"]
+        if not isinstance(version, str | int) or isinstance(version, bool) or str(version).strip() == "":
+            raise ValueError("rules.version must be a non-empty string or integer")
+
+        scoring = _parse_scoring(raw.get("scoring") or {})
+
+        cats_raw = raw["categories"]
+        _require_mapping(cats_raw, "categories")
+        if not cats_raw:
+            raise ValueError("categories must not be empty")
+        categories = tuple(_parse_category(code, body) for code, body in cats_raw.items())
+        known_codes = {c.code for c in categories}
+
+        urg_raw = raw["urgency"]
+        _require_mapping(urg_raw, "urgency")
+        if not urg_raw:
+            raise ValueError("urgency must not be empty")
+        urgency = tuple(_parse_urgency(flag, body, known_codes) for flag, body in urg_raw.items())
+        known_flags = {u.flag for u in urgency}
+        for u in urgency:
+            for esc in u.escalations:
+                unknown = set(esc.when_flags) - known_flags
+                if unknown:
+                    raise ValueError(f"urgency.{u.flag}.escalations: unknown flags {sorted(unknown)}")
+
+        fallback = raw.get("fallback") or {}
+        _require_mapping(fallback, "fallback")
+        _check_keys(fallback, "fallback", required=set(), optional={"desks", "guides"})
+        fb_desks = _codes(fallback.get("desks", []), "fallback.desks", _SLUG_RE, allow_empty=True)
+        fb_guides = _codes(fallback.get("guides", []), "fallback.guides", _SLUG_RE, allow_empty=True)
+        return cls(str(version), categories, urgency, fb_desks, fb_guides, scoring)
+
+    # -- introspection (used to cross-check against desks.yaml and categories.yaml) -------------------
+
+    @property
+    def category_codes(self) -> list[str]:
+        return [c.code for c in self._categories]
+
+    @property
+    def urgency_flags(self) -> list[str]:
+        return [u.flag for u in self._urgency]
+
+    def referenced_desk_codes(self) -> set[str]:
+        out = set(self._fallback_desks)
+        for c in self._categories:
+            out.update(c.desks)
+        for u in self._urgency:
+            out.update(u.desks)
+            for e in u.escalations:
+                out.update(e.desks)
+        return out
+
+    def referenced_guide_slugs(self) -> set[str]:
+        out = set(self._fallback_guides)
+        for c in self._categories:
+            out.update(c.guides)
+        for u in self._urgency:
+            out.update(u.guides)
+        return out
+
+    # -- use ---------------------------------------------------------------------------------------------
+
+    def triage(self, text: str) -> TriageResult:
+        prepared = _Text(text)
+        scored = self._score_categories(prepared)
+        ranked = sorted(
+            (s for s in scored if s.score > 0),
+            key=lambda s: -s.score,  # sorted() is stable, so ties keep the YAML order
+        )[: self._scoring.top_k]
+        flags = self._detect(prepared, scored)
+
+        by_code = {c.code: c for c in self._categories}
+        desks: list[str] = []
+        guides: list[str] = []
+        for f in flags:
+            _extend_unique(desks, f.desk_codes)
+        for u in self._urgency:
+            if any(f.flag == u.flag for f in flags):
+                _extend_unique(guides, u.guides)
+        for s in ranked:
+            _extend_unique(desks, by_code[s.code].desks)
+            _extend_unique(guides, by_code[s.code].guides)
+        if not ranked:
+            _extend_unique(desks, self._fallback_desks)
+            _extend_unique(guides, self._fallback_guides)
+        return TriageResult(ranked, flags, desks, guides, self.version)
+
+    def detect_urgency(self, text: str) -> list[UrgencyFlag]:
+        """Urgency flags only, for the intake of a consultation narrative."""
+        prepared = _Text(text)
+        return self._detect(prepared, self._score_categories(prepared))
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    def _score_categories(self, t: _Text) -> list[CategorySuggestion]:
+        sc = self._scoring
+        out = []
+        for cat in self._categories:
+            score = 0.0
+            hits: list[tuple[float, str]] = []
+            for cue in cat.cues:
+                found = t.exact(cue)
+                if found is not None:
+                    score += cue.weight
+                    hits.append((cue.weight, found))
+                    continue
+                near = t.near(cue, sc.fuzzy_min_coverage, sc)
+                if near is not None:
+                    coverage, piece = near
+                    gain = cue.weight * coverage * sc.fuzzy_factor
+                    score += gain
+                    hits.append((gain, piece))
+            if score > 0:
+                for cue in cat.negative:
+                    if t.exact(cue) is not None:
+                        score -= cue.weight
+            out.append(CategorySuggestion(cat.code, round(score, 3), _top_triggers(hits, sc.max_triggers)))
+        return out
+
+    def _detect(self, t: _Text, scored: list[CategorySuggestion]) -> list[UrgencyFlag]:
+        sc = self._scoring
+        by_code = {s.code: s for s in scored}
+        raised: dict[str, list[str]] = {}
+        for rule in self._urgency:
+            triggers: list[str] = []
+            for cue in rule.cues:
+                found = t.exact(cue)
+                if found is None:
+                    near = t.near(cue, sc.urgency_fuzzy_min_coverage, sc)
+                    found = near[1] if near else None
+                if found:
+                    _extend_unique(triggers, [found])
+            for pattern in rule.patterns:
+                found = t.pattern(pattern)
+                if found:
+                    _extend_unique(triggers, [found])
+            for code in rule.categories:
+                s = by_code.get(code)
+                if s is not None and s.score >= sc.urgency_category_min_score:
+                    _extend_unique(triggers, s.triggers)
+            if triggers:
+                raised[rule.flag] = triggers[: sc.max_triggers]
+
+        flags = []
+        for rule in self._urgency:
+            if rule.flag not in raised:
+                continue
+            desks: list[str] = []
+            # Escalation desks go first: when a suicide looks imminent, 110 is the first number to show.
+            for esc in rule.escalations:
+                if (
+                    any(f in raised for f in esc.when_flags)
+                    or any(t.exact(c) is not None for c in esc.cues)
+                    or any(t.pattern(p) for p in esc.patterns)
+                ):
+                    _extend_unique(desks, esc.desks)
+            _extend_unique(desks, rule.desks)
+            flags.append(UrgencyFlag(rule.flag, raised[rule.flag], desks))
+        return flags
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Validation helpers
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _require_mapping(value: Any, where: str) -> None:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where} must be a mapping")
+
+
+def _check_keys(raw: Mapping[str, Any], where: str, *, required: set[str], optional: set[str]) -> None:
+    keys = set(raw)
+    missing = required - keys
+    if missing:
+        raise ValueError(f"{where}: missing keys {sorted(missing)}")
+    unknown = keys - required - optional
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(map(str, unknown))}")
+
+
+def _codes(value: Any, where: str, pattern: re.Pattern[str], *, allow_empty: bool = False) -> tuple[str, ...]:
+    if not isinstance(value, list) or (not value and not allow_empty):
+        raise ValueError(f"{where} must be a {'list' if allow_empty else 'non-empty list'}")
+    for v in value:
+        if not isinstance(v, str) or not pattern.match(v):
+            raise ValueError(f"{where}: invalid code {v!r}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"{where}: duplicate codes")
+    return tuple(value)
+
+
+def _phrases(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"{where} must be a non-empty list of phrases")
+    out = []
+    for p in value:
+        if not isinstance(p, str) or not normalise(p):
+            raise ValueError(f"{where}: empty or non-string phrase {p!r}")
+        out.append(p)
+    return out
+
+
+def _weighted_cues(value: Any, where: str) -> tuple[_Cue, ...]:
+    """`{weight: [phrase, ...], ...}` → cues. A phrase listed twice keeps its highest weight."""
+    _require_mapping(value, where)
+    if not value:
+        raise ValueError(f"{where} must not be empty")
+    best: dict[str, _Cue] = {}
+    for weight, phrases in value.items():
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight <= 10:
+            raise ValueError(f"{where}: weight {weight!r} must be a number in (0, 10]")
+        for p in _phrases(phrases, f"{where}.{weight}"):
+            cue = _Cue.build(p, float(weight))
+            if cue.key not in best or best[cue.key].weight < cue.weight:
+                best[cue.key] = cue
+    return tuple(best.values())
+
+
+def _patterns(value: Any, where: str) -> tuple[re.Pattern[str], ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"{where} must be a list of regular expressions")
+    out = []
+    for p in value:
+        if not isinstance(p, str) or not p:
+            raise ValueError(f"{where}: empty pattern")
+        try:
+            # Patterns run on normalised text, so authors write ASCII digits; the pattern itself is not
+            # normalised because NFKC and the dash rule would corrupt ranges such as [ぁ-ん].
+            compiled = re.compile(p)
+        except re.error as exc:
+            raise ValueError(f"{where}: invalid pattern {p!r}: {exc}") from None
+        if compiled.search(""):
+            raise ValueError(f"{where}: pattern {p!r} matches the empty string")
+        out.append(compiled)
+    return tuple(out)
+
+
+def _parse_scoring(raw: Any) -> _Scoring:
+    _require_mapping(raw, "scoring")
+    defaults = _Scoring()
+    allowed = set(defaults.__dataclass_fields__)
+    _check_keys(raw, "scoring", required=set(), optional=allowed)
+    values = {}
+    for k, v in raw.items():
+        expected = type(getattr(defaults, k))
+        not_number = isinstance(v, bool) or not isinstance(v, int | float)
+        if not_number or (expected is int and not isinstance(v, int)):
+            raise ValueError(f"scoring.{k} must be a number")
+        if v < 0:
+            raise ValueError(f"scoring.{k} must not be negative")
+        values[k] = expected(v)
+    return _Scoring(**values)
+
+
+def _parse_category(code: Any, body: Any) -> _Category:
+    if not isinstance(code, str) or not _CODE_RE.match(code):
+        raise ValueError(f"categories: invalid category code {code!r}")
+    where = f"categories.{code}"
+    _require_mapping(body, where)
+    _check_keys(body, where, required={"cues", "desks"}, optional={"label", "negative", "guides"})
+    label = body.get("label", "")
+    if not isinstance(label, str):
+        raise ValueError(f"{where}.label must be a string")
+    negative = _weighted_cues(body["negative"], f"{where}.negative") if "negative" in body else ()
+    return _Category(
+        code=code,
+        label=label,
+        cues=_weighted_cues(body["cues"], f"{where}.cues"),
+        negative=negative,
+        desks=_codes(body["desks"], f"{where}.desks", _SLUG_RE),
+        guides=_codes(body.get("guides", []), f"{where}.guides", _SLUG_RE, allow_empty=True),
+    )
+
+
+def _parse_urgency(flag: Any, body: Any, known_codes: set[str]) -> _UrgencyRule:
+    if not isinstance(flag, str) or not _SLUG_RE.match(flag):
+        raise ValueError(f"urgency: invalid flag name {flag!r}")
+    where = f"urgency.{flag}"
+    _require_mapping(body, where)
+    _check_keys(
+        body,
+        where,
+        required={"cues", "desks"},
+        optional={"label", "patterns", "categories", "guides", "escalations"},
+    )
+    categories = tuple(body.get("categories", []))
+    unknown = set(categories) - known_codes
+    if unknown:
+        raise ValueError(f"{where}.categories: unknown category codes {sorted(unknown)}")
+    escalations = []
+    esc_raw = body.get("escalations", [])
+    if not isinstance(esc_raw, list):
+        raise ValueError(f"{where}.escalations must be a list")
+    for i, esc in enumerate(esc_raw):
+        ew = f"{where}.escalations[{i}]"
+        _require_mapping(esc, ew)
+        _check_keys(esc, ew, required={"desks"}, optional={"cues", "patterns", "when_flags"})
+        if not any(esc.get(k) for k in ("cues", "patterns", "when_flags")):
+            raise ValueError(f"{ew} needs cues, patterns or when_flags")
+        escalations.append(
+            _Escalation(
+                cues=tuple(_Cue.build(p, 1.0) for p in _phrases(esc["cues"], f"{ew}.cues"))
+                if "cues" in esc
+                else (),
+                patterns=_patterns(esc.get("patterns", []), f"{ew}.patterns"),
+                when_flags=_codes(esc.get("when_flags", []), f"{ew}.when_flags", _SLUG_RE, allow_empty=True),
+                desks=_codes(esc["desks"], f"{ew}.desks", _SLUG_RE),
+            )
+        )
+    label = body.get("label", "")
+    if not isinstance(label, str):
+        raise ValueError(f"{where}.label must be a string")
+    return _UrgencyRule(
+        flag=flag,
+        label=label,
+        cues=tuple(_Cue.build(p, 1.0) for p in _phrases(body["cues"], f"{where}.cues")),
+        patterns=_patterns(body.get("patterns", []), f"{where}.patterns"),
+        categories=categories,
+        desks=_codes(body["desks"], f"{where}.desks", _SLUG_RE),
+        guides=_codes(body.get("guides", []), f"{where}.guides", _SLUG_RE, allow_empty=True),
+        escalations=tuple(escalations),
+    )
+
+
+def _extend_unique(target: list[str], items: Iterable[str]) -> None:
+    for item in items:
+        if item and item not in target:
+            target.append(item)
+
+
+def _top_triggers(hits: list[tuple[float, str]], limit: int) -> list[str]:
+    out: list[str] = []
+    for _, phrase in sorted(hits, key=lambda h: -h[0]):
+        if phrase not in out:
+            out.append(phrase)
+    return out[:limit]

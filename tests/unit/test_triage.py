@@ -1,0 +1,377 @@
+"""Triage of consultation free text: normalisation, scoring, urgency, validation, held-out regression."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from domain.triage import MAX_TEXT_CHARS, TriageRules, normalise
+from infra.triage_loader import load_triage_engine, load_triage_rules_text
+
+ROOT = Path(__file__).resolve().parents[2]
+EVAL_DIR = ROOT / "tests" / "triage_eval"
+RULES_FILE = ROOT / "domain" / "knowledge" / "triage.yaml"
+
+# domain.md section 4 (the taxonomy), desk codes of desks.yaml and the guide slugs, as agreed in the brief.
+TAXONOMY = {
+    "RIGHTS.DEFAMATION",
+    "RIGHTS.INSULT",
+    "RIGHTS.PRIVACY_ID",
+    "RIGHTS.PRIVACY_FACT",
+    "RIGHTS.PORTRAIT",
+    "RIGHTS.PRIVATE_SEXUAL",
+    "RIGHTS.IMPERSONATION",
+    "RIGHTS.DISCRIMINATION",
+    "RIGHTS.COPYRIGHT",
+    "RIGHTS.TRADEMARK",
+    "RIGHTS.PUBLICITY",
+    "RIGHTS.BUSINESS",
+    "ILLEGAL.CSAM",
+    "ILLEGAL.OBSCENE",
+    "ILLEGAL.DRUGS",
+    "ILLEGAL.PMD",
+    "ILLEGAL.PROSTITUTION",
+    "ILLEGAL.DATING_SOLICIT",
+    "ILLEGAL.ACCOUNT_TRADE",
+    "ILLEGAL.PHISHING",
+    "ILLEGAL.THREAT",
+    "ILLEGAL.OTHER",
+    "PUBLIC.CRIME_SOLICIT",
+    "PUBLIC.DANGEROUS_HOWTO",
+    "PUBLIC.SUICIDE",
+    "PUBLIC.CORPSE_GORE",
+    "PUBLIC.HUMAN_DIGNITY",
+    "PUBLIC.ANIMAL_CRUELTY",
+    "YOUTH.ADULT",
+    "YOUTH.DATING",
+    "YOUTH.VIOLENT",
+    "YOUTH.CRIME_SUICIDE_INDUCE",
+    "YOUTH.SELF_HARM_DRUGS",
+    "YOUTH.BULLYING",
+    "OTHER.RECEIVED_REQUEST",
+    "OTHER.PROVIDER_HOWTO",
+    "OTHER.CONSUMER",
+    "OTHER.SPAM",
+    "OTHER.ACCOUNT_HIJACK",
+    "OTHER.MISC",
+}
+DESKS = {
+    "ihaho",
+    "sia_hotline",
+    "ihc",
+    "moj_jinken_110",
+    "moj_internet_jinken",
+    "moj_sns_jinken",
+    "moj_women_hotline",
+    "moj_children_110",
+    "npa_cyber_online",
+    "police_cyber_desk",
+    "police_9110",
+    "police_110",
+    "police_8103",
+    "onestop_8891",
+    "cure_time",
+    "paps",
+    "houterasu",
+    "bar_association",
+    "consumer_188",
+    "dekyo_spam",
+    "mamorouyo_kokoro",
+    "kokoro_dial",
+    "yorisoi",
+    "child_sos_24h",
+    "childline",
+    "child_guidance_189",
+}
+GUIDES = {
+    "evidence-preservation",
+    "delete-request",
+    "search-delisting",
+    "identify-poster",
+    "sexual-images",
+    "received-letter",
+    "platform-act-2025",
+}
+FLAGS = {"threat", "suicide", "sexual_image", "minor"}
+
+
+@pytest.fixture(scope="module")
+def engine() -> TriageRules:
+    return load_triage_engine()
+
+
+@pytest.fixture(scope="module")
+def raw_rules() -> dict:
+    return yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+
+
+def _items(name: str) -> list[dict]:
+    return yaml.safe_load((EVAL_DIR / f"{name}.yaml").read_text(encoding="utf-8"))["items"]
+
+
+# --- normalisation ------------------------------------------------------------------------------------
+
+
+def test_normalise_full_and_half_width() -> None:
+    assert normalise("ＡＢＣ　１２３") == "abc 123"
+    assert normalise("ｲﾝｽﾀで晒されてます") == "インスタで晒されてます"
+    assert normalise("ﾘﾍﾞﾝｼﾞﾎﾟﾙﾉ") == "リベンジポルノ"
+
+
+def test_normalise_long_vowel_wave_and_whitespace() -> None:
+    assert normalise("メ－ル") == normalise("メ―ル") == normalise("ﾒｰﾙ") == "メール"
+    assert normalise("すご～い") == "すごーい"
+    assert normalise("  殺す\u3000ぞ\n\t!! \u200b") == "殺す ぞ !!"
+    # Hyphens elsewhere (URLs, numbers) are left alone; Japanese stays Japanese.
+    assert normalise("https://example.jp/a-b 03-1234") == "https://example.jp/a-b 03-1234"
+    assert normalise("誹謗中傷") == "誹謗中傷"
+
+
+def test_half_width_katakana_input_is_matched(engine: TriageRules) -> None:
+    result = engine.triage("ｱｶｳﾝﾄを乗っ取られた。ﾊﾟｽﾜｰﾄﾞ変更されてﾛｸﾞｲﾝできない")
+    assert result.categories[0].code == "OTHER.ACCOUNT_HIJACK"
+
+
+# --- scoring ------------------------------------------------------------------------------------------
+
+
+def test_defamation_ranks_with_triggers_from_the_text(engine: TriageRules) -> None:
+    text = (
+        "５ちゃんねるに、私が会社のお金を横領したという事実無根の書き込みをされました。名誉毀損だと思います。"
+    )
+    result = engine.triage(text)
+    top3 = [c.code for c in result.categories[:3]]
+    assert {"RIGHTS.DEFAMATION", "RIGHTS.INSULT"} & set(top3)
+    norm = normalise(text)
+    for suggestion in result.categories:
+        assert suggestion.triggers, suggestion
+        for trigger in suggestion.triggers:
+            assert trigger in norm
+            assert trigger != norm
+    assert "ihaho" in result.desk_codes
+    assert "delete-request" in result.guide_slugs
+
+
+def test_unseen_phrasing_still_scores_by_ngram_similarity(engine: TriageRules) -> None:
+    # No cue is written "名誉を毀損", but it shares n-grams with 名誉毀損.
+    result = engine.triage("名誉を毀損されたと感じています")
+    assert result.categories and result.categories[0].code == "RIGHTS.DEFAMATION"
+    assert all(t in normalise("名誉を毀損されたと感じています") for t in result.categories[0].triggers)
+
+
+def test_categories_are_ranked_unique_and_at_most_five(engine: TriageRules) -> None:
+    text = (
+        "元彼に裸の写真をばらまかれ、住所も晒されて、なりすましアカウントまで作られ、"
+        "殺すぞとDMが来て、会社の口コミにも嘘を書かれ、アカウントも乗っ取られた"
+    )
+    result = engine.triage(text)
+    scores = [c.score for c in result.categories]
+    assert 0 < len(result.categories) <= 5
+    assert scores == sorted(scores, reverse=True) and all(s > 0 for s in scores)
+    assert len({c.code for c in result.categories}) == len(result.categories)
+    assert len(set(result.desk_codes)) == len(result.desk_codes)
+    assert len(set(result.guide_slugs)) == len(result.guide_slugs)
+
+
+def test_received_letter_routes_to_received_letter_guide(engine: TriageRules) -> None:
+    result = engine.triage("プロバイダから発信者情報開示請求書が届きました。どう回答すればいいですか")
+    assert result.categories[0].code == "OTHER.RECEIVED_REQUEST"
+    assert "received-letter" in result.guide_slugs
+    assert result.urgency == []
+
+
+# --- urgency ------------------------------------------------------------------------------------------
+
+
+def _flags(engine: TriageRules, text: str) -> dict[str, list[str]]:
+    return {f.flag: f.desk_codes for f in engine.detect_urgency(text)}
+
+
+def test_threat_flag_goes_to_110(engine: TriageRules) -> None:
+    flags = _flags(engine, "元同僚から「お前の家は分かってる、殺すぞ」とDMが何度も来ます")
+    assert "threat" in flags and flags["threat"][0] == "police_110"
+
+
+def test_bomb_threat_flag(engine: TriageRules) -> None:
+    assert "threat" in _flags(engine, "店のSNSに「明日店を爆破します」と書き込まれました")
+
+
+def test_suicide_flag_and_imminent_escalation(engine: TriageRules) -> None:
+    flags = _flags(engine, "ネットで叩かれ続けて、もう死にたいです")
+    assert {"mamorouyo_kokoro", "kokoro_dial", "yorisoi"} <= set(flags["suicide"])
+    assert "police_110" not in flags["suicide"]
+    imminent = _flags(engine, "もう無理。今から飛び降ります")
+    assert imminent["suicide"][0] == "police_110"
+
+
+def test_suicide_inducement_post_flag(engine: TriageRules) -> None:
+    result = engine.triage("掲示板で集団自殺の仲間を募集するスレッドを見つけました")
+    assert "suicide" in {f.flag for f in result.urgency}
+    assert result.categories[0].code == "PUBLIC.SUICIDE"
+
+
+def test_sexual_image_flag(engine: TriageRules) -> None:
+    flags = _flags(engine, "元彼が付き合っていた頃の裸の写真をネットに上げると脅してきます")
+    assert {"police_8103", "onestop_8891", "paps"} <= set(flags["sexual_image"])
+
+
+def test_sextortion_flag(engine: TriageRules) -> None:
+    assert "sexual_image" in _flags(engine, "ビデオ通話の録画を拡散されたくなければ5万円払えと言われた")
+
+
+def test_minor_flag_and_child_sexual_image_escalation(engine: TriageRules) -> None:
+    flags = _flags(engine, "娘（１３歳）が知らない男に裸の自撮りを送ってしまいました")
+    assert {"child_sos_24h", "childline"} <= set(flags["minor"])
+    assert "police_8103" in flags["minor"]  # 児童ポルノ is a police matter
+    assert "sexual_image" in flags
+    bullying = _flags(engine, "高1の息子がクラスのグループLINEで悪口を書かれています")
+    assert "minor" in bullying and "police_8103" not in bullying["minor"]
+
+
+def test_urgency_triggers_are_substrings(engine: TriageRules) -> None:
+    text = "ｺﾛｽぞってDMが来た。中２です"
+    norm = normalise(text)
+    flags = engine.detect_urgency(text)
+    assert {f.flag for f in flags} >= {"threat", "minor"}
+    for f in flags:
+        assert f.triggers and all(t in norm for t in f.triggers)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "今日は天気が良かったので公園を散歩しました。",
+        "ネット通販で買った商品の返品方法を知りたいです。",
+        "会社のホームページの更新方法について教えてください。",
+    ],
+)
+def test_benign_text_has_no_urgency(engine: TriageRules, text: str) -> None:
+    assert engine.detect_urgency(text) == []
+    assert engine.triage(text).urgency == []
+
+
+def test_no_category_falls_back_to_ihaho(engine: TriageRules) -> None:
+    result = engine.triage("こんにちは")
+    assert result.categories == []
+    assert result.desk_codes == ["ihaho"]
+
+
+# --- bounds -------------------------------------------------------------------------------------------
+
+
+def test_long_input_is_bounded(engine: TriageRules) -> None:
+    filler = "ネットの掲示板に事実無根の書き込みをされて困っています。" * 400  # ~11,000 chars
+    text = filler + "殺すぞ"  # past the cap: not seen, by design
+    start = time.perf_counter()
+    result = engine.triage(text)
+    elapsed = time.perf_counter() - start
+    assert len(text) > MAX_TEXT_CHARS
+    assert result.categories[0].code == "RIGHTS.DEFAMATION"
+    assert elapsed < 2.0
+    assert all(len(t) < 100 for c in result.categories for t in c.triggers)
+    assert engine.triage("").categories == []
+    assert engine.detect_urgency("x" * 50_000) == []
+
+
+# --- rules data and validation ---------------------------------------------------------------------
+
+
+def test_rules_cover_the_taxonomy_with_known_desks_and_guides(engine: TriageRules) -> None:
+    assert set(engine.category_codes) == TAXONOMY
+    assert set(engine.urgency_flags) == FLAGS
+    assert engine.referenced_desk_codes() <= DESKS
+    assert engine.referenced_guide_slugs() <= GUIDES
+    assert engine.version
+
+
+def test_loader_is_cached() -> None:
+    assert load_triage_engine() is load_triage_engine()
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda r: r.pop("version"),
+        lambda r: r.update(surprise=1),
+        lambda r: r["categories"]["RIGHTS.INSULT"].update(cue=["typo"]),
+        lambda r: r["categories"]["RIGHTS.INSULT"].update(cues={}),
+        lambda r: r["categories"]["RIGHTS.INSULT"]["cues"].update({3: []}),
+        lambda r: r["categories"]["RIGHTS.INSULT"]["cues"].update({3: ["  "]}),
+        lambda r: r["categories"]["RIGHTS.INSULT"]["cues"].update({-1: ["ok"]}),
+        lambda r: r["categories"]["RIGHTS.INSULT"].update(desks=[]),
+        lambda r: r["categories"]["RIGHTS.INSULT"].update(desks=["Not A Desk"]),
+        lambda r: r["categories"].update({"bad code": r["categories"]["RIGHTS.INSULT"]}),
+        lambda r: r["urgency"]["threat"].update(cues=[]),
+        lambda r: r["urgency"]["threat"].update(patterns=["(unclosed"]),
+        lambda r: r["urgency"]["threat"].update(patterns=["a*"]),
+        lambda r: r["urgency"]["threat"].update(categories=["RIGHTS.NOPE"]),
+        lambda r: r["urgency"]["minor"]["escalations"][0].update(when_flags=["nope"]),
+        lambda r: r["urgency"]["threat"].update(colour="red"),
+        lambda r: r["scoring"].update(top_k="five"),
+        lambda r: r.update(categories=[]),
+    ],
+)
+def test_malformed_rules_are_rejected(raw_rules: dict, mutate) -> None:
+    raw = copy.deepcopy(raw_rules)
+    mutate(raw)
+    with pytest.raises(ValueError):
+        TriageRules.from_dict(raw)
+
+
+def test_malformed_yaml_text_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        load_triage_rules_text("- just\n- a list\n")
+
+
+def test_domain_module_imports_only_the_standard_library() -> None:
+    tree = ast.parse((ROOT / "domain" / "triage.py").read_text(encoding="utf-8"))
+    modules = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    modules |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert modules <= set(sys.stdlib_module_names) | {"__future__"}, modules
+
+
+# --- evaluation sets ----------------------------------------------------------------------------------
+
+
+def test_eval_sets_are_well_formed() -> None:
+    dev, heldout = _items("dev"), _items("heldout")
+    assert len(dev) + len(heldout) >= 60 and len(heldout) >= 20
+    urgent = [i for i in dev + heldout if i["urgent"]]
+    assert len(urgent) >= 15
+    assert {f for i in urgent for f in i["urgent"]} == FLAGS
+    ids = [i["id"] for i in dev + heldout]
+    assert len(ids) == len(set(ids))
+    for item in dev + heldout:
+        assert 1 <= len(item["expected_categories"]) <= 3
+        assert set(item["expected_categories"]) <= TAXONOMY, item["id"]
+        assert set(item["urgent"]) <= FLAGS, item["id"]
+
+
+def test_heldout_regression_guard(engine: TriageRules) -> None:
+    """Top-3 accuracy on the held-out set >= 0.9 and no urgent flag missed."""
+    items = _items("heldout")
+    hits = 0
+    missed: list[str] = []
+    for item in items:
+        result = engine.triage(item["text"])
+        hits += item["expected_categories"][0] in [c.code for c in result.categories[:3]]
+        got = {f.flag for f in result.urgency}
+        missed += [f"{item['id']}:{flag}" for flag in item["urgent"] if flag not in got]
+    assert hits / len(items) >= 0.9
+    assert missed == [], f"urgent recall must be 1.0, missed {missed}"
+
+
+def test_triage_rules_reference_only_known_desks_guides_and_categories() -> None:
+    from infra.knowledge import load_knowledge
+
+    knowledge = load_knowledge()
+    engine = load_triage_engine()
+    assert engine.referenced_desk_codes() <= {d.code for d in knowledge.desks}
+    assert engine.referenced_guide_slugs() <= {g.slug for g in knowledge.guides}
+    assert set(engine.category_codes) <= {c.code for c in knowledge.leaf_categories()}
