@@ -75,8 +75,7 @@ def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
     async def guard(request: Request, actor: CurrentActor) -> Actor:
         if actor.role not in allowed:
             raise Forbidden("role_not_allowed")
-        c: Container = request.app.state.container
-        if actor.is_staff and c.settings.staff_mfa_required and not actor.mfa:
+        if actor.is_staff and request.app.state.settings.staff_mfa_required and not actor.mfa:
             raise Forbidden("mfa_enrolment_required")
         return actor
 

@@ -152,10 +152,9 @@ async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONRe
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
-
-    if isinstance(exc, PoolTimeout | DBAPIError) and _looks_unavailable(exc):
+    if _database_unreachable(exc):
         return problem(request, 503, "database_unavailable", headers={"Retry-After": "5"})
+    # Only the type: messages of driver errors can quote SQL and its parameters.
     log.error(
         "unhandled error",
         extra={"error_type": type(exc).__name__, "request_id": request.scope.get("state", {}).get("request_id")},
@@ -163,12 +162,15 @@ async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, 500, "internal_error")
 
 
-def _looks_unavailable(exc: Exception) -> bool:
-    from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
+def _database_unreachable(exc: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    if isinstance(exc, PoolTimeout):
+    if isinstance(exc, PoolTimeout | OperationalError | InterfaceError | ConnectionError | TimeoutError):
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated or isinstance(exc.orig, OSError | ConnectionError))
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc.orig, OSError)
+    return isinstance(exc, OSError) and exc.errno is not None
 
 
 def install(app: FastAPI) -> None:

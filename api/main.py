@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.container = c
+    app.state.settings = settings
     c.migration_head = head_revision()
     errors.install(app)
     for router in (health.router, auth.router, me.router, users.router):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from domain.actors import Actor, Client, Role
@@ -323,7 +323,8 @@ class AccountService:
             raise Unauthenticated("invalid_token")
         if user.role is not actor.role:
             raise Unauthenticated("invalid_token")
-        return actor
+        # The session, not the token, says whether the second factor was proven (enrolment upgrades it).
+        return replace(actor, mfa=session.mfa)
 
     # -- the signed-in person -------------------------------------------------------------------
 

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_guard(self) -> Settings:
-        if self.env is not Environment.production:
+        if self.env != Environment.production:
             return self
         problems = []
         if self.signing_key in (DEV_SECRET.encode(), b"") or len(self.signing_key) < 32:
@@ -95,7 +95,7 @@ class Settings(BaseSettings):
             problems.append("MADOGUCHI_DOCS_ENABLED must be false")
         if not self.public_url.startswith("https://"):
             problems.append("MADOGUCHI_PUBLIC_URL must be https")
-        if self.mail_backend is not MailBackend.smtp:
+        if self.mail_backend != MailBackend.smtp:
             problems.append("MADOGUCHI_MAIL_BACKEND must be smtp")
         if self.require_staff_mfa is False:
             problems.append("MADOGUCHI_REQUIRE_STAFF_MFA cannot be false")
@@ -111,7 +111,7 @@ class Settings(BaseSettings):
 
     @property
     def is_production(self) -> bool:
-        return self.env is Environment.production
+        return self.env == Environment.production
 
     @property
     def staff_mfa_required(self) -> bool:

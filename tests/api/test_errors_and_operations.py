@@ -1,0 +1,199 @@
+"""Problem documents for every error status, and the operational surface (health, headers, CORS, limits)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from domain.actors import Role
+from infra.settings import Settings
+from tests.conftest import assert_problem, make_settings
+
+
+async def test_401_without_token_carries_www_authenticate(client) -> None:
+    response = await client.get("/v1/me")
+    body = assert_problem(response, 401, "missing_token")
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert body["title"] == "認証が必要です"
+
+
+async def test_titles_follow_accept_language(client) -> None:
+    english = await client.get("/v1/me", headers={"Accept-Language": "en-GB,en;q=0.9,ja;q=0.5"})
+    assert english.json()["title"] == "Authentication required"
+    japanese = await client.get("/v1/me", headers={"Accept-Language": "en;q=0.3, ja"})
+    assert japanese.json()["title"] == "認証が必要です"
+    assert english.json()["code"] == japanese.json()["code"] == "missing_token"
+
+
+async def test_403_for_a_role_that_may_not(client, people) -> None:
+    consulter = await people.create(Role.consulter)
+    assert_problem(await client.get("/v1/users", headers=consulter.headers), 403, "role_not_allowed")
+
+
+async def test_404_for_unknown_routes_and_objects(client, people) -> None:
+    assert_problem(await client.get("/v1/nothing-here"), 404, "not_found")
+    admin = await people.create(Role.admin)
+    response = await client.get("/v1/users/9a1d1c4e-3f7b-4a8e-9b2c-0d1e2f3a4b5c", headers=admin.headers)
+    assert_problem(response, 404, "user_not_found")
+
+
+async def test_405_for_a_method_the_route_lacks(client) -> None:
+    assert_problem(await client.request("TRACE", "/healthz"), 405, "method_not_allowed")
+    assert_problem(await client.delete("/v1/auth/register"), 405, "method_not_allowed")
+
+
+async def test_409_when_the_state_forbids_it(client, people, mailbox) -> None:
+    admin = await people.create(Role.admin)
+    body = {"email": "sato@madoguchi.example.jp", "role": "consultant"}
+    assert (await client.post("/v1/users", headers=admin.headers, json=body)).status_code == 201
+    assert_problem(await client.post("/v1/users", headers=admin.headers, json=body), 409, "email_taken")
+
+
+async def test_413_for_a_body_over_the_limit(client) -> None:
+    big = {"email": "a@example.jp", "password": "x" * 70_000}
+    assert_problem(await client.post("/v1/auth/register", json=big), 413, "content_too_large")
+
+
+async def test_413_for_a_chunked_body_over_the_limit(client) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(20):
+            yield b'{"pad": "' + b"x" * 8192 + b'"}'
+
+    response = await client.post("/v1/auth/register", content=chunks(), headers={"Content-Type": "application/json"})
+    assert_problem(response, 413, "content_too_large")
+
+
+async def test_415_for_an_unsupported_content_type(client) -> None:
+    response = await client.post("/v1/auth/register", content=b"email=a", headers={"Content-Type": "text/plain"})
+    assert_problem(response, 415, "unsupported_media_type")
+
+
+async def test_422_lists_fields_without_echoing_input(client) -> None:
+    secret = "ひみつの電話番号090-1234-5678"
+    response = await client.post("/v1/auth/register", json={"email": secret, "password": secret, "extra": secret})
+    body = assert_problem(response, 422, "validation_failed")
+    assert {tuple(e["loc"]) for e in body["errors"]} >= {("body", "email"), ("body", "extra")}
+    assert "090-1234-5678" not in response.text
+    malformed = await client.post("/v1/auth/register", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert_problem(malformed, 422, "validation_failed")
+
+
+async def test_500_is_a_generic_problem_with_request_id(app, client) -> None:
+    from api.main import create_app
+
+    broken = create_app(container=app.state.container)
+
+    async def boom() -> None:
+        raise RuntimeError("SELECT secret FROM app_user WHERE email='victim@example.jp'")
+
+    broken.add_api_route("/boom", boom, operation_id="boom")
+    transport = httpx.ASGITransport(app=broken, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        response = await http.get("/boom", headers={"X-Request-ID": "req-abcdef123456"})
+    body = assert_problem(response, 500, "internal_error")
+    assert body["request_id"] == "req-abcdef123456"
+    assert "SELECT" not in response.text and "victim" not in response.text and "RuntimeError" not in response.text
+
+
+async def test_503_when_the_schema_is_behind(fresh_database, smtp_server) -> None:
+    from api.main import create_app
+
+    app = create_app(make_settings(fresh_database, smtp_server[1]))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        response = await http.get("/readyz")
+        assert (await http.get("/healthz")).json() == {"status": "ok"}
+    assert_problem(response, 503, "migrations_pending")
+    assert int(response.headers["retry-after"]) > 0
+    await app.state.container.close()
+
+
+async def test_503_when_the_database_is_unreachable(smtp_server) -> None:
+    from api.main import create_app
+
+    settings = make_settings("postgresql://postgres@127.0.0.1:1/none", smtp_server[1], database_timeout_seconds=1)
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        ready = await http.get("/readyz")
+        me = await http.post("/v1/auth/token", data={"username": "a@example.jp", "password": "whatever-it-is"})
+    assert_problem(ready, 503, "database_unavailable")
+    assert_problem(me, 503, "database_unavailable")
+    await app.state.container.close()
+
+
+async def test_ready_and_alive(client) -> None:
+    assert (await client.get("/readyz")).json() == {"status": "ready"}
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_every_response_carries_the_security_headers(client) -> None:
+    response = await client.get("/healthz")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"
+    assert len(response.headers["x-request-id"]) >= 8
+    assert "strict-transport-security" not in response.headers  # only in production
+    echoed = await client.get("/healthz", headers={"X-Request-ID": "front-end-trace-0001"})
+    assert echoed.headers["x-request-id"] == "front-end-trace-0001"
+    forged = await client.get("/healthz", headers={"X-Request-ID": "bad id\r\nSet-Cookie: x"})
+    assert forged.headers["x-request-id"] != "bad id\r\nSet-Cookie: x"
+
+
+async def test_hsts_in_production(container) -> None:
+    from api.main import create_app
+
+    settings = container.settings.model_copy(update={"env": "production", "docs_enabled": False})
+    app = create_app(settings=settings, container=container)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        response = await http.get("/healthz")
+        docs = await http.get("/docs")
+        schema = await http.get("/openapi.json")
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+    assert docs.status_code == 404 and schema.status_code == 404
+
+
+async def test_cors_allows_only_listed_origins(client) -> None:
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "Authorization"}
+    allowed = await client.options("/v1/me", headers={"Origin": "https://mypage.example.jp", **preflight})
+    assert allowed.headers["access-control-allow-origin"] == "https://mypage.example.jp"
+    denied = await client.options("/v1/me", headers={"Origin": "https://evil.example", **preflight})
+    assert "access-control-allow-origin" not in denied.headers
+
+
+@pytest.mark.parametrize(
+    "overrides, complaint",
+    [
+        ({}, "MADOGUCHI_SECRET_KEY"),
+        ({"secret_key": "k" * 40}, "PostgreSQL"),
+        ({"secret_key": "k" * 40, "database_url": "postgresql://db/x", "docs_enabled": True}, "DOCS_ENABLED"),
+        ({"secret_key": "k" * 40, "database_url": "postgresql://db/x", "docs_enabled": False,
+          "public_url": "https://m.example", "mail_backend": "smtp", "cors_origins": ["*"]}, "CORS"),
+    ],
+)
+def test_production_refuses_laptop_defaults(overrides: dict[str, object], complaint: str) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        Settings(env="production", **overrides)  # type: ignore[arg-type]
+
+
+def test_production_starts_with_real_settings() -> None:
+    settings = Settings(
+        env="production", secret_key="k" * 40, database_url="postgresql://db/x", docs_enabled=False,  # type: ignore[arg-type]
+        public_url="https://madoguchi.example.jp", mail_backend="smtp", cors_origins=["https://mypage.example.jp"],  # type: ignore[arg-type]
+    )
+    assert settings.staff_mfa_required and not settings.run_worker_in_process
+
+
+def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    key_file = tmp_path / "key"
+    key_file.write_text("from-a-file-0123456789abcdef0123456789\n")
+    monkeypatch.setenv("MADOGUCHI_DATABASE_URL", "postgresql://ops@db/madoguchi")
+    monkeypatch.setenv("MADOGUCHI_SECRET_KEY_FILE", str(key_file))
+    monkeypatch.setenv("MADOGUCHI_SMTP_HOST", "mail.internal")
+    monkeypatch.setenv("MADOGUCHI_SMTP_PORT", "2525")
+    monkeypatch.setenv("MADOGUCHI_PUBLIC_URL", "https://madoguchi.example.jp")
+    monkeypatch.setenv("MADOGUCHI_CORS_ORIGINS", "https://a.example.jp, https://b.example.jp")
+    s = Settings()
+    assert s.database_url == "postgresql://ops@db/madoguchi" and s.smtp_host == "mail.internal"
+    assert s.smtp_port == 2525 and s.signing_key == b"from-a-file-0123456789abcdef0123456789"
+    assert s.cors_origins == ["https://a.example.jp", "https://b.example.jp"]
