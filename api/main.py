@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from api import errors
 from api.middleware import EdgeMiddleware
 from api.routes import auth, health, me, users
+from api.schemas.common import Problem
 from infra.container import Container, build_container
 from infra.db.migrate import head_revision
 from infra.logging import configure_logging
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     for router in (health.router, auth.router, me.router, users.router):
         app.include_router(router)
     _check_operation_ids(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -91,6 +95,32 @@ def _check_operation_ids(app: FastAPI) -> None:
             if not route.operation_id or route.operation_id in seen:
                 raise RuntimeError(f"route {route.path} needs a unique operation_id")
             seen.add(route.operation_id)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI documents errors as application/json and 422 as HTTPValidationError; we answer problem+json."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes,
+        servers=[{"url": "/"}],
+    )
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for item in schema["paths"].values():
+        for operation in item.values():
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    response["content"] = {"application/problem+json": {"schema": problem_ref}}
+                    if status == "422":
+                        response["description"] = "Invalid input"
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(problem_schema.pop("$defs", {}))
+    components["Problem"] = problem_schema
+    app.openapi_schema = schema
+    return schema
 
 
 def app_factory() -> FastAPI:

@@ -41,7 +41,10 @@ class Container:
 
 def build_container(settings: Settings) -> Container:
     engine = make_engine(
-        settings.database_url, pool_size=settings.database_pool_size, timeout=settings.database_timeout_seconds
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        timeout=settings.database_timeout_seconds,
+        pooled=settings.database_pool,
     )
     sessions = make_session_factory(engine)
     tokens = TokenCodec(

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./madoguchi.db"
     database_pool_size: int = Field(10, ge=1, le=200)
     database_timeout_seconds: float = Field(5.0, gt=0)
+    database_pool: bool = True  # false behind an external pooler (pgbouncer) or for one-loop-per-call clients
 
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     secret_key_file: Path | None = None

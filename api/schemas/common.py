@@ -73,7 +73,4 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         429: "Too many attempts; see Retry-After",
         503: "Temporarily unavailable; see Retry-After",
     }
-    return {
-        s: {"model": Problem, "description": descriptions.get(s, "Error"), "content": {"application/problem+json": {}}}
-        for s in statuses
-    }
+    return {s: {"model": Problem, "description": descriptions.get(s, "Error")} for s in statuses}

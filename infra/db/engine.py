@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -17,10 +18,12 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, *, pool_size: int = 10, timeout: float = 5.0) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, timeout: float = 5.0, pooled: bool = True) -> AsyncEngine:
     url = async_url(url)
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, **({} if pooled else {"poolclass": NullPool})
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -31,12 +34,14 @@ def make_engine(url: str, *, pool_size: int = 10, timeout: float = 5.0) -> Async
             cursor.close()
 
         return engine
+    pool_options = (
+        {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True, "pool_timeout": timeout}
+        if pooled
+        else {"poolclass": NullPool}
+    )
     return create_async_engine(
         url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        pool_timeout=timeout,
+        **pool_options,  # type: ignore[arg-type]
         connect_args={"timeout": timeout, "command_timeout": 30, "server_settings": {"application_name": "madoguchi"}},
     )
 
