@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from api import errors
 from api.middleware import EdgeMiddleware
@@ -90,11 +90,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 def _check_operation_ids(app: FastAPI) -> None:
     """Front ends generate clients from operation ids: every route names one, and none repeats."""
     seen: set[str] = set()
-    for route in app.routes:
-        if isinstance(route, APIRoute):
-            if not route.operation_id or route.operation_id in seen:
-                raise RuntimeError(f"route {route.path} needs a unique operation_id")
-            seen.add(route.operation_id)
+    for route in api_routes(app):
+        if not route.operation_id or route.operation_id in seen:
+            raise RuntimeError(f"route {route.path} needs a unique operation_id")
+        seen.add(route.operation_id)
+
+
+def api_routes(app: FastAPI) -> list[Any]:
+    """Every API route with its full path (FastAPI >= 0.16x keeps included routers nested)."""
+    return [c for c in iter_route_contexts(app.routes) if isinstance(c.original_route, APIRoute)]
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

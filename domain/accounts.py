@@ -385,6 +385,8 @@ class AccountService:
         return TotpEnrolment(secret=secret, provisioning_uri=self.totp.provisioning_uri(secret, user.email))
 
     async def confirm_totp(self, actor: Actor, code: str) -> None:
+        if not actor.is_staff:
+            raise Forbidden("staff_only")
         now = self.clock.now()
         async with self.uow() as uow:
             user = await uow.users.get(actor.require_user_id())

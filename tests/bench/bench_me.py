@@ -348,8 +348,11 @@ def main() -> int:
     def on_alarm(_signum: int, _frame: object) -> None:
         raise Deadline(f"global deadline of {DEADLINE_SECONDS}s reached")
 
+    def on_term(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
     signal.signal(signal.SIGALRM, on_alarm)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, on_term)
     signal.alarm(DEADLINE_SECONDS)
 
     started = time.monotonic()
