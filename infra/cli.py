@@ -151,5 +151,28 @@ def worker(once: Annotated[bool, typer.Option("--once", help="Drain what is due 
     asyncio.run(go())
 
 
+@app.command("load-reference")
+def load_reference() -> None:
+    """Validate the reference knowledge (categories, desks, platforms, chart, guides, triage rules)."""
+    from infra.knowledge import knowledge_version, load_knowledge
+    from infra.triage_loader import load_triage_engine
+
+    try:
+        knowledge = load_knowledge()
+        triage = load_triage_engine()
+    except ValueError as exc:
+        typer.echo(f"reference data is invalid: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    missing = triage.referenced_desk_codes() - {d.code for d in knowledge.desks}
+    if missing:
+        typer.echo(f"triage rules name unknown desks: {sorted(missing)}", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"reference data {knowledge_version()[:12]}: {len(knowledge.leaf_categories())} categories, "
+        f"{len(knowledge.desks)} desks, {len(knowledge.platforms)} platforms, {len(knowledge.chart.nodes)} chart "
+        f"nodes, {len(knowledge.guides)} guides, triage rules {triage.version}"
+    )
+
+
 if __name__ == "__main__":
     app()
