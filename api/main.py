@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from api import errors
 from api.middleware import EdgeMiddleware
-from api.routes import auth, health, me, users
+from api.routes import auth, consultations, health, me, reference, users
 from api.schemas.common import Problem
 from infra.container import Container, build_container
 from infra.db.migrate import head_revision
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.state.settings = settings
     c.migration_head = head_revision()
     errors.install(app)
-    for router in (health.router, auth.router, me.router, users.router):
+    for router in (health.router, auth.router, me.router, users.router, reference.router, consultations.router):
         app.include_router(router)
     _check_operation_ids(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -83,7 +83,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
             max_age=600,
         )
-    app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, hsts=settings.is_production)
+    app.add_middleware(
+        EdgeMiddleware, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes,
+        hsts=settings.is_production,
+    )
     return app
 
 

@@ -17,9 +17,11 @@ DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body: int, hsts: bool) -> None:
+    def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int, hsts: bool) -> None:
         self.app = app
         self.max_body = max_body
+        # File uploads (PUT …/file) get their own, larger limit plus room for the multipart framing.
+        self.max_upload = max_upload + 65_536
         self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -57,9 +59,10 @@ class EdgeMiddleware:
             response = problem(Request(scope), status)
             await response(scope, receive, send_with_headers)
 
+        limit = self.max_upload if scope["method"] == "PUT" and path.endswith("/file") else self.max_body
         if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
             length = headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            if length is not None and (not length.isdigit() or int(length) > limit):
                 await reject(413 if length.isdigit() else 400)
                 return
             has_body = (length not in (None, "0")) or "transfer-encoding" in headers
@@ -75,7 +78,7 @@ class EdgeMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > limit:
                     raise BodyTooLarge()
             return message
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -371,10 +371,19 @@ class TriageRules:
             _extend_unique(guides, self._fallback_guides)
         return TriageResult(ranked, flags, desks, guides, self.version)
 
-    def detect_urgency(self, text: str) -> list[UrgencyFlag]:
-        """Urgency flags only, for the intake of a consultation narrative."""
+    def detect_urgency(
+        self, text: str, *, categories: Sequence[str] = (), facts: Mapping[str, str] = {}
+    ) -> list[UrgencyFlag]:
+        """Urgency flags for the intake of a consultation: from its narrative, from the categories the person
+        chose (a chosen category raises its flag outright), and from facts such as {"minor": "victim_is_minor"}
+        (flag → the trigger to report)."""
         prepared = _Text(text)
-        return self._detect(prepared, self._score_categories(prepared))
+        forced: dict[str, list[str]] = {flag: [trigger] for flag, trigger in facts.items()}
+        for rule in self._urgency:
+            for code in categories:
+                if code in rule.categories:
+                    forced.setdefault(rule.flag, []).append(code)
+        return self._detect(prepared, self._score_categories(prepared), forced)
 
     # -- internals -------------------------------------------------------------------------------------
 
@@ -403,12 +412,14 @@ class TriageRules:
             out.append(CategorySuggestion(cat.code, round(score, 3), _top_triggers(hits, sc.max_triggers)))
         return out
 
-    def _detect(self, t: _Text, scored: list[CategorySuggestion]) -> list[UrgencyFlag]:
+    def _detect(
+        self, t: _Text, scored: list[CategorySuggestion], forced: Mapping[str, list[str]] | None = None
+    ) -> list[UrgencyFlag]:
         sc = self._scoring
         by_code = {s.code: s for s in scored}
         raised: dict[str, list[str]] = {}
         for rule in self._urgency:
-            triggers: list[str] = []
+            triggers: list[str] = list((forced or {}).get(rule.flag, []))
             for cue in rule.cues:
                 found = t.exact(cue)
                 if found is None:

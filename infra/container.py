@@ -8,14 +8,19 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.accounts import AccountService, AuthPolicy
+from domain.consultations import ConsultationPolicy, ConsultationService
+from infra.calendar import JapaneseHolidays
 from infra.db.engine import make_engine, make_session_factory
 from infra.db.uow import SqlUnitOfWorkFactory
+from infra.knowledge import load_knowledge
 from infra.mail import make_mailer
 from infra.passwords import Argon2Passwords
 from infra.settings import Settings
+from infra.storage import LocalStorage
 from infra.throttle import DbThrottle
 from infra.tokens import TokenCodec
 from infra.totp import Totp
+from infra.triage_loader import load_triage_engine
 from infra.worker import OutboxWorker
 
 
@@ -33,6 +38,8 @@ class Container:
     passwords: Argon2Passwords
     accounts: AccountService
     worker: OutboxWorker
+    consultations: ConsultationService
+    storage: LocalStorage
     migration_head: str | None = None
 
     async def close(self) -> None:
@@ -76,4 +83,20 @@ def build_container(settings: Settings) -> Container:
         ),
     )
     worker = OutboxWorker(sessions, settings, make_mailer(settings))
-    return Container(settings, engine, sessions, tokens, passwords, accounts, worker)
+    consultations = ConsultationService(
+        uow=SqlUnitOfWorkFactory(sessions),
+        clock=SystemClock(),
+        knowledge=load_knowledge(),
+        triage=load_triage_engine(),
+        holidays=JapaneseHolidays(),
+        policy=ConsultationPolicy(
+            terms_version=settings.terms_version,
+            first_answer_business_days=settings.first_answer_business_days,
+            reopen_window=timedelta(days=settings.reopen_window_days),
+            intake_per_hour=settings.consultations_per_hour,
+        ),
+    )
+    return Container(
+        settings, engine, sessions, tokens, passwords, accounts, worker, consultations,
+        LocalStorage(settings.storage_dir),
+    )

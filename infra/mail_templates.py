@@ -41,7 +41,19 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 
+TEMPLATES["mail.answer_published"] = {
+    "ja": (
+        "【窓口】ご相談への回答が届きました",
+        "ご相談に回答がありました。内容は相談マイページでご確認ください。\n\n{link}\n",
+    ),
+    "en": (
+        "[madoguchi] An answer has arrived",
+        "There is an answer to your consultation. Please read it on your my-page.\n\n{link}\n",
+    ),
+}
+
 LINK_PATHS = {
+    "mail.answer_published": "/consultations/{consultation_id}",
     "mail.verify_email": "/verify-email#token={token}",
     "mail.invite": "/accept-invite#token={token}",
 }

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(2.0, gt=0)
     outbox_max_attempts: int = Field(8, ge=1)
 
+    terms_version: str = "2026-11"
+    first_answer_business_days: int = Field(3, ge=1, le=30)
+    reopen_window_days: int = Field(30, ge=0, le=365)
+    consultations_per_hour: int = Field(5, ge=1)
+    storage_dir: Path = Path("./var/evidence")
+    max_upload_bytes: int = Field(10 * 1_048_576, ge=1024)
+
     redis_url: str | None = None
     log_level: str = "INFO"
 

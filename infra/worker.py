@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infra.db.tables import OutboxRow, UserRow
 from infra.mail import Mailer
-from infra.mail_templates import render
+from infra.mail_templates import TEMPLATES, render
 from infra.settings import Settings
 
 log = logging.getLogger("madoguchi.worker")
@@ -33,7 +33,7 @@ class OutboxWorker:
         self.settings = settings
         self.mailer = mailer
         self.handlers: dict[str, Handler] = {}
-        for kind in ("mail.verify_email", "mail.invite", "mail.account_exists"):
+        for kind in TEMPLATES:
             self.handlers[kind] = self._mail_handler(kind)
 
     def _mail_handler(self, kind: str) -> Handler:

@@ -160,6 +160,8 @@ def make_settings(database_url: str, smtp_port: int, **overrides: object):  # ty
         "public_url": "https://madoguchi.example.jp",
         "cors_origins": ["https://mypage.example.jp"],
         "max_body_bytes": 65536,
+        "max_upload_bytes": 262_144,
+        "storage_dir": tempfile.mkdtemp(prefix="madoguchi-evidence-"),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

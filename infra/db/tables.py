@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, MetaData, String, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, MetaData, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infra.db.types import UTCDateTime
@@ -124,3 +124,101 @@ class OutboxRow(SQLModel, table=True):
     sent_at: datetime | None = ts()
     failed_at: datetime | None = ts()
     last_error: str | None = Field(default=None, max_length=64)
+
+
+class ConsultationRow(SQLModel, table=True):
+    __tablename__ = "consultation"
+    __table_args__ = (
+        Index("ix_consultation_queue", "created_at", "id"),
+        Index("ix_consultation_owner_created", "owner_id", "created_at"),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    owner_id: uuid.UUID = Field(foreign_key="app_user.id")
+    channel: str = Field(max_length=16)
+    relation: str = Field(max_length=32)
+    title: str = Field(max_length=200)
+    narrative: str = Field(sa_column=Column(Text, nullable=False))
+    desired_outcomes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    platforms: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    platform_other: str | None = Field(default=None, max_length=200)
+    tried: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    victim_is_minor: bool | None = None
+    status: str = Field(max_length=16, index=True)
+    priority: str = Field(max_length=16)
+    urgent: bool = Field(default=False, index=True)
+    urgency_flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    assignee_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id", index=True)
+    consent_terms_version: str = Field(max_length=32)
+    consented_at: datetime = ts(nullable=False)
+    created_at: datetime = ts(nullable=False)
+    updated_at: datetime = ts(nullable=False)
+    first_answer_due_at: datetime = ts(nullable=False)
+    first_answered_at: datetime | None = ts()
+    closed_at: datetime | None = ts()
+    consulter_read_at: datetime | None = ts()
+    version: int = 1
+
+
+class ConsultationCategoryRow(SQLModel, table=True):
+    __tablename__ = "consultation_category"
+
+    consultation_id: uuid.UUID = Field(foreign_key="consultation.id", primary_key=True)
+    category_code: str = Field(max_length=64, primary_key=True, index=True)
+
+
+class ConsultationTransitionRow(SQLModel, table=True):
+    __tablename__ = "consultation_transition"
+
+    id: uuid.UUID = Field(primary_key=True)
+    consultation_id: uuid.UUID = Field(foreign_key="consultation.id", index=True)
+    actor_id: uuid.UUID = Field(foreign_key="app_user.id")
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str = Field(max_length=16)
+    at: datetime = ts(nullable=False)
+    reason: str | None = Field(default=None, max_length=32)
+
+
+class MessageRow(SQLModel, table=True):
+    __tablename__ = "message"
+    __table_args__ = (Index("ix_message_thread", "consultation_id", "created_at"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    consultation_id: uuid.UUID = Field(foreign_key="consultation.id")
+    author_id: uuid.UUID = Field(foreign_key="app_user.id")
+    kind: str = Field(max_length=16)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = ts(nullable=False)
+
+
+class EvidenceRow(SQLModel, table=True):
+    __tablename__ = "evidence"
+
+    id: uuid.UUID = Field(primary_key=True)
+    consultation_id: uuid.UUID = Field(foreign_key="consultation.id", index=True)
+    created_by: uuid.UUID = Field(foreign_key="app_user.id")
+    created_at: datetime = ts(nullable=False)
+    url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    platform: str | None = Field(default=None, max_length=64)
+    posted_at: datetime | None = ts()
+    captured_at: datetime | None = ts()
+    poster_account: str | None = Field(default=None, max_length=200)
+    excerpt: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    notes: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    context_captured: bool = False
+    file_key: str | None = Field(default=None, max_length=100)
+    file_type: str | None = Field(default=None, max_length=64)
+    file_size: int | None = None
+    file_sha256: str | None = Field(default=None, max_length=64)
+
+
+class IdempotencyRow(SQLModel, table=True):
+    """Idempotency-Key per principal: a retry returns the consultation the first request created."""
+
+    __tablename__ = "idempotency_key"
+
+    principal_id: uuid.UUID = Field(primary_key=True)
+    key: str = Field(primary_key=True, max_length=200)
+    fingerprint: str = Field(max_length=64)
+    consultation_id: uuid.UUID = Field(foreign_key="consultation.id")
+    created_at: datetime = ts(nullable=False)

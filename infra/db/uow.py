@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from infra.db.consultations import SqlConsultations
 from infra.db.repositories import (
     SqlEmailTokens,
     SqlOutbox,
@@ -27,6 +28,7 @@ class SqlUnitOfWork:
         self.email_tokens = SqlEmailTokens(self.db)
         self.service_clients = SqlServiceClients(self.db)
         self.outbox = SqlOutbox(self.db)
+        self.consultations = SqlConsultations(self.db)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -1,0 +1,234 @@
+"""Request and response bodies for consultations, messages, evidence and reference lists."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
+
+from api.schemas.common import Input, Output
+from domain.consultations import EvidenceGap, MessageKind, Priority, Status
+
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=8000)]
+
+INTAKE_EXAMPLE = {
+    "channel": "web",
+    "relation": "self",
+    "title": "SNSで実名と勤務先をさらされ、悪口を書かれています",
+    "narrative": "2026年11月20日ごろから、X（旧Twitter）の匿名アカウントが私の実名と勤務先を挙げて「横領している」"
+    "という事実無根の投稿を繰り返しています。削除してもらう方法と、投稿者を特定できるかを知りたいです。",
+    "categories": ["RIGHTS.DEFAMATION", "RIGHTS.PRIVACY_ID"],
+    "desired_outcomes": ["delete", "identify_poster"],
+    "platforms": ["x"],
+    "platform_other": None,
+    "tried": "Xの報告フォームから通報しましたが、まだ削除されていません。",
+    "victim_is_minor": False,
+    "consent": {"terms_version": "2026-11", "terms": True, "sensitive_data": True},
+}
+
+
+class ConsentIn(Input):
+    terms_version: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    terms: bool = Field(description="Agrees to the terms of use")
+    sensitive_data: bool = Field(description="Agrees to the handling of sensitive personal data (要配慮個人情報)")
+
+
+class ConsultationCreate(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [INTAKE_EXAMPLE]})
+
+    channel: Code = "web"
+    relation: Code = Field(description="Who consults: self, family, school, agent, provider, other")
+    title: ShortText
+    narrative: LongText
+    categories: list[Code] = Field(default_factory=list, max_length=10)
+    desired_outcomes: list[Code] = Field(min_length=1, max_length=10)
+    platforms: list[Code] = Field(default_factory=list, max_length=10)
+    platform_other: ShortText | None = None
+    tried: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    victim_is_minor: bool | None = None
+    consent: ConsentIn
+
+
+class ConsultationUpdate(Input):
+    """Consulters may change title, tried and platform_other; staff title, categories, priority and urgent.
+    Status, owner and assignee never change through PATCH (see the action routes)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"categories": ["RIGHTS.DEFAMATION", "RIGHTS.PRIVACY_ID"], "priority": "high"},
+                                        {"tried": "Xの報告フォームと、勤務先の弁護士にも相談しました。"}]}
+    )
+
+    title: ShortText | None = None
+    tried: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    platform_other: ShortText | None = None
+    categories: list[Code] | None = Field(None, max_length=10)
+    priority: Priority | None = None
+    urgent: bool | None = None
+
+
+class AssignIn(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"assignee_id": "6e1a0c1c-31a4-4f0e-8d7c-0a2b3c4d5e6f"}]})
+
+    assignee_id: uuid.UUID
+
+
+class DeskOut(Output):
+    code: str
+    name_ja: str
+    name_en: str
+    phone: str | None
+    url: str | None
+    hours_ja: str | None
+    kind: str
+
+
+class UrgencyOut(Output):
+    flag: str
+    triggers: list[str]
+    desks: list[str]
+
+
+class ConsultationOut(Output):
+    id: uuid.UUID
+    status: Status
+    channel: str
+    relation: str
+    title: str
+    categories: list[str]
+    desired_outcomes: list[str]
+    platforms: list[str]
+    platform_other: str | None
+    victim_is_minor: bool | None
+    priority: Priority
+    urgent: bool
+    urgency_flags: list[str]
+    assignee_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+    first_answer_due_at: datetime
+    first_answered_at: datetime | None
+    overdue: bool
+    unread_answers: int = Field(0, description="Answers the consulter has not read yet (consulter lists)")
+    version: int
+
+
+class ConsultationDetail(ConsultationOut):
+    narrative: str
+    tried: str | None
+    terms_version: str
+    consented_at: datetime
+
+
+class IntakeOut(ConsultationDetail):
+    urgency: list[UrgencyOut] = Field(description="Why the consultation was flagged urgent, with the desks")
+    urgency_desks: list[DeskOut]
+    emergency_desks: list[DeskOut] = Field(description="Emergency contact desks, always shown at intake")
+
+
+class TransitionOut(Output):
+    from_status: Status | None
+    to_status: Status
+    at: datetime
+    reason: str | None
+    by_staff: bool
+
+
+class MessageIn(Input):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {"body": "ご回答ありがとうございます。削除依頼の書式について、もう少し教えてください。"},
+            {"body": "削除依頼は、投稿ごとのURLを明記して、サイトの報告フォームから行ってください。", "kind": "answer"},
+        ]}
+    )
+
+    body: LongText
+    kind: MessageKind | None = Field(None, description="Staff: answer or note (internal). Consulters omit it.")
+
+
+class MessageOut(Output):
+    id: uuid.UUID
+    kind: MessageKind
+    body: str
+    created_at: datetime
+    from_staff: bool
+
+
+class EvidenceIn(Input):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{
+            "url": "https://x.com/example_account/status/1859000000000000000",
+            "platform": "x",
+            "posted_at": "2026-11-20T21:15:00+09:00",
+            "captured_at": "2026-11-21T09:30:00+09:00",
+            "poster_account": "@example_account",
+            "excerpt": "〇〇（実名）は会社の金を横領している",
+            "notes": "前後の投稿もスクリーンショットで保存しています。",
+            "context_captured": True,
+        }]}
+    )
+
+    url: Annotated[str, StringConstraints(min_length=8, max_length=2048)] | None = None
+    platform: Code | None = None
+    posted_at: AwareDatetime | None = Field(None, description="Absolute posting time, with a time zone")
+    captured_at: AwareDatetime | None = None
+    poster_account: ShortText | None = None
+    excerpt: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    notes: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    context_captured: bool = False
+
+
+class EvidenceFileOut(Output):
+    content_type: str
+    size: int
+    sha256: str
+
+
+class EvidenceOut(Output):
+    id: uuid.UUID
+    url: str | None
+    platform: str | None
+    posted_at: datetime | None
+    captured_at: datetime | None
+    poster_account: str | None
+    excerpt: str | None
+    notes: str | None
+    context_captured: bool
+    file: EvidenceFileOut | None
+    created_at: datetime
+    missing: list[EvidenceGap] = Field(description="What good evidence still lacks (domain §5)")
+
+
+class CategoryOut(Output):
+    code: str
+    label_ja: str
+    label_en: str
+    nature: str
+    description_ja: str
+
+
+class CategoryGroupOut(CategoryOut):
+    children: list[CategoryOut]
+
+
+class CodeItemOut(Output):
+    code: str
+    label_ja: str
+    label_en: str
+
+
+class PlatformBrief(Output):
+    code: str
+    name_ja: str
+    name_en: str
+
+
+class IntakeOptionsOut(Output):
+    terms_version: str
+    relations: list[CodeItemOut]
+    desired_outcomes: list[CodeItemOut]
+    channels: list[CodeItemOut]
+    platforms: list[PlatformBrief]

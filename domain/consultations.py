@@ -1,0 +1,665 @@
+"""Consultations: intake, the message thread, evidence, status transitions, assignment and the queue."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from domain.actors import Actor, Role
+from domain.calendar import HolidayCalendar, due_at
+from domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidState,
+    NotFound,
+    PreconditionFailed,
+    RateLimited,
+    ValidationFailed,
+)
+from domain.knowledge_model import Desk, Knowledge
+from domain.policy import (
+    Visibility,
+    consultation_visibility,
+    ensure_caseworker,
+    ensure_consulter,
+    ensure_may_read_consultations,
+    may_assign_to_others,
+)
+from domain.ports import Clock
+from domain.text import nfkc
+from domain.triage import TriageRules, UrgencyFlag
+
+
+class Status(enum.StrEnum):
+    submitted = "submitted"
+    in_progress = "in_progress"
+    answered = "answered"
+    closed = "closed"
+    withdrawn = "withdrawn"
+
+
+OPEN_STATUSES = frozenset({Status.submitted, Status.in_progress, Status.answered})
+
+
+class Priority(enum.StrEnum):
+    low = "low"
+    normal = "normal"
+    high = "high"
+    urgent = "urgent"
+
+
+class MessageKind(enum.StrEnum):
+    consulter = "consulter"  # written by the person consulting
+    answer = "answer"  # a staff answer the consulter reads
+    note = "note"  # internal: no route ever shows it to a consulter
+
+
+class EvidenceGap(enum.StrEnum):
+    absolute_time = "absolute_time"
+    full_url = "full_url"
+    account_id = "account_id"
+    context = "context"
+
+
+@dataclass(slots=True)
+class Consent:
+    terms_version: str
+    agreed_at: datetime
+
+
+@dataclass(slots=True)
+class Consultation:
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    channel: str
+    relation: str
+    title: str
+    narrative: str
+    categories: list[str]
+    desired_outcomes: list[str]
+    platforms: list[str]
+    consent: Consent
+    created_at: datetime
+    updated_at: datetime
+    first_answer_due_at: datetime
+    victim_is_minor: bool | None = None
+    platform_other: str | None = None
+    tried: str | None = None
+    status: Status = Status.submitted
+    priority: Priority = Priority.normal
+    urgent: bool = False
+    urgency_flags: list[str] = field(default_factory=list)
+    assignee_id: uuid.UUID | None = None
+    first_answered_at: datetime | None = None
+    closed_at: datetime | None = None
+    consulter_read_at: datetime | None = None
+    version: int = 1
+    unread_answers: int = 0  # filled by list queries for the owner
+
+    def overdue(self, now: datetime) -> bool:
+        return self.first_answered_at is None and self.status in OPEN_STATUSES and self.first_answer_due_at < now
+
+
+@dataclass(slots=True)
+class Transition:
+    id: uuid.UUID
+    consultation_id: uuid.UUID
+    actor_id: uuid.UUID
+    from_status: Status | None
+    to_status: Status
+    at: datetime
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class Message:
+    id: uuid.UUID
+    consultation_id: uuid.UUID
+    author_id: uuid.UUID
+    kind: MessageKind
+    body: str
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class EvidenceFile:
+    storage_key: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+@dataclass(slots=True)
+class Evidence:
+    id: uuid.UUID
+    consultation_id: uuid.UUID
+    created_by: uuid.UUID
+    created_at: datetime
+    url: str | None = None
+    platform: str | None = None
+    posted_at: datetime | None = None
+    captured_at: datetime | None = None
+    poster_account: str | None = None
+    excerpt: str | None = None
+    notes: str | None = None
+    context_captured: bool = False
+    file: EvidenceFile | None = None
+
+    def missing(self) -> list[EvidenceGap]:
+        """What a deletion request or disclosure claim will still need (domain.md §5)."""
+        gaps = []
+        if self.posted_at is None:
+            gaps.append(EvidenceGap.absolute_time)
+        if not is_full_post_url(self.url):
+            gaps.append(EvidenceGap.full_url)
+        if not self.poster_account:
+            gaps.append(EvidenceGap.account_id)
+        if not self.context_captured:
+            gaps.append(EvidenceGap.context)
+        return gaps
+
+
+def is_full_post_url(url: str | None) -> bool:
+    """A URL that points at a post, not at a site's front page or a search result."""
+    if not url:
+        return False
+    parts = urlsplit(url)
+    path = parts.path.strip("/")
+    if not path:
+        return False
+    searchy = any(s in parts.netloc for s in ("google.", "bing.", "yahoo.co.jp")) and path.startswith("search")
+    return not searchy
+
+
+def check_evidence_url(url: str) -> str:
+    """Stored as inert text and never fetched; still only http(s), with a host and no credentials."""
+    url = nfkc(url)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        raise ValidationFailed("invalid_url", field="url")
+    if any(ch.isspace() for ch in url):
+        raise ValidationFailed("invalid_url", field="url")
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    channel: str
+    relation: str
+    title: str
+    narrative: str
+    categories: list[str]
+    desired_outcomes: list[str]
+    platforms: list[str]
+    terms_version: str
+    agreed_to_terms: bool
+    agreed_to_sensitive_data: bool
+    victim_is_minor: bool | None = None
+    platform_other: str | None = None
+    tried: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    consultation: Consultation
+    urgency: list[UrgencyFlag]
+    urgency_desks: list[Desk]
+    emergency_desks: list[Desk]
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    status: Status | None = None
+    category: str | None = None
+    urgent: bool | None = None
+    priority: Priority | None = None
+    assignee_id: uuid.UUID | None = None
+    unassigned: bool = False
+    channel: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    overdue: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    created_at: datetime
+    id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultationPolicy:
+    terms_version: str = "2026-11"
+    first_answer_business_days: int = 3
+    office_closes: time = time(17, 0)
+    reopen_window: timedelta = timedelta(days=30)
+    intake_per_hour: int = 5
+
+
+class ConsultationRepository(Protocol):
+    async def add(self, c: Consultation) -> None: ...
+
+    async def get(self, consultation_id: uuid.UUID, visibility: Visibility) -> Consultation | None: ...
+
+    async def update(self, c: Consultation, *, expected_version: int) -> bool: ...
+
+    async def list(
+        self, visibility: Visibility, flt: QueueFilter, *, now: datetime, after: Cursor | None, limit: int
+    ) -> list[Consultation]: ...
+
+    async def count_created_since(self, owner_id: uuid.UUID, since: datetime) -> int: ...
+
+    async def mark_read(self, consultation_id: uuid.UUID, at: datetime) -> None: ...
+
+    async def add_transition(self, t: Transition) -> None: ...
+
+    async def transitions(self, consultation_id: uuid.UUID) -> list[Transition]: ...
+
+    async def add_message(self, m: Message) -> None: ...
+
+    async def messages(self, consultation_id: uuid.UUID, kinds: Sequence[MessageKind]) -> list[Message]: ...
+
+    async def add_evidence(self, e: Evidence) -> None: ...
+
+    async def evidence(self, consultation_id: uuid.UUID) -> list[Evidence]: ...
+
+    async def get_evidence(self, consultation_id: uuid.UUID, evidence_id: uuid.UUID) -> Evidence | None: ...
+
+    async def attach_file(self, evidence_id: uuid.UUID, file: EvidenceFile) -> None: ...
+
+    async def idempotent(self, principal: uuid.UUID, key: str) -> tuple[str, uuid.UUID] | None: ...
+
+    async def remember(self, principal: uuid.UUID, key: str, fingerprint: str, consultation_id: uuid.UUID) -> None: ...
+
+    async def staff_role(self, user_id: uuid.UUID) -> Role | None: ...
+
+
+class ConsultationUnitOfWork(Protocol):
+    consultations: ConsultationRepository
+    outbox: Any
+
+    async def __aenter__(self) -> ConsultationUnitOfWork: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+def fingerprint(payload: dict[str, Any]) -> str:
+    """Stable under key order, different for any changed value (Idempotency-Key misuse detection)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+class ConsultationService:
+    def __init__(
+        self,
+        uow,  # type: ignore[no-untyped-def]
+        clock: Clock,
+        knowledge: Knowledge,
+        triage: TriageRules,
+        holidays: HolidayCalendar,
+        policy: ConsultationPolicy,
+    ) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.knowledge = knowledge
+        self.triage = triage
+        self.holidays = holidays
+        self.policy = policy
+
+    # -- intake ------------------------------------------------------------------------------------
+
+    def _check_codes(self, intake: Intake) -> None:
+        leafs = {c.code for c in self.knowledge.leaf_categories()}
+        lists = {name: {i.code for i in self.knowledge.code_list(name)} for name in
+                 ("channels", "relations", "desired_outcomes")}
+        platforms = {p.code for p in self.knowledge.platforms}
+        checks = [
+            ("categories", set(intake.categories) <= leafs),
+            ("channel", intake.channel in lists["channels"]),
+            ("relation", intake.relation in lists["relations"]),
+            ("desired_outcomes", set(intake.desired_outcomes) <= lists["desired_outcomes"]),
+            ("platforms", set(intake.platforms) <= platforms),
+        ]
+        for name, ok in checks:
+            if not ok:
+                raise ValidationFailed("unknown_code", field=name)
+        if not (intake.agreed_to_terms and intake.agreed_to_sensitive_data):
+            raise ValidationFailed("consent_required", field="consent")
+        if intake.terms_version != self.policy.terms_version:
+            raise ValidationFailed("terms_outdated", field="consent", current_terms_version=self.policy.terms_version)
+
+    def _urgency(self, c: Consultation) -> list[UrgencyFlag]:
+        facts = {"minor": "victim_is_minor"} if c.victim_is_minor else {}
+        text = "\n".join(x for x in (c.title, c.narrative, c.tried or "") if x)
+        return self.triage.detect_urgency(text, categories=c.categories, facts=facts)
+
+    def _desks(self, codes: Sequence[str]) -> list[Desk]:
+        seen: list[Desk] = []
+        for code in codes:
+            desk = self.knowledge.desk(code)
+            if desk is not None and desk not in seen:
+                seen.append(desk)
+        return seen
+
+    def _result(self, c: Consultation, *, replayed: bool = False) -> IntakeResult:
+        flags = self._urgency(c)
+        return IntakeResult(
+            consultation=c,
+            urgency=flags,
+            urgency_desks=self._desks([d for f in flags for d in f.desk_codes]),
+            emergency_desks=self.knowledge.emergency_desks(),
+            replayed=replayed,
+        )
+
+    async def open(self, actor: Actor, intake: Intake, *, idempotency_key: str | None, body: dict[str, Any]) -> IntakeResult:
+        ensure_consulter(actor)
+        owner = actor.require_user_id()
+        self._check_codes(intake)
+        now = self.clock.now()
+        print_ = fingerprint(body)
+        async with self.uow() as uow:
+            repo: ConsultationRepository = uow.consultations
+            if idempotency_key is not None:
+                known = await repo.idempotent(owner, idempotency_key)
+                if known is not None:
+                    if known[0] != print_:
+                        raise ValidationFailed("idempotency_key_reused", field="Idempotency-Key")
+                    existing = await repo.get(known[1], consultation_visibility(actor))
+                    if existing is None:
+                        raise NotFound("consultation_not_found")
+                    return self._result(existing, replayed=True)
+            if await repo.count_created_since(owner, now - timedelta(hours=1)) >= self.policy.intake_per_hour:
+                raise RateLimited(3600, "too_many_consultations")
+            c = Consultation(
+                id=uuid.uuid4(),
+                owner_id=owner,
+                channel=intake.channel,
+                relation=intake.relation,
+                title=nfkc(intake.title),
+                narrative=nfkc(intake.narrative),
+                categories=sorted(set(intake.categories)),
+                desired_outcomes=sorted(set(intake.desired_outcomes)),
+                platforms=sorted(set(intake.platforms)),
+                platform_other=nfkc(intake.platform_other) if intake.platform_other else None,
+                tried=nfkc(intake.tried) if intake.tried else None,
+                victim_is_minor=intake.victim_is_minor,
+                consent=Consent(intake.terms_version, now),
+                created_at=now,
+                updated_at=now,
+                first_answer_due_at=due_at(
+                    now, self.policy.first_answer_business_days, self.holidays, closing=self.policy.office_closes
+                ),
+            )
+            flags = self._urgency(c)
+            c.urgency_flags = [f.flag for f in flags]
+            c.urgent = bool(flags)
+            c.priority = Priority.urgent if flags else Priority.normal
+            await repo.add(c)
+            await repo.add_transition(Transition(uuid.uuid4(), c.id, owner, None, Status.submitted, now))
+            if idempotency_key is not None:
+                await repo.remember(owner, idempotency_key, print_, c.id)
+            await uow.commit()
+        return self._result(c)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    async def _load(self, uow, actor: Actor, consultation_id: uuid.UUID) -> Consultation:  # type: ignore[no-untyped-def]
+        ensure_may_read_consultations(actor)
+        c = await uow.consultations.get(consultation_id, consultation_visibility(actor))
+        if c is None:
+            raise NotFound("consultation_not_found")
+        return c  # type: ignore[no-any-return]
+
+    async def get(self, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
+        async with self.uow() as uow:
+            return await self._load(uow, actor, consultation_id)
+
+    async def list(self, actor: Actor, flt: QueueFilter, *, after: Cursor | None, limit: int) -> list[Consultation]:
+        ensure_may_read_consultations(actor)
+        if actor.role is Role.consulter and (flt.assignee_id or flt.unassigned or flt.overdue is not None):
+            raise ValidationFailed("filter_not_allowed")
+        async with self.uow() as uow:
+            return await uow.consultations.list(  # type: ignore[no-any-return]
+                consultation_visibility(actor), flt, now=self.clock.now(), after=after, limit=limit
+            )
+
+    async def history(self, actor: Actor, consultation_id: uuid.UUID) -> list[Transition]:
+        async with self.uow() as uow:
+            await self._load(uow, actor, consultation_id)
+            return await uow.consultations.transitions(consultation_id)  # type: ignore[no-any-return]
+
+    # -- changes -----------------------------------------------------------------------------------
+
+    async def _save(self, uow, c: Consultation, expected: int, actor: Actor, to: Status | None = None,  # type: ignore[no-untyped-def]
+                    reason: str | None = None) -> Consultation:
+        now = self.clock.now()
+        previous = c.status
+        if to is not None and to is not previous:
+            c.status = to
+            await uow.consultations.add_transition(
+                Transition(uuid.uuid4(), c.id, actor.require_user_id(), previous, to, now, reason)
+            )
+        c.updated_at = now
+        c.version = expected + 1
+        if not await uow.consultations.update(c, expected_version=expected):
+            raise PreconditionFailed("stale_version")
+        return c
+
+    @staticmethod
+    def _check_version(c: Consultation, expected: int | None) -> int:
+        if expected is not None and expected != c.version:
+            raise PreconditionFailed("stale_version")
+        return c.version
+
+    async def update(self, actor: Actor, consultation_id: uuid.UUID, changes: dict[str, Any], *,
+                     expected_version: int) -> Consultation:
+        staff_fields = {"categories", "priority", "urgent"}
+        owner_fields = {"title", "tried", "platform_other"}
+        allowed = owner_fields if actor.role is Role.consulter else staff_fields | {"title"}
+        refused = set(changes) - allowed
+        if refused:
+            raise ValidationFailed("field_not_allowed", fields=sorted(refused))
+        async with self.uow() as uow:
+            c = await self._load(uow, actor, consultation_id)
+            expected = self._check_version(c, expected_version)
+            if c.status not in OPEN_STATUSES:
+                raise InvalidState("consultation_not_open")
+            if actor.is_staff:
+                self._ensure_may_work(actor, c)
+            if "categories" in changes:
+                codes = list(changes["categories"] or [])
+                if not set(codes) <= {x.code for x in self.knowledge.leaf_categories()}:
+                    raise ValidationFailed("unknown_code", field="categories")
+                c.categories = sorted(set(codes))
+            if "priority" in changes and changes["priority"] is not None:
+                c.priority = Priority(changes["priority"])
+            if "urgent" in changes and changes["urgent"] is not None:
+                c.urgent = bool(changes["urgent"])
+            for name in ("title", "tried", "platform_other"):
+                if name in changes:
+                    value = changes[name]
+                    if name == "title" and not value:
+                        raise ValidationFailed("title_required", field="title")
+                    setattr(c, name, nfkc(value) if value else None)
+            c = await self._save(uow, c, expected, actor)
+            await uow.commit()
+            return c
+
+    def _ensure_may_work(self, actor: Actor, c: Consultation) -> None:
+        """Consultants work their own cases; supervisors any."""
+        ensure_caseworker(actor)
+        if actor.role is Role.consultant and c.assignee_id != actor.user_id:
+            raise Forbidden("not_assigned")
+
+    async def assign(self, actor: Actor, consultation_id: uuid.UUID, assignee_id: uuid.UUID, *,
+                     expected_version: int) -> Consultation:
+        ensure_caseworker(actor)
+        if assignee_id != actor.user_id and not may_assign_to_others(actor):
+            raise Forbidden("may_only_take_for_self")
+        async with self.uow() as uow:
+            c = await self._load(uow, actor, consultation_id)
+            expected = self._check_version(c, expected_version)
+            if c.status not in OPEN_STATUSES:
+                raise InvalidState("consultation_not_open")
+            if actor.role is Role.consultant and c.assignee_id not in (None, actor.user_id):
+                raise Forbidden("not_assigned")
+            role = await uow.consultations.staff_role(assignee_id)
+            if role not in (Role.consultant, Role.supervisor):
+                raise ValidationFailed("assignee_not_caseworker", field="assignee_id")
+            c.assignee_id = assignee_id
+            to = Status.in_progress if c.status is Status.submitted else None
+            c = await self._save(uow, c, expected, actor, to, reason="assigned")
+            await uow.commit()
+            return c
+
+    async def close(self, actor: Actor, consultation_id: uuid.UUID, *, expected_version: int) -> Consultation:
+        async with self.uow() as uow:
+            c = await self._load(uow, actor, consultation_id)
+            expected = self._check_version(c, expected_version)
+            self._ensure_may_work(actor, c)
+            if c.status not in (Status.in_progress, Status.answered):
+                raise InvalidState("invalid_transition", from_status=c.status.value, to_status="closed")
+            c.closed_at = self.clock.now()
+            c = await self._save(uow, c, expected, actor, Status.closed)
+            await uow.commit()
+            return c
+
+    async def reopen(self, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
+        async with self.uow() as uow:
+            c = await self._load(uow, actor, consultation_id)
+            if actor.is_staff:
+                self._ensure_may_work(actor, c)
+            if c.status is not Status.closed:
+                raise InvalidState("invalid_transition", from_status=c.status.value, to_status="in_progress")
+            if c.closed_at is None or self.clock.now() - c.closed_at > self.policy.reopen_window:
+                raise InvalidState("reopen_window_passed")
+            c.closed_at = None
+            c = await self._save(uow, c, c.version, actor, Status.in_progress, reason="reopened")
+            await uow.commit()
+            return c
+
+    async def withdraw(self, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
+        ensure_consulter(actor)
+        async with self.uow() as uow:
+            c = await self._load(uow, actor, consultation_id)
+            if c.status not in OPEN_STATUSES:
+                raise InvalidState("invalid_transition", from_status=c.status.value, to_status="withdrawn")
+            c.closed_at = self.clock.now()
+            c = await self._save(uow, c, c.version, actor, Status.withdrawn, reason="withdrawn")
+            await uow.commit()
+            return c
+
+    # -- messages ----------------------------------------------------------------------------------
+
+    async def messages(self, actor: Actor, consultation_id: uuid.UUID) -> list[Message]:
+        async with self.uow() as uow:
+            c = await self._load(uow, actor, consultation_id)
+            if actor.role is Role.consulter:
+                found = await uow.consultations.messages(c.id, [MessageKind.consulter, MessageKind.answer])
+                await uow.consultations.mark_read(c.id, self.clock.now())
+                await uow.commit()
+                return found  # type: ignore[no-any-return]
+            return await uow.consultations.messages(c.id, list(MessageKind))  # type: ignore[no-any-return]
+
+    async def post_message(self, actor: Actor, consultation_id: uuid.UUID, body: str,
+                           kind: MessageKind | None) -> tuple[Message, Consultation]:
+        body = nfkc(body)
+        if not body:
+            raise ValidationFailed("empty_message", field="body")
+        now = self.clock.now()
+        async with self.uow() as uow:
+            c = await self._load(uow, actor, consultation_id)
+            if actor.role is Role.consulter:
+                if kind not in (None, MessageKind.consulter):
+                    raise ValidationFailed("kind_not_allowed", field="kind")
+                kind = MessageKind.consulter
+                if c.status not in OPEN_STATUSES:
+                    raise InvalidState("consultation_not_open")
+                to = Status.in_progress if c.status is Status.answered else None
+            else:
+                self._ensure_may_work(actor, c)
+                if kind not in (MessageKind.answer, MessageKind.note):
+                    raise ValidationFailed("kind_required", field="kind")
+                to = None
+                if kind is MessageKind.answer:
+                    if c.status not in (Status.in_progress, Status.answered):
+                        raise InvalidState("invalid_transition", from_status=c.status.value, to_status="answered")
+                    to = Status.answered
+                    c.first_answered_at = c.first_answered_at or now
+            message = Message(uuid.uuid4(), c.id, actor.require_user_id(), kind, body, now)
+            await uow.consultations.add_message(message)
+            if kind is MessageKind.answer:
+                # Same transaction as the answer: the notice cannot be lost, nor sent for an answer rolled back.
+                await uow.outbox.put(
+                    "mail.answer_published",
+                    {"user_id": str(c.owner_id), "consultation_id": str(c.id)},
+                    dedupe_key=f"answer:{message.id}",
+                )
+            if to is not None or kind is not MessageKind.note:
+                c = await self._save(uow, c, c.version, actor, to, reason=kind.value)
+            await uow.commit()
+            return message, c
+
+    # -- evidence ----------------------------------------------------------------------------------
+
+    async def add_evidence(self, actor: Actor, consultation_id: uuid.UUID, item: Evidence) -> Evidence:
+        async with self.uow() as uow:
+            c = await self._load(uow, actor, consultation_id)
+            if actor.is_staff:
+                self._ensure_may_work(actor, c)
+            if c.status not in OPEN_STATUSES:
+                raise InvalidState("consultation_not_open")
+            if item.platform is not None and self.knowledge.platform(item.platform) is None:
+                raise ValidationFailed("unknown_code", field="platform")
+            item = replace(
+                item,
+                id=uuid.uuid4(),
+                consultation_id=c.id,
+                created_by=actor.require_user_id(),
+                created_at=self.clock.now(),
+                url=check_evidence_url(item.url) if item.url else None,
+                poster_account=nfkc(item.poster_account) if item.poster_account else None,
+                excerpt=nfkc(item.excerpt) if item.excerpt else None,
+                notes=nfkc(item.notes) if item.notes else None,
+            )
+            await uow.consultations.add_evidence(item)
+            await uow.commit()
+            return item
+
+    async def evidence(self, actor: Actor, consultation_id: uuid.UUID) -> list[Evidence]:
+        async with self.uow() as uow:
+            c = await self._load(uow, actor, consultation_id)
+            return await uow.consultations.evidence(c.id)  # type: ignore[no-any-return]
+
+    async def get_evidence(self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID) -> Evidence:
+        async with self.uow() as uow:
+            c = await self._load(uow, actor, consultation_id)
+            item = await uow.consultations.get_evidence(c.id, evidence_id)
+        if item is None:
+            raise NotFound("evidence_not_found")
+        return item  # type: ignore[no-any-return]
+
+    async def attach_file(self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID,
+                          file: EvidenceFile) -> Evidence:
+        async with self.uow() as uow:
+            c = await self._load(uow, actor, consultation_id)
+            if actor.is_staff:
+                self._ensure_may_work(actor, c)
+            item = await uow.consultations.get_evidence(c.id, evidence_id)
+            if item is None:
+                raise NotFound("evidence_not_found")
+            if item.file is not None:
+                raise Conflict("file_already_attached")
+            await uow.consultations.attach_file(item.id, file)
+            await uow.commit()
+            item.file = file
+            return item  # type: ignore[no-any-return]

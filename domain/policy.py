@@ -1,0 +1,66 @@
+"""Who may see and do what, written once. Repositories translate a visibility into a query filter, so an
+object the caller may not see is simply not found (404)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from domain.actors import Actor, Role
+from domain.errors import Forbidden
+
+
+@dataclass(frozen=True, slots=True)
+class All:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedBy:
+    user_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class AssignedToOrUnassigned:
+    staff_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Nothing:
+    pass
+
+
+Visibility = All | OwnedBy | AssignedToOrUnassigned | Nothing
+
+# Roles that work the consultation queue in this release. The legal advisor and the council reach cases
+# through their own routes (reviews, anonymised samples); an admin manages accounts, not case content.
+CASEWORKERS = frozenset({Role.consultant, Role.supervisor})
+
+
+def consultation_visibility(actor: Actor) -> Visibility:
+    if actor.role is Role.consulter and actor.user_id is not None:
+        return OwnedBy(actor.user_id)
+    if actor.role is Role.supervisor:
+        return All()
+    if actor.role is Role.consultant and actor.user_id is not None:
+        return AssignedToOrUnassigned(actor.user_id)
+    return Nothing()
+
+
+def ensure_consulter(actor: Actor) -> None:
+    if actor.role is not Role.consulter:
+        raise Forbidden("consulter_only")
+
+
+def ensure_caseworker(actor: Actor) -> None:
+    if actor.role not in CASEWORKERS:
+        raise Forbidden("role_not_allowed")
+
+
+def ensure_may_read_consultations(actor: Actor) -> None:
+    if actor.role is not Role.consulter and actor.role not in CASEWORKERS:
+        raise Forbidden("role_not_allowed")
+
+
+def may_assign_to_others(actor: Actor) -> bool:
+    return actor.role is Role.supervisor

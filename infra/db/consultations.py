@@ -1,0 +1,347 @@
+"""Consultation repository: one translator from a visibility to SQL, used by every get and list."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, false, func, or_, select, true, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from domain.actors import Role
+from domain.consultations import (
+    OPEN_STATUSES,
+    Consent,
+    Consultation,
+    Cursor,
+    Evidence,
+    EvidenceFile,
+    Message,
+    MessageKind,
+    Priority,
+    QueueFilter,
+    Status,
+    Transition,
+)
+from domain.errors import Conflict
+from domain.policy import All, AssignedToOrUnassigned, Nothing, OwnedBy, Visibility
+from infra.db.tables import (
+    ConsultationCategoryRow,
+    ConsultationRow,
+    ConsultationTransitionRow,
+    EvidenceRow,
+    IdempotencyRow,
+    MessageRow,
+    UserRow,
+)
+
+C = ConsultationRow
+
+
+def visible(visibility: Visibility) -> ColumnElement[bool]:
+    match visibility:
+        case All():
+            return true()
+        case OwnedBy(user_id=user_id):
+            return C.owner_id == user_id
+        case AssignedToOrUnassigned(staff_id=staff_id):
+            return or_(C.assignee_id == staff_id, C.assignee_id.is_(None))  # type: ignore[union-attr]
+        case Nothing():
+            return false()
+    raise TypeError(visibility)
+
+
+def _values(c: Consultation) -> dict[str, Any]:
+    return {
+        "owner_id": c.owner_id,
+        "channel": c.channel,
+        "relation": c.relation,
+        "title": c.title,
+        "narrative": c.narrative,
+        "desired_outcomes": c.desired_outcomes,
+        "platforms": c.platforms,
+        "platform_other": c.platform_other,
+        "tried": c.tried,
+        "victim_is_minor": c.victim_is_minor,
+        "status": c.status.value,
+        "priority": c.priority.value,
+        "urgent": c.urgent,
+        "urgency_flags": c.urgency_flags,
+        "assignee_id": c.assignee_id,
+        "consent_terms_version": c.consent.terms_version,
+        "consented_at": c.consent.agreed_at,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+        "first_answer_due_at": c.first_answer_due_at,
+        "first_answered_at": c.first_answered_at,
+        "closed_at": c.closed_at,
+        "version": c.version,
+    }
+
+
+def _consultation(row: ConsultationRow, categories: list[str], unread: int = 0) -> Consultation:
+    return Consultation(
+        id=row.id,
+        owner_id=row.owner_id,
+        channel=row.channel,
+        relation=row.relation,
+        title=row.title,
+        narrative=row.narrative,
+        categories=sorted(categories),
+        desired_outcomes=list(row.desired_outcomes),
+        platforms=list(row.platforms),
+        platform_other=row.platform_other,
+        tried=row.tried,
+        victim_is_minor=row.victim_is_minor,
+        consent=Consent(row.consent_terms_version, row.consented_at),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        first_answer_due_at=row.first_answer_due_at,
+        first_answered_at=row.first_answered_at,
+        closed_at=row.closed_at,
+        consulter_read_at=row.consulter_read_at,
+        status=Status(row.status),
+        priority=Priority(row.priority),
+        urgent=row.urgent,
+        urgency_flags=list(row.urgency_flags),
+        assignee_id=row.assignee_id,
+        version=row.version,
+        unread_answers=unread,
+    )
+
+
+def _evidence(row: EvidenceRow) -> Evidence:
+    file = None
+    if row.file_key:
+        file = EvidenceFile(row.file_key, row.file_type or "", row.file_size or 0, row.file_sha256 or "")
+    return Evidence(
+        id=row.id,
+        consultation_id=row.consultation_id,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        url=row.url,
+        platform=row.platform,
+        posted_at=row.posted_at,
+        captured_at=row.captured_at,
+        poster_account=row.poster_account,
+        excerpt=row.excerpt,
+        notes=row.notes,
+        context_captured=row.context_captured,
+        file=file,
+    )
+
+
+class SqlConsultations:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def _categories(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+        found: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
+        if ids:
+            rows = await self.db.execute(
+                select(ConsultationCategoryRow.consultation_id, ConsultationCategoryRow.category_code).where(
+                    ConsultationCategoryRow.consultation_id.in_(ids)  # type: ignore[attr-defined]
+                )
+            )
+            for cid, code in rows:
+                found[cid].append(code)
+        return found
+
+    async def _set_categories(self, consultation_id: uuid.UUID, codes: Sequence[str]) -> None:
+        await self.db.execute(
+            delete(ConsultationCategoryRow).where(ConsultationCategoryRow.consultation_id == consultation_id)
+        )
+        for code in codes:
+            self.db.add(ConsultationCategoryRow(consultation_id=consultation_id, category_code=code))
+        await self.db.flush()
+
+    async def add(self, c: Consultation) -> None:
+        self.db.add(ConsultationRow(id=c.id, **_values(c)))
+        await self.db.flush()
+        await self._set_categories(c.id, c.categories)
+
+    async def get(self, consultation_id: uuid.UUID, visibility: Visibility) -> Consultation | None:
+        row = (
+            await self.db.execute(select(C).where(C.id == consultation_id, visible(visibility)))
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        return _consultation(row, (await self._categories([row.id]))[row.id])
+
+    async def update(self, c: Consultation, *, expected_version: int) -> bool:
+        # Optimistic concurrency in the WHERE clause: a concurrent writer makes rowcount 0.
+        result = await self.db.execute(
+            update(C).where(C.id == c.id, C.version == expected_version).values(**_values(c))
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        await self._set_categories(c.id, c.categories)
+        return True
+
+    async def list(
+        self, visibility: Visibility, flt: QueueFilter, *, now: datetime, after: Cursor | None, limit: int
+    ) -> list[Consultation]:
+        query = select(C).where(visible(visibility))
+        if flt.status is not None:
+            query = query.where(C.status == flt.status.value)
+        if flt.category is not None:
+            query = query.where(
+                C.id.in_(  # type: ignore[attr-defined]
+                    select(ConsultationCategoryRow.consultation_id).where(
+                        or_(
+                            ConsultationCategoryRow.category_code == flt.category,
+                            ConsultationCategoryRow.category_code.startswith(flt.category + "."),  # type: ignore[attr-defined]
+                        )
+                    )
+                )
+            )
+        if flt.urgent is not None:
+            query = query.where(C.urgent == flt.urgent)
+        if flt.priority is not None:
+            query = query.where(C.priority == flt.priority.value)
+        if flt.assignee_id is not None:
+            query = query.where(C.assignee_id == flt.assignee_id)
+        if flt.unassigned:
+            query = query.where(C.assignee_id.is_(None))  # type: ignore[union-attr]
+        if flt.channel is not None:
+            query = query.where(C.channel == flt.channel)
+        if flt.created_from is not None:
+            query = query.where(C.created_at >= flt.created_from)
+        if flt.created_to is not None:
+            query = query.where(C.created_at < flt.created_to)
+        if flt.overdue is not None:
+            is_overdue = and_(
+                C.first_answered_at.is_(None),  # type: ignore[union-attr]
+                C.status.in_([s.value for s in OPEN_STATUSES]),  # type: ignore[attr-defined]
+                C.first_answer_due_at < now,
+            )
+            query = query.where(is_overdue if flt.overdue else ~is_overdue)
+        if after is not None:
+            query = query.where(
+                or_(C.created_at < after.created_at, and_(C.created_at == after.created_at, C.id < after.id))
+            )
+        query = query.order_by(C.created_at.desc(), C.id.desc()).limit(limit)  # type: ignore[attr-defined]
+        rows = list((await self.db.execute(query)).scalars())
+        ids = [r.id for r in rows]
+        categories = await self._categories(ids)
+        unread = await self._unread(rows)
+        return [_consultation(r, categories[r.id], unread.get(r.id, 0)) for r in rows]
+
+    async def _unread(self, rows: Sequence[ConsultationRow]) -> dict[uuid.UUID, int]:
+        if not rows:
+            return {}
+        query = (
+            select(MessageRow.consultation_id, func.count())
+            .join(C, C.id == MessageRow.consultation_id)
+            .where(
+                MessageRow.consultation_id.in_([r.id for r in rows]),  # type: ignore[attr-defined]
+                MessageRow.kind == MessageKind.answer.value,
+                or_(C.consulter_read_at.is_(None), MessageRow.created_at > C.consulter_read_at),  # type: ignore[union-attr]
+            )
+            .group_by(MessageRow.consultation_id)
+        )
+        return {cid: int(n) for cid, n in await self.db.execute(query)}
+
+    async def count_created_since(self, owner_id: uuid.UUID, since: datetime) -> int:
+        query = select(func.count()).select_from(C).where(C.owner_id == owner_id, C.created_at >= since)
+        return int((await self.db.execute(query)).scalar_one())
+
+    async def mark_read(self, consultation_id: uuid.UUID, at: datetime) -> None:
+        # Deliberately not a version bump: reading is not an edit and must not stale a staff ETag.
+        await self.db.execute(update(C).where(C.id == consultation_id).values(consulter_read_at=at))
+
+    async def add_transition(self, t: Transition) -> None:
+        self.db.add(
+            ConsultationTransitionRow(
+                id=t.id,
+                consultation_id=t.consultation_id,
+                actor_id=t.actor_id,
+                from_status=t.from_status.value if t.from_status else None,
+                to_status=t.to_status.value,
+                at=t.at,
+                reason=t.reason,
+            )
+        )
+        await self.db.flush()
+
+    async def transitions(self, consultation_id: uuid.UUID) -> list[Transition]:
+        T = ConsultationTransitionRow
+        rows = await self.db.execute(select(T).where(T.consultation_id == consultation_id).order_by(T.at, T.id))
+        return [
+            Transition(r.id, r.consultation_id, r.actor_id, Status(r.from_status) if r.from_status else None,
+                       Status(r.to_status), r.at, r.reason)
+            for r in rows.scalars()
+        ]
+
+    async def add_message(self, m: Message) -> None:
+        self.db.add(
+            MessageRow(id=m.id, consultation_id=m.consultation_id, author_id=m.author_id, kind=m.kind.value,
+                       body=m.body, created_at=m.created_at)
+        )
+        await self.db.flush()
+
+    async def messages(self, consultation_id: uuid.UUID, kinds: Sequence[MessageKind]) -> list[Message]:
+        M = MessageRow
+        rows = await self.db.execute(
+            select(M)
+            .where(M.consultation_id == consultation_id, M.kind.in_([k.value for k in kinds]))  # type: ignore[attr-defined]
+            .order_by(M.created_at, M.id)
+        )
+        return [Message(r.id, r.consultation_id, r.author_id, MessageKind(r.kind), r.body, r.created_at)
+                for r in rows.scalars()]
+
+    async def add_evidence(self, e: Evidence) -> None:
+        self.db.add(
+            EvidenceRow(
+                id=e.id, consultation_id=e.consultation_id, created_by=e.created_by, created_at=e.created_at,
+                url=e.url, platform=e.platform, posted_at=e.posted_at, captured_at=e.captured_at,
+                poster_account=e.poster_account, excerpt=e.excerpt, notes=e.notes,
+                context_captured=e.context_captured,
+            )
+        )
+        await self.db.flush()
+
+    async def evidence(self, consultation_id: uuid.UUID) -> list[Evidence]:
+        E = EvidenceRow
+        rows = await self.db.execute(select(E).where(E.consultation_id == consultation_id).order_by(E.created_at, E.id))
+        return [_evidence(r) for r in rows.scalars()]
+
+    async def get_evidence(self, consultation_id: uuid.UUID, evidence_id: uuid.UUID) -> Evidence | None:
+        E = EvidenceRow
+        row = (
+            await self.db.execute(select(E).where(E.id == evidence_id, E.consultation_id == consultation_id))
+        ).scalar_one_or_none()
+        return _evidence(row) if row else None
+
+    async def attach_file(self, evidence_id: uuid.UUID, file: EvidenceFile) -> None:
+        await self.db.execute(
+            update(EvidenceRow)
+            .where(EvidenceRow.id == evidence_id)
+            .values(file_key=file.storage_key, file_type=file.content_type, file_size=file.size,
+                    file_sha256=file.sha256)
+        )
+
+    async def idempotent(self, principal: uuid.UUID, key: str) -> tuple[str, uuid.UUID] | None:
+        row = await self.db.get(IdempotencyRow, (principal, key))
+        return (row.fingerprint, row.consultation_id) if row else None
+
+    async def remember(self, principal: uuid.UUID, key: str, fingerprint: str, consultation_id: uuid.UUID) -> None:
+        from datetime import UTC
+
+        self.db.add(IdempotencyRow(principal_id=principal, key=key, fingerprint=fingerprint,
+                                   consultation_id=consultation_id, created_at=datetime.now(UTC)))
+        try:
+            await self.db.flush()
+        except IntegrityError as exc:
+            # The same key is being used by a request still in flight (IETF idempotency draft: 409).
+            raise Conflict("idempotency_key_in_use") from exc
+
+    async def staff_role(self, user_id: uuid.UUID) -> Role | None:
+        row = await self.db.get(UserRow, user_id)
+        if row is None or not row.is_active:
+            return None
+        return Role(row.role)

@@ -1,0 +1,32 @@
+"""First-answer due times count Japanese business days: weekends, public holidays and the year-end closure."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from domain.calendar import JST, add_business_days, due_at
+from infra.calendar import JapaneseHolidays
+
+CAL = JapaneseHolidays()
+
+
+def test_weekends_are_skipped() -> None:
+    assert add_business_days(date(2026, 11, 27), 1, CAL) == date(2026, 11, 30)  # Friday → Monday
+
+
+def test_public_holidays_are_skipped() -> None:
+    # 2026-05-01 (Fri) + 1: 5/2-5/6 are weekend and Golden Week holidays (憲法記念日, みどりの日, こどもの日, 振替休日).
+    assert add_business_days(date(2026, 5, 1), 1, CAL) == date(2026, 5, 7)
+    assert CAL.is_holiday(date(2026, 11, 23))  # 勤労感謝の日
+    assert add_business_days(date(2026, 11, 20), 1, CAL) == date(2026, 11, 24)
+
+
+def test_year_end_closure() -> None:
+    assert add_business_days(date(2026, 12, 25), 3, CAL) == date(2027, 1, 5)  # 12/28, (closed to 1/3), 1/4, 1/5
+    assert CAL.is_holiday(date(2026, 12, 30)) and CAL.is_holiday(date(2027, 1, 2))
+
+
+def test_due_at_is_end_of_office_day_in_japan() -> None:
+    # Received Saturday night UTC = Sunday morning in Japan; three business days later is Wednesday 17:00 JST.
+    received = datetime(2026, 11, 28, 23, 0, tzinfo=UTC)
+    assert due_at(received, 3, CAL, closing=time(17)) == datetime(2026, 12, 2, 17, 0, tzinfo=JST)
