@@ -1,0 +1,55 @@
+"""The real server process, started per test on a free loopback port against the suite's database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def server(database_url: str, smtp_server, container) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    port = free_port()
+    env = {
+        **os.environ,
+        "MADOGUCHI_ENV": "development",
+        "MADOGUCHI_DATABASE_URL": database_url,
+        "MADOGUCHI_SECRET_KEY": "e2e-secret-key-0123456789abcdef-0123456789",
+        "MADOGUCHI_MAIL_BACKEND": "smtp",
+        "MADOGUCHI_SMTP_HOST": "127.0.0.1",
+        "MADOGUCHI_SMTP_PORT": str(smtp_server[1]),
+        "MADOGUCHI_WORKER_IN_PROCESS": "true",
+        "MADOGUCHI_WORKER_POLL_SECONDS": "0.2",
+        "MADOGUCHI_PUBLIC_URL": "https://madoguchi.example.jp",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None:
+                raise AssertionError(process.stderr.read().decode() if process.stderr else "server exited")
+            time.sleep(0.2)
+        else:
+            raise AssertionError("server did not become ready")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
