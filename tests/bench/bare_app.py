@@ -1,6 +1,7 @@
 """The framework ceiling for tests/bench/bench_me.py: bare FastAPI, one `async def` endpoint, constant JSON.
 
-Served as `uvicorn --app-dir tests/bench bare_app:app` with the same flags as the real app. Not a pytest module.
+Served as `uvicorn --app-dir tests/bench bare_app:app` with the same flags as the real app.
+Not a pytest module.
 """
 
 from __future__ import annotations

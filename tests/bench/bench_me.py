@@ -104,7 +104,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def uvicorn_argv(app: str, port: int, workers: int, *, factory: bool = False, app_dir: Path | None = None) -> list[str]:
+def uvicorn_argv(
+    app: str, port: int, workers: int, *, factory: bool = False, app_dir: Path | None = None
+) -> list[str]:
     argv = [sys.executable, "-m", "uvicorn", app, "--host", LOOPBACK, "--port", str(port),
             "--workers", str(workers), "--no-access-log", "--log-level", "warning",
             "--no-server-header", "--no-proxy-headers"]
@@ -189,7 +191,9 @@ async def create_consulter(db_url: str, email: str, password: str) -> None:
     from infra.container import build_container
     from infra.settings import Settings
 
-    settings = Settings(database_url=db_url, env="development", secret_key=SECRET_KEY, worker_in_process=False)
+    settings = Settings(
+        database_url=db_url, env="development", secret_key=SECRET_KEY, worker_in_process=False
+    )
     c = build_container(settings)
     try:
         await c.accounts.create_user_directly(email=email, role=Role.consulter, password=password,
@@ -205,24 +209,32 @@ def run_wrk(port: int, lua: Path, *, seconds: float, threads: int, connections: 
     argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
             "--timeout", "5s", "-s", str(lua), f"http://{LOOPBACK}:{port}/v1/me"]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 20, check=False)  # noqa: S603
-    match = re.search(r"^BENCHRESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", out.stdout, re.M)
-    if not match:
+    if out.returncode != 0:
         raise RuntimeError(f"wrk failed (rc={out.returncode}):\n{out.stdout}\n{out.stderr}")
-    requests, duration_us, p50, p99, mx, errors, non2xx = (int(g) for g in match.groups())
-    return LoadResult(rps=requests / (duration_us / 1e6), p50_ms=p50 / 1000, p99_ms=p99 / 1000, max_ms=mx / 1000,
-                      requests=requests, errors=errors, non2xx=non2xx)
+    return parse_wrk(out.stdout)
 
 
-def run_wrk2(port: int, lua: Path, *, rate: float, seconds: float, threads: int, connections: int) -> LoadResult:
-    argv = ["wrk2", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
-            "-R", str(max(1, round(rate))), "--timeout", "5s", "-s", str(lua), f"http://{LOOPBACK}:{port}/v1/me"]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 20, check=False)  # noqa: S603
-    match = re.search(r"^BENCHRESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", out.stdout, re.M)
+def parse_wrk(stdout: str, note: str = "") -> LoadResult:
+    match = re.search(r"^BENCHRESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", stdout, re.M)
     if not match:
-        raise RuntimeError(f"wrk2 failed (rc={out.returncode}):\n{out.stdout}\n{out.stderr}")
+        raise RuntimeError(f"no result from the load generator:\n{stdout}")
     requests, duration_us, p50, p99, mx, errors, non2xx = (int(g) for g in match.groups())
-    return LoadResult(rps=requests / (duration_us / 1e6), p50_ms=p50 / 1000, p99_ms=p99 / 1000, max_ms=mx / 1000,
-                      requests=requests, errors=errors, non2xx=non2xx, note="wrk2")
+    return LoadResult(
+        rps=requests / (duration_us / 1e6), p50_ms=p50 / 1000, p99_ms=p99 / 1000, max_ms=mx / 1000,
+        requests=requests, errors=errors, non2xx=non2xx, note=note,
+    )
+
+
+def run_wrk2(
+    port: int, lua: Path, *, rate: float, seconds: float, threads: int, connections: int
+) -> LoadResult:
+    argv = ["wrk2", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
+            "-R", str(max(1, round(rate))), "--timeout", "5s", "-s", str(lua),
+            f"http://{LOOPBACK}:{port}/v1/me"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 20, check=False)  # noqa: S603
+    if out.returncode != 0:
+        raise RuntimeError(f"wrk2 failed (rc={out.returncode}):\n{out.stdout}\n{out.stderr}")
+    return parse_wrk(out.stdout, note="wrk2")
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -289,9 +301,14 @@ async def fixed_rate(port: int, token: str, *, rate: float, seconds: float, conn
     latencies.sort()
     service.sort()
     return LoadResult(
-        rps=len(latencies) / elapsed, p50_ms=percentile(latencies, 50) * 1000, p99_ms=percentile(latencies, 99) * 1000,
-        max_ms=(latencies[-1] * 1000 if latencies else math.nan), requests=len(latencies), errors=errors + skipped,
-        non2xx=non2xx, note="httpx open loop",
+        rps=len(latencies) / elapsed,
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
+        max_ms=(latencies[-1] * 1000 if latencies else math.nan),
+        requests=len(latencies),
+        errors=errors + skipped,
+        non2xx=non2xx,
+        note="httpx open loop",
         extra={"service_p99_ms": percentile(service, 99) * 1000, "loader_lag_max_ms": lag_max * 1000,
                "skipped": float(skipped)},
     )
@@ -322,7 +339,7 @@ def check_same_body(real: dict[str, object], sync: dict[str, object]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432"),
-                        help="PostgreSQL server URL without database (a bench_* database is created and dropped)")
+                        help="PostgreSQL server URL, no database name (bench_* is created, then dropped)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes per server")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of measured load per target")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per target")
@@ -334,8 +351,8 @@ def main() -> int:
     args = parser.parse_args()
 
     if not shutil.which("wrk"):
-        print("bench_me: `wrk` is not installed. Install it (Debian/Ubuntu: apt-get update && apt-get install -y "
-              "wrk) and run again.", file=sys.stderr)
+        print("bench_me: `wrk` is not installed. Install it (Debian/Ubuntu: "
+              "apt-get update && apt-get install -y wrk) and run again.", file=sys.stderr)
         return 2
     if args.profile and not shutil.which("py-spy") and not (Path(sys.executable).parent / "py-spy").exists():
         print("bench_me: --profile needs py-spy (pip install py-spy).", file=sys.stderr)
@@ -392,7 +409,8 @@ def main() -> int:
         import httpx
 
         base = f"http://{LOOPBACK}:{ports['real']}"
-        answer = httpx.post(f"{base}/v1/auth/token", data={"username": email, "password": password}, timeout=10)
+        form = {"username": email, "password": password}
+        answer = httpx.post(f"{base}/v1/auth/token", data=form, timeout=10)
         if answer.status_code != 200:
             raise RuntimeError(f"token request failed: {answer.status_code} {answer.text}")
         token = answer.json()["access_token"]
@@ -409,8 +427,11 @@ def main() -> int:
         lua = tmp / "auth.lua"
         lua.write_text(WRK_LUA.format(token=token))
         load = {"threads": args.threads, "connections": args.connections}
+        half_conn = {"threads": args.threads, "connections": args.half_connections}
         results: dict[str, LoadResult] = {}
-        for t in targets:
+        rate = 0.0
+        half_real = floor = None
+        for t in targets:  # real first: its saturating rate sets the fixed rate for the half-load runs
             run_wrk(t.port, lua, seconds=args.warmup, **load)
             profiler = None
             if args.profile and t.name == "real":
@@ -431,24 +452,32 @@ def main() -> int:
                     except subprocess.TimeoutExpired:
                         profiler.kill()
             r = results[t.name]
+            if r.requests < args.duration * 10:
+                raise RuntimeError(f"{t.name} stalled under load ({r.requests} responses in "
+                                   f"{args.duration:.0f}s); see its log {t.log}")
             print(f"  {t.name:4} {r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
                   f"  (errors {r.errors}, non-2xx {r.non2xx})")
-
-        rate = results["real"].rps / 2
-        half_conn = {"threads": args.threads, "connections": args.half_connections}
-        half_real = half_load(ports["real"], token, lua, rate=rate, seconds=args.duration, **half_conn)
-        floor = half_load(ports["bare"], token, lua, rate=rate, seconds=min(args.duration, 5), **half_conn)
+            if t.name == "real":
+                rate = r.rps / 2
+                half_real = half_load(t.port, token, lua, rate=rate, seconds=args.duration, **half_conn)
+            elif t.name == "bare":
+                floor = half_load(t.port, token, lua, rate=rate, seconds=min(args.duration, 5), **half_conn)
+            stop(t)  # one server at a time: frees its CPU and its database connections for the next
 
         real, bare, sync = results["real"], results["bare"], results["sync"]
+        assert half_real is not None and floor is not None
         print()
         print(f"GET /v1/me, uvicorn --workers {args.workers}, wrk -t{args.threads} -c{args.connections} "
-              f"-d{round(args.duration)}s, {os.cpu_count()} CPUs shared by servers, PostgreSQL and the load generator")
+              f"-d{round(args.duration)}s; {os.cpu_count()} CPUs shared by the servers, PostgreSQL and "
+              "the load generator")
         print(f"{'target':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
         for name, label in (("real", "real (api.main)"), ("sync", "sync (template style)"),
                             ("bare", "bare (framework ceiling)")):
             r = results[name]
             print(f"{label:<28}{r.rps:>10.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}{r.errors + r.non2xx:>8}")
-        for label, r in ((f"real @ {rate:.0f} req/s (half)", half_real), (f"bare @ {rate:.0f} (loader floor)", floor)):
+        half_rows = ((f"real @ {rate:.0f} req/s (half)", half_real),
+                     (f"bare @ {rate:.0f} (loader floor)", floor))
+        for label, r in half_rows:
             print(f"{label:<28}{r.rps:>10.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}{r.errors + r.non2xx:>8}"
                   f"   [{r.note}" + (f", service p99 {r.extra['service_p99_ms']:.2f} ms, loader lag max "
                                      f"{r.extra['loader_lag_max_ms']:.1f} ms" if r.extra else "") + "]")

@@ -1,6 +1,7 @@
-""""The common way" for tests/bench/bench_me.py, as in the FastAPI full-stack template: sync `def` dependencies
-and endpoint (run in the thread pool), OAuth2PasswordBearer, a JWT decoded with python-jose, and a sync
-SQLModel `Session` per request (psycopg 3 driver) reading the `auth_session` row and the `app_user` row.
+""""The common way" for tests/bench/bench_me.py, as in the FastAPI full-stack template: sync `def`
+dependencies and endpoint (run in the thread pool), OAuth2PasswordBearer, a JWT decoded with python-jose, and
+a sync SQLModel `Session` per request (psycopg 3 driver) reading the `auth_session` row and the `app_user`
+row.
 
 Configured from the same MADOGUCHI_* environment as the real app (database URL, secret key, issuer, audience,
 pool size), so it verifies the real app's tokens and returns the same fields. Not a pytest module.
@@ -8,6 +9,7 @@ pool size), so it verifies the real app's tokens and returns the same fields. No
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Generator
 from datetime import UTC, datetime
@@ -27,7 +29,17 @@ from infra.tokens import TokenCodec
 
 settings = Settings()
 url = make_url(settings.database_url).set(drivername="postgresql+psycopg")
-engine = create_engine(url, pool_size=settings.database_pool_size, max_overflow=settings.database_pool_size)
+# The pool must be at least as large as the thread pool (40 slots by default). A request holds its connection
+# from the first query in get_current_user until get_db closes the session, but needs a slot again for read_me
+# in between. With the template's pool (5 + 10 overflow) or the real app's (10 + 10) and 64 concurrent
+# requests, every slot ends up blocked in the pool waiting for a connection that only a slot-less request can
+# give back, and the server stalls until pool_timeout (30 s): 0 req/s here. With 40 connections that takes
+# 80 concurrent requests per process.
+engine = create_engine(
+    url,
+    pool_size=settings.database_pool_size,
+    max_overflow=int(os.environ.get("BENCH_SYNC_MAX_OVERFLOW", "30")),
+)
 codec = TokenCodec(
     settings.signing_key,
     issuer=settings.jwt_issuer,
