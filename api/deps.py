@@ -10,6 +10,7 @@ from fastapi.security import OAuth2
 
 from domain.actors import Actor, Role
 from domain.errors import Forbidden, Unauthenticated
+from domain.models import User
 from infra.container import Container
 
 oauth2 = OAuth2(
@@ -31,29 +32,29 @@ oauth2 = OAuth2(
 )
 
 
-def container(request: Request) -> Container:
+# Dependencies are `async def` even when they do not await: FastAPI runs a plain `def` in the threadpool.
+async def container(request: Request) -> Container:
     return request.app.state.container  # type: ignore[no-any-return]
 
 
 ContainerDep = Annotated[Container, Depends(container)]
 
 
-def client_address(request: Request) -> str | None:
+def client_address(request: Request) -> str | None:  # a helper the routes call, not a dependency
     # uvicorn rewrites request.client from X-Forwarded-For only for MADOGUCHI_TRUSTED_PROXIES.
     return request.client.host if request.client else None
 
 
-async def current_actor(
-    request: Request, c: ContainerDep, authorization: Annotated[str | None, Depends(oauth2)]
-) -> Actor:
+async def current_actor(request: Request, authorization: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    c: Container = request.app.state.container  # not a dependency: this runs on every authenticated request
     if not authorization:
         raise Unauthenticated("missing_token")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("invalid_token")
     actor, issued_at = c.tokens.decode_access(token.strip())
-    actor = await c.accounts.resolve(actor, issued_at)
-    request.state.actor = actor
+    actor, user = await c.accounts.resolve(actor, issued_at)
+    request.state.user = user
     return actor
 
 
@@ -67,6 +68,16 @@ async def person(actor: CurrentActor) -> Actor:
 
 
 Person = Annotated[Actor, Depends(person)]
+
+
+async def signed_in_user(request: Request, actor: CurrentActor) -> User:
+    """The account loaded with the session check of this very request: no second query."""
+    if not actor.is_person:
+        raise Forbidden("person_required")
+    return request.state.user  # type: ignore[no-any-return]
+
+
+SignedInUser = Annotated[User, Depends(signed_in_user)]
 
 
 def require_roles(*roles: Role):  # type: ignore[no-untyped-def]

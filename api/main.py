@@ -69,7 +69,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.state.settings = settings
     c.migration_head = head_revision()
     errors.install(app)
-    for router in (health.router, auth.router, me.router, users.router, reference.router, consultations.router):
+    # Most frequent first: FastAPI tries routers in order, and every authenticated front end polls /v1/me.
+    for router in (me.router, auth.router, consultations.router, reference.router, users.router, health.router):
         app.include_router(router)
     _check_operation_ids(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

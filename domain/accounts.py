@@ -26,7 +26,15 @@ from domain.models import (
     ServiceClient,
     User,
 )
-from domain.ports import Clock, PasswordHasher, Throttle, TokenIssuer, TotpVerifier, UnitOfWorkFactory
+from domain.ports import (
+    Clock,
+    PasswordHasher,
+    SessionLookup,
+    Throttle,
+    TokenIssuer,
+    TotpVerifier,
+    UnitOfWorkFactory,
+)
 from domain.text import nfkc, normalise_email
 
 PASSWORD_MIN = 8
@@ -80,8 +88,10 @@ class AccountService:
         throttle: Throttle,
         clock: Clock,
         policy: AuthPolicy,
+        sessions: SessionLookup,
         signup_throttle: Throttle | None = None,
     ) -> None:
+        self.sessions = sessions
         self.signup_throttle = signup_throttle
         self.uow = uow
         self.hasher = hasher
@@ -303,13 +313,13 @@ class AccountService:
 
     # -- resolving an access token to a live actor ---------------------------------------------
 
-    async def resolve(self, actor: Actor, issued_at: datetime) -> Actor:
-        """An access token is only as good as its server-side session (logout ends it at once)."""
+    async def resolve(self, actor: Actor, issued_at: datetime) -> tuple[Actor, User | None]:
+        """An access token is only as good as its server-side session (logout ends it at once). Returns the
+        live actor and, for a person, the account, so a request needs this one lookup and no other."""
         if not actor.is_person:
-            return actor
+            return actor, None
         now = self.clock.now()
-        async with self.uow() as uow:
-            pair = await uow.sessions.get_with_user(actor.session_id)  # type: ignore[arg-type]
+        pair = await self.sessions.live_session(actor.session_id)  # type: ignore[arg-type]
         if pair is None:
             raise Unauthenticated("invalid_token")
         session, user = pair
@@ -324,16 +334,9 @@ class AccountService:
         if user.role is not actor.role:
             raise Unauthenticated("invalid_token")
         # The session, not the token, says whether the second factor was proven (enrolment upgrades it).
-        return replace(actor, mfa=session.mfa)
+        return replace(actor, mfa=session.mfa), user
 
     # -- the signed-in person -------------------------------------------------------------------
-
-    async def me(self, actor: Actor) -> User:
-        async with self.uow() as uow:
-            user = await uow.users.get(actor.require_user_id())
-        if user is None:
-            raise Unauthenticated("invalid_token")
-        return user
 
     async def update_me(self, actor: Actor, *, display_name: str | None, locale: Locale | None, fields: set[str]) -> User:
         async with self.uow() as uow:

@@ -72,10 +72,13 @@ class SessionRepository(Protocol):
         self, user_id: uuid.UUID, *, at: datetime, reason: str, keep: uuid.UUID | None = None
     ) -> None: ...
 
-    async def get_with_user(self, session_id: uuid.UUID) -> tuple[AuthSession, User] | None:
-        """The session and its user in one round trip: this runs on every authenticated request."""
-
     async def mark_mfa(self, session_id: uuid.UUID) -> None: ...
+
+
+class SessionLookup(Protocol):
+    async def live_session(self, session_id: uuid.UUID) -> tuple[AuthSession, User] | None:
+        """The session and its user in one round trip, outside any unit of work: this runs on every
+        authenticated request, so it is one autocommit SELECT."""
 
 
 class RefreshTokenRepository(Protocol):
@@ -144,6 +147,7 @@ __all__ = [
     "TotpVerifier",
     "UserRepository",
     "SessionRepository",
+    "SessionLookup",
     "RefreshTokenRepository",
     "EmailTokenRepository",
     "ServiceClientRepository",

@@ -47,6 +47,7 @@ def serve(
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         server_header=False,
+        access_log=settings.access_log,
         log_level=settings.log_level.lower(),
     )
 

@@ -11,6 +11,7 @@ from domain.accounts import AccountService, AuthPolicy
 from domain.consultations import ConsultationPolicy, ConsultationService
 from infra.calendar import JapaneseHolidays
 from infra.db.engine import make_engine, make_session_factory
+from infra.db.repositories import SqlSessionLookup
 from infra.db.uow import SqlUnitOfWorkFactory
 from infra.knowledge import load_knowledge
 from infra.mail import make_mailer
@@ -74,6 +75,7 @@ def build_container(settings: Settings) -> Container:
         totp=Totp(settings.signing_key),
         throttle=DbThrottle(sessions, limit=settings.login_max_failures, window=window),
         clock=SystemClock(),
+        sessions=SqlSessionLookup(engine),
         signup_throttle=DbThrottle(sessions, limit=settings.signup_per_hour, window=timedelta(hours=1)),
         policy=AuthPolicy(
             session_lifetime=timedelta(days=settings.refresh_session_days),

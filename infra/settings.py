@@ -31,7 +31,7 @@ class Settings(BaseSettings):
 
     env: Environment = Environment.development
     database_url: str = "sqlite+aiosqlite:///./madoguchi.db"
-    database_pool_size: int = Field(10, ge=1, le=200)
+    database_pool_size: int = Field(20, ge=1, le=200)
     database_timeout_seconds: float = Field(5.0, gt=0)
     database_pool: bool = True  # false behind an external pooler (pgbouncer) or for one-loop-per-call clients
 
@@ -80,6 +80,7 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
     log_level: str = "INFO"
+    access_log: bool = False  # uvicorn's access log carries client addresses (personal data); off unless asked
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from api.deps import ContainerDep, Person, client_address
+from api.deps import ContainerDep, Person, SignedInUser, client_address
 from api.schemas.accounts import MeOut, MeUpdate, PasswordChangeIn, TotpConfirmIn, TotpEnrolmentOut
 from api.schemas.common import problem_responses
 from domain.models import User
@@ -26,8 +26,8 @@ def me_out(user: User) -> MeOut:
 
 
 @router.get("", operation_id="me_get", response_model=MeOut, responses=problem_responses(401, 403))
-async def get_me(actor: Person, c: ContainerDep) -> MeOut:
-    return me_out(await c.accounts.me(actor))
+async def get_me(user: SignedInUser) -> MeOut:
+    return me_out(user)
 
 
 @router.patch("", operation_id="me_update", response_model=MeOut, responses=problem_responses(401, 403, 422))

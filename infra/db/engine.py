@@ -35,7 +35,9 @@ def make_engine(url: str, *, pool_size: int = 10, timeout: float = 5.0, pooled: 
 
         return engine
     pool_options = (
-        {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True, "pool_timeout": timeout}
+        # No pre-ping (it costs a round trip per checkout); a dropped connection fails one request with 503
+        # and is discarded, and recycling retires connections before servers or proxies cut them.
+        {"pool_size": pool_size, "max_overflow": pool_size // 2, "pool_recycle": 1800, "pool_timeout": timeout}
         if pooled
         else {"poolclass": NullPool}
     )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from domain.actors import Client, Role
 from domain.models import AuthSession, EmailToken, EmailTokenPurpose, Locale, RefreshToken, ServiceClient, User
@@ -123,15 +124,6 @@ class SqlSessions:
         row = await self.db.get(AuthSessionRow, session_id)
         return _session(row) if row else None
 
-    async def get_with_user(self, session_id: uuid.UUID) -> tuple[AuthSession, User] | None:
-        query = (
-            select(AuthSessionRow, UserRow)
-            .join(UserRow, UserRow.id == AuthSessionRow.user_id)
-            .where(AuthSessionRow.id == session_id)
-        )
-        found = (await self.db.execute(query)).first()
-        return (_session(found[0]), _user(found[1])) if found else None
-
     async def revoke(self, session_id: uuid.UUID, *, at: datetime, reason: str) -> None:
         await self.db.execute(
             update(AuthSessionRow)
@@ -151,6 +143,50 @@ class SqlSessions:
 
     async def mark_mfa(self, session_id: uuid.UUID) -> None:
         await self.db.execute(update(AuthSessionRow).where(AuthSessionRow.id == session_id).values(mfa=True))
+
+
+class SqlSessionLookup:
+    """The per-request session check. It runs on every authenticated request, so on PostgreSQL it skips
+    SQLAlchemy's statement layer (about 0.4 ms of CPU a call) and asks the driver directly, outside any
+    transaction; elsewhere it is one Core SELECT. Both return the same records."""
+
+    PG_QUERY = (
+        "SELECT s.id AS s_id, s.user_id AS s_user_id, s.client AS s_client, s.created_at AS s_created_at, "
+        "s.expires_at AS s_expires_at, s.mfa AS s_mfa, s.revoked_at AS s_revoked_at, u.* "
+        "FROM auth_session s JOIN app_user u ON u.id = s.user_id WHERE s.id = $1"
+    )
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.native = engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg"
+        s = AuthSessionRow.__table__.c  # type: ignore[attr-defined]
+        self.query = (
+            select(
+                s.id.label("s_id"), s.user_id.label("s_user_id"), s.client.label("s_client"),
+                s.created_at.label("s_created_at"), s.expires_at.label("s_expires_at"), s.mfa.label("s_mfa"),
+                s.revoked_at.label("s_revoked_at"), UserRow.__table__,  # type: ignore[attr-defined]
+            )
+            .join_from(AuthSessionRow.__table__, UserRow.__table__, s.user_id == UserRow.__table__.c.id)  # type: ignore[attr-defined]
+            .where(s.id == bindparam("sid"))
+        )
+
+    async def live_session(self, session_id: uuid.UUID) -> tuple[AuthSession, User] | None:
+        async with self.engine.connect() as conn:
+            if self.native:
+                raw = await conn.get_raw_connection()
+                found = await raw.driver_connection.fetchrow(self.PG_QUERY, session_id)  # type: ignore[union-attr]
+                row = dict(found) if found is not None else None
+            else:
+                result = (await conn.execute(self.query, {"sid": session_id})).first()
+                row = dict(result._mapping) if result is not None else None
+        if row is None:
+            return None
+        session = AuthSession(
+            id=row["s_id"], user_id=row["s_user_id"], client=Client(row["s_client"]),
+            created_at=row["s_created_at"], expires_at=row["s_expires_at"], mfa=row["s_mfa"],
+            revoked_at=row["s_revoked_at"],
+        )
+        return session, _user(SimpleNamespace(**row))  # type: ignore[arg-type]
 
 
 class SqlRefreshTokens:

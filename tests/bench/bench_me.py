@@ -14,7 +14,7 @@ One run:
        sync  tests/bench/sync_app.py: sync `def` + SQLModel Session + psycopg, as in the full-stack template
   3. per target: a warm-up, then `wrk` for --duration seconds (--threads, --connections) -> saturated req/s,
      p50, p99;
-  4. the real app again at half its saturating rate with an open-loop fixed-rate loader (wrk2 when on PATH,
+  4. the real app again at half its saturating rate with an open-loop fixed-rate loader (wrk2 or hey when on PATH,
      else an httpx.AsyncClient loop; latency counted from each request's scheduled start, so a stall is not
      hidden by coordinated omission); the bare app at the same rate shows the loader's own floor;
   5. prints the table and the targets (real >= 2 x sync, real >= 0.15 x bare, p99 < 50 ms at half load), then
@@ -314,10 +314,43 @@ async def fixed_rate(port: int, token: str, *, rate: float, seconds: float, conn
     )
 
 
+def run_hey(port: int, token: str, *, rate: float, seconds: float, connections: int) -> LoadResult:
+    """Fixed overall rate from hey (Debian package `hey`). One hey with many workers ticks them all at the
+    same instant, which turns a steady rate into bursts; so run several single-worker hey processes, each
+    capped at rate/k, started a fraction of the period apart so their requests interleave evenly. Their CSV
+    output gives every request's latency, so the percentiles are exact."""
+    k = max(1, min(connections, 8))
+    per = rate / k
+    argv = ["hey", "-z", f"{max(1, round(seconds))}s", "-c", "1", "-q", f"{per:.3f}", "-t", "5", "-o", "csv",
+            "-H", f"Authorization: Bearer {token}", f"http://{LOOPBACK}:{port}/v1/me"]
+    procs = []
+    for _ in range(k):
+        procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # noqa: S603
+        time.sleep(1 / per / k)
+    latencies, non2xx = [], 0
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=seconds + 20)
+        if proc.returncode != 0:
+            raise RuntimeError(f"hey failed (rc={proc.returncode}):\n{stderr}")
+        for line in stdout.splitlines()[1:]:
+            fields = line.split(",")
+            if len(fields) >= 7:
+                latencies.append(float(fields[0]))
+                non2xx += fields[6].strip() != "200"
+    latencies.sort()
+    return LoadResult(
+        rps=len(latencies) / seconds, p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000, max_ms=(latencies[-1] * 1000 if latencies else math.nan),
+        requests=len(latencies), errors=0, non2xx=non2xx, note=f"hey, {k} staggered single-worker loaders",
+    )
+
+
 def half_load(port: int, token: str, lua: Path, *, rate: float, seconds: float, threads: int,
               connections: int) -> LoadResult:
     if shutil.which("wrk2"):
         return run_wrk2(port, lua, rate=rate, seconds=seconds, threads=threads, connections=connections)
+    if shutil.which("hey"):
+        return run_hey(port, token, rate=rate, seconds=seconds, connections=connections)
     try:
         import uvloop
 
