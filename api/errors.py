@@ -128,7 +128,9 @@ async def on_domain_error(request: Request, exc: e.DomainError) -> JSONResponse:
     status = status_for(exc)
     headers: dict[str, str] = {}
     if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if exc.code == "invalid_token" else "Bearer"
+        headers["WWW-Authenticate"] = (
+            'Bearer error="invalid_token"' if exc.code == "invalid_token" else "Bearer"
+        )
     if isinstance(exc, e.RateLimited | e.Unavailable):
         headers["Retry-After"] = str(exc.retry_after)
     extra = {k: v for k, v in exc.extra.items() if isinstance(v, str | int | bool | list)}
@@ -157,7 +159,10 @@ async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Only the type: messages of driver errors can quote SQL and its parameters.
     log.error(
         "unhandled error",
-        extra={"error_type": type(exc).__name__, "request_id": request.scope.get("state", {}).get("request_id")},
+        extra={
+            "error_type": type(exc).__name__,
+            "request_id": request.scope.get("state", {}).get("request_id"),
+        },
     )
     return problem(request, 500, "internal_error")
 

@@ -70,7 +70,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     c.migration_head = head_revision()
     errors.install(app)
     # Most frequent first: FastAPI tries routers in order, and every authenticated front end polls /v1/me.
-    for router in (me.router, auth.router, consultations.router, reference.router, users.router, health.router):
+    for router in (
+        me.router,
+        auth.router,
+        consultations.router,
+        reference.router,
+        users.router,
+        health.router,
+    ):
         app.include_router(router)
     _check_operation_ids(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -79,13 +86,21 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Request-ID",
-                           "Accept-Language"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "Idempotency-Key",
+                "X-Request-ID",
+                "Accept-Language",
+            ],
             expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
             max_age=600,
         )
     app.add_middleware(
-        EdgeMiddleware, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes,
+        EdgeMiddleware,
+        max_body=settings.max_body_bytes,
+        max_upload=settings.max_upload_bytes,
         hsts=settings.is_production,
     )
     return app
@@ -110,7 +125,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes,
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
         servers=[{"url": "/"}],
     )
     problem_ref = {"$ref": "#/components/schemas/Problem"}

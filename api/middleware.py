@@ -67,7 +67,9 @@ class EdgeMiddleware:
                 return
             has_body = (length not in (None, "0")) or "transfer-encoding" in headers
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            if has_body and not (ctype in BODY_TYPES or (ctype.startswith("application/") and ctype.endswith("+json"))):
+            if has_body and not (
+                ctype in BODY_TYPES or (ctype.startswith("application/") and ctype.endswith("+json"))
+            ):
                 await reject(415)
                 return
 

@@ -137,9 +137,7 @@ class AccountService:
                 await uow.users.update(existing)
                 await self._mail_token(uow, existing, EmailTokenPurpose.verify_email, now)
             else:
-                await uow.outbox.put(
-                    "mail.account_exists", {"user_id": str(existing.id)}, dedupe_key=None
-                )
+                await uow.outbox.put("mail.account_exists", {"user_id": str(existing.id)}, dedupe_key=None)
             await uow.commit()
 
     async def _mail_token(self, uow, user: User, purpose: EmailTokenPurpose, now: datetime) -> None:  # type: ignore[no-untyped-def]
@@ -237,12 +235,19 @@ class AccountService:
         client = Client.staff if user.role.is_staff else Client.web
         lifetime = self.policy.staff_session_lifetime if user.role.is_staff else self.policy.session_lifetime
         session = AuthSession(
-            id=uuid.uuid4(), user_id=user.id, client=client, created_at=now, expires_at=now + lifetime, mfa=mfa
+            id=uuid.uuid4(),
+            user_id=user.id,
+            client=client,
+            created_at=now,
+            expires_at=now + lifetime,
+            mfa=mfa,
         )
         await uow.sessions.add(session)
         return await self._issue(uow, user, session, parent=None, now=now)
 
-    async def _issue(self, uow, user: User, session: AuthSession, parent: uuid.UUID | None, now: datetime) -> TokenPair:  # type: ignore[no-untyped-def]
+    async def _issue(
+        self, uow, user: User, session: AuthSession, parent: uuid.UUID | None, now: datetime
+    ) -> TokenPair:  # type: ignore[no-untyped-def]
         raw = self.tokens.new_opaque()
         await uow.refresh_tokens.add(
             RefreshToken(
@@ -260,7 +265,9 @@ class AccountService:
         access, ttl = self.tokens.access_token(actor, now=now)
         return TokenPair(access_token=access, expires_in=ttl, refresh_token=raw)
 
-    async def login_client(self, client_id: str, secret: str, scope: str | None, *, address: str | None) -> TokenPair:
+    async def login_client(
+        self, client_id: str, secret: str, scope: str | None, *, address: str | None
+    ) -> TokenPair:
         now = self.clock.now()
         keys = self._throttle_keys("client:" + client_id, address)
         await self._guard(keys, now)
@@ -279,7 +286,9 @@ class AccountService:
             raise ValidationFailed("invalid_scope", field="scope")
         actor = Actor(client=client.kind, scopes=requested, service_client_id=client.client_id)
         access, ttl = self.tokens.access_token(actor, now=now)
-        return TokenPair(access_token=access, expires_in=ttl, refresh_token=None, scope=" ".join(sorted(requested)))
+        return TokenPair(
+            access_token=access, expires_in=ttl, refresh_token=None, scope=" ".join(sorted(requested))
+        )
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         now = self.clock.now()
@@ -338,7 +347,9 @@ class AccountService:
 
     # -- the signed-in person -------------------------------------------------------------------
 
-    async def update_me(self, actor: Actor, *, display_name: str | None, locale: Locale | None, fields: set[str]) -> User:
+    async def update_me(
+        self, actor: Actor, *, display_name: str | None, locale: Locale | None, fields: set[str]
+    ) -> User:
         async with self.uow() as uow:
             user = await uow.users.get(actor.require_user_id())
             if user is None:
@@ -368,7 +379,9 @@ class AccountService:
             user.password_hash = await self.hasher.hash(new)
             user.updated_at = now
             await uow.users.update(user)
-            await uow.sessions.revoke_all_for_user(user.id, at=now, reason="password_changed", keep=actor.session_id)
+            await uow.sessions.revoke_all_for_user(
+                user.id, at=now, reason="password_changed", keep=actor.session_id
+            )
             await uow.commit()
 
     async def begin_totp(self, actor: Actor) -> TotpEnrolment:
@@ -405,7 +418,9 @@ class AccountService:
             user.updated_at = now
             await uow.users.update(user)
             # Other sessions were opened without the second factor: end them.
-            await uow.sessions.revoke_all_for_user(user.id, at=now, reason="mfa_enabled", keep=actor.session_id)
+            await uow.sessions.revoke_all_for_user(
+                user.id, at=now, reason="mfa_enabled", keep=actor.session_id
+            )
             if actor.session_id is not None:
                 await uow.sessions.mark_mfa(actor.session_id)
             await uow.commit()
@@ -465,7 +480,9 @@ class AccountService:
             await uow.commit()
             return user
 
-    async def list_users(self, actor: Actor, *, role: Role | None, after: uuid.UUID | None, limit: int) -> Sequence[User]:
+    async def list_users(
+        self, actor: Actor, *, role: Role | None, after: uuid.UUID | None, limit: int
+    ) -> Sequence[User]:
         ensure_admin(actor)
         async with self.uow() as uow:
             return await uow.users.list(role=role, after=after, limit=limit)
@@ -533,7 +550,11 @@ class AccountService:
     ) -> tuple[ServiceClient, str]:
         secret = self.tokens.new_opaque()
         client = ServiceClient(
-            client_id=client_id, secret_hash=await self.hasher.hash(secret), name=name, kind=kind, scopes=scopes
+            client_id=client_id,
+            secret_hash=await self.hasher.hash(secret),
+            name=name,
+            kind=kind,
+            scopes=scopes,
         )
         async with self.uow() as uow:
             if await uow.service_clients.get(client_id) is not None:

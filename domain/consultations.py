@@ -104,7 +104,9 @@ class Consultation:
     unread_answers: int = 0  # filled by list queries for the owner
 
     def overdue(self, now: datetime) -> bool:
-        return self.first_answered_at is None and self.status in OPEN_STATUSES and self.first_answer_due_at < now
+        return (
+            self.first_answered_at is None and self.status in OPEN_STATUSES and self.first_answer_due_at < now
+        )
 
 
 @dataclass(slots=True)
@@ -174,7 +176,9 @@ def is_full_post_url(url: str | None) -> bool:
     path = parts.path.strip("/")
     if not path:
         return False
-    searchy = any(s in parts.netloc for s in ("google.", "bing.", "yahoo.co.jp")) and path.startswith("search")
+    searchy = any(s in parts.netloc for s in ("google.", "bing.", "yahoo.co.jp")) and path.startswith(
+        "search"
+    )
     return not searchy
 
 
@@ -244,6 +248,15 @@ class ConsultationPolicy:
     intake_per_hour: int = 5
 
 
+class EvidenceFiles(Protocol):
+    """Where evidence files live. `store` recognises the type by content, strips metadata, hashes and keeps
+    the bytes under a name of its own choosing; it raises ValidationFailed for anything it will not keep."""
+
+    def store(self, data: bytes) -> EvidenceFile: ...
+
+    def read(self, storage_key: str) -> bytes: ...
+
+
 class ConsultationRepository(Protocol):
     async def add(self, c: Consultation) -> None: ...
 
@@ -277,7 +290,9 @@ class ConsultationRepository(Protocol):
 
     async def idempotent(self, principal: uuid.UUID, key: str) -> tuple[str, uuid.UUID] | None: ...
 
-    async def remember(self, principal: uuid.UUID, key: str, fingerprint: str, consultation_id: uuid.UUID) -> None: ...
+    async def remember(
+        self, principal: uuid.UUID, key: str, fingerprint: str, consultation_id: uuid.UUID
+    ) -> None: ...
 
     async def staff_role(self, user_id: uuid.UUID) -> Role | None: ...
 
@@ -295,7 +310,9 @@ class ConsultationUnitOfWork(Protocol):
 
 def fingerprint(payload: dict[str, Any]) -> str:
     """Stable under key order, different for any changed value (Idempotency-Key misuse detection)."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()
+    ).hexdigest()
 
 
 class ConsultationService:
@@ -307,7 +324,9 @@ class ConsultationService:
         triage: TriageRules,
         holidays: HolidayCalendar,
         policy: ConsultationPolicy,
+        files: EvidenceFiles,
     ) -> None:
+        self.files = files
         self.uow = uow
         self.clock = clock
         self.knowledge = knowledge
@@ -319,8 +338,10 @@ class ConsultationService:
 
     def _check_codes(self, intake: Intake) -> None:
         leafs = {c.code for c in self.knowledge.leaf_categories()}
-        lists = {name: {i.code for i in self.knowledge.code_list(name)} for name in
-                 ("channels", "relations", "desired_outcomes")}
+        lists = {
+            name: {i.code for i in self.knowledge.code_list(name)}
+            for name in ("channels", "relations", "desired_outcomes")
+        }
         platforms = {p.code for p in self.knowledge.platforms}
         checks = [
             ("categories", set(intake.categories) <= leafs),
@@ -335,7 +356,9 @@ class ConsultationService:
         if not (intake.agreed_to_terms and intake.agreed_to_sensitive_data):
             raise ValidationFailed("consent_required", field="consent")
         if intake.terms_version != self.policy.terms_version:
-            raise ValidationFailed("terms_outdated", field="consent", current_terms_version=self.policy.terms_version)
+            raise ValidationFailed(
+                "terms_outdated", field="consent", current_terms_version=self.policy.terms_version
+            )
 
     def _urgency(self, c: Consultation) -> list[UrgencyFlag]:
         facts = {"minor": "victim_is_minor"} if c.victim_is_minor else {}
@@ -360,7 +383,9 @@ class ConsultationService:
             replayed=replayed,
         )
 
-    async def open(self, actor: Actor, intake: Intake, *, idempotency_key: str | None, body: dict[str, Any]) -> IntakeResult:
+    async def open(
+        self, actor: Actor, intake: Intake, *, idempotency_key: str | None, body: dict[str, Any]
+    ) -> IntakeResult:
         ensure_consulter(actor)
         owner = actor.require_user_id()
         self._check_codes(intake)
@@ -396,7 +421,10 @@ class ConsultationService:
                 created_at=now,
                 updated_at=now,
                 first_answer_due_at=due_at(
-                    now, self.policy.first_answer_business_days, self.holidays, closing=self.policy.office_closes
+                    now,
+                    self.policy.first_answer_business_days,
+                    self.holidays,
+                    closing=self.policy.office_closes,
                 ),
             )
             flags = self._urgency(c)
@@ -423,7 +451,9 @@ class ConsultationService:
         async with self.uow() as uow:
             return await self._load(uow, actor, consultation_id)
 
-    async def list(self, actor: Actor, flt: QueueFilter, *, after: Cursor | None, limit: int) -> list[Consultation]:
+    async def list(
+        self, actor: Actor, flt: QueueFilter, *, after: Cursor | None, limit: int
+    ) -> list[Consultation]:
         ensure_may_read_consultations(actor)
         if actor.role is Role.consulter and (flt.assignee_id or flt.unassigned or flt.overdue is not None):
             raise ValidationFailed("filter_not_allowed")
@@ -439,8 +469,15 @@ class ConsultationService:
 
     # -- changes -----------------------------------------------------------------------------------
 
-    async def _save(self, uow, c: Consultation, expected: int, actor: Actor, to: Status | None = None,  # type: ignore[no-untyped-def]
-                    reason: str | None = None) -> Consultation:
+    async def _save(
+        self,
+        uow,
+        c: Consultation,
+        expected: int,
+        actor: Actor,
+        to: Status | None = None,  # type: ignore[no-untyped-def]
+        reason: str | None = None,
+    ) -> Consultation:
         now = self.clock.now()
         previous = c.status
         if to is not None and to is not previous:
@@ -460,8 +497,9 @@ class ConsultationService:
             raise PreconditionFailed("stale_version")
         return c.version
 
-    async def update(self, actor: Actor, consultation_id: uuid.UUID, changes: dict[str, Any], *,
-                     expected_version: int) -> Consultation:
+    async def update(
+        self, actor: Actor, consultation_id: uuid.UUID, changes: dict[str, Any], *, expected_version: int
+    ) -> Consultation:
         staff_fields = {"categories", "priority", "urgent"}
         owner_fields = {"title", "tried", "platform_other"}
         allowed = owner_fields if actor.role is Role.consulter else staff_fields | {"title"}
@@ -500,8 +538,9 @@ class ConsultationService:
         if actor.role is Role.consultant and c.assignee_id != actor.user_id:
             raise Forbidden("not_assigned")
 
-    async def assign(self, actor: Actor, consultation_id: uuid.UUID, assignee_id: uuid.UUID, *,
-                     expected_version: int) -> Consultation:
+    async def assign(
+        self, actor: Actor, consultation_id: uuid.UUID, assignee_id: uuid.UUID, *, expected_version: int
+    ) -> Consultation:
         ensure_caseworker(actor)
         if assignee_id != actor.user_id and not may_assign_to_others(actor):
             raise Forbidden("may_only_take_for_self")
@@ -570,8 +609,9 @@ class ConsultationService:
                 return found  # type: ignore[no-any-return]
             return await uow.consultations.messages(c.id, list(MessageKind))  # type: ignore[no-any-return]
 
-    async def post_message(self, actor: Actor, consultation_id: uuid.UUID, body: str,
-                           kind: MessageKind | None) -> tuple[Message, Consultation]:
+    async def post_message(
+        self, actor: Actor, consultation_id: uuid.UUID, body: str, kind: MessageKind | None
+    ) -> tuple[Message, Consultation]:
         body = nfkc(body)
         if not body:
             raise ValidationFailed("empty_message", field="body")
@@ -592,7 +632,9 @@ class ConsultationService:
                 to = None
                 if kind is MessageKind.answer:
                     if c.status not in (Status.in_progress, Status.answered):
-                        raise InvalidState("invalid_transition", from_status=c.status.value, to_status="answered")
+                        raise InvalidState(
+                            "invalid_transition", from_status=c.status.value, to_status="answered"
+                        )
                     to = Status.answered
                     c.first_answered_at = c.first_answered_at or now
             message = Message(uuid.uuid4(), c.id, actor.require_user_id(), kind, body, now)
@@ -640,7 +682,9 @@ class ConsultationService:
             c = await self._load(uow, actor, consultation_id)
             return await uow.consultations.evidence(c.id)  # type: ignore[no-any-return]
 
-    async def get_evidence(self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID) -> Evidence:
+    async def get_evidence(
+        self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID
+    ) -> Evidence:
         async with self.uow() as uow:
             c = await self._load(uow, actor, consultation_id)
             item = await uow.consultations.get_evidence(c.id, evidence_id)
@@ -648,8 +692,9 @@ class ConsultationService:
             raise NotFound("evidence_not_found")
         return item  # type: ignore[no-any-return]
 
-    async def attach_file(self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID,
-                          file: EvidenceFile) -> Evidence:
+    async def attach_file(
+        self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID, data: bytes
+    ) -> Evidence:
         async with self.uow() as uow:
             c = await self._load(uow, actor, consultation_id)
             if actor.is_staff:
@@ -659,7 +704,19 @@ class ConsultationService:
                 raise NotFound("evidence_not_found")
             if item.file is not None:
                 raise Conflict("file_already_attached")
+            if c.status not in OPEN_STATUSES:
+                raise InvalidState("consultation_not_open")
+            # Only now, with access and state checked, are the uploaded bytes looked at.
+            file = self.files.store(data)
             await uow.consultations.attach_file(item.id, file)
             await uow.commit()
             item.file = file
             return item  # type: ignore[no-any-return]
+
+    async def read_file(
+        self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID
+    ) -> tuple[Evidence, bytes]:
+        item = await self.get_evidence(actor, consultation_id, evidence_id)
+        if item.file is None:
+            raise NotFound("file_not_found")
+        return item, self.files.read(item.file.storage_key)

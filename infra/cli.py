@@ -13,8 +13,9 @@ from domain.actors import Client, Role
 from domain.errors import DomainError
 from infra.settings import Settings
 
-app = typer.Typer(help="madoguchi: consultation-centre backend (API, worker and operator commands).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="madoguchi: consultation-centre backend (API, worker and operator commands).", no_args_is_help=True
+)
 
 
 def _settings() -> Settings:
@@ -30,7 +31,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
-    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first")] = False,
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first")
+    ] = False,
 ) -> None:
     """Serve the API with uvicorn."""
     import uvicorn
@@ -74,7 +77,9 @@ def create_user(
     email: Annotated[str, typer.Option(help="E-mail address (the sign-in name)")],
     role: Annotated[Role, typer.Option(help="Role")] = Role.consulter,
     display_name: Annotated[str | None, typer.Option(help="Display name")] = None,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin")
+    ] = False,
 ) -> None:
     """Create a verified account, e.g. the first admin. Without --password-stdin the password is prompted."""
     if password_stdin:

@@ -17,7 +17,7 @@ from infra.knowledge import load_knowledge
 from infra.mail import make_mailer
 from infra.passwords import Argon2Passwords
 from infra.settings import Settings
-from infra.storage import LocalStorage
+from infra.storage import LocalEvidenceFiles
 from infra.throttle import DbThrottle
 from infra.tokens import TokenCodec
 from infra.totp import Totp
@@ -40,7 +40,6 @@ class Container:
     accounts: AccountService
     worker: OutboxWorker
     consultations: ConsultationService
-    storage: LocalStorage
     migration_head: str | None = None
 
     async def close(self) -> None:
@@ -97,8 +96,6 @@ def build_container(settings: Settings) -> Container:
             reopen_window=timedelta(days=settings.reopen_window_days),
             intake_per_hour=settings.consultations_per_hour,
         ),
+        files=LocalEvidenceFiles(settings.storage_dir),
     )
-    return Container(
-        settings, engine, sessions, tokens, passwords, accounts, worker, consultations,
-        LocalStorage(settings.storage_dir),
-    )
+    return Container(settings, engine, sessions, tokens, passwords, accounts, worker, consultations)

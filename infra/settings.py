@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEV_SECRET = "dev-insecure-secret-key-change-me-0123456789abcdef"
+DEV_SECRET = "dev-insecure-secret-key-change-me-0123456789abcdef"  # noqa: S105 - refused in production
 
 
 class Environment(enum.StrEnum):
@@ -80,7 +80,9 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
     log_level: str = "INFO"
-    access_log: bool = False  # uvicorn's access log carries client addresses (personal data); off unless asked
+    access_log: bool = (
+        False  # uvicorn's access log carries client addresses (personal data); off unless asked
+    )
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -8,10 +8,10 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from domain.consultations import EvidenceFile
 from domain.errors import ValidationFailed
 
 Image.MAX_IMAGE_PIXELS = 40_000_000  # decompression-bomb guard: about 6,300 × 6,300
@@ -60,19 +60,20 @@ def clean(data: bytes) -> CleanFile:
     return CleanFile(data, content_type, hashlib.sha256(data).hexdigest())
 
 
-class FileStorage(Protocol):
-    def put(self, data: bytes, extension: str) -> str: ...
-
-    def read(self, key: str) -> bytes: ...
-
-
-class LocalStorage:
-    """A directory on disk; keys are random names, never anything the user sent."""
+class LocalEvidenceFiles:
+    """The EvidenceFiles port on a local directory; keys are random names, never anything the user sent."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def put(self, data: bytes, extension: str) -> str:
+    def store(self, data: bytes) -> EvidenceFile:
+        cleaned = clean(data)
+        key = self._put(cleaned.data, EXTENSIONS[cleaned.content_type])
+        return EvidenceFile(
+            storage_key=key, content_type=cleaned.content_type, size=len(cleaned.data), sha256=cleaned.sha256
+        )
+
+    def _put(self, data: bytes, extension: str) -> str:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = f"{secrets.token_hex(16)}.{extension}"
         path = self.root / key

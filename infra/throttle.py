@@ -23,7 +23,9 @@ class DbThrottle:
     async def blocked_for(self, keys: Sequence[str], *, now: datetime) -> int:
         async with self.factory() as db:
             rows = (await db.execute(select(ThrottleRow).where(ThrottleRow.key.in_(keys)))).scalars().all()  # type: ignore[attr-defined]
-        waits = [(r.blocked_until - now).total_seconds() for r in rows if r.blocked_until and r.blocked_until > now]
+        waits = [
+            (r.blocked_until - now).total_seconds() for r in rows if r.blocked_until and r.blocked_until > now
+        ]
         return math.ceil(max(waits)) if waits else 0
 
     async def hit(self, keys: Sequence[str], *, now: datetime) -> None:

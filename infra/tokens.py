@@ -60,7 +60,9 @@ class TokenCodec:
             "cli": actor.client.value,
         }
         if actor.is_person:
-            claims.update(sub=str(actor.user_id), sid=str(actor.session_id), role=actor.role.value, mfa=actor.mfa)  # type: ignore[union-attr]
+            claims.update(
+                sub=str(actor.user_id), sid=str(actor.session_id), role=actor.role.value, mfa=actor.mfa
+            )  # type: ignore[union-attr]
         else:
             claims.update(sub=f"client:{actor.service_client_id}", scope=" ".join(sorted(actor.scopes)))
         return jwt.encode(claims, self._access_key, algorithm=ALGORITHMS[0]), int(ttl.total_seconds())
@@ -91,7 +93,11 @@ class TokenCodec:
             if header.get("alg") not in ALGORITHMS or FORBIDDEN_HEADERS & header.keys():
                 raise Unauthenticated("invalid_token")
             claims = jwt.decode(
-                token, self._access_key, algorithms=ALGORITHMS, audience=self.audience, issuer=self.issuer,
+                token,
+                self._access_key,
+                algorithms=ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
                 options=REQUIRED,
             )
         except (JWTError, ValueError, TypeError) as exc:

@@ -49,18 +49,22 @@ class OutboxWorker:
     async def _claim(self, now: datetime, limit: int) -> list[uuid.UUID]:
         async with self.factory() as db:
             candidates = (
-                await db.execute(
-                    select(OutboxRow.id)
-                    .where(
-                        OutboxRow.sent_at.is_(None),  # type: ignore[union-attr]
-                        OutboxRow.failed_at.is_(None),  # type: ignore[union-attr]
-                        OutboxRow.next_attempt_at <= now,
-                        or_(OutboxRow.locked_until.is_(None), OutboxRow.locked_until < now),  # type: ignore[union-attr]
+                (
+                    await db.execute(
+                        select(OutboxRow.id)
+                        .where(
+                            OutboxRow.sent_at.is_(None),  # type: ignore[union-attr]
+                            OutboxRow.failed_at.is_(None),  # type: ignore[union-attr]
+                            OutboxRow.next_attempt_at <= now,
+                            or_(OutboxRow.locked_until.is_(None), OutboxRow.locked_until < now),  # type: ignore[union-attr]
+                        )
+                        .order_by(OutboxRow.created_at)
+                        .limit(limit)
                     )
-                    .order_by(OutboxRow.created_at)
-                    .limit(limit)
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             claimed = []
             for row_id in candidates:
                 # The conditional UPDATE is the lock: only one worker can move locked_until forward.
@@ -98,8 +102,15 @@ class OutboxWorker:
                     row.payload = None
                 else:
                     row.next_attempt_at = now + backoff(row.attempts)
-                log.warning("outbox delivery failed", extra={"outbox_id": str(row.id), "kind": row.kind,
-                                                             "attempts": row.attempts, "error": row.last_error})
+                log.warning(
+                    "outbox delivery failed",
+                    extra={
+                        "outbox_id": str(row.id),
+                        "kind": row.kind,
+                        "attempts": row.attempts,
+                        "error": row.last_error,
+                    },
+                )
                 await db.commit()
                 return False
             row.sent_at = now

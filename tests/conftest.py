@@ -231,7 +231,9 @@ class People:
         self.container = container
         self.client = client
 
-    async def create(self, role: Role = Role.consulter, *, email: str | None = None, password: str = PASSWORD) -> Person:
+    async def create(
+        self, role: Role = Role.consulter, *, email: str | None = None, password: str = PASSWORD
+    ) -> Person:
         email = email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.jp"
         user = await self.container.accounts.create_user_directly(email=email, role=role, password=password)
         return await self.sign_in(user.id, email, role, password)

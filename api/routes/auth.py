@@ -56,7 +56,9 @@ async def token(
     grant_type: Annotated[Literal["password", "client_credentials"], Form()] = "password",
     username: Annotated[str | None, Form(max_length=254)] = None,
     password: Annotated[str | None, Form(max_length=1024)] = None,
-    totp: Annotated[str | None, Form(max_length=10, description="Staff with TOTP enrolled: the 6-digit code")] = None,
+    totp: Annotated[
+        str | None, Form(max_length=10, description="Staff with TOTP enrolled: the 6-digit code")
+    ] = None,
     client_id: Annotated[str | None, Form(max_length=64)] = None,
     client_secret: Annotated[str | None, Form(max_length=256)] = None,
     scope: Annotated[str | None, Form(max_length=512)] = None,
@@ -71,7 +73,10 @@ async def token(
             raise ValidationFailed("client_id_and_secret_required")
         pair = await c.accounts.login_client(client_id, client_secret, scope, address=address)
     return TokenOut(
-        access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token, scope=pair.scope
+        access_token=pair.access_token,
+        expires_in=pair.expires_in,
+        refresh_token=pair.refresh_token,
+        scope=pair.scope,
     )
 
 
@@ -84,7 +89,9 @@ async def token(
 )
 async def refresh(body: RefreshIn, c: ContainerDep) -> TokenOut:
     pair = await c.accounts.refresh(body.refresh_token)
-    return TokenOut(access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token)
+    return TokenOut(
+        access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
+    )
 
 
 @router.post(
@@ -97,4 +104,3 @@ async def refresh(body: RefreshIn, c: ContainerDep) -> TokenOut:
 async def logout(actor: CurrentActor, c: ContainerDep) -> Response:
     await c.accounts.logout(actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-

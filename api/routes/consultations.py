@@ -33,15 +33,14 @@ from domain.consultations import (
     Consultation,
     Cursor,
     Evidence,
-    EvidenceFile,
     Intake,
     Message,
     Priority,
     QueueFilter,
     Status,
 )
-from domain.errors import NotFound, ValidationFailed
-from infra.storage import EXTENSIONS, clean
+from domain.errors import ValidationFailed
+from infra.storage import EXTENSIONS
 
 router = APIRouter(prefix="/v1/consultations", tags=["consultations"])
 
@@ -51,40 +50,78 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 
 def summary(c: Consultation, now: datetime) -> dict[str, Any]:
     return {
-        "id": c.id, "status": c.status, "channel": c.channel, "relation": c.relation, "title": c.title,
-        "categories": c.categories, "desired_outcomes": c.desired_outcomes, "platforms": c.platforms,
-        "platform_other": c.platform_other, "victim_is_minor": c.victim_is_minor, "priority": c.priority,
-        "urgent": c.urgent, "urgency_flags": c.urgency_flags, "assignee_id": c.assignee_id,
-        "created_at": c.created_at, "updated_at": c.updated_at, "first_answer_due_at": c.first_answer_due_at,
-        "first_answered_at": c.first_answered_at, "overdue": c.overdue(now), "unread_answers": c.unread_answers,
+        "id": c.id,
+        "status": c.status,
+        "channel": c.channel,
+        "relation": c.relation,
+        "title": c.title,
+        "categories": c.categories,
+        "desired_outcomes": c.desired_outcomes,
+        "platforms": c.platforms,
+        "platform_other": c.platform_other,
+        "victim_is_minor": c.victim_is_minor,
+        "priority": c.priority,
+        "urgent": c.urgent,
+        "urgency_flags": c.urgency_flags,
+        "assignee_id": c.assignee_id,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+        "first_answer_due_at": c.first_answer_due_at,
+        "first_answered_at": c.first_answered_at,
+        "overdue": c.overdue(now),
+        "unread_answers": c.unread_answers,
         "version": c.version,
     }
 
 
 def detail(c: Consultation) -> dict[str, Any]:
     return {
-        **summary(c, datetime.now(UTC)), "narrative": c.narrative, "tried": c.tried,
-        "terms_version": c.consent.terms_version, "consented_at": c.consent.agreed_at,
+        **summary(c, datetime.now(UTC)),
+        "narrative": c.narrative,
+        "tried": c.tried,
+        "terms_version": c.consent.terms_version,
+        "consented_at": c.consent.agreed_at,
     }
 
 
 def desk_out(d) -> DeskOut:  # type: ignore[no-untyped-def]
-    return DeskOut(code=d.code, name_ja=d.name_ja, name_en=d.name_en, phone=d.phone, url=d.url,
-                   hours_ja=d.hours_ja, kind=d.kind)
+    return DeskOut(
+        code=d.code,
+        name_ja=d.name_ja,
+        name_en=d.name_en,
+        phone=d.phone,
+        url=d.url,
+        hours_ja=d.hours_ja,
+        kind=d.kind,
+    )
 
 
 def evidence_out(e: Evidence) -> EvidenceOut:
-    file = EvidenceFileOut(content_type=e.file.content_type, size=e.file.size, sha256=e.file.sha256) if e.file else None
+    file = (
+        EvidenceFileOut(content_type=e.file.content_type, size=e.file.size, sha256=e.file.sha256)
+        if e.file
+        else None
+    )
     return EvidenceOut(
-        id=e.id, url=e.url, platform=e.platform, posted_at=e.posted_at, captured_at=e.captured_at,
-        poster_account=e.poster_account, excerpt=e.excerpt, notes=e.notes, context_captured=e.context_captured,
-        file=file, created_at=e.created_at, missing=e.missing(),
+        id=e.id,
+        url=e.url,
+        platform=e.platform,
+        posted_at=e.posted_at,
+        captured_at=e.captured_at,
+        poster_account=e.poster_account,
+        excerpt=e.excerpt,
+        notes=e.notes,
+        context_captured=e.context_captured,
+        file=file,
+        created_at=e.created_at,
+        missing=e.missing(),
     )
 
 
 def message_out(m: Message) -> MessageOut:
-    return MessageOut(id=m.id, kind=m.kind, body=m.body, created_at=m.created_at,
-                      from_staff=m.kind.value != "consulter")
+    return MessageOut(
+        id=m.id, kind=m.kind, body=m.body, created_at=m.created_at, from_staff=m.kind.value != "consulter"
+    )
 
 
 def with_etag(response: Response, c: Consultation) -> None:
@@ -100,14 +137,25 @@ def with_etag(response: Response, c: Consultation) -> None:
     summary="Submit a consultation (consulter). Idempotency-Key makes retries safe.",
 )
 async def create_consultation(
-    body: ConsultationCreate, actor: Person, c: ContainerDep, response: Response,
+    body: ConsultationCreate,
+    actor: Person,
+    c: ContainerDep,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> IntakeOut:
     intake = Intake(
-        channel=body.channel, relation=body.relation, title=body.title, narrative=body.narrative,
-        categories=body.categories, desired_outcomes=body.desired_outcomes, platforms=body.platforms,
-        platform_other=body.platform_other, tried=body.tried, victim_is_minor=body.victim_is_minor,
-        terms_version=body.consent.terms_version, agreed_to_terms=body.consent.terms,
+        channel=body.channel,
+        relation=body.relation,
+        title=body.title,
+        narrative=body.narrative,
+        categories=body.categories,
+        desired_outcomes=body.desired_outcomes,
+        platforms=body.platforms,
+        platform_other=body.platform_other,
+        tried=body.tried,
+        victim_is_minor=body.victim_is_minor,
+        terms_version=body.consent.terms_version,
+        agreed_to_terms=body.consent.terms,
         agreed_to_sensitive_data=body.consent.sensitive_data,
     )
     result = await c.consultations.open(
@@ -168,9 +216,18 @@ async def list_consultations(
             after = Cursor(datetime.fromisoformat(position["c"]), uuid.UUID(position["id"]))
         except (KeyError, ValueError) as exc:
             raise ValidationFailed("invalid_cursor", field="cursor") from exc
-    flt = QueueFilter(status=status_, category=category, urgent=urgent, priority=priority, assignee_id=assignee_id,
-                      unassigned=unassigned, channel=channel, created_from=created_from, created_to=created_to,
-                      overdue=overdue)
+    flt = QueueFilter(
+        status=status_,
+        category=category,
+        urgent=urgent,
+        priority=priority,
+        assignee_id=assignee_id,
+        unassigned=unassigned,
+        channel=channel,
+        created_from=created_from,
+        created_to=created_to,
+        overdue=overdue,
+    )
     found = await c.consultations.list(actor, flt, after=after, limit=limit + 1)
     now = datetime.now(UTC)
     items = [ConsultationOut(**summary(x, now)) for x in found[:limit]]
@@ -181,19 +238,34 @@ async def list_consultations(
     return Page(items=items, next_cursor=next_cursor)
 
 
-@router.get("/{consultation_id}", operation_id="consultations_get", response_model=ConsultationDetail,
-            responses=problem_responses(401, 403, 404))
-async def get_consultation(consultation_id: uuid.UUID, actor: Person, c: ContainerDep,
-                           response: Response) -> ConsultationDetail:
+@router.get(
+    "/{consultation_id}",
+    operation_id="consultations_get",
+    response_model=ConsultationDetail,
+    responses=problem_responses(401, 403, 404),
+)
+async def get_consultation(
+    consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
+) -> ConsultationDetail:
     consultation = await c.consultations.get(actor, consultation_id)
     with_etag(response, consultation)
     return ConsultationDetail(**detail(consultation))
 
 
-@router.patch("/{consultation_id}", operation_id="consultations_update", response_model=ConsultationDetail,
-              responses=problem_responses(401, 403, 404, 409, 412, 422, 428))
-async def update_consultation(consultation_id: uuid.UUID, body: ConsultationUpdate, actor: Person,
-                              c: ContainerDep, response: Response, if_match: IfMatch = None) -> ConsultationDetail:
+@router.patch(
+    "/{consultation_id}",
+    operation_id="consultations_update",
+    response_model=ConsultationDetail,
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+)
+async def update_consultation(
+    consultation_id: uuid.UUID,
+    body: ConsultationUpdate,
+    actor: Person,
+    c: ContainerDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ConsultationDetail:
     consultation = await c.consultations.update(
         actor, consultation_id, body.model_dump(exclude_unset=True), expected_version=parse_if_match(if_match)
     )
@@ -201,11 +273,21 @@ async def update_consultation(consultation_id: uuid.UUID, body: ConsultationUpda
     return ConsultationDetail(**detail(consultation))
 
 
-@router.post("/{consultation_id}/assign", operation_id="consultations_assign", response_model=ConsultationDetail,
-             responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
-             summary="Assign (supervisor) or take (consultant, for self); submitted becomes in_progress")
-async def assign_consultation(consultation_id: uuid.UUID, body: AssignIn, actor: Person, c: ContainerDep,
-                              response: Response, if_match: IfMatch = None) -> ConsultationDetail:
+@router.post(
+    "/{consultation_id}/assign",
+    operation_id="consultations_assign",
+    response_model=ConsultationDetail,
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+    summary="Assign (supervisor) or take (consultant, for self); submitted becomes in_progress",
+)
+async def assign_consultation(
+    consultation_id: uuid.UUID,
+    body: AssignIn,
+    actor: Person,
+    c: ContainerDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ConsultationDetail:
     consultation = await c.consultations.assign(
         actor, consultation_id, body.assignee_id, expected_version=parse_if_match(if_match)
     )
@@ -213,116 +295,187 @@ async def assign_consultation(consultation_id: uuid.UUID, body: AssignIn, actor:
     return ConsultationDetail(**detail(consultation))
 
 
-@router.post("/{consultation_id}/close", operation_id="consultations_close", response_model=ConsultationDetail,
-             responses=problem_responses(401, 403, 404, 409, 412, 428))
-async def close_consultation(consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response,
-                             if_match: IfMatch = None) -> ConsultationDetail:
-    consultation = await c.consultations.close(actor, consultation_id, expected_version=parse_if_match(if_match))
+@router.post(
+    "/{consultation_id}/close",
+    operation_id="consultations_close",
+    response_model=ConsultationDetail,
+    responses=problem_responses(401, 403, 404, 409, 412, 428),
+)
+async def close_consultation(
+    consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response, if_match: IfMatch = None
+) -> ConsultationDetail:
+    consultation = await c.consultations.close(
+        actor, consultation_id, expected_version=parse_if_match(if_match)
+    )
     with_etag(response, consultation)
     return ConsultationDetail(**detail(consultation))
 
 
-@router.post("/{consultation_id}/reopen", operation_id="consultations_reopen", response_model=ConsultationDetail,
-             responses=problem_responses(401, 403, 404, 409), summary="Reopen a closed consultation within the window")
-async def reopen_consultation(consultation_id: uuid.UUID, actor: Person, c: ContainerDep,
-                              response: Response) -> ConsultationDetail:
+@router.post(
+    "/{consultation_id}/reopen",
+    operation_id="consultations_reopen",
+    response_model=ConsultationDetail,
+    responses=problem_responses(401, 403, 404, 409),
+    summary="Reopen a closed consultation within the window",
+)
+async def reopen_consultation(
+    consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
+) -> ConsultationDetail:
     consultation = await c.consultations.reopen(actor, consultation_id)
     with_etag(response, consultation)
     return ConsultationDetail(**detail(consultation))
 
 
-@router.post("/{consultation_id}/withdraw", operation_id="consultations_withdraw", response_model=ConsultationDetail,
-             responses=problem_responses(401, 403, 404, 409), summary="The consulter withdraws the consultation")
-async def withdraw_consultation(consultation_id: uuid.UUID, actor: Person, c: ContainerDep,
-                                response: Response) -> ConsultationDetail:
+@router.post(
+    "/{consultation_id}/withdraw",
+    operation_id="consultations_withdraw",
+    response_model=ConsultationDetail,
+    responses=problem_responses(401, 403, 404, 409),
+    summary="The consulter withdraws the consultation",
+)
+async def withdraw_consultation(
+    consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
+) -> ConsultationDetail:
     consultation = await c.consultations.withdraw(actor, consultation_id)
     with_etag(response, consultation)
     return ConsultationDetail(**detail(consultation))
 
 
-@router.get("/{consultation_id}/history", operation_id="consultations_history", response_model=list[TransitionOut],
-            responses=problem_responses(401, 403, 404), summary="Every status transition: who (staff or not), when")
-async def consultation_history(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[TransitionOut]:
+@router.get(
+    "/{consultation_id}/history",
+    operation_id="consultations_history",
+    response_model=list[TransitionOut],
+    responses=problem_responses(401, 403, 404),
+    summary="Every status transition: who (staff or not), when",
+)
+async def consultation_history(
+    consultation_id: uuid.UUID, actor: Person, c: ContainerDep
+) -> list[TransitionOut]:
     consultation = await c.consultations.get(actor, consultation_id)
     transitions = await c.consultations.history(actor, consultation_id)
-    return [TransitionOut(from_status=t.from_status, to_status=t.to_status, at=t.at, reason=t.reason,
-                          by_staff=t.actor_id != consultation.owner_id) for t in transitions]
+    return [
+        TransitionOut(
+            from_status=t.from_status,
+            to_status=t.to_status,
+            at=t.at,
+            reason=t.reason,
+            by_staff=t.actor_id != consultation.owner_id,
+        )
+        for t in transitions
+    ]
 
 
-@router.get("/{consultation_id}/messages", operation_id="messages_list", response_model=list[MessageOut],
-            responses=problem_responses(401, 403, 404),
-            summary="The thread. Consulters never see internal notes; reading marks answers as read.")
+@router.get(
+    "/{consultation_id}/messages",
+    operation_id="messages_list",
+    response_model=list[MessageOut],
+    responses=problem_responses(401, 403, 404),
+    summary="The thread. Consulters never see internal notes; reading marks answers as read.",
+)
 async def list_messages(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[MessageOut]:
     return [message_out(m) for m in await c.consultations.messages(actor, consultation_id)]
 
 
-@router.post("/{consultation_id}/messages", operation_id="messages_create", status_code=status.HTTP_201_CREATED,
-             response_model=MessageOut, responses=problem_responses(401, 403, 404, 409, 422),
-             summary="Consulter reply, or staff answer (notifies the consulter) or internal note")
-async def post_message(consultation_id: uuid.UUID, body: MessageIn, actor: Person, c: ContainerDep) -> MessageOut:
+@router.post(
+    "/{consultation_id}/messages",
+    operation_id="messages_create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Consulter reply, or staff answer (notifies the consulter) or internal note",
+)
+async def post_message(
+    consultation_id: uuid.UUID, body: MessageIn, actor: Person, c: ContainerDep
+) -> MessageOut:
     message, _ = await c.consultations.post_message(actor, consultation_id, body.body, body.kind)
     return message_out(message)
 
 
-@router.get("/{consultation_id}/evidence", operation_id="evidence_list", response_model=list[EvidenceOut],
-            responses=problem_responses(401, 403, 404))
+@router.get(
+    "/{consultation_id}/evidence",
+    operation_id="evidence_list",
+    response_model=list[EvidenceOut],
+    responses=problem_responses(401, 403, 404),
+)
 async def list_evidence(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[EvidenceOut]:
     return [evidence_out(e) for e in await c.consultations.evidence(actor, consultation_id)]
 
 
-@router.post("/{consultation_id}/evidence", operation_id="evidence_create", status_code=status.HTTP_201_CREATED,
-             response_model=EvidenceOut, responses=problem_responses(401, 403, 404, 409, 422),
-             summary="Record an evidence item; the URL is stored as text and never fetched")
-async def create_evidence(consultation_id: uuid.UUID, body: EvidenceIn, actor: Person, c: ContainerDep) -> EvidenceOut:
+@router.post(
+    "/{consultation_id}/evidence",
+    operation_id="evidence_create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EvidenceOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Record an evidence item; the URL is stored as text and never fetched",
+)
+async def create_evidence(
+    consultation_id: uuid.UUID, body: EvidenceIn, actor: Person, c: ContainerDep
+) -> EvidenceOut:
     item = Evidence(
-        id=uuid.uuid4(), consultation_id=consultation_id, created_by=actor.require_user_id(),
-        created_at=datetime.now(UTC), url=body.url, platform=body.platform, posted_at=body.posted_at,
-        captured_at=body.captured_at, poster_account=body.poster_account, excerpt=body.excerpt, notes=body.notes,
+        id=uuid.uuid4(),
+        consultation_id=consultation_id,
+        created_by=actor.require_user_id(),
+        created_at=datetime.now(UTC),
+        url=body.url,
+        platform=body.platform,
+        posted_at=body.posted_at,
+        captured_at=body.captured_at,
+        poster_account=body.poster_account,
+        excerpt=body.excerpt,
+        notes=body.notes,
         context_captured=body.context_captured,
     )
     return evidence_out(await c.consultations.add_evidence(actor, consultation_id, item))
 
 
-@router.get("/{consultation_id}/evidence/{evidence_id}", operation_id="evidence_get", response_model=EvidenceOut,
-            responses=problem_responses(401, 403, 404))
-async def get_evidence(consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person,
-                       c: ContainerDep) -> EvidenceOut:
+@router.get(
+    "/{consultation_id}/evidence/{evidence_id}",
+    operation_id="evidence_get",
+    response_model=EvidenceOut,
+    responses=problem_responses(401, 403, 404),
+)
+async def get_evidence(
+    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
+) -> EvidenceOut:
     return evidence_out(await c.consultations.get_evidence(actor, consultation_id, evidence_id))
 
 
-@router.put("/{consultation_id}/evidence/{evidence_id}/file", operation_id="evidence_upload_file",
-            response_model=EvidenceOut, responses=problem_responses(401, 403, 404, 409, 413, 422),
-            summary="Attach a screenshot or PDF (PNG, JPEG, PDF by content; image metadata such as GPS removed)")
-async def upload_evidence_file(consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep,
-                               file: Annotated[UploadFile, File(description="PNG, JPEG or PDF")]) -> EvidenceOut:
-    # Check access before reading the upload, so nobody learns anything from how we treat the bytes.
-    await c.consultations.get_evidence(actor, consultation_id, evidence_id)
+@router.put(
+    "/{consultation_id}/evidence/{evidence_id}/file",
+    operation_id="evidence_upload_file",
+    response_model=EvidenceOut,
+    responses=problem_responses(401, 403, 404, 409, 413, 422),
+    summary="Attach a screenshot or PDF (PNG, JPEG, PDF by content; image metadata such as GPS removed)",
+)
+async def upload_evidence_file(
+    consultation_id: uuid.UUID,
+    evidence_id: uuid.UUID,
+    actor: Person,
+    c: ContainerDep,
+    file: Annotated[UploadFile, File(description="PNG, JPEG or PDF")],
+) -> EvidenceOut:
     data = await file.read(c.settings.max_upload_bytes + 1)
     if len(data) > c.settings.max_upload_bytes:
         raise BodyTooLarge()
-    cleaned = clean(data)
-    key = c.storage.put(cleaned.data, EXTENSIONS[cleaned.content_type])
-    item = await c.consultations.attach_file(
-        actor, consultation_id, evidence_id,
-        EvidenceFile(storage_key=key, content_type=cleaned.content_type, size=len(cleaned.data), sha256=cleaned.sha256),
-    )
-    return evidence_out(item)
+    return evidence_out(await c.consultations.attach_file(actor, consultation_id, evidence_id, data))
 
 
-@router.get("/{consultation_id}/evidence/{evidence_id}/file", operation_id="evidence_download_file",
-            response_class=Response, responses={200: {"content": {"application/octet-stream": {}}},
-                                                **problem_responses(401, 403, 404)},
-            summary="Download the stored file (always as an attachment)")
-async def download_evidence_file(consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person,
-                                 c: ContainerDep) -> Response:
-    item = await c.consultations.get_evidence(actor, consultation_id, evidence_id)
-    if item.file is None:
-        raise NotFound("file_not_found")
-    data = c.storage.read(item.file.storage_key)
+@router.get(
+    "/{consultation_id}/evidence/{evidence_id}/file",
+    operation_id="evidence_download_file",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, **problem_responses(401, 403, 404)},
+    summary="Download the stored file (always as an attachment)",
+)
+async def download_evidence_file(
+    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
+) -> Response:
+    item, data = await c.consultations.read_file(actor, consultation_id, evidence_id)
+    assert item.file is not None
     name = f"evidence-{item.id}.{EXTENSIONS.get(item.file.content_type, 'bin')}"
     return Response(
         content=data,
         media_type=item.file.content_type,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
-

@@ -45,7 +45,9 @@ async def update_me(body: MeUpdate, actor: Person, c: ContainerDep) -> MeOut:
     responses=problem_responses(401, 403, 422, 429),
     summary="Change the password; every other session of this account ends",
 )
-async def change_password(body: PasswordChangeIn, actor: Person, c: ContainerDep, request: Request) -> Response:
+async def change_password(
+    body: PasswordChangeIn, actor: Person, c: ContainerDep, request: Request
+) -> Response:
     await c.accounts.change_password(
         actor, body.current_password, body.new_password, address=client_address(request)
     )

@@ -17,12 +17,21 @@ router = APIRouter(tags=["reference"])
 
 
 def _category(c) -> CategoryOut:  # type: ignore[no-untyped-def]
-    return CategoryOut(code=c.code, label_ja=c.label_ja, label_en=c.label_en, nature=c.nature,
-                       description_ja=c.description_ja)
+    return CategoryOut(
+        code=c.code,
+        label_ja=c.label_ja,
+        label_en=c.label_en,
+        nature=c.nature,
+        description_ja=c.description_ja,
+    )
 
 
-@router.get("/v1/categories", operation_id="categories_list", response_model=list[CategoryGroupOut],
-            summary="The two-level taxonomy: illegal (rights infringement, other illegal), harmful, other")
+@router.get(
+    "/v1/categories",
+    operation_id="categories_list",
+    response_model=list[CategoryGroupOut],
+    summary="The two-level taxonomy: illegal (rights infringement, other illegal), harmful, other",
+)
 async def list_categories(c: ContainerDep) -> list[CategoryGroupOut]:
     return [
         CategoryGroupOut(**_category(group).model_dump(), children=[_category(leaf) for leaf in leaves])
@@ -30,8 +39,12 @@ async def list_categories(c: ContainerDep) -> list[CategoryGroupOut]:
     ]
 
 
-@router.get("/v1/intake-options", operation_id="intake_options", response_model=IntakeOptionsOut,
-            summary="Code lists for the intake form and the current terms version")
+@router.get(
+    "/v1/intake-options",
+    operation_id="intake_options",
+    response_model=IntakeOptionsOut,
+    summary="Code lists for the intake form and the current terms version",
+)
 async def intake_options(c: ContainerDep) -> IntakeOptionsOut:
     k = c.consultations.knowledge
 

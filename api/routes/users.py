@@ -33,7 +33,9 @@ def user_out(user: User) -> UserOut:
     )
 
 
-@router.get("", operation_id="users_list", response_model=Page[UserOut], responses=problem_responses(401, 403, 422))
+@router.get(
+    "", operation_id="users_list", response_model=Page[UserOut], responses=problem_responses(401, 403, 422)
+)
 async def list_users(
     actor: Admin,
     c: ContainerDep,
@@ -65,7 +67,9 @@ async def create_user(body: UserCreate, actor: Admin, c: ContainerDep, response:
     return user_out(user)
 
 
-@router.get("/{user_id}", operation_id="users_get", response_model=UserOut, responses=problem_responses(401, 403, 404))
+@router.get(
+    "/{user_id}", operation_id="users_get", response_model=UserOut, responses=problem_responses(401, 403, 404)
+)
 async def get_user(user_id: uuid.UUID, actor: Admin, c: ContainerDep, response: Response) -> UserOut:
     user = await c.accounts.get_user(actor, user_id)
     response.headers["ETag"] = etag_of(user.version)

@@ -20,8 +20,12 @@ class RegisterIn(Input):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"email": "hanako@example.jp", "password": "桜の花が咲く頃に会いましょう", "display_name": "はなこ",
-                 "locale": "ja"}
+                {
+                    "email": "hanako@example.jp",
+                    "password": "桜の花が咲く頃に会いましょう",
+                    "display_name": "はなこ",
+                    "locale": "ja",
+                }
             ]
         }
     )
@@ -42,7 +46,9 @@ class Accepted(Output):
 
 
 class VerifyEmailIn(Input):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"token": "q4T0i7...メールのリンクに含まれる文字列"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"token": "q4T0i7...メールのリンクに含まれる文字列"}]}
+    )
 
     token: Annotated[str, StringConstraints(min_length=16, max_length=128)]
     password: Password | None = Field(None, description="Required when accepting a staff invitation.")
@@ -52,14 +58,18 @@ class TokenOut(Output):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", "token_type": "bearer",
-                 "expires_in": 900, "refresh_token": "9oV8sK..."}
+                {
+                    "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...",
+                    "token_type": "bearer",
+                    "expires_in": 900,
+                    "refresh_token": "9oV8sK...",
+                }
             ]
         }
     )
 
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
     refresh_token: str | None = None
     scope: str | None = None
@@ -75,9 +85,16 @@ class MeOut(Output):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"id": "0b8f4c1e-9a53-4c55-8f7e-1c2d3e4f5a6b", "email": "hanako@example.jp", "display_name": "はなこ",
-                 "locale": "ja", "role": "consulter", "email_verified": True, "totp_enabled": False,
-                 "created_at": "2026-11-29T10:00:00Z"}
+                {
+                    "id": "0b8f4c1e-9a53-4c55-8f7e-1c2d3e4f5a6b",
+                    "email": "hanako@example.jp",
+                    "display_name": "はなこ",
+                    "locale": "ja",
+                    "role": "consulter",
+                    "email_verified": True,
+                    "totp_enabled": False,
+                    "created_at": "2026-11-29T10:00:00Z",
+                }
             ]
         }
     )
@@ -101,8 +118,14 @@ class MeUpdate(Input):
 
 class PasswordChangeIn(Input):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"current_password": "桜の花が咲く頃に会いましょう",
-                                         "new_password": "夏の海で貝殻を拾った日のこと"}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "current_password": "桜の花が咲く頃に会いましょう",
+                    "new_password": "夏の海で貝殻を拾った日のこと",
+                }
+            ]
+        }
     )
 
     current_password: Password
@@ -123,15 +146,22 @@ class TotpConfirmIn(Input):
 class UserCreate(Input):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"email": "soudanin.sato@madoguchi.example.jp", "role": "consultant",
-                          "display_name": "佐藤（相談員）"}]
+            "examples": [
+                {
+                    "email": "soudanin.sato@madoguchi.example.jp",
+                    "role": "consultant",
+                    "display_name": "佐藤（相談員）",
+                }
+            ]
         }
     )
 
     email: EmailStr = Field(max_length=254)
     role: Role
     display_name: DisplayName | None = None
-    expires_at: datetime | None = Field(None, description="Required for council members: their access ends then.")
+    expires_at: datetime | None = Field(
+        None, description="Required for council members: their access ends then."
+    )
 
 
 class UserUpdate(Input):
@@ -147,9 +177,18 @@ class UserOut(Output):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"id": "6e1a0c1c-31a4-4f0e-8d7c-0a2b3c4d5e6f", "email": "soudanin.sato@madoguchi.example.jp",
-                 "display_name": "佐藤（相談員）", "role": "consultant", "is_active": True, "email_verified": False,
-                 "totp_enabled": False, "expires_at": None, "created_at": "2026-11-29T10:00:00Z", "version": 1}
+                {
+                    "id": "6e1a0c1c-31a4-4f0e-8d7c-0a2b3c4d5e6f",
+                    "email": "soudanin.sato@madoguchi.example.jp",
+                    "display_name": "佐藤（相談員）",
+                    "role": "consultant",
+                    "is_active": True,
+                    "email_verified": False,
+                    "totp_enabled": False,
+                    "expires_at": None,
+                    "created_at": "2026-11-29T10:00:00Z",
+                    "version": 1,
+                }
             ]
         }
     )

@@ -38,7 +38,9 @@ class Problem(BaseModel):
                     "code": "validation_failed",
                     "instance": "/v1/auth/register",
                     "request_id": "3f0c2a9e8b6d4e0f9a1b2c3d4e5f6a7b",
-                    "errors": [{"loc": ["body", "email"], "type": "value_error", "msg": "value is not a valid email"}],
+                    "errors": [
+                        {"loc": ["body", "email"], "type": "value_error", "msg": "value is not a valid email"}
+                    ],
                 }
             ]
         }
@@ -56,7 +58,9 @@ class Problem(BaseModel):
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
-    next_cursor: str | None = Field(None, description="Pass as `cursor` to get the next page; null at the end.")
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` to get the next page; null at the end."
+    )
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -34,7 +34,9 @@ INTAKE_EXAMPLE = {
 class ConsentIn(Input):
     terms_version: Annotated[str, StringConstraints(min_length=1, max_length=32)]
     terms: bool = Field(description="Agrees to the terms of use")
-    sensitive_data: bool = Field(description="Agrees to the handling of sensitive personal data (要配慮個人情報)")
+    sensitive_data: bool = Field(
+        description="Agrees to the handling of sensitive personal data (要配慮個人情報)"
+    )
 
 
 class ConsultationCreate(Input):
@@ -58,8 +60,12 @@ class ConsultationUpdate(Input):
     Status, owner and assignee never change through PATCH (see the action routes)."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"categories": ["RIGHTS.DEFAMATION", "RIGHTS.PRIVACY_ID"], "priority": "high"},
-                                        {"tried": "Xの報告フォームと、勤務先の弁護士にも相談しました。"}]}
+        json_schema_extra={
+            "examples": [
+                {"categories": ["RIGHTS.DEFAMATION", "RIGHTS.PRIVACY_ID"], "priority": "high"},
+                {"tried": "Xの報告フォームと、勤務先の弁護士にも相談しました。"},
+            ]
+        }
     )
 
     title: ShortText | None = None
@@ -71,7 +77,9 @@ class ConsultationUpdate(Input):
 
 
 class AssignIn(Input):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"assignee_id": "6e1a0c1c-31a4-4f0e-8d7c-0a2b3c4d5e6f"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"assignee_id": "6e1a0c1c-31a4-4f0e-8d7c-0a2b3c4d5e6f"}]}
+    )
 
     assignee_id: uuid.UUID
 
@@ -139,14 +147,21 @@ class TransitionOut(Output):
 
 class MessageIn(Input):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [
-            {"body": "ご回答ありがとうございます。削除依頼の書式について、もう少し教えてください。"},
-            {"body": "削除依頼は、投稿ごとのURLを明記して、サイトの報告フォームから行ってください。", "kind": "answer"},
-        ]}
+        json_schema_extra={
+            "examples": [
+                {"body": "ご回答ありがとうございます。削除依頼の書式について、もう少し教えてください。"},
+                {
+                    "body": "削除依頼は、投稿ごとのURLを明記して、サイトの報告フォームから行ってください。",
+                    "kind": "answer",
+                },
+            ]
+        }
     )
 
     body: LongText
-    kind: MessageKind | None = Field(None, description="Staff: answer or note (internal). Consulters omit it.")
+    kind: MessageKind | None = Field(
+        None, description="Staff: answer or note (internal). Consulters omit it."
+    )
 
 
 class MessageOut(Output):
@@ -159,16 +174,20 @@ class MessageOut(Output):
 
 class EvidenceIn(Input):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{
-            "url": "https://x.com/example_account/status/1859000000000000000",
-            "platform": "x",
-            "posted_at": "2026-11-20T21:15:00+09:00",
-            "captured_at": "2026-11-21T09:30:00+09:00",
-            "poster_account": "@example_account",
-            "excerpt": "〇〇（実名）は会社の金を横領している",
-            "notes": "前後の投稿もスクリーンショットで保存しています。",
-            "context_captured": True,
-        }]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://x.com/example_account/status/1859000000000000000",
+                    "platform": "x",
+                    "posted_at": "2026-11-20T21:15:00+09:00",
+                    "captured_at": "2026-11-21T09:30:00+09:00",
+                    "poster_account": "@example_account",
+                    "excerpt": "〇〇（実名）は会社の金を横領している",
+                    "notes": "前後の投稿もスクリーンショットで保存しています。",
+                    "context_captured": True,
+                }
+            ]
+        }
     )
 
     url: Annotated[str, StringConstraints(min_length=8, max_length=2048)] | None = None

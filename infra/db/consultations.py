@@ -270,17 +270,32 @@ class SqlConsultations:
 
     async def transitions(self, consultation_id: uuid.UUID) -> list[Transition]:
         T = ConsultationTransitionRow
-        rows = await self.db.execute(select(T).where(T.consultation_id == consultation_id).order_by(T.at, T.id))
+        rows = await self.db.execute(
+            select(T).where(T.consultation_id == consultation_id).order_by(T.at, T.id)
+        )
         return [
-            Transition(r.id, r.consultation_id, r.actor_id, Status(r.from_status) if r.from_status else None,
-                       Status(r.to_status), r.at, r.reason)
+            Transition(
+                r.id,
+                r.consultation_id,
+                r.actor_id,
+                Status(r.from_status) if r.from_status else None,
+                Status(r.to_status),
+                r.at,
+                r.reason,
+            )
             for r in rows.scalars()
         ]
 
     async def add_message(self, m: Message) -> None:
         self.db.add(
-            MessageRow(id=m.id, consultation_id=m.consultation_id, author_id=m.author_id, kind=m.kind.value,
-                       body=m.body, created_at=m.created_at)
+            MessageRow(
+                id=m.id,
+                consultation_id=m.consultation_id,
+                author_id=m.author_id,
+                kind=m.kind.value,
+                body=m.body,
+                created_at=m.created_at,
+            )
         )
         await self.db.flush()
 
@@ -291,15 +306,25 @@ class SqlConsultations:
             .where(M.consultation_id == consultation_id, M.kind.in_([k.value for k in kinds]))  # type: ignore[attr-defined]
             .order_by(M.created_at, M.id)
         )
-        return [Message(r.id, r.consultation_id, r.author_id, MessageKind(r.kind), r.body, r.created_at)
-                for r in rows.scalars()]
+        return [
+            Message(r.id, r.consultation_id, r.author_id, MessageKind(r.kind), r.body, r.created_at)
+            for r in rows.scalars()
+        ]
 
     async def add_evidence(self, e: Evidence) -> None:
         self.db.add(
             EvidenceRow(
-                id=e.id, consultation_id=e.consultation_id, created_by=e.created_by, created_at=e.created_at,
-                url=e.url, platform=e.platform, posted_at=e.posted_at, captured_at=e.captured_at,
-                poster_account=e.poster_account, excerpt=e.excerpt, notes=e.notes,
+                id=e.id,
+                consultation_id=e.consultation_id,
+                created_by=e.created_by,
+                created_at=e.created_at,
+                url=e.url,
+                platform=e.platform,
+                posted_at=e.posted_at,
+                captured_at=e.captured_at,
+                poster_account=e.poster_account,
+                excerpt=e.excerpt,
+                notes=e.notes,
                 context_captured=e.context_captured,
             )
         )
@@ -307,7 +332,9 @@ class SqlConsultations:
 
     async def evidence(self, consultation_id: uuid.UUID) -> list[Evidence]:
         E = EvidenceRow
-        rows = await self.db.execute(select(E).where(E.consultation_id == consultation_id).order_by(E.created_at, E.id))
+        rows = await self.db.execute(
+            select(E).where(E.consultation_id == consultation_id).order_by(E.created_at, E.id)
+        )
         return [_evidence(r) for r in rows.scalars()]
 
     async def get_evidence(self, consultation_id: uuid.UUID, evidence_id: uuid.UUID) -> Evidence | None:
@@ -321,19 +348,32 @@ class SqlConsultations:
         await self.db.execute(
             update(EvidenceRow)
             .where(EvidenceRow.id == evidence_id)
-            .values(file_key=file.storage_key, file_type=file.content_type, file_size=file.size,
-                    file_sha256=file.sha256)
+            .values(
+                file_key=file.storage_key,
+                file_type=file.content_type,
+                file_size=file.size,
+                file_sha256=file.sha256,
+            )
         )
 
     async def idempotent(self, principal: uuid.UUID, key: str) -> tuple[str, uuid.UUID] | None:
         row = await self.db.get(IdempotencyRow, (principal, key))
         return (row.fingerprint, row.consultation_id) if row else None
 
-    async def remember(self, principal: uuid.UUID, key: str, fingerprint: str, consultation_id: uuid.UUID) -> None:
+    async def remember(
+        self, principal: uuid.UUID, key: str, fingerprint: str, consultation_id: uuid.UUID
+    ) -> None:
         from datetime import UTC
 
-        self.db.add(IdempotencyRow(principal_id=principal, key=key, fingerprint=fingerprint,
-                                   consultation_id=consultation_id, created_at=datetime.now(UTC)))
+        self.db.add(
+            IdempotencyRow(
+                principal_id=principal,
+                key=key,
+                fingerprint=fingerprint,
+                consultation_id=consultation_id,
+                created_at=datetime.now(UTC),
+            )
+        )
         try:
             await self.db.flush()
         except IntegrityError as exc:

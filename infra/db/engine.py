@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 
 def async_url(url: str) -> str:
@@ -37,14 +37,23 @@ def make_engine(url: str, *, pool_size: int = 10, timeout: float = 5.0, pooled: 
     pool_options = (
         # No pre-ping (it costs a round trip per checkout); a dropped connection fails one request with 503
         # and is discarded, and recycling retires connections before servers or proxies cut them.
-        {"pool_size": pool_size, "max_overflow": pool_size // 2, "pool_recycle": 1800, "pool_timeout": timeout}
+        {
+            "pool_size": pool_size,
+            "max_overflow": pool_size // 2,
+            "pool_recycle": 1800,
+            "pool_timeout": timeout,
+        }
         if pooled
         else {"poolclass": NullPool}
     )
     return create_async_engine(
         url,
         **pool_options,  # type: ignore[arg-type]
-        connect_args={"timeout": timeout, "command_timeout": 30, "server_settings": {"application_name": "madoguchi"}},
+        connect_args={
+            "timeout": timeout,
+            "command_timeout": 30,
+            "server_settings": {"application_name": "madoguchi"},
+        },
     )
 
 

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from types import SimpleNamespace
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from domain.actors import Client, Role
-from domain.models import AuthSession, EmailToken, EmailTokenPurpose, Locale, RefreshToken, ServiceClient, User
+from domain.models import (
+    AuthSession,
+    EmailToken,
+    EmailTokenPurpose,
+    Locale,
+    RefreshToken,
+    ServiceClient,
+    User,
+)
 from infra.db.tables import (
     AuthSessionRow,
     EmailTokenRow,
@@ -135,7 +143,8 @@ class SqlSessions:
         self, user_id: uuid.UUID, *, at: datetime, reason: str, keep: uuid.UUID | None = None
     ) -> None:
         query = update(AuthSessionRow).where(
-            AuthSessionRow.user_id == user_id, AuthSessionRow.revoked_at.is_(None)  # type: ignore[union-attr]
+            AuthSessionRow.user_id == user_id,
+            AuthSessionRow.revoked_at.is_(None),  # type: ignore[union-attr]
         )
         if keep is not None:
             query = query.where(AuthSessionRow.id != keep)
@@ -162,9 +171,14 @@ class SqlSessionLookup:
         s = AuthSessionRow.__table__.c  # type: ignore[attr-defined]
         self.query = (
             select(
-                s.id.label("s_id"), s.user_id.label("s_user_id"), s.client.label("s_client"),
-                s.created_at.label("s_created_at"), s.expires_at.label("s_expires_at"), s.mfa.label("s_mfa"),
-                s.revoked_at.label("s_revoked_at"), UserRow.__table__,  # type: ignore[attr-defined]
+                s.id.label("s_id"),
+                s.user_id.label("s_user_id"),
+                s.client.label("s_client"),
+                s.created_at.label("s_created_at"),
+                s.expires_at.label("s_expires_at"),
+                s.mfa.label("s_mfa"),
+                s.revoked_at.label("s_revoked_at"),
+                UserRow.__table__,  # type: ignore[attr-defined]
             )
             .join_from(AuthSessionRow.__table__, UserRow.__table__, s.user_id == UserRow.__table__.c.id)  # type: ignore[attr-defined]
             .where(s.id == bindparam("sid"))
@@ -182,8 +196,12 @@ class SqlSessionLookup:
         if row is None:
             return None
         session = AuthSession(
-            id=row["s_id"], user_id=row["s_user_id"], client=Client(row["s_client"]),
-            created_at=row["s_created_at"], expires_at=row["s_expires_at"], mfa=row["s_mfa"],
+            id=row["s_id"],
+            user_id=row["s_user_id"],
+            client=Client(row["s_client"]),
+            created_at=row["s_created_at"],
+            expires_at=row["s_expires_at"],
+            mfa=row["s_mfa"],
             revoked_at=row["s_revoked_at"],
         )
         return session, _user(SimpleNamespace(**row))  # type: ignore[arg-type]

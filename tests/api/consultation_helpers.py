@@ -38,9 +38,13 @@ async def take(client, consultant, consultation_id: str) -> dict[str, Any]:  # t
     return response.json()  # type: ignore[no-any-return]
 
 
-async def answer(client, staff, consultation_id: str, text: str = "削除依頼の方法をご案内します。") -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def answer(
+    client, staff, consultation_id: str, text: str = "削除依頼の方法をご案内します。"
+) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     response = await client.post(
-        f"/v1/consultations/{consultation_id}/messages", headers=staff.headers, json={"body": text, "kind": "answer"}
+        f"/v1/consultations/{consultation_id}/messages",
+        headers=staff.headers,
+        json={"body": text, "kind": "answer"},
     )
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]

@@ -14,7 +14,9 @@ async def drain(container) -> None:  # type: ignore[no-untyped-def]
 
 
 async def register_and_verify(client, container, mailbox, email: str) -> None:  # type: ignore[no-untyped-def]
-    response = await client.post("/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "花子"})
+    response = await client.post(
+        "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "花子"}
+    )
     assert response.status_code == 202
     await drain(container)
     token = mailbox.token_for(email)
@@ -24,7 +26,9 @@ async def register_and_verify(client, container, mailbox, email: str) -> None:  
 
 async def test_register_verify_login_and_read_me(client, container, mailbox) -> None:
     await register_and_verify(client, container, mailbox, "hanako@example.jp")
-    response = await client.post("/v1/auth/token", data={"username": "hanako@example.jp", "password": PASSWORD})
+    response = await client.post(
+        "/v1/auth/token", data={"username": "hanako@example.jp", "password": PASSWORD}
+    )
     assert response.status_code == 200
     tokens = response.json()
     assert tokens["token_type"] == "bearer" and tokens["expires_in"] <= 900 and tokens["refresh_token"]
@@ -38,17 +42,23 @@ async def test_register_verify_login_and_read_me(client, container, mailbox) -> 
 
 async def test_full_width_email_is_normalised(client, container, mailbox) -> None:
     await register_and_verify(client, container, mailbox, "taro@example.jp")
-    response = await client.post("/v1/auth/token", data={"username": "ＴＡＲＯ＠ｅｘａｍｐｌｅ．ｊｐ", "password": PASSWORD})
+    response = await client.post(
+        "/v1/auth/token", data={"username": "ＴＡＲＯ＠ｅｘａｍｐｌｅ．ｊｐ", "password": PASSWORD}
+    )
     assert response.status_code == 200
 
 
-async def test_register_answers_the_same_for_known_and_unknown_addresses(client, container, mailbox, people) -> None:
+async def test_register_answers_the_same_for_known_and_unknown_addresses(
+    client, container, mailbox, people
+) -> None:
     known = await people.create(Role.consulter)
     timings = {}
     bodies = {}
     for label, address in (("known", known.email), ("new", "new-person@example.jp")):
         started = time.perf_counter()
-        response = await client.post("/v1/auth/register", json={"email": address, "password": "朝焼けの空に飛ぶ鳥たち"})
+        response = await client.post(
+            "/v1/auth/register", json={"email": address, "password": "朝焼けの空に飛ぶ鳥たち"}
+        )
         timings[label] = time.perf_counter() - started
         assert response.status_code == 202
         bodies[label] = response.json()
@@ -69,21 +79,31 @@ async def test_unverified_account_cannot_sign_in(client, container, mailbox) -> 
 
 async def test_verification_token_is_single_use(client, container, mailbox) -> None:
     await register_and_verify(client, container, mailbox, "once@example.jp")
-    response = await client.post("/v1/auth/verify-email", json={"token": mailbox.token_for("once@example.jp")})
+    response = await client.post(
+        "/v1/auth/verify-email", json={"token": mailbox.token_for("once@example.jp")}
+    )
     assert_problem(response, 422, "invalid_or_expired_token")
     response = await client.post("/v1/auth/verify-email", json={"token": "x" * 43})
     assert_problem(response, 422, "invalid_or_expired_token")
 
 
 async def test_weak_passwords_are_refused_and_nothing_is_created(client, container, mailbox) -> None:
-    for password, code in (("short", "password_too_short"), ("password123", "password_too_common"),
-                           ("x" * 129, "password_too_long"), ("weak-user@example.jp", "password_too_common")):
-        response = await client.post("/v1/auth/register", json={"email": "weak-user@example.jp", "password": password})
+    for password, code in (
+        ("short", "password_too_short"),
+        ("password123", "password_too_common"),
+        ("x" * 129, "password_too_long"),
+        ("weak-user@example.jp", "password_too_common"),
+    ):
+        response = await client.post(
+            "/v1/auth/register", json={"email": "weak-user@example.jp", "password": password}
+        )
         assert_problem(response, 422, code)
     await drain(container)
     assert mailbox.to("weak-user@example.jp") == []
     # A long Japanese passphrase (64+ characters) is fine.
-    response = await client.post("/v1/auth/register", json={"email": "weak-user@example.jp", "password": "あ" * 64})
+    response = await client.post(
+        "/v1/auth/register", json={"email": "weak-user@example.jp", "password": "あ" * 64}
+    )
     assert response.status_code == 202
 
 
@@ -134,27 +154,38 @@ async def test_password_change_ends_other_sessions_only(client, people) -> None:
     assert_problem(await client.get("/v1/me", headers=other.headers), 401)
     old = await client.post("/v1/auth/token", data={"username": person.email, "password": PASSWORD})
     assert_problem(old, 401, "invalid_credentials")
-    new = await client.post("/v1/auth/token", data={"username": person.email, "password": "夏の海で貝殻を拾った日のこと"})
+    new = await client.post(
+        "/v1/auth/token", data={"username": person.email, "password": "夏の海で貝殻を拾った日のこと"}
+    )
     assert new.status_code == 200
 
 
 async def test_wrong_current_password_changes_nothing(client, people) -> None:
     person = await people.create()
     response = await client.post(
-        "/v1/me/password", headers=person.headers,
+        "/v1/me/password",
+        headers=person.headers,
         json={"current_password": "間違ったパスワードです", "new_password": "夏の海で貝殻を拾った日のこと"},
     )
     assert_problem(response, 422, "current_password_wrong")
-    assert (await client.post("/v1/auth/token", data={"username": person.email, "password": PASSWORD})).status_code == 200
+    assert (
+        await client.post("/v1/auth/token", data={"username": person.email, "password": PASSWORD})
+    ).status_code == 200
 
 
 async def test_patch_me_updates_profile_and_refuses_privileged_fields(client, people) -> None:
     person = await people.create()
-    response = await client.patch("/v1/me", headers=person.headers, json={"display_name": "ﾔﾏﾀﾞ　ﾊﾅｺ", "locale": "en"})
+    response = await client.patch(
+        "/v1/me", headers=person.headers, json={"display_name": "ﾔﾏﾀﾞ　ﾊﾅｺ", "locale": "en"}
+    )
     assert response.status_code == 200
     assert response.json()["display_name"] == "ヤマダ ハナコ"  # NFKC: half-width kana and ideographic space
     assert response.json()["locale"] == "en"
-    for field, value in (("role", "admin"), ("email", "x@example.jp"), ("id", "00000000-0000-0000-0000-000000000000")):
+    for field, value in (
+        ("role", "admin"),
+        ("email", "x@example.jp"),
+        ("id", "00000000-0000-0000-0000-000000000000"),
+    ):
         response = await client.patch("/v1/me", headers=person.headers, json={field: value})
         assert_problem(response, 422, "validation_failed")
     me = (await client.get("/v1/me", headers=person.headers)).json()
@@ -166,8 +197,11 @@ async def test_throttle_after_ten_failures_same_for_unknown_accounts(client, peo
     for username in (person.email, "nobody-here@example.jp"):
         statuses = []
         for _ in range(10):
-            r = await client.post("/v1/auth/token", data={"username": username, "password": "違うパスワード"},
-                                  headers={"X-Forwarded-For": "203.0.113.9"})
+            r = await client.post(
+                "/v1/auth/token",
+                data={"username": username, "password": "違うパスワード"},
+                headers={"X-Forwarded-For": "203.0.113.9"},
+            )
             statuses.append(r.status_code)
             assert r.json()["code"] == "invalid_credentials"
         blocked = await client.post("/v1/auth/token", data={"username": username, "password": PASSWORD})
@@ -184,11 +218,19 @@ async def test_client_credentials_grant_issues_scoped_access_without_refresh(cli
     from domain.actors import Client
 
     _, secret = await container.accounts.add_service_client(
-        client_id="line-bot", name="LINE bot", kind=Client.line, scopes=frozenset({"chart:read", "line:notify"})
+        client_id="line-bot",
+        name="LINE bot",
+        kind=Client.line,
+        scopes=frozenset({"chart:read", "line:notify"}),
     )
     response = await client.post(
         "/v1/auth/token",
-        data={"grant_type": "client_credentials", "client_id": "line-bot", "client_secret": secret, "scope": "chart:read"},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "line-bot",
+            "client_secret": secret,
+            "scope": "chart:read",
+        },
     )
     assert response.status_code == 200
     body = response.json()
@@ -199,11 +241,17 @@ async def test_client_credentials_grant_issues_scoped_access_without_refresh(cli
     me = await client.get("/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert_problem(me, 403, "person_required")
     wrong = await client.post(
-        "/v1/auth/token", data={"grant_type": "client_credentials", "client_id": "line-bot", "client_secret": "nope"}
+        "/v1/auth/token",
+        data={"grant_type": "client_credentials", "client_id": "line-bot", "client_secret": "nope"},
     )
     assert_problem(wrong, 401, "invalid_client")
     too_wide = await client.post(
         "/v1/auth/token",
-        data={"grant_type": "client_credentials", "client_id": "line-bot", "client_secret": secret, "scope": "admin"},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "line-bot",
+            "client_secret": secret,
+            "scope": "admin",
+        },
     )
     assert_problem(too_wide, 422, "invalid_scope")

@@ -47,66 +47,127 @@ def admin_only(ok: int) -> dict[str, int]:
     return expect(403, anonymous=401, admin=ok)
 
 
-def case_route(owner: int, consulter: int = 404, consultant: int = 200, supervisor: int = 200) -> dict[str, int]:
+def case_route(
+    owner: int, consulter: int = 404, consultant: int = 200, supervisor: int = 200
+) -> dict[str, int]:
     """A route on one consultation: outsiders 401/403, another consulter 404 (never a hint it exists)."""
-    return expect(403, anonymous=401, owner=owner, consulter=consulter, consultant=consultant, supervisor=supervisor)
+    return expect(
+        403, anonymous=401, owner=owner, consulter=consulter, consultant=consultant, supervisor=supervisor
+    )
 
 
 C = "/v1/consultations/{consultation_id}"
 E = C + "/evidence/{evidence_id}"
-TINY_PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS"
-            b"\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00\x00\x00IEND"
-            b"\xaeB`\x82")
+TINY_PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS"
+    b"\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00\x00\x00IEND"
+    b"\xaeB`\x82"
+)
 
 MATRIX = [
     Row("GET", "/healthz", expect(200)),
     Row("GET", "/readyz", expect(200)),
-    Row("POST", "/v1/auth/register", expect(202),
-        lambda ctx: {"json": {"email": f"new-{uuid.uuid4().hex[:6]}@example.jp", "password": PASSWORD}}),
+    Row(
+        "POST",
+        "/v1/auth/register",
+        expect(202),
+        lambda ctx: {"json": {"email": f"new-{uuid.uuid4().hex[:6]}@example.jp", "password": PASSWORD}},
+    ),
     Row("POST", "/v1/auth/verify-email", expect(422), lambda ctx: {"json": {"token": "t" * 43}}),
-    Row("POST", "/v1/auth/token", expect(401),
-        lambda ctx: {"data": {"username": "nobody@example.jp", "password": "wrong-password"}}),
+    Row(
+        "POST",
+        "/v1/auth/token",
+        expect(401),
+        lambda ctx: {"data": {"username": "nobody@example.jp", "password": "wrong-password"}},
+    ),
     Row("POST", "/v1/auth/refresh", expect(401), lambda ctx: {"json": {"refresh_token": "r" * 43}}),
     Row("POST", "/v1/auth/logout", expect(204, anonymous=401)),
     Row("GET", "/v1/me", person_only(200)),
     Row("PATCH", "/v1/me", person_only(200), lambda ctx: {"json": {"display_name": "相談者"}}),
-    Row("POST", "/v1/me/password", person_only(204),
-        lambda ctx: {"json": {"current_password": PASSWORD, "new_password": "夏の海で貝殻を拾った日のこと"}}),
+    Row(
+        "POST",
+        "/v1/me/password",
+        person_only(204),
+        lambda ctx: {"json": {"current_password": PASSWORD, "new_password": "夏の海で貝殻を拾った日のこと"}},
+    ),
     Row("POST", "/v1/me/totp", expect(201, anonymous=401, service=403, consulter=403)),
-    Row("POST", "/v1/me/totp/confirm", expect(409, anonymous=401, service=403, consulter=403),
-        lambda ctx: {"json": {"code": "123456"}}),
+    Row(
+        "POST",
+        "/v1/me/totp/confirm",
+        expect(409, anonymous=401, service=403, consulter=403),
+        lambda ctx: {"json": {"code": "123456"}},
+    ),
     Row("GET", "/v1/users", admin_only(200)),
-    Row("POST", "/v1/users", admin_only(201),
-        lambda ctx: {"json": {"email": f"staff-{uuid.uuid4().hex[:6]}@example.jp", "role": "consultant"}}),
+    Row(
+        "POST",
+        "/v1/users",
+        admin_only(201),
+        lambda ctx: {"json": {"email": f"staff-{uuid.uuid4().hex[:6]}@example.jp", "role": "consultant"}},
+    ),
     Row("GET", "/v1/users/{user_id}", admin_only(200)),
-    Row("PATCH", "/v1/users/{user_id}", admin_only(200),
-        lambda ctx: {"json": {"display_name": "鈴木"}, "headers": {"If-Match": '"v1"'}}),
+    Row(
+        "PATCH",
+        "/v1/users/{user_id}",
+        admin_only(200),
+        lambda ctx: {"json": {"display_name": "鈴木"}, "headers": {"If-Match": '"v1"'}},
+    ),
     Row("POST", "/v1/users/{user_id}/revoke-sessions", admin_only(204)),
     Row("GET", "/v1/categories", expect(200)),
     Row("GET", "/v1/intake-options", expect(200)),
-    Row("POST", "/v1/consultations", expect(403, anonymous=401, owner=201, consulter=201),
-        lambda ctx: {"json": intake()}),
-    Row("GET", "/v1/consultations", expect(403, anonymous=401, owner=200, consulter=200, consultant=200,
-                                           supervisor=200)),
+    Row(
+        "POST",
+        "/v1/consultations",
+        expect(403, anonymous=401, owner=201, consulter=201),
+        lambda ctx: {"json": intake()},
+    ),
+    Row(
+        "GET",
+        "/v1/consultations",
+        expect(403, anonymous=401, owner=200, consulter=200, consultant=200, supervisor=200),
+    ),
     Row("GET", C, case_route(200)),
-    Row("PATCH", C, case_route(200, consultant=403), lambda ctx: {
-        "json": {"title": "題名を変更"}, "headers": {"If-Match": '"v1"'}}),
-    Row("POST", C + "/assign", case_route(403, consulter=403), lambda ctx: {
-        "json": {"assignee_id": str(ctx["actor_id"])}, "headers": {"If-Match": '"v1"'}}),
-    Row("POST", C + "/close", case_route(403, consultant=403, supervisor=409), lambda ctx: {
-        "headers": {"If-Match": '"v1"'}}),
+    Row(
+        "PATCH",
+        C,
+        case_route(200, consultant=403),
+        lambda ctx: {"json": {"title": "題名を変更"}, "headers": {"If-Match": '"v1"'}},
+    ),
+    Row(
+        "POST",
+        C + "/assign",
+        case_route(403, consulter=403),
+        lambda ctx: {"json": {"assignee_id": str(ctx["actor_id"])}, "headers": {"If-Match": '"v1"'}},
+    ),
+    Row(
+        "POST",
+        C + "/close",
+        case_route(403, consultant=403, supervisor=409),
+        lambda ctx: {"headers": {"If-Match": '"v1"'}},
+    ),
     Row("POST", C + "/reopen", case_route(409, consultant=403, supervisor=409)),
     Row("POST", C + "/withdraw", case_route(200, consultant=403, supervisor=403)),
     Row("GET", C + "/history", case_route(200)),
     Row("GET", C + "/messages", case_route(200)),
-    Row("POST", C + "/messages", case_route(201, consultant=403, supervisor=422),
-        lambda ctx: {"json": {"body": "追加の情報です"}}),
+    Row(
+        "POST",
+        C + "/messages",
+        case_route(201, consultant=403, supervisor=422),
+        lambda ctx: {"json": {"body": "追加の情報です"}},
+    ),
     Row("GET", C + "/evidence", case_route(200)),
-    Row("POST", C + "/evidence", case_route(201, consultant=403, supervisor=201),
-        lambda ctx: {"json": {"url": "https://x.com/a/status/2"}}),
+    Row(
+        "POST",
+        C + "/evidence",
+        case_route(201, consultant=403, supervisor=201),
+        lambda ctx: {"json": {"url": "https://x.com/a/status/2"}},
+    ),
     Row("GET", E, case_route(200)),
-    Row("PUT", E + "/file", case_route(409, consultant=403, supervisor=409),
-        lambda ctx: {"files": {"file": ("a.png", TINY_PNG, "image/png")}}),
+    Row(
+        "PUT",
+        E + "/file",
+        case_route(409, consultant=403, supervisor=409),
+        lambda ctx: {"files": {"file": ("a.png", TINY_PNG, "image/png")}},
+    ),
     Row("GET", E + "/file", case_route(200)),
 ]
 
@@ -143,13 +204,26 @@ async def test_matrix(row: Row, actor: str, client, people, container) -> None: 
     target = await people.create(Role.consultant)
     owner = await people.create(Role.consulter)
     consultation = await open_consultation(client, owner)
-    evidence = (await client.post(f"/v1/consultations/{consultation['id']}/evidence", headers=owner.headers,
-                                  json={"url": "https://x.com/a/status/1"})).json()
-    uploaded = await client.put(f"/v1/consultations/{consultation['id']}/evidence/{evidence['id']}/file",
-                                headers=owner.headers, files={"file": ("a.png", TINY_PNG, "image/png")})
+    evidence = (
+        await client.post(
+            f"/v1/consultations/{consultation['id']}/evidence",
+            headers=owner.headers,
+            json={"url": "https://x.com/a/status/1"},
+        )
+    ).json()
+    uploaded = await client.put(
+        f"/v1/consultations/{consultation['id']}/evidence/{evidence['id']}/file",
+        headers=owner.headers,
+        files={"file": ("a.png", TINY_PNG, "image/png")},
+    )
     assert uploaded.status_code == 200, uploaded.text
-    ctx = {"user_id": target.id, "owner": owner, "consultation_id": consultation["id"], "evidence_id": evidence["id"],
-           "actor_id": target.id}
+    ctx = {
+        "user_id": target.id,
+        "owner": owner,
+        "consultation_id": consultation["id"],
+        "evidence_id": evidence["id"],
+        "actor_id": target.id,
+    }
     auth = await headers_for(actor, people, container, ctx)
     request = row.request(ctx)
     headers = {**auth, **request.pop("headers", {})}

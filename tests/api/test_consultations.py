@@ -21,7 +21,14 @@ async def test_category_tree_and_intake_options_are_public(client) -> None:
     assert leaves["RIGHTS.DEFAMATION"]["label_ja"].startswith("名誉毀損")
     assert "OTHER.RECEIVED_REQUEST" in leaves and len(leaves) == 40
     options = (await client.get("/v1/intake-options")).json()
-    assert {r["code"] for r in options["relations"]} >= {"self", "family", "school", "agent", "provider", "other"}
+    assert {r["code"] for r in options["relations"]} >= {
+        "self",
+        "family",
+        "school",
+        "agent",
+        "provider",
+        "other",
+    }
     assert "received_letter" in {o["code"] for o in options["desired_outcomes"]}
     assert {"x", "bakusai"} <= {p["code"] for p in options["platforms"]}
 
@@ -38,20 +45,28 @@ async def test_intake_records_the_consultation_with_consent_and_due_time(client,
     assert body["terms_version"] == "2026-11" and body["consented_at"]
     assert body["urgent"] is False and body["urgency"] == []
     # Emergency desks come from reference data on every intake, urgent or not.
-    assert {"police_110", "police_8103", "onestop_8891", "mamorouyo_kokoro"} <= {d["code"] for d in body["emergency_desks"]}
+    assert {"police_110", "police_8103", "onestop_8891", "mamorouyo_kokoro"} <= {
+        d["code"] for d in body["emergency_desks"]
+    }
     created = datetime.fromisoformat(body["created_at"])
     due = datetime.fromisoformat(body["first_answer_due_at"])
     assert timedelta(days=3) <= due - created <= timedelta(days=12)
     history = (await client.get(f"/v1/consultations/{body['id']}/history", headers=person.headers)).json()
-    assert [(h["from_status"], h["to_status"], h["by_staff"]) for h in history] == [(None, "submitted", False)]
+    assert [(h["from_status"], h["to_status"], h["by_staff"]) for h in history] == [
+        (None, "submitted", False)
+    ]
 
 
 async def test_urgent_intake_flags_and_lists_the_desks(client, people) -> None:
     person = await people.create()
     body = await open_consultation(
-        client, person, title="元交際相手から脅されています",
+        client,
+        person,
+        title="元交際相手から脅されています",
         narrative="元交際相手から「写真をネットにばらまく、家に行って殺すぞ」とLINEで送られてきました。",
-        categories=["RIGHTS.PRIVATE_SEXUAL"], victim_is_minor=True, desired_outcomes=["delete"],
+        categories=["RIGHTS.PRIVATE_SEXUAL"],
+        victim_is_minor=True,
+        desired_outcomes=["delete"],
     )
     assert body["urgent"] is True and body["priority"] == "urgent"
     flags = {f["flag"]: f for f in body["urgency"]}
@@ -74,8 +89,11 @@ async def test_idempotency_key_returns_the_same_consultation(client, people) -> 
     assert_problem(other_body, 422, "idempotency_key_reused")
     # Keys are per person: someone else's identical key is a different operation.
     stranger = await people.create()
-    theirs = await client.post("/v1/consultations", json=intake(),
-                               headers={**stranger.headers, "Idempotency-Key": "8e4c0b7a-2f1d-4c1e-9f2b-000000000001"})
+    theirs = await client.post(
+        "/v1/consultations",
+        json=intake(),
+        headers={**stranger.headers, "Idempotency-Key": "8e4c0b7a-2f1d-4c1e-9f2b-000000000001"},
+    )
     assert theirs.status_code == 201 and theirs.json()["id"] != first.json()["id"]
     mine = (await client.get("/v1/consultations", headers=person.headers)).json()["items"]
     assert len(mine) == 1
@@ -84,8 +102,14 @@ async def test_idempotency_key_returns_the_same_consultation(client, people) -> 
 async def test_bad_intake_is_refused_and_changes_nothing(client, people) -> None:
     person = await people.create()
     cases = [
-        (intake(consent={"terms_version": "2026-11", "terms": True, "sensitive_data": False}), "consent_required"),
-        (intake(consent={"terms_version": "2020-01", "terms": True, "sensitive_data": True}), "terms_outdated"),
+        (
+            intake(consent={"terms_version": "2026-11", "terms": True, "sensitive_data": False}),
+            "consent_required",
+        ),
+        (
+            intake(consent={"terms_version": "2020-01", "terms": True, "sensitive_data": True}),
+            "terms_outdated",
+        ),
         (intake(categories=["RIGHTS.NOPE"]), "unknown_code"),
         (intake(relation="neighbour"), "unknown_code"),
         (intake(narrative="あ" * 8001), "validation_failed"),
@@ -109,24 +133,40 @@ async def test_intake_is_rate_limited_per_person(client, people) -> None:
 
 async def test_staff_cannot_submit_consultations(client, people) -> None:
     staff = await people.create(Role.consultant)
-    assert_problem(await client.post("/v1/consultations", headers=staff.headers, json=intake()), 403, "consulter_only")
+    assert_problem(
+        await client.post("/v1/consultations", headers=staff.headers, json=intake()), 403, "consulter_only"
+    )
 
 
 async def test_another_consulter_gets_404_everywhere(client, people) -> None:
     owner = await people.create()
     other = await people.create()
     c = await open_consultation(client, owner)
-    ev = (await client.post(f"/v1/consultations/{c['id']}/evidence", headers=owner.headers,
-                            json={"url": "https://x.com/a/status/1"})).json()
+    ev = (
+        await client.post(
+            f"/v1/consultations/{c['id']}/evidence",
+            headers=owner.headers,
+            json={"url": "https://x.com/a/status/1"},
+        )
+    ).json()
     base = f"/v1/consultations/{c['id']}"
     requests = [
-        ("GET", base, {}), ("PATCH", base, {"json": {"title": "乗っ取り"}, "headers": {"If-Match": '"v1"'}}),
-        ("GET", f"{base}/history", {}), ("GET", f"{base}/messages", {}),
+        ("GET", base, {}),
+        ("PATCH", base, {"json": {"title": "乗っ取り"}, "headers": {"If-Match": '"v1"'}}),
+        ("GET", f"{base}/history", {}),
+        ("GET", f"{base}/messages", {}),
         ("POST", f"{base}/messages", {"json": {"body": "見えていますか"}}),
-        ("GET", f"{base}/evidence", {}), ("POST", f"{base}/evidence", {"json": {"url": "https://x.com/b/status/2"}}),
-        ("GET", f"{base}/evidence/{ev['id']}", {}), ("GET", f"{base}/evidence/{ev['id']}/file", {}),
-        ("PUT", f"{base}/evidence/{ev['id']}/file", {"files": {"file": ("a.png", b"\x89PNG\r\n\x1a\n", "image/png")}}),
-        ("POST", f"{base}/withdraw", {}), ("POST", f"{base}/reopen", {}),
+        ("GET", f"{base}/evidence", {}),
+        ("POST", f"{base}/evidence", {"json": {"url": "https://x.com/b/status/2"}}),
+        ("GET", f"{base}/evidence/{ev['id']}", {}),
+        ("GET", f"{base}/evidence/{ev['id']}/file", {}),
+        (
+            "PUT",
+            f"{base}/evidence/{ev['id']}/file",
+            {"files": {"file": ("a.png", b"\x89PNG\r\n\x1a\n", "image/png")}},
+        ),
+        ("POST", f"{base}/withdraw", {}),
+        ("POST", f"{base}/reopen", {}),
     ]
     for method, url, extra in requests:
         headers = {**other.headers, **extra.pop("headers", {})}
@@ -143,14 +183,25 @@ async def test_consulter_patch_cannot_touch_status_owner_or_assignee(client, peo
     owner = await people.create()
     c = await open_consultation(client, owner)
     url = f"/v1/consultations/{c['id']}"
-    for body in ({"status": "closed"}, {"owner_id": random_id()}, {"assignee_id": random_id()},
-                 {"categories": ["RIGHTS.INSULT"]}, {"priority": "high"}):
+    for body in (
+        {"status": "closed"},
+        {"owner_id": random_id()},
+        {"assignee_id": random_id()},
+        {"categories": ["RIGHTS.INSULT"]},
+        {"priority": "high"},
+    ):
         response = await client.patch(url, headers={**owner.headers, "If-Match": '"v1"'}, json=body)
         assert_problem(response, 422)
     after = (await client.get(url, headers=owner.headers)).json()
     assert after["status"] == "submitted" and after["assignee_id"] is None and after["version"] == 1
-    ok = await client.patch(url, headers={**owner.headers, "If-Match": '"v1"'}, json={"tried": "警察にも相談しました"})
-    assert ok.status_code == 200 and ok.json()["tried"] == "警察にも相談しました" and ok.headers["etag"] == '"v2"'
+    ok = await client.patch(
+        url, headers={**owner.headers, "If-Match": '"v1"'}, json={"tried": "警察にも相談しました"}
+    )
+    assert (
+        ok.status_code == 200
+        and ok.json()["tried"] == "警察にも相談しました"
+        and ok.headers["etag"] == '"v2"'
+    )
 
 
 async def test_staff_updates_need_if_match(client, people) -> None:
@@ -160,8 +211,11 @@ async def test_staff_updates_need_if_match(client, people) -> None:
     url = f"/v1/consultations/{c['id']}"
     assert_problem(await client.patch(url, headers=supervisor.headers, json={"priority": "high"}), 428)
     tag = await etag(client, supervisor, c["id"])
-    first = await client.patch(url, headers={**supervisor.headers, "If-Match": tag},
-                               json={"priority": "high", "categories": ["RIGHTS.INSULT"]})
+    first = await client.patch(
+        url,
+        headers={**supervisor.headers, "If-Match": tag},
+        json={"priority": "high", "categories": ["RIGHTS.INSULT"]},
+    )
     assert first.status_code == 200 and first.json()["categories"] == ["RIGHTS.INSULT"]
     stale = await client.patch(url, headers={**supervisor.headers, "If-Match": tag}, json={"priority": "low"})
     assert_problem(stale, 412, "stale_version")
@@ -174,16 +228,25 @@ async def test_queue_visibility_by_role(client, people) -> None:
     sato = await people.create(Role.consultant)
     suzuki = await people.create(Role.consultant)
     supervisor = await people.create(Role.supervisor)
-    assert [x["id"] for x in (await client.get("/v1/consultations", headers=sato.headers)).json()["items"]] == [c["id"]]
+    assert [
+        x["id"] for x in (await client.get("/v1/consultations", headers=sato.headers)).json()["items"]
+    ] == [c["id"]]
     await take(client, sato, c["id"])
     # Once Sato has it, Suzuki no longer sees it at all; the supervisor always does.
     assert (await client.get("/v1/consultations", headers=suzuki.headers)).json()["items"] == []
     url = f"/v1/consultations/{c['id']}"
     assert_problem(await client.get(url, headers=suzuki.headers), 404)
-    for method, path, body in (("PATCH", "", {"priority": "high"}), ("POST", "/assign", {"assignee_id": str(suzuki.id)}),
-                               ("POST", "/close", None), ("POST", "/messages", {"body": "横取り", "kind": "note"}),
-                               ("GET", "/evidence", None), ("GET", "/history", None)):
-        response = await client.request(method, url + path, json=body, headers={**suzuki.headers, "If-Match": '"v2"'})
+    for method, path, body in (
+        ("PATCH", "", {"priority": "high"}),
+        ("POST", "/assign", {"assignee_id": str(suzuki.id)}),
+        ("POST", "/close", None),
+        ("POST", "/messages", {"body": "横取り", "kind": "note"}),
+        ("GET", "/evidence", None),
+        ("GET", "/history", None),
+    ):
+        response = await client.request(
+            method, url + path, json=body, headers={**suzuki.headers, "If-Match": '"v2"'}
+        )
         assert_problem(response, 404)
     assert (await client.get(f"/v1/consultations/{c['id']}", headers=supervisor.headers)).status_code == 200
     for role in (Role.legal_advisor, Role.council, Role.admin):
@@ -200,13 +263,17 @@ async def test_assignment_rules(client, people) -> None:
     supervisor = await people.create(Role.supervisor)
     url = f"/v1/consultations/{c['id']}/assign"
     tag = await etag(client, sato, c["id"])
-    other = await client.post(url, headers={**sato.headers, "If-Match": tag}, json={"assignee_id": str(suzuki.id)})
+    other = await client.post(
+        url, headers={**sato.headers, "If-Match": tag}, json={"assignee_id": str(suzuki.id)}
+    )
     assert_problem(other, 403, "may_only_take_for_self")
-    to_consulter = await client.post(url, headers={**supervisor.headers, "If-Match": tag},
-                                     json={"assignee_id": str(owner.id)})
+    to_consulter = await client.post(
+        url, headers={**supervisor.headers, "If-Match": tag}, json={"assignee_id": str(owner.id)}
+    )
     assert_problem(to_consulter, 422, "assignee_not_caseworker")
-    assigned = await client.post(url, headers={**supervisor.headers, "If-Match": tag},
-                                 json={"assignee_id": str(suzuki.id)})
+    assigned = await client.post(
+        url, headers={**supervisor.headers, "If-Match": tag}, json={"assignee_id": str(suzuki.id)}
+    )
     assert assigned.status_code == 200
     assert assigned.json()["status"] == "in_progress" and assigned.json()["assignee_id"] == str(suzuki.id)
 
@@ -218,19 +285,28 @@ async def test_full_lifecycle_and_invalid_transitions(client, people, container)
     cid = c["id"]
     url = f"/v1/consultations/{cid}"
     # An answer needs the case to be worked first; closing a submitted case is not a transition.
-    response = await client.post(f"{url}/messages", headers=staff.headers, json={"body": "回答", "kind": "answer"})
+    response = await client.post(
+        f"{url}/messages", headers=staff.headers, json={"body": "回答", "kind": "answer"}
+    )
     assert_problem(response, 403, "not_assigned")
     await take(client, staff, cid)
     await answer(client, staff, cid)
     assert (await client.get(url, headers=owner.headers)).json()["status"] == "answered"
-    reply = await client.post(f"{url}/messages", headers=owner.headers, json={"body": "ありがとうございます。追加で質問です。"})
+    reply = await client.post(
+        f"{url}/messages", headers=owner.headers, json={"body": "ありがとうございます。追加で質問です。"}
+    )
     assert reply.status_code == 201
     assert (await client.get(url, headers=owner.headers)).json()["status"] == "in_progress"
     await answer(client, staff, cid, "追加のご質問への回答です。")
-    closed = await client.post(f"{url}/close", headers={**staff.headers, "If-Match": await etag(client, staff, cid)})
+    closed = await client.post(
+        f"{url}/close", headers={**staff.headers, "If-Match": await etag(client, staff, cid)}
+    )
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
-    assert_problem(await client.post(f"{url}/close", headers={**staff.headers, "If-Match": closed.headers["etag"]}),
-                   409, "invalid_transition")
+    assert_problem(
+        await client.post(f"{url}/close", headers={**staff.headers, "If-Match": closed.headers["etag"]}),
+        409,
+        "invalid_transition",
+    )
     assert_problem(await client.post(f"{url}/withdraw", headers=owner.headers), 409, "invalid_transition")
     assert_problem(await client.post(f"{url}/messages", headers=owner.headers, json={"body": "まだ？"}), 409)
     reopened = await client.post(f"{url}/reopen", headers=owner.headers)
@@ -239,8 +315,14 @@ async def test_full_lifecycle_and_invalid_transitions(client, people, container)
     assert withdrawn.json()["status"] == "withdrawn"
     history = (await client.get(f"{url}/history", headers=owner.headers)).json()
     assert [(h["from_status"], h["to_status"]) for h in history] == [
-        (None, "submitted"), ("submitted", "in_progress"), ("in_progress", "answered"), ("answered", "in_progress"),
-        ("in_progress", "answered"), ("answered", "closed"), ("closed", "in_progress"), ("in_progress", "withdrawn"),
+        (None, "submitted"),
+        ("submitted", "in_progress"),
+        ("in_progress", "answered"),
+        ("answered", "in_progress"),
+        ("in_progress", "answered"),
+        ("answered", "closed"),
+        ("closed", "in_progress"),
+        ("in_progress", "withdrawn"),
     ]
     assert [h["by_staff"] for h in history] == [False, True, True, False, True, True, False, False]
 
@@ -251,13 +333,21 @@ async def test_reopen_only_within_the_window(client, people, container) -> None:
     c = await open_consultation(client, owner)
     await take(client, staff, c["id"])
     await answer(client, staff, c["id"])
-    await client.post(f"/v1/consultations/{c['id']}/close",
-                      headers={**staff.headers, "If-Match": await etag(client, staff, c["id"])})
+    await client.post(
+        f"/v1/consultations/{c['id']}/close",
+        headers={**staff.headers, "If-Match": await etag(client, staff, c["id"])},
+    )
     async with container.engine.begin() as conn:
-        await conn.execute(update(ConsultationRow).where(ConsultationRow.id == __import__("uuid").UUID(c["id"]))
-                           .values(closed_at=datetime.now(UTC) - timedelta(days=31)))
-    assert_problem(await client.post(f"/v1/consultations/{c['id']}/reopen", headers=owner.headers), 409,
-                   "reopen_window_passed")
+        await conn.execute(
+            update(ConsultationRow)
+            .where(ConsultationRow.id == __import__("uuid").UUID(c["id"]))
+            .values(closed_at=datetime.now(UTC) - timedelta(days=31))
+        )
+    assert_problem(
+        await client.post(f"/v1/consultations/{c['id']}/reopen", headers=owner.headers),
+        409,
+        "reopen_window_passed",
+    )
 
 
 async def test_internal_notes_never_reach_the_consulter_and_unread_counts(client, people) -> None:
@@ -265,26 +355,36 @@ async def test_internal_notes_never_reach_the_consulter_and_unread_counts(client
     staff = await people.create(Role.consultant)
     c = await open_consultation(client, owner)
     await take(client, staff, c["id"])
-    note = await client.post(f"/v1/consultations/{c['id']}/messages", headers=staff.headers,
-                             json={"body": "相談者の説明に矛盾あり。法務アドバイザーに確認する。", "kind": "note"})
+    note = await client.post(
+        f"/v1/consultations/{c['id']}/messages",
+        headers=staff.headers,
+        json={"body": "相談者の説明に矛盾あり。法務アドバイザーに確認する。", "kind": "note"},
+    )
     assert note.status_code == 201
     await answer(client, staff, c["id"], "まずは投稿のURLと日時を保存してください。")
     listed = (await client.get("/v1/consultations", headers=owner.headers)).json()["items"][0]
     assert listed["unread_answers"] == 1
-    thread = (await client.get(f"/v1/consultations/{c['id']}/messages", headers=owner.headers))
+    thread = await client.get(f"/v1/consultations/{c['id']}/messages", headers=owner.headers)
     assert [m["kind"] for m in thread.json()] == ["answer"]
     assert "矛盾" not in thread.text
-    assert (await client.get("/v1/consultations", headers=owner.headers)).json()["items"][0]["unread_answers"] == 0
+    assert (await client.get("/v1/consultations", headers=owner.headers)).json()["items"][0][
+        "unread_answers"
+    ] == 0
     staff_view = (await client.get(f"/v1/consultations/{c['id']}/messages", headers=staff.headers)).json()
     assert [m["kind"] for m in staff_view] == ["note", "answer"]
     # A consulter cannot write a note or an answer.
     for kind in ("note", "answer"):
-        response = await client.post(f"/v1/consultations/{c['id']}/messages", headers=owner.headers,
-                                     json={"body": "テスト", "kind": kind})
+        response = await client.post(
+            f"/v1/consultations/{c['id']}/messages",
+            headers=owner.headers,
+            json={"body": "テスト", "kind": kind},
+        )
         assert_problem(response, 422, "kind_not_allowed")
 
 
-async def test_published_answer_mails_the_consulter_once_without_content(client, people, container, mailbox) -> None:
+async def test_published_answer_mails_the_consulter_once_without_content(
+    client, people, container, mailbox
+) -> None:
     owner = await people.create()
     staff = await people.create(Role.consultant)
     c = await open_consultation(client, owner)
@@ -307,8 +407,9 @@ async def test_queue_filters_and_keyset_pages(client, people) -> None:
     ids = []
     for i in range(3):
         ids.append((await open_consultation(client, a, title=f"相談{i}"))["id"])
-    urgent = await open_consultation(client, b, narrative="「殺す」と脅されています", channel="line",
-                                     categories=["ILLEGAL.THREAT"])
+    urgent = await open_consultation(
+        client, b, narrative="「殺す」と脅されています", channel="line", categories=["ILLEGAL.THREAT"]
+    )
     await take(client, consultant, ids[0])
 
     async def q(**params):  # type: ignore[no-untyped-def]
@@ -338,9 +439,14 @@ async def test_queue_filters_and_keyset_pages(client, people) -> None:
         if not cursor:
             break
     assert len(seen) == len(set(seen)) == 4
-    assert_problem(await client.get("/v1/consultations", headers=supervisor.headers, params={"limit": 500}), 422)
-    assert_problem(await client.get("/v1/consultations", headers=a.headers, params={"assignee": "none"}), 422,
-                   "filter_not_allowed")
+    assert_problem(
+        await client.get("/v1/consultations", headers=supervisor.headers, params={"limit": 500}), 422
+    )
+    assert_problem(
+        await client.get("/v1/consultations", headers=a.headers, params={"assignee": "none"}),
+        422,
+        "filter_not_allowed",
+    )
 
 
 async def test_overdue_filter(client, people, container) -> None:
@@ -350,8 +456,11 @@ async def test_overdue_filter(client, people, container) -> None:
     owner = await people.create()
     c = await open_consultation(client, owner)
     async with container.engine.begin() as conn:
-        await conn.execute(update(ConsultationRow).where(ConsultationRow.id == uuid.UUID(c["id"]))
-                           .values(first_answer_due_at=datetime.now(UTC) - timedelta(hours=1)))
+        await conn.execute(
+            update(ConsultationRow)
+            .where(ConsultationRow.id == uuid.UUID(c["id"]))
+            .values(first_answer_due_at=datetime.now(UTC) - timedelta(hours=1))
+        )
     response = await client.get("/v1/consultations", headers=supervisor.headers, params={"overdue": "true"})
     assert [x["id"] for x in response.json()["items"]] == [c["id"]]
     assert response.json()["items"][0]["overdue"] is True

@@ -59,22 +59,30 @@ async def test_413_for_a_chunked_body_over_the_limit(client) -> None:
         for _ in range(20):
             yield b'{"pad": "' + b"x" * 8192 + b'"}'
 
-    response = await client.post("/v1/auth/register", content=chunks(), headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/auth/register", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert_problem(response, 413, "content_too_large")
 
 
 async def test_415_for_an_unsupported_content_type(client) -> None:
-    response = await client.post("/v1/auth/register", content=b"email=a", headers={"Content-Type": "text/plain"})
+    response = await client.post(
+        "/v1/auth/register", content=b"email=a", headers={"Content-Type": "text/plain"}
+    )
     assert_problem(response, 415, "unsupported_media_type")
 
 
 async def test_422_lists_fields_without_echoing_input(client) -> None:
     secret = "ひみつの電話番号090-1234-5678"
-    response = await client.post("/v1/auth/register", json={"email": secret, "password": secret, "extra": secret})
+    response = await client.post(
+        "/v1/auth/register", json={"email": secret, "password": secret, "extra": secret}
+    )
     body = assert_problem(response, 422, "validation_failed")
     assert {tuple(e["loc"]) for e in body["errors"]} >= {("body", "email"), ("body", "extra")}
     assert "090-1234-5678" not in response.text
-    malformed = await client.post("/v1/auth/register", content=b"{not json", headers={"Content-Type": "application/json"})
+    malformed = await client.post(
+        "/v1/auth/register", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert_problem(malformed, 422, "validation_failed")
 
 
@@ -92,7 +100,11 @@ async def test_500_is_a_generic_problem_with_request_id(app, client) -> None:
         response = await http.get("/boom", headers={"X-Request-ID": "req-abcdef123456"})
     body = assert_problem(response, 500, "internal_error")
     assert body["request_id"] == "req-abcdef123456"
-    assert "SELECT" not in response.text and "victim" not in response.text and "RuntimeError" not in response.text
+    assert (
+        "SELECT" not in response.text
+        and "victim" not in response.text
+        and "RuntimeError" not in response.text
+    )
 
 
 async def test_503_when_the_schema_is_behind(fresh_database, smtp_server) -> None:
@@ -111,12 +123,16 @@ async def test_503_when_the_schema_is_behind(fresh_database, smtp_server) -> Non
 async def test_503_when_the_database_is_unreachable(smtp_server) -> None:
     from api.main import create_app
 
-    settings = make_settings("postgresql://postgres@127.0.0.1:1/none", smtp_server[1], database_timeout_seconds=1)
+    settings = make_settings(
+        "postgresql://postgres@127.0.0.1:1/none", smtp_server[1], database_timeout_seconds=1
+    )
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         ready = await http.get("/readyz")
-        me = await http.post("/v1/auth/token", data={"username": "a@example.jp", "password": "whatever-it-is"})
+        me = await http.post(
+            "/v1/auth/token", data={"username": "a@example.jp", "password": "whatever-it-is"}
+        )
     assert_problem(ready, 503, "database_unavailable")
     assert_problem(me, 503, "database_unavailable")
     await app.state.container.close()
@@ -167,8 +183,17 @@ async def test_cors_allows_only_listed_origins(client) -> None:
         ({}, "MADOGUCHI_SECRET_KEY"),
         ({"secret_key": "k" * 40}, "PostgreSQL"),
         ({"secret_key": "k" * 40, "database_url": "postgresql://db/x", "docs_enabled": True}, "DOCS_ENABLED"),
-        ({"secret_key": "k" * 40, "database_url": "postgresql://db/x", "docs_enabled": False,
-          "public_url": "https://m.example", "mail_backend": "smtp", "cors_origins": ["*"]}, "CORS"),
+        (
+            {
+                "secret_key": "k" * 40,
+                "database_url": "postgresql://db/x",
+                "docs_enabled": False,
+                "public_url": "https://m.example",
+                "mail_backend": "smtp",
+                "cors_origins": ["*"],
+            },
+            "CORS",
+        ),
     ],
 )
 def test_production_refuses_laptop_defaults(overrides: dict[str, object], complaint: str) -> None:
@@ -178,8 +203,13 @@ def test_production_refuses_laptop_defaults(overrides: dict[str, object], compla
 
 def test_production_starts_with_real_settings() -> None:
     settings = Settings(
-        env="production", secret_key="k" * 40, database_url="postgresql://db/x", docs_enabled=False,  # type: ignore[arg-type]
-        public_url="https://madoguchi.example.jp", mail_backend="smtp", cors_origins=["https://mypage.example.jp"],  # type: ignore[arg-type]
+        env="production",
+        secret_key="k" * 40,
+        database_url="postgresql://db/x",
+        docs_enabled=False,  # type: ignore[arg-type]
+        public_url="https://madoguchi.example.jp",
+        mail_backend="smtp",
+        cors_origins=["https://mypage.example.jp"],  # type: ignore[arg-type]
     )
     assert settings.staff_mfa_required and not settings.run_worker_in_process
 

@@ -38,13 +38,24 @@ async def test_missing_parts_of_good_evidence(client, people) -> None:
     owner = await people.create()
     c = await open_consultation(client, owner)
     url = f"/v1/consultations/{c['id']}/evidence"
-    thin = await client.post(url, headers=owner.headers, json={"url": "https://x.com/", "excerpt": "悪口が書かれていた"})
+    thin = await client.post(
+        url, headers=owner.headers, json={"url": "https://x.com/", "excerpt": "悪口が書かれていた"}
+    )
     assert thin.status_code == 201
     assert thin.json()["missing"] == ["absolute_time", "full_url", "account_id", "context"]
-    full = await client.post(url, headers=owner.headers, json={
-        "url": "https://bakusai.com/thr_res/acode=3/ctgid=104/bid=1/tid=123/rrid=45/", "platform": "bakusai",
-        "posted_at": "2026-11-20T21:15:00+09:00", "captured_at": "2026-11-21T09:30:00+09:00",
-        "poster_account": "ID:ab12Cd34", "excerpt": "〇〇は前科者", "context_captured": True})
+    full = await client.post(
+        url,
+        headers=owner.headers,
+        json={
+            "url": "https://bakusai.com/thr_res/acode=3/ctgid=104/bid=1/tid=123/rrid=45/",
+            "platform": "bakusai",
+            "posted_at": "2026-11-20T21:15:00+09:00",
+            "captured_at": "2026-11-21T09:30:00+09:00",
+            "poster_account": "ID:ab12Cd34",
+            "excerpt": "〇〇は前科者",
+            "context_captured": True,
+        },
+    )
     assert full.status_code == 201 and full.json()["missing"] == []
     listed = (await client.get(url, headers=owner.headers)).json()
     assert [e["id"] for e in listed] == [thin.json()["id"], full.json()["id"]]
@@ -54,30 +65,46 @@ async def test_urls_are_validated_and_naive_times_refused(client, people) -> Non
     owner = await people.create()
     c = await open_consultation(client, owner)
     url = f"/v1/consultations/{c['id']}/evidence"
-    for bad in ("javascript:alert(1)", "file:///etc/passwd", "https://user:pw@example.jp/post/1", "ftp://example.jp/x",
-                "https:///nohost"):
+    for bad in (
+        "javascript:alert(1)",
+        "file:///etc/passwd",
+        "https://user:pw@example.jp/post/1",
+        "ftp://example.jp/x",
+        "https:///nohost",
+    ):
         assert_problem(await client.post(url, headers=owner.headers, json={"url": bad}), 422, "invalid_url")
-    naive = await client.post(url, headers=owner.headers, json={"url": "https://x.com/a/status/1",
-                                                                "posted_at": "2026-11-20T21:15:00"})
+    naive = await client.post(
+        url,
+        headers=owner.headers,
+        json={"url": "https://x.com/a/status/1", "posted_at": "2026-11-20T21:15:00"},
+    )
     assert_problem(naive, 422, "validation_failed")
     unknown_platform = await client.post(url, headers=owner.headers, json={"platform": "myspace"})
     assert_problem(unknown_platform, 422, "unknown_code")
     assert (await client.get(url, headers=owner.headers)).json() == []
     # Internal addresses are accepted as inert text: the server never fetches evidence URLs.
-    inert = await client.post(url, headers=owner.headers, json={"url": "http://169.254.169.254/latest/meta-data"})
+    inert = await client.post(
+        url, headers=owner.headers, json={"url": "http://169.254.169.254/latest/meta-data"}
+    )
     assert inert.status_code == 201
 
 
 async def test_upload_strips_metadata_and_download_is_an_attachment(client, people) -> None:
     owner = await people.create()
     c = await open_consultation(client, owner)
-    item = (await client.post(f"/v1/consultations/{c['id']}/evidence", headers=owner.headers,
-                              json={"url": "https://x.com/a/status/1"})).json()
+    item = (
+        await client.post(
+            f"/v1/consultations/{c['id']}/evidence",
+            headers=owner.headers,
+            json={"url": "https://x.com/a/status/1"},
+        )
+    ).json()
     file_url = f"/v1/consultations/{c['id']}/evidence/{item['id']}/file"
     original = jpeg_with_gps()
     assert Image.open(io.BytesIO(original)).getexif().get_ifd(0x8825)
-    uploaded = await client.put(file_url, headers=owner.headers,
-                                files={"file": ("../../etc/スクショ.png", original, "image/png")})
+    uploaded = await client.put(
+        file_url, headers=owner.headers, files={"file": ("../../etc/スクショ.png", original, "image/png")}
+    )
     assert uploaded.status_code == 200, uploaded.text
     meta = uploaded.json()["file"]
     assert meta["content_type"] == "image/jpeg"  # recognised by content, not by the name or declared type
@@ -86,7 +113,10 @@ async def test_upload_strips_metadata_and_download_is_an_attachment(client, peop
     assert download.headers["content-type"] == "image/jpeg"
     assert download.headers["content-disposition"] == f'attachment; filename="evidence-{item["id"]}.jpg"'
     assert download.headers["x-content-type-options"] == "nosniff"
-    assert hashlib.sha256(download.content).hexdigest() == meta["sha256"] and len(download.content) == meta["size"]
+    assert (
+        hashlib.sha256(download.content).hexdigest() == meta["sha256"]
+        and len(download.content) == meta["size"]
+    )
     stored = Image.open(io.BytesIO(download.content))
     assert not stored.getexif() and stored.size == (64, 48)
     again = await client.put(file_url, headers=owner.headers, files={"file": ("b.png", png(), "image/png")})
@@ -98,7 +128,9 @@ async def test_png_text_chunks_are_dropped(client, people) -> None:
     c = await open_consultation(client, owner)
     item = (await client.post(f"/v1/consultations/{c['id']}/evidence", headers=owner.headers, json={})).json()
     file_url = f"/v1/consultations/{c['id']}/evidence/{item['id']}/file"
-    assert (await client.put(file_url, headers=owner.headers, files={"file": ("a.png", png(), "image/png")})).status_code == 200
+    assert (
+        await client.put(file_url, headers=owner.headers, files={"file": ("a.png", png(), "image/png")})
+    ).status_code == 200
     content = (await client.get(file_url, headers=owner.headers)).content
     assert "西新宿".encode() not in content and Image.open(io.BytesIO(content)).text == {}
 
@@ -109,14 +141,23 @@ async def test_unsupported_and_oversized_uploads(client, people, container) -> N
     item = (await client.post(f"/v1/consultations/{c['id']}/evidence", headers=owner.headers, json={})).json()
     file_url = f"/v1/consultations/{c['id']}/evidence/{item['id']}/file"
     html = b"<html><script>alert(1)</script></html>"
-    assert_problem(await client.put(file_url, headers=owner.headers, files={"file": ("x.png", html, "image/png")}),
-                   422, "unsupported_file_type")
+    assert_problem(
+        await client.put(file_url, headers=owner.headers, files={"file": ("x.png", html, "image/png")}),
+        422,
+        "unsupported_file_type",
+    )
     broken = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
-    assert_problem(await client.put(file_url, headers=owner.headers, files={"file": ("x.png", broken, "image/png")}),
-                   422, "unreadable_image")
+    assert_problem(
+        await client.put(file_url, headers=owner.headers, files={"file": ("x.png", broken, "image/png")}),
+        422,
+        "unreadable_image",
+    )
     huge = b"%PDF-1.7\n" + b"0" * (container.settings.max_upload_bytes + 10) + b"\n%%EOF"
-    assert_problem(await client.put(file_url, headers=owner.headers, files={"file": ("x.pdf", huge, "application/pdf")}),
-                   413, "content_too_large")
+    assert_problem(
+        await client.put(file_url, headers=owner.headers, files={"file": ("x.pdf", huge, "application/pdf")}),
+        413,
+        "content_too_large",
+    )
     pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
     ok = await client.put(file_url, headers=owner.headers, files={"file": ("x.pdf", pdf, "application/pdf")})
     assert ok.status_code == 200 and ok.json()["file"]["content_type"] == "application/pdf"
@@ -137,5 +178,9 @@ async def test_only_those_allowed_download(client, people) -> None:
         assert_problem(await client.get(file_url, headers=(await people.create(role)).headers), 403)
     # An evidence id under another consultation is not found, even for the owner of both.
     other = await open_consultation(client, owner)
-    assert_problem(await client.get(f"/v1/consultations/{other['id']}/evidence/{item['id']}/file",
-                                    headers=owner.headers), 404)
+    assert_problem(
+        await client.get(
+            f"/v1/consultations/{other['id']}/evidence/{item['id']}/file", headers=owner.headers
+        ),
+        404,
+    )

@@ -32,7 +32,11 @@ def test_every_operation_has_a_stable_id_and_documents_errors() -> None:
             if path.startswith("/v1/") and operation.get("security"):
                 assert "401" in errors, f"{method} {path} does not document 401"
             for status in errors:
-                assert "application/problem+json" in operation["responses"][status]["content"], (method, path, status)
+                assert "application/problem+json" in operation["responses"][status]["content"], (
+                    method,
+                    path,
+                    status,
+                )
     assert len(ids) == len(set(ids))
 
 

@@ -38,7 +38,9 @@ def admin_token(fuzz_app) -> str:  # type: ignore[no-untyped-def]
 
     async def sign_in() -> str:
         try:
-            await accounts.create_user_directly(email="fuzz-admin@example.jp", role=Role.admin, password=PASSWORD)
+            await accounts.create_user_directly(
+                email="fuzz-admin@example.jp", role=Role.admin, password=PASSWORD
+            )
         except Exception:  # noqa: BLE001 - already there from an earlier example
             pass
         pair = await accounts.login("fuzz-admin@example.jp", PASSWORD, totp_code=None, address=None)

@@ -107,9 +107,23 @@ def clean_env(**extra: str) -> dict[str, str]:
 def uvicorn_argv(
     app: str, port: int, workers: int, *, factory: bool = False, app_dir: Path | None = None
 ) -> list[str]:
-    argv = [sys.executable, "-m", "uvicorn", app, "--host", LOOPBACK, "--port", str(port),
-            "--workers", str(workers), "--no-access-log", "--log-level", "warning",
-            "--no-server-header", "--no-proxy-headers"]
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--no-server-header",
+        "--no-proxy-headers",
+    ]
     if factory:
         argv.append("--factory")
     if app_dir is not None:
@@ -196,8 +210,9 @@ async def create_consulter(db_url: str, email: str, password: str) -> None:
     )
     c = build_container(settings)
     try:
-        await c.accounts.create_user_directly(email=email, role=Role.consulter, password=password,
-                                              display_name="bench")
+        await c.accounts.create_user_directly(
+            email=email, role=Role.consulter, password=password, display_name="bench"
+        )
     finally:
         await c.close()
 
@@ -206,8 +221,20 @@ async def create_consulter(db_url: str, email: str, password: str) -> None:
 
 
 def run_wrk(port: int, lua: Path, *, seconds: float, threads: int, connections: int) -> LoadResult:
-    argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
-            "--timeout", "5s", "-s", str(lua), f"http://{LOOPBACK}:{port}/v1/me"]
+    argv = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{max(1, round(seconds))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(lua),
+        f"http://{LOOPBACK}:{port}/v1/me",
+    ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 20, check=False)  # noqa: S603
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed (rc={out.returncode}):\n{out.stdout}\n{out.stderr}")
@@ -220,17 +247,36 @@ def parse_wrk(stdout: str, note: str = "") -> LoadResult:
         raise RuntimeError(f"no result from the load generator:\n{stdout}")
     requests, duration_us, p50, p99, mx, errors, non2xx = (int(g) for g in match.groups())
     return LoadResult(
-        rps=requests / (duration_us / 1e6), p50_ms=p50 / 1000, p99_ms=p99 / 1000, max_ms=mx / 1000,
-        requests=requests, errors=errors, non2xx=non2xx, note=note,
+        rps=requests / (duration_us / 1e6),
+        p50_ms=p50 / 1000,
+        p99_ms=p99 / 1000,
+        max_ms=mx / 1000,
+        requests=requests,
+        errors=errors,
+        non2xx=non2xx,
+        note=note,
     )
 
 
 def run_wrk2(
     port: int, lua: Path, *, rate: float, seconds: float, threads: int, connections: int
 ) -> LoadResult:
-    argv = ["wrk2", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
-            "-R", str(max(1, round(rate))), "--timeout", "5s", "-s", str(lua),
-            f"http://{LOOPBACK}:{port}/v1/me"]
+    argv = [
+        "wrk2",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{max(1, round(seconds))}s",
+        "-R",
+        str(max(1, round(rate))),
+        "--timeout",
+        "5s",
+        "-s",
+        str(lua),
+        f"http://{LOOPBACK}:{port}/v1/me",
+    ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 20, check=False)  # noqa: S603
     if out.returncode != 0:
         raise RuntimeError(f"wrk2 failed (rc={out.returncode}):\n{out.stdout}\n{out.stderr}")
@@ -244,8 +290,9 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-async def fixed_rate(port: int, token: str, *, rate: float, seconds: float, connections: int,
-                     max_in_flight: int = 512) -> LoadResult:
+async def fixed_rate(
+    port: int, token: str, *, rate: float, seconds: float, connections: int, max_in_flight: int = 512
+) -> LoadResult:
     """Open loop: request i is due at t0 + i/rate whatever happened to the others. Latency runs from the due
     time (includes any wait for a free connection or a late loader), so a server stall shows in the tail."""
     import httpx
@@ -309,8 +356,11 @@ async def fixed_rate(port: int, token: str, *, rate: float, seconds: float, conn
         errors=errors + skipped,
         non2xx=non2xx,
         note="httpx open loop",
-        extra={"service_p99_ms": percentile(service, 99) * 1000, "loader_lag_max_ms": lag_max * 1000,
-               "skipped": float(skipped)},
+        extra={
+            "service_p99_ms": percentile(service, 99) * 1000,
+            "loader_lag_max_ms": lag_max * 1000,
+            "skipped": float(skipped),
+        },
     )
 
 
@@ -321,8 +371,22 @@ def run_hey(port: int, token: str, *, rate: float, seconds: float, connections: 
     output gives every request's latency, so the percentiles are exact."""
     k = max(1, min(connections, 8))
     per = rate / k
-    argv = ["hey", "-z", f"{max(1, round(seconds))}s", "-c", "1", "-q", f"{per:.3f}", "-t", "5", "-o", "csv",
-            "-H", f"Authorization: Bearer {token}", f"http://{LOOPBACK}:{port}/v1/me"]
+    argv = [
+        "hey",
+        "-z",
+        f"{max(1, round(seconds))}s",
+        "-c",
+        "1",
+        "-q",
+        f"{per:.3f}",
+        "-t",
+        "5",
+        "-o",
+        "csv",
+        "-H",
+        f"Authorization: Bearer {token}",
+        f"http://{LOOPBACK}:{port}/v1/me",
+    ]
     procs = []
     for _ in range(k):
         procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # noqa: S603
@@ -339,14 +403,20 @@ def run_hey(port: int, token: str, *, rate: float, seconds: float, connections: 
                 non2xx += fields[6].strip() != "200"
     latencies.sort()
     return LoadResult(
-        rps=len(latencies) / seconds, p50_ms=percentile(latencies, 50) * 1000,
-        p99_ms=percentile(latencies, 99) * 1000, max_ms=(latencies[-1] * 1000 if latencies else math.nan),
-        requests=len(latencies), errors=0, non2xx=non2xx, note=f"hey, {k} staggered single-worker loaders",
+        rps=len(latencies) / seconds,
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
+        max_ms=(latencies[-1] * 1000 if latencies else math.nan),
+        requests=len(latencies),
+        errors=0,
+        non2xx=non2xx,
+        note=f"hey, {k} staggered single-worker loaders",
     )
 
 
-def half_load(port: int, token: str, lua: Path, *, rate: float, seconds: float, threads: int,
-              connections: int) -> LoadResult:
+def half_load(
+    port: int, token: str, lua: Path, *, rate: float, seconds: float, threads: int, connections: int
+) -> LoadResult:
     if shutil.which("wrk2"):
         return run_wrk2(port, lua, rate=rate, seconds=seconds, threads=threads, connections=connections)
     if shutil.which("hey"):
@@ -371,21 +441,31 @@ def check_same_body(real: dict[str, object], sync: dict[str, object]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432"),
-                        help="PostgreSQL server URL, no database name (bench_* is created, then dropped)")
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server URL, no database name (bench_* is created, then dropped)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes per server")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of measured load per target")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per target")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--half-connections", type=int, default=32, help="connections for the fixed-rate run")
-    parser.add_argument("--profile", type=Path, default=None,
-                        help="py-spy the real app during its saturated run; collapsed stacks to this file")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="py-spy the real app during its saturated run; collapsed stacks to this file",
+    )
     args = parser.parse_args()
 
     if not shutil.which("wrk"):
-        print("bench_me: `wrk` is not installed. Install it (Debian/Ubuntu: "
-              "apt-get update && apt-get install -y wrk) and run again.", file=sys.stderr)
+        print(
+            "bench_me: `wrk` is not installed. Install it (Debian/Ubuntu: "
+            "apt-get update && apt-get install -y wrk) and run again.",
+            file=sys.stderr,
+        )
         return 2
     if args.profile and not shutil.which("py-spy") and not (Path(sys.executable).parent / "py-spy").exists():
         print("bench_me: --profile needs py-spy (pip install py-spy).", file=sys.stderr)
@@ -423,16 +503,32 @@ def main() -> int:
         asyncio.run(create_consulter(db_url, email, password))
         print(f"database {db_name} migrated, consulter created ({time.monotonic() - started:.1f}s)")
 
-        app_env = clean_env(MADOGUCHI_DATABASE_URL=db_url, MADOGUCHI_ENV="development",
-                            MADOGUCHI_WORKER_IN_PROCESS="false", MADOGUCHI_SECRET_KEY=SECRET_KEY)
+        app_env = clean_env(
+            MADOGUCHI_DATABASE_URL=db_url,
+            MADOGUCHI_ENV="development",
+            MADOGUCHI_WORKER_IN_PROCESS="false",
+            MADOGUCHI_SECRET_KEY=SECRET_KEY,
+        )
         ports = {name: free_port() for name in ("real", "bare", "sync")}
         targets = [
-            Target("real", ports["real"], uvicorn_argv("api.main:app_factory", ports["real"], args.workers,
-                                                        factory=True), app_env),
-            Target("bare", ports["bare"], uvicorn_argv("bare_app:app", ports["bare"], args.workers,
-                                                        app_dir=BENCH), clean_env()),
-            Target("sync", ports["sync"], uvicorn_argv("sync_app:app", ports["sync"], args.workers,
-                                                        app_dir=BENCH), app_env),
+            Target(
+                "real",
+                ports["real"],
+                uvicorn_argv("api.main:app_factory", ports["real"], args.workers, factory=True),
+                app_env,
+            ),
+            Target(
+                "bare",
+                ports["bare"],
+                uvicorn_argv("bare_app:app", ports["bare"], args.workers, app_dir=BENCH),
+                clean_env(),
+            ),
+            Target(
+                "sync",
+                ports["sync"],
+                uvicorn_argv("sync_app:app", ports["sync"], args.workers, app_dir=BENCH),
+                app_env,
+            ),
         ]
         for t in targets:
             start(t, tmp)
@@ -471,10 +567,25 @@ def main() -> int:
                 assert t.proc is not None
                 spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
                 profiler = subprocess.Popen(  # noqa: S603
-                    [spy, "record", "--pid", str(t.proc.pid), "--subprocesses", "--duration",
-                     str(max(1, round(args.duration) - 1)), "--rate", "200", "--format", "raw",
-                     "--output", str(args.profile), "--nonblocking"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                    [
+                        spy,
+                        "record",
+                        "--pid",
+                        str(t.proc.pid),
+                        "--subprocesses",
+                        "--duration",
+                        str(max(1, round(args.duration) - 1)),
+                        "--rate",
+                        "200",
+                        "--format",
+                        "raw",
+                        "--output",
+                        str(args.profile),
+                        "--nonblocking",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
                 )
             try:
                 results[t.name] = run_wrk(t.port, lua, seconds=args.duration, **load)
@@ -486,10 +597,14 @@ def main() -> int:
                         profiler.kill()
             r = results[t.name]
             if r.requests < args.duration * 10:
-                raise RuntimeError(f"{t.name} stalled under load ({r.requests} responses in "
-                                   f"{args.duration:.0f}s); see its log {t.log}")
-            print(f"  {t.name:4} {r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
-                  f"  (errors {r.errors}, non-2xx {r.non2xx})")
+                raise RuntimeError(
+                    f"{t.name} stalled under load ({r.requests} responses in "
+                    f"{args.duration:.0f}s); see its log {t.log}"
+                )
+            print(
+                f"  {t.name:4} {r.rps:9.0f} req/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
+                f"  (errors {r.errors}, non-2xx {r.non2xx})"
+            )
             if t.name == "real":
                 rate = r.rps / 2
                 half_real = half_load(t.port, token, lua, rate=rate, seconds=args.duration, **half_conn)
@@ -500,20 +615,35 @@ def main() -> int:
         real, bare, sync = results["real"], results["bare"], results["sync"]
         assert half_real is not None and floor is not None
         print()
-        print(f"GET /v1/me, uvicorn --workers {args.workers}, wrk -t{args.threads} -c{args.connections} "
-              f"-d{round(args.duration)}s; {os.cpu_count()} CPUs shared by the servers, PostgreSQL and "
-              "the load generator")
+        print(
+            f"GET /v1/me, uvicorn --workers {args.workers}, wrk -t{args.threads} -c{args.connections} "
+            f"-d{round(args.duration)}s; {os.cpu_count()} CPUs shared by the servers, PostgreSQL and "
+            "the load generator"
+        )
         print(f"{'target':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
-        for name, label in (("real", "real (api.main)"), ("sync", "sync (template style)"),
-                            ("bare", "bare (framework ceiling)")):
+        for name, label in (
+            ("real", "real (api.main)"),
+            ("sync", "sync (template style)"),
+            ("bare", "bare (framework ceiling)"),
+        ):
             r = results[name]
             print(f"{label:<28}{r.rps:>10.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}{r.errors + r.non2xx:>8}")
-        half_rows = ((f"real @ {rate:.0f} req/s (half)", half_real),
-                     (f"bare @ {rate:.0f} (loader floor)", floor))
+        half_rows = (
+            (f"real @ {rate:.0f} req/s (half)", half_real),
+            (f"bare @ {rate:.0f} (loader floor)", floor),
+        )
         for label, r in half_rows:
-            print(f"{label:<28}{r.rps:>10.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}{r.errors + r.non2xx:>8}"
-                  f"   [{r.note}" + (f", service p99 {r.extra['service_p99_ms']:.2f} ms, loader lag max "
-                                     f"{r.extra['loader_lag_max_ms']:.1f} ms" if r.extra else "") + "]")
+            print(
+                f"{label:<28}{r.rps:>10.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}{r.errors + r.non2xx:>8}"
+                f"   [{r.note}"
+                + (
+                    f", service p99 {r.extra['service_p99_ms']:.2f} ms, loader lag max "
+                    f"{r.extra['loader_lag_max_ms']:.1f} ms"
+                    if r.extra
+                    else ""
+                )
+                + "]"
+            )
         ratio_sync = real.rps / sync.rps
         ratio_bare = real.rps / bare.rps
         print()

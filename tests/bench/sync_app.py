@@ -1,4 +1,4 @@
-""""The common way" for tests/bench/bench_me.py, as in the FastAPI full-stack template: sync `def`
+""" "The common way" for tests/bench/bench_me.py, as in the FastAPI full-stack template: sync `def`
 dependencies and endpoint (run in the thread pool), OAuth2PasswordBearer, a JWT decoded with python-jose, and
 a sync SQLModel `Session` per request (psycopg 3 driver) reading the `auth_session` row and the `app_user`
 row.

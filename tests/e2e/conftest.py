@@ -31,7 +31,9 @@ def server(database_url: str, smtp_server, container) -> Iterator[str]:  # type:
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -51,5 +53,3 @@ def server(database_url: str, smtp_server, container) -> Iterator[str]:  # type:
     finally:
         process.terminate()
         process.wait(timeout=15)
-
-

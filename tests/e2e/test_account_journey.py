@@ -25,7 +25,9 @@ def wait_for_token(mailbox, address: str) -> str:  # type: ignore[no-untyped-def
 
 def test_register_verify_login_refresh_logout(server: str, mailbox) -> None:  # type: ignore[no-untyped-def]
     with httpx.Client(base_url=server, timeout=10, headers={"Accept-Language": "ja"}) as http:
-        registered = http.post("/v1/auth/register", json={"email": EMAIL, "password": PASSWORD, "display_name": "山田花子"})
+        registered = http.post(
+            "/v1/auth/register", json={"email": EMAIL, "password": PASSWORD, "display_name": "山田花子"}
+        )
         assert registered.status_code == 202
 
         token = wait_for_token(mailbox, EMAIL)

@@ -22,15 +22,21 @@ def sign_in(http: httpx.Client, email: str) -> dict[str, str]:
 
 async def test_intake_answer_reply_close(server: str, container, mailbox) -> None:  # type: ignore[no-untyped-def]
     # Accounts through the operator path; everything after this goes over HTTP to the server process.
-    await container.accounts.create_user_directly(email="hanako@example.jp", role=Role.consulter, password=PASSWORD)
-    await container.accounts.create_user_directly(email="sato@madoguchi.example.jp", role=Role.consultant,
-                                                  password=PASSWORD)
+    await container.accounts.create_user_directly(
+        email="hanako@example.jp", role=Role.consulter, password=PASSWORD
+    )
+    await container.accounts.create_user_directly(
+        email="sato@madoguchi.example.jp", role=Role.consultant, password=PASSWORD
+    )
     with httpx.Client(base_url=server, timeout=10) as http:
         hanako = sign_in(http, "hanako@example.jp")
         sato = sign_in(http, "sato@madoguchi.example.jp")
 
-        created = http.post("/v1/consultations", json=INTAKE_EXAMPLE,
-                            headers={**hanako, "Idempotency-Key": "e2e-intake-0000000001"})
+        created = http.post(
+            "/v1/consultations",
+            json=INTAKE_EXAMPLE,
+            headers={**hanako, "Idempotency-Key": "e2e-intake-0000000001"},
+        )
         assert created.status_code == 201, created.text
         cid = created.json()["id"]
 
@@ -38,14 +44,24 @@ async def test_intake_answer_reply_close(server: str, container, mailbox) -> Non
         assert [x["id"] for x in queue] == [cid]
         etag = http.get(f"/v1/consultations/{cid}", headers=sato).headers["etag"]
         me = http.get("/v1/me", headers=sato).json()["id"]
-        taken = http.post(f"/v1/consultations/{cid}/assign", json={"assignee_id": me}, headers={**sato, "If-Match": etag})
+        taken = http.post(
+            f"/v1/consultations/{cid}/assign", json={"assignee_id": me}, headers={**sato, "If-Match": etag}
+        )
         assert taken.json()["status"] == "in_progress"
 
-        http.post(f"/v1/consultations/{cid}/messages", headers=sato,
-                  json={"body": "投稿日時の記録が不足しています。", "kind": "note"})
-        answered = http.post(f"/v1/consultations/{cid}/messages", headers=sato, json={
-            "body": "Xの「ポストを報告」から、名誉毀損として削除を依頼してください。あわせてURLと日時を保存しましょう。",
-            "kind": "answer"})
+        http.post(
+            f"/v1/consultations/{cid}/messages",
+            headers=sato,
+            json={"body": "投稿日時の記録が不足しています。", "kind": "note"},
+        )
+        answered = http.post(
+            f"/v1/consultations/{cid}/messages",
+            headers=sato,
+            json={
+                "body": "Xの「ポストを報告」から、名誉毀損として削除を依頼してください。あわせてURLと日時を保存しましょう。",
+                "kind": "answer",
+            },
+        )
         assert answered.status_code == 201
 
         deadline = time.monotonic() + 15
@@ -61,16 +77,28 @@ async def test_intake_answer_reply_close(server: str, container, mailbox) -> Non
         assert [m["kind"] for m in thread] == ["answer"] and "ポストを報告" in thread[0]["body"]
         assert http.get("/v1/consultations", headers=hanako).json()["items"][0]["unread_answers"] == 0
 
-        reply = http.post(f"/v1/consultations/{cid}/messages", headers=hanako,
-                          json={"body": "ありがとうございます。報告しました。削除されなかった場合はどうすればよいですか。"})
+        reply = http.post(
+            f"/v1/consultations/{cid}/messages",
+            headers=hanako,
+            json={"body": "ありがとうございます。報告しました。削除されなかった場合はどうすればよいですか。"},
+        )
         assert reply.status_code == 201
         assert http.get(f"/v1/consultations/{cid}", headers=sato).json()["status"] == "in_progress"
-        http.post(f"/v1/consultations/{cid}/messages", headers=sato,
-                  json={"body": "削除されない場合は、法務局の人権相談もご利用いただけます。", "kind": "answer"})
+        http.post(
+            f"/v1/consultations/{cid}/messages",
+            headers=sato,
+            json={"body": "削除されない場合は、法務局の人権相談もご利用いただけます。", "kind": "answer"},
+        )
         etag = http.get(f"/v1/consultations/{cid}", headers=sato).headers["etag"]
         closed = http.post(f"/v1/consultations/{cid}/close", headers={**sato, "If-Match": etag})
         assert closed.status_code == 200 and closed.json()["status"] == "closed"
 
         history = http.get(f"/v1/consultations/{cid}/history", headers=hanako).json()
-        assert [h["to_status"] for h in history] == ["submitted", "in_progress", "answered", "in_progress",
-                                                     "answered", "closed"]
+        assert [h["to_status"] for h in history] == [
+            "submitted",
+            "in_progress",
+            "answered",
+            "in_progress",
+            "answered",
+            "closed",
+        ]

@@ -27,12 +27,17 @@ class FlakyMailer:
 
 
 async def queue_mail(container) -> uuid.UUID:  # type: ignore[no-untyped-def]
-    user = await container.accounts.create_user_directly(email=f"w-{uuid.uuid4().hex[:6]}@example.jp",
-                                                         role=Role.consulter, password=PASSWORD)
+    user = await container.accounts.create_user_directly(
+        email=f"w-{uuid.uuid4().hex[:6]}@example.jp", role=Role.consulter, password=PASSWORD
+    )
     async with container.sessions() as db:
-        row = OutboxRow(id=uuid.uuid4(), kind="mail.answer_published",
-                        payload={"user_id": str(user.id), "consultation_id": str(uuid.uuid4())},
-                        created_at=datetime.now(UTC), next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+        row = OutboxRow(
+            id=uuid.uuid4(),
+            kind="mail.answer_published",
+            payload={"user_id": str(user.id), "consultation_id": str(uuid.uuid4())},
+            created_at=datetime.now(UTC),
+            next_attempt_at=datetime.now(UTC) - timedelta(seconds=1),
+        )
         db.add(row)
         await db.commit()
         return row.id
@@ -40,8 +45,11 @@ async def queue_mail(container) -> uuid.UUID:  # type: ignore[no-untyped-def]
 
 async def make_due(container, row_id: uuid.UUID) -> None:  # type: ignore[no-untyped-def]
     async with container.engine.begin() as conn:
-        await conn.execute(update(OutboxRow).where(OutboxRow.id == row_id)
-                           .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+        await conn.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == row_id)
+            .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
 
 
 async def row(container, row_id: uuid.UUID) -> OutboxRow:  # type: ignore[no-untyped-def]

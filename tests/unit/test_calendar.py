@@ -22,7 +22,9 @@ def test_public_holidays_are_skipped() -> None:
 
 
 def test_year_end_closure() -> None:
-    assert add_business_days(date(2026, 12, 25), 3, CAL) == date(2027, 1, 5)  # 12/28, (closed to 1/3), 1/4, 1/5
+    assert add_business_days(date(2026, 12, 25), 3, CAL) == date(
+        2027, 1, 5
+    )  # 12/28, (closed to 1/3), 1/4, 1/5
     assert CAL.is_holiday(date(2026, 12, 30)) and CAL.is_holiday(date(2027, 1, 2))
 
 

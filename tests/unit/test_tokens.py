@@ -24,7 +24,9 @@ NOW = datetime.now(UTC).replace(microsecond=0)  # jose checks exp against the re
 
 @pytest.fixture
 def codec() -> TokenCodec:
-    return TokenCodec(MASTER, issuer="madoguchi", audience="madoguchi-api", person_minutes=15, staff_minutes=10)
+    return TokenCodec(
+        MASTER, issuer="madoguchi", audience="madoguchi-api", person_minutes=15, staff_minutes=10
+    )
 
 
 def person() -> Actor:
@@ -34,15 +36,24 @@ def person() -> Actor:
 def claims(**overrides: object) -> dict[str, object]:
     actor = person()
     base: dict[str, object] = {
-        "iss": "madoguchi", "aud": "madoguchi-api", "iat": int(NOW.timestamp()),
-        "exp": int((NOW + timedelta(minutes=5)).timestamp()), "jti": uuid.uuid4().hex, "typ": "access",
-        "cli": "web", "sub": str(actor.user_id), "sid": str(actor.session_id), "role": "consulter",
+        "iss": "madoguchi",
+        "aud": "madoguchi-api",
+        "iat": int(NOW.timestamp()),
+        "exp": int((NOW + timedelta(minutes=5)).timestamp()),
+        "jti": uuid.uuid4().hex,
+        "typ": "access",
+        "cli": "web",
+        "sub": str(actor.user_id),
+        "sid": str(actor.session_id),
+        "role": "consulter",
     }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
 
 
-def sign(payload: dict[str, object], key: bytes | str = derive_key(MASTER, "access-token"), **kw: object) -> str:
+def sign(
+    payload: dict[str, object], key: bytes | str = derive_key(MASTER, "access-token"), **kw: object
+) -> str:
     return jwt.encode(payload, key, algorithm="HS256", **kw)  # type: ignore[arg-type]
 
 
@@ -78,7 +89,9 @@ def test_a_well_formed_hand_signed_token_is_accepted(codec: TokenCodec) -> None:
 
 def _rsa_public_pem() -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 FORGERIES = {
@@ -86,8 +99,11 @@ FORGERIES = {
     "wrong_key": lambda: sign(claims(), b"another-key-entirely-0123456789abcdef"),
     "master_key_not_derived": lambda: sign(claims(), MASTER),
     "hs256_with_public_key": lambda: hmac_signed(claims(), _rsa_public_pem()),
-    "expired": lambda: sign(claims(iat=int((NOW - timedelta(hours=1)).timestamp()),
-                                   exp=int((NOW - timedelta(minutes=1)).timestamp()))),
+    "expired": lambda: sign(
+        claims(
+            iat=int((NOW - timedelta(hours=1)).timestamp()), exp=int((NOW - timedelta(minutes=1)).timestamp())
+        )
+    ),
     "missing_exp": lambda: sign(claims(exp=None)),
     "missing_iat": lambda: sign(claims(iat=None)),
     "missing_aud": lambda: sign(claims(aud=None)),
@@ -96,8 +112,12 @@ FORGERIES = {
     "wrong_iss": lambda: sign(claims(iss="https://evil.example")),
     "missing_jti": lambda: sign(claims(jti=None)),
     "refresh_type": lambda: sign(claims(typ="refresh")),
-    "issued_in_future": lambda: sign(claims(iat=int((NOW + timedelta(minutes=10)).timestamp()),
-                                            exp=int((NOW + timedelta(minutes=20)).timestamp()))),
+    "issued_in_future": lambda: sign(
+        claims(
+            iat=int((NOW + timedelta(minutes=10)).timestamp()),
+            exp=int((NOW + timedelta(minutes=20)).timestamp()),
+        )
+    ),
     "staff_role_on_web_client": lambda: sign(claims(role="admin")),
     "unknown_role": lambda: sign(claims(role="root")),
     "jku_header": lambda: sign(claims(), headers={"jku": "https://evil.example/keys"}),
@@ -115,6 +135,10 @@ def test_forged_or_defective_tokens_are_refused(codec: TokenCodec, name: str) ->
 
 
 def test_opaque_digests_are_keyed(codec: TokenCodec) -> None:
-    other = TokenCodec(b"x" * 32, issuer="madoguchi", audience="madoguchi-api", person_minutes=15, staff_minutes=10)
+    other = TokenCodec(
+        b"x" * 32, issuer="madoguchi", audience="madoguchi-api", person_minutes=15, staff_minutes=10
+    )
     raw = codec.new_opaque()
-    assert len(raw) >= 43 and codec.digest(raw) != other.digest(raw) and codec.digest(raw) == codec.digest(raw)
+    assert (
+        len(raw) >= 43 and codec.digest(raw) != other.digest(raw) and codec.digest(raw) == codec.digest(raw)
+    )
