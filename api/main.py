@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from api import errors
 from api.middleware import EdgeMiddleware
-from api.routes import auth, consultations, health, me, reference, users
+from api.routes import auth, consultations, guidance, health, me, reference, users
 from api.schemas.common import Problem
 from infra.container import Container, build_container
 from infra.db.migrate import head_revision
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         me.router,
         auth.router,
         consultations.router,
+        guidance.router,
         reference.router,
         users.router,
         health.router,

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from domain.errors import ValidationFailed
 from domain.knowledge_model import Chart, ChartNode
 
 
-class InvalidChartAnswer(ValueError):
-    """An answer does not match an option offered at that step (or comes after the outcome)."""
+class InvalidChartAnswer(ValidationFailed):
+    """An answer does not match an option offered at that step (or comes after the outcome). The problem
+    body carries the position of the bad answer, never the answer itself (it is caller input)."""
 
     code = "invalid_chart_answer"
 
@@ -26,11 +28,11 @@ class InvalidChartAnswer(ValueError):
         option_id: str | None = None,
         position: int | None = None,
     ):
-        self.detail = detail
+        super().__init__("invalid_chart_answer", None, position=position if position is not None else -1)
+        self.explanation = detail
         self.node_id = node_id
         self.option_id = option_id
         self.position = position
-        super().__init__(detail)
 
 
 @dataclass(frozen=True)

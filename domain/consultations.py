@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from domain.actors import Actor, Role
 from domain.calendar import HolidayCalendar, due_at
+from domain.desks import DeskDirectory
 from domain.errors import (
     Conflict,
     Forbidden,
@@ -325,8 +326,10 @@ class ConsultationService:
         holidays: HolidayCalendar,
         policy: ConsultationPolicy,
         files: EvidenceFiles,
+        desks: DeskDirectory,
     ) -> None:
         self.files = files
+        self.desks = desks
         self.uow = uow
         self.clock = clock
         self.knowledge = knowledge
@@ -365,21 +368,13 @@ class ConsultationService:
         text = "\n".join(x for x in (c.title, c.narrative, c.tried or "") if x)
         return self.triage.detect_urgency(text, categories=c.categories, facts=facts)
 
-    def _desks(self, codes: Sequence[str]) -> list[Desk]:
-        seen: list[Desk] = []
-        for code in codes:
-            desk = self.knowledge.desk(code)
-            if desk is not None and desk not in seen:
-                seen.append(desk)
-        return seen
-
-    def _result(self, c: Consultation, *, replayed: bool = False) -> IntakeResult:
+    async def _result(self, c: Consultation, *, replayed: bool = False) -> IntakeResult:
         flags = self._urgency(c)
         return IntakeResult(
             consultation=c,
             urgency=flags,
-            urgency_desks=self._desks([d for f in flags for d in f.desk_codes]),
-            emergency_desks=self.knowledge.emergency_desks(),
+            urgency_desks=await self.desks.resolve([d for f in flags for d in f.desk_codes]),
+            emergency_desks=await self.desks.emergency(),
             replayed=replayed,
         )
 
@@ -401,7 +396,7 @@ class ConsultationService:
                     existing = await repo.get(known[1], consultation_visibility(actor))
                     if existing is None:
                         raise NotFound("consultation_not_found")
-                    return self._result(existing, replayed=True)
+                    return await self._result(existing, replayed=True)
             if await repo.count_created_since(owner, now - timedelta(hours=1)) >= self.policy.intake_per_hour:
                 raise RateLimited(3600, "too_many_consultations")
             c = Consultation(
@@ -436,11 +431,11 @@ class ConsultationService:
             if idempotency_key is not None:
                 await repo.remember(owner, idempotency_key, print_, c.id)
             await uow.commit()
-        return self._result(c)
+        return await self._result(c)
 
     # -- reading -----------------------------------------------------------------------------------
 
-    async def _load(self, uow, actor: Actor, consultation_id: uuid.UUID) -> Consultation:  # type: ignore[no-untyped-def]
+    async def load_visible(self, uow, actor: Actor, consultation_id: uuid.UUID) -> Consultation:  # type: ignore[no-untyped-def]
         ensure_may_read_consultations(actor)
         c = await uow.consultations.get(consultation_id, consultation_visibility(actor))
         if c is None:
@@ -449,7 +444,7 @@ class ConsultationService:
 
     async def get(self, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
         async with self.uow() as uow:
-            return await self._load(uow, actor, consultation_id)
+            return await self.load_visible(uow, actor, consultation_id)
 
     async def list(
         self, actor: Actor, flt: QueueFilter, *, after: Cursor | None, limit: int
@@ -464,7 +459,7 @@ class ConsultationService:
 
     async def history(self, actor: Actor, consultation_id: uuid.UUID) -> list[Transition]:
         async with self.uow() as uow:
-            await self._load(uow, actor, consultation_id)
+            await self.load_visible(uow, actor, consultation_id)
             return await uow.consultations.transitions(consultation_id)  # type: ignore[no-any-return]
 
     # -- changes -----------------------------------------------------------------------------------
@@ -507,12 +502,12 @@ class ConsultationService:
         if refused:
             raise ValidationFailed("field_not_allowed", fields=sorted(refused))
         async with self.uow() as uow:
-            c = await self._load(uow, actor, consultation_id)
+            c = await self.load_visible(uow, actor, consultation_id)
             expected = self._check_version(c, expected_version)
             if c.status not in OPEN_STATUSES:
                 raise InvalidState("consultation_not_open")
             if actor.is_staff:
-                self._ensure_may_work(actor, c)
+                self.ensure_may_work(actor, c)
             if "categories" in changes:
                 codes = list(changes["categories"] or [])
                 if not set(codes) <= {x.code for x in self.knowledge.leaf_categories()}:
@@ -532,7 +527,7 @@ class ConsultationService:
             await uow.commit()
             return c
 
-    def _ensure_may_work(self, actor: Actor, c: Consultation) -> None:
+    def ensure_may_work(self, actor: Actor, c: Consultation) -> None:
         """Consultants work their own cases; supervisors any."""
         ensure_caseworker(actor)
         if actor.role is Role.consultant and c.assignee_id != actor.user_id:
@@ -545,7 +540,7 @@ class ConsultationService:
         if assignee_id != actor.user_id and not may_assign_to_others(actor):
             raise Forbidden("may_only_take_for_self")
         async with self.uow() as uow:
-            c = await self._load(uow, actor, consultation_id)
+            c = await self.load_visible(uow, actor, consultation_id)
             expected = self._check_version(c, expected_version)
             if c.status not in OPEN_STATUSES:
                 raise InvalidState("consultation_not_open")
@@ -562,9 +557,9 @@ class ConsultationService:
 
     async def close(self, actor: Actor, consultation_id: uuid.UUID, *, expected_version: int) -> Consultation:
         async with self.uow() as uow:
-            c = await self._load(uow, actor, consultation_id)
+            c = await self.load_visible(uow, actor, consultation_id)
             expected = self._check_version(c, expected_version)
-            self._ensure_may_work(actor, c)
+            self.ensure_may_work(actor, c)
             if c.status not in (Status.in_progress, Status.answered):
                 raise InvalidState("invalid_transition", from_status=c.status.value, to_status="closed")
             c.closed_at = self.clock.now()
@@ -574,9 +569,9 @@ class ConsultationService:
 
     async def reopen(self, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
         async with self.uow() as uow:
-            c = await self._load(uow, actor, consultation_id)
+            c = await self.load_visible(uow, actor, consultation_id)
             if actor.is_staff:
-                self._ensure_may_work(actor, c)
+                self.ensure_may_work(actor, c)
             if c.status is not Status.closed:
                 raise InvalidState("invalid_transition", from_status=c.status.value, to_status="in_progress")
             if c.closed_at is None or self.clock.now() - c.closed_at > self.policy.reopen_window:
@@ -589,7 +584,7 @@ class ConsultationService:
     async def withdraw(self, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
         ensure_consulter(actor)
         async with self.uow() as uow:
-            c = await self._load(uow, actor, consultation_id)
+            c = await self.load_visible(uow, actor, consultation_id)
             if c.status not in OPEN_STATUSES:
                 raise InvalidState("invalid_transition", from_status=c.status.value, to_status="withdrawn")
             c.closed_at = self.clock.now()
@@ -601,7 +596,7 @@ class ConsultationService:
 
     async def messages(self, actor: Actor, consultation_id: uuid.UUID) -> list[Message]:
         async with self.uow() as uow:
-            c = await self._load(uow, actor, consultation_id)
+            c = await self.load_visible(uow, actor, consultation_id)
             if actor.role is Role.consulter:
                 found = await uow.consultations.messages(c.id, [MessageKind.consulter, MessageKind.answer])
                 await uow.consultations.mark_read(c.id, self.clock.now())
@@ -617,7 +612,7 @@ class ConsultationService:
             raise ValidationFailed("empty_message", field="body")
         now = self.clock.now()
         async with self.uow() as uow:
-            c = await self._load(uow, actor, consultation_id)
+            c = await self.load_visible(uow, actor, consultation_id)
             if actor.role is Role.consulter:
                 if kind not in (None, MessageKind.consulter):
                     raise ValidationFailed("kind_not_allowed", field="kind")
@@ -626,7 +621,7 @@ class ConsultationService:
                     raise InvalidState("consultation_not_open")
                 to = Status.in_progress if c.status is Status.answered else None
             else:
-                self._ensure_may_work(actor, c)
+                self.ensure_may_work(actor, c)
                 if kind not in (MessageKind.answer, MessageKind.note):
                     raise ValidationFailed("kind_required", field="kind")
                 to = None
@@ -655,9 +650,9 @@ class ConsultationService:
 
     async def add_evidence(self, actor: Actor, consultation_id: uuid.UUID, item: Evidence) -> Evidence:
         async with self.uow() as uow:
-            c = await self._load(uow, actor, consultation_id)
+            c = await self.load_visible(uow, actor, consultation_id)
             if actor.is_staff:
-                self._ensure_may_work(actor, c)
+                self.ensure_may_work(actor, c)
             if c.status not in OPEN_STATUSES:
                 raise InvalidState("consultation_not_open")
             if item.platform is not None and self.knowledge.platform(item.platform) is None:
@@ -679,14 +674,14 @@ class ConsultationService:
 
     async def evidence(self, actor: Actor, consultation_id: uuid.UUID) -> list[Evidence]:
         async with self.uow() as uow:
-            c = await self._load(uow, actor, consultation_id)
+            c = await self.load_visible(uow, actor, consultation_id)
             return await uow.consultations.evidence(c.id)  # type: ignore[no-any-return]
 
     async def get_evidence(
         self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID
     ) -> Evidence:
         async with self.uow() as uow:
-            c = await self._load(uow, actor, consultation_id)
+            c = await self.load_visible(uow, actor, consultation_id)
             item = await uow.consultations.get_evidence(c.id, evidence_id)
         if item is None:
             raise NotFound("evidence_not_found")
@@ -696,9 +691,9 @@ class ConsultationService:
         self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID, data: bytes
     ) -> Evidence:
         async with self.uow() as uow:
-            c = await self._load(uow, actor, consultation_id)
+            c = await self.load_visible(uow, actor, consultation_id)
             if actor.is_staff:
-                self._ensure_may_work(actor, c)
+                self.ensure_may_work(actor, c)
             item = await uow.consultations.get_evidence(c.id, evidence_id)
             if item is None:
                 raise NotFound("evidence_not_found")

@@ -630,3 +630,27 @@ def validate(knowledge: Knowledge) -> None:
     problems = knowledge_problems(knowledge)
     if problems:
         raise KnowledgeError(problems)
+
+
+def desk_from_dict(d: Mapping[str, Any]) -> Desk:
+    """A desk from stored or submitted fields (same rules as the reference file)."""
+    return _desk(d, f"desk {d.get('code', '?')}")
+
+
+def desk_to_dict(desk: Desk) -> dict[str, Any]:
+    return {
+        "code": desk.code,
+        "name_ja": desk.name_ja,
+        "name_en": desk.name_en,
+        "handles_ja": desk.handles_ja,
+        "handles_en": desk.handles_en,
+        "phone": desk.phone,
+        "url": desk.url,
+        "hours_ja": desk.hours_ja,
+        "kind": desk.kind,
+        "categories": list(desk.categories),
+        "emergency": desk.emergency,
+        "last_verified": desk.last_verified.isoformat() if desk.last_verified else None,
+        "uncertain": desk.uncertain,
+        "notes_ja": desk.notes_ja,
+    }

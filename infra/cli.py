@@ -159,7 +159,8 @@ def worker(once: Annotated[bool, typer.Option("--once", help="Drain what is due 
 
 @app.command("load-reference")
 def load_reference() -> None:
-    """Validate the reference knowledge (categories, desks, platforms, chart, guides, triage rules)."""
+    """Validate the reference knowledge (categories, desks, platforms, chart, guides, triage rules) and load
+    the desk directory into the database (a desk whose file entry changed gets a new version)."""
     from infra.knowledge import knowledge_version, load_knowledge
     from infra.triage_loader import load_triage_engine
 
@@ -173,10 +174,21 @@ def load_reference() -> None:
     if missing:
         typer.echo(f"triage rules name unknown desks: {sorted(missing)}", err=True)
         raise typer.Exit(1)
+
+    async def sync_desks() -> int:
+        from infra.container import build_container
+
+        c = build_container(_settings())
+        try:
+            return await c.desks.sync_reference()
+        finally:
+            await c.close()
+
+    written = asyncio.run(sync_desks())
     typer.echo(
         f"reference data {knowledge_version()[:12]}: {len(knowledge.leaf_categories())} categories, "
         f"{len(knowledge.desks)} desks, {len(knowledge.platforms)} platforms, {len(knowledge.chart.nodes)} chart "
-        f"nodes, {len(knowledge.guides)} guides, triage rules {triage.version}"
+        f"nodes, {len(knowledge.guides)} guides, triage rules {triage.version}; {written} desk versions written"
     )
 
 

@@ -9,6 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.accounts import AccountService, AuthPolicy
 from domain.consultations import ConsultationPolicy, ConsultationService
+from domain.desks import DeskDirectory
+from domain.guidance import GuidanceService
+from domain.knowledge_model import Knowledge
+from domain.referrals import ReferralService
+from domain.triage import TriageRules
 from infra.calendar import JapaneseHolidays
 from infra.db.engine import make_engine, make_session_factory
 from infra.db.repositories import SqlSessionLookup
@@ -40,6 +45,11 @@ class Container:
     accounts: AccountService
     worker: OutboxWorker
     consultations: ConsultationService
+    desks: DeskDirectory
+    referrals: ReferralService
+    triage: TriageRules
+    knowledge: Knowledge
+    guidance: GuidanceService
     migration_head: str | None = None
 
     async def close(self) -> None:
@@ -84,10 +94,12 @@ def build_container(settings: Settings) -> Container:
         ),
     )
     worker = OutboxWorker(sessions, settings, make_mailer(settings))
+    knowledge = load_knowledge()
+    desks = DeskDirectory(SqlUnitOfWorkFactory(sessions), SystemClock(), knowledge)
     consultations = ConsultationService(
         uow=SqlUnitOfWorkFactory(sessions),
         clock=SystemClock(),
-        knowledge=load_knowledge(),
+        knowledge=knowledge,
         triage=load_triage_engine(),
         holidays=JapaneseHolidays(),
         policy=ConsultationPolicy(
@@ -97,5 +109,26 @@ def build_container(settings: Settings) -> Container:
             intake_per_hour=settings.consultations_per_hour,
         ),
         files=LocalEvidenceFiles(settings.storage_dir),
+        desks=desks,
     )
-    return Container(settings, engine, sessions, tokens, passwords, accounts, worker, consultations)
+    return Container(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        tokens=tokens,
+        passwords=passwords,
+        accounts=accounts,
+        worker=worker,
+        consultations=consultations,
+        desks=desks,
+        referrals=ReferralService(consultations, desks),
+        triage=consultations.triage,
+        knowledge=knowledge,
+        guidance=GuidanceService(
+            knowledge,
+            desks,
+            consultations.triage,
+            DbThrottle(sessions, limit=settings.triage_per_minute, window=timedelta(minutes=1)),
+            SystemClock(),
+        ),
+    )

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(10, ge=1, le=100)
     login_window_minutes: int = Field(15, ge=1)
     signup_per_hour: int = Field(20, ge=1)
+    triage_per_minute: int = Field(20, ge=1)
 
     mail_backend: MailBackend = MailBackend.console
     mail_from: str = "madoguchi <no-reply@madoguchi.invalid>"

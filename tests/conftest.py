@@ -135,7 +135,19 @@ def database_url(db_kind: str) -> Iterator[str]:
 
     for url in _database(db_kind):
         upgrade(url)
+        asyncio.run(_load_reference(url))
         yield url
+
+
+async def _load_reference(url: str) -> None:
+    from infra.container import build_container
+    from infra.settings import Settings
+
+    c = build_container(Settings(database_url=url))
+    try:
+        await c.desks.sync_reference()
+    finally:
+        await c.close()
 
 
 @pytest.fixture(scope="session")
@@ -193,12 +205,16 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     yield
     if "container" not in request.fixturenames:
         return
-    from infra.db.tables import metadata
+    from infra.db.tables import DeskVersionRow, metadata
 
     c = request.getfixturevalue("container")
     async with c.engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
-            await conn.execute(delete(table))
+            if table.name == DeskVersionRow.__tablename__:
+                # Reference desks stay loaded for the whole run; staff edits made by a test go.
+                await conn.execute(delete(table).where(table.c.changed_by.is_not(None)))
+            else:
+                await conn.execute(delete(table))
 
 
 @pytest.fixture

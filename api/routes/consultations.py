@@ -12,6 +12,7 @@ from api.deps import ContainerDep, Person
 from api.errors import BodyTooLarge
 from api.etag import etag_of, parse_if_match
 from api.pagination import decode_cursor, encode_cursor
+from api.routes.guidance import desk_out
 from api.schemas.common import Page, problem_responses
 from api.schemas.consultations import (
     AssignIn,
@@ -19,7 +20,6 @@ from api.schemas.consultations import (
     ConsultationDetail,
     ConsultationOut,
     ConsultationUpdate,
-    DeskOut,
     EvidenceFileOut,
     EvidenceIn,
     EvidenceOut,
@@ -29,6 +29,7 @@ from api.schemas.consultations import (
     TransitionOut,
     UrgencyOut,
 )
+from api.schemas.guidance import ReferralIn, ReferralOut
 from domain.consultations import (
     Consultation,
     Cursor,
@@ -40,6 +41,8 @@ from domain.consultations import (
     Status,
 )
 from domain.errors import ValidationFailed
+from domain.knowledge_model import Desk
+from domain.referrals import Referral, ReferralAction
 from infra.storage import EXTENSIONS
 
 router = APIRouter(prefix="/v1/consultations", tags=["consultations"])
@@ -82,18 +85,6 @@ def detail(c: Consultation) -> dict[str, Any]:
         "terms_version": c.consent.terms_version,
         "consented_at": c.consent.agreed_at,
     }
-
-
-def desk_out(d) -> DeskOut:  # type: ignore[no-untyped-def]
-    return DeskOut(
-        code=d.code,
-        name_ja=d.name_ja,
-        name_en=d.name_en,
-        phone=d.phone,
-        url=d.url,
-        hours_ja=d.hours_ja,
-        kind=d.kind,
-    )
 
 
 def evidence_out(e: Evidence) -> EvidenceOut:
@@ -479,3 +470,61 @@ async def download_evidence_file(
         media_type=item.file.content_type,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+# -- referrals ----------------------------------------------------------------------------------------
+
+
+def referral_out(referral: Referral, desk: Desk | None) -> ReferralOut:
+    return ReferralOut(
+        id=referral.id,
+        desk_code=referral.desk_code,
+        desk=desk_out(desk) if desk else None,
+        reason=referral.reason,
+        state=referral.state.value,
+        created_at=referral.created_at,
+        updated_at=referral.updated_at,
+    )
+
+
+@router.get(
+    "/{consultation_id}/referrals",
+    operation_id="referrals_list",
+    response_model=list[ReferralOut],
+    tags=["referrals"],
+    responses=problem_responses(401, 403, 404),
+    summary="Referrals to other desks, with the desks' current contact details",
+)
+async def list_referrals(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[ReferralOut]:
+    return [referral_out(r, d) for r, d in await c.referrals.list(actor, consultation_id)]
+
+
+@router.post(
+    "/{consultation_id}/referrals",
+    operation_id="referrals_create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReferralOut,
+    tags=["referrals"],
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Staff propose a referral to a desk, with the reason; the consulter then consents or declines",
+)
+async def create_referral(
+    consultation_id: uuid.UUID, body: ReferralIn, actor: Person, c: ContainerDep
+) -> ReferralOut:
+    referral, desk = await c.referrals.propose(actor, consultation_id, body.desk_code, body.reason)
+    return referral_out(referral, desk)
+
+
+@router.post(
+    "/{consultation_id}/referrals/{referral_id}/{action}",
+    operation_id="referrals_act",
+    response_model=ReferralOut,
+    tags=["referrals"],
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="consent / decline (consulter); make / close / withdraw (staff)",
+)
+async def act_on_referral(
+    consultation_id: uuid.UUID, referral_id: uuid.UUID, action: ReferralAction, actor: Person, c: ContainerDep
+) -> ReferralOut:
+    referral, desk = await c.referrals.act(actor, consultation_id, referral_id, action)
+    return referral_out(referral, desk)

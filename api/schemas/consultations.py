@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
 
 from api.schemas.common import Input, Output
+from api.schemas.guidance import DeskOut
 from domain.consultations import EvidenceGap, MessageKind, Priority, Status
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -82,16 +83,6 @@ class AssignIn(Input):
     )
 
     assignee_id: uuid.UUID
-
-
-class DeskOut(Output):
-    code: str
-    name_ja: str
-    name_en: str
-    phone: str | None
-    url: str | None
-    hours_ja: str | None
-    kind: str
 
 
 class UrgencyOut(Output):

@@ -222,3 +222,42 @@ class IdempotencyRow(SQLModel, table=True):
     fingerprint: str = Field(max_length=64)
     consultation_id: uuid.UUID = Field(foreign_key="consultation.id")
     created_at: datetime = ts(nullable=False)
+
+
+class DeskVersionRow(SQLModel, table=True):
+    """Every version of every desk; the current one is the highest version of its code."""
+
+    __tablename__ = "desk_version"
+    __table_args__ = (UniqueConstraint("code", "version", name="uq_desk_version_code_version"),)
+
+    id: uuid.UUID = Field(primary_key=True)
+    code: str = Field(max_length=64, index=True)
+    version: int
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    changed_at: datetime = ts(nullable=False)
+    changed_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    note: str | None = Field(default=None, max_length=500)
+
+
+class ReferralRow(SQLModel, table=True):
+    __tablename__ = "referral"
+
+    id: uuid.UUID = Field(primary_key=True)
+    consultation_id: uuid.UUID = Field(foreign_key="consultation.id", index=True)
+    desk_code: str = Field(max_length=64)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(max_length=16)
+    created_by: uuid.UUID = Field(foreign_key="app_user.id")
+    created_at: datetime = ts(nullable=False)
+    updated_at: datetime = ts(nullable=False)
+
+
+class ReferralEventRow(SQLModel, table=True):
+    __tablename__ = "referral_event"
+
+    id: uuid.UUID = Field(primary_key=True)
+    referral_id: uuid.UUID = Field(foreign_key="referral.id", index=True)
+    actor_id: uuid.UUID = Field(foreign_key="app_user.id")
+    from_state: str | None = Field(default=None, max_length=16)
+    to_state: str = Field(max_length=16)
+    at: datetime = ts(nullable=False)

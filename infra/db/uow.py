@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infra.db.consultations import SqlConsultations
+from infra.db.guidance import SqlDesks, SqlReferrals
 from infra.db.repositories import (
     SqlEmailTokens,
     SqlOutbox,
@@ -29,6 +30,8 @@ class SqlUnitOfWork:
         self.service_clients = SqlServiceClients(self.db)
         self.outbox = SqlOutbox(self.db)
         self.consultations = SqlConsultations(self.db)
+        self.desks = SqlDesks(self.db)
+        self.referrals = SqlReferrals(self.db)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -169,12 +169,51 @@ MATRIX = [
         lambda ctx: {"files": {"file": ("a.png", TINY_PNG, "image/png")}},
     ),
     Row("GET", E + "/file", case_route(200)),
+    Row("GET", C + "/referrals", case_route(200)),
+    Row(
+        "POST",
+        C + "/referrals",
+        case_route(403, consultant=403, supervisor=201),
+        lambda ctx: {"json": {"desk_code": "houterasu", "reason": "弁護士への相談をおすすめします"}},
+    ),
+    Row("POST", C + "/referrals/{referral_id}/{action}", case_route(200, consultant=403, supervisor=403)),
+    Row("GET", "/v1/desks", expect(200)),
+    Row(
+        "POST",
+        "/v1/desks",
+        expect(403, anonymous=401, supervisor=201, admin=201),
+        lambda ctx: {
+            "json": {
+                "code": f"desk_{uuid.uuid4().hex[:6]}",
+                "name_ja": "窓口",
+                "name_en": "Desk",
+                "handles_ja": "相談",
+                "handles_en": "Advice",
+                "phone": "03-0000-0000",
+                "kind": "legal",
+            }
+        },
+    ),
+    Row("GET", "/v1/desks/{code}", expect(200)),
+    Row(
+        "PATCH",
+        "/v1/desks/{code}",
+        expect(403, anonymous=401, supervisor=200, admin=200),
+        lambda ctx: {"json": {"hours_ja": "平日"}, "headers": {"If-Match": '"v1"'}},
+    ),
+    Row("GET", "/v1/desks/{code}/versions", expect(403, anonymous=401, supervisor=200, admin=200)),
+    Row("GET", "/v1/platforms", expect(200)),
+    Row("GET", "/v1/guides", expect(200)),
+    Row("GET", "/v1/guides/{slug}", expect(200)),
+    Row("GET", "/v1/chart", expect(200)),
+    Row("POST", "/v1/chart/walk", expect(200), lambda ctx: {"json": {"answers": ["danger_yes"]}}),
+    Row("POST", "/v1/triage", expect(200), lambda ctx: {"json": {"text": "ネットに悪口を書かれました"}}),
 ]
 
 
 def test_every_route_is_in_the_matrix(app) -> None:  # type: ignore[no-untyped-def]
     served = {(method, route.path) for route in api_routes(app) for method in route.methods}
-    assert len(served) >= 35
+    assert len(served) >= 49
     assert served == {(row.method, row.path) for row in MATRIX}
     for row in MATRIX:
         assert set(row.expected) == set(ACTORS)
@@ -217,12 +256,23 @@ async def test_matrix(row: Row, actor: str, client, people, container) -> None: 
         files={"file": ("a.png", TINY_PNG, "image/png")},
     )
     assert uploaded.status_code == 200, uploaded.text
+    supervisor = await people.create(Role.supervisor)
+    referral = await client.post(
+        f"/v1/consultations/{consultation['id']}/referrals",
+        headers=supervisor.headers,
+        json={"desk_code": "houterasu", "reason": "弁護士への相談をおすすめします"},
+    )
+    assert referral.status_code == 201, referral.text
     ctx = {
         "user_id": target.id,
         "owner": owner,
         "consultation_id": consultation["id"],
         "evidence_id": evidence["id"],
         "actor_id": target.id,
+        "referral_id": referral.json()["id"],
+        "action": "consent",
+        "code": "police_110",
+        "slug": "evidence-preservation",
     }
     auth = await headers_for(actor, people, container, ctx)
     request = row.request(ctx)

@@ -5,6 +5,7 @@ import copy
 import pytest
 
 from domain.chart import ChartStep, InvalidChartAnswer, iter_paths, walk
+from domain.errors import ValidationFailed
 from domain.knowledge_model import Knowledge, KnowledgeError, chart_from_raw, validate
 from infra.knowledge import load_knowledge
 
@@ -287,14 +288,15 @@ def test_invalid_option_raises(chart):
         walk(chart, ["danger_no", "goal_self"])  # a real id, but not offered at q_topic
     assert err.value.code == "invalid_chart_answer"
     assert err.value.node_id == "q_topic" and err.value.option_id == "goal_self" and err.value.position == 1
-    assert isinstance(err.value, ValueError)
+    assert isinstance(err.value, ValidationFailed) and err.value.extra == {"position": 1}
     with pytest.raises(InvalidChartAnswer):
         walk(chart, ["no-such-option"])
 
 
 def test_answer_after_outcome_raises(chart):
-    with pytest.raises(InvalidChartAnswer, match="after the outcome"):
+    with pytest.raises(InvalidChartAnswer) as err:
         walk(chart, ["danger_yes", "danger_no"])
+    assert "after the outcome" in err.value.explanation and err.value.position == 1
 
 
 def test_walk_is_deterministic_and_does_not_mutate_input(chart):

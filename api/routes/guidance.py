@@ -1,0 +1,301 @@
+"""Guidance for every front door: the desk directory, platforms, the contact-desk chart, triage, guides."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+
+from api.deps import ContainerDep, Person, client_address
+from api.etag import etag_of, parse_if_match
+from api.schemas.common import problem_responses
+from api.schemas.guidance import (
+    CategorySuggestionOut,
+    ChartNodeOut,
+    ChartOut,
+    ChartWalkIn,
+    ChartWalkOut,
+    DeskCreate,
+    DeskDetail,
+    DeskOut,
+    DeskUpdate,
+    DeskVersionOut,
+    GuideBrief,
+    GuideOut,
+    PlatformOut,
+    ReportRouteOut,
+    TriageIn,
+    TriageOut,
+    UrgencyFlagOut,
+)
+from domain.desks import DeskFilter, DeskVersion
+from domain.errors import NotFound
+from domain.knowledge_model import ChartNode, Desk, Guide
+
+router = APIRouter(tags=["guidance"])
+
+
+def desk_out(d: Desk) -> DeskOut:
+    return DeskOut(
+        code=d.code,
+        name_ja=d.name_ja,
+        name_en=d.name_en,
+        phone=d.phone,
+        url=d.url,
+        hours_ja=d.hours_ja,
+        kind=d.kind,
+    )
+
+
+def desk_detail(d: Desk, version: int) -> DeskDetail:
+    return DeskDetail(
+        **desk_out(d).model_dump(),
+        handles_ja=d.handles_ja,
+        handles_en=d.handles_en,
+        categories=list(d.categories),
+        emergency=d.emergency,
+        last_verified=d.last_verified,
+        uncertain=d.uncertain,
+        notes_ja=d.notes_ja,
+        version=version,
+    )
+
+
+def version_out(v: DeskVersion) -> DeskVersionOut:
+    return DeskVersionOut(
+        version=v.version,
+        changed_at=v.changed_at,
+        changed_by=v.changed_by,
+        note=v.note,
+        desk=desk_detail(v.desk, v.version),
+    )
+
+
+def node_out(n: ChartNode) -> ChartNodeOut:
+    return ChartNodeOut(
+        id=n.id,
+        kind=n.kind,
+        text_ja=n.text_ja,
+        text_en=n.text_en,
+        options=[
+            {"id": o.id, "label_ja": o.label_ja, "label_en": o.label_en, "next": o.next} for o in n.options
+        ],  # type: ignore[misc]
+        title_ja=n.title_ja,
+        title_en=n.title_en,
+        guidance_ja=n.guidance_ja,
+        guidance_en=n.guidance_en,
+        desks=list(n.desks),
+        guides=list(n.guides),
+    )
+
+
+def guide_brief(g: Guide) -> GuideBrief:
+    return GuideBrief(slug=g.slug, title_ja=g.title_ja, title_en=g.title_en, summary_ja=g.summary_ja)
+
+
+# -- desks ------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/desks",
+    operation_id="desks_list",
+    response_model=list[DeskDetail],
+    tags=["desks"],
+    responses=problem_responses(422),
+    summary="The contact-desk directory (public), with filters",
+)
+async def list_desks(
+    c: ContainerDep,
+    kind: Annotated[str | None, Query(max_length=32)] = None,
+    category: Annotated[str | None, Query(max_length=64, description="A category or group code")] = None,
+    emergency: bool | None = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Text in the name or what the desk handles")
+    ] = None,
+) -> list[DeskDetail]:
+    found = await c.desks.list(DeskFilter(kind=kind, category=category, emergency=emergency, text=q))
+    return [desk_detail(v.desk, v.version) for v in found]
+
+
+@router.post(
+    "/v1/desks",
+    operation_id="desks_create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DeskDetail,
+    tags=["desks"],
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def create_desk(body: DeskCreate, actor: Person, c: ContainerDep, response: Response) -> DeskDetail:
+    fields = body.model_dump(exclude={"note"})
+    version = await c.desks.create(actor, fields, body.note)
+    response.headers["Location"] = f"/v1/desks/{version.desk.code}"
+    response.headers["ETag"] = etag_of(version.version)
+    return desk_detail(version.desk, version.version)
+
+
+@router.get(
+    "/v1/desks/{code}",
+    operation_id="desks_get",
+    response_model=DeskDetail,
+    tags=["desks"],
+    responses=problem_responses(404),
+)
+async def get_desk(code: str, c: ContainerDep, response: Response) -> DeskDetail:
+    version = await c.desks.get(code)
+    response.headers["ETag"] = etag_of(version.version)
+    return desk_detail(version.desk, version.version)
+
+
+@router.patch(
+    "/v1/desks/{code}",
+    operation_id="desks_update",
+    response_model=DeskDetail,
+    tags=["desks"],
+    responses=problem_responses(401, 403, 404, 412, 422, 428),
+    summary="Supervisors and admins: change a desk; every change is a new version",
+)
+async def update_desk(
+    code: str,
+    body: DeskUpdate,
+    actor: Person,
+    c: ContainerDep,
+    response: Response,
+    if_match: Annotated[str | None, Header(max_length=100)] = None,
+) -> DeskDetail:
+    changes = body.model_dump(exclude_unset=True, exclude={"note"})
+    version = await c.desks.update(
+        actor, code, changes, expected_version=parse_if_match(if_match), note=body.note
+    )
+    response.headers["ETag"] = etag_of(version.version)
+    return desk_detail(version.desk, version.version)
+
+
+@router.get(
+    "/v1/desks/{code}/versions",
+    operation_id="desks_versions",
+    response_model=list[DeskVersionOut],
+    tags=["desks"],
+    responses=problem_responses(401, 403, 404),
+)
+async def desk_versions(code: str, actor: Person, c: ContainerDep) -> list[DeskVersionOut]:
+    return [version_out(v) for v in await c.desks.versions(actor, code)]
+
+
+# -- platforms, guides ------------------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/platforms",
+    operation_id="platforms_list",
+    response_model=list[PlatformOut],
+    tags=["platforms"],
+    summary="Platforms and their reporting routes; designation under the 2025 platform act",
+)
+async def list_platforms(c: ContainerDep, designated: bool | None = None) -> list[PlatformOut]:
+    return [
+        PlatformOut(
+            code=p.code,
+            name_ja=p.name_ja,
+            name_en=p.name_en,
+            operator=p.operator,
+            report_routes=[ReportRouteOut(name_ja=r.name_ja, url=r.url) for r in p.report_routes],
+            designated=p.designated,
+            designated_since=p.designated_since,
+            accepts_standard_letters=p.accepts_standard_letters,
+            notes_ja=p.notes_ja,
+        )
+        for p in c.knowledge.platforms
+        if designated is None or p.designated == designated
+    ]
+
+
+@router.get("/v1/guides", operation_id="guides_list", response_model=list[GuideBrief], tags=["guides"])
+async def list_guides(c: ContainerDep) -> list[GuideBrief]:
+    return [guide_brief(g) for g in c.knowledge.guides]
+
+
+@router.get(
+    "/v1/guides/{slug}",
+    operation_id="guides_get",
+    response_model=GuideOut,
+    tags=["guides"],
+    responses=problem_responses(404),
+)
+async def get_guide(slug: str, c: ContainerDep) -> GuideOut:
+    g = c.knowledge.guide(slug)
+    if g is None:
+        raise NotFound("guide_not_found")
+    return GuideOut(
+        **guide_brief(g).model_dump(),
+        summary_en=g.summary_en,
+        steps=[{"title_ja": s.title_ja, "title_en": s.title_en, "body_ja": s.body_ja} for s in g.steps],  # type: ignore[misc]
+        related_desks=list(g.related_desks),
+        related_categories=list(g.related_categories),
+    )
+
+
+# -- the chart and triage ---------------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/chart",
+    operation_id="chart_get",
+    response_model=ChartOut,
+    tags=["chart"],
+    summary="The whole contact-desk chart (各種窓口のチャート), for any front end to render",
+)
+async def get_chart(c: ContainerDep) -> ChartOut:
+    chart = c.knowledge.chart
+    return ChartOut(version=chart.version, start=chart.start, nodes=[node_out(n) for n in chart.nodes])
+
+
+@router.post(
+    "/v1/chart/walk",
+    operation_id="chart_walk",
+    response_model=ChartWalkOut,
+    tags=["chart"],
+    responses=problem_responses(422),
+    summary="Send the option ids chosen so far; get the next question or the outcome with desks",
+)
+async def walk_chart(body: ChartWalkIn, c: ContainerDep) -> ChartWalkOut:
+    result = await c.guidance.walk_chart(body.answers)
+    return ChartWalkOut(
+        chart_version=result.step.chart_version,
+        done=result.step.done,
+        answers=list(result.step.answers),
+        node=node_out(result.step.node),
+        desks=[desk_out(d) for d in result.desks],
+        guides=[guide_brief(g) for g in result.guides],
+    )
+
+
+@router.post(
+    "/v1/triage",
+    operation_id="triage_run",
+    response_model=TriageOut,
+    tags=["triage"],
+    responses=problem_responses(422, 429),
+    summary="Suggest categories, urgency, desks and guides for Japanese free text (not stored)",
+)
+async def run_triage(body: TriageIn, c: ContainerDep, request: Request) -> TriageOut:
+    advice = await c.guidance.triage(body.text, address=client_address(request))
+    labels = {cat.code: cat for cat in c.knowledge.categories}
+    return TriageOut(
+        categories=[
+            CategorySuggestionOut(
+                code=s.code,
+                label_ja=labels[s.code].label_ja,
+                label_en=labels[s.code].label_en,
+                score=s.score,
+                triggers=s.triggers,
+            )
+            for s in advice.categories
+            if s.code in labels
+        ],
+        urgency=[
+            UrgencyFlagOut(flag=f.flag, triggers=f.triggers, desks=f.desk_codes) for f in advice.urgency
+        ],
+        desks=[desk_out(d) for d in advice.desks],
+        guides=[guide_brief(g) for g in advice.guides],
+        rules_version=advice.rules_version,
+    )

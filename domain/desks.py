@@ -1,0 +1,178 @@
+"""The contact-desk directory: reference data that supervisors and admins keep current, every change a new
+version (who, when, why), so an answer can always be traced to the desk details it showed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from domain.actors import Actor, Role
+from domain.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from domain.knowledge_model import DESK_KINDS, Desk, Knowledge, KnowledgeError, desk_from_dict, desk_to_dict
+from domain.ports import Clock
+from domain.text import nfkc
+
+EDITORS = frozenset({Role.supervisor, Role.admin})
+
+
+@dataclass(frozen=True, slots=True)
+class DeskVersion:
+    desk: Desk
+    version: int
+    changed_at: datetime
+    changed_by: uuid.UUID | None  # None: loaded from the reference file
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeskFilter:
+    kind: str | None = None
+    category: str | None = None
+    emergency: bool | None = None
+    text: str | None = None
+
+
+class DeskRepository(Protocol):
+    async def current(self) -> list[DeskVersion]: ...
+
+    async def get(self, code: str) -> DeskVersion | None: ...
+
+    async def versions(self, code: str) -> list[DeskVersion]: ...
+
+    async def add_version(self, version: DeskVersion) -> bool:
+        """Store a new current version; False if that version number exists (a concurrent edit)."""
+
+
+def ensure_editor(actor: Actor) -> None:
+    if actor.role not in EDITORS:
+        raise Forbidden("role_not_allowed")
+
+
+class DeskDirectory:
+    def __init__(self, uow, clock: Clock, knowledge: Knowledge) -> None:  # type: ignore[no-untyped-def]
+        self.uow = uow
+        self.clock = clock
+        self.knowledge = knowledge
+
+    def _validated(self, fields: dict[str, Any]) -> Desk:
+        try:
+            desk = desk_from_dict({k: nfkc(v) if isinstance(v, str) else v for k, v in fields.items()})
+        except (KnowledgeError, TypeError, ValueError) as exc:
+            raise ValidationFailed("invalid_desk") from exc
+        if desk.kind not in DESK_KINDS:
+            raise ValidationFailed("unknown_code", field="kind")
+        known = {c.code for c in self.knowledge.categories}
+        if not set(desk.categories) <= known:
+            raise ValidationFailed("unknown_code", field="categories")
+        if desk.url is not None:
+            parts = urlsplit(desk.url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValidationFailed("invalid_url", field="url")
+        if not (desk.phone or desk.url) and desk.kind != "platform":
+            raise ValidationFailed("desk_needs_contact", field="phone")
+        return desk
+
+    async def list(self, flt: DeskFilter) -> list[DeskVersion]:
+        async with self.uow() as uow:
+            found: list[DeskVersion] = await uow.desks.current()
+        wanted = None
+        if flt.category is not None:
+            wanted = {flt.category} | {c.code for c in self.knowledge.categories if c.parent == flt.category}
+        needle = nfkc(flt.text).lower() if flt.text else None
+
+        def keep(d: Desk) -> bool:
+            if flt.kind is not None and d.kind != flt.kind:
+                return False
+            if flt.emergency is not None and d.emergency != flt.emergency:
+                return False
+            if wanted is not None and not (wanted.intersection(d.categories) or d.is_general):
+                return False
+            texts = (d.name_ja, d.name_en, d.handles_ja, d.handles_en)
+            return needle is None or any(needle in (x or "").lower() for x in texts)
+
+        return [v for v in found if keep(v.desk)]
+
+    async def get(self, code: str) -> DeskVersion:
+        async with self.uow() as uow:
+            found = await uow.desks.get(code)
+        if found is None:
+            raise NotFound("desk_not_found")
+        return found  # type: ignore[no-any-return]
+
+    async def resolve(self, codes: Sequence[str]) -> list[Desk]:
+        """Current details of these desks, in the order given, unknown codes skipped."""
+        if not codes:
+            return []
+        async with self.uow() as uow:
+            by_code = {v.desk.code: v.desk for v in await uow.desks.current()}
+        seen: list[Desk] = []
+        for code in codes:
+            desk = by_code.get(code)
+            if desk is not None and desk not in seen:
+                seen.append(desk)
+        return seen
+
+    async def emergency(self) -> list[Desk]:
+        return [v.desk for v in await self.list(DeskFilter(emergency=True))]
+
+    async def create(self, actor: Actor, fields: dict[str, Any], note: str | None) -> DeskVersion:
+        ensure_editor(actor)
+        desk = self._validated(fields)
+        async with self.uow() as uow:
+            if await uow.desks.get(desk.code) is not None:
+                raise Conflict("desk_exists")
+            version = DeskVersion(desk, 1, self.clock.now(), actor.user_id, note)
+            if not await uow.desks.add_version(version):
+                raise Conflict("desk_exists")
+            await uow.commit()
+        return version
+
+    async def update(
+        self, actor: Actor, code: str, changes: dict[str, Any], *, expected_version: int, note: str | None
+    ) -> DeskVersion:
+        ensure_editor(actor)
+        if "code" in changes:
+            raise ValidationFailed("field_not_allowed", fields=["code"])
+        async with self.uow() as uow:
+            current = await uow.desks.get(code)
+            if current is None:
+                raise NotFound("desk_not_found")
+            if current.version != expected_version:
+                raise PreconditionFailed("stale_version")
+            desk = self._validated({**desk_to_dict(current.desk), **changes})
+            version = DeskVersion(desk, current.version + 1, self.clock.now(), actor.user_id, note)
+            if not await uow.desks.add_version(version):
+                raise PreconditionFailed("stale_version")
+            await uow.commit()
+        return version
+
+    async def versions(self, actor: Actor, code: str) -> list[DeskVersion]:
+        ensure_editor(actor)
+        async with self.uow() as uow:
+            found = await uow.desks.versions(code)
+        if not found:
+            raise NotFound("desk_not_found")
+        return found  # type: ignore[no-any-return]
+
+    async def sync_reference(self) -> int:
+        """Load the reference file: a desk that is new, or whose file entry changed since the last load,
+        gets a new version. Staff edits made through the API are newer and are not overwritten unless the
+        file itself changes for that desk. Returns how many versions were written."""
+        written = 0
+        async with self.uow() as uow:
+            for desk in self.knowledge.desks:
+                history = await uow.desks.versions(desk.code)
+                from_file = [v for v in history if v.changed_by is None]
+                if from_file and from_file[-1].desk == desk:
+                    continue
+                number = (history[-1].version + 1) if history else 1
+                await uow.desks.add_version(
+                    DeskVersion(desk, number, self.clock.now(), None, "reference data")
+                )
+                written += 1
+            await uow.commit()
+        return written

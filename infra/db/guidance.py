@@ -1,0 +1,149 @@
+"""Repositories for the desk directory (versioned) and referrals."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.desks import DeskVersion
+from domain.knowledge_model import desk_from_dict, desk_to_dict
+from domain.referrals import Referral, ReferralEvent, ReferralState
+from infra.db.tables import DeskVersionRow, ReferralEventRow, ReferralRow
+
+D = DeskVersionRow
+
+
+def _version(row: DeskVersionRow) -> DeskVersion:
+    return DeskVersion(desk_from_dict(row.data), row.version, row.changed_at, row.changed_by, row.note)
+
+
+class SqlDesks:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def current(self) -> list[DeskVersion]:
+        newest = select(D.code, func.max(D.version).label("v")).group_by(D.code).subquery()
+        rows = await self.db.execute(
+            select(D).join(newest, (D.code == newest.c.code) & (D.version == newest.c.v)).order_by(D.code)
+        )
+        return [_version(r) for r in rows.scalars()]
+
+    async def get(self, code: str) -> DeskVersion | None:
+        row = (
+            await self.db.execute(select(D).where(D.code == code).order_by(D.version.desc()).limit(1))  # type: ignore[attr-defined]
+        ).scalar_one_or_none()
+        return _version(row) if row else None
+
+    async def versions(self, code: str) -> list[DeskVersion]:
+        rows = await self.db.execute(select(D).where(D.code == code).order_by(D.version))
+        return [_version(r) for r in rows.scalars()]
+
+    async def add_version(self, version: DeskVersion) -> bool:
+        try:
+            async with self.db.begin_nested():
+                self.db.add(
+                    DeskVersionRow(
+                        id=uuid.uuid4(),
+                        code=version.desk.code,
+                        version=version.version,
+                        data=desk_to_dict(version.desk),
+                        changed_at=version.changed_at,
+                        changed_by=version.changed_by,
+                        note=version.note,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+
+class SqlReferrals:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    @staticmethod
+    def _referral(row: ReferralRow) -> Referral:
+        return Referral(
+            row.id,
+            row.consultation_id,
+            row.desk_code,
+            row.reason,
+            ReferralState(row.state),
+            row.created_by,
+            row.created_at,
+            row.updated_at,
+        )
+
+    async def add(self, referral: Referral) -> None:
+        self.db.add(
+            ReferralRow(
+                id=referral.id,
+                consultation_id=referral.consultation_id,
+                desk_code=referral.desk_code,
+                reason=referral.reason,
+                state=referral.state.value,
+                created_by=referral.created_by,
+                created_at=referral.created_at,
+                updated_at=referral.updated_at,
+            )
+        )
+        await self.db.flush()
+
+    async def get(self, consultation_id: uuid.UUID, referral_id: uuid.UUID) -> Referral | None:
+        row = (
+            await self.db.execute(
+                select(ReferralRow).where(
+                    ReferralRow.id == referral_id, ReferralRow.consultation_id == consultation_id
+                )
+            )
+        ).scalar_one_or_none()
+        return self._referral(row) if row else None
+
+    async def list(self, consultation_id: uuid.UUID) -> list[Referral]:
+        rows = await self.db.execute(
+            select(ReferralRow)
+            .where(ReferralRow.consultation_id == consultation_id)
+            .order_by(ReferralRow.created_at, ReferralRow.id)
+        )
+        return [self._referral(r) for r in rows.scalars()]
+
+    async def set_state(self, referral: Referral, expected: ReferralState) -> bool:
+        result = await self.db.execute(
+            update(ReferralRow)
+            .where(ReferralRow.id == referral.id, ReferralRow.state == expected.value)
+            .values(state=referral.state.value, updated_at=referral.updated_at)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def add_event(self, event: ReferralEvent) -> None:
+        self.db.add(
+            ReferralEventRow(
+                id=uuid.uuid4(),
+                referral_id=event.referral_id,
+                actor_id=event.actor_id,
+                from_state=event.from_state.value if event.from_state else None,
+                to_state=event.to_state.value,
+                at=event.at,
+            )
+        )
+        await self.db.flush()
+
+    async def events(self, referral_id: uuid.UUID) -> list[ReferralEvent]:
+        rows = await self.db.execute(
+            select(ReferralEventRow)
+            .where(ReferralEventRow.referral_id == referral_id)
+            .order_by(ReferralEventRow.at)
+        )
+        return [
+            ReferralEvent(
+                r.referral_id,
+                r.actor_id,
+                ReferralState(r.from_state) if r.from_state else None,
+                ReferralState(r.to_state),
+                r.at,
+            )
+            for r in rows.scalars()
+        ]
