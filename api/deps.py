@@ -45,7 +45,9 @@ def client_address(request: Request) -> str | None:  # a helper the routes call,
     return request.client.host if request.client else None
 
 
-async def current_actor(request: Request, authorization: Annotated[str | None, Depends(oauth2)]) -> Actor:
+async def authenticated(request: Request, authorization: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    """A live actor, before the staff second-factor rule: only for the routes a staff member needs to reach
+    that rule's end (their own account, TOTP enrolment, logout)."""
     c: Container = request.app.state.container  # not a dependency: this runs on every authenticated request
     if not authorization:
         raise Unauthenticated("missing_token")
@@ -55,6 +57,16 @@ async def current_actor(request: Request, authorization: Annotated[str | None, D
     actor, issued_at = c.tokens.decode_access(token.strip())
     actor, user = await c.accounts.resolve(actor, issued_at)
     request.state.user = user
+    return actor
+
+
+PreMfaActor = Annotated[Actor, Depends(authenticated)]
+
+
+async def current_actor(request: Request, actor: PreMfaActor) -> Actor:
+    """A live actor; staff must have proven their second factor when the configuration requires it."""
+    if actor.is_staff and request.app.state.settings.staff_mfa_required and not actor.mfa:
+        raise Forbidden("mfa_enrolment_required")
     return actor
 
 
@@ -70,7 +82,16 @@ async def person(actor: CurrentActor) -> Actor:
 Person = Annotated[Actor, Depends(person)]
 
 
-async def signed_in_user(request: Request, actor: CurrentActor) -> User:
+async def person_pre_mfa(actor: PreMfaActor) -> Actor:
+    if not actor.is_person:
+        raise Forbidden("person_required")
+    return actor
+
+
+PersonPreMfa = Annotated[Actor, Depends(person_pre_mfa)]
+
+
+async def signed_in_user(request: Request, actor: PreMfaActor) -> User:
     """The account loaded with the session check of this very request: no second query."""
     if not actor.is_person:
         raise Forbidden("person_required")
@@ -83,11 +104,9 @@ SignedInUser = Annotated[User, Depends(signed_in_user)]
 def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
     allowed = frozenset(roles)
 
-    async def guard(request: Request, actor: CurrentActor) -> Actor:
+    async def guard(actor: CurrentActor) -> Actor:
         if actor.role not in allowed:
             raise Forbidden("role_not_allowed")
-        if actor.is_staff and request.app.state.settings.staff_mfa_required and not actor.mfa:
-            raise Forbidden("mfa_enrolment_required")
         return actor
 
     return Depends(guard)

@@ -47,6 +47,7 @@ class AuthPolicy:
     session_lifetime: timedelta = timedelta(days=30)
     staff_session_lifetime: timedelta = timedelta(hours=12)
     verification_lifetime: timedelta = timedelta(hours=48)
+    reset_lifetime: timedelta = timedelta(hours=1)
     invite_lifetime: timedelta = timedelta(hours=72)
     max_failures: int = 10
     failure_window: timedelta = timedelta(minutes=15)
@@ -103,15 +104,22 @@ class AccountService:
 
     # -- registration and e-mail tokens ---------------------------------------------------------
 
+    async def _limit(self, throttle: Throttle | None, keys: Sequence[str], code: str) -> None:
+        if throttle is None or not keys:
+            return
+        wait = await throttle.attempt(keys, now=self.clock.now())
+        if wait:
+            raise RateLimited(wait, code)
+
     async def register(
         self, email: str, password: str, display_name: str | None, locale: Locale, *, address: str | None
     ) -> None:
-        """Same work and the same answer whether or not the address is known (no enumeration)."""
+        """Same work and the same answer whether or not the address is known (no enumeration). The password
+        waits with the mailed token and reaches the account only when that token is used, so registering
+        someone else's address can neither take over a pending account nor test whether one exists."""
+        # Sign-ups per client address are capped so nobody can flood inboxes or probe addresses.
+        await self._limit(self.signup_throttle, ["signup:" + address] if address else [], "too_many_attempts")
         now = self.clock.now()
-        if address and self.signup_throttle is not None:
-            # Sign-ups per client address are capped so nobody can flood inboxes or probe addresses.
-            await self._guard(["signup:" + address], now, self.signup_throttle)
-            await self.signup_throttle.hit(["signup:" + address], now=now)
         email = normalise_email(email)
         check_password(password, self.hasher, context=(email, email.split("@")[0]))
         password_hash = await self.hasher.hash(password)
@@ -122,31 +130,29 @@ class AccountService:
                     id=uuid.uuid4(),
                     email=email,
                     role=Role.consulter,
-                    password_hash=password_hash,
+                    password_hash=None,
                     display_name=nfkc(display_name) if display_name else None,
                     locale=locale,
                     created_at=now,
                     updated_at=now,
                 )
                 await uow.users.add(user)
-                await self._mail_token(uow, user, EmailTokenPurpose.verify_email, now)
+                await self._mail_token(uow, user, EmailTokenPurpose.verify_email, now, password_hash)
             elif existing.email_verified_at is None and existing.role is Role.consulter:
-                # A second registration before verification: the newest password and a fresh link win.
-                existing.password_hash = password_hash
-                existing.updated_at = now
-                await uow.users.update(existing)
-                await self._mail_token(uow, existing, EmailTokenPurpose.verify_email, now)
+                # Registered again before verifying: a fresh link, carrying this registration's password.
+                await self._mail_token(uow, existing, EmailTokenPurpose.verify_email, now, password_hash)
             else:
                 await uow.outbox.put("mail.account_exists", {"user_id": str(existing.id)}, dedupe_key=None)
             await uow.commit()
 
-    async def _mail_token(self, uow, user: User, purpose: EmailTokenPurpose, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    async def _mail_token(  # type: ignore[no-untyped-def]
+        self, uow, user: User, purpose: EmailTokenPurpose, now: datetime, password_hash: str | None = None
+    ) -> None:
         raw = self.tokens.new_opaque()
-        lifetime = (
-            self.policy.invite_lifetime
-            if purpose is EmailTokenPurpose.invite
-            else self.policy.verification_lifetime
-        )
+        lifetime = {
+            EmailTokenPurpose.invite: self.policy.invite_lifetime,
+            EmailTokenPurpose.password_reset: self.policy.reset_lifetime,
+        }.get(purpose, self.policy.verification_lifetime)
         await uow.email_tokens.add(
             EmailToken(
                 id=uuid.uuid4(),
@@ -154,81 +160,120 @@ class AccountService:
                 purpose=purpose,
                 digest=self.tokens.digest(raw),
                 expires_at=now + lifetime,
+                password_hash=password_hash,
             )
         )
-        await uow.outbox.put(f"mail.{purpose.value}", {"user_id": str(user.id), "token": raw})
+        # The raw token waits in the outbox sealed, so a copy of the database alone cannot use it.
+        await uow.outbox.put(
+            f"mail.{purpose.value}", {"user_id": str(user.id), "token": self.tokens.seal(raw)}
+        )
+
+    async def _use_token(self, uow, token: str, purposes: set[EmailTokenPurpose], now: datetime):  # type: ignore[no-untyped-def]
+        record = await uow.email_tokens.get_by_digest(self.tokens.digest(token))
+        if (
+            record is None
+            or record.purpose not in purposes
+            or record.used_at is not None
+            or record.expires_at <= now
+        ):
+            raise ValidationFailed("invalid_or_expired_token", field="token")
+        user = await uow.users.get(record.user_id)
+        if user is None or not user.is_active or not await uow.email_tokens.consume(record.id, at=now):
+            raise ValidationFailed("invalid_or_expired_token", field="token")
+        # One link works once and makes every older link of the same kind useless.
+        await uow.email_tokens.consume_all(user.id, record.purpose, at=now)
+        return record, user
 
     async def verify_email(self, token: str, password: str | None = None) -> None:
+        """Confirm an address (the password chosen at that registration takes effect) or accept a staff
+        invitation (the password is set here)."""
         now = self.clock.now()
         async with self.uow() as uow:
-            record = await uow.email_tokens.get_by_digest(self.tokens.digest(token))
-            if record is None or record.used_at is not None or record.expires_at <= now:
-                raise ValidationFailed("invalid_or_expired_token", field="token")
-            user = await uow.users.get(record.user_id)
-            if user is None:
-                raise ValidationFailed("invalid_or_expired_token", field="token")
+            purposes = {EmailTokenPurpose.verify_email, EmailTokenPurpose.invite}
+            record, user = await self._use_token(uow, token, purposes, now)
             if record.purpose is EmailTokenPurpose.invite:
                 if password is None:
                     raise ValidationFailed("password_required", field="password")
                 check_password(password, self.hasher, context=(user.email, user.email.split("@")[0]))
                 user.password_hash = await self.hasher.hash(password)
-            if not await uow.email_tokens.consume(record.id, at=now):
-                raise ValidationFailed("invalid_or_expired_token", field="token")
+            else:
+                user.password_hash = record.password_hash
             user.email_verified_at = user.email_verified_at or now
             user.updated_at = now
             await uow.users.update(user)
             await uow.commit()
 
+    async def request_password_reset(self, email: str, *, address: str | None) -> None:
+        """Same answer for every address. Also the way out of a sign-in lockout someone else caused."""
+        await self._limit(self.signup_throttle, ["reset:" + address] if address else [], "too_many_attempts")
+        now = self.clock.now()
+        async with self.uow() as uow:
+            user = await uow.users.get_by_email(normalise_email(email))
+            if user is not None and user.is_active and user.email_verified_at is not None:
+                await self._mail_token(uow, user, EmailTokenPurpose.password_reset, now)
+                await uow.commit()
+
+    async def reset_password(self, token: str, password: str) -> None:
+        now = self.clock.now()
+        async with self.uow() as uow:
+            _, user = await self._use_token(uow, token, {EmailTokenPurpose.password_reset}, now)
+            check_password(password, self.hasher, context=(user.email, user.email.split("@")[0]))
+            user.password_hash = await self.hasher.hash(password)
+            user.updated_at = now
+            await uow.users.update(user)
+            await uow.sessions.revoke_all_for_user(user.id, at=now, reason="password_reset")
+            await uow.commit()
+        await self.throttle.clear(["acct:" + self.tokens.digest(user.email)])
+
     # -- sign-in -------------------------------------------------------------------------------
 
-    def _throttle_keys(self, email: str, address: str | None) -> list[str]:
-        keys = ["acct:" + self.tokens.digest(email)]
+    def _throttle_keys(self, name: str, address: str | None) -> list[str]:
+        keys = ["acct:" + self.tokens.digest(name)]
         if address:
             keys.append("addr:" + address)
         return keys
 
-    async def _guard(self, keys: Sequence[str], now: datetime, throttle: Throttle | None = None) -> None:
-        wait = await (throttle or self.throttle).blocked_for(keys, now=now)
-        if wait:
-            raise RateLimited(wait, "too_many_attempts")
+    async def _succeeded(self, keys: Sequence[str]) -> None:
+        """A success resets the account's count and takes back this attempt from the address."""
+        await self.throttle.clear(keys[:1])
+        await self.throttle.forgive(keys[1:])
 
     async def login(
         self, email: str, password: str, *, totp_code: str | None, address: str | None
     ) -> TokenPair:
         email = normalise_email(email)
-        now = self.clock.now()
         keys = self._throttle_keys(email, address)
-        await self._guard(keys, now)
-        async with self.uow() as uow:
+        # Counted before the hash is checked: parallel guesses cannot all pass a check that comes later.
+        await self._limit(self.throttle, keys, "too_many_attempts")
+        now = self.clock.now()
+        async with self.uow() as uow:  # short: no connection is held while the password is hashed
             user = await uow.users.get_by_email(email)
-            if user is None or user.password_hash is None:
-                await self.hasher.burn(password)
-                ok = False
-            else:
-                ok = await self.hasher.verify(user.password_hash, password)
-            if not ok or user is None:
-                await self.throttle.hit(keys, now=now)
+        if user is None or user.password_hash is None:
+            await self.hasher.burn(password)
+            ok = False
+        else:
+            ok = await self.hasher.verify(user.password_hash, password)
+        # Unknown, unverified, disabled, expired or wrong: one answer for all of them.
+        if not ok or user is None or not user.can_sign_in(now):
+            raise Unauthenticated("invalid_credentials")
+        mfa = False
+        if user.totp_enabled:
+            if not totp_code:
+                raise Unauthenticated("mfa_required")
+            step = self.totp.verify(
+                self.totp.unseal(user.totp_secret or ""), totp_code, now=now, after_step=user.totp_last_step
+            )
+            if step is None:
                 raise Unauthenticated("invalid_credentials")
-            if user.email_verified_at is None:
-                # Only someone who knows the password learns this, so it reveals nothing new.
-                raise Forbidden("email_not_verified")
-            if not user.can_sign_in(now):
-                await self.throttle.hit(keys, now=now)
-                raise Unauthenticated("invalid_credentials")
-            mfa = False
-            if user.totp_enabled:
-                if not totp_code:
-                    raise Unauthenticated("mfa_required")
-                if not self.totp.verify(self.totp.unseal(user.totp_secret or ""), totp_code, now=now):
-                    await self.throttle.hit(keys, now=now)
-                    raise Unauthenticated("invalid_credentials")
-                mfa = True
+            user.totp_last_step = step
+            mfa = True
+        async with self.uow() as uow:
             if self.hasher.needs_rehash(user.password_hash or ""):
                 user.password_hash = await self.hasher.hash(password)
-                await uow.users.update(user)
+            await uow.users.update(user)
             pair = await self._open_session(uow, user, mfa, now)
             await uow.commit()
-        await self.throttle.clear(keys[:1])
+        await self._succeeded(keys)
         return pair
 
     async def _open_session(self, uow, user: User, mfa: bool, now: datetime) -> TokenPair:  # type: ignore[no-untyped-def]
@@ -268,9 +313,9 @@ class AccountService:
     async def login_client(
         self, client_id: str, secret: str, scope: str | None, *, address: str | None
     ) -> TokenPair:
-        now = self.clock.now()
         keys = self._throttle_keys("client:" + client_id, address)
-        await self._guard(keys, now)
+        await self._limit(self.throttle, keys, "too_many_attempts")
+        now = self.clock.now()
         async with self.uow() as uow:
             client = await uow.service_clients.get(client_id)
         if client is None:
@@ -279,8 +324,8 @@ class AccountService:
         else:
             ok = await self.hasher.verify(client.secret_hash, secret)
         if not ok or client is None or not client.is_active:
-            await self.throttle.hit(keys, now=now)
             raise Unauthenticated("invalid_client")
+        await self._succeeded(keys)
         requested = frozenset(scope.split()) if scope else client.scopes
         if not requested <= client.scopes:
             raise ValidationFailed("invalid_scope", field="scope")
@@ -371,10 +416,10 @@ class AccountService:
             if user is None or user.password_hash is None:
                 raise Unauthenticated("invalid_token")
             keys = self._throttle_keys(user.email, address)
-            await self._guard(keys, now)
+            await self._limit(self.throttle, keys, "too_many_attempts")
             if not await self.hasher.verify(user.password_hash, current):
-                await self.throttle.hit(keys, now=now)
                 raise ValidationFailed("current_password_wrong", field="current_password")
+            await self._succeeded(keys)
             check_password(new, self.hasher, context=(user.email, user.email.split("@")[0]))
             user.password_hash = await self.hasher.hash(new)
             user.updated_at = now
@@ -412,8 +457,10 @@ class AccountService:
                 raise Conflict("totp_already_enabled")
             if user.totp_secret is None:
                 raise Conflict("totp_not_started")
-            if not self.totp.verify(self.totp.unseal(user.totp_secret), code, now=now):
+            step = self.totp.verify(self.totp.unseal(user.totp_secret), code, now=now, after_step=None)
+            if step is None:
                 raise ValidationFailed("invalid_totp_code", field="code")
+            user.totp_last_step = step
             user.totp_enabled_at = now
             user.updated_at = now
             await uow.users.update(user)

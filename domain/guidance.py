@@ -59,12 +59,9 @@ class GuidanceService:
     async def triage(self, text: str, *, address: str | None) -> TriageAdvice:
         """Public and anonymous, so rate-limited per client address. The text is neither stored nor logged."""
         if address:
-            key = ["triage:" + address]
-            now = self.clock.now()
-            wait = await self.throttle.blocked_for(key, now=now)
+            wait = await self.throttle.attempt(["triage:" + address], now=self.clock.now())
             if wait:
                 raise RateLimited(wait, "too_many_requests")
-            await self.throttle.hit(key, now=now)
         result = self.rules.triage(text)
         return TriageAdvice(
             categories=result.categories,

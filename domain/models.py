@@ -27,6 +27,7 @@ class User:
     is_active: bool = True
     totp_secret: str | None = None  # sealed (encrypted) by the TotpVerifier port
     totp_enabled_at: datetime | None = None
+    totp_last_step: int | None = None  # the newest accepted TOTP time step: a code is good once
     expires_at: datetime | None = None
     tokens_valid_after: datetime | None = None
     created_at: datetime | None = None
@@ -72,6 +73,7 @@ class RefreshToken:
 class EmailTokenPurpose(enum.StrEnum):
     verify_email = "verify_email"
     invite = "invite"
+    password_reset = "password_reset"  # noqa: S105 - a purpose name, not a secret
 
 
 @dataclass(slots=True)
@@ -82,6 +84,7 @@ class EmailToken:
     digest: str
     expires_at: datetime
     used_at: datetime | None = None
+    password_hash: str | None = None  # the password chosen at registration, applied on verification
 
 
 @dataclass(slots=True)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from domain.actors import Actor, Client, Role
-from domain.models import AuthSession, EmailToken, RefreshToken, ServiceClient, User
+from domain.models import AuthSession, EmailToken, EmailTokenPurpose, RefreshToken, ServiceClient, User
 
 
 class Clock(Protocol):
@@ -36,13 +36,17 @@ class TokenIssuer(Protocol):
 
     def digest(self, opaque: str) -> str: ...
 
+    def seal(self, value: str) -> str:
+        """Encrypt a one-time secret that must wait somewhere (the outbox) before it is sent."""
+
 
 class TotpVerifier(Protocol):
     def new_secret(self) -> str: ...
 
     def provisioning_uri(self, secret: str, account_name: str) -> str: ...
 
-    def verify(self, secret: str, code: str, *, now: datetime) -> bool: ...
+    def verify(self, secret: str, code: str, *, now: datetime, after_step: int | None) -> int | None:
+        """The time step the code belongs to, if valid and newer than `after_step` (no replays); else None."""
 
     def seal(self, secret: str) -> str: ...
 
@@ -99,6 +103,8 @@ class EmailTokenRepository(Protocol):
 
     async def consume(self, token_id: uuid.UUID, *, at: datetime) -> bool: ...
 
+    async def consume_all(self, user_id: uuid.UUID, purpose: EmailTokenPurpose, *, at: datetime) -> None: ...
+
 
 class ServiceClientRepository(Protocol):
     async def get(self, client_id: str) -> ServiceClient | None: ...
@@ -107,10 +113,11 @@ class ServiceClientRepository(Protocol):
 
 
 class Throttle(Protocol):
-    async def blocked_for(self, keys: Sequence[str], *, now: datetime) -> int:
-        """Seconds until the first of these keys is free again; 0 when none is blocked."""
+    async def attempt(self, keys: Sequence[str], *, now: datetime) -> int:
+        """Count one attempt on every key; seconds to wait when any key is over its limit, else 0."""
 
-    async def hit(self, keys: Sequence[str], *, now: datetime) -> None: ...
+    async def forgive(self, keys: Sequence[str]) -> None:
+        """Take one attempt back (it succeeded)."""
 
     async def clear(self, keys: Sequence[str]) -> None: ...
 

@@ -82,10 +82,16 @@ def build_container(settings: Settings) -> Container:
         hasher=passwords,
         tokens=tokens,
         totp=Totp(settings.signing_key),
-        throttle=DbThrottle(sessions, limit=settings.login_max_failures, window=window),
+        throttle=DbThrottle(
+            sessions,
+            limits={"acct": settings.login_max_failures, "addr": settings.login_max_failures_per_address},
+            window=window,
+        ),
         clock=SystemClock(),
         sessions=SqlSessionLookup(engine),
-        signup_throttle=DbThrottle(sessions, limit=settings.signup_per_hour, window=timedelta(hours=1)),
+        signup_throttle=DbThrottle(
+            sessions, limits={"*": settings.signup_per_hour}, window=timedelta(hours=1)
+        ),
         policy=AuthPolicy(
             session_lifetime=timedelta(days=settings.refresh_session_days),
             max_failures=settings.login_max_failures,
@@ -93,7 +99,7 @@ def build_container(settings: Settings) -> Container:
             require_staff_mfa=settings.staff_mfa_required,
         ),
     )
-    worker = OutboxWorker(sessions, settings, make_mailer(settings))
+    worker = OutboxWorker(sessions, settings, make_mailer(settings), tokens.unseal)
     knowledge = load_knowledge()
     desks = DeskDirectory(SqlUnitOfWorkFactory(sessions), SystemClock(), knowledge)
     consultations = ConsultationService(
@@ -128,7 +134,7 @@ def build_container(settings: Settings) -> Container:
             knowledge,
             desks,
             consultations.triage,
-            DbThrottle(sessions, limit=settings.triage_per_minute, window=timedelta(minutes=1)),
+            DbThrottle(sessions, limits={"*": settings.triage_per_minute}, window=timedelta(minutes=1)),
             SystemClock(),
         ),
     )

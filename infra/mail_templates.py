@@ -52,7 +52,21 @@ TEMPLATES["mail.answer_published"] = {
     ),
 }
 
+TEMPLATES["mail.password_reset"] = {
+    "ja": (
+        "【窓口】パスワードの再設定",
+        "パスワード再設定のお申し込みを受け付けました。次のリンクから1時間以内に新しいパスワードを設定してください。\n\n"
+        "{link}\n\nお心当たりがない場合は、このメールを破棄してください。パスワードは変わりません。\n",
+    ),
+    "en": (
+        "[madoguchi] Reset your password",
+        "Open this link within one hour to choose a new password:\n\n{link}\n\n"
+        "If you did not ask for this, ignore this mail; your password stays as it is.\n",
+    ),
+}
+
 LINK_PATHS = {
+    "mail.password_reset": "/reset-password#token={token}",
     "mail.answer_published": "/consultations/{consultation_id}",
     "mail.verify_email": "/verify-email#token={token}",
     "mail.invite": "/accept-invite#token={token}",

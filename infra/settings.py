@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     password_hash_memory_kib: int = Field(19_456, ge=8_192)
     password_hash_iterations: int = Field(2, ge=1)
     login_max_failures: int = Field(10, ge=1, le=100)
+    # Per client address the bar is higher than per account: carriers put many phones behind one address.
+    login_max_failures_per_address: int = Field(30, ge=1, le=1000)
     login_window_minutes: int = Field(15, ge=1)
     signup_per_hour: int = Field(20, ge=1)
     triage_per_minute: int = Field(20, ge=1)

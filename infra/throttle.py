@@ -1,13 +1,14 @@
-"""Sign-in throttling: failures per key (account digest, client address) in a fixed window, in the database
-so every API process and replica sees the same counts."""
+"""Attempt counters in a fixed window, kept in the database so every API process and replica sees the same
+counts. An attempt is counted *before* the costly check it guards (increment, then compare), so parallel
+requests cannot all slip under the limit; a successful sign-in takes its attempt back."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,37 +16,56 @@ from infra.db.tables import ThrottleRow
 
 
 class DbThrottle:
-    def __init__(self, factory: async_sessionmaker[AsyncSession], *, limit: int, window: timedelta) -> None:
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], *, limits: Mapping[str, int], window: timedelta
+    ) -> None:
         self.factory = factory
-        self.limit = limit
+        self.limits = dict(limits)  # by key prefix ("acct", "addr", …)
         self.window = window
 
-    async def blocked_for(self, keys: Sequence[str], *, now: datetime) -> int:
-        async with self.factory() as db:
-            rows = (await db.execute(select(ThrottleRow).where(ThrottleRow.key.in_(keys)))).scalars().all()  # type: ignore[attr-defined]
-        waits = [
-            (r.blocked_until - now).total_seconds() for r in rows if r.blocked_until and r.blocked_until > now
-        ]
-        return math.ceil(max(waits)) if waits else 0
+    def _limit(self, key: str) -> int:
+        return self.limits.get(key.split(":", 1)[0], self.limits.get("*", 10))
 
-    async def hit(self, keys: Sequence[str], *, now: datetime) -> None:
-        for key in keys:
-            for _ in range(3):  # lost races on the first insert are retried as updates
-                async with self.factory() as db:
-                    row = await db.get(ThrottleRow, key, with_for_update=True)
-                    if row is None:
-                        db.add(ThrottleRow(key=key, failures=1, window_started_at=now))
-                    elif row.window_started_at + self.window <= now:
-                        row.failures, row.window_started_at, row.blocked_until = 1, now, None
-                    else:
-                        row.failures += 1
-                        if row.failures >= self.limit:
-                            row.blocked_until = row.window_started_at + self.window
-                    try:
-                        await db.commit()
-                        break
-                    except IntegrityError:
-                        await db.rollback()
+    async def attempt(self, keys: Sequence[str], *, now: datetime) -> int:
+        waits = [await self._count(key, now) for key in keys]
+        return max(waits, default=0)
+
+    async def _count(self, key: str, now: datetime) -> int:
+        stale = now - self.window
+        fresh_window = ThrottleRow.window_started_at <= stale
+        # One atomic statement: concurrent attempts each see their own count (no read-modify-write race).
+        count = (
+            update(ThrottleRow)
+            .where(ThrottleRow.key == key)
+            .values(
+                failures=case((fresh_window, 1), else_=ThrottleRow.failures + 1),
+                window_started_at=case((fresh_window, now), else_=ThrottleRow.window_started_at),
+            )
+            .returning(ThrottleRow.failures, ThrottleRow.window_started_at)
+        )
+        for _ in range(3):
+            async with self.factory() as db:
+                row = (await db.execute(count)).first()
+                if row is None:
+                    db.add(ThrottleRow(key=key, failures=1, window_started_at=now))
+                try:
+                    await db.commit()
+                except IntegrityError:
+                    continue  # someone inserted it first: count again as an update
+                failures, started = (row.failures, row.window_started_at) if row else (1, now)
+                if failures <= self._limit(key):
+                    return 0
+                return max(1, math.ceil((started + self.window - now).total_seconds()))
+        return 0
+
+    async def forgive(self, keys: Sequence[str]) -> None:
+        async with self.factory() as db:
+            await db.execute(
+                update(ThrottleRow)
+                .where(ThrottleRow.key.in_(keys), ThrottleRow.failures > 0)  # type: ignore[attr-defined]
+                .values(failures=ThrottleRow.failures - 1)
+            )
+            await db.commit()
 
     async def clear(self, keys: Sequence[str]) -> None:
         async with self.factory() as db:

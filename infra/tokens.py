@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import hmac
@@ -9,6 +10,7 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from cryptography.fernet import Fernet
 from jose import JWTError, jwt
 
 from domain.actors import Actor, Client, Role
@@ -41,6 +43,7 @@ class TokenCodec:
     ) -> None:
         self._access_key = derive_key(master_key, "access-token")
         self._digest_key = derive_key(master_key, "opaque-digest")
+        self._sealer = Fernet(base64.urlsafe_b64encode(derive_key(master_key, "outbox-seal")))
         self.issuer = issuer
         self.audience = audience
         self.person_ttl = timedelta(minutes=person_minutes)
@@ -72,6 +75,12 @@ class TokenCodec:
 
     def digest(self, opaque: str) -> str:
         return hmac.new(self._digest_key, opaque.encode(), hashlib.sha256).hexdigest()
+
+    def seal(self, value: str) -> str:
+        return self._sealer.encrypt(value.encode()).decode()
+
+    def unseal(self, sealed: str) -> str:
+        return self._sealer.decrypt(sealed.encode()).decode()
 
     # -- verification ------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hmac
 from datetime import datetime
 
 import pyotp
@@ -22,11 +23,18 @@ class Totp:
     def provisioning_uri(self, secret: str, account_name: str) -> str:
         return pyotp.TOTP(secret).provisioning_uri(name=account_name, issuer_name=self.issuer)
 
-    def verify(self, secret: str, code: str, *, now: datetime) -> bool:
+    def verify(self, secret: str, code: str, *, now: datetime, after_step: int | None) -> int | None:
         code = code.strip()
         if not secret or not (code.isdigit() and len(code) == 6):
-            return False
-        return pyotp.TOTP(secret).verify(code, for_time=now, valid_window=1)
+            return None
+        totp = pyotp.TOTP(secret)
+        current = totp.timecode(now)
+        for step in (current - 1, current, current + 1):  # one step of clock drift either way
+            if (after_step is None or step > after_step) and hmac.compare_digest(
+                totp.generate_otp(step), code
+            ):
+                return step
+        return None
 
     def seal(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode()).decode()

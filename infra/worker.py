@@ -28,7 +28,14 @@ def backoff(attempts: int) -> timedelta:
 
 
 class OutboxWorker:
-    def __init__(self, factory: async_sessionmaker[AsyncSession], settings: Settings, mailer: Mailer) -> None:
+    def __init__(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        mailer: Mailer,
+        unseal: Callable[[str], str],
+    ) -> None:
+        self.unseal = unseal
         self.factory = factory
         self.settings = settings
         self.mailer = mailer
@@ -41,6 +48,8 @@ class OutboxWorker:
             user = await db.get(UserRow, uuid.UUID(payload["user_id"]))
             if user is None or not user.is_active:
                 return  # nobody to tell any more: done, not failed
+            if "token" in payload:
+                payload = {**payload, "token": self.unseal(payload["token"])}
             subject, body = render(kind, user.locale, self.settings.public_url, payload)
             await self.mailer.send(user.email, subject, body)
 

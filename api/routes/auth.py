@@ -6,14 +6,23 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request, Response, status
 
-from api.deps import ContainerDep, CurrentActor, client_address
-from api.schemas.accounts import Accepted, RefreshIn, RegisterIn, TokenOut, VerifyEmailIn
+from api.deps import ContainerDep, PreMfaActor, client_address
+from api.schemas.accounts import (
+    Accepted,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
+    RefreshIn,
+    RegisterIn,
+    TokenOut,
+    VerifyEmailIn,
+)
 from api.schemas.common import problem_responses
 from domain.errors import ValidationFailed
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 REGISTER_MESSAGE = "確認メールを送信しました。メールのリンクから登録を完了してください。"
+RESET_MESSAGE = "ご登録のメールアドレスであれば、パスワード再設定のご案内を送信しました。"
 
 
 @router.post(
@@ -40,6 +49,31 @@ async def register(body: RegisterIn, c: ContainerDep, request: Request) -> Accep
 )
 async def verify_email(body: VerifyEmailIn, c: ContainerDep) -> Response:
     await c.accounts.verify_email(body.token, body.password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/password-reset",
+    operation_id="auth_password_reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=problem_responses(422, 429),
+    summary="Mail a password-reset link (same answer whether or not the address is known)",
+)
+async def password_reset(body: PasswordResetIn, c: ContainerDep, request: Request) -> Accepted:
+    await c.accounts.request_password_reset(body.email, address=client_address(request))
+    return Accepted(message=RESET_MESSAGE)
+
+
+@router.post(
+    "/password-reset/confirm",
+    operation_id="auth_password_reset_confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(422),
+    summary="Set a new password with the mailed token; every session of the account ends",
+)
+async def password_reset_confirm(body: PasswordResetConfirmIn, c: ContainerDep) -> Response:
+    await c.accounts.reset_password(body.token, body.password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -101,6 +135,6 @@ async def refresh(body: RefreshIn, c: ContainerDep) -> TokenOut:
     responses=problem_responses(401),
     summary="End this session: its access and refresh tokens stop working at once",
 )
-async def logout(actor: CurrentActor, c: ContainerDep) -> Response:
+async def logout(actor: PreMfaActor, c: ContainerDep) -> Response:
     await c.accounts.logout(actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from api.deps import ContainerDep, Person, SignedInUser, client_address
+from api.deps import ContainerDep, Person, PersonPreMfa, SignedInUser, client_address
 from api.schemas.accounts import MeOut, MeUpdate, PasswordChangeIn, TotpConfirmIn, TotpEnrolmentOut
 from api.schemas.common import problem_responses
 from domain.models import User
@@ -62,7 +62,7 @@ async def change_password(
     responses=problem_responses(401, 403, 409),
     summary="Staff: start TOTP enrolment (returns the secret once)",
 )
-async def begin_totp(actor: Person, c: ContainerDep) -> TotpEnrolmentOut:
+async def begin_totp(actor: PersonPreMfa, c: ContainerDep) -> TotpEnrolmentOut:
     enrolment = await c.accounts.begin_totp(actor)
     return TotpEnrolmentOut(secret=enrolment.secret, provisioning_uri=enrolment.provisioning_uri)
 
@@ -74,6 +74,6 @@ async def begin_totp(actor: Person, c: ContainerDep) -> TotpEnrolmentOut:
     responses=problem_responses(401, 403, 409, 422),
     summary="Staff: confirm TOTP with a current code; other sessions end",
 )
-async def confirm_totp(body: TotpConfirmIn, actor: Person, c: ContainerDep) -> Response:
+async def confirm_totp(body: TotpConfirmIn, actor: PersonPreMfa, c: ContainerDep) -> Response:
     await c.accounts.confirm_totp(actor, body.code)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

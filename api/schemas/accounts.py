@@ -54,6 +54,28 @@ class VerifyEmailIn(Input):
     password: Password | None = Field(None, description="Required when accepting a staff invitation.")
 
 
+class PasswordResetIn(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "hanako@example.jp"}]})
+
+    email: EmailStr = Field(max_length=254)
+
+
+class PasswordResetConfirmIn(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "token": "q4T0i7...メールのリンクに含まれる文字列",
+                    "password": "冬の星座を数えながら帰った夜",
+                }
+            ]
+        }
+    )
+
+    token: Annotated[str, StringConstraints(min_length=16, max_length=128)]
+    password: Password
+
+
 class TokenOut(Output):
     model_config = ConfigDict(
         json_schema_extra={

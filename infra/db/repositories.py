@@ -43,6 +43,7 @@ def _user(row: UserRow) -> User:
         is_active=row.is_active,
         totp_secret=row.totp_secret,
         totp_enabled_at=row.totp_enabled_at,
+        totp_last_step=row.totp_last_step,
         expires_at=row.expires_at,
         tokens_valid_after=row.tokens_valid_after,
         created_at=row.created_at,
@@ -62,6 +63,7 @@ def _user_values(user: User) -> dict[str, Any]:
         "is_active": user.is_active,
         "totp_secret": user.totp_secret,
         "totp_enabled_at": user.totp_enabled_at,
+        "totp_last_step": user.totp_last_step,
         "expires_at": user.expires_at,
         "tokens_valid_after": user.tokens_valid_after,
         "created_at": user.created_at,
@@ -262,9 +264,21 @@ class SqlEmailTokens:
                 purpose=token.purpose.value,
                 digest=token.digest,
                 expires_at=token.expires_at,
+                password_hash=token.password_hash,
             )
         )
         await self.db.flush()
+
+    async def consume_all(self, user_id: uuid.UUID, purpose: EmailTokenPurpose, *, at: datetime) -> None:
+        await self.db.execute(
+            update(EmailTokenRow)
+            .where(
+                EmailTokenRow.user_id == user_id,
+                EmailTokenRow.purpose == purpose.value,
+                EmailTokenRow.used_at.is_(None),  # type: ignore[union-attr]
+            )
+            .values(used_at=at)
+        )
 
     async def get_by_digest(self, digest: str) -> EmailToken | None:
         row = (
@@ -279,6 +293,7 @@ class SqlEmailTokens:
             digest=row.digest,
             expires_at=row.expires_at,
             used_at=row.used_at,
+            password_hash=row.password_hash,
         )
 
     async def consume(self, token_id: uuid.UUID, *, at: datetime) -> bool:

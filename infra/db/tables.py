@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infra.db.types import UTCDateTime
@@ -39,6 +39,7 @@ class UserRow(SQLModel, table=True):
     is_active: bool = True
     totp_secret: str | None = Field(default=None, max_length=255)
     totp_enabled_at: datetime | None = ts()
+    totp_last_step: int | None = Field(default=None, sa_type=BigInteger)
     expires_at: datetime | None = ts()
     tokens_valid_after: datetime | None = ts()
     created_at: datetime = ts(nullable=False)
@@ -80,6 +81,7 @@ class EmailTokenRow(SQLModel, table=True):
     digest: str = Field(max_length=64, unique=True)
     expires_at: datetime = ts(nullable=False)
     used_at: datetime | None = ts()
+    password_hash: str | None = Field(default=None, max_length=255)
 
 
 class ServiceClientRow(SQLModel, table=True):
@@ -101,7 +103,6 @@ class ThrottleRow(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=128)
     failures: int = 0
     window_started_at: datetime = ts(nullable=False)
-    blocked_until: datetime | None = ts()
 
 
 class OutboxRow(SQLModel, table=True):

@@ -74,7 +74,107 @@ async def test_register_answers_the_same_for_known_and_unknown_addresses(
 async def test_unverified_account_cannot_sign_in(client, container, mailbox) -> None:
     await client.post("/v1/auth/register", json={"email": "wait@example.jp", "password": PASSWORD})
     response = await client.post("/v1/auth/token", data={"username": "wait@example.jp", "password": PASSWORD})
-    assert_problem(response, 403, "email_not_verified")
+    # The same answer as for a wrong password or an unknown address: nothing about the account leaks.
+    assert_problem(response, 401, "invalid_credentials")
+
+
+async def test_registering_someone_elses_address_reveals_and_takes_nothing(
+    client, container, mailbox, people
+) -> None:
+    # An attacker registers a known victim's address with a password of their own, then tries it.
+    victim = await people.create()
+    await client.post(
+        "/v1/auth/register", json={"email": victim.email, "password": "攻撃者が決めたパスワード"}
+    )
+    known = await client.post(
+        "/v1/auth/token", data={"username": victim.email, "password": "攻撃者が決めたパスワード"}
+    )
+    await client.post(
+        "/v1/auth/register", json={"email": "nobody@example.jp", "password": "攻撃者が決めたパスワード"}
+    )
+    unknown = await client.post(
+        "/v1/auth/token", data={"username": "nobody@example.jp", "password": "攻撃者が決めたパスワード"}
+    )
+    assert known.status_code == unknown.status_code == 401 and known.json()["code"] == unknown.json()["code"]
+    assert (await client.get("/v1/me", headers=victim.headers)).status_code == 200
+
+
+async def test_a_pending_registration_cannot_be_taken_over(client, container, mailbox) -> None:
+    # The victim registers; before they verify, the attacker registers the same address again.
+    await client.post("/v1/auth/register", json={"email": "pending@example.jp", "password": PASSWORD})
+    await container.worker.run_once()
+    victims_link = mailbox.token_for("pending@example.jp")
+    await client.post(
+        "/v1/auth/register", json={"email": "pending@example.jp", "password": "攻撃者が決めたパスワード"}
+    )
+    # The victim follows their own link: their password is the one that works.
+    assert (await client.post("/v1/auth/verify-email", json={"token": victims_link})).status_code == 204
+    attacker = await client.post(
+        "/v1/auth/token", data={"username": "pending@example.jp", "password": "攻撃者が決めたパスワード"}
+    )
+    assert_problem(attacker, 401, "invalid_credentials")
+    victim = await client.post(
+        "/v1/auth/token", data={"username": "pending@example.jp", "password": PASSWORD}
+    )
+    assert victim.status_code == 200
+    # The second link (mailed to the victim, not the attacker) no longer works either.
+    await container.worker.run_once()
+    assert_problem(
+        await client.post("/v1/auth/verify-email", json={"token": mailbox.token_for("pending@example.jp")}),
+        422,
+        "invalid_or_expired_token",
+    )
+
+
+async def test_password_reset_by_mail_ends_sessions_and_lifts_a_lockout(
+    client, container, mailbox, people
+) -> None:
+    person = await people.create()
+    for _ in range(11):
+        await client.post("/v1/auth/token", data={"username": person.email, "password": "違うパスワード"})
+    assert_problem(
+        await client.post("/v1/auth/token", data={"username": person.email, "password": PASSWORD}), 429
+    )
+    for address in (person.email, "unknown-person@example.jp"):
+        response = await client.post("/v1/auth/password-reset", json={"email": address})
+        assert response.status_code == 202
+    assert (
+        response.json() == (await client.post("/v1/auth/password-reset", json={"email": person.email})).json()
+    )
+    await container.worker.run_once()
+    assert mailbox.to("unknown-person@example.jp") == []
+    token = mailbox.token_for(person.email)
+    assert_problem(
+        await client.post("/v1/auth/password-reset/confirm", json={"token": token, "password": "123456789"}),
+        422,
+        "password_too_common",
+    )
+    new_password = "冬の星座を数えながら帰った夜"
+    done = await client.post(
+        "/v1/auth/password-reset/confirm", json={"token": token, "password": new_password}
+    )
+    assert done.status_code == 204
+    assert_problem(await client.get("/v1/me", headers=person.headers), 401)
+    assert_problem(
+        await client.post("/v1/auth/password-reset/confirm", json={"token": token, "password": new_password}),
+        422,
+        "invalid_or_expired_token",
+    )
+    await container.accounts.throttle.clear(["addr:127.0.0.1"])
+    login = await client.post("/v1/auth/token", data={"username": person.email, "password": new_password})
+    assert login.status_code == 200
+
+
+async def test_parallel_guesses_cannot_outrun_the_throttle(client, people) -> None:
+    person = await people.create()
+    results = await asyncio.gather(
+        *(
+            client.post("/v1/auth/token", data={"username": person.email, "password": f"guess-{i}-間違い"})
+            for i in range(30)
+        )
+    )
+    statuses = [r.status_code for r in results]
+    assert statuses.count(401) <= 10 and statuses.count(429) >= 20 and set(statuses) <= {401, 429}
 
 
 async def test_verification_token_is_single_use(client, container, mailbox) -> None:

@@ -81,6 +81,15 @@ MATRIX = [
         lambda ctx: {"data": {"username": "nobody@example.jp", "password": "wrong-password"}},
     ),
     Row("POST", "/v1/auth/refresh", expect(401), lambda ctx: {"json": {"refresh_token": "r" * 43}}),
+    Row(
+        "POST", "/v1/auth/password-reset", expect(202), lambda ctx: {"json": {"email": "someone@example.jp"}}
+    ),
+    Row(
+        "POST",
+        "/v1/auth/password-reset/confirm",
+        expect(422),
+        lambda ctx: {"json": {"token": "t" * 43, "password": "冬の星座を数えながら帰った夜"}},
+    ),
     Row("POST", "/v1/auth/logout", expect(204, anonymous=401)),
     Row("GET", "/v1/me", person_only(200)),
     Row("PATCH", "/v1/me", person_only(200), lambda ctx: {"json": {"display_name": "相談者"}}),
@@ -213,7 +222,7 @@ MATRIX = [
 
 def test_every_route_is_in_the_matrix(app) -> None:  # type: ignore[no-untyped-def]
     served = {(method, route.path) for route in api_routes(app) for method in route.methods}
-    assert len(served) >= 49
+    assert len(served) >= 51
     assert served == {(row.method, row.path) for row in MATRIX}
     for row in MATRIX:
         assert set(row.expected) == set(ACTORS)

@@ -173,12 +173,30 @@ async def test_staff_totp_enrolment_then_required_at_sign_in(client, people) -> 
     assert_problem(wrong, 401, "invalid_credentials")
     right = await client.post(
         "/v1/auth/token",
-        data={"username": staff.email, "password": PASSWORD, "totp": pyotp.TOTP(secret).now()},
+        data={
+            "username": staff.email,
+            "password": PASSWORD,
+            "totp": pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30)),
+        },
     )
     assert right.status_code == 200
     assert (
         await client.get("/v1/me", headers={"Authorization": f"Bearer {right.json()['access_token']}"})
     ).json()["totp_enabled"]
+
+
+async def test_a_totp_code_works_once(client, people) -> None:
+    staff = await people.create(Role.consultant)
+    secret = (await client.post("/v1/me/totp", headers=staff.headers)).json()["secret"]
+    code = pyotp.TOTP(secret).now()
+    assert (
+        await client.post("/v1/me/totp/confirm", headers=staff.headers, json={"code": code})
+    ).status_code == 204
+    # The code that confirmed enrolment cannot be replayed to sign in, nor can a sign-in code be reused.
+    replay = await client.post(
+        "/v1/auth/token", data={"username": staff.email, "password": PASSWORD, "totp": code}
+    )
+    assert_problem(replay, 401, "invalid_credentials")
 
 
 async def test_consulters_cannot_enrol_totp(client, people) -> None:
@@ -198,6 +216,11 @@ async def test_when_mfa_is_required_staff_without_it_reach_only_their_own_accoun
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         admin = await people.create(Role.admin)
         assert_problem(await http.get("/v1/users", headers=admin.headers), 403, "mfa_enrolment_required")
+        supervisor = await people.create(Role.supervisor)
+        for url in ("/v1/consultations", "/v1/desks/police_110/versions", "/v1/me/password"):
+            method = "POST" if url.endswith("password") else "GET"
+            response = await http.request(method, url, headers=supervisor.headers, json={})
+            assert_problem(response, 403, "mfa_enrolment_required")
         assert (await http.get("/v1/me", headers=admin.headers)).status_code == 200
         enrolment = (await http.post("/v1/me/totp", headers=admin.headers)).json()
         code = pyotp.TOTP(enrolment["secret"]).now()
@@ -211,7 +234,7 @@ async def test_when_mfa_is_required_staff_without_it_reach_only_their_own_accoun
             data={
                 "username": admin.email,
                 "password": PASSWORD,
-                "totp": pyotp.TOTP(enrolment["secret"]).now(),
+                "totp": pyotp.TOTP(enrolment["secret"]).at(datetime.now(UTC) + timedelta(seconds=30)),
             },
         )
         token = fresh.json()["access_token"]

@@ -59,7 +59,7 @@ async def row(container, row_id: uuid.UUID) -> OutboxRow:  # type: ignore[no-unt
 
 async def test_failed_delivery_is_retried_later_then_sent_once(container) -> None:
     mailer = FlakyMailer(failures=1)
-    worker = OutboxWorker(container.sessions, container.settings, mailer)
+    worker = OutboxWorker(container.sessions, container.settings, mailer, container.tokens.unseal)
     row_id = await queue_mail(container)
     assert await worker.run_once() == 0
     failed = await row(container, row_id)
@@ -78,7 +78,7 @@ async def test_failed_delivery_is_retried_later_then_sent_once(container) -> Non
 
 async def test_gives_up_after_the_last_attempt(container) -> None:
     settings = container.settings.model_copy(update={"outbox_max_attempts": 2})
-    worker = OutboxWorker(container.sessions, settings, FlakyMailer(failures=5))
+    worker = OutboxWorker(container.sessions, settings, FlakyMailer(failures=5), container.tokens.unseal)
     row_id = await queue_mail(container)
     await worker.run_once()
     await make_due(container, row_id)
@@ -91,7 +91,10 @@ async def test_gives_up_after_the_last_attempt(container) -> None:
 
 async def test_concurrent_workers_deliver_each_row_once(container) -> None:
     mailer = FlakyMailer(failures=0)
-    workers = [OutboxWorker(container.sessions, container.settings, mailer) for _ in range(3)]
+    workers = [
+        OutboxWorker(container.sessions, container.settings, mailer, container.tokens.unseal)
+        for _ in range(3)
+    ]
     for _ in range(5):
         await queue_mail(container)
     delivered = await asyncio.gather(*(w.run_once() for w in workers))
