@@ -108,13 +108,22 @@ def problem(
         "title": en if prefers_english(request.headers.get("accept-language")) else ja,
         "status": status,
         "code": code or DEFAULT_CODES.get(status, "error"),
-        "instance": request.url.path,
+        "instance": _route_template(request),
         "request_id": request.scope.get("state", {}).get("request_id", ""),
     }
+    if body["instance"] is None:
+        del body["instance"]
     if detail:
         body["detail"] = detail
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _route_template(request: Request) -> str | None:
+    """The matched route's template (/v1/consultations/{consultation_id}), never the raw path: a path can
+    carry whatever a caller typed into it."""
+    route = request.scope.get("route")
+    return getattr(route, "path", None)
 
 
 def status_for(exc: e.DomainError) -> int:
@@ -137,12 +146,32 @@ async def on_domain_error(request: Request, exc: e.DomainError) -> JSONResponse:
     return problem(request, status, exc.code, detail=exc.detail, headers=headers, **extra)
 
 
+# Fixed texts per error type: pydantic's own messages can quote parts of the input (e-mail checks do).
+VALIDATION_MESSAGES = {
+    "missing": "Field required",
+    "extra_forbidden": "Unknown field",
+    "string_too_short": "Too short",
+    "string_too_long": "Too long",
+    "too_short": "Too few items",
+    "too_long": "Too many items",
+    "string_pattern_mismatch": "Wrong format",
+    "value_error": "Invalid value",
+    "enum": "Not one of the allowed values",
+    "literal_error": "Not one of the allowed values",
+    "json_invalid": "Malformed JSON",
+    "timezone_aware": "A time zone is required",
+}
+
+
 async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    # Location, type and message only: pydantic's `input` and `ctx` can echo what was sent (maybe PII).
-    errors = [
-        {"loc": [str(p) for p in err.get("loc", ())], "type": err.get("type", ""), "msg": err.get("msg", "")}
-        for err in exc.errors()[:20]
-    ]
+    # Location and type with a fixed text: pydantic's `input`, `ctx` and `msg` can echo what was sent.
+    errors = []
+    for err in exc.errors()[:20]:
+        kind = str(err.get("type", ""))
+        loc = [str(p) for p in err.get("loc", ())]
+        if kind == "extra_forbidden" and loc:
+            loc[-1] = "*"  # the unknown key is the caller's own text
+        errors.append({"loc": loc, "type": kind, "msg": VALIDATION_MESSAGES.get(kind, "Invalid value")})
     return problem(request, 422, "validation_failed", errors=errors)
 
 

@@ -253,7 +253,7 @@ class EvidenceFiles(Protocol):
     """Where evidence files live. `store` recognises the type by content, strips metadata, hashes and keeps
     the bytes under a name of its own choosing; it raises ValidationFailed for anything it will not keep."""
 
-    def store(self, data: bytes) -> EvidenceFile: ...
+    async def store(self, data: bytes) -> EvidenceFile: ...
 
     def read(self, storage_key: str) -> bytes: ...
 
@@ -702,7 +702,7 @@ class ConsultationService:
             if c.status not in OPEN_STATUSES:
                 raise InvalidState("consultation_not_open")
             # Only now, with access and state checked, are the uploaded bytes looked at.
-            file = self.files.store(data)
+            file = await self.files.store(data)
             await uow.consultations.attach_file(item.id, file)
             await uow.commit()
             item.file = file

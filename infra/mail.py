@@ -40,7 +40,7 @@ class SmtpMailer:
             username=s.smtp_username,
             password=s.smtp_password.get_secret_value() if s.smtp_password else None,
             start_tls=s.smtp_starttls,
-            use_tls=False,
+            use_tls=s.smtp_tls,
             timeout=s.smtp_timeout_seconds,
         )
 

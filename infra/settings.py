@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
+    smtp_tls: bool = False  # implicit TLS (usually port 465)
     smtp_timeout_seconds: float = 10.0
 
     worker_in_process: bool | None = None
@@ -111,6 +112,15 @@ class Settings(BaseSettings):
             problems.append("MADOGUCHI_PUBLIC_URL must be https")
         if self.mail_backend != MailBackend.smtp:
             problems.append("MADOGUCHI_MAIL_BACKEND must be smtp")
+        if not (self.smtp_starttls or self.smtp_tls):
+            problems.append(
+                "MADOGUCHI_SMTP_STARTTLS or MADOGUCHI_SMTP_TLS must be on (mail carries sign-in links)"
+            )
+        if not self.trusted_proxies:
+            problems.append(
+                "MADOGUCHI_TRUSTED_PROXIES must name the TLS proxy in front of the API (rate limits key on the "
+                "client address)"
+            )
         if self.require_staff_mfa is False:
             problems.append("MADOGUCHI_REQUIRE_STAFF_MFA cannot be false")
         if problems:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AwareDatetime, ConfigDict, EmailStr, Field, StringConstraints
 
 from api.schemas.common import Input, Output
 from domain.actors import Role
@@ -181,7 +181,7 @@ class UserCreate(Input):
     email: EmailStr = Field(max_length=254)
     role: Role
     display_name: DisplayName | None = None
-    expires_at: datetime | None = Field(
+    expires_at: AwareDatetime | None = Field(
         None, description="Required for council members: their access ends then."
     )
 
@@ -192,7 +192,7 @@ class UserUpdate(Input):
     role: Role | None = None
     is_active: bool | None = None
     display_name: DisplayName | None = None
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
 
 
 class UserOut(Output):

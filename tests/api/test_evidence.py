@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 
+import pikepdf
 from PIL import Image
 
 from domain.actors import Role
@@ -158,9 +159,58 @@ async def test_unsupported_and_oversized_uploads(client, people, container) -> N
         413,
         "content_too_large",
     )
-    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-    ok = await client.put(file_url, headers=owner.headers, files={"file": ("x.pdf", pdf, "application/pdf")})
+    not_really = b"%PDF-1.4\nnot a pdf at all\n%%EOF\n"
+    assert_problem(
+        await client.put(
+            file_url, headers=owner.headers, files={"file": ("x.pdf", not_really, "application/pdf")}
+        ),
+        422,
+        "unreadable_pdf",
+    )
+    bomb = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(bomb, "PNG")  # a few KiB on the wire, 81 million pixels decoded
+    assert len(bomb.getvalue()) < container.settings.max_upload_bytes
+    assert_problem(
+        await client.put(
+            file_url, headers=owner.headers, files={"file": ("x.png", bomb.getvalue(), "image/png")}
+        ),
+        422,
+        "image_too_large",
+    )
+
+
+def pdf_with_script() -> bytes:
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    script = pdf.make_indirect(
+        pikepdf.Dictionary(S=pikepdf.Name.JavaScript, JS=pikepdf.String("app.alert(1)"))
+    )
+    pdf.Root.OpenAction = script
+    pdf.Root.Names = pikepdf.Dictionary(JavaScript=pikepdf.Dictionary(Names=pikepdf.Array(["x", script])))
+    pdf.docinfo["/Author"] = "山田花子"
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+async def test_pdfs_are_kept_without_scripts_or_metadata(client, people) -> None:
+    owner = await people.create()
+    c = await open_consultation(client, owner)
+    item = (await client.post(f"/v1/consultations/{c['id']}/evidence", headers=owner.headers, json={})).json()
+    file_url = f"/v1/consultations/{c['id']}/evidence/{item['id']}/file"
+    original = pdf_with_script()
+    assert b"/JavaScript" in original
+    ok = await client.put(
+        file_url, headers=owner.headers, files={"file": ("x.pdf", original, "application/pdf")}
+    )
     assert ok.status_code == 200 and ok.json()["file"]["content_type"] == "application/pdf"
+    stored = pikepdf.open(io.BytesIO((await client.get(file_url, headers=owner.headers)).content))
+    assert (
+        "/OpenAction" not in stored.Root
+        and "/Names" not in stored.Root
+        or "/JavaScript" not in stored.Root.Names
+    )
+    assert "/Author" not in stored.docinfo and len(stored.pages) == 1
 
 
 async def test_only_those_allowed_download(client, people) -> None:
