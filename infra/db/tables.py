@@ -262,3 +262,6 @@ class ReferralEventRow(SQLModel, table=True):
     from_state: str | None = Field(default=None, max_length=16)
     to_state: str = Field(max_length=16)
     at: datetime = ts(nullable=False)
+
+
+# Feature tables kept in their own modules; importing them here registers them on the one metadata.
