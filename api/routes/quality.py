@@ -1,0 +1,495 @@
+"""The quality loop: answer drafts and the legal advisor's review, the manual, supervision, the council."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from api.deps import ContainerDep, Person
+from api.schemas.common import problem_responses
+from api.schemas.quality import (
+    AnonymisedCaseOut,
+    AnswerVersionOut,
+    AuditEventOut,
+    CouncilStatisticsOut,
+    DraftIn,
+    DraftOut,
+    DraftRevisionIn,
+    FindingIn,
+    FindingOut,
+    ManualEntryOut,
+    ManualRefOut,
+    OverviewOut,
+    ProposalIn,
+    ProposalOut,
+    ReviewCase,
+    ReviewDecisionIn,
+    ReviewOut,
+    ReviewQueueEntry,
+    SampleIn,
+    SampleOut,
+    SectionRevisionIn,
+    StaleUseOut,
+)
+from domain.answers import AnswerDraft
+from domain.errors import NotFound
+from domain.quality import ManualEntry, Period, Proposal, Sample
+
+router = APIRouter(tags=["quality"])
+A = "/v1/consultations/{consultation_id}/answers"
+ERRORS = problem_responses(401, 403, 404, 409, 422)
+
+
+def draft_out(d: AnswerDraft) -> DraftOut:
+    return DraftOut(
+        id=d.id,
+        consultation_id=d.consultation_id,
+        state=d.state.value,
+        review_reasons=d.review_reasons,
+        needs_review=d.needs_review,
+        created_at=d.created_at,
+        submitted_at=d.submitted_at,
+        published_at=d.published_at,
+        versions=[
+            AnswerVersionOut(
+                number=v.number,
+                body=v.body,
+                author_id=v.author_id,
+                created_at=v.created_at,
+                manual_refs=[ManualRefOut(code=r.code, version=r.version) for r in v.manual_refs],
+                template=ManualRefOut(code=v.template.code, version=v.template.version)
+                if v.template
+                else None,
+            )
+            for v in d.versions
+        ],
+        reviews=[
+            ReviewOut(
+                version_number=r.version_number,
+                reviewer_id=r.reviewer_id,
+                decision=r.decision,
+                advice=r.advice,
+                created_at=r.created_at,
+            )
+            for r in d.reviews
+        ],
+    )
+
+
+def entry_out(e: ManualEntry) -> ManualEntryOut:
+    return ManualEntryOut(
+        code=e.code,
+        version=e.version,
+        title_ja=e.title_ja,
+        title_en=e.title_en,
+        body_ja=e.body_ja,
+        sections=list(e.sections),
+        created_at=e.created_at,
+        created_by=e.created_by,
+        note=e.note,
+    )
+
+
+def sample_out(s: Sample) -> SampleOut:
+    return SampleOut(
+        id=s.id,
+        period_from=s.period_from,
+        period_to=s.period_to,
+        method=s.method,
+        size=s.size,
+        created_at=s.created_at,
+        items=[p for p, _ in s.items],
+    )
+
+
+def proposal_out(p: Proposal) -> ProposalOut:
+    return ProposalOut(
+        id=p.id,
+        section_code=p.section_code,
+        based_on_version=p.based_on_version,
+        proposed_body=p.proposed_body,
+        rationale=p.rationale,
+        state=p.state,
+        created_at=p.created_at,
+        decided_at=p.decided_at,
+        resulting_version=p.resulting_version,
+    )
+
+
+FromQ = Annotated[datetime, Query(alias="from", description="Start of the period (with a time zone)")]
+ToQ = Annotated[datetime, Query(alias="to", description="End of the period, exclusive (with a time zone)")]
+
+
+# -- answer drafts ---------------------------------------------------------------------------------
+
+
+@router.get(A, operation_id="answers_list", response_model=list[DraftOut], responses=ERRORS)
+async def list_drafts(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[DraftOut]:
+    return [draft_out(d) for d in await c.answers.list(actor, consultation_id)]
+
+
+@router.post(
+    A,
+    operation_id="answers_create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DraftOut,
+    responses=ERRORS,
+    summary="Draft an answer; the review rules decide whether the legal advisor must see it",
+)
+async def create_draft(consultation_id: uuid.UUID, body: DraftIn, actor: Person, c: ContainerDep) -> DraftOut:
+    draft = await c.answers.create(
+        actor, consultation_id, body.body, body.manual_sections, body.template, body.request_review
+    )
+    return draft_out(draft)
+
+
+@router.get(A + "/{draft_id}", operation_id="answers_get", response_model=DraftOut, responses=ERRORS)
+async def get_draft(
+    consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, c: ContainerDep
+) -> DraftOut:
+    return draft_out(await c.answers.get(actor, consultation_id, draft_id))
+
+
+@router.post(
+    A + "/{draft_id}/versions",
+    operation_id="answers_revise",
+    response_model=DraftOut,
+    responses=ERRORS,
+    summary="A new immutable version (after advice, or before submitting)",
+)
+async def revise_draft(
+    consultation_id: uuid.UUID, draft_id: uuid.UUID, body: DraftRevisionIn, actor: Person, c: ContainerDep
+) -> DraftOut:
+    draft = await c.answers.revise(
+        actor, consultation_id, draft_id, body.body, body.manual_sections, body.template
+    )
+    return draft_out(draft)
+
+
+@router.post(
+    A + "/{draft_id}/submit",
+    operation_id="answers_submit",
+    response_model=DraftOut,
+    responses=ERRORS,
+    summary="Send the draft to the legal advisor",
+)
+async def submit_draft(
+    consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, c: ContainerDep
+) -> DraftOut:
+    return draft_out(await c.answers.submit(actor, consultation_id, draft_id))
+
+
+@router.post(
+    A + "/{draft_id}/publish",
+    operation_id="answers_publish",
+    response_model=DraftOut,
+    responses=ERRORS,
+    summary="Publish an approved or review-exempt draft to the consulter (notifies them)",
+)
+async def publish_draft(
+    consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, c: ContainerDep
+) -> DraftOut:
+    return draft_out(await c.answers.publish(actor, consultation_id, draft_id))
+
+
+# -- the legal advisor -----------------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/reviews",
+    operation_id="reviews_queue",
+    response_model=list[ReviewQueueEntry],
+    responses=problem_responses(401, 403),
+    summary="The legal advisor's queue, longest waiting first",
+)
+async def review_queue(actor: Person, c: ContainerDep) -> list[ReviewQueueEntry]:
+    return [
+        ReviewQueueEntry(
+            draft_id=e.draft.id,
+            consultation_id=e.consultation.id,
+            review_reasons=e.draft.review_reasons,
+            waiting_seconds=e.waiting_seconds,
+            categories=e.consultation.categories,
+            urgent=e.consultation.urgent,
+        )
+        for e in await c.answers.queue(actor)
+    ]
+
+
+@router.get("/v1/reviews/{draft_id}", operation_id="reviews_get", response_model=ReviewCase, responses=ERRORS)
+async def review_case(draft_id: uuid.UUID, actor: Person, c: ContainerDep) -> ReviewCase:
+    draft, consultation = await c.answers.for_review(actor, draft_id)
+    return ReviewCase(
+        draft=draft_out(draft),
+        consultation={
+            "id": str(consultation.id),
+            "title": consultation.title,
+            "narrative": consultation.narrative,
+            "categories": consultation.categories,
+            "desired_outcomes": consultation.desired_outcomes,
+            "platforms": consultation.platforms,
+            "victim_is_minor": consultation.victim_is_minor,
+            "urgency_flags": consultation.urgency_flags,
+            "tried": consultation.tried,
+        },
+    )
+
+
+@router.post(
+    "/v1/reviews/{draft_id}/approve",
+    operation_id="reviews_approve",
+    response_model=DraftOut,
+    responses=ERRORS,
+)
+async def approve_draft(
+    draft_id: uuid.UUID, body: ReviewDecisionIn, actor: Person, c: ContainerDep
+) -> DraftOut:
+    return draft_out(await c.answers.decide(actor, draft_id, True, body.advice))
+
+
+@router.post(
+    "/v1/reviews/{draft_id}/return",
+    operation_id="reviews_return",
+    response_model=DraftOut,
+    responses=ERRORS,
+    summary="Return the draft with advice (助言) the consultant sees and answers",
+)
+async def return_draft(
+    draft_id: uuid.UUID, body: ReviewDecisionIn, actor: Person, c: ContainerDep
+) -> DraftOut:
+    return draft_out(await c.answers.decide(actor, draft_id, False, body.advice))
+
+
+# -- the manual ------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/manual/{kind}",
+    operation_id="manual_list",
+    response_model=list[ManualEntryOut],
+    responses=problem_responses(401, 403, 422),
+    summary="Current manual sections or answer templates",
+)
+async def list_manual(kind: str, actor: Person, c: ContainerDep) -> list[ManualEntryOut]:
+    return [entry_out(e) for e in await c.quality.manual(actor, _kind(kind))]
+
+
+@router.get(
+    "/v1/manual/{kind}/{code}",
+    operation_id="manual_versions",
+    response_model=list[ManualEntryOut],
+    responses=ERRORS,
+    summary="Every version of one section or template, oldest first",
+)
+async def manual_versions(kind: str, code: str, actor: Person, c: ContainerDep) -> list[ManualEntryOut]:
+    return [entry_out(e) for e in await c.quality.manual_entry(actor, _kind(kind), code)]
+
+
+@router.post(
+    "/v1/manual/sections/{code}/versions",
+    operation_id="manual_revise",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ManualEntryOut,
+    responses=ERRORS,
+    summary="Supervisors: a new version of a section (accepting a council proposal if named)",
+)
+async def revise_section(
+    code: str, body: SectionRevisionIn, actor: Person, c: ContainerDep
+) -> ManualEntryOut:
+    entry = await c.quality.revise_section(
+        actor, code, body.body_ja, body.note, title_ja=body.title_ja, proposal_id=body.proposal_id
+    )
+    return entry_out(entry)
+
+
+@router.get(
+    "/v1/manual/sections/{code}/stale",
+    operation_id="manual_stale_uses",
+    response_model=list[StaleUseOut],
+    responses=ERRORS,
+    summary="Open consultations and drafts that used an older version of this section",
+)
+async def stale_uses(code: str, actor: Person, c: ContainerDep) -> list[StaleUseOut]:
+    return [
+        StaleUseOut(
+            consultation_id=u.consultation_id,
+            draft_id=u.draft_id,
+            draft_state=u.draft_state,
+            used_version=u.used_version,
+            current_version=u.current_version,
+        )
+        for u in await c.quality.stale_uses(actor, code)
+    ]
+
+
+def _kind(kind: str) -> str:
+    if kind not in ("sections", "templates"):
+        raise NotFound("not_found")
+    return kind[:-1]
+
+
+# -- supervision, council, trail -------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/supervision/overview",
+    operation_id="supervision_overview",
+    response_model=OverviewOut,
+    responses=problem_responses(401, 403, 422),
+    summary="Workload, overdue first answers, review times, counts by status/category/channel/month",
+)
+async def supervision_overview(actor: Person, c: ContainerDep, start: FromQ, end: ToQ) -> OverviewOut:
+    o = await c.quality.overview(actor, Period(start, end))
+    return OverviewOut(
+        workload=o.workload,
+        overdue_first_answers=o.overdue_first_answers,
+        review=o.review,
+        by_status=o.by_status,
+        by_category=o.by_category,
+        by_channel=o.by_channel,
+        by_month=o.by_month,
+    )
+
+
+@router.post(
+    "/v1/council/samples",
+    operation_id="council_sample_create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SampleOut,
+    responses=ERRORS,
+    summary="Supervisors draw a sample of closed consultations",
+)
+async def create_sample(body: SampleIn, actor: Person, c: ContainerDep) -> SampleOut:
+    sample = await c.quality.draw_sample(
+        actor, Period(body.period_from, body.period_to), body.size, body.method, body.seed
+    )
+    return sample_out(sample)
+
+
+@router.get(
+    "/v1/council/samples",
+    operation_id="council_samples_list",
+    response_model=list[SampleOut],
+    responses=problem_responses(401, 403),
+)
+async def list_samples(actor: Person, c: ContainerDep) -> list[SampleOut]:
+    return [sample_out(s) for s in await c.quality.samples(actor)]
+
+
+@router.get(
+    "/v1/council/samples/{sample_id}/items/{pseudonym}",
+    operation_id="council_case_get",
+    response_model=AnonymisedCaseOut,
+    responses=ERRORS,
+    summary="One sampled case, anonymised (names, contacts, addresses, URLs and IDs masked; no files)",
+)
+async def anonymised_case(
+    sample_id: uuid.UUID, pseudonym: str, actor: Person, c: ContainerDep
+) -> AnonymisedCaseOut:
+    return AnonymisedCaseOut(**asdict(await c.quality.anonymised_case(actor, sample_id, pseudonym)))
+
+
+@router.post(
+    "/v1/council/samples/{sample_id}/items/{pseudonym}/findings",
+    operation_id="council_finding_create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FindingOut,
+    responses=ERRORS,
+)
+async def create_finding(
+    sample_id: uuid.UUID, pseudonym: str, body: FindingIn, actor: Person, c: ContainerDep
+) -> FindingOut:
+    scores = body.model_dump(include={"accuracy", "timeliness", "tone", "referral_fit"})
+    f = await c.quality.record_finding(actor, sample_id, pseudonym, scores, body.comment)
+    return FindingOut(
+        id=f.id,
+        pseudonym=f.pseudonym,
+        member_id=f.member_id,
+        comment=f.comment,
+        created_at=f.created_at,
+        **f.scores,
+    )
+
+
+@router.get(
+    "/v1/council/samples/{sample_id}/findings",
+    operation_id="council_findings_list",
+    response_model=list[FindingOut],
+    responses=ERRORS,
+)
+async def list_findings(sample_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[FindingOut]:
+    return [
+        FindingOut(
+            id=f.id,
+            pseudonym=f.pseudonym,
+            member_id=f.member_id,
+            comment=f.comment,
+            created_at=f.created_at,
+            **f.scores,
+        )
+        for f in await c.quality.findings(actor, sample_id)
+    ]
+
+
+@router.post(
+    "/v1/council/proposals",
+    operation_id="council_proposal_create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProposalOut,
+    responses=ERRORS,
+    summary="Council members propose a manual revision",
+)
+async def create_proposal(body: ProposalIn, actor: Person, c: ContainerDep) -> ProposalOut:
+    return proposal_out(await c.quality.propose(actor, body.section_code, body.proposed_body, body.rationale))
+
+
+@router.get(
+    "/v1/council/proposals",
+    operation_id="council_proposals_list",
+    response_model=list[ProposalOut],
+    responses=problem_responses(401, 403),
+)
+async def list_proposals(actor: Person, c: ContainerDep) -> list[ProposalOut]:
+    return [proposal_out(p) for p in await c.quality.proposals(actor)]
+
+
+@router.post(
+    "/v1/council/proposals/{proposal_id}/reject",
+    operation_id="council_proposal_reject",
+    response_model=ProposalOut,
+    responses=ERRORS,
+)
+async def reject_proposal(proposal_id: uuid.UUID, actor: Person, c: ContainerDep) -> ProposalOut:
+    return proposal_out(await c.quality.reject_proposal(actor, proposal_id))
+
+
+@router.get(
+    "/v1/council/statistics",
+    operation_id="council_statistics",
+    response_model=CouncilStatisticsOut,
+    responses=problem_responses(401, 403, 422),
+    summary="Counts for the council; fewer than 5 are suppressed",
+)
+async def council_statistics(actor: Person, c: ContainerDep, start: FromQ, end: ToQ) -> CouncilStatisticsOut:
+    return CouncilStatisticsOut(**await c.quality.council_statistics(actor, Period(start, end)))
+
+
+@router.get(
+    "/v1/audit-events",
+    operation_id="audit_events_list",
+    response_model=list[AuditEventOut],
+    responses=problem_responses(401, 403, 422),
+    summary="The trail of staff actions (ids only)",
+)
+async def audit_events(
+    actor: Person,
+    c: ContainerDep,
+    object_type: Annotated[str | None, Query(max_length=32)] = None,
+    object_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[AuditEventOut]:
+    return [AuditEventOut(**e) for e in await c.quality.trail(actor, object_type, object_id, limit)]

@@ -1,0 +1,377 @@
+"""Answers: a consultant drafts, rules kept as data decide whether the legal advisor must review it first,
+the advisor approves or returns it with advice, and only an approved or review-exempt answer is published.
+Every version is immutable and records the manual sections and template (with versions) it used."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from domain.actors import Actor, Role
+from domain.consultations import OPEN_STATUSES, Consultation, ConsultationService
+from domain.errors import Forbidden, InvalidState, NotFound, PreconditionFailed, ValidationFailed
+from domain.policy import All
+from domain.text import nfkc
+
+
+class DraftState(enum.StrEnum):
+    draft = "draft"
+    awaiting_review = "awaiting_review"
+    returned = "returned"
+    approved = "approved"
+    published = "published"
+
+
+EDITABLE = frozenset({DraftState.draft, DraftState.returned})
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRule:
+    code: str
+    reason_ja: str
+    reason_en: str
+    categories: frozenset[str] = frozenset()
+    desired_outcomes: frozenset[str] = frozenset()
+    urgency_flags: frozenset[str] = frozenset()
+    victim_is_minor: bool | None = None
+
+    def applies(self, c: Consultation) -> bool:
+        return bool(
+            self.categories.intersection(c.categories)
+            or self.desired_outcomes.intersection(c.desired_outcomes)
+            or self.urgency_flags.intersection(c.urgency_flags)
+            or (self.victim_is_minor is not None and c.victim_is_minor == self.victim_is_minor)
+        )
+
+
+def review_rules_from_raw(raw: Mapping[str, Any]) -> tuple[ReviewRule, ...]:
+    rules = []
+    for item in raw.get("rules", []):
+        when = item.get("when") or {}
+        unknown = set(when) - {"categories", "desired_outcomes", "urgency_flags", "victim_is_minor"}
+        if unknown or not when:
+            raise ValueError(f"review rule {item.get('code')}: bad conditions {sorted(unknown)}")
+        rules.append(
+            ReviewRule(
+                code=str(item["code"]),
+                reason_ja=str(item["reason_ja"]),
+                reason_en=str(item["reason_en"]),
+                categories=frozenset(when.get("categories", [])),
+                desired_outcomes=frozenset(when.get("desired_outcomes", [])),
+                urgency_flags=frozenset(when.get("urgency_flags", [])),
+                victim_is_minor=when.get("victim_is_minor"),
+            )
+        )
+    return tuple(rules)
+
+
+@dataclass(frozen=True, slots=True)
+class ManualRef:
+    code: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerVersion:
+    id: uuid.UUID
+    draft_id: uuid.UUID
+    number: int
+    body: str
+    author_id: uuid.UUID
+    created_at: datetime
+    manual_refs: tuple[ManualRef, ...] = ()
+    template: ManualRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    id: uuid.UUID
+    draft_id: uuid.UUID
+    version_number: int
+    reviewer_id: uuid.UUID
+    decision: str  # approved | returned
+    advice: str | None
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class AnswerDraft:
+    id: uuid.UUID
+    consultation_id: uuid.UUID
+    author_id: uuid.UUID
+    state: DraftState
+    review_reasons: list[str]
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None = None
+    published_at: datetime | None = None
+    message_id: uuid.UUID | None = None
+    version: int = 1
+    versions: list[AnswerVersion] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)
+
+    @property
+    def needs_review(self) -> bool:
+        return bool(self.review_reasons)
+
+    @property
+    def latest(self) -> AnswerVersion:
+        return self.versions[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    draft: AnswerDraft
+    consultation: Consultation
+    waiting_seconds: int
+
+
+class AnswerRepository(Protocol):
+    async def add(self, draft: AnswerDraft) -> None: ...
+
+    async def get(self, draft_id: uuid.UUID) -> AnswerDraft | None: ...
+
+    async def for_consultation(self, consultation_id: uuid.UUID) -> list[AnswerDraft]: ...
+
+    async def save_state(self, draft: AnswerDraft, expected_version: int) -> bool: ...
+
+    async def add_version(self, version: AnswerVersion) -> None: ...
+
+    async def add_review(self, review: Review) -> None: ...
+
+    async def awaiting_review(self) -> list[AnswerDraft]: ...
+
+
+class ManualCatalogue(Protocol):
+    async def current_versions(self, kind: str, codes: Sequence[str]) -> dict[str, int]: ...
+
+
+# The advisor's reads are scoped by the review state (awaiting review), not by the case visibility rules.
+_ALL = All()
+
+
+class AnswerService:
+    def __init__(
+        self, consultations: ConsultationService, rules: Sequence[ReviewRule], manual: ManualCatalogue, audit
+    ) -> None:  # type: ignore[no-untyped-def]
+        self.consultations = consultations
+        self.rules = tuple(rules)
+        self.manual = manual
+        self.audit = audit
+
+    @property
+    def uow(self):  # type: ignore[no-untyped-def]
+        return self.consultations.uow
+
+    def _now(self) -> datetime:
+        return self.consultations.clock.now()
+
+    def reasons(self, c: Consultation, requested: bool) -> list[str]:
+        found = [r.code for r in self.rules if r.applies(c)]
+        return found + (["requested"] if requested and "requested" not in found else [])
+
+    async def _refs(
+        self, sections: Sequence[str], template: str | None
+    ) -> tuple[tuple[ManualRef, ...], ManualRef | None]:
+        current = await self.manual.current_versions("section", sections)
+        if set(sections) - set(current):
+            raise ValidationFailed("unknown_code", field="manual_sections")
+        template_ref = None
+        if template is not None:
+            found = await self.manual.current_versions("template", [template])
+            if template not in found:
+                raise ValidationFailed("unknown_code", field="template")
+            template_ref = ManualRef(template, found[template])
+        return tuple(ManualRef(code, current[code]) for code in dict.fromkeys(sections)), template_ref
+
+    async def _load_for_author(self, uow, actor: Actor, consultation_id: uuid.UUID) -> Consultation:  # type: ignore[no-untyped-def]
+        c = await self.consultations.load_visible(uow, actor, consultation_id)
+        self.consultations.ensure_may_work(actor, c)
+        return c
+
+    async def _draft(self, uow, c: Consultation, draft_id: uuid.UUID) -> AnswerDraft:  # type: ignore[no-untyped-def]
+        draft = await uow.answers.get(draft_id)
+        if draft is None or draft.consultation_id != c.id:
+            raise NotFound("draft_not_found")
+        return draft  # type: ignore[no-any-return]
+
+    async def create(
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        body: str,
+        sections: Sequence[str],
+        template: str | None,
+        request_review: bool,
+    ) -> AnswerDraft:
+        refs, template_ref = await self._refs(sections, template)
+        now = self._now()
+        async with self.uow() as uow:
+            c = await self._load_for_author(uow, actor, consultation_id)
+            if c.status not in OPEN_STATUSES:
+                raise InvalidState("consultation_not_open")
+            draft = AnswerDraft(
+                uuid.uuid4(),
+                c.id,
+                actor.require_user_id(),
+                DraftState.draft,
+                self.reasons(c, request_review),
+                now,
+                now,
+            )
+            await uow.answers.add(draft)
+            version = AnswerVersion(
+                uuid.uuid4(), draft.id, 1, nfkc(body), draft.author_id, now, refs, template_ref
+            )
+            await uow.answers.add_version(version)
+            draft.versions.append(version)
+            await uow.commit()
+        return draft
+
+    async def revise(
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        draft_id: uuid.UUID,
+        body: str,
+        sections: Sequence[str],
+        template: str | None,
+    ) -> AnswerDraft:
+        refs, template_ref = await self._refs(sections, template)
+        now = self._now()
+        async with self.uow() as uow:
+            c = await self._load_for_author(uow, actor, consultation_id)
+            draft = await self._draft(uow, c, draft_id)
+            if draft.state not in EDITABLE:
+                raise InvalidState("draft_not_editable", state=draft.state.value)
+            version = AnswerVersion(
+                uuid.uuid4(),
+                draft.id,
+                draft.latest.number + 1,
+                nfkc(body),
+                actor.require_user_id(),
+                now,
+                refs,
+                template_ref,
+            )
+            await uow.answers.add_version(version)
+            draft.versions.append(version)
+            await self._set_state(uow, draft, DraftState.draft, now)
+            await uow.commit()
+        return draft
+
+    async def _set_state(self, uow, draft: AnswerDraft, state: DraftState, now: datetime) -> None:  # type: ignore[no-untyped-def]
+        expected = draft.version
+        draft.state, draft.updated_at, draft.version = state, now, expected + 1
+        if not await uow.answers.save_state(draft, expected):
+            raise PreconditionFailed("stale_version")
+
+    async def get(self, actor: Actor, consultation_id: uuid.UUID, draft_id: uuid.UUID) -> AnswerDraft:
+        async with self.uow() as uow:
+            c = await self._load_for_author(uow, actor, consultation_id)
+            return await self._draft(uow, c, draft_id)
+
+    async def list(self, actor: Actor, consultation_id: uuid.UUID) -> list[AnswerDraft]:
+        async with self.uow() as uow:
+            c = await self._load_for_author(uow, actor, consultation_id)
+            return await uow.answers.for_consultation(c.id)  # type: ignore[no-any-return]
+
+    async def submit(self, actor: Actor, consultation_id: uuid.UUID, draft_id: uuid.UUID) -> AnswerDraft:
+        """Send to the legal advisor. Allowed for any draft: a consultant may always ask for advice."""
+        now = self._now()
+        async with self.uow() as uow:
+            c = await self._load_for_author(uow, actor, consultation_id)
+            draft = await self._draft(uow, c, draft_id)
+            if draft.state not in EDITABLE:
+                raise InvalidState(
+                    "invalid_transition", from_status=draft.state.value, to_status="awaiting_review"
+                )
+            if not draft.needs_review:
+                draft.review_reasons = ["requested"]
+            draft.submitted_at = now
+            await self._set_state(uow, draft, DraftState.awaiting_review, now)
+            await uow.commit()
+        await self.audit.record(actor, "answer.submitted_for_review", "answer_draft", draft.id)
+        return draft
+
+    async def publish(self, actor: Actor, consultation_id: uuid.UUID, draft_id: uuid.UUID) -> AnswerDraft:
+        """Only an approved draft, or one no rule sends to review, reaches the consulter."""
+        now = self._now()
+        async with self.uow() as uow:
+            c = await self._load_for_author(uow, actor, consultation_id)
+            draft = await self._draft(uow, c, draft_id)
+            if draft.state is DraftState.approved:
+                pass
+            elif draft.state in EDITABLE and not draft.needs_review:
+                pass
+            elif draft.state in EDITABLE:
+                raise InvalidState("review_required", reasons=draft.review_reasons)
+            else:
+                raise InvalidState("invalid_transition", from_status=draft.state.value, to_status="published")
+            message = await self.consultations.publish_answer(uow, actor, c, draft.latest.body)
+            draft.message_id, draft.published_at = message.id, now
+            await self._set_state(uow, draft, DraftState.published, now)
+            await uow.commit()
+        await self.audit.record(actor, "answer.published", "answer_draft", draft.id)
+        return draft
+
+    # -- the legal advisor ----------------------------------------------------------------------
+
+    @staticmethod
+    def _ensure_advisor(actor: Actor) -> None:
+        if actor.role is not Role.legal_advisor:
+            raise Forbidden("role_not_allowed")
+
+    async def queue(self, actor: Actor) -> list[QueueEntry]:
+        self._ensure_advisor(actor)
+        now = self._now()
+        async with self.uow() as uow:
+            drafts = await uow.answers.awaiting_review()
+            entries = []
+            for draft in drafts:
+                c = await uow.consultations.get(draft.consultation_id, _ALL)
+                waited = int((now - (draft.submitted_at or draft.created_at)).total_seconds())
+                entries.append(QueueEntry(draft, c, waited))
+        return sorted(entries, key=lambda e: -e.waiting_seconds)
+
+    async def for_review(self, actor: Actor, draft_id: uuid.UUID) -> tuple[AnswerDraft, Consultation]:
+        """The advisor reads the draft with its consultation, only while it waits for review."""
+        self._ensure_advisor(actor)
+        async with self.uow() as uow:
+            draft = await uow.answers.get(draft_id)
+            if draft is None or draft.state is not DraftState.awaiting_review:
+                raise NotFound("draft_not_found")
+            c = await uow.consultations.get(draft.consultation_id, _ALL)
+        await self.audit.record(actor, "consultation.read_for_review", "consultation", c.id)
+        return draft, c
+
+    async def decide(
+        self, actor: Actor, draft_id: uuid.UUID, approve: bool, advice: str | None
+    ) -> AnswerDraft:
+        self._ensure_advisor(actor)
+        if not approve and not (advice and advice.strip()):
+            raise ValidationFailed("advice_required", field="advice")
+        now = self._now()
+        async with self.uow() as uow:
+            draft = await uow.answers.get(draft_id)
+            if draft is None or draft.state is not DraftState.awaiting_review:
+                raise NotFound("draft_not_found")
+            review = Review(
+                uuid.uuid4(),
+                draft.id,
+                draft.latest.number,
+                actor.require_user_id(),
+                "approved" if approve else "returned",
+                nfkc(advice) if advice else None,
+                now,
+            )
+            await uow.answers.add_review(review)
+            draft.reviews.append(review)
+            await self._set_state(uow, draft, DraftState.approved if approve else DraftState.returned, now)
+            await uow.commit()
+        await self.audit.record(actor, f"answer.review_{review.decision}", "answer_draft", draft.id)
+        return draft

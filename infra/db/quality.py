@@ -1,0 +1,587 @@
+"""Repositories of the quality loop, the supervisors' SQL aggregates, and the audit trail."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, literal_column, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.actors import Actor
+from domain.answers import AnswerDraft, AnswerVersion, DraftState, ManualRef, Review
+from domain.consultations import OPEN_STATUSES, Status
+from domain.quality import Finding, ManualEntry, Overview, Proposal, Sample, StaleUse
+from infra.db.tables import (
+    ConsultationCategoryRow,
+    ConsultationRow,
+    ConsultationTransitionRow,
+    UserRow,
+)
+from infra.db.tables_quality import (
+    AnswerDraftRow,
+    AnswerReviewRow,
+    AnswerVersionRow,
+    AuditEventRow,
+    CouncilFindingRow,
+    CouncilSampleItemRow,
+    CouncilSampleRow,
+    ManualProposalRow,
+    ManualSectionRow,
+)
+
+C = ConsultationRow
+
+
+class SqlAnswers:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def add(self, draft: AnswerDraft) -> None:
+        self.db.add(
+            AnswerDraftRow(
+                id=draft.id,
+                consultation_id=draft.consultation_id,
+                author_id=draft.author_id,
+                state=draft.state.value,
+                review_reasons=draft.review_reasons,
+                created_at=draft.created_at,
+                updated_at=draft.updated_at,
+                version=draft.version,
+            )
+        )
+        await self.db.flush()
+
+    async def _hydrate(self, rows: Sequence[AnswerDraftRow]) -> list[AnswerDraft]:
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        versions: dict[uuid.UUID, list[AnswerVersion]] = {i: [] for i in ids}
+        for v in (
+            await self.db.execute(
+                select(AnswerVersionRow)
+                .where(AnswerVersionRow.draft_id.in_(ids))
+                .order_by(AnswerVersionRow.number)  # type: ignore[attr-defined]
+            )
+        ).scalars():
+            template = ManualRef(v.template_code, v.template_version or 0) if v.template_code else None
+            versions[v.draft_id].append(
+                AnswerVersion(
+                    v.id,
+                    v.draft_id,
+                    v.number,
+                    v.body,
+                    v.author_id,
+                    v.created_at,
+                    tuple(ManualRef(r["code"], int(r["version"])) for r in v.manual_refs),
+                    template,
+                )
+            )
+        reviews: dict[uuid.UUID, list[Review]] = {i: [] for i in ids}
+        for r in (
+            await self.db.execute(
+                select(AnswerReviewRow)
+                .where(AnswerReviewRow.draft_id.in_(ids))
+                .order_by(AnswerReviewRow.created_at)  # type: ignore[attr-defined]
+            )
+        ).scalars():
+            reviews[r.draft_id].append(
+                Review(r.id, r.draft_id, r.version_number, r.reviewer_id, r.decision, r.advice, r.created_at)
+            )
+        return [
+            AnswerDraft(
+                r.id,
+                r.consultation_id,
+                r.author_id,
+                DraftState(r.state),
+                list(r.review_reasons),
+                r.created_at,
+                r.updated_at,
+                r.submitted_at,
+                r.published_at,
+                r.message_id,
+                r.version,
+                versions[r.id],
+                reviews[r.id],
+            )
+            for r in rows
+        ]
+
+    async def get(self, draft_id: uuid.UUID) -> AnswerDraft | None:
+        row = await self.db.get(AnswerDraftRow, draft_id, populate_existing=True)
+        found = await self._hydrate([row] if row else [])
+        return found[0] if found else None
+
+    async def for_consultation(self, consultation_id: uuid.UUID) -> list[AnswerDraft]:
+        rows = (
+            (
+                await self.db.execute(
+                    select(AnswerDraftRow)
+                    .where(AnswerDraftRow.consultation_id == consultation_id)
+                    .order_by(AnswerDraftRow.created_at)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        return await self._hydrate(rows)
+
+    async def awaiting_review(self) -> list[AnswerDraft]:
+        rows = (
+            (
+                await self.db.execute(
+                    select(AnswerDraftRow).where(AnswerDraftRow.state == DraftState.awaiting_review.value)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        return await self._hydrate(rows)
+
+    async def save_state(self, draft: AnswerDraft, expected_version: int) -> bool:
+        result = await self.db.execute(
+            update(AnswerDraftRow)
+            .where(AnswerDraftRow.id == draft.id, AnswerDraftRow.version == expected_version)
+            .values(
+                state=draft.state.value,
+                review_reasons=draft.review_reasons,
+                updated_at=draft.updated_at,
+                submitted_at=draft.submitted_at,
+                published_at=draft.published_at,
+                message_id=draft.message_id,
+                version=draft.version,
+            )
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    async def add_version(self, version: AnswerVersion) -> None:
+        self.db.add(
+            AnswerVersionRow(
+                id=version.id,
+                draft_id=version.draft_id,
+                number=version.number,
+                body=version.body,
+                author_id=version.author_id,
+                created_at=version.created_at,
+                manual_refs=[{"code": r.code, "version": r.version} for r in version.manual_refs],
+                template_code=version.template.code if version.template else None,
+                template_version=version.template.version if version.template else None,
+            )
+        )
+        await self.db.flush()
+
+    async def add_review(self, review: Review) -> None:
+        self.db.add(
+            AnswerReviewRow(
+                id=review.id,
+                draft_id=review.draft_id,
+                version_number=review.version_number,
+                reviewer_id=review.reviewer_id,
+                decision=review.decision,
+                advice=review.advice,
+                created_at=review.created_at,
+            )
+        )
+        await self.db.flush()
+
+
+def _entry(row: ManualSectionRow) -> ManualEntry:
+    return ManualEntry(
+        row.kind,
+        row.code,
+        row.version,
+        row.title_ja,
+        row.title_en,
+        row.body_ja,
+        row.created_at,
+        row.created_by,
+        row.note,
+        tuple(row.sections),
+    )
+
+
+class SqlManual:
+    M = ManualSectionRow
+
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def current(self, kind: str) -> list[ManualEntry]:
+        M = self.M
+        newest = (
+            select(M.code, func.max(M.version).label("v")).where(M.kind == kind).group_by(M.code).subquery()
+        )
+        rows = await self.db.execute(
+            select(M)
+            .join(newest, and_(M.code == newest.c.code, M.version == newest.c.v))
+            .where(M.kind == kind)
+            .order_by(M.code)
+        )
+        return [_entry(r) for r in rows.scalars()]
+
+    async def versions(self, kind: str, code: str) -> list[ManualEntry]:
+        M = self.M
+        rows = await self.db.execute(select(M).where(M.kind == kind, M.code == code).order_by(M.version))
+        return [_entry(r) for r in rows.scalars()]
+
+    async def add(self, entry: ManualEntry) -> bool:
+        try:
+            async with self.db.begin_nested():
+                self.db.add(
+                    ManualSectionRow(
+                        id=uuid.uuid4(),
+                        kind=entry.kind,
+                        code=entry.code,
+                        version=entry.version,
+                        title_ja=entry.title_ja,
+                        title_en=entry.title_en,
+                        body_ja=entry.body_ja,
+                        sections=list(entry.sections),
+                        created_at=entry.created_at,
+                        created_by=entry.created_by,
+                        note=entry.note,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+
+class SqlManualCatalogue:
+    """The current version of each code, for drafts to record what they used (own short session)."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self.factory = factory
+
+    async def current_versions(self, kind: str, codes: Sequence[str]) -> dict[str, int]:
+        if not codes:
+            return {}
+        M = ManualSectionRow
+        async with self.factory() as db:
+            rows = await db.execute(
+                select(M.code, func.max(M.version))
+                .where(M.kind == kind, M.code.in_(list(codes)))
+                .group_by(M.code)  # type: ignore[attr-defined]
+            )
+            return {code: int(v) for code, v in rows}
+
+
+class SqlCouncil:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def add_sample(self, sample: Sample) -> None:
+        self.db.add(
+            CouncilSampleRow(
+                id=sample.id,
+                period_from=sample.period_from,
+                period_to=sample.period_to,
+                method=sample.method,
+                size=sample.size,
+                created_by=sample.created_by,
+                created_at=sample.created_at,
+            )
+        )
+        await self.db.flush()
+        for pseudonym, cid in sample.items:
+            self.db.add(CouncilSampleItemRow(sample_id=sample.id, pseudonym=pseudonym, consultation_id=cid))
+        await self.db.flush()
+
+    async def _sample(self, row: CouncilSampleRow) -> Sample:
+        items = (
+            await self.db.execute(
+                select(CouncilSampleItemRow.pseudonym, CouncilSampleItemRow.consultation_id)
+                .where(CouncilSampleItemRow.sample_id == row.id)
+                .order_by(CouncilSampleItemRow.pseudonym)
+            )
+        ).all()
+        return Sample(
+            row.id,
+            row.period_from,
+            row.period_to,
+            row.method,
+            row.size,
+            row.created_by,
+            row.created_at,
+            tuple((p, cid) for p, cid in items),
+        )
+
+    async def sample(self, sample_id: uuid.UUID) -> Sample | None:
+        row = await self.db.get(CouncilSampleRow, sample_id)
+        return await self._sample(row) if row else None
+
+    async def samples(self) -> list[Sample]:
+        rows = (
+            await self.db.execute(select(CouncilSampleRow).order_by(CouncilSampleRow.created_at.desc()))
+        ).scalars()  # type: ignore[attr-defined]
+        return [await self._sample(r) for r in rows.all()]
+
+    async def add_finding(self, f: Finding) -> None:
+        self.db.add(
+            CouncilFindingRow(
+                id=f.id,
+                sample_id=f.sample_id,
+                pseudonym=f.pseudonym,
+                member_id=f.member_id,
+                comment=f.comment,
+                created_at=f.created_at,
+                **f.scores,
+            )
+        )
+        await self.db.flush()
+
+    async def findings(self, sample_id: uuid.UUID) -> list[Finding]:
+        rows = await self.db.execute(
+            select(CouncilFindingRow)
+            .where(CouncilFindingRow.sample_id == sample_id)
+            .order_by(CouncilFindingRow.created_at)
+        )
+        return [
+            Finding(
+                r.id,
+                r.sample_id,
+                r.pseudonym,
+                r.member_id,
+                {
+                    "accuracy": r.accuracy,
+                    "timeliness": r.timeliness,
+                    "tone": r.tone,
+                    "referral_fit": r.referral_fit,
+                },
+                r.comment,
+                r.created_at,
+            )
+            for r in rows.scalars()
+        ]
+
+    @staticmethod
+    def _proposal(r: ManualProposalRow) -> Proposal:
+        return Proposal(
+            r.id,
+            r.section_code,
+            r.based_on_version,
+            r.proposed_body,
+            r.rationale,
+            r.member_id,
+            r.state,
+            r.created_at,
+            r.decided_by,
+            r.decided_at,
+            r.resulting_version,
+        )
+
+    async def add_proposal(self, p: Proposal) -> None:
+        self.db.add(
+            ManualProposalRow(
+                id=p.id,
+                section_code=p.section_code,
+                based_on_version=p.based_on_version,
+                proposed_body=p.proposed_body,
+                rationale=p.rationale,
+                member_id=p.member_id,
+                state=p.state,
+                created_at=p.created_at,
+            )
+        )
+        await self.db.flush()
+
+    async def proposal(self, proposal_id: uuid.UUID) -> Proposal | None:
+        row = await self.db.get(ManualProposalRow, proposal_id)
+        return self._proposal(row) if row else None
+
+    async def proposals(self) -> list[Proposal]:
+        rows = await self.db.execute(select(ManualProposalRow).order_by(ManualProposalRow.created_at.desc()))  # type: ignore[attr-defined]
+        return [self._proposal(r) for r in rows.scalars()]
+
+    async def save_proposal(self, p: Proposal) -> None:
+        await self.db.execute(
+            update(ManualProposalRow)
+            .where(ManualProposalRow.id == p.id)
+            .values(
+                state=p.state,
+                decided_by=p.decided_by,
+                decided_at=p.decided_at,
+                resulting_version=p.resulting_version,
+            )
+        )
+
+
+class SqlQuality:
+    """Aggregates computed in SQL (GROUP BY, COUNT, AVG), never by loading case rows into Python."""
+
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    def _seconds_between(self, later: Any, earlier: Any) -> Any:
+        if self.db.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+            return func.extract("epoch", later - earlier)
+        return (func.julianday(later) - func.julianday(earlier)) * 86400
+
+    def _month(self, column: Any) -> Any:
+        if self.db.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+            return func.to_char(func.timezone("Asia/Tokyo", column), "YYYY-MM")
+        return func.strftime("%Y-%m", column, "+9 hours")
+
+    async def _grouped(self, key: Any, start: datetime, end: datetime, join: Any = None) -> dict[str, int]:
+        query = select(key, func.count(func.distinct(C.id))).select_from(C)
+        if join is not None:
+            query = query.join(join, join.consultation_id == C.id)
+        query = query.where(C.created_at >= start, C.created_at < end).group_by(key)
+        return {str(k): int(n) for k, n in await self.db.execute(query)}
+
+    async def overview(self, start: datetime, end: datetime, now: datetime) -> Overview:
+        open_values = [s.value for s in OPEN_STATUSES]
+        overdue = and_(C.first_answered_at.is_(None), C.status.in_(open_values), C.first_answer_due_at < now)  # type: ignore[union-attr,attr-defined]
+        workload_rows = await self.db.execute(
+            select(UserRow.id, UserRow.display_name, func.count(C.id), func.sum(case((overdue, 1), else_=0)))
+            .join(C, C.assignee_id == UserRow.id)
+            .where(C.status.in_(open_values))  # type: ignore[attr-defined]
+            .group_by(UserRow.id, UserRow.display_name)
+            .order_by(func.count(C.id).desc())
+        )
+        overdue_total = (
+            await self.db.execute(select(func.count()).select_from(C).where(overdue))
+        ).scalar_one()
+        D, R = AnswerDraftRow, AnswerReviewRow
+        waiting = (
+            await self.db.execute(
+                select(func.count(D.id), func.min(D.submitted_at)).where(
+                    D.state == DraftState.awaiting_review.value
+                )
+            )
+        ).one()
+        took = (
+            await self.db.execute(
+                select(
+                    func.count(R.id),
+                    func.avg(self._seconds_between(R.created_at, D.submitted_at)),
+                    func.max(self._seconds_between(R.created_at, D.submitted_at)),
+                )
+                .join(D, D.id == R.draft_id)
+                .where(R.created_at >= start, R.created_at < end)
+            )
+        ).one()
+        oldest = waiting[1]
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        return Overview(
+            workload=[
+                {"staff_id": uid, "display_name": name, "open": int(n), "overdue": int(o or 0)}
+                for uid, name, n, o in workload_rows
+            ],
+            overdue_first_answers=int(overdue_total),
+            review={
+                "waiting": int(waiting[0]),
+                "oldest_waiting_seconds": int((now - oldest).total_seconds()) if oldest else 0,
+                "reviewed_in_period": int(took[0]),
+                "average_review_seconds": int(took[1] or 0),
+                "longest_review_seconds": int(took[2] or 0),
+            },
+            by_status=await self._grouped(C.status, start, end),
+            by_category=await self._grouped(
+                ConsultationCategoryRow.category_code, start, end, ConsultationCategoryRow
+            ),
+            by_channel=await self._grouped(C.channel, start, end),
+            by_month=await self._grouped(self._month(C.created_at), start, end),
+        )
+
+    async def closed_in(self, start: datetime, end: datetime) -> list[tuple[uuid.UUID, str]]:
+        """Consultations closed in the period, each with its first category (the stratum)."""
+        T = ConsultationTransitionRow
+        first_category = (
+            select(func.min(ConsultationCategoryRow.category_code))
+            .where(ConsultationCategoryRow.consultation_id == C.id)
+            .scalar_subquery()
+        )
+        rows = await self.db.execute(
+            select(C.id, func.coalesce(first_category, literal_column("'NONE'")))
+            .where(
+                C.status == Status.closed.value,
+                C.id.in_(
+                    select(T.consultation_id).where(
+                        T.to_status == Status.closed.value,
+                        T.at >= start,  # type: ignore[attr-defined]
+                        T.at < end,
+                    )
+                ),
+            )
+            .order_by(C.id)
+        )
+        return [(cid, str(cat)) for cid, cat in rows]
+
+    async def identifiers_of(self, user_id: uuid.UUID) -> list[str]:
+        user = await self.db.get(UserRow, user_id)
+        if user is None:
+            return []
+        return [x for x in (user.email, user.display_name, user.email.split("@")[0]) if x]
+
+    async def stale_uses(self, code: str, current: int) -> list[StaleUse]:
+        D, V = AnswerDraftRow, AnswerVersionRow
+        rows = await self.db.execute(
+            select(D.consultation_id, D.id, D.state, V.manual_refs)
+            .join(V, V.draft_id == D.id)
+            .join(C, C.id == D.consultation_id)
+            .where(or_(C.status.in_([s.value for s in OPEN_STATUSES]), D.state != DraftState.published.value))  # type: ignore[attr-defined]
+        )
+        found: dict[uuid.UUID, StaleUse] = {}
+        for cid, did, state, refs in rows:
+            for ref in refs:
+                if ref["code"] == code and int(ref["version"]) < current:
+                    found[did] = StaleUse(cid, did, state, int(ref["version"]), current)
+        return list(found.values())
+
+    async def trail(self, object_type: str | None, object_id: str | None, limit: int) -> list[dict[str, Any]]:
+        A = AuditEventRow
+        query = select(A).order_by(A.at.desc()).limit(limit)  # type: ignore[attr-defined]
+        if object_type:
+            query = query.where(A.object_type == object_type)
+        if object_id:
+            query = query.where(A.object_id == object_id)
+        return [
+            {
+                "at": r.at,
+                "actor_id": r.actor_id,
+                "actor_role": r.actor_role,
+                "action": r.action,
+                "object_type": r.object_type,
+                "object_id": r.object_id,
+                "detail": r.detail,
+            }
+            for r in (await self.db.execute(query)).scalars()
+        ]
+
+
+class DbAuditLog:
+    """Each event in its own short transaction. Ids and codes only, never case text."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self.factory = factory
+
+    async def record(
+        self,
+        actor: Actor,
+        action: str,
+        object_type: str,
+        object_id: object,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        async with self.factory() as db:
+            db.add(
+                AuditEventRow(
+                    id=uuid.uuid4(),
+                    at=datetime.now(UTC),
+                    actor_id=actor.user_id,
+                    actor_role=actor.role.value if actor.role else None,
+                    action=action,
+                    object_type=object_type,
+                    object_id=str(object_id),
+                    detail=detail or {},
+                )
+            )
+            await db.commit()
+
+
+__all__ = ["SqlAnswers", "SqlCouncil", "SqlManual", "SqlManualCatalogue", "SqlQuality", "DbAuditLog"]
