@@ -1,0 +1,157 @@
+"""The homepage chatbot: anonymous, rate-limited sessions; guided flows; free text through triage; and a
+hand-off the person completes on the my-page. Routes parse, call one use case, shape."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response, status
+
+from api.deps import ContainerDep, Person, client_address
+from api.schemas.chatbot import (
+    BotMessageOut,
+    ChatDraftOut,
+    ChatMessageIn,
+    ChatSessionCreated,
+    ChatTranscriptOut,
+    ChatTurnOut,
+    ChoiceOut,
+    ClaimIn,
+    HandoffOut,
+    LinkOut,
+    TranscriptEntryOut,
+)
+from api.schemas.common import problem_responses
+from domain.chatbot import BotMessage, ChatbotService, TurnReply
+from domain.errors import Unavailable
+from infra.container import Container
+
+router = APIRouter(prefix="/v1/chatbot", tags=["chatbot"])
+
+# A header, never the URL: URLs end up in access logs, browser history and Referer headers.
+ChatbotToken = Annotated[
+    str | None,
+    Header(alias="X-Chatbot-Token", description="The session_token from POST /v1/chatbot/sessions"),
+]
+
+
+def _bot(c: Container) -> ChatbotService:
+    if c.chatbot is None:
+        raise Unavailable(code="chatbot_unavailable")
+    return c.chatbot
+
+
+def _no_store(response: Response) -> None:
+    # Bodies carry tokens or a transcript: no shared or browser cache may keep them.
+    response.headers["Cache-Control"] = "no-store"
+
+
+def messages_out(messages: tuple[BotMessage, ...]) -> list[BotMessageOut]:
+    return [
+        BotMessageOut(text=m.text, links=[LinkOut(title=link.title, url=link.url) for link in m.links])
+        for m in messages
+    ]
+
+
+def choices_out(choices: tuple[tuple[str, str], ...]) -> list[ChoiceOut]:
+    return [ChoiceOut(id=cid, label=label) for cid, label in choices]
+
+
+def turn_out(reply: TurnReply) -> ChatTurnOut:
+    return ChatTurnOut(
+        messages=messages_out(reply.messages),
+        choices=choices_out(reply.choices),
+        handoff=HandoffOut(claim_token=reply.handoff.claim_token, expires_at=reply.handoff.expires_at)
+        if reply.handoff
+        else None,
+        expires_at=reply.expires_at,
+    )
+
+
+@router.post(
+    "/sessions",
+    operation_id="chatbot_session_create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ChatSessionCreated,
+    responses=problem_responses(429),
+    summary="Start an anonymous chatbot session: a session token and the greeting with the menu",
+)
+async def create_session(c: ContainerDep, request: Request, response: Response) -> ChatSessionCreated:
+    opened = await _bot(c).open(address=client_address(request))
+    response.headers["Location"] = f"/v1/chatbot/sessions/{opened.session_id}"
+    _no_store(response)
+    return ChatSessionCreated(
+        session_id=opened.session_id,
+        session_token=opened.token,
+        expires_at=opened.expires_at,
+        turn=turn_out(opened.reply),
+    )
+
+
+@router.get(
+    "/sessions/{session_id}",
+    operation_id="chatbot_session_get",
+    response_model=ChatTranscriptOut,
+    responses=problem_responses(404, 429),
+    summary="The transcript so far and the open choices (after a page reload)",
+)
+async def get_session(
+    session_id: str, c: ContainerDep, request: Request, response: Response, token: ChatbotToken = None
+) -> ChatTranscriptOut:
+    t = await _bot(c).transcript(session_id, token, address=client_address(request))
+    _no_store(response)
+    return ChatTranscriptOut(
+        session_id=t.session_id,
+        expires_at=t.expires_at,
+        turns=[
+            TranscriptEntryOut(
+                role=e.role,  # type: ignore[arg-type]
+                at=e.at,
+                text=e.text,
+                messages=messages_out(e.messages),
+                choices=choices_out(e.choices),
+                handoff_expires_at=e.handoff_expires_at,
+            )
+            for e in t.entries
+        ],
+        choices=choices_out(t.choices),
+    )
+
+
+@router.post(
+    "/sessions/{session_id}/messages",
+    operation_id="chatbot_message_send",
+    response_model=ChatTurnOut,
+    responses=problem_responses(404, 409, 422, 429),
+    summary="Send a choice or free text; get the bot's answer, the next choices and, on hand-off, a claim token",
+)
+async def send_message(
+    session_id: str,
+    body: ChatMessageIn,
+    c: ContainerDep,
+    request: Request,
+    response: Response,
+    token: ChatbotToken = None,
+) -> ChatTurnOut:
+    reply = await _bot(c).reply(
+        session_id, token, choice_id=body.choice_id, text=body.text, address=client_address(request)
+    )
+    _no_store(response)
+    return turn_out(reply)
+
+
+@router.post(
+    "/drafts/claim",
+    operation_id="chatbot_draft_claim",
+    response_model=ChatDraftOut,
+    responses=problem_responses(401, 403, 422),
+    summary="Consulters: take over a chatbot hand-off (once) to prefill the consultation form",
+)
+async def claim_draft(body: ClaimIn, actor: Person, c: ContainerDep, response: Response) -> ChatDraftOut:
+    draft = await _bot(c).claim(actor, body.claim_token)
+    _no_store(response)
+    return ChatDraftOut(
+        categories=list(draft.categories),
+        desired_outcomes=list(draft.desired_outcomes),
+        platforms=list(draft.platforms),
+    )
