@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from api import errors
 from api.middleware import EdgeMiddleware
-from api.routes import auth, consultations, guidance, health, me, reference, users
+from api.routes import auth, chatbot, consultations, guidance, health, line, me, quality, reference, users
 from api.schemas.common import Problem
 from infra.container import Container, build_container
 from infra.db.migrate import head_revision
@@ -75,6 +75,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         auth.router,
         consultations.router,
         guidance.router,
+        chatbot.router,
+        line.router,
+        quality.router,
         reference.router,
         users.router,
         health.router,
@@ -94,6 +97,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                 "Idempotency-Key",
                 "X-Request-ID",
                 "Accept-Language",
+                "X-Chatbot-Token",
             ],
             expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
             max_age=600,

@@ -327,7 +327,9 @@ class ConsultationService:
         policy: ConsultationPolicy,
         files: EvidenceFiles,
         desks: DeskDirectory,
+        audit=None,  # type: ignore[no-untyped-def]
     ) -> None:
+        self.audit = audit
         self.files = files
         self.desks = desks
         self.uow = uow
@@ -440,6 +442,9 @@ class ConsultationService:
         c = await uow.consultations.get(consultation_id, consultation_visibility(actor))
         if c is None:
             raise NotFound("consultation_not_found")
+        if actor.is_staff and self.audit is not None:
+            # Every staff read of a case is on the trail (ids only).
+            await self.audit.record(actor, "consultation.read", "consultation", c.id)
         return c  # type: ignore[no-any-return]
 
     async def get(self, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
@@ -607,6 +612,8 @@ class ConsultationService:
     async def post_message(
         self, actor: Actor, consultation_id: uuid.UUID, body: str, kind: MessageKind | None
     ) -> tuple[Message, Consultation]:
+        """A consulter's message, or a staff member's internal note. Answers are not posted here: they go
+        through drafts (domain/answers.py), so that review rules apply before anything reaches a consulter."""
         body = nfkc(body)
         if not body:
             raise ValidationFailed("empty_message", field="body")
@@ -619,32 +626,41 @@ class ConsultationService:
                 kind = MessageKind.consulter
                 if c.status not in OPEN_STATUSES:
                     raise InvalidState("consultation_not_open")
-                to = Status.in_progress if c.status is Status.answered else None
             else:
                 self.ensure_may_work(actor, c)
-                if kind not in (MessageKind.answer, MessageKind.note):
-                    raise ValidationFailed("kind_required", field="kind")
-                to = None
                 if kind is MessageKind.answer:
-                    if c.status not in (Status.in_progress, Status.answered):
-                        raise InvalidState(
-                            "invalid_transition", from_status=c.status.value, to_status="answered"
-                        )
-                    to = Status.answered
-                    c.first_answered_at = c.first_answered_at or now
+                    raise ValidationFailed("answers_go_through_drafts", field="kind")
+                if kind is not MessageKind.note:
+                    raise ValidationFailed("kind_required", field="kind")
             message = Message(uuid.uuid4(), c.id, actor.require_user_id(), kind, body, now)
             await uow.consultations.add_message(message)
-            if kind is MessageKind.answer:
-                # Same transaction as the answer: the notice cannot be lost, nor sent for an answer rolled back.
-                await uow.outbox.put(
-                    "mail.answer_published",
-                    {"user_id": str(c.owner_id), "consultation_id": str(c.id)},
-                    dedupe_key=f"answer:{message.id}",
-                )
-            if to is not None or kind is not MessageKind.note:
+            if kind is MessageKind.consulter:
+                to = Status.in_progress if c.status is Status.answered else None
                 c = await self._save(uow, c, c.version, actor, to, reason=kind.value)
             await uow.commit()
             return message, c
+
+    async def publish_answer(self, uow, actor: Actor, c: Consultation, body: str) -> Message:  # type: ignore[no-untyped-def]
+        """Inside the caller's unit of work: the answer message, its notices and the status change commit
+        together, so a notice is never lost nor sent for an answer that was rolled back."""
+        if c.status not in (Status.in_progress, Status.answered):
+            raise InvalidState("invalid_transition", from_status=c.status.value, to_status="answered")
+        now = self.clock.now()
+        c.first_answered_at = c.first_answered_at or now
+        message = Message(uuid.uuid4(), c.id, actor.require_user_id(), MessageKind.answer, body, now)
+        await uow.consultations.add_message(message)
+        await uow.outbox.put(
+            "mail.answer_published",
+            {"user_id": str(c.owner_id), "consultation_id": str(c.id)},
+            dedupe_key=f"answer:{message.id}",
+        )
+        await uow.outbox.put(
+            "line.answer_published",
+            {"user_id": str(c.owner_id), "consultation_id": str(c.id)},
+            dedupe_key=f"line-answer:{message.id}",
+        )
+        await self._save(uow, c, c.version, actor, Status.answered, reason="answer")
+        return message
 
     # -- evidence ----------------------------------------------------------------------------------
 

@@ -180,7 +180,9 @@ def load_reference() -> None:
 
         c = build_container(_settings())
         try:
-            return await c.desks.sync_reference()
+            from infra.quality_loader import load_manual
+
+            return await c.desks.sync_reference() + await c.quality.sync_reference(*load_manual())  # type: ignore[union-attr]
         finally:
             await c.close()
 
@@ -188,8 +190,52 @@ def load_reference() -> None:
     typer.echo(
         f"reference data {knowledge_version()[:12]}: {len(knowledge.leaf_categories())} categories, "
         f"{len(knowledge.desks)} desks, {len(knowledge.platforms)} platforms, {len(knowledge.chart.nodes)} chart "
-        f"nodes, {len(knowledge.guides)} guides, triage rules {triage.version}; {written} desk versions written"
+        f"nodes, {len(knowledge.guides)} guides, triage rules {triage.version}; {written} desk and manual versions written"
     )
+
+
+@app.command("line-rich-menu")
+def line_rich_menu(
+    font: Annotated[str | None, typer.Option(help="A TrueType/OpenType font with Japanese glyphs")] = None,
+    dry_run: Annotated[
+        str | None,
+        typer.Option("--dry-run", help="Write the PNG to this path and print the menu; call nothing"),
+    ] = None,
+) -> None:
+    """Deploy the LINE rich menu (domain/knowledge/line_rich_menu.yaml): create it, upload a generated image
+    of its size and make it the default for every user of the official account."""
+    from infra.line import LineApi, deploy_rich_menu, load_rich_menu, rich_menu_image, rich_menu_request
+
+    settings = _settings()
+    try:
+        spec = load_rich_menu()
+    except (ValueError, OSError) as exc:
+        typer.echo(f"rich menu data is invalid: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if dry_run:
+        with open(dry_run, "wb") as out:
+            out.write(rich_menu_image(spec, font))
+        typer.echo(json.dumps(rich_menu_request(spec, settings.public_url), ensure_ascii=False))
+        return
+    api = LineApi(settings)
+    if not api.configured:
+        typer.echo("error: MADOGUCHI_LINE_CHANNEL_ACCESS_TOKEN is not set", err=True)
+        raise typer.Exit(2)
+
+    async def go() -> str:
+        try:
+            return await deploy_rich_menu(api, spec, settings.public_url, font)
+        finally:
+            await api.close()
+
+    from infra.line import LineCallFailed
+
+    try:
+        rich_menu_id = asyncio.run(go())
+    except LineCallFailed as exc:
+        typer.echo(f"error: the Messaging API answered {exc.code}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"rich menu {rich_menu_id} is the default")
 
 
 if __name__ == "__main__":

@@ -8,19 +8,27 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.accounts import AccountService, AuthPolicy
+from domain.answers import AnswerService
+from domain.chatbot import ChatbotPolicy, ChatbotService
 from domain.consultations import ConsultationPolicy, ConsultationService
 from domain.desks import DeskDirectory
 from domain.guidance import GuidanceService
 from domain.knowledge_model import Knowledge
+from domain.quality import QualityService
 from domain.referrals import ReferralService
 from domain.triage import TriageRules
 from infra.calendar import JapaneseHolidays
+from infra.chatbot_loader import load_chatbot_flows
+from infra.db.chatbot import ChatbotUnitOfWorkFactory
 from infra.db.engine import make_engine, make_session_factory
+from infra.db.quality import DbAuditLog, SqlManualCatalogue
 from infra.db.repositories import SqlSessionLookup
 from infra.db.uow import SqlUnitOfWorkFactory
 from infra.knowledge import load_knowledge
+from infra.line import LineBot
 from infra.mail import make_mailer
 from infra.passwords import Argon2Passwords
+from infra.quality_loader import load_review_rules
 from infra.settings import Settings
 from infra.storage import LocalEvidenceFiles
 from infra.throttle import DbThrottle
@@ -50,9 +58,15 @@ class Container:
     triage: TriageRules
     knowledge: Knowledge
     guidance: GuidanceService
+    answers: AnswerService | None = None
+    quality: QualityService | None = None
+    line: LineBot | None = None
+    chatbot: ChatbotService | None = None
     migration_head: str | None = None
 
     async def close(self) -> None:
+        if self.line is not None:
+            await self.line.close()
         await self.engine.dispose()
 
 
@@ -117,7 +131,13 @@ def build_container(settings: Settings) -> Container:
         files=LocalEvidenceFiles(settings.storage_dir),
         desks=desks,
     )
-    return Container(
+    audit = DbAuditLog(sessions)
+    consultations.audit = audit
+    answers = AnswerService(consultations, load_review_rules(), SqlManualCatalogue(sessions), audit)
+    quality = QualityService(SqlUnitOfWorkFactory(sessions), SystemClock(), audit)
+    container = Container(
+        answers=answers,
+        quality=quality,
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -136,5 +156,39 @@ def build_container(settings: Settings) -> Container:
             consultations.triage,
             DbThrottle(sessions, limits={"*": settings.triage_per_minute}, window=timedelta(minutes=1)),
             SystemClock(),
+        ),
+    )
+    # LINE official account: webhook intake, conversations and notices; its pass runs with the outbox worker.
+    container.line = LineBot(
+        sessions, settings, guidance=container.guidance, triage=container.triage, knowledge=knowledge
+    )
+    worker.add_line(container.line)
+    container.chatbot = build_chatbot(settings, sessions, container)
+    return container
+
+
+def build_chatbot(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], c: Container
+) -> ChatbotService:
+    """The homepage chatbot: flows validated against the knowledge, the chart and triage shared with every
+    front door, desk details from the directory, and its own rate limits per client address."""
+    return ChatbotService(
+        uow=ChatbotUnitOfWorkFactory(sessions),
+        flows=load_chatbot_flows(),
+        knowledge=c.knowledge,
+        guidance=c.guidance,
+        desks=c.desks,
+        triage=c.triage,
+        tokens=c.tokens,
+        clock=SystemClock(),
+        session_throttle=DbThrottle(
+            sessions, limits={"*": settings.chatbot_sessions_per_hour}, window=timedelta(hours=1)
+        ),
+        turn_throttle=DbThrottle(
+            sessions, limits={"*": settings.chatbot_turns_per_minute}, window=timedelta(minutes=1)
+        ),
+        policy=ChatbotPolicy(
+            idle=timedelta(minutes=settings.chatbot_session_minutes),
+            guide_url=settings.public_url.rstrip("/") + "/guides/{slug}",
         ),
     )

@@ -82,6 +82,28 @@ class Settings(BaseSettings):
     storage_dir: Path = Path("./var/evidence")
     max_upload_bytes: int = Field(10 * 1_048_576, ge=1024)
 
+    # LINE official account (issue 6). Without a channel secret the webhook answers 503; the secret and the
+    # access token are SecretStr so they never show in reprs or logs. The Messaging API base URLs are
+    # configurable so tests (and a relay, if ever needed) can stand in for LINE.
+    line_channel_secret: SecretStr | None = None
+    line_channel_access_token: SecretStr | None = None
+    line_api_base_url: str = "https://api.line.me"
+    line_data_api_base_url: str = "https://api-data.line.me"  # rich-menu images go to the data host
+    line_login_url: str | None = None  # the my-page linking page; default PUBLIC_URL + /line/link
+    line_bot_user_id: str | None = None  # when set, webhooks for another `destination` are refused
+    line_max_attempts: int = Field(6, ge=1, le=50)
+    line_retry_base_seconds: float = Field(2.0, ge=0)
+    line_reply_window_seconds: float = Field(50.0, gt=0, le=60)  # reply tokens expire about a minute in
+    line_request_timeout_seconds: float = Field(10.0, gt=0)
+    line_link_nonce_minutes: int = Field(10, ge=1, le=60)
+
+    # Homepage chatbot (issue 7): anonymous sessions with a sliding idle timeout (capped at 4 hours after the
+    # start), rate limits per client address, and transcripts purged by the worker after the retention period.
+    chatbot_session_minutes: int = Field(30, ge=1, le=240)
+    chatbot_sessions_per_hour: int = Field(30, ge=1)
+    chatbot_turns_per_minute: int = Field(30, ge=1)
+    chatbot_retention_days: int = Field(30, ge=1, le=3650)
+
     redis_url: str | None = None
     log_level: str = "INFO"
     access_log: bool = (
@@ -121,6 +143,8 @@ class Settings(BaseSettings):
                 "MADOGUCHI_TRUSTED_PROXIES must name the TLS proxy in front of the API (rate limits key on the "
                 "client address)"
             )
+        if self.line_channel_secret is not None and not self.line_api_base_url.startswith("https://"):
+            problems.append("MADOGUCHI_LINE_API_BASE_URL must be https")
         if self.require_staff_mfa is False:
             problems.append("MADOGUCHI_REQUIRE_STAFF_MFA cannot be false")
         if problems:

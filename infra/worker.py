@@ -7,20 +7,27 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from infra.db.chatbot import purge_chatbot
 from infra.db.tables import OutboxRow, UserRow
 from infra.mail import Mailer
 from infra.mail_templates import TEMPLATES, render
 from infra.settings import Settings
 
+if TYPE_CHECKING:
+    from infra.line import LineBot
+
 log = logging.getLogger("madoguchi.worker")
 
-Handler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
+# A handler that returns False did its job without sending anything itself (the LINE notice only queues a
+# delivery, or the person is not linked): the row completes but is not counted as delivered.
+Handler = Callable[[AsyncSession, dict[str, Any]], Awaitable[bool | None]]
 LEASE = timedelta(minutes=2)
+CHATBOT_PURGE_EVERY = timedelta(hours=1)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -40,6 +47,8 @@ class OutboxWorker:
         self.settings = settings
         self.mailer = mailer
         self.handlers: dict[str, Handler] = {}
+        self.passes: list[Callable[[int], Awaitable[int]]] = []
+        self.chatbot_purged_at: datetime | None = None
         for kind in TEMPLATES:
             self.handlers[kind] = self._mail_handler(kind)
 
@@ -101,7 +110,7 @@ class OutboxWorker:
             try:
                 if handler is None:
                     raise LookupError("no handler")
-                await handler(db, row.payload or {})
+                sent = await handler(db, row.payload or {})
             except Exception as exc:  # noqa: BLE001 - any failure is retried; the type name is all we keep
                 row.attempts += 1
                 row.last_error = type(exc).__name__[:64]
@@ -126,10 +135,38 @@ class OutboxWorker:
             row.locked_until = None
             row.payload = None  # drop one-time secrets (tokens) as soon as they are delivered
             await db.commit()
-            return True
+            return sent is not False
+
+    def add_line(self, line: LineBot) -> None:
+        """The LINE bot: its inbox and deliveries drain with the outbox, and published answers notify linked
+        LINE users (the handler completes silently for anyone not linked or not following)."""
+        self.handlers["line.answer_published"] = line.on_answer_published
+        self.passes.append(line.run_once)
 
     async def run_once(self, limit: int = 100) -> int:
         """Deliver everything due now; returns how many were delivered."""
+        delivered = await self._drain_outbox(limit)
+        # Extra passes (the LINE inbox and deliveries) run after the outbox, so a notice an outbox handler
+        # queued goes out in the same pass.
+        for extra in self.passes:
+            delivered += await extra(limit)
+        await self.purge_chatbot_due(datetime.now(UTC))  # run_forever calls this: hourly at most
+        return delivered
+
+    async def purge_chatbot_due(self, now: datetime) -> int:
+        """Chatbot transcripts past MADOGUCHI_CHATBOT_RETENTION_DAYS go; returns how many sessions did."""
+        if self.chatbot_purged_at is not None and now - self.chatbot_purged_at < CHATBOT_PURGE_EVERY:
+            return 0
+        self.chatbot_purged_at = now
+        try:
+            return await purge_chatbot(
+                self.factory, now, timedelta(days=self.settings.chatbot_retention_days)
+            )
+        except Exception as exc:  # noqa: BLE001 - a failed purge is retried next hour; delivery goes on
+            log.error("chatbot purge failed: %s", type(exc).__name__)
+            return 0
+
+    async def _drain_outbox(self, limit: int) -> int:
         delivered = 0
         while True:
             claimed = await self._claim(datetime.now(UTC), limit)

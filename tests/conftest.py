@@ -145,7 +145,10 @@ async def _load_reference(url: str) -> None:
 
     c = build_container(Settings(database_url=url))
     try:
+        from infra.quality_loader import load_manual
+
         await c.desks.sync_reference()
+        await c.quality.sync_reference(*load_manual())
     finally:
         await c.close()
 
@@ -206,6 +209,7 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     if "container" not in request.fixturenames:
         return
     from infra.db.tables import DeskVersionRow, metadata
+    from infra.db.tables_quality import ManualSectionRow
 
     c = request.getfixturevalue("container")
     async with c.engine.begin() as conn:
@@ -213,6 +217,8 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
             if table.name == DeskVersionRow.__tablename__:
                 # Reference desks stay loaded for the whole run; staff edits made by a test go.
                 await conn.execute(delete(table).where(table.c.changed_by.is_not(None)))
+            elif table.name == ManualSectionRow.__tablename__:
+                await conn.execute(delete(table).where(table.c.created_by.is_not(None)))
             else:
                 await conn.execute(delete(table))
 

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infra.db.consultations import SqlConsultations
 from infra.db.guidance import SqlDesks, SqlReferrals
+from infra.db.quality import SqlAnswers, SqlCouncil, SqlManual, SqlQuality
 from infra.db.repositories import (
     SqlEmailTokens,
     SqlOutbox,
@@ -32,6 +33,10 @@ class SqlUnitOfWork:
         self.consultations = SqlConsultations(self.db)
         self.desks = SqlDesks(self.db)
         self.referrals = SqlReferrals(self.db)
+        self.answers = SqlAnswers(self.db)
+        self.manual = SqlManual(self.db)
+        self.council = SqlCouncil(self.db)
+        self.quality = SqlQuality(self.db)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -39,15 +39,27 @@ async def take(client, consultant, consultation_id: str) -> dict[str, Any]:  # t
 
 
 async def answer(
-    client, staff, consultation_id: str, text: str = "削除依頼の方法をご案内します。"
+    client, staff, consultation_id: str, text: str = "削除依頼の方法をご案内します。", *, people=None
 ) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    response = await client.post(
-        f"/v1/consultations/{consultation_id}/messages",
-        headers=staff.headers,
-        json={"body": text, "kind": "answer"},
+    """Publish an answer the way staff do: a draft, the legal advisor's approval when the rules ask for it,
+    then publication."""
+    base = f"/v1/consultations/{consultation_id}/answers"
+    draft = await client.post(
+        base, headers=staff.headers, json={"body": text, "manual_sections": ["evidence"]}
     )
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
+    assert draft.status_code == 201, draft.text
+    draft_id = draft.json()["id"]
+    if draft.json()["needs_review"]:
+        assert people is not None, "this consultation needs the legal advisor: pass people="
+        from domain.actors import Role
+
+        advisor = await people.create(Role.legal_advisor)
+        assert (await client.post(f"{base}/{draft_id}/submit", headers=staff.headers)).status_code == 200
+        approved = await client.post(f"/v1/reviews/{draft_id}/approve", headers=advisor.headers, json={})
+        assert approved.status_code == 200, approved.text
+    published = await client.post(f"{base}/{draft_id}/publish", headers=staff.headers)
+    assert published.status_code == 200, published.text
+    return published.json()  # type: ignore[no-any-return]
 
 
 def random_id() -> str:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from api.main import api_routes
 from domain.actors import Client, Role
-from tests.api.consultation_helpers import intake, open_consultation
+from tests.api.consultation_helpers import answer, intake, open_consultation, take
 from tests.conftest import PASSWORD
 
 # "owner" is the consulter who opened the consultation in the context; "consulter" is another one.
@@ -37,6 +38,8 @@ class Row:
     path: str
     expected: dict[str, int]
     request: Callable[[dict[str, Any]], dict[str, Any]] = lambda ctx: {}
+    needs: frozenset[str] = frozenset()  # extra context: "draft", "sample", "proposal"
+    path_values: dict[str, str] = field(default_factory=dict)
 
 
 def person_only(ok: int) -> dict[str, int]:
@@ -56,7 +59,14 @@ def case_route(
     )
 
 
+STAFF_READ = expect(200, anonymous=401, service=403, owner=403, consulter=403)
+COUNCIL_READ = expect(403, anonymous=401, council=200, supervisor=200)
+PERIOD = {
+    "from": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+    "to": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+}
 C = "/v1/consultations/{consultation_id}"
+ANS = C + "/answers"
 E = C + "/evidence/{evidence_id}"
 TINY_PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS"
@@ -217,12 +227,163 @@ MATRIX = [
     Row("GET", "/v1/chart", expect(200)),
     Row("POST", "/v1/chart/walk", expect(200), lambda ctx: {"json": {"answers": ["danger_yes"]}}),
     Row("POST", "/v1/triage", expect(200), lambda ctx: {"json": {"text": "ネットに悪口を書かれました"}}),
+    # -- the homepage chatbot (issue 7): anonymous; the session token, not the caller, opens a session --
+    Row("POST", "/v1/chatbot/sessions", expect(201)),
+    Row(
+        "GET",
+        "/v1/chatbot/sessions/{session_id}",
+        expect(200),
+        lambda ctx: {"headers": {"X-Chatbot-Token": ctx["chatbot_token"]}},
+        needs=frozenset({"chatbot"}),
+    ),
+    Row(
+        "POST",
+        "/v1/chatbot/sessions/{session_id}/messages",
+        expect(200),
+        lambda ctx: {"json": {"choice_id": "menu"}, "headers": {"X-Chatbot-Token": ctx["chatbot_token"]}},
+        needs=frozenset({"chatbot"}),
+    ),
+    Row(
+        "POST",
+        "/v1/chatbot/drafts/claim",
+        expect(403, anonymous=401, owner=200, consulter=200),
+        lambda ctx: {"json": {"claim_token": ctx["claim_token"]}},
+        needs=frozenset({"chatbot"}),
+    ),
+    # -- the quality loop (issue 4) --
+    Row("GET", ANS, case_route(403, consultant=403)),
+    Row(
+        "POST", ANS, case_route(403, consultant=403, supervisor=201), lambda ctx: {"json": {"body": "回答案"}}
+    ),
+    Row("GET", ANS + "/{draft_id}", case_route(403, consultant=404), needs=frozenset({"draft"})),
+    Row(
+        "POST",
+        ANS + "/{draft_id}/versions",
+        case_route(403, consultant=404, supervisor=409),
+        lambda ctx: {"json": {"body": "修正案"}},
+        needs=frozenset({"draft"}),
+    ),
+    Row(
+        "POST",
+        ANS + "/{draft_id}/submit",
+        case_route(403, consultant=404, supervisor=409),
+        needs=frozenset({"draft"}),
+    ),
+    Row(
+        "POST",
+        ANS + "/{draft_id}/publish",
+        case_route(403, consultant=404, supervisor=409),
+        needs=frozenset({"draft"}),
+    ),
+    Row("GET", "/v1/reviews", expect(403, anonymous=401, legal_advisor=200)),
+    Row(
+        "GET",
+        "/v1/reviews/{draft_id}",
+        expect(403, anonymous=401, legal_advisor=200),
+        needs=frozenset({"draft"}),
+    ),
+    Row(
+        "POST",
+        "/v1/reviews/{draft_id}/approve",
+        expect(403, anonymous=401, legal_advisor=200),
+        lambda ctx: {"json": {}},
+        needs=frozenset({"draft"}),
+    ),
+    Row(
+        "POST",
+        "/v1/reviews/{draft_id}/return",
+        expect(403, anonymous=401, legal_advisor=200),
+        lambda ctx: {"json": {"advice": "根拠条文を追記してください"}},
+        needs=frozenset({"draft"}),
+    ),
+    Row("GET", "/v1/manual/{kind}", STAFF_READ, path_values={"kind": "sections"}),
+    Row(
+        "GET",
+        "/v1/manual/{kind}/{code}",
+        STAFF_READ,
+        path_values={"kind": "templates", "code": "evidence-first"},
+    ),
+    Row(
+        "POST",
+        "/v1/manual/sections/{code}/versions",
+        expect(403, anonymous=401, supervisor=201),
+        lambda ctx: {"json": {"body_ja": "改訂版"}},
+        path_values={"code": "evidence"},
+    ),
+    Row(
+        "GET",
+        "/v1/manual/sections/{code}/stale",
+        expect(403, anonymous=401, consultant=200, legal_advisor=200, supervisor=200),
+        path_values={"code": "evidence"},
+    ),
+    Row(
+        "GET",
+        "/v1/supervision/overview",
+        expect(403, anonymous=401, supervisor=200),
+        lambda ctx: {"params": PERIOD},
+    ),
+    Row(
+        "POST",
+        "/v1/council/samples",
+        expect(403, anonymous=401, supervisor=201),
+        lambda ctx: {"json": {"period_from": PERIOD["from"], "period_to": PERIOD["to"], "size": 3}},
+    ),
+    Row("GET", "/v1/council/samples", COUNCIL_READ),
+    Row(
+        "GET", "/v1/council/samples/{sample_id}/items/{pseudonym}", COUNCIL_READ, needs=frozenset({"sample"})
+    ),
+    Row(
+        "POST",
+        "/v1/council/samples/{sample_id}/items/{pseudonym}/findings",
+        expect(403, anonymous=401, council=201),
+        lambda ctx: {"json": {"accuracy": 3, "timeliness": 3, "tone": 3, "referral_fit": 3}},
+        needs=frozenset({"sample"}),
+    ),
+    Row("GET", "/v1/council/samples/{sample_id}/findings", COUNCIL_READ, needs=frozenset({"sample"})),
+    Row(
+        "POST",
+        "/v1/council/proposals",
+        expect(403, anonymous=401, council=201),
+        lambda ctx: {"json": {"section_code": "evidence", "proposed_body": "案", "rationale": "理由"}},
+    ),
+    Row("GET", "/v1/council/proposals", COUNCIL_READ),
+    Row(
+        "POST",
+        "/v1/council/proposals/{proposal_id}/reject",
+        expect(403, anonymous=401, supervisor=200),
+        needs=frozenset({"proposal"}),
+    ),
+    Row("GET", "/v1/council/statistics", COUNCIL_READ, lambda ctx: {"params": PERIOD}),
+    Row("GET", "/v1/audit-events", expect(403, anonymous=401, supervisor=200, admin=200)),
+    # -- the LINE official account (issue 6): the webhook trusts only X-Line-Signature, so a bearer token
+    # without a valid signature is 401 for everyone; linking is for consulters; dead letters for admins --
+    Row(
+        "POST",
+        "/v1/line/webhook",
+        expect(401),
+        lambda ctx: {"json": {"destination": "U" + "0" * 32, "events": []}},
+    ),
+    Row(
+        "POST",
+        "/v1/line/link-nonce",
+        expect(403, anonymous=401, consulter=200),
+        lambda ctx: {"json": {"link_token": "d" * 32}},
+    ),
+    Row("GET", "/v1/line/link", expect(403, anonymous=401, consulter=200)),
+    Row("DELETE", "/v1/line/link", expect(403, anonymous=401, consulter=204)),
+    Row("GET", "/v1/line/dead-letters", admin_only(200)),
+    Row(
+        "POST",
+        "/v1/line/dead-letters/{dead_letter_id}/replay",
+        admin_only(404),
+        path_values={"dead_letter_id": str(uuid.uuid4())},
+    ),
 ]
 
 
 def test_every_route_is_in_the_matrix(app) -> None:  # type: ignore[no-untyped-def]
     served = {(method, route.path) for route in api_routes(app) for method in route.methods}
-    assert len(served) >= 51
+    assert len(served) >= 75
     assert served == {(row.method, row.path) for row in MATRIX}
     for row in MATRIX:
         assert set(row.expected) == set(ACTORS)
@@ -246,46 +407,105 @@ async def headers_for(actor: str, people, container, ctx) -> dict[str, str]:  # 
     return person.headers
 
 
+async def extra_context(needs, ctx, client, people, supervisor) -> None:  # type: ignore[no-untyped-def]
+    """Costly context only for the rows that need it. With a draft, the case is assigned to the supervisor,
+    so an unassigned-queue consultant no longer sees it (404)."""
+    cid = ctx["consultation_id"]
+    if "chatbot" in needs:
+        # An anonymous chat that reached the hand-off: its session token and the claim token it issued.
+        opened = (await client.post("/v1/chatbot/sessions")).json()
+        ctx["session_id"], ctx["chatbot_token"] = opened["session_id"], opened["session_token"]
+        handed = await client.post(
+            f"/v1/chatbot/sessions/{opened['session_id']}/messages",
+            headers={"X-Chatbot-Token": opened["session_token"]},
+            json={"choice_id": "flow:handoff"},
+        )
+        ctx["claim_token"] = handed.json()["handoff"]["claim_token"]
+    if "draft" in needs:
+        # A draft waiting for the legal advisor (the example intake asks to identify the poster).
+        await take(client, supervisor, cid)
+        draft = await client.post(
+            f"/v1/consultations/{cid}/answers", headers=supervisor.headers, json={"body": "回答案"}
+        )
+        ctx["draft_id"] = draft.json()["id"]
+        submitted = await client.post(
+            f"/v1/consultations/{cid}/answers/{ctx['draft_id']}/submit", headers=supervisor.headers
+        )
+        assert submitted.status_code == 200, submitted.text
+    if "sample" in needs:
+        closed = await open_consultation(
+            client, await people.create(), desired_outcomes=["advice"], categories=["RIGHTS.INSULT"]
+        )
+        await take(client, supervisor, closed["id"])
+        await answer(client, supervisor, closed["id"])
+        tag = (await client.get(f"/v1/consultations/{closed['id']}", headers=supervisor.headers)).headers[
+            "etag"
+        ]
+        await client.post(
+            f"/v1/consultations/{closed['id']}/close", headers={**supervisor.headers, "If-Match": tag}
+        )
+        sample = await client.post(
+            "/v1/council/samples",
+            headers=supervisor.headers,
+            json={"period_from": PERIOD["from"], "period_to": PERIOD["to"], "size": 1},
+        )
+        ctx["sample_id"], ctx["pseudonym"] = sample.json()["id"], sample.json()["items"][0]
+    if "proposal" in needs:
+        council = await people.create(Role.council)
+        proposal = await client.post(
+            "/v1/council/proposals",
+            headers=council.headers,
+            json={"section_code": "evidence", "proposed_body": "案", "rationale": "理由"},
+        )
+        ctx["proposal_id"] = proposal.json()["id"]
+
+
 @pytest.mark.parametrize("actor", ACTORS)
 @pytest.mark.parametrize("row", MATRIX, ids=lambda r: f"{r.method} {r.path}")
 async def test_matrix(row: Row, actor: str, client, people, container) -> None:  # type: ignore[no-untyped-def]
-    target = await people.create(Role.consultant)
+    # Build only the objects the row's path needs: each test starts from an empty database.
+    needs = set(row.needs) | {
+        name for name in ("evidence_id", "referral_id", "user_id") if f"{{{name}}}" in row.path
+    }
     owner = await people.create(Role.consulter)
     consultation = await open_consultation(client, owner)
-    evidence = (
-        await client.post(
-            f"/v1/consultations/{consultation['id']}/evidence",
-            headers=owner.headers,
-            json={"url": "https://x.com/a/status/1"},
-        )
-    ).json()
-    uploaded = await client.put(
-        f"/v1/consultations/{consultation['id']}/evidence/{evidence['id']}/file",
-        headers=owner.headers,
-        files={"file": ("a.png", TINY_PNG, "image/png")},
-    )
-    assert uploaded.status_code == 200, uploaded.text
+    cid = consultation["id"]
     supervisor = await people.create(Role.supervisor)
-    referral = await client.post(
-        f"/v1/consultations/{consultation['id']}/referrals",
-        headers=supervisor.headers,
-        json={"desk_code": "houterasu", "reason": "弁護士への相談をおすすめします"},
-    )
-    assert referral.status_code == 201, referral.text
-    ctx = {
-        "user_id": target.id,
+    ctx: dict[str, Any] = {
         "owner": owner,
-        "consultation_id": consultation["id"],
-        "evidence_id": evidence["id"],
-        "actor_id": target.id,
-        "referral_id": referral.json()["id"],
+        "consultation_id": cid,
+        "actor_id": uuid.uuid4(),
         "action": "consent",
         "code": "police_110",
         "slug": "evidence-preservation",
     }
+    if "user_id" in needs:
+        ctx["user_id"] = (await people.create(Role.consultant)).id
+    if "evidence_id" in needs:
+        evidence = await client.post(
+            f"/v1/consultations/{cid}/evidence",
+            headers=owner.headers,
+            json={"url": "https://x.com/a/status/1"},
+        )
+        ctx["evidence_id"] = evidence.json()["id"]
+        uploaded = await client.put(
+            f"/v1/consultations/{cid}/evidence/{ctx['evidence_id']}/file",
+            headers=owner.headers,
+            files={"file": ("a.png", TINY_PNG, "image/png")},
+        )
+        assert uploaded.status_code == 200, uploaded.text
+    if "referral_id" in needs:
+        referral = await client.post(
+            f"/v1/consultations/{cid}/referrals",
+            headers=supervisor.headers,
+            json={"desk_code": "houterasu", "reason": "弁護士への相談をおすすめします"},
+        )
+        assert referral.status_code == 201, referral.text
+        ctx["referral_id"] = referral.json()["id"]
+    await extra_context(frozenset(needs), ctx, client, people, supervisor)
     auth = await headers_for(actor, people, container, ctx)
     request = row.request(ctx)
     headers = {**auth, **request.pop("headers", {})}
-    path = row.path.format(**{k: v for k, v in ctx.items() if k != "owner"})
+    path = row.path.format(**{**{k: v for k, v in ctx.items() if k != "owner"}, **row.path_values})
     response = await client.request(row.method, path, headers=headers, **request)
     assert response.status_code == row.expected[actor], (actor, response.text)
