@@ -19,7 +19,6 @@ from domain.referrals import ReferralService
 from domain.triage import TriageRules
 from infra.calendar import JapaneseHolidays
 from infra.chatbot_loader import load_chatbot_flows
-from infra.db.chatbot import ChatbotUnitOfWorkFactory
 from infra.db.engine import make_engine, make_session_factory
 from infra.db.quality import DbAuditLog, SqlManualCatalogue
 from infra.db.repositories import SqlSessionLookup
@@ -173,7 +172,7 @@ def build_chatbot(
     """The homepage chatbot: flows validated against the knowledge, the chart and triage shared with every
     front door, desk details from the directory, and its own rate limits per client address."""
     return ChatbotService(
-        uow=ChatbotUnitOfWorkFactory(sessions),
+        uow=SqlUnitOfWorkFactory(sessions),
         flows=load_chatbot_flows(),
         knowledge=c.knowledge,
         guidance=c.guidance,

@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infra.db.chatbot import purge_chatbot
+from infra.db.leases import claim_due
 from infra.db.tables import OutboxRow, UserRow
 from infra.mail import Mailer
 from infra.mail_templates import TEMPLATES, render
@@ -66,37 +66,16 @@ class OutboxWorker:
 
     async def _claim(self, now: datetime, limit: int) -> list[uuid.UUID]:
         async with self.factory() as db:
-            candidates = (
-                (
-                    await db.execute(
-                        select(OutboxRow.id)
-                        .where(
-                            OutboxRow.sent_at.is_(None),  # type: ignore[union-attr]
-                            OutboxRow.failed_at.is_(None),  # type: ignore[union-attr]
-                            OutboxRow.next_attempt_at <= now,
-                            or_(OutboxRow.locked_until.is_(None), OutboxRow.locked_until < now),  # type: ignore[union-attr]
-                        )
-                        .order_by(OutboxRow.created_at)
-                        .limit(limit)
-                    )
-                )
-                .scalars()
-                .all()
+            claimed = await claim_due(
+                db,
+                OutboxRow,
+                pending=[OutboxRow.sent_at.is_(None), OutboxRow.failed_at.is_(None)],  # type: ignore[union-attr]
+                due=[OutboxRow.next_attempt_at <= now],
+                order_by=[OutboxRow.created_at],
+                now=now,
+                lease=LEASE,
+                limit=limit,
             )
-            claimed = []
-            for row_id in candidates:
-                # The conditional UPDATE is the lock: only one worker can move locked_until forward.
-                result = await db.execute(
-                    update(OutboxRow)
-                    .where(
-                        OutboxRow.id == row_id,
-                        OutboxRow.sent_at.is_(None),  # type: ignore[union-attr]
-                        or_(OutboxRow.locked_until.is_(None), OutboxRow.locked_until < now),  # type: ignore[union-attr]
-                    )
-                    .values(locked_until=now + LEASE)
-                )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    claimed.append(row_id)
             await db.commit()
             return claimed
 

@@ -131,39 +131,6 @@ class SqlChatbot:
         return _draft(row)
 
 
-class ChatbotUnitOfWork:
-    """One AsyncSession, one transaction, committed once at the end of a chatbot use case."""
-
-    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
-        self._factory = factory
-        self.db: AsyncSession | None = None
-
-    async def __aenter__(self) -> ChatbotUnitOfWork:
-        self.db = self._factory()
-        self.chatbot = SqlChatbot(self.db)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.db is not None
-        try:
-            await self.db.rollback()  # a no-op after commit
-        finally:
-            await self.db.close()
-            self.db = None
-
-    async def commit(self) -> None:
-        assert self.db is not None
-        await self.db.commit()
-
-
-class ChatbotUnitOfWorkFactory:
-    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
-        self.factory = factory
-
-    def __call__(self) -> ChatbotUnitOfWork:
-        return ChatbotUnitOfWork(self.factory)
-
-
 async def purge_chatbot(
     sessions_factory: async_sessionmaker[AsyncSession], now: datetime, retention: timedelta
 ) -> int:

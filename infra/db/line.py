@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from infra.db.leases import claim_due
 from infra.db.tables_line import LineDeliveryRow, LineInboxRow, LineLinkNonceRow, LineUserRow
 
 PENDING, SENT, SKIPPED, DEAD = "pending", "sent", "skipped", "dead"
@@ -42,37 +43,16 @@ class SqlLineInbox:
         return stored
 
     async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[uuid.UUID]:
-        ids = (
-            (
-                await self.db.execute(
-                    select(LineInboxRow.id)
-                    .where(
-                        LineInboxRow.processed_at.is_(None),  # type: ignore[union-attr]
-                        LineInboxRow.next_attempt_at <= now,
-                        or_(LineInboxRow.locked_until.is_(None), LineInboxRow.locked_until < now),  # type: ignore[union-attr]
-                    )
-                    .order_by(LineInboxRow.event_at, LineInboxRow.received_at)
-                    .limit(limit)
-                )
-            )
-            .scalars()
-            .all()
+        return await claim_due(
+            self.db,
+            LineInboxRow,
+            pending=[LineInboxRow.processed_at.is_(None)],  # type: ignore[union-attr]
+            due=[LineInboxRow.next_attempt_at <= now],
+            order_by=[LineInboxRow.event_at, LineInboxRow.received_at],
+            now=now,
+            lease=lease,
+            limit=limit,
         )
-        claimed = []
-        for row_id in ids:
-            # The conditional UPDATE is the lock, as in the outbox relay.
-            result = await self.db.execute(
-                update(LineInboxRow)
-                .where(
-                    LineInboxRow.id == row_id,
-                    LineInboxRow.processed_at.is_(None),  # type: ignore[union-attr]
-                    or_(LineInboxRow.locked_until.is_(None), LineInboxRow.locked_until < now),  # type: ignore[union-attr]
-                )
-                .values(locked_until=now + lease)
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                claimed.append(row_id)
-        return claimed
 
     async def get(self, row_id: uuid.UUID) -> LineInboxRow | None:
         return await self.db.get(LineInboxRow, row_id)
@@ -212,36 +192,16 @@ class SqlLineDeliveries:
         return row
 
     async def claim(self, now: datetime, limit: int, lease: timedelta) -> list[uuid.UUID]:
-        ids = (
-            (
-                await self.db.execute(
-                    select(LineDeliveryRow.id)
-                    .where(
-                        LineDeliveryRow.status == PENDING,
-                        LineDeliveryRow.next_attempt_at <= now,
-                        or_(LineDeliveryRow.locked_until.is_(None), LineDeliveryRow.locked_until < now),  # type: ignore[union-attr]
-                    )
-                    .order_by(LineDeliveryRow.created_at)
-                    .limit(limit)
-                )
-            )
-            .scalars()
-            .all()
+        return await claim_due(
+            self.db,
+            LineDeliveryRow,
+            pending=[LineDeliveryRow.status == PENDING],
+            due=[LineDeliveryRow.next_attempt_at <= now],
+            order_by=[LineDeliveryRow.created_at],
+            now=now,
+            lease=lease,
+            limit=limit,
         )
-        claimed = []
-        for row_id in ids:
-            result = await self.db.execute(
-                update(LineDeliveryRow)
-                .where(
-                    LineDeliveryRow.id == row_id,
-                    LineDeliveryRow.status == PENDING,
-                    or_(LineDeliveryRow.locked_until.is_(None), LineDeliveryRow.locked_until < now),  # type: ignore[union-attr]
-                )
-                .values(locked_until=now + lease)
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                claimed.append(row_id)
-        return claimed
 
     async def get(self, row_id: uuid.UUID) -> LineDeliveryRow | None:
         return await self.db.get(LineDeliveryRow, row_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from infra.db.chatbot import SqlChatbot
 from infra.db.consultations import SqlConsultations
 from infra.db.guidance import SqlDesks, SqlReferrals
 from infra.db.quality import SqlAnswers, SqlCouncil, SqlManual, SqlQuality
@@ -31,6 +32,7 @@ class SqlUnitOfWork:
         self.service_clients = SqlServiceClients(self.db)
         self.outbox = SqlOutbox(self.db)
         self.consultations = SqlConsultations(self.db)
+        self.chatbot = SqlChatbot(self.db)
         self.desks = SqlDesks(self.db)
         self.referrals = SqlReferrals(self.db)
         self.answers = SqlAnswers(self.db)
