@@ -119,6 +119,11 @@ def with_etag(response: Response, c: Consultation) -> None:
     response.headers["ETag"] = etag_of(c.version)
 
 
+def detail_with_etag(response: Response, c: Consultation) -> ConsultationDetail:
+    with_etag(response, c)
+    return ConsultationDetail(**detail(c))
+
+
 @router.post(
     "",
     operation_id="consultations_create",
@@ -239,8 +244,7 @@ async def get_consultation(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
 ) -> ConsultationDetail:
     consultation = await c.consultations.get(actor, consultation_id)
-    with_etag(response, consultation)
-    return ConsultationDetail(**detail(consultation))
+    return detail_with_etag(response, consultation)
 
 
 @router.patch(
@@ -260,8 +264,7 @@ async def update_consultation(
     consultation = await c.consultations.update(
         actor, consultation_id, body.model_dump(exclude_unset=True), expected_version=parse_if_match(if_match)
     )
-    with_etag(response, consultation)
-    return ConsultationDetail(**detail(consultation))
+    return detail_with_etag(response, consultation)
 
 
 @router.post(
@@ -282,8 +285,7 @@ async def assign_consultation(
     consultation = await c.consultations.assign(
         actor, consultation_id, body.assignee_id, expected_version=parse_if_match(if_match)
     )
-    with_etag(response, consultation)
-    return ConsultationDetail(**detail(consultation))
+    return detail_with_etag(response, consultation)
 
 
 @router.post(
@@ -298,8 +300,7 @@ async def close_consultation(
     consultation = await c.consultations.close(
         actor, consultation_id, expected_version=parse_if_match(if_match)
     )
-    with_etag(response, consultation)
-    return ConsultationDetail(**detail(consultation))
+    return detail_with_etag(response, consultation)
 
 
 @router.post(
@@ -313,8 +314,7 @@ async def reopen_consultation(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
 ) -> ConsultationDetail:
     consultation = await c.consultations.reopen(actor, consultation_id)
-    with_etag(response, consultation)
-    return ConsultationDetail(**detail(consultation))
+    return detail_with_etag(response, consultation)
 
 
 @router.post(
@@ -328,8 +328,7 @@ async def withdraw_consultation(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
 ) -> ConsultationDetail:
     consultation = await c.consultations.withdraw(actor, consultation_id)
-    with_etag(response, consultation)
-    return ConsultationDetail(**detail(consultation))
+    return detail_with_etag(response, consultation)
 
 
 @router.get(
