@@ -504,9 +504,17 @@ class AccountService:
             return user
 
     async def create_user_directly(
-        self, *, email: str, role: Role, password: str, display_name: str | None = None
+        self,
+        *,
+        email: str,
+        role: Role,
+        password: str,
+        display_name: str | None = None,
+        expires_at: datetime | None = None,
     ) -> User:
         """Operator path (CLI): a verified account with a password, e.g. the first admin."""
+        if role is Role.council and expires_at is None:
+            raise ValidationFailed("council_requires_expiry", field="expires_at")
         email = normalise_email(email)
         check_password(password, self.hasher, context=(email, email.split("@")[0]))
         now = self.clock.now()
@@ -520,6 +528,7 @@ class AccountService:
                 password_hash=await self.hasher.hash(password),
                 display_name=display_name,
                 email_verified_at=now,
+                expires_at=expires_at,
                 created_at=now,
                 updated_at=now,
             )

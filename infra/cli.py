@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -80,6 +81,9 @@ def create_user(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin")
     ] = False,
+    expires_at: Annotated[
+        datetime | None, typer.Option(help="When the account stops working (required for council members)")
+    ] = None,
 ) -> None:
     """Create a verified account, e.g. the first admin. Without --password-stdin the password is prompted."""
     if password_stdin:
@@ -92,8 +96,9 @@ def create_user(
 
         c = build_container(_settings())
         try:
+            expiry = expires_at.replace(tzinfo=expires_at.tzinfo or UTC) if expires_at else None
             user = await c.accounts.create_user_directly(
-                email=email, role=role, password=password, display_name=display_name
+                email=email, role=role, password=password, display_name=display_name, expires_at=expiry
             )
             typer.echo(f"created {user.role.value} {user.id}")
         finally:

@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from pathlib import Path
 
@@ -257,7 +258,11 @@ class People:
         self, role: Role = Role.consulter, *, email: str | None = None, password: str = PASSWORD
     ) -> Person:
         email = email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.jp"
-        user = await self.container.accounts.create_user_directly(email=email, role=role, password=password)
+        # Council accounts always expire; a month is plenty for a test.
+        expires = datetime.now(UTC) + timedelta(days=30) if role is Role.council else None
+        user = await self.container.accounts.create_user_directly(
+            email=email, role=role, password=password, expires_at=expires
+        )
         return await self.sign_in(user.id, email, role, password)
 
     async def sign_in(self, user_id: uuid.UUID, email: str, role: Role, password: str = PASSWORD) -> Person:
