@@ -112,13 +112,4 @@ def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
     return Depends(guard)
 
 
-def require_scope(scope: str):  # type: ignore[no-untyped-def]
-    async def guard(actor: CurrentActor) -> Actor:
-        if actor.is_person or scope not in actor.scopes:
-            raise Forbidden("insufficient_scope")
-        return actor
-
-    return Depends(guard)
-
-
 Admin = Annotated[Actor, require_roles(Role.admin)]

@@ -444,16 +444,6 @@ class Knowledge:
     def leaf_categories(self) -> list[Category]:
         return [c for c in self.categories if not c.is_group]
 
-    def desks_for_category(self, code: str, *, include_general: bool = False) -> list[Desk]:
-        """Desks that list `code` (or, for a group code, any of its leaves); general desks only on request."""
-        cat = self.category(code)
-        wanted = {code}
-        if cat is not None and cat.is_group:
-            wanted |= {c.code for c in self.categories if c.parent == code}
-        return [
-            d for d in self.desks if wanted.intersection(d.categories) or (include_general and d.is_general)
-        ]
-
     def emergency_desks(self) -> list[Desk]:
         return [d for d in self.desks if d.emergency]
 

@@ -90,8 +90,6 @@ class RefreshTokenRepository(Protocol):
 
     async def get_by_digest(self, digest: str) -> RefreshToken | None: ...
 
-    async def successor_of(self, token_id: uuid.UUID) -> RefreshToken | None: ...
-
     async def mark_used(self, token_id: uuid.UUID, *, at: datetime) -> bool:
         """Mark as used if it was not already; False when someone else used it first."""
 

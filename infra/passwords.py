@@ -17,7 +17,6 @@ class Argon2Passwords:
         # OWASP's Argon2id profile m=19 MiB, t=2, p=1 (security.md §5.1); concurrency bounds memory.
         self._argon = Argon2(time_cost=iterations, memory_cost=memory_kib, parallelism=1, type=Type.ID)
         self._limit = asyncio.Semaphore(concurrency)
-        self._concurrency = concurrency
 
     @cached_property
     def _dummy(self) -> str:

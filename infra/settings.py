@@ -168,7 +168,3 @@ class Settings(BaseSettings):
     @property
     def run_worker_in_process(self) -> bool:
         return (not self.is_production) if self.worker_in_process is None else self.worker_in_process
-
-
-def load_settings(**overrides: object) -> Settings:
-    return Settings(**overrides)  # type: ignore[arg-type]

@@ -37,7 +37,7 @@ from api.schemas.quality import (
 )
 from domain.answers import AnswerDraft
 from domain.errors import NotFound
-from domain.quality import ManualEntry, Period, Proposal, Sample
+from domain.quality import Finding, ManualEntry, Period, Proposal, Sample
 
 router = APIRouter(tags=["quality"])
 A = "/v1/consultations/{consultation_id}/answers"
@@ -103,6 +103,17 @@ def sample_out(s: Sample) -> SampleOut:
         size=s.size,
         created_at=s.created_at,
         items=[p for p, _ in s.items],
+    )
+
+
+def finding_out(f: Finding) -> FindingOut:
+    return FindingOut(
+        id=f.id,
+        pseudonym=f.pseudonym,
+        member_id=f.member_id,
+        comment=f.comment,
+        created_at=f.created_at,
+        **f.scores,
     )
 
 
@@ -404,15 +415,7 @@ async def create_finding(
     sample_id: uuid.UUID, pseudonym: str, body: FindingIn, actor: Person, c: ContainerDep
 ) -> FindingOut:
     scores = body.model_dump(include={"accuracy", "timeliness", "tone", "referral_fit"})
-    f = await c.quality.record_finding(actor, sample_id, pseudonym, scores, body.comment)
-    return FindingOut(
-        id=f.id,
-        pseudonym=f.pseudonym,
-        member_id=f.member_id,
-        comment=f.comment,
-        created_at=f.created_at,
-        **f.scores,
-    )
+    return finding_out(await c.quality.record_finding(actor, sample_id, pseudonym, scores, body.comment))
 
 
 @router.get(
@@ -422,17 +425,7 @@ async def create_finding(
     responses=ERRORS,
 )
 async def list_findings(sample_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[FindingOut]:
-    return [
-        FindingOut(
-            id=f.id,
-            pseudonym=f.pseudonym,
-            member_id=f.member_id,
-            comment=f.comment,
-            created_at=f.created_at,
-            **f.scores,
-        )
-        for f in await c.quality.findings(actor, sample_id)
-    ]
+    return [finding_out(f) for f in await c.quality.findings(actor, sample_id)]
 
 
 @router.post(

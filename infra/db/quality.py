@@ -582,6 +582,3 @@ class DbAuditLog:
                 )
             )
             await db.commit()
-
-
-__all__ = ["SqlAnswers", "SqlCouncil", "SqlManual", "SqlManualCatalogue", "SqlQuality", "DbAuditLog"]

@@ -104,16 +104,6 @@ def test_emergency_desks(k):
     assert "ihaho" not in emergency
 
 
-def test_desks_for_category(k):
-    sexual = {d.code for d in k.desks_for_category("RIGHTS.PRIVATE_SEXUAL")}
-    assert {"police_8103", "onestop_8891", "paps"} <= sexual
-    assert "ihaho" not in sexual  # general desks only when asked
-    assert "ihaho" in {d.code for d in k.desks_for_category("RIGHTS.PRIVATE_SEXUAL", include_general=True)}
-    assert {d.code for d in k.desks_for_category("OTHER.SPAM")} == {"dekyo_spam"}
-    # a group code collects the desks of its leaves
-    assert "child_sos_24h" in {d.code for d in k.desks_for_category("YOUTH")}
-
-
 def test_uncertain_facts_are_flagged(k):
     for code in ("bar_association", "child_guidance_189"):
         desk = k.desk(code)
