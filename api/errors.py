@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain import errors as e
+from infra.knowledge import load_problem_catalogue
 
 log = logging.getLogger("madoguchi.api")
 
@@ -102,28 +104,31 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: object,
 ) -> JSONResponse:
-    ja, en = TITLES.get(status, TITLES[500] if status >= 500 else TITLES[400])
+    code = code or DEFAULT_CODES.get(status, "internal_error")
+    entry = load_problem_catalogue().get(code)
+    ja, en = (
+        (entry.title_ja, entry.title_en)
+        if entry
+        else TITLES.get(status, TITLES[500 if status >= 500 else 400])
+    )
     body: dict[str, object] = {
-        "type": "about:blank",
+        "type": problem_type(code),
         "title": en if prefers_english(request.headers.get("accept-language")) else ja,
         "status": status,
-        "code": code or DEFAULT_CODES.get(status, "error"),
-        "instance": _route_template(request),
+        "code": code,
+        # The path as requested, percent-encoded; the query string is left out (it can carry what a person typed).
+        "instance": quote(request.url.path, safe="/"),
         "request_id": request.scope.get("state", {}).get("request_id", ""),
     }
-    if body["instance"] is None:
-        del body["instance"]
     if detail:
         body["detail"] = detail
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def _route_template(request: Request) -> str | None:
-    """The matched route's template (/v1/consultations/{consultation_id}), never the raw path: a path can
-    carry whatever a caller typed into it."""
-    route = request.scope.get("route")
-    return getattr(route, "path", None)
+def problem_type(code: str) -> str:
+    """The problem type URI: resolves (against the API's base) to the code's catalogue entry."""
+    return f"/v1/problems/{code}"
 
 
 def status_for(exc: e.DomainError) -> int:
@@ -146,32 +151,36 @@ async def on_domain_error(request: Request, exc: e.DomainError) -> JSONResponse:
     return problem(request, status, exc.code, detail=exc.detail, headers=headers, **extra)
 
 
-# Fixed texts per error type: pydantic's own messages can quote parts of the input (e-mail checks do).
-VALIDATION_MESSAGES = {
-    "missing": "Field required",
-    "extra_forbidden": "Unknown field",
-    "string_too_short": "Too short",
-    "string_too_long": "Too long",
-    "too_short": "Too few items",
-    "too_long": "Too many items",
-    "string_pattern_mismatch": "Wrong format",
-    "value_error": "Invalid value",
-    "enum": "Not one of the allowed values",
-    "literal_error": "Not one of the allowed values",
-    "json_invalid": "Malformed JSON",
-    "timezone_aware": "A time zone is required",
+# Fixed texts per error type, Japanese and English: pydantic's own messages can quote parts of the input
+# (e-mail checks do).
+VALIDATION_MESSAGES: dict[str, tuple[str, str]] = {
+    "missing": ("必須項目です", "Field required"),
+    "extra_forbidden": ("この項目は使えません", "Unknown field"),
+    "string_too_short": ("短すぎます", "Too short"),
+    "string_too_long": ("長すぎます", "Too long"),
+    "too_short": ("項目が足りません", "Too few items"),
+    "too_long": ("項目が多すぎます", "Too many items"),
+    "string_pattern_mismatch": ("形式が正しくありません", "Wrong format"),
+    "value_error": ("値が正しくありません", "Invalid value"),
+    "enum": ("選べる値ではありません", "Not one of the allowed values"),
+    "literal_error": ("選べる値ではありません", "Not one of the allowed values"),
+    "json_invalid": ("JSON の形式が正しくありません", "Malformed JSON"),
+    "timezone_aware": ("タイムゾーンの指定が必要です", "A time zone is required"),
 }
+INVALID_VALUE = VALIDATION_MESSAGES["value_error"]
 
 
 async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     # Location and type with a fixed text: pydantic's `input`, `ctx` and `msg` can echo what was sent.
     errors = []
+    english = prefers_english(request.headers.get("accept-language"))
     for err in exc.errors()[:20]:
         kind = str(err.get("type", ""))
         loc = [str(p) for p in err.get("loc", ())]
         if kind == "extra_forbidden" and loc:
             loc[-1] = "*"  # the unknown key is the caller's own text
-        errors.append({"loc": loc, "type": kind, "msg": VALIDATION_MESSAGES.get(kind, "Invalid value")})
+        ja, en = VALIDATION_MESSAGES.get(kind, INVALID_VALUE)
+        errors.append({"loc": loc, "type": kind, "msg": en if english else ja})
     return problem(request, 422, "validation_failed", errors=errors)
 
 

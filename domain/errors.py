@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class DomainError(Exception):
     code = "domain_error"
@@ -60,3 +62,14 @@ class PreconditionFailed(DomainError):
 
 class PreconditionRequired(DomainError):
     code = "precondition_required"
+
+
+@dataclass(frozen=True)
+class ProblemEntry:
+    """One entry of the error-code catalogue (domain/knowledge/problems.yaml)."""
+
+    code: str
+    status: int
+    title_ja: str
+    title_en: str
+    meaning: str

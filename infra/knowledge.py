@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from domain.errors import ProblemEntry
 from domain.knowledge_model import Knowledge, KnowledgeError, validate
 
 PACKAGE = "domain.knowledge"
@@ -60,3 +61,23 @@ def knowledge_version() -> str:
     for stem, blob in read_files().items():
         digest.update(stem.encode("ascii") + b"\0" + len(blob).to_bytes(8, "big") + blob)
     return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def load_problem_catalogue() -> dict[str, ProblemEntry]:
+    """The error-code catalogue, validated: every entry has an HTTP error status and non-empty texts."""
+    doc = yaml.safe_load(files(PACKAGE).joinpath("problems.yaml").read_text(encoding="utf-8"))
+    errors: list[str] = []
+    catalogue: dict[str, ProblemEntry] = {}
+    for code, entry in (doc.get("codes") or {}).items():
+        texts = [entry.get(k) for k in ("title_ja", "title_en", "meaning")]
+        status = entry.get("status")
+        if not isinstance(status, int) or not 400 <= status <= 599:
+            errors.append(f"problems.yaml: {code}: status must be an HTTP error status")
+        elif not all(isinstance(t, str) and t.strip() for t in texts):
+            errors.append(f"problems.yaml: {code}: title_ja, title_en and meaning must be non-empty text")
+        else:
+            catalogue[code] = ProblemEntry(code, status, *texts)  # type: ignore[arg-type]
+    if errors:
+        raise KnowledgeError(errors)
+    return catalogue

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ContainerDep
+from api.errors import problem_type
+from api.schemas.common import ProblemTypeOut, problem_responses
 from api.schemas.consultations import (
     CategoryGroupOut,
     CategoryOut,
@@ -12,6 +14,8 @@ from api.schemas.consultations import (
     IntakeOptionsOut,
     PlatformBrief,
 )
+from domain.errors import NotFound
+from infra.knowledge import load_problem_catalogue
 
 router = APIRouter(tags=["reference"])
 
@@ -58,3 +62,40 @@ async def intake_options(c: ContainerDep) -> IntakeOptionsOut:
         channels=items("channels"),
         platforms=[PlatformBrief(code=p.code, name_ja=p.name_ja, name_en=p.name_en) for p in k.platforms],
     )
+
+
+def _problem_type(code: str) -> ProblemTypeOut:
+    entry = load_problem_catalogue()[code]
+    return ProblemTypeOut(
+        code=code,
+        type=problem_type(code),
+        status=entry.status,
+        title_ja=entry.title_ja,
+        title_en=entry.title_en,
+        meaning=entry.meaning,
+    )
+
+
+@router.get(
+    "/v1/problems",
+    operation_id="problems_list",
+    response_model=list[ProblemTypeOut],
+    summary="Every error code the API answers with, its status and what it means",
+    description="The catalogue behind every problem's `code` and `type`. Front ends switch on `code`; the "
+    "titles may be shown to people.",
+)
+async def list_problem_types() -> list[ProblemTypeOut]:
+    return [_problem_type(code) for code in sorted(load_problem_catalogue())]
+
+
+@router.get(
+    "/v1/problems/{code}",
+    operation_id="problems_get",
+    response_model=ProblemTypeOut,
+    responses=problem_responses(404),
+    summary="One error code: what a problem's `type` URI resolves to",
+)
+async def get_problem_type(code: str) -> ProblemTypeOut:
+    if code not in load_problem_catalogue():
+        raise NotFound()
+    return _problem_type(code)

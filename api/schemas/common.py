@@ -32,28 +32,63 @@ class Problem(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "type": "about:blank",
+                    "type": "/v1/problems/validation_failed",
                     "title": "入力内容に誤りがあります",
                     "status": 422,
                     "code": "validation_failed",
                     "instance": "/v1/auth/register",
                     "request_id": "3f0c2a9e8b6d4e0f9a1b2c3d4e5f6a7b",
                     "errors": [
-                        {"loc": ["body", "email"], "type": "value_error", "msg": "value is not a valid email"}
+                        {"loc": ["body", "email"], "type": "value_error", "msg": "値が正しくありません"}
                     ],
                 }
             ]
         }
     )
 
-    type: str = "about:blank"
-    title: str
+    type: str = Field(description="/v1/problems/{code}: the catalogue entry of this code")
+    title: str = Field(description="For people: Japanese, or English when Accept-Language prefers it")
     status: int
-    code: str
-    instance: str | None = None
-    request_id: str
+    code: str = Field(description="Stable machine-readable code; the catalogue is GET /v1/problems")
+    instance: str = Field(description="The request path")
+    request_id: str = Field(description="Also in the X-Request-ID header; quote it when reporting a problem")
     detail: str | None = None
-    errors: list[ValidationIssue] | None = None
+    errors: list[ValidationIssue] | None = Field(default=None, description="validation_failed: each problem")
+    field: str | None = Field(default=None, description="The input field a domain check refused")
+    reasons: list[str] | None = Field(
+        default=None, description="Why, as codes (e.g. why an upload was refused)"
+    )
+    position: int | None = Field(default=None, description="Which step of a chart walk was refused")
+    current_terms_version: str | None = Field(
+        default=None, description="terms_outdated: the terms version to show and agree to"
+    )
+
+
+class ProblemTypeOut(Output):
+    """An entry of the error-code catalogue: what a problem's `type` URI resolves to."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "stale_version",
+                    "type": "/v1/problems/stale_version",
+                    "status": 412,
+                    "title_ja": "ほかの更新が先に行われました",
+                    "title_en": "Someone changed it first",
+                    "meaning": "The ETag sent in If-Match is not the current one: reload, reapply the change and "
+                    "send the new ETag.",
+                }
+            ]
+        }
+    )
+
+    code: str
+    type: str
+    status: int
+    title_ja: str
+    title_en: str
+    meaning: str
 
 
 class Page(BaseModel, Generic[T]):

@@ -14,15 +14,79 @@ async def test_401_without_token_carries_www_authenticate(client) -> None:
     response = await client.get("/v1/me")
     body = assert_problem(response, 401, "missing_token")
     assert response.headers["www-authenticate"] == "Bearer"
-    assert body["title"] == "認証が必要です"
+    assert body["title"] == "ログインが必要です"
 
 
 async def test_titles_follow_accept_language(client) -> None:
     english = await client.get("/v1/me", headers={"Accept-Language": "en-GB,en;q=0.9,ja;q=0.5"})
-    assert english.json()["title"] == "Authentication required"
+    assert english.json()["title"] == "Sign-in required"
     japanese = await client.get("/v1/me", headers={"Accept-Language": "en;q=0.3, ja"})
-    assert japanese.json()["title"] == "認証が必要です"
+    assert japanese.json()["title"] == "ログインが必要です"
     assert english.json()["code"] == japanese.json()["code"] == "missing_token"
+
+
+async def test_a_problem_type_resolves_to_its_catalogue_entry_and_instance_is_the_path(
+    client, people
+) -> None:
+    admin = await people.create(Role.admin)
+    path = "/v1/users/9a1d1c4e-3f7b-4a8e-9b2c-0d1e2f3a4b5c"
+    body = assert_problem(await client.get(path, headers=admin.headers), 404, "user_not_found")
+    assert body["instance"] == path  # the request path, not the route template
+    assert body["type"] == "/v1/problems/user_not_found"
+    entry = (await client.get(body["type"])).json()
+    assert entry["code"] == "user_not_found" and entry["status"] == 404
+    assert entry["title_ja"] == body["title"] and entry["title_en"] and entry["meaning"]
+    assert_problem(await client.get("/v1/problems/no_such_code"), 404, "not_found")
+
+
+async def test_the_catalogue_lists_every_code_once_with_both_titles(client) -> None:
+    entries = (await client.get("/v1/problems")).json()
+    codes = [e["code"] for e in entries]
+    assert len(codes) == len(set(codes)) and {"stale_version", "invalid_text", "database_unavailable"} <= set(
+        codes
+    )
+    assert all(e["title_ja"] and e["title_en"] and e["meaning"] and 400 <= e["status"] < 600 for e in entries)
+
+
+def test_every_code_the_code_raises_is_in_the_catalogue() -> None:
+    """Scans api/, domain/ and infra/ for domain errors raised with a literal code."""
+    import ast
+    from pathlib import Path
+
+    from infra.knowledge import load_problem_catalogue
+
+    classes = {"Unauthenticated", "Forbidden", "NotFound", "InvalidState", "Conflict", "PreconditionFailed"}
+    classes |= {"PreconditionRequired", "ValidationFailed", "RateLimited", "Unavailable"}
+    root = Path(__file__).resolve().parents[2]
+    raised: set[str] = set()
+    for package in ("api", "domain", "infra"):
+        for source in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = getattr(node.func, "id", getattr(node.func, "attr", None))
+                if name not in classes:
+                    continue
+                literals = [
+                    a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                ]
+                literals += [
+                    k.value.value
+                    for k in node.keywords
+                    if k.arg == "code" and isinstance(k.value, ast.Constant)
+                ]
+                raised |= set(literals[:1])
+    assert raised, "the scan found nothing: it is broken"
+    assert raised - set(load_problem_catalogue()) == set()
+
+
+async def test_validation_messages_follow_accept_language(client) -> None:
+    for language, message in (("ja", "必須項目です"), ("en", "Field required")):
+        response = await client.post(
+            "/v1/auth/password-reset", json={}, headers={"Accept-Language": language}
+        )
+        body = assert_problem(response, 422, "validation_failed")
+        assert body["errors"][0]["msg"] == message
 
 
 async def test_403_for_a_role_that_may_not(client, people) -> None:
