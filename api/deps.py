@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword, OAuthFlows
@@ -11,6 +11,7 @@ from fastapi.security import OAuth2
 from domain.actors import Actor, Role
 from domain.errors import Forbidden, Unauthenticated
 from domain.models import User
+from domain.policy import SERVICE_SCOPES, ensure_scope
 from infra.container import Container
 
 oauth2 = OAuth2(
@@ -18,11 +19,7 @@ oauth2 = OAuth2(
         password=OAuthFlowPassword(tokenUrl="/v1/auth/token", scopes={}),
         clientCredentials=OAuthFlowClientCredentials(
             tokenUrl="/v1/auth/token",
-            scopes={
-                "chart:read": "Read the contact-desk chart and walk it",
-                "triage:run": "Run triage on free text",
-                "line:notify": "Send LINE notifications",
-            },
+            scopes=SERVICE_SCOPES,
         ),
     ),
     scheme_name="OAuth2",
@@ -113,3 +110,22 @@ def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
 
 
 Admin = Annotated[Actor, require_roles(Role.admin)]
+
+
+def public_with_scope(scope: str) -> Any:
+    """A public route that a service client may also call with its token: the token, when sent, must be
+    valid and carry `scope` (403 insufficient_scope otherwise). Returns the actor, or None when anonymous."""
+
+    async def guard(request: Request, authorization: Annotated[str | None, Depends(oauth2)]) -> Actor | None:
+        if not authorization:
+            return None
+        actor = await authenticated(request, authorization)
+        ensure_scope(actor, scope)
+        return actor
+
+    return Depends(guard)
+
+
+def public_security(scope: str) -> dict[str, Any]:
+    """The operation's security in the spec: anonymous, or a service client with `scope`."""
+    return {"security": [{}, {"OAuth2": [scope]}]}

@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from api import errors
+from api import contract, errors
 from api.middleware import EdgeMiddleware
 from api.routes import auth, chatbot, consultations, guidance, health, line, me, quality, reference, users
 from api.schemas.common import Problem
@@ -136,21 +136,13 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         servers=[{"url": "/"}],
     )
-    problem_ref = {"$ref": "#/components/schemas/Problem"}
-    for item in schema["paths"].values():
-        for operation in item.values():
-            for status, response in operation["responses"].items():
-                if status.startswith(("4", "5")):
-                    response["content"] = {"application/problem+json": {"schema": problem_ref}}
-                    if status == "422":
-                        response["description"] = "Invalid input"
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(problem_schema.pop("$defs", {}))
     components["Problem"] = problem_schema
-    app.openapi_schema = schema
+    app.openapi_schema = contract.document(schema)
     return schema
 
 

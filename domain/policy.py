@@ -32,6 +32,21 @@ class Nothing:
 
 Visibility = All | OwnedBy | AssignedToOrUnassigned | Nothing
 
+# OAuth2 scopes a service client (client_credentials) can be granted, each required by the operations named.
+# The public routes they guard also answer anonymous callers; a service client that signs its calls gets its
+# own rate-limit bucket instead of its server's address, and only for what its scopes allow.
+SERVICE_SCOPES = {
+    "chart:read": "Read the contact-desk chart and walk it (GET /v1/chart, POST /v1/chart/walk)",
+    "triage:run": "Run triage on free text (POST /v1/triage)",
+}
+
+
+def ensure_scope(actor: Actor | None, scope: str) -> None:
+    """Anonymous callers and people pass (the route is public); a service client needs the scope."""
+    if actor is not None and not actor.is_person and scope not in actor.scopes:
+        raise Forbidden("insufficient_scope")
+
+
 # Roles that work the consultation queue in this release. The legal advisor and the council reach cases
 # through their own routes (reviews, anonymised samples); an admin manages accounts, not case content.
 CASEWORKERS = frozenset({Role.consultant, Role.supervisor})

@@ -12,6 +12,7 @@ import typer
 
 from domain.actors import Client, Role
 from domain.errors import DomainError
+from domain.policy import SERVICE_SCOPES
 from infra.settings import Settings
 
 app = typer.Typer(
@@ -117,6 +118,10 @@ def create_client(
     """Register a service client for the client_credentials grant; prints its secret once."""
     if kind in (Client.web, Client.staff):
         typer.echo("error: kind must be line, chatbot or service", err=True)
+        raise typer.Exit(2)
+    unknown = sorted(set(scope) - set(SERVICE_SCOPES))
+    if unknown:
+        typer.echo(f"error: unknown scope {', '.join(unknown)}; known: {', '.join(SERVICE_SCOPES)}", err=True)
         raise typer.Exit(2)
 
     async def go() -> None:

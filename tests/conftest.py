@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 import os
 import re
 import socket
@@ -26,6 +27,7 @@ from sqlalchemy import delete
 from domain.actors import Role
 from tests.clock import DEFAULT_INSTANT, PinnedClock, parse_instant, pin_suite, suite_start
 from tests.clock import suite_clock as the_suite_clock
+from tests.contract_recorder import ResponseRecorder
 
 PG_ADMIN_URL = os.environ.get("MADOGUCHI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "霧の朝に灯台を見上げた"
@@ -47,6 +49,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     pin_suite(parse_instant(str(config.getoption("--clock"))))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The contract check reads what every other test recorded, so it runs last."""
+    last = [i for i in items if i.name == "test_every_response_seen_is_in_the_contract"]
+    items[:] = [i for i in items if i not in last] + last
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if os.environ.get("MADOGUCHI_RECORD_RESPONSES") == "1":
+        from api.contract import EXAMPLES_FILE, RESPONSES_FILE, observed, recorded_examples
+        from tests.contract_recorder import examples, merged_with
+
+        RESPONSES_FILE.write_text(json.dumps(merged_with(observed()), indent=1, sort_keys=True) + "\n")
+        kept = recorded_examples()
+        for operation, statuses in examples().items():
+            kept.setdefault(operation, {}).update(
+                {s: b for s, b in statuses.items() if s not in kept[operation]}
+            )
+        EXAMPLES_FILE.write_text(json.dumps(kept, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -253,7 +275,7 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
 
 @pytest.fixture
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=ResponseRecorder(app), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 

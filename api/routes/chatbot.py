@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Request, Response, Security, status
+from fastapi.security import APIKeyHeader
 
 from api.deps import ContainerDep, Person, client_address
 from api.schemas.chatbot import (
@@ -29,10 +30,15 @@ from infra.container import Container
 router = APIRouter(prefix="/v1/chatbot", tags=["chatbot"])
 
 # A header, never the URL: URLs end up in access logs, browser history and Referer headers.
-ChatbotToken = Annotated[
-    str | None,
-    Header(alias="X-Chatbot-Token", description="The session_token from POST /v1/chatbot/sessions"),
-]
+# A security scheme, so generated clients send it like a credential; a missing or wrong token answers the same
+# 404 as an unknown session (checked in the use case), never a 401 that would confirm the session exists.
+chatbot_token = APIKeyHeader(
+    name="X-Chatbot-Token",
+    scheme_name="ChatbotToken",
+    description="The session_token from POST /v1/chatbot/sessions",
+    auto_error=False,
+)
+ChatbotToken = Annotated[str | None, Security(chatbot_token)]
 
 
 def _bot(c: Container) -> ChatbotService:

@@ -237,6 +237,7 @@ async def list_consultations(
 @router.get(
     "/{consultation_id}",
     operation_id="consultations_get",
+    summary="Read one consultation: its status, categories, due time and the consulter's own account of it",
     response_model=ConsultationDetail,
     responses=problem_responses(401, 403, 404),
 )
@@ -250,6 +251,7 @@ async def get_consultation(
 @router.patch(
     "/{consultation_id}",
     operation_id="consultations_update",
+    summary="Change a consultation: the consulter edits their account, staff set priority and categories (If-Match)",
     response_model=ConsultationDetail,
     responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
 )
@@ -291,6 +293,7 @@ async def assign_consultation(
 @router.post(
     "/{consultation_id}/close",
     operation_id="consultations_close",
+    summary="Close a consultation once it has been answered (If-Match)",
     response_model=ConsultationDetail,
     responses=problem_responses(401, 403, 404, 409, 412, 428),
 )
@@ -384,6 +387,7 @@ async def post_message(
 @router.get(
     "/{consultation_id}/evidence",
     operation_id="evidence_list",
+    summary="The evidence items recorded for a consultation",
     response_model=list[EvidenceOut],
     responses=problem_responses(401, 403, 404),
 )
@@ -422,6 +426,7 @@ async def create_evidence(
 @router.get(
     "/{consultation_id}/evidence/{evidence_id}",
     operation_id="evidence_get",
+    summary="One evidence item: URL, posting time, poster account, excerpt and whether a file is attached",
     response_model=EvidenceOut,
     responses=problem_responses(401, 403, 404),
 )

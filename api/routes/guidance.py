@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from api.deps import ContainerDep, Person, client_address
+from api.deps import ContainerDep, Person, client_address, public_security, public_with_scope
 from api.etag import etag_of, parse_if_match
 from api.schemas.common import problem_responses
 from api.schemas.guidance import (
@@ -28,6 +28,7 @@ from api.schemas.guidance import (
     TriageOut,
     UrgencyFlagOut,
 )
+from domain.actors import Actor
 from domain.desks import DeskFilter, DeskVersion
 from domain.errors import NotFound
 from domain.knowledge_model import ChartNode, Desk, Guide
@@ -120,6 +121,7 @@ async def list_desks(
 @router.post(
     "/v1/desks",
     operation_id="desks_create",
+    summary="Add a contact desk to the directory (supervisors and admins)",
     status_code=status.HTTP_201_CREATED,
     response_model=DeskDetail,
     tags=["desks"],
@@ -136,6 +138,7 @@ async def create_desk(body: DeskCreate, actor: Person, c: ContainerDep, response
 @router.get(
     "/v1/desks/{code}",
     operation_id="desks_get",
+    summary="One contact desk as currently published, with its version",
     response_model=DeskDetail,
     tags=["desks"],
     responses=problem_responses(404),
@@ -173,6 +176,7 @@ async def update_desk(
 @router.get(
     "/v1/desks/{code}/versions",
     operation_id="desks_versions",
+    summary="Every published version of a desk, with who changed what and when",
     response_model=list[DeskVersionOut],
     tags=["desks"],
     responses=problem_responses(401, 403, 404),
@@ -209,7 +213,13 @@ async def list_platforms(c: ContainerDep, designated: bool | None = None) -> lis
     ]
 
 
-@router.get("/v1/guides", operation_id="guides_list", response_model=list[GuideBrief], tags=["guides"])
+@router.get(
+    "/v1/guides",
+    operation_id="guides_list",
+    summary="The self-help guides (removal requests, disclosure, evidence, …), briefly",
+    response_model=list[GuideBrief],
+    tags=["guides"],
+)
 async def list_guides(c: ContainerDep) -> list[GuideBrief]:
     return [guide_brief(g) for g in c.knowledge.guides]
 
@@ -217,6 +227,7 @@ async def list_guides(c: ContainerDep) -> list[GuideBrief]:
 @router.get(
     "/v1/guides/{slug}",
     operation_id="guides_get",
+    summary="One self-help guide in full",
     response_model=GuideOut,
     tags=["guides"],
     responses=problem_responses(404),
@@ -236,15 +247,20 @@ async def get_guide(slug: str, c: ContainerDep) -> GuideOut:
 
 # -- the chart and triage ---------------------------------------------------------------------------
 
+ChartReader = Annotated[Actor | None, public_with_scope("chart:read")]
+TriageRunner = Annotated[Actor | None, public_with_scope("triage:run")]
+
 
 @router.get(
     "/v1/chart",
     operation_id="chart_get",
     response_model=ChartOut,
     tags=["chart"],
+    responses=problem_responses(401, 403),
+    openapi_extra=public_security("chart:read"),
     summary="The whole contact-desk chart (各種窓口のチャート), for any front end to render",
 )
-async def get_chart(c: ContainerDep) -> ChartOut:
+async def get_chart(c: ContainerDep, _: ChartReader) -> ChartOut:
     chart = c.knowledge.chart
     return ChartOut(version=chart.version, start=chart.start, nodes=[node_out(n) for n in chart.nodes])
 
@@ -254,10 +270,11 @@ async def get_chart(c: ContainerDep) -> ChartOut:
     operation_id="chart_walk",
     response_model=ChartWalkOut,
     tags=["chart"],
-    responses=problem_responses(422),
+    responses=problem_responses(401, 403, 422),
+    openapi_extra=public_security("chart:read"),
     summary="Send the option ids chosen so far; get the next question or the outcome with desks",
 )
-async def walk_chart(body: ChartWalkIn, c: ContainerDep) -> ChartWalkOut:
+async def walk_chart(body: ChartWalkIn, c: ContainerDep, _: ChartReader) -> ChartWalkOut:
     result = await c.guidance.walk_chart(body.answers)
     return ChartWalkOut(
         chart_version=result.step.chart_version,
@@ -274,11 +291,17 @@ async def walk_chart(body: ChartWalkIn, c: ContainerDep) -> ChartWalkOut:
     operation_id="triage_run",
     response_model=TriageOut,
     tags=["triage"],
-    responses=problem_responses(422, 429),
+    responses=problem_responses(401, 403, 422, 429),
+    openapi_extra=public_security("triage:run"),
     summary="Suggest categories, urgency, desks and guides for Japanese free text (not stored)",
+    description="Public and rate-limited per client address. A service client may send its token (scope "
+    "`triage:run`) to be limited per client instead of per address.",
 )
-async def run_triage(body: TriageIn, c: ContainerDep, request: Request) -> TriageOut:
-    advice = await c.guidance.triage(body.text, address=client_address(request))
+async def run_triage(body: TriageIn, c: ContainerDep, request: Request, caller: TriageRunner) -> TriageOut:
+    bucket = (
+        f"client:{caller.service_client_id}" if caller and not caller.is_person else client_address(request)
+    )
+    advice = await c.guidance.triage(body.text, address=bucket)
     labels = {cat.code: cat for cat in c.knowledge.categories}
     return TriageOut(
         categories=[

@@ -25,12 +25,24 @@ def me_out(user: User) -> MeOut:
     )
 
 
-@router.get("", operation_id="me_get", response_model=MeOut, responses=problem_responses(401, 403))
+@router.get(
+    "",
+    operation_id="me_get",
+    summary="The signed-in person's own account",
+    response_model=MeOut,
+    responses=problem_responses(401, 403),
+)
 async def get_me(user: SignedInUser) -> MeOut:
     return me_out(user)
 
 
-@router.patch("", operation_id="me_update", response_model=MeOut, responses=problem_responses(401, 403, 422))
+@router.patch(
+    "",
+    operation_id="me_update",
+    summary="Change one's display name or language",
+    response_model=MeOut,
+    responses=problem_responses(401, 403, 422),
+)
 async def update_me(body: MeUpdate, actor: Person, c: ContainerDep) -> MeOut:
     user = await c.accounts.update_me(
         actor, display_name=body.display_name, locale=body.locale, fields=body.model_fields_set

@@ -138,7 +138,13 @@ ToQ = Annotated[datetime, Query(alias="to", description="End of the period, excl
 # -- answer drafts ---------------------------------------------------------------------------------
 
 
-@router.get(A, operation_id="answers_list", response_model=list[DraftOut], responses=ERRORS)
+@router.get(
+    A,
+    operation_id="answers_list",
+    summary="The answer drafts of a consultation, newest first (staff)",
+    response_model=list[DraftOut],
+    responses=ERRORS,
+)
 async def list_drafts(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[DraftOut]:
     return [draft_out(d) for d in await c.answers.list(actor, consultation_id)]
 
@@ -158,7 +164,13 @@ async def create_draft(consultation_id: uuid.UUID, body: DraftIn, actor: Person,
     return draft_out(draft)
 
 
-@router.get(A + "/{draft_id}", operation_id="answers_get", response_model=DraftOut, responses=ERRORS)
+@router.get(
+    A + "/{draft_id}",
+    operation_id="answers_get",
+    summary="One answer draft with its versions and review state (staff)",
+    response_model=DraftOut,
+    responses=ERRORS,
+)
 async def get_draft(
     consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> DraftOut:
@@ -231,7 +243,13 @@ async def review_queue(actor: Person, c: ContainerDep) -> list[ReviewQueueEntry]
     ]
 
 
-@router.get("/v1/reviews/{draft_id}", operation_id="reviews_get", response_model=ReviewCase, responses=ERRORS)
+@router.get(
+    "/v1/reviews/{draft_id}",
+    operation_id="reviews_get",
+    summary="The case behind a draft waiting for legal review (legal advisor)",
+    response_model=ReviewCase,
+    responses=ERRORS,
+)
 async def review_case(draft_id: uuid.UUID, actor: Person, c: ContainerDep) -> ReviewCase:
     draft, consultation = await c.answers.for_review(actor, draft_id)
     return ReviewCase(
@@ -253,6 +271,7 @@ async def review_case(draft_id: uuid.UUID, actor: Person, c: ContainerDep) -> Re
 @router.post(
     "/v1/reviews/{draft_id}/approve",
     operation_id="reviews_approve",
+    summary="Approve a draft so it can be published (legal advisor); a note is optional",
     response_model=DraftOut,
     responses=ERRORS,
 )
@@ -384,6 +403,7 @@ async def create_sample(body: SampleIn, actor: Person, c: ContainerDep) -> Sampl
 @router.get(
     "/v1/council/samples",
     operation_id="council_samples_list",
+    summary="The samples of closed cases drawn for the council's verification",
     response_model=list[SampleOut],
     responses=problem_responses(401, 403),
 )
@@ -407,6 +427,7 @@ async def anonymised_case(
 @router.post(
     "/v1/council/samples/{sample_id}/items/{pseudonym}/findings",
     operation_id="council_finding_create",
+    summary="Record a finding on one anonymised case of a sample, scored against the rubric",
     status_code=status.HTTP_201_CREATED,
     response_model=FindingOut,
     responses=ERRORS,
@@ -421,6 +442,7 @@ async def create_finding(
 @router.get(
     "/v1/council/samples/{sample_id}/findings",
     operation_id="council_findings_list",
+    summary="The findings council members recorded against a sample",
     response_model=list[FindingOut],
     responses=ERRORS,
 )
@@ -443,6 +465,7 @@ async def create_proposal(body: ProposalIn, actor: Person, c: ContainerDep) -> P
 @router.get(
     "/v1/council/proposals",
     operation_id="council_proposals_list",
+    summary="The council's proposals to revise the manual, with their decisions",
     response_model=list[ProposalOut],
     responses=problem_responses(401, 403),
 )
@@ -453,6 +476,7 @@ async def list_proposals(actor: Person, c: ContainerDep) -> list[ProposalOut]:
 @router.post(
     "/v1/council/proposals/{proposal_id}/reject",
     operation_id="council_proposal_reject",
+    summary="Decline a council proposal, with the reason (supervisors)",
     response_model=ProposalOut,
     responses=ERRORS,
 )

@@ -34,7 +34,11 @@ def user_out(user: User) -> UserOut:
 
 
 @router.get(
-    "", operation_id="users_list", response_model=Page[UserOut], responses=problem_responses(401, 403, 422)
+    "",
+    operation_id="users_list",
+    summary="Staff and consulter accounts, newest first, one page at a time (admins)",
+    response_model=Page[UserOut],
+    responses=problem_responses(401, 403, 422),
 )
 async def list_users(
     actor: Admin,
@@ -68,7 +72,11 @@ async def create_user(body: UserCreate, actor: Admin, c: ContainerDep, response:
 
 
 @router.get(
-    "/{user_id}", operation_id="users_get", response_model=UserOut, responses=problem_responses(401, 403, 404)
+    "/{user_id}",
+    operation_id="users_get",
+    summary="One account (admins)",
+    response_model=UserOut,
+    responses=problem_responses(401, 403, 404),
 )
 async def get_user(user_id: uuid.UUID, actor: Admin, c: ContainerDep, response: Response) -> UserOut:
     user = await c.accounts.get_user(actor, user_id)
@@ -101,6 +109,7 @@ async def update_user(
 @router.post(
     "/{user_id}/revoke-sessions",
     operation_id="users_revoke_sessions",
+    summary="Sign an account out everywhere at once (admins)",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
 )

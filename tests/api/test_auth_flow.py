@@ -321,7 +321,7 @@ async def test_client_credentials_grant_issues_scoped_access_without_refresh(cli
         client_id="line-bot",
         name="LINE bot",
         kind=Client.line,
-        scopes=frozenset({"chart:read", "line:notify"}),
+        scopes=frozenset({"chart:read", "triage:run"}),
     )
     response = await client.post(
         "/v1/auth/token",

@@ -129,6 +129,8 @@ MATRIX = [
     ),
     Row("POST", "/v1/users/{user_id}/revoke-sessions", admin_only(204)),
     Row("GET", "/v1/categories", expect(200)),
+    Row("GET", "/v1/problems", expect(200)),
+    Row("GET", "/v1/problems/{code}", expect(200), path_values={"code": "stale_version"}),
     Row("GET", "/v1/intake-options", expect(200)),
     Row(
         "POST",
@@ -223,7 +225,13 @@ MATRIX = [
     Row("GET", "/v1/guides/{slug}", expect(200)),
     Row("GET", "/v1/chart", expect(200)),
     Row("POST", "/v1/chart/walk", expect(200), lambda ctx: {"json": {"answers": ["danger_yes"]}}),
-    Row("POST", "/v1/triage", expect(200), lambda ctx: {"json": {"text": "ネットに悪口を書かれました"}}),
+    # The service client holds chart:read only: triage needs triage:run (anonymous callers need nothing).
+    Row(
+        "POST",
+        "/v1/triage",
+        expect(200, service=403),
+        lambda ctx: {"json": {"text": "ネットに悪口を書かれました"}},
+    ),
     # -- the homepage chatbot (issue 7): anonymous; the session token, not the caller, opens a session --
     Row("POST", "/v1/chatbot/sessions", expect(201)),
     Row(

@@ -205,3 +205,50 @@ async def test_referral_lifecycle_and_isolation(client, people) -> None:
         404,
         "referral_not_found",
     )
+
+
+async def _service_headers(container, *scopes: str) -> tuple[str, dict[str, str]]:  # type: ignore[no-untyped-def]
+    import uuid
+
+    from domain.actors import Client
+
+    client_id = f"svc-{uuid.uuid4().hex[:6]}"
+    _, secret = await container.accounts.add_service_client(
+        client_id=client_id, name="相談フォーム連携", kind=Client.service, scopes=frozenset(scopes)
+    )
+    pair = await container.accounts.login_client(client_id, secret, None, address=None)
+    return client_id, {"Authorization": f"Bearer {pair.access_token}"}
+
+
+async def test_service_clients_need_the_scope_each_public_operation_names(client, container) -> None:
+    text = {"text": "ネットに悪口を書かれました"}
+    _, chart_only = await _service_headers(container, "chart:read")
+    _, both = await _service_headers(container, "chart:read", "triage:run")
+    assert (await client.post("/v1/triage", json=text)).status_code == 200  # anonymous: public
+    assert_problem(await client.post("/v1/triage", json=text, headers=chart_only), 403, "insufficient_scope")
+    assert (await client.post("/v1/triage", json=text, headers=both)).status_code == 200
+    assert (await client.get("/v1/chart", headers=chart_only)).status_code == 200
+    _, triage_only = await _service_headers(container, "triage:run")
+    assert_problem(await client.get("/v1/chart", headers=triage_only), 403, "insufficient_scope")
+    assert_problem(
+        await client.post("/v1/chart/walk", json={"answers": []}, headers=triage_only),
+        403,
+        "insufficient_scope",
+    )
+    # A token that is sent must be valid, even on a public route.
+    assert_problem(
+        await client.get("/v1/chart", headers={"Authorization": "Bearer nope"}), 401, "invalid_token"
+    )
+
+
+async def test_a_service_client_is_rate_limited_as_itself_not_as_its_address(client, container) -> None:
+    limit = container.settings.triage_per_minute
+    _, first = await _service_headers(container, "triage:run")
+    _, second = await _service_headers(container, "triage:run")
+    text = {"text": "ネットに悪口を書かれました"}
+    for _ in range(limit):
+        assert (await client.post("/v1/triage", json=text, headers=first)).status_code == 200
+    assert_problem(await client.post("/v1/triage", json=text, headers=first), 429, "too_many_requests")
+    # Same server address, another client: its own bucket; and anonymous callers from that address too.
+    assert (await client.post("/v1/triage", json=text, headers=second)).status_code == 200
+    assert (await client.post("/v1/triage", json=text)).status_code == 200

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from api.openapi import render_openapi
+from tests import contract_recorder as recorder
 
 CONTRACT = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 
@@ -29,7 +31,7 @@ def test_every_operation_has_a_stable_id_and_documents_errors() -> None:
             ids.append(operation["operationId"])
             assert "_" in operation["operationId"] and " " not in operation["operationId"], (method, path)
             errors = [s for s in operation["responses"] if s.startswith(("4", "5"))]
-            if path.startswith("/v1/") and operation.get("security"):
+            if path.startswith("/v1/") and any("OAuth2" in s for s in operation.get("security", [])):
                 assert "401" in errors, f"{method} {path} does not document 401"
             for status in errors:
                 assert "application/problem+json" in operation["responses"][status]["content"], (
@@ -61,3 +63,105 @@ def test_request_bodies_carry_examples() -> None:
 async def test_docs_render(client) -> None:
     response = await client.get("/docs")
     assert response.status_code == 200 and "swagger-ui" in response.text.lower()
+
+
+def test_every_response_seen_is_in_the_contract() -> None:
+    """Runs last: every status, problem code, ETag and Location that any test of this run received through
+    the client is documented for its operation (so the contract lists what the server really answers)."""
+    if os.environ.get("MADOGUCHI_RECORD_RESPONSES") == "1":
+        return  # this run is rewriting api/responses.json; the next run checks it
+    schema = json.loads(CONTRACT.read_text(encoding="utf-8"))
+    operations = {op["operationId"]: op for item in schema["paths"].values() for op in item.values()}
+    missing = []
+    for operation, statuses in recorder.as_document().items():
+        responses = operations[operation]["responses"]
+        for status, facts in statuses.items():
+            documented = responses.get(status)
+            if documented is None:
+                missing.append(f"{operation} {status}")
+                continue
+            body = documented.get("content", {}).get("application/problem+json", {}).get("schema", {})
+            listed = set(
+                body.get("allOf", [{}, {}])[-1].get("properties", {}).get("code", {}).get("enum", [])
+            )
+            missing += [f"{operation} {status} code {c}" for c in facts.get("codes", []) if c not in listed]
+            missing += [
+                f"{operation} {status} header {h}"
+                for h in facts.get("headers", [])
+                if h not in documented.get("headers", {})
+            ]
+    assert not missing, (
+        "not in the contract (record with MADOGUCHI_RECORD_RESPONSES=1 ./dev test):\n"
+        + "\n".join(sorted(missing))
+    )
+
+
+def _operations() -> list[tuple[str, str, dict]]:  # type: ignore[type-arg]
+    schema = json.loads(CONTRACT.read_text(encoding="utf-8"))
+    return [(method, path, op) for path, item in schema["paths"].items() for method, op in item.items()]
+
+
+def test_preconditions_the_server_requires_are_required_in_the_contract() -> None:
+    with_if_match = [
+        (method, path, p)
+        for method, path, op in _operations()
+        for p in op.get("parameters", [])
+        if p["name"].lower() == "if-match"
+    ]
+    assert len(with_if_match) >= 5
+    assert all(p["required"] and p["schema"]["type"] == "string" for _, _, p in with_if_match), with_if_match
+    # The chatbot token is a credential: a security scheme, never an optional parameter.
+    schema = json.loads(CONTRACT.read_text(encoding="utf-8"))
+    assert schema["components"]["securitySchemes"]["ChatbotToken"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Chatbot-Token",
+        "description": "The session_token from POST /v1/chatbot/sessions",
+    }
+    chatbot_ops = [
+        op for _, path, op in _operations() if path.startswith("/v1/chatbot/sessions/{session_id}")
+    ]
+    assert len(chatbot_ops) == 2
+    assert all(op["security"] == [{"ChatbotToken": []}] for op in chatbot_ops)
+    assert not [
+        p for _, _, op in _operations() for p in op.get("parameters", []) if p["name"] == "X-Chatbot-Token"
+    ]
+
+
+def test_every_response_documents_its_headers() -> None:
+    for method, path, op in _operations():
+        for status, response in op["responses"].items():
+            headers = response.get("headers", {})
+            assert "X-Request-ID" in headers, (method, path, status)
+            if status in ("429", "503"):
+                assert "Retry-After" in headers, (method, path, status)
+            if status.startswith(("4", "5")):
+                assert "application/problem+json" in response["content"], (method, path, status)
+        assert "503" in op["responses"], (method, path)
+        if "requestBody" in op:
+            assert {"400", "413", "422"} <= set(op["responses"]), (method, path)
+    created = {op["operationId"]: op for _, _, op in _operations()}["consultations_create"]["responses"][
+        "201"
+    ]
+    assert {"ETag", "Location", "X-Request-ID"} <= set(created["headers"])
+
+
+def test_uploads_are_files_for_client_generators() -> None:
+    schema = json.loads(CONTRACT.read_text(encoding="utf-8"))
+    upload = {op["operationId"]: op for _, _, op in _operations()}["evidence_upload_file"]
+    ref = upload["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert schema["components"]["schemas"][ref]["properties"]["file"] == {
+        "type": "string",
+        "format": "binary",
+        "title": "File",
+        "description": "PNG, JPEG or PDF",
+    }
+
+
+def test_scopes_are_declared_only_where_an_operation_requires_them() -> None:
+    schema = json.loads(CONTRACT.read_text(encoding="utf-8"))
+    declared = set(schema["components"]["securitySchemes"]["OAuth2"]["flows"]["clientCredentials"]["scopes"])
+    required = {
+        scope for _, _, op in _operations() for s in op.get("security", []) for scope in s.get("OAuth2", [])
+    }
+    assert declared == required == {"chart:read", "triage:run"}

@@ -1,21 +1,34 @@
-"""Property-based run over every operation of the served schema: no 5xx, and every response matches the
-schema and the documented content types. Runs against the ASGI app, signed in as an admin (the widest role)."""
+"""Property-based run over every operation of the served schema, as an admin and as the two roles that see case
+content: a consulter with a consultation of their own, and the consultant who took it (generated consultation
+ids are replaced by that real one, so the case routes are reached, not only their 404). Every check
+schemathesis has for a single response must pass: no 5xx, and status, headers, content type and body as the
+contract documents them; invalid input refused, valid input accepted, required headers and auth enforced."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
 from domain.actors import Role
+from tests.api.consultation_helpers import intake
 from tests.conftest import PASSWORD
+from tests.contract_recorder import ResponseRecorder
 
 CHECKS = [
     schemathesis.checks.not_a_server_error,
-    schemathesis.checks.response_schema_conformance,
+    schemathesis.checks.status_code_conformance,
     schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_headers_conformance,
+    schemathesis.checks.response_schema_conformance,
+    schemathesis.checks.negative_data_rejection,
+    schemathesis.checks.positive_data_acceptance,
+    schemathesis.checks.missing_required_header,
+    schemathesis.checks.ignored_auth,
 ]
 
 
@@ -29,30 +42,96 @@ def fuzz_app(settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def api_schema(fuzz_app, container):  # type: ignore[no-untyped-def]
-    return schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
+    # Responses are recorded like the client fixture's, so api/responses.json learns what fuzzing reaches.
+    return schemathesis.openapi.from_asgi("/openapi.json", ResponseRecorder(fuzz_app, examples=False))
+
+
+def caller(fuzz_app, role: Role) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
+    """A bearer token for the role and, for the consulter and the consultant, their consultation's id."""
+    accounts = fuzz_app.state.container.accounts
+
+    async def sign_in(who: Role) -> str:
+        email = f"fuzz-{who.value}-{uuid.uuid4().hex[:6]}@example.jp"
+        await accounts.create_user_directly(email=email, role=who, password=PASSWORD)
+        pair = await accounts.login(email, PASSWORD, totp_code=None, address=None)
+        return pair.access_token
+
+    async def prepare() -> tuple[str, str | None]:
+        token = await sign_in(role)
+        if role is Role.admin:
+            return token, None
+        consulter = token if role is Role.consulter else await sign_in(Role.consulter)
+        transport = httpx.ASGITransport(app=fuzz_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            made = await http.post(
+                "/v1/consultations", headers={"Authorization": f"Bearer {consulter}"}, json=intake()
+            )
+            consultation = made.json()["id"]
+            if role is Role.consultant:
+                me = (await http.get("/v1/me", headers={"Authorization": f"Bearer {token}"})).json()
+                await http.post(
+                    f"/v1/consultations/{consultation}/assign",
+                    headers={"Authorization": f"Bearer {token}", "If-Match": made.headers["etag"]},
+                    json={"assignee_id": me["id"]},
+                )
+        return token, consultation
+
+    return asyncio.run(prepare())
+
+
+# Operations whose schema-valid input is refused by a rule the schema cannot express, so positive data
+# acceptance does not apply to them (every other check does): a password must not be a common one, a mailed
+# token or TOTP code must be one the server issued, the current password must be right.
+DOMAIN_REFUSALS = {
+    "POST /v1/auth/register": "the password policy refuses common passwords",
+    "POST /v1/auth/verify-email": "the token must be one the server mailed",
+    "POST /v1/auth/password-reset/confirm": "the token must be one the server mailed",
+    "POST /v1/me/password": "the current password must be right",
+    "POST /v1/me/totp/confirm": "the code must come from the enrolled secret",
+    "POST /v1/auth/token": "the credentials must be right",
+}
+schema = schemathesis.pytest.from_fixture("api_schema")
+EXAMPLES = settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+
+
+def call(case, caller: tuple[str, str | None]) -> None:  # type: ignore[no-untyped-def]
+    token, consultation = caller
+    if consultation and case.path_parameters and "consultation_id" in case.path_parameters:
+        case.path_parameters["consultation_id"] = consultation
+    checks = CHECKS
+    if case.operation.label in DOMAIN_REFUSALS:
+        checks = [c for c in CHECKS if c is not schemathesis.checks.positive_data_acceptance]
+    case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=checks)
 
 
 @pytest.fixture
-def admin_token(fuzz_app) -> str:  # type: ignore[no-untyped-def]
-    accounts = fuzz_app.state.container.accounts
-
-    async def sign_in() -> str:
-        try:
-            await accounts.create_user_directly(
-                email="fuzz-admin@example.jp", role=Role.admin, password=PASSWORD
-            )
-        except Exception:  # noqa: BLE001 - already there from an earlier example
-            pass
-        pair = await accounts.login("fuzz-admin@example.jp", PASSWORD, totp_code=None, address=None)
-        return pair.access_token
-
-    return asyncio.run(sign_in())
+def admin(fuzz_app, container) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
+    return caller(fuzz_app, Role.admin)
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+@pytest.fixture
+def consulter(fuzz_app, container) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
+    return caller(fuzz_app, Role.consulter)
+
+
+@pytest.fixture
+def consultant(fuzz_app, container) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
+    return caller(fuzz_app, Role.consultant)
 
 
 @schema.parametrize()
-@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-def test_every_operation_survives_generated_input(case, admin_token: str) -> None:  # type: ignore[no-untyped-def]
-    case.call_and_validate(headers={"Authorization": f"Bearer {admin_token}"}, checks=CHECKS)
+@EXAMPLES
+def test_as_an_admin(case, admin) -> None:  # type: ignore[no-untyped-def]
+    call(case, admin)
+
+
+@schema.parametrize()
+@EXAMPLES
+def test_as_a_consulter_with_a_case(case, consulter) -> None:  # type: ignore[no-untyped-def]
+    call(case, consulter)
+
+
+@schema.parametrize()
+@EXAMPLES
+def test_as_the_consultant_of_that_case(case, consultant) -> None:  # type: ignore[no-untyped-def]
+    call(case, consultant)
