@@ -73,10 +73,21 @@ class ChatMessageIn(Input):
 
     model_config = ConfigDict(
         json_schema_extra={
+            # Exactly one of the two, said in the schema so generated clients and validators know it.
+            "oneOf": [
+                {
+                    "required": ["choice_id"],
+                    "properties": {"choice_id": {"type": "string"}, "text": {"type": "null"}},
+                },
+                {
+                    "required": ["text"],
+                    "properties": {"text": {"type": "string"}, "choice_id": {"type": "null"}},
+                },
+            ],
             "examples": [
                 {"choice_id": "flow:delete_post"},
                 {"text": "SNSで悪口を書かれて困っています。削除してもらう方法を知りたいです。"},
-            ]
+            ],
         }
     )
 
