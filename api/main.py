@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_methods=sorted({m for r in api_routes(app) for m in r.methods} - {"HEAD", "OPTIONS"}),
             allow_headers=[
                 "Authorization",
                 "Content-Type",

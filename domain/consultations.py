@@ -498,7 +498,12 @@ class ConsultationService:
         return c.version
 
     async def update(
-        self, actor: Actor, consultation_id: uuid.UUID, changes: dict[str, Any], *, expected_version: int
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        changes: dict[str, Any],
+        *,
+        expected_version: int | None,
     ) -> Consultation:
         staff_fields = {"categories", "priority", "urgent"}
         owner_fields = {"title", "tried", "platform_other"}
@@ -539,7 +544,12 @@ class ConsultationService:
             raise Forbidden("not_assigned")
 
     async def assign(
-        self, actor: Actor, consultation_id: uuid.UUID, assignee_id: uuid.UUID, *, expected_version: int
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        assignee_id: uuid.UUID,
+        *,
+        expected_version: int | None,
     ) -> Consultation:
         ensure_caseworker(actor)
         if assignee_id != actor.user_id and not may_assign_to_others(actor):
@@ -560,7 +570,9 @@ class ConsultationService:
             await uow.commit()
             return c
 
-    async def close(self, actor: Actor, consultation_id: uuid.UUID, *, expected_version: int) -> Consultation:
+    async def close(
+        self, actor: Actor, consultation_id: uuid.UUID, *, expected_version: int | None
+    ) -> Consultation:
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
             expected = self._check_version(c, expected_version)
