@@ -57,12 +57,50 @@ def serve(
 
 
 @app.command()
-def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
-    """Apply database migrations (alembic upgrade)."""
-    from infra.db.migrate import upgrade
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision: head, base or a revision id")] = "head",
+) -> None:
+    """Move the database to a revision (up or down), printing each revision as it is applied."""
+    from sqlalchemy.exc import SQLAlchemyError
 
-    upgrade(_settings().database_url, revision)
-    typer.echo(f"database at {revision}")
+    from infra.db.migrate import (
+        Step,
+        UnknownRevision,
+        current_heads,
+        head_revision,
+        known_revisions,
+        migrate_to,
+    )
+
+    settings = _settings()
+
+    def show(step: Step) -> None:
+        verb = "applied " if step.upgrade else "reverted"
+        typer.echo(f"{verb} {step.revision}  {step.title}")
+
+    try:
+        steps = migrate_to(settings.database_url, revision, show)
+        at = current_heads(settings.database_url)
+    except UnknownRevision:
+        typer.echo(
+            f"error: unknown revision {revision!r}; use head, base or one of {', '.join(known_revisions())}",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    except (SQLAlchemyError, OSError) as exc:
+        # Only the type: driver messages can carry the connection URL and its password.
+        typer.echo(f"error: the database could not be migrated ({type(exc).__name__})", err=True)
+        raise typer.Exit(1) from None
+    where = ", ".join(at) or "base (empty)"
+    if at == (head_revision(),):
+        where += " (head)"
+    if not steps:
+        typer.echo(f"database already at {where}: nothing to do")
+        return
+    applied = sum(s.upgrade for s in steps)
+    counts = [(verb, n) for verb, n in (("applied", applied), ("reverted", len(steps) - applied)) if n]
+    done = ", ".join(f"{verb} {n} revision{'' if n == 1 else 's'}" for verb, n in counts)
+    typer.echo(f"database at {where}: {done}")
 
 
 def _run(coro):  # type: ignore[no-untyped-def]
@@ -147,7 +185,8 @@ def worker(once: Annotated[bool, typer.Option("--once", help="Drain what is due 
         c = build_container(settings)
         try:
             if once:
-                typer.echo(f"delivered {await c.worker.run_once()}")
+                await c.worker.run_once()
+                typer.echo(describe_pass(c.worker.last_pass))
                 return
             stop = asyncio.Event()
             import signal
@@ -162,6 +201,24 @@ def worker(once: Annotated[bool, typer.Option("--once", help="Drain what is due 
     asyncio.run(go())
 
 
+def describe_pass(report) -> str:  # type: ignore[no-untyped-def]
+    """One line an operator can read: what went out, by kind, and what did not."""
+
+    def by_kind(counts) -> str:  # type: ignore[no-untyped-def]
+        return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+
+    parts = [
+        f"delivered {report.total}" + (f" ({by_kind(report.delivered)})" if report.total else ": nothing due")
+    ]
+    if report.failed:
+        parts.append(f"failed, to be retried: {by_kind(report.failed)}")
+    if report.given_up:
+        parts.append(f"given up after the last attempt: {by_kind(report.given_up)}")
+    if report.chatbot_sessions_purged:
+        parts.append(f"purged {report.chatbot_sessions_purged} expired chatbot sessions")
+    return "; ".join(parts)
+
+
 @app.command("load-reference")
 def load_reference() -> None:
     """Validate the reference knowledge (categories, desks, platforms, chart, guides, triage rules) and load
@@ -169,6 +226,7 @@ def load_reference() -> None:
     from infra.knowledge import knowledge_version, load_knowledge
     from infra.triage_loader import load_triage_engine
 
+    typer.echo("checking reference data ...")
     try:
         knowledge = load_knowledge()
         triage = load_triage_engine()
@@ -191,6 +249,7 @@ def load_reference() -> None:
         finally:
             await c.close()
 
+    typer.echo("writing the desk directory and the manual to the database ...")
     written = asyncio.run(sync_desks())
     typer.echo(
         f"reference data {knowledge_version()[:12]}: {len(knowledge.leaf_categories())} categories, "
