@@ -139,6 +139,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     problem_ref = {"$ref": "#/components/schemas/Problem"}
     for item in schema["paths"].values():
         for operation in item.values():
+            _optional_body_as_ref(operation)
             for status, response in operation["responses"].items():
                 if status.startswith(("4", "5")):
                     response["content"] = {"application/problem+json": {"schema": problem_ref}}
@@ -152,6 +153,16 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     components["Problem"] = problem_schema
     app.openapi_schema = schema
     return schema
+
+
+def _optional_body_as_ref(operation: dict[str, Any]) -> None:
+    """An optional body (`X | None = None`) comes out as anyOf [X, null]; OpenAPI says optional with
+    `required: false`, and generated clients then take X or no body at all."""
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        variants = media.get("schema", {}).get("anyOf", [])
+        refs = [v for v in variants if "$ref" in v]
+        if len(variants) == 2 and len(refs) == 1 and {"type": "null"} in variants:
+            media["schema"] = refs[0]
 
 
 def app_factory() -> FastAPI:
