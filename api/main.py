@@ -7,12 +7,13 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from api import errors
+from api.deps import known_query_only
 from api.middleware import EdgeMiddleware
 from api.routes import auth, chatbot, consultations, guidance, health, line, me, quality, reference, users
 from api.schemas.common import Problem
@@ -34,7 +35,7 @@ tools.
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
-    settings = settings or (container.settings if container else Settings())
+    settings = settings or (container.settings if container else Settings.from_environment())
     configure_logging(settings.log_level)
     owned = container is None
     c = container or build_container(settings)
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         openapi_url="/openapi.json" if docs else None,
         lifespan=lifespan,
         generate_unique_id_function=lambda route: route.name,
+        dependencies=[Depends(known_query_only)],
     )
     app.state.container = c
     app.state.settings = settings

@@ -19,9 +19,18 @@ app = typer.Typer(
 )
 
 
+_reported: set[str] = set()
+
+
 def _settings() -> Settings:
+    for name, near in Settings.unknown_names():
+        if name in _reported:
+            continue
+        _reported.add(name)
+        hint = f"; did you mean {near}?" if near else ""
+        typer.echo(f"warning: {name} is not a madoguchi setting and is ignored{hint}", err=True)
     try:
-        return Settings()
+        return Settings.from_environment()
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc

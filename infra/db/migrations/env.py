@@ -22,7 +22,7 @@ def database_url() -> str:
     if not url:
         from infra.settings import Settings
 
-        url = Settings().database_url
+        url = Settings.from_environment().database_url
     return async_url(url)
 
 
