@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from api import errors
+from api import devpages, errors
 from api.deps import known_query_only
 from api.middleware import EdgeMiddleware
 from api.routes import auth, chatbot, consultations, guidance, health, line, me, quality, reference, users
@@ -85,6 +85,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         health.router,
     ):
         app.include_router(router)
+    if not settings.is_production:
+        app.router.routes.extend(devpages.routes())  # mailed links work against a local server
     _check_operation_ids(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     if settings.cors_origins:

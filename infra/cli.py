@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Annotated
@@ -36,6 +37,15 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
+def dev_public_url(host: str, port: int) -> str:
+    """The address a browser on this machine reaches the server at (a wildcard bind is not one)."""
+    if host in ("", "0.0.0.0", "::", "[::]"):  # noqa: S104 - compared, not bound
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
@@ -51,6 +61,14 @@ def serve(
     settings = _settings()
     if migrate_first:
         migrate()
+    if not settings.is_production and "public_url" not in settings.model_fields_set:
+        # Mailed links are built on the public URL: in development they point at this server, whose
+        # stand-in pages (api/devpages.py) make the API call the front end would. The uvicorn workers
+        # read their settings from the environment, so the default goes there.
+        os.environ["MADOGUCHI_PUBLIC_URL"] = dev_public_url(host, port)
+        typer.echo(
+            f"mailed links use {os.environ['MADOGUCHI_PUBLIC_URL']} (set MADOGUCHI_PUBLIC_URL for a front end)"
+        )
     uvicorn.run(
         "api.main:app_factory",
         factory=True,
