@@ -190,12 +190,12 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     """Every method some route serves at this path."""
     table = getattr(app.state, "methods_by_route", None)
     if table is None:
-        from fastapi.routing import APIRoute, iter_route_contexts
+        from fastapi.routing import iter_route_contexts
 
         table = [
-            (ctx.path_regex, frozenset(ctx.methods or ()))
+            (ctx.path_regex, frozenset(ctx.methods))
             for ctx in iter_route_contexts(app.routes)
-            if isinstance(ctx.original_route, APIRoute)
+            if getattr(ctx, "methods", None) and getattr(ctx, "path_regex", None) is not None
         ]
         app.state.methods_by_route = table
     methods: set[str] = set()

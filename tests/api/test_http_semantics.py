@@ -134,3 +134,9 @@ async def test_if_match_star_on_a_staff_action(client, people) -> None:
     )
     assert response.status_code == 200, response.text
     assert response.json()["assignee_id"] == str(supervisor.id)
+
+
+async def test_405_on_a_development_link_page_names_get(client) -> None:
+    response = await client.post("/verify-email")
+    assert_problem(response, 405, "method_not_allowed")
+    assert {m.strip() for m in response.headers["allow"].split(",")} >= {"GET"}
