@@ -99,3 +99,36 @@ async def test_concurrent_workers_deliver_each_row_once(container) -> None:
         await queue_mail(container)
     delivered = await asyncio.gather(*(w.run_once() for w in workers))
     assert sum(delivered) == 5 and len(mailer.sent) == 5
+
+
+async def test_an_unexpected_error_in_the_outbox_handler_is_counted_and_does_not_stall(container) -> None:  # type: ignore[no-untyped-def]
+    class Mailer:
+        sent: list[str] = []
+
+        async def send(self, to: str, subject: str, body: str) -> None:
+            if "壊" in to:
+                raise UnicodeEncodeError("ascii", to, 0, 1, "an exception nobody planned for")
+            self.sent.append(to)
+
+    worker = OutboxWorker(container.sessions, container.settings, Mailer(), container.tokens.unseal)
+    ids = []
+    for name in ("壊れた", "ok-1", "ok-2"):
+        user = await container.accounts.create_user_directly(
+            email=f"{name}-{uuid.uuid4().hex[:6]}@example.jp", role=Role.consulter, password=PASSWORD
+        )
+        async with container.sessions() as db:
+            row = OutboxRow(
+                id=uuid.uuid4(),
+                kind="mail.answer_published",
+                payload={"user_id": str(user.id), "consultation_id": str(uuid.uuid4())},
+                created_at=datetime.now(UTC),
+                next_attempt_at=datetime.now(UTC) - timedelta(seconds=1),
+            )
+            db.add(row)
+            await db.commit()
+            ids.append(row.id)
+    assert await worker.run_once() == 2
+    async with container.sessions() as db:
+        broken = await db.get(OutboxRow, ids[0])
+        assert broken is not None and broken.attempts == 1 and broken.last_error == "UnicodeEncodeError"
+        assert broken.locked_until is None and broken.next_attempt_at > datetime.now(UTC)
