@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from infra import idempotency
 from infra.db.chatbot import purge_chatbot
 from infra.db.leases import WorkTable, drain
 from infra.db.tables import OutboxRow, UserRow
@@ -141,11 +142,21 @@ class OutboxWorker:
         await self.purge_chatbot_due(datetime.now(UTC))  # run_forever calls this: hourly at most
         return delivered
 
+    async def purge_idempotency_keys(self, now: datetime) -> int:
+        """Idempotency keys and the answers kept with them (which may quote what a consulter wrote) go after a
+        day; returns how many did."""
+        try:
+            return await idempotency.purge_expired(self.factory, now)
+        except Exception as exc:  # noqa: BLE001 - retried next hour
+            log.error("idempotency purge failed: %s", type(exc).__name__)
+            return 0
+
     async def purge_chatbot_due(self, now: datetime) -> int:
         """Chatbot transcripts past MADOGUCHI_CHATBOT_RETENTION_DAYS go; returns how many sessions did."""
         if self.chatbot_purged_at is not None and now - self.chatbot_purged_at < CHATBOT_PURGE_EVERY:
             return 0
         self.chatbot_purged_at = now
+        await self.purge_idempotency_keys(now)
         try:
             return await purge_chatbot(
                 self.factory, now, timedelta(days=self.settings.chatbot_retention_days)

@@ -132,3 +132,29 @@ async def test_an_unexpected_error_in_the_outbox_handler_is_counted_and_does_not
         broken = await db.get(OutboxRow, ids[0])
         assert broken is not None and broken.attempts == 1 and broken.last_error == "UnicodeEncodeError"
         assert broken.locked_until is None and broken.next_attempt_at > datetime.now(UTC)
+
+
+async def test_the_worker_purges_idempotency_keys_after_a_day(container) -> None:  # type: ignore[no-untyped-def]
+    from infra.db.tables import IdempotencyRow
+
+    now = datetime.now(UTC)
+    async with container.sessions() as db:
+        for age, name in ((timedelta(hours=25), "old"), (timedelta(hours=1), "new")):
+            db.add(
+                IdempotencyRow(
+                    principal_id=uuid.uuid4(),
+                    key=f"key-{name}-0001",
+                    operation="messages_create",
+                    fingerprint="0" * 64,
+                    status_code=201,
+                    response_body='{"body": "加害者の投稿が増えました"}',
+                    created_at=now - age,
+                    expires_at=now - age + timedelta(hours=24),
+                )
+            )
+        await db.commit()
+    worker = OutboxWorker(container.sessions, container.settings, FlakyMailer(0), container.tokens.unseal)
+    assert await worker.purge_idempotency_keys(now) == 1
+    async with container.sessions() as db:
+        left = (await db.execute(select(IdempotencyRow.key))).scalars().all()
+    assert left == ["key-new-0001"]
