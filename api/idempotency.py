@@ -85,7 +85,7 @@ def idempotent(operation: str, table: str | None, replay: Replay | None = None) 
         if key is None or scope is None or actor.user_id is None:
             return
         signature = fingerprint(request.method, request.url.path, await request.body())
-        known = await idempotency.find(c.sessions, actor.user_id, key)
+        known = await idempotency.find(c.sessions, actor.user_id, key, c.clock.now())
         if known is None:
             scope.arm(actor.user_id, key, operation, signature, table)
             return

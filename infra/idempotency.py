@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, event
@@ -90,10 +90,9 @@ def should_record(db: AsyncSession, scope: IdempotencyScope | None) -> bool:
     return scope is not None and scope.armed and bool(scope.wrote or db.new or db.dirty or db.deleted)
 
 
-async def record(db: AsyncSession, scope: IdempotencyScope) -> None:
+async def record(db: AsyncSession, scope: IdempotencyScope, now: datetime) -> None:
     """Add the key to the create's transaction (the caller commits)."""
     await db.flush()  # runs `watch`, so the created row is known
-    now = datetime.now(UTC)
     db.add(
         IdempotencyRow(
             principal_id=scope.principal_id,
@@ -113,12 +112,12 @@ async def record(db: AsyncSession, scope: IdempotencyScope) -> None:
 
 
 async def find(
-    factory: async_sessionmaker[AsyncSession], principal_id: uuid.UUID, key: str
+    factory: async_sessionmaker[AsyncSession], principal_id: uuid.UUID, key: str, now: datetime
 ) -> IdempotencyRow | None:
     """The live key, if any; an expired one is dropped so the key can be used afresh."""
     async with factory() as db:
         row = await db.get(IdempotencyRow, (principal_id, key))
-        if row is not None and row.expires_at <= datetime.now(UTC):
+        if row is not None and row.expires_at <= now:
             await db.execute(
                 delete(IdempotencyRow).where(
                     IdempotencyRow.principal_id == principal_id, IdempotencyRow.key == key

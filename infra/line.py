@@ -49,6 +49,7 @@ from domain.chart import InvalidChartAnswer
 from domain.errors import Forbidden, InvalidState, NotFound, Unauthenticated, Unavailable, ValidationFailed
 from domain.guidance import GuidanceService
 from domain.knowledge_model import Knowledge
+from domain.ports import Clock
 from domain.triage import TriageRules
 from infra.db.leases import drain
 from infra.db.line import (
@@ -286,9 +287,11 @@ class LineBot:
         guidance: GuidanceService,
         triage: TriageRules,
         knowledge: Knowledge,
+        clock: Clock,
         api: LineApi | None = None,
     ) -> None:
         self.sessions = sessions
+        self.clock = clock
         self.settings = settings
         self.guidance = guidance
         self.triage = triage
@@ -335,7 +338,7 @@ class LineBot:
         bot = self.settings.line_bot_user_id
         if bot and document.get("destination") != bot:
             raise Unauthenticated("wrong_destination")
-        now = datetime.now(UTC)
+        now = self.clock.now()
         rows = [r for r in (self._reduce(e, now) for e in document.get("events", [])) if r is not None]
         if not rows:
             return 0
@@ -413,7 +416,14 @@ class LineBot:
         return await self._drain_deliveries(limit)
 
     async def _drain_inbox(self, limit: int) -> None:
-        await drain(self.sessions, INBOX, self._process, lease=self.settings.worker_lease, limit=limit)
+        await drain(
+            self.sessions,
+            INBOX,
+            self._process,
+            clock=self.clock,
+            lease=self.settings.worker_lease,
+            limit=limit,
+        )
 
     async def _process(self, row_id: uuid.UUID) -> bool:
         try:
@@ -433,7 +443,7 @@ class LineBot:
                 await db.rollback()
                 await self._inbox_failed(row_id, type(exc).__name__)
                 return
-            row.processed_at = datetime.now(UTC)
+            row.processed_at = self.clock.now()
             row.payload = None
             row.reply_token = None  # moved to the delivery, if any
             row.locked_until = None
@@ -448,7 +458,7 @@ class LineBot:
             row = await SqlLineInbox(db).get(row_id)
             if row is None:
                 return
-            now = datetime.now(UTC)
+            now = self.clock.now()
             row.attempts += 1
             row.last_error = error[:64]
             row.locked_until = None
@@ -472,7 +482,7 @@ class LineBot:
         payload = row.payload or {}
         if row.line_user_id is None or payload.get("mode") == "standby":
             return  # groups, rooms and standby mode: nothing to say
-        now = datetime.now(UTC)
+        now = self.clock.now()
         users = SqlLineUsers(db)
         person = await users.seen(row.line_user_id, now)
         messages: list[dict[str, Any]] = []
@@ -577,7 +587,12 @@ class LineBot:
         if not self.api.configured:
             return 0
         return await drain(
-            self.sessions, DELIVERIES, self._deliver, lease=self.settings.worker_lease, limit=limit
+            self.sessions,
+            DELIVERIES,
+            self._deliver,
+            clock=self.clock,
+            lease=self.settings.worker_lease,
+            limit=limit,
         )
 
     async def _deliver(self, row_id: uuid.UUID) -> bool:
@@ -604,7 +619,7 @@ class LineBot:
                 self._finish(row, SKIPPED)
                 await db.commit()
                 return False
-            now = datetime.now(UTC)
+            now = self.clock.now()
             unsure = (row.last_error or "").startswith(REPLY_UNSURE)
             fresh = (
                 row.mode == "reply"
@@ -656,7 +671,7 @@ class LineBot:
                 row = await SqlLineDeliveries(db).get(row_id)
                 if row is None or row.status != PENDING:
                     return
-                self._failed(row, failure, datetime.now(UTC), replying=False)
+                self._failed(row, failure, self.clock.now(), replying=False)
                 await db.commit()
         except Exception as exc:  # noqa: BLE001 - the lease runs out and the row is tried again
             log.error("line delivery failure not recorded: %s", type(exc).__name__)
@@ -720,7 +735,7 @@ class LineBot:
             line_user_id=person.line_user_id,
             user_id=user_id,
             messages=say.answer_published(self.links.consultation(str(payload["consultation_id"]))),
-            now=datetime.now(UTC),
+            now=self.clock.now(),
         )
         await db.flush()
         return False
@@ -736,7 +751,7 @@ class LineBot:
     async def create_link_nonce(self, actor: Actor, link_token: str) -> LinkNonce:
         user_id = self._consulter(actor)
         nonce = secrets.token_urlsafe(32)  # unpredictable and unrelated to the account id (LINE's rule)
-        now = datetime.now(UTC)
+        now = self.clock.now()
         expires_at = now + timedelta(minutes=self.settings.line_link_nonce_minutes)
         async with self.sessions() as db:
             await SqlLineNonces(db).add(digest(nonce), user_id, now, expires_at)
@@ -755,7 +770,7 @@ class LineBot:
     async def unlink(self, actor: Actor) -> None:
         user_id = self._consulter(actor)
         async with self.sessions() as db:
-            if await SqlLineUsers(db).unlink_user(user_id, datetime.now(UTC)):
+            if await SqlLineUsers(db).unlink_user(user_id, self.clock.now()):
                 log.info("line account unlinked", extra={"user_id": str(user_id)})
             await db.commit()
 
@@ -779,7 +794,7 @@ class LineBot:
             row.replays += 1
             row.failed_at = None
             row.locked_until = None
-            row.next_attempt_at = datetime.now(UTC)
+            row.next_attempt_at = self.clock.now()
             await db.commit()
             log.info("line dead letter replayed", extra={"delivery_id": str(row.id)})
             return _dead_letter(row)

@@ -6,11 +6,12 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.ports import Clock
 from infra import idempotency
 from infra.db.chatbot import purge_chatbot
 from infra.db.leases import WorkTable, drain
@@ -49,8 +50,10 @@ class OutboxWorker:
         settings: Settings,
         mailer: Mailer,
         unseal: Callable[[str], str],
+        clock: Clock,
     ) -> None:
         self.unseal = unseal
+        self.clock = clock
         self.factory = factory
         self.settings = settings
         self.mailer = mailer
@@ -85,7 +88,7 @@ class OutboxWorker:
                 if handler is None:
                     raise LookupError("no handler")
                 sent = await handler(db, row.payload or {})
-                row.sent_at = datetime.now(UTC)
+                row.sent_at = self.clock.now()
                 row.locked_until = None
                 row.payload = None  # drop one-time secrets (tokens) as soon as they are delivered
                 await db.commit()
@@ -101,7 +104,7 @@ class OutboxWorker:
                 row = await db.get(OutboxRow, row_id)
                 if row is None or row.sent_at is not None:
                     return
-                now = datetime.now(UTC)
+                now = self.clock.now()
                 row.attempts += 1
                 row.last_error = error[:64]
                 row.locked_until = None
@@ -139,7 +142,7 @@ class OutboxWorker:
                 delivered += await one_pass(limit)
             except Exception as exc:  # noqa: BLE001 - a database blip; the next pass tries again
                 log.error("worker pass failed: %s", type(exc).__name__)
-        await self.purge_chatbot_due(datetime.now(UTC))  # run_forever calls this: hourly at most
+        await self.purge_chatbot_due(self.clock.now())  # run_forever calls this: hourly at most
         return delivered
 
     async def purge_idempotency_keys(self, now: datetime) -> int:
@@ -166,7 +169,14 @@ class OutboxWorker:
             return 0
 
     async def _drain_outbox(self, limit: int) -> int:
-        return await drain(self.factory, OUTBOX, self._deliver, lease=self.settings.worker_lease, limit=limit)
+        return await drain(
+            self.factory,
+            OUTBOX,
+            self._deliver,
+            clock=self.clock,
+            lease=self.settings.worker_lease,
+            limit=limit,
+        )
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile, status
@@ -79,9 +79,9 @@ def summary(c: Consultation, now: datetime) -> dict[str, Any]:
     }
 
 
-def detail(c: Consultation) -> dict[str, Any]:
+def detail(c: Consultation, now: datetime) -> dict[str, Any]:
     return {
-        **summary(c, datetime.now(UTC)),
+        **summary(c, now),
         "narrative": c.narrative,
         "tried": c.tried,
         "terms_version": c.consent.terms_version,
@@ -121,17 +121,17 @@ def with_etag(response: Response, c: Consultation) -> None:
     response.headers["ETag"] = etag_of(c.version)
 
 
-def detail_with_etag(response: Response, c: Consultation) -> ConsultationDetail:
+def detail_with_etag(response: Response, c: Consultation, now: datetime) -> ConsultationDetail:
     with_etag(response, c)
-    return ConsultationDetail(**detail(c))
+    return ConsultationDetail(**detail(c, now))
 
 
-def intake_out(result: IntakeResult, response: Response) -> IntakeOut:
+def intake_out(result: IntakeResult, response: Response, now: datetime) -> IntakeOut:
     consultation = result.consultation
     response.headers["Location"] = f"/v1/consultations/{consultation.id}"
     with_etag(response, consultation)
     return IntakeOut(
-        **detail(consultation),
+        **detail(consultation, now),
         urgency=[UrgencyOut(flag=f.flag, triggers=f.triggers, desks=f.desk_codes) for f in result.urgency],
         urgency_desks=[desk_out(d) for d in result.urgency_desks],
         emergency_desks=[desk_out(d) for d in result.emergency_desks],
@@ -143,7 +143,7 @@ async def replay_intake(
 ) -> tuple[Any, dict[str, str]]:
     response = Response()
     result = await c.consultations.intake_result(await c.consultations.get(actor, consultation_id))
-    body = intake_out(result, response)
+    body = intake_out(result, response, c.clock.now())
     return body, {k: v for k, v in response.headers.items() if k in ("location", "etag")}
 
 
@@ -174,7 +174,7 @@ async def create_consultation(
         agreed_to_terms=body.consent.terms,
         agreed_to_sensitive_data=body.consent.sensitive_data,
     )
-    return intake_out(await c.consultations.open(actor, intake), response)
+    return intake_out(await c.consultations.open(actor, intake), response, c.clock.now())
 
 
 @router.get(
@@ -232,7 +232,7 @@ async def list_consultations(
         overdue=overdue,
     )
     found = await c.consultations.list(actor, flt, after=after, limit=limit + 1)
-    now = datetime.now(UTC)
+    now = c.clock.now()
     items = [ConsultationOut(**summary(x, now)) for x in found[:limit]]
     next_cursor = None
     if len(found) > limit:
@@ -251,7 +251,7 @@ async def get_consultation(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
 ) -> ConsultationDetail:
     consultation = await c.consultations.get(actor, consultation_id)
-    return detail_with_etag(response, consultation)
+    return detail_with_etag(response, consultation, c.clock.now())
 
 
 @router.patch(
@@ -271,7 +271,7 @@ async def update_consultation(
     consultation = await c.consultations.update(
         actor, consultation_id, body.model_dump(exclude_unset=True), expected_version=parse_if_match(if_match)
     )
-    return detail_with_etag(response, consultation)
+    return detail_with_etag(response, consultation, c.clock.now())
 
 
 @router.post(
@@ -292,7 +292,7 @@ async def assign_consultation(
     consultation = await c.consultations.assign(
         actor, consultation_id, body.assignee_id, expected_version=parse_if_match(if_match)
     )
-    return detail_with_etag(response, consultation)
+    return detail_with_etag(response, consultation, c.clock.now())
 
 
 @router.post(
@@ -307,7 +307,7 @@ async def close_consultation(
     consultation = await c.consultations.close(
         actor, consultation_id, expected_version=parse_if_match(if_match)
     )
-    return detail_with_etag(response, consultation)
+    return detail_with_etag(response, consultation, c.clock.now())
 
 
 @router.post(
@@ -321,7 +321,7 @@ async def reopen_consultation(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
 ) -> ConsultationDetail:
     consultation = await c.consultations.reopen(actor, consultation_id)
-    return detail_with_etag(response, consultation)
+    return detail_with_etag(response, consultation, c.clock.now())
 
 
 @router.post(
@@ -335,7 +335,7 @@ async def withdraw_consultation(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
 ) -> ConsultationDetail:
     consultation = await c.consultations.withdraw(actor, consultation_id)
-    return detail_with_etag(response, consultation)
+    return detail_with_etag(response, consultation, c.clock.now())
 
 
 @router.get(
@@ -432,7 +432,7 @@ async def create_evidence(
         id=uuid.uuid4(),
         consultation_id=consultation_id,
         created_by=actor.require_user_id(),
-        created_at=datetime.now(UTC),
+        created_at=c.clock.now(),
         url=body.url,
         platform=body.platform,
         posted_at=body.posted_at,

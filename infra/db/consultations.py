@@ -27,6 +27,7 @@ from domain.consultations import (
     Transition,
 )
 from domain.policy import All, AssignedToOrUnassigned, Nothing, OwnedBy, Visibility
+from domain.ports import Clock
 from infra.db.tables import (
     ConsultationCategoryRow,
     ConsultationRow,
@@ -133,8 +134,9 @@ def _evidence(row: EvidenceRow) -> Evidence:
 
 
 class SqlConsultations:
-    def __init__(self, db: AsyncSession) -> None:
+    def __init__(self, db: AsyncSession, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
 
     async def _categories(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
         found: dict[uuid.UUID, list[str]] = {i: [] for i in ids}

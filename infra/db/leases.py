@@ -14,11 +14,13 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.ports import Clock
 
 log = logging.getLogger("madoguchi.worker")
 
@@ -85,7 +87,7 @@ async def claim_due(
 
 @contextlib.asynccontextmanager
 async def held(
-    factory: async_sessionmaker[AsyncSession], table: Any, row_id: uuid.UUID, lease: timedelta
+    factory: async_sessionmaker[AsyncSession], table: Any, row_id: uuid.UUID, lease: timedelta, clock: Clock
 ) -> AsyncIterator[None]:
     """Keep renewing the lease on `row_id` while the body runs (every third of the lease)."""
 
@@ -94,7 +96,7 @@ async def held(
             await asyncio.sleep(lease.total_seconds() / 3)
             try:
                 async with factory() as db:
-                    await renew(db, table, row_id, datetime.now(UTC), lease)
+                    await renew(db, table, row_id, clock.now(), lease)
                     await db.commit()
             except Exception as exc:  # noqa: BLE001 - a missed beat only shortens the lease
                 log.warning("lease renewal failed: %s", type(exc).__name__)
@@ -113,6 +115,7 @@ async def drain(
     work: WorkTable,
     handle: Callable[[uuid.UUID], Awaitable[bool]],
     *,
+    clock: Clock,
     lease: timedelta,
     limit: int,
 ) -> int:
@@ -122,16 +125,16 @@ async def drain(
     seen: set[uuid.UUID] = set()  # each row at most once per drain: a failure retried at once cannot spin
     while True:
         async with factory() as db:
-            candidates = [r for r in await due_ids(db, work, datetime.now(UTC), limit) if r not in seen]
+            candidates = [r for r in await due_ids(db, work, clock.now(), limit) if r not in seen]
         for row_id in candidates:
             seen.add(row_id)
             async with factory() as db:
-                taken = await take(db, work, row_id, datetime.now(UTC), lease)
+                taken = await take(db, work, row_id, clock.now(), lease)
                 await db.commit()
             if not taken:
                 continue  # another worker has it
             try:
-                async with held(factory, work.table, row_id, lease):
+                async with held(factory, work.table, row_id, lease, clock):
                     delivered += await handle(row_id)
             except Exception as exc:  # noqa: BLE001 - last resort: the lease runs out, the row is retaken
                 log.error("work row failed: %s", type(exc).__name__)

@@ -37,6 +37,8 @@ from infra.settings import Settings
 from tests.conftest import PASSWORD, free_port
 from tests.integration.fake_line import ACCESS_TOKEN, CHANNEL_SECRET, FakeLine, line_user_id
 
+# The worker processes run on the system clock (a subprocess cannot share the suite's pinned clock), so the rows
+# this test queues and the leases it checks use it too; nothing here depends on the hour, day or zone.
 LEASE_SECONDS = 1.5
 MAILS = 24
 PUSHES = 16
