@@ -51,6 +51,7 @@ def serve(
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         server_header=False,
+        http="api.server:BoundedHttpToolsProtocol",  # bounds the request head (431); see api/server.py
         access_log=settings.access_log,
         log_level=settings.log_level.lower(),
     )

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # The request head (request line and headers): a bearer token is about 1 KiB, so 16 KiB and 100 headers
+    # leave room for any proxy's additions and refuse what only an attack sends (431).
+    max_header_bytes: int = Field(16_384, ge=4096, le=1_048_576)
+    max_headers: int = Field(100, ge=20, le=1000)
     docs_enabled: bool = True
     require_staff_mfa: bool | None = None
 

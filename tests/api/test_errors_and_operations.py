@@ -65,6 +65,25 @@ async def test_413_for_a_chunked_body_over_the_limit(client) -> None:
     assert_problem(response, 413, "content_too_large")
 
 
+async def test_431_for_too_many_request_headers(client) -> None:
+    """Issue 13: 20,000 headers were answered 200. The app refuses past the limit whatever server runs it."""
+    many = [(f"x-pad-{i}", "1") for i in range(101)]
+    body = assert_problem(await client.get("/healthz", headers=many), 431, "request_header_fields_too_large")
+    assert body["title"] == "リクエストヘッダーが大きすぎます"
+    assert (await client.get("/healthz", headers=many[:90])).status_code == 200
+
+
+async def test_431_for_request_headers_too_large(client) -> None:
+    big = {"X-Pad": "a" * 17_000}
+    response = await client.get("/healthz", headers={**big, "Accept-Language": "en"})
+    body = assert_problem(response, 431, "request_header_fields_too_large")
+    assert body["title"] == "Request header fields too large" and "aaaa" not in response.text
+    # A long bearer token and the usual headers are far below the limit.
+    assert (
+        await client.get("/healthz", headers={"Authorization": "Bearer " + "a" * 4000})
+    ).status_code == 200
+
+
 async def test_415_for_an_unsupported_content_type(client) -> None:
     response = await client.post(
         "/v1/auth/register", content=b"email=a", headers={"Content-Type": "text/plain"}
