@@ -27,7 +27,11 @@ class MailBackend(enum.StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MADOGUCHI_", env_file=None, extra="ignore")
+    # hide_input_in_errors: a refusal names the setting, never its value. Without it pydantic prints the input
+    # (for the production guard, every setting: the probe saw a Redis URL with its password in the log).
+    model_config = SettingsConfigDict(
+        env_prefix="MADOGUCHI_", env_file=None, extra="ignore", hide_input_in_errors=True
+    )
 
     env: Environment = Environment.development
     database_url: str = "sqlite+aiosqlite:///./madoguchi.db"

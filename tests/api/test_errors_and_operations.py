@@ -225,6 +225,27 @@ def test_production_refuses_laptop_defaults(overrides: dict[str, object], compla
         Settings(env="production", **overrides)  # type: ignore[arg-type]
 
 
+SECRETS = {
+    "redis_url": "redis://:hunter2-redis-pass@redis.internal:6379/0",
+    "smtp_password": "smtp-pass-9f8e7d",
+    "database_url": "postgresql://madoguchi:db-pass-1a2b3c@db/madoguchi",
+    "secret_key": "too-short-key",
+}
+
+
+def test_a_production_refusal_names_settings_never_values() -> None:
+    """Issue 13: the refusal printed the raw settings, a Redis URL with its password among them."""
+    with pytest.raises(ValueError) as refused:
+        Settings(env="production", **SECRETS)  # type: ignore[arg-type]
+    text = str(refused.value)
+    assert "MADOGUCHI_SECRET_KEY" in text and "MADOGUCHI_DOCS_ENABLED" in text
+    for value in ("hunter2", "smtp-pass", "db-pass", "too-short-key", "redis.internal"):
+        assert value not in text
+    with pytest.raises(ValueError) as wrong_type:
+        Settings(smtp_port="hunter2-as-a-port")  # type: ignore[arg-type]
+    assert "smtp_port" in str(wrong_type.value) and "hunter2" not in str(wrong_type.value)
+
+
 def test_production_starts_with_real_settings() -> None:
     settings = Settings(
         env="production",
