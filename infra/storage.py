@@ -192,9 +192,14 @@ def _forbidden(value: object) -> bool:
     if not _is_container(value):
         return False
     d: Any = value
-    if _name(d.get("/S")) in ACTION_TYPES:
+    keys = set(d.keys())  # one call into qpdf; most dictionaries have none of the keys below
+    if "/S" in keys and _name(d.get("/S")) in ACTION_TYPES:
         return True
-    return _name(d.get("/Type")) in FORBIDDEN_TYPES or _name(d.get("/Subtype")) in FORBIDDEN_SUBTYPES
+    if "/FS" in keys and _name(d.get("/FS")) == "/URL":  # a file on the web
+        return True
+    if "/Type" in keys and _name(d.get("/Type")) in FORBIDDEN_TYPES:
+        return True
+    return "/Subtype" in keys and _name(d.get("/Subtype")) in FORBIDDEN_SUBTYPES
 
 
 def _holds_actions(d: Any) -> bool:

@@ -69,6 +69,8 @@ def active_parts(data: bytes) -> list[str]:
                 found += [f"{path}{k}" for k in keys & BAD_KEYS]
                 if str(obj.get("/S")) in BAD_ACTIONS:
                     found.append(f"action at {path}")
+                if str(obj.get("/FS")) == "/URL":
+                    found.append(f"URL file specification at {path}")
                 if str(obj.get("/Type")) in BAD_TYPES or str(obj.get("/Subtype")) in BAD_SUBTYPES:
                     found.append(f"{obj.get('/Type')}/{obj.get('/Subtype')} at {path}")
                 is_annotation_or_outline = ("/Rect" in keys and "/Subtype" in keys) or "/Title" in keys
@@ -380,7 +382,13 @@ def external_stream_data() -> bytes:
     image.Type, image.Subtype, image.Width, image.Height = Name.XObject, Name.Image, 2, 2
     image.ColorSpace, image.BitsPerComponent = Name.DeviceGray, 8
     image.F = Dictionary(FS=Name.URL, F=String(f"https://attacker.example/{CANARY}.png"))
-    pdf.pages[0].obj.Resources = Dictionary(XObject=Dictionary(Im0=image))
+    # A reference XObject: a page of another PDF, fetched from the web (the file specification has no /Type).
+    form = pdf.make_stream(b"")
+    form.Type, form.Subtype, form.BBox = Name.XObject, Name.Form, Array([0, 0, 10, 10])
+    form.Ref = Dictionary(
+        F=Dictionary(FS=Name.URL, F=String(f"https://attacker.example/{CANARY}.pdf")), Page=0
+    )
+    pdf.pages[0].obj.Resources = Dictionary(XObject=Dictionary(Im0=image, Fm0=form))
     return save(pdf)
 
 
@@ -489,3 +497,16 @@ def test_a_pdf_that_needs_a_password_is_refused_with_what_to_send_instead() -> N
         clean(locked)
     assert refused.value.code == "unreadable_pdf"
     assert "パスワード" in (refused.value.detail or "")
+
+
+@pytest.mark.parametrize("trick", [t for t in CORPUS if t != "incremental update hides a script"])
+def test_the_rescan_refuses_what_the_removal_would_miss(trick: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proof step on its own: with the removal switched off, the re-scan of the written file finds every
+    trick (the one left out is gone by the rewrite alone) and the file is refused, not stored."""
+    import infra.storage
+
+    monkeypatch.setattr(infra.storage, "_strip", lambda pdf: None)
+    monkeypatch.setattr(infra.storage, "_flatten_form_fields", lambda pdf: None)
+    with pytest.raises(ValidationFailed) as refused:
+        clean(CORPUS[trick]())
+    assert refused.value.code == "pdf_not_cleanable"
