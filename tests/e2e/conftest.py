@@ -48,7 +48,7 @@ def run_server(database_url: str, smtp_port: int, public_url: str | None) -> Ite
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # imports alone take 20 s on a loaded CI machine
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
