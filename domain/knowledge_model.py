@@ -193,15 +193,32 @@ def _req(d: Mapping[str, Any], key: str, where: str) -> Any:
 
 
 def _str(d: Mapping[str, Any], key: str, where: str) -> str:
+    """A required text: a non-empty string. YAML 1.1 reads `No`, `yes`, `on` as booleans and `1` as a number;
+    such a value in a label is a mistake in the data (quote it), never something to stringify."""
     value = _req(d, key, where)
-    if not isinstance(value, str | int):
-        raise KnowledgeError([f"{where}: '{key}' must be a string"])
-    return str(value)
+    if not isinstance(value, str):
+        raise KnowledgeError([f"{where}: '{key}' must be a string, got {type(value).__name__} {value!r}"])
+    if not value.strip():
+        raise KnowledgeError([f"{where}: '{key}' is empty"])
+    return value
 
 
-def _opt_str(d: Mapping[str, Any], key: str) -> str | None:
+def _opt_str(d: Mapping[str, Any], key: str, where: str = "") -> str | None:
+    """An optional text: absent/null, or a non-empty string."""
+    if not isinstance(d, Mapping):
+        raise KnowledgeError([f"{where}: expected a mapping, got {type(d).__name__}"])
     value = d.get(key)
-    return None if value is None else str(value)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise KnowledgeError([f"{where}: '{key}' must be a string, got {type(value).__name__} {value!r}"])
+    if not value.strip():
+        raise KnowledgeError([f"{where}: '{key}' is empty"])
+    return value
+
+
+def _opt_text(d: Mapping[str, Any], key: str, where: str) -> str:
+    return _opt_str(d, key, where) or ""
 
 
 def _list(d: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> list[Any]:
@@ -212,7 +229,11 @@ def _list(d: Mapping[str, Any], key: str, where: str, *, required: bool = False)
 
 
 def _strs(d: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-    return tuple(str(v) for v in _list(d, key, where))
+    values = _list(d, key, where)
+    bad = [v for v in values if not isinstance(v, str) or not v.strip()]
+    if bad:
+        raise KnowledgeError([f"{where}: '{key}' must list non-empty strings, got {bad[0]!r}"])
+    return tuple(values)
 
 
 def _date(value: Any, where: str) -> date | None:
@@ -245,7 +266,7 @@ def _category(d: Mapping[str, Any], where: str, parent: str | None) -> Category:
         label_en=_str(d, "label_en", where),
         nature=_str(d, "nature", where),
         description_ja=_str(d, "description_ja", where),
-        description_en=str(d.get("description_en") or ""),
+        description_en=_opt_text(d, "description_en", where),
         parent=parent,
         urgent=bool(d.get("urgent", False)),
     )
@@ -258,21 +279,24 @@ def _desk(d: Mapping[str, Any], where: str) -> Desk:
         name_en=_str(d, "name_en", where),
         handles_ja=_str(d, "handles_ja", where),
         handles_en=_str(d, "handles_en", where),
-        phone=_opt_str(d, "phone"),
-        url=_opt_str(d, "url"),
-        hours_ja=_opt_str(d, "hours_ja"),
+        phone=_opt_str(d, "phone", where),
+        url=_opt_str(d, "url", where),
+        hours_ja=_opt_str(d, "hours_ja", where),
         kind=_str(d, "kind", where),
         categories=_strs(d, "categories", where),
         emergency=bool(d.get("emergency", False)),
         last_verified=_date(d.get("last_verified"), where),
         uncertain=bool(d.get("uncertain", False)),
-        notes_ja=_opt_str(d, "notes_ja"),
+        notes_ja=_opt_str(d, "notes_ja", where),
     )
 
 
 def _platform(d: Mapping[str, Any], where: str) -> Platform:
     routes = tuple(
-        ReportRoute(name_ja=_str(r, "name_ja", f"{where}.report_routes[{i}]"), url=_opt_str(r, "url"))
+        ReportRoute(
+            name_ja=_str(r, "name_ja", f"{where}.report_routes[{i}]"),
+            url=_opt_str(r, "url", f"{where}.report_routes[{i}]"),
+        )
         for i, r in enumerate(_list(d, "report_routes", where))
     )
     return Platform(
@@ -284,7 +308,7 @@ def _platform(d: Mapping[str, Any], where: str) -> Platform:
         designated=bool(d.get("designated", False)),
         designated_since=_date(d.get("designated_since"), where),
         accepts_standard_letters=_letters(d.get("accepts_standard_letters", "uncertain")),
-        notes_ja=str(d.get("notes_ja") or ""),
+        notes_ja=_opt_text(d, "notes_ja", where),
         uncertain=bool(d.get("uncertain", False)),
     )
 
@@ -304,13 +328,13 @@ def _chart_node(d: Mapping[str, Any], where: str) -> ChartNode:
     return ChartNode(
         id=node_id,
         kind=_str(d, "kind", where),
-        text_ja=str(d.get("text_ja") or ""),
-        text_en=str(d.get("text_en") or ""),
+        text_ja=_opt_text(d, "text_ja", where),
+        text_en=_opt_text(d, "text_en", where),
         options=options,
-        title_ja=str(d.get("title_ja") or ""),
-        title_en=str(d.get("title_en") or ""),
-        guidance_ja=str(d.get("guidance_ja") or ""),
-        guidance_en=str(d.get("guidance_en") or ""),
+        title_ja=_opt_text(d, "title_ja", where),
+        title_en=_opt_text(d, "title_en", where),
+        guidance_ja=_opt_text(d, "guidance_ja", where),
+        guidance_en=_opt_text(d, "guidance_en", where),
         desks=_strs(d, "desks", where),
         guides=_strs(d, "guides", where),
     )
@@ -335,12 +359,12 @@ def _guide(d: Mapping[str, Any], where: str) -> Guide:
         title_ja=_str(d, "title_ja", where),
         title_en=_str(d, "title_en", where),
         summary_ja=_str(d, "summary_ja", where),
-        summary_en=str(d.get("summary_en") or ""),
+        summary_en=_opt_text(d, "summary_en", where),
         steps=tuple(
             GuideStep(
                 title_ja=_str(s, "title_ja", f"{where}.steps[{i}]"),
                 body_ja=_str(s, "body_ja", f"{where}.steps[{i}]"),
-                title_en=str(s.get("title_en") or ""),
+                title_en=_opt_text(s, "title_en", where),
             )
             for i, s in enumerate(_list(d, "steps", where, required=True))
         ),

@@ -8,6 +8,8 @@ from importlib import resources
 
 import yaml
 
+from infra.yaml_data import load_yaml
+
 from domain.chatbot import FlowError, Flows, References, flows_from_dict, validate_flows
 from domain.knowledge_model import Knowledge
 from infra.knowledge import load_knowledge
@@ -19,7 +21,7 @@ _FILE = "chatbot.yaml"
 def load_flows_text(text: str, knowledge: Knowledge) -> Flows:
     """Parse and validate flows given as YAML text (tests, and a future staff editor)."""
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         raise FlowError([f"{_FILE}: {exc}"]) from exc
     return validate_flows(flows_from_dict(raw), References.of(knowledge))

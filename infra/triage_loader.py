@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
-import yaml
+from infra.yaml_data import load_yaml
 
 from domain.triage import TriageRules
 
@@ -18,7 +18,7 @@ _FILE = "triage.yaml"
 
 def load_triage_rules_text(text: str) -> TriageRules:
     """Parse and validate rules given as YAML text (used by tests and by a future staff editor)."""
-    raw = yaml.safe_load(text)
+    raw = load_yaml(text)
     if not isinstance(raw, dict):
         raise ValueError("triage rules must be a YAML mapping")
     return TriageRules.from_dict(raw)

@@ -121,6 +121,11 @@ async def test_chart_is_served_whole_and_walked_step_by_step(client) -> None:
     nodes = {n["id"]: n for n in chart["nodes"]}
     start = nodes[chart["start"]]
     assert start["kind"] == "question" and start["options"]
+    # YAML 1.1 would read the unquoted `label_en: No` of いいえ as a boolean and serve "False".
+    no = next(o for o in start["options"] if o["label_ja"] == "いいえ")
+    assert no["label_en"] == "No"
+    every_label = [o["label_en"] for n in chart["nodes"] for o in n.get("options") or []]
+    assert all(isinstance(x, str) and x not in ("True", "False") for x in every_label)
     first = await client.post("/v1/chart/walk", json={"answers": []})
     assert first.json()["done"] is False and first.json()["node"]["id"] == chart["start"]
     danger = await client.post("/v1/chart/walk", json={"answers": ["danger_yes"]})
