@@ -8,11 +8,10 @@ from importlib import resources
 
 import yaml
 
-from infra.yaml_data import load_yaml
-
 from domain.chatbot import FlowError, Flows, References, flows_from_dict, validate_flows
 from domain.knowledge_model import Knowledge
 from infra.knowledge import load_knowledge
+from infra.yaml_data import load_yaml
 
 _PACKAGE = "domain.knowledge"
 _FILE = "chatbot.yaml"

@@ -9,9 +9,8 @@ from typing import Any
 
 import yaml
 
-from infra.yaml_data import load_yaml
-
 from domain.knowledge_model import Knowledge, KnowledgeError, validate
+from infra.yaml_data import load_yaml
 
 PACKAGE = "domain.knowledge"
 # Fixed order so the version hash does not depend on directory listing order.

@@ -7,10 +7,9 @@ import re
 from datetime import UTC, datetime
 from importlib import resources
 
-from infra.yaml_data import load_yaml
-
 from domain.answers import ReviewRule, review_rules_from_raw
 from domain.quality import ManualEntry
+from infra.yaml_data import load_yaml
 
 PLACEHOLDERS = frozenset({"consulter_name", "platform", "url", "desk_name", "desk_phone", "deadline"})
 

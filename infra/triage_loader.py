@@ -8,9 +8,8 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
-from infra.yaml_data import load_yaml
-
 from domain.triage import TriageRules
+from infra.yaml_data import load_yaml
 
 _PACKAGE = "domain.knowledge"
 _FILE = "triage.yaml"
