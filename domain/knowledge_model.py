@@ -73,6 +73,17 @@ class Category:
 
 
 @dataclass(frozen=True)
+class DeskSource:
+    """One fact about a desk, where it was checked and when. `checked` is None for a fact nobody could
+    confirm; its desk is then `uncertain` and says in notes_ja what is unknown."""
+
+    fact: str
+    url: str
+    checked: date | None
+    basis: str = ""
+
+
+@dataclass(frozen=True)
 class Desk:
     code: str
     name_ja: str
@@ -88,6 +99,7 @@ class Desk:
     last_verified: date | None
     uncertain: bool = False
     notes_ja: str | None = None
+    sources: tuple[DeskSource, ...] = ()
 
     @property
     def is_general(self) -> bool:
@@ -98,6 +110,18 @@ class Desk:
 class ReportRoute:
     name_ja: str
     url: str | None = None
+
+
+@dataclass(frozen=True)
+class PlatformService:
+    """One service of an operator. Designation under the 2025 platform act is per service (MIC designated
+    LINEオープンチャット and LINE VOOM, not LINE's 1:1 talk; Yahoo!知恵袋, not Yahoo! search)."""
+
+    code: str
+    name_ja: str
+    name_en: str
+    designated: bool = False
+    designated_since: date | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +136,13 @@ class Platform:
     accepts_standard_letters: str  # yes | no | uncertain
     notes_ja: str = ""
     uncertain: bool = False
+    services: tuple[PlatformService, ...] = ()
+
+    def designated_services(self) -> tuple[PlatformService, ...]:
+        return tuple(s for s in self.services if s.designated)
+
+    def service(self, code: str) -> PlatformService | None:
+        return next((s for s in self.services if s.code == code), None)
 
 
 @dataclass(frozen=True)
@@ -272,7 +303,27 @@ def _category(d: Mapping[str, Any], where: str, parent: str | None) -> Category:
     )
 
 
+def _desk_sources(d: Mapping[str, Any], where: str) -> tuple[DeskSource, ...]:
+    out: list[DeskSource] = []
+    for i, s in enumerate(_list(d, "sources", where)):
+        at = f"{where}.sources[{i}]"
+        out.append(
+            DeskSource(
+                fact=_str(s, "fact", at),
+                url=_str(s, "url", at),
+                checked=_date(s.get("checked"), at),
+                basis=_opt_text(s, "basis", at),
+            )
+        )
+    return tuple(out)
+
+
 def _desk(d: Mapping[str, Any], where: str) -> Desk:
+    sources = _desk_sources(d, where)
+    checked = [s.checked for s in sources if s.checked is not None]
+    # The file records per fact when it was checked; last_verified is the latest of those. Stored or
+    # submitted desks (the API) may carry last_verified alone.
+    last_verified = _date(d.get("last_verified"), where) or (max(checked) if checked else None)
     return Desk(
         code=_str(d, "code", where),
         name_ja=_str(d, "name_ja", where),
@@ -285,9 +336,10 @@ def _desk(d: Mapping[str, Any], where: str) -> Desk:
         kind=_str(d, "kind", where),
         categories=_strs(d, "categories", where),
         emergency=bool(d.get("emergency", False)),
-        last_verified=_date(d.get("last_verified"), where),
+        last_verified=last_verified,
         uncertain=bool(d.get("uncertain", False)),
         notes_ja=_opt_str(d, "notes_ja", where),
+        sources=sources,
     )
 
 
@@ -299,17 +351,32 @@ def _platform(d: Mapping[str, Any], where: str) -> Platform:
         )
         for i, r in enumerate(_list(d, "report_routes", where))
     )
+    services = tuple(
+        PlatformService(
+            code=_str(sv, "code", f"{where}.services[{i}]"),
+            name_ja=_str(sv, "name_ja", f"{where}.services[{i}]"),
+            name_en=_str(sv, "name_en", f"{where}.services[{i}]"),
+            designated=sv.get("designated") is True,
+            designated_since=_date(sv.get("designated_since"), f"{where}.services[{i}]"),
+        )
+        for i, sv in enumerate(_list(d, "services", where))
+    )
+    since = [sv.designated_since for sv in services if sv.designated and sv.designated_since]
+    # With services listed, the platform is "designated" when any of its services is, since the first.
+    designated = any(sv.designated for sv in services) if services else bool(d.get("designated", False))
+    designated_since = min(since) if since else _date(d.get("designated_since"), where)
     return Platform(
         code=_str(d, "code", where),
         name_ja=_str(d, "name_ja", where),
         name_en=_str(d, "name_en", where),
         operator=_str(d, "operator", where),
         report_routes=routes,
-        designated=bool(d.get("designated", False)),
-        designated_since=_date(d.get("designated_since"), where),
+        designated=designated,
+        designated_since=designated_since,
         accepts_standard_letters=_letters(d.get("accepts_standard_letters", "uncertain")),
         notes_ja=_opt_text(d, "notes_ja", where),
         uncertain=bool(d.get("uncertain", False)),
+        services=services,
     )
 
 
@@ -604,6 +671,17 @@ def knowledge_problems(k: Knowledge) -> list[str]:
         problems += [f"{where}: unknown category '{c}'" for c in d.categories if c not in category_codes]
         for dup in _duplicates(list(d.categories)):
             problems.append(f"{where}: category '{dup}' listed twice")
+        # Reference desks say what was checked, where and when (issue 14 item 14).
+        if not d.sources:
+            problems.append(f"{where}: no source (fact, url, checked)")
+        for s in d.sources:
+            if not s.url.startswith(("https://", "http://")):
+                problems.append(f"{where}: source url '{s.url}' is not a web address")
+        unchecked = [s for s in d.sources if s.checked is None]
+        if unchecked and not (d.uncertain and d.notes_ja):
+            problems.append(f"{where}: an unconfirmed source needs uncertain: true and notes_ja saying what")
+        if d.uncertain and d.sources and not unchecked:
+            problems.append(f"{where}: uncertain, but every source is checked (say which fact is not)")
 
     # platforms
     for dup in _duplicates([p.code for p in k.platforms]):
@@ -618,6 +696,18 @@ def knowledge_problems(k: Knowledge) -> list[str]:
             problems.append(f"{where}: designated_since set on a platform that is not designated")
         if not p.report_routes:
             problems.append(f"{where}: no report route")
+        # Designation is per service: a designated operator must say which of its services are.
+        if p.designated and not p.designated_services():
+            problems.append(f"{where}: designated, but no designated service is listed")
+        for dup in _duplicates([sv.code for sv in p.services]):
+            problems.append(f"{where}: duplicate service '{dup}'")
+        for sv in p.services:
+            if not _SNAKE.match(sv.code):
+                problems.append(f"{where}.{sv.code}: malformed service code")
+            if sv.designated != (sv.designated_since is not None):
+                problems.append(
+                    f"{where}.{sv.code}: a designated service needs designated_since, and only it"
+                )
 
     # guides
     desk_codes = {d.code for d in k.desks}
@@ -667,4 +757,13 @@ def desk_to_dict(desk: Desk) -> dict[str, Any]:
         "last_verified": desk.last_verified.isoformat() if desk.last_verified else None,
         "uncertain": desk.uncertain,
         "notes_ja": desk.notes_ja,
+        "sources": [
+            {
+                "fact": s.fact,
+                "url": s.url,
+                "checked": s.checked.isoformat() if s.checked else None,
+                "basis": s.basis or None,
+            }
+            for s in desk.sources
+        ],
     }

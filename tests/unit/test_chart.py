@@ -48,7 +48,9 @@ def tiny_raw(chart: dict) -> dict:
                     "kind": "police",
                     "categories": ["OTHER.MISC"],
                     "emergency": True,
-                    "last_verified": "2026-11-01",
+                    "sources": [
+                        {"fact": "110", "url": "https://example.org/desk-a", "checked": "2026-11-01"}
+                    ],
                 }
             ]
         },

@@ -105,9 +105,13 @@ def test_emergency_desks(k):
 
 
 def test_uncertain_facts_are_flagged(k):
-    for code in ("bar_association", "child_guidance_189"):
-        desk = k.desk(code)
-        assert desk.uncertain and desk.notes_ja, code
+    # A desk is uncertain exactly when one of its facts could not be confirmed, and says which.
+    for desk in k.desks:
+        unconfirmed = [s for s in desk.sources if s.checked is None]
+        assert desk.uncertain == bool(unconfirmed), desk.code
+        if desk.uncertain:
+            assert desk.notes_ja, desk.code
+    assert {d.code for d in k.desks if d.uncertain} == {"moj_sns_jinken", "police_cyber_desk", "cure_time"}
 
 
 def test_platforms(k):
