@@ -716,6 +716,8 @@ class Engine:
                 state, [*plan.says, Say(node.text_ja)], [*options, (MENU, self.flows.labels["menu"])]
             )
         text = "\n".join(x for x in (node.title_ja, node.guidance_ja) if x)
+        if step.also:  # あわせて: what else applies (goals combine)
+            text += "\nあわせて:" + "、".join(n.title_ja for n in step.also)
         return self._plan(state, [*plan.says, Say(text, node.desks, node.guides)], self.footer())
 
     def free_text(self, state: State, result: TriageResult) -> Plan:

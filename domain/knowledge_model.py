@@ -29,6 +29,13 @@ DESK_KINDS = frozenset(
 )
 LETTER_ANSWERS = frozenset({"yes", "no", "uncertain"})
 NODE_KINDS = frozenset({"question", "outcome"})
+# What a person may want from the chart; an outcome says which it serves, so a test can prove that every
+# topic reaches every goal that applies to it (directly or through "あわせて").
+CHART_GOALS = frozenset(
+    {"listen", "compensation", "police", "removal_self", "removal_delegate", "advice", "report"}
+)
+# Whose the node is: the government flowchart's, or the centre's own addition (issue 14 item 18).
+CHART_ORIGINS = frozenset({"government", "centre"})
 
 # Codes are persisted with consultations and sent over the API, so they are kept to plain ASCII.
 _CATEGORY_CODE = re.compile(r"^[A-Z]+(\.[A-Z][A-Z_]*)?$")
@@ -166,6 +173,13 @@ class ChartNode:
     guidance_en: str = ""
     desks: tuple[str, ...] = ()
     guides: tuple[str, ...] = ()
+    # A question with `multiple` lets the walk choose several of its options at once (goals combine:
+    # remove the post *and* claim damages); all its options lead to outcomes.
+    multiple: bool = False
+    # An outcome's "あわせて": other outcomes that usually apply as well.
+    also: tuple[str, ...] = ()
+    goals: tuple[str, ...] = ()
+    origin: str = "centre"
 
     @property
     def is_outcome(self) -> bool:
@@ -176,10 +190,23 @@ class ChartNode:
 
 
 @dataclass(frozen=True)
+class ChartSource:
+    """Which government flowchart the chart follows, where it was read and when."""
+
+    title_ja: str
+    publisher_ja: str
+    urls: tuple[str, ...]
+    checked: date | None
+    edition: str | None = None  # None: the edition date could not be read from the sources
+    notes_ja: str = ""
+
+
+@dataclass(frozen=True)
 class Chart:
     version: str
     start: str
     nodes: tuple[ChartNode, ...]
+    source: ChartSource | None = None
     _index: Mapping[str, ChartNode] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -404,11 +431,31 @@ def _chart_node(d: Mapping[str, Any], where: str) -> ChartNode:
         guidance_en=_opt_text(d, "guidance_en", where),
         desks=_strs(d, "desks", where),
         guides=_strs(d, "guides", where),
+        multiple=d.get("multiple") is True,
+        also=_strs(d, "also", where),
+        goals=_strs(d, "goals", where),
+        origin=_opt_str(d, "origin", where) or "centre",
+    )
+
+
+def _chart_source(raw: Mapping[str, Any]) -> ChartSource | None:
+    src = raw.get("source")
+    if src is None:
+        return None
+    where = "chart.source"
+    return ChartSource(
+        title_ja=_str(src, "title_ja", where),
+        publisher_ja=_str(src, "publisher_ja", where),
+        urls=_strs(src, "urls", where),
+        checked=_date(src.get("checked"), where),
+        edition=_opt_str(src, "edition", where),
+        notes_ja=_opt_text(src, "notes_ja", where),
     )
 
 
 def chart_from_raw(raw: Mapping[str, Any]) -> Chart:
     return Chart(
+        source=_chart_source(raw),
         version=_str(raw, "version", "chart"),
         start=_str(raw, "start", "chart"),
         nodes=tuple(
@@ -567,6 +614,8 @@ def chart_problems(
 
     for node in chart.nodes:
         where = f"chart.{node.id}"
+        if node.origin not in CHART_ORIGINS:
+            problems.append(f"{where}: origin must be government or centre")
         if node.kind not in NODE_KINDS:
             problems.append(f"{where}: unknown kind '{node.kind}'")
             continue
@@ -584,6 +633,15 @@ def chart_problems(
                     problems.append(f"{where}.{opt.id}: points to unknown node '{opt.next}'")
             if node.desks or node.guides:
                 problems.append(f"{where}: only outcomes carry desks and guides")
+            if node.also or node.goals:
+                problems.append(f"{where}: only outcomes carry also and goals")
+            if node.multiple:
+                for opt in node.options:
+                    target = chart.node(opt.next)
+                    if target is not None and not target.is_outcome:
+                        problems.append(
+                            f"{where}.{opt.id}: an option of a multiple question must end the walk"
+                        )
         else:
             if node.options:
                 problems.append(f"{where}: outcome must not have options")
@@ -591,6 +649,11 @@ def chart_problems(
                 problems.append(f"{where}: outcome without title_ja")
             if not node.desks:
                 problems.append(f"{where}: outcome has no desk")
+            for other in node.also:
+                target = chart.node(other)
+                if target is None or not target.is_outcome or other == node.id:
+                    problems.append(f"{where}: also '{other}' is not another outcome")
+            problems += [f"{where}: unknown goal '{g}'" for g in node.goals if g not in CHART_GOALS]
             if desk_codes is not None:
                 problems += [f"{where}: unknown desk '{d}'" for d in node.desks if d not in desk_codes]
             if guide_slugs is not None:
@@ -726,6 +789,11 @@ def knowledge_problems(k: Knowledge) -> list[str]:
         ]
 
     problems += chart_problems(k.chart, desk_codes, guide_slugs)
+    # The reference chart says which government version it follows (issue 14 item 18).
+    if k.chart.source is None:
+        problems.append("chart: no source (which government flowchart, where, when)")
+    elif not k.chart.source.urls:
+        problems.append("chart.source: no url")
     return problems
 
 

@@ -210,3 +210,16 @@ async def test_referral_lifecycle_and_isolation(client, people) -> None:
         404,
         "referral_not_found",
     )
+
+
+async def test_chart_walk_combines_goals_and_names_its_government_source(client) -> None:
+    chart = (await client.get("/v1/chart")).json()
+    assert chart["source"]["publisher_ja"] == "法務省・総務省" and chart["source"]["urls"]
+    nodes = {n["id"]: n for n in chart["nodes"]}
+    assert nodes["q_goal"]["multiple"] is True and nodes["q_goal"]["origin"] == "government"
+    assert nodes["q_topic"]["origin"] == "centre"
+    answers = ["danger_no", "topic_abuse", "need_solution", "goal_self", "goal_compensation"]
+    walked = (await client.post("/v1/chart/walk", json={"answers": answers})).json()
+    assert walked["done"] is True and walked["node"]["id"] == "o_self_service"
+    assert walked["also"][0]["id"] == "o_lawyer" and "bar_association" in walked["also"][0]["desks"]
+    assert walked["answers"] == answers
