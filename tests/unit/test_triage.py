@@ -22,7 +22,7 @@ EVAL_DIR = ROOT / "tests" / "triage_eval"
 RULES_FILE = ROOT / "domain" / "knowledge" / "triage.yaml"
 
 # domain.md section 4 (the taxonomy), desk codes of desks.yaml and the guide slugs, as agreed in the brief.
-FLAGS = {"threat", "suicide", "sexual_image", "minor"}
+FLAGS = {"threat", "suicide", "sexual_image", "minor", "physical_danger"}
 
 
 @pytest.fixture(scope="module")
@@ -299,3 +299,62 @@ def test_triage_rules_reference_only_known_desks_guides_and_categories() -> None
     assert engine.referenced_desk_codes() <= {d.code for d in knowledge.desks}
     assert engine.referenced_guide_slugs() <= {g.slug for g in knowledge.guides}
     assert set(engine.category_codes) <= {c.code for c in knowledge.leaf_categories()}
+
+
+# --- issue 14 items 19 and 21: physical danger, and false alarms -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "掲示板に私の住所と「誰でもいいから犯しに来て」という書き込みをされました",
+        "住所をさらされて、今日知らない人がインターホンを鳴らしてきました",
+        "元夫が職場の前に来ていて、SNSで居場所を特定されているようです",
+        "ストーカーに帰り道で待ち伏せされています",
+        "私の部屋の写真と最寄り駅を載せて「ここに凸してこい」と書かれました",
+    ],
+)
+def test_physical_danger_is_urgent_with_police_first(engine: TriageRules, text: str) -> None:
+    flags = _flags(engine, text)
+    assert "physical_danger" in flags, text
+    assert flags["physical_danger"][0] == "police_110"
+
+
+@pytest.mark.parametrize(
+    ("text", "silent"),
+    [
+        ("アダルトサイトで動画を再生したら登録完了と出て、料金を請求されました", "sexual_image"),
+        ("ネットで「〇〇人は殺せ」というヘイトの書き込みを見つけました。通報先を知りたい", "threat"),
+    ],
+)
+def test_known_false_alarms_stay_silent(engine: TriageRules, text: str, silent: str) -> None:
+    assert silent not in _flags(engine, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "アダルトサイトで登録完了と出たあと、「払わないと撮った動画をばらまく」と脅されています",
+        "「〇〇人は殺せ」と私の実名と住所入りで書かれました",
+        "「在日は明日駅で無差別に刺す」という予告を見つけました",
+    ],
+)
+def test_suppression_never_hides_a_real_danger(engine: TriageRules, text: str) -> None:
+    assert {"sexual_image", "threat"} & set(_flags(engine, text)), text
+
+
+def test_unless_needs_unless_not(raw_rules: dict) -> None:
+    broken = copy.deepcopy(raw_rules)
+    del broken["urgency"]["threat"]["unless_not"]
+    with pytest.raises(ValueError, match="unless needs unless_not"):
+        TriageRules.from_dict(broken)
+
+
+def test_the_evaluation_reports_false_alarms_and_keeps_urgent_recall_at_100() -> None:
+    from tests.bench import triage_eval
+
+    for name in ("dev", "heldout"):
+        report = triage_eval.evaluate(name, triage_eval.load_items(name))
+        assert report.recall == 1.0, (name, report.urgent_misses)
+        assert report.false_alarm_rate <= 0.03, (name, report.false_alarms)
+        assert report.texts_with_false_alarm <= 0.1 * report.n, (name, report.false_alarms)
