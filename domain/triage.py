@@ -231,6 +231,10 @@ class _Text:
     def near(self, cue: _Cue, min_coverage: float, sc: _Scoring) -> tuple[float, str] | None:
         if len(cue.grams) < sc.fuzzy_min_grams:
             return None
+        if cue.key.isascii():
+            # Latin-script cues (English) are spelled alike by everyone; near-matching them on character
+            # grams only finds other words ("video" for "video call", "can't" for "can't go on").
+            return None
         coverage = sum(1 for g in cue.grams if g in self.grams) / len(cue.grams)
         if coverage < min_coverage:
             return None

@@ -23,6 +23,8 @@ import yaml  # noqa: E402
 from infra.triage_loader import load_triage_engine  # noqa: E402
 
 EVAL_DIR = ROOT / "tests" / "triage_eval"
+# Japanese and English, each with a development part (cues were written from it) and a held-out part.
+SETS = {"dev": "ja", "heldout": "ja", "en_dev": "en", "en_heldout": "en"}
 FLAGS = ("threat", "suicide", "sexual_image", "minor", "physical_danger")
 
 
@@ -103,7 +105,7 @@ def evaluate(name: str, items: list[dict]) -> Report:
 
 def print_report(rep: Report, verbose: bool) -> None:
     pct = lambda k: f"{k / rep.n:6.1%}" if rep.n else "   n/a"  # noqa: E731
-    print(f"== {rep.name} ({rep.n} texts, {rep.urgent_items} urgent)")
+    print(f"== {rep.name} [{SETS.get(rep.name, '?')}] ({rep.n} texts, {rep.urgent_items} urgent)")
     print(f"  category top-1 (primary)       {pct(rep.top1)}  ({rep.top1}/{rep.n})")
     print(f"  category top-3 (primary)       {pct(rep.top3)}  ({rep.top3}/{rep.n})")
     print(f"  category any expected in top-3 {pct(rep.any3)}  ({rep.any3}/{rep.n})")
@@ -127,11 +129,11 @@ def print_report(rep: Report, verbose: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", choices=["dev", "heldout"], action="append")
+    parser.add_argument("--set", choices=list(SETS), action="append")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     print(f"triage rules version {load_triage_engine().version}")
-    for name in args.set or ["dev", "heldout"]:
+    for name in args.set or list(SETS):
         print_report(evaluate(name, load_items(name)), args.verbose)
     return 0
 

@@ -353,8 +353,73 @@ def test_unless_needs_unless_not(raw_rules: dict) -> None:
 def test_the_evaluation_reports_false_alarms_and_keeps_urgent_recall_at_100() -> None:
     from tests.bench import triage_eval
 
-    for name in ("dev", "heldout"):
+    for name in ("dev", "heldout", "en_dev", "en_heldout"):
         report = triage_eval.evaluate(name, triage_eval.load_items(name))
         assert report.recall == 1.0, (name, report.urgent_misses)
         assert report.false_alarm_rate <= 0.03, (name, report.false_alarms)
         assert report.texts_with_false_alarm <= 0.1 * report.n, (name, report.false_alarms)
+
+
+# --- issue 14 item 22: English ------------------------------------------------------------------------
+
+
+def test_english_eval_sets_are_well_formed() -> None:
+    dev, heldout = _items("en_dev"), _items("en_heldout")
+    assert len(dev) >= 20 and len(heldout) >= 15
+    ids = [i["id"] for i in dev + heldout + _items("dev") + _items("heldout")]
+    assert len(ids) == len(set(ids))
+    for item in dev + heldout:
+        assert item["text"].isascii(), item["id"]
+        assert set(item["expected_categories"]) <= TAXONOMY, item["id"]
+        assert set(item["urgent"]) <= FLAGS, item["id"]
+    assert {f for i in dev + heldout for f in i["urgent"]} == FLAGS
+
+
+def test_english_heldout_regression_guard(engine: TriageRules) -> None:
+    """English held-out: every urgent flag caught, primary category in the top 3 for most texts."""
+    items = _items("en_heldout")
+    hits = 0
+    missed: list[str] = []
+    for item in items:
+        result = engine.triage(item["text"])
+        hits += item["expected_categories"][0] in [c.code for c in result.categories[:3]]
+        got = {f.flag for f in result.urgency}
+        missed += [f"{item['id']}:{flag}" for flag in item["urgent"] if flag not in got]
+    assert missed == [], f"urgent recall must be 1.0, missed {missed}"
+    assert hits / len(items) >= 0.85
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "flag"),
+    [
+        ("My ex is threatening to post my nude photos unless I pay", "RIGHTS.PRIVATE_SEXUAL", "sexual_image"),
+        ("Someone wrote that he will kill me when I leave work", "ILLEGAL.THREAT", "threat"),
+        ("I want to die, I can't take the comments anymore", "PUBLIC.SUICIDE", "suicide"),
+        ("My real name and home address were posted on a forum", "RIGHTS.PRIVACY_ID", None),
+    ],
+)
+def test_english_text_is_triaged_and_routes_to_the_same_desks(
+    engine: TriageRules, text: str, code: str, flag: str | None
+) -> None:
+    result = engine.triage(text)
+    assert result.categories and code in [c.code for c in result.categories[:3]]
+    if flag:
+        assert flag in {f.flag for f in result.urgency}
+    assert not ({"sexual_image", "threat"} & {f.flag for f in engine.triage("I want to kill myself").urgency})
+
+
+def test_a_language_pack_cannot_invent_codes_or_flags(raw_rules: dict) -> None:
+    from infra.triage_loader import merge_language_pack
+
+    rules = raw_rules
+    with pytest.raises(ValueError, match="unknown category"):
+        merge_language_pack(rules, {"language": "fr", "categories": {"RIGHTS.NOPE": {"cues": {3: ["x"]}}}})
+    with pytest.raises(ValueError, match="unknown flag"):
+        merge_language_pack(rules, {"language": "fr", "urgency": {"danger": {"cues": ["x"]}}})
+    with pytest.raises(ValueError, match="may only add"):
+        merge_language_pack(rules, {"language": "fr", "urgency": {"threat": {"desks": ["police_110"]}}})
+    merged = merge_language_pack(
+        rules, {"language": "fr", "urgency": {"threat": {"cues": ["je vais te tuer"]}}}
+    )
+    assert "je vais te tuer" in merged["urgency"]["threat"]["cues"]
+    assert "je vais te tuer" not in rules["urgency"]["threat"]["cues"]  # the input is not changed
