@@ -41,6 +41,7 @@ CHART_ORIGINS = frozenset({"government", "centre"})
 _CATEGORY_CODE = re.compile(r"^[A-Z]+(\.[A-Z][A-Z_]*)?$")
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_LANG = re.compile(r"^[a-z]{2,3}$")
 
 
 class KnowledgeError(ValueError):
@@ -107,6 +108,7 @@ class Desk:
     uncertain: bool = False
     notes_ja: str | None = None
     sources: tuple[DeskSource, ...] = ()
+    languages: tuple[str, ...] = ()  # ISO 639 codes of languages served besides Japanese
 
     @property
     def is_general(self) -> bool:
@@ -152,12 +154,21 @@ class Platform:
         return next((s for s in self.services if s.code == code), None)
 
 
+def _no_texts() -> Mapping[str, str]:
+    return {}
+
+
 @dataclass(frozen=True)
 class ChartOption:
     id: str
     label_ja: str
     label_en: str
     next: str
+    # Every `<field>_<language>` text of the entry, so a further language is only data (see `text`).
+    texts: Mapping[str, str] = field(default_factory=_no_texts, compare=False, hash=False, repr=False)
+
+    def text(self, name: str, lang: str) -> str:
+        return _pick(self.texts, name, lang)
 
 
 @dataclass(frozen=True)
@@ -180,6 +191,10 @@ class ChartNode:
     also: tuple[str, ...] = ()
     goals: tuple[str, ...] = ()
     origin: str = "centre"
+    texts: Mapping[str, str] = field(default_factory=_no_texts, compare=False, hash=False, repr=False)
+
+    def text(self, name: str, lang: str) -> str:
+        return _pick(self.texts, name, lang)
 
     @property
     def is_outcome(self) -> bool:
@@ -207,6 +222,7 @@ class Chart:
     start: str
     nodes: tuple[ChartNode, ...]
     source: ChartSource | None = None
+    languages: tuple[str, ...] = ("ja",)
     _index: Mapping[str, ChartNode] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -225,6 +241,11 @@ class GuideStep:
     title_ja: str
     body_ja: str
     title_en: str = ""
+    body_en: str = ""
+    texts: Mapping[str, str] = field(default_factory=_no_texts, compare=False, hash=False, repr=False)
+
+    def text(self, name: str, lang: str) -> str:
+        return _pick(self.texts, name, lang)
 
 
 @dataclass(frozen=True)
@@ -237,9 +258,40 @@ class Guide:
     related_desks: tuple[str, ...] = ()
     related_categories: tuple[str, ...] = ()
     summary_en: str = ""
+    texts: Mapping[str, str] = field(default_factory=_no_texts, compare=False, hash=False, repr=False)
+
+    def text(self, name: str, lang: str) -> str:
+        return _pick(self.texts, name, lang)
 
 
 # ---------------------------------------------------------------- parsing helpers
+
+_TEXT_KEY = re.compile(r"^([a-z]+(?:_[a-z]+)*)_([a-z]{2,3})$")
+_NOT_TEXTS = frozenset({"notes_ja"})  # staff notes, Japanese only
+
+
+def _pick(texts: Mapping[str, str], name: str, lang: str) -> str:
+    """The text in `lang`, else Japanese (the language every entry has)."""
+    return texts.get(f"{name}_{lang}") or texts.get(f"{name}_ja", "")
+
+
+def _texts(d: Mapping[str, Any], where: str) -> dict[str, str]:
+    """Every `<field>_<language>` value of an entry; each must be a non-empty string."""
+    out: dict[str, str] = {}
+    for key, value in d.items():
+        if isinstance(key, str) and _TEXT_KEY.match(key) and key not in _NOT_TEXTS and value is not None:
+            if not isinstance(value, str) or not value.strip():
+                raise KnowledgeError([f"{where}: '{key}' must be a non-empty string, got {value!r}"])
+            out[key] = value
+    return out
+
+
+def _missing_languages(
+    texts: Mapping[str, str], names: tuple[str, ...], languages: tuple[str, ...]
+) -> list[str]:
+    return [
+        f"{n}_{lang}" for n in names if f"{n}_ja" in texts for lang in languages if f"{n}_{lang}" not in texts
+    ]
 
 
 def _req(d: Mapping[str, Any], key: str, where: str) -> Any:
@@ -367,6 +419,7 @@ def _desk(d: Mapping[str, Any], where: str) -> Desk:
         uncertain=bool(d.get("uncertain", False)),
         notes_ja=_opt_str(d, "notes_ja", where),
         sources=sources,
+        languages=_strs(d, "languages", where),
     )
 
 
@@ -416,6 +469,7 @@ def _chart_node(d: Mapping[str, Any], where: str) -> ChartNode:
             label_ja=_str(o, "label_ja", f"{where}.options[{i}]"),
             label_en=_str(o, "label_en", f"{where}.options[{i}]"),
             next=_str(o, "next", f"{where}.options[{i}]"),
+            texts=_texts(o, f"{where}.options[{i}]"),
         )
         for i, o in enumerate(_list(d, "options", where))
     )
@@ -435,6 +489,7 @@ def _chart_node(d: Mapping[str, Any], where: str) -> ChartNode:
         also=_strs(d, "also", where),
         goals=_strs(d, "goals", where),
         origin=_opt_str(d, "origin", where) or "centre",
+        texts=_texts(d, where),
     )
 
 
@@ -456,6 +511,7 @@ def _chart_source(raw: Mapping[str, Any]) -> ChartSource | None:
 def chart_from_raw(raw: Mapping[str, Any]) -> Chart:
     return Chart(
         source=_chart_source(raw),
+        languages=_strs(raw, "languages", "chart") or ("ja",),
         version=_str(raw, "version", "chart"),
         start=_str(raw, "start", "chart"),
         nodes=tuple(
@@ -479,11 +535,14 @@ def _guide(d: Mapping[str, Any], where: str) -> Guide:
                 title_ja=_str(s, "title_ja", f"{where}.steps[{i}]"),
                 body_ja=_str(s, "body_ja", f"{where}.steps[{i}]"),
                 title_en=_opt_text(s, "title_en", where),
+                body_en=_opt_text(s, "body_en", where),
+                texts=_texts(s, f"{where}.steps[{i}]"),
             )
             for i, s in enumerate(_list(d, "steps", where, required=True))
         ),
         related_desks=_strs(d, "related_desks", where),
         related_categories=_strs(d, "related_categories", where),
+        texts=_texts(d, where),
     )
 
 
@@ -505,6 +564,7 @@ class Knowledge:
     chart: Chart
     guides: tuple[Guide, ...]
     intake: Mapping[str, tuple[CodeItem, ...]]  # relations, desired_outcomes, channels, victim_types
+    guide_languages: tuple[str, ...] = ("ja",)
     _categories: Mapping[str, Category] = field(default_factory=dict, repr=False, compare=False)
     _desks: Mapping[str, Desk] = field(default_factory=dict, repr=False, compare=False)
     _platforms: Mapping[str, Platform] = field(default_factory=dict, repr=False, compare=False)
@@ -557,6 +617,7 @@ class Knowledge:
                 for i, g in enumerate(_list(raw["guides"], "guides", "guides", required=True))
             ),
             intake=intake,
+            guide_languages=_strs(raw["guides"], "languages", "guides") or ("ja",),
         )
 
     # ---- lookups
@@ -734,6 +795,7 @@ def knowledge_problems(k: Knowledge) -> list[str]:
         problems += [f"{where}: unknown category '{c}'" for c in d.categories if c not in category_codes]
         for dup in _duplicates(list(d.categories)):
             problems.append(f"{where}: category '{dup}' listed twice")
+        problems += [f"{where}: malformed language code '{x}'" for x in d.languages if not _LANG.match(x)]
         # Reference desks say what was checked, where and when (issue 14 item 14).
         if not d.sources:
             problems.append(f"{where}: no source (fact, url, checked)")
@@ -789,6 +851,23 @@ def knowledge_problems(k: Knowledge) -> list[str]:
         ]
 
     problems += chart_problems(k.chart, desk_codes, guide_slugs)
+    # Declared languages: no missing text (issue 14 item 23). A further language is only data.
+    for lang in {*k.guide_languages, *k.chart.languages}:
+        if not _LANG.match(lang):
+            problems.append(f"languages: malformed language code '{lang}'")
+    for g in k.guides:
+        miss = _missing_languages(g.texts, ("title", "summary"), k.guide_languages)
+        for i, step in enumerate(g.steps):
+            miss += [
+                f"steps[{i}].{m}"
+                for m in _missing_languages(step.texts, ("title", "body"), k.guide_languages)
+            ]
+        problems += [f"guides.{g.slug}: missing {m}" for m in miss]
+    for node in k.chart.nodes:
+        miss = _missing_languages(node.texts, ("text", "title", "guidance"), k.chart.languages)
+        for o in node.options:
+            miss += [f"{o.id}.{m}" for m in _missing_languages(o.texts, ("label",), k.chart.languages)]
+        problems += [f"chart.{node.id}: missing {m}" for m in miss]
     # The reference chart says which government version it follows (issue 14 item 18).
     if k.chart.source is None:
         problems.append("chart: no source (which government flowchart, where, when)")
@@ -825,6 +904,7 @@ def desk_to_dict(desk: Desk) -> dict[str, Any]:
         "last_verified": desk.last_verified.isoformat() if desk.last_verified else None,
         "uncertain": desk.uncertain,
         "notes_ja": desk.notes_ja,
+        "languages": list(desk.languages),
         "sources": [
             {
                 "fact": s.fact,

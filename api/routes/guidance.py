@@ -233,7 +233,10 @@ async def get_guide(slug: str, c: ContainerDep) -> GuideOut:
     return GuideOut(
         **guide_brief(g).model_dump(),
         summary_en=g.summary_en,
-        steps=[{"title_ja": s.title_ja, "title_en": s.title_en, "body_ja": s.body_ja} for s in g.steps],  # type: ignore[misc]
+        steps=[
+            {"title_ja": s.title_ja, "title_en": s.title_en, "body_ja": s.body_ja, "body_en": s.body_en}
+            for s in g.steps
+        ],  # type: ignore[misc]
         related_desks=list(g.related_desks),
         related_categories=list(g.related_categories),
     )

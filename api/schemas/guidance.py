@@ -192,6 +192,7 @@ class GuideStepOut(Output):
     title_ja: str
     title_en: str
     body_ja: str
+    body_en: str = Field(default="", description="The step in English (every guide declares ja and en)")
 
 
 class GuideOut(GuideBrief):

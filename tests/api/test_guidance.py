@@ -223,3 +223,10 @@ async def test_chart_walk_combines_goals_and_names_its_government_source(client)
     assert walked["done"] is True and walked["node"]["id"] == "o_self_service"
     assert walked["also"][0]["id"] == "o_lawyer" and "bar_association" in walked["also"][0]["desks"]
     assert walked["answers"] == answers
+
+
+async def test_guides_are_served_in_english_too(client) -> None:
+    guide = (await client.get("/v1/guides/filtering")).json()
+    assert guide["summary_en"] and all(s["body_en"] and s["title_en"] for s in guide["steps"])
+    desks = {d["code"] for d in (await client.get("/v1/desks")).json()}
+    assert {"moj_foreign_language", "yorisoi_foreign", "police_station"} <= desks

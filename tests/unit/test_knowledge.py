@@ -111,7 +111,12 @@ def test_uncertain_facts_are_flagged(k):
         assert desk.uncertain == bool(unconfirmed), desk.code
         if desk.uncertain:
             assert desk.notes_ja, desk.code
-    assert {d.code for d in k.desks if d.uncertain} == {"moj_sns_jinken", "police_cyber_desk", "cure_time"}
+    assert {d.code for d in k.desks if d.uncertain} == {
+        "moj_sns_jinken",
+        "police_cyber_desk",
+        "cure_time",
+        "yorisoi_foreign",
+    }
 
 
 def test_platforms(k):

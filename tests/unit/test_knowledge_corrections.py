@@ -230,3 +230,68 @@ def test_desk_sources_survive_the_directory_round_trip(k):
 
     for desk in k.desks:
         assert desk_from_dict(desk_to_dict(desk)) == desk
+
+
+# 23 (part): foreign-language desks, English guides and chart, further languages as data.
+def test_foreign_language_desks(k):
+    moj = k.desk("moj_foreign_language")
+    assert moj.phone == "0570-090911" and moj.hours_ja.startswith("平日 9:00〜17:00")
+    assert len(moj.languages) == 10 and {"en", "zh", "ko", "vi", "pt"} <= set(moj.languages)
+    assert not moj.uncertain and all(s.checked for s in moj.sources)
+    yorisoi = k.desk("yorisoi_foreign")
+    assert (
+        yorisoi.phone == "0120-279-338" and yorisoi.uncertain
+    )  # the guidance digit and hours are not confirmed
+    assert "en" in yorisoi.languages
+
+
+def test_every_guide_and_chart_text_exists_in_english(k):
+    assert k.guide_languages == ("ja", "en") and k.chart.languages == ("ja", "en")
+    for g in k.guides:
+        assert g.text("title", "en") and g.text("summary", "en"), g.slug
+        for step in g.steps:
+            assert step.body_en and step.text("body", "en") == step.body_en, g.slug
+            assert step.body_en.isascii() or "#" in step.body_en, (
+                g.slug
+            )  # English, not a copy of the Japanese
+    for node in k.chart.nodes:
+        assert node.text_en if node.kind == "question" else node.guidance_en, node.id
+
+
+def _raw():
+    import copy
+
+    from infra.knowledge import parse, read_files
+
+    return copy.deepcopy(parse(read_files()))
+
+
+def test_a_missing_text_in_a_declared_language_is_refused():
+    from domain.knowledge_model import KnowledgeError, validate
+
+    raw = _raw()
+    del raw["guides"]["guides"][0]["steps"][1]["body_en"]
+    outcome = next(n for n in raw["chart"]["nodes"] if n["id"] == "o_listen")
+    del outcome["guidance_en"]
+    with pytest.raises(KnowledgeError) as err:
+        validate(Knowledge.from_raw(raw))
+    text = str(err.value)
+    assert "guides.evidence-preservation: missing steps[1].body_en" in text
+    assert "chart.o_listen: missing guidance_en" in text
+
+
+def test_a_further_language_is_only_data():
+    from domain.knowledge_model import KnowledgeError, validate
+
+    raw = _raw()
+    raw["guides"]["languages"] = ["ja", "en", "vi"]
+    with pytest.raises(KnowledgeError, match="missing title_vi"):
+        validate(Knowledge.from_raw(raw))
+    for g in raw["guides"]["guides"]:
+        g["title_vi"], g["summary_vi"] = "Hướng dẫn", "Tóm tắt"
+        for step in g["steps"]:
+            step["title_vi"], step["body_vi"] = "Bước", "Nội dung"
+    knowledge = Knowledge.from_raw(raw)
+    validate(knowledge)
+    guide = knowledge.guide("evidence-preservation")
+    assert guide.text("title", "vi") == "Hướng dẫn" and guide.text("title", "ko") == guide.title_ja
