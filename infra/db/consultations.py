@@ -196,7 +196,10 @@ class SqlConsultations:
                     select(ConsultationCategoryRow.consultation_id).where(
                         or_(
                             ConsultationCategoryRow.category_code == flt.category,
-                            ConsultationCategoryRow.category_code.startswith(flt.category + "."),  # type: ignore[attr-defined]
+                            # autoescape: the code is compared as written, never as a LIKE pattern (% and _)
+                            ConsultationCategoryRow.category_code.startswith(  # type: ignore[attr-defined]
+                                flt.category + ".", autoescape=True
+                            ),
                         )
                     )
                 )
