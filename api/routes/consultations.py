@@ -391,12 +391,28 @@ async def replay_message(
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="Consulter reply, or staff answer (notifies the consulter) or internal note",
     dependencies=[idempotent("messages_create", "message", replay_message)],
+    description=(
+        "A consulter's reply that reveals danger (a threat, suicidal intent, a new sexual image, someone at "
+        "the door) makes the case urgent and alerts its consultant (the supervisors when unassigned); the "
+        "response then lists the urgency flags and the emergency desks, as intake does."
+    ),
 )
 async def post_message(
     consultation_id: uuid.UUID, body: MessageIn, actor: Person, c: ContainerDep
 ) -> MessageOut:
-    message, _ = await c.consultations.post_message(actor, consultation_id, body.body, body.kind)
-    return message_out(message)
+    posted = await c.consultations.post_message(actor, consultation_id, body.body, body.kind)
+    out = message_out(posted.message)
+    if not posted.urgency:
+        return out
+    return out.model_copy(
+        update={
+            "urgency": [
+                UrgencyOut(flag=f.flag, triggers=f.triggers, desks=f.desk_codes) for f in posted.urgency
+            ],
+            "urgency_desks": [desk_out(d) for d in posted.urgency_desks],
+            "emergency_desks": [desk_out(d) for d in posted.emergency_desks],
+        }
+    )
 
 
 @router.get(

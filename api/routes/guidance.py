@@ -14,6 +14,7 @@ from api.schemas.guidance import (
     CategorySuggestionOut,
     ChartNodeOut,
     ChartOut,
+    ChartSourceOut,
     ChartWalkIn,
     ChartWalkOut,
     DeskCreate,
@@ -87,6 +88,10 @@ def node_out(n: ChartNode) -> ChartNodeOut:
         guidance_en=n.guidance_en,
         desks=list(n.desks),
         guides=list(n.guides),
+        multiple=n.multiple,
+        also=list(n.also),
+        goals=list(n.goals),
+        origin=n.origin,
     )
 
 
@@ -230,7 +235,10 @@ async def get_guide(slug: str, c: ContainerDep) -> GuideOut:
     return GuideOut(
         **guide_brief(g).model_dump(),
         summary_en=g.summary_en,
-        steps=[{"title_ja": s.title_ja, "title_en": s.title_en, "body_ja": s.body_ja} for s in g.steps],  # type: ignore[misc]
+        steps=[
+            {"title_ja": s.title_ja, "title_en": s.title_en, "body_ja": s.body_ja, "body_en": s.body_en}
+            for s in g.steps
+        ],  # type: ignore[misc]
         related_desks=list(g.related_desks),
         related_categories=list(g.related_categories),
     )
@@ -248,7 +256,22 @@ async def get_guide(slug: str, c: ContainerDep) -> GuideOut:
 )
 async def get_chart(c: ContainerDep) -> ChartOut:
     chart = c.knowledge.chart
-    return ChartOut(version=chart.version, start=chart.start, nodes=[node_out(n) for n in chart.nodes])
+    src = chart.source
+    return ChartOut(
+        version=chart.version,
+        start=chart.start,
+        nodes=[node_out(n) for n in chart.nodes],
+        source=None
+        if src is None
+        else ChartSourceOut(
+            title_ja=src.title_ja,
+            publisher_ja=src.publisher_ja,
+            urls=list(src.urls),
+            checked=src.checked,
+            edition=src.edition,
+            notes_ja=src.notes_ja,
+        ),
+    )
 
 
 @router.post(
@@ -266,6 +289,7 @@ async def walk_chart(body: ChartWalkIn, c: ContainerDep) -> ChartWalkOut:
         done=result.step.done,
         answers=list(result.step.answers),
         node=node_out(result.step.node),
+        also=[node_out(n) for n in result.step.also],
         desks=[desk_out(d) for d in result.desks],
         guides=[guide_brief(g) for g in result.guides],
     )

@@ -161,6 +161,11 @@ class MessageOut(Output):
     body: str
     created_at: datetime
     from_staff: bool
+    urgency: list[UrgencyOut] = Field(
+        default=[], description="On a consulter's reply that reveals danger: the urgency flags raised"
+    )
+    urgency_desks: list[DeskOut] = Field(default=[], description="Desks for those flags, most urgent first")
+    emergency_desks: list[DeskOut] = Field(default=[], description="Emergency desks, shown with any flag")
 
 
 class EvidenceIn(Input):

@@ -146,12 +146,33 @@ class ChartNodeOut(Output):
     guidance_en: str
     desks: list[str]
     guides: list[str]
+    multiple: bool = Field(
+        default=False, description="A question whose options may be chosen together (send them in a row)"
+    )
+    also: list[str] = Field(
+        default=[], description="At an outcome: other outcomes that apply as well (あわせて)"
+    )
+    goals: list[str] = Field(default=[], description="At an outcome: the goals it serves")
+    origin: str = Field(
+        default="centre",
+        description="government: a step of the government flowchart; centre: the centre's own",
+    )
+
+
+class ChartSourceOut(Output):
+    title_ja: str
+    publisher_ja: str
+    urls: list[str]
+    checked: date | None
+    edition: str | None = Field(description="The flowchart edition followed; null when it is not known")
+    notes_ja: str
 
 
 class ChartOut(Output):
     version: str
     start: str
     nodes: list[ChartNodeOut]
+    source: ChartSourceOut | None = Field(description="Which government flowchart the chart follows")
 
 
 class ChartWalkIn(Input):
@@ -171,6 +192,7 @@ class GuideStepOut(Output):
     title_ja: str
     title_en: str
     body_ja: str
+    body_en: str = Field(default="", description="The step in English (every guide declares ja and en)")
 
 
 class GuideOut(GuideBrief):
@@ -185,6 +207,9 @@ class ChartWalkOut(Output):
     done: bool
     answers: list[str]
     node: ChartNodeOut
+    also: list[ChartNodeOut] = Field(
+        default=[], description="At an outcome, あわせて: the other goals chosen, then what else applies"
+    )
     desks: list[DeskOut] = Field(description="At an outcome: the desks with current contact details")
     guides: list[GuideBrief]
 
