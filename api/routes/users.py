@@ -12,6 +12,7 @@ from api.etag import etag_of, parse_if_match
 from api.pagination import cursor_uuid, encode_cursor
 from api.schemas.accounts import UserCreate, UserOut, UserUpdate
 from api.schemas.common import Page, problem_responses
+from api.schemas.text import SingleLine
 from domain.actors import Role
 from domain.models import User
 
@@ -40,7 +41,7 @@ async def list_users(
     actor: Admin,
     c: ContainerDep,
     role: Role | None = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200), SingleLine()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> Page[UserOut]:
     after = cursor_uuid(cursor)
