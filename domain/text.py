@@ -68,15 +68,15 @@ def normalise_email(value: str) -> str:
 
 def fold_url_prefix(url: str) -> str:
     """Fold the scheme and host of a URL typed in full width (ｈｔｔｐｓ：／／ｅｘａｍｐｌｅ．ｊｐ), as IDNA
-    mapping (UTS #46) does for hosts; path, query and fragment stay as written, since on most sites
-    /記事/① and /記事/1 are different pages."""
+    mapping (UTS #46) does for hosts, up to the delimiter that ends the host; path, query and fragment stay
+    as written, since on most sites /記事/① and /記事/1 are different pages."""
     seen_slashes = 0
     for i, ch in enumerate(url):
         folded = unicodedata.normalize("NFKC", ch)
         if folded == "/":
             seen_slashes += 1
             if seen_slashes == 3:
-                return nfkc(url[:i]) + url[i:]
+                return nfkc(url[: i + 1]) + url[i + 1 :]
         elif folded in ("?", "#") and seen_slashes >= 2:
-            return nfkc(url[:i]) + url[i:]
+            return nfkc(url[: i + 1]) + url[i + 1 :]
     return nfkc(url) if seen_slashes >= 2 else url
