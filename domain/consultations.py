@@ -32,7 +32,7 @@ from domain.policy import (
     may_assign_to_others,
 )
 from domain.ports import Clock
-from domain.text import nfkc
+from domain.text import fold_url_prefix
 from domain.triage import TriageRules, UrgencyFlag
 
 
@@ -183,7 +183,7 @@ def is_full_post_url(url: str | None) -> bool:
 
 def check_evidence_url(url: str) -> str:
     """Stored as inert text and never fetched; still only http(s), with a host and no credentials."""
-    url = nfkc(url)
+    url = fold_url_prefix(url)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
         raise ValidationFailed("invalid_url", field="url")
@@ -399,13 +399,13 @@ class ConsultationService:
                 owner_id=owner,
                 channel=intake.channel,
                 relation=intake.relation,
-                title=nfkc(intake.title),
-                narrative=nfkc(intake.narrative),
+                title=intake.title,
+                narrative=intake.narrative,
                 categories=sorted(set(intake.categories)),
                 desired_outcomes=sorted(set(intake.desired_outcomes)),
                 platforms=sorted(set(intake.platforms)),
-                platform_other=nfkc(intake.platform_other) if intake.platform_other else None,
-                tried=nfkc(intake.tried) if intake.tried else None,
+                platform_other=intake.platform_other or None,
+                tried=intake.tried or None,
                 victim_is_minor=intake.victim_is_minor,
                 consent=Consent(intake.terms_version, now),
                 created_at=now,
@@ -518,7 +518,7 @@ class ConsultationService:
                     value = changes[name]
                     if name == "title" and not value:
                         raise ValidationFailed("title_required", field="title")
-                    setattr(c, name, nfkc(value) if value else None)
+                    setattr(c, name, value or None)
             c = await self._save(uow, c, expected, actor)
             await uow.commit()
             return c
@@ -610,8 +610,7 @@ class ConsultationService:
         suicidal intent, a new sexual image, someone at the door) raises the case's urgency, alerts the
         assignee (the supervisors when unassigned) through the outbox in the same transaction, and the
         consulter is answered with the emergency desks, as at intake."""
-        body = nfkc(body)
-        if not body:
+        if not body.strip():
             raise ValidationFailed("empty_message", field="body")
         now = self.clock.now()
         async with self.uow() as uow:
@@ -706,9 +705,9 @@ class ConsultationService:
                 created_by=actor.require_user_id(),
                 created_at=self.clock.now(),
                 url=check_evidence_url(item.url) if item.url else None,
-                poster_account=nfkc(item.poster_account) if item.poster_account else None,
-                excerpt=nfkc(item.excerpt) if item.excerpt else None,
-                notes=nfkc(item.notes) if item.notes else None,
+                poster_account=item.poster_account or None,
+                excerpt=item.excerpt or None,
+                notes=item.notes or None,
             )
             await uow.consultations.add_evidence(item)
             await uow.commit()

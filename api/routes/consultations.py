@@ -31,6 +31,7 @@ from api.schemas.consultations import (
     UrgencyOut,
 )
 from api.schemas.guidance import ReferralIn, ReferralOut
+from api.schemas.text import SingleLine
 from domain.actors import Actor
 from domain.consultations import (
     Consultation,
@@ -188,15 +189,17 @@ async def list_consultations(
     actor: Person,
     c: ContainerDep,
     status_: Annotated[Status | None, Query(alias="status")] = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
+    category: Annotated[str | None, Query(max_length=64), SingleLine()] = None,
     urgent: bool | None = None,
     priority: Priority | None = None,
-    assignee: Annotated[str | None, Query(max_length=40, description="A staff id, `me` or `none`")] = None,
-    channel: Annotated[str | None, Query(max_length=16)] = None,
+    assignee: Annotated[
+        str | None, Query(max_length=40, description="A staff id, `me` or `none`"), SingleLine()
+    ] = None,
+    channel: Annotated[str | None, Query(max_length=16), SingleLine()] = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     overdue: bool | None = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200), SingleLine()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> Page[ConsultationOut]:
     assignee_id, unassigned = None, False

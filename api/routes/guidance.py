@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from api.deps import ContainerDep, Person, client_address
 from api.etag import etag_of, parse_if_match
@@ -30,11 +30,14 @@ from api.schemas.guidance import (
     TriageOut,
     UrgencyFlagOut,
 )
+from api.schemas.text import SingleLine
 from domain.desks import DeskFilter, DeskVersion
 from domain.errors import NotFound
 from domain.knowledge_model import ChartNode, Desk, Guide
 
 router = APIRouter(tags=["guidance"])
+# Codes, slugs and pseudonyms in the path: one line of text; an unknown one is 404.
+CodePath = Annotated[str, Path(max_length=64), SingleLine()]
 
 
 def desk_out(d: Desk) -> DeskOut:
@@ -112,11 +115,15 @@ def guide_brief(g: Guide) -> GuideBrief:
 )
 async def list_desks(
     c: ContainerDep,
-    kind: Annotated[str | None, Query(max_length=32)] = None,
-    category: Annotated[str | None, Query(max_length=64, description="A category or group code")] = None,
+    kind: Annotated[str | None, Query(max_length=32), SingleLine()] = None,
+    category: Annotated[
+        str | None, Query(max_length=64, description="A category or group code"), SingleLine()
+    ] = None,
     emergency: bool | None = None,
     q: Annotated[
-        str | None, Query(max_length=100, description="Text in the name or what the desk handles")
+        str | None,
+        Query(max_length=100, description="Text in the name or what the desk handles"),
+        SingleLine(),
     ] = None,
 ) -> list[DeskDetail]:
     found = await c.desks.list(DeskFilter(kind=kind, category=category, emergency=emergency, text=q))
@@ -147,7 +154,7 @@ async def create_desk(body: DeskCreate, actor: Person, c: ContainerDep, response
     tags=["desks"],
     responses=problem_responses(404),
 )
-async def get_desk(code: str, c: ContainerDep, response: Response) -> DeskDetail:
+async def get_desk(code: CodePath, c: ContainerDep, response: Response) -> DeskDetail:
     version = await c.desks.get(code)
     response.headers["ETag"] = etag_of(version.version)
     return desk_detail(version.desk, version.version)
@@ -162,7 +169,7 @@ async def get_desk(code: str, c: ContainerDep, response: Response) -> DeskDetail
     summary="Supervisors and admins: change a desk; every change is a new version",
 )
 async def update_desk(
-    code: str,
+    code: CodePath,
     body: DeskUpdate,
     actor: Person,
     c: ContainerDep,
@@ -184,7 +191,7 @@ async def update_desk(
     tags=["desks"],
     responses=problem_responses(401, 403, 404),
 )
-async def desk_versions(code: str, actor: Person, c: ContainerDep) -> list[DeskVersionOut]:
+async def desk_versions(code: CodePath, actor: Person, c: ContainerDep) -> list[DeskVersionOut]:
     return [version_out(v) for v in await c.desks.versions(actor, code)]
 
 
@@ -228,7 +235,7 @@ async def list_guides(c: ContainerDep) -> list[GuideBrief]:
     tags=["guides"],
     responses=problem_responses(404),
 )
-async def get_guide(slug: str, c: ContainerDep) -> GuideOut:
+async def get_guide(slug: CodePath, c: ContainerDep) -> GuideOut:
     g = c.knowledge.guide(slug)
     if g is None:
         raise NotFound("guide_not_found")

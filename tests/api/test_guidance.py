@@ -111,7 +111,7 @@ async def test_an_edited_desk_is_what_intake_shows(client, people) -> None:
     consulter = await people.create()
     body = await open_consultation(client, consulter, categories=["RIGHTS.PRIVATE_SEXUAL"])
     shown = {d["code"]: d for d in body["urgency_desks"]}
-    assert shown["police_8103"]["hours_ja"] == "24時間(一部地域を除く)"  # stored NFKC-normalised
+    assert shown["police_8103"]["hours_ja"] == "２４時間（一部地域を除く）"  # stored as the editor wrote it
 
 
 async def test_platforms_and_guides(client) -> None:
