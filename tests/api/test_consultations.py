@@ -22,7 +22,9 @@ async def test_category_tree_and_intake_options_are_public(client) -> None:
     assert groups["RIGHTS"]["nature"] == "illegal" and groups["PUBLIC"]["nature"] == "harmful"
     leaves = {leaf["code"]: leaf for g in tree for leaf in g["children"]}
     assert leaves["RIGHTS.DEFAMATION"]["label_ja"].startswith("名誉毀損")
-    assert "OTHER.RECEIVED_REQUEST" in leaves and len(leaves) == 40
+    assert (
+        "OTHER.RECEIVED_REQUEST" in leaves and len(leaves) == 41
+    )  # domain.md §4 plus ILLEGAL.SEXUAL_FILMING (issue 14 item 11)
     options = (await client.get("/v1/intake-options")).json()
     assert {r["code"] for r in options["relations"]} >= {
         "self",
