@@ -32,6 +32,7 @@ DESCRIPTIONS = {
     "415": "Unsupported content type",
     "422": "Invalid input",
     "428": "If-Match is required",
+    "431": "Request header fields too large",
     "429": "Too many attempts; see Retry-After",
     "503": "Temporarily unavailable (e.g. the database); see Retry-After. Safe to retry reads and writes "
     "sent with an Idempotency-Key",
@@ -77,16 +78,29 @@ def recorded_examples() -> dict[str, dict[str, Any]]:
     return json.loads(EXAMPLES_FILE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
-def generic_statuses(operation: dict[str, Any]) -> dict[str, list[str]]:
+def generic_statuses(path: str, get: bool, operation: dict[str, Any]) -> dict[str, list[str]]:
     """Statuses any operation of this shape can answer, whatever its logic: a body can be malformed or too
     large, input can be invalid, a token can be missing, and the database can time out."""
-    statuses: dict[str, list[str]] = {"503": ["database_unavailable"]}
+    statuses: dict[str, list[str]] = {
+        "431": ["request_header_fields_too_large"],
+        "503": ["database_unavailable"],
+    }
+    headers = {p["name"].lower() for p in operation.get("parameters", []) if p["in"] == "header"}
     if operation.get("requestBody"):
         statuses["400"] = ["bad_request"]
         statuses["413"] = ["content_too_large"]
         statuses["415"] = ["unsupported_media_type"]
     if operation.get("requestBody") or operation.get("parameters"):
         statuses["422"] = ["validation_failed"]
+    if get and path.startswith("/v1/"):
+        statuses.setdefault("422", ["validation_failed"]).append("unknown_query_parameter")
+    if "if-match" in headers:
+        statuses.setdefault("400", []).extend(["if_match_malformed", "if_match_one_tag"])
+        statuses["412"] = ["stale_version"]
+        statuses["428"] = ["if_match_required"]
+    if "idempotency-key" in headers:
+        statuses.setdefault("409", []).append("idempotency_key_in_use")
+        statuses.setdefault("422", ["validation_failed"]).append("idempotency_key_reused")
     if operation.get("security") and any("OAuth2" in s for s in operation["security"]):
         statuses["401"] = ["missing_token", "invalid_token"]
     return statuses
@@ -96,8 +110,8 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
     catalogue = load_problem_catalogue()
     seen = observed()
     examples = recorded_examples()
-    for item in schema["paths"].values():
-        for operation in item.values():
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
             facts = seen.get(operation["operationId"], {})
             for status, example in examples.get(operation["operationId"], {}).items():
                 content = operation["responses"].get(status, {}).get("content", {}).get("application/json")
@@ -105,7 +119,7 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
                     content["example"] = example
             _preconditions(operation)
             _public_security(operation)
-            codes_by_status = generic_statuses(operation)
+            codes_by_status = generic_statuses(path, method == "get", operation)
             for status, fact in facts.items():
                 if fact.get("codes"):
                     codes_by_status.setdefault(status, [])

@@ -26,6 +26,7 @@ STATUS_OF: list[tuple[type[e.DomainError], int]] = [
     (e.PreconditionFailed, 412),
     (e.PreconditionRequired, 428),
     (e.ValidationFailed, 422),
+    (e.MalformedRequest, 400),
     (e.RateLimited, 429),
     (e.Unavailable, 503),
 ]
@@ -45,6 +46,7 @@ TITLES: dict[int, tuple[str, str]] = {
     422: ("入力内容に誤りがあります", "Unprocessable content"),
     428: ("If-Match ヘッダーが必要です", "Precondition required"),
     429: ("しばらく時間をおいてから再度お試しください", "Too many requests"),
+    431: ("リクエストヘッダーが大きすぎます", "Request header fields too large"),
     500: ("サーバーで問題が発生しました", "Internal server error"),
     503: ("ただいまご利用いただけません", "Service unavailable"),
 }
@@ -63,6 +65,7 @@ DEFAULT_CODES = {
     422: "validation_failed",
     428: "precondition_required",
     429: "rate_limited",
+    431: "request_header_fields_too_large",
     500: "internal_error",
     503: "service_unavailable",
 }
@@ -166,6 +169,7 @@ VALIDATION_MESSAGES: dict[str, tuple[str, str]] = {
     "literal_error": ("選べる値ではありません", "Not one of the allowed values"),
     "json_invalid": ("JSON の形式が正しくありません", "Malformed JSON"),
     "timezone_aware": ("タイムゾーンの指定が必要です", "A time zone is required"),
+    "bad_character": ("制御文字は使えません", "Control characters are not allowed here"),
 }
 INVALID_VALUE = VALIDATION_MESSAGES["value_error"]
 
@@ -188,7 +192,29 @@ async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONRe
     headers = dict(exc.headers or {})
     if exc.status_code == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
+    if exc.status_code == 405:
+        # Starlette names only the first route whose path matched; RFC 9110 §15.5.6 wants all of them.
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
     return problem(request, exc.status_code, headers=headers or None)
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at this path."""
+    table = getattr(app.state, "methods_by_route", None)
+    if table is None:
+        from fastapi.routing import iter_route_contexts
+
+        table = [
+            (ctx.path_regex, frozenset(ctx.methods))
+            for ctx in iter_route_contexts(app.routes)
+            if getattr(ctx, "methods", None) and getattr(ctx, "path_regex", None) is not None
+        ]
+        app.state.methods_by_route = table
+    methods: set[str] = set()
+    for regex, route_methods in table:
+        if regex.match(path):
+            methods |= route_methods
+    return sorted(methods)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

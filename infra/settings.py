@@ -3,7 +3,11 @@ refuses to start on anything that is only fit for a laptop."""
 
 from __future__ import annotations
 
+import difflib
 import enum
+import os
+from collections.abc import Mapping
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +16,13 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "dev-insecure-secret-key-change-me-0123456789abcdef"  # noqa: S105 - refused in production
+
+
+PREFIX = "MADOGUCHI_"
+DOTENV = Path(".env")
+# MADOGUCHI_* names that are not settings: docker-compose.yml interpolates these, the test harness reads these.
+NOT_SETTINGS = frozenset({"MADOGUCHI_TAG", "MADOGUCHI_PUBLISH", "MADOGUCHI_WORKERS"})
+NOT_SETTINGS_PREFIXES = ("MADOGUCHI_TEST_",)
 
 
 class Environment(enum.StrEnum):
@@ -27,7 +38,11 @@ class MailBackend(enum.StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MADOGUCHI_", env_file=None, extra="ignore")
+    # hide_input_in_errors: a refusal names the setting, never its value. Without it pydantic prints the input
+    # (for the production guard, every setting: the probe saw a Redis URL with its password in the log).
+    model_config = SettingsConfigDict(
+        env_prefix="MADOGUCHI_", env_file=None, extra="ignore", hide_input_in_errors=True
+    )
 
     env: Environment = Environment.development
     database_url: str = "sqlite+aiosqlite:///./madoguchi.db"
@@ -47,6 +62,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # The request head (request line and headers): a bearer token is about 1 KiB, so 16 KiB and 100 headers
+    # leave room for any proxy's additions and refuse what only an attack sends (431).
+    max_header_bytes: int = Field(16_384, ge=4096, le=1_048_576)
+    max_headers: int = Field(100, ge=20, le=1000)
     docs_enabled: bool = True
     require_staff_mfa: bool | None = None
 
@@ -74,6 +93,10 @@ class Settings(BaseSettings):
     worker_in_process: bool | None = None
     worker_poll_seconds: float = Field(2.0, gt=0)
     outbox_max_attempts: int = Field(8, ge=1)
+    # A worker leases one row at a time and renews the lease while it sends; a worker that dies holds that row
+    # until the lease runs out, then another worker retakes it. Keep it above a few seconds: renewals every
+    # third of it must get through while a send runs.
+    worker_lease_seconds: float = Field(30.0, ge=0.5, le=300)
 
     terms_version: str = "2026-11"
     first_answer_business_days: int = Field(3, ge=1, le=30)
@@ -157,6 +180,47 @@ class Settings(BaseSettings):
             return self.secret_key_file.read_bytes().strip()
         return self.secret_key.get_secret_value().encode()
 
+    @classmethod
+    def from_environment(cls) -> Settings:
+        """Settings as the commands and the server read them: the environment and, outside production, a
+        `.env` file in the working directory (the environment wins over the file)."""
+        production = os.environ.get(PREFIX + "ENV", "").strip().lower() == Environment.production
+        if production or not DOTENV.is_file():
+            return cls()
+        return cls(_env_file=DOTENV, _env_file_encoding="utf-8")  # type: ignore[call-arg]
+
+    @classmethod
+    def known_names(cls) -> frozenset[str]:
+        return frozenset(PREFIX + name.upper() for name in cls.model_fields)
+
+    @classmethod
+    def unknown_names(cls, environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+        """MADOGUCHI_* names no setting reads (a typo is otherwise silently ignored), each with the closest
+        known name if one is near. Names only: a value can be a secret."""
+        environ = os.environ if environ is None else environ
+        names = set(environ)
+        production = environ.get(PREFIX + "ENV", "").strip().lower() == Environment.production
+        if not production and DOTENV.is_file():
+            from dotenv import dotenv_values
+
+            names |= set(dotenv_values(DOTENV))
+        known = cls.known_names()
+        unknown = sorted(
+            n
+            for n in names
+            if n.upper().startswith(PREFIX)
+            and n.upper() not in known
+            and n.upper() not in NOT_SETTINGS
+            and not n.upper().startswith(NOT_SETTINGS_PREFIXES)
+        )
+        suffixes = {k[len(PREFIX) :]: k for k in known}
+
+        def near(name: str) -> str | None:
+            close = difflib.get_close_matches(name.upper()[len(PREFIX) :], suffixes, n=1, cutoff=0.75)
+            return suffixes[close[0]] if close else None
+
+        return [(n, near(n)) for n in unknown]
+
     @property
     def is_production(self) -> bool:
         return self.env == Environment.production
@@ -164,6 +228,10 @@ class Settings(BaseSettings):
     @property
     def staff_mfa_required(self) -> bool:
         return self.is_production if self.require_staff_mfa is None else self.require_staff_mfa
+
+    @property
+    def worker_lease(self) -> timedelta:
+        return timedelta(seconds=self.worker_lease_seconds)
 
     @property
     def run_worker_in_process(self) -> bool:

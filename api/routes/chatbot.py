@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, Security, status
+from fastapi import APIRouter, Path, Request, Response, Security, status
 from fastapi.security import APIKeyHeader
 
 from api.deps import ContainerDep, Person, client_address
@@ -23,6 +23,7 @@ from api.schemas.chatbot import (
     TranscriptEntryOut,
 )
 from api.schemas.common import problem_responses
+from api.schemas.text import SingleLine
 from domain.chatbot import BotMessage, ChatbotService, TurnReply
 from domain.errors import Unavailable
 from infra.container import Container
@@ -39,6 +40,9 @@ chatbot_token = APIKeyHeader(
     auto_error=False,
 )
 ChatbotToken = Annotated[str | None, Security(chatbot_token)]
+
+
+SessionId = Annotated[str, Path(max_length=64), SingleLine()]
 
 
 def _bot(c: Container) -> ChatbotService:
@@ -102,7 +106,7 @@ async def create_session(c: ContainerDep, request: Request, response: Response) 
     summary="The transcript so far and the open choices (after a page reload)",
 )
 async def get_session(
-    session_id: str, c: ContainerDep, request: Request, response: Response, token: ChatbotToken = None
+    session_id: SessionId, c: ContainerDep, request: Request, response: Response, token: ChatbotToken = None
 ) -> ChatTranscriptOut:
     t = await _bot(c).transcript(session_id, token, address=client_address(request))
     _no_store(response)
@@ -132,7 +136,7 @@ async def get_session(
     summary="Send a choice or free text; get the bot's answer, the next choices and, on hand-off, a claim token",
 )
 async def send_message(
-    session_id: str,
+    session_id: SessionId,
     body: ChatMessageIn,
     c: ContainerDep,
     request: Request,

@@ -279,7 +279,7 @@ async def test_patch_me_updates_profile_and_refuses_privileged_fields(client, pe
         "/v1/me", headers=person.headers, json={"display_name": "ﾔﾏﾀﾞ　ﾊﾅｺ", "locale": "en"}
     )
     assert response.status_code == 200
-    assert response.json()["display_name"] == "ヤマダ ハナコ"  # NFKC: half-width kana and ideographic space
+    assert response.json()["display_name"] == "ﾔﾏﾀﾞ　ﾊﾅｺ"  # as written: half-width kana, ideographic space
     assert response.json()["locale"] == "en"
     for field, value in (
         ("role", "admin"),
@@ -355,3 +355,17 @@ async def test_client_credentials_grant_issues_scoped_access_without_refresh(cli
         },
     )
     assert_problem(too_wide, 422, "invalid_scope")
+
+
+async def test_a_worker_pass_reports_what_it_delivered_by_kind(client, container, mailbox) -> None:
+    from infra.cli import describe_pass
+
+    for email in ("taro@example.jp", "jiro@example.jp"):
+        response = await client.post(
+            "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "太郎"}
+        )
+        assert response.status_code == 202
+    assert await container.worker.run_once() == 2
+    assert describe_pass(container.worker.last_pass) == "delivered 2 (2 mail.verify_email)"
+    await container.worker.run_once()
+    assert describe_pass(container.worker.last_pass) == "delivered 0: nothing due"

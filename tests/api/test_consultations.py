@@ -22,7 +22,9 @@ async def test_category_tree_and_intake_options_are_public(client) -> None:
     assert groups["RIGHTS"]["nature"] == "illegal" and groups["PUBLIC"]["nature"] == "harmful"
     leaves = {leaf["code"]: leaf for g in tree for leaf in g["children"]}
     assert leaves["RIGHTS.DEFAMATION"]["label_ja"].startswith("名誉毀損")
-    assert "OTHER.RECEIVED_REQUEST" in leaves and len(leaves) == 40
+    assert (
+        "OTHER.RECEIVED_REQUEST" in leaves and len(leaves) == 41
+    )  # domain.md §4 plus ILLEGAL.SEXUAL_FILMING (issue 14 item 11)
     options = (await client.get("/v1/intake-options")).json()
     assert {r["code"] for r in options["relations"]} >= {
         "self",
@@ -88,8 +90,11 @@ async def test_idempotency_key_returns_the_same_consultation(client, people) -> 
     headers = {**person.headers, "Idempotency-Key": "8e4c0b7a-2f1d-4c1e-9f2b-000000000001"}
     first = await client.post("/v1/consultations", headers=headers, json=intake())
     again = await client.post("/v1/consultations", headers=headers, json=intake())
-    assert first.status_code == 201 and again.status_code == 200
-    assert again.json()["id"] == first.json()["id"]
+    # A replay is the original answer: 201 (not 200), the same body to the byte, the same Location and ETag.
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["etag"] == first.headers["etag"]
     other_body = await client.post("/v1/consultations", headers=headers, json=intake(title="別の相談です"))
     assert_problem(other_body, 422, "idempotency_key_reused")
     # Keys are per person: someone else's identical key is a different operation.
@@ -372,6 +377,16 @@ async def test_internal_notes_never_reach_the_consulter_and_unread_counts(client
     thread = await client.get(f"/v1/consultations/{c['id']}/messages", headers=owner.headers)
     assert [m["kind"] for m in thread.json()] == ["answer"]
     assert "矛盾" not in thread.text
+    # A GET changes nothing: the answer stays unread until the consulter says they read it.
+    assert (await client.get("/v1/consultations", headers=owner.headers)).json()["items"][0][
+        "unread_answers"
+    ] == 1
+    read = await client.post(
+        f"/v1/consultations/{c['id']}/messages/read",
+        headers=owner.headers,
+        json={"up_to": thread.json()[-1]["id"]},
+    )
+    assert read.status_code == 200 and read.json() == {"unread_answers": 0}
     assert (await client.get("/v1/consultations", headers=owner.headers)).json()["items"][0][
         "unread_answers"
     ] == 0
@@ -402,6 +417,25 @@ async def test_published_answer_mails_the_consulter_once_without_content(
     text = mailbox.body(mails[0])
     assert f"https://madoguchi.example.jp/consultations/{c['id']}" in text
     assert "削除依頼書" not in text and "SNS" not in text and "横領" not in text
+
+
+async def test_the_category_filter_compares_codes_not_patterns(client, people) -> None:
+    """Issue 13: `?category=%` matched every categorised case (the code went into LIKE unescaped)."""
+    supervisor = await people.create(Role.supervisor)
+    owner = await people.create()
+    threat = await open_consultation(client, owner, categories=["ILLEGAL.THREAT"])
+    await open_consultation(client, owner, title="分類なし")
+
+    async def q(category: str) -> list[str]:
+        response = await client.get(
+            "/v1/consultations", headers=supervisor.headers, params={"category": category}
+        )
+        assert response.status_code == 200, response.text
+        return [x["id"] for x in response.json()["items"]]
+
+    for pattern in ("%", "_", "%.%", "ILLEGAL.%", "ILLEGAL._HREAT", "ILLEGA_", "%THREAT", "ILLEGAL.THREAT%"):
+        assert await q(pattern) == [], pattern
+    assert await q("ILLEGAL") == await q("ILLEGAL.THREAT") == [threat["id"]]
 
 
 async def test_queue_filters_and_keyset_pages(client, people, container) -> None:

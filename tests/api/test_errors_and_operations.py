@@ -56,9 +56,13 @@ def test_every_code_the_code_raises_is_in_the_catalogue() -> None:
     from infra.knowledge import load_problem_catalogue
 
     classes = {"Unauthenticated", "Forbidden", "NotFound", "InvalidState", "Conflict", "PreconditionFailed"}
-    classes |= {"PreconditionRequired", "ValidationFailed", "RateLimited", "Unavailable"}
+    classes |= {"PreconditionRequired", "ValidationFailed", "RateLimited", "Unavailable", "MalformedRequest"}
     root = Path(__file__).resolve().parents[2]
     raised: set[str] = set()
+    statuses: dict[str, set[int]] = {}
+    from api.errors import STATUS_OF
+
+    status_of = {cls.__name__: status for cls, status in STATUS_OF}
     for package in ("api", "domain", "infra"):
         for source in (root / package).rglob("*.py"):
             for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
@@ -76,8 +80,15 @@ def test_every_code_the_code_raises_is_in_the_catalogue() -> None:
                     if k.arg == "code" and isinstance(k.value, ast.Constant)
                 ]
                 raised |= set(literals[:1])
+                for code in literals[:1]:
+                    statuses.setdefault(code, set()).add(status_of[name])
     assert raised, "the scan found nothing: it is broken"
-    assert raised - set(load_problem_catalogue()) == set()
+    from api.errors import DEFAULT_CODES
+
+    raised |= set(DEFAULT_CODES.values())
+    catalogue = load_problem_catalogue()
+    assert raised - set(catalogue) == set()
+    assert {c: s for c, s in statuses.items() if s != {catalogue[c].status}} == {}
 
 
 async def test_validation_messages_follow_accept_language(client) -> None:
@@ -127,6 +138,25 @@ async def test_413_for_a_chunked_body_over_the_limit(client) -> None:
         "/v1/auth/register", content=chunks(), headers={"Content-Type": "application/json"}
     )
     assert_problem(response, 413, "content_too_large")
+
+
+async def test_431_for_too_many_request_headers(client) -> None:
+    """Issue 13: 20,000 headers were answered 200. The app refuses past the limit whatever server runs it."""
+    many = [(f"x-pad-{i}", "1") for i in range(101)]
+    body = assert_problem(await client.get("/healthz", headers=many), 431, "request_header_fields_too_large")
+    assert body["title"] == "リクエストヘッダーが大きすぎます"
+    assert (await client.get("/healthz", headers=many[:90])).status_code == 200
+
+
+async def test_431_for_request_headers_too_large(client) -> None:
+    big = {"X-Pad": "a" * 17_000}
+    response = await client.get("/healthz", headers={**big, "Accept-Language": "en"})
+    body = assert_problem(response, 431, "request_header_fields_too_large")
+    assert body["title"] == "Request header fields too large" and "aaaa" not in response.text
+    # A long bearer token and the usual headers are far below the limit.
+    assert (
+        await client.get("/healthz", headers={"Authorization": "Bearer " + "a" * 4000})
+    ).status_code == 200
 
 
 async def test_415_for_an_unsupported_content_type(client) -> None:
@@ -270,6 +300,27 @@ def test_production_refuses_laptop_defaults(overrides: dict[str, object], compla
         Settings(env="production", **overrides)  # type: ignore[arg-type]
 
 
+SECRETS = {
+    "redis_url": "redis://:hunter2-redis-pass@redis.internal:6379/0",
+    "smtp_password": "smtp-pass-9f8e7d",
+    "database_url": "postgresql://madoguchi:db-pass-1a2b3c@db/madoguchi",
+    "secret_key": "too-short-key",
+}
+
+
+def test_a_production_refusal_names_settings_never_values() -> None:
+    """Issue 13: the refusal printed the raw settings, a Redis URL with its password among them."""
+    with pytest.raises(ValueError) as refused:
+        Settings(env="production", **SECRETS)  # type: ignore[arg-type]
+    text = str(refused.value)
+    assert "MADOGUCHI_SECRET_KEY" in text and "MADOGUCHI_DOCS_ENABLED" in text
+    for value in ("hunter2", "smtp-pass", "db-pass", "too-short-key", "redis.internal"):
+        assert value not in text
+    with pytest.raises(ValueError) as wrong_type:
+        Settings(smtp_port="hunter2-as-a-port")  # type: ignore[arg-type]
+    assert "smtp_port" in str(wrong_type.value) and "hunter2" not in str(wrong_type.value)
+
+
 def test_production_starts_with_real_settings() -> None:
     settings = Settings(
         env="production",
@@ -316,7 +367,8 @@ def test_compose_file_describes_the_production_stack() -> None:
     assert services["api"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["api"]["healthcheck"]["test"]
     env = services["api"]["environment"]
-    assert env["MADOGUCHI_ENV"] == "production" and env["MADOGUCHI_DOCS_ENABLED"] == "false"
-    for required in ("MADOGUCHI_SECRET_KEY", "MADOGUCHI_TRUSTED_PROXIES"):
+    # Production unless a local run (README: --profile local with mailpit) says development.
+    assert env["MADOGUCHI_ENV"] == "${MADOGUCHI_ENV:-production}" and env["MADOGUCHI_DOCS_ENABLED"] == "false"
+    for required in ("MADOGUCHI_SECRET_KEY", "MADOGUCHI_TRUSTED_PROXIES", "MADOGUCHI_SMTP_HOST"):
         assert ":?" in env[required], f"{required} must be required, not defaulted"
     assert ":?" in services["postgres"]["environment"]["POSTGRES_PASSWORD"]

@@ -15,7 +15,8 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select, text, update
 
-from domain.actors import Role
+from domain.actors import Actor, Client, Role
+from domain.errors import ValidationFailed
 from domain.line import ANSWER_NOTICE
 from infra.db.tables_line import LineDeliveryRow, LineInboxRow, LineLinkNonceRow, LineUserRow
 from tests.api.consultation_helpers import answer, open_consultation, take
@@ -439,6 +440,37 @@ async def test_link_nonce_input_is_checked_and_staff_get_none(line_client, peopl
     assert_problem(refused, 403, "consulter_required")
 
 
+async def test_only_a_link_token_of_lines_shape_reaches_the_redirect_url(
+    line_client, line_container, people
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13: any `link_token` went into the redirect URL. Whoever calls the service, a token that could
+    add parameters, a fragment, a path or a line break is refused before any URL is built."""
+    person = await people.create(Role.consulter)
+    actor = Actor(client=Client.web, user_id=person.id, role=Role.consulter)
+    attacks = (
+        "a" * 32 + "&nonce=attacker",
+        "a" * 32 + "#x",
+        "a" * 32 + "\r\nLocation: https://attacker.example/",
+        "../../evil" + "a" * 10,
+        "ａ" * 32,
+        "a" * 7,
+        "a" * 129,
+    )
+    for token in attacks:
+        with pytest.raises(ValidationFailed) as refused:
+            await line_container.line.create_link_nonce(actor, token)
+        assert refused.value.code == "invalid_link_token"
+        response = await line_client.post(
+            "/v1/line/link-nonce", headers=person.headers, json={"link_token": token}
+        )
+        body = assert_problem(response, 422)
+        assert "attacker" not in response.text and body["code"] in ("validation_failed", "invalid_link_token")
+    made = await line_container.line.create_link_nonce(actor, "NMZTNuVrPTqlr2IF8Bnymkb7rXfYv5EY")
+    assert made.redirect_url.startswith(
+        "https://access.line.me/dialog/bot/accountLink?linkToken=NMZTNuVrPTqlr2IF8Bnymkb7rXfYv5EY&nonce="
+    )
+
+
 async def test_unlink_from_the_my_page(line_client, line_container, fake_line, people) -> None:  # type: ignore[no-untyped-def]
     person = await people.create(Role.consulter)
     user = line_user_id()
@@ -554,3 +586,19 @@ async def test_dead_letters_are_listed_and_replayed_by_admins(
     assert (await line_client.get("/v1/line/dead-letters", headers=admin.headers)).json() == []
     missing = await line_client.post(f"/v1/line/dead-letters/{uuid.uuid4()}/replay", headers=admin.headers)
     assert_problem(missing, 404)
+
+
+async def test_a_nul_in_a_line_event_is_dropped_not_a_500(line_client, line_container, fake_line) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13 item 2 at the LINE front door: PostgreSQL stores neither a NUL in text nor \\u0000 in JSON."""
+    user = line_user_id()
+    broken_id = event("follow", user)
+    broken_id["webhookEventId"] += "\x00"
+    response = await deliver(line_client, postback_event(user, "menu:chart\x00"), broken_id)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "stored": 1
+    }  # the event without an id is dropped; the postback kept, data cleared
+    await line_container.worker.run_once()
+    async with line_container.sessions() as db:
+        row = (await db.execute(select(LineInboxRow))).scalar_one()
+    assert row.processed_at is not None and "\x00" not in json.dumps(row.payload)
