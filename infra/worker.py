@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.accounts import PASSWORD_RESET, REGISTRATION, AccountService
 from infra.db.chatbot import purge_chatbot
 from infra.db.leases import claim_due
 from infra.db.tables import OutboxRow, UserRow
@@ -116,6 +117,21 @@ class OutboxWorker:
             await db.commit()
             return sent is not False
 
+    def add_accounts(self, accounts: AccountService) -> None:
+        """Anonymous registration and reset requests are decided here, off the request path, so known and
+        unknown addresses cost the request the same. What they decide to mail is queued as mail rows."""
+
+        async def registration(_db: AsyncSession, payload: dict[str, Any]) -> bool:
+            await accounts.complete_registration(payload)
+            return False
+
+        async def password_reset(_db: AsyncSession, payload: dict[str, Any]) -> bool:
+            await accounts.complete_password_reset(payload)
+            return False
+
+        self.handlers[REGISTRATION] = registration
+        self.handlers[PASSWORD_RESET] = password_reset
+
     def add_line(self, line: LineBot) -> None:
         """The LINE bot: its inbox and deliveries drain with the outbox, and published answers notify linked
         LINE users (the handler completes silently for anyone not linked or not following)."""
@@ -153,8 +169,8 @@ class OutboxWorker:
                 return delivered
             for row_id in claimed:
                 delivered += await self._deliver(row_id)
-            if len(claimed) < limit:
-                return delivered
+            # No early return on a short batch: rows a handler queued (the mail an account request
+            # decided to send) go out in the same pass.
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
