@@ -172,7 +172,9 @@ async def test_a_strangers_failures_do_not_lock_the_owner_out(app, container, pe
     assert statuses == [401] * 10 + [429] * 2
     blocked = await sign_in(app, "203.0.113.66", owner.email, WRONG)
     body = assert_problem(blocked, 429, "too_many_attempts")
-    assert 0 < int(blocked.headers["retry-after"]) <= 15 * 60 and "401" not in str(body)
+    assert 0 < int(blocked.headers["retry-after"]) <= 15 * 60 and "401" not in str(
+        {k: v for k, v in body.items() if k != "request_id"}
+    )
     # The owner, from their own network, signs in with their password at once.
     assert (await sign_in(app, "198.51.100.7", owner.email, PASSWORD)).status_code == 200
     # The attacker's address gets its guesses back only when its window ends.
