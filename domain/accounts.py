@@ -133,7 +133,7 @@ class AccountService:
         email = normalise_email(email)
         check_password(password, self.hasher, context=(email, email.split("@")[0]))
         password_hash = await self.hasher.hash(password)
-        display_name = nfkc(display_name) if display_name else None
+        display_name = display_name or None  # stored as written
         request = {
             "email": email,
             "password_hash": password_hash,
@@ -162,7 +162,7 @@ class AccountService:
                     email=email,
                     role=Role.consulter,
                     password_hash=None,
-                    display_name=display_name,
+                    display_name=display_name or None,
                     locale=Locale(request["locale"]),
                     created_at=now,
                     updated_at=now,
@@ -483,7 +483,7 @@ class AccountService:
             if user is None:
                 raise Unauthenticated("invalid_token")
             if "display_name" in fields:
-                user.display_name = nfkc(display_name) if display_name else None
+                user.display_name = display_name or None
             if "locale" in fields and locale is not None:
                 user.locale = locale
             user.updated_at = self.clock.now()
@@ -577,7 +577,7 @@ class AccountService:
                 email=email,
                 role=role,
                 password_hash=None,
-                display_name=nfkc(display_name) if display_name else None,
+                display_name=display_name or None,
                 expires_at=expires_at,
                 created_at=now,
                 updated_at=now,
@@ -665,7 +665,7 @@ class AccountService:
                 end_sessions = end_sessions or not user.is_active
             if "display_name" in changes:
                 name = changes["display_name"]
-                user.display_name = nfkc(str(name)) if name else None
+                user.display_name = str(name) if name else None
             if "expires_at" in changes:
                 user.expires_at = changes["expires_at"]  # type: ignore[assignment]
             if user.role is Role.council and user.expires_at is None:

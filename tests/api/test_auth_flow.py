@@ -279,7 +279,7 @@ async def test_patch_me_updates_profile_and_refuses_privileged_fields(client, pe
         "/v1/me", headers=person.headers, json={"display_name": "ﾔﾏﾀﾞ　ﾊﾅｺ", "locale": "en"}
     )
     assert response.status_code == 200
-    assert response.json()["display_name"] == "ヤマダ ハナコ"  # NFKC: half-width kana and ideographic space
+    assert response.json()["display_name"] == "ﾔﾏﾀﾞ　ﾊﾅｺ"  # as written: half-width kana, ideographic space
     assert response.json()["locale"] == "en"
     for field, value in (
         ("role", "admin"),
@@ -387,3 +387,17 @@ async def test_refresh_token_grant_at_the_token_endpoint_rotates_like_refresh(cl
     assert_problem(gone, 401, "invalid_token")
     missing = await client.post("/v1/auth/token", data={"grant_type": "refresh_token"})
     assert_problem(missing, 422, "refresh_token_required")
+
+
+async def test_a_worker_pass_reports_what_it_delivered_by_kind(client, container, mailbox) -> None:
+    from infra.cli import describe_pass
+
+    for email in ("taro@example.jp", "jiro@example.jp"):
+        response = await client.post(
+            "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "太郎"}
+        )
+        assert response.status_code == 202
+    assert await container.worker.run_once() == 2
+    assert describe_pass(container.worker.last_pass) == "delivered 2 (2 mail.verify_email)"
+    await container.worker.run_once()
+    assert describe_pass(container.worker.last_pass) == "delivered 0: nothing due"
