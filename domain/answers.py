@@ -156,12 +156,11 @@ _ALL = All()
 
 class AnswerService:
     def __init__(
-        self, consultations: ConsultationService, rules: Sequence[ReviewRule], manual: ManualCatalogue, audit
-    ) -> None:  # type: ignore[no-untyped-def]
+        self, consultations: ConsultationService, rules: Sequence[ReviewRule], manual: ManualCatalogue
+    ) -> None:
         self.consultations = consultations
         self.rules = tuple(rules)
         self.manual = manual
-        self.audit = audit
 
     @property
     def uow(self):  # type: ignore[no-untyped-def]
@@ -294,8 +293,8 @@ class AnswerService:
                 draft.review_reasons = ["requested"]
             draft.submitted_at = now
             await self._set_state(uow, draft, DraftState.awaiting_review, now)
+            await uow.audit.record(actor, "answer.submitted_for_review", "answer_draft", draft.id)
             await uow.commit()
-        await self.audit.record(actor, "answer.submitted_for_review", "answer_draft", draft.id)
         return draft
 
     async def publish(self, actor: Actor, consultation_id: uuid.UUID, draft_id: uuid.UUID) -> AnswerDraft:
@@ -315,8 +314,8 @@ class AnswerService:
             message = await self.consultations.publish_answer(uow, actor, c, draft.latest.body)
             draft.message_id, draft.published_at = message.id, now
             await self._set_state(uow, draft, DraftState.published, now)
+            await uow.audit.record(actor, "answer.published", "answer_draft", draft.id)
             await uow.commit()
-        await self.audit.record(actor, "answer.published", "answer_draft", draft.id)
         return draft
 
     # -- the legal advisor ----------------------------------------------------------------------
@@ -346,7 +345,8 @@ class AnswerService:
             if draft is None or draft.state is not DraftState.awaiting_review:
                 raise NotFound("draft_not_found")
             c = await uow.consultations.get(draft.consultation_id, _ALL)
-        await self.audit.record(actor, "consultation.read_for_review", "consultation", c.id)
+            await uow.audit.record(actor, "consultation.read_for_review", "consultation", c.id)
+            await uow.commit()
         return draft, c
 
     async def decide(
@@ -372,6 +372,6 @@ class AnswerService:
             await uow.answers.add_review(review)
             draft.reviews.append(review)
             await self._set_state(uow, draft, DraftState.approved if approve else DraftState.returned, now)
+            await uow.audit.record(actor, f"answer.review_{review.decision}", "answer_draft", draft.id)
             await uow.commit()
-        await self.audit.record(actor, f"answer.review_{review.decision}", "answer_draft", draft.id)
         return draft

@@ -33,7 +33,7 @@ from domain.policy import (
     ensure_may_read_consultations,
     may_assign_to_others,
 )
-from domain.ports import Clock
+from domain.ports import AuditLog, Clock
 from domain.text import nfkc
 from domain.triage import TriageRules, UrgencyFlag
 
@@ -301,6 +301,7 @@ class ConsultationRepository(Protocol):
 class ConsultationUnitOfWork(Protocol):
     consultations: ConsultationRepository
     outbox: Any
+    audit: AuditLog
 
     async def __aenter__(self) -> ConsultationUnitOfWork: ...
 
@@ -327,9 +328,7 @@ class ConsultationService:
         policy: ConsultationPolicy,
         files: EvidenceFiles,
         desks: DeskDirectory,
-        audit=None,  # type: ignore[no-untyped-def]
     ) -> None:
-        self.audit = audit
         self.files = files
         self.desks = desks
         self.uow = uow
@@ -370,13 +369,20 @@ class ConsultationService:
         text = "\n".join(x for x in (c.title, c.narrative, c.tried or "") if x)
         return self.triage.detect_urgency(text, categories=c.categories, facts=facts)
 
-    async def _result(self, c: Consultation, *, replayed: bool = False) -> IntakeResult:
+    async def _result(
+        self,
+        c: Consultation,
+        *,
+        replayed: bool = False,
+        uow=None,  # type: ignore[no-untyped-def]
+    ) -> IntakeResult:
+        """`uow`: the caller's open unit of work, so the desk lookups use its connection, not a second one."""
         flags = self._urgency(c)
         return IntakeResult(
             consultation=c,
             urgency=flags,
-            urgency_desks=await self.desks.resolve([d for f in flags for d in f.desk_codes]),
-            emergency_desks=await self.desks.emergency(),
+            urgency_desks=await self.desks.resolve([d for f in flags for d in f.desk_codes], uow=uow),
+            emergency_desks=await self.desks.emergency(uow=uow),
             replayed=replayed,
         )
 
@@ -398,7 +404,7 @@ class ConsultationService:
                     existing = await repo.get(known[1], consultation_visibility(actor))
                     if existing is None:
                         raise NotFound("consultation_not_found")
-                    return await self._result(existing, replayed=True)
+                    return await self._result(existing, replayed=True, uow=uow)
             if await repo.count_created_since(owner, now - timedelta(hours=1)) >= self.policy.intake_per_hour:
                 raise RateLimited(3600, "too_many_consultations")
             c = Consultation(
@@ -442,9 +448,10 @@ class ConsultationService:
         c = await uow.consultations.get(consultation_id, consultation_visibility(actor))
         if c is None:
             raise NotFound("consultation_not_found")
-        if actor.is_staff and self.audit is not None:
-            # Every staff read of a case is on the trail (ids only).
-            await self.audit.record(actor, "consultation.read", "consultation", c.id)
+        if actor.is_staff:
+            # Every staff read of a case is on the trail (ids only), in this unit of work: it commits with the
+            # read or the change, and a use case that fails after this line leaves no record.
+            await uow.audit.record(actor, "consultation.read", "consultation", c.id)
         return c  # type: ignore[no-any-return]
 
     async def get(self, actor: Actor, consultation_id: uuid.UUID) -> Consultation:

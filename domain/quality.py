@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from domain.actors import Actor, Role
 from domain.anonymise import mask, names_in, suppress_small
@@ -22,17 +22,6 @@ from domain.text import nfkc
 STAFF_READERS = frozenset({Role.consultant, Role.legal_advisor, Role.supervisor, Role.council, Role.admin})
 SUPERVISORS = frozenset({Role.supervisor})
 RUBRIC = ("accuracy", "timeliness", "tone", "referral_fit")
-
-
-class AuditLog(Protocol):
-    async def record(
-        self,
-        actor: Actor,
-        action: str,
-        object_type: str,
-        object_id: object,
-        detail: dict[str, Any] | None = None,
-    ) -> None: ...
 
 
 def ensure_role(actor: Actor, roles: frozenset[Role]) -> None:
@@ -142,10 +131,9 @@ class Overview:
 
 
 class QualityService:
-    def __init__(self, uow, clock, audit: AuditLog) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, uow, clock) -> None:  # type: ignore[no-untyped-def]
         self.uow = uow
         self.clock = clock
-        self.audit = audit
 
     # -- the manual -----------------------------------------------------------------------------
 
@@ -202,14 +190,14 @@ class QualityService:
                 proposal.state, proposal.decided_by, proposal.decided_at = "accepted", actor.user_id, now
                 proposal.resulting_version = entry.version
                 await uow.council.save_proposal(proposal)
+            await uow.audit.record(
+                actor,
+                "manual.revised",
+                "manual_section",
+                code,
+                {"version": entry.version, "proposal": str(proposal_id) if proposal_id else None},
+            )
             await uow.commit()
-        await self.audit.record(
-            actor,
-            "manual.revised",
-            "manual_section",
-            code,
-            {"version": entry.version, "proposal": str(proposal_id) if proposal_id else None},
-        )
         return entry
 
     async def stale_uses(self, actor: Actor, code: str) -> list[StaleUse]:
@@ -261,7 +249,8 @@ class QualityService:
         ensure_role(actor, SUPERVISORS)
         async with self.uow() as uow:
             stats = await uow.quality.overview(period.start, period.end, self.clock.now())
-        await self.audit.record(actor, "supervision.overview", "period", period.start.date().isoformat())
+            await uow.audit.record(actor, "supervision.overview", "period", period.start.date().isoformat())
+            await uow.commit()
         return stats  # type: ignore[no-any-return]
 
     # -- the council ----------------------------------------------------------------------------
@@ -303,14 +292,14 @@ class QualityService:
                 items,
             )
             await uow.council.add_sample(sample)
+            await uow.audit.record(
+                actor,
+                "council.sample_drawn",
+                "council_sample",
+                sample.id,
+                {"size": sample.size, "method": method},
+            )
             await uow.commit()
-        await self.audit.record(
-            actor,
-            "council.sample_drawn",
-            "council_sample",
-            sample.id,
-            {"size": sample.size, "method": method},
-        )
         return sample
 
     async def samples(self, actor: Actor) -> list[Sample]:
@@ -337,6 +326,10 @@ class QualityService:
             evidence = await uow.consultations.evidence(c.id)
             transitions = await uow.consultations.transitions(c.id)
             referrals = await uow.referrals.list(c.id)
+            await uow.audit.record(
+                actor, "council.case_read", "council_sample", sample_id, {"item": pseudonym}
+            )
+            await uow.commit()
         known += [e.poster_account for e in evidence if e.poster_account]
         texts = [
             c.title,
@@ -388,7 +381,6 @@ class QualityService:
             ],
             referrals=[{"desk_code": r.desk_code, "state": r.state.value} for r in referrals],
         )
-        await self.audit.record(actor, "council.case_read", "council_sample", sample_id, {"item": pseudonym})
         return case
 
     async def record_finding(
@@ -411,10 +403,10 @@ class QualityService:
                 self.clock.now(),
             )
             await uow.council.add_finding(finding)
+            await uow.audit.record(
+                actor, "council.finding_recorded", "council_sample", sample_id, {"item": pseudonym}
+            )
             await uow.commit()
-        await self.audit.record(
-            actor, "council.finding_recorded", "council_sample", sample_id, {"item": pseudonym}
-        )
         return finding
 
     async def findings(self, actor: Actor, sample_id: uuid.UUID) -> list[Finding]:
@@ -440,8 +432,8 @@ class QualityService:
                 self.clock.now(),
             )
             await uow.council.add_proposal(proposal)
+            await uow.audit.record(actor, "council.proposal_made", "manual_section", section_code)
             await uow.commit()
-        await self.audit.record(actor, "council.proposal_made", "manual_section", section_code)
         return proposal
 
     async def proposals(self, actor: Actor) -> list[Proposal]:
@@ -463,8 +455,8 @@ class QualityService:
                 self.clock.now(),
             )
             await uow.council.save_proposal(proposal)
+            await uow.audit.record(actor, "council.proposal_rejected", "manual_proposal", proposal_id)
             await uow.commit()
-        await self.audit.record(actor, "council.proposal_rejected", "manual_proposal", proposal_id)
         return proposal
 
     async def council_statistics(self, actor: Actor, period: Period) -> dict[str, dict[str, int | None]]:

@@ -20,7 +20,7 @@ from domain.triage import TriageRules
 from infra.calendar import JapaneseHolidays
 from infra.chatbot_loader import load_chatbot_flows
 from infra.db.engine import make_engine, make_session_factory
-from infra.db.quality import DbAuditLog, SqlManualCatalogue
+from infra.db.quality import SqlManualCatalogue
 from infra.db.repositories import SqlSessionLookup
 from infra.db.uow import SqlUnitOfWorkFactory
 from infra.knowledge import load_knowledge
@@ -130,10 +130,8 @@ def build_container(settings: Settings) -> Container:
         files=LocalEvidenceFiles(settings.storage_dir),
         desks=desks,
     )
-    audit = DbAuditLog(sessions)
-    consultations.audit = audit
-    answers = AnswerService(consultations, load_review_rules(), SqlManualCatalogue(sessions), audit)
-    quality = QualityService(SqlUnitOfWorkFactory(sessions), SystemClock(), audit)
+    answers = AnswerService(consultations, load_review_rules(), SqlManualCatalogue(sessions))
+    quality = QualityService(SqlUnitOfWorkFactory(sessions), SystemClock())
     container = Container(
         answers=answers,
         quality=quality,

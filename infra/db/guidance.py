@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +31,10 @@ class SqlDesks:
             select(D).join(newest, (D.code == newest.c.code) & (D.version == newest.c.v)).order_by(D.code)
         )
         return [_version(r) for r in rows.scalars()]
+
+    async def stamp(self) -> tuple[int, datetime | None]:
+        count, newest = (await self.db.execute(select(func.count(), func.max(D.changed_at)))).one()
+        return int(count), newest
 
     async def get(self, code: str) -> DeskVersion | None:
         row = (

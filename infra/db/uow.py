@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from infra.db.chatbot import SqlChatbot
 from infra.db.consultations import SqlConsultations
 from infra.db.guidance import SqlDesks, SqlReferrals
-from infra.db.quality import SqlAnswers, SqlCouncil, SqlManual, SqlQuality
+from infra.db.quality import DbAuditLog, SqlAnswers, SqlCouncil, SqlManual, SqlQuality
 from infra.db.repositories import (
     SqlEmailTokens,
     SqlOutbox,
@@ -39,11 +39,15 @@ class SqlUnitOfWork:
         self.manual = SqlManual(self.db)
         self.council = SqlCouncil(self.db)
         self.quality = SqlQuality(self.db)
+        self.audit = DbAuditLog(self.db)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.db is not None
         try:
+            if exc[0] is None and self.audit.pending:
+                # A read that succeeded commits its audit record with it; a use case that raised leaves none.
+                await self.commit()
             await self.db.rollback()  # a no-op after commit; undoes anything a failed use case left
         finally:
             await self.db.close()
@@ -52,6 +56,7 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         assert self.db is not None
         await self.db.commit()
+        self.audit.pending = False
 
     async def rollback(self) -> None:
         assert self.db is not None
