@@ -224,6 +224,7 @@ class IntakeResult:
 class QueueFilter:
     status: Status | None = None
     category: str | None = None
+    category_codes: frozenset[str] = frozenset()  # the category and, for a group, its leaves (set by list)
     urgent: bool | None = None
     priority: Priority | None = None
     assignee_id: uuid.UUID | None = None
@@ -464,6 +465,9 @@ class ConsultationService:
         ensure_may_read_consultations(actor)
         if actor.role is Role.consulter and (flt.assignee_id or flt.unassigned or flt.overdue is not None):
             raise ValidationFailed("filter_not_allowed")
+        if flt.category is not None:
+            group = {c.code for c in self.knowledge.categories if c.parent == flt.category}
+            flt = replace(flt, category_codes=frozenset({flt.category, *group}))
         async with self.uow() as uow:
             return await uow.consultations.list(  # type: ignore[no-any-return]
                 consultation_visibility(actor), flt, now=self.clock.now(), after=after, limit=limit
