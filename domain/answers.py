@@ -347,11 +347,12 @@ class AnswerService:
         now = self._now()
         async with self.uow() as uow:
             drafts = await uow.answers.awaiting_review()
+            # One lookup for the whole queue (it was one per item).
+            cases = await uow.consultations.many([d.consultation_id for d in drafts], _ALL)
             entries = []
             for draft in drafts:
-                c = await uow.consultations.get(draft.consultation_id, _ALL)
                 waited = int((now - (draft.submitted_at or draft.created_at)).total_seconds())
-                entries.append(QueueEntry(draft, c, waited))
+                entries.append(QueueEntry(draft, cases[draft.consultation_id], waited))
         return sorted(entries, key=lambda e: -e.waiting_seconds)
 
     async def for_review(self, actor: Actor, draft_id: uuid.UUID) -> tuple[AnswerDraft, Consultation]:

@@ -264,6 +264,9 @@ class ConsultationRepository(Protocol):
 
     async def get(self, consultation_id: uuid.UUID, visibility: Visibility) -> Consultation | None: ...
 
+    async def many(self, ids: Sequence[uuid.UUID], visibility: Visibility) -> dict[uuid.UUID, Consultation]:
+        """The visible ones among these, by id, in one round trip."""
+
     async def update(self, c: Consultation, *, expected_version: int) -> bool: ...
 
     async def list(
@@ -376,14 +379,17 @@ class ConsultationService:
         *,
         replayed: bool = False,
         uow=None,  # type: ignore[no-untyped-def]
+        flags: list[UrgencyFlag] | None = None,
     ) -> IntakeResult:
-        """`uow`: the caller's open unit of work, so the desk lookups use its connection, not a second one."""
-        flags = self._urgency(c)
+        """`uow`: the caller's open unit of work, so the desk lookup uses its connection, not a second one.
+        `flags`: intake's own detection, not run twice (it was 30 % of intake's CPU)."""
+        flags = self._urgency(c) if flags is None else flags
+        directory = await self.desks.current(uow)  # one stamp query; the desks come from the cache
         return IntakeResult(
             consultation=c,
             urgency=flags,
-            urgency_desks=await self.desks.resolve([d for f in flags for d in f.desk_codes], uow=uow),
-            emergency_desks=await self.desks.emergency(uow=uow),
+            urgency_desks=self.desks.pick(directory, [d for f in flags for d in f.desk_codes]),
+            emergency_desks=[v.desk for v in directory if v.desk.emergency],
             replayed=replayed,
         )
 
@@ -439,8 +445,9 @@ class ConsultationService:
             await repo.add_transition(Transition(uuid.uuid4(), c.id, owner, None, Status.submitted, now))
             if idempotency_key is not None:
                 await repo.remember(owner, idempotency_key, print_, c.id)
+            result = await self._result(c, uow=uow, flags=flags)  # in this transaction: no second round
             await uow.commit()
-        return await self._result(c)
+        return result
 
     # -- reading -----------------------------------------------------------------------------------
 

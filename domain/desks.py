@@ -64,11 +64,11 @@ class DeskDirectory:
         # every process may share it; an edit anywhere changes the stamp and the next read reloads.
         self._cache: tuple[tuple[int, datetime | None], list[DeskVersion]] | None = None
 
-    async def _current(self, uow=None) -> list[DeskVersion]:  # type: ignore[no-untyped-def]
+    async def current(self, uow=None) -> list[DeskVersion]:  # type: ignore[no-untyped-def]
         """`uow`: a caller's open unit of work (its connection); else a short one of our own."""
         if uow is None:
             async with self.uow() as own:
-                return await self._current(own)
+                return await self.current(own)
         stamp = await uow.desks.stamp()
         cached = self._cache
         if cached is not None and cached[0] == stamp:
@@ -96,7 +96,7 @@ class DeskDirectory:
         return desk
 
     async def list(self, flt: DeskFilter, *, uow=None) -> list[DeskVersion]:  # type: ignore[no-untyped-def]
-        found = await self._current(uow)
+        found = await self.current(uow)
         wanted = None
         if flt.category is not None:
             wanted = {flt.category} | {c.code for c in self.knowledge.categories if c.parent == flt.category}
@@ -125,7 +125,11 @@ class DeskDirectory:
         """Current details of these desks, in the order given, unknown codes skipped."""
         if not codes:
             return []
-        by_code = {v.desk.code: v.desk for v in await self._current(uow)}
+        return self.pick(await self.current(uow), codes)
+
+    @staticmethod
+    def pick(current: Sequence[DeskVersion], codes: Sequence[str]) -> list[Desk]:
+        by_code = {v.desk.code: v.desk for v in current}
         seen: list[Desk] = []
         for code in codes:
             desk = by_code.get(code)

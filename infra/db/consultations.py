@@ -165,12 +165,30 @@ class SqlConsultations:
         await self._set_categories(c.id, c.categories)
 
     async def get(self, consultation_id: uuid.UUID, visibility: Visibility) -> Consultation | None:
-        row = (
-            await self.db.execute(select(C).where(C.id == consultation_id, visible(visibility)))
-        ).scalar_one_or_none()
-        if row is None:
-            return None
-        return _consultation(row, (await self._categories([row.id]))[row.id])
+        found = await self.many([consultation_id], visibility)
+        return found.get(consultation_id)
+
+    async def many(self, ids: Sequence[uuid.UUID], visibility: Visibility) -> dict[uuid.UUID, Consultation]:
+        """The visible ones of these consultations with their categories, in ONE statement (a row per
+        category), read as plain rows: the ORM's identity map bought nothing here and cost a third of the
+        read's CPU, and the categories were a second round trip."""
+        if not ids:
+            return {}
+        CC = ConsultationCategoryRow
+        rows = await self.db.execute(
+            select(C.__table__, CC.category_code)  # type: ignore[attr-defined]
+            .outerjoin(CC, CC.consultation_id == C.id)
+            .where(C.id.in_(list(ids)), visible(visibility))  # type: ignore[attr-defined]
+            .order_by(C.id, CC.category_code)
+        )
+        first: dict[uuid.UUID, Any] = {}
+        codes: dict[uuid.UUID, list[str]] = {}
+        for row in rows:
+            first.setdefault(row.id, row)
+            bucket = codes.setdefault(row.id, [])
+            if row.category_code is not None:
+                bucket.append(row.category_code)
+        return {cid: _consultation(row, codes[cid]) for cid, row in first.items()}
 
     async def update(self, c: Consultation, *, expected_version: int) -> bool:
         # Optimistic concurrency in the WHERE clause: a concurrent writer makes rowcount 0.

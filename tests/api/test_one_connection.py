@@ -184,3 +184,80 @@ async def test_a_pool_timeout_answers_503_and_is_logged_without_personal_data(
     assert logged[0].cause == "pool_timeout"  # type: ignore[attr-defined]
     assert logged[0].request_id == response.json()["request_id"]  # type: ignore[attr-defined]
     assert all("佐藤" not in str(vars(r)) and person.email not in str(vars(r)) for r in caplog.records)
+
+
+class Statements:
+    def __init__(self, engine) -> None:  # type: ignore[no-untyped-def]
+        self.seen: list[str] = []
+        event.listen(engine.sync_engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn, _cursor, statement, *_: object) -> None:  # type: ignore[no-untyped-def]
+        self.seen.append(statement)
+
+    async def during(self, call):  # type: ignore[no-untyped-def]
+        self.seen = []
+        response = await call
+        return response, list(self.seen)
+
+
+@pytest.fixture(scope="module")
+def statements(container):  # type: ignore[no-untyped-def]
+    return Statements(container.engine)
+
+
+async def test_the_review_queue_reads_its_cases_in_one_statement(client, people, statements) -> None:  # type: ignore[no-untyped-def]
+    """It read one consultation per waiting draft (N+1): the same statements for one draft as for three."""
+    supervisor = await people.create(Role.supervisor)
+    advisor = await people.create(Role.legal_advisor)
+
+    async def waiting_draft() -> None:
+        cid = (await open_consultation(client, await people.create()))["id"]  # identify_poster: needs review
+        await take(client, supervisor, cid)
+        draft = await client.post(
+            f"/v1/consultations/{cid}/answers", headers=supervisor.headers, json={"body": "回答案"}
+        )
+        submitted = await client.post(
+            f"/v1/consultations/{cid}/answers/{draft.json()['id']}/submit", headers=supervisor.headers
+        )
+        assert submitted.status_code == 200, submitted.text
+
+    await waiting_draft()
+    one, with_one = await statements.during(client.get("/v1/reviews", headers=advisor.headers))
+    await waiting_draft()
+    await waiting_draft()
+    three, with_three = await statements.during(client.get("/v1/reviews", headers=advisor.headers))
+    assert len(one.json()) == 1 and len(three.json()) == 3
+    assert len(with_three) == len(with_one)
+
+
+async def test_intake_reads_the_desk_directory_only_when_it_changed(client, people, statements) -> None:  # type: ignore[no-untyped-def]
+    """The emergency desks were read in full from the database on every intake. They are public reference
+    data: kept per directory stamp, and an edit shows at the next intake."""
+    from tests.api.consultation_helpers import intake
+
+    person = await people.create()
+    supervisor = await people.create(Role.supervisor)
+
+    def directory_reads(seen: list[str]) -> list[str]:
+        return [s for s in seen if "FROM desk_version" in s and "count(" not in s]
+
+    await client.post("/v1/consultations", headers=person.headers, json=intake())  # fills the cache
+    again, seen = await statements.during(
+        client.post("/v1/consultations", headers=person.headers, json=intake(title="二件目の相談"))
+    )
+    assert again.status_code == 201 and directory_reads(seen) == []
+    assert "police_110" in {d["code"] for d in again.json()["emergency_desks"]}
+
+    version = (await client.get("/v1/desks/police_110/versions", headers=supervisor.headers)).json()[-1]
+    edited = await client.patch(
+        "/v1/desks/police_110",
+        headers={**supervisor.headers, "If-Match": f'"v{version["version"]}"'},
+        json={"hours_ja": "24時間・年中無休・確認済み"},
+    )
+    assert edited.status_code == 200, edited.text
+    after, seen = await statements.during(
+        client.post("/v1/consultations", headers=person.headers, json=intake(title="三件目の相談"))
+    )
+    assert directory_reads(seen) != []
+    police = next(d for d in after.json()["emergency_desks"] if d["code"] == "police_110")
+    assert police["hours_ja"] == "24時間・年中無休・確認済み"
