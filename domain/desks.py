@@ -39,8 +39,8 @@ class DeskFilter:
 class DeskRepository(Protocol):
     async def current(self) -> list[DeskVersion]: ...
 
-    async def stamp(self) -> tuple[int, datetime | None]:
-        """Changes whenever a version is added or removed: (number of versions, newest change)."""
+    async def stamp(self) -> frozenset[uuid.UUID]:
+        """Changes whenever the current version of any desk changes (the ids of the current versions)."""
 
     async def get(self, code: str) -> DeskVersion | None: ...
 
@@ -61,8 +61,9 @@ class DeskDirectory:
         self.clock = clock
         self.knowledge = knowledge
         # The current directory, kept per directory stamp: public reference data, the same for everyone, so
-        # every process may share it; an edit anywhere changes the stamp and the next read reloads.
-        self._cache: tuple[tuple[int, datetime | None], list[DeskVersion]] | None = None
+        # every process may share it; an edit anywhere changes the stamp (the ids of the current versions) and
+        # the next read reloads.
+        self._cache: tuple[frozenset[uuid.UUID], list[DeskVersion]] | None = None
 
     async def current(self, uow=None) -> list[DeskVersion]:  # type: ignore[no-untyped-def]
         """`uow`: a caller's open unit of work (its connection); else a short one of our own."""

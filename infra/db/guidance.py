@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,9 +31,14 @@ class SqlDesks:
         )
         return [_version(r) for r in rows.scalars()]
 
-    async def stamp(self) -> tuple[int, datetime | None]:
-        count, newest = (await self.db.execute(select(func.count(), func.max(D.changed_at)))).one()
-        return int(count), newest
+    async def stamp(self) -> frozenset[uuid.UUID]:
+        # The ids of the current versions: any new version (or one removed) changes the set, whatever the
+        # clock says; ids only, no JSON to fetch or parse.
+        newest = select(D.code, func.max(D.version).label("v")).group_by(D.code).subquery()
+        rows = await self.db.execute(
+            select(D.id).join(newest, (D.code == newest.c.code) & (D.version == newest.c.v))
+        )
+        return frozenset(rows.scalars())
 
     async def get(self, code: str) -> DeskVersion | None:
         row = (

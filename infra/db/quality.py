@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.actors import Actor
 from domain.answers import AnswerDraft, AnswerVersion, DraftState, ManualRef, Review
 from domain.consultations import OPEN_STATUSES, Status
+from domain.ports import Clock
 from domain.quality import Finding, ManualEntry, Overview, Proposal, Sample, StaleUse
 from infra.db.tables import (
     ConsultationCategoryRow,
@@ -559,8 +560,9 @@ class DbAuditLog:
     read) it describes and goes with its rollback, on the request's one connection. Ids and codes only,
     never case text."""
 
-    def __init__(self, db: AsyncSession) -> None:
+    def __init__(self, db: AsyncSession, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
         self.pending = False  # a record waits for the unit of work to commit (see SqlUnitOfWork.__aexit__)
 
     async def record(
@@ -574,7 +576,7 @@ class DbAuditLog:
         self.db.add(
             AuditEventRow(
                 id=uuid.uuid4(),
-                at=datetime.now(UTC),
+                at=self.clock.now(),
                 actor_id=actor.user_id,
                 actor_role=actor.role.value if actor.role else None,
                 action=action,
