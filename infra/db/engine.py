@@ -31,6 +31,9 @@ def make_engine(url: str, *, pool_size: int = 10, timeout: float = 5.0, pooled: 
         else {"poolclass": NullPool}
     )
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if pooled and (not database or database == ":memory:" or "mode=memory" in url):
+            pool_options = {}  # an in-memory database lives in its one connection (SQLAlchemy's StaticPool)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **pool_options)  # type: ignore[arg-type]
 
         @event.listens_for(engine.sync_engine, "connect")
