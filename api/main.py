@@ -107,6 +107,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         max_body=settings.max_body_bytes,
         max_upload=settings.max_upload_bytes,
         hsts=settings.is_production,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
     )
     return app
 

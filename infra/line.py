@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -69,6 +70,9 @@ log = logging.getLogger("madoguchi.line")
 logging.getLogger("linebot").setLevel(logging.WARNING)
 
 ACCOUNT_LINK_URL = "https://access.line.me/dialog/bot/accountLink"
+# A link token as LINE issues it (URL-safe characters; LINE does not document a length, so a generous range).
+# Checked here, where the redirect URL is built, whoever the caller is.
+LINK_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,128}")
 RICH_MENU_FILE = Path(__file__).resolve().parent.parent / "domain" / "knowledge" / "line_rich_menu.yaml"
 LEASE = timedelta(minutes=2)
 INBOX_MAX_ATTEMPTS = 5
@@ -648,6 +652,8 @@ class LineBot:
 
     async def create_link_nonce(self, actor: Actor, link_token: str) -> LinkNonce:
         user_id = self._consulter(actor)
+        if not LINK_TOKEN.fullmatch(link_token):
+            raise ValidationFailed("invalid_link_token", field="link_token")
         nonce = secrets.token_urlsafe(32)  # unpredictable and unrelated to the account id (LINE's rule)
         now = self.clock.now()
         expires_at = now + timedelta(minutes=self.settings.line_link_nonce_minutes)

@@ -27,7 +27,11 @@ class MailBackend(enum.StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MADOGUCHI_", env_file=None, extra="ignore")
+    # hide_input_in_errors: a refusal names the setting, never its value. Without it pydantic prints the input
+    # (for the production guard, every setting: the probe saw a Redis URL with its password in the log).
+    model_config = SettingsConfigDict(
+        env_prefix="MADOGUCHI_", env_file=None, extra="ignore", hide_input_in_errors=True
+    )
 
     env: Environment = Environment.development
     database_url: str = "sqlite+aiosqlite:///./madoguchi.db"
@@ -47,6 +51,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # The request head (request line and headers): a bearer token is about 1 KiB, so 16 KiB and 100 headers
+    # leave room for any proxy's additions and refuse what only an attack sends (431).
+    max_header_bytes: int = Field(16_384, ge=4096, le=1_048_576)
+    max_headers: int = Field(100, ge=20, le=1000)
     docs_enabled: bool = True
     require_staff_mfa: bool | None = None
 
