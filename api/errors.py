@@ -162,6 +162,7 @@ VALIDATION_MESSAGES = {
     "literal_error": "Not one of the allowed values",
     "json_invalid": "Malformed JSON",
     "timezone_aware": "A time zone is required",
+    "bad_character": "Control characters are not allowed here",
 }
 
 

@@ -131,7 +131,7 @@ class AccountService:
                     email=email,
                     role=Role.consulter,
                     password_hash=None,
-                    display_name=nfkc(display_name) if display_name else None,
+                    display_name=display_name or None,
                     locale=locale,
                     created_at=now,
                     updated_at=now,
@@ -400,7 +400,7 @@ class AccountService:
             if user is None:
                 raise Unauthenticated("invalid_token")
             if "display_name" in fields:
-                user.display_name = nfkc(display_name) if display_name else None
+                user.display_name = display_name or None
             if "locale" in fields and locale is not None:
                 user.locale = locale
             user.updated_at = self.clock.now()
@@ -494,7 +494,7 @@ class AccountService:
                 email=email,
                 role=role,
                 password_hash=None,
-                display_name=nfkc(display_name) if display_name else None,
+                display_name=display_name or None,
                 expires_at=expires_at,
                 created_at=now,
                 updated_at=now,
@@ -581,7 +581,7 @@ class AccountService:
                 end_sessions = end_sessions or not user.is_active
             if "display_name" in changes:
                 name = changes["display_name"]
-                user.display_name = nfkc(str(name)) if name else None
+                user.display_name = str(name) if name else None
             if "expires_at" in changes:
                 user.expires_at = changes["expires_at"]  # type: ignore[assignment]
             if user.role is Role.council and user.expires_at is None:

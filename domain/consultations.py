@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import enum
-import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -34,7 +32,7 @@ from domain.policy import (
     may_assign_to_others,
 )
 from domain.ports import AuditLog, Clock
-from domain.text import nfkc
+from domain.text import fold_url_prefix
 from domain.triage import TriageRules, UrgencyFlag
 
 
@@ -185,7 +183,7 @@ def is_full_post_url(url: str | None) -> bool:
 
 def check_evidence_url(url: str) -> str:
     """Stored as inert text and never fetched; still only http(s), with a host and no credentials."""
-    url = nfkc(url)
+    url = fold_url_prefix(url)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
         raise ValidationFailed("invalid_url", field="url")
@@ -217,7 +215,22 @@ class IntakeResult:
     urgency: list[UrgencyFlag]
     urgency_desks: list[Desk]
     emergency_desks: list[Desk]
-    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PostedMessage:
+    """A posted message and, when a consulter's follow-up reveals danger, what intake would have shown."""
+
+    message: Message
+    consultation: Consultation
+    urgency: list[UrgencyFlag] = field(default_factory=list)
+    urgency_desks: list[Desk] = field(default_factory=list)
+    emergency_desks: list[Desk] = field(default_factory=list)
+
+
+# A follow-up that raises one of these alerts staff at once; `minor` alone is a fact about the victim, not
+# a new danger, and is only recorded.
+DANGER_FLAGS = frozenset({"threat", "suicide", "sexual_image", "physical_danger"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,13 +306,10 @@ class ConsultationRepository(Protocol):
 
     async def attach_file(self, evidence_id: uuid.UUID, file: EvidenceFile) -> None: ...
 
-    async def idempotent(self, principal: uuid.UUID, key: str) -> tuple[str, uuid.UUID] | None: ...
-
-    async def remember(
-        self, principal: uuid.UUID, key: str, fingerprint: str, consultation_id: uuid.UUID
-    ) -> None: ...
-
     async def staff_role(self, user_id: uuid.UUID) -> Role | None: ...
+
+    async def supervisor_ids(self) -> list[uuid.UUID]:
+        """Active supervisors, who are alerted when an unassigned case turns urgent."""
 
 
 class ConsultationUnitOfWork(Protocol):
@@ -312,13 +322,6 @@ class ConsultationUnitOfWork(Protocol):
     async def __aexit__(self, *exc: object) -> None: ...
 
     async def commit(self) -> None: ...
-
-
-def fingerprint(payload: dict[str, Any]) -> str:
-    """Stable under key order, different for any changed value (Idempotency-Key misuse detection)."""
-    return hashlib.sha256(
-        json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()
-    ).hexdigest()
 
 
 class ConsultationService:
@@ -373,15 +376,15 @@ class ConsultationService:
         text = "\n".join(x for x in (c.title, c.narrative, c.tried or "") if x)
         return self.triage.detect_urgency(text, categories=c.categories, facts=facts)
 
-    async def _result(
+    async def intake_result(
         self,
         c: Consultation,
         *,
-        replayed: bool = False,
         uow=None,  # type: ignore[no-untyped-def]
         flags: list[UrgencyFlag] | None = None,
     ) -> IntakeResult:
-        """`uow`: the caller's open unit of work, so the desk lookup uses its connection, not a second one.
+        """What an intake answers: the consultation, its urgency flags and the desks to call now.
+        `uow`: the caller's open unit of work, so the desk lookup uses its connection, not a second one.
         `flags`: intake's own detection, not run twice (it was 30 % of intake's CPU)."""
         flags = self._urgency(c) if flags is None else flags
         directory = await self.desks.current(uow)  # one stamp query; the desks come from the cache
@@ -390,28 +393,17 @@ class ConsultationService:
             urgency=flags,
             urgency_desks=self.desks.pick(directory, [d for f in flags for d in f.desk_codes]),
             emergency_desks=[v.desk for v in directory if v.desk.emergency],
-            replayed=replayed,
         )
 
-    async def open(
-        self, actor: Actor, intake: Intake, *, idempotency_key: str | None, body: dict[str, Any]
-    ) -> IntakeResult:
+    async def open(self, actor: Actor, intake: Intake) -> IntakeResult:
+        """A retry with the same Idempotency-Key is answered by the HTTP layer (infra/idempotency.py) from the
+        key this use case's commit writes, so it is never a second consultation."""
         ensure_consulter(actor)
         owner = actor.require_user_id()
         self._check_codes(intake)
         now = self.clock.now()
-        print_ = fingerprint(body)
         async with self.uow() as uow:
             repo: ConsultationRepository = uow.consultations
-            if idempotency_key is not None:
-                known = await repo.idempotent(owner, idempotency_key)
-                if known is not None:
-                    if known[0] != print_:
-                        raise ValidationFailed("idempotency_key_reused", field="Idempotency-Key")
-                    existing = await repo.get(known[1], consultation_visibility(actor))
-                    if existing is None:
-                        raise NotFound("consultation_not_found")
-                    return await self._result(existing, replayed=True, uow=uow)
             if await repo.count_created_since(owner, now - timedelta(hours=1)) >= self.policy.intake_per_hour:
                 raise RateLimited(3600, "too_many_consultations")
             c = Consultation(
@@ -419,13 +411,13 @@ class ConsultationService:
                 owner_id=owner,
                 channel=intake.channel,
                 relation=intake.relation,
-                title=nfkc(intake.title),
-                narrative=nfkc(intake.narrative),
+                title=intake.title,
+                narrative=intake.narrative,
                 categories=sorted(set(intake.categories)),
                 desired_outcomes=sorted(set(intake.desired_outcomes)),
                 platforms=sorted(set(intake.platforms)),
-                platform_other=nfkc(intake.platform_other) if intake.platform_other else None,
-                tried=nfkc(intake.tried) if intake.tried else None,
+                platform_other=intake.platform_other or None,
+                tried=intake.tried or None,
                 victim_is_minor=intake.victim_is_minor,
                 consent=Consent(intake.terms_version, now),
                 created_at=now,
@@ -443,9 +435,7 @@ class ConsultationService:
             c.priority = Priority.urgent if flags else Priority.normal
             await repo.add(c)
             await repo.add_transition(Transition(uuid.uuid4(), c.id, owner, None, Status.submitted, now))
-            if idempotency_key is not None:
-                await repo.remember(owner, idempotency_key, print_, c.id)
-            result = await self._result(c, uow=uow, flags=flags)  # in this transaction: no second round
+            result = await self.intake_result(c, uow=uow, flags=flags)  # in this transaction: no second round
             await uow.commit()
         return result
 
@@ -545,7 +535,7 @@ class ConsultationService:
                     value = changes[name]
                     if name == "title" and not value:
                         raise ValidationFailed("title_required", field="title")
-                    setattr(c, name, nfkc(value) if value else None)
+                    setattr(c, name, value or None)
             c = await self._save(uow, c, expected, actor)
             await uow.commit()
             return c
@@ -629,11 +619,15 @@ class ConsultationService:
 
     async def post_message(
         self, actor: Actor, consultation_id: uuid.UUID, body: str, kind: MessageKind | None
-    ) -> tuple[Message, Consultation]:
+    ) -> PostedMessage:
         """A consulter's message, or a staff member's internal note. Answers are not posted here: they go
-        through drafts (domain/answers.py), so that review rules apply before anything reaches a consulter."""
-        body = nfkc(body)
-        if not body:
+        through drafts (domain/answers.py), so that review rules apply before anything reaches a consulter.
+
+        Urgency is not decided at intake only: a consulter's follow-up that reveals danger (a threat,
+        suicidal intent, a new sexual image, someone at the door) raises the case's urgency, alerts the
+        assignee (the supervisors when unassigned) through the outbox in the same transaction, and the
+        consulter is answered with the emergency desks, as at intake."""
+        if not body.strip():
             raise ValidationFailed("empty_message", field="body")
         now = self.clock.now()
         async with self.uow() as uow:
@@ -652,11 +646,41 @@ class ConsultationService:
                     raise ValidationFailed("kind_required", field="kind")
             message = Message(uuid.uuid4(), c.id, actor.require_user_id(), kind, body, now)
             await uow.consultations.add_message(message)
+            flags: list[UrgencyFlag] = []
             if kind is MessageKind.consulter:
+                facts = {"minor": "victim_is_minor"} if c.victim_is_minor else {}
+                flags = self.triage.detect_urgency(body, categories=(), facts=facts)
+                if flags:
+                    c.urgency_flags = sorted({*c.urgency_flags, *(f.flag for f in flags)})
+                    c.urgent = True
+                    c.priority = Priority.urgent
+                if any(f.flag in DANGER_FLAGS for f in flags):
+                    await self._alert_staff(uow, c, message, [f.flag for f in flags])
+                else:
+                    flags = []  # only `minor`, known since intake: recorded, nothing new to show
                 to = Status.in_progress if c.status is Status.answered else None
                 c = await self._save(uow, c, c.version, actor, to, reason=kind.value)
             await uow.commit()
-            return message, c
+        if not flags:
+            return PostedMessage(message, c)
+        return PostedMessage(
+            message,
+            c,
+            flags,
+            await self.desks.resolve([d for f in flags for d in f.desk_codes]),
+            await self.desks.emergency(),
+        )
+
+    async def _alert_staff(self, uow, c: Consultation, message: Message, flags: list[str]) -> None:  # type: ignore[no-untyped-def]
+        """One outbox row per recipient, deduplicated per message. Ids and flag names only: a mail never
+        carries what the consulter wrote."""
+        recipients = [c.assignee_id] if c.assignee_id else await uow.consultations.supervisor_ids()
+        for user_id in recipients:
+            await uow.outbox.put(
+                "mail.urgent_followup",
+                {"user_id": str(user_id), "consultation_id": str(c.id), "flags": ",".join(sorted(flags))},
+                dedupe_key=f"urgent-followup:{message.id}:{user_id}",
+            )
 
     async def publish_answer(self, uow, actor: Actor, c: Consultation, body: str) -> Message:  # type: ignore[no-untyped-def]
         """Inside the caller's unit of work: the answer message, its notices and the status change commit
@@ -698,9 +722,9 @@ class ConsultationService:
                 created_by=actor.require_user_id(),
                 created_at=self.clock.now(),
                 url=check_evidence_url(item.url) if item.url else None,
-                poster_account=nfkc(item.poster_account) if item.poster_account else None,
-                excerpt=nfkc(item.excerpt) if item.excerpt else None,
-                notes=nfkc(item.notes) if item.notes else None,
+                poster_account=item.poster_account or None,
+                excerpt=item.excerpt or None,
+                notes=item.notes or None,
             )
             await uow.consultations.add_evidence(item)
             await uow.commit()

@@ -4,6 +4,7 @@ refuses to start on anything that is only fit for a laptop."""
 from __future__ import annotations
 
 import enum
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
@@ -82,6 +83,10 @@ class Settings(BaseSettings):
     worker_in_process: bool | None = None
     worker_poll_seconds: float = Field(2.0, gt=0)
     outbox_max_attempts: int = Field(8, ge=1)
+    # A worker leases one row at a time and renews the lease while it sends; a worker that dies holds that row
+    # until the lease runs out, then another worker retakes it. Keep it above a few seconds: renewals every
+    # third of it must get through while a send runs.
+    worker_lease_seconds: float = Field(30.0, ge=0.5, le=300)
 
     terms_version: str = "2026-11"
     first_answer_business_days: int = Field(3, ge=1, le=30)
@@ -172,6 +177,10 @@ class Settings(BaseSettings):
     @property
     def staff_mfa_required(self) -> bool:
         return self.is_production if self.require_staff_mfa is None else self.require_staff_mfa
+
+    @property
+    def worker_lease(self) -> timedelta:
+        return timedelta(seconds=self.worker_lease_seconds)
 
     @property
     def run_worker_in_process(self) -> bool:

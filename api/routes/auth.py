@@ -17,6 +17,7 @@ from api.schemas.accounts import (
     VerifyEmailIn,
 )
 from api.schemas.common import problem_responses
+from api.schemas.text import Secret, SingleLine
 from domain.errors import ValidationFailed
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -88,14 +89,16 @@ async def token(
     request: Request,
     c: ContainerDep,
     grant_type: Annotated[Literal["password", "client_credentials"], Form()] = "password",
-    username: Annotated[str | None, Form(max_length=254)] = None,
-    password: Annotated[str | None, Form(max_length=1024)] = None,
+    username: Annotated[str | None, Form(max_length=254), SingleLine()] = None,
+    password: Annotated[str | None, Form(max_length=1024), Secret()] = None,
     totp: Annotated[
-        str | None, Form(max_length=10, description="Staff with TOTP enrolled: the 6-digit code")
+        str | None,
+        Form(max_length=10, description="Staff with TOTP enrolled: the 6-digit code"),
+        SingleLine(),
     ] = None,
-    client_id: Annotated[str | None, Form(max_length=64)] = None,
-    client_secret: Annotated[str | None, Form(max_length=256)] = None,
-    scope: Annotated[str | None, Form(max_length=512)] = None,
+    client_id: Annotated[str | None, Form(max_length=64), SingleLine()] = None,
+    client_secret: Annotated[str | None, Form(max_length=256), Secret()] = None,
+    scope: Annotated[str | None, Form(max_length=512), SingleLine()] = None,
 ) -> TokenOut:
     address = client_address(request)
     if grant_type == "password":

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from api.deps import ContainerDep, Person
+from api.idempotency import idempotent
 from api.schemas.common import problem_responses
 from api.schemas.quality import (
     AnonymisedCaseOut,
@@ -35,11 +36,15 @@ from api.schemas.quality import (
     SectionRevisionIn,
     StaleUseOut,
 )
+from api.schemas.text import SingleLine
+from domain.actors import Actor
 from domain.answers import AnswerDraft
 from domain.errors import NotFound
 from domain.quality import Finding, ManualEntry, Period, Proposal, Sample
 
 router = APIRouter(tags=["quality"])
+# Codes, slugs and pseudonyms in the path: one line of text; an unknown one is 404.
+CodePath = Annotated[str, Path(max_length=64), SingleLine()]
 A = "/v1/consultations/{consultation_id}/answers"
 ERRORS = problem_responses(401, 403, 404, 409, 422)
 
@@ -143,6 +148,13 @@ async def list_drafts(consultation_id: uuid.UUID, actor: Person, c: ContainerDep
     return [draft_out(d) for d in await c.answers.list(actor, consultation_id)]
 
 
+async def replay_draft(
+    actor: Actor, c: Any, draft_id: uuid.UUID, request: Request
+) -> tuple[Any, dict[str, str]]:
+    consultation_id = uuid.UUID(request.path_params["consultation_id"])
+    return draft_out(await c.answers.get(actor, consultation_id, draft_id)), {}
+
+
 @router.post(
     A,
     operation_id="answers_create",
@@ -150,6 +162,7 @@ async def list_drafts(consultation_id: uuid.UUID, actor: Person, c: ContainerDep
     response_model=DraftOut,
     responses=ERRORS,
     summary="Draft an answer; the review rules decide whether the legal advisor must see it",
+    dependencies=[idempotent("answers_create", "answer_draft", replay_draft)],
 )
 async def create_draft(consultation_id: uuid.UUID, body: DraftIn, actor: Person, c: ContainerDep) -> DraftOut:
     draft = await c.answers.create(
@@ -285,7 +298,7 @@ async def return_draft(
     responses=problem_responses(401, 403, 422),
     summary="Current manual sections or answer templates",
 )
-async def list_manual(kind: str, actor: Person, c: ContainerDep) -> list[ManualEntryOut]:
+async def list_manual(kind: CodePath, actor: Person, c: ContainerDep) -> list[ManualEntryOut]:
     return [entry_out(e) for e in await c.quality.manual(actor, _kind(kind))]
 
 
@@ -296,7 +309,9 @@ async def list_manual(kind: str, actor: Person, c: ContainerDep) -> list[ManualE
     responses=ERRORS,
     summary="Every version of one section or template, oldest first",
 )
-async def manual_versions(kind: str, code: str, actor: Person, c: ContainerDep) -> list[ManualEntryOut]:
+async def manual_versions(
+    kind: CodePath, code: CodePath, actor: Person, c: ContainerDep
+) -> list[ManualEntryOut]:
     return [entry_out(e) for e in await c.quality.manual_entry(actor, _kind(kind), code)]
 
 
@@ -307,9 +322,10 @@ async def manual_versions(kind: str, code: str, actor: Person, c: ContainerDep) 
     response_model=ManualEntryOut,
     responses=ERRORS,
     summary="Supervisors: a new version of a section (accepting a council proposal if named)",
+    dependencies=[idempotent("manual_revise", "manual_entry")],
 )
 async def revise_section(
-    code: str, body: SectionRevisionIn, actor: Person, c: ContainerDep
+    code: CodePath, body: SectionRevisionIn, actor: Person, c: ContainerDep
 ) -> ManualEntryOut:
     entry = await c.quality.revise_section(
         actor, code, body.body_ja, body.note, title_ja=body.title_ja, proposal_id=body.proposal_id
@@ -324,7 +340,7 @@ async def revise_section(
     responses=ERRORS,
     summary="Open consultations and drafts that used an older version of this section",
 )
-async def stale_uses(code: str, actor: Person, c: ContainerDep) -> list[StaleUseOut]:
+async def stale_uses(code: CodePath, actor: Person, c: ContainerDep) -> list[StaleUseOut]:
     return [
         StaleUseOut(
             consultation_id=u.consultation_id,
@@ -373,6 +389,7 @@ async def supervision_overview(actor: Person, c: ContainerDep, start: FromQ, end
     response_model=SampleOut,
     responses=ERRORS,
     summary="Supervisors draw a sample of closed consultations",
+    dependencies=[idempotent("council_sample_create", "council_sample")],
 )
 async def create_sample(body: SampleIn, actor: Person, c: ContainerDep) -> SampleOut:
     sample = await c.quality.draw_sample(
@@ -399,7 +416,7 @@ async def list_samples(actor: Person, c: ContainerDep) -> list[SampleOut]:
     summary="One sampled case, anonymised (names, contacts, addresses, URLs and IDs masked; no files)",
 )
 async def anonymised_case(
-    sample_id: uuid.UUID, pseudonym: str, actor: Person, c: ContainerDep
+    sample_id: uuid.UUID, pseudonym: CodePath, actor: Person, c: ContainerDep
 ) -> AnonymisedCaseOut:
     return AnonymisedCaseOut(**asdict(await c.quality.anonymised_case(actor, sample_id, pseudonym)))
 
@@ -410,9 +427,10 @@ async def anonymised_case(
     status_code=status.HTTP_201_CREATED,
     response_model=FindingOut,
     responses=ERRORS,
+    dependencies=[idempotent("council_finding_create", "council_finding")],
 )
 async def create_finding(
-    sample_id: uuid.UUID, pseudonym: str, body: FindingIn, actor: Person, c: ContainerDep
+    sample_id: uuid.UUID, pseudonym: CodePath, body: FindingIn, actor: Person, c: ContainerDep
 ) -> FindingOut:
     scores = body.model_dump(include={"accuracy", "timeliness", "tone", "referral_fit"})
     return finding_out(await c.quality.record_finding(actor, sample_id, pseudonym, scores, body.comment))
@@ -435,6 +453,7 @@ async def list_findings(sample_id: uuid.UUID, actor: Person, c: ContainerDep) ->
     response_model=ProposalOut,
     responses=ERRORS,
     summary="Council members propose a manual revision",
+    dependencies=[idempotent("council_proposal_create", "manual_proposal")],
 )
 async def create_proposal(body: ProposalIn, actor: Person, c: ContainerDep) -> ProposalOut:
     return proposal_out(await c.quality.propose(actor, body.section_code, body.proposed_body, body.rationale))
@@ -481,8 +500,8 @@ async def council_statistics(actor: Person, c: ContainerDep, start: FromQ, end: 
 async def audit_events(
     actor: Person,
     c: ContainerDep,
-    object_type: Annotated[str | None, Query(max_length=32)] = None,
-    object_id: Annotated[str | None, Query(max_length=64)] = None,
+    object_type: Annotated[str | None, Query(max_length=32), SingleLine()] = None,
+    object_id: Annotated[str | None, Query(max_length=64), SingleLine()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEventOut]:
     return [AuditEventOut(**e) for e in await c.quality.trail(actor, object_type, object_id, limit)]

@@ -22,7 +22,9 @@ async def test_category_tree_and_intake_options_are_public(client) -> None:
     assert groups["RIGHTS"]["nature"] == "illegal" and groups["PUBLIC"]["nature"] == "harmful"
     leaves = {leaf["code"]: leaf for g in tree for leaf in g["children"]}
     assert leaves["RIGHTS.DEFAMATION"]["label_ja"].startswith("名誉毀損")
-    assert "OTHER.RECEIVED_REQUEST" in leaves and len(leaves) == 40
+    assert (
+        "OTHER.RECEIVED_REQUEST" in leaves and len(leaves) == 41
+    )  # domain.md §4 plus ILLEGAL.SEXUAL_FILMING (issue 14 item 11)
     options = (await client.get("/v1/intake-options")).json()
     assert {r["code"] for r in options["relations"]} >= {
         "self",
@@ -88,8 +90,11 @@ async def test_idempotency_key_returns_the_same_consultation(client, people) -> 
     headers = {**person.headers, "Idempotency-Key": "8e4c0b7a-2f1d-4c1e-9f2b-000000000001"}
     first = await client.post("/v1/consultations", headers=headers, json=intake())
     again = await client.post("/v1/consultations", headers=headers, json=intake())
-    assert first.status_code == 201 and again.status_code == 200
-    assert again.json()["id"] == first.json()["id"]
+    # A replay is the original answer: 201 (not 200), the same body to the byte, the same Location and ETag.
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["etag"] == first.headers["etag"]
     other_body = await client.post("/v1/consultations", headers=headers, json=intake(title="別の相談です"))
     assert_problem(other_body, 422, "idempotency_key_reused")
     # Keys are per person: someone else's identical key is a different operation.

@@ -1,10 +1,10 @@
 """indexes for what is queried: looked-up foreign keys, the queue's keyset per filter, due work rows
 
 Revision ID: 0009_hotpath
-Revises: 0008
+Revises: 0009_workers
 Create Date: 2026-12-01
 
-Issue 12: 18 of 38 foreign keys had no index leading with them (a delete or lookup by user or case scanned
+Issue 12: 18 of 38 foreign keys (17 once 0009_workers dropped idempotency_key.consultation_id) had no index leading with them (a delete or lookup by user or case scanned
 the table); the queue's filters had single-column indexes that left PostgreSQL sorting or filtering the
 whole match for a keyset page; the worker's claims read (sent_at, next_attempt_at) where only the unsent rows
 matter. PostgreSQL builds the indexes with CREATE INDEX (inside the migration's transaction): run it in a
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_hotpath"
-down_revision = "0008"
+down_revision = "0009_workers"
 branch_labels = None
 depends_on = None
 
@@ -33,7 +33,6 @@ FOREIGN_KEYS = [
     ("council_sample_item", "consultation_id"),
     ("desk_version", "changed_by"),
     ("evidence", "created_by"),
-    ("idempotency_key", "consultation_id"),
     ("manual_entry", "created_by"),
     ("manual_proposal", "decided_by"),
     ("manual_proposal", "member_id"),
