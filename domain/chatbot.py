@@ -57,6 +57,7 @@ SPECIAL_FLOWS = {"chart": "chart", "handoff": "handoff", "free_text": "free_text
 MENU = "menu"  # the menu pseudo-node, and the choice id that returns to it
 END = "end"  # the goodbye pseudo-node, and the choice id that leads to it
 TRIAGE = "triage"  # the pseudo-node after free text
+LEADING_CATEGORIES = 3  # at most this many triage suggestions go into the hand-off draft
 RESERVED = frozenset({MENU, END, TRIAGE})
 FLOW_PREFIX = "flow:"
 CHART_PREFIX = "chart:"
@@ -744,7 +745,13 @@ class Engine:
             self._flow_choice("handoff"),
             (MENU, self.flows.labels["menu"]),
         ]
-        return self._plan(replace(state, node=TRIAGE, chart=None), says, choices)
+        # The hand-off carries what triage suggested, as the guided flows carry what their choices set: the
+        # leading suggestions only (at least half the best score), so a weak side match does not prefill.
+        best = max((s.score for s in result.categories), default=0.0)
+        leading = tuple(s.code for s in result.categories if best > 0 and s.score * 2 >= best)
+        suggested_categories = Draft(categories=leading[:LEADING_CATEGORIES])
+        state = replace(state, node=TRIAGE, chart=None, draft=state.draft.merge(suggested_categories))
+        return self._plan(state, says, choices)
 
 
 # ---------------------------------------------------------------------------------------------------------

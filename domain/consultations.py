@@ -506,7 +506,12 @@ class ConsultationService:
         return c.version
 
     async def update(
-        self, actor: Actor, consultation_id: uuid.UUID, changes: dict[str, Any], *, expected_version: int
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        changes: dict[str, Any],
+        *,
+        expected_version: int | None,
     ) -> Consultation:
         staff_fields = {"categories", "priority", "urgent"}
         owner_fields = {"title", "tried", "platform_other"}
@@ -547,7 +552,12 @@ class ConsultationService:
             raise Forbidden("not_assigned")
 
     async def assign(
-        self, actor: Actor, consultation_id: uuid.UUID, assignee_id: uuid.UUID, *, expected_version: int
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        assignee_id: uuid.UUID,
+        *,
+        expected_version: int | None,
     ) -> Consultation:
         ensure_caseworker(actor)
         if assignee_id != actor.user_id and not may_assign_to_others(actor):
@@ -568,7 +578,9 @@ class ConsultationService:
             await uow.commit()
             return c
 
-    async def close(self, actor: Actor, consultation_id: uuid.UUID, *, expected_version: int) -> Consultation:
+    async def close(
+        self, actor: Actor, consultation_id: uuid.UUID, *, expected_version: int | None
+    ) -> Consultation:
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
             expected = self._check_version(c, expected_version)
@@ -608,14 +620,33 @@ class ConsultationService:
     # -- messages ----------------------------------------------------------------------------------
 
     async def messages(self, actor: Actor, consultation_id: uuid.UUID) -> list[Message]:
+        """The thread as the actor may see it. Reading changes nothing: the consulter marks answers read
+        explicitly (`mark_read`), so a prefetch, a retry or a crawler never clears an unread count."""
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
             if actor.role is Role.consulter:
-                found = await uow.consultations.messages(c.id, [MessageKind.consulter, MessageKind.answer])
-                await uow.consultations.mark_read(c.id, self.clock.now())
-                await uow.commit()
-                return found  # type: ignore[no-any-return]
+                return await uow.consultations.messages(  # type: ignore[no-any-return]
+                    c.id, [MessageKind.consulter, MessageKind.answer]
+                )
             return await uow.consultations.messages(c.id, list(MessageKind))  # type: ignore[no-any-return]
+
+    async def mark_read(self, actor: Actor, consultation_id: uuid.UUID, up_to: uuid.UUID) -> int:
+        """The owner has read the thread up to this message (inclusive); returns the answers still unread.
+        The mark never moves back: marking an older message read leaves later reads in place."""
+        ensure_consulter(actor)
+        async with self.uow() as uow:
+            c = await self.load_visible(uow, actor, consultation_id)
+            thread = await uow.consultations.messages(c.id, [MessageKind.consulter, MessageKind.answer])
+            seen = next((m for m in thread if m.id == up_to), None)
+            if seen is None:
+                raise NotFound("message_not_found")
+            read_at = seen.created_at
+            if c.consulter_read_at is not None and c.consulter_read_at > read_at:
+                read_at = c.consulter_read_at
+            else:
+                await uow.consultations.mark_read(c.id, read_at)
+                await uow.commit()
+            return sum(1 for m in thread if m.kind is MessageKind.answer and m.created_at > read_at)
 
     async def post_message(
         self, actor: Actor, consultation_id: uuid.UUID, body: str, kind: MessageKind | None

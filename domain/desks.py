@@ -168,7 +168,13 @@ class DeskDirectory:
         return version
 
     async def update(
-        self, actor: Actor, code: str, changes: dict[str, Any], *, expected_version: int, note: str | None
+        self,
+        actor: Actor,
+        code: str,
+        changes: dict[str, Any],
+        *,
+        expected_version: int | None,
+        note: str | None,
     ) -> DeskVersion:
         ensure_editor(actor)
         if "code" in changes:
@@ -177,8 +183,8 @@ class DeskDirectory:
             current = await uow.desks.get(code)
             if current is None:
                 raise NotFound("desk_not_found")
-            if current.version != expected_version:
-                raise PreconditionFailed("stale_version")
+            if expected_version is not None and current.version != expected_version:
+                raise PreconditionFailed("stale_version")  # None: If-Match * (any current version)
             desk = self._validated({**desk_to_dict(current.desk), **changes})
             version = DeskVersion(desk, current.version + 1, self.clock.now(), actor.user_id, note)
             if not await uow.desks.add_version(version):

@@ -31,6 +31,7 @@ from api.schemas.consultations import (
     UrgencyOut,
 )
 from api.schemas.guidance import ReferralIn, ReferralOut
+from api.schemas.reading import MessagesReadIn, ReadStateOut
 from api.schemas.text import SingleLine
 from domain.actors import Actor
 from domain.consultations import (
@@ -370,7 +371,9 @@ async def consultation_history(
     operation_id="messages_list",
     response_model=list[MessageOut],
     responses=problem_responses(401, 403, 404),
-    summary="The thread. Consulters never see internal notes; reading marks answers as read.",
+    summary="The thread. Consulters never see internal notes",
+    description="Reading the thread changes nothing: a consulter marks answers read with "
+    "`POST …/messages/read`.",
 )
 async def list_messages(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[MessageOut]:
     return [message_out(m) for m in await c.consultations.messages(actor, consultation_id)]
@@ -384,6 +387,23 @@ async def replay_message(
         if m.id == message_id:
             return message_out(m), {}
     raise NotFound("message_not_found")
+
+
+@router.post(
+    "/{consultation_id}/messages/read",
+    operation_id="messages_mark_read",
+    response_model=ReadStateOut,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Consulters: mark the thread read up to a message",
+    description="Every answer up to and including `up_to` counts as read; the mark never moves back. "
+    "Answers the unread count of the thread after the call. A message that is not in the caller's "
+    "thread answers 404.",
+)
+async def mark_messages_read(
+    consultation_id: uuid.UUID, body: MessagesReadIn, actor: Person, c: ContainerDep
+) -> ReadStateOut:
+    unread = await c.consultations.mark_read(actor, consultation_id, body.up_to)
+    return ReadStateOut(unread_answers=unread)
 
 
 @router.post(

@@ -270,9 +270,10 @@ async def review_case(draft_id: uuid.UUID, actor: Person, c: ContainerDep) -> Re
     responses=ERRORS,
 )
 async def approve_draft(
-    draft_id: uuid.UUID, body: ReviewDecisionIn, actor: Person, c: ContainerDep
+    draft_id: uuid.UUID, actor: Person, c: ContainerDep, body: ReviewDecisionIn | None = None
 ) -> DraftOut:
-    return draft_out(await c.answers.decide(actor, draft_id, True, body.advice))
+    # Advice is optional on approval, so an empty body (like submit and publish) is an approval without it.
+    return draft_out(await c.answers.decide(actor, draft_id, True, body.advice if body else None))
 
 
 @router.post(

@@ -355,3 +355,17 @@ async def test_client_credentials_grant_issues_scoped_access_without_refresh(cli
         },
     )
     assert_problem(too_wide, 422, "invalid_scope")
+
+
+async def test_a_worker_pass_reports_what_it_delivered_by_kind(client, container, mailbox) -> None:
+    from infra.cli import describe_pass
+
+    for email in ("taro@example.jp", "jiro@example.jp"):
+        response = await client.post(
+            "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "太郎"}
+        )
+        assert response.status_code == 202
+    assert await container.worker.run_once() == 2
+    assert describe_pass(container.worker.last_pass) == "delivered 2 (2 mail.verify_email)"
+    await container.worker.run_once()
+    assert describe_pass(container.worker.last_pass) == "delivered 0: nothing due"

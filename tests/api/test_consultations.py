@@ -377,6 +377,16 @@ async def test_internal_notes_never_reach_the_consulter_and_unread_counts(client
     thread = await client.get(f"/v1/consultations/{c['id']}/messages", headers=owner.headers)
     assert [m["kind"] for m in thread.json()] == ["answer"]
     assert "矛盾" not in thread.text
+    # A GET changes nothing: the answer stays unread until the consulter says they read it.
+    assert (await client.get("/v1/consultations", headers=owner.headers)).json()["items"][0][
+        "unread_answers"
+    ] == 1
+    read = await client.post(
+        f"/v1/consultations/{c['id']}/messages/read",
+        headers=owner.headers,
+        json={"up_to": thread.json()[-1]["id"]},
+    )
+    assert read.status_code == 200 and read.json() == {"unread_answers": 0}
     assert (await client.get("/v1/consultations", headers=owner.headers)).json()["items"][0][
         "unread_answers"
     ] == 0
