@@ -103,7 +103,8 @@ TLDS = (
     r"fm|ee|asia|tokyo|us|uk|cn|kr|tw|ru|de|fr|club|live|work|fun|icu|vip|so"
 )
 DIGIT_WORD = (
-    r"ゼロ|ぜろ|レイ|れい|マル|まる|イチ|いち|ニー|にー|ニ|に|サン|さん|ヨン|よん|シ|し|ゴー|ごー|ゴ|ご|ロク|ろく|"
+    r"ゼロ|ぜろ|レイ|れい|マル|まる|イチ|いち|ニー|にー|ニイ|にい|ニ|に|サン|さん|ヨン|よん|シ|し|ゴー|ごー|ゴオ|ごお|ゴ|ご|"
+    r"ロク|ろく|"
     r"ナナ|なな|シチ|しち|ハチ|はち|キュウ|きゅう|キュー|きゅー|ク|く|zero|one|two|three|four|five|six|seven|"
     r"eight|nine|oh|[0-9]"
 )
@@ -115,7 +116,7 @@ N = r"[\d十百千]+"
 BLOCK = (
     rf"{N}\s?(?:丁目|番町)(?:\s?{N}\s?(?:番地?|-)(?:\s?{N}\s?号?(?:-{N})?)?)?"
     rf"|{N}\s?番地?(?:\s?{N}\s?号?)?"
-    r"|\d+-\d+(?:-\d+)?"
+    r"|[1-9]\d{0,3}-\d{1,4}(?:-\d{1,4})?(?![\d-])"
 )
 AREA = f"[{KANJI}{KATA}ノ]"
 BUILDING_WORDS = (
@@ -451,10 +452,8 @@ class Masker:
                 value = m.group(g)
                 if kind == "phone" and not _is_phone(value):
                     continue
-                if kind == "phone_words":
-                    if not _phone_words(value):
-                        continue
-                    kind = "phone"
+                if kind == "phone_words" and not _phone_words(value):
+                    continue
                 if kind in ("organisation", "school") and value in GENERIC_PLACES:
                     continue
                 if (
@@ -465,7 +464,7 @@ class Masker:
                 ):
                     start += 1
                 if end > start:
-                    found.append(Span(start, end, kind))
+                    found.append(Span(start, end, "phone" if kind == "phone_words" else kind))
         found += self._names(text)
         if self.proper_nouns is not None:
             found += self.proper_nouns.find(text)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from domain.actors import Actor, Role
-from domain.anonymise import mask, names_in, suppress_small
+from domain.anonymise import MASKS, Masker, suppress_small
 from domain.calendar import JST
 from domain.consultations import Consultation, MessageKind
 from domain.errors import Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
@@ -142,10 +142,12 @@ class Overview:
 
 
 class QualityService:
-    def __init__(self, uow, clock, audit: AuditLog) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, uow, clock, audit: AuditLog, masker: Masker | None = None) -> None:  # type: ignore[no-untyped-def]
         self.uow = uow
         self.clock = clock
         self.audit = audit
+        # The council's masking; the container gives it the morphological analyser (infra/morphology.py).
+        self.masker = masker or Masker()
 
     # -- the manual -----------------------------------------------------------------------------
 
@@ -345,8 +347,11 @@ class QualityService:
             *(m.body for m in messages),
             *(x for e in evidence for x in (e.excerpt, e.notes)),
         ]
-        known += sorted(names_in(texts))
+        known += sorted(self.masker.names_in(texts))
         start = c.created_at
+
+        def mask(text: str | None) -> str | None:
+            return self.masker.mask(text, known)
 
         def day(at: datetime) -> int:
             return (at - start).days
@@ -361,8 +366,8 @@ class QualityService:
             platforms=c.platforms,
             victim_is_minor=c.victim_is_minor,
             urgency_flags=c.urgency_flags,
-            narrative=mask(f"{c.title}\n{c.narrative}", known) or "",
-            tried=mask(c.tried, known),
+            narrative=mask(f"{c.title}\n{c.narrative}") or "",
+            tried=mask(c.tried),
             timeline=[
                 {"to_status": t.to_status.value, "day": day(t.at), "by_staff": t.actor_id != c.owner_id}
                 for t in transitions
@@ -371,7 +376,7 @@ class QualityService:
                 {
                     "from_staff": m.kind is MessageKind.answer,
                     "day": day(m.created_at),
-                    "body": mask(m.body, known),
+                    "body": mask(m.body),
                 }
                 for m in messages
             ],
@@ -379,9 +384,10 @@ class QualityService:
                 {
                     "platform": e.platform,
                     "has_file": e.file is not None,
-                    "url": mask(e.url, known),
-                    "excerpt": mask(e.excerpt, known),
-                    "notes": mask(e.notes, known),
+                    # The council needs to know that a URL was given, never which one.
+                    "url": MASKS["url"] if e.url else None,
+                    "excerpt": mask(e.excerpt),
+                    "notes": mask(e.notes),
                     "missing": [g.value for g in e.missing()],
                 }
                 for e in evidence

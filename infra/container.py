@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.accounts import AccountService, AuthPolicy
+from domain.anonymise import Masker
 from domain.answers import AnswerService
 from domain.chatbot import ChatbotPolicy, ChatbotService
 from domain.consultations import ConsultationPolicy, ConsultationService
@@ -26,6 +27,7 @@ from infra.db.uow import SqlUnitOfWorkFactory
 from infra.knowledge import load_knowledge
 from infra.line import LineBot
 from infra.mail import make_mailer
+from infra.morphology import SudachiProperNouns
 from infra.passwords import Argon2Passwords
 from infra.quality_loader import load_review_rules
 from infra.settings import Settings
@@ -133,7 +135,9 @@ def build_container(settings: Settings) -> Container:
     audit = DbAuditLog(sessions)
     consultations.audit = audit
     answers = AnswerService(consultations, load_review_rules(), SqlManualCatalogue(sessions), audit)
-    quality = QualityService(SqlUnitOfWorkFactory(sessions), SystemClock(), audit)
+    quality = QualityService(
+        SqlUnitOfWorkFactory(sessions), SystemClock(), audit, Masker(SudachiProperNouns())
+    )
     container = Container(
         answers=answers,
         quality=quality,
