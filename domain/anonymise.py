@@ -80,8 +80,16 @@ PREFECTURES = (
 DASH_BETWEEN_DIGITS = re.compile(
     r"(?<=[\d〇一二三四五六七八九])[\u2010-\u2015\u2212\u30fc\uff70\uff0d](?=[\d〇一二三四五六七八九])"
 )
-# Kanji digits read as ASCII digits, one character for one, so offsets stay valid (〇九〇 → 090).
+# Kanji digits read as ASCII digits, one character for one, so offsets stay valid (〇九〇 → 090): a run of them
+# that stands as a number (three or more, or before 丁目・番・号・条 or a separator), not 三 in 三軒茶屋 or 一 in 一郎.
 KANJI_DIGITS = str.maketrans("〇零一二三四五六七八九", "00123456789")
+KANJI_NUMBER = re.compile(
+    r"[〇零一二三四五六七八九]{3,}|[〇零一二三四五六七八九]+(?=十|丁目|番|号|条|[-・.,、\s]|$)"
+)
+
+
+def _digits(text: str) -> str:
+    return KANJI_NUMBER.sub(lambda m: m.group(0).translate(KANJI_DIGITS), text)
 
 
 def normalise(text: str) -> str:
@@ -96,8 +104,8 @@ def normalise(text: str) -> str:
 
 Rule = tuple[str, re.Pattern[str], int, bool]
 
-AT = r"\s*(?:@|\(at\)|\[at\]|<at>|\sat\s|アットマーク|アット|あっと)\s*"
-DOT = r"\s*(?:\.|\(dot\)|\[dot\]|<dot>|\sdot\s|ドット|どっと)\s*"
+AT = r"\s*(?:@|[\[(<【]\s*(?:at|アット|あっと)\s*[\])>】]|\sat\s|アットマーク|アット|あっと)\s*"
+DOT = r"\s*(?:\.|[\[(<【]\s*(?:dot|ドット|どっと)\s*[\])>】]|\sdot\s|ドット|どっと)\s*"
 TLDS = (
     r"com|net|org|jp|ly|co|to|gd|io|me|info|biz|xyz|top|link|gl|be|cc|tv|app|dev|site|online|shop|blog|page|"
     r"fm|ee|asia|tokyo|us|uk|cn|kr|tw|ru|de|fr|club|live|work|fun|icu|vip|so"
@@ -114,7 +122,7 @@ DATE = (
 )
 N = r"[\d十百千]+"
 BLOCK = (
-    rf"{N}\s?(?:丁目|番町)(?:\s?{N}\s?(?:番地?|-)(?:\s?{N}\s?号?(?:-{N})?)?)?"
+    rf"{N}\s?(?:丁目|番町)(?:\s?{N}(?:\s?(?:番地?|-)(?:\s?{N}\s?号?(?:-{N})?)?)?)?"
     rf"|{N}\s?番地?(?:\s?{N}\s?号?)?"
     r"|[1-9]\d{0,3}-\d{1,4}(?:-\d{1,4})?(?![\d-])"
 )
@@ -125,7 +133,7 @@ BUILDING_WORDS = (
 )
 ROOM = r"(?:\s?\d{1,4}(?:号室|号|階|F)?)?"
 BUILDING = (
-    rf"(?:[{KATA}・A-Za-z]*(?:{BUILDING_WORDS})[{KANJI}{KATA}・A-Za-zの]{{1,10}}"
+    rf"(?:[{KATA}・A-Za-z]*(?:{BUILDING_WORDS})[{KANJI}{KATA}・A-Za-zのが]{{1,10}}"
     rf"|[{KANJI}{KATA}]{{2,10}}(?:マンション|アパート|ハイツ|荘|寮)){ROOM}"
 )
 CORP = (
@@ -137,12 +145,13 @@ ORG_SUFFIX = (
     r"株式会社|有限会社|合同会社|ホールディングス|商事|商会|商店|工業|産業|製作所|建設|工務店|物産|物流|不動産|銀行|"
     r"信用金庫|信金|信用組合|証券|生命|損保|総合病院|病院|クリニック|医院|歯科|診療所|整骨院|接骨院|薬局|法律事務所|"
     r"会計事務所|事務所|電機|電気|精機|精工|運輸|運送|食品|出版|印刷|技研|システムズ|ホテル|旅館|書店|塗装店|美容室|"
-    r"ゼミナール|保育園|ショウテン|ショウジ|コウギョウ|本店|支店|支社|営業所|工場|店|校"
+    r"ゼミナール|保育園|電設|設備|工業所|興業|通信|製菓|酒造|ショウテン|ショウジ|コウギョウ|医療センター|センター|本店|支店|支社|営業所|工場|店|校"
 )
 DEPARTMENT = (
     rf"(?<![{KANJI}{KATA}])(?!(?:一|全|外|内|幹|細|上|下|前|後|南|北|東|西|中|頭|胸|腹|局|陰|恥|患|暗|残|各|本|"
     r"大|学|日|課|係)(?:部|課|係))"
-    rf"{KN}{{1,10}}?(?:事業部|本部|学部|学科|部|課|係|支店|支社|営業所|工場)(?![{KANJI}])"
+    rf"{KN}{{1,10}}?(?:事業部|本部|学部|学科|部|課|係|支店|支社|営業所|工場|病棟)(?![{KANJI}])"
+    rf"|{KN}{{2,8}}室(?![{KANJI}])"
 )
 SCHOOL_SUFFIX = (
     r"高等専門学校|高等学校|小学校|中学校|専門学校|短期大学|大学院|女学院|女学校|附属高校|附属中学|"
@@ -151,7 +160,7 @@ SCHOOL_SUFFIX = (
 RELATIONS = (
     r"元彼氏|元彼女|元カレ|元カノ|元彼|元夫|元妻|元恋人|元交際相手|元パートナー|交際相手|恋人|彼氏|彼女|夫|妻|旦那|嫁|"
     r"加害者|犯人|相手|投稿者|配信者|出品者|同僚|元同僚|上司|元上司|部下|先輩|後輩|友人|友達|知人|同級生|元同級生|"
-    r"担任|担当ホスト|担当|店長|課長|部長|社長|係長|主任|教授|講師|コーチ|監督|大家|隣人|近所|ママ友|義母|義父|"
+    r"担任|担当ホスト|担当|YouTuber|ユーチューバー|インフルエンサー|ホスト|店長|課長|部長|社長|係長|主任|教授|講師|コーチ|監督|大家|隣人|近所|ママ友|義母|義父|"
     r"兄|姉|弟|妹|娘|息子|母|父|祖母|祖父|いとこ|おじ|おば|クラス|部|班|[0-9]年|年生"
 )
 NAME_WORDS = r"名前|氏名|本名|実名|芸名|表示名|投稿者名|ニックネーム|あだ名|ハンドルネーム|下の名前"
@@ -176,6 +185,11 @@ NOT_ROMAJI_NAMES = frozenset(
 def _c(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 
+
+# ひまわり保育園 after の or at the start of a word, never 子ども|の保育園.
+HIRAGANA_ORG = _c(
+    rf"(?:(?<=の)|(?<![{KANJI}{HIRA}]))(?:(?!の)[{HIRA}]){{2,6}}(?:保育園|幼稚園|病院|総合病院|クリニック|薬局|商店|食堂)"
+)
 
 RULES: list[Rule] = [
     (
@@ -233,6 +247,7 @@ RULES: list[Rule] = [
     ),
     ("bank", _c(r"(?<![\d-])\d{4}[-\s]?\d{4}[-\s]?\d{4}[-\s]?\d{4}(?![\d-])"), 0, True),
     ("bank", _c(r"記号\s*\d{5}\s*-?\s*番号\s*\d{6,8}"), 0, True),
+    ("bank", _c(r"(?<![\d-])\d{5}-\d{7,8}(?![\d-])"), 0, True),  # ゆうちょ: 記号-番号
     (
         "bank",
         _c(r"(?:口座番号|口座|普通預金|普通|当座)\s*(?:は|:)?\s*(?:No\.?)?\s*(\d{6,8})(?![\d-])"),
@@ -242,16 +257,18 @@ RULES: list[Rule] = [
     (
         "id_number",
         _c(
-            r"(?:免許証?|パスポート|旅券|保険証|在留カード)[^。\n]{0,12}?(?:番号)?\s*(?:は|:)?\s*第?\s*([A-Z]{0,2}\s?\d[\d\s-]{6,14}\d)"
+            r"(?:免許証?|パスポート|旅券|保険証|在留カード)[^。\n]{0,12}?(?:番号)?\s*(?:は|:)?\s*第?\s*([A-Z]{0,2}\s?\d[\d\s-]{5,14}\d)"
         ),
         1,
         True,
     ),
+    ("id_number", _c(r"(?<![A-Za-z0-9])[A-Z]{2}\d{7}(?![0-9])"), 0, False),
     ("my_number", _c(r"(?<![\d-])\d{4}[-\s]?\d{4}[-\s]?\d{4}(?![\d-])"), 0, True),
     (
         "birth_date",
         _c(
-            rf"(?:生年月日|誕生日|生まれ|DOB|birthday)[^。\n\d]{{0,8}}({DATE})|({DATE})\s?(?:生まれ|生|産まれ)",
+            rf"(?:生年月日|誕生日|生まれ|DOB|birthday)[^。\n\d]{{0,8}}({DATE}|\d{{1,2}}\s?月\s?\d{{1,2}}\s?日)"
+            rf"|({DATE})\s?(?:生まれ|生|産まれ)",
             re.I,
         ),
         -1,
@@ -262,7 +279,7 @@ RULES: list[Rule] = [
     (
         "phone",
         _c(
-            r"(?<![\d-])(?:\+81[-\s]?|0)\d{1,4}\s*(?:[-\s()・.、]|の)?\s*\d{1,4}\s*(?:[-\s()・.、]|の)?\s*\d{3,4}(?![\d-])|#\d{4}"
+            r"(?<![\d-])(?:\+81[-\s]?|\(?0)\d{1,4}\s*(?:[-\s()・.、]|の)?\s*\d{1,4}\s*(?:[-\s()・.、]|の)?\s*\d{3,4}(?![\d-])|#\d{4}"
         ),
         0,
         True,
@@ -272,7 +289,7 @@ RULES: list[Rule] = [
     (
         "plate",
         _c(
-            rf"(?:{K}{{1,4}}|[{KATA}]{{2,5}})\s?\d{{2,3}}\s?[{HIRA}]\s?(?:\d{{1,2}}-\d{{2}}|\d{{2,4}}|[・.]{{1,3}}\d{{1,3}})(?![\d])"
+            rf"(?:{K}{{1,4}}|[{KATA}]{{2,5}}|[{HIRA}]{{2,4}})\s?\d{{2,3}}\s?[{HIRA}]\s?(?:\d{{1,2}}-\d{{2}}|\d{{2,4}}|[・.]{{1,3}}\d{{1,3}})(?![\d])"
         ),
         0,
         True,
@@ -301,19 +318,14 @@ RULES: list[Rule] = [
     ("address", _c(rf"{BUILDING}"), 0, False),
     ("address", _c(r"\d{2,4}号室"), 0, True),
     ("address", _c(rf"{K}{{1,6}}(?:の{K}{{1,3}})?駅(?:前)?"), 0, False),
-    ("organisation", _c(rf"(?:{CORP})\s?{ORG}{{1,20}}"), 0, False),
+    ("organisation", _c(rf"(?:{CORP})\s?(?:[{HIRA}]{{0,6}}{ORG}{{1,20}}|[{HIRA}]{{2,8}})"), 0, False),
     ("organisation", _c(rf"{ORG}{{1,20}}?(?:{ORG_SUFFIX})(?![{KANJI}])"), 0, False),
-    (
-        "organisation",
-        _c(rf"[{HIRA}]{{2,6}}(?:保育園|幼稚園|病院|総合病院|クリニック|薬局|商店|食堂)"),
-        0,
-        False,
-    ),
+    ("organisation", HIRAGANA_ORG, 0, False),
     (
         "organisation",
         _c(
             rf"(?<![{KATA}])(?:カフェ|居酒屋|喫茶|レストラン|バー|スナック|美容室|ヘアサロン|Hair Salon|サロン|ジム|"
-            r"フィットネスクラブ)"
+            r"フィットネスクラブ|やきとり|焼き鳥|焼鳥|ラーメン|らーめん|寿司|すし|食堂|酒場|バル|ビストロ|パン屋|花屋)"
             rf"[\s・]+[{KANJI}{KATA}{HIRA}A-Za-z・]{{1,14}}(?:\s?{KN}{{1,6}}(?:店|校)?)?"
         ),
         0,
@@ -322,7 +334,8 @@ RULES: list[Rule] = [
     (
         "organisation",
         _c(
-            r"(?:勤務先|勤め先|職場|会社|勤める|働く|働いている|バイト先|アルバイト先|経営する|店|工場|病院)[^「。\n]{0,6}「([^」]{2,30})」"
+            r"(?:勤務先|勤め先|職場|会社|勤める|働く|働いている|バイト先|アルバイト先|経営する|営む|店|工場|病院|院|施設|"
+            r"事業所|チーム|クラブ|団体|サークル|教室|店名|社名|屋号|会社名)[^「。\n]{0,6}「([^」]{2,30})」"
         ),
         1,
         False,
@@ -333,6 +346,7 @@ RULES: list[Rule] = [
         "school",
         _c(
             rf"{K}{{1,4}}[東西南北]中(?=[でのにはがを、。」\s]|です|$)|{K}{{2,4}}第?[一二三四五六七八九]中(?![{KANJI}])"
+            rf"|(?<![{KANJI}]){K}{{2,4}}[小高](?=[\sでのにはがを、。」]|です|$)"
         ),
         0,
         False,
@@ -349,7 +363,11 @@ NAME_ALTS = (
 NAME_END = r"(?=と|が|を|に|の|で|です|だ|は|から|も|や|、|。|\)|」|\s|$)"
 NAME_RULES: list[tuple[re.Pattern[str], bool]] = [
     (_c(rf"(?:{NAME_WORDS})(?:は|が|の|:|、)?\s*「([^」]{{1,20}})」"), False),
-    (_c(r"「([^」、。!?]{1,12})」\s*(?:という|と名乗|って名乗|と呼|名義)"), False),
+    (
+        _c(r"「([^」、。!?]{1,12}?)(?<![^」]{4}[たるいだすうよね])」\s*(?:という|と名乗|って名乗|と呼|名義)"),
+        False,
+    ),
+    (_c(r"「([^」、。!?]{1,10}(?:ちゃん|くん|さん|っち|たん))」"), False),
     (_c(rf"(?:{RELATIONS})(?:の|は|が|、)「([^」]{{1,15}})」"), False),
     (_c(rf"(?:{NAME_WORDS})(?:は|が|:|、)\s*({NAME_ALTS}){NAME_END}"), False),
     (_c(rf"(?:{NAME_WORDS})の?\s*({NAME_ALTS}){NAME_END}"), True),
@@ -362,13 +380,22 @@ NAME_RULES: list[tuple[re.Pattern[str], bool]] = [
     (_c(rf"(?<![{KANJI}])(?:{RELATIONS})(?:の|は|が|、|である)\s*({NAME_ALTS}){NAME_END}"), True),
     (
         _c(
-            rf"(?:部|課|係|班|組|支店|支社|年)の({K}{{1,4}}|[{KATA}]{{2,8}})(?=は|が|に|を|から|と|も|、|。|です|だ)"
+            rf"(?:部|課|係|班|組|支店|支社|年)の\s?({K}{{1,4}}|[{KATA}]{{2,8}}|[{HIRA}]{{2,8}})"
+            r"(?=は|が|に|を|から|と|も|、|。|」|です|だ)"
+        ),
+        True,
+    ),
+    (
+        _c(
+            rf"(?:\d年生?|\d回生|学部|学科|組)\s({K}{{1,4}}(?:\s?{K}{{1,3}})?|[{KATA}]{{2,10}}|[{HIRA}]{{2,8}}(?:\s[{HIRA}]{{2,8}})?)"
+            r"(?=[」、。\s]|$)"
         ),
         True,
     ),
     (_c(rf"({K}{{1,4}}|[{HIRA}]{{2,6}}|[{KATA}]{{2,10}})(?:と|って)(?:名乗|いう名|呼ば)"), False),
     (_c(rf"({K}{{1,4}}|[{HIRA}]{{2,6}}|[{KATA}]{{2,10}})(?:と|って)(?:いう|言う|いい)"), True),
     (_c(rf"({K}{{1,4}}\s?{K}{{0,3}}|[{HIRA}]{{2,6}}|[{KATA}]{{2,10}})\s?\(\d{{1,2}}(?:歳|才)?\)"), False),
+    (_c(rf"(?:男性|女性|男|女|人|相手|子|方)\s?\(({K}{{1,4}}|[{HIRA}]{{2,6}}|[{KATA}]{{2,10}})\)"), True),
     (
         _c(
             rf"(?<![{HIRA}{KANJI}])({K}{{1,4}}|[{HIRA}]{{2,6}}|[{KATA}]{{2,10}})は(?:私|娘|息子|妻|夫|母|父|兄|姉|弟|妹)の(?:下の)?名前"
@@ -387,7 +414,9 @@ ROMAJI_PAIR = re.compile(
 )
 PARTICLES = "のはがをにでともへや"
 GENERIC_PLACES = frozenset(
-    "学校 高校 他校 出身校 母校 本校 同校 転校 登校 下校 休校 中学 大学 小学 アパレル店 飲食店 雑貨店 販売店 代理店 "
+    "更衣室 教室 会議室 寝室 研究室 号室 個室 和室 洋室 浴室 病室 保健室 職員室 控室 待合室 診察室 社長室 事務室 "
+    "居室 談話室 応接室 地下室 暗室 取調室 面会室 相談室 "
+    "学校 高校 小学校 中学校 高等学校 他校 出身校 母校 本校 同校 転校 登校 下校 休校 中学 大学 小学 アパレル店 飲食店 雑貨店 販売店 代理店 "
     "専門店 量販店 百貨店 本店 支店 支社 工場 町工場 銀行 病院 大学病院 総合病院 歯科 薬局 事務所 法律事務所 "
     "書店 旅館 ホテル 美容室 保育園 幼稚園 生命 電気 印刷 出版 物流 不動産 証券 運送 同店 当店 売店 名店 他店".split()
 )
@@ -435,7 +464,7 @@ class Masker:
 
     def spans(self, text: str, known: Iterable[str] = ()) -> list[Span]:
         """Identifier spans in `text`, which must already be `normalise`d; overlapping spans are merged."""
-        digits = text.translate(KANJI_DIGITS)
+        digits = _digits(text)
         found: list[Span] = []
         for value in sorted(
             {normalise(k) for k in known if k and len(normalise(k)) >= 2}, key=len, reverse=True
@@ -456,13 +485,6 @@ class Masker:
                     continue
                 if kind in ("organisation", "school") and value in GENERIC_PLACES:
                     continue
-                if (
-                    kind == "organisation"
-                    and value[0] in PARTICLES
-                    and value[1:2]
-                    and "\u3041" <= value[1] <= "\u3096"
-                ):
-                    start += 1
                 if end > start:
                     found.append(Span(start, end, "phone" if kind == "phone_words" else kind))
         found += self._names(text)
@@ -470,6 +492,7 @@ class Masker:
             found += self.proper_nouns.find(text)
         # A name found once is masked wherever it appears in the text.
         names = {text[s.start : s.end].strip() for s in found if s.kind in ("name", "organisation")}
+        names |= {part for n in names if " " in n for part in n.split() if len(part) >= 2}  # 髙橋 優斗 → 髙橋
         for value in sorted(names, key=len, reverse=True):
             # A one-kanji name (林, 森) only where it stands as a word: before a particle or an honorific.
             pattern = re.escape(value) if len(value) >= 2 else rf"(?<![{KANJI}]){re.escape(value)}{NAME_END}"
@@ -531,7 +554,8 @@ def _merge(spans: list[Span]) -> list[Span]:
     """Overlapping spans become one; its kind is the kind of the longest span in it."""
     merged: list[tuple[int, int, Span]] = []
     for span in sorted(spans, key=lambda s: (s.start, -(s.end - s.start))):
-        if merged and span.start < merged[-1][1]:
+        touching = merged and span.start == merged[-1][1] and span.kind == merged[-1][2].kind
+        if merged and (span.start < merged[-1][1] or touching):
             start, end, longest = merged[-1]
             if span.end - span.start > longest.end - longest.start:
                 longest = span

@@ -39,8 +39,10 @@ class SudachiProperNouns:
 
     def is_common(self, word: str) -> bool:
         """Dictionary words only, none of them a proper noun (写真, 不倫相手, です); a word the dictionary does not
-        know (リョウタ) is not common: it may be a name."""
+        know (リョウタ), or hiragana that only splits into pieces, is not common: it may be a name."""
         morphemes = list(self._tokenizer().tokenize(word))
+        if len(morphemes) > 1 and all("\u3041" <= c <= "\u3096" for c in word.replace(" ", "")):
+            return False  # わた・な・べり・こ: kana cut into pieces is a name the dictionary does not know
         return bool(morphemes) and all(
             not m.is_oov() and m.part_of_speech()[1] != "固有名詞" for m in morphemes
         )
