@@ -469,7 +469,7 @@ class Masker:
         for value in sorted(
             {normalise(k) for k in known if k and len(normalise(k)) >= 2}, key=len, reverse=True
         ):
-            kind = "email" if "@" in value else "name"
+            kind = "account" if value.startswith("@") else "email" if "@" in value else "name"
             found += [Span(m.start(), m.end(), kind) for m in re.finditer(re.escape(value), text)]
         for kind, pattern, group, on_digits in RULES:
             for m in pattern.finditer(digits if on_digits else text):
