@@ -54,7 +54,7 @@ async def authenticated(request: Request, authorization: Annotated[str | None, D
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("invalid_token")
-    actor, issued_at = c.tokens.decode_access(token.strip())
+    actor, issued_at = c.tokens.decode_access(token.strip(), now=c.clock.now())
     actor, user = await c.accounts.resolve(actor, issued_at)
     request.state.user = user
     return actor

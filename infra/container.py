@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -15,11 +15,13 @@ from domain.consultations import ConsultationPolicy, ConsultationService
 from domain.desks import DeskDirectory
 from domain.guidance import GuidanceService
 from domain.knowledge_model import Knowledge
+from domain.ports import Clock
 from domain.quality import QualityService
 from domain.referrals import ReferralService
 from domain.triage import TriageRules
 from infra.calendar import JapaneseHolidays
 from infra.chatbot_loader import load_chatbot_flows
+from infra.clock import SystemClock
 from infra.db.engine import make_engine, make_session_factory
 from infra.db.quality import DbAuditLog, SqlManualCatalogue
 from infra.db.repositories import SqlSessionLookup
@@ -39,14 +41,10 @@ from infra.triage_loader import load_triage_engine
 from infra.worker import OutboxWorker
 
 
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
 @dataclass
 class Container:
     settings: Settings
+    clock: Clock
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     tokens: TokenCodec
@@ -71,7 +69,8 @@ class Container:
         await self.engine.dispose()
 
 
-def build_container(settings: Settings) -> Container:
+def build_container(settings: Settings, clock: Clock | None = None) -> Container:
+    clock = clock or SystemClock()
     engine = make_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
@@ -93,7 +92,7 @@ def build_container(settings: Settings) -> Container:
     )
     window = timedelta(minutes=settings.login_window_minutes)
     accounts = AccountService(
-        uow=SqlUnitOfWorkFactory(sessions),
+        uow=SqlUnitOfWorkFactory(sessions, clock),
         hasher=passwords,
         tokens=tokens,
         totp=Totp(settings.signing_key),
@@ -102,7 +101,7 @@ def build_container(settings: Settings) -> Container:
             limits={"acct": settings.login_max_failures, "addr": settings.login_max_failures_per_address},
             window=window,
         ),
-        clock=SystemClock(),
+        clock=clock,
         sessions=SqlSessionLookup(engine),
         signup_throttle=DbThrottle(
             sessions, limits={"*": settings.signup_per_hour}, window=timedelta(hours=1)
@@ -114,12 +113,12 @@ def build_container(settings: Settings) -> Container:
             require_staff_mfa=settings.staff_mfa_required,
         ),
     )
-    worker = OutboxWorker(sessions, settings, make_mailer(settings), tokens.unseal)
+    worker = OutboxWorker(sessions, settings, make_mailer(settings), tokens.unseal, clock)
     knowledge = load_knowledge()
-    desks = DeskDirectory(SqlUnitOfWorkFactory(sessions), SystemClock(), knowledge)
+    desks = DeskDirectory(SqlUnitOfWorkFactory(sessions, clock), clock, knowledge)
     consultations = ConsultationService(
-        uow=SqlUnitOfWorkFactory(sessions),
-        clock=SystemClock(),
+        uow=SqlUnitOfWorkFactory(sessions, clock),
+        clock=clock,
         knowledge=knowledge,
         triage=load_triage_engine(),
         holidays=JapaneseHolidays(),
@@ -132,16 +131,17 @@ def build_container(settings: Settings) -> Container:
         files=LocalEvidenceFiles(settings.storage_dir),
         desks=desks,
     )
-    audit = DbAuditLog(sessions)
+    audit = DbAuditLog(sessions, clock)
     consultations.audit = audit
     answers = AnswerService(consultations, load_review_rules(), SqlManualCatalogue(sessions), audit)
     quality = QualityService(
-        SqlUnitOfWorkFactory(sessions), SystemClock(), audit, Masker(SudachiProperNouns())
+        SqlUnitOfWorkFactory(sessions, clock), clock, audit, Masker(SudachiProperNouns())
     )
     container = Container(
         answers=answers,
         quality=quality,
         settings=settings,
+        clock=clock,
         engine=engine,
         sessions=sessions,
         tokens=tokens,
@@ -158,12 +158,17 @@ def build_container(settings: Settings) -> Container:
             desks,
             consultations.triage,
             DbThrottle(sessions, limits={"*": settings.triage_per_minute}, window=timedelta(minutes=1)),
-            SystemClock(),
+            clock,
         ),
     )
     # LINE official account: webhook intake, conversations and notices; its pass runs with the outbox worker.
     container.line = LineBot(
-        sessions, settings, guidance=container.guidance, triage=container.triage, knowledge=knowledge
+        sessions,
+        settings,
+        guidance=container.guidance,
+        triage=container.triage,
+        knowledge=knowledge,
+        clock=clock,
     )
     worker.add_line(container.line)
     container.chatbot = build_chatbot(settings, sessions, container)
@@ -176,14 +181,14 @@ def build_chatbot(
     """The homepage chatbot: flows validated against the knowledge, the chart and triage shared with every
     front door, desk details from the directory, and its own rate limits per client address."""
     return ChatbotService(
-        uow=SqlUnitOfWorkFactory(sessions),
+        uow=SqlUnitOfWorkFactory(sessions, c.clock),
         flows=load_chatbot_flows(),
         knowledge=c.knowledge,
         guidance=c.guidance,
         desks=c.desks,
         triage=c.triage,
         tokens=c.tokens,
-        clock=SystemClock(),
+        clock=c.clock,
         session_throttle=DbThrottle(
             sessions, limits={"*": settings.chatbot_sessions_per_hour}, window=timedelta(hours=1)
         ),

@@ -48,6 +48,7 @@ from domain.chart import InvalidChartAnswer
 from domain.errors import Forbidden, InvalidState, NotFound, Unauthenticated, Unavailable, ValidationFailed
 from domain.guidance import GuidanceService
 from domain.knowledge_model import Knowledge
+from domain.ports import Clock
 from domain.triage import TriageRules
 from infra.db.line import (
     DEAD,
@@ -239,9 +240,11 @@ class LineBot:
         guidance: GuidanceService,
         triage: TriageRules,
         knowledge: Knowledge,
+        clock: Clock,
         api: LineApi | None = None,
     ) -> None:
         self.sessions = sessions
+        self.clock = clock
         self.settings = settings
         self.guidance = guidance
         self.triage = triage
@@ -288,7 +291,7 @@ class LineBot:
         bot = self.settings.line_bot_user_id
         if bot and document.get("destination") != bot:
             raise Unauthenticated("wrong_destination")
-        now = datetime.now(UTC)
+        now = self.clock.now()
         rows = [r for r in (self._reduce(e, now) for e in document.get("events", [])) if r is not None]
         if not rows:
             return 0
@@ -368,7 +371,7 @@ class LineBot:
     async def _drain_inbox(self, limit: int) -> None:
         while True:
             async with self.sessions() as db:
-                claimed = await SqlLineInbox(db).claim(datetime.now(UTC), limit, LEASE)
+                claimed = await SqlLineInbox(db).claim(self.clock.now(), limit, LEASE)
                 await db.commit()
             for row_id in claimed:
                 await self._process(row_id)
@@ -386,7 +389,7 @@ class LineBot:
                 await db.rollback()
                 await self._inbox_failed(row_id, type(exc).__name__)
                 return
-            row.processed_at = datetime.now(UTC)
+            row.processed_at = self.clock.now()
             row.payload = None
             row.reply_token = None  # moved to the delivery, if any
             row.locked_until = None
@@ -397,7 +400,7 @@ class LineBot:
             row = await SqlLineInbox(db).get(row_id)
             if row is None:
                 return
-            now = datetime.now(UTC)
+            now = self.clock.now()
             row.attempts += 1
             row.last_error = error[:64]
             row.locked_until = None
@@ -421,7 +424,7 @@ class LineBot:
         payload = row.payload or {}
         if row.line_user_id is None or payload.get("mode") == "standby":
             return  # groups, rooms and standby mode: nothing to say
-        now = datetime.now(UTC)
+        now = self.clock.now()
         users = SqlLineUsers(db)
         person = await users.seen(row.line_user_id, now)
         messages: list[dict[str, Any]] = []
@@ -528,7 +531,7 @@ class LineBot:
         delivered = 0
         while True:
             async with self.sessions() as db:
-                claimed = await SqlLineDeliveries(db).claim(datetime.now(UTC), limit, LEASE)
+                claimed = await SqlLineDeliveries(db).claim(self.clock.now(), limit, LEASE)
                 await db.commit()
             for row_id in claimed:
                 delivered += await self._deliver(row_id)
@@ -550,7 +553,7 @@ class LineBot:
                 self._finish(row, SKIPPED)
                 await db.commit()
                 return False
-            now = datetime.now(UTC)
+            now = self.clock.now()
             fresh = (
                 row.mode == "reply"
                 and row.reply_token is not None
@@ -630,7 +633,7 @@ class LineBot:
             line_user_id=person.line_user_id,
             user_id=user_id,
             messages=say.answer_published(self.links.consultation(str(payload["consultation_id"]))),
-            now=datetime.now(UTC),
+            now=self.clock.now(),
         )
         await db.flush()
         return False
@@ -646,7 +649,7 @@ class LineBot:
     async def create_link_nonce(self, actor: Actor, link_token: str) -> LinkNonce:
         user_id = self._consulter(actor)
         nonce = secrets.token_urlsafe(32)  # unpredictable and unrelated to the account id (LINE's rule)
-        now = datetime.now(UTC)
+        now = self.clock.now()
         expires_at = now + timedelta(minutes=self.settings.line_link_nonce_minutes)
         async with self.sessions() as db:
             await SqlLineNonces(db).add(digest(nonce), user_id, now, expires_at)
@@ -665,7 +668,7 @@ class LineBot:
     async def unlink(self, actor: Actor) -> None:
         user_id = self._consulter(actor)
         async with self.sessions() as db:
-            if await SqlLineUsers(db).unlink_user(user_id, datetime.now(UTC)):
+            if await SqlLineUsers(db).unlink_user(user_id, self.clock.now()):
                 log.info("line account unlinked", extra={"user_id": str(user_id)})
             await db.commit()
 
@@ -689,7 +692,7 @@ class LineBot:
             row.replays += 1
             row.failed_at = None
             row.locked_until = None
-            row.next_attempt_at = datetime.now(UTC)
+            row.next_attempt_at = self.clock.now()
             await db.commit()
             log.info("line dead letter replayed", extra={"delivery_id": str(row.id)})
             return _dead_letter(row)

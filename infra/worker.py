@@ -6,11 +6,12 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.ports import Clock
 from infra.db.chatbot import purge_chatbot
 from infra.db.leases import claim_due
 from infra.db.tables import OutboxRow, UserRow
@@ -41,8 +42,10 @@ class OutboxWorker:
         settings: Settings,
         mailer: Mailer,
         unseal: Callable[[str], str],
+        clock: Clock,
     ) -> None:
         self.unseal = unseal
+        self.clock = clock
         self.factory = factory
         self.settings = settings
         self.mailer = mailer
@@ -85,7 +88,7 @@ class OutboxWorker:
             if row is None or row.sent_at is not None:
                 return False
             handler = self.handlers.get(row.kind)
-            now = datetime.now(UTC)
+            now = self.clock.now()
             try:
                 if handler is None:
                     raise LookupError("no handler")
@@ -129,7 +132,7 @@ class OutboxWorker:
         # queued goes out in the same pass.
         for extra in self.passes:
             delivered += await extra(limit)
-        await self.purge_chatbot_due(datetime.now(UTC))  # run_forever calls this: hourly at most
+        await self.purge_chatbot_due(self.clock.now())  # run_forever calls this: hourly at most
         return delivered
 
     async def purge_chatbot_due(self, now: datetime) -> int:
@@ -148,7 +151,7 @@ class OutboxWorker:
     async def _drain_outbox(self, limit: int) -> int:
         delivered = 0
         while True:
-            claimed = await self._claim(datetime.now(UTC), limit)
+            claimed = await self._claim(self.clock.now(), limit)
             if not claimed:
                 return delivered
             for row_id in claimed:

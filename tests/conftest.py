@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.message import Message
 from pathlib import Path
 
@@ -24,6 +24,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import delete
 
 from domain.actors import Role
+from tests.clock import DEFAULT_INSTANT, PinnedClock, parse_instant, pin_suite, suite_start
+from tests.clock import suite_clock as the_suite_clock
 
 PG_ADMIN_URL = os.environ.get("MADOGUCHI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PASSWORD = "霧の朝に灯台を見上げた"
@@ -36,6 +38,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("MADOGUCHI_TEST_DB", "sqlite"),
         help="database the suite runs against",
     )
+    parser.addoption(
+        "--clock",
+        default=os.environ.get("MADOGUCHI_TEST_CLOCK", DEFAULT_INSTANT.isoformat()),
+        help="the instant the suite's clock starts at, with its offset (e.g. 2026-12-04T17:30:00+09:00)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    pin_suite(parse_instant(str(config.getoption("--clock"))))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"clock pinned at {suite_start().isoformat()} (--clock)"
 
 
 def free_port() -> int:
@@ -131,20 +146,20 @@ def db_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(db_kind: str) -> Iterator[str]:
+def database_url(db_kind: str, suite_clock: PinnedClock) -> Iterator[str]:
     from infra.db.migrate import upgrade
 
     for url in _database(db_kind):
         upgrade(url)
-        asyncio.run(_load_reference(url))
+        asyncio.run(_load_reference(url, suite_clock))
         yield url
 
 
-async def _load_reference(url: str) -> None:
+async def _load_reference(url: str, clock: PinnedClock) -> None:
     from infra.container import build_container
     from infra.settings import Settings
 
-    c = build_container(Settings(database_url=url))
+    c = build_container(Settings(database_url=url), clock)
     try:
         from infra.quality_loader import load_manual
 
@@ -189,10 +204,22 @@ def settings(database_url: str, smtp_server: tuple[Mailbox, int]):  # type: igno
 
 
 @pytest.fixture(scope="session")
-async def container(settings):  # type: ignore[no-untyped-def]
+def suite_clock() -> PinnedClock:
+    return the_suite_clock()
+
+
+@pytest.fixture
+def clock(suite_clock: PinnedClock) -> Iterator[PinnedClock]:
+    """The app's clock; a test may set or advance it, and the next test starts from the pinned instant again."""
+    yield suite_clock
+    suite_clock.reset()
+
+
+@pytest.fixture(scope="session")
+async def container(settings, suite_clock):  # type: ignore[no-untyped-def]
     from infra.container import build_container
 
-    c = build_container(settings)
+    c = build_container(settings, suite_clock)
     yield c
     await c.close()
 
@@ -259,7 +286,7 @@ class People:
     ) -> Person:
         email = email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.jp"
         # Council accounts always expire; a month is plenty for a test.
-        expires = datetime.now(UTC) + timedelta(days=30) if role is Role.council else None
+        expires = self.container.clock.now() + timedelta(days=30) if role is Role.council else None
         user = await self.container.accounts.create_user_directly(
             email=email, role=role, password=password, expires_at=expires
         )

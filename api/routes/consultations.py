@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Header, Query, Response, UploadFile, status
@@ -77,9 +77,9 @@ def summary(c: Consultation, now: datetime) -> dict[str, Any]:
     }
 
 
-def detail(c: Consultation) -> dict[str, Any]:
+def detail(c: Consultation, now: datetime) -> dict[str, Any]:
     return {
-        **summary(c, datetime.now(UTC)),
+        **summary(c, now),
         "narrative": c.narrative,
         "tried": c.tried,
         "terms_version": c.consent.terms_version,
@@ -119,9 +119,9 @@ def with_etag(response: Response, c: Consultation) -> None:
     response.headers["ETag"] = etag_of(c.version)
 
 
-def detail_with_etag(response: Response, c: Consultation) -> ConsultationDetail:
+def detail_with_etag(response: Response, c: Consultation, now: datetime) -> ConsultationDetail:
     with_etag(response, c)
-    return ConsultationDetail(**detail(c))
+    return ConsultationDetail(**detail(c, now))
 
 
 @router.post(
@@ -163,7 +163,7 @@ async def create_consultation(
     response.headers["Location"] = f"/v1/consultations/{consultation.id}"
     with_etag(response, consultation)
     return IntakeOut(
-        **detail(consultation),
+        **detail(consultation, c.clock.now()),
         urgency=[UrgencyOut(flag=f.flag, triggers=f.triggers, desks=f.desk_codes) for f in result.urgency],
         urgency_desks=[desk_out(d) for d in result.urgency_desks],
         emergency_desks=[desk_out(d) for d in result.emergency_desks],
@@ -225,7 +225,7 @@ async def list_consultations(
         overdue=overdue,
     )
     found = await c.consultations.list(actor, flt, after=after, limit=limit + 1)
-    now = datetime.now(UTC)
+    now = c.clock.now()
     items = [ConsultationOut(**summary(x, now)) for x in found[:limit]]
     next_cursor = None
     if len(found) > limit:
@@ -244,7 +244,7 @@ async def get_consultation(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
 ) -> ConsultationDetail:
     consultation = await c.consultations.get(actor, consultation_id)
-    return detail_with_etag(response, consultation)
+    return detail_with_etag(response, consultation, c.clock.now())
 
 
 @router.patch(
@@ -264,7 +264,7 @@ async def update_consultation(
     consultation = await c.consultations.update(
         actor, consultation_id, body.model_dump(exclude_unset=True), expected_version=parse_if_match(if_match)
     )
-    return detail_with_etag(response, consultation)
+    return detail_with_etag(response, consultation, c.clock.now())
 
 
 @router.post(
@@ -285,7 +285,7 @@ async def assign_consultation(
     consultation = await c.consultations.assign(
         actor, consultation_id, body.assignee_id, expected_version=parse_if_match(if_match)
     )
-    return detail_with_etag(response, consultation)
+    return detail_with_etag(response, consultation, c.clock.now())
 
 
 @router.post(
@@ -300,7 +300,7 @@ async def close_consultation(
     consultation = await c.consultations.close(
         actor, consultation_id, expected_version=parse_if_match(if_match)
     )
-    return detail_with_etag(response, consultation)
+    return detail_with_etag(response, consultation, c.clock.now())
 
 
 @router.post(
@@ -314,7 +314,7 @@ async def reopen_consultation(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
 ) -> ConsultationDetail:
     consultation = await c.consultations.reopen(actor, consultation_id)
-    return detail_with_etag(response, consultation)
+    return detail_with_etag(response, consultation, c.clock.now())
 
 
 @router.post(
@@ -328,7 +328,7 @@ async def withdraw_consultation(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
 ) -> ConsultationDetail:
     consultation = await c.consultations.withdraw(actor, consultation_id)
-    return detail_with_etag(response, consultation)
+    return detail_with_etag(response, consultation, c.clock.now())
 
 
 @router.get(
@@ -406,7 +406,7 @@ async def create_evidence(
         id=uuid.uuid4(),
         consultation_id=consultation_id,
         created_by=actor.require_user_id(),
-        created_at=datetime.now(UTC),
+        created_at=c.clock.now(),
         url=body.url,
         platform=body.platform,
         posted_at=body.posted_at,

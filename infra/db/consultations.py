@@ -29,6 +29,7 @@ from domain.consultations import (
 )
 from domain.errors import Conflict
 from domain.policy import All, AssignedToOrUnassigned, Nothing, OwnedBy, Visibility
+from domain.ports import Clock
 from infra.db.tables import (
     ConsultationCategoryRow,
     ConsultationRow,
@@ -136,8 +137,9 @@ def _evidence(row: EvidenceRow) -> Evidence:
 
 
 class SqlConsultations:
-    def __init__(self, db: AsyncSession) -> None:
+    def __init__(self, db: AsyncSession, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
 
     async def _categories(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
         found: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
@@ -363,15 +365,13 @@ class SqlConsultations:
     async def remember(
         self, principal: uuid.UUID, key: str, fingerprint: str, consultation_id: uuid.UUID
     ) -> None:
-        from datetime import UTC
-
         self.db.add(
             IdempotencyRow(
                 principal_id=principal,
                 key=key,
                 fingerprint=fingerprint,
                 consultation_id=consultation_id,
-                created_at=datetime.now(UTC),
+                created_at=self.clock.now(),
             )
         )
         try:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.actors import Actor
 from domain.answers import AnswerDraft, AnswerVersion, DraftState, ManualRef, Review
 from domain.consultations import OPEN_STATUSES, Status
+from domain.ports import Clock
 from domain.quality import Finding, ManualEntry, Overview, Proposal, Sample, StaleUse
 from infra.db.tables import (
     ConsultationCategoryRow,
@@ -557,8 +558,9 @@ class SqlQuality:
 class DbAuditLog:
     """Each event in its own short transaction. Ids and codes only, never case text."""
 
-    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, factory: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self.factory = factory
+        self.clock = clock
 
     async def record(
         self,
@@ -572,7 +574,7 @@ class DbAuditLog:
             db.add(
                 AuditEventRow(
                     id=uuid.uuid4(),
-                    at=datetime.now(UTC),
+                    at=self.clock.now(),
                     actor_id=actor.user_id,
                     actor_role=actor.role.value if actor.role else None,
                     action=action,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,6 +21,7 @@ from domain.models import (
     ServiceClient,
     User,
 )
+from domain.ports import Clock
 from infra.db.tables import (
     AuthSessionRow,
     EmailTokenRow,
@@ -337,11 +338,12 @@ class SqlServiceClients:
 
 
 class SqlOutbox:
-    def __init__(self, db: AsyncSession) -> None:
+    def __init__(self, db: AsyncSession, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
 
     async def put(self, kind: str, payload: dict[str, Any], *, dedupe_key: str | None = None) -> None:
-        now = datetime.now(UTC)
+        now = self.clock.now()
         self.db.add(
             OutboxRow(
                 id=uuid.uuid4(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.ports import Clock
 from infra.db.chatbot import SqlChatbot
 from infra.db.consultations import SqlConsultations
 from infra.db.guidance import SqlDesks, SqlReferrals
@@ -19,8 +20,9 @@ from infra.db.repositories import (
 
 
 class SqlUnitOfWork:
-    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, factory: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self._factory = factory
+        self.clock = clock
         self.db: AsyncSession | None = None
 
     async def __aenter__(self) -> SqlUnitOfWork:
@@ -30,8 +32,8 @@ class SqlUnitOfWork:
         self.refresh_tokens = SqlRefreshTokens(self.db)
         self.email_tokens = SqlEmailTokens(self.db)
         self.service_clients = SqlServiceClients(self.db)
-        self.outbox = SqlOutbox(self.db)
-        self.consultations = SqlConsultations(self.db)
+        self.outbox = SqlOutbox(self.db, self.clock)
+        self.consultations = SqlConsultations(self.db, self.clock)
         self.chatbot = SqlChatbot(self.db)
         self.desks = SqlDesks(self.db)
         self.referrals = SqlReferrals(self.db)
@@ -59,8 +61,9 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, factory: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self.factory = factory
+        self.clock = clock
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.factory)
+        return SqlUnitOfWork(self.factory, self.clock)

@@ -335,7 +335,7 @@ async def test_client_credentials_grant_issues_scoped_access_without_refresh(cli
     assert response.status_code == 200
     body = response.json()
     assert body["refresh_token"] is None and body["scope"] == "chart:read"
-    actor, _ = container.tokens.decode_access(body["access_token"])
+    actor, _ = container.tokens.decode_access(body["access_token"], now=container.clock.now())
     assert actor.scopes == frozenset({"chart:read"}) and actor.service_client_id == "line-bot"
     # A service client is not a person: /v1/me refuses it.
     me = await client.get("/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from api.main import api_routes
 from domain.actors import Client, Role
 from tests.api.consultation_helpers import answer, intake, open_consultation, take
+from tests.clock import period_around_suite
 from tests.conftest import PASSWORD
 
 # "owner" is the consulter who opened the consultation in the context; "consulter" is another one.
@@ -61,10 +61,7 @@ def case_route(
 
 STAFF_READ = expect(200, anonymous=401, service=403, owner=403, consulter=403)
 COUNCIL_READ = expect(403, anonymous=401, council=200, supervisor=200)
-PERIOD = {
-    "from": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
-    "to": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
-}
+PERIOD = period_around_suite()
 C = "/v1/consultations/{consultation_id}"
 ANS = C + "/answers"
 E = C + "/evidence/{evidence_id}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -60,7 +60,7 @@ async def test_a_session_starts_anonymously_with_a_greeting_and_the_menu(client,
     token = body["session_token"]
     assert len(token) >= 43  # token_urlsafe(32): 256 bits
     expires = datetime.fromisoformat(body["expires_at"])
-    assert timedelta(minutes=29) < expires - datetime.now(UTC) <= timedelta(minutes=30)
+    assert timedelta(minutes=29) < expires - container.clock.now() <= timedelta(minutes=30)
     greeting = body["turn"]["messages"][0]["text"]
     assert "住所" in greeting and "入力しないでください" in greeting and "110番" in greeting
     # The emergency desk comes from the directory, with a dialable link.
@@ -73,7 +73,7 @@ async def test_a_session_starts_anonymously_with_a_greeting_and_the_menu(client,
     assert token not in str(row.model_dump())
 
 
-async def test_a_guided_flow_gives_advice_desks_and_guides(client) -> None:
+async def test_a_guided_flow_gives_advice_desks_and_guides(client, container) -> None:
     sid, headers, _ = await start(client)
     body = await choose(
         client, sid, headers, "flow:delete_post", "delete_what_privacy", "delete_where_sns", "delete_sns_x"
@@ -84,7 +84,7 @@ async def test_a_guided_flow_gives_advice_desks_and_guides(client) -> None:
     assert "https://help.x.com/ja/forms" in links  # the platform's own route, from platforms.yaml
     assert "https://madoguchi.example.jp/guides/delete-request" in links
     assert [c["id"] for c in body["choices"]][-3:] == ["menu", "flow:handoff", "end"]
-    assert datetime.fromisoformat(body["expires_at"]) > datetime.now(UTC)
+    assert datetime.fromisoformat(body["expires_at"]) > container.clock.now()
 
 
 async def test_the_chart_runs_inside_the_chat_and_keeps_its_answers(client, container) -> None:
@@ -201,7 +201,7 @@ async def test_sessions_slide_and_expire(client, container) -> None:
     body = await choose(client, sid, headers, "flow:evidence")
     assert datetime.fromisoformat(body["expires_at"]) >= first_expiry
     # Near the absolute cap, the idle timeout no longer extends the session past 4 hours from its start.
-    started = datetime.now(UTC) - timedelta(hours=3, minutes=50)
+    started = container.clock.now() - timedelta(hours=3, minutes=50)
     async with container.engine.begin() as conn:
         await conn.execute(
             update(ChatbotSessionRow).where(ChatbotSessionRow.id == uuid.UUID(sid)).values(created_at=started)
@@ -214,7 +214,7 @@ async def test_sessions_slide_and_expire(client, container) -> None:
         await conn.execute(
             update(ChatbotSessionRow)
             .where(ChatbotSessionRow.id == uuid.UUID(sid))
-            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            .values(expires_at=container.clock.now() - timedelta(seconds=1))
         )
     assert_problem(await client.get(f"{SESSIONS}/{sid}", headers=headers), 404, "chatbot_session_not_found")
     assert_problem(await say(client, sid, headers, choice_id="menu"), 404, "chatbot_session_not_found")
@@ -264,7 +264,7 @@ async def test_a_claim_token_is_single_use_and_for_consulters_only(client, peopl
         client, "flow:identify_poster", "identify_when_recent", "identify_goal_compensation"
     )
     expires = datetime.fromisoformat(ticket["expires_at"])
-    assert timedelta(hours=23) < expires - datetime.now(UTC) <= timedelta(hours=24)
+    assert timedelta(hours=23) < expires - container.clock.now() <= timedelta(hours=24)
     claim = {"claim_token": ticket["claim_token"]}
     async with container.sessions() as db:
         stored = (await db.execute(select(ChatbotDraftRow.token_digest))).scalars().all()
@@ -305,7 +305,7 @@ async def test_an_expired_claim_token_is_refused(client, people, container) -> N
     ticket = await handoff(client)
     async with container.engine.begin() as conn:
         await conn.execute(
-            update(ChatbotDraftRow).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            update(ChatbotDraftRow).values(expires_at=container.clock.now() - timedelta(seconds=1))
         )
     consulter = await people.create(Role.consulter)
     response = await client.post(
@@ -367,7 +367,7 @@ async def _age(container, sid: str, days: int) -> None:  # type: ignore[no-untyp
         await conn.execute(
             update(ChatbotSessionRow)
             .where(ChatbotSessionRow.id == uuid.UUID(sid))
-            .values(last_seen_at=datetime.now(UTC) - timedelta(days=days))
+            .values(last_seen_at=container.clock.now() - timedelta(days=days))
         )
 
 
@@ -383,25 +383,29 @@ async def test_transcripts_are_purged_after_the_retention_period(client, contain
     await choose(client, new_sid, new_headers, "flow:evidence")
     await _age(container, old_sid, 31)
     retention = timedelta(days=container.settings.chatbot_retention_days)
-    assert await purge_chatbot(container.sessions, datetime.now(UTC), retention) == 1
+    assert await purge_chatbot(container.sessions, container.clock.now(), retention) == 1
     assert await _count(container, ChatbotSessionRow) == 1
     assert await _count(container, ChatbotDraftRow) == 0
     async with container.sessions() as db:
         left = (await db.execute(select(ChatbotTurnRow.session_id).distinct())).scalars().all()
     assert [str(s) for s in left] == [new_sid]
-    assert await purge_chatbot(container.sessions, datetime.now(UTC), retention) == 0
+    assert await purge_chatbot(container.sessions, container.clock.now(), retention) == 0
 
 
 async def test_the_worker_purges_on_its_passes(client, container) -> None:
     sid, headers, _ = await start(client)
     await _age(container, sid, container.settings.chatbot_retention_days + 1)
     worker = OutboxWorker(
-        container.sessions, container.settings, container.worker.mailer, container.tokens.unseal
+        container.sessions,
+        container.settings,
+        container.worker.mailer,
+        container.tokens.unseal,
+        container.clock,
     )
     await worker.run_once()
     assert await _count(container, ChatbotSessionRow) == 0
     # …at most hourly: a second pass right away does not query again.
-    assert await worker.purge_chatbot_due(datetime.now(UTC)) == 0
+    assert await worker.purge_chatbot_due(container.clock.now()) == 0
 
 
 @pytest.mark.parametrize("days", [29])
@@ -409,4 +413,4 @@ async def test_recent_transcripts_are_kept(client, container, days: int) -> None
     sid, _, _ = await start(client)
     await _age(container, sid, days)
     retention = timedelta(days=container.settings.chatbot_retention_days)
-    assert await purge_chatbot(container.sessions, datetime.now(UTC), retention) == 0
+    assert await purge_chatbot(container.sessions, container.clock.now(), retention) == 0

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import date, datetime, timedelta
 
+import pytest
 from sqlalchemy import update
 
 from domain.actors import Role
+from domain.calendar import JST
 from infra.db.tables import ConsultationRow
 from tests.api.consultation_helpers import answer, etag, intake, open_consultation, random_id, take
 from tests.conftest import assert_problem
+from tests.unit.test_calendar import DUE_AT_ANY_HOUR
 
 
 async def test_category_tree_and_intake_options_are_public(client) -> None:
@@ -33,7 +36,10 @@ async def test_category_tree_and_intake_options_are_public(client) -> None:
     assert {"x", "bakusai"} <= {p["code"] for p in options["platforms"]}
 
 
-async def test_intake_records_the_consultation_with_consent_and_due_time(client, people) -> None:
+async def test_intake_records_the_consultation_with_consent_and_due_time(client, people, clock) -> None:
+    # Tuesday 18:49 JST, after the office closed: the day of receipt never counts, so three business days
+    # later is Friday at closing time (the case that failed on weekday evenings when the real clock was used).
+    clock.set(datetime(2026, 12, 1, 18, 49, tzinfo=JST))
     person = await people.create()
     response = await client.post("/v1/consultations", headers=person.headers, json=intake())
     assert response.status_code == 201
@@ -48,9 +54,8 @@ async def test_intake_records_the_consultation_with_consent_and_due_time(client,
     assert {"police_110", "police_8103", "onestop_8891", "mamorouyo_kokoro"} <= {
         d["code"] for d in body["emergency_desks"]
     }
-    created = datetime.fromisoformat(body["created_at"])
-    due = datetime.fromisoformat(body["first_answer_due_at"])
-    assert timedelta(days=3) <= due - created <= timedelta(days=12)
+    assert datetime.fromisoformat(body["created_at"]).astimezone(JST).date() == date(2026, 12, 1)
+    assert datetime.fromisoformat(body["first_answer_due_at"]) == datetime(2026, 12, 4, 17, 0, tzinfo=JST)
     history = (await client.get(f"/v1/consultations/{body['id']}/history", headers=person.headers)).json()
     assert [(h["from_status"], h["to_status"], h["by_staff"]) for h in history] == [
         (None, "submitted", False)
@@ -341,7 +346,7 @@ async def test_reopen_only_within_the_window(client, people, container) -> None:
         await conn.execute(
             update(ConsultationRow)
             .where(ConsultationRow.id == __import__("uuid").UUID(c["id"]))
-            .values(closed_at=datetime.now(UTC) - timedelta(days=31))
+            .values(closed_at=container.clock.now() - timedelta(days=31))
         )
     assert_problem(
         await client.post(f"/v1/consultations/{c['id']}/reopen", headers=owner.headers),
@@ -399,7 +404,7 @@ async def test_published_answer_mails_the_consulter_once_without_content(
     assert "削除依頼書" not in text and "SNS" not in text and "横領" not in text
 
 
-async def test_queue_filters_and_keyset_pages(client, people) -> None:
+async def test_queue_filters_and_keyset_pages(client, people, container) -> None:
     supervisor = await people.create(Role.supervisor)
     consultant = await people.create(Role.consultant)
     a = await people.create()
@@ -426,7 +431,7 @@ async def test_queue_filters_and_keyset_pages(client, people) -> None:
     assert await q(assignee=str(consultant.id)) == [ids[0]]
     assert set(await q(assignee="none")) == {ids[1], ids[2], urgent["id"]}
     assert await q(overdue="true") == []
-    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    future = (container.clock.now() + timedelta(days=1)).isoformat()
     assert await q(created_from=future) == []
     mine = await client.get("/v1/consultations", headers=consultant.headers, params={"assignee": "me"})
     assert [x["id"] for x in mine.json()["items"]] == [ids[0]]
@@ -459,8 +464,17 @@ async def test_overdue_filter(client, people, container) -> None:
         await conn.execute(
             update(ConsultationRow)
             .where(ConsultationRow.id == uuid.UUID(c["id"]))
-            .values(first_answer_due_at=datetime.now(UTC) - timedelta(hours=1))
+            .values(first_answer_due_at=container.clock.now() - timedelta(hours=1))
         )
     response = await client.get("/v1/consultations", headers=supervisor.headers, params={"overdue": "true"})
     assert [x["id"] for x in response.json()["items"]] == [c["id"]]
     assert response.json()["items"][0]["overdue"] is True
+
+
+@pytest.mark.parametrize("received, due", DUE_AT_ANY_HOUR.values(), ids=DUE_AT_ANY_HOUR.keys())
+async def test_intake_tells_the_due_time_whatever_the_hour(client, people, clock, received, due) -> None:
+    clock.set(datetime.fromisoformat(received))
+    person = await people.create()
+    response = await client.post("/v1/consultations", headers=person.headers, json=intake())
+    assert response.status_code == 201, response.text
+    assert datetime.fromisoformat(response.json()["first_answer_due_at"]) == due

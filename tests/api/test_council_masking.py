@@ -5,15 +5,12 @@ field, and gets only what the review needs: structured fields, the month, day of
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 
 from domain.actors import Role
 from tests.api.consultation_helpers import answer, etag, open_consultation, take
+from tests.clock import period_around_suite
 
-PERIOD = {
-    "period_from": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
-    "period_to": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
-}
+PERIOD = {"period_from": period_around_suite()["from"], "period_to": period_around_suite()["to"]}
 
 # The 20 kinds of identifier the probe planted, each in a sentence a consulter would write, with the fragment
 # that must not reach the council.

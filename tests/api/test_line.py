@@ -7,7 +7,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -60,7 +60,8 @@ async def line_container(settings, container, fake_line: FakeLine):  # type: ign
                 "line_retry_base_seconds": 0.0,
                 "line_max_attempts": 3,
             }
-        )
+        ),
+        container.clock,
     )
     yield c
     await c.close()
@@ -417,7 +418,7 @@ async def test_an_expired_nonce_binds_nothing(line_client, line_container, peopl
     )
     async with line_container.engine.begin() as conn:
         await conn.execute(
-            update(LineLinkNonceRow).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            update(LineLinkNonceRow).values(expires_at=line_container.clock.now() - timedelta(seconds=1))
         )
     user = line_user_id()
     await deliver(line_client, account_link_event(user, made.json()["nonce"]))

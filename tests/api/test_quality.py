@@ -4,16 +4,13 @@ anonymised verification, and the trail."""
 from __future__ import annotations
 
 import unicodedata
-from datetime import UTC, datetime, timedelta
 
 from domain.actors import Role
 from tests.api.consultation_helpers import answer, etag, intake, open_consultation, take
+from tests.clock import period_around_suite
 from tests.conftest import assert_problem
 
-PERIOD = {
-    "from": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
-    "to": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
-}
+PERIOD = period_around_suite()
 NARRATIVE = (
     "私は山田花子です。元同僚の佐藤健一さんが、Xで私の電話番号090-1234-5678と住所"
     "「東京都新宿区西新宿2-8-1」を晒しています。連絡先は hanako.yamada@example.jp です。"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pyotp
@@ -45,7 +45,7 @@ async def test_admin_invites_staff_who_sets_a_password_and_signs_in(
 
 
 async def test_only_staff_roles_are_created_by_admins_and_council_must_expire(
-    client, people, mailbox, container
+    client, people, mailbox, container, clock
 ) -> None:
     admin = await people.create(Role.admin)
     response = await client.post(
@@ -56,15 +56,15 @@ async def test_only_staff_roles_are_created_by_admins_and_council_must_expire(
         "/v1/users", headers=admin.headers, json={"email": "k@example.jp", "role": "council"}
     )
     assert_problem(response, 422, "council_requires_expiry")
-    ends = (datetime.now(UTC) + timedelta(days=90)).isoformat()
+    ends = (clock.now() + timedelta(days=90)).isoformat()
     await invite(client, admin, mailbox, container, "k@example.jp", role="council", expires_at=ends)
 
 
-async def test_expired_council_member_is_refused(client, people, container) -> None:
+async def test_expired_council_member_is_refused(client, people, container, clock) -> None:
     member = await people.create(Role.council)
     admin = await people.create(Role.admin)
     current = await client.get(f"/v1/users/{member.id}", headers=admin.headers)
-    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    past = (clock.now() - timedelta(minutes=1)).isoformat()
     response = await client.patch(
         f"/v1/users/{member.id}",
         headers={**admin.headers, "If-Match": current.headers["etag"]},
@@ -151,7 +151,7 @@ async def test_user_list_pages_with_a_cursor(client, people) -> None:
     assert_problem(await client.get("/v1/users", headers=admin.headers, params={"limit": 1000}), 422)
 
 
-async def test_staff_totp_enrolment_then_required_at_sign_in(client, people) -> None:
+async def test_staff_totp_enrolment_then_required_at_sign_in(client, people, clock) -> None:
     staff = await people.create(Role.consultant)
     other_session = await people.sign_in(staff.id, staff.email, staff.role)
     enrolment = await client.post("/v1/me/totp", headers=staff.headers)
@@ -161,7 +161,7 @@ async def test_staff_totp_enrolment_then_required_at_sign_in(client, people) -> 
     bad = await client.post("/v1/me/totp/confirm", headers=staff.headers, json={"code": "000000"})
     assert_problem(bad, 422, "invalid_totp_code")
     ok = await client.post(
-        "/v1/me/totp/confirm", headers=staff.headers, json={"code": pyotp.TOTP(secret).now()}
+        "/v1/me/totp/confirm", headers=staff.headers, json={"code": pyotp.TOTP(secret).at(clock.now())}
     )
     assert ok.status_code == 204
     assert_problem(await client.get("/v1/me", headers=other_session.headers), 401)
@@ -176,7 +176,7 @@ async def test_staff_totp_enrolment_then_required_at_sign_in(client, people) -> 
         data={
             "username": staff.email,
             "password": PASSWORD,
-            "totp": pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30)),
+            "totp": pyotp.TOTP(secret).at(clock.now() + timedelta(seconds=30)),
         },
     )
     assert right.status_code == 200
@@ -185,10 +185,10 @@ async def test_staff_totp_enrolment_then_required_at_sign_in(client, people) -> 
     ).json()["totp_enabled"]
 
 
-async def test_a_totp_code_works_once(client, people) -> None:
+async def test_a_totp_code_works_once(client, people, clock) -> None:
     staff = await people.create(Role.consultant)
     secret = (await client.post("/v1/me/totp", headers=staff.headers)).json()["secret"]
-    code = pyotp.TOTP(secret).now()
+    code = pyotp.TOTP(secret).at(clock.now())
     assert (
         await client.post("/v1/me/totp/confirm", headers=staff.headers, json={"code": code})
     ).status_code == 204
@@ -205,7 +205,7 @@ async def test_consulters_cannot_enrol_totp(client, people) -> None:
 
 
 async def test_when_mfa_is_required_staff_without_it_reach_only_their_own_account(
-    app, container, people
+    app, container, people, clock
 ) -> None:
     from api.main import create_app
 
@@ -223,7 +223,7 @@ async def test_when_mfa_is_required_staff_without_it_reach_only_their_own_accoun
             assert_problem(response, 403, "mfa_enrolment_required")
         assert (await http.get("/v1/me", headers=admin.headers)).status_code == 200
         enrolment = (await http.post("/v1/me/totp", headers=admin.headers)).json()
-        code = pyotp.TOTP(enrolment["secret"]).now()
+        code = pyotp.TOTP(enrolment["secret"]).at(clock.now())
         assert (
             await http.post("/v1/me/totp/confirm", headers=admin.headers, json={"code": code})
         ).status_code == 204
@@ -234,7 +234,7 @@ async def test_when_mfa_is_required_staff_without_it_reach_only_their_own_accoun
             data={
                 "username": admin.email,
                 "password": PASSWORD,
-                "totp": pyotp.TOTP(enrolment["secret"]).at(datetime.now(UTC) + timedelta(seconds=30)),
+                "totp": pyotp.TOTP(enrolment["secret"]).at(clock.now() + timedelta(seconds=30)),
             },
         )
         token = fresh.json()["access_token"]

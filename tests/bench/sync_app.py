@@ -64,7 +64,7 @@ TokenDep = Annotated[str, Depends(reusable_oauth2)]
 def get_current_user(session: SessionDep, token: TokenDep) -> UserRow:
     credentials = HTTPException(status_code=status.HTTP_401_UNAUTHORIZED, detail="invalid_token")
     try:
-        actor, issued_at = codec.decode_access(token)
+        actor, issued_at = codec.decode_access(token, now=datetime.now(UTC))
     except Unauthenticated as exc:
         raise credentials from exc
     if actor.session_id is None or actor.user_id is None:

@@ -189,12 +189,12 @@ def line_user_id() -> str:
 def event(
     kind: str, user: str, *, age_seconds: float = 0.0, redelivery: bool = False, **extra: Any
 ) -> dict[str, Any]:
-    import time
+    from tests.clock import suite_clock
 
     body: dict[str, Any] = {
         "type": kind,
         "mode": "active",
-        "timestamp": int((time.time() - age_seconds) * 1000),
+        "timestamp": int((suite_clock().now().timestamp() - age_seconds) * 1000),
         "source": {"type": "user", "userId": user},
         "webhookEventId": "01" + uuid.uuid4().hex[:24].upper(),
         "deliveryContext": {"isRedelivery": redelivery},

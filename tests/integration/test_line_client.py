@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -53,6 +53,7 @@ async def bot(settings, container, fake_line: FakeLine) -> AsyncIterator[LineBot
         guidance=container.guidance,
         triage=container.triage,
         knowledge=container.knowledge,
+        clock=container.clock,
     )
     yield made
     await made.close()
@@ -65,7 +66,7 @@ def _fresh_fake(fake_line: FakeLine) -> None:
 
 async def queue_push(container, *, reply_token: str | None = None, age: float = 0.0) -> tuple[uuid.UUID, str]:  # type: ignore[no-untyped-def]
     user = line_user_id()
-    now = datetime.now(UTC)
+    now = container.clock.now()
     async with container.sessions() as db:
         await SqlLineUsers(db).seen(user, now)
         row = SqlLineDeliveries(db).add(
@@ -146,7 +147,7 @@ async def test_a_500_is_retried_with_the_same_retry_key_then_sent_once(bot, cont
 async def test_a_retry_after_on_429_is_honoured(bot, container, fake_line) -> None:  # type: ignore[no-untyped-def]
     row_id, _ = await queue_push(container)
     fake_line.fail("push", 429)
-    before = datetime.now(UTC)
+    before = container.clock.now()
     await bot.run_once()
     row = await delivery(container, row_id)
     assert row.status == "pending" and row.next_attempt_at >= before + timedelta(seconds=1)
@@ -160,6 +161,7 @@ async def test_backoff_grows_with_attempts(bot) -> None:  # type: ignore[no-unty
         guidance=bot.guidance,
         triage=bot.triage,
         knowledge=bot.knowledge,
+        clock=bot.clock,
     )
     assert [slow._backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [2, 4, 8, 16]
     assert slow._backoff(30).total_seconds() == 600
@@ -223,7 +225,7 @@ async def test_nothing_is_sent_to_someone_who_blocked_the_bot(bot, container, fa
     row_id, user = await queue_push(container)
     async with container.sessions() as db:
         users = SqlLineUsers(db)
-        await users.unfollow(await users.seen(user, datetime.now(UTC)), datetime.now(UTC))
+        await users.unfollow(await users.seen(user, container.clock.now()), container.clock.now())
         await db.commit()
     assert await bot.run_once() == 0
     assert fake_line.calls == []
@@ -237,7 +239,7 @@ async def test_a_delivery_claimed_by_another_worker_is_left_alone(bot, container
         await conn.execute(
             update(LineDeliveryRow)
             .where(LineDeliveryRow.id == row_id)
-            .values(locked_until=datetime.now(UTC) + timedelta(minutes=1))
+            .values(locked_until=container.clock.now() + timedelta(minutes=1))
         )
     assert await bot.run_once() == 0
     assert fake_line.calls == []
@@ -254,7 +256,14 @@ def test_signature_check(bot) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_no_secret_means_unavailable_but_no_signature_is_still_unauthenticated(bot, settings) -> None:  # type: ignore[no-untyped-def]
-    bare = LineBot(bot.sessions, settings, guidance=bot.guidance, triage=bot.triage, knowledge=bot.knowledge)
+    bare = LineBot(
+        bot.sessions,
+        settings,
+        guidance=bot.guidance,
+        triage=bot.triage,
+        knowledge=bot.knowledge,
+        clock=bot.clock,
+    )
     assert not bare.configured
     body = payload()
     with pytest.raises(Unavailable):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, update
 
@@ -35,8 +35,8 @@ async def queue_mail(container) -> uuid.UUID:  # type: ignore[no-untyped-def]
             id=uuid.uuid4(),
             kind="mail.answer_published",
             payload={"user_id": str(user.id), "consultation_id": str(uuid.uuid4())},
-            created_at=datetime.now(UTC),
-            next_attempt_at=datetime.now(UTC) - timedelta(seconds=1),
+            created_at=container.clock.now(),
+            next_attempt_at=container.clock.now() - timedelta(seconds=1),
         )
         db.add(row)
         await db.commit()
@@ -48,7 +48,7 @@ async def make_due(container, row_id: uuid.UUID) -> None:  # type: ignore[no-unt
         await conn.execute(
             update(OutboxRow)
             .where(OutboxRow.id == row_id)
-            .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+            .values(next_attempt_at=container.clock.now() - timedelta(seconds=1))
         )
 
 
@@ -59,12 +59,14 @@ async def row(container, row_id: uuid.UUID) -> OutboxRow:  # type: ignore[no-unt
 
 async def test_failed_delivery_is_retried_later_then_sent_once(container) -> None:
     mailer = FlakyMailer(failures=1)
-    worker = OutboxWorker(container.sessions, container.settings, mailer, container.tokens.unseal)
+    worker = OutboxWorker(
+        container.sessions, container.settings, mailer, container.tokens.unseal, container.clock
+    )
     row_id = await queue_mail(container)
     assert await worker.run_once() == 0
     failed = await row(container, row_id)
     assert failed.attempts == 1 and failed.last_error == "ConnectionRefusedError" and failed.sent_at is None
-    assert failed.next_attempt_at > datetime.now(UTC)  # backoff: not retried at once
+    assert failed.next_attempt_at > container.clock.now()  # backoff: not retried at once
     assert await worker.run_once() == 0 and mailer.sent == []
     await make_due(container, row_id)
     assert await worker.run_once() == 1
@@ -78,7 +80,9 @@ async def test_failed_delivery_is_retried_later_then_sent_once(container) -> Non
 
 async def test_gives_up_after_the_last_attempt(container) -> None:
     settings = container.settings.model_copy(update={"outbox_max_attempts": 2})
-    worker = OutboxWorker(container.sessions, settings, FlakyMailer(failures=5), container.tokens.unseal)
+    worker = OutboxWorker(
+        container.sessions, settings, FlakyMailer(failures=5), container.tokens.unseal, container.clock
+    )
     row_id = await queue_mail(container)
     await worker.run_once()
     await make_due(container, row_id)
@@ -92,7 +96,7 @@ async def test_gives_up_after_the_last_attempt(container) -> None:
 async def test_concurrent_workers_deliver_each_row_once(container) -> None:
     mailer = FlakyMailer(failures=0)
     workers = [
-        OutboxWorker(container.sessions, container.settings, mailer, container.tokens.unseal)
+        OutboxWorker(container.sessions, container.settings, mailer, container.tokens.unseal, container.clock)
         for _ in range(3)
     ]
     for _ in range(5):

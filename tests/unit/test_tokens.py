@@ -19,7 +19,8 @@ from domain.errors import Unauthenticated
 from infra.tokens import TokenCodec, derive_key
 
 MASTER = b"unit-test-master-key-0123456789abcdef"
-NOW = datetime.now(UTC).replace(microsecond=0)  # jose checks exp against the real clock
+# Expiry is checked against the injected clock, not the machine's: a fixed instant years away works.
+NOW = datetime(2024, 2, 29, 14, 59, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -71,9 +72,20 @@ def hmac_signed(payload: dict[str, object], secret: bytes) -> str:
 
 def test_round_trip(codec: TokenCodec) -> None:
     actor = person()
-    token, ttl = codec.access_token(actor, now=datetime.now(UTC))
-    decoded, _ = codec.decode_access(token)
+    token, ttl = codec.access_token(actor, now=NOW)
+    decoded, _ = codec.decode_access(token, now=NOW + timedelta(minutes=14))
     assert decoded == actor and ttl == 15 * 60
+
+
+def test_expiry_follows_the_injected_clock(codec: TokenCodec) -> None:
+    """The same token string: valid while the clock is inside its lifetime, refused once past it (the
+    verification cache must not keep an expired token alive)."""
+    token, _ = codec.access_token(person(), now=NOW)
+    codec.decode_access(token, now=NOW + timedelta(minutes=15))  # within the 30 s leeway
+    with pytest.raises(Unauthenticated):
+        codec.decode_access(token, now=NOW + timedelta(minutes=16))
+    with pytest.raises(Unauthenticated):
+        codec.decode_access(token, now=NOW - timedelta(minutes=5))  # issued "in the future"
 
 
 def test_staff_tokens_are_shorter(codec: TokenCodec) -> None:

@@ -1,0 +1,70 @@
+"""The clock the whole suite runs on. It starts at a pinned instant (`--clock`, or MADOGUCHI_TEST_CLOCK) and
+moves on with real elapsed time, so ordering by time and short waits behave as in production while the date,
+hour and weekday are those chosen, never those of the machine running the suite. A test that needs an exact
+instant sets it and gets the suite's timeline back afterwards (the `clock` fixture)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from domain.calendar import JST
+
+# A Wednesday morning in Japan, an ordinary business day well away from holidays and the year-end closure.
+DEFAULT_INSTANT = datetime(2026, 12, 2, 10, 0, tzinfo=JST)
+
+
+def parse_instant(text: str) -> datetime:
+    instant = datetime.fromisoformat(text)
+    if instant.tzinfo is None:
+        raise ValueError("the pinned instant needs a UTC offset, e.g. 2026-12-01T23:59:00+09:00")
+    return instant.astimezone(UTC)
+
+
+class PinnedClock:
+    def __init__(self, start: datetime) -> None:
+        self.start = start.astimezone(UTC)
+        self._started = time.monotonic()
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the suite's own timeline: the pinned start plus the time the suite has run."""
+        self._origin, self._since = self.start, self._started
+
+    def set(self, instant: datetime) -> None:
+        """From now on the clock reads `instant`, then moves on with real time."""
+        self._origin = instant.astimezone(UTC)
+        self._since = time.monotonic()
+
+    def advance(self, delta: timedelta) -> None:
+        self._origin += delta
+
+    def now(self) -> datetime:
+        return self._origin + timedelta(seconds=time.monotonic() - self._since)
+
+
+_suite_start = DEFAULT_INSTANT
+_suite_clock = PinnedClock(DEFAULT_INSTANT)
+
+
+def pin_suite(start: datetime) -> None:
+    """Called once when pytest is configured, before test modules are imported."""
+    global _suite_start, _suite_clock
+    _suite_start, _suite_clock = start, PinnedClock(start)
+
+
+def suite_start() -> datetime:
+    return _suite_start
+
+
+def suite_clock() -> PinnedClock:
+    """The one clock of the run: the apps under test and the fakes that stamp events (the LINE fake) share it."""
+    return _suite_clock
+
+
+def period_around_suite(days: int = 1) -> dict[str, str]:
+    """A `from`/`to` query period that holds everything a test creates (the suite runs for minutes)."""
+    return {
+        "from": (_suite_start - timedelta(days=days)).isoformat(),
+        "to": (_suite_start + timedelta(days=days)).isoformat(),
+    }
