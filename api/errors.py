@@ -43,6 +43,7 @@ TITLES: dict[int, tuple[str, str]] = {
     422: ("入力内容に誤りがあります", "Unprocessable content"),
     428: ("If-Match ヘッダーが必要です", "Precondition required"),
     429: ("しばらく時間をおいてから再度お試しください", "Too many requests"),
+    431: ("リクエストヘッダーが大きすぎます", "Request header fields too large"),
     500: ("サーバーで問題が発生しました", "Internal server error"),
     503: ("ただいまご利用いただけません", "Service unavailable"),
 }
@@ -61,6 +62,7 @@ DEFAULT_CODES = {
     422: "validation_failed",
     428: "precondition_required",
     429: "rate_limited",
+    431: "request_header_fields_too_large",
     500: "internal_error",
     503: "service_unavailable",
 }

@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from api import errors
+from api.idempotency import IdempotencyMiddleware, IdempotentReplay, replay_handler
 from api.middleware import EdgeMiddleware
 from api.routes import auth, chatbot, consultations, guidance, health, line, me, quality, reference, users
 from api.schemas.common import Problem
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.state.settings = settings
     c.migration_head = head_revision()
     errors.install(app)
+    app.add_exception_handler(IdempotentReplay, replay_handler)
     # Most frequent first: FastAPI tries routers in order, and every authenticated front end polls /v1/me.
     for router in (
         me.router,
@@ -85,6 +87,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.include_router(router)
     _check_operation_ids(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(IdempotencyMiddleware)  # innermost of ours: it sees the answer the routes give
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -107,6 +110,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         max_body=settings.max_body_bytes,
         max_upload=settings.max_upload_bytes,
         hsts=settings.is_production,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
     )
     return app
 

@@ -17,9 +17,20 @@ DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int, hsts: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        max_upload: int,
+        hsts: bool,
+        max_header_bytes: int = 16_384,
+        max_headers: int = 100,
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.max_header_bytes = max_header_bytes
+        self.max_headers = max_headers
         # File uploads (PUT …/file) get their own, larger limit plus room for the multipart framing.
         self.max_upload = max_upload + 65_536
         self.hsts = hsts
@@ -28,7 +39,12 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}  # ASGI: lower-case
+        raw_headers = scope["headers"]
+        # The server bounds the head as it arrives (api/server.py); this holds the same line under any server.
+        head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        head += sum(len(k) + len(v) + 4 for k, v in raw_headers)
+        too_large = len(raw_headers) > self.max_headers or head > self.max_header_bytes
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw_headers}  # ASGI: lower-case
         incoming = headers.get("x-request-id", "")
         request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
@@ -58,6 +74,10 @@ class EdgeMiddleware:
         async def reject(status: int) -> None:
             response = problem(Request(scope), status)
             await response(scope, receive, send_with_headers)
+
+        if too_large:
+            await reject(431)
+            return
 
         limit = self.max_upload if scope["method"] == "PUT" and path.endswith("/file") else self.max_body
         if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):

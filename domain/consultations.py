@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import enum
-import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -217,7 +215,6 @@ class IntakeResult:
     urgency: list[UrgencyFlag]
     urgency_desks: list[Desk]
     emergency_desks: list[Desk]
-    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,12 +286,6 @@ class ConsultationRepository(Protocol):
 
     async def attach_file(self, evidence_id: uuid.UUID, file: EvidenceFile) -> None: ...
 
-    async def idempotent(self, principal: uuid.UUID, key: str) -> tuple[str, uuid.UUID] | None: ...
-
-    async def remember(
-        self, principal: uuid.UUID, key: str, fingerprint: str, consultation_id: uuid.UUID
-    ) -> None: ...
-
     async def staff_role(self, user_id: uuid.UUID) -> Role | None: ...
 
 
@@ -307,13 +298,6 @@ class ConsultationUnitOfWork(Protocol):
     async def __aexit__(self, *exc: object) -> None: ...
 
     async def commit(self) -> None: ...
-
-
-def fingerprint(payload: dict[str, Any]) -> str:
-    """Stable under key order, different for any changed value (Idempotency-Key misuse detection)."""
-    return hashlib.sha256(
-        json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()
-    ).hexdigest()
 
 
 class ConsultationService:
@@ -370,35 +354,25 @@ class ConsultationService:
         text = "\n".join(x for x in (c.title, c.narrative, c.tried or "") if x)
         return self.triage.detect_urgency(text, categories=c.categories, facts=facts)
 
-    async def _result(self, c: Consultation, *, replayed: bool = False) -> IntakeResult:
+    async def intake_result(self, c: Consultation) -> IntakeResult:
+        """What an intake answers: the consultation, its urgency flags and the desks to call now."""
         flags = self._urgency(c)
         return IntakeResult(
             consultation=c,
             urgency=flags,
             urgency_desks=await self.desks.resolve([d for f in flags for d in f.desk_codes]),
             emergency_desks=await self.desks.emergency(),
-            replayed=replayed,
         )
 
-    async def open(
-        self, actor: Actor, intake: Intake, *, idempotency_key: str | None, body: dict[str, Any]
-    ) -> IntakeResult:
+    async def open(self, actor: Actor, intake: Intake) -> IntakeResult:
+        """A retry with the same Idempotency-Key is answered by the HTTP layer (infra/idempotency.py) from the
+        key this use case's commit writes, so it is never a second consultation."""
         ensure_consulter(actor)
         owner = actor.require_user_id()
         self._check_codes(intake)
         now = self.clock.now()
-        print_ = fingerprint(body)
         async with self.uow() as uow:
             repo: ConsultationRepository = uow.consultations
-            if idempotency_key is not None:
-                known = await repo.idempotent(owner, idempotency_key)
-                if known is not None:
-                    if known[0] != print_:
-                        raise ValidationFailed("idempotency_key_reused", field="Idempotency-Key")
-                    existing = await repo.get(known[1], consultation_visibility(actor))
-                    if existing is None:
-                        raise NotFound("consultation_not_found")
-                    return await self._result(existing, replayed=True)
             if await repo.count_created_since(owner, now - timedelta(hours=1)) >= self.policy.intake_per_hour:
                 raise RateLimited(3600, "too_many_consultations")
             c = Consultation(
@@ -430,10 +404,8 @@ class ConsultationService:
             c.priority = Priority.urgent if flags else Priority.normal
             await repo.add(c)
             await repo.add_transition(Transition(uuid.uuid4(), c.id, owner, None, Status.submitted, now))
-            if idempotency_key is not None:
-                await repo.remember(owner, idempotency_key, print_, c.id)
             await uow.commit()
-        return await self._result(c)
+        return await self.intake_result(c)
 
     # -- reading -----------------------------------------------------------------------------------
 

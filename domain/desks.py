@@ -8,11 +8,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from domain.actors import Actor, Role
 from domain.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
-from domain.knowledge_model import DESK_KINDS, Desk, Knowledge, KnowledgeError, desk_from_dict, desk_to_dict
+from domain.knowledge_model import (
+    DESK_KINDS,
+    Desk,
+    Knowledge,
+    KnowledgeError,
+    desk_from_dict,
+    desk_to_dict,
+    is_https_url,
+)
 from domain.ports import Clock
 from domain.text import nfkc
 
@@ -68,10 +75,10 @@ class DeskDirectory:
         known = {c.code for c in self.knowledge.categories}
         if not set(desk.categories) <= known:
             raise ValidationFailed("unknown_code", field="categories")
-        if desk.url is not None:
-            parts = urlsplit(desk.url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValidationFailed("invalid_url", field="url")
+        if desk.url is not None and not is_https_url(desk.url):
+            raise ValidationFailed(
+                "invalid_url", field="url", detail="https:// で始まるURLを入力してください"
+            )
         if not (desk.phone or desk.url) and desk.kind != "platform":
             raise ValidationFailed("desk_needs_contact", field="phone")
         return desk

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 NATURES = frozenset({"illegal", "harmful", "other"})
 DESK_KINDS = frozenset(
@@ -536,6 +537,17 @@ def chart_problems(
     return problems
 
 
+def is_https_url(url: str) -> bool:
+    """A desk's page is shown to anonymous people as a link to follow: https only, to a named host, with no
+    user part (`https://www.npa.go.jp@attacker.example/` reads like the police and goes elsewhere)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    return parts.scheme == "https" and bool(host) and "@" not in parts.netloc and url == url.strip()
+
+
 def knowledge_problems(k: Knowledge) -> list[str]:
     problems: list[str] = []
 
@@ -578,6 +590,8 @@ def knowledge_problems(k: Knowledge) -> list[str]:
         if not d.name_ja.strip() or not d.name_en.strip():
             problems.append(f"{where}: empty name")
         problems += [f"{where}: unknown category '{c}'" for c in d.categories if c not in category_codes]
+        if d.url is not None and not is_https_url(d.url):
+            problems.append(f"{where}: url must be https://")
         for dup in _duplicates(list(d.categories)):
             problems.append(f"{where}: category '{dup}' listed twice")
 

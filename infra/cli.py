@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from domain.actors import Client, Role
 from domain.errors import DomainError
@@ -22,8 +23,12 @@ app = typer.Typer(
 def _settings() -> Settings:
     try:
         return Settings()
-    except ValueError as exc:
-        typer.echo(str(exc), err=True)
+    except ValidationError as exc:
+        # Which setting and why, never a value (values can be passwords and keys).
+        for error in exc.errors(include_input=False, include_url=False, include_context=False):
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            typer.echo(f"MADOGUCHI_{name}: {message}" if name else message, err=True)
         raise typer.Exit(2) from exc
 
 
@@ -51,6 +56,7 @@ def serve(
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         server_header=False,
+        http="api.server:BoundedHttpToolsProtocol",  # bounds the request head (431); see api/server.py
         access_log=settings.access_log,
         log_level=settings.log_level.lower(),
     )

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import httpx
 import yaml
 from linebot.v3.messaging import (
     AsyncApiClient,
@@ -50,8 +52,11 @@ from domain.guidance import GuidanceService
 from domain.knowledge_model import Knowledge
 from domain.ports import Clock
 from domain.triage import TriageRules
+from infra.db.leases import drain
 from infra.db.line import (
     DEAD,
+    DELIVERIES,
+    INBOX,
     PENDING,
     SENT,
     SKIPPED,
@@ -69,9 +74,15 @@ log = logging.getLogger("madoguchi.line")
 logging.getLogger("linebot").setLevel(logging.WARNING)
 
 ACCOUNT_LINK_URL = "https://access.line.me/dialog/bot/accountLink"
+# A link token as LINE issues it (URL-safe characters; LINE does not document a length, so a generous range).
+# Checked here, where the redirect URL is built, whoever the caller is.
+LINK_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,128}")
 RICH_MENU_FILE = Path(__file__).resolve().parent.parent / "domain" / "knowledge" / "line_rich_menu.yaml"
-LEASE = timedelta(minutes=2)
 INBOX_MAX_ATTEMPTS = 5
+# `last_error` of a delivery whose reply may have reached LINE (the call was cut off, or the worker died during
+# it). A reply carries no retry key, so such a row is never said again by push: only a reply with the same token
+# (LINE refuses a used one) may follow, and if that cannot settle it the row waits as a dead letter.
+REPLY_UNSURE = "reply_unsure"
 
 
 def digest(value: str) -> str:
@@ -84,10 +95,11 @@ def digest(value: str) -> str:
 class LineCallFailed(Exception):
     """A Messaging API call failed. `status` 0 means no HTTP answer (network, timeout)."""
 
-    def __init__(self, status: int, retry_after: float | None = None) -> None:
+    def __init__(self, status: int, retry_after: float | None = None, *, code: str | None = None) -> None:
         super().__init__(f"line_http_{status}")
         self.status = status
         self.retry_after = retry_after
+        self._code = code
 
     @property
     def retryable(self) -> bool:
@@ -95,7 +107,14 @@ class LineCallFailed(Exception):
 
     @property
     def code(self) -> str:
+        if self._code is not None:
+            return self._code
         return "network" if self.status == 0 else f"http_{self.status}"
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """No HTTP answer: LINE may or may not have acted on the call."""
+        return self.status == 0
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -118,6 +137,8 @@ class LineApi:
         self.timeout = settings.line_request_timeout_seconds
         self._clients: dict[str, AsyncApiClient] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._http_client: httpx.AsyncClient | None = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def configured(self) -> bool:
@@ -135,6 +156,10 @@ class LineApi:
 
     async def close(self) -> None:
         clients, self._clients, self._loop = self._clients, {}, None
+        http, self._http_client, self._http_loop = self._http_client, None, None
+        if http is not None:
+            with contextlib.suppress(Exception):  # closing is best effort
+                await http.aclose()
         for client in clients.values():
             with contextlib.suppress(Exception):  # closing is best effort
                 await client.close()
@@ -146,20 +171,46 @@ class LineApi:
             raise LineCallFailed(int(exc.status or 0), _retry_after(exc.headers)) from None
         except (aiohttp.ClientError, TimeoutError, OSError):
             raise LineCallFailed(0) from None
+        except Exception as exc:  # noqa: BLE001 - whatever the SDK raises, the call's outcome is unknown
+            raise LineCallFailed(0, code=f"unexpected_{type(exc).__name__}"[:64]) from None
+
+    def _http(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._http_loop is not loop or self._http_client is None:
+            self._http_client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+            self._http_loop = loop
+        return self._http_client
+
+    async def _send(self, path: str, request: Any, headers: dict[str, str]) -> None:
+        """POST a message request; the HTTP status alone decides. The answer's body is never parsed: a 2xx
+        means LINE took the message, whatever it wrote back (through the SDK, a 2xx body it could not parse
+        made a sent message look failed, and it was sent again and again)."""
+        try:
+            response = await self._http().post(
+                self.host + path,
+                content=request.to_json(),
+                headers={
+                    "Authorization": f"Bearer {self.token}",
+                    "Content-Type": "application/json",
+                    **headers,
+                },
+            )
+        except httpx.TransportError:
+            raise LineCallFailed(0) from None
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, the call's outcome is unknown
+            raise LineCallFailed(0, code=f"unexpected_{type(exc).__name__}"[:64]) from None
+        if not 200 <= response.status_code < 300:
+            raise LineCallFailed(response.status_code, _retry_after(response.headers))
 
     async def reply(self, reply_token: str, messages: Sequence[dict[str, Any]]) -> None:
         request = ReplyMessageRequest(
             reply_token=reply_token, messages=[Message.from_dict(m) for m in messages]
         )
-        api = AsyncMessagingApi(self._client(self.host))
-        await self._call(lambda: api.reply_message(request, _request_timeout=self.timeout))
+        await self._send("/v2/bot/message/reply", request, {})
 
     async def push(self, to: str, messages: Sequence[dict[str, Any]], retry_key: str) -> None:
         request = PushMessageRequest(to=to, messages=[Message.from_dict(m) for m in messages])
-        api = AsyncMessagingApi(self._client(self.host))
-        await self._call(
-            lambda: api.push_message(request, x_line_retry_key=retry_key, _request_timeout=self.timeout)
-        )
+        await self._send("/v2/bot/message/push", request, {"X-Line-Retry-Key": retry_key})
 
     async def issue_link_token(self, line_user_id: str) -> str:
         api = AsyncMessagingApi(self._client(self.host))
@@ -369,16 +420,23 @@ class LineBot:
         return await self._drain_deliveries(limit)
 
     async def _drain_inbox(self, limit: int) -> None:
-        while True:
-            async with self.sessions() as db:
-                claimed = await SqlLineInbox(db).claim(self.clock.now(), limit, LEASE)
-                await db.commit()
-            for row_id in claimed:
-                await self._process(row_id)
-            if len(claimed) < limit:
-                return
+        await drain(
+            self.sessions,
+            INBOX,
+            self._process,
+            clock=self.clock,
+            lease=self.settings.worker_lease,
+            limit=limit,
+        )
 
-    async def _process(self, row_id: uuid.UUID) -> None:
+    async def _process(self, row_id: uuid.UUID) -> bool:
+        try:
+            await self._process_row(row_id)
+        except Exception as exc:  # noqa: BLE001 - the database went away mid-row: counted, retried later
+            await self._inbox_failed(row_id, type(exc).__name__)
+        return False
+
+    async def _process_row(self, row_id: uuid.UUID) -> None:
         async with self.sessions() as db:
             row = await SqlLineInbox(db).get(row_id)
             if row is None or row.processed_at is not None:
@@ -396,6 +454,10 @@ class LineBot:
             await db.commit()
 
     async def _inbox_failed(self, row_id: uuid.UUID, error: str) -> None:
+        with contextlib.suppress(Exception):  # not even this could be written: the lease runs out, retaken
+            await self._inbox_failure(row_id, error)
+
+    async def _inbox_failure(self, row_id: uuid.UUID, error: str) -> None:
         async with self.sessions() as db:
             row = await SqlLineInbox(db).get(row_id)
             if row is None:
@@ -528,17 +590,25 @@ class LineBot:
     async def _drain_deliveries(self, limit: int) -> int:
         if not self.api.configured:
             return 0
-        delivered = 0
-        while True:
-            async with self.sessions() as db:
-                claimed = await SqlLineDeliveries(db).claim(self.clock.now(), limit, LEASE)
-                await db.commit()
-            for row_id in claimed:
-                delivered += await self._deliver(row_id)
-            if len(claimed) < limit:
-                return delivered
+        return await drain(
+            self.sessions,
+            DELIVERIES,
+            self._deliver,
+            clock=self.clock,
+            lease=self.settings.worker_lease,
+            limit=limit,
+        )
 
     async def _deliver(self, row_id: uuid.UUID) -> bool:
+        """Send one delivery and record the outcome. Any exception, of whatever type, is a failed attempt of
+        this row alone (backoff, then a dead letter); it never leaves the row leased to be sent again blind."""
+        try:
+            return await self._deliver_row(row_id)
+        except Exception as exc:  # noqa: BLE001 - the type name is all we keep
+            await self._record_failure(row_id, LineCallFailed(0, code=type(exc).__name__[:64]))
+            return False
+
+    async def _deliver_row(self, row_id: uuid.UUID) -> bool:
         async with self.sessions() as db:
             row = await SqlLineDeliveries(db).get(row_id)
             if row is None or row.status != PENDING:
@@ -554,35 +624,61 @@ class LineBot:
                 await db.commit()
                 return False
             now = self.clock.now()
+            unsure = (row.last_error or "").startswith(REPLY_UNSURE)
             fresh = (
                 row.mode == "reply"
                 and row.reply_token is not None
                 and row.event_at is not None
                 and (now - row.event_at).total_seconds() < self.settings.line_reply_window_seconds
             )
+            if row.mode == "reply" and unsure and not fresh:
+                self._dead(row, "reply_outcome_unknown", now)  # a push now might say it a second time
+                await db.commit()
+                return False
             if not fresh and row.mode == "reply":
                 row.mode, row.reply_token = "push", None
             try:
                 if fresh:
+                    # Marked before the call: if this worker dies during it, whoever retakes the row knows.
+                    row.last_error = f"{REPLY_UNSURE}_in_flight"
+                    await db.commit()
                     try:
                         await self.api.reply(str(row.reply_token), row.messages or [])
                     except LineCallFailed as refused:
                         if refused.status != 400:
                             raise
+                        if unsure:
+                            # Used already (by the attempt we are unsure of) or expired: we cannot tell.
+                            self._dead(row, "reply_outcome_unknown", now)
+                            await db.commit()
+                            return False
                         # The reply token was refused (expired or already used): say it with a push, now.
                         row.mode, row.reply_token, fresh = "push", None, False
                 if not fresh:
                     await self.api.push(row.line_user_id, row.messages or [], row.retry_key)
             except LineCallFailed as failure:
                 if fresh or failure.status != 409:
-                    self._failed(row, failure, now)
+                    self._failed(row, failure, now, replying=fresh)
                     await db.commit()
                     return False
                 # 409 to a push: LINE already accepted this retry key, so the message was sent.
             self._finish(row, SENT)
             row.sent_at = now
+            row.last_error = None
             await db.commit()
             return True
+
+    async def _record_failure(self, row_id: uuid.UUID, failure: LineCallFailed) -> None:
+        """In a fresh session: the one that failed may be unusable."""
+        try:
+            async with self.sessions() as db:
+                row = await SqlLineDeliveries(db).get(row_id)
+                if row is None or row.status != PENDING:
+                    return
+                self._failed(row, failure, self.clock.now(), replying=False)
+                await db.commit()
+        except Exception as exc:  # noqa: BLE001 - the lease runs out and the row is tried again
+            log.error("line delivery failure not recorded: %s", type(exc).__name__)
 
     def _finish(self, row: LineDeliveryRow, status: str) -> None:
         row.status = status
@@ -590,9 +686,13 @@ class LineBot:
         row.reply_token = None
         row.messages = None
 
-    def _failed(self, row: LineDeliveryRow, failure: LineCallFailed, now: datetime) -> None:
+    def _failed(
+        self, row: LineDeliveryRow, failure: LineCallFailed, now: datetime, *, replying: bool
+    ) -> None:
         row.attempts += 1
         row.last_error = failure.code
+        if replying and failure.outcome_unknown:
+            row.last_error = f"{REPLY_UNSURE}_{failure.code}"[:64]
         row.locked_until = None
         if failure.retryable and row.attempts < self.settings.line_max_attempts:
             wait = self._backoff(row.attempts)
@@ -600,10 +700,7 @@ class LineBot:
                 wait = max(wait, timedelta(seconds=min(3600.0, failure.retry_after)))
             row.next_attempt_at = now + wait
         else:
-            row.status = DEAD  # kept with its messages so an admin can replay it
-            row.failed_at = now
-            row.reply_token = None
-            row.mode = "push"
+            self._dead(row, row.last_error, now)
         log.warning(
             "line delivery failed",
             extra={
@@ -613,6 +710,15 @@ class LineBot:
                 "error": row.last_error,
             },
         )
+
+    @staticmethod
+    def _dead(row: LineDeliveryRow, error: str | None, now: datetime) -> None:
+        row.status = DEAD  # kept with its messages so an admin can replay it (by push)
+        row.last_error = error
+        row.failed_at = now
+        row.locked_until = None
+        row.reply_token = None
+        row.mode = "push"
 
     # -- notices from the outbox ---------------------------------------------------------------------
 
@@ -648,6 +754,8 @@ class LineBot:
 
     async def create_link_nonce(self, actor: Actor, link_token: str) -> LinkNonce:
         user_id = self._consulter(actor)
+        if not LINK_TOKEN.fullmatch(link_token):
+            raise ValidationFailed("invalid_link_token", field="link_token")
         nonce = secrets.token_urlsafe(32)  # unpredictable and unrelated to the account id (LINE's rule)
         now = self.clock.now()
         expires_at = now + timedelta(minutes=self.settings.line_link_nonce_minutes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from email.message import EmailMessage
@@ -57,14 +58,19 @@ class ConsoleMailer:
 
 
 class FileMailer:
+    """Development only (production refuses it). The files hold sign-in and reset links: readable by the
+    service's own user only (directory 700, files 600, whatever the umask)."""
+
     def __init__(self, settings: Settings) -> None:
         self.sender = settings.mail_from
         self.directory = Path(settings.mail_file_dir)
 
     async def send(self, to: str, subject: str, body: str) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.directory / f"{uuid.uuid4()}.eml"
-        path.write_bytes(_message(self.sender, to, subject, body).as_bytes())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(_message(self.sender, to, subject, body).as_bytes())
 
 
 def make_mailer(settings: Settings) -> Mailer:

@@ -4,6 +4,7 @@ refuses to start on anything that is only fit for a laptop."""
 from __future__ import annotations
 
 import enum
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
@@ -27,7 +28,11 @@ class MailBackend(enum.StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MADOGUCHI_", env_file=None, extra="ignore")
+    # hide_input_in_errors: a refusal names the setting, never its value. Without it pydantic prints the input
+    # (for the production guard, every setting: the probe saw a Redis URL with its password in the log).
+    model_config = SettingsConfigDict(
+        env_prefix="MADOGUCHI_", env_file=None, extra="ignore", hide_input_in_errors=True
+    )
 
     env: Environment = Environment.development
     database_url: str = "sqlite+aiosqlite:///./madoguchi.db"
@@ -47,6 +52,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    # The request head (request line and headers): a bearer token is about 1 KiB, so 16 KiB and 100 headers
+    # leave room for any proxy's additions and refuse what only an attack sends (431).
+    max_header_bytes: int = Field(16_384, ge=4096, le=1_048_576)
+    max_headers: int = Field(100, ge=20, le=1000)
     docs_enabled: bool = True
     require_staff_mfa: bool | None = None
 
@@ -74,6 +83,10 @@ class Settings(BaseSettings):
     worker_in_process: bool | None = None
     worker_poll_seconds: float = Field(2.0, gt=0)
     outbox_max_attempts: int = Field(8, ge=1)
+    # A worker leases one row at a time and renews the lease while it sends; a worker that dies holds that row
+    # until the lease runs out, then another worker retakes it. Keep it above a few seconds: renewals every
+    # third of it must get through while a send runs.
+    worker_lease_seconds: float = Field(30.0, ge=0.5, le=300)
 
     terms_version: str = "2026-11"
     first_answer_business_days: int = Field(3, ge=1, le=30)
@@ -164,6 +177,10 @@ class Settings(BaseSettings):
     @property
     def staff_mfa_required(self) -> bool:
         return self.is_production if self.require_staff_mfa is None else self.require_staff_mfa
+
+    @property
+    def worker_lease(self) -> timedelta:
+        return timedelta(seconds=self.worker_lease_seconds)
 
     @property
     def run_worker_in_process(self) -> bool:

@@ -9,6 +9,7 @@ import secrets
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pikepdf
@@ -73,38 +74,293 @@ def _clean_image(data: bytes, content_type: str) -> bytes:
         raise ValidationFailed("unreadable_image", field="file") from exc
 
 
-# Names in a PDF that run something or carry hidden content when a viewer opens the file.
-ACTIVE_KEYS = ("/OpenAction", "/AA", "/JavaScript", "/JS", "/Launch", "/EmbeddedFiles", "/RichMedia", "/XFA")
+# ---------------------------------------------------------------------------------------------------------------
+# PDF: active content out, then proof that none is left.
+#
+# Staff open these files in ordinary viewers. Whatever in a PDF can run, submit, fetch, launch or carry another
+# file is removed wherever it sits: the cleaner visits every object qpdf knows (every indirect object, in object
+# streams or not, and every dictionary and array nested in them), not a list of known places, so an action
+# hung under a private key or an annotation nobody lists is found the same way. The file is then written anew
+# (one revision: bytes of earlier incremental updates are gone; no object streams; no encryption) and the
+# output is parsed again and scanned in full. A file that cannot be proved clean is refused with a 422 that tells
+# the person what to send instead (a PDF printed anew, or screenshots).
+#
+# We refuse rather than render pages to images: rendering would run a full PDF renderer (fonts, images,
+# colour, the code with the CVEs) on hostile input in the server, cost seconds of CPU per page, and destroy
+# the text staff search and copy (a URL in the evidence). qpdf only parses structure. Refusal is rare: it
+# happens for files qpdf cannot read, dynamic XFA forms (their content lives only in the XFA, which is
+# removed), files too large a graph to walk, and anything the re-scan still flags.
+# ---------------------------------------------------------------------------------------------------------------
+
+# The value of /S in an action dictionary (ISO 32000-2 §12.6.4). Every action goes, not only JavaScript:
+# GoToR, Launch, URI, SubmitForm and ImportData reach the network or the file system, the multimedia ones
+# play embedded content, and any of them can chain more actions through /Next.
+ACTION_TYPES = frozenset(
+    f"/{n}"
+    for n in (
+        "GoTo GoToR GoToE GoToDp Launch Thread URI Sound Movie Hide Named SubmitForm ResetForm ImportData "
+        "JavaScript SetOCGState Rendition Trans GoTo3DView RichMediaExecute ECMAScript"
+    ).split()
+)
+# Keys removed wherever they appear: each holds actions, code, a form, or another file.
+ACTIVE_KEYS = frozenset(
+    {
+        "/OpenAction",  # the catalog's action on opening
+        "/AA",  # additional actions: catalog, page, annotation, form field (/K /F /V /C keystroke scripts)
+        "/JS",
+        "/JavaScript",  # the name tree of document scripts
+        "/AcroForm",
+        "/XFA",
+        "/NeedsRendering",
+        "/EmbeddedFiles",  # the name tree of attachments
+        "/EF",  # a file specification's embedded file streams
+        "/RF",  # its related files
+        "/AF",  # associated files (PDF 2.0), allowed on almost any object
+        "/Collection",  # portfolio: a PDF that is a folder of files
+        "/AlternatePresentations",  # slide shows, driven by scripts
+        "/Renditions",  # the name tree of media renditions
+        "/RichMediaContent",
+        "/RichMediaSettings",
+        "/3DD",  # a 3D annotation's stream (U3D/PRC, scriptable)
+        "/Perms",  # usage rights that switch on form features in Reader
+        # Not active, but personal: XMP metadata and private application data (earlier versions, authors).
+        "/Metadata",
+        "/PieceInfo",
+    }
+)
+# Keys that hold an action where the holder is an annotation or an outline item; elsewhere /A can be a
+# structure element's attributes or a measure's number format, which are left alone (a dictionary that looks
+# like an action is removed anyway, wherever it is).
+ACTION_SLOTS = ("/A", "/PA")
+# Dictionaries that are removed from wherever they are referenced, by /Type or by /Subtype.
+FORBIDDEN_TYPES = frozenset(
+    {
+        "/Action",
+        "/EmbeddedFile",
+        "/Filespec",
+        "/Sound",
+        "/Rendition",
+        "/MediaClip",
+        "/3D",
+        "/RichMediaContent",
+    }
+)
+FORBIDDEN_SUBTYPES = frozenset(
+    {
+        "/FileAttachment",
+        "/Sound",
+        "/Movie",
+        "/Screen",
+        "/RichMedia",
+        "/3D",
+        "/PS",
+        "/U3D",
+        "/PRC",
+        "/Projection",
+    }
+)
+# A stream's data in another file (ISO 32000-2 §7.3.8.2): a viewer could fetch it.
+EXTERNAL_STREAM_KEYS = ("/F", "/FFilter", "/FDecodeParms")
+MAX_PDF_NODES = 2_000_000  # dictionaries, arrays and their entries: far above any real evidence file
+
+REFUSED_PDF = (
+    "このPDFから実行される内容（スクリプト・フォーム・添付ファイルなど）を安全に取り除けませんでした。"
+    "PDFとして印刷し直したもの、または画面のスクリーンショット（PNG・JPEG）を送ってください。"
+    " / Active content could not be removed from this PDF safely: print it to a new PDF, or send screenshots."
+)
+UNREADABLE_PDF = (
+    "このPDFを読み取れませんでした（破損しているか、パスワードで保護されています）。"
+    "PDFとして印刷し直したもの、または画面のスクリーンショット（PNG・JPEG）を送ってください。"
+    " / This PDF could not be read (damaged or password protected): print it to a new PDF, or send screenshots."
+)
+
+
+class _PdfNotClean(Exception):
+    """Raised inside the cleaner; turned into the 422 the person sees."""
+
+
+def _name(value: object) -> str | None:
+    return str(value) if isinstance(value, pikepdf.Name) else None
+
+
+def _is_container(value: object) -> bool:
+    return isinstance(value, pikepdf.Dictionary | pikepdf.Stream)
+
+
+def _forbidden(value: object) -> bool:
+    """An action, a file, media, 3D or rich media: nothing of it may stay reachable."""
+    if not _is_container(value):
+        return False
+    d: Any = value
+    keys = set(d.keys())  # one call into qpdf; most dictionaries have none of the keys below
+    if "/S" in keys and _name(d.get("/S")) in ACTION_TYPES:
+        return True
+    if "/FS" in keys and _name(d.get("/FS")) == "/URL":  # a file on the web
+        return True
+    if "/Type" in keys and _name(d.get("/Type")) in FORBIDDEN_TYPES:
+        return True
+    return "/Subtype" in keys and _name(d.get("/Subtype")) in FORBIDDEN_SUBTYPES
+
+
+def _holds_actions(d: Any) -> bool:
+    """Annotations (a /Rect and a /Subtype) and outline items (a /Title) carry /A actions."""
+    return ("/Rect" in d and "/Subtype" in d) or "/Title" in d
+
+
+def _findings(pdf: pikepdf.Pdf) -> list[str]:
+    """Every place in the file's objects that still holds active content; empty when the file is clean."""
+    found: list[str] = []
+
+    def check(d: Any, where: str) -> None:
+        for key in d.keys():
+            if key in ACTIVE_KEYS:
+                found.append(f"{where} {key}")
+            elif key in ACTION_SLOTS and _holds_actions(d):
+                found.append(f"{where} {key}")
+            elif isinstance(d, pikepdf.Stream) and key in EXTERNAL_STREAM_KEYS:
+                found.append(f"{where} {key}")
+        if _forbidden(d):
+            found.append(f"{where} is active")
+
+    _walk(pdf, check, lambda a, where: None)
+    if pdf.is_encrypted:
+        found.append("encrypted")
+    return found
+
+
+def _walk(pdf: pikepdf.Pdf, on_dict: Any, on_array: Any) -> None:
+    """Call on_dict/on_array for every dictionary, stream and array of the file: each indirect object (qpdf
+    lists those in object streams too) and everything nested in it, iteratively (no recursion limit to hit).
+    Indirect objects met as values are not descended into here: they have their own turn."""
+    budget = MAX_PDF_NODES
+    roots: list[tuple[Any, str]] = [(pdf.trailer, "trailer")]
+    for obj in pdf.objects:
+        if _is_container(obj) or isinstance(obj, pikepdf.Array):
+            roots.append((obj, "{} {} obj".format(*obj.objgen)))
+    for root, where in roots:
+        stack = [(root, where)]
+        while stack:
+            obj, at = stack.pop()
+            budget -= 1
+            if budget < 0:
+                raise _PdfNotClean("too many objects")
+            if _is_container(obj):
+                on_dict(obj, at)
+                children = [(k, obj.get(k)) for k in list(obj.keys())]
+            else:
+                on_array(obj, at)
+                children = list(enumerate(obj))
+            for label, child in children:
+                if isinstance(child, pikepdf.Dictionary | pikepdf.Array) and not child.is_indirect:
+                    stack.append((child, f"{at}{label if isinstance(label, str) else f'[{label}]'}"))
+
+
+def _strip(pdf: pikepdf.Pdf) -> None:
+    def on_dict(d: Any, where: str) -> None:
+        for key in list(d.keys()):
+            if key not in d:
+                continue
+            value = d.get(key)
+            if key in ACTION_SLOTS and (_holds_actions(d) or _forbidden(value)):
+                _keep_destination(d, value)
+                del d[key]
+            elif key in ACTIVE_KEYS or _forbidden(value):
+                del d[key]
+            elif key == "/Annots" and isinstance(value, pikepdf.Array):
+                kept = [a for a in value if _is_container(a) and not _forbidden(a)]
+                if len(kept) != len(value):
+                    d[key] = pikepdf.Array(kept)
+            elif isinstance(d, pikepdf.Stream) and key in EXTERNAL_STREAM_KEYS:
+                del d[key]
+
+    def on_array(a: Any, where: str) -> None:
+        for i, item in enumerate(list(a)):
+            if _forbidden(item):
+                a[i] = None  # keeps the positions of what follows (name trees pair names with values)
+
+    _walk(pdf, on_dict, on_array)
+
+
+def _keep_destination(holder: Any, action: object) -> None:
+    """A bookmark or link that only went to a page keeps going there: its GoTo action becomes the plain
+    destination (/Dest), which is data, not an action."""
+    if not _is_container(action) or "/Dest" in holder:
+        return
+    a: Any = action
+    if _name(a.get("/S")) != "/GoTo" or "/D" not in a or "/Next" in a:
+        return
+    destination = a.get("/D")
+    if not isinstance(destination, pikepdf.Name | pikepdf.String | pikepdf.Array):
+        return
+    if "/Title" in holder or _name(holder.get("/Subtype")) == "/Link":
+        holder["/Dest"] = destination
+
+
+def _flatten_form_fields(pdf: pikepdf.Pdf) -> None:
+    """Burn what was typed into form fields into the page: without the AcroForm (removed) some viewers,
+    Acrobat among them, no longer show the fields, and their values can be the evidence. Other annotations
+    (comments, links) are set aside meanwhile so they stay annotations. A widget qpdf could not draw (no
+    appearance, none to generate) has nothing left to show without its form and is dropped. Safety does not
+    depend on this step: what it leaves is stripped like everything else."""
+    set_aside = []
+    try:
+        for page in pdf.pages:
+            annots = page.obj.get("/Annots")
+            if not isinstance(annots, pikepdf.Array):
+                continue
+            widgets = [a for a in annots if _is_container(a) and _name(a.get("/Subtype")) == "/Widget"]
+            others = [a for a in annots if not (_is_container(a) and _name(a.get("/Subtype")) == "/Widget")]
+            set_aside.append((page.obj, others))
+            page.obj.Annots = pikepdf.Array(widgets)
+        pdf.generate_appearance_streams()
+        pdf.flatten_annotations("all")
+    except Exception:  # noqa: BLE001, S110 - best effort, see above
+        pass
+    finally:
+        for page_obj, others in set_aside:
+            if others:
+                page_obj.Annots = pikepdf.Array(others)
+            elif "/Annots" in page_obj:
+                del page_obj["/Annots"]
 
 
 def _clean_pdf(data: bytes) -> bytes:
     try:
         with pikepdf.open(io.BytesIO(data)) as pdf:
-            for name in ("/OpenAction", "/AA", "/Metadata"):
-                if name in pdf.Root:
-                    del pdf.Root[name]
-            names = pdf.Root.get("/Names")
-            if names is not None:
-                for name in ("/JavaScript", "/EmbeddedFiles"):
-                    if name in names:
-                        del names[name]
             acroform = pdf.Root.get("/AcroForm")
-            if acroform is not None and "/XFA" in acroform:
-                del acroform["/XFA"]
-            for page in pdf.pages:
-                if "/AA" in page.obj:
-                    del page.obj["/AA"]
-                for annot in page.obj.get("/Annots", []):
-                    for name in ("/A", "/AA"):
-                        if name in annot:
-                            del annot[name]
+            if (
+                _is_container(acroform)
+                and "/XFA" in acroform
+                and bool(pdf.Root.get("/NeedsRendering", False))
+            ):
+                # A dynamic XFA form: the pages are a placeholder, the content is the XFA we must remove.
+                raise _PdfNotClean("dynamic XFA")
+            if len(pdf.pages) == 0:
+                raise ValidationFailed("unreadable_pdf", detail=UNREADABLE_PDF, field="file")
+            if _is_container(acroform):
+                _flatten_form_fields(pdf)
+            _strip(pdf)
             if "/Info" in pdf.trailer:
                 del pdf.trailer["/Info"]
             out = io.BytesIO()
-            pdf.save(out, deterministic_id=True)
-            return out.getvalue()
-    except pikepdf.PdfError as exc:
-        raise ValidationFailed("unreadable_pdf", field="file") from exc
+            pdf.save(
+                out,
+                deterministic_id=True,
+                encryption=False,
+                object_stream_mode=pikepdf.ObjectStreamMode.disable,
+                compress_streams=True,
+            )
+        cleaned = out.getvalue()
+        with pikepdf.open(io.BytesIO(cleaned)) as check:
+            if _findings(check):
+                raise _PdfNotClean("active content left")
+        return cleaned
+    except _PdfNotClean as exc:
+        raise ValidationFailed("pdf_not_cleanable", detail=REFUSED_PDF, field="file") from exc
+    except ValidationFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - hostile input: whatever qpdf or a malformed graph raises, refuse
+        raise ValidationFailed("unreadable_pdf", detail=UNREADABLE_PDF, field="file") from exc
 
 
 class LocalEvidenceFiles:

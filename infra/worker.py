@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.ports import Clock
+from infra import idempotency
 from infra.db.chatbot import purge_chatbot
-from infra.db.leases import claim_due
+from infra.db.leases import WorkTable, drain
 from infra.db.tables import OutboxRow, UserRow
 from infra.mail import Mailer
 from infra.mail_templates import TEMPLATES, render
@@ -27,8 +28,15 @@ log = logging.getLogger("madoguchi.worker")
 # A handler that returns False did its job without sending anything itself (the LINE notice only queues a
 # delivery, or the person is not linked): the row completes but is not counted as delivered.
 Handler = Callable[[AsyncSession, dict[str, Any]], Awaitable[bool | None]]
-LEASE = timedelta(minutes=2)
 CHATBOT_PURGE_EVERY = timedelta(hours=1)
+
+
+OUTBOX = WorkTable(
+    OutboxRow,
+    pending=lambda: [OutboxRow.sent_at.is_(None), OutboxRow.failed_at.is_(None)],  # type: ignore[union-attr]
+    due=lambda now: [OutboxRow.next_attempt_at <= now],
+    order_by=lambda: [OutboxRow.created_at],
+)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -67,35 +75,38 @@ class OutboxWorker:
 
         return send
 
-    async def _claim(self, now: datetime, limit: int) -> list[uuid.UUID]:
-        async with self.factory() as db:
-            claimed = await claim_due(
-                db,
-                OutboxRow,
-                pending=[OutboxRow.sent_at.is_(None), OutboxRow.failed_at.is_(None)],  # type: ignore[union-attr]
-                due=[OutboxRow.next_attempt_at <= now],
-                order_by=[OutboxRow.created_at],
-                now=now,
-                lease=LEASE,
-                limit=limit,
-            )
-            await db.commit()
-            return claimed
-
     async def _deliver(self, row_id: uuid.UUID) -> bool:
-        async with self.factory() as db:
-            row = await db.get(OutboxRow, row_id)
-            if row is None or row.sent_at is not None:
-                return False
-            handler = self.handlers.get(row.kind)
-            now = self.clock.now()
-            try:
+        """Deliver one row and record the outcome before the next row is touched. Whatever goes wrong with this
+        row, however unexpected, is a failed attempt of this row alone: it backs off, and becomes a dead
+        letter (`failed_at`) after MADOGUCHI_OUTBOX_MAX_ATTEMPTS."""
+        try:
+            async with self.factory() as db:
+                row = await db.get(OutboxRow, row_id)
+                if row is None or row.sent_at is not None or row.failed_at is not None:
+                    return False
+                handler = self.handlers.get(row.kind)
                 if handler is None:
                     raise LookupError("no handler")
                 sent = await handler(db, row.payload or {})
-            except Exception as exc:  # noqa: BLE001 - any failure is retried; the type name is all we keep
+                row.sent_at = self.clock.now()
+                row.locked_until = None
+                row.payload = None  # drop one-time secrets (tokens) as soon as they are delivered
+                await db.commit()
+                return sent is not False
+        except Exception as exc:  # noqa: BLE001 - any failure is retried; the type name is all we keep
+            await self._failed(row_id, type(exc).__name__)
+            return False
+
+    async def _failed(self, row_id: uuid.UUID, error: str) -> None:
+        """Recorded in a fresh session: the one that failed may be unusable (a dropped connection)."""
+        try:
+            async with self.factory() as db:
+                row = await db.get(OutboxRow, row_id)
+                if row is None or row.sent_at is not None:
+                    return
+                now = self.clock.now()
                 row.attempts += 1
-                row.last_error = type(exc).__name__[:64]
+                row.last_error = error[:64]
                 row.locked_until = None
                 if row.attempts >= self.settings.outbox_max_attempts:
                     row.failed_at = now
@@ -112,12 +123,8 @@ class OutboxWorker:
                     },
                 )
                 await db.commit()
-                return False
-            row.sent_at = now
-            row.locked_until = None
-            row.payload = None  # drop one-time secrets (tokens) as soon as they are delivered
-            await db.commit()
-            return sent is not False
+        except Exception as exc:  # noqa: BLE001 - the lease runs out and the row is tried again
+            log.error("outbox failure not recorded: %s", type(exc).__name__)
 
     def add_line(self, line: LineBot) -> None:
         """The LINE bot: its inbox and deliveries drain with the outbox, and published answers notify linked
@@ -127,19 +134,32 @@ class OutboxWorker:
 
     async def run_once(self, limit: int = 100) -> int:
         """Deliver everything due now; returns how many were delivered."""
-        delivered = await self._drain_outbox(limit)
+        delivered = 0
         # Extra passes (the LINE inbox and deliveries) run after the outbox, so a notice an outbox handler
-        # queued goes out in the same pass.
-        for extra in self.passes:
-            delivered += await extra(limit)
+        # queued goes out in the same pass. Each pass stands alone: one failing does not hold up the others.
+        for one_pass in (self._drain_outbox, *self.passes):
+            try:
+                delivered += await one_pass(limit)
+            except Exception as exc:  # noqa: BLE001 - a database blip; the next pass tries again
+                log.error("worker pass failed: %s", type(exc).__name__)
         await self.purge_chatbot_due(self.clock.now())  # run_forever calls this: hourly at most
         return delivered
+
+    async def purge_idempotency_keys(self, now: datetime) -> int:
+        """Idempotency keys and the answers kept with them (which may quote what a consulter wrote) go after a
+        day; returns how many did."""
+        try:
+            return await idempotency.purge_expired(self.factory, now)
+        except Exception as exc:  # noqa: BLE001 - retried next hour
+            log.error("idempotency purge failed: %s", type(exc).__name__)
+            return 0
 
     async def purge_chatbot_due(self, now: datetime) -> int:
         """Chatbot transcripts past MADOGUCHI_CHATBOT_RETENTION_DAYS go; returns how many sessions did."""
         if self.chatbot_purged_at is not None and now - self.chatbot_purged_at < CHATBOT_PURGE_EVERY:
             return 0
         self.chatbot_purged_at = now
+        await self.purge_idempotency_keys(now)
         try:
             return await purge_chatbot(
                 self.factory, now, timedelta(days=self.settings.chatbot_retention_days)
@@ -149,15 +169,14 @@ class OutboxWorker:
             return 0
 
     async def _drain_outbox(self, limit: int) -> int:
-        delivered = 0
-        while True:
-            claimed = await self._claim(self.clock.now(), limit)
-            if not claimed:
-                return delivered
-            for row_id in claimed:
-                delivered += await self._deliver(row_id)
-            if len(claimed) < limit:
-                return delivered
+        return await drain(
+            self.factory,
+            OUTBOX,
+            self._deliver,
+            clock=self.clock,
+            lease=self.settings.worker_lease,
+            limit=limit,
+        )
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -6,11 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Header, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile, status
 
 from api.deps import ContainerDep, Person
 from api.errors import BodyTooLarge
 from api.etag import etag_of, parse_if_match
+from api.idempotency import idempotent
 from api.pagination import decode_cursor, encode_cursor
 from api.routes.guidance import desk_out
 from api.schemas.common import Page, problem_responses
@@ -30,17 +31,19 @@ from api.schemas.consultations import (
     UrgencyOut,
 )
 from api.schemas.guidance import ReferralIn, ReferralOut
+from domain.actors import Actor
 from domain.consultations import (
     Consultation,
     Cursor,
     Evidence,
     Intake,
+    IntakeResult,
     Message,
     Priority,
     QueueFilter,
     Status,
 )
-from domain.errors import ValidationFailed
+from domain.errors import NotFound, ValidationFailed
 from domain.knowledge_model import Desk
 from domain.referrals import Referral, ReferralAction
 from infra.storage import EXTENSIONS
@@ -48,7 +51,6 @@ from infra.storage import EXTENSIONS
 router = APIRouter(prefix="/v1/consultations", tags=["consultations"])
 
 IfMatch = Annotated[str | None, Header(max_length=100, description='ETag from GET, e.g. "v3"')]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200)]
 
 
 def summary(c: Consultation, now: datetime) -> dict[str, Any]:
@@ -124,6 +126,27 @@ def detail_with_etag(response: Response, c: Consultation, now: datetime) -> Cons
     return ConsultationDetail(**detail(c, now))
 
 
+def intake_out(result: IntakeResult, response: Response, now: datetime) -> IntakeOut:
+    consultation = result.consultation
+    response.headers["Location"] = f"/v1/consultations/{consultation.id}"
+    with_etag(response, consultation)
+    return IntakeOut(
+        **detail(consultation, now),
+        urgency=[UrgencyOut(flag=f.flag, triggers=f.triggers, desks=f.desk_codes) for f in result.urgency],
+        urgency_desks=[desk_out(d) for d in result.urgency_desks],
+        emergency_desks=[desk_out(d) for d in result.emergency_desks],
+    )
+
+
+async def replay_intake(
+    actor: Actor, c: Any, consultation_id: uuid.UUID, _: Request
+) -> tuple[Any, dict[str, str]]:
+    response = Response()
+    result = await c.consultations.intake_result(await c.consultations.get(actor, consultation_id))
+    body = intake_out(result, response, c.clock.now())
+    return body, {k: v for k, v in response.headers.items() if k in ("location", "etag")}
+
+
 @router.post(
     "",
     operation_id="consultations_create",
@@ -131,13 +154,10 @@ def detail_with_etag(response: Response, c: Consultation, now: datetime) -> Cons
     response_model=IntakeOut,
     responses=problem_responses(401, 403, 409, 422, 429),
     summary="Submit a consultation (consulter). Idempotency-Key makes retries safe.",
+    dependencies=[idempotent("consultations_create", "consultation", replay_intake)],
 )
 async def create_consultation(
-    body: ConsultationCreate,
-    actor: Person,
-    c: ContainerDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
+    body: ConsultationCreate, actor: Person, c: ContainerDep, response: Response
 ) -> IntakeOut:
     intake = Intake(
         channel=body.channel,
@@ -154,20 +174,7 @@ async def create_consultation(
         agreed_to_terms=body.consent.terms,
         agreed_to_sensitive_data=body.consent.sensitive_data,
     )
-    result = await c.consultations.open(
-        actor, intake, idempotency_key=idempotency_key, body=body.model_dump(mode="json")
-    )
-    consultation = result.consultation
-    if result.replayed:
-        response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/v1/consultations/{consultation.id}"
-    with_etag(response, consultation)
-    return IntakeOut(
-        **detail(consultation, c.clock.now()),
-        urgency=[UrgencyOut(flag=f.flag, triggers=f.triggers, desks=f.desk_codes) for f in result.urgency],
-        urgency_desks=[desk_out(d) for d in result.urgency_desks],
-        emergency_desks=[desk_out(d) for d in result.emergency_desks],
-    )
+    return intake_out(await c.consultations.open(actor, intake), response, c.clock.now())
 
 
 @router.get(
@@ -366,6 +373,16 @@ async def list_messages(consultation_id: uuid.UUID, actor: Person, c: ContainerD
     return [message_out(m) for m in await c.consultations.messages(actor, consultation_id)]
 
 
+async def replay_message(
+    actor: Actor, c: Any, message_id: uuid.UUID, request: Request
+) -> tuple[Any, dict[str, str]]:
+    consultation_id = uuid.UUID(request.path_params["consultation_id"])
+    for m in await c.consultations.messages(actor, consultation_id):
+        if m.id == message_id:
+            return message_out(m), {}
+    raise NotFound("message_not_found")
+
+
 @router.post(
     "/{consultation_id}/messages",
     operation_id="messages_create",
@@ -373,6 +390,7 @@ async def list_messages(consultation_id: uuid.UUID, actor: Person, c: ContainerD
     response_model=MessageOut,
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="Consulter reply, or staff answer (notifies the consulter) or internal note",
+    dependencies=[idempotent("messages_create", "message", replay_message)],
 )
 async def post_message(
     consultation_id: uuid.UUID, body: MessageIn, actor: Person, c: ContainerDep
@@ -391,6 +409,13 @@ async def list_evidence(consultation_id: uuid.UUID, actor: Person, c: ContainerD
     return [evidence_out(e) for e in await c.consultations.evidence(actor, consultation_id)]
 
 
+async def replay_evidence(
+    actor: Actor, c: Any, evidence_id: uuid.UUID, request: Request
+) -> tuple[Any, dict[str, str]]:
+    consultation_id = uuid.UUID(request.path_params["consultation_id"])
+    return evidence_out(await c.consultations.get_evidence(actor, consultation_id, evidence_id)), {}
+
+
 @router.post(
     "/{consultation_id}/evidence",
     operation_id="evidence_create",
@@ -398,6 +423,7 @@ async def list_evidence(consultation_id: uuid.UUID, actor: Person, c: ContainerD
     response_model=EvidenceOut,
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="Record an evidence item; the URL is stored as text and never fetched",
+    dependencies=[idempotent("evidence_create", "evidence", replay_evidence)],
 )
 async def create_evidence(
     consultation_id: uuid.UUID, body: EvidenceIn, actor: Person, c: ContainerDep
@@ -498,6 +524,16 @@ async def list_referrals(consultation_id: uuid.UUID, actor: Person, c: Container
     return [referral_out(r, d) for r, d in await c.referrals.list(actor, consultation_id)]
 
 
+async def replay_referral(
+    actor: Actor, c: Any, referral_id: uuid.UUID, request: Request
+) -> tuple[Any, dict[str, str]]:
+    consultation_id = uuid.UUID(request.path_params["consultation_id"])
+    for referral, desk in await c.referrals.list(actor, consultation_id):
+        if referral.id == referral_id:
+            return referral_out(referral, desk), {}
+    raise NotFound("referral_not_found")
+
+
 @router.post(
     "/{consultation_id}/referrals",
     operation_id="referrals_create",
@@ -506,6 +542,7 @@ async def list_referrals(consultation_id: uuid.UUID, actor: Person, c: Container
     tags=["referrals"],
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="Staff propose a referral to a desk, with the reason; the consulter then consents or declines",
+    dependencies=[idempotent("referrals_create", "referral", replay_referral)],
 )
 async def create_referral(
     consultation_id: uuid.UUID, body: ReferralIn, actor: Person, c: ContainerDep

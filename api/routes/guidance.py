@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from api.deps import ContainerDep, Person, client_address
 from api.etag import etag_of, parse_if_match
+from api.idempotency import idempotent
 from api.schemas.common import problem_responses
 from api.schemas.guidance import (
     CategorySuggestionOut,
@@ -124,6 +125,7 @@ async def list_desks(
     response_model=DeskDetail,
     tags=["desks"],
     responses=problem_responses(401, 403, 409, 422),
+    dependencies=[idempotent("desks_create", "desk_version")],
 )
 async def create_desk(body: DeskCreate, actor: Person, c: ContainerDep, response: Response) -> DeskDetail:
     fields = body.model_dump(exclude={"note"})

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from api.deps import ContainerDep, Person
+from api.idempotency import idempotent
 from api.schemas.common import problem_responses
 from api.schemas.quality import (
     AnonymisedCaseOut,
@@ -35,6 +36,7 @@ from api.schemas.quality import (
     SectionRevisionIn,
     StaleUseOut,
 )
+from domain.actors import Actor
 from domain.answers import AnswerDraft
 from domain.errors import NotFound
 from domain.quality import Finding, ManualEntry, Period, Proposal, Sample
@@ -143,6 +145,13 @@ async def list_drafts(consultation_id: uuid.UUID, actor: Person, c: ContainerDep
     return [draft_out(d) for d in await c.answers.list(actor, consultation_id)]
 
 
+async def replay_draft(
+    actor: Actor, c: Any, draft_id: uuid.UUID, request: Request
+) -> tuple[Any, dict[str, str]]:
+    consultation_id = uuid.UUID(request.path_params["consultation_id"])
+    return draft_out(await c.answers.get(actor, consultation_id, draft_id)), {}
+
+
 @router.post(
     A,
     operation_id="answers_create",
@@ -150,6 +159,7 @@ async def list_drafts(consultation_id: uuid.UUID, actor: Person, c: ContainerDep
     response_model=DraftOut,
     responses=ERRORS,
     summary="Draft an answer; the review rules decide whether the legal advisor must see it",
+    dependencies=[idempotent("answers_create", "answer_draft", replay_draft)],
 )
 async def create_draft(consultation_id: uuid.UUID, body: DraftIn, actor: Person, c: ContainerDep) -> DraftOut:
     draft = await c.answers.create(
@@ -307,6 +317,7 @@ async def manual_versions(kind: str, code: str, actor: Person, c: ContainerDep) 
     response_model=ManualEntryOut,
     responses=ERRORS,
     summary="Supervisors: a new version of a section (accepting a council proposal if named)",
+    dependencies=[idempotent("manual_revise", "manual_entry")],
 )
 async def revise_section(
     code: str, body: SectionRevisionIn, actor: Person, c: ContainerDep
@@ -373,6 +384,7 @@ async def supervision_overview(actor: Person, c: ContainerDep, start: FromQ, end
     response_model=SampleOut,
     responses=ERRORS,
     summary="Supervisors draw a sample of closed consultations",
+    dependencies=[idempotent("council_sample_create", "council_sample")],
 )
 async def create_sample(body: SampleIn, actor: Person, c: ContainerDep) -> SampleOut:
     sample = await c.quality.draw_sample(
@@ -410,6 +422,7 @@ async def anonymised_case(
     status_code=status.HTTP_201_CREATED,
     response_model=FindingOut,
     responses=ERRORS,
+    dependencies=[idempotent("council_finding_create", "council_finding")],
 )
 async def create_finding(
     sample_id: uuid.UUID, pseudonym: str, body: FindingIn, actor: Person, c: ContainerDep
@@ -435,6 +448,7 @@ async def list_findings(sample_id: uuid.UUID, actor: Person, c: ContainerDep) ->
     response_model=ProposalOut,
     responses=ERRORS,
     summary="Council members propose a manual revision",
+    dependencies=[idempotent("council_proposal_create", "manual_proposal")],
 )
 async def create_proposal(body: ProposalIn, actor: Person, c: ContainerDep) -> ProposalOut:
     return proposal_out(await c.quality.propose(actor, body.section_code, body.proposed_body, body.rationale))

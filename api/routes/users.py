@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from api.deps import Admin, ContainerDep
 from api.etag import etag_of, parse_if_match
+from api.idempotency import idempotent
 from api.pagination import cursor_uuid, encode_cursor
 from api.schemas.accounts import UserCreate, UserOut, UserUpdate
 from api.schemas.common import Page, problem_responses
-from domain.actors import Role
+from domain.actors import Actor, Role
 from domain.models import User
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
@@ -50,6 +51,11 @@ async def list_users(
     return Page(items=items, next_cursor=encode_cursor({"id": str(items[-1].id)}) if more else None)
 
 
+async def replay_user(actor: Actor, c: Any, user_id: uuid.UUID, _: Request) -> tuple[Any, dict[str, str]]:
+    user = await c.accounts.get_user(actor, user_id)
+    return user_out(user), {"location": f"/v1/users/{user.id}", "etag": etag_of(user.version)}
+
+
 @router.post(
     "",
     operation_id="users_create",
@@ -57,6 +63,7 @@ async def list_users(
     response_model=UserOut,
     responses=problem_responses(401, 403, 409, 422),
     summary="Invite a staff member; they set a password through the mailed link",
+    dependencies=[idempotent("users_create", "app_user", replay_user)],
 )
 async def create_user(body: UserCreate, actor: Admin, c: ContainerDep, response: Response) -> UserOut:
     user = await c.accounts.create_staff(

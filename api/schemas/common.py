@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+)
 
 T = TypeVar("T")
 
@@ -15,8 +23,25 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def utc_timestamp(value: datetime) -> str:
+    """The one form of every timestamp the API sends: ISO 8601 in UTC with `Z`
+    (`2026-12-04T08:00:00Z`), whatever offset the value was computed in (due times are computed in JST) and
+    whichever database it was read from."""
+    if value.tzinfo is None:  # stored as UTC (SQLite keeps no offset)
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 class Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+    # No return annotation on purpose: pydantic would take `Any` as every field's serialised type and the
+    # contract would lose them all.
+    @field_serializer("*", mode="wrap")
+    def _timestamps_in_utc(self, value: Any, handler: SerializerFunctionWrapHandler, info: SerializationInfo):  # type: ignore[no-untyped-def]  # noqa: ANN202
+        if isinstance(value, datetime) and info.mode == "json":
+            return utc_timestamp(value)
+        return handler(value)
 
 
 class ValidationIssue(BaseModel):

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, false, func, or_, select, true, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -27,7 +26,6 @@ from domain.consultations import (
     Status,
     Transition,
 )
-from domain.errors import Conflict
 from domain.policy import All, AssignedToOrUnassigned, Nothing, OwnedBy, Visibility
 from domain.ports import Clock
 from infra.db.tables import (
@@ -35,7 +33,6 @@ from infra.db.tables import (
     ConsultationRow,
     ConsultationTransitionRow,
     EvidenceRow,
-    IdempotencyRow,
     MessageRow,
     UserRow,
 )
@@ -196,7 +193,10 @@ class SqlConsultations:
                     select(ConsultationCategoryRow.consultation_id).where(
                         or_(
                             ConsultationCategoryRow.category_code == flt.category,
-                            ConsultationCategoryRow.category_code.startswith(flt.category + "."),  # type: ignore[attr-defined]
+                            # autoescape: the code is compared as written, never as a LIKE pattern (% and _)
+                            ConsultationCategoryRow.category_code.startswith(  # type: ignore[attr-defined]
+                                flt.category + ".", autoescape=True
+                            ),
                         )
                     )
                 )
@@ -357,28 +357,6 @@ class SqlConsultations:
                 file_sha256=file.sha256,
             )
         )
-
-    async def idempotent(self, principal: uuid.UUID, key: str) -> tuple[str, uuid.UUID] | None:
-        row = await self.db.get(IdempotencyRow, (principal, key))
-        return (row.fingerprint, row.consultation_id) if row else None
-
-    async def remember(
-        self, principal: uuid.UUID, key: str, fingerprint: str, consultation_id: uuid.UUID
-    ) -> None:
-        self.db.add(
-            IdempotencyRow(
-                principal_id=principal,
-                key=key,
-                fingerprint=fingerprint,
-                consultation_id=consultation_id,
-                created_at=self.clock.now(),
-            )
-        )
-        try:
-            await self.db.flush()
-        except IntegrityError as exc:
-            # The same key is being used by a request still in flight (IETF idempotency draft: 409).
-            raise Conflict("idempotency_key_in_use") from exc
 
     async def staff_role(self, user_id: uuid.UUID) -> Role | None:
         row = await self.db.get(UserRow, user_id)

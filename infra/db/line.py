@@ -10,10 +10,23 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infra.db.leases import claim_due
+from infra.db.leases import WorkTable, claim_due
 from infra.db.tables_line import LineDeliveryRow, LineInboxRow, LineLinkNonceRow, LineUserRow
 
 PENDING, SENT, SKIPPED, DEAD = "pending", "sent", "skipped", "dead"
+
+INBOX = WorkTable(
+    LineInboxRow,
+    pending=lambda: [LineInboxRow.processed_at.is_(None)],  # type: ignore[union-attr]
+    due=lambda now: [LineInboxRow.next_attempt_at <= now],
+    order_by=lambda: [LineInboxRow.event_at, LineInboxRow.received_at],
+)
+DELIVERIES = WorkTable(
+    LineDeliveryRow,
+    pending=lambda: [LineDeliveryRow.status == PENDING],
+    due=lambda now: [LineDeliveryRow.next_attempt_at <= now],
+    order_by=lambda: [LineDeliveryRow.created_at],
+)
 
 
 def _insert_ignoring_duplicates(db: AsyncSession, table: Any, key: str) -> Any:

@@ -214,15 +214,22 @@ class EvidenceRow(SQLModel, table=True):
 
 
 class IdempotencyRow(SQLModel, table=True):
-    """Idempotency-Key per principal: a retry returns the consultation the first request created."""
+    """An `Idempotency-Key` of one principal, written in the same transaction as the create it guards, and the
+    answer that create gave (its status, Location and ETag, and body), so a retry gets exactly that answer.
+    `resource_id` is the row the create made, for a retry whose first answer never got stored. Kept a day."""
 
     __tablename__ = "idempotency_key"
 
     principal_id: uuid.UUID = Field(primary_key=True)
     key: str = Field(primary_key=True, max_length=200)
+    operation: str = Field(max_length=64)
     fingerprint: str = Field(max_length=64)
-    consultation_id: uuid.UUID = Field(foreign_key="consultation.id")
+    resource_id: uuid.UUID | None = None
+    status_code: int | None = None
+    response_headers: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    response_body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = ts(nullable=False)
+    expires_at: datetime = ts(nullable=False, index=True)
 
 
 class DeskVersionRow(SQLModel, table=True):

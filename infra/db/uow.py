@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.ports import Clock
+from infra import idempotency
 from infra.db.chatbot import SqlChatbot
 from infra.db.consultations import SqlConsultations
 from infra.db.guidance import SqlDesks, SqlReferrals
@@ -41,6 +42,9 @@ class SqlUnitOfWork:
         self.manual = SqlManual(self.db)
         self.council = SqlCouncil(self.db)
         self.quality = SqlQuality(self.db)
+        scope = idempotency.current()
+        if scope is not None and scope.armed:
+            idempotency.watch(self.db, scope)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -52,8 +56,17 @@ class SqlUnitOfWork:
             self.db = None
 
     async def commit(self) -> None:
+        """Commits; the first commit that writes, in a request carrying a fresh Idempotency-Key, writes the
+        key in the same transaction."""
         assert self.db is not None
+        scope = idempotency.current()
+        if not idempotency.should_record(self.db, scope):
+            await self.db.commit()
+            return
+        assert scope is not None
+        await idempotency.record(self.db, scope, self.clock.now())
         await self.db.commit()
+        scope.recorded = True
 
     async def rollback(self) -> None:
         assert self.db is not None

@@ -88,8 +88,11 @@ async def test_idempotency_key_returns_the_same_consultation(client, people) -> 
     headers = {**person.headers, "Idempotency-Key": "8e4c0b7a-2f1d-4c1e-9f2b-000000000001"}
     first = await client.post("/v1/consultations", headers=headers, json=intake())
     again = await client.post("/v1/consultations", headers=headers, json=intake())
-    assert first.status_code == 201 and again.status_code == 200
-    assert again.json()["id"] == first.json()["id"]
+    # A replay is the original answer: 201 (not 200), the same body to the byte, the same Location and ETag.
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["etag"] == first.headers["etag"]
     other_body = await client.post("/v1/consultations", headers=headers, json=intake(title="別の相談です"))
     assert_problem(other_body, 422, "idempotency_key_reused")
     # Keys are per person: someone else's identical key is a different operation.
@@ -402,6 +405,25 @@ async def test_published_answer_mails_the_consulter_once_without_content(
     text = mailbox.body(mails[0])
     assert f"https://madoguchi.example.jp/consultations/{c['id']}" in text
     assert "削除依頼書" not in text and "SNS" not in text and "横領" not in text
+
+
+async def test_the_category_filter_compares_codes_not_patterns(client, people) -> None:
+    """Issue 13: `?category=%` matched every categorised case (the code went into LIKE unescaped)."""
+    supervisor = await people.create(Role.supervisor)
+    owner = await people.create()
+    threat = await open_consultation(client, owner, categories=["ILLEGAL.THREAT"])
+    await open_consultation(client, owner, title="分類なし")
+
+    async def q(category: str) -> list[str]:
+        response = await client.get(
+            "/v1/consultations", headers=supervisor.headers, params={"category": category}
+        )
+        assert response.status_code == 200, response.text
+        return [x["id"] for x in response.json()["items"]]
+
+    for pattern in ("%", "_", "%.%", "ILLEGAL.%", "ILLEGAL._HREAT", "ILLEGA_", "%THREAT", "ILLEGAL.THREAT%"):
+        assert await q(pattern) == [], pattern
+    assert await q("ILLEGAL") == await q("ILLEGAL.THREAT") == [threat["id"]]
 
 
 async def test_queue_filters_and_keyset_pages(client, people, container) -> None:

@@ -65,6 +65,25 @@ async def test_413_for_a_chunked_body_over_the_limit(client) -> None:
     assert_problem(response, 413, "content_too_large")
 
 
+async def test_431_for_too_many_request_headers(client) -> None:
+    """Issue 13: 20,000 headers were answered 200. The app refuses past the limit whatever server runs it."""
+    many = [(f"x-pad-{i}", "1") for i in range(101)]
+    body = assert_problem(await client.get("/healthz", headers=many), 431, "request_header_fields_too_large")
+    assert body["title"] == "リクエストヘッダーが大きすぎます"
+    assert (await client.get("/healthz", headers=many[:90])).status_code == 200
+
+
+async def test_431_for_request_headers_too_large(client) -> None:
+    big = {"X-Pad": "a" * 17_000}
+    response = await client.get("/healthz", headers={**big, "Accept-Language": "en"})
+    body = assert_problem(response, 431, "request_header_fields_too_large")
+    assert body["title"] == "Request header fields too large" and "aaaa" not in response.text
+    # A long bearer token and the usual headers are far below the limit.
+    assert (
+        await client.get("/healthz", headers={"Authorization": "Bearer " + "a" * 4000})
+    ).status_code == 200
+
+
 async def test_415_for_an_unsupported_content_type(client) -> None:
     response = await client.post(
         "/v1/auth/register", content=b"email=a", headers={"Content-Type": "text/plain"}
@@ -204,6 +223,27 @@ async def test_cors_allows_only_listed_origins(client) -> None:
 def test_production_refuses_laptop_defaults(overrides: dict[str, object], complaint: str) -> None:
     with pytest.raises(ValueError, match=complaint):
         Settings(env="production", **overrides)  # type: ignore[arg-type]
+
+
+SECRETS = {
+    "redis_url": "redis://:hunter2-redis-pass@redis.internal:6379/0",
+    "smtp_password": "smtp-pass-9f8e7d",
+    "database_url": "postgresql://madoguchi:db-pass-1a2b3c@db/madoguchi",
+    "secret_key": "too-short-key",
+}
+
+
+def test_a_production_refusal_names_settings_never_values() -> None:
+    """Issue 13: the refusal printed the raw settings, a Redis URL with its password among them."""
+    with pytest.raises(ValueError) as refused:
+        Settings(env="production", **SECRETS)  # type: ignore[arg-type]
+    text = str(refused.value)
+    assert "MADOGUCHI_SECRET_KEY" in text and "MADOGUCHI_DOCS_ENABLED" in text
+    for value in ("hunter2", "smtp-pass", "db-pass", "too-short-key", "redis.internal"):
+        assert value not in text
+    with pytest.raises(ValueError) as wrong_type:
+        Settings(smtp_port="hunter2-as-a-port")  # type: ignore[arg-type]
+    assert "smtp_port" in str(wrong_type.value) and "hunter2" not in str(wrong_type.value)
 
 
 def test_production_starts_with_real_settings() -> None:

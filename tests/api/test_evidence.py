@@ -234,3 +234,60 @@ async def test_only_those_allowed_download(client, people) -> None:
         ),
         404,
     )
+
+
+def pdf_as_in_the_probe() -> bytes:
+    """What the probe stored (issue 13): a bookmark running JavaScript, a form field with a keystroke script
+    and a file attachment annotation carrying an executable."""
+    from tests.integration.test_pdf_cleaning import annotation, embedded_file, js, new_pdf, save
+
+    pdf = new_pdf()
+    outlines = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Outlines, Count=1))
+    item = pdf.make_indirect(pikepdf.Dictionary(Title=pikepdf.String("証拠"), Parent=outlines, A=js(pdf)))
+    outlines.First = outlines.Last = item
+    pdf.Root.Outlines = outlines
+    field = annotation(pdf, "/Widget", FT=pikepdf.Name.Tx, T=pikepdf.String("f"))
+    field.AA = pikepdf.Dictionary(K=js(pdf))
+    pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array([field]))
+    annotation(pdf, "/FileAttachment", FS=embedded_file(pdf))
+    return save(pdf)
+
+
+async def test_a_stored_pdf_has_no_script_form_or_attachment_left(client, people) -> None:
+    from tests.integration.test_pdf_cleaning import active_parts
+
+    owner = await people.create()
+    c = await open_consultation(client, owner)
+    item = (await client.post(f"/v1/consultations/{c['id']}/evidence", headers=owner.headers, json={})).json()
+    file_url = f"/v1/consultations/{c['id']}/evidence/{item['id']}/file"
+    original = pdf_as_in_the_probe()
+    assert active_parts(original)
+    ok = await client.put(
+        file_url, headers=owner.headers, files={"file": ("x.pdf", original, "application/pdf")}
+    )
+    assert ok.status_code == 200, ok.text
+    stored = (await client.get(file_url, headers=owner.headers)).content
+    assert active_parts(stored) == []
+    assert ok.json()["file"]["sha256"] == hashlib.sha256(stored).hexdigest()
+
+
+async def test_a_pdf_that_cannot_be_cleaned_is_refused_saying_what_to_send(client, people) -> None:
+    owner = await people.create()
+    c = await open_consultation(client, owner)
+    item = (await client.post(f"/v1/consultations/{c['id']}/evidence", headers=owner.headers, json={})).json()
+    file_url = f"/v1/consultations/{c['id']}/evidence/{item['id']}/file"
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array(), XFA=pdf.make_stream(b"<xdp:xdp/>"))
+    pdf.Root.NeedsRendering = True  # a dynamic XFA form: its content would not survive cleaning
+    out = io.BytesIO()
+    pdf.save(out)
+    refused = assert_problem(
+        await client.put(
+            file_url, headers=owner.headers, files={"file": ("x.pdf", out.getvalue(), "application/pdf")}
+        ),
+        422,
+        "pdf_not_cleanable",
+    )
+    assert "PDFとして印刷し直した" in refused["detail"] and "スクリーンショット" in refused["detail"]
+    assert (await client.get(file_url, headers=owner.headers)).status_code == 404

@@ -74,6 +74,10 @@ async def test_desk_edits_are_validated_and_limited_to_editors(client, people) -
         ({**NEW_DESK, "kind": "ufo"}, "unknown_code"),
         ({**NEW_DESK, "categories": ["NOPE"]}, "unknown_code"),
         ({**NEW_DESK, "url": "javascript:alert(1)"}, "invalid_url"),
+        # Issue 13: desk pages are links for anonymous people, so https only, and no look-alike user part.
+        ({**NEW_DESK, "url": "http://www.example.jp/soudan"}, "invalid_url"),
+        ({**NEW_DESK, "url": "https://www.npa.go.jp@attacker.example/"}, "invalid_url"),
+        ({**NEW_DESK, "url": "//attacker.example/"}, "invalid_url"),
         ({**NEW_DESK, "phone": None}, "desk_needs_contact"),
     ):
         assert_problem(await client.post("/v1/desks", headers=supervisor.headers, json=body), 422, code)
@@ -87,6 +91,13 @@ async def test_desk_edits_are_validated_and_limited_to_editors(client, people) -
             403,
         )
     assert (await client.get("/v1/desks/police_110")).json()["phone"] == "110"
+    downgraded = await client.patch(
+        "/v1/desks/police_110",
+        headers={**supervisor.headers, "If-Match": '"v1"'},
+        json={"url": "http://www.npa.go.jp/"},
+    )
+    assert_problem(downgraded, 422, "invalid_url")
+    assert (await client.get("/v1/desks/police_110")).json()["url"] != "http://www.npa.go.jp/"
 
 
 async def test_an_edited_desk_is_what_intake_shows(client, people) -> None:

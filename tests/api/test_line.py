@@ -15,7 +15,8 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select, text, update
 
-from domain.actors import Role
+from domain.actors import Actor, Client, Role
+from domain.errors import ValidationFailed
 from domain.line import ANSWER_NOTICE
 from infra.db.tables_line import LineDeliveryRow, LineInboxRow, LineLinkNonceRow, LineUserRow
 from tests.api.consultation_helpers import answer, open_consultation, take
@@ -437,6 +438,37 @@ async def test_link_nonce_input_is_checked_and_staff_get_none(line_client, peopl
         "/v1/line/link-nonce", headers=staff.headers, json={"link_token": "c" * 32}
     )
     assert_problem(refused, 403, "consulter_required")
+
+
+async def test_only_a_link_token_of_lines_shape_reaches_the_redirect_url(
+    line_client, line_container, people
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13: any `link_token` went into the redirect URL. Whoever calls the service, a token that could
+    add parameters, a fragment, a path or a line break is refused before any URL is built."""
+    person = await people.create(Role.consulter)
+    actor = Actor(client=Client.web, user_id=person.id, role=Role.consulter)
+    attacks = (
+        "a" * 32 + "&nonce=attacker",
+        "a" * 32 + "#x",
+        "a" * 32 + "\r\nLocation: https://attacker.example/",
+        "../../evil" + "a" * 10,
+        "ａ" * 32,
+        "a" * 7,
+        "a" * 129,
+    )
+    for token in attacks:
+        with pytest.raises(ValidationFailed) as refused:
+            await line_container.line.create_link_nonce(actor, token)
+        assert refused.value.code == "invalid_link_token"
+        response = await line_client.post(
+            "/v1/line/link-nonce", headers=person.headers, json={"link_token": token}
+        )
+        body = assert_problem(response, 422)
+        assert "attacker" not in response.text and body["code"] in ("validation_failed", "invalid_link_token")
+    made = await line_container.line.create_link_nonce(actor, "NMZTNuVrPTqlr2IF8Bnymkb7rXfYv5EY")
+    assert made.redirect_url.startswith(
+        "https://access.line.me/dialog/bot/accountLink?linkToken=NMZTNuVrPTqlr2IF8Bnymkb7rXfYv5EY&nonce="
+    )
 
 
 async def test_unlink_from_the_my_page(line_client, line_container, fake_line, people) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ honest fake (no transport to inject).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -43,6 +44,9 @@ class FakeLine:
     # kind -> statuses to answer next (consumed one per call); "always" keeps failing until cleared.
     failures: dict[str, list[int]] = field(default_factory=dict)
     always: dict[str, int] = field(default_factory=dict)
+    # kind -> how many of the next successful calls answer 200 with a body no JSON parser reads
+    garbled: dict[str, int] = field(default_factory=dict)
+    delay_seconds: float = 0.0  # before answering each message call (a slow LINE, for kill tests)
     accepted_retry_keys: set[str] = field(default_factory=set)
     used_reply_tokens: set[str] = field(default_factory=set)
     link_tokens: list[str] = field(default_factory=list)
@@ -57,9 +61,16 @@ class FakeLine:
     def fail_always(self, kind: str, status: int) -> None:
         self.always[kind] = status
 
+    def garble(self, kind: str, *, times: int = 1) -> None:
+        """Accept the next `times` calls of `kind` (they count as sent) but answer 200 with an unparseable body,
+        as the Messaging API once did."""
+        self.garbled[kind] = self.garbled.get(kind, 0) + times
+
     def recover(self) -> None:
         self.failures.clear()
         self.always.clear()
+        self.garbled.clear()
+        self.delay_seconds = 0.0
 
     def reset(self) -> None:
         self.recover()
@@ -94,6 +105,8 @@ class FakeLine:
         headers = {k.lower(): v for k, v in request.headers.items()}
         call = Call(kind, request.method, path, headers, body)
         self.calls.append(call)
+        if self.delay_seconds and kind in ("push", "reply"):
+            await asyncio.sleep(self.delay_seconds)
         if headers.get("authorization") != f"Bearer {ACCESS_TOKEN}":
             return self._answer(call, 401, {"message": "Authentication failed"})
         status = self._failure(kind)
@@ -123,11 +136,15 @@ class FakeLine:
             return self._answer(call, 200, {})
         return self._answer(call, 404, {"message": "Not found"})
 
-    @staticmethod
     def _answer(
-        call: Call, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+        self, call: Call, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> web.Response:
         call.status = status
+        if status == 200 and self.garbled.get(call.kind, 0) > 0:
+            self.garbled[call.kind] -= 1
+            return web.Response(
+                body=b'{"sentMessages": [\xff\xfe not json', status=200, content_type="application/json"
+            )
         return web.json_response(body, status=status, headers=headers)
 
     @classmethod

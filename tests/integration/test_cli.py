@@ -71,3 +71,28 @@ def test_migrate_create_admin_council_and_drain_the_worker(tmp_path: Path) -> No
     assert council.returncode == 0
     drained = run(db, "worker", "--once")
     assert drained.returncode == 0 and drained.stdout.strip().startswith("delivered")
+
+
+def test_a_refused_production_start_prints_setting_names_only(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "MADOGUCHI_ENV": "production",
+        "MADOGUCHI_REDIS_URL": "redis://:hunter2-redis-pass@redis.internal:6379/0",
+        "MADOGUCHI_SMTP_PASSWORD": "smtp-pass-9f8e7d",
+        "MADOGUCHI_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        "MADOGUCHI_SECRET_KEY": "too-short-key",
+    }
+    for args in (["migrate"], ["serve", "--port", "1"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "infra.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 2
+        assert "MADOGUCHI_SECRET_KEY" in done.stderr and "MADOGUCHI_DATABASE_URL" in done.stderr
+        output = done.stdout + done.stderr
+        for value in ("hunter2", "smtp-pass", "too-short-key", "redis.internal", "x.db", "input_value"):
+            assert value not in output

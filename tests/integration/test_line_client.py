@@ -324,3 +324,80 @@ def test_rich_menu_command_dry_run(tmp_path, monkeypatch) -> None:  # type: igno
     result = CliRunner().invoke(app, ["line-rich-menu", "--dry-run", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_bytes().startswith(b"\x89PNG") and "https://madoguchi.example.jp" in result.output
+
+
+# -- issue 13.10: an answer of an unexpected kind, or any exception, is one failed attempt of one row ------------
+
+
+async def make_due(container, row_id: uuid.UUID) -> None:  # type: ignore[no-untyped-def]
+    async with container.engine.begin() as conn:
+        await conn.execute(
+            update(LineDeliveryRow)
+            .where(LineDeliveryRow.id == row_id)
+            .values(next_attempt_at=container.clock.now() - timedelta(seconds=1), locked_until=None)
+        )
+
+
+async def test_a_2xx_with_an_unparseable_body_is_sent_once_and_the_queue_moves_on(
+    bot, container, fake_line
+) -> None:  # type: ignore[no-untyped-def]
+    rows = [await queue_push(container) for _ in range(3)]
+    fake_line.garble("push", times=3)
+    assert await bot.run_once() == 3
+    for row_id, _ in rows:
+        await make_due(container, row_id)  # even as if every lease had run out
+    assert await bot.run_once() == 0
+    assert len(fake_line.of("push")) == 3  # each message went to LINE exactly once
+    for row_id, _ in rows:
+        row = await delivery(container, row_id)
+        assert (row.status, row.attempts, row.last_error) == ("sent", 0, None)
+
+
+async def test_an_unexpected_exception_is_one_failed_attempt_of_that_row_alone(
+    bot, container, fake_line, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    broken_id, broken_user = await queue_push(container)
+    fine = [await queue_push(container) for _ in range(2)]
+    real_push = bot.api.push
+
+    async def push(to, messages, retry_key):  # type: ignore[no-untyped-def]
+        if to == broken_user:
+            raise RuntimeError("the SDK could not read the answer")  # an exception type nobody expected
+        await real_push(to, messages, retry_key)
+
+    monkeypatch.setattr(bot.api, "push", push)
+    before = container.clock.now()
+    assert await bot.run_once() == 2  # the other rows are not held up
+    row = await delivery(container, broken_id)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "RuntimeError")
+    assert row.locked_until is None and row.next_attempt_at >= before  # backoff, not a stuck lease
+    assert await bot.run_once() == 0  # tried once per pass, not in a loop
+    for _ in range(3):
+        await make_due(container, broken_id)
+        await bot.run_once()
+    row = await delivery(container, broken_id)
+    assert (row.status, row.attempts) == ("dead", 3)  # line_max_attempts, then a dead letter to replay
+    assert row.messages == MESSAGES
+    assert {c.body["to"] for c in fake_line.sent()} == {user for _, user in fine}
+
+
+async def test_a_reply_cut_off_after_line_took_it_is_never_said_again_by_push(
+    bot, container, fake_line, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    row_id, _ = await queue_push(container, reply_token="token-once")
+    real_reply = bot.api.reply
+
+    async def reply_then_lose_the_answer(token, messages):  # type: ignore[no-untyped-def]
+        await real_reply(token, messages)
+        raise LineCallFailed(0)  # the connection dropped before the answer came back
+
+    monkeypatch.setattr(bot.api, "reply", reply_then_lose_the_answer)
+    assert await bot.run_once() == 0
+    row = await delivery(container, row_id)
+    assert row.status == "pending" and row.last_error == "reply_unsure_network"
+    monkeypatch.setattr(bot.api, "reply", real_reply)
+    await make_due(container, row_id)
+    await bot.run_once()  # the same token again: LINE refuses it as used, so it did go out
+    assert [(c.kind, c.status) for c in fake_line.calls] == [("reply", 200), ("reply", 400)]
+    row = await delivery(container, row_id)
+    assert (row.status, row.last_error) == ("dead", "reply_outcome_unknown")  # an admin decides, no push

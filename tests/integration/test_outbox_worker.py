@@ -103,3 +103,66 @@ async def test_concurrent_workers_deliver_each_row_once(container) -> None:
         await queue_mail(container)
     delivered = await asyncio.gather(*(w.run_once() for w in workers))
     assert sum(delivered) == 5 and len(mailer.sent) == 5
+
+
+async def test_an_unexpected_error_in_the_outbox_handler_is_counted_and_does_not_stall(container) -> None:  # type: ignore[no-untyped-def]
+    class Mailer:
+        sent: list[str] = []
+
+        async def send(self, to: str, subject: str, body: str) -> None:
+            if "壊" in to:
+                raise UnicodeEncodeError("ascii", to, 0, 1, "an exception nobody planned for")
+            self.sent.append(to)
+
+    worker = OutboxWorker(
+        container.sessions, container.settings, Mailer(), container.tokens.unseal, container.clock
+    )
+    ids = []
+    for name in ("壊れた", "ok-1", "ok-2"):
+        user = await container.accounts.create_user_directly(
+            email=f"{name}-{uuid.uuid4().hex[:6]}@example.jp", role=Role.consulter, password=PASSWORD
+        )
+        async with container.sessions() as db:
+            row = OutboxRow(
+                id=uuid.uuid4(),
+                kind="mail.answer_published",
+                payload={"user_id": str(user.id), "consultation_id": str(uuid.uuid4())},
+                created_at=container.clock.now(),
+                next_attempt_at=container.clock.now() - timedelta(seconds=1),
+            )
+            db.add(row)
+            await db.commit()
+            ids.append(row.id)
+    assert await worker.run_once() == 2
+    async with container.sessions() as db:
+        broken = await db.get(OutboxRow, ids[0])
+        assert broken is not None and broken.attempts == 1 and broken.last_error == "UnicodeEncodeError"
+        assert broken.locked_until is None and broken.next_attempt_at > container.clock.now()
+
+
+async def test_the_worker_purges_idempotency_keys_after_a_day(container) -> None:  # type: ignore[no-untyped-def]
+    from infra.db.tables import IdempotencyRow
+
+    now = container.clock.now()
+    async with container.sessions() as db:
+        for age, name in ((timedelta(hours=25), "old"), (timedelta(hours=1), "new")):
+            db.add(
+                IdempotencyRow(
+                    principal_id=uuid.uuid4(),
+                    key=f"key-{name}-0001",
+                    operation="messages_create",
+                    fingerprint="0" * 64,
+                    status_code=201,
+                    response_body='{"body": "加害者の投稿が増えました"}',
+                    created_at=now - age,
+                    expires_at=now - age + timedelta(hours=24),
+                )
+            )
+        await db.commit()
+    worker = OutboxWorker(
+        container.sessions, container.settings, FlakyMailer(0), container.tokens.unseal, container.clock
+    )
+    assert await worker.purge_idempotency_keys(now) == 1
+    async with container.sessions() as db:
+        left = (await db.execute(select(IdempotencyRow.key))).scalars().all()
+    assert left == ["key-new-0001"]

@@ -209,6 +209,15 @@ def test_duplicate_codes_are_reported(raw):
     assert any("duplicate code 'RIGHTS.DEFAMATION'" in p for p in problems)
 
 
+def test_a_desk_url_that_is_not_https_is_reported(raw):
+    """Issue 13: desk URLs are shown to anonymous people; the reference file may not hold an http:// one."""
+    raw["desks"]["desks"][0]["url"] = "http://www.ihaho.jp/"
+    raw["desks"]["desks"][1]["url"] = "https://www.ihaho.jp@attacker.example/"
+    problems = problems_of(raw)
+    assert "desks.ihaho: url must be https://" in problems
+    assert sum(p.endswith("url must be https://") for p in problems) == 2
+
+
 def test_desk_with_unknown_category_is_reported(raw):
     raw["desks"]["desks"][0]["categories"] = ["RIGHTS.NOPE"]
     assert any("desks.ihaho: unknown category 'RIGHTS.NOPE'" in p for p in problems_of(raw))
