@@ -17,16 +17,24 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 WORKDIR /src
 
-# Sources only (see .dockerignore): the wheel is built from exactly what is copied here.
+# Exactly the locked dependencies, each checked against its hash (requirements.lock, generated from
+# pyproject.toml with pip-compile; README "Dependencies"). A layer of its own: it changes only with the lock.
+COPY requirements.lock ./
+RUN --mount=type=cache,target=/root/.cache/pip \
+    /opt/venv/bin/pip install --require-hashes --no-deps -r requirements.lock \
+ && /opt/venv/bin/pip check
+
+# Sources only (see .dockerignore): the wheel is built from exactly what is copied here, and installed
+# without dependencies, so nothing outside the lock comes in.
 COPY pyproject.toml ./
 COPY api ./api
 COPY domain ./domain
 COPY infra ./infra
 
 RUN --mount=type=cache,target=/root/.cache/pip \
-    /opt/venv/bin/pip install --upgrade pip \
- && /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
- && /opt/venv/bin/pip install /wheels/madoguchi-*.whl \
+    /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
+ && /opt/venv/bin/pip install --no-deps /wheels/madoguchi-*.whl \
+ && /opt/venv/bin/pip check \
  && /opt/venv/bin/python -c "import infra.db.migrate as m; assert m.head_revision(), 'migrations missing from the wheel'" \
  && /opt/venv/bin/python -c "from infra.knowledge import load_knowledge; load_knowledge()"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -9,7 +10,7 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword
 from fastapi.security import OAuth2
 
 from domain.actors import Actor, Role
-from domain.errors import Forbidden, Unauthenticated
+from domain.errors import Forbidden, Unauthenticated, ValidationFailed
 from domain.models import User
 from infra.container import Container
 
@@ -38,6 +39,36 @@ async def container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(container)]
+
+
+_KNOWN_QUERY: dict[int, frozenset[str]] = {}
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+async def known_query_only(request: Request) -> None:
+    """A GET with a query parameter the route does not declare is refused (422), not silently ignored: a
+    misspelt filter (`?unassigned=true`) would otherwise answer an unfiltered list that looks filtered.
+    The name is given back only when it is a plain identifier, never arbitrary caller text."""
+    if request.method != "GET" or not request.query_params or not request.url.path.startswith("/v1/"):
+        return  # probes (/healthz, /readyz) may carry a load balancer's cache-buster
+    route = request.scope.get("route")
+    known = _KNOWN_QUERY.get(id(route))
+    if known is None:
+        known = _KNOWN_QUERY[id(route)] = frozenset(_query_names(getattr(route, "dependant", None)))
+    unknown = sorted(set(request.query_params.keys()) - known)
+    if unknown:
+        names = list(dict.fromkeys(n if _SAFE_NAME.match(n) else "*" for n in unknown))
+        raise ValidationFailed("unknown_query_parameter", field=names[0], fields=names)
+
+
+def _query_names(dependant) -> set[str]:  # type: ignore[no-untyped-def]
+    """The query parameters a route and its dependencies declare (by the name callers use)."""
+    if dependant is None:
+        return set()
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
 
 
 def client_address(request: Request) -> str | None:  # a helper the routes call, not a dependency

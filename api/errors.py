@@ -24,6 +24,7 @@ STATUS_OF: list[tuple[type[e.DomainError], int]] = [
     (e.PreconditionFailed, 412),
     (e.PreconditionRequired, 428),
     (e.ValidationFailed, 422),
+    (e.MalformedRequest, 400),
     (e.RateLimited, 429),
     (e.Unavailable, 503),
 ]
@@ -162,6 +163,7 @@ VALIDATION_MESSAGES = {
     "literal_error": "Not one of the allowed values",
     "json_invalid": "Malformed JSON",
     "timezone_aware": "A time zone is required",
+    "bad_character": "Control characters are not allowed here",
 }
 
 
@@ -181,7 +183,29 @@ async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONRe
     headers = dict(exc.headers or {})
     if exc.status_code == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
+    if exc.status_code == 405:
+        # Starlette names only the first route whose path matched; RFC 9110 §15.5.6 wants all of them.
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
     return problem(request, exc.status_code, headers=headers or None)
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at this path."""
+    table = getattr(app.state, "methods_by_route", None)
+    if table is None:
+        from fastapi.routing import iter_route_contexts
+
+        table = [
+            (ctx.path_regex, frozenset(ctx.methods))
+            for ctx in iter_route_contexts(app.routes)
+            if getattr(ctx, "methods", None) and getattr(ctx, "path_regex", None) is not None
+        ]
+        app.state.methods_by_route = table
+    methods: set[str] = set()
+    for regex, route_methods in table:
+        if regex.match(path):
+            methods |= route_methods
+    return sorted(methods)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

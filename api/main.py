@@ -7,12 +7,13 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from api import errors
+from api import devpages, errors
+from api.deps import known_query_only
 from api.idempotency import IdempotencyMiddleware, IdempotentReplay, replay_handler
 from api.middleware import EdgeMiddleware
 from api.routes import auth, chatbot, consultations, guidance, health, line, me, quality, reference, users
@@ -35,7 +36,7 @@ tools.
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
-    settings = settings or (container.settings if container else Settings())
+    settings = settings or (container.settings if container else Settings.from_environment())
     configure_logging(settings.log_level)
     owned = container is None
     c = container or build_container(settings)
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         openapi_url="/openapi.json" if docs else None,
         lifespan=lifespan,
         generate_unique_id_function=lambda route: route.name,
+        dependencies=[Depends(known_query_only)],
     )
     app.state.container = c
     app.state.settings = settings
@@ -85,6 +87,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         health.router,
     ):
         app.include_router(router)
+    if not settings.is_production:
+        app.router.routes.extend(devpages.routes())  # mailed links work against a local server
     _check_operation_ids(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(IdempotencyMiddleware)  # innermost of ours: it sees the answer the routes give
@@ -92,7 +96,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_methods=sorted({m for r in api_routes(app) for m in r.methods} - {"HEAD", "OPTIONS"}),
             allow_headers=[
                 "Authorization",
                 "Content-Type",
@@ -144,6 +148,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     problem_ref = {"$ref": "#/components/schemas/Problem"}
     for item in schema["paths"].values():
         for operation in item.values():
+            _optional_body_as_ref(operation)
             for status, response in operation["responses"].items():
                 if status.startswith(("4", "5")):
                     response["content"] = {"application/problem+json": {"schema": problem_ref}}
@@ -157,6 +162,16 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     components["Problem"] = problem_schema
     app.openapi_schema = schema
     return schema
+
+
+def _optional_body_as_ref(operation: dict[str, Any]) -> None:
+    """An optional body (`X | None = None`) comes out as anyOf [X, null]; OpenAPI says optional with
+    `required: false`, and generated clients then take X or no body at all."""
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        variants = media.get("schema", {}).get("anyOf", [])
+        refs = [v for v in variants if "$ref" in v]
+        if len(variants) == 2 and len(refs) == 1 and {"type": "null"} in variants:
+            media["schema"] = refs[0]
 
 
 def app_factory() -> FastAPI:

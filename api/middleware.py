@@ -68,7 +68,10 @@ class EdgeMiddleware:
                 raw = list(message.get("headers", []))
                 if not any(k.lower() == b"cache-control" for k, _ in raw):
                     raw.append((b"cache-control", b"no-store"))
-                message["headers"] = raw + extra
+                own_csp = any(k.lower() == b"content-security-policy" for k, _ in raw)  # api/devpages.py
+                message["headers"] = raw + [
+                    h for h in extra if not (own_csp and h[0] == b"content-security-policy")
+                ]
             await send(message)
 
         async def reject(status: int) -> None:

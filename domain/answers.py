@@ -15,7 +15,6 @@ from domain.actors import Actor, Role
 from domain.consultations import OPEN_STATUSES, Consultation, ConsultationService
 from domain.errors import Forbidden, InvalidState, NotFound, PreconditionFailed, ValidationFailed
 from domain.policy import All
-from domain.text import nfkc
 
 
 class DraftState(enum.StrEnum):
@@ -224,9 +223,7 @@ class AnswerService:
                 now,
             )
             await uow.answers.add(draft)
-            version = AnswerVersion(
-                uuid.uuid4(), draft.id, 1, nfkc(body), draft.author_id, now, refs, template_ref
-            )
+            version = AnswerVersion(uuid.uuid4(), draft.id, 1, body, draft.author_id, now, refs, template_ref)
             await uow.answers.add_version(version)
             draft.versions.append(version)
             await uow.commit()
@@ -252,7 +249,7 @@ class AnswerService:
                 uuid.uuid4(),
                 draft.id,
                 draft.latest.number + 1,
-                nfkc(body),
+                body,
                 actor.require_user_id(),
                 now,
                 refs,
@@ -366,7 +363,7 @@ class AnswerService:
                 draft.latest.number,
                 actor.require_user_id(),
                 "approved" if approve else "returned",
-                nfkc(advice) if advice else None,
+                advice or None,
                 now,
             )
             await uow.answers.add_review(review)

@@ -48,6 +48,9 @@ class ChartStep:
     chart_version: str
     node: ChartNode
     path: tuple[PathStep, ...]
+    # At an outcome, "あわせて": the other goals chosen at a multiple question, then the outcome's own
+    # suggestions; never the outcome itself, no repeats.
+    also: tuple[ChartNode, ...] = ()
 
     @property
     def done(self) -> bool:
@@ -64,7 +67,15 @@ def walk(chart: Chart, answers: Sequence[str]) -> ChartStep:
     if node is None:  # only possible with an unvalidated chart
         raise InvalidChartAnswer(f"chart has no start node '{chart.start}'", node_id=chart.start)
     path: list[PathStep] = []
+    chosen_also: list[str] = []
+    at_multiple: ChartNode | None = None  # the multiple question just answered, while its options follow
     for position, option_id in enumerate(answers):
+        if at_multiple is not None:
+            extra = at_multiple.option(option_id)
+            if extra is not None:  # another goal of the same question
+                path.append(PathStep(at_multiple.id, option_id))
+                chosen_also.append(extra.next)
+                continue
         if node.is_outcome:
             raise InvalidChartAnswer(
                 f"answer #{position + 1} '{option_id}' comes after the outcome '{node.id}'",
@@ -89,8 +100,15 @@ def walk(chart: Chart, answers: Sequence[str]) -> ChartStep:
                 position=position,
             )
         path.append(PathStep(node.id, option_id))
+        at_multiple = node if node.multiple else None
         node = nxt
-    return ChartStep(chart_version=chart.version, node=node, path=tuple(path))
+    also: list[ChartNode] = []
+    if node.is_outcome:
+        for other_id in (*chosen_also, *node.also):
+            other = chart.node(other_id)
+            if other is not None and other.is_outcome and other.id != node.id and other not in also:
+                also.append(other)
+    return ChartStep(chart_version=chart.version, node=node, path=tuple(path), also=tuple(also))
 
 
 def iter_paths(chart: Chart) -> Iterator[tuple[str, ...]]:

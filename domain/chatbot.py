@@ -57,6 +57,7 @@ SPECIAL_FLOWS = {"chart": "chart", "handoff": "handoff", "free_text": "free_text
 MENU = "menu"  # the menu pseudo-node, and the choice id that returns to it
 END = "end"  # the goodbye pseudo-node, and the choice id that leads to it
 TRIAGE = "triage"  # the pseudo-node after free text
+LEADING_CATEGORIES = 3  # at most this many triage suggestions go into the hand-off draft
 RESERVED = frozenset({MENU, END, TRIAGE})
 FLOW_PREFIX = "flow:"
 CHART_PREFIX = "chart:"
@@ -716,6 +717,8 @@ class Engine:
                 state, [*plan.says, Say(node.text_ja)], [*options, (MENU, self.flows.labels["menu"])]
             )
         text = "\n".join(x for x in (node.title_ja, node.guidance_ja) if x)
+        if step.also:  # あわせて: what else applies (goals combine)
+            text += "\nあわせて:" + "、".join(n.title_ja for n in step.also)
         return self._plan(state, [*plan.says, Say(text, node.desks, node.guides)], self.footer())
 
     def free_text(self, state: State, result: TriageResult) -> Plan:
@@ -742,7 +745,13 @@ class Engine:
             self._flow_choice("handoff"),
             (MENU, self.flows.labels["menu"]),
         ]
-        return self._plan(replace(state, node=TRIAGE, chart=None), says, choices)
+        # The hand-off carries what triage suggested, as the guided flows carry what their choices set: the
+        # leading suggestions only (at least half the best score), so a weak side match does not prefill.
+        best = max((s.score for s in result.categories), default=0.0)
+        leading = tuple(s.code for s in result.categories if best > 0 and s.score * 2 >= best)
+        suggested_categories = Draft(categories=leading[:LEADING_CATEGORIES])
+        state = replace(state, node=TRIAGE, chart=None, draft=state.draft.merge(suggested_categories))
+        return self._plan(state, says, choices)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1003,7 +1012,19 @@ class ChatbotService:
     def _platform_message(platform: Platform) -> BotMessage:
         names = "、".join(r.name_ja for r in platform.report_routes)
         links = tuple(Link(r.name_ja, r.url) for r in platform.report_routes if r.url)
-        return BotMessage(f"【{platform.name_ja}の窓口】\n{names}", links)
+        lines = [f"【{platform.name_ja}の窓口】", names]
+        # Designation under the 2025 platform act is per service: say which ones owe the 7-day answer.
+        designated = platform.designated_services()
+        others = [s for s in platform.services if not s.designated]
+        if designated:
+            lines.append(
+                "情報流通プラットフォーム対処法で指定されているのは"
+                + "、".join(s.name_ja for s in designated)
+                + "で、申出には原則7日以内に結果を知らせる義務があります。"
+            )
+        if designated and others:
+            lines.append("、".join(s.name_ja for s in others) + "は指定の対象外です。")
+        return BotMessage("\n".join(lines), links)
 
     def _guide_link(self, guide: Guide) -> Link:
         return Link(guide.title_ja, self.policy.guide_url.format(slug=guide.slug))

@@ -32,7 +32,7 @@ from domain.policy import (
     may_assign_to_others,
 )
 from domain.ports import Clock
-from domain.text import nfkc
+from domain.text import fold_url_prefix
 from domain.triage import TriageRules, UrgencyFlag
 
 
@@ -183,7 +183,7 @@ def is_full_post_url(url: str | None) -> bool:
 
 def check_evidence_url(url: str) -> str:
     """Stored as inert text and never fetched; still only http(s), with a host and no credentials."""
-    url = nfkc(url)
+    url = fold_url_prefix(url)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
         raise ValidationFailed("invalid_url", field="url")
@@ -215,6 +215,22 @@ class IntakeResult:
     urgency: list[UrgencyFlag]
     urgency_desks: list[Desk]
     emergency_desks: list[Desk]
+
+
+@dataclass(frozen=True, slots=True)
+class PostedMessage:
+    """A posted message and, when a consulter's follow-up reveals danger, what intake would have shown."""
+
+    message: Message
+    consultation: Consultation
+    urgency: list[UrgencyFlag] = field(default_factory=list)
+    urgency_desks: list[Desk] = field(default_factory=list)
+    emergency_desks: list[Desk] = field(default_factory=list)
+
+
+# A follow-up that raises one of these alerts staff at once; `minor` alone is a fact about the victim, not
+# a new danger, and is only recorded.
+DANGER_FLAGS = frozenset({"threat", "suicide", "sexual_image", "physical_danger"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +303,9 @@ class ConsultationRepository(Protocol):
     async def attach_file(self, evidence_id: uuid.UUID, file: EvidenceFile) -> None: ...
 
     async def staff_role(self, user_id: uuid.UUID) -> Role | None: ...
+
+    async def supervisor_ids(self) -> list[uuid.UUID]:
+        """Active supervisors, who are alerted when an unassigned case turns urgent."""
 
 
 class ConsultationUnitOfWork(Protocol):
@@ -380,13 +399,13 @@ class ConsultationService:
                 owner_id=owner,
                 channel=intake.channel,
                 relation=intake.relation,
-                title=nfkc(intake.title),
-                narrative=nfkc(intake.narrative),
+                title=intake.title,
+                narrative=intake.narrative,
                 categories=sorted(set(intake.categories)),
                 desired_outcomes=sorted(set(intake.desired_outcomes)),
                 platforms=sorted(set(intake.platforms)),
-                platform_other=nfkc(intake.platform_other) if intake.platform_other else None,
-                tried=nfkc(intake.tried) if intake.tried else None,
+                platform_other=intake.platform_other or None,
+                tried=intake.tried or None,
                 victim_is_minor=intake.victim_is_minor,
                 consent=Consent(intake.terms_version, now),
                 created_at=now,
@@ -470,7 +489,12 @@ class ConsultationService:
         return c.version
 
     async def update(
-        self, actor: Actor, consultation_id: uuid.UUID, changes: dict[str, Any], *, expected_version: int
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        changes: dict[str, Any],
+        *,
+        expected_version: int | None,
     ) -> Consultation:
         staff_fields = {"categories", "priority", "urgent"}
         owner_fields = {"title", "tried", "platform_other"}
@@ -499,7 +523,7 @@ class ConsultationService:
                     value = changes[name]
                     if name == "title" and not value:
                         raise ValidationFailed("title_required", field="title")
-                    setattr(c, name, nfkc(value) if value else None)
+                    setattr(c, name, value or None)
             c = await self._save(uow, c, expected, actor)
             await uow.commit()
             return c
@@ -511,7 +535,12 @@ class ConsultationService:
             raise Forbidden("not_assigned")
 
     async def assign(
-        self, actor: Actor, consultation_id: uuid.UUID, assignee_id: uuid.UUID, *, expected_version: int
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        assignee_id: uuid.UUID,
+        *,
+        expected_version: int | None,
     ) -> Consultation:
         ensure_caseworker(actor)
         if assignee_id != actor.user_id and not may_assign_to_others(actor):
@@ -532,7 +561,9 @@ class ConsultationService:
             await uow.commit()
             return c
 
-    async def close(self, actor: Actor, consultation_id: uuid.UUID, *, expected_version: int) -> Consultation:
+    async def close(
+        self, actor: Actor, consultation_id: uuid.UUID, *, expected_version: int | None
+    ) -> Consultation:
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
             expected = self._check_version(c, expected_version)
@@ -572,22 +603,45 @@ class ConsultationService:
     # -- messages ----------------------------------------------------------------------------------
 
     async def messages(self, actor: Actor, consultation_id: uuid.UUID) -> list[Message]:
+        """The thread as the actor may see it. Reading changes nothing: the consulter marks answers read
+        explicitly (`mark_read`), so a prefetch, a retry or a crawler never clears an unread count."""
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
             if actor.role is Role.consulter:
-                found = await uow.consultations.messages(c.id, [MessageKind.consulter, MessageKind.answer])
-                await uow.consultations.mark_read(c.id, self.clock.now())
-                await uow.commit()
-                return found  # type: ignore[no-any-return]
+                return await uow.consultations.messages(  # type: ignore[no-any-return]
+                    c.id, [MessageKind.consulter, MessageKind.answer]
+                )
             return await uow.consultations.messages(c.id, list(MessageKind))  # type: ignore[no-any-return]
+
+    async def mark_read(self, actor: Actor, consultation_id: uuid.UUID, up_to: uuid.UUID) -> int:
+        """The owner has read the thread up to this message (inclusive); returns the answers still unread.
+        The mark never moves back: marking an older message read leaves later reads in place."""
+        ensure_consulter(actor)
+        async with self.uow() as uow:
+            c = await self.load_visible(uow, actor, consultation_id)
+            thread = await uow.consultations.messages(c.id, [MessageKind.consulter, MessageKind.answer])
+            seen = next((m for m in thread if m.id == up_to), None)
+            if seen is None:
+                raise NotFound("message_not_found")
+            read_at = seen.created_at
+            if c.consulter_read_at is not None and c.consulter_read_at > read_at:
+                read_at = c.consulter_read_at
+            else:
+                await uow.consultations.mark_read(c.id, read_at)
+                await uow.commit()
+            return sum(1 for m in thread if m.kind is MessageKind.answer and m.created_at > read_at)
 
     async def post_message(
         self, actor: Actor, consultation_id: uuid.UUID, body: str, kind: MessageKind | None
-    ) -> tuple[Message, Consultation]:
+    ) -> PostedMessage:
         """A consulter's message, or a staff member's internal note. Answers are not posted here: they go
-        through drafts (domain/answers.py), so that review rules apply before anything reaches a consulter."""
-        body = nfkc(body)
-        if not body:
+        through drafts (domain/answers.py), so that review rules apply before anything reaches a consulter.
+
+        Urgency is not decided at intake only: a consulter's follow-up that reveals danger (a threat,
+        suicidal intent, a new sexual image, someone at the door) raises the case's urgency, alerts the
+        assignee (the supervisors when unassigned) through the outbox in the same transaction, and the
+        consulter is answered with the emergency desks, as at intake."""
+        if not body.strip():
             raise ValidationFailed("empty_message", field="body")
         now = self.clock.now()
         async with self.uow() as uow:
@@ -606,11 +660,41 @@ class ConsultationService:
                     raise ValidationFailed("kind_required", field="kind")
             message = Message(uuid.uuid4(), c.id, actor.require_user_id(), kind, body, now)
             await uow.consultations.add_message(message)
+            flags: list[UrgencyFlag] = []
             if kind is MessageKind.consulter:
+                facts = {"minor": "victim_is_minor"} if c.victim_is_minor else {}
+                flags = self.triage.detect_urgency(body, categories=(), facts=facts)
+                if flags:
+                    c.urgency_flags = sorted({*c.urgency_flags, *(f.flag for f in flags)})
+                    c.urgent = True
+                    c.priority = Priority.urgent
+                if any(f.flag in DANGER_FLAGS for f in flags):
+                    await self._alert_staff(uow, c, message, [f.flag for f in flags])
+                else:
+                    flags = []  # only `minor`, known since intake: recorded, nothing new to show
                 to = Status.in_progress if c.status is Status.answered else None
                 c = await self._save(uow, c, c.version, actor, to, reason=kind.value)
             await uow.commit()
-            return message, c
+        if not flags:
+            return PostedMessage(message, c)
+        return PostedMessage(
+            message,
+            c,
+            flags,
+            await self.desks.resolve([d for f in flags for d in f.desk_codes]),
+            await self.desks.emergency(),
+        )
+
+    async def _alert_staff(self, uow, c: Consultation, message: Message, flags: list[str]) -> None:  # type: ignore[no-untyped-def]
+        """One outbox row per recipient, deduplicated per message. Ids and flag names only: a mail never
+        carries what the consulter wrote."""
+        recipients = [c.assignee_id] if c.assignee_id else await uow.consultations.supervisor_ids()
+        for user_id in recipients:
+            await uow.outbox.put(
+                "mail.urgent_followup",
+                {"user_id": str(user_id), "consultation_id": str(c.id), "flags": ",".join(sorted(flags))},
+                dedupe_key=f"urgent-followup:{message.id}:{user_id}",
+            )
 
     async def publish_answer(self, uow, actor: Actor, c: Consultation, body: str) -> Message:  # type: ignore[no-untyped-def]
         """Inside the caller's unit of work: the answer message, its notices and the status change commit
@@ -652,9 +736,9 @@ class ConsultationService:
                 created_by=actor.require_user_id(),
                 created_at=self.clock.now(),
                 url=check_evidence_url(item.url) if item.url else None,
-                poster_account=nfkc(item.poster_account) if item.poster_account else None,
-                excerpt=nfkc(item.excerpt) if item.excerpt else None,
-                notes=nfkc(item.notes) if item.notes else None,
+                poster_account=item.poster_account or None,
+                excerpt=item.excerpt or None,
+                notes=item.notes or None,
             )
             await uow.consultations.add_evidence(item)
             await uow.commit()

@@ -59,6 +59,9 @@ def ensure_editor(actor: Actor) -> None:
         raise Forbidden("role_not_allowed")
 
 
+FOLDED_FIELDS = frozenset({"code", "kind", "phone", "url"})
+
+
 class DeskDirectory:
     def __init__(self, uow, clock: Clock, knowledge: Knowledge) -> None:  # type: ignore[no-untyped-def]
         self.uow = uow
@@ -67,7 +70,11 @@ class DeskDirectory:
 
     def _validated(self, fields: dict[str, Any]) -> Desk:
         try:
-            desk = desk_from_dict({k: nfkc(v) if isinstance(v, str) else v for k, v in fields.items()})
+            # Names and descriptions as the editor wrote them; codes, phone numbers and URLs are identifiers
+            # (a tel: link needs ASCII digits), so full-width input is folded.
+            desk = desk_from_dict(
+                {k: nfkc(v) if isinstance(v, str) and k in FOLDED_FIELDS else v for k, v in fields.items()}
+            )
         except (KnowledgeError, TypeError, ValueError) as exc:
             raise ValidationFailed("invalid_desk") from exc
         if desk.kind not in DESK_KINDS:
@@ -99,7 +106,7 @@ class DeskDirectory:
             if wanted is not None and not (wanted.intersection(d.categories) or d.is_general):
                 return False
             texts = (d.name_ja, d.name_en, d.handles_ja, d.handles_en)
-            return needle is None or any(needle in (x or "").lower() for x in texts)
+            return needle is None or any(needle in nfkc(x or "").lower() for x in texts)
 
         return [v for v in found if keep(v.desk)]
 
@@ -139,7 +146,13 @@ class DeskDirectory:
         return version
 
     async def update(
-        self, actor: Actor, code: str, changes: dict[str, Any], *, expected_version: int, note: str | None
+        self,
+        actor: Actor,
+        code: str,
+        changes: dict[str, Any],
+        *,
+        expected_version: int | None,
+        note: str | None,
     ) -> DeskVersion:
         ensure_editor(actor)
         if "code" in changes:
@@ -148,8 +161,8 @@ class DeskDirectory:
             current = await uow.desks.get(code)
             if current is None:
                 raise NotFound("desk_not_found")
-            if current.version != expected_version:
-                raise PreconditionFailed("stale_version")
+            if expected_version is not None and current.version != expected_version:
+                raise PreconditionFailed("stale_version")  # None: If-Match * (any current version)
             desk = self._validated({**desk_to_dict(current.desk), **changes})
             version = DeskVersion(desk, current.version + 1, self.clock.now(), actor.user_id, note)
             if not await uow.desks.add_version(version):

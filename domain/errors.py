@@ -38,6 +38,12 @@ class ValidationFailed(DomainError):
     code = "validation_failed"
 
 
+class MalformedRequest(DomainError):
+    """The request itself is malformed (a header that does not follow its grammar): 400, not 422."""
+
+    code = "bad_request"
+
+
 class RateLimited(DomainError):
     code = "rate_limited"
 

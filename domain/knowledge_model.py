@@ -30,11 +30,19 @@ DESK_KINDS = frozenset(
 )
 LETTER_ANSWERS = frozenset({"yes", "no", "uncertain"})
 NODE_KINDS = frozenset({"question", "outcome"})
+# What a person may want from the chart; an outcome says which it serves, so a test can prove that every
+# topic reaches every goal that applies to it (directly or through "あわせて").
+CHART_GOALS = frozenset(
+    {"listen", "compensation", "police", "removal_self", "removal_delegate", "advice", "report"}
+)
+# Whose the node is: the government flowchart's, or the centre's own addition (issue 14 item 18).
+CHART_ORIGINS = frozenset({"government", "centre"})
 
 # Codes are persisted with consultations and sent over the API, so they are kept to plain ASCII.
 _CATEGORY_CODE = re.compile(r"^[A-Z]+(\.[A-Z][A-Z_]*)?$")
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_LANG = re.compile(r"^[a-z]{2,3}$")
 
 
 class KnowledgeError(ValueError):
@@ -74,6 +82,17 @@ class Category:
 
 
 @dataclass(frozen=True)
+class DeskSource:
+    """One fact about a desk, where it was checked and when. `checked` is None for a fact nobody could
+    confirm; its desk is then `uncertain` and says in notes_ja what is unknown."""
+
+    fact: str
+    url: str
+    checked: date | None
+    basis: str = ""
+
+
+@dataclass(frozen=True)
 class Desk:
     code: str
     name_ja: str
@@ -89,6 +108,8 @@ class Desk:
     last_verified: date | None
     uncertain: bool = False
     notes_ja: str | None = None
+    sources: tuple[DeskSource, ...] = ()
+    languages: tuple[str, ...] = ()  # ISO 639 codes of languages served besides Japanese
 
     @property
     def is_general(self) -> bool:
@@ -99,6 +120,18 @@ class Desk:
 class ReportRoute:
     name_ja: str
     url: str | None = None
+
+
+@dataclass(frozen=True)
+class PlatformService:
+    """One service of an operator. Designation under the 2025 platform act is per service (MIC designated
+    LINEオープンチャット and LINE VOOM, not LINE's 1:1 talk; Yahoo!知恵袋, not Yahoo! search)."""
+
+    code: str
+    name_ja: str
+    name_en: str
+    designated: bool = False
+    designated_since: date | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +146,17 @@ class Platform:
     accepts_standard_letters: str  # yes | no | uncertain
     notes_ja: str = ""
     uncertain: bool = False
+    services: tuple[PlatformService, ...] = ()
+
+    def designated_services(self) -> tuple[PlatformService, ...]:
+        return tuple(s for s in self.services if s.designated)
+
+    def service(self, code: str) -> PlatformService | None:
+        return next((s for s in self.services if s.code == code), None)
+
+
+def _no_texts() -> Mapping[str, str]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -121,6 +165,11 @@ class ChartOption:
     label_ja: str
     label_en: str
     next: str
+    # Every `<field>_<language>` text of the entry, so a further language is only data (see `text`).
+    texts: Mapping[str, str] = field(default_factory=_no_texts, compare=False, hash=False, repr=False)
+
+    def text(self, name: str, lang: str) -> str:
+        return _pick(self.texts, name, lang)
 
 
 @dataclass(frozen=True)
@@ -136,6 +185,17 @@ class ChartNode:
     guidance_en: str = ""
     desks: tuple[str, ...] = ()
     guides: tuple[str, ...] = ()
+    # A question with `multiple` lets the walk choose several of its options at once (goals combine:
+    # remove the post *and* claim damages); all its options lead to outcomes.
+    multiple: bool = False
+    # An outcome's "あわせて": other outcomes that usually apply as well.
+    also: tuple[str, ...] = ()
+    goals: tuple[str, ...] = ()
+    origin: str = "centre"
+    texts: Mapping[str, str] = field(default_factory=_no_texts, compare=False, hash=False, repr=False)
+
+    def text(self, name: str, lang: str) -> str:
+        return _pick(self.texts, name, lang)
 
     @property
     def is_outcome(self) -> bool:
@@ -146,10 +206,24 @@ class ChartNode:
 
 
 @dataclass(frozen=True)
+class ChartSource:
+    """Which government flowchart the chart follows, where it was read and when."""
+
+    title_ja: str
+    publisher_ja: str
+    urls: tuple[str, ...]
+    checked: date | None
+    edition: str | None = None  # None: the edition date could not be read from the sources
+    notes_ja: str = ""
+
+
+@dataclass(frozen=True)
 class Chart:
     version: str
     start: str
     nodes: tuple[ChartNode, ...]
+    source: ChartSource | None = None
+    languages: tuple[str, ...] = ("ja",)
     _index: Mapping[str, ChartNode] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -168,6 +242,11 @@ class GuideStep:
     title_ja: str
     body_ja: str
     title_en: str = ""
+    body_en: str = ""
+    texts: Mapping[str, str] = field(default_factory=_no_texts, compare=False, hash=False, repr=False)
+
+    def text(self, name: str, lang: str) -> str:
+        return _pick(self.texts, name, lang)
 
 
 @dataclass(frozen=True)
@@ -180,9 +259,40 @@ class Guide:
     related_desks: tuple[str, ...] = ()
     related_categories: tuple[str, ...] = ()
     summary_en: str = ""
+    texts: Mapping[str, str] = field(default_factory=_no_texts, compare=False, hash=False, repr=False)
+
+    def text(self, name: str, lang: str) -> str:
+        return _pick(self.texts, name, lang)
 
 
 # ---------------------------------------------------------------- parsing helpers
+
+_TEXT_KEY = re.compile(r"^([a-z]+(?:_[a-z]+)*)_([a-z]{2,3})$")
+_NOT_TEXTS = frozenset({"notes_ja"})  # staff notes, Japanese only
+
+
+def _pick(texts: Mapping[str, str], name: str, lang: str) -> str:
+    """The text in `lang`, else Japanese (the language every entry has)."""
+    return texts.get(f"{name}_{lang}") or texts.get(f"{name}_ja", "")
+
+
+def _texts(d: Mapping[str, Any], where: str) -> dict[str, str]:
+    """Every `<field>_<language>` value of an entry; each must be a non-empty string."""
+    out: dict[str, str] = {}
+    for key, value in d.items():
+        if isinstance(key, str) and _TEXT_KEY.match(key) and key not in _NOT_TEXTS and value is not None:
+            if not isinstance(value, str) or not value.strip():
+                raise KnowledgeError([f"{where}: '{key}' must be a non-empty string, got {value!r}"])
+            out[key] = value
+    return out
+
+
+def _missing_languages(
+    texts: Mapping[str, str], names: tuple[str, ...], languages: tuple[str, ...]
+) -> list[str]:
+    return [
+        f"{n}_{lang}" for n in names if f"{n}_ja" in texts for lang in languages if f"{n}_{lang}" not in texts
+    ]
 
 
 def _req(d: Mapping[str, Any], key: str, where: str) -> Any:
@@ -194,15 +304,32 @@ def _req(d: Mapping[str, Any], key: str, where: str) -> Any:
 
 
 def _str(d: Mapping[str, Any], key: str, where: str) -> str:
+    """A required text: a non-empty string. YAML 1.1 reads `No`, `yes`, `on` as booleans and `1` as a number;
+    such a value in a label is a mistake in the data (quote it), never something to stringify."""
     value = _req(d, key, where)
-    if not isinstance(value, str | int):
-        raise KnowledgeError([f"{where}: '{key}' must be a string"])
-    return str(value)
+    if not isinstance(value, str):
+        raise KnowledgeError([f"{where}: '{key}' must be a string, got {type(value).__name__} {value!r}"])
+    if not value.strip():
+        raise KnowledgeError([f"{where}: '{key}' is empty"])
+    return value
 
 
-def _opt_str(d: Mapping[str, Any], key: str) -> str | None:
+def _opt_str(d: Mapping[str, Any], key: str, where: str = "") -> str | None:
+    """An optional text: absent/null, or a non-empty string."""
+    if not isinstance(d, Mapping):
+        raise KnowledgeError([f"{where}: expected a mapping, got {type(d).__name__}"])
     value = d.get(key)
-    return None if value is None else str(value)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise KnowledgeError([f"{where}: '{key}' must be a string, got {type(value).__name__} {value!r}"])
+    if not value.strip():
+        raise KnowledgeError([f"{where}: '{key}' is empty"])
+    return value
+
+
+def _opt_text(d: Mapping[str, Any], key: str, where: str) -> str:
+    return _opt_str(d, key, where) or ""
 
 
 def _list(d: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> list[Any]:
@@ -213,7 +340,11 @@ def _list(d: Mapping[str, Any], key: str, where: str, *, required: bool = False)
 
 
 def _strs(d: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-    return tuple(str(v) for v in _list(d, key, where))
+    values = _list(d, key, where)
+    bad = [v for v in values if not isinstance(v, str) or not v.strip()]
+    if bad:
+        raise KnowledgeError([f"{where}: '{key}' must list non-empty strings, got {bad[0]!r}"])
+    return tuple(values)
 
 
 def _date(value: Any, where: str) -> date | None:
@@ -246,47 +377,87 @@ def _category(d: Mapping[str, Any], where: str, parent: str | None) -> Category:
         label_en=_str(d, "label_en", where),
         nature=_str(d, "nature", where),
         description_ja=_str(d, "description_ja", where),
-        description_en=str(d.get("description_en") or ""),
+        description_en=_opt_text(d, "description_en", where),
         parent=parent,
         urgent=bool(d.get("urgent", False)),
     )
 
 
+def _desk_sources(d: Mapping[str, Any], where: str) -> tuple[DeskSource, ...]:
+    out: list[DeskSource] = []
+    for i, s in enumerate(_list(d, "sources", where)):
+        at = f"{where}.sources[{i}]"
+        out.append(
+            DeskSource(
+                fact=_str(s, "fact", at),
+                url=_str(s, "url", at),
+                checked=_date(s.get("checked"), at),
+                basis=_opt_text(s, "basis", at),
+            )
+        )
+    return tuple(out)
+
+
 def _desk(d: Mapping[str, Any], where: str) -> Desk:
+    sources = _desk_sources(d, where)
+    checked = [s.checked for s in sources if s.checked is not None]
+    # The file records per fact when it was checked; last_verified is the latest of those. Stored or
+    # submitted desks (the API) may carry last_verified alone.
+    last_verified = _date(d.get("last_verified"), where) or (max(checked) if checked else None)
     return Desk(
         code=_str(d, "code", where),
         name_ja=_str(d, "name_ja", where),
         name_en=_str(d, "name_en", where),
         handles_ja=_str(d, "handles_ja", where),
         handles_en=_str(d, "handles_en", where),
-        phone=_opt_str(d, "phone"),
-        url=_opt_str(d, "url"),
-        hours_ja=_opt_str(d, "hours_ja"),
+        phone=_opt_str(d, "phone", where),
+        url=_opt_str(d, "url", where),
+        hours_ja=_opt_str(d, "hours_ja", where),
         kind=_str(d, "kind", where),
         categories=_strs(d, "categories", where),
         emergency=bool(d.get("emergency", False)),
-        last_verified=_date(d.get("last_verified"), where),
+        last_verified=last_verified,
         uncertain=bool(d.get("uncertain", False)),
-        notes_ja=_opt_str(d, "notes_ja"),
+        notes_ja=_opt_str(d, "notes_ja", where),
+        sources=sources,
+        languages=_strs(d, "languages", where),
     )
 
 
 def _platform(d: Mapping[str, Any], where: str) -> Platform:
     routes = tuple(
-        ReportRoute(name_ja=_str(r, "name_ja", f"{where}.report_routes[{i}]"), url=_opt_str(r, "url"))
+        ReportRoute(
+            name_ja=_str(r, "name_ja", f"{where}.report_routes[{i}]"),
+            url=_opt_str(r, "url", f"{where}.report_routes[{i}]"),
+        )
         for i, r in enumerate(_list(d, "report_routes", where))
     )
+    services = tuple(
+        PlatformService(
+            code=_str(sv, "code", f"{where}.services[{i}]"),
+            name_ja=_str(sv, "name_ja", f"{where}.services[{i}]"),
+            name_en=_str(sv, "name_en", f"{where}.services[{i}]"),
+            designated=sv.get("designated") is True,
+            designated_since=_date(sv.get("designated_since"), f"{where}.services[{i}]"),
+        )
+        for i, sv in enumerate(_list(d, "services", where))
+    )
+    since = [sv.designated_since for sv in services if sv.designated and sv.designated_since]
+    # With services listed, the platform is "designated" when any of its services is, since the first.
+    designated = any(sv.designated for sv in services) if services else bool(d.get("designated", False))
+    designated_since = min(since) if since else _date(d.get("designated_since"), where)
     return Platform(
         code=_str(d, "code", where),
         name_ja=_str(d, "name_ja", where),
         name_en=_str(d, "name_en", where),
         operator=_str(d, "operator", where),
         report_routes=routes,
-        designated=bool(d.get("designated", False)),
-        designated_since=_date(d.get("designated_since"), where),
+        designated=designated,
+        designated_since=designated_since,
         accepts_standard_letters=_letters(d.get("accepts_standard_letters", "uncertain")),
-        notes_ja=str(d.get("notes_ja") or ""),
+        notes_ja=_opt_text(d, "notes_ja", where),
         uncertain=bool(d.get("uncertain", False)),
+        services=services,
     )
 
 
@@ -299,26 +470,49 @@ def _chart_node(d: Mapping[str, Any], where: str) -> ChartNode:
             label_ja=_str(o, "label_ja", f"{where}.options[{i}]"),
             label_en=_str(o, "label_en", f"{where}.options[{i}]"),
             next=_str(o, "next", f"{where}.options[{i}]"),
+            texts=_texts(o, f"{where}.options[{i}]"),
         )
         for i, o in enumerate(_list(d, "options", where))
     )
     return ChartNode(
         id=node_id,
         kind=_str(d, "kind", where),
-        text_ja=str(d.get("text_ja") or ""),
-        text_en=str(d.get("text_en") or ""),
+        text_ja=_opt_text(d, "text_ja", where),
+        text_en=_opt_text(d, "text_en", where),
         options=options,
-        title_ja=str(d.get("title_ja") or ""),
-        title_en=str(d.get("title_en") or ""),
-        guidance_ja=str(d.get("guidance_ja") or ""),
-        guidance_en=str(d.get("guidance_en") or ""),
+        title_ja=_opt_text(d, "title_ja", where),
+        title_en=_opt_text(d, "title_en", where),
+        guidance_ja=_opt_text(d, "guidance_ja", where),
+        guidance_en=_opt_text(d, "guidance_en", where),
         desks=_strs(d, "desks", where),
         guides=_strs(d, "guides", where),
+        multiple=d.get("multiple") is True,
+        also=_strs(d, "also", where),
+        goals=_strs(d, "goals", where),
+        origin=_opt_str(d, "origin", where) or "centre",
+        texts=_texts(d, where),
+    )
+
+
+def _chart_source(raw: Mapping[str, Any]) -> ChartSource | None:
+    src = raw.get("source")
+    if src is None:
+        return None
+    where = "chart.source"
+    return ChartSource(
+        title_ja=_str(src, "title_ja", where),
+        publisher_ja=_str(src, "publisher_ja", where),
+        urls=_strs(src, "urls", where),
+        checked=_date(src.get("checked"), where),
+        edition=_opt_str(src, "edition", where),
+        notes_ja=_opt_text(src, "notes_ja", where),
     )
 
 
 def chart_from_raw(raw: Mapping[str, Any]) -> Chart:
     return Chart(
+        source=_chart_source(raw),
+        languages=_strs(raw, "languages", "chart") or ("ja",),
         version=_str(raw, "version", "chart"),
         start=_str(raw, "start", "chart"),
         nodes=tuple(
@@ -336,17 +530,20 @@ def _guide(d: Mapping[str, Any], where: str) -> Guide:
         title_ja=_str(d, "title_ja", where),
         title_en=_str(d, "title_en", where),
         summary_ja=_str(d, "summary_ja", where),
-        summary_en=str(d.get("summary_en") or ""),
+        summary_en=_opt_text(d, "summary_en", where),
         steps=tuple(
             GuideStep(
                 title_ja=_str(s, "title_ja", f"{where}.steps[{i}]"),
                 body_ja=_str(s, "body_ja", f"{where}.steps[{i}]"),
-                title_en=str(s.get("title_en") or ""),
+                title_en=_opt_text(s, "title_en", where),
+                body_en=_opt_text(s, "body_en", where),
+                texts=_texts(s, f"{where}.steps[{i}]"),
             )
             for i, s in enumerate(_list(d, "steps", where, required=True))
         ),
         related_desks=_strs(d, "related_desks", where),
         related_categories=_strs(d, "related_categories", where),
+        texts=_texts(d, where),
     )
 
 
@@ -368,6 +565,7 @@ class Knowledge:
     chart: Chart
     guides: tuple[Guide, ...]
     intake: Mapping[str, tuple[CodeItem, ...]]  # relations, desired_outcomes, channels, victim_types
+    guide_languages: tuple[str, ...] = ("ja",)
     _categories: Mapping[str, Category] = field(default_factory=dict, repr=False, compare=False)
     _desks: Mapping[str, Desk] = field(default_factory=dict, repr=False, compare=False)
     _platforms: Mapping[str, Platform] = field(default_factory=dict, repr=False, compare=False)
@@ -420,6 +618,7 @@ class Knowledge:
                 for i, g in enumerate(_list(raw["guides"], "guides", "guides", required=True))
             ),
             intake=intake,
+            guide_languages=_strs(raw["guides"], "languages", "guides") or ("ja",),
         )
 
     # ---- lookups
@@ -477,6 +676,8 @@ def chart_problems(
 
     for node in chart.nodes:
         where = f"chart.{node.id}"
+        if node.origin not in CHART_ORIGINS:
+            problems.append(f"{where}: origin must be government or centre")
         if node.kind not in NODE_KINDS:
             problems.append(f"{where}: unknown kind '{node.kind}'")
             continue
@@ -494,6 +695,15 @@ def chart_problems(
                     problems.append(f"{where}.{opt.id}: points to unknown node '{opt.next}'")
             if node.desks or node.guides:
                 problems.append(f"{where}: only outcomes carry desks and guides")
+            if node.also or node.goals:
+                problems.append(f"{where}: only outcomes carry also and goals")
+            if node.multiple:
+                for opt in node.options:
+                    target = chart.node(opt.next)
+                    if target is not None and not target.is_outcome:
+                        problems.append(
+                            f"{where}.{opt.id}: an option of a multiple question must end the walk"
+                        )
         else:
             if node.options:
                 problems.append(f"{where}: outcome must not have options")
@@ -501,6 +711,11 @@ def chart_problems(
                 problems.append(f"{where}: outcome without title_ja")
             if not node.desks:
                 problems.append(f"{where}: outcome has no desk")
+            for other in node.also:
+                target = chart.node(other)
+                if target is None or not target.is_outcome or other == node.id:
+                    problems.append(f"{where}: also '{other}' is not another outcome")
+            problems += [f"{where}: unknown goal '{g}'" for g in node.goals if g not in CHART_GOALS]
             if desk_codes is not None:
                 problems += [f"{where}: unknown desk '{d}'" for d in node.desks if d not in desk_codes]
             if guide_slugs is not None:
@@ -594,6 +809,18 @@ def knowledge_problems(k: Knowledge) -> list[str]:
             problems.append(f"{where}: url must be https://")
         for dup in _duplicates(list(d.categories)):
             problems.append(f"{where}: category '{dup}' listed twice")
+        problems += [f"{where}: malformed language code '{x}'" for x in d.languages if not _LANG.match(x)]
+        # Reference desks say what was checked, where and when (issue 14 item 14).
+        if not d.sources:
+            problems.append(f"{where}: no source (fact, url, checked)")
+        for s in d.sources:
+            if not s.url.startswith(("https://", "http://")):
+                problems.append(f"{where}: source url '{s.url}' is not a web address")
+        unchecked = [s for s in d.sources if s.checked is None]
+        if unchecked and not (d.uncertain and d.notes_ja):
+            problems.append(f"{where}: an unconfirmed source needs uncertain: true and notes_ja saying what")
+        if d.uncertain and d.sources and not unchecked:
+            problems.append(f"{where}: uncertain, but every source is checked (say which fact is not)")
 
     # platforms
     for dup in _duplicates([p.code for p in k.platforms]):
@@ -608,6 +835,18 @@ def knowledge_problems(k: Knowledge) -> list[str]:
             problems.append(f"{where}: designated_since set on a platform that is not designated")
         if not p.report_routes:
             problems.append(f"{where}: no report route")
+        # Designation is per service: a designated operator must say which of its services are.
+        if p.designated and not p.designated_services():
+            problems.append(f"{where}: designated, but no designated service is listed")
+        for dup in _duplicates([sv.code for sv in p.services]):
+            problems.append(f"{where}: duplicate service '{dup}'")
+        for sv in p.services:
+            if not _SNAKE.match(sv.code):
+                problems.append(f"{where}.{sv.code}: malformed service code")
+            if sv.designated != (sv.designated_since is not None):
+                problems.append(
+                    f"{where}.{sv.code}: a designated service needs designated_since, and only it"
+                )
 
     # guides
     desk_codes = {d.code for d in k.desks}
@@ -626,6 +865,28 @@ def knowledge_problems(k: Knowledge) -> list[str]:
         ]
 
     problems += chart_problems(k.chart, desk_codes, guide_slugs)
+    # Declared languages: no missing text (issue 14 item 23). A further language is only data.
+    for lang in {*k.guide_languages, *k.chart.languages}:
+        if not _LANG.match(lang):
+            problems.append(f"languages: malformed language code '{lang}'")
+    for g in k.guides:
+        miss = _missing_languages(g.texts, ("title", "summary"), k.guide_languages)
+        for i, step in enumerate(g.steps):
+            miss += [
+                f"steps[{i}].{m}"
+                for m in _missing_languages(step.texts, ("title", "body"), k.guide_languages)
+            ]
+        problems += [f"guides.{g.slug}: missing {m}" for m in miss]
+    for node in k.chart.nodes:
+        miss = _missing_languages(node.texts, ("text", "title", "guidance"), k.chart.languages)
+        for o in node.options:
+            miss += [f"{o.id}.{m}" for m in _missing_languages(o.texts, ("label",), k.chart.languages)]
+        problems += [f"chart.{node.id}: missing {m}" for m in miss]
+    # The reference chart says which government version it follows (issue 14 item 18).
+    if k.chart.source is None:
+        problems.append("chart: no source (which government flowchart, where, when)")
+    elif not k.chart.source.urls:
+        problems.append("chart.source: no url")
     return problems
 
 
@@ -657,4 +918,14 @@ def desk_to_dict(desk: Desk) -> dict[str, Any]:
         "last_verified": desk.last_verified.isoformat() if desk.last_verified else None,
         "uncertain": desk.uncertain,
         "notes_ja": desk.notes_ja,
+        "languages": list(desk.languages),
+        "sources": [
+            {
+                "fact": s.fact,
+                "url": s.url,
+                "checked": s.checked.isoformat() if s.checked else None,
+                "basis": s.basis or None,
+            }
+            for s in desk.sources
+        ],
     }

@@ -17,7 +17,6 @@ from domain.calendar import JST
 from domain.consultations import Consultation, MessageKind
 from domain.errors import Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
 from domain.policy import All
-from domain.text import nfkc
 
 STAFF_READERS = frozenset({Role.consultant, Role.legal_advisor, Role.supervisor, Role.council, Role.admin})
 SUPERVISORS = frozenset({Role.supervisor})
@@ -186,9 +185,9 @@ class QualityService:
                 "section",
                 code,
                 current.version + 1,
-                nfkc(title_ja) if title_ja else current.title_ja,
+                title_ja or current.title_ja,
                 current.title_en,
-                nfkc(body),
+                body,
                 now,
                 actor.user_id,
                 note,
@@ -413,7 +412,7 @@ class QualityService:
                 pseudonym,
                 actor.require_user_id(),
                 scores,
-                nfkc(comment) if comment else None,
+                comment or None,
                 self.clock.now(),
             )
             await uow.council.add_finding(finding)
@@ -439,8 +438,8 @@ class QualityService:
                 uuid.uuid4(),
                 section_code,
                 versions[-1].version,
-                nfkc(body),
-                nfkc(rationale),
+                body,
+                rationale,
                 actor.require_user_id(),
                 "open",
                 self.clock.now(),

@@ -14,7 +14,6 @@ from domain.consultations import OPEN_STATUSES, ConsultationService
 from domain.errors import InvalidState, NotFound, ValidationFailed
 from domain.knowledge_model import Desk
 from domain.policy import ensure_consulter
-from domain.text import nfkc
 
 
 class ReferralState(enum.StrEnum):
@@ -108,7 +107,7 @@ class ReferralService:
                 uuid.uuid4(),
                 c.id,
                 desk_code,
-                nfkc(reason),
+                reason,
                 ReferralState.proposed,
                 actor.require_user_id(),
                 now,

@@ -181,6 +181,11 @@ class _UrgencyRule:
     desks: tuple[str, ...]
     guides: tuple[str, ...]
     escalations: tuple[_Escalation, ...]
+    # False alarms cost trust too: when the text reads as another situation (`unless`: a one-click bill on
+    # an adult site, hate speech quoting 「殺せ」 about a group) and shows nothing of the person's own danger
+    # (`unless_not`), the flag's text triggers are dropped. A category the person chose still raises it.
+    unless: tuple[_Cue, ...] = ()
+    unless_not: tuple[_Cue, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -225,6 +230,10 @@ class _Text:
 
     def near(self, cue: _Cue, min_coverage: float, sc: _Scoring) -> tuple[float, str] | None:
         if len(cue.grams) < sc.fuzzy_min_grams:
+            return None
+        if cue.key.isascii():
+            # Latin-script cues (English) are spelled alike by everyone; near-matching them on character
+            # grams only finds other words ("video" for "video call", "can't" for "can't go on").
             return None
         coverage = sum(1 for g in cue.grams if g in self.grams) / len(cue.grams)
         if coverage < min_coverage:
@@ -420,6 +429,14 @@ class TriageRules:
         raised: dict[str, list[str]] = {}
         for rule in self._urgency:
             triggers: list[str] = list((forced or {}).get(rule.flag, []))
+            if (
+                rule.unless
+                and any(t.exact(c) is not None for c in rule.unless)
+                and not any(t.exact(c) is not None for c in rule.unless_not)
+            ):
+                if triggers:
+                    raised[rule.flag] = triggers[: sc.max_triggers]
+                continue
             for cue in rule.cues:
                 found = t.exact(cue)
                 if found is None:
@@ -579,8 +596,10 @@ def _parse_urgency(flag: Any, body: Any, known_codes: set[str]) -> _UrgencyRule:
         body,
         where,
         required={"cues", "desks"},
-        optional={"label", "patterns", "categories", "guides", "escalations"},
+        optional={"label", "patterns", "categories", "guides", "escalations", "unless", "unless_not"},
     )
+    if ("unless" in body) != ("unless_not" in body):
+        raise ValueError(f"{where}: unless needs unless_not (what keeps the flag), and the other way round")
     categories = tuple(body.get("categories", []))
     unknown = set(categories) - known_codes
     if unknown:
@@ -617,6 +636,12 @@ def _parse_urgency(flag: Any, body: Any, known_codes: set[str]) -> _UrgencyRule:
         desks=_codes(body["desks"], f"{where}.desks", _SLUG_RE),
         guides=_codes(body.get("guides", []), f"{where}.guides", _SLUG_RE, allow_empty=True),
         escalations=tuple(escalations),
+        unless=tuple(_Cue.build(p, 1.0) for p in _phrases(body["unless"], f"{where}.unless"))
+        if "unless" in body
+        else (),
+        unless_not=tuple(_Cue.build(p, 1.0) for p in _phrases(body["unless_not"], f"{where}.unless_not"))
+        if "unless_not" in body
+        else (),
     )
 
 

@@ -11,6 +11,7 @@ import yaml
 from domain.chatbot import FlowError, Flows, References, flows_from_dict, validate_flows
 from domain.knowledge_model import Knowledge
 from infra.knowledge import load_knowledge
+from infra.yaml_data import load_yaml
 
 _PACKAGE = "domain.knowledge"
 _FILE = "chatbot.yaml"
@@ -19,7 +20,7 @@ _FILE = "chatbot.yaml"
 def load_flows_text(text: str, knowledge: Knowledge) -> Flows:
     """Parse and validate flows given as YAML text (tests, and a future staff editor)."""
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         raise FlowError([f"{_FILE}: {exc}"]) from exc
     return validate_flows(flows_from_dict(raw), References.of(knowledge))

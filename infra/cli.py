@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Annotated
@@ -20,9 +21,18 @@ app = typer.Typer(
 )
 
 
+_reported: set[str] = set()
+
+
 def _settings() -> Settings:
+    for name, near in Settings.unknown_names():
+        if name in _reported:
+            continue
+        _reported.add(name)
+        hint = f"; did you mean {near}?" if near else ""
+        typer.echo(f"warning: {name} is not a madoguchi setting and is ignored{hint}", err=True)
     try:
-        return Settings()
+        return Settings.from_environment()
     except ValidationError as exc:
         # Which setting and why, never a value (values can be passwords and keys).
         for error in exc.errors(include_input=False, include_url=False, include_context=False):
@@ -30,6 +40,15 @@ def _settings() -> Settings:
             message = str(error["msg"]).removeprefix("Value error, ")
             typer.echo(f"MADOGUCHI_{name}: {message}" if name else message, err=True)
         raise typer.Exit(2) from exc
+
+
+def dev_public_url(host: str, port: int) -> str:
+    """The address a browser on this machine reaches the server at (a wildcard bind is not one)."""
+    if host in ("", "0.0.0.0", "::", "[::]"):  # noqa: S104 - compared, not bound
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 @app.command()
@@ -47,6 +66,14 @@ def serve(
     settings = _settings()
     if migrate_first:
         migrate()
+    if not settings.is_production and "public_url" not in settings.model_fields_set:
+        # Mailed links are built on the public URL: in development they point at this server, whose
+        # stand-in pages (api/devpages.py) make the API call the front end would. The uvicorn workers
+        # read their settings from the environment, so the default goes there.
+        os.environ["MADOGUCHI_PUBLIC_URL"] = dev_public_url(host, port)
+        typer.echo(
+            f"mailed links use {os.environ['MADOGUCHI_PUBLIC_URL']} (set MADOGUCHI_PUBLIC_URL for a front end)"
+        )
     uvicorn.run(
         "api.main:app_factory",
         factory=True,
@@ -63,12 +90,50 @@ def serve(
 
 
 @app.command()
-def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
-    """Apply database migrations (alembic upgrade)."""
-    from infra.db.migrate import upgrade
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision: head, base or a revision id")] = "head",
+) -> None:
+    """Move the database to a revision (up or down), printing each revision as it is applied."""
+    from sqlalchemy.exc import SQLAlchemyError
 
-    upgrade(_settings().database_url, revision)
-    typer.echo(f"database at {revision}")
+    from infra.db.migrate import (
+        Step,
+        UnknownRevision,
+        current_heads,
+        head_revision,
+        known_revisions,
+        migrate_to,
+    )
+
+    settings = _settings()
+
+    def show(step: Step) -> None:
+        verb = "applied " if step.upgrade else "reverted"
+        typer.echo(f"{verb} {step.revision}  {step.title}")
+
+    try:
+        steps = migrate_to(settings.database_url, revision, show)
+        at = current_heads(settings.database_url)
+    except UnknownRevision:
+        typer.echo(
+            f"error: unknown revision {revision!r}; use head, base or one of {', '.join(known_revisions())}",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    except (SQLAlchemyError, OSError) as exc:
+        # Only the type: driver messages can carry the connection URL and its password.
+        typer.echo(f"error: the database could not be migrated ({type(exc).__name__})", err=True)
+        raise typer.Exit(1) from None
+    where = ", ".join(at) or "base (empty)"
+    if at == (head_revision(),):
+        where += " (head)"
+    if not steps:
+        typer.echo(f"database already at {where}: nothing to do")
+        return
+    applied = sum(s.upgrade for s in steps)
+    counts = [(verb, n) for verb, n in (("applied", applied), ("reverted", len(steps) - applied)) if n]
+    done = ", ".join(f"{verb} {n} revision{'' if n == 1 else 's'}" for verb, n in counts)
+    typer.echo(f"database at {where}: {done}")
 
 
 def _run(coro):  # type: ignore[no-untyped-def]
@@ -153,7 +218,8 @@ def worker(once: Annotated[bool, typer.Option("--once", help="Drain what is due 
         c = build_container(settings)
         try:
             if once:
-                typer.echo(f"delivered {await c.worker.run_once()}")
+                await c.worker.run_once()
+                typer.echo(describe_pass(c.worker.last_pass))
                 return
             stop = asyncio.Event()
             import signal
@@ -168,6 +234,24 @@ def worker(once: Annotated[bool, typer.Option("--once", help="Drain what is due 
     asyncio.run(go())
 
 
+def describe_pass(report) -> str:  # type: ignore[no-untyped-def]
+    """One line an operator can read: what went out, by kind, and what did not."""
+
+    def by_kind(counts) -> str:  # type: ignore[no-untyped-def]
+        return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+
+    parts = [
+        f"delivered {report.total}" + (f" ({by_kind(report.delivered)})" if report.total else ": nothing due")
+    ]
+    if report.failed:
+        parts.append(f"failed, to be retried: {by_kind(report.failed)}")
+    if report.given_up:
+        parts.append(f"given up after the last attempt: {by_kind(report.given_up)}")
+    if report.chatbot_sessions_purged:
+        parts.append(f"purged {report.chatbot_sessions_purged} expired chatbot sessions")
+    return "; ".join(parts)
+
+
 @app.command("load-reference")
 def load_reference() -> None:
     """Validate the reference knowledge (categories, desks, platforms, chart, guides, triage rules) and load
@@ -175,6 +259,7 @@ def load_reference() -> None:
     from infra.knowledge import knowledge_version, load_knowledge
     from infra.triage_loader import load_triage_engine
 
+    typer.echo("checking reference data ...")
     try:
         knowledge = load_knowledge()
         triage = load_triage_engine()
@@ -197,6 +282,7 @@ def load_reference() -> None:
         finally:
             await c.close()
 
+    typer.echo("writing the desk directory and the manual to the database ...")
     written = asyncio.run(sync_desks())
     typer.echo(
         f"reference data {knowledge_version()[:12]}: {len(knowledge.leaf_categories())} categories, "

@@ -98,13 +98,21 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         totp=Totp(settings.signing_key),
         throttle=DbThrottle(
             sessions,
-            limits={"acct": settings.login_max_failures, "addr": settings.login_max_failures_per_address},
+            limits={
+                "pair": settings.login_max_failures,
+                "addr": settings.login_max_failures_per_address,
+                "acct": settings.login_max_failures_per_account,
+            },
             window=window,
+            windows={"acct": timedelta(minutes=settings.login_account_window_minutes)},
         ),
         clock=clock,
         sessions=SqlSessionLookup(engine),
         signup_throttle=DbThrottle(
             sessions, limits={"*": settings.signup_per_hour}, window=timedelta(hours=1)
+        ),
+        mail_throttle=DbThrottle(
+            sessions, limits={"*": settings.mail_per_recipient_per_hour}, window=timedelta(hours=1)
         ),
         policy=AuthPolicy(
             session_lifetime=timedelta(days=settings.refresh_session_days),
@@ -114,6 +122,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         ),
     )
     worker = OutboxWorker(sessions, settings, make_mailer(settings), tokens.unseal, clock)
+    worker.add_accounts(accounts)
     knowledge = load_knowledge()
     desks = DeskDirectory(SqlUnitOfWorkFactory(sessions, clock), clock, knowledge)
     consultations = ConsultationService(

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from domain.knowledge_model import Knowledge, KnowledgeError, validate
+from infra.yaml_data import load_yaml
 
 PACKAGE = "domain.knowledge"
 # Fixed order so the version hash does not depend on directory listing order.
@@ -32,7 +33,7 @@ def parse(blobs: dict[str, bytes]) -> dict[str, Any]:
     raw: dict[str, Any] = {}
     for stem, blob in blobs.items():
         try:
-            doc = yaml.safe_load(blob.decode("utf-8"))
+            doc = load_yaml(blob.decode("utf-8"))
         except (UnicodeDecodeError, yaml.YAMLError) as exc:
             raise KnowledgeError([f"{stem}.yaml: {exc}"]) from exc
         if not isinstance(doc, dict):

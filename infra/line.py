@@ -51,6 +51,7 @@ from domain.errors import Forbidden, InvalidState, NotFound, Unauthenticated, Un
 from domain.guidance import GuidanceService
 from domain.knowledge_model import Knowledge
 from domain.ports import Clock
+from domain.text import bad_character
 from domain.triage import TriageRules
 from infra.db.leases import drain
 from infra.db.line import (
@@ -279,7 +280,10 @@ def _dead_letter(row: LineDeliveryRow) -> DeadLetter:
 
 
 def _text(value: object, limit: int) -> str | None:
-    return value[:limit] if isinstance(value, str) and value else None
+    """A field of a LINE event, or None when it is not one line of storable text (a NUL cannot be stored)."""
+    if not isinstance(value, str) or not value or bad_character(value) is not None:
+        return None
+    return value[:limit]
 
 
 class LineBot:

@@ -65,7 +65,21 @@ TEMPLATES["mail.password_reset"] = {
     ),
 }
 
+TEMPLATES["mail.urgent_followup"] = {
+    "ja": (
+        "【窓口】緊急:相談者から危険を示す追加のメッセージ",
+        "担当(または未割り当て)の相談に、相談者から危険を示すメッセージが届き、緊急度が上がりました。\n"
+        "すぐに確認してください。\n\n{link}\n",
+    ),
+    "en": (
+        "[madoguchi] Urgent: a follow-up message shows danger",
+        "A consulter's new message on a case you handle (or an unassigned case) shows danger; it is now "
+        "urgent. Please look at it at once.\n\n{link}\n",
+    ),
+}
+
 LINK_PATHS = {
+    "mail.urgent_followup": "/staff/consultations/{consultation_id}",
     "mail.password_reset": "/reset-password#token={token}",
     "mail.answer_published": "/consultations/{consultation_id}",
     "mail.verify_email": "/verify-email#token={token}",

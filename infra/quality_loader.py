@@ -7,16 +7,15 @@ import re
 from datetime import UTC, datetime
 from importlib import resources
 
-import yaml
-
 from domain.answers import ReviewRule, review_rules_from_raw
 from domain.quality import ManualEntry
+from infra.yaml_data import load_yaml
 
 PLACEHOLDERS = frozenset({"consulter_name", "platform", "url", "desk_name", "desk_phone", "deadline"})
 
 
 def _read(name: str) -> dict:  # type: ignore[type-arg]
-    return yaml.safe_load(resources.files("domain.knowledge").joinpath(name).read_text(encoding="utf-8"))
+    return load_yaml(resources.files("domain.knowledge").joinpath(name).read_text(encoding="utf-8"))
 
 
 @functools.lru_cache(maxsize=1)

@@ -3,7 +3,10 @@ refuses to start on anything that is only fit for a laptop."""
 
 from __future__ import annotations
 
+import difflib
 import enum
+import os
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -13,6 +16,13 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "dev-insecure-secret-key-change-me-0123456789abcdef"  # noqa: S105 - refused in production
+
+
+PREFIX = "MADOGUCHI_"
+DOTENV = Path(".env")
+# MADOGUCHI_* names that are not settings: docker-compose.yml interpolates these, the test harness reads these.
+NOT_SETTINGS = frozenset({"MADOGUCHI_TAG", "MADOGUCHI_PUBLISH", "MADOGUCHI_WORKERS"})
+NOT_SETTINGS_PREFIXES = ("MADOGUCHI_TEST_",)
 
 
 class Environment(enum.StrEnum):
@@ -62,11 +72,18 @@ class Settings(BaseSettings):
     password_hash_concurrency: int = Field(4, ge=1, le=64)
     password_hash_memory_kib: int = Field(19_456, ge=8_192)
     password_hash_iterations: int = Field(2, ge=1)
+    # Sign-in throttling (README "Sign-in throttling"): per (account, client) pair in the window ...
     login_max_failures: int = Field(10, ge=1, le=100)
-    # Per client address the bar is higher than per account: carriers put many phones behind one address.
+    # ... per client across accounts (carriers put many phones behind one address, so the bar is higher) ...
     login_max_failures_per_address: int = Field(30, ge=1, le=1000)
     login_window_minutes: int = Field(15, ge=1)
+    # ... and per account across clients, in a longer window: past it only clients with no failure on the
+    # account get their password checked, so the owner is never locked out by a stranger.
+    login_max_failures_per_account: int = Field(20, ge=1, le=10_000)
+    login_account_window_minutes: int = Field(60, ge=1)
     signup_per_hour: int = Field(20, ge=1)
+    # Mails an outsider can cause (verification, reset, invitation, "already registered") per recipient.
+    mail_per_recipient_per_hour: int = Field(3, ge=1, le=100)
     triage_per_minute: int = Field(20, ge=1)
 
     mail_backend: MailBackend = MailBackend.console
@@ -169,6 +186,47 @@ class Settings(BaseSettings):
         if self.secret_key_file is not None:
             return self.secret_key_file.read_bytes().strip()
         return self.secret_key.get_secret_value().encode()
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        """Settings as the commands and the server read them: the environment and, outside production, a
+        `.env` file in the working directory (the environment wins over the file)."""
+        production = os.environ.get(PREFIX + "ENV", "").strip().lower() == Environment.production
+        if production or not DOTENV.is_file():
+            return cls()
+        return cls(_env_file=DOTENV, _env_file_encoding="utf-8")  # type: ignore[call-arg]
+
+    @classmethod
+    def known_names(cls) -> frozenset[str]:
+        return frozenset(PREFIX + name.upper() for name in cls.model_fields)
+
+    @classmethod
+    def unknown_names(cls, environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+        """MADOGUCHI_* names no setting reads (a typo is otherwise silently ignored), each with the closest
+        known name if one is near. Names only: a value can be a secret."""
+        environ = os.environ if environ is None else environ
+        names = set(environ)
+        production = environ.get(PREFIX + "ENV", "").strip().lower() == Environment.production
+        if not production and DOTENV.is_file():
+            from dotenv import dotenv_values
+
+            names |= set(dotenv_values(DOTENV))
+        known = cls.known_names()
+        unknown = sorted(
+            n
+            for n in names
+            if n.upper().startswith(PREFIX)
+            and n.upper() not in known
+            and n.upper() not in NOT_SETTINGS
+            and not n.upper().startswith(NOT_SETTINGS_PREFIXES)
+        )
+        suffixes = {k[len(PREFIX) :]: k for k in known}
+
+        def near(name: str) -> str | None:
+            close = difflib.get_close_matches(name.upper()[len(PREFIX) :], suffixes, n=1, cutoff=0.75)
+            return suffixes[close[0]] if close else None
+
+        return [(n, near(n)) for n in unknown]
 
     @property
     def is_production(self) -> bool:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.accounts import PASSWORD_RESET, REGISTRATION, AccountService
 from domain.ports import Clock
 from infra import idempotency
 from infra.db.chatbot import purge_chatbot
@@ -39,6 +42,20 @@ OUTBOX = WorkTable(
 )
 
 
+@dataclass
+class PassReport:
+    """What one pass did, by outbox kind, for the operator (`madoguchi worker --once`)."""
+
+    delivered: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)  # will be retried unless attempts ran out
+    given_up: Counter[str] = field(default_factory=Counter)
+    chatbot_sessions_purged: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.delivered.values())
+
+
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 10 * 2 ** max(0, attempts - 1)))
 
@@ -60,6 +77,7 @@ class OutboxWorker:
         self.handlers: dict[str, Handler] = {}
         self.passes: list[Callable[[int], Awaitable[int]]] = []
         self.chatbot_purged_at: datetime | None = None
+        self.last_pass = PassReport()
         for kind in TEMPLATES:
             self.handlers[kind] = self._mail_handler(kind)
 
@@ -92,6 +110,8 @@ class OutboxWorker:
                 row.locked_until = None
                 row.payload = None  # drop one-time secrets (tokens) as soon as they are delivered
                 await db.commit()
+                if sent is not False:
+                    self.last_pass.delivered[row.kind] += 1
                 return sent is not False
         except Exception as exc:  # noqa: BLE001 - any failure is retried; the type name is all we keep
             await self._failed(row_id, type(exc).__name__)
@@ -111,7 +131,9 @@ class OutboxWorker:
                 if row.attempts >= self.settings.outbox_max_attempts:
                     row.failed_at = now
                     row.payload = None
+                    self.last_pass.given_up[row.kind] += 1
                 else:
+                    self.last_pass.failed[row.kind] += 1
                     row.next_attempt_at = now + backoff(row.attempts)
                 log.warning(
                     "outbox delivery failed",
@@ -126,6 +148,21 @@ class OutboxWorker:
         except Exception as exc:  # noqa: BLE001 - the lease runs out and the row is tried again
             log.error("outbox failure not recorded: %s", type(exc).__name__)
 
+    def add_accounts(self, accounts: AccountService) -> None:
+        """Anonymous registration and reset requests are decided here, off the request path, so known and
+        unknown addresses cost the request the same. What they decide to mail is queued as mail rows."""
+
+        async def registration(_db: AsyncSession, payload: dict[str, Any]) -> bool:
+            await accounts.complete_registration(payload)
+            return False
+
+        async def password_reset(_db: AsyncSession, payload: dict[str, Any]) -> bool:
+            await accounts.complete_password_reset(payload)
+            return False
+
+        self.handlers[REGISTRATION] = registration
+        self.handlers[PASSWORD_RESET] = password_reset
+
     def add_line(self, line: LineBot) -> None:
         """The LINE bot: its inbox and deliveries drain with the outbox, and published answers notify linked
         LINE users (the handler completes silently for anyone not linked or not following)."""
@@ -133,16 +170,22 @@ class OutboxWorker:
         self.passes.append(line.run_once)
 
     async def run_once(self, limit: int = 100) -> int:
-        """Deliver everything due now; returns how many were delivered."""
+        """Deliver everything due now; returns how many were delivered (by kind in `last_pass`)."""
+        self.last_pass = PassReport()
         delivered = 0
         # Extra passes (the LINE inbox and deliveries) run after the outbox, so a notice an outbox handler
         # queued goes out in the same pass. Each pass stands alone: one failing does not hold up the others.
         for one_pass in (self._drain_outbox, *self.passes):
             try:
-                delivered += await one_pass(limit)
+                sent = await one_pass(limit)
             except Exception as exc:  # noqa: BLE001 - a database blip; the next pass tries again
                 log.error("worker pass failed: %s", type(exc).__name__)
-        await self.purge_chatbot_due(self.clock.now())  # run_forever calls this: hourly at most
+                continue
+            delivered += sent
+            if sent and one_pass != self._drain_outbox:  # the outbox counts its rows by kind itself
+                self.last_pass.delivered["line.message"] += sent
+        # run_forever calls this: hourly at most
+        self.last_pass.chatbot_sessions_purged = await self.purge_chatbot_due(self.clock.now())
         return delivered
 
     async def purge_idempotency_keys(self, now: datetime) -> int:

@@ -27,7 +27,10 @@ from domain.actors import Role
 from tests.clock import DEFAULT_INSTANT, PinnedClock, parse_instant, pin_suite, suite_start
 from tests.clock import suite_clock as the_suite_clock
 
-PG_ADMIN_URL = os.environ.get("MADOGUCHI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# The PostgreSQL server's maintenance database (every cluster has `postgres`); each run creates and drops its
+# own database next to it, named with the prefix (an identifier: letters, digits, underscores).
+PG_ADMIN_URL = os.environ.get("MADOGUCHI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DB_PREFIX = os.environ.get("MADOGUCHI_TEST_DB_PREFIX", "madoguchi_test_")
 PASSWORD = "霧の朝に灯台を見上げた"
 
 
@@ -37,6 +40,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("sqlite", "postgres"),
         default=os.environ.get("MADOGUCHI_TEST_DB", "sqlite"),
         help="database the suite runs against",
+    )
+    parser.addoption(
+        "--pg-url",
+        default=PG_ADMIN_URL,
+        help="admin URL of the PostgreSQL server for --db postgres (env MADOGUCHI_TEST_PG_URL)",
+    )
+    parser.addoption(
+        "--db-prefix",
+        default=DB_PREFIX,
+        help="name prefix of the databases a run creates (env MADOGUCHI_TEST_DB_PREFIX)",
     )
     parser.addoption(
         "--clock",
@@ -114,30 +127,52 @@ def mailbox(smtp_server: tuple[Mailbox, int]) -> Mailbox:
 # -- database ------------------------------------------------------------------------------------
 
 
-async def _pg_admin(sql: str) -> None:
+async def _pg_admin(admin_url: str, sql: str) -> None:
     import asyncpg
 
     from infra.db.engine import async_url
 
-    conn = await asyncpg.connect(async_url(PG_ADMIN_URL).replace("postgresql+asyncpg", "postgresql"))
+    conn = await asyncpg.connect(async_url(admin_url).replace("postgresql+asyncpg", "postgresql"), timeout=10)
     try:
         await conn.execute(sql)
     finally:
         await conn.close()
 
 
-def _database(kind: str) -> Iterator[str]:
+def _where(url: str) -> str:
+    """host:port/database of a URL, without the user or password."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+
+
+def _database(config: pytest.Config, kind: str) -> Iterator[str]:
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="madoguchi-test-") as tmp:
             yield f"sqlite+aiosqlite:///{Path(tmp) / 'test.db'}"
         return
-    name = f"madoguchi_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    admin_url = str(config.getoption("--pg-url"))
+    prefix = str(config.getoption("--db-prefix"))
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", prefix):
+        pytest.exit(
+            f"--db-prefix / MADOGUCHI_TEST_DB_PREFIX must be a lower-case identifier, not {prefix!r}", 4
+        )
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_pg_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server ends the run, once
+        # One message instead of every test erroring one by one; the URL's password is never shown.
+        pytest.exit(
+            f"PostgreSQL at {_where(admin_url)} is unreachable ({type(exc).__name__}): start it, or point "
+            "--pg-url / MADOGUCHI_TEST_PG_URL at a server where this user may create databases",
+            returncode=3,
+        )
+    base = admin_url.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
     finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(_pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -146,10 +181,10 @@ def db_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(db_kind: str, suite_clock: PinnedClock) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, db_kind: str, suite_clock: PinnedClock) -> Iterator[str]:
     from infra.db.migrate import upgrade
 
-    for url in _database(db_kind):
+    for url in _database(request.config, db_kind):
         upgrade(url)
         asyncio.run(_load_reference(url, suite_clock))
         yield url
@@ -170,9 +205,9 @@ async def _load_reference(url: str, clock: PinnedClock) -> None:
 
 
 @pytest.fixture(scope="session")
-def fresh_database(db_kind: str) -> Iterator[str]:
+def fresh_database(request: pytest.FixtureRequest, db_kind: str) -> Iterator[str]:
     """An empty database (no migrations applied), for migration and readiness tests."""
-    yield from _database(db_kind)
+    yield from _database(request.config, db_kind)
 
 
 def make_settings(database_url: str, smtp_port: int, **overrides: object):  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ CATEGORY_CODES = {
     "RIGHTS.PUBLICITY",
     "RIGHTS.BUSINESS",
     "ILLEGAL.CSAM",
+    "ILLEGAL.SEXUAL_FILMING",
     "ILLEGAL.OBSCENE",
     "ILLEGAL.DRUGS",
     "ILLEGAL.PMD",
@@ -71,6 +72,7 @@ DESK_CODES = {
     "child_sos_24h",
     "childline",
     "child_guidance_189",
+    "police_station",
 }
 
 GUIDE_SLUGS = {
@@ -81,4 +83,5 @@ GUIDE_SLUGS = {
     "sexual-images",
     "received-letter",
     "platform-act-2025",
+    "filtering",
 }

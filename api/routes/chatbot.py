@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Header, Path, Request, Response, status
 
 from api.deps import ContainerDep, Person, client_address
 from api.schemas.chatbot import (
@@ -22,6 +22,7 @@ from api.schemas.chatbot import (
     TranscriptEntryOut,
 )
 from api.schemas.common import problem_responses
+from api.schemas.text import SingleLine
 from domain.chatbot import BotMessage, ChatbotService, TurnReply
 from domain.errors import Unavailable
 from infra.container import Container
@@ -33,6 +34,9 @@ ChatbotToken = Annotated[
     str | None,
     Header(alias="X-Chatbot-Token", description="The session_token from POST /v1/chatbot/sessions"),
 ]
+
+
+SessionId = Annotated[str, Path(max_length=64), SingleLine()]
 
 
 def _bot(c: Container) -> ChatbotService:
@@ -96,7 +100,7 @@ async def create_session(c: ContainerDep, request: Request, response: Response) 
     summary="The transcript so far and the open choices (after a page reload)",
 )
 async def get_session(
-    session_id: str, c: ContainerDep, request: Request, response: Response, token: ChatbotToken = None
+    session_id: SessionId, c: ContainerDep, request: Request, response: Response, token: ChatbotToken = None
 ) -> ChatTranscriptOut:
     t = await _bot(c).transcript(session_id, token, address=client_address(request))
     _no_store(response)
@@ -126,7 +130,7 @@ async def get_session(
     summary="Send a choice or free text; get the bot's answer, the next choices and, on hand-off, a claim token",
 )
 async def send_message(
-    session_id: str,
+    session_id: SessionId,
     body: ChatMessageIn,
     c: ContainerDep,
     request: Request,

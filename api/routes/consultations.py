@@ -31,6 +31,8 @@ from api.schemas.consultations import (
     UrgencyOut,
 )
 from api.schemas.guidance import ReferralIn, ReferralOut
+from api.schemas.reading import MessagesReadIn, ReadStateOut
+from api.schemas.text import SingleLine
 from domain.actors import Actor
 from domain.consultations import (
     Consultation,
@@ -188,15 +190,17 @@ async def list_consultations(
     actor: Person,
     c: ContainerDep,
     status_: Annotated[Status | None, Query(alias="status")] = None,
-    category: Annotated[str | None, Query(max_length=64)] = None,
+    category: Annotated[str | None, Query(max_length=64), SingleLine()] = None,
     urgent: bool | None = None,
     priority: Priority | None = None,
-    assignee: Annotated[str | None, Query(max_length=40, description="A staff id, `me` or `none`")] = None,
-    channel: Annotated[str | None, Query(max_length=16)] = None,
+    assignee: Annotated[
+        str | None, Query(max_length=40, description="A staff id, `me` or `none`"), SingleLine()
+    ] = None,
+    channel: Annotated[str | None, Query(max_length=16), SingleLine()] = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     overdue: bool | None = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200), SingleLine()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> Page[ConsultationOut]:
     assignee_id, unassigned = None, False
@@ -367,7 +371,9 @@ async def consultation_history(
     operation_id="messages_list",
     response_model=list[MessageOut],
     responses=problem_responses(401, 403, 404),
-    summary="The thread. Consulters never see internal notes; reading marks answers as read.",
+    summary="The thread. Consulters never see internal notes",
+    description="Reading the thread changes nothing: a consulter marks answers read with "
+    "`POST …/messages/read`.",
 )
 async def list_messages(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[MessageOut]:
     return [message_out(m) for m in await c.consultations.messages(actor, consultation_id)]
@@ -384,6 +390,23 @@ async def replay_message(
 
 
 @router.post(
+    "/{consultation_id}/messages/read",
+    operation_id="messages_mark_read",
+    response_model=ReadStateOut,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Consulters: mark the thread read up to a message",
+    description="Every answer up to and including `up_to` counts as read; the mark never moves back. "
+    "Answers the unread count of the thread after the call. A message that is not in the caller's "
+    "thread answers 404.",
+)
+async def mark_messages_read(
+    consultation_id: uuid.UUID, body: MessagesReadIn, actor: Person, c: ContainerDep
+) -> ReadStateOut:
+    unread = await c.consultations.mark_read(actor, consultation_id, body.up_to)
+    return ReadStateOut(unread_answers=unread)
+
+
+@router.post(
     "/{consultation_id}/messages",
     operation_id="messages_create",
     status_code=status.HTTP_201_CREATED,
@@ -391,12 +414,28 @@ async def replay_message(
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="Consulter reply, or staff answer (notifies the consulter) or internal note",
     dependencies=[idempotent("messages_create", "message", replay_message)],
+    description=(
+        "A consulter's reply that reveals danger (a threat, suicidal intent, a new sexual image, someone at "
+        "the door) makes the case urgent and alerts its consultant (the supervisors when unassigned); the "
+        "response then lists the urgency flags and the emergency desks, as intake does."
+    ),
 )
 async def post_message(
     consultation_id: uuid.UUID, body: MessageIn, actor: Person, c: ContainerDep
 ) -> MessageOut:
-    message, _ = await c.consultations.post_message(actor, consultation_id, body.body, body.kind)
-    return message_out(message)
+    posted = await c.consultations.post_message(actor, consultation_id, body.body, body.kind)
+    out = message_out(posted.message)
+    if not posted.urgency:
+        return out
+    return out.model_copy(
+        update={
+            "urgency": [
+                UrgencyOut(flag=f.flag, triggers=f.triggers, desks=f.desk_codes) for f in posted.urgency
+            ],
+            "urgency_desks": [desk_out(d) for d in posted.urgency_desks],
+            "emergency_desks": [desk_out(d) for d in posted.emergency_desks],
+        }
+    )
 
 
 @router.get(

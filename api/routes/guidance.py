@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from api.deps import ContainerDep, Person, client_address
 from api.etag import etag_of, parse_if_match
@@ -14,6 +14,7 @@ from api.schemas.guidance import (
     CategorySuggestionOut,
     ChartNodeOut,
     ChartOut,
+    ChartSourceOut,
     ChartWalkIn,
     ChartWalkOut,
     DeskCreate,
@@ -29,11 +30,14 @@ from api.schemas.guidance import (
     TriageOut,
     UrgencyFlagOut,
 )
+from api.schemas.text import SingleLine
 from domain.desks import DeskFilter, DeskVersion
 from domain.errors import NotFound
 from domain.knowledge_model import ChartNode, Desk, Guide
 
 router = APIRouter(tags=["guidance"])
+# Codes, slugs and pseudonyms in the path: one line of text; an unknown one is 404.
+CodePath = Annotated[str, Path(max_length=64), SingleLine()]
 
 
 def desk_out(d: Desk) -> DeskOut:
@@ -87,6 +91,10 @@ def node_out(n: ChartNode) -> ChartNodeOut:
         guidance_en=n.guidance_en,
         desks=list(n.desks),
         guides=list(n.guides),
+        multiple=n.multiple,
+        also=list(n.also),
+        goals=list(n.goals),
+        origin=n.origin,
     )
 
 
@@ -107,11 +115,15 @@ def guide_brief(g: Guide) -> GuideBrief:
 )
 async def list_desks(
     c: ContainerDep,
-    kind: Annotated[str | None, Query(max_length=32)] = None,
-    category: Annotated[str | None, Query(max_length=64, description="A category or group code")] = None,
+    kind: Annotated[str | None, Query(max_length=32), SingleLine()] = None,
+    category: Annotated[
+        str | None, Query(max_length=64, description="A category or group code"), SingleLine()
+    ] = None,
     emergency: bool | None = None,
     q: Annotated[
-        str | None, Query(max_length=100, description="Text in the name or what the desk handles")
+        str | None,
+        Query(max_length=100, description="Text in the name or what the desk handles"),
+        SingleLine(),
     ] = None,
 ) -> list[DeskDetail]:
     found = await c.desks.list(DeskFilter(kind=kind, category=category, emergency=emergency, text=q))
@@ -142,7 +154,7 @@ async def create_desk(body: DeskCreate, actor: Person, c: ContainerDep, response
     tags=["desks"],
     responses=problem_responses(404),
 )
-async def get_desk(code: str, c: ContainerDep, response: Response) -> DeskDetail:
+async def get_desk(code: CodePath, c: ContainerDep, response: Response) -> DeskDetail:
     version = await c.desks.get(code)
     response.headers["ETag"] = etag_of(version.version)
     return desk_detail(version.desk, version.version)
@@ -157,7 +169,7 @@ async def get_desk(code: str, c: ContainerDep, response: Response) -> DeskDetail
     summary="Supervisors and admins: change a desk; every change is a new version",
 )
 async def update_desk(
-    code: str,
+    code: CodePath,
     body: DeskUpdate,
     actor: Person,
     c: ContainerDep,
@@ -179,7 +191,7 @@ async def update_desk(
     tags=["desks"],
     responses=problem_responses(401, 403, 404),
 )
-async def desk_versions(code: str, actor: Person, c: ContainerDep) -> list[DeskVersionOut]:
+async def desk_versions(code: CodePath, actor: Person, c: ContainerDep) -> list[DeskVersionOut]:
     return [version_out(v) for v in await c.desks.versions(actor, code)]
 
 
@@ -223,14 +235,17 @@ async def list_guides(c: ContainerDep) -> list[GuideBrief]:
     tags=["guides"],
     responses=problem_responses(404),
 )
-async def get_guide(slug: str, c: ContainerDep) -> GuideOut:
+async def get_guide(slug: CodePath, c: ContainerDep) -> GuideOut:
     g = c.knowledge.guide(slug)
     if g is None:
         raise NotFound("guide_not_found")
     return GuideOut(
         **guide_brief(g).model_dump(),
         summary_en=g.summary_en,
-        steps=[{"title_ja": s.title_ja, "title_en": s.title_en, "body_ja": s.body_ja} for s in g.steps],  # type: ignore[misc]
+        steps=[
+            {"title_ja": s.title_ja, "title_en": s.title_en, "body_ja": s.body_ja, "body_en": s.body_en}
+            for s in g.steps
+        ],  # type: ignore[misc]
         related_desks=list(g.related_desks),
         related_categories=list(g.related_categories),
     )
@@ -248,7 +263,22 @@ async def get_guide(slug: str, c: ContainerDep) -> GuideOut:
 )
 async def get_chart(c: ContainerDep) -> ChartOut:
     chart = c.knowledge.chart
-    return ChartOut(version=chart.version, start=chart.start, nodes=[node_out(n) for n in chart.nodes])
+    src = chart.source
+    return ChartOut(
+        version=chart.version,
+        start=chart.start,
+        nodes=[node_out(n) for n in chart.nodes],
+        source=None
+        if src is None
+        else ChartSourceOut(
+            title_ja=src.title_ja,
+            publisher_ja=src.publisher_ja,
+            urls=list(src.urls),
+            checked=src.checked,
+            edition=src.edition,
+            notes_ja=src.notes_ja,
+        ),
+    )
 
 
 @router.post(
@@ -266,6 +296,7 @@ async def walk_chart(body: ChartWalkIn, c: ContainerDep) -> ChartWalkOut:
         done=result.step.done,
         answers=list(result.step.answers),
         node=node_out(result.step.node),
+        also=[node_out(n) for n in result.step.also],
         desks=[desk_out(d) for d in result.desks],
         guides=[guide_brief(g) for g in result.guides],
     )

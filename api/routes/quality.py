@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from api.deps import ContainerDep, Person
 from api.idempotency import idempotent
@@ -36,12 +36,15 @@ from api.schemas.quality import (
     SectionRevisionIn,
     StaleUseOut,
 )
+from api.schemas.text import SingleLine
 from domain.actors import Actor
 from domain.answers import AnswerDraft
 from domain.errors import NotFound
 from domain.quality import Finding, ManualEntry, Period, Proposal, Sample
 
 router = APIRouter(tags=["quality"])
+# Codes, slugs and pseudonyms in the path: one line of text; an unknown one is 404.
+CodePath = Annotated[str, Path(max_length=64), SingleLine()]
 A = "/v1/consultations/{consultation_id}/answers"
 ERRORS = problem_responses(401, 403, 404, 409, 422)
 
@@ -267,9 +270,10 @@ async def review_case(draft_id: uuid.UUID, actor: Person, c: ContainerDep) -> Re
     responses=ERRORS,
 )
 async def approve_draft(
-    draft_id: uuid.UUID, body: ReviewDecisionIn, actor: Person, c: ContainerDep
+    draft_id: uuid.UUID, actor: Person, c: ContainerDep, body: ReviewDecisionIn | None = None
 ) -> DraftOut:
-    return draft_out(await c.answers.decide(actor, draft_id, True, body.advice))
+    # Advice is optional on approval, so an empty body (like submit and publish) is an approval without it.
+    return draft_out(await c.answers.decide(actor, draft_id, True, body.advice if body else None))
 
 
 @router.post(
@@ -295,7 +299,7 @@ async def return_draft(
     responses=problem_responses(401, 403, 422),
     summary="Current manual sections or answer templates",
 )
-async def list_manual(kind: str, actor: Person, c: ContainerDep) -> list[ManualEntryOut]:
+async def list_manual(kind: CodePath, actor: Person, c: ContainerDep) -> list[ManualEntryOut]:
     return [entry_out(e) for e in await c.quality.manual(actor, _kind(kind))]
 
 
@@ -306,7 +310,9 @@ async def list_manual(kind: str, actor: Person, c: ContainerDep) -> list[ManualE
     responses=ERRORS,
     summary="Every version of one section or template, oldest first",
 )
-async def manual_versions(kind: str, code: str, actor: Person, c: ContainerDep) -> list[ManualEntryOut]:
+async def manual_versions(
+    kind: CodePath, code: CodePath, actor: Person, c: ContainerDep
+) -> list[ManualEntryOut]:
     return [entry_out(e) for e in await c.quality.manual_entry(actor, _kind(kind), code)]
 
 
@@ -320,7 +326,7 @@ async def manual_versions(kind: str, code: str, actor: Person, c: ContainerDep) 
     dependencies=[idempotent("manual_revise", "manual_entry")],
 )
 async def revise_section(
-    code: str, body: SectionRevisionIn, actor: Person, c: ContainerDep
+    code: CodePath, body: SectionRevisionIn, actor: Person, c: ContainerDep
 ) -> ManualEntryOut:
     entry = await c.quality.revise_section(
         actor, code, body.body_ja, body.note, title_ja=body.title_ja, proposal_id=body.proposal_id
@@ -335,7 +341,7 @@ async def revise_section(
     responses=ERRORS,
     summary="Open consultations and drafts that used an older version of this section",
 )
-async def stale_uses(code: str, actor: Person, c: ContainerDep) -> list[StaleUseOut]:
+async def stale_uses(code: CodePath, actor: Person, c: ContainerDep) -> list[StaleUseOut]:
     return [
         StaleUseOut(
             consultation_id=u.consultation_id,
@@ -411,7 +417,7 @@ async def list_samples(actor: Person, c: ContainerDep) -> list[SampleOut]:
     summary="One sampled case, anonymised (names, contacts, addresses, URLs and IDs masked; no files)",
 )
 async def anonymised_case(
-    sample_id: uuid.UUID, pseudonym: str, actor: Person, c: ContainerDep
+    sample_id: uuid.UUID, pseudonym: CodePath, actor: Person, c: ContainerDep
 ) -> AnonymisedCaseOut:
     return AnonymisedCaseOut(**asdict(await c.quality.anonymised_case(actor, sample_id, pseudonym)))
 
@@ -425,7 +431,7 @@ async def anonymised_case(
     dependencies=[idempotent("council_finding_create", "council_finding")],
 )
 async def create_finding(
-    sample_id: uuid.UUID, pseudonym: str, body: FindingIn, actor: Person, c: ContainerDep
+    sample_id: uuid.UUID, pseudonym: CodePath, body: FindingIn, actor: Person, c: ContainerDep
 ) -> FindingOut:
     scores = body.model_dump(include={"accuracy", "timeliness", "tone", "referral_fit"})
     return finding_out(await c.quality.record_finding(actor, sample_id, pseudonym, scores, body.comment))
@@ -495,8 +501,8 @@ async def council_statistics(actor: Person, c: ContainerDep, start: FromQ, end: 
 async def audit_events(
     actor: Person,
     c: ContainerDep,
-    object_type: Annotated[str | None, Query(max_length=32)] = None,
-    object_id: Annotated[str | None, Query(max_length=64)] = None,
+    object_type: Annotated[str | None, Query(max_length=32), SingleLine()] = None,
+    object_id: Annotated[str | None, Query(max_length=64), SingleLine()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditEventOut]:
     return [AuditEventOut(**e) for e in await c.quality.trail(actor, object_type, object_id, limit)]

@@ -13,6 +13,7 @@ from api.idempotency import idempotent
 from api.pagination import cursor_uuid, encode_cursor
 from api.schemas.accounts import UserCreate, UserOut, UserUpdate
 from api.schemas.common import Page, problem_responses
+from api.schemas.text import SingleLine
 from domain.actors import Actor, Role
 from domain.models import User
 
@@ -41,7 +42,7 @@ async def list_users(
     actor: Admin,
     c: ContainerDep,
     role: Role | None = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200), SingleLine()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> Page[UserOut]:
     after = cursor_uuid(cursor)

@@ -6,14 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from api.schemas.common import Input, Output
+from api.schemas.text import Email, Secret, SingleLine
 from domain.actors import Role
 from domain.models import Locale
 
-Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Password = Annotated[str, Secret(min_length=1, max_length=1024)]
+DisplayName = Annotated[str, SingleLine(min_length=1, max_length=100)]
+Token = Annotated[str, SingleLine(min_length=16, max_length=128)]
 
 
 class RegisterIn(Input):
@@ -30,7 +32,7 @@ class RegisterIn(Input):
         }
     )
 
-    email: EmailStr = Field(max_length=254)
+    email: Email
     password: Password
     display_name: DisplayName | None = None
     locale: Locale = Locale.ja
@@ -50,14 +52,14 @@ class VerifyEmailIn(Input):
         json_schema_extra={"examples": [{"token": "q4T0i7...メールのリンクに含まれる文字列"}]}
     )
 
-    token: Annotated[str, StringConstraints(min_length=16, max_length=128)]
+    token: Token
     password: Password | None = Field(None, description="Required when accepting a staff invitation.")
 
 
 class PasswordResetIn(Input):
     model_config = ConfigDict(json_schema_extra={"examples": [{"email": "hanako@example.jp"}]})
 
-    email: EmailStr = Field(max_length=254)
+    email: Email
 
 
 class PasswordResetConfirmIn(Input):
@@ -72,7 +74,7 @@ class PasswordResetConfirmIn(Input):
         }
     )
 
-    token: Annotated[str, StringConstraints(min_length=16, max_length=128)]
+    token: Token
     password: Password
 
 
@@ -100,7 +102,7 @@ class TokenOut(Output):
 class RefreshIn(Input):
     model_config = ConfigDict(json_schema_extra={"examples": [{"refresh_token": "9oV8sK..."}]})
 
-    refresh_token: Annotated[str, StringConstraints(min_length=16, max_length=128)]
+    refresh_token: Token
 
 
 class MeOut(Output):
@@ -162,7 +164,7 @@ class TotpEnrolmentOut(Output):
 class TotpConfirmIn(Input):
     model_config = ConfigDict(json_schema_extra={"examples": [{"code": "123456"}]})
 
-    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+    code: Annotated[str, SingleLine(pattern=r"^[0-9]{6}$")]
 
 
 class UserCreate(Input):
@@ -178,7 +180,7 @@ class UserCreate(Input):
         }
     )
 
-    email: EmailStr = Field(max_length=254)
+    email: Email
     role: Role
     display_name: DisplayName | None = None
     expires_at: AwareDatetime | None = Field(

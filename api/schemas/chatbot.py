@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from api.schemas.common import Input, Output
+from api.schemas.text import MultiLine, SingleLine
 
 
 class LinkOut(Output):
@@ -80,8 +81,8 @@ class ChatMessageIn(Input):
         }
     )
 
-    choice_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    text: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = Field(
+    choice_id: Annotated[str, SingleLine(min_length=1, max_length=100)] | None = None
+    text: Annotated[str, MultiLine(min_length=1, max_length=1000)] | None = Field(
         None,
         description="Free text for triage. Please leave out names, addresses and other personal data.",
     )
@@ -98,7 +99,7 @@ class ClaimIn(Input):
         json_schema_extra={"examples": [{"claim_token": "mW3v0bq4b3o1yJ0nT8yq2cR5fK7hZ1xA9sD2gH4jL6p"}]}
     )
 
-    claim_token: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    claim_token: Annotated[str, SingleLine(min_length=1, max_length=256)]
 
 
 class ChatDraftOut(Output):

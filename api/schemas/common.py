@@ -18,9 +18,10 @@ T = TypeVar("T")
 
 
 class Input(BaseModel):
-    """Every request body: unknown fields are an error (no mass assignment), strings are trimmed."""
+    """Every request body: unknown fields are an error (no mass assignment). Every string field is one of the
+    text types of api/schemas/text.py, which refuse control characters and say how the text is trimmed."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 def utc_timestamp(value: datetime) -> str:

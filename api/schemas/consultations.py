@@ -6,15 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from api.schemas.common import Input, Output
 from api.schemas.guidance import DeskOut
+from api.schemas.text import Code, MultiLine, SingleLine
 from domain.consultations import EvidenceGap, MessageKind, Priority, Status
 
-Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(min_length=1, max_length=8000)]
+ShortText = Annotated[str, SingleLine(min_length=1, max_length=200)]
+LongText = Annotated[str, MultiLine(min_length=1, max_length=8000)]
+Note = Annotated[str, MultiLine(max_length=4000)]
 
 INTAKE_EXAMPLE = {
     "channel": "web",
@@ -33,7 +34,7 @@ INTAKE_EXAMPLE = {
 
 
 class ConsentIn(Input):
-    terms_version: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    terms_version: Annotated[str, SingleLine(min_length=1, max_length=32)]
     terms: bool = Field(description="Agrees to the terms of use")
     sensitive_data: bool = Field(
         description="Agrees to the handling of sensitive personal data (要配慮個人情報)"
@@ -51,7 +52,7 @@ class ConsultationCreate(Input):
     desired_outcomes: list[Code] = Field(min_length=1, max_length=10)
     platforms: list[Code] = Field(default_factory=list, max_length=10)
     platform_other: ShortText | None = None
-    tried: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    tried: Note | None = None
     victim_is_minor: bool | None = None
     consent: ConsentIn
 
@@ -70,7 +71,7 @@ class ConsultationUpdate(Input):
     )
 
     title: ShortText | None = None
-    tried: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    tried: Note | None = None
     platform_other: ShortText | None = None
     categories: list[Code] | None = Field(None, max_length=10)
     priority: Priority | None = None
@@ -161,6 +162,11 @@ class MessageOut(Output):
     body: str
     created_at: datetime
     from_staff: bool
+    urgency: list[UrgencyOut] = Field(
+        default=[], description="On a consulter's reply that reveals danger: the urgency flags raised"
+    )
+    urgency_desks: list[DeskOut] = Field(default=[], description="Desks for those flags, most urgent first")
+    emergency_desks: list[DeskOut] = Field(default=[], description="Emergency desks, shown with any flag")
 
 
 class EvidenceIn(Input):
@@ -181,13 +187,13 @@ class EvidenceIn(Input):
         }
     )
 
-    url: Annotated[str, StringConstraints(min_length=8, max_length=2048)] | None = None
+    url: Annotated[str, SingleLine(min_length=8, max_length=2048)] | None = None
     platform: Code | None = None
     posted_at: AwareDatetime | None = Field(None, description="Absolute posting time, with a time zone")
     captured_at: AwareDatetime | None = None
     poster_account: ShortText | None = None
-    excerpt: Annotated[str, StringConstraints(max_length=4000)] | None = None
-    notes: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    excerpt: Note | None = None
+    notes: Note | None = None
     context_captured: bool = False
 
 

@@ -6,11 +6,10 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field
 
 from api.schemas.common import Input, Output
-
-Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+from api.schemas.text import Code, MultiLine, SingleLine
 
 
 class DeskOut(Output):
@@ -55,20 +54,20 @@ class DeskCreate(Input):
     model_config = ConfigDict(json_schema_extra={"examples": [DESK_EXAMPLE]})
 
     code: Code
-    name_ja: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    name_en: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    handles_ja: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-    handles_en: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-    phone: Annotated[str, StringConstraints(max_length=50)] | None = None
-    url: Annotated[str, StringConstraints(max_length=500)] | None = None
-    hours_ja: Annotated[str, StringConstraints(max_length=200)] | None = None
+    name_ja: Annotated[str, SingleLine(min_length=1, max_length=200)]
+    name_en: Annotated[str, SingleLine(min_length=1, max_length=200)]
+    handles_ja: Annotated[str, MultiLine(min_length=1, max_length=2000)]
+    handles_en: Annotated[str, MultiLine(min_length=1, max_length=2000)]
+    phone: Annotated[str, SingleLine(max_length=50)] | None = None
+    url: Annotated[str, SingleLine(max_length=500)] | None = None
+    hours_ja: Annotated[str, MultiLine(max_length=200)] | None = None
     kind: Code
     categories: list[Code] = Field(default_factory=list, max_length=50)
     emergency: bool = False
     last_verified: date | None = None
     uncertain: bool = False
-    notes_ja: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    note: Annotated[str, StringConstraints(max_length=500)] | None = Field(
+    notes_ja: Annotated[str, MultiLine(max_length=2000)] | None = None
+    note: Annotated[str, MultiLine(max_length=500)] | None = Field(
         None, description="Why (kept with the version)"
     )
 
@@ -86,20 +85,20 @@ class DeskUpdate(Input):
         }
     )
 
-    name_ja: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    name_en: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    handles_ja: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
-    handles_en: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
-    phone: Annotated[str, StringConstraints(max_length=50)] | None = None
-    url: Annotated[str, StringConstraints(max_length=500)] | None = None
-    hours_ja: Annotated[str, StringConstraints(max_length=200)] | None = None
+    name_ja: Annotated[str, SingleLine(min_length=1, max_length=200)] | None = None
+    name_en: Annotated[str, SingleLine(min_length=1, max_length=200)] | None = None
+    handles_ja: Annotated[str, MultiLine(min_length=1, max_length=2000)] | None = None
+    handles_en: Annotated[str, MultiLine(min_length=1, max_length=2000)] | None = None
+    phone: Annotated[str, SingleLine(max_length=50)] | None = None
+    url: Annotated[str, SingleLine(max_length=500)] | None = None
+    hours_ja: Annotated[str, MultiLine(max_length=200)] | None = None
     kind: Code | None = None
     categories: list[Code] | None = Field(None, max_length=50)
     emergency: bool | None = None
     last_verified: date | None = None
     uncertain: bool | None = None
-    notes_ja: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    notes_ja: Annotated[str, MultiLine(max_length=2000)] | None = None
+    note: Annotated[str, MultiLine(max_length=500)] | None = None
 
 
 class DeskVersionOut(Output):
@@ -146,18 +145,39 @@ class ChartNodeOut(Output):
     guidance_en: str
     desks: list[str]
     guides: list[str]
+    multiple: bool = Field(
+        default=False, description="A question whose options may be chosen together (send them in a row)"
+    )
+    also: list[str] = Field(
+        default=[], description="At an outcome: other outcomes that apply as well (あわせて)"
+    )
+    goals: list[str] = Field(default=[], description="At an outcome: the goals it serves")
+    origin: str = Field(
+        default="centre",
+        description="government: a step of the government flowchart; centre: the centre's own",
+    )
+
+
+class ChartSourceOut(Output):
+    title_ja: str
+    publisher_ja: str
+    urls: list[str]
+    checked: date | None
+    edition: str | None = Field(description="The flowchart edition followed; null when it is not known")
+    notes_ja: str
 
 
 class ChartOut(Output):
     version: str
     start: str
     nodes: list[ChartNodeOut]
+    source: ChartSourceOut | None = Field(description="Which government flowchart the chart follows")
 
 
 class ChartWalkIn(Input):
     model_config = ConfigDict(json_schema_extra={"examples": [{"answers": ["danger_no", "topic_abuse"]}]})
 
-    answers: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(max_length=50)
+    answers: list[Annotated[str, SingleLine(min_length=1, max_length=64)]] = Field(max_length=50)
 
 
 class GuideBrief(Output):
@@ -171,6 +191,7 @@ class GuideStepOut(Output):
     title_ja: str
     title_en: str
     body_ja: str
+    body_en: str = Field(default="", description="The step in English (every guide declares ja and en)")
 
 
 class GuideOut(GuideBrief):
@@ -185,6 +206,9 @@ class ChartWalkOut(Output):
     done: bool
     answers: list[str]
     node: ChartNodeOut
+    also: list[ChartNodeOut] = Field(
+        default=[], description="At an outcome, あわせて: the other goals chosen, then what else applies"
+    )
     desks: list[DeskOut] = Field(description="At an outcome: the desks with current contact details")
     guides: list[GuideBrief]
 
@@ -200,7 +224,7 @@ class TriageIn(Input):
         }
     )
 
-    text: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+    text: Annotated[str, MultiLine(min_length=1, max_length=4000)]
 
 
 class CategorySuggestionOut(Output):
@@ -238,7 +262,7 @@ class ReferralIn(Input):
     )
 
     desk_code: Code
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    reason: Annotated[str, MultiLine(min_length=1, max_length=2000)]
 
 
 class ReferralOut(Output):

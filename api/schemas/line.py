@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field
 
 from api.schemas.common import Input, Output
+from api.schemas.text import SingleLine
 
 
 class WebhookAck(Output):
@@ -25,9 +26,9 @@ class LinkNonceIn(Input):
         }
     )
 
-    link_token: Annotated[
-        str, StringConstraints(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
-    ] = Field(description="The `linkToken` query parameter the LINE bot put in the link (issued by LINE)")
+    link_token: Annotated[str, SingleLine(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")] = Field(
+        description="The `linkToken` query parameter the LINE bot put in the link (issued by LINE)"
+    )
 
 
 class LinkNonceOut(Output):

@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from api.schemas.common import Input, Output
+from api.schemas.text import Code, MultiLine, SingleLine
 
-Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
-Body = Annotated[str, StringConstraints(min_length=1, max_length=20000)]
+Body = Annotated[str, MultiLine(min_length=1, max_length=20000)]
 
 
 class DraftIn(Input):
@@ -63,7 +63,7 @@ class ReviewDecisionIn(Input):
         }
     )
 
-    advice: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    advice: Annotated[str, MultiLine(max_length=5000)] | None = None
 
 
 class ManualRefOut(Output):
@@ -143,8 +143,8 @@ class SectionRevisionIn(Input):
     )
 
     body_ja: Body
-    title_ja: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+    title_ja: Annotated[str, SingleLine(min_length=1, max_length=200)] | None = None
+    note: Annotated[str, MultiLine(max_length=500)] | None = None
     proposal_id: uuid.UUID | None = None
 
 
@@ -237,7 +237,7 @@ class FindingIn(Input):
     timeliness: Score
     tone: Score
     referral_fit: Score
-    comment: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    comment: Annotated[str, MultiLine(max_length=5000)] | None = None
 
 
 class FindingOut(Output):
@@ -267,7 +267,7 @@ class ProposalIn(Input):
 
     section_code: Code
     proposed_body: Body
-    rationale: Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+    rationale: Annotated[str, MultiLine(min_length=1, max_length=5000)]
 
 
 class ProposalOut(Output):

@@ -358,6 +358,14 @@ class SqlConsultations:
             )
         )
 
+    async def supervisor_ids(self) -> list[uuid.UUID]:
+        rows = await self.db.execute(
+            select(UserRow.id)
+            .where(UserRow.role == Role.supervisor.value, UserRow.is_active == true())
+            .order_by(UserRow.id)
+        )
+        return list(rows.scalars())
+
     async def staff_role(self, user_id: uuid.UUID) -> Role | None:
         row = await self.db.get(UserRow, user_id)
         if row is None or not row.is_active:

@@ -166,6 +166,13 @@ MATRIX = [
     Row("GET", C + "/messages", case_route(200)),
     Row(
         "POST",
+        C + "/messages/read",
+        case_route(200, consultant=403, supervisor=403),
+        lambda ctx: {"json": {"up_to": ctx["message_id"]}},
+        needs=frozenset({"message"}),
+    ),
+    Row(
+        "POST",
         C + "/messages",
         case_route(201, consultant=403, supervisor=422),
         lambda ctx: {"json": {"body": "追加の情報です"}},
@@ -408,6 +415,12 @@ async def extra_context(needs, ctx, client, people, supervisor) -> None:  # type
     """Costly context only for the rows that need it. With a draft, the case is assigned to the supervisor,
     so an unassigned-queue consultant no longer sees it (404)."""
     cid = ctx["consultation_id"]
+    if "message" in needs:
+        posted = await client.post(
+            f"/v1/consultations/{cid}/messages", headers=ctx["owner"].headers, json={"body": "追記です"}
+        )
+        assert posted.status_code == 201, posted.text
+        ctx["message_id"] = posted.json()["id"]
     if "chatbot" in needs:
         # An anonymous chat that reached the hand-off: its session token and the claim token it issued.
         opened = (await client.post("/v1/chatbot/sessions")).json()

@@ -142,6 +142,25 @@ async def test_free_text_is_triaged_and_never_stored_or_logged(client, container
     assert "ZQX" not in caplog.text
 
 
+async def test_a_hand_off_after_free_text_keeps_what_triage_suggested(client, people, container) -> None:
+    sid, headers, _ = await start(client)
+    await choose(client, sid, headers, "flow:free_text")
+    text = "元交際相手に裸の写真をネットにばらまくと脅されています"
+    suggested = [s.code for s in container.triage.triage(text).categories]
+    assert suggested[0] == "RIGHTS.PRIVATE_SEXUAL" and "ILLEGAL.CSAM" in suggested
+    assert (await say(client, sid, headers, text=text)).status_code == 200
+    ticket = (await choose(client, sid, headers, "flow:handoff"))["handoff"]
+    consulter = await people.create(Role.consulter)
+    claimed = await client.post(
+        "/v1/chatbot/drafts/claim", headers=consulter.headers, json={"claim_token": ticket["claim_token"]}
+    )
+    assert claimed.status_code == 200, claimed.text
+    # The leading suggestion, not every weak side match (here: not child sexual abuse material).
+    assert claimed.json()["categories"] == ["RIGHTS.PRIVATE_SEXUAL"]
+    # The text itself never reaches the draft.
+    assert "写真" not in claimed.text
+
+
 async def test_the_transcript_survives_a_reload(client) -> None:
     sid, headers, created = await start(client)
     await choose(client, sid, headers, "flow:evidence", "evidence_device_pc")
@@ -336,7 +355,8 @@ async def test_from_an_anonymous_chat_to_a_submitted_consultation(client, people
     assert claimed.status_code == 200, claimed.text
     draft = claimed.json()
     assert draft == {
-        "categories": ["RIGHTS.DEFAMATION"],
+        # The guided path's category first, then what triage suggested for the free text (issue 10.9).
+        "categories": ["RIGHTS.DEFAMATION", "RIGHTS.INSULT"],
         "desired_outcomes": ["delete"],
         "platforms": ["five_ch"],
         "channel": "chatbot",
@@ -354,7 +374,8 @@ async def test_from_an_anonymous_chat_to_a_submitted_consultation(client, people
     assert submitted.status_code == 201, submitted.text
     consultation = submitted.json()
     assert consultation["channel"] == "chatbot"
-    assert consultation["categories"] == ["RIGHTS.DEFAMATION"] and consultation["platforms"] == ["five_ch"]
+    assert consultation["categories"] == ["RIGHTS.DEFAMATION", "RIGHTS.INSULT"]
+    assert consultation["platforms"] == ["five_ch"]
     mine = (await client.get("/v1/consultations", headers=consulter.headers)).json()["items"]
     assert [c["id"] for c in mine] == [consultation["id"]]
 

@@ -22,7 +22,9 @@ async def test_category_tree_and_intake_options_are_public(client) -> None:
     assert groups["RIGHTS"]["nature"] == "illegal" and groups["PUBLIC"]["nature"] == "harmful"
     leaves = {leaf["code"]: leaf for g in tree for leaf in g["children"]}
     assert leaves["RIGHTS.DEFAMATION"]["label_ja"].startswith("名誉毀損")
-    assert "OTHER.RECEIVED_REQUEST" in leaves and len(leaves) == 40
+    assert (
+        "OTHER.RECEIVED_REQUEST" in leaves and len(leaves) == 41
+    )  # domain.md §4 plus ILLEGAL.SEXUAL_FILMING (issue 14 item 11)
     options = (await client.get("/v1/intake-options")).json()
     assert {r["code"] for r in options["relations"]} >= {
         "self",
@@ -375,6 +377,16 @@ async def test_internal_notes_never_reach_the_consulter_and_unread_counts(client
     thread = await client.get(f"/v1/consultations/{c['id']}/messages", headers=owner.headers)
     assert [m["kind"] for m in thread.json()] == ["answer"]
     assert "矛盾" not in thread.text
+    # A GET changes nothing: the answer stays unread until the consulter says they read it.
+    assert (await client.get("/v1/consultations", headers=owner.headers)).json()["items"][0][
+        "unread_answers"
+    ] == 1
+    read = await client.post(
+        f"/v1/consultations/{c['id']}/messages/read",
+        headers=owner.headers,
+        json={"up_to": thread.json()[-1]["id"]},
+    )
+    assert read.status_code == 200 and read.json() == {"unread_answers": 0}
     assert (await client.get("/v1/consultations", headers=owner.headers)).json()["items"][0][
         "unread_answers"
     ] == 0

@@ -111,7 +111,7 @@ async def test_an_edited_desk_is_what_intake_shows(client, people) -> None:
     consulter = await people.create()
     body = await open_consultation(client, consulter, categories=["RIGHTS.PRIVATE_SEXUAL"])
     shown = {d["code"]: d for d in body["urgency_desks"]}
-    assert shown["police_8103"]["hours_ja"] == "24時間(一部地域を除く)"  # stored NFKC-normalised
+    assert shown["police_8103"]["hours_ja"] == "２４時間（一部地域を除く）"  # stored as the editor wrote it
 
 
 async def test_platforms_and_guides(client) -> None:
@@ -132,6 +132,11 @@ async def test_chart_is_served_whole_and_walked_step_by_step(client) -> None:
     nodes = {n["id"]: n for n in chart["nodes"]}
     start = nodes[chart["start"]]
     assert start["kind"] == "question" and start["options"]
+    # YAML 1.1 would read the unquoted `label_en: No` of いいえ as a boolean and serve "False".
+    no = next(o for o in start["options"] if o["label_ja"] == "いいえ")
+    assert no["label_en"] == "No"
+    every_label = [o["label_en"] for n in chart["nodes"] for o in n.get("options") or []]
+    assert all(isinstance(x, str) and x not in ("True", "False") for x in every_label)
     first = await client.post("/v1/chart/walk", json={"answers": []})
     assert first.json()["done"] is False and first.json()["node"]["id"] == chart["start"]
     danger = await client.post("/v1/chart/walk", json={"answers": ["danger_yes"]})
@@ -216,3 +221,23 @@ async def test_referral_lifecycle_and_isolation(client, people) -> None:
         404,
         "referral_not_found",
     )
+
+
+async def test_chart_walk_combines_goals_and_names_its_government_source(client) -> None:
+    chart = (await client.get("/v1/chart")).json()
+    assert chart["source"]["publisher_ja"] == "法務省・総務省" and chart["source"]["urls"]
+    nodes = {n["id"]: n for n in chart["nodes"]}
+    assert nodes["q_goal"]["multiple"] is True and nodes["q_goal"]["origin"] == "government"
+    assert nodes["q_topic"]["origin"] == "centre"
+    answers = ["danger_no", "topic_abuse", "need_solution", "goal_self", "goal_compensation"]
+    walked = (await client.post("/v1/chart/walk", json={"answers": answers})).json()
+    assert walked["done"] is True and walked["node"]["id"] == "o_self_service"
+    assert walked["also"][0]["id"] == "o_lawyer" and "bar_association" in walked["also"][0]["desks"]
+    assert walked["answers"] == answers
+
+
+async def test_guides_are_served_in_english_too(client) -> None:
+    guide = (await client.get("/v1/guides/filtering")).json()
+    assert guide["summary_en"] and all(s["body_en"] and s["title_en"] for s in guide["steps"])
+    desks = {d["code"] for d in (await client.get("/v1/desks")).json()}
+    assert {"moj_foreign_language", "yorisoi_foreign", "police_station"} <= desks

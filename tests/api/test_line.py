@@ -586,3 +586,19 @@ async def test_dead_letters_are_listed_and_replayed_by_admins(
     assert (await line_client.get("/v1/line/dead-letters", headers=admin.headers)).json() == []
     missing = await line_client.post(f"/v1/line/dead-letters/{uuid.uuid4()}/replay", headers=admin.headers)
     assert_problem(missing, 404)
+
+
+async def test_a_nul_in_a_line_event_is_dropped_not_a_500(line_client, line_container, fake_line) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13 item 2 at the LINE front door: PostgreSQL stores neither a NUL in text nor \\u0000 in JSON."""
+    user = line_user_id()
+    broken_id = event("follow", user)
+    broken_id["webhookEventId"] += "\x00"
+    response = await deliver(line_client, postback_event(user, "menu:chart\x00"), broken_id)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "stored": 1
+    }  # the event without an id is dropped; the postback kept, data cleared
+    await line_container.worker.run_once()
+    async with line_container.sessions() as db:
+        row = (await db.execute(select(LineInboxRow))).scalar_one()
+    assert row.processed_at is not None and "\x00" not in json.dumps(row.payload)

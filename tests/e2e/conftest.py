@@ -16,19 +16,30 @@ from tests.conftest import free_port
 
 @pytest.fixture
 def server(database_url: str, smtp_server, container) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    yield from run_server(database_url, smtp_server[1], "https://madoguchi.example.jp")
+
+
+@pytest.fixture
+def local_server(database_url: str, smtp_server, container) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """As `./dev serve` runs it: no MADOGUCHI_PUBLIC_URL, so mailed links point at the server itself."""
+    yield from run_server(database_url, smtp_server[1], None)
+
+
+def run_server(database_url: str, smtp_port: int, public_url: str | None) -> Iterator[str]:
     port = free_port()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "MADOGUCHI_PUBLIC_URL"},
         "MADOGUCHI_ENV": "development",
         "MADOGUCHI_DATABASE_URL": database_url,
         "MADOGUCHI_SECRET_KEY": "e2e-secret-key-0123456789abcdef-0123456789",
         "MADOGUCHI_MAIL_BACKEND": "smtp",
         "MADOGUCHI_SMTP_HOST": "127.0.0.1",
-        "MADOGUCHI_SMTP_PORT": str(smtp_server[1]),
+        "MADOGUCHI_SMTP_PORT": str(smtp_port),
         "MADOGUCHI_WORKER_IN_PROCESS": "true",
         "MADOGUCHI_WORKER_POLL_SECONDS": "0.2",
-        "MADOGUCHI_PUBLIC_URL": "https://madoguchi.example.jp",
     }
+    if public_url is not None:
+        env["MADOGUCHI_PUBLIC_URL"] = public_url
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,

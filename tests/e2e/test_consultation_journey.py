@@ -87,6 +87,10 @@ async def test_intake_answer_reply_close(server: str, container, mailbox) -> Non
         assert mine[0]["status"] == "answered" and mine[0]["unread_answers"] == 1
         thread = http.get(f"/v1/consultations/{cid}/messages", headers=hanako).json()
         assert [m["kind"] for m in thread] == ["answer"] and "ポストを報告" in thread[0]["body"]
+        read = http.post(
+            f"/v1/consultations/{cid}/messages/read", headers=hanako, json={"up_to": thread[0]["id"]}
+        )
+        assert read.json() == {"unread_answers": 0}
         assert http.get("/v1/consultations", headers=hanako).json()["items"][0]["unread_answers"] == 0
 
         reply = http.post(

@@ -32,7 +32,7 @@ def test_migrate_create_admin_council_and_drain_the_worker(tmp_path: Path) -> No
     db = tmp_path / "ops.db"
     assert run(db, "migrate").returncode == 0
     loaded = run(db, "load-reference")
-    assert loaded.returncode == 0 and "27 desks" in loaded.stdout
+    assert loaded.returncode == 0 and "30 desks" in loaded.stdout
     admin = run(
         db,
         "create-user",
@@ -70,7 +70,76 @@ def test_migrate_create_admin_council_and_drain_the_worker(tmp_path: Path) -> No
     )
     assert council.returncode == 0
     drained = run(db, "worker", "--once")
-    assert drained.returncode == 0 and drained.stdout.strip().startswith("delivered")
+    assert drained.returncode == 0 and drained.stdout.strip() == "delivered 0: nothing due"
+
+
+def _tables(db: Path) -> set[str]:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _version(db: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return sorted(r[0] for r in conn.execute("SELECT version_num FROM alembic_version"))
+
+
+def test_migrate_moves_the_database_up_and_down_and_says_what_it_did(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    up = run(db, "migrate", "0003")
+    assert up.returncode == 0, up.stderr
+    lines = up.stdout.splitlines()
+    assert [line.split()[:2] for line in lines[:3]] == [
+        ["applied", "0001"],
+        ["applied", "0002"],
+        ["applied", "0003"],
+    ]
+    assert lines[-1] == "database at 0003: applied 3 revisions"
+    assert _version(db) == ["0003"] and "chatbot_session" not in _tables(db)
+
+    from infra.db.migrate import head_revision, known_revisions
+
+    head = run(db, "migrate")
+    newer = len(known_revisions()) - 3
+    assert head.returncode == 0
+    assert head.stdout.splitlines()[-1] == f"database at {head_revision()} (head): applied {newer} revisions"
+    assert len(head.stdout.splitlines()) == newer + 1  # one line per revision, as it is applied
+    again = run(db, "migrate")
+    assert again.stdout.strip() == f"database already at {head_revision()} (head): nothing to do"
+
+    # Down to a revision on one branch of the merge: the other branches go too, so the database is at 0005.
+    down = run(db, "migrate", "0005")
+    assert down.returncode == 0, down.stderr
+    assert (
+        "reverted 0008" in down.stdout and "reverted 0006" in down.stdout and "reverted 0007" in down.stdout
+    )
+    assert _version(db) == ["0005"]
+    assert down.stdout.splitlines()[-1].startswith("database at 0005: ")
+
+    base = run(db, "migrate", "base")
+    assert base.returncode == 0 and _version(db) == []
+    assert base.stdout.splitlines()[-1].startswith("database at base (empty): reverted ")
+    assert _tables(db) <= {"alembic_version"}
+
+
+def test_migrate_refuses_an_unknown_revision_in_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "u.db"
+    refused = run(db, "migrate", "9999")
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in refused.stderr
+    assert lines[0].startswith("error: unknown revision '9999'; use head, base or one of 0001, 0002, ")
+
+
+def test_worker_once_says_nothing_was_due(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    assert run(db, "migrate").returncode == 0
+    drained = run(db, "worker", "--once")
+    assert drained.returncode == 0 and drained.stdout.strip() == "delivered 0: nothing due"
 
 
 def test_a_refused_production_start_prints_setting_names_only(tmp_path: Path) -> None:

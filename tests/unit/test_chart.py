@@ -48,7 +48,9 @@ def tiny_raw(chart: dict) -> dict:
                     "kind": "police",
                     "categories": ["OTHER.MISC"],
                     "emergency": True,
-                    "last_verified": "2026-11-01",
+                    "sources": [
+                        {"fact": "110", "url": "https://example.org/desk-a", "checked": "2026-11-01"}
+                    ],
                 }
             ]
         },
@@ -95,6 +97,12 @@ def o(node_id, desks=("desk_a",), guides=("guide-a",)):
 def good_chart() -> dict:
     return {
         "version": "t1",
+        "source": {
+            "title_ja": "相談窓口のご案内",
+            "publisher_ja": "法務省・総務省",
+            "urls": ["https://example.org/leaflet"],
+            "checked": "2026-12-01",
+        },
         "start": "q1",
         "nodes": [
             q("q1", ("a", "q2"), ("b", "end1")),
@@ -309,3 +317,98 @@ def test_walk_is_deterministic_and_does_not_mutate_input(chart):
 def test_option_ids_are_unique_across_the_real_chart(chart):
     ids = [opt.id for n in chart.nodes for opt in n.options]
     assert len(ids) == len(set(ids))
+
+
+# ---------------------------------------------------------------- issue 14 items 15-18
+
+
+def test_goals_combine_at_the_goal_question(chart):
+    """Remove the post *and* claim damages: the walk takes several goals, the outcome says あわせて."""
+    base = ["danger_no", "topic_abuse", "need_solution"]
+    assert chart.node("q_goal").multiple
+    step = walk(chart, base + ["goal_self", "goal_compensation"])
+    assert step.done and step.node.id == "o_self_service"
+    assert step.also[0].id == "o_lawyer"  # the chosen goal first
+    assert step.answers == ("danger_no", "topic_abuse", "need_solution", "goal_self", "goal_compensation")
+    three = walk(chart, base + ["goal_police", "goal_delegate", "goal_compensation"])
+    assert three.node.id == "o_police"
+    assert [n.id for n in three.also][:2] == ["o_delegate", "o_lawyer"]
+    assert three.node not in three.also and len({n.id for n in three.also}) == len(three.also)
+
+
+def test_an_outcome_says_what_else_applies(chart):
+    step = walk(chart, ["danger_no", "topic_abuse", "need_solution", "goal_compensation"])
+    assert "o_self_service" in [n.id for n in step.also]  # あわせて: the post can be removed too
+
+
+def test_a_second_goal_from_another_question_is_still_refused(chart):
+    with pytest.raises(InvalidChartAnswer):
+        walk(chart, ["danger_no", "topic_abuse", "need_solution", "goal_self", "need_listen"])
+
+
+def test_a_multiple_question_must_lead_to_outcomes():
+    bad = good_chart()
+    bad["nodes"][0]["multiple"] = True  # q1 -> q2 is a question
+    assert any("must end the walk" in p for p in problems_of(bad))
+
+
+def test_also_must_name_another_outcome():
+    bad = good_chart()
+    bad["nodes"][2]["also"] = ["end1", "q1"]
+    problems = problems_of(bad)
+    assert any("also 'end1'" in p for p in problems) and any("also 'q1'" in p for p in problems)
+
+
+def _goals_reached(chart, answers) -> set[str]:
+    step = walk(chart, answers)
+    if not step.done:
+        return set().union(*(_goals_reached(chart, (*answers, o.id)) for o in step.node.options))
+    return set(step.node.goals).union(*(set(n.goals) for n in step.also))
+
+
+EVERY_VICTIM_GOAL = {"listen", "compensation", "police", "removal_self", "removal_delegate"}
+
+
+@pytest.mark.parametrize(
+    ("answers", "goals"),
+    [
+        (["danger_no", "topic_abuse"], EVERY_VICTIM_GOAL),
+        (["danger_no", "topic_threat"], EVERY_VICTIM_GOAL),
+        (["danger_no", "topic_sexual_image", "minor_no"], EVERY_VICTIM_GOAL),
+        (["danger_no", "topic_sexual_image", "minor_yes_or_unsure"], EVERY_VICTIM_GOAL - {"removal_self"}),
+        (["danger_no", "topic_bullying"], EVERY_VICTIM_GOAL),
+    ],
+)
+def test_every_topic_reaches_every_goal_that_applies(chart, answers, goals):
+    assert goals <= _goals_reached(chart, answers)
+
+
+def test_threats_keep_police_first_with_the_other_goals_as_also(chart):
+    step = walk(chart, ["danger_no", "topic_threat"])
+    assert step.node.id == "o_police"
+    assert {"o_self_service", "o_delegate", "o_lawyer", "o_listen"} <= {n.id for n in step.also}
+
+
+def test_the_local_police_station_is_in_the_directory_and_the_police_outcome(chart):
+    k = load_knowledge()
+    station = k.desk("police_station")
+    assert station is not None and "被害届" in station.name_ja and "告訴" in station.name_ja
+    assert "police_station" in walk(chart, ["danger_no", "topic_threat"]).node.desks
+    assert "警察署" in chart.node("o_police").guidance_ja
+
+
+def test_the_chart_records_its_government_source_and_marks_centre_additions(chart):
+    src = chart.source
+    assert src.title_ja == "インターネット上の書き込みなどに関する相談・通報窓口のご案内"
+    assert src.publisher_ja == "法務省・総務省" and src.checked is not None
+    assert all(u.startswith("https://") for u in src.urls)
+    assert src.edition is None and "未確認" in src.notes_ja  # the leaflet's edition is not known
+    origins = {n.id: n.origin for n in chart.nodes}
+    assert {origins[i] for i in ("q_need", "q_goal", "o_listen", "o_lawyer", "o_police")} == {"government"}
+    assert {origins[i] for i in ("q_topic", "q_minor", "o_received_letter", "o_spam")} == {"centre"}
+
+
+def test_a_reference_chart_without_source_is_refused():
+    bad = good_chart()
+    del bad["source"]
+    assert any("no source" in p for p in problems_of(bad))

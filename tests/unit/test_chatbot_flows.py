@@ -375,7 +375,8 @@ def test_free_text_puts_urgent_desks_first_and_suggests_flows() -> None:
     assert plan.says[0].desks == ("police_8103", "onestop_8891")
     assert plan.says[1].desks == ("paps",)
     assert plan.choices[0][0] == "flow:sexual_images"
-    assert plan.state.draft == Draft()  # suggestions only: nothing is put in the draft from free text
+    # The leading suggestion goes into the draft the hand-off carries; never the text itself.
+    assert plan.state.draft == Draft(categories=("RIGHTS.PRIVATE_SEXUAL",))
 
 
 def test_real_triage_suggests_the_matching_flow() -> None:

@@ -13,7 +13,7 @@ from infra.knowledge import STEMS, build, knowledge_version, load_knowledge, par
 from tests.spec_codes import CATEGORY_CODES, GUIDE_SLUGS
 from tests.spec_codes import DESK_CODES as REQUIRED_DESKS
 
-# The 40 leaves of domain.md §4; codes are stored with consultations, so the list is frozen here.
+# The 40 leaves of domain.md §4 plus ILLEGAL.SEXUAL_FILMING (issue 14 item 11); codes are stored with consultations, so the list is frozen here.
 
 
 @pytest.fixture(scope="module")
@@ -105,9 +105,18 @@ def test_emergency_desks(k):
 
 
 def test_uncertain_facts_are_flagged(k):
-    for code in ("bar_association", "child_guidance_189"):
-        desk = k.desk(code)
-        assert desk.uncertain and desk.notes_ja, code
+    # A desk is uncertain exactly when one of its facts could not be confirmed, and says which.
+    for desk in k.desks:
+        unconfirmed = [s for s in desk.sources if s.checked is None]
+        assert desk.uncertain == bool(unconfirmed), desk.code
+        if desk.uncertain:
+            assert desk.notes_ja, desk.code
+    assert {d.code for d in k.desks if d.uncertain} == {
+        "moj_sns_jinken",
+        "police_cyber_desk",
+        "cure_time",
+        "yorisoi_foreign",
+    }
 
 
 def test_platforms(k):
@@ -267,3 +276,61 @@ def test_yaml_booleans_for_letters_are_read_as_yes_no():
     raw = parse(read_files())
     raw["platforms"]["platforms"][0]["accepts_standard_letters"] = True
     assert Knowledge.from_raw(raw).platforms[0].accepts_standard_letters == "yes"
+
+
+# ---------------------------------------------------------------- every label is text (issue 10 item 3)
+
+
+def test_reference_yaml_keeps_no_yes_on_and_times_as_text():
+    from datetime import date
+
+    from infra.yaml_data import load_yaml
+
+    doc = load_yaml("a: No\nb: yes\nc: on\nd: 17:00\ne: 1\nf: true\ng: 2026-12-01\nh: off\ni: 0570\n")
+    assert doc == {
+        "a": "No",
+        "b": "yes",
+        "c": "on",
+        "d": "17:00",  # YAML 1.1: 61200 (base 60)
+        "e": 1,
+        "f": True,
+        "g": date(2026, 12, 1),
+        "h": "off",
+        "i": "0570",  # YAML 1.1: octal 376
+    }
+
+
+def test_the_shipped_chart_says_no_for_iie(k):
+    option = k.chart.node("q_danger").option("danger_no")
+    assert option.label_ja == "いいえ" and option.label_en == "No"
+
+
+def _label_sites(raw: dict) -> list[tuple[str, dict, str]]:
+    """(name, mapping, key) of one label, title or text of each kind in the files."""
+    question = next(n for n in raw["chart"]["nodes"] if n["kind"] == "question")
+    outcome = next(n for n in raw["chart"]["nodes"] if n["kind"] == "outcome")
+    return [
+        ("chart option label_en", question["options"][0], "label_en"),
+        ("chart question text_en", question, "text_en"),
+        ("chart outcome title_en", outcome, "title_en"),
+        ("category label_ja", raw["categories"]["groups"][0]["children"][0], "label_ja"),
+        ("desk name_en", raw["desks"]["desks"][0], "name_en"),
+        ("desk hours_ja", raw["desks"]["desks"][0], "hours_ja"),
+        ("guide step title_en", raw["guides"]["guides"][0]["steps"][0], "title_en"),
+        ("guide title_ja", raw["guides"]["guides"][0], "title_ja"),
+        ("intake label_en", raw["intake"]["relations"][0], "label_en"),
+        ("platform route name_ja", raw["platforms"]["platforms"][0]["report_routes"][0], "name_ja"),
+    ]
+
+
+@pytest.mark.parametrize("plain", ["No", "yes", "on", "1", "''", "'  '"])
+def test_validation_refuses_a_non_string_or_empty_label_anywhere(plain):
+    value = yaml.safe_load(f"v: {plain}")["v"]  # what a YAML 1.1 reader (or a careless edit) hands over
+    assert not (isinstance(value, str) and value.strip())
+    for name, _, _ in _label_sites(parse(read_files())):
+        raw = copy.deepcopy(parse(read_files()))
+        site = next(s for s in _label_sites(raw) if s[0] == name)
+        site[1][site[2]] = value
+        with pytest.raises(KnowledgeError) as err:
+            validate(Knowledge.from_raw(raw))
+        assert f"'{site[2]}'" in str(err.value), name

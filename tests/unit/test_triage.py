@@ -22,7 +22,7 @@ EVAL_DIR = ROOT / "tests" / "triage_eval"
 RULES_FILE = ROOT / "domain" / "knowledge" / "triage.yaml"
 
 # domain.md section 4 (the taxonomy), desk codes of desks.yaml and the guide slugs, as agreed in the brief.
-FLAGS = {"threat", "suicide", "sexual_image", "minor"}
+FLAGS = {"threat", "suicide", "sexual_image", "minor", "physical_danger"}
 
 
 @pytest.fixture(scope="module")
@@ -299,3 +299,127 @@ def test_triage_rules_reference_only_known_desks_guides_and_categories() -> None
     assert engine.referenced_desk_codes() <= {d.code for d in knowledge.desks}
     assert engine.referenced_guide_slugs() <= {g.slug for g in knowledge.guides}
     assert set(engine.category_codes) <= {c.code for c in knowledge.leaf_categories()}
+
+
+# --- issue 14 items 19 and 21: physical danger, and false alarms -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "掲示板に私の住所と「誰でもいいから犯しに来て」という書き込みをされました",
+        "住所をさらされて、今日知らない人がインターホンを鳴らしてきました",
+        "元夫が職場の前に来ていて、SNSで居場所を特定されているようです",
+        "ストーカーに帰り道で待ち伏せされています",
+        "私の部屋の写真と最寄り駅を載せて「ここに凸してこい」と書かれました",
+    ],
+)
+def test_physical_danger_is_urgent_with_police_first(engine: TriageRules, text: str) -> None:
+    flags = _flags(engine, text)
+    assert "physical_danger" in flags, text
+    assert flags["physical_danger"][0] == "police_110"
+
+
+@pytest.mark.parametrize(
+    ("text", "silent"),
+    [
+        ("アダルトサイトで動画を再生したら登録完了と出て、料金を請求されました", "sexual_image"),
+        ("ネットで「〇〇人は殺せ」というヘイトの書き込みを見つけました。通報先を知りたい", "threat"),
+    ],
+)
+def test_known_false_alarms_stay_silent(engine: TriageRules, text: str, silent: str) -> None:
+    assert silent not in _flags(engine, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "アダルトサイトで登録完了と出たあと、「払わないと撮った動画をばらまく」と脅されています",
+        "「〇〇人は殺せ」と私の実名と住所入りで書かれました",
+        "「在日は明日駅で無差別に刺す」という予告を見つけました",
+    ],
+)
+def test_suppression_never_hides_a_real_danger(engine: TriageRules, text: str) -> None:
+    assert {"sexual_image", "threat"} & set(_flags(engine, text)), text
+
+
+def test_unless_needs_unless_not(raw_rules: dict) -> None:
+    broken = copy.deepcopy(raw_rules)
+    del broken["urgency"]["threat"]["unless_not"]
+    with pytest.raises(ValueError, match="unless needs unless_not"):
+        TriageRules.from_dict(broken)
+
+
+def test_the_evaluation_reports_false_alarms_and_keeps_urgent_recall_at_100() -> None:
+    from tests.bench import triage_eval
+
+    for name in ("dev", "heldout", "en_dev", "en_heldout"):
+        report = triage_eval.evaluate(name, triage_eval.load_items(name))
+        assert report.recall == 1.0, (name, report.urgent_misses)
+        assert report.false_alarm_rate <= 0.03, (name, report.false_alarms)
+        assert report.texts_with_false_alarm <= 0.1 * report.n, (name, report.false_alarms)
+
+
+# --- issue 14 item 22: English ------------------------------------------------------------------------
+
+
+def test_english_eval_sets_are_well_formed() -> None:
+    dev, heldout = _items("en_dev"), _items("en_heldout")
+    assert len(dev) >= 20 and len(heldout) >= 15
+    ids = [i["id"] for i in dev + heldout + _items("dev") + _items("heldout")]
+    assert len(ids) == len(set(ids))
+    for item in dev + heldout:
+        assert item["text"].isascii(), item["id"]
+        assert set(item["expected_categories"]) <= TAXONOMY, item["id"]
+        assert set(item["urgent"]) <= FLAGS, item["id"]
+    assert {f for i in dev + heldout for f in i["urgent"]} == FLAGS
+
+
+def test_english_heldout_regression_guard(engine: TriageRules) -> None:
+    """English held-out: every urgent flag caught, primary category in the top 3 for most texts."""
+    items = _items("en_heldout")
+    hits = 0
+    missed: list[str] = []
+    for item in items:
+        result = engine.triage(item["text"])
+        hits += item["expected_categories"][0] in [c.code for c in result.categories[:3]]
+        got = {f.flag for f in result.urgency}
+        missed += [f"{item['id']}:{flag}" for flag in item["urgent"] if flag not in got]
+    assert missed == [], f"urgent recall must be 1.0, missed {missed}"
+    assert hits / len(items) >= 0.85
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "flag"),
+    [
+        ("My ex is threatening to post my nude photos unless I pay", "RIGHTS.PRIVATE_SEXUAL", "sexual_image"),
+        ("Someone wrote that he will kill me when I leave work", "ILLEGAL.THREAT", "threat"),
+        ("I want to die, I can't take the comments anymore", "PUBLIC.SUICIDE", "suicide"),
+        ("My real name and home address were posted on a forum", "RIGHTS.PRIVACY_ID", None),
+    ],
+)
+def test_english_text_is_triaged_and_routes_to_the_same_desks(
+    engine: TriageRules, text: str, code: str, flag: str | None
+) -> None:
+    result = engine.triage(text)
+    assert result.categories and code in [c.code for c in result.categories[:3]]
+    if flag:
+        assert flag in {f.flag for f in result.urgency}
+    assert not ({"sexual_image", "threat"} & {f.flag for f in engine.triage("I want to kill myself").urgency})
+
+
+def test_a_language_pack_cannot_invent_codes_or_flags(raw_rules: dict) -> None:
+    from infra.triage_loader import merge_language_pack
+
+    rules = raw_rules
+    with pytest.raises(ValueError, match="unknown category"):
+        merge_language_pack(rules, {"language": "fr", "categories": {"RIGHTS.NOPE": {"cues": {3: ["x"]}}}})
+    with pytest.raises(ValueError, match="unknown flag"):
+        merge_language_pack(rules, {"language": "fr", "urgency": {"danger": {"cues": ["x"]}}})
+    with pytest.raises(ValueError, match="may only add"):
+        merge_language_pack(rules, {"language": "fr", "urgency": {"threat": {"desks": ["police_110"]}}})
+    merged = merge_language_pack(
+        rules, {"language": "fr", "urgency": {"threat": {"cues": ["je vais te tuer"]}}}
+    )
+    assert "je vais te tuer" in merged["urgency"]["threat"]["cues"]
+    assert "je vais te tuer" not in rules["urgency"]["threat"]["cues"]  # the input is not changed

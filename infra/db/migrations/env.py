@@ -22,7 +22,7 @@ def database_url() -> str:
     if not url:
         from infra.settings import Settings
 
-        url = Settings().database_url
+        url = Settings.from_environment().database_url
     return async_url(url)
 
 
@@ -32,6 +32,8 @@ def run_with(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # `madoguchi migrate` reports each revision as it is applied (infra/db/migrate.migrate_to).
+        on_version_apply=config.attributes.get("on_version_apply"),
     )
     with context.begin_transaction():
         context.run_migrations()
