@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from domain.actors import Actor, Client, Role
 from domain.errors import (
@@ -40,6 +43,9 @@ from domain.text import nfkc, normalise_email
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
 STAFF_ROLES = frozenset(r for r in Role if r.is_staff)
+# Outbox kinds for the account requests an anonymous caller makes; the worker completes them.
+REGISTRATION = "account.registration"
+PASSWORD_RESET = "account.password_reset"  # noqa: S105 - an outbox kind, not a secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +97,11 @@ class AccountService:
         policy: AuthPolicy,
         sessions: SessionLookup,
         signup_throttle: Throttle | None = None,
+        mail_throttle: Throttle | None = None,
     ) -> None:
         self.sessions = sessions
         self.signup_throttle = signup_throttle
+        self.mail_throttle = mail_throttle
         self.uow = uow
         self.hasher = hasher
         self.tokens = tokens
@@ -114,36 +122,72 @@ class AccountService:
     async def register(
         self, email: str, password: str, display_name: str | None, locale: Locale, *, address: str | None
     ) -> None:
-        """Same work and the same answer whether or not the address is known (no enumeration). The password
-        waits with the mailed token and reaches the account only when that token is used, so registering
-        someone else's address can neither take over a pending account nor test whether one exists."""
+        """Same work and the same answer whether or not the address is known (no enumeration, not even by
+        timing): the request checks and hashes the password and queues one sealed outbox row; the worker
+        decides (`complete_registration`) whether that means a new pending account, a fresh link for a
+        pending one, or a note to the owner of an existing account. The password waits with the mailed token
+        and reaches the account only when that token is used, so registering someone else's address can
+        neither take over a pending account nor test whether one exists."""
         # Sign-ups per client address are capped so nobody can flood inboxes or probe addresses.
-        await self._limit(self.signup_throttle, ["signup:" + address] if address else [], "too_many_attempts")
-        now = self.clock.now()
+        await self._limit(self.signup_throttle, self._client_keys("signup", address), "too_many_attempts")
         email = normalise_email(email)
         check_password(password, self.hasher, context=(email, email.split("@")[0]))
         password_hash = await self.hasher.hash(password)
+        display_name = display_name or None  # stored as written
+        request = {
+            "email": email,
+            "password_hash": password_hash,
+            "display_name": display_name,
+            "locale": locale.value,
+        }
+        async with self.uow() as uow:
+            # Sealed: a copy of the database alone says neither who registered nor the password's hash.
+            await uow.outbox.put(REGISTRATION, {"sealed": self.tokens.seal(json.dumps(request))})
+            await uow.commit()
+
+    async def complete_registration(self, payload: Mapping[str, Any]) -> None:
+        """The worker's half of `register`, off the request path."""
+        request = json.loads(self.tokens.unseal(str(payload["sealed"])))
+        email = str(request["email"])
+        # Every outcome mails this address, so the cap is counted first (and outside the unit of work).
+        if not await self._may_mail(email):
+            return
+        now = self.clock.now()
         async with self.uow() as uow:
             existing = await uow.users.get_by_email(email)
             if existing is None:
+                display_name = request.get("display_name")
                 user = User(
                     id=uuid.uuid4(),
                     email=email,
                     role=Role.consulter,
                     password_hash=None,
                     display_name=display_name or None,
-                    locale=locale,
+                    locale=Locale(request["locale"]),
                     created_at=now,
                     updated_at=now,
                 )
                 await uow.users.add(user)
-                await self._mail_token(uow, user, EmailTokenPurpose.verify_email, now, password_hash)
+                await self._mail_token(
+                    uow, user, EmailTokenPurpose.verify_email, now, request["password_hash"]
+                )
             elif existing.email_verified_at is None and existing.role is Role.consulter:
                 # Registered again before verifying: a fresh link, carrying this registration's password.
-                await self._mail_token(uow, existing, EmailTokenPurpose.verify_email, now, password_hash)
+                await self._mail_token(
+                    uow, existing, EmailTokenPurpose.verify_email, now, request["password_hash"]
+                )
             else:
                 await uow.outbox.put("mail.account_exists", {"user_id": str(existing.id)}, dedupe_key=None)
             await uow.commit()
+
+    async def _may_mail(self, email: str) -> bool:
+        """Mails an outsider can trigger (verification, reset, invitation, "already registered") are capped
+        per recipient, so the centre cannot be used to flood someone's inbox. Over the cap the mail is
+        simply not sent: the request that asked for it was answered long before, identically."""
+        if self.mail_throttle is None:
+            return True
+        wait = await self.mail_throttle.attempt(["mailto:" + self.tokens.digest(email)], now=self.clock.now())
+        return wait == 0
 
     async def _mail_token(  # type: ignore[no-untyped-def]
         self, uow, user: User, purpose: EmailTokenPurpose, now: datetime, password_hash: str | None = None
@@ -204,14 +248,27 @@ class AccountService:
             await uow.commit()
 
     async def request_password_reset(self, email: str, *, address: str | None) -> None:
-        """Same answer for every address. Also the way out of a sign-in lockout someone else caused."""
-        await self._limit(self.signup_throttle, ["reset:" + address] if address else [], "too_many_attempts")
-        now = self.clock.now()
+        """Same answer and the same work for every address: one sealed outbox row. The worker decides
+        (`complete_password_reset`) whether a link is minted and mailed; an unknown address is dropped
+        there, silently. Also the way out of a sign-in throttle."""
+        await self._limit(self.signup_throttle, self._client_keys("reset", address), "too_many_attempts")
+        sealed = self.tokens.seal(normalise_email(email))
         async with self.uow() as uow:
-            user = await uow.users.get_by_email(normalise_email(email))
-            if user is not None and user.is_active and user.email_verified_at is not None:
-                await self._mail_token(uow, user, EmailTokenPurpose.password_reset, now)
-                await uow.commit()
+            await uow.outbox.put(PASSWORD_RESET, {"sealed": sealed})
+            await uow.commit()
+
+    async def complete_password_reset(self, payload: Mapping[str, Any]) -> None:
+        """The worker's half of `request_password_reset`."""
+        email = self.tokens.unseal(str(payload["sealed"]))
+        async with self.uow() as uow:
+            user = await uow.users.get_by_email(email)
+        if user is None or not user.is_active or user.email_verified_at is None:
+            return
+        if not await self._may_mail(user.email):
+            return
+        async with self.uow() as uow:
+            await self._mail_token(uow, user, EmailTokenPurpose.password_reset, self.clock.now())
+            await uow.commit()
 
     async def reset_password(self, token: str, password: str) -> None:
         now = self.clock.now()
@@ -223,28 +280,54 @@ class AccountService:
             await uow.users.update(user)
             await uow.sessions.revoke_all_for_user(user.id, at=now, reason="password_reset")
             await uow.commit()
-        await self.throttle.clear(["acct:" + self.tokens.digest(user.email)])
+        # A reset ends any "under attack" state and every client's failures on the account.
+        keys = self._sign_in_keys(user.email, None)
+        await self.throttle.clear([keys.account])
+        await self.throttle.clear_prefix(keys.pair.rsplit(":", 1)[0] + ":")
 
     # -- sign-in -------------------------------------------------------------------------------
 
-    def _throttle_keys(self, name: str, address: str | None) -> list[str]:
-        keys = ["acct:" + self.tokens.digest(name)]
-        if address:
-            keys.append("addr:" + address)
-        return keys
+    def _client_keys(self, prefix: str, address: str | None) -> list[str]:
+        return [f"{prefix}:{client_group(address)}"] if address else []
 
-    async def _succeeded(self, keys: Sequence[str]) -> None:
-        """A success resets the account's count and takes back this attempt from the address."""
-        await self.throttle.clear(keys[:1])
-        await self.throttle.forgive(keys[1:])
+    def _sign_in_keys(self, name: str, address: str | None) -> SignInKeys:
+        account = self.tokens.digest(name)
+        group = client_group(address)
+        # Keyed digests: the throttle table alone links no account to an address.
+        return SignInKeys(
+            pair=f"pair:{account[:40]}:{self.tokens.digest(group)[:40]}",
+            address=f"addr:{group}",
+            account=f"acct:{account}",
+        )
+
+    async def _admit(self, keys: SignInKeys) -> None:
+        """Counted before the password is checked, so parallel guesses cannot all pass a check that comes
+        later. Guessing is bounded per (account, client) pair and per client; the per-account count never
+        locks the owner out: past it, the account is "under attack" and a password is checked only when it
+        comes from a client with no failure on this account in its window. A stranger can make the
+        account harder to reach from addresses that guessed, never from the owner's own."""
+        pair, address, account = await self.throttle.count(
+            [keys.pair, keys.address, keys.account], now=self.clock.now()
+        )
+        wait = max(pair.wait, address.wait)
+        if wait:
+            raise RateLimited(wait, "too_many_attempts")
+        if account.wait and pair.attempts > 1:
+            # Under attack and this client already failed here: its next check is when its own window ends.
+            raise RateLimited(min(pair.resets_in, account.resets_in) or 1, "too_many_attempts")
+
+    async def _succeeded(self, keys: SignInKeys) -> None:
+        """The password was right: this client's failures on the account are forgiven and this attempt is
+        taken back from the client's and the account's counts (which an attack keeps high)."""
+        await self.throttle.clear([keys.pair])
+        await self.throttle.forgive([keys.address, keys.account])
 
     async def login(
         self, email: str, password: str, *, totp_code: str | None, address: str | None
     ) -> TokenPair:
         email = normalise_email(email)
-        keys = self._throttle_keys(email, address)
-        # Counted before the hash is checked: parallel guesses cannot all pass a check that comes later.
-        await self._limit(self.throttle, keys, "too_many_attempts")
+        keys = self._sign_in_keys(email, address)
+        await self._admit(keys)
         now = self.clock.now()
         async with self.uow() as uow:  # short: no connection is held while the password is hashed
             user = await uow.users.get_by_email(email)
@@ -313,8 +396,8 @@ class AccountService:
     async def login_client(
         self, client_id: str, secret: str, scope: str | None, *, address: str | None
     ) -> TokenPair:
-        keys = self._throttle_keys("client:" + client_id, address)
-        await self._limit(self.throttle, keys, "too_many_attempts")
+        keys = self._sign_in_keys("client:" + client_id, address)
+        await self._admit(keys)
         now = self.clock.now()
         async with self.uow() as uow:
             client = await uow.service_clients.get(client_id)
@@ -415,8 +498,8 @@ class AccountService:
             user = await uow.users.get(user_id)
         if user is None or user.password_hash is None:
             raise Unauthenticated("invalid_token")
-        keys = self._throttle_keys(user.email, address)
-        await self._limit(self.throttle, keys, "too_many_attempts")
+        keys = self._sign_in_keys(user.email, address)
+        await self._admit(keys)
         if not await self.hasher.verify(user.password_hash, current):
             raise ValidationFailed("current_password_wrong", field="current_password")
         await self._succeeded(keys)
@@ -486,6 +569,7 @@ class AccountService:
             raise ValidationFailed("council_requires_expiry", field="expires_at")
         now = self.clock.now()
         email = normalise_email(email)
+        may_mail = await self._may_mail(email)  # counted before the unit of work takes its connection
         async with self.uow() as uow:
             if await uow.users.get_by_email(email) is not None:
                 raise Conflict("email_taken")
@@ -500,7 +584,8 @@ class AccountService:
                 updated_at=now,
             )
             await uow.users.add(user)
-            await self._mail_token(uow, user, EmailTokenPurpose.invite, now)
+            if may_mail:
+                await self._mail_token(uow, user, EmailTokenPurpose.invite, now)
             await uow.commit()
             return user
 
@@ -619,6 +704,29 @@ class AccountService:
             await uow.service_clients.add(client)
             await uow.commit()
         return client, secret
+
+
+@dataclass(frozen=True, slots=True)
+class SignInKeys:
+    pair: str  # this account from this client
+    address: str  # this client, every account
+    account: str  # this account, every client
+
+
+def client_group(address: str | None) -> str:
+    """What throttles count as one client: an IPv4 address or an IPv6 /64. One host usually holds a whole
+    /64, so counting single IPv6 addresses would let one attacker rotate addresses without end."""
+    if not address:
+        return "-"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def ensure_admin(actor: Actor) -> None:

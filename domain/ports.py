@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -38,6 +39,8 @@ class TokenIssuer(Protocol):
 
     def seal(self, value: str) -> str:
         """Encrypt a one-time secret that must wait somewhere (the outbox) before it is sent."""
+
+    def unseal(self, sealed: str) -> str: ...
 
 
 class TotpVerifier(Protocol):
@@ -110,9 +113,29 @@ class ServiceClientRepository(Protocol):
     async def add(self, client: ServiceClient) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """One key's count after an attempt was added to it."""
+
+    attempts: int  # in the current window, this one included
+    limit: int
+    resets_in: int  # seconds until the window ends
+
+    @property
+    def wait(self) -> int:
+        """Seconds to wait when over the limit, else 0."""
+        return max(1, self.resets_in) if self.attempts > self.limit else 0
+
+
 class Throttle(Protocol):
     async def attempt(self, keys: Sequence[str], *, now: datetime) -> int:
         """Count one attempt on every key; seconds to wait when any key is over its limit, else 0."""
+
+    async def count(self, keys: Sequence[str], *, now: datetime) -> list[Counted]:
+        """Count one attempt on every key and say where each stands."""
+
+    async def clear_prefix(self, prefix: str) -> None:
+        """Forget every key that starts with `prefix`."""
 
     async def forgive(self, keys: Sequence[str]) -> None:
         """Take one attempt back (it succeeded)."""
@@ -171,6 +194,7 @@ __all__ = [
     "RefreshTokenRepository",
     "EmailTokenRepository",
     "ServiceClientRepository",
+    "Counted",
     "Throttle",
     "Outbox",
     "AuditLog",

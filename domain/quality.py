@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.actors import Actor, Role
-from domain.anonymise import mask, names_in, suppress_small
+from domain.anonymise import MASKS, Masker, suppress_small
 from domain.calendar import JST
 from domain.consultations import Consultation, MessageKind
 from domain.errors import Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
@@ -130,9 +130,11 @@ class Overview:
 
 
 class QualityService:
-    def __init__(self, uow, clock) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, uow, clock, masker: Masker | None = None) -> None:  # type: ignore[no-untyped-def]
         self.uow = uow
         self.clock = clock
+        # The council's masking; the container gives it the morphological analyser (infra/morphology.py).
+        self.masker = masker or Masker()
 
     # -- the manual -----------------------------------------------------------------------------
 
@@ -337,8 +339,11 @@ class QualityService:
             *(m.body for m in messages),
             *(x for e in evidence for x in (e.excerpt, e.notes)),
         ]
-        known += sorted(names_in(texts))
+        known += sorted(self.masker.names_in(texts))
         start = c.created_at
+
+        def mask(text: str | None) -> str | None:
+            return self.masker.mask(text, known)
 
         def day(at: datetime) -> int:
             return (at - start).days
@@ -353,8 +358,8 @@ class QualityService:
             platforms=c.platforms,
             victim_is_minor=c.victim_is_minor,
             urgency_flags=c.urgency_flags,
-            narrative=mask(f"{c.title}\n{c.narrative}", known) or "",
-            tried=mask(c.tried, known),
+            narrative=mask(f"{c.title}\n{c.narrative}") or "",
+            tried=mask(c.tried),
             timeline=[
                 {"to_status": t.to_status.value, "day": day(t.at), "by_staff": t.actor_id != c.owner_id}
                 for t in transitions
@@ -363,7 +368,7 @@ class QualityService:
                 {
                     "from_staff": m.kind is MessageKind.answer,
                     "day": day(m.created_at),
-                    "body": mask(m.body, known),
+                    "body": mask(m.body),
                 }
                 for m in messages
             ],
@@ -371,9 +376,10 @@ class QualityService:
                 {
                     "platform": e.platform,
                     "has_file": e.file is not None,
-                    "url": mask(e.url, known),
-                    "excerpt": mask(e.excerpt, known),
-                    "notes": mask(e.notes, known),
+                    # The council needs to know that a URL was given, never which one.
+                    "url": MASKS["url"] if e.url else None,
+                    "excerpt": mask(e.excerpt),
+                    "notes": mask(e.notes),
                     "missing": [g.value for g in e.missing()],
                 }
                 for e in evidence

@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.accounts import AccountService, AuthPolicy
+from domain.anonymise import Masker
 from domain.answers import AnswerService
 from domain.chatbot import ChatbotPolicy, ChatbotService
 from domain.consultations import ConsultationPolicy, ConsultationService
@@ -28,6 +29,7 @@ from infra.db.uow import SqlUnitOfWorkFactory
 from infra.knowledge import load_knowledge
 from infra.line import LineBot
 from infra.mail import make_mailer
+from infra.morphology import SudachiProperNouns
 from infra.passwords import Argon2Passwords
 from infra.quality_loader import load_review_rules
 from infra.settings import Settings
@@ -96,13 +98,21 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         totp=Totp(settings.signing_key),
         throttle=DbThrottle(
             sessions,
-            limits={"acct": settings.login_max_failures, "addr": settings.login_max_failures_per_address},
+            limits={
+                "pair": settings.login_max_failures,
+                "addr": settings.login_max_failures_per_address,
+                "acct": settings.login_max_failures_per_account,
+            },
             window=window,
+            windows={"acct": timedelta(minutes=settings.login_account_window_minutes)},
         ),
         clock=clock,
         sessions=SqlSessionLookup(engine),
         signup_throttle=DbThrottle(
             sessions, limits={"*": settings.signup_per_hour}, window=timedelta(hours=1)
+        ),
+        mail_throttle=DbThrottle(
+            sessions, limits={"*": settings.mail_per_recipient_per_hour}, window=timedelta(hours=1)
         ),
         policy=AuthPolicy(
             session_lifetime=timedelta(days=settings.refresh_session_days),
@@ -112,6 +122,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         ),
     )
     worker = OutboxWorker(sessions, settings, make_mailer(settings), tokens.unseal, clock)
+    worker.add_accounts(accounts)
     knowledge = load_knowledge()
     desks = DeskDirectory(SqlUnitOfWorkFactory(sessions, clock), clock, knowledge)
     consultations = ConsultationService(
@@ -130,7 +141,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         desks=desks,
     )
     answers = AnswerService(consultations, load_review_rules(), SqlManualCatalogue(sessions))
-    quality = QualityService(SqlUnitOfWorkFactory(sessions, clock), clock)
+    quality = QualityService(SqlUnitOfWorkFactory(sessions, clock), clock, Masker(SudachiProperNouns()))
     container = Container(
         answers=answers,
         quality=quality,

@@ -72,11 +72,18 @@ class Settings(BaseSettings):
     password_hash_concurrency: int = Field(4, ge=1, le=64)
     password_hash_memory_kib: int = Field(19_456, ge=8_192)
     password_hash_iterations: int = Field(2, ge=1)
+    # Sign-in throttling (README "Sign-in throttling"): per (account, client) pair in the window ...
     login_max_failures: int = Field(10, ge=1, le=100)
-    # Per client address the bar is higher than per account: carriers put many phones behind one address.
+    # ... per client across accounts (carriers put many phones behind one address, so the bar is higher) ...
     login_max_failures_per_address: int = Field(30, ge=1, le=1000)
     login_window_minutes: int = Field(15, ge=1)
+    # ... and per account across clients, in a longer window: past it only clients with no failure on the
+    # account get their password checked, so the owner is never locked out by a stranger.
+    login_max_failures_per_account: int = Field(20, ge=1, le=10_000)
+    login_account_window_minutes: int = Field(60, ge=1)
     signup_per_hour: int = Field(20, ge=1)
+    # Mails an outsider can cause (verification, reset, invitation, "already registered") per recipient.
+    mail_per_recipient_per_hour: int = Field(3, ge=1, le=100)
     triage_per_minute: int = Field(20, ge=1)
 
     mail_backend: MailBackend = MailBackend.console

@@ -12,26 +12,40 @@ from sqlalchemy import case, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.ports import Counted
 from infra.db.tables import ThrottleRow
 
 
 class DbThrottle:
     def __init__(
-        self, factory: async_sessionmaker[AsyncSession], *, limits: Mapping[str, int], window: timedelta
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        *,
+        limits: Mapping[str, int],
+        window: timedelta,
+        windows: Mapping[str, timedelta] | None = None,
     ) -> None:
         self.factory = factory
         self.limits = dict(limits)  # by key prefix ("acct", "addr", …)
         self.window = window
+        self.windows = dict(windows or {})  # by key prefix, where one differs from `window`
 
     def _limit(self, key: str) -> int:
         return self.limits.get(key.split(":", 1)[0], self.limits.get("*", 10))
 
-    async def attempt(self, keys: Sequence[str], *, now: datetime) -> int:
-        waits = [await self._count(key, now) for key in keys]
-        return max(waits, default=0)
+    def _window(self, key: str) -> timedelta:
+        return self.windows.get(key.split(":", 1)[0], self.window)
 
-    async def _count(self, key: str, now: datetime) -> int:
-        stale = now - self.window
+    async def attempt(self, keys: Sequence[str], *, now: datetime) -> int:
+        counted = await self.count(keys, now=now)
+        return max((c.wait for c in counted), default=0)
+
+    async def count(self, keys: Sequence[str], *, now: datetime) -> list[Counted]:
+        return [await self._count(key, now) for key in keys]
+
+    async def _count(self, key: str, now: datetime) -> Counted:
+        window = self._window(key)
+        stale = now - window
         fresh_window = ThrottleRow.window_started_at <= stale
         # One atomic statement: concurrent attempts each see their own count (no read-modify-write race).
         count = (
@@ -43,6 +57,7 @@ class DbThrottle:
             )
             .returning(ThrottleRow.failures, ThrottleRow.window_started_at)
         )
+        failures, started = 1, now
         for _ in range(3):
             async with self.factory() as db:
                 row = (await db.execute(count)).first()
@@ -53,10 +68,9 @@ class DbThrottle:
                 except IntegrityError:
                     continue  # someone inserted it first: count again as an update
                 failures, started = (row.failures, row.window_started_at) if row else (1, now)
-                if failures <= self._limit(key):
-                    return 0
-                return max(1, math.ceil((started + self.window - now).total_seconds()))
-        return 0
+                break
+        resets_in = max(0, math.ceil((started + window - now).total_seconds()))
+        return Counted(attempts=failures, limit=self._limit(key), resets_in=resets_in)
 
     async def forgive(self, keys: Sequence[str]) -> None:
         async with self.factory() as db:
@@ -70,4 +84,11 @@ class DbThrottle:
     async def clear(self, keys: Sequence[str]) -> None:
         async with self.factory() as db:
             await db.execute(delete(ThrottleRow).where(ThrottleRow.key.in_(keys)))  # type: ignore[attr-defined]
+            await db.commit()
+
+    async def clear_prefix(self, prefix: str) -> None:
+        async with self.factory() as db:
+            await db.execute(
+                delete(ThrottleRow).where(ThrottleRow.key.startswith(prefix, autoescape=True))  # type: ignore[attr-defined]
+            )
             await db.commit()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.accounts import PASSWORD_RESET, REGISTRATION, AccountService
 from domain.ports import Clock
 from infra import idempotency
 from infra.db.chatbot import purge_chatbot
@@ -146,6 +147,21 @@ class OutboxWorker:
                 await db.commit()
         except Exception as exc:  # noqa: BLE001 - the lease runs out and the row is tried again
             log.error("outbox failure not recorded: %s", type(exc).__name__)
+
+    def add_accounts(self, accounts: AccountService) -> None:
+        """Anonymous registration and reset requests are decided here, off the request path, so known and
+        unknown addresses cost the request the same. What they decide to mail is queued as mail rows."""
+
+        async def registration(_db: AsyncSession, payload: dict[str, Any]) -> bool:
+            await accounts.complete_registration(payload)
+            return False
+
+        async def password_reset(_db: AsyncSession, payload: dict[str, Any]) -> bool:
+            await accounts.complete_password_reset(payload)
+            return False
+
+        self.handlers[REGISTRATION] = registration
+        self.handlers[PASSWORD_RESET] = password_reset
 
     def add_line(self, line: LineBot) -> None:
         """The LINE bot: its inbox and deliveries drain with the outbox, and published answers notify linked

@@ -84,11 +84,16 @@ async def password_reset_confirm(body: PasswordResetConfirmIn, c: ContainerDep) 
     response_model=TokenOut,
     responses=problem_responses(401, 403, 422, 429),
     summary="OAuth2 token endpoint: password grant for people, client_credentials for service clients",
+    description=(
+        "`grant_type=password` (people; `totp` for staff with TOTP enrolled), `client_credentials` (service "
+        "clients) or `refresh_token` (RFC 6749 §6: rotates the refresh token exactly like "
+        "`POST /v1/auth/refresh`; presenting a rotated one ends the whole session)."
+    ),
 )
 async def token(
     request: Request,
     c: ContainerDep,
-    grant_type: Annotated[Literal["password", "client_credentials"], Form()] = "password",
+    grant_type: Annotated[Literal["password", "client_credentials", "refresh_token"], Form()] = "password",
     username: Annotated[str | None, Form(max_length=254), SingleLine()] = None,
     password: Annotated[str | None, Form(max_length=1024), Secret()] = None,
     totp: Annotated[
@@ -99,9 +104,18 @@ async def token(
     client_id: Annotated[str | None, Form(max_length=64), SingleLine()] = None,
     client_secret: Annotated[str | None, Form(max_length=256), Secret()] = None,
     scope: Annotated[str | None, Form(max_length=512), SingleLine()] = None,
+    refresh_token: Annotated[
+        str | None,
+        Form(max_length=128, description="grant_type=refresh_token: the refresh token"),
+        SingleLine(),
+    ] = None,
 ) -> TokenOut:
     address = client_address(request)
-    if grant_type == "password":
+    if grant_type == "refresh_token":
+        if not refresh_token:
+            raise ValidationFailed("refresh_token_required", field="refresh_token")
+        pair = await c.accounts.refresh(refresh_token)
+    elif grant_type == "password":
         if not username or not password:
             raise ValidationFailed("username_and_password_required")
         pair = await c.accounts.login(username, password, totp_code=totp, address=address)

@@ -138,5 +138,7 @@ async def drain(
                     delivered += await handle(row_id)
             except Exception as exc:  # noqa: BLE001 - last resort: the lease runs out, the row is retaken
                 log.error("work row failed: %s", type(exc).__name__)
-        if not candidates or len(candidates) < limit:
+        # Until nothing new is due, not just until a short batch: rows a handler queued (the mail an account
+        # request decided to send, the reply to a LINE event) go out in the same pass. `seen` bounds it.
+        if not candidates:
             return delivered

@@ -307,7 +307,7 @@ async def test_throttle_after_ten_failures_same_for_unknown_accounts(client, peo
         blocked = await client.post("/v1/auth/token", data={"username": username, "password": PASSWORD})
         body = assert_problem(blocked, 429, "too_many_attempts")
         assert 0 < int(blocked.headers["retry-after"]) <= 15 * 60
-        assert "401" not in str(body)
+        assert "401" not in str({k: v for k, v in body.items() if k != "request_id"})  # ids are random hex
         # The tenth failure also tripped the address key; clear it for the next account's run.
         assert statuses == [401] * 10
         # The same ten failures also tripped the client address; clear it before trying the other name.
@@ -355,6 +355,38 @@ async def test_client_credentials_grant_issues_scoped_access_without_refresh(cli
         },
     )
     assert_problem(too_wide, 422, "invalid_scope")
+
+
+async def test_refresh_token_grant_at_the_token_endpoint_rotates_like_refresh(client, people) -> None:
+    """OAuth2 client libraries refresh at the token endpoint (RFC 6749 §6); /v1/auth/refresh stays."""
+    person = await people.create()
+    first = person.refresh_token
+    response = await client.post(
+        "/v1/auth/token", data={"grant_type": "refresh_token", "refresh_token": first}
+    )
+    assert response.status_code == 200, response.text
+    second = response.json()
+    assert second["token_type"] == "bearer" and second["refresh_token"] not in (None, first)
+    me = await client.get("/v1/me", headers={"Authorization": f"Bearer {second['access_token']}"})
+    assert me.status_code == 200 and me.json()["email"] == person.email
+    # The two doors share one rotation: the new token works at /v1/auth/refresh ...
+    third = await client.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    assert third.status_code == 200
+    # ... and replaying a rotated one at either door ends the whole session.
+    replay = await client.post("/v1/auth/token", data={"grant_type": "refresh_token", "refresh_token": first})
+    assert_problem(replay, 401, "invalid_grant")
+    latest = third.json()
+    assert_problem(
+        await client.post(
+            "/v1/auth/token", data={"grant_type": "refresh_token", "refresh_token": latest["refresh_token"]}
+        ),
+        401,
+        "invalid_grant",
+    )
+    gone = await client.get("/v1/me", headers={"Authorization": f"Bearer {latest['access_token']}"})
+    assert_problem(gone, 401, "invalid_token")
+    missing = await client.post("/v1/auth/token", data={"grant_type": "refresh_token"})
+    assert_problem(missing, 422, "refresh_token_required")
 
 
 async def test_a_worker_pass_reports_what_it_delivered_by_kind(client, container, mailbox) -> None:
