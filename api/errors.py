@@ -219,6 +219,17 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     if _database_unreachable(exc):
+        from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+        # Said once per refused request, so an exhausted pool is seen, not guessed: no URL, no SQL, no values.
+        log.warning(
+            "database unavailable",
+            extra={
+                "error_type": type(exc).__name__,
+                "cause": "pool_timeout" if isinstance(exc, PoolTimeout) else "unreachable",
+                "request_id": request.scope.get("state", {}).get("request_id"),
+            },
+        )
         return problem(request, 503, "database_unavailable", headers={"Retry-After": "5"})
     # Only the type: messages of driver errors can quote SQL and its parameters.
     log.error(

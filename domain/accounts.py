@@ -494,18 +494,19 @@ class AccountService:
     async def change_password(self, actor: Actor, current: str, new: str, *, address: str | None) -> None:
         now = self.clock.now()
         user_id = actor.require_user_id()
-        async with self.uow() as uow:
+        async with self.uow() as uow:  # short: the throttle and the hashing hold no connection of ours
             user = await uow.users.get(user_id)
-            if user is None or user.password_hash is None:
-                raise Unauthenticated("invalid_token")
-            keys = self._sign_in_keys(user.email, address)
-            await self._admit(keys)
-            if not await self.hasher.verify(user.password_hash, current):
-                raise ValidationFailed("current_password_wrong", field="current_password")
-            await self._succeeded(keys)
-            check_password(new, self.hasher, context=(user.email, user.email.split("@")[0]))
-            user.password_hash = await self.hasher.hash(new)
-            user.updated_at = now
+        if user is None or user.password_hash is None:
+            raise Unauthenticated("invalid_token")
+        keys = self._sign_in_keys(user.email, address)
+        await self._admit(keys)
+        if not await self.hasher.verify(user.password_hash, current):
+            raise ValidationFailed("current_password_wrong", field="current_password")
+        await self._succeeded(keys)
+        check_password(new, self.hasher, context=(user.email, user.email.split("@")[0]))
+        user.password_hash = await self.hasher.hash(new)
+        user.updated_at = now
+        async with self.uow() as uow:
             await uow.users.update(user)
             await uow.sessions.revoke_all_for_user(
                 user.id, at=now, reason="password_changed", keep=actor.session_id

@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -155,12 +155,11 @@ _ALL = All()
 
 class AnswerService:
     def __init__(
-        self, consultations: ConsultationService, rules: Sequence[ReviewRule], manual: ManualCatalogue, audit
-    ) -> None:  # type: ignore[no-untyped-def]
+        self, consultations: ConsultationService, rules: Sequence[ReviewRule], manual: ManualCatalogue
+    ) -> None:
         self.consultations = consultations
         self.rules = tuple(rules)
         self.manual = manual
-        self.audit = audit
 
     @property
     def uow(self):  # type: ignore[no-untyped-def]
@@ -169,9 +168,23 @@ class AnswerService:
     def _now(self) -> datetime:
         return self.consultations.clock.now()
 
-    def reasons(self, c: Consultation, requested: bool) -> list[str]:
-        found = [r.code for r in self.rules if r.applies(c)]
-        return found + (["requested"] if requested and "requested" not in found else [])
+    def reasons(
+        self, c: Consultation, requested: bool, body: str = "", earlier: Sequence[str] = ()
+    ) -> list[str]:
+        """Why this answer needs the legal advisor, decided from the case as it is now and the answer's text:
+        at creation, at every revision, at submit and again at publish (issue 13.13: a category added or a
+        text revised after creation must not let a draft slip past review). The case's urgency flags are
+        those of intake plus what its current text, categories and the answer's text raise now; reasons found
+        earlier are kept (a reason never silently goes away)."""
+        facts = {"minor": "victim_is_minor"} if c.victim_is_minor else {}
+        text = "\n".join(x for x in (c.title, c.narrative, c.tried or "", body) if x)
+        flags = {
+            f.flag
+            for f in self.consultations.triage.detect_urgency(text, categories=c.categories, facts=facts)
+        }
+        now = replace(c, urgency_flags=sorted(set(c.urgency_flags) | flags))
+        found = [r.code for r in self.rules if r.applies(now)]
+        return list(dict.fromkeys([*earlier, *found, *(["requested"] if requested else [])]))
 
     async def _refs(
         self, sections: Sequence[str], template: str | None
@@ -218,7 +231,7 @@ class AnswerService:
                 c.id,
                 actor.require_user_id(),
                 DraftState.draft,
-                self.reasons(c, request_review),
+                self.reasons(c, request_review, body),
                 now,
                 now,
             )
@@ -257,6 +270,7 @@ class AnswerService:
             )
             await uow.answers.add_version(version)
             draft.versions.append(version)
+            draft.review_reasons = self.reasons(c, False, version.body, draft.review_reasons)
             await self._set_state(uow, draft, DraftState.draft, now)
             await uow.commit()
         return draft
@@ -287,12 +301,13 @@ class AnswerService:
                 raise InvalidState(
                     "invalid_transition", from_status=draft.state.value, to_status="awaiting_review"
                 )
-            if not draft.needs_review:
-                draft.review_reasons = ["requested"]
+            draft.review_reasons = self.reasons(c, False, draft.latest.body, draft.review_reasons) or [
+                "requested"
+            ]
             draft.submitted_at = now
             await self._set_state(uow, draft, DraftState.awaiting_review, now)
+            await uow.audit.record(actor, "answer.submitted_for_review", "answer_draft", draft.id)
             await uow.commit()
-        await self.audit.record(actor, "answer.submitted_for_review", "answer_draft", draft.id)
         return draft
 
     async def publish(self, actor: Actor, consultation_id: uuid.UUID, draft_id: uuid.UUID) -> AnswerDraft:
@@ -302,18 +317,19 @@ class AnswerService:
             c = await self._load_for_author(uow, actor, consultation_id)
             draft = await self._draft(uow, c, draft_id)
             if draft.state is DraftState.approved:
-                pass
-            elif draft.state in EDITABLE and not draft.needs_review:
-                pass
+                pass  # the advisor approved this very text (a revision sends it back to draft)
             elif draft.state in EDITABLE:
-                raise InvalidState("review_required", reasons=draft.review_reasons)
+                # Decided again now: the case or the text may have changed since the draft was written.
+                reasons = self.reasons(c, False, draft.latest.body, draft.review_reasons)
+                if reasons:
+                    raise InvalidState("review_required", reasons=reasons)
             else:
                 raise InvalidState("invalid_transition", from_status=draft.state.value, to_status="published")
             message = await self.consultations.publish_answer(uow, actor, c, draft.latest.body)
             draft.message_id, draft.published_at = message.id, now
             await self._set_state(uow, draft, DraftState.published, now)
+            await uow.audit.record(actor, "answer.published", "answer_draft", draft.id)
             await uow.commit()
-        await self.audit.record(actor, "answer.published", "answer_draft", draft.id)
         return draft
 
     # -- the legal advisor ----------------------------------------------------------------------
@@ -328,11 +344,12 @@ class AnswerService:
         now = self._now()
         async with self.uow() as uow:
             drafts = await uow.answers.awaiting_review()
+            # One lookup for the whole queue (it was one per item).
+            cases = await uow.consultations.many([d.consultation_id for d in drafts], _ALL)
             entries = []
             for draft in drafts:
-                c = await uow.consultations.get(draft.consultation_id, _ALL)
                 waited = int((now - (draft.submitted_at or draft.created_at)).total_seconds())
-                entries.append(QueueEntry(draft, c, waited))
+                entries.append(QueueEntry(draft, cases[draft.consultation_id], waited))
         return sorted(entries, key=lambda e: -e.waiting_seconds)
 
     async def for_review(self, actor: Actor, draft_id: uuid.UUID) -> tuple[AnswerDraft, Consultation]:
@@ -343,7 +360,8 @@ class AnswerService:
             if draft is None or draft.state is not DraftState.awaiting_review:
                 raise NotFound("draft_not_found")
             c = await uow.consultations.get(draft.consultation_id, _ALL)
-        await self.audit.record(actor, "consultation.read_for_review", "consultation", c.id)
+            await uow.audit.record(actor, "consultation.read_for_review", "consultation", c.id)
+            await uow.commit()
         return draft, c
 
     async def decide(
@@ -369,6 +387,6 @@ class AnswerService:
             await uow.answers.add_review(review)
             draft.reviews.append(review)
             await self._set_state(uow, draft, DraftState.approved if approve else DraftState.returned, now)
+            await uow.audit.record(actor, f"answer.review_{review.decision}", "answer_draft", draft.id)
             await uow.commit()
-        await self.audit.record(actor, f"answer.review_{review.decision}", "answer_draft", draft.id)
         return draft

@@ -31,7 +31,7 @@ from domain.policy import (
     ensure_may_read_consultations,
     may_assign_to_others,
 )
-from domain.ports import Clock
+from domain.ports import AuditLog, Clock
 from domain.text import fold_url_prefix
 from domain.triage import TriageRules, UrgencyFlag
 
@@ -237,6 +237,7 @@ DANGER_FLAGS = frozenset({"threat", "suicide", "sexual_image", "physical_danger"
 class QueueFilter:
     status: Status | None = None
     category: str | None = None
+    category_codes: frozenset[str] = frozenset()  # the category and, for a group, its leaves (set by list)
     urgent: bool | None = None
     priority: Priority | None = None
     assignee_id: uuid.UUID | None = None
@@ -276,6 +277,9 @@ class ConsultationRepository(Protocol):
 
     async def get(self, consultation_id: uuid.UUID, visibility: Visibility) -> Consultation | None: ...
 
+    async def many(self, ids: Sequence[uuid.UUID], visibility: Visibility) -> dict[uuid.UUID, Consultation]:
+        """The visible ones among these, by id, in one round trip."""
+
     async def update(self, c: Consultation, *, expected_version: int) -> bool: ...
 
     async def list(
@@ -311,6 +315,7 @@ class ConsultationRepository(Protocol):
 class ConsultationUnitOfWork(Protocol):
     consultations: ConsultationRepository
     outbox: Any
+    audit: AuditLog
 
     async def __aenter__(self) -> ConsultationUnitOfWork: ...
 
@@ -330,9 +335,7 @@ class ConsultationService:
         policy: ConsultationPolicy,
         files: EvidenceFiles,
         desks: DeskDirectory,
-        audit=None,  # type: ignore[no-untyped-def]
     ) -> None:
-        self.audit = audit
         self.files = files
         self.desks = desks
         self.uow = uow
@@ -373,14 +376,23 @@ class ConsultationService:
         text = "\n".join(x for x in (c.title, c.narrative, c.tried or "") if x)
         return self.triage.detect_urgency(text, categories=c.categories, facts=facts)
 
-    async def intake_result(self, c: Consultation) -> IntakeResult:
-        """What an intake answers: the consultation, its urgency flags and the desks to call now."""
-        flags = self._urgency(c)
+    async def intake_result(
+        self,
+        c: Consultation,
+        *,
+        uow=None,  # type: ignore[no-untyped-def]
+        flags: list[UrgencyFlag] | None = None,
+    ) -> IntakeResult:
+        """What an intake answers: the consultation, its urgency flags and the desks to call now.
+        `uow`: the caller's open unit of work, so the desk lookup uses its connection, not a second one.
+        `flags`: intake's own detection, not run twice (it was 30 % of intake's CPU)."""
+        flags = self._urgency(c) if flags is None else flags
+        directory = await self.desks.current(uow)  # one stamp query; the desks come from the cache
         return IntakeResult(
             consultation=c,
             urgency=flags,
-            urgency_desks=await self.desks.resolve([d for f in flags for d in f.desk_codes]),
-            emergency_desks=await self.desks.emergency(),
+            urgency_desks=self.desks.pick(directory, [d for f in flags for d in f.desk_codes]),
+            emergency_desks=[v.desk for v in directory if v.desk.emergency],
         )
 
     async def open(self, actor: Actor, intake: Intake) -> IntakeResult:
@@ -423,8 +435,9 @@ class ConsultationService:
             c.priority = Priority.urgent if flags else Priority.normal
             await repo.add(c)
             await repo.add_transition(Transition(uuid.uuid4(), c.id, owner, None, Status.submitted, now))
+            result = await self.intake_result(c, uow=uow, flags=flags)  # in this transaction: no second round
             await uow.commit()
-        return await self.intake_result(c)
+        return result
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -433,9 +446,10 @@ class ConsultationService:
         c = await uow.consultations.get(consultation_id, consultation_visibility(actor))
         if c is None:
             raise NotFound("consultation_not_found")
-        if actor.is_staff and self.audit is not None:
-            # Every staff read of a case is on the trail (ids only).
-            await self.audit.record(actor, "consultation.read", "consultation", c.id)
+        if actor.is_staff:
+            # Every staff read of a case is on the trail (ids only), in this unit of work: it commits with the
+            # read or the change, and a use case that fails after this line leaves no record.
+            await uow.audit.record(actor, "consultation.read", "consultation", c.id)
         return c  # type: ignore[no-any-return]
 
     async def get(self, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
@@ -448,6 +462,9 @@ class ConsultationService:
         ensure_may_read_consultations(actor)
         if actor.role is Role.consulter and (flt.assignee_id or flt.unassigned or flt.overdue is not None):
             raise ValidationFailed("filter_not_allowed")
+        if flt.category is not None:
+            group = {c.code for c in self.knowledge.categories if c.parent == flt.category}
+            flt = replace(flt, category_codes=frozenset({flt.category, *group}))
         async with self.uow() as uow:
             return await uow.consultations.list(  # type: ignore[no-any-return]
                 consultation_visibility(actor), flt, now=self.clock.now(), after=after, limit=limit

@@ -46,6 +46,9 @@ class DeskFilter:
 class DeskRepository(Protocol):
     async def current(self) -> list[DeskVersion]: ...
 
+    async def stamp(self) -> frozenset[uuid.UUID]:
+        """Changes whenever the current version of any desk changes (the ids of the current versions)."""
+
     async def get(self, code: str) -> DeskVersion | None: ...
 
     async def versions(self, code: str) -> list[DeskVersion]: ...
@@ -67,6 +70,23 @@ class DeskDirectory:
         self.uow = uow
         self.clock = clock
         self.knowledge = knowledge
+        # The current directory, kept per directory stamp: public reference data, the same for everyone, so
+        # every process may share it; an edit anywhere changes the stamp (the ids of the current versions) and
+        # the next read reloads.
+        self._cache: tuple[frozenset[uuid.UUID], list[DeskVersion]] | None = None
+
+    async def current(self, uow=None) -> list[DeskVersion]:  # type: ignore[no-untyped-def]
+        """`uow`: a caller's open unit of work (its connection); else a short one of our own."""
+        if uow is None:
+            async with self.uow() as own:
+                return await self.current(own)
+        stamp = await uow.desks.stamp()
+        cached = self._cache
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        found: list[DeskVersion] = await uow.desks.current()
+        self._cache = (stamp, found)
+        return found
 
     def _validated(self, fields: dict[str, Any]) -> Desk:
         try:
@@ -90,9 +110,8 @@ class DeskDirectory:
             raise ValidationFailed("desk_needs_contact", field="phone")
         return desk
 
-    async def list(self, flt: DeskFilter) -> list[DeskVersion]:
-        async with self.uow() as uow:
-            found: list[DeskVersion] = await uow.desks.current()
+    async def list(self, flt: DeskFilter, *, uow=None) -> list[DeskVersion]:  # type: ignore[no-untyped-def]
+        found = await self.current(uow)
         wanted = None
         if flt.category is not None:
             wanted = {flt.category} | {c.code for c in self.knowledge.categories if c.parent == flt.category}
@@ -117,12 +136,15 @@ class DeskDirectory:
             raise NotFound("desk_not_found")
         return found  # type: ignore[no-any-return]
 
-    async def resolve(self, codes: Sequence[str]) -> list[Desk]:
+    async def resolve(self, codes: Sequence[str], *, uow=None) -> list[Desk]:  # type: ignore[no-untyped-def]
         """Current details of these desks, in the order given, unknown codes skipped."""
         if not codes:
             return []
-        async with self.uow() as uow:
-            by_code = {v.desk.code: v.desk for v in await uow.desks.current()}
+        return self.pick(await self.current(uow), codes)
+
+    @staticmethod
+    def pick(current: Sequence[DeskVersion], codes: Sequence[str]) -> list[Desk]:
+        by_code = {v.desk.code: v.desk for v in current}
         seen: list[Desk] = []
         for code in codes:
             desk = by_code.get(code)
@@ -130,8 +152,8 @@ class DeskDirectory:
                 seen.append(desk)
         return seen
 
-    async def emergency(self) -> list[Desk]:
-        return [v.desk for v in await self.list(DeskFilter(emergency=True))]
+    async def emergency(self, *, uow=None) -> list[Desk]:  # type: ignore[no-untyped-def]
+        return [v.desk for v in await self.list(DeskFilter(emergency=True), uow=uow)]
 
     async def create(self, actor: Actor, fields: dict[str, Any], note: str | None) -> DeskVersion:
         ensure_editor(actor)

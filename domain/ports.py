@@ -143,6 +143,21 @@ class Throttle(Protocol):
     async def clear(self, keys: Sequence[str]) -> None: ...
 
 
+class AuditLog(Protocol):
+    """The trail of who did what, written through the unit of work of the use case it describes: it commits
+    with the change (or with the read: a unit of work that ends without error commits its pending records)
+    and is rolled back with it."""
+
+    async def record(
+        self,
+        actor: Actor,
+        action: str,
+        object_type: str,
+        object_id: object,
+        detail: dict[str, Any] | None = None,
+    ) -> None: ...
+
+
 class Outbox(Protocol):
     async def put(self, kind: str, payload: dict[str, Any], *, dedupe_key: str | None = None) -> None: ...
 
@@ -182,6 +197,7 @@ __all__ = [
     "Counted",
     "Throttle",
     "Outbox",
+    "AuditLog",
     "UnitOfWork",
     "UnitOfWorkFactory",
     "Client",

@@ -9,10 +9,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from domain.actors import Actor, Role
-from domain.anonymise import mask, names_in, suppress_small
+from domain.anonymise import MASKS, Masker, suppress_small
 from domain.calendar import JST
 from domain.consultations import Consultation, MessageKind
 from domain.errors import Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
@@ -21,17 +21,6 @@ from domain.policy import All
 STAFF_READERS = frozenset({Role.consultant, Role.legal_advisor, Role.supervisor, Role.council, Role.admin})
 SUPERVISORS = frozenset({Role.supervisor})
 RUBRIC = ("accuracy", "timeliness", "tone", "referral_fit")
-
-
-class AuditLog(Protocol):
-    async def record(
-        self,
-        actor: Actor,
-        action: str,
-        object_type: str,
-        object_id: object,
-        detail: dict[str, Any] | None = None,
-    ) -> None: ...
 
 
 def ensure_role(actor: Actor, roles: frozenset[Role]) -> None:
@@ -141,10 +130,11 @@ class Overview:
 
 
 class QualityService:
-    def __init__(self, uow, clock, audit: AuditLog) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, uow, clock, masker: Masker | None = None) -> None:  # type: ignore[no-untyped-def]
         self.uow = uow
         self.clock = clock
-        self.audit = audit
+        # The council's masking; the container gives it the morphological analyser (infra/morphology.py).
+        self.masker = masker or Masker()
 
     # -- the manual -----------------------------------------------------------------------------
 
@@ -201,14 +191,14 @@ class QualityService:
                 proposal.state, proposal.decided_by, proposal.decided_at = "accepted", actor.user_id, now
                 proposal.resulting_version = entry.version
                 await uow.council.save_proposal(proposal)
+            await uow.audit.record(
+                actor,
+                "manual.revised",
+                "manual_section",
+                code,
+                {"version": entry.version, "proposal": str(proposal_id) if proposal_id else None},
+            )
             await uow.commit()
-        await self.audit.record(
-            actor,
-            "manual.revised",
-            "manual_section",
-            code,
-            {"version": entry.version, "proposal": str(proposal_id) if proposal_id else None},
-        )
         return entry
 
     async def stale_uses(self, actor: Actor, code: str) -> list[StaleUse]:
@@ -260,7 +250,8 @@ class QualityService:
         ensure_role(actor, SUPERVISORS)
         async with self.uow() as uow:
             stats = await uow.quality.overview(period.start, period.end, self.clock.now())
-        await self.audit.record(actor, "supervision.overview", "period", period.start.date().isoformat())
+            await uow.audit.record(actor, "supervision.overview", "period", period.start.date().isoformat())
+            await uow.commit()
         return stats  # type: ignore[no-any-return]
 
     # -- the council ----------------------------------------------------------------------------
@@ -302,14 +293,14 @@ class QualityService:
                 items,
             )
             await uow.council.add_sample(sample)
+            await uow.audit.record(
+                actor,
+                "council.sample_drawn",
+                "council_sample",
+                sample.id,
+                {"size": sample.size, "method": method},
+            )
             await uow.commit()
-        await self.audit.record(
-            actor,
-            "council.sample_drawn",
-            "council_sample",
-            sample.id,
-            {"size": sample.size, "method": method},
-        )
         return sample
 
     async def samples(self, actor: Actor) -> list[Sample]:
@@ -336,6 +327,10 @@ class QualityService:
             evidence = await uow.consultations.evidence(c.id)
             transitions = await uow.consultations.transitions(c.id)
             referrals = await uow.referrals.list(c.id)
+            await uow.audit.record(
+                actor, "council.case_read", "council_sample", sample_id, {"item": pseudonym}
+            )
+            await uow.commit()
         known += [e.poster_account for e in evidence if e.poster_account]
         texts = [
             c.title,
@@ -344,8 +339,11 @@ class QualityService:
             *(m.body for m in messages),
             *(x for e in evidence for x in (e.excerpt, e.notes)),
         ]
-        known += sorted(names_in(texts))
+        known += sorted(self.masker.names_in(texts))
         start = c.created_at
+
+        def mask(text: str | None) -> str | None:
+            return self.masker.mask(text, known)
 
         def day(at: datetime) -> int:
             return (at - start).days
@@ -360,8 +358,8 @@ class QualityService:
             platforms=c.platforms,
             victim_is_minor=c.victim_is_minor,
             urgency_flags=c.urgency_flags,
-            narrative=mask(f"{c.title}\n{c.narrative}", known) or "",
-            tried=mask(c.tried, known),
+            narrative=mask(f"{c.title}\n{c.narrative}") or "",
+            tried=mask(c.tried),
             timeline=[
                 {"to_status": t.to_status.value, "day": day(t.at), "by_staff": t.actor_id != c.owner_id}
                 for t in transitions
@@ -370,7 +368,7 @@ class QualityService:
                 {
                     "from_staff": m.kind is MessageKind.answer,
                     "day": day(m.created_at),
-                    "body": mask(m.body, known),
+                    "body": mask(m.body),
                 }
                 for m in messages
             ],
@@ -378,16 +376,16 @@ class QualityService:
                 {
                     "platform": e.platform,
                     "has_file": e.file is not None,
-                    "url": mask(e.url, known),
-                    "excerpt": mask(e.excerpt, known),
-                    "notes": mask(e.notes, known),
+                    # The council needs to know that a URL was given, never which one.
+                    "url": MASKS["url"] if e.url else None,
+                    "excerpt": mask(e.excerpt),
+                    "notes": mask(e.notes),
                     "missing": [g.value for g in e.missing()],
                 }
                 for e in evidence
             ],
             referrals=[{"desk_code": r.desk_code, "state": r.state.value} for r in referrals],
         )
-        await self.audit.record(actor, "council.case_read", "council_sample", sample_id, {"item": pseudonym})
         return case
 
     async def record_finding(
@@ -410,10 +408,10 @@ class QualityService:
                 self.clock.now(),
             )
             await uow.council.add_finding(finding)
+            await uow.audit.record(
+                actor, "council.finding_recorded", "council_sample", sample_id, {"item": pseudonym}
+            )
             await uow.commit()
-        await self.audit.record(
-            actor, "council.finding_recorded", "council_sample", sample_id, {"item": pseudonym}
-        )
         return finding
 
     async def findings(self, actor: Actor, sample_id: uuid.UUID) -> list[Finding]:
@@ -439,8 +437,8 @@ class QualityService:
                 self.clock.now(),
             )
             await uow.council.add_proposal(proposal)
+            await uow.audit.record(actor, "council.proposal_made", "manual_section", section_code)
             await uow.commit()
-        await self.audit.record(actor, "council.proposal_made", "manual_section", section_code)
         return proposal
 
     async def proposals(self, actor: Actor) -> list[Proposal]:
@@ -462,8 +460,8 @@ class QualityService:
                 self.clock.now(),
             )
             await uow.council.save_proposal(proposal)
+            await uow.audit.record(actor, "council.proposal_rejected", "manual_proposal", proposal_id)
             await uow.commit()
-        await self.audit.record(actor, "council.proposal_rejected", "manual_proposal", proposal_id)
         return proposal
 
     async def council_statistics(self, actor: Actor, period: Period) -> dict[str, dict[str, int | None]]:

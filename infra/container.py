@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.accounts import AccountService, AuthPolicy
+from domain.anonymise import Masker
 from domain.answers import AnswerService
 from domain.chatbot import ChatbotPolicy, ChatbotService
 from domain.consultations import ConsultationPolicy, ConsultationService
@@ -22,12 +23,13 @@ from infra.calendar import JapaneseHolidays
 from infra.chatbot_loader import load_chatbot_flows
 from infra.clock import SystemClock
 from infra.db.engine import make_engine, make_session_factory
-from infra.db.quality import DbAuditLog, SqlManualCatalogue
+from infra.db.quality import SqlManualCatalogue
 from infra.db.repositories import SqlSessionLookup
 from infra.db.uow import SqlUnitOfWorkFactory
 from infra.knowledge import load_knowledge
 from infra.line import LineBot
 from infra.mail import make_mailer
+from infra.morphology import SudachiProperNouns
 from infra.passwords import Argon2Passwords
 from infra.quality_loader import load_review_rules
 from infra.settings import Settings
@@ -138,10 +140,8 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         files=LocalEvidenceFiles(settings.storage_dir),
         desks=desks,
     )
-    audit = DbAuditLog(sessions, clock)
-    consultations.audit = audit
-    answers = AnswerService(consultations, load_review_rules(), SqlManualCatalogue(sessions), audit)
-    quality = QualityService(SqlUnitOfWorkFactory(sessions, clock), clock, audit)
+    answers = AnswerService(consultations, load_review_rules(), SqlManualCatalogue(sessions))
+    quality = QualityService(SqlUnitOfWorkFactory(sessions, clock), clock, Masker(SudachiProperNouns()))
     container = Container(
         answers=answers,
         quality=quality,

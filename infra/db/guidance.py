@@ -31,6 +31,15 @@ class SqlDesks:
         )
         return [_version(r) for r in rows.scalars()]
 
+    async def stamp(self) -> frozenset[uuid.UUID]:
+        # The ids of the current versions: any new version (or one removed) changes the set, whatever the
+        # clock says; ids only, no JSON to fetch or parse.
+        newest = select(D.code, func.max(D.version).label("v")).group_by(D.code).subquery()
+        rows = await self.db.execute(
+            select(D.id).join(newest, (D.code == newest.c.code) & (D.version == newest.c.v))
+        )
+        return frozenset(rows.scalars())
+
     async def get(self, code: str) -> DeskVersion | None:
         row = (
             await self.db.execute(select(D).where(D.code == code).order_by(D.version.desc()).limit(1))  # type: ignore[attr-defined]

@@ -556,11 +556,14 @@ class SqlQuality:
 
 
 class DbAuditLog:
-    """Each event in its own short transaction. Ids and codes only, never case text."""
+    """The trail, written through the unit of work it belongs to: a record commits with the change (or the
+    read) it describes and goes with its rollback, on the request's one connection. Ids and codes only,
+    never case text."""
 
-    def __init__(self, factory: async_sessionmaker[AsyncSession], clock: Clock) -> None:
-        self.factory = factory
+    def __init__(self, db: AsyncSession, clock: Clock) -> None:
+        self.db = db
         self.clock = clock
+        self.pending = False  # a record waits for the unit of work to commit (see SqlUnitOfWork.__aexit__)
 
     async def record(
         self,
@@ -570,17 +573,16 @@ class DbAuditLog:
         object_id: object,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        async with self.factory() as db:
-            db.add(
-                AuditEventRow(
-                    id=uuid.uuid4(),
-                    at=self.clock.now(),
-                    actor_id=actor.user_id,
-                    actor_role=actor.role.value if actor.role else None,
-                    action=action,
-                    object_type=object_type,
-                    object_id=str(object_id),
-                    detail=detail or {},
-                )
+        self.db.add(
+            AuditEventRow(
+                id=uuid.uuid4(),
+                at=self.clock.now(),
+                actor_id=actor.user_id,
+                actor_role=actor.role.value if actor.role else None,
+                action=action,
+                object_type=object_type,
+                object_id=str(object_id),
+                detail=detail or {},
             )
-            await db.commit()
+        )
+        self.pending = True

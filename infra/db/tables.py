@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from infra.db.types import UTCDateTime
@@ -105,13 +105,18 @@ class ThrottleRow(SQLModel, table=True):
     window_started_at: datetime = ts(nullable=False)
 
 
+OUTBOX_DUE = text("sent_at IS NULL AND failed_at IS NULL")
+
+
 class OutboxRow(SQLModel, table=True):
     """Work that must survive a crash: written in the same transaction as the change that causes it."""
 
     __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
-        Index("ix_outbox_pending", "sent_at", "next_attempt_at"),
+        # The worker's claim reads only the rows still to send, oldest first: a partial index holds exactly
+        # those, so a backlog of sent rows costs the claim nothing.
+        Index("ix_outbox_due", "created_at", postgresql_where=OUTBOX_DUE, sqlite_where=OUTBOX_DUE),
     )
 
     id: uuid.UUID = Field(primary_key=True)
@@ -130,8 +135,14 @@ class OutboxRow(SQLModel, table=True):
 class ConsultationRow(SQLModel, table=True):
     __tablename__ = "consultation"
     __table_args__ = (
+        # The queue is read newest first by (created_at, id) keyset, with or without one equality filter
+        # (the visibility rule's owner or assignee, a status, urgent): each has its ordered index, so a page
+        # is an index range scan however deep it is and however many cases there are.
         Index("ix_consultation_queue", "created_at", "id"),
-        Index("ix_consultation_owner_created", "owner_id", "created_at"),
+        Index("ix_consultation_owner_queue", "owner_id", "created_at", "id"),
+        Index("ix_consultation_assignee_queue", "assignee_id", "created_at", "id"),
+        Index("ix_consultation_status_queue", "status", "created_at", "id"),
+        Index("ix_consultation_urgent_queue", "urgent", "created_at", "id"),
     )
 
     id: uuid.UUID = Field(primary_key=True)
@@ -145,11 +156,11 @@ class ConsultationRow(SQLModel, table=True):
     platform_other: str | None = Field(default=None, max_length=200)
     tried: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     victim_is_minor: bool | None = None
-    status: str = Field(max_length=16, index=True)
+    status: str = Field(max_length=16)
     priority: str = Field(max_length=16)
-    urgent: bool = Field(default=False, index=True)
+    urgent: bool = Field(default=False)
     urgency_flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    assignee_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id", index=True)
+    assignee_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
     consent_terms_version: str = Field(max_length=32)
     consented_at: datetime = ts(nullable=False)
     created_at: datetime = ts(nullable=False)
@@ -173,7 +184,7 @@ class ConsultationTransitionRow(SQLModel, table=True):
 
     id: uuid.UUID = Field(primary_key=True)
     consultation_id: uuid.UUID = Field(foreign_key="consultation.id", index=True)
-    actor_id: uuid.UUID = Field(foreign_key="app_user.id")
+    actor_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
     from_status: str | None = Field(default=None, max_length=16)
     to_status: str = Field(max_length=16)
     at: datetime = ts(nullable=False)
@@ -186,7 +197,7 @@ class MessageRow(SQLModel, table=True):
 
     id: uuid.UUID = Field(primary_key=True)
     consultation_id: uuid.UUID = Field(foreign_key="consultation.id")
-    author_id: uuid.UUID = Field(foreign_key="app_user.id")
+    author_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
     kind: str = Field(max_length=16)
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = ts(nullable=False)
@@ -197,7 +208,7 @@ class EvidenceRow(SQLModel, table=True):
 
     id: uuid.UUID = Field(primary_key=True)
     consultation_id: uuid.UUID = Field(foreign_key="consultation.id", index=True)
-    created_by: uuid.UUID = Field(foreign_key="app_user.id")
+    created_by: uuid.UUID = Field(foreign_key="app_user.id", index=True)
     created_at: datetime = ts(nullable=False)
     url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     platform: str | None = Field(default=None, max_length=64)
@@ -243,7 +254,7 @@ class DeskVersionRow(SQLModel, table=True):
     version: int
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     changed_at: datetime = ts(nullable=False)
-    changed_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    changed_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id", index=True)
     note: str | None = Field(default=None, max_length=500)
 
 
@@ -255,7 +266,7 @@ class ReferralRow(SQLModel, table=True):
     desk_code: str = Field(max_length=64)
     reason: str = Field(sa_column=Column(Text, nullable=False))
     state: str = Field(max_length=16)
-    created_by: uuid.UUID = Field(foreign_key="app_user.id")
+    created_by: uuid.UUID = Field(foreign_key="app_user.id", index=True)
     created_at: datetime = ts(nullable=False)
     updated_at: datetime = ts(nullable=False)
 
@@ -265,7 +276,7 @@ class ReferralEventRow(SQLModel, table=True):
 
     id: uuid.UUID = Field(primary_key=True)
     referral_id: uuid.UUID = Field(foreign_key="referral.id", index=True)
-    actor_id: uuid.UUID = Field(foreign_key="app_user.id")
+    actor_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
     from_state: str | None = Field(default=None, max_length=16)
     to_state: str = Field(max_length=16)
     at: datetime = ts(nullable=False)

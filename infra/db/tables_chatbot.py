@@ -57,4 +57,4 @@ class ChatbotDraftRow(SQLModel, table=True):
     created_at: datetime = ts(nullable=False)
     expires_at: datetime = ts(nullable=False)
     claimed_at: datetime | None = ts()
-    claimed_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    claimed_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id", index=True)

@@ -9,12 +9,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from infra.db.tables import ts
 
 __all__ = ["LineDeliveryRow", "LineInboxRow", "LineLinkNonceRow", "LineUserRow"]
+
+
+INBOX_DUE = text("processed_at IS NULL")
+DELIVERY_DUE = text("status = 'pending'")
 
 
 class LineInboxRow(SQLModel, table=True):
@@ -23,7 +27,10 @@ class LineInboxRow(SQLModel, table=True):
     __tablename__ = "line_inbox"
     __table_args__ = (
         UniqueConstraint("webhook_event_id", name="uq_line_inbox_webhook_event_id"),
-        Index("ix_line_inbox_pending", "processed_at", "event_at"),
+        # Only the events still to process, in the order the worker claims them (see OutboxRow).
+        Index(
+            "ix_line_inbox_due", "event_at", "received_at", postgresql_where=INBOX_DUE, sqlite_where=INBOX_DUE
+        ),
     )
 
     id: uuid.UUID = Field(primary_key=True)
@@ -76,7 +83,9 @@ class LineDeliveryRow(SQLModel, table=True):
     """A message to send through the Messaging API, retried with backoff; `dead` rows are dead letters."""
 
     __tablename__ = "line_delivery"
-    __table_args__ = (Index("ix_line_delivery_pending", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_line_delivery_due", "created_at", postgresql_where=DELIVERY_DUE, sqlite_where=DELIVERY_DUE),
+    )
 
     id: uuid.UUID = Field(primary_key=True)
     purpose: str = Field(max_length=32)

@@ -18,14 +18,14 @@ class AnswerDraftRow(SQLModel, table=True):
 
     id: uuid.UUID = Field(primary_key=True)
     consultation_id: uuid.UUID = Field(foreign_key="consultation.id", index=True)
-    author_id: uuid.UUID = Field(foreign_key="app_user.id")
+    author_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
     state: str = Field(max_length=16, index=True)
     review_reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = ts(nullable=False)
     updated_at: datetime = ts(nullable=False)
     submitted_at: datetime | None = ts()
     published_at: datetime | None = ts()
-    message_id: uuid.UUID | None = Field(default=None, foreign_key="message.id")
+    message_id: uuid.UUID | None = Field(default=None, foreign_key="message.id", index=True)
     version: int = 1
 
 
@@ -39,7 +39,7 @@ class AnswerVersionRow(SQLModel, table=True):
     draft_id: uuid.UUID = Field(foreign_key="answer_draft.id", index=True)
     number: int
     body: str = Field(sa_column=Column(Text, nullable=False))
-    author_id: uuid.UUID = Field(foreign_key="app_user.id")
+    author_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
     created_at: datetime = ts(nullable=False)
     manual_refs: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     template_code: str | None = Field(default=None, max_length=64)
@@ -52,7 +52,7 @@ class AnswerReviewRow(SQLModel, table=True):
     id: uuid.UUID = Field(primary_key=True)
     draft_id: uuid.UUID = Field(foreign_key="answer_draft.id", index=True)
     version_number: int
-    reviewer_id: uuid.UUID = Field(foreign_key="app_user.id")
+    reviewer_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
     decision: str = Field(max_length=16)
     advice: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = ts(nullable=False)
@@ -73,7 +73,7 @@ class ManualSectionRow(SQLModel, table=True):
     body_ja: str = Field(sa_column=Column(Text, nullable=False))
     sections: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = ts(nullable=False)
-    created_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    created_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id", index=True)
     note: str | None = Field(default=None, max_length=500)
 
 
@@ -85,7 +85,7 @@ class CouncilSampleRow(SQLModel, table=True):
     period_to: datetime = ts(nullable=False)
     method: str = Field(max_length=16)
     size: int
-    created_by: uuid.UUID = Field(foreign_key="app_user.id")
+    created_by: uuid.UUID = Field(foreign_key="app_user.id", index=True)
     created_at: datetime = ts(nullable=False)
 
 
@@ -94,7 +94,7 @@ class CouncilSampleItemRow(SQLModel, table=True):
 
     sample_id: uuid.UUID = Field(foreign_key="council_sample.id", primary_key=True)
     pseudonym: str = Field(max_length=16, primary_key=True)
-    consultation_id: uuid.UUID = Field(foreign_key="consultation.id")
+    consultation_id: uuid.UUID = Field(foreign_key="consultation.id", index=True)
 
 
 class CouncilFindingRow(SQLModel, table=True):
@@ -103,7 +103,7 @@ class CouncilFindingRow(SQLModel, table=True):
     id: uuid.UUID = Field(primary_key=True)
     sample_id: uuid.UUID = Field(foreign_key="council_sample.id", index=True)
     pseudonym: str = Field(max_length=16)
-    member_id: uuid.UUID = Field(foreign_key="app_user.id")
+    member_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
     accuracy: int
     timeliness: int
     tone: int
@@ -120,10 +120,10 @@ class ManualProposalRow(SQLModel, table=True):
     based_on_version: int
     proposed_body: str = Field(sa_column=Column(Text, nullable=False))
     rationale: str = Field(sa_column=Column(Text, nullable=False))
-    member_id: uuid.UUID = Field(foreign_key="app_user.id")
+    member_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
     state: str = Field(max_length=16)
     created_at: datetime = ts(nullable=False)
-    decided_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    decided_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id", index=True)
     decided_at: datetime | None = ts()
     resulting_version: int | None = None
 

@@ -9,7 +9,7 @@ from infra import idempotency
 from infra.db.chatbot import SqlChatbot
 from infra.db.consultations import SqlConsultations
 from infra.db.guidance import SqlDesks, SqlReferrals
-from infra.db.quality import SqlAnswers, SqlCouncil, SqlManual, SqlQuality
+from infra.db.quality import DbAuditLog, SqlAnswers, SqlCouncil, SqlManual, SqlQuality
 from infra.db.repositories import (
     SqlEmailTokens,
     SqlOutbox,
@@ -42,6 +42,7 @@ class SqlUnitOfWork:
         self.manual = SqlManual(self.db)
         self.council = SqlCouncil(self.db)
         self.quality = SqlQuality(self.db)
+        self.audit = DbAuditLog(self.db, self.clock)
         scope = idempotency.current()
         if scope is not None and scope.armed:
             idempotency.watch(self.db, scope)
@@ -50,6 +51,9 @@ class SqlUnitOfWork:
     async def __aexit__(self, *exc: object) -> None:
         assert self.db is not None
         try:
+            if exc[0] is None and self.audit.pending:
+                # A read that succeeded commits its audit record with it; a use case that raised leaves none.
+                await self.commit()
             await self.db.rollback()  # a no-op after commit; undoes anything a failed use case left
         finally:
             await self.db.close()
@@ -62,11 +66,13 @@ class SqlUnitOfWork:
         scope = idempotency.current()
         if not idempotency.should_record(self.db, scope):
             await self.db.commit()
+            self.audit.pending = False
             return
         assert scope is not None
         await idempotency.record(self.db, scope, self.clock.now())
         await self.db.commit()
         scope.recorded = True
+        self.audit.pending = False
 
     async def rollback(self) -> None:
         assert self.db is not None

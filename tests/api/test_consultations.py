@@ -512,3 +512,26 @@ async def test_intake_tells_the_due_time_whatever_the_hour(client, people, clock
     response = await client.post("/v1/consultations", headers=person.headers, json=intake())
     assert response.status_code == 201, response.text
     assert datetime.fromisoformat(response.json()["first_answer_due_at"]) == due
+
+
+async def test_the_category_filter_compares_codes_exactly(client, people) -> None:  # type: ignore[no-untyped-def]
+    """`?category=%` matched every categorised case (an unescaped LIKE): codes now compare exactly, a group
+    still finds its leaves."""
+    supervisor = await people.create(Role.supervisor)
+    threat = await open_consultation(
+        client, await people.create(), narrative="「殺す」と脅されています", categories=["ILLEGAL.THREAT"]
+    )
+    await open_consultation(client, await people.create(), categories=["RIGHTS.INSULT"])
+
+    async def q(category: str) -> list[str]:
+        response = await client.get(
+            "/v1/consultations", headers=supervisor.headers, params={"category": category}
+        )
+        assert response.status_code == 200, response.text
+        return [x["id"] for x in response.json()["items"]]
+
+    for wildcard in ("%", "%.%", "_LLEGAL", "ILLEGAL.%", "ILLEGAL._HREAT", "ILLEGAL.THREA_"):
+        assert await q(wildcard) == [], wildcard
+    assert await q("ILLEGAL") == [threat["id"]]
+    assert await q("ILLEGAL.THREAT") == [threat["id"]]
+    assert await q("illegal.threat") == []

@@ -175,17 +175,18 @@ async def test_an_intake_that_committed_then_answered_503_is_returned_by_the_ret
 ) -> None:  # type: ignore[no-untyped-def]
     person = await people.create()
     headers = {**person.headers, **key()}
-    desks = container.consultations.desks
-    real = desks.emergency
+    import api.routes.consultations as routes
 
-    async def gone():  # type: ignore[no-untyped-def]
+    real = routes.intake_out
+
+    def gone(*_: object) -> None:
         raise database_gone()  # after the intake's commit: the database went away mid-answer
 
-    monkeypatch.setattr(desks, "emergency", gone)
+    monkeypatch.setattr(routes, "intake_out", gone)
     failed = await client.post("/v1/consultations", headers=headers, json=intake())
     assert_problem(failed, 503)
     assert await count(container, ConsultationRow) == 1  # it did commit
-    monkeypatch.setattr(desks, "emergency", real)
+    monkeypatch.setattr(routes, "intake_out", real)
     retried = await client.post("/v1/consultations", headers=headers, json=intake())
     assert retried.status_code == 201, retried.text
     assert await count(container, ConsultationRow) == 1  # no second consultation

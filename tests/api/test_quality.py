@@ -389,3 +389,73 @@ async def test_staff_reads_reviews_samples_and_manual_changes_are_on_the_trail(c
     assert reads and all(e["actor_role"] != "consulter" for e in reads)
     assert NARRATIVE[:10] not in str(events)
     assert_problem(await client.get("/v1/audit-events", headers=staff.headers), 403)
+
+
+async def test_a_draft_on_a_harmless_case_cannot_skip_review_once_the_case_or_the_text_changes(
+    client, people
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13.13: the need for the legal advisor was decided once, at creation. A category added later
+    (sexual images), the consulter's own words revised (a minor), or the answer's text revised let the draft
+    publish unreviewed. It is decided again at revision, submit and publish."""
+    owner = await people.create()
+    staff = await people.create(Role.consultant)
+
+    async def harmless_draft() -> tuple[str, str]:
+        c = await open_consultation(
+            client,
+            owner,
+            desired_outcomes=["advice"],
+            categories=["RIGHTS.INSULT"],
+            title="掲示板で悪口を書かれた",
+            narrative="匿名掲示板に悪口を書き込まれています。対処法を教えてください。",
+            tried=None,
+        )
+        assert c["urgent"] is False
+        await take(client, staff, c["id"])
+        base = f"/v1/consultations/{c['id']}/answers"
+        d = (await client.post(base, headers=staff.headers, json={"body": "悪口への対処法です。"})).json()
+        assert d["needs_review"] is False
+        return c["id"], f"{base}/{d['id']}"
+
+    # 1. A staff member adds the category "private sexual images" to the case.
+    cid, draft = await harmless_draft()
+    tag = await etag(client, staff, cid)
+    changed = await client.patch(
+        f"/v1/consultations/{cid}",
+        headers={**staff.headers, "If-Match": tag},
+        json={"categories": ["RIGHTS.INSULT", "RIGHTS.PRIVATE_SEXUAL"]},
+    )
+    assert changed.status_code == 200, changed.text
+    refused = assert_problem(
+        await client.post(f"{draft}/publish", headers=staff.headers), 409, "review_required"
+    )
+    assert refused["reasons"] == ["sexual_images"]
+    submitted = (await client.post(f"{draft}/submit", headers=staff.headers)).json()
+    assert submitted["state"] == "awaiting_review" and submitted["review_reasons"] == ["sexual_images"]
+
+    # 2. The consulter adds that the victim is their daughter, in junior high school.
+    cid, draft = await harmless_draft()
+    tag = await etag(client, owner, cid)
+    changed = await client.patch(
+        f"/v1/consultations/{cid}",
+        headers={**owner.headers, "If-Match": tag},
+        json={"tried": "書かれているのは中学生の娘のことです。"},
+    )
+    assert changed.status_code == 200, changed.text
+    refused = assert_problem(
+        await client.post(f"{draft}/publish", headers=staff.headers), 409, "review_required"
+    )
+    assert refused["reasons"] == ["minor"]
+
+    # 3. The answer itself is revised to speak about intimate images being spread.
+    cid, draft = await harmless_draft()
+    revised = await client.post(
+        f"{draft}/versions",
+        headers=staff.headers,
+        json={"body": "リベンジポルノとして拡散された画像の削除は、警察と専門窓口にもご相談ください。"},
+    )
+    assert revised.status_code == 200, revised.text
+    assert revised.json()["review_reasons"] == ["sexual_images"] and revised.json()["needs_review"]
+    assert_problem(await client.post(f"{draft}/publish", headers=staff.headers), 409, "review_required")
+    thread = (await client.get(f"/v1/consultations/{cid}/messages", headers=owner.headers)).json()
+    assert not [m for m in thread if m["kind"] == "answer"]

@@ -1,0 +1,263 @@
+"""One connection per request (issue 12): every route of the authorization matrix, run against an app whose
+pool holds ONE connection and no overflow. A request that checked out a second connection while holding the
+first (an audit record, a throttle count or a lookup in its own session) would wait for itself and answer 503
+after the pool timeout; the checkout counter also fails it at once, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+
+from domain.actors import Role
+from tests.api.consultation_helpers import open_consultation, take
+from tests.api.test_authorization_matrix import MATRIX, TINY_PNG, Row, extra_context, headers_for
+from tests.conftest import make_settings
+
+
+class Checkouts:
+    """Connections held at once, and the most seen since the last reset."""
+
+    def __init__(self) -> None:
+        self.held = 0
+        self.peak = 0
+
+    def attach(self, engine) -> None:  # type: ignore[no-untyped-def]
+        event.listen(engine.sync_engine, "checkout", self._out)
+        event.listen(engine.sync_engine, "checkin", self._in)
+
+    def _out(self, *_: object) -> None:
+        self.held += 1
+        self.peak = max(self.peak, self.held)
+
+    def _in(self, *_: object) -> None:
+        self.held -= 1
+
+    def reset(self) -> None:
+        self.peak = self.held
+
+
+@pytest.fixture(scope="module")
+async def container(database_url, smtp_server, suite_clock):  # type: ignore[no-untyped-def]
+    from infra.container import build_container
+
+    settings = make_settings(database_url, smtp_server[1], database_pool_size=1, database_timeout_seconds=2.0)
+    c = build_container(settings, suite_clock)
+    pool = c.engine.sync_engine.pool
+    assert pool.size() == 1 and pool._max_overflow == 0  # type: ignore[attr-defined]
+    c.checkouts = Checkouts()  # type: ignore[attr-defined]
+    c.checkouts.attach(c.engine)  # type: ignore[attr-defined]
+    yield c
+    await c.close()
+
+
+@pytest.fixture(scope="module")
+def app(container):  # type: ignore[no-untyped-def]
+    from api.main import create_app
+
+    return create_app(container=container)
+
+
+def success_actors(row: Row) -> list[str]:
+    """Per route, the callers that reach its use case: a staff member (the audited path) and a person or
+    anonymous caller when the route lets one through; else the first caller it refuses."""
+    ok = [a for a, status in row.expected.items() if status < 400 or status in (404, 409, 422)]
+    staff = [a for a in ok if a in ("supervisor", "consultant", "legal_advisor", "council", "admin")]
+    others = [a for a in ok if a not in staff]
+    chosen = staff[:1] + others[:1]
+    return chosen or [next(iter(row.expected))]
+
+
+CASES = [(row, actor) for row in MATRIX for actor in success_actors(row)]
+
+
+@pytest.mark.parametrize(("row", "actor"), CASES, ids=[f"{r.method} {r.path} {a}" for r, a in CASES])
+async def test_no_request_holds_a_second_connection(row: Row, actor: str, client, people, container) -> None:  # type: ignore[no-untyped-def]
+    needs = set(row.needs) | {
+        name for name in ("evidence_id", "referral_id", "user_id") if f"{{{name}}}" in row.path
+    }
+    owner = await people.create()
+    cid = (await open_consultation(client, owner))["id"]
+    supervisor = await people.create(Role.supervisor)
+    ctx: dict[str, Any] = {
+        "owner": owner,
+        "consultation_id": cid,
+        "actor_id": uuid.uuid4(),
+        "action": "consent",
+        "code": "police_110",
+        "slug": "evidence-preservation",
+    }
+    if "user_id" in needs:
+        ctx["user_id"] = (await people.create(Role.consultant)).id
+    if "evidence_id" in needs:
+        evidence = await client.post(
+            f"/v1/consultations/{cid}/evidence",
+            headers=owner.headers,
+            json={"url": "https://x.com/a/status/1"},
+        )
+        ctx["evidence_id"] = evidence.json()["id"]
+        uploaded = await client.put(
+            f"/v1/consultations/{cid}/evidence/{ctx['evidence_id']}/file",
+            headers=owner.headers,
+            files={"file": ("a.png", TINY_PNG, "image/png")},
+        )
+        assert uploaded.status_code == 200, uploaded.text
+    if "referral_id" in needs:
+        referral = await client.post(
+            f"/v1/consultations/{cid}/referrals",
+            headers=supervisor.headers,
+            json={"desk_code": "houterasu", "reason": "弁護士への相談をおすすめします"},
+        )
+        assert referral.status_code == 201, referral.text
+        ctx["referral_id"] = referral.json()["id"]
+    await extra_context(frozenset(needs), ctx, client, people, supervisor)
+    auth = await headers_for(actor, people, container, ctx)
+    request = row.request(ctx)
+    headers = {**auth, **request.pop("headers", {})}
+    path = row.path.format(**{**{k: v for k, v in ctx.items() if k != "owner"}, **row.path_values})
+
+    container.checkouts.reset()
+    response = await client.request(row.method, path, headers=headers, **request)
+    assert response.status_code == row.expected[actor], (actor, response.text)
+    assert container.checkouts.peak <= 1, (
+        f"{row.method} {row.path} held {container.checkouts.peak} connections"
+    )
+    assert container.checkouts.held == 0
+
+
+async def test_a_staff_read_commits_its_audit_record_with_the_read(client, people, container) -> None:  # type: ignore[no-untyped-def]
+    from infra.db.tables_quality import AuditEventRow
+
+    owner = await people.create()
+    cid = (await open_consultation(client, owner))["id"]
+    supervisor = await people.create(Role.supervisor)
+    container.checkouts.reset()
+    read = await client.get(f"/v1/consultations/{cid}", headers=supervisor.headers)
+    assert read.status_code == 200
+    assert container.checkouts.peak == 1
+    async with container.sessions() as db:
+        actions = (
+            await db.execute(
+                select(AuditEventRow.action, AuditEventRow.actor_id).where(AuditEventRow.object_id == cid)
+            )
+        ).all()
+    assert actions == [("consultation.read", supervisor.id)]
+
+
+async def test_a_change_that_rolls_back_leaves_no_audit_record(client, people, container) -> None:  # type: ignore[no-untyped-def]
+    """The supervisor's close is refused (the case is not answered yet): the read that preceded the refusal
+    inside the same unit of work leaves no trail entry claiming a change was looked at."""
+    from infra.db.tables_quality import AuditEventRow
+
+    owner = await people.create()
+    cid = (await open_consultation(client, owner))["id"]
+    supervisor = await people.create(Role.supervisor)
+    await take(client, supervisor, cid)
+    async with container.sessions() as db:
+        before = await db.scalar(select(func.count()).select_from(AuditEventRow))
+    stale = await client.post(
+        f"/v1/consultations/{cid}/close", headers={**supervisor.headers, "If-Match": '"v999"'}
+    )
+    assert stale.status_code == 412
+    async with container.sessions() as db:
+        after = await db.scalar(select(func.count()).select_from(AuditEventRow))
+    assert after == before
+
+
+async def test_a_pool_timeout_answers_503_and_is_logged_without_personal_data(
+    client, people, container, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    person = await people.create(email="pool-timeout-佐藤@example.jp")
+    caplog.set_level(logging.WARNING, logger="madoguchi.api")
+    async with container.engine.connect() as held:  # the pool's one connection, taken by someone else
+        await held.execute(select(1))
+        response = await client.get("/v1/me", headers=person.headers)
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
+    assert response.headers["retry-after"] == "5"
+    logged = [r for r in caplog.records if r.getMessage() == "database unavailable"]
+    assert len(logged) == 1
+    assert logged[0].cause == "pool_timeout"  # type: ignore[attr-defined]
+    assert logged[0].request_id == response.json()["request_id"]  # type: ignore[attr-defined]
+    assert all("佐藤" not in str(vars(r)) and person.email not in str(vars(r)) for r in caplog.records)
+
+
+class Statements:
+    def __init__(self, engine) -> None:  # type: ignore[no-untyped-def]
+        self.seen: list[str] = []
+        event.listen(engine.sync_engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn, _cursor, statement, *_: object) -> None:  # type: ignore[no-untyped-def]
+        self.seen.append(statement)
+
+    async def during(self, call):  # type: ignore[no-untyped-def]
+        self.seen = []
+        response = await call
+        return response, list(self.seen)
+
+
+@pytest.fixture(scope="module")
+def statements(container):  # type: ignore[no-untyped-def]
+    return Statements(container.engine)
+
+
+async def test_the_review_queue_reads_its_cases_in_one_statement(client, people, statements) -> None:  # type: ignore[no-untyped-def]
+    """It read one consultation per waiting draft (N+1): the same statements for one draft as for three."""
+    supervisor = await people.create(Role.supervisor)
+    advisor = await people.create(Role.legal_advisor)
+
+    async def waiting_draft() -> None:
+        cid = (await open_consultation(client, await people.create()))["id"]  # identify_poster: needs review
+        await take(client, supervisor, cid)
+        draft = await client.post(
+            f"/v1/consultations/{cid}/answers", headers=supervisor.headers, json={"body": "回答案"}
+        )
+        submitted = await client.post(
+            f"/v1/consultations/{cid}/answers/{draft.json()['id']}/submit", headers=supervisor.headers
+        )
+        assert submitted.status_code == 200, submitted.text
+
+    await waiting_draft()
+    one, with_one = await statements.during(client.get("/v1/reviews", headers=advisor.headers))
+    await waiting_draft()
+    await waiting_draft()
+    three, with_three = await statements.during(client.get("/v1/reviews", headers=advisor.headers))
+    assert len(one.json()) == 1 and len(three.json()) == 3
+    assert len(with_three) == len(with_one)
+
+
+async def test_intake_reads_the_desk_directory_only_when_it_changed(client, people, statements) -> None:  # type: ignore[no-untyped-def]
+    """The emergency desks were read in full from the database on every intake. They are public reference
+    data: kept per directory stamp, and an edit shows at the next intake."""
+    from tests.api.consultation_helpers import intake
+
+    person = await people.create()
+    supervisor = await people.create(Role.supervisor)
+
+    def directory_reads(seen: list[str]) -> list[str]:
+        return [s for s in seen if "desk_version.data" in s]
+
+    await client.post("/v1/consultations", headers=person.headers, json=intake())  # fills the cache
+    again, seen = await statements.during(
+        client.post("/v1/consultations", headers=person.headers, json=intake(title="二件目の相談"))
+    )
+    assert again.status_code == 201 and directory_reads(seen) == []
+    assert "police_110" in {d["code"] for d in again.json()["emergency_desks"]}
+
+    version = (await client.get("/v1/desks/police_110/versions", headers=supervisor.headers)).json()[-1]
+    edited = await client.patch(
+        "/v1/desks/police_110",
+        headers={**supervisor.headers, "If-Match": f'"v{version["version"]}"'},
+        json={"hours_ja": "24時間・年中無休・確認済み"},
+    )
+    assert edited.status_code == 200, edited.text
+    after, seen = await statements.during(
+        client.post("/v1/consultations", headers=person.headers, json=intake(title="三件目の相談"))
+    )
+    assert directory_reads(seen) != []
+    police = next(d for d in after.json()["emergency_desks"] if d["code"] == "police_110")
+    assert police["hours_ja"] == "24時間・年中無休・確認済み"
