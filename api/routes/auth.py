@@ -35,6 +35,7 @@ RESET_MESSAGE = "ご登録のメールアドレスであれば、パスワード
     summary="Register a consulter account (answer is the same whether or not the address is known)",
 )
 async def register(body: RegisterIn, c: ContainerDep, request: Request) -> Accepted:
+    """Always 202 with the same body, whether or not the address has an account, and the request does the same work either way; the worker then mails a verification link (or, to an existing account, a note that it is registered). The password takes effect only once the mailed link is used (POST /v1/auth/verify-email). Mails per recipient are capped per hour."""
     await c.accounts.register(
         body.email, body.password, body.display_name, body.locale, address=client_address(request)
     )
@@ -49,6 +50,7 @@ async def register(body: RegisterIn, c: ContainerDep, request: Request) -> Accep
     summary="Confirm an e-mail address (or accept a staff invitation, with a password)",
 )
 async def verify_email(body: VerifyEmailIn, c: ContainerDep) -> Response:
+    """Consumes the single-use token from a verification or invitation mail (the link's `#token=` fragment). An invitation also needs `password`."""
     await c.accounts.verify_email(body.token, body.password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -62,6 +64,7 @@ async def verify_email(body: VerifyEmailIn, c: ContainerDep) -> Response:
     summary="Mail a password-reset link (same answer whether or not the address is known)",
 )
 async def password_reset(body: PasswordResetIn, c: ContainerDep, request: Request) -> Accepted:
+    """Always 202 with the same body; the worker decides whether the address has an account and mails a link (POST /v1/auth/password-reset/confirm consumes it). Mails per recipient are capped per hour, silently."""
     await c.accounts.request_password_reset(body.email, address=client_address(request))
     return Accepted(message=RESET_MESSAGE)
 
@@ -139,6 +142,7 @@ async def token(
     summary="Rotate a refresh token; presenting a rotated one ends the whole session",
 )
 async def refresh(body: RefreshIn, c: ContainerDep) -> TokenOut:
+    """Refresh tokens are single use: the answer carries a new one. Presenting a token that was already rotated ends the whole session (reuse detection). The same grant is accepted at POST /v1/auth/token with grant_type=refresh_token."""
     pair = await c.accounts.refresh(body.refresh_token)
     return TokenOut(
         access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token

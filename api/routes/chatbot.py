@@ -87,6 +87,7 @@ def turn_out(reply: TurnReply) -> ChatTurnOut:
     summary="Start an anonymous chatbot session: a session token and the greeting with the menu",
 )
 async def create_session(c: ContainerDep, request: Request, response: Response) -> ChatSessionCreated:
+    """Anonymous. The `session_token` is returned once and must be sent in X-Chatbot-Token on every later call (never in a URL). Rate-limited per client address."""
     opened = await _bot(c).open(address=client_address(request))
     response.headers["Location"] = f"/v1/chatbot/sessions/{opened.session_id}"
     _no_store(response)
@@ -143,6 +144,7 @@ async def send_message(
     response: Response,
     token: ChatbotToken = None,
 ) -> ChatTurnOut:
+    """Exactly one of `choice_id` or `text`. Free text is triaged and is neither stored nor logged. A wrong, missing or expired token answers 404, exactly like an unknown session."""
     reply = await _bot(c).reply(
         session_id, token, choice_id=body.choice_id, text=body.text, address=client_address(request)
     )
@@ -158,6 +160,7 @@ async def send_message(
     summary="Consulters: take over a chatbot hand-off (once) to prefill the consultation form",
 )
 async def claim_draft(body: ClaimIn, actor: Person, c: ContainerDep, response: Response) -> ChatDraftOut:
+    """A signed-in consulter exchanges the single-use `claim_token` from a chatbot hand-off for the categories, outcomes and platforms to prefill the consultation form."""
     draft = await _bot(c).claim(actor, body.claim_token)
     _no_store(response)
     return ChatDraftOut(

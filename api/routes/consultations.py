@@ -161,6 +161,7 @@ async def replay_intake(
 async def create_consultation(
     body: ConsultationCreate, actor: Person, c: ContainerDep, response: Response
 ) -> IntakeOut:
+    """Consent to the current terms (`terms_version` from GET /v1/intake-options) and to the handling of sensitive personal data is required. Urgency flags come from the narrative and categories, and the answer lists the emergency desks. The first-answer due time counts Japanese business days. Send an Idempotency-Key: a retry with the same key answers the first 201 again and never makes a second consultation."""
     intake = Intake(
         channel=body.channel,
         relation=body.relation,
@@ -203,6 +204,7 @@ async def list_consultations(
     cursor: Annotated[str | None, Query(max_length=200), SingleLine()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> Page[ConsultationOut]:
+    """For a consulter: their own consultations, newest first, with the count of unread answers. For staff: the queue they may see (a consultant sees the unassigned queue and their own cases; supervisors see all), with filters and keyset pages (`next_cursor`). Unknown query parameters answer 422."""
     assignee_id, unassigned = None, False
     if assignee == "me":
         assignee_id = actor.user_id
@@ -274,6 +276,7 @@ async def update_consultation(
     response: Response,
     if_match: IfMatch = None,
 ) -> ConsultationDetail:
+    """Needs If-Match with the ETag of the version being changed (412 when someone changed it first, 428 without it). Consulters change their own account of the case; staff change priority and categories."""
     consultation = await c.consultations.update(
         actor, consultation_id, body.model_dump(exclude_unset=True), expected_version=parse_if_match(if_match)
     )
@@ -295,6 +298,7 @@ async def assign_consultation(
     response: Response,
     if_match: IfMatch = None,
 ) -> ConsultationDetail:
+    """A consultant may only take a case for themselves; a supervisor assigns anyone who works cases. Needs If-Match."""
     consultation = await c.consultations.assign(
         actor, consultation_id, body.assignee_id, expected_version=parse_if_match(if_match)
     )
@@ -471,6 +475,7 @@ async def replay_evidence(
 async def create_evidence(
     consultation_id: uuid.UUID, body: EvidenceIn, actor: Person, c: ContainerDep
 ) -> EvidenceOut:
+    """The URL is stored as text and never fetched by the server. Send an Idempotency-Key to retry safely."""
     item = Evidence(
         id=uuid.uuid4(),
         consultation_id=consultation_id,
@@ -515,6 +520,7 @@ async def upload_evidence_file(
     c: ContainerDep,
     file: Annotated[UploadFile, File(description="PNG, JPEG or PDF")],
 ) -> EvidenceOut:
+    """The file is recognised by its content (PNG, JPEG or PDF), not its name or declared type. Images are re-encoded without metadata (GPS, EXIF, text chunks); PDFs are rewritten without scripts, actions, forms, attachments or media, and refused (422 pdf_not_cleanable) when that cannot be proved. One file per evidence item."""
     data = await file.read(c.settings.max_upload_bytes + 1)
     if len(data) > c.settings.max_upload_bytes:
         raise BodyTooLarge()
@@ -531,6 +537,7 @@ async def upload_evidence_file(
 async def download_evidence_file(
     consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> Response:
+    """Always served as an attachment with a fixed content type, never rendered inline."""
     item, data = await c.consultations.read_file(actor, consultation_id, evidence_id)
     assert item.file is not None
     name = f"evidence-{item.id}.{EXTENSIONS.get(item.file.content_type, 'bin')}"
@@ -606,5 +613,6 @@ async def create_referral(
 async def act_on_referral(
     consultation_id: uuid.UUID, referral_id: uuid.UUID, action: ReferralAction, actor: Person, c: ContainerDep
 ) -> ReferralOut:
+    """The consulter consents to or declines a proposed referral; staff then make, close or withdraw it. Each action is allowed only from the states where it applies (409 otherwise)."""
     referral, desk = await c.referrals.act(actor, consultation_id, referral_id, action)
     return referral_out(referral, desk)

@@ -179,6 +179,7 @@ async def update_desk(
     response: Response,
     if_match: Annotated[str | None, Header(max_length=100)] = None,
 ) -> DeskDetail:
+    """Needs If-Match. Every change is a new version; GET /v1/desks/{code}/versions lists them."""
     changes = body.model_dump(exclude_unset=True, exclude={"note"})
     version = await c.desks.update(
         actor, code, changes, expected_version=parse_if_match(if_match), note=body.note

@@ -33,6 +33,7 @@ async def healthz() -> Health:
     summary="The database answers and its schema is at the migration head",
 )
 async def readyz(c: ContainerDep) -> Health:
+    """503 with Retry-After while the database does not answer or its schema is not at this version's migration head."""
     try:
         async with asyncio.timeout(c.settings.database_timeout_seconds):
             async with c.engine.connect() as conn:

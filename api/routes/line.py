@@ -57,6 +57,7 @@ async def line_webhook(
     summary="Consulters: a single-use nonce that binds the LINE user of `link_token` to this account",
 )
 async def create_link_nonce(body: LinkNonceIn, actor: Person, c: ContainerDep) -> LinkNonceOut:
+    """Part of LINE's account-link flow: redirect the browser to the returned `redirect_url`; the accountLink event then consumes the nonce (10 minutes, single use)."""
     made = await _line(c).create_link_nonce(actor, body.link_token)
     return LinkNonceOut(nonce=made.nonce, redirect_url=made.redirect_url, expires_at=made.expires_at)
 

@@ -75,6 +75,7 @@ async def change_password(
     summary="Staff: start TOTP enrolment (returns the secret once)",
 )
 async def begin_totp(actor: PersonPreMfa, c: ContainerDep) -> TotpEnrolmentOut:
+    """Returns the TOTP secret once. Until it is confirmed with a code, it does not protect the account."""
     enrolment = await c.accounts.begin_totp(actor)
     return TotpEnrolmentOut(secret=enrolment.secret, provisioning_uri=enrolment.provisioning_uri)
 

@@ -216,6 +216,7 @@ async def revise_draft(
 async def submit_draft(
     consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> DraftOut:
+    """Sends the draft to the legal advisor's queue. Whether review is needed is decided again from the current case and text."""
     return draft_out(await c.answers.submit(actor, consultation_id, draft_id))
 
 
@@ -229,6 +230,7 @@ async def submit_draft(
 async def publish_draft(
     consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> DraftOut:
+    """Only an approved or review-exempt draft is published; whether the legal advisor must see it is decided again from the case and the text at this moment. The consulter is told by mail (and LINE if linked) in the same transaction, without any case content."""
     return draft_out(await c.answers.publish(actor, consultation_id, draft_id))
 
 
@@ -264,6 +266,7 @@ async def review_queue(actor: Person, c: ContainerDep) -> list[ReviewQueueEntry]
     responses=ERRORS,
 )
 async def review_case(draft_id: uuid.UUID, actor: Person, c: ContainerDep) -> ReviewCase:
+    """Readable only while a draft of this case waits for review by the legal advisor."""
     draft, consultation = await c.answers.for_review(actor, draft_id)
     return ReviewCase(
         draft=draft_out(draft),
@@ -439,6 +442,7 @@ async def list_samples(actor: Person, c: ContainerDep) -> list[SampleOut]:
 async def anonymised_case(
     sample_id: uuid.UUID, pseudonym: CodePath, actor: Person, c: ContainerDep
 ) -> AnonymisedCaseOut:
+    """What council members see of a sampled case: structured fields, the month it opened, days instead of timestamps, and the texts with names, contacts, addresses, URLs and other identifiers masked. No files."""
     return AnonymisedCaseOut(**asdict(await c.quality.anonymised_case(actor, sample_id, pseudonym)))
 
 
@@ -512,6 +516,7 @@ async def reject_proposal(proposal_id: uuid.UUID, actor: Person, c: ContainerDep
     summary="Counts for the council; fewer than 5 are suppressed",
 )
 async def council_statistics(actor: Person, c: ContainerDep, start: FromQ, end: ToQ) -> CouncilStatisticsOut:
+    """Counts over the period; any count below 5 is suppressed so that no one can be recognised."""
     return CouncilStatisticsOut(**await c.quality.council_statistics(actor, Period(start, end)))
 
 

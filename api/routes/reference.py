@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from api.deps import ContainerDep
 from api.errors import problem_type
@@ -14,6 +16,7 @@ from api.schemas.consultations import (
     IntakeOptionsOut,
     PlatformBrief,
 )
+from api.schemas.text import SingleLine
 from domain.errors import NotFound
 from infra.knowledge import load_problem_catalogue
 
@@ -95,7 +98,7 @@ async def list_problem_types() -> list[ProblemTypeOut]:
     responses=problem_responses(404),
     summary="One error code: what a problem's `type` URI resolves to",
 )
-async def get_problem_type(code: str) -> ProblemTypeOut:
+async def get_problem_type(code: Annotated[str, Path(max_length=64), SingleLine()]) -> ProblemTypeOut:
     if code not in load_problem_catalogue():
         raise NotFound()
     return _problem_type(code)

@@ -107,6 +107,7 @@ async def update_user(
     response: Response,
     if_match: Annotated[str | None, Header(max_length=100)] = None,
 ) -> UserOut:
+    """Needs If-Match. A role change or deactivation ends every session of the account at once. Council members always need an expiry."""
     user = await c.accounts.update_user(
         actor, user_id, changes=body.model_dump(exclude_unset=True), expected_version=parse_if_match(if_match)
     )
