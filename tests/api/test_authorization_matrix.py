@@ -478,10 +478,11 @@ async def extra_context(needs, ctx, client, people, supervisor) -> None:  # type
         ctx["proposal_id"] = proposal.json()["id"]
 
 
-@pytest.mark.parametrize("actor", ACTORS)
-@pytest.mark.parametrize("row", MATRIX, ids=lambda r: f"{r.method} {r.path}")
-async def test_matrix(row: Row, actor: str, client, people, container) -> None:  # type: ignore[no-untyped-def]
-    # Build only the objects the row's path needs: each test starts from an empty database.
+async def prepare(
+    row: Row, actor: str, client, people, container
+) -> tuple[str, dict[str, str], dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """The objects the row's path needs (each test starts from an empty database), then the path, the actor's
+    headers and the request's other arguments."""
     needs = set(row.needs) | {
         name for name in ("evidence_id", "referral_id", "user_id") if f"{{{name}}}" in row.path
     }
@@ -525,5 +526,12 @@ async def test_matrix(row: Row, actor: str, client, people, container) -> None: 
     request = row.request(ctx)
     headers = {**auth, **request.pop("headers", {})}
     path = row.path.format(**{**{k: v for k, v in ctx.items() if k != "owner"}, **row.path_values})
+    return path, headers, request
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+@pytest.mark.parametrize("row", MATRIX, ids=lambda r: f"{r.method} {r.path}")
+async def test_matrix(row: Row, actor: str, client, people, container) -> None:  # type: ignore[no-untyped-def]
+    path, headers, request = await prepare(row, actor, client, people, container)
     response = await client.request(row.method, path, headers=headers, **request)
     assert response.status_code == row.expected[actor], (actor, response.text)

@@ -5,15 +5,12 @@ after the pool timeout; the checkout counter also fails it at once, on SQLite an
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 import pytest
 from sqlalchemy import event, func, select
 
 from domain.actors import Role
 from tests.api.consultation_helpers import open_consultation, take
-from tests.api.test_authorization_matrix import MATRIX, TINY_PNG, Row, extra_context, headers_for
+from tests.api.test_authorization_matrix import MATRIX, Row, prepare
 from tests.conftest import make_settings
 
 
@@ -75,48 +72,7 @@ CASES = [(row, actor) for row in MATRIX for actor in success_actors(row)]
 
 @pytest.mark.parametrize(("row", "actor"), CASES, ids=[f"{r.method} {r.path} {a}" for r, a in CASES])
 async def test_no_request_holds_a_second_connection(row: Row, actor: str, client, people, container) -> None:  # type: ignore[no-untyped-def]
-    needs = set(row.needs) | {
-        name for name in ("evidence_id", "referral_id", "user_id") if f"{{{name}}}" in row.path
-    }
-    owner = await people.create()
-    cid = (await open_consultation(client, owner))["id"]
-    supervisor = await people.create(Role.supervisor)
-    ctx: dict[str, Any] = {
-        "owner": owner,
-        "consultation_id": cid,
-        "actor_id": uuid.uuid4(),
-        "action": "consent",
-        "code": "police_110",
-        "slug": "evidence-preservation",
-    }
-    if "user_id" in needs:
-        ctx["user_id"] = (await people.create(Role.consultant)).id
-    if "evidence_id" in needs:
-        evidence = await client.post(
-            f"/v1/consultations/{cid}/evidence",
-            headers=owner.headers,
-            json={"url": "https://x.com/a/status/1"},
-        )
-        ctx["evidence_id"] = evidence.json()["id"]
-        uploaded = await client.put(
-            f"/v1/consultations/{cid}/evidence/{ctx['evidence_id']}/file",
-            headers=owner.headers,
-            files={"file": ("a.png", TINY_PNG, "image/png")},
-        )
-        assert uploaded.status_code == 200, uploaded.text
-    if "referral_id" in needs:
-        referral = await client.post(
-            f"/v1/consultations/{cid}/referrals",
-            headers=supervisor.headers,
-            json={"desk_code": "houterasu", "reason": "弁護士への相談をおすすめします"},
-        )
-        assert referral.status_code == 201, referral.text
-        ctx["referral_id"] = referral.json()["id"]
-    await extra_context(frozenset(needs), ctx, client, people, supervisor)
-    auth = await headers_for(actor, people, container, ctx)
-    request = row.request(ctx)
-    headers = {**auth, **request.pop("headers", {})}
-    path = row.path.format(**{**{k: v for k, v in ctx.items() if k != "owner"}, **row.path_values})
+    path, headers, request = await prepare(row, actor, client, people, container)
 
     container.checkouts.reset()
     response = await client.request(row.method, path, headers=headers, **request)
