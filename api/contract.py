@@ -3,7 +3,7 @@ application/problem+json with the codes each operation can return, every respons
 required preconditions, and uploads that generated clients accept as files.
 
 Which codes and headers each operation sends is kept in `api/responses.json`. The test suite records every
-response it receives and a test fails when one is not in the contract; `MADOGUCHI_RECORD_RESPONSES=1 ./dev test`
+response it receives and a test fails when one is not in the contract; `MADOGUCHI_TEST_RECORD_RESPONSES=1 ./dev test`
 adds what a run observed (see README, "The contract")."""
 
 from __future__ import annotations

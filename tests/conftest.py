@@ -71,7 +71,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if os.environ.get("MADOGUCHI_RECORD_RESPONSES") == "1":
+    if os.environ.get("MADOGUCHI_TEST_RECORD_RESPONSES") == "1":
         from api.contract import EXAMPLES_FILE, RESPONSES_FILE, observed, recorded_examples
         from tests.contract_recorder import examples, merged_with
 
@@ -79,7 +79,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         kept = recorded_examples()
         for operation, statuses in examples().items():
             kept.setdefault(operation, {}).update(
-                {s: b for s, b in statuses.items() if s not in kept[operation]}
+                {s: b for s, b in statuses.items() if not kept[operation].get(s)}
             )
         EXAMPLES_FILE.write_text(json.dumps(kept, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 

@@ -1,6 +1,6 @@
 """Records every response the suite receives through the `client` fixture: which operation answered, with
 which status, problem code and documented headers. A test that runs last (tests/api/test_openapi_contract.py)
-fails when one of them is not in the committed contract; `MADOGUCHI_RECORD_RESPONSES=1` writes what was seen into
+fails when one of them is not in the committed contract; `MADOGUCHI_TEST_RECORD_RESPONSES=1` writes what was seen into
 api/responses.json instead, to be reviewed and committed with the regenerated contract."""
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ class ResponseRecorder:
             self.examples
             and is_json
             and status.startswith("2")
-            and (operation, status) not in BODIES
             and body
+            and not BODIES.get((operation, status))  # keep the first that is not empty
         ):
             BODIES[(operation, status)] = scrubbed(json.loads(bytes(body)))
 

@@ -68,7 +68,7 @@ async def test_docs_render(client) -> None:
 def test_every_response_seen_is_in_the_contract() -> None:
     """Runs last: every status, problem code, ETag and Location that any test of this run received through
     the client is documented for its operation (so the contract lists what the server really answers)."""
-    if os.environ.get("MADOGUCHI_RECORD_RESPONSES") == "1":
+    if os.environ.get("MADOGUCHI_TEST_RECORD_RESPONSES") == "1":
         return  # this run is rewriting api/responses.json; the next run checks it
     schema = json.loads(CONTRACT.read_text(encoding="utf-8"))
     operations = {op["operationId"]: op for item in schema["paths"].values() for op in item.values()}
@@ -91,7 +91,7 @@ def test_every_response_seen_is_in_the_contract() -> None:
                 if h not in documented.get("headers", {})
             ]
     assert not missing, (
-        "not in the contract (record with MADOGUCHI_RECORD_RESPONSES=1 ./dev test):\n"
+        "not in the contract (record with MADOGUCHI_TEST_RECORD_RESPONSES=1 ./dev test):\n"
         + "\n".join(sorted(missing))
     )
 
