@@ -24,6 +24,9 @@ from pydantic_core import PydanticCustomError, core_schema
 from domain.text import as_written_line, as_written_multiline, bad_character, normalise_email
 
 BAD_CHARACTER = "bad_character"
+# No control characters (Unicode Cc); multi-line text keeps tab, LF and CR.
+SINGLE_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+MULTI_LINE_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,15 @@ class _Text:
         elif self.min_length is not None or self.max_length is not None or self.pattern is not None:
             raise TypeError(f"text limits apply to str, not {source!r}")
         return core_schema.no_info_before_validator_function(self.clean, inner)
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: Any) -> dict[str, Any]:
+        """The contract says what clean() refuses, so clients and fuzzers know a control character is
+        invalid input (an explicit pattern, as for codes, already excludes them)."""
+        json_schema: dict[str, Any] = handler(schema)
+        for branch in json_schema.get("anyOf", [json_schema]):  # `str | None` too
+            if branch.get("type") == "string" and "pattern" not in branch:
+                branch["pattern"] = MULTI_LINE_PATTERN if self.multiline else SINGLE_LINE_PATTERN
+        return json_schema
 
     def clean(self, value: Any) -> Any:
         if not isinstance(value, str):
