@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Protocol
@@ -101,6 +101,10 @@ class Consultation:
     consulter_read_at: datetime | None = None
     version: int = 1
     unread_answers: int = 0  # filled by list queries for the owner
+    # The earliest end of the access-log clocks of its evidence (domain/clocks.py): act before it.
+    time_to_act_at: datetime | None = None
+    # The earlier consultation of the same person this one follows (issue 15 §5).
+    follows_id: uuid.UUID | None = None
 
     def overdue(self, now: datetime) -> bool:
         return (
@@ -344,6 +348,9 @@ class ConsultationService:
         self.triage = triage
         self.holidays = holidays
         self.policy = policy
+        # Set by the composition root: recomputes the consultation's clocks in the same unit of work when its
+        # evidence changes (domain/requests.py, RequestService.recompute).
+        self.after_evidence: Callable[[Any, Consultation], Awaitable[Any]] | None = None
 
     # -- intake ------------------------------------------------------------------------------------
 
@@ -758,6 +765,8 @@ class ConsultationService:
                 notes=item.notes or None,
             )
             await uow.consultations.add_evidence(item)
+            if self.after_evidence is not None:
+                await self.after_evidence(uow, c)
             await uow.commit()
             return item
 

@@ -18,10 +18,12 @@ from domain.knowledge_model import Knowledge
 from domain.ports import Clock
 from domain.quality import QualityService
 from domain.referrals import ReferralService
+from domain.requests import RequestService
 from domain.triage import TriageRules
 from infra.calendar import JapaneseHolidays
 from infra.chatbot_loader import load_chatbot_flows
 from infra.clock import SystemClock
+from infra.clock_rules import load_clock_rules
 from infra.db.engine import make_engine, make_session_factory
 from infra.db.quality import SqlManualCatalogue
 from infra.db.repositories import SqlSessionLookup
@@ -61,6 +63,7 @@ class Container:
     quality: QualityService | None = None
     line: LineBot | None = None
     chatbot: ChatbotService | None = None
+    requests: RequestService | None = None
     migration_head: str | None = None
 
     async def close(self) -> None:
@@ -176,6 +179,11 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         clock=clock,
     )
     worker.add_line(container.line)
+    # Requests and their clocks: evidence changes recompute a case's clocks in the same transaction, and the
+    # worker sends the reminders.
+    container.requests = RequestService(consultations, load_clock_rules(knowledge), desks)
+    consultations.after_evidence = container.requests.recompute
+    worker.add_requests(container.requests)
     container.chatbot = build_chatbot(settings, sessions, container)
     return container
 

@@ -34,6 +34,7 @@ from api.schemas.guidance import ReferralIn, ReferralOut
 from api.schemas.reading import MessagesReadIn, ReadStateOut
 from api.schemas.text import SingleLine
 from domain.actors import Actor
+from domain.clocks import ClockRules, EvidenceFacts, evidence_clocks, time_to_act
 from domain.consultations import (
     Consultation,
     Cursor,
@@ -78,6 +79,8 @@ def summary(c: Consultation, now: datetime) -> dict[str, Any]:
         "overdue": c.overdue(now),
         "unread_answers": c.unread_answers,
         "version": c.version,
+        "time_to_act_at": c.time_to_act_at,
+        "follows_id": c.follows_id,
     }
 
 
@@ -91,7 +94,7 @@ def detail(c: Consultation, now: datetime) -> dict[str, Any]:
     }
 
 
-def evidence_out(e: Evidence) -> EvidenceOut:
+def evidence_out(e: Evidence, rules: ClockRules | None = None) -> EvidenceOut:
     file = (
         EvidenceFileOut(content_type=e.file.content_type, size=e.file.size, sha256=e.file.sha256)
         if e.file
@@ -110,7 +113,14 @@ def evidence_out(e: Evidence) -> EvidenceOut:
         file=file,
         created_at=e.created_at,
         missing=e.missing(),
+        time_to_act_at=time_to_act(rules, evidence_clocks(rules, EvidenceFacts(e.id, e.posted_at, False)))
+        if rules is not None
+        else None,
     )
+
+
+def rules_of(c: Any) -> ClockRules | None:
+    return c.requests.rules if c.requests is not None else None
 
 
 def message_out(m: Message) -> MessageOut:
@@ -453,14 +463,16 @@ async def post_message(
     responses=problem_responses(401, 403, 404),
 )
 async def list_evidence(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[EvidenceOut]:
-    return [evidence_out(e) for e in await c.consultations.evidence(actor, consultation_id)]
+    return [evidence_out(e, rules_of(c)) for e in await c.consultations.evidence(actor, consultation_id)]
 
 
 async def replay_evidence(
     actor: Actor, c: Any, evidence_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    return evidence_out(await c.consultations.get_evidence(actor, consultation_id, evidence_id)), {}
+    return evidence_out(
+        await c.consultations.get_evidence(actor, consultation_id, evidence_id), rules_of(c)
+    ), {}
 
 
 @router.post(
@@ -490,7 +502,7 @@ async def create_evidence(
         notes=body.notes,
         context_captured=body.context_captured,
     )
-    return evidence_out(await c.consultations.add_evidence(actor, consultation_id, item))
+    return evidence_out(await c.consultations.add_evidence(actor, consultation_id, item), rules_of(c))
 
 
 @router.get(
@@ -503,7 +515,7 @@ async def create_evidence(
 async def get_evidence(
     consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> EvidenceOut:
-    return evidence_out(await c.consultations.get_evidence(actor, consultation_id, evidence_id))
+    return evidence_out(await c.consultations.get_evidence(actor, consultation_id, evidence_id), rules_of(c))
 
 
 @router.put(
@@ -524,7 +536,9 @@ async def upload_evidence_file(
     data = await file.read(c.settings.max_upload_bytes + 1)
     if len(data) > c.settings.max_upload_bytes:
         raise BodyTooLarge()
-    return evidence_out(await c.consultations.attach_file(actor, consultation_id, evidence_id, data))
+    return evidence_out(
+        await c.consultations.attach_file(actor, consultation_id, evidence_id, data), rules_of(c)
+    )
 
 
 @router.get(

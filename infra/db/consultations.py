@@ -78,6 +78,8 @@ def _values(c: Consultation) -> dict[str, Any]:
         "first_answered_at": c.first_answered_at,
         "closed_at": c.closed_at,
         "version": c.version,
+        "time_to_act_at": c.time_to_act_at,
+        "follows_id": c.follows_id,
     }
 
 
@@ -109,6 +111,8 @@ def _consultation(row: ConsultationRow, categories: list[str], unread: int = 0) 
         assignee_id=row.assignee_id,
         version=row.version,
         unread_answers=unread,
+        time_to_act_at=row.time_to_act_at,
+        follows_id=row.follows_id,
     )
 
 
