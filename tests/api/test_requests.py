@@ -66,10 +66,18 @@ async def test_the_whole_walk_from_intake_to_closing(client, people, container, 
     assert c["time_to_act_at"] is None  # no evidence yet: no clock, not a guess
 
     first = await add_evidence(
-        client, owner, cid, "2026-11-20T21:15:00+09:00", "https://x.com/tokumei_account/status/1859000000000000001"
+        client,
+        owner,
+        cid,
+        "2026-11-20T21:15:00+09:00",
+        "https://x.com/tokumei_account/status/1859000000000000001",
     )
     second = await add_evidence(
-        client, owner, cid, "2026-11-25T08:00:00+09:00", "https://x.com/tokumei_account/status/1859000000000000002"
+        client,
+        owner,
+        cid,
+        "2026-11-25T08:00:00+09:00",
+        "https://x.com/tokumei_account/status/1859000000000000002",
     )
     # Posted 20 November (JST): about three months of logs, to the end of 20 February, Japan time.
     assert first["time_to_act_at"] == "2027-02-20T15:00:00Z"
@@ -203,7 +211,9 @@ async def test_evidence_of_another_consultation_is_refused_like_an_unknown_id(cl
     owner, other = await people.create(), await people.create()
     mine = await open_consultation(client, owner)
     theirs = await open_consultation(client, other)
-    foreign = await add_evidence(client, other, theirs["id"], "2026-11-20T21:15:00+09:00", "https://x.com/a/status/1")
+    foreign = await add_evidence(
+        client, other, theirs["id"], "2026-11-20T21:15:00+09:00", "https://x.com/a/status/1"
+    )
     own_other_case = await open_consultation(client, owner)
     elsewhere = await add_evidence(
         client, owner, own_other_case["id"], "2026-11-20T21:15:00+09:00", "https://x.com/b/status/2"
@@ -213,7 +223,11 @@ async def test_evidence_of_another_consultation_is_refused_like_an_unknown_id(cl
         response = await client.post(
             base(mine["id"]) + "/requests",
             headers=owner.headers,
-            json={"kind": "removal_letter", "target": {"name": "さくらサーバー"}, "evidence_ids": [evidence_id]},
+            json={
+                "kind": "removal_letter",
+                "target": {"name": "さくらサーバー"},
+                "evidence_ids": [evidence_id],
+            },
         )
         body = assert_problem(response, 422, "unknown_evidence")
         answers.append({k: v for k, v in body.items() if k not in ("instance", "request_id")})
@@ -304,19 +318,37 @@ async def test_a_removal_inquiry_reply_runs_seven_days_or_two_for_private_sexual
     c = await open_consultation(client, owner)
     received = "2026-12-01T15:00:00+09:00"
     plain = await create_request(
-        client, owner, c["id"], kind="inquiry_reply", inquiry="removal", received_at=received,
+        client,
+        owner,
+        c["id"],
+        kind="inquiry_reply",
+        inquiry="removal",
+        received_at=received,
         target={"name": "レンタルサーバー事業者"},
     )
-    assert [(k["rule"], k["due_at"]) for k in plain["clocks"]] == [("removal_inquiry_reply", "2026-12-08T15:00:00Z")]
+    assert [(k["rule"], k["due_at"]) for k in plain["clocks"]] == [
+        ("removal_inquiry_reply", "2026-12-08T15:00:00Z")
+    ]
     sexual = await create_request(
-        client, owner, c["id"], kind="inquiry_reply", inquiry="removal", received_at=received,
-        private_sexual_image=True, target={"name": "レンタルサーバー事業者"},
+        client,
+        owner,
+        c["id"],
+        kind="inquiry_reply",
+        inquiry="removal",
+        received_at=received,
+        private_sexual_image=True,
+        target={"name": "レンタルサーバー事業者"},
     )
     [k] = sexual["clocks"]
     assert k["variant"] == "private_sexual_image" and k["due_at"] == "2026-12-03T15:00:00Z"
     assert "私事性的画像" in k["law_ja"]
     disclosure = await create_request(
-        client, owner, c["id"], kind="inquiry_reply", inquiry="disclosure", received_at=received,
+        client,
+        owner,
+        c["id"],
+        kind="inquiry_reply",
+        inquiry="disclosure",
+        received_at=received,
         target={"name": "レンタルサーバー事業者"},
     )
     assert disclosure["clocks"] == []  # a disclosure inquiry has no statutory period: no clock
@@ -331,7 +363,9 @@ async def test_a_removal_inquiry_reply_runs_seven_days_or_two_for_private_sexual
     )
 
 
-async def test_complaint_and_limitation_periods_need_the_dates_the_person_gives(client, people, clock) -> None:
+async def test_complaint_and_limitation_periods_need_the_dates_the_person_gives(
+    client, people, clock
+) -> None:
     clock.set(START)
     owner, other = await people.create(), await people.create()
     c = await open_consultation(client, owner)  # 名誉毀損 among its categories
@@ -340,7 +374,9 @@ async def test_complaint_and_limitation_periods_need_the_dates_the_person_gives(
         base(c["id"]) + "/clock-facts", headers=owner.headers, json={"offender_known_on": "2026-11-25"}
     )
     assert put.status_code == 200, put.text
-    clocks = {k["rule"]: k for k in (await client.get(base(c["id"]) + "/clocks", headers=owner.headers)).json()}
+    clocks = {
+        k["rule"]: k for k in (await client.get(base(c["id"]) + "/clocks", headers=owner.headers)).json()
+    }
     assert set(clocks) == {"complaint_period"}  # the damage date is unknown: no limitation clock
     assert clocks["complaint_period"]["due_at"] == "2027-05-25T15:00:00Z"
     await client.put(
@@ -348,11 +384,11 @@ async def test_complaint_and_limitation_periods_need_the_dates_the_person_gives(
         headers=owner.headers,
         json={"offender_known_on": "2026-11-25", "damage_known_on": "2026-11-20"},
     )
-    clocks = {k["rule"]: k for k in (await client.get(base(c["id"]) + "/clocks", headers=owner.headers)).json()}
+    clocks = {
+        k["rule"]: k for k in (await client.get(base(c["id"]) + "/clocks", headers=owner.headers)).json()
+    }
     assert clocks["civil_limitation"]["due_at"] == "2029-11-25T15:00:00Z"  # from the later of the two
-    assert_problem(
-        await client.put(base(c["id"]) + "/clock-facts", headers=other.headers, json={}), 404
-    )
+    assert_problem(await client.put(base(c["id"]) + "/clock-facts", headers=other.headers, json={}), 404)
     assert_problem(
         await client.put(
             base(c["id"]) + "/clock-facts", headers=owner.headers, json={"damage_known_on": "2030-01-01"}
@@ -368,7 +404,9 @@ async def test_complaint_and_limitation_periods_need_the_dates_the_person_gives(
     assert (await client.get(base(privacy["id"]) + "/clocks", headers=owner.headers)).json() == []
 
 
-async def test_an_old_post_raises_priority_and_brings_an_urgent_first_answer_forward(client, people, clock) -> None:
+async def test_an_old_post_raises_priority_and_brings_an_urgent_first_answer_forward(
+    client, people, clock
+) -> None:
     clock.set(START)
     owner = await people.create()
     c = await open_consultation(
@@ -395,7 +433,9 @@ async def test_a_returning_consulter_links_a_new_consultation_to_an_earlier_one_
     owner, other = await people.create(), await people.create()
     staff = await people.create(Role.consultant)
     earlier = await open_consultation(client, owner)
-    e = await add_evidence(client, owner, earlier["id"], "2026-11-20T21:15:00+09:00", "https://x.com/e/status/5")
+    e = await add_evidence(
+        client, owner, earlier["id"], "2026-11-20T21:15:00+09:00", "https://x.com/e/status/5"
+    )
     r = await create_request(client, owner, earlier["id"], evidence_ids=[e["id"]])
     await move(client, owner, earlier["id"], r["id"], "sent")
     await take(client, staff, earlier["id"])
@@ -409,19 +449,21 @@ async def test_a_returning_consulter_links_a_new_consultation_to_an_earlier_one_
     assert_problem(await client.post(base(earlier["id"]) + "/reopen", headers=owner.headers), 409)
     new = await open_consultation(client, owner)
     theirs = await open_consultation(client, other)
-    await client.post(
-        base(theirs["id"]) + "/withdraw", headers=other.headers
-    )
+    await client.post(base(theirs["id"]) + "/withdraw", headers=other.headers)
     # Another person's consultation: not found, exactly as a random id.
     for earlier_id in (theirs["id"], random_id()):
         assert_problem(
-            await client.post(base(new["id"]) + "/follows", headers=owner.headers, json={"earlier_id": earlier_id}),
+            await client.post(
+                base(new["id"]) + "/follows", headers=owner.headers, json={"earlier_id": earlier_id}
+            ),
             404,
             "consultation_not_found",
         )
     # Nobody links someone else's case to theirs either.
     assert_problem(
-        await client.post(base(theirs["id"]) + "/follows", headers=owner.headers, json={"earlier_id": earlier["id"]}),
+        await client.post(
+            base(theirs["id"]) + "/follows", headers=owner.headers, json={"earlier_id": earlier["id"]}
+        ),
         404,
     )
     linked = await client.post(

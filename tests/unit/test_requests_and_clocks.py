@@ -167,9 +167,14 @@ def test_case_clocks_need_their_categories_and_facts() -> None:
     only_offender = case_clocks(RULES, CaseFacts(cid, defamation, date(2026, 11, 25), None))
     assert [k.rule for k in only_offender] == ["complaint_period"]
     assert only_offender[0].due_at == jst(2027, 5, 26)
-    both = {k.rule: k for k in case_clocks(RULES, CaseFacts(cid, defamation, date(2026, 11, 25), date(2026, 1, 5)))}
+    both = {
+        k.rule: k
+        for k in case_clocks(RULES, CaseFacts(cid, defamation, date(2026, 11, 25), date(2026, 1, 5)))
+    }
     assert both["civil_limitation"].due_at == jst(2029, 11, 26)  # from the later date
-    privacy = case_clocks(RULES, CaseFacts(cid, frozenset({"RIGHTS.PRIVACY_ID"}), date(2026, 11, 25), date(2026, 11, 20)))
+    privacy = case_clocks(
+        RULES, CaseFacts(cid, frozenset({"RIGHTS.PRIVACY_ID"}), date(2026, 11, 25), date(2026, 11, 20))
+    )
     assert [k.rule for k in privacy] == ["civil_limitation"]
 
 
