@@ -19,11 +19,12 @@ from domain.ports import Clock
 from domain.quality import QualityService
 from domain.referrals import ReferralService
 from domain.requests import RequestService
+from domain.suggestions import SuggestionService
 from domain.triage import TriageRules
 from infra.calendar import JapaneseHolidays
 from infra.chatbot_loader import load_chatbot_flows
 from infra.clock import SystemClock
-from infra.clock_rules import load_clock_rules
+from infra.clock_rules import load_clock_rules, load_template_uses
 from infra.db.engine import make_engine, make_session_factory
 from infra.db.quality import SqlManualCatalogue
 from infra.db.repositories import SqlSessionLookup
@@ -64,6 +65,7 @@ class Container:
     line: LineBot | None = None
     chatbot: ChatbotService | None = None
     requests: RequestService | None = None
+    suggestions: SuggestionService | None = None
     migration_head: str | None = None
 
     async def close(self) -> None:
@@ -184,6 +186,11 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     container.requests = RequestService(consultations, load_clock_rules(knowledge), desks)
     consultations.after_evidence = container.requests.recompute
     worker.add_requests(container.requests)
+    # Answer templates suggested per case and filled from it; a draft records the values it was filled with.
+    container.suggestions = SuggestionService(
+        container.requests, load_template_uses(knowledge, container.requests.rules)
+    )
+    answers.template_values = container.suggestions.values
     container.chatbot = build_chatbot(settings, sessions, container)
     return container
 

@@ -31,6 +31,7 @@ from api.schemas.requests import (
     RequestOut,
     RequestUpdate,
     StatusIn,
+    SuggestionOut,
     TargetIn,
     TargetOut,
 )
@@ -447,3 +448,38 @@ async def earlier_consultations(
 ) -> list[ConsultationOut]:
     now = c.clock.now()
     return [ConsultationOut(**summary(x, now)) for x in await service(c).related(actor, consultation_id)]
+
+
+# -- answer templates ---------------------------------------------------------------------------------
+
+
+@router.get(
+    "/{consultation_id}/answer-suggestions",
+    operation_id="answers_suggest_templates",
+    response_model=list[SuggestionOut],
+    tags=["answers"],
+    responses=problem_responses(401, 403, 404),
+    summary="Staff: the answer templates that fit the case, best first, filled from it",
+    description="Filled from the case: the platform or service of its requests (else its intake), the first "
+    "evidence URL, the template's desk from the directory and the deadline from the case's clocks. What the "
+    "case cannot fill stays as written and is listed in `unfilled`. A draft written from a template "
+    "(POST …/answers with `template`) records the values with its version.",
+)
+async def suggest_templates(
+    consultation_id: uuid.UUID, actor: Person, c: ContainerDep
+) -> list[SuggestionOut]:
+    assert c.suggestions is not None
+    return [
+        SuggestionOut(
+            template=s.template.code,
+            version=s.template.version,
+            title_ja=s.template.title_ja,
+            title_en=s.template.title_en,
+            sections=list(s.template.sections),
+            score=s.score,
+            body=s.body,
+            values=dict(s.values),
+            unfilled=list(s.unfilled),
+        )
+        for s in await c.suggestions.suggest(actor, consultation_id)
+    ]

@@ -206,3 +206,15 @@ class LinkIn(Input):
     )
 
     earlier_id: uuid.UUID = Field(description="An earlier consultation of the same person, closed")
+
+
+class SuggestionOut(Output):
+    template: str = Field(description="The manual template's code")
+    version: int = Field(description="Its current version (record it with the draft)")
+    title_ja: str
+    title_en: str
+    sections: list[str]
+    score: int = Field(description="How well it fits the case (categories and desired outcomes)")
+    body: str = Field(description="The template filled from the case")
+    values: dict[str, str] = Field(description="What each placeholder was filled with")
+    unfilled: list[str] = Field(description="Placeholders the case could not fill (left as written)")

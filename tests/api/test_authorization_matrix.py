@@ -246,6 +246,7 @@ MATRIX = [
         needs=frozenset({"earlier"}),
     ),
     Row("GET", C + "/earlier", case_route(200)),
+    Row("GET", C + "/answer-suggestions", case_route(403, consultant=403, supervisor=200)),
     Row("GET", C + "/referrals", case_route(200)),
     Row(
         "POST",

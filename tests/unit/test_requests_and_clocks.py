@@ -230,3 +230,50 @@ def test_duplicate_codes_and_unknown_categories_are_refused() -> None:
         rules_from(raw, load_knowledge())
     text = "; ".join(raised.value.problems)
     assert "duplicate code" in text and "categories: unknown" in text
+
+
+# -- answer templates (issue 15 §4) --------------------------------------------------------------------
+
+
+def test_fill_replaces_what_is_known_and_leaves_the_rest() -> None:
+    from domain.suggestions import fill, japanese_date
+
+    body = "{consulter_name} 様\n{platform} の投稿({url})。期限は {deadline} です。{unknown}"
+    assert fill(body, {"platform": "X", "deadline": "2026年12月9日(水)"}) == (
+        "{consulter_name} 様\nX の投稿({url})。期限は 2026年12月9日(水) です。{unknown}"
+    )
+    # A period ending at 24:00 JST on 9 December reads as 9 December.
+    assert japanese_date(jst(2026, 12, 10)) == "2026年12月9日(水)"
+
+
+def test_template_suggestions_are_checked_against_the_manual_and_the_rules() -> None:
+    from domain.suggestions import SuggestionRulesError, uses_from_raw
+    from infra.clock_rules import load_template_uses
+
+    knowledge = load_knowledge()
+    uses = {u.code: u for u in load_template_uses(knowledge, RULES)}
+    assert uses["disclosure-guide"].deadline_rule == "access_log_retention"
+    assert "RIGHTS.DEFAMATION" in uses["delete-request-guide"].categories  # the group covers its leaves
+    bad = {
+        "templates": [
+            {"code": "nope", "case_types": ["RIGHTS.NOPE", "outcome:fly"], "deadline": "x", "desk": "y"},
+        ]
+    }
+    with pytest.raises(SuggestionRulesError) as raised:
+        uses_from_raw(
+            bad,
+            templates=["disclosure-guide"],
+            categories={c.code: c.parent for c in knowledge.categories},
+            outcomes=["delete"],
+            rules=RULES,
+            desks=["houterasu"],
+        )
+    text = "; ".join(raised.value.problems)
+    for problem in (
+        "not a manual template",
+        "unknown categories",
+        "unknown outcomes",
+        "not a clock rule",
+        "unknown desk",
+    ):
+        assert problem in text

@@ -5,7 +5,8 @@ Revises: 0009_hotpath
 Create Date: 2026-12-01
 
 Issue 15 §1, §2 and §5: `consultation_request` (+ `request_event`, `request_evidence`), `case_clock`,
-`consultation_fact`, and on `consultation` the time to act and the earlier consultation it follows.
+`consultation_fact`, and on `consultation` the time to act and the earlier consultation it follows; §4: on
+`answer_version` the values its template was filled with.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def upgrade() -> None:
             batch_op.f("fk_consultation_follows_id_consultation"), "consultation", ["follows_id"], ["id"]
         )
         batch_op.create_index(batch_op.f("ix_consultation_follows_id"), ["follows_id"], unique=False)
+
+    with op.batch_alter_table("answer_version", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("template_values", sa.JSON(), nullable=True))
 
     op.create_table(
         "consultation_request",
@@ -172,3 +176,5 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f("fk_consultation_follows_id_consultation"), type_="foreignkey")
         batch_op.drop_column("follows_id")
         batch_op.drop_column("time_to_act_at")
+    with op.batch_alter_table("answer_version", schema=None) as batch_op:
+        batch_op.drop_column("template_values")
