@@ -17,7 +17,7 @@ import calendar
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from domain.calendar import JST, HolidayCalendar, add_business_days
@@ -368,11 +368,29 @@ def _clock(
     *,
     settled: bool,
     variant: Variant | None = None,
+) -> ComputedClock | None:
+    """None for a start so far from now that its end is off the calendar (year 1 or 9999): no clock."""
+    try:
+        return _computed(rule, subject_id, start, holidays, settled=settled, variant=variant)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _computed(
+    rule: ClockRule,
+    subject_id: uuid.UUID,
+    start: datetime | date,
+    holidays: HolidayCalendar | None,
+    *,
+    settled: bool,
+    variant: Variant | None = None,
 ) -> ComputedClock:
     period = variant.period if variant else rule.period
     remind = variant.remind_before if variant else rule.remind_before
     due = end_of(start, period, rule.counting, holidays)
     starts_at = start if isinstance(start, datetime) else datetime.combine(start, time(0), tzinfo=JST)
+    for instant in (starts_at, due):
+        instant.astimezone(UTC)  # stored in UTC: an instant that has none (year 1, 10000) raises here
     return ComputedClock(
         rule=rule.code,
         subject=rule.subject,
@@ -404,7 +422,9 @@ def request_clocks(
         if rule.inquiry is not None and r.inquiry != rule.inquiry:
             continue
         variant = next((v for v in rule.variants if v.private_sexual_image and r.private_sexual_image), None)
-        out.append(_clock(rule, r.id, start, holidays, settled=not r.pending, variant=variant))
+        clock = _clock(rule, r.id, start, holidays, settled=not r.pending, variant=variant)
+        if clock is not None:
+            out.append(clock)
     return out
 
 
@@ -413,9 +433,10 @@ def evidence_clocks(
 ) -> list[ComputedClock]:
     if e.posted_at is None:
         return []
-    return [
+    clocks = [
         _clock(rule, e.id, e.posted_at, holidays, settled=e.acted) for rule in rules.for_subject("evidence")
     ]
+    return [k for k in clocks if k is not None]
 
 
 def case_clocks(
@@ -434,7 +455,9 @@ def case_clocks(
             day = known[rule.starts]
             assert day is not None
             start = day
-        out.append(_clock(rule, c.id, start, holidays, settled=False))
+        clock = _clock(rule, c.id, start, holidays, settled=False)
+        if clock is not None:
+            out.append(clock)
     return out
 
 

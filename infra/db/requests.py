@@ -300,7 +300,8 @@ class SqlRequests:
         rows = await self.db.execute(
             select(K, ConsultationRow.owner_id)
             .join(ConsultationRow, ConsultationRow.id == K.consultation_id)
-            .where(K.settled.is_(False), or_(before, after))  # type: ignore[attr-defined]
+            # A consulter who withdrew is not reminded of anything any more.
+            .where(K.settled.is_(False), or_(before, after), ConsultationRow.status != "withdrawn")  # type: ignore[attr-defined]
             .order_by(K.due_at, K.id)
             .limit(limit)
         )

@@ -489,3 +489,28 @@ async def test_a_returning_consulter_links_a_new_consultation_to_an_earlier_one_
     detail = (await client.get(base(new["id"]), headers=staff.headers)).json()
     assert detail["follows_id"] == earlier["id"]
     assert_problem(await client.get(base(new["id"]) + "/earlier", headers=other.headers), 404)
+
+
+async def test_reminders_go_once_with_line_notices_and_never_after_withdrawal(
+    client, people, container, mailbox, clock
+) -> None:
+    from sqlalchemy import select
+
+    from infra.db.tables import OutboxRow
+
+    clock.set(START)
+    owner, quitter = await people.create(), await people.create()
+    kept = await open_consultation(client, owner)
+    gone = await open_consultation(client, quitter)
+    for person, c in ((owner, kept), (quitter, gone)):
+        r = await create_request(client, person, c["id"])
+        assert (await move(client, person, c["id"], r["id"], "sent")).status_code == 200
+    assert (await client.post(base(gone["id"]) + "/withdraw", headers=quitter.headers)).status_code == 200
+    clock.set(datetime(2026, 12, 11, 9, 0, tzinfo=JST))  # past the end: only the overdue notice is owed
+    for _ in range(3):
+        await container.worker.run_once()
+    assert len(mailbox.to(owner.email)) == 1 and not mailbox.to(quitter.email)
+    async with container.sessions() as db:
+        rows = (await db.execute(select(OutboxRow).where(OutboxRow.kind.like("%clock%")))).scalars().all()
+    assert sorted(r.kind for r in rows) == ["line.clock_overdue", "mail.clock_overdue"]
+    assert all(r.dedupe_key and r.dedupe_key.split(":")[0] in ("mail-clock", "line-clock") for r in rows)

@@ -277,3 +277,12 @@ def test_template_suggestions_are_checked_against_the_manual_and_the_rules() -> 
         "unknown desk",
     ):
         assert problem in text
+
+
+def test_a_start_off_the_calendar_gives_no_clock_rather_than_an_error() -> None:
+    far = datetime(9999, 11, 30, 12, 0, tzinfo=JST)
+    assert evidence_clocks(RULES, EvidenceFacts(uuid.uuid4(), far, False)) == []
+    # A fact dated 1 January of year 1 starts at midnight Japan time, which has no UTC instant.
+    assert (
+        case_clocks(RULES, CaseFacts(uuid.uuid4(), frozenset({"RIGHTS.INSULT"}), date(1, 1, 1), None)) == []
+    )
