@@ -322,14 +322,20 @@ class RequestService:
         return service.designated_since
 
     async def _check_evidence(
-        self, uow, consultation_id: uuid.UUID, ids: Sequence[uuid.UUID]
-    ) -> list[uuid.UUID]:  # type: ignore[no-untyped-def]
-        """Only items of this very consultation: any other id — unknown, or another consultation's — gets
-        the same answer, so nothing is learnt about what exists elsewhere."""
+        self,
+        uow,  # type: ignore[no-untyped-def]
+        consultation_ids: Sequence[uuid.UUID],
+        ids: Sequence[uuid.UUID],
+    ) -> list[uuid.UUID]:
+        """Only items of these consultations (the request's own, and the one it is addressed through when
+        carried over): any other id — unknown, or another consultation's — gets the same answer, so nothing
+        is learnt about what exists elsewhere."""
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return []
-        own = await uow.requests.evidence_ids(consultation_id)
+        own: set[uuid.UUID] = set()
+        for consultation_id in dict.fromkeys(consultation_ids):
+            own |= await uow.requests.evidence_ids(consultation_id)
         if not set(wanted) <= own:
             raise ValidationFailed("unknown_evidence", field="evidence_ids")
         return wanted
@@ -441,7 +447,7 @@ class RequestService:
                 target=target,
                 created_at=now,
                 updated_at=now,
-                evidence_ids=await self._check_evidence(uow, c.id, draft.evidence_ids),
+                evidence_ids=await self._check_evidence(uow, [c.id], draft.evidence_ids),
                 channel=draft.channel or None,
                 reference_number=draft.reference_number or None,
                 notes=draft.notes or None,
@@ -561,7 +567,7 @@ class RequestService:
                 r.target = self._check_target(changes["target"])
             if "evidence_ids" in changes:
                 r.evidence_ids = await self._check_evidence(
-                    uow, r.consultation_id, changes["evidence_ids"] or []
+                    uow, [r.consultation_id, c.id], changes["evidence_ids"] or []
                 )
             for name in ("channel", "reference_number", "notes"):
                 if name in changes:
@@ -646,12 +652,12 @@ class RequestService:
     async def attach_reply(
         self, actor: Actor, consultation_id: uuid.UUID, request_id: uuid.UUID, evidence_id: uuid.UUID
     ) -> RequestView:
-        """The reply the person received, kept as an evidence item (uploaded through the evidence routes)
-        of the request's own consultation, linked to the request."""
+        """The reply the person received, kept as an evidence item (uploaded through the evidence routes) of
+        the request's own consultation or, for a carried-over request, of the newer one, linked to it."""
         now = self._now()
         async with self.uow() as uow:
             c, r = await self._load_for_owner(uow, actor, consultation_id, request_id)
-            ids = await self._check_evidence(uow, r.consultation_id, [evidence_id])
+            ids = await self._check_evidence(uow, [r.consultation_id, c.id], [evidence_id])
             if ids[0] not in r.reply_evidence_ids:
                 r.reply_evidence_ids = [*r.reply_evidence_ids, ids[0]]
             await self._save(uow, r, r.version, now)
@@ -714,13 +720,13 @@ class RequestService:
         now = self._now()
         async with self.uow() as uow:
             found = await uow.requests.overdue(visibility, now, after=after, limit=limit)
-            entries = []
-            for stored, c in found:
-                r = None
-                if stored.clock.subject == "request":
-                    r = await uow.requests.get([stored.consultation_id], stored.clock.subject_id)
-                entries.append(OverdueEntry(stored, c, r))
-        return entries
+            # The page's requests in one query, not one per entry.
+            cases = list(dict.fromkeys(s.consultation_id for s, _ in found if s.clock.subject == "request"))
+            requests = {r.id: r for r in await uow.requests.list(cases)} if cases else {}
+        return [
+            OverdueEntry(s, c, requests.get(s.clock.subject_id) if s.clock.subject == "request" else None)
+            for s, c in found
+        ]
 
     async def send_reminders(self, limit: int = 100) -> int:
         """The worker's pass: one mail and one LINE notice per clock and stage (before it runs out, and when

@@ -312,7 +312,8 @@ async def advise_request(
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="Link the reply the consulter received, kept as an evidence item, to the request",
     description="Upload the reply with the evidence routes (POST …/evidence, then PUT …/evidence/{id}/file), "
-    "then link that item here. It must be an item of the request's own consultation.",
+    "then link that item here. It must be an item of the request's own consultation, or of the consultation "
+    "it is addressed through when it was carried over from an earlier one.",
 )
 async def attach_reply(
     consultation_id: uuid.UUID,

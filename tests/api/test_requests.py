@@ -480,6 +480,19 @@ async def test_a_returning_consulter_links_a_new_consultation_to_an_earlier_one_
     assert [(x["id"], x["consultation_id"]) for x in carried] == [(r["id"], earlier["id"])]
     rules = {k["rule"] for k in (await client.get(base(new["id"]) + "/clocks", headers=owner.headers)).json()}
     assert rules == {"designated_platform_response", "access_log_retention"}
+    # The reply to the earlier request arrives now: kept as evidence of the new consultation, linked to it.
+    reply = await client.post(
+        base(new["id"]) + "/evidence",
+        headers=owner.headers,
+        json={"notes": "Xからの回答メール(削除しました)", "captured_at": "2027-01-15T09:00:00+09:00"},
+    )
+    linked_reply = await client.post(
+        f"{base(new['id'])}/requests/{r['id']}/replies",
+        headers=owner.headers,
+        json={"evidence_id": reply.json()["id"]},
+    )
+    assert linked_reply.status_code == 200, linked_reply.text
+    assert linked_reply.json()["reply_evidence_ids"] == [reply.json()["id"]]
     moved = await move(client, owner, new["id"], r["id"], "removed")
     assert moved.status_code == 200 and moved.json()["clocks"][0]["settled"] is True
     # Staff see the history.
@@ -514,3 +527,42 @@ async def test_reminders_go_once_with_line_notices_and_never_after_withdrawal(
         rows = (await db.execute(select(OutboxRow).where(OutboxRow.kind.like("%clock%")))).scalars().all()
     assert sorted(r.kind for r in rows) == ["line.clock_overdue", "mail.clock_overdue"]
     assert all(r.dedupe_key and r.dedupe_key.split(":")[0] in ("mail-clock", "line-clock") for r in rows)
+
+
+async def test_the_overdue_view_pages_oldest_first_within_what_the_staff_member_sees(
+    client, people, clock
+) -> None:
+    clock.set(START)
+    owner = await people.create()
+    mine, theirs = await people.create(Role.consultant), await people.create(Role.consultant)
+    supervisor = await people.create(Role.supervisor)
+    cases = [await open_consultation(client, owner) for _ in range(3)]
+    for day, c in enumerate(cases):
+        r = await create_request(client, owner, c["id"])
+        at = datetime(2026, 11, 20 + day, 10, 0, tzinfo=JST).isoformat()
+        assert (await move(client, owner, c["id"], r["id"], "sent", at=at)).status_code == 200
+    await take(client, mine, cases[0]["id"])
+    await take(client, theirs, cases[1]["id"])
+    owner, mine, theirs, supervisor = await later(
+        clock, people, datetime(2026, 12, 3, 9, 0, tzinfo=JST), owner, mine, theirs, supervisor
+    )
+    first = (await client.get("/v1/clocks/overdue", params={"limit": 2}, headers=supervisor.headers)).json()
+    assert [i["consultation"]["id"] for i in first["items"]] == [cases[0]["id"], cases[1]["id"]]
+    assert [i["clock"]["due_at"] for i in first["items"]] == ["2026-11-27T15:00:00Z", "2026-11-28T15:00:00Z"]
+    second = (
+        await client.get(
+            "/v1/clocks/overdue",
+            params={"limit": 2, "cursor": first["next_cursor"]},
+            headers=supervisor.headers,
+        )
+    ).json()
+    assert [i["consultation"]["id"] for i in second["items"]] == [cases[2]["id"]]
+    assert second["next_cursor"] is None
+    # A consultant sees their own cases and the unassigned queue, not a colleague's case.
+    seen = (await client.get("/v1/clocks/overdue", headers=mine.headers)).json()
+    assert {i["consultation"]["id"] for i in seen["items"]} == {cases[0]["id"], cases[2]["id"]}
+    assert_problem(await client.get("/v1/clocks/overdue", headers=owner.headers), 403)
+    assert_problem(
+        await client.get("/v1/clocks/overdue", params={"cursor": "not-a-cursor"}, headers=supervisor.headers),
+        422,
+    )
