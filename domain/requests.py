@@ -469,14 +469,14 @@ class RequestService:
             _, chain = await self._case(uow, actor, consultation_id)
             requests = await uow.requests.list(chain)
             stored = await uow.requests.clocks(chain)
-        by_subject: dict[uuid.UUID, list[ComputedClock]] = {}
-        for s in stored:
-            if s.clock.subject == "request":
-                by_subject.setdefault(s.clock.subject_id, []).append(s.clock)
-        views = []
-        for r in requests:
-            clocks = tuple(by_subject.get(r.id, ()))
-            views.append(await self._shape(r, clocks, (), now))
+            by_subject: dict[uuid.UUID, list[ComputedClock]] = {}
+            for s in stored:
+                if s.clock.subject == "request":
+                    by_subject.setdefault(s.clock.subject_id, []).append(s.clock)
+            views = []
+            for r in requests:
+                clocks = tuple(by_subject.get(r.id, ()))
+                views.append(await self._shape(uow, r, clocks, (), now))
         return views
 
     async def get(self, actor: Actor, consultation_id: uuid.UUID, request_id: uuid.UUID) -> RequestView:
@@ -492,18 +492,29 @@ class RequestService:
         stored = await uow.requests.clocks([r.consultation_id])
         clocks = tuple(s.clock for s in stored if s.clock.subject == "request" and s.clock.subject_id == r.id)
         history = tuple(await uow.requests.events([r.id]))
-        return await self._shape(r, clocks, history, now)
+        return await self._shape(uow, r, clocks, history, now)
 
     async def _shape(
-        self, r: Request, clocks: tuple[ComputedClock, ...], history: tuple[RequestEvent, ...], now: datetime
+        self,
+        uow,  # type: ignore[no-untyped-def]
+        r: Request,
+        clocks: tuple[ComputedClock, ...],
+        history: tuple[RequestEvent, ...],
+        now: datetime,
     ) -> RequestView:
         overdue = any(not k.settled and k.due_at <= now for k in clocks)
         steps: tuple[NextStep, ...] = ()
         if r.status in STUCK or overdue:
-            steps = await self.next_steps(r, clocks)
+            steps = await self.next_steps(r, clocks, uow=uow)
         return RequestView(r, clocks, history, steps, overdue)
 
-    async def next_steps(self, r: Request, clocks: Sequence[ComputedClock]) -> tuple[NextStep, ...]:
+    async def next_steps(
+        self,
+        r: Request,
+        clocks: Sequence[ComputedClock],
+        *,
+        uow=None,  # type: ignore[no-untyped-def]
+    ) -> tuple[NextStep, ...]:
         """From the chart: the outcomes the request's clock rules name (refused or unanswered → the Legal
         Affairs Bureau and 誹謗中傷ホットライン through 削除の代行, a lawyer), with their desks' current
         details. A request with no clock rule falls back to the removal-request rule's steps."""
@@ -520,7 +531,8 @@ class RequestService:
             node = self.knowledge.chart.node(node_id)
             if node is None or not node.is_outcome:
                 continue
-            out.append(NextStep(node, tuple(await self.desks.resolve(list(node.desks)))))
+            # The desks through the caller's unit of work: one connection per request.
+            out.append(NextStep(node, tuple(await self.desks.resolve(list(node.desks), uow=uow))))
         return tuple(out)
 
     async def _load_for_owner(
