@@ -123,8 +123,10 @@ class S3BlobStore:
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         timeout_seconds: float = 10.0,
+        attempts: int = 3,
     ) -> None:
         self.bucket = bucket
+        self._attempts = attempts
         self.prefix = prefix
         self._client_args: dict[str, Any] = {
             "endpoint_url": endpoint_url,
@@ -147,7 +149,7 @@ class S3BlobStore:
                     config = AioConfig(
                         connect_timeout=self._timeout,
                         read_timeout=self._timeout,
-                        retries={"max_attempts": 3, "mode": "standard"},
+                        retries={"max_attempts": self._attempts, "mode": "standard"},
                         # Path-style: works with every S3-compatible server and with bucket names that
                         # contain dots; AWS still accepts it.
                         s3={"addressing_style": "path"},
