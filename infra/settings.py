@@ -162,6 +162,14 @@ class Settings(BaseSettings):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
+    @field_validator(
+        "redis_url", "s3_bucket", "s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose passes optional variables as empty strings: empty means "not configured".
+        return None if isinstance(value, str) and not value.strip() else value
+
     @model_validator(mode="after")
     def _production_guard(self) -> Settings:
         if self.env != Environment.production:
