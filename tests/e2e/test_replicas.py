@@ -200,10 +200,15 @@ async def test_two_workers_deliver_everything_once_and_take_over_from_a_killed_o
         # Exactly once across the two: every mail once, every LINE push accepted once and sent once (no
         # second attempt met LINE's retry-key refusal), every webhook event answered with one reply.
         assert Counter(mailbox.recipients) == Counter(dict.fromkeys(addresses, 1))
-        pushes = Counter(c.headers.get("x-line-retry-key") for c in fake_line.of("push"))
-        assert pushes == Counter(dict.fromkeys(retry_keys, 1))
-        replies = Counter(c.body["replyToken"] for c in fake_line.of("reply"))
-        assert replies == Counter({e["replyToken"]: 1 for e in events})
+        pushes = fake_line.of("push")
+        sent_keys = Counter(c.headers.get("x-line-retry-key") for c in pushes)
+        assert set(sent_keys.values()) == {1} and set(retry_keys) <= set(sent_keys)
+        # Each event is answered once: by a reply, or by a push when it waited past the reply window (the
+        # workers start slowly on a loaded machine).
+        for one in events:
+            replies = [c for c in fake_line.of("reply") if c.body["replyToken"] == one["replyToken"]]
+            late = [c for c in pushes if c.body.get("to") == one["source"]["userId"]]
+            assert len(replies) + len(late) == 1, one["webhookEventId"]
 
         # A second batch; one worker is killed in the middle of it and the other takes over its rows.
         mailbox.recipients.clear()
