@@ -62,6 +62,8 @@ HEADERS: dict[str, dict[str, Any]] = {
     },
     "Allow": {"description": "The methods this path supports", "schema": {"type": "string"}},
 }
+# 429 codes that are not counters of the throttle stores (the intake limit counts consultations themselves).
+NOT_COUNTED = frozenset({"too_many_consultations"})
 STATUS_HEADERS = {"401": ["WWW-Authenticate"], "429": ["Retry-After"], "503": ["Retry-After"]}
 
 
@@ -124,6 +126,10 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
                 if fact.get("codes"):
                     codes_by_status.setdefault(status, [])
                     codes_by_status[status] += fact["codes"]
+            if set(codes_by_status.get("429", [])) - NOT_COUNTED:
+                # Rate limits and throttles count in the shared counter store: with Redis configured and
+                # gone, what they guard answers 503 instead of letting every attempt through.
+                codes_by_status["503"].append("counter_store_unavailable")
             for status, codes in codes_by_status.items():
                 response = operation["responses"].setdefault(status, {})
                 known = sorted({c for c in codes if c in catalogue})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Protocol
@@ -289,7 +289,8 @@ class EvidenceFiles(Protocol):
 
     async def store(self, data: bytes) -> EvidenceFile: ...
 
-    def read(self, storage_key: str) -> bytes: ...
+    async def open(self, storage_key: str) -> AsyncIterator[bytes]:
+        """The stored bytes in chunks; raises before the first chunk when they cannot be read."""
 
 
 class ConsultationRepository(Protocol):
@@ -900,8 +901,8 @@ class ConsultationService:
 
     async def read_file(
         self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID
-    ) -> tuple[Evidence, bytes]:
+    ) -> tuple[Evidence, AsyncIterator[bytes]]:
         item = await self.get_evidence(actor, consultation_id, evidence_id)
         if item.file is None:
             raise NotFound("file_not_found")
-        return item, self.files.read(item.file.storage_key)
+        return item, await self.files.open(item.file.storage_key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.accounts import AccountService, AuthPolicy
@@ -21,6 +22,7 @@ from domain.referrals import ReferralService
 from domain.requests import RequestService
 from domain.suggestions import SuggestionService
 from domain.triage import TriageRules
+from infra.blobs import BlobStore, make_blob_store
 from infra.calendar import JapaneseHolidays
 from infra.chatbot_loader import load_chatbot_flows
 from infra.clock import SystemClock
@@ -36,8 +38,8 @@ from infra.morphology import SudachiProperNouns
 from infra.passwords import Argon2Passwords
 from infra.quality_loader import load_review_rules
 from infra.settings import Settings
-from infra.storage import LocalEvidenceFiles
-from infra.throttle import DbThrottle
+from infra.storage import EvidenceStore
+from infra.throttle import ThrottleFactory, connect_redis, throttle_factory
 from infra.tokens import TokenCodec
 from infra.totp import Totp
 from infra.triage_loader import load_triage_engine
@@ -67,10 +69,16 @@ class Container:
     requests: RequestService | None = None
     suggestions: SuggestionService | None = None
     migration_head: str | None = None
+    redis: Redis | None = None
+    blobs: BlobStore | None = None
 
     async def close(self) -> None:
         if self.line is not None:
             await self.line.close()
+        if self.blobs is not None:
+            await self.blobs.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.engine.dispose()
 
 
@@ -83,6 +91,14 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         pooled=settings.database_pool,
     )
     sessions = make_session_factory(engine)
+    # Counters shared by every replica: in Redis when configured, else in the database.
+    redis = (
+        connect_redis(settings.redis_url.get_secret_value(), timeout_seconds=settings.redis_timeout_seconds)
+        if settings.redis_url
+        else None
+    )
+    throttle = throttle_factory(sessions, redis, prefix=settings.redis_prefix)
+    blobs = make_blob_store(settings)
     tokens = TokenCodec(
         settings.signing_key,
         issuer=settings.jwt_issuer,
@@ -101,8 +117,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         hasher=passwords,
         tokens=tokens,
         totp=Totp(settings.signing_key),
-        throttle=DbThrottle(
-            sessions,
+        throttle=throttle(
             limits={
                 "pair": settings.login_max_failures,
                 "addr": settings.login_max_failures_per_address,
@@ -113,12 +128,8 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         ),
         clock=clock,
         sessions=SqlSessionLookup(engine),
-        signup_throttle=DbThrottle(
-            sessions, limits={"*": settings.signup_per_hour}, window=timedelta(hours=1)
-        ),
-        mail_throttle=DbThrottle(
-            sessions, limits={"*": settings.mail_per_recipient_per_hour}, window=timedelta(hours=1)
-        ),
+        signup_throttle=throttle(limits={"*": settings.signup_per_hour}, window=timedelta(hours=1)),
+        mail_throttle=throttle(limits={"*": settings.mail_per_recipient_per_hour}, window=timedelta(hours=1)),
         policy=AuthPolicy(
             session_lifetime=timedelta(days=settings.refresh_session_days),
             max_failures=settings.login_max_failures,
@@ -146,12 +157,14 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             evidence_bytes_per_consulter=settings.evidence_bytes_per_consulter,
             consulter_messages_per_hour=settings.consulter_messages_per_hour,
         ),
-        files=LocalEvidenceFiles(settings.storage_dir),
+        files=EvidenceStore(blobs),
         desks=desks,
     )
     answers = AnswerService(consultations, load_review_rules(), SqlManualCatalogue(sessions))
     quality = QualityService(SqlUnitOfWorkFactory(sessions, clock), clock, Masker(SudachiProperNouns()))
     container = Container(
+        redis=redis,
+        blobs=blobs,
         answers=answers,
         quality=quality,
         settings=settings,
@@ -171,7 +184,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             knowledge,
             desks,
             consultations.triage,
-            DbThrottle(sessions, limits={"*": settings.triage_per_minute}, window=timedelta(minutes=1)),
+            throttle(limits={"*": settings.triage_per_minute}, window=timedelta(minutes=1)),
             clock,
         ),
     )
@@ -195,12 +208,12 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         container.requests, load_template_uses(knowledge, container.requests.rules)
     )
     answers.template_values = container.suggestions.values
-    container.chatbot = build_chatbot(settings, sessions, container)
+    container.chatbot = build_chatbot(settings, sessions, container, throttle)
     return container
 
 
 def build_chatbot(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], c: Container
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], c: Container, throttle: ThrottleFactory
 ) -> ChatbotService:
     """The homepage chatbot: flows validated against the knowledge, the chart and triage shared with every
     front door, desk details from the directory, and its own rate limits per client address."""
@@ -213,12 +226,10 @@ def build_chatbot(
         triage=c.triage,
         tokens=c.tokens,
         clock=c.clock,
-        session_throttle=DbThrottle(
-            sessions, limits={"*": settings.chatbot_sessions_per_hour}, window=timedelta(hours=1)
+        session_throttle=throttle(
+            limits={"*": settings.chatbot_sessions_per_hour}, window=timedelta(hours=1)
         ),
-        turn_throttle=DbThrottle(
-            sessions, limits={"*": settings.chatbot_turns_per_minute}, window=timedelta(minutes=1)
-        ),
+        turn_throttle=throttle(limits={"*": settings.chatbot_turns_per_minute}, window=timedelta(minutes=1)),
         policy=ChatbotPolicy(
             idle=timedelta(minutes=settings.chatbot_session_minutes),
             guide_url=settings.public_url.rstrip("/") + "/guides/{slug}",

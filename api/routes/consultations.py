@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
 
 from api.deps import ContainerDep, Person
 from api.errors import BodyTooLarge
@@ -551,13 +552,17 @@ async def download_evidence_file(
     consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> Response:
     """Always served as an attachment with a fixed content type, never rendered inline."""
-    item, data = await c.consultations.read_file(actor, consultation_id, evidence_id)
+    item, chunks = await c.consultations.read_file(actor, consultation_id, evidence_id)
     assert item.file is not None
     name = f"evidence-{item.id}.{EXTENSIONS.get(item.file.content_type, 'bin')}"
-    return Response(
-        content=data,
+    # Streamed from the store (a local file or an object in S3) without holding the whole file in memory.
+    return StreamingResponse(
+        chunks,
         media_type=item.file.content_type,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Length": str(item.file.size),
+        },
     )
 
 

@@ -14,9 +14,11 @@ from sqlalchemy import func, select
 from domain.actors import Role
 from domain.calendar import JST
 from infra.db.tables import EmailTokenRow, OutboxRow, UserRow
-from tests.conftest import PASSWORD, assert_problem
+from tests.conftest import ON_BOTH_COUNTER_STORES, PASSWORD, assert_problem
 
 WRONG = "まちがえたパスワード"
+# Every test here is about counters: each runs on the database and on Redis.
+pytestmark = ON_BOTH_COUNTER_STORES
 
 
 @pytest.fixture

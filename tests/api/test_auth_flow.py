@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from domain.actors import Role
-from tests.conftest import PASSWORD, assert_problem
+from tests.conftest import ON_BOTH_COUNTER_STORES, PASSWORD, assert_problem
 
 
 async def drain(container) -> None:  # type: ignore[no-untyped-def]
@@ -126,6 +126,7 @@ async def test_a_pending_registration_cannot_be_taken_over(client, container, ma
     )
 
 
+@ON_BOTH_COUNTER_STORES
 async def test_password_reset_by_mail_ends_sessions_and_lifts_a_lockout(
     client, container, mailbox, people
 ) -> None:
@@ -165,6 +166,7 @@ async def test_password_reset_by_mail_ends_sessions_and_lifts_a_lockout(
     assert login.status_code == 200
 
 
+@ON_BOTH_COUNTER_STORES
 async def test_parallel_guesses_cannot_outrun_the_throttle(client, people) -> None:
     person = await people.create()
     results = await asyncio.gather(
@@ -292,6 +294,7 @@ async def test_patch_me_updates_profile_and_refuses_privileged_fields(client, pe
     assert me["role"] == "consulter" and me["email"] == person.email
 
 
+@ON_BOTH_COUNTER_STORES
 async def test_throttle_after_ten_failures_same_for_unknown_accounts(client, people, container) -> None:
     person = await people.create()
     for username in (person.email, "nobody-here@example.jp"):

@@ -18,7 +18,7 @@ from infra.db.chatbot import purge_chatbot
 from infra.db.tables_chatbot import ChatbotDraftRow, ChatbotSessionRow, ChatbotTurnRow
 from infra.worker import OutboxWorker
 from tests.api.consultation_helpers import intake
-from tests.conftest import assert_problem
+from tests.conftest import ON_BOTH_COUNTER_STORES, assert_problem
 
 SESSIONS = "/v1/chatbot/sessions"
 
@@ -242,6 +242,7 @@ async def test_sessions_slide_and_expire(client, container) -> None:
 # -- rate limits -------------------------------------------------------------------------------------
 
 
+@ON_BOTH_COUNTER_STORES
 async def test_session_creation_is_rate_limited_per_address(client, app, container) -> None:
     limit = container.settings.chatbot_sessions_per_hour
     for _ in range(limit):
@@ -253,6 +254,7 @@ async def test_session_creation_is_rate_limited_per_address(client, app, contain
         assert (await elsewhere.post(SESSIONS)).status_code == 201
 
 
+@ON_BOTH_COUNTER_STORES
 async def test_turns_are_rate_limited_per_address(client, container) -> None:
     sid, headers, _ = await start(client)
     limit = container.settings.chatbot_turns_per_minute

@@ -1,5 +1,6 @@
 """Evidence items: what is missing for good evidence, URL handling, uploads recognised by content with image
-metadata stripped, and downloads only as attachments for those allowed."""
+metadata stripped, and downloads only as attachments for those allowed; with the files in a local directory and
+in S3-compatible object storage alike."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from PIL import Image
 
 from domain.actors import Role
 from tests.api.consultation_helpers import open_consultation, take
-from tests.conftest import assert_problem
+from tests.conftest import ON_BOTH_BLOB_STORES, assert_problem
+
+# Every test runs with the files in a local directory and in S3-compatible object storage.
+pytestmark = ON_BOTH_BLOB_STORES
 
 
 def jpeg_with_gps() -> bytes:

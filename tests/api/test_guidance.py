@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from domain.actors import Role
 from tests.api.consultation_helpers import open_consultation, take
-from tests.conftest import assert_problem
+from tests.conftest import ON_BOTH_COUNTER_STORES, assert_problem
 
 NEW_DESK = {
     "code": "kanagawa_bar",
@@ -166,6 +166,7 @@ async def test_triage_of_japanese_text_explains_itself(client) -> None:
     assert "suicide" in flags and urgent["desks"][0]["code"] in {"police_110", "mamorouyo_kokoro"}
 
 
+@ON_BOTH_COUNTER_STORES
 async def test_triage_is_rate_limited_per_address(client, container) -> None:
     limit = container.settings.triage_per_minute
     for _ in range(limit):
@@ -277,6 +278,7 @@ async def test_service_clients_need_the_scope_each_public_operation_names(client
     )
 
 
+@ON_BOTH_COUNTER_STORES
 async def test_a_service_client_is_rate_limited_as_itself_not_as_its_address(client, container) -> None:
     limit = container.settings.triage_per_minute
     _, first = await _service_headers(container, "triage:run")

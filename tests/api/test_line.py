@@ -46,7 +46,7 @@ async def fake_line() -> AsyncIterator[FakeLine]:
 
 
 @pytest.fixture(scope="module")
-async def line_container(settings, container, fake_line: FakeLine):  # type: ignore[no-untyped-def]
+async def line_container(settings, suite_clock, fake_line: FakeLine):  # type: ignore[no-untyped-def]
     from infra.container import build_container
 
     c = build_container(
@@ -62,7 +62,7 @@ async def line_container(settings, container, fake_line: FakeLine):  # type: ign
                 "line_max_attempts": 3,
             }
         ),
-        container.clock,
+        suite_clock,
     )
     yield c
     await c.close()

@@ -25,7 +25,19 @@ def local_server(database_url: str, smtp_server, container) -> Iterator[str]:  #
     yield from run_server(database_url, smtp_server[1], None)
 
 
-def run_server(database_url: str, smtp_port: int, public_url: str | None) -> Iterator[str]:
+def run_server(database_url: str, smtp_port: int, public_url: str | None, **env: str) -> Iterator[str]:
+    process, base = start_server(database_url, smtp_port, public_url, **env)
+    try:
+        wait_until_ready(process, base)
+        yield base
+    finally:
+        stop_server(process)
+
+
+def start_server(
+    database_url: str, smtp_port: int, public_url: str | None, **extra: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`madoguchi serve` on a free loopback port; `extra` settings (MADOGUCHI_*) override the defaults here."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k != "MADOGUCHI_PUBLIC_URL"},
@@ -37,6 +49,7 @@ def run_server(database_url: str, smtp_port: int, public_url: str | None) -> Ite
         "MADOGUCHI_SMTP_PORT": str(smtp_port),
         "MADOGUCHI_WORKER_IN_PROCESS": "true",
         "MADOGUCHI_WORKER_POLL_SECONDS": "0.2",
+        **extra,
     }
     if public_url is not None:
         env["MADOGUCHI_PUBLIC_URL"] = public_url
@@ -46,21 +59,23 @@ def run_server(database_url: str, smtp_port: int, public_url: str | None) -> Ite
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90  # imports alone take 20 s on a loaded CI machine
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None:
-                raise AssertionError(process.stderr.read().decode() if process.stderr else "server exited")
-            time.sleep(0.2)
-        else:
-            raise AssertionError("server did not become ready")
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_until_ready(process: subprocess.Popen[bytes], base: str) -> None:
+    deadline = time.monotonic() + 90  # imports alone take 20 s on a loaded CI machine
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            raise AssertionError(process.stderr.read().decode() if process.stderr else "server exited")
+        time.sleep(0.2)
+    raise AssertionError("server did not become ready")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=15)

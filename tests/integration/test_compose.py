@@ -94,3 +94,28 @@ def test_the_local_run_with_the_mail_catcher_starts_and_reaches_it() -> None:
     assert mailpit["profiles"] == ["local"] and mailpit["image"].startswith("axllent/mailpit:")
     assert settings.smtp_port == 1025 and not settings.smtp_starttls  # mailpit's SMTP port, plain
     assert "127.0.0.1:8025:8025" in mailpit["ports"]
+
+
+def test_the_replica_setup_of_the_readme_starts_on_the_optional_services() -> None:
+    """README's "several replicas" command: Redis and the S3 store are services of their own profiles, and the
+    app's settings, as compose passes them, point at them and still start in production."""
+    block = SECTION[SECTION.index("### Operations: running several replicas") :]
+    block = block[block.index("```sh") : block.index("docker compose --profile redis")]
+    given = dict(re.findall(r"(MADOGUCHI_\w+)=(\S+)", block))
+    env = app_environment({**readme_exports(), **given})
+    settings = Settings(**{k.removeprefix("MADOGUCHI_").lower(): v for k, v in env.items()})
+    assert (
+        settings.is_production
+        and settings.redis_url is not None
+        and settings.s3_bucket == "madoguchi-evidence"
+    )
+    redis_host = settings.redis_url.get_secret_value().split("//", 1)[1].split(":", 1)[0]
+    s3_host = str(settings.s3_endpoint_url).split("//", 1)[1].split(":", 1)[0]
+    assert COMPOSE["services"][redis_host]["profiles"] == ["redis"]
+    assert COMPOSE["services"][s3_host]["profiles"] == ["s3"]
+    assert settings.s3_endpoint_url.endswith(":8333")  # type: ignore[union-attr]  # SeaweedFS's S3 port
+    # Without the variables the optional settings are unset (compose passes them empty), not empty strings.
+    plain = Settings(
+        **{k.removeprefix("MADOGUCHI_").lower(): v for k, v in app_environment(readme_exports()).items()}
+    )
+    assert plain.redis_url is None and plain.s3_bucket is None and plain.s3_secret_access_key is None

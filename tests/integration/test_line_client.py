@@ -36,7 +36,8 @@ async def fake_line() -> AsyncIterator[FakeLine]:
 
 
 @pytest.fixture(scope="module")
-async def bot(settings, container, fake_line: FakeLine) -> AsyncIterator[LineBot]:  # type: ignore[no-untyped-def]
+async def bot(settings, database_container, fake_line: FakeLine) -> AsyncIterator[LineBot]:  # type: ignore[no-untyped-def]
+    container = database_container
     line_settings = settings.model_copy(
         update={
             "line_channel_secret": SecretStr(CHANNEL_SECRET),
