@@ -17,6 +17,7 @@ from domain.guidance import GuidanceService
 from domain.knowledge_model import Knowledge
 from domain.ports import Clock
 from domain.quality import QualityService
+from domain.statistics import StatisticsService
 from domain.referrals import ReferralService
 from domain.triage import TriageRules
 from infra.calendar import JapaneseHolidays
@@ -59,6 +60,7 @@ class Container:
     guidance: GuidanceService
     answers: AnswerService | None = None
     quality: QualityService | None = None
+    statistics: StatisticsService | None = None
     line: LineBot | None = None
     chatbot: ChatbotService | None = None
     migration_head: str | None = None
@@ -145,6 +147,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     container = Container(
         answers=answers,
         quality=quality,
+        statistics=StatisticsService(SqlUnitOfWorkFactory(sessions, clock), clock, knowledge),
         settings=settings,
         clock=clock,
         engine=engine,

@@ -10,6 +10,7 @@ from infra.db.chatbot import SqlChatbot
 from infra.db.consultations import SqlConsultations
 from infra.db.guidance import SqlDesks, SqlReferrals
 from infra.db.quality import DbAuditLog, SqlAnswers, SqlCouncil, SqlManual, SqlQuality
+from infra.db.statistics import SqlStatistics
 from infra.db.repositories import (
     SqlEmailTokens,
     SqlOutbox,
@@ -42,6 +43,7 @@ class SqlUnitOfWork:
         self.manual = SqlManual(self.db)
         self.council = SqlCouncil(self.db)
         self.quality = SqlQuality(self.db)
+        self.statistics = SqlStatistics(self.db)
         self.audit = DbAuditLog(self.db, self.clock)
         scope = idempotency.current()
         if scope is not None and scope.armed:
