@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Sequence
 from functools import cache
 
@@ -16,6 +17,9 @@ from matplotlib.font_manager import FontProperties
 
 from domain.statistics import Statistics, Table, TimingRow
 from infra.fonts import FONT_FAMILY, japanese_font_path
+
+# fontTools (fpdf2's font subsetting) reports every table it prunes at INFO: not worth a log line each.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 WITHHELD = "X"  # as in the official statistics of Japan (秘匿)
 CHARTS = ("monthly_trend", "categories", "platform_kinds", "channels")
