@@ -146,7 +146,9 @@ def protect(
     )
 
 
-def protect_counts(counts: dict[str, int], threshold: int = DEFAULT_THRESHOLD) -> tuple[dict[str, int | None], int | None]:
+def protect_counts(
+    counts: dict[str, int], threshold: int = DEFAULT_THRESHOLD
+) -> tuple[dict[str, int | None], int | None]:
     """A one-dimensional breakdown (key → count) and its total, under the same rule."""
     keys = list(counts)
     if not keys:

@@ -75,7 +75,11 @@ def buckets(fiscal_year: int, granularity: str) -> list[Bucket]:
             for q in range(4)
         ]
     if granularity == "year":
-        return [Bucket(f"FY{fiscal_year}", f"{fiscal_year}年度", f"FY{fiscal_year}", months[0].start, months[-1].end)]
+        return [
+            Bucket(
+                f"FY{fiscal_year}", f"{fiscal_year}年度", f"FY{fiscal_year}", months[0].start, months[-1].end
+            )
+        ]
     raise ValidationFailed("invalid_granularity", field="granularity")
 
 
@@ -94,15 +98,43 @@ class Dimension:
 
 
 DIMENSIONS: tuple[Dimension, ...] = (
-    Dimension("channel", "相談経路", "channel", "相談の受付経路(マイページのWebフォーム・LINE・チャットボットからの引き継ぎ)", True),
+    Dimension(
+        "channel",
+        "相談経路",
+        "channel",
+        "相談の受付経路(マイページのWebフォーム・LINE・チャットボットからの引き継ぎ)",
+        True,
+    ),
     Dimension("relation", "相談者の立場", "consulter relation", "相談者と被害者との関係", True),
-    Dimension("reconsultation", "初回・再相談", "re-consultation", "同じ相談者が以前にも相談していたか", True),
-    Dimension("category_group", "相談分類(大分類)", "category group", "違法(権利侵害・その他の違法)と有害(公序良俗・青少年)。1件に複数の分類があれば各分類に数える", False),
+    Dimension(
+        "reconsultation", "初回・再相談", "re-consultation", "同じ相談者が以前にも相談していたか", True
+    ),
+    Dimension(
+        "category_group",
+        "相談分類(大分類)",
+        "category group",
+        "違法(権利侵害・その他の違法)と有害(公序良俗・青少年)。1件に複数の分類があれば各分類に数える",
+        False,
+    ),
     Dimension("category", "相談分類(中分類)", "category", "1件に複数の分類があれば各分類に数える", False),
-    Dimension("platform", "事業者・サービス", "platform service", "相談者が選んだ事業者・サービス。1件に複数あれば各々に数える", False),
-    Dimension("platform_kind", "サービスの種類", "platform kind", "事業者・サービスの種類(参照データによる)。1件に同じ種類が複数あっても1件", False),
+    Dimension(
+        "platform",
+        "事業者・サービス",
+        "platform service",
+        "相談者が選んだ事業者・サービス。1件に複数あれば各々に数える",
+        False,
+    ),
+    Dimension(
+        "platform_kind",
+        "サービスの種類",
+        "platform kind",
+        "事業者・サービスの種類(参照データによる)。1件に同じ種類が複数あっても1件",
+        False,
+    ),
     Dimension("urgency_flag", "緊急フラグ", "urgency flag", "トリアージ・相談員が付けた緊急フラグ", False),
-    Dimension("referral_desk", "紹介先窓口", "referrals by desk", "紹介の件数(紹介した日の月に数える)", False),
+    Dimension(
+        "referral_desk", "紹介先窓口", "referrals by desk", "紹介の件数(紹介した日の月に数える)", False
+    ),
     # EXTENSION POINT (issue 18 × the request tracker, branch h/requests): removal/disclosure requests and
     # their outcomes. When the tracker lands, add Dimension("request_outcome", "削除等依頼の結果",
     # "request outcomes", ..., False) here, its vocabulary in `_vocabulary`, and a branch in the repository's
@@ -130,12 +162,18 @@ class Label:
 def _vocabulary(knowledge: Knowledge, code: str) -> list[Label]:
     intake = knowledge.intake
     if code in ("channel", "relation", "platform_kind", "urgency_flag"):
-        name = {"channel": "channels", "relation": "relations", "platform_kind": "platform_kinds"}.get(code, "urgency_flags")
+        name = {"channel": "channels", "relation": "relations", "platform_kind": "platform_kinds"}.get(
+            code, "urgency_flags"
+        )
         return [Label(i.code, i.label_ja, i.label_en) for i in intake.get(name, ())]
     if code == "reconsultation":
         return [Label("first", "初回", "first consultation"), Label("repeat", "再相談", "re-consultation")]
     if code == "category_group":
-        nature = {"illegal": ("違法", "illegal"), "harmful": ("有害", "harmful"), "other": ("その他", "other")}
+        nature = {
+            "illegal": ("違法", "illegal"),
+            "harmful": ("有害", "harmful"),
+            "other": ("その他", "other"),
+        }
         return [
             Label(g.code, f"{nature[g.nature][0]}:{g.label_ja}", f"{nature[g.nature][1]}: {g.label_en}")
             for g, _ in knowledge.category_tree()
@@ -274,7 +312,11 @@ def build_tables(
     """Monthly grouped counts → tables at the granularity, protected on the monthly grid when `suppressed`."""
     months = month_buckets(fiscal_year)
     columns = buckets(fiscal_year, granularity)
-    shaped = {d.code: _matrix(_vocabulary(knowledge, d.code), counts[d.code], months) for d in DIMENSIONS if d.code in counts}
+    shaped = {
+        d.code: _matrix(_vocabulary(knowledge, d.code), counts[d.code], months)
+        for d in DIMENSIONS
+        if d.code in counts
+    }
     protected: dict[str, Any] = {}
     if suppressed:
         # Tables with one value per consultation share their margins (consultations per month and in the
@@ -283,7 +325,9 @@ def build_tables(
         shared = [d.code for d in DIMENSIONS if d.single_valued and d.code in shaped]
         while True:
             for code in shared:
-                protected[code] = protect(shaped[code][1], threshold, forced=_margin(forced, len(shaped[code][1])))
+                protected[code] = protect(
+                    shaped[code][1], threshold, forced=_margin(forced, len(shaped[code][1]))
+                )
             margins = frozenset(
                 (-1, j) for code in shared for j, v in enumerate(protected[code].column_totals) if v is None
             ) | frozenset((-1, 12) for code in shared if protected[code].total is None)
@@ -310,9 +354,13 @@ def build_tables(
                 Row(lab.code, lab.label_ja, lab.label_en, _fold(list(matrix[i]), granularity), sum(matrix[i]))
                 for i, lab in enumerate(labels)
             ]
-            column_totals = _fold([sum(matrix[i][j] for i in range(len(matrix))) for j in range(12)], granularity)
+            column_totals = _fold(
+                [sum(matrix[i][j] for i in range(len(matrix))) for j in range(12)], granularity
+            )
             total = sum(sum(r) for r in matrix)
-        tables.append(Table(d.code, d.label_ja, d.label_en, d.note_ja, columns, rows, column_totals, total, suppressed))
+        tables.append(
+            Table(d.code, d.label_ja, d.label_en, d.note_ja, columns, rows, column_totals, total, suppressed)
+        )
     return tables
 
 
@@ -321,7 +369,9 @@ def _margin(forced: frozenset[Entry], rows: int) -> frozenset[Entry]:
     return frozenset((rows, j) for _, j in forced)
 
 
-def timing_rows(timings: Mapping[str, Timing], columns: list[Bucket], *, suppressed: bool, threshold: int) -> list[TimingRow]:
+def timing_rows(
+    timings: Mapping[str, Timing], columns: list[Bucket], *, suppressed: bool, threshold: int
+) -> list[TimingRow]:
     out = []
     for b in columns:
         t = timings.get(b.key, Timing(0, 0, 0, None, None))
@@ -385,14 +435,16 @@ class StatisticsService:
         wanted = [
             d.code
             for d in DIMENSIONS
-            if only is None or d.code == only or (suppressed and only is not None and d.single_valued and dimension(only).single_valued)
+            if only is None
+            or d.code == only
+            or (suppressed and only is not None and d.single_valued and dimension(only).single_valued)
         ]
         async with self.uow() as uow:
             counts = {code: await uow.statistics.counts(code, months, groups.get(code)) for code in wanted}
-            timings = (
-                await uow.statistics.first_answer_times(columns) if only in (None, TIMING_CODE) else {}
+            timings = await uow.statistics.first_answer_times(columns) if only in (None, TIMING_CODE) else {}
+            await uow.audit.record(
+                actor, "statistics.read", "fiscal_year", str(fy), {"suppressed": suppressed}
             )
-            await uow.audit.record(actor, "statistics.read", "fiscal_year", str(fy), {"suppressed": suppressed})
             await uow.commit()
         if only == TIMING_CODE:
             counts = {}
@@ -404,8 +456,12 @@ class StatisticsService:
             suppressed=suppressed,
             threshold=self.threshold,
             target_ja="初回回答の目標:各相談の受付時に定めた回答期限(受付から所定の営業日数後の業務終了時刻、first_answer_due_at)まで",
-            tables=build_tables(self.knowledge, counts, fy, granularity, suppressed=suppressed, threshold=self.threshold),
-            first_answer=timing_rows(timings, columns, suppressed=suppressed, threshold=self.threshold) if only in (None, TIMING_CODE) else [],
+            tables=build_tables(
+                self.knowledge, counts, fy, granularity, suppressed=suppressed, threshold=self.threshold
+            ),
+            first_answer=timing_rows(timings, columns, suppressed=suppressed, threshold=self.threshold)
+            if only in (None, TIMING_CODE)
+            else [],
         )
         if only is not None and only != TIMING_CODE:
             stats.tables = [stats.table(only)]

@@ -17,8 +17,8 @@ from domain.guidance import GuidanceService
 from domain.knowledge_model import Knowledge
 from domain.ports import Clock
 from domain.quality import QualityService
-from domain.statistics import StatisticsService
 from domain.referrals import ReferralService
+from domain.statistics import StatisticsService
 from domain.triage import TriageRules
 from infra.calendar import JapaneseHolidays
 from infra.chatbot_loader import load_chatbot_flows

@@ -121,7 +121,14 @@ def chart(stats: Statistics, code: str, fmt: str) -> bytes:
         values = [v or 0 for v in t.column_totals]
         ax.plot(range(len(values)), values, marker="o", color="#1f5fa8")
         for x, v in enumerate(t.column_totals):
-            ax.annotate(_show(v), (x, v or 0), textcoords="offset points", xytext=(0, 6), ha="center", fontproperties=font)
+            ax.annotate(
+                _show(v),
+                (x, v or 0),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontproperties=font,
+            )
         ax.set_xticks(range(len(labels)), labels, fontproperties=font, rotation=45, ha="right")
         ax.set_ylabel("相談件数(件)", fontproperties=font)
         ax.set_ylim(bottom=0)
@@ -169,7 +176,9 @@ def yearly_report(stats: Statistics) -> bytes:
 
     pdf.add_page()
     pdf.set_font(FONT_FAMILY, size=20)
-    pdf.cell(0, 14, f"{stats.fiscal_year}年度 違法・有害情報相談センター 相談統計", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(
+        0, 14, f"{stats.fiscal_year}年度 違法・有害情報相談センター 相談統計", new_x="LMARGIN", new_y="NEXT"
+    )
     pdf.set_font(FONT_FAMILY, size=11)
     period = f"{stats.start.date().isoformat()} 〜 {stats.end.date().isoformat()}(日本時間、終了日を含まない)"
     pdf.cell(0, 8, f"対象期間:{period}", new_x="LMARGIN", new_y="NEXT")

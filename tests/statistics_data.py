@@ -118,7 +118,13 @@ async def seed(container, cases: list[Case], *, chunk: int = 5000) -> None:  # t
 
 CHANNELS = ["web", "line", "chatbot"]
 RELATIONS = ["self", "family", "school", "agent", "provider", "other"]
-CATEGORIES = ["RIGHTS.DEFAMATION", "RIGHTS.PRIVACY_ID", "ILLEGAL.OBSCENE", "PUBLIC.CRIME_SOLICIT", "YOUTH.BULLYING"]
+CATEGORIES = [
+    "RIGHTS.DEFAMATION",
+    "RIGHTS.PRIVACY_ID",
+    "ILLEGAL.OBSCENE",
+    "PUBLIC.CRIME_SOLICIT",
+    "YOUTH.BULLYING",
+]
 PLATFORMS = ["x", "meta", "youtube", "five_ch", "bakusai", "google_search", "ameba"]
 FLAGS = ["threat", "suicide", "minor"]
 

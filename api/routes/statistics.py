@@ -22,12 +22,20 @@ router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
 
 FiscalYear = Annotated[
     int | None,
-    Query(ge=2000, le=2100, description="The year the fiscal year starts (April–March, Japan time); default: the current one"),
+    Query(
+        ge=2000,
+        le=2100,
+        description="The year the fiscal year starts (April–March, Japan time); default: the current one",
+    ),
 ]
-Granularity = Annotated[Literal["month", "quarter", "year"], Query(description="Columns per month, quarter or the year")]
+Granularity = Annotated[
+    Literal["month", "quarter", "year"], Query(description="Columns per month, quarter or the year")
+]
 Suppress = Annotated[
     bool,
-    Query(description="Supervisors: apply the suppression rule (as published). The council always gets it applied."),
+    Query(
+        description="Supervisors: apply the suppression rule (as published). The council always gets it applied."
+    ),
 ]
 TableFormat = Annotated[
     Literal["json", "csv"] | None,
@@ -35,14 +43,28 @@ TableFormat = Annotated[
 ]
 ChartFormat = Annotated[
     Literal["png", "svg"] | None,
-    Query(description="png or svg; without it, `Accept: image/svg+xml` asks for SVG and anything else gets PNG"),
+    Query(
+        description="png or svg; without it, `Accept: image/svg+xml` asks for SVG and anything else gets PNG"
+    ),
 ]
 TABLE_CODES = (*DIMENSION_CODES, TIMING_CODE)
+CSV_EXAMPLE = (  # granularity=quarter, suppressed: X is withheld
+    "\ufeff相談経路 (channel),コード (code),第1四半期 (Q1),第2四半期 (Q2),第3四半期 (Q3),第4四半期 (Q4),合計 (total)\r\n"
+    "Webフォーム,web,130,125,120,137,512\r\n"
+    "LINE,line,40,X,X,45,160\r\n"
+    "チャットボット,chatbot,20,X,X,30,88\r\n"
+    "合計 (total),,190,182,176,212,760\r\n"
+)
 ERRORS = problem_responses(401, 403, 404, 422)
 
 
 async def _read(
-    c: ContainerDep, actor: Actor, fiscal_year: int | None, granularity: str, suppress: bool, only: str | None = None
+    c: ContainerDep,
+    actor: Actor,
+    fiscal_year: int | None,
+    granularity: str,
+    suppress: bool,
+    only: str | None = None,
 ) -> Statistics:
     assert c.statistics is not None
     return await c.statistics.statistics(actor, fiscal_year, granularity, suppress=suppress, only=only)
@@ -83,7 +105,10 @@ async def statistics(
     "/tables/{table}",
     operation_id="statistics_table_get",
     response_model=TableOut | FirstAnswerOut,
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **ERRORS},
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}}},
+        **ERRORS,
+    },
     summary="One statistics table, as JSON or CSV",
 )
 async def statistics_table(
@@ -137,7 +162,9 @@ async def statistics_chart(
     svg = format == "svg" or (format is None and "image/svg+xml" in request.headers.get("accept", ""))
     fmt = "svg" if svg else "png"
     content = await asyncio.to_thread(reports.chart, stats, chart, fmt)
-    return _file(content, "image/svg+xml" if svg else "image/png", f"statistics-{stats.fiscal_year}-{chart}.{fmt}")
+    return _file(
+        content, "image/svg+xml" if svg else "image/png", f"statistics-{stats.fiscal_year}-{chart}.{fmt}"
+    )
 
 
 @router.get(

@@ -9,7 +9,9 @@ from pydantic import Field
 from api.schemas.common import Output
 from domain.statistics import Statistics, Table, TimingRow
 
-WITHHELD = "null: withheld (fewer than the threshold, or a cell that would let one be recomputed from a total)"
+WITHHELD = (
+    "null: withheld (fewer than the threshold, or a cell that would let one be recomputed from a total)"
+)
 
 
 class ColumnOut(Output):
@@ -75,8 +77,14 @@ def table_out(t: Table) -> TableOut:
         label_en=t.label_en,
         note_ja=t.note_ja,
         suppressed=t.suppressed,
-        columns=[ColumnOut(key=c.key, label_ja=c.label_ja, label_en=c.label_en, start=c.start, end=c.end) for c in t.columns],
-        rows=[TableRowOut(key=r.key, label_ja=r.label_ja, label_en=r.label_en, cells=r.cells, total=r.total) for r in t.rows],
+        columns=[
+            ColumnOut(key=c.key, label_ja=c.label_ja, label_en=c.label_en, start=c.start, end=c.end)
+            for c in t.columns
+        ],
+        rows=[
+            TableRowOut(key=r.key, label_ja=r.label_ja, label_en=r.label_en, cells=r.cells, total=r.total)
+            for r in t.rows
+        ],
         column_totals=t.column_totals,
         total=t.total,
     )

@@ -54,7 +54,9 @@ class SqlStatistics:
         databases group by the same columns (PostgreSQL would not match two copies of a parameterised CASE)."""
         distinct = True
         if dimension in ("channel", "relation"):
-            inner = select(getattr(C, dimension).label("k"), _bucket(C.created_at, buckets).label("b"), C.id.label("i"))
+            inner = select(
+                getattr(C, dimension).label("k"), _bucket(C.created_at, buckets).label("b"), C.id.label("i")
+            )
             inner, distinct = inner.where(_span(C.created_at, buckets)), False
         elif dimension == "reconsultation":
             earlier = aliased(C)
@@ -110,11 +112,13 @@ class SqlStatistics:
             .subquery("opened")
         )
         totals = await self.db.execute(
-            select(opened.c.b, func.count(), func.count(opened.c.answered_at), func.sum(opened.c.on_time)).group_by(
-                opened.c.b
-            )
+            select(
+                opened.c.b, func.count(), func.count(opened.c.answered_at), func.sum(opened.c.on_time)
+            ).group_by(opened.c.b)
         )
-        figures: dict[str, list[Any]] = {str(b): [int(n), int(a), int(w or 0), None, None] for b, n, a, w in totals}
+        figures: dict[str, list[Any]] = {
+            str(b): [int(n), int(a), int(w or 0), None, None] for b, n, a, w in totals
+        }
         answered = opened.c.took.is_not(None)
         if self._pg:
             query = (
@@ -129,7 +133,10 @@ class SqlStatistics:
         else:
             query = self._sqlite_percentiles(opened, answered)
         for b, median, p90 in await self.db.execute(query):
-            figures[str(b)][3:5] = [None if median is None else float(median), None if p90 is None else float(p90)]
+            figures[str(b)][3:5] = [
+                None if median is None else float(median),
+                None if p90 is None else float(p90),
+            ]
         return {b: Timing(*f) for b, f in figures.items()}
 
     @staticmethod

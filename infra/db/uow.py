@@ -10,7 +10,6 @@ from infra.db.chatbot import SqlChatbot
 from infra.db.consultations import SqlConsultations
 from infra.db.guidance import SqlDesks, SqlReferrals
 from infra.db.quality import DbAuditLog, SqlAnswers, SqlCouncil, SqlManual, SqlQuality
-from infra.db.statistics import SqlStatistics
 from infra.db.repositories import (
     SqlEmailTokens,
     SqlOutbox,
@@ -19,6 +18,7 @@ from infra.db.repositories import (
     SqlSessions,
     SqlUsers,
 )
+from infra.db.statistics import SqlStatistics
 
 
 class SqlUnitOfWork:

@@ -26,7 +26,11 @@ YEAR = {"fiscal_year": FY}
 async def data(container):  # type: ignore[no-untyped-def]
     cases = random_cases(160, FY, random.Random(7), owners=120)
     # One LINE consultation from a school in April: a case one person could be recognised by.
-    cases.append(Case(jst(FY, 4, 9), owner=900, channel="line", relation="school", first_answer_after=timedelta(hours=5)))
+    cases.append(
+        Case(
+            jst(FY, 4, 9), owner=900, channel="line", relation="school", first_answer_after=timedelta(hours=5)
+        )
+    )
     await seed(container, cases)
     return cases
 
@@ -80,7 +84,9 @@ async def test_supervisors_see_every_table_in_full(client, people, data) -> None
     assert [c["key"] for c in q["columns"]] == [f"{FY}-Q1", f"{FY}-Q2", f"{FY}-Q3", f"{FY}-Q4"]
     assert q["column_totals"][0] == sum(channel["column_totals"][:3])
     year = (await get(client, supervisor, "/v1/statistics", granularity="year")).json()
-    assert table(year, "platform_kind")["rows"][0]["cells"] == [table(body, "platform_kind")["rows"][0]["total"]]
+    assert table(year, "platform_kind")["rows"][0]["cells"] == [
+        table(body, "platform_kind")["rows"][0]["total"]
+    ]
 
 
 async def test_the_council_gets_the_same_figures_suppressed(client, people, data) -> None:  # type: ignore[no-untyped-def]
@@ -100,7 +106,9 @@ async def test_the_council_gets_the_same_figures_suppressed(client, people, data
     april_line = row(table(body, "channel"), "line")["cells"][0]
     if row(table(full, "channel"), "line")["cells"][0] < 5:
         assert april_line is None
-    april = [r["cells"][0] for r in table(body, "channel")["rows"]] + [table(body, "channel")["column_totals"][0]]
+    april = [r["cells"][0] for r in table(body, "channel")["rows"]] + [
+        table(body, "channel")["column_totals"][0]
+    ]
     assert april.count(None) != 1
 
 
@@ -110,7 +118,9 @@ async def test_a_table_as_csv_for_excel(client, people, data) -> None:  # type: 
     response = await get(client, supervisor, "/v1/statistics/tables/channel", suppress="true", format="csv")
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
-    assert response.headers["content-disposition"] == f'attachment; filename="statistics-{FY}-channel-month.csv"'
+    assert (
+        response.headers["content-disposition"] == f'attachment; filename="statistics-{FY}-channel-month.csv"'
+    )
     raw = response.content
     assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
     lines = list(csv.reader(io.StringIO(raw[3:].decode("utf-8"), newline="")))
@@ -128,10 +138,14 @@ async def test_a_table_as_csv_for_excel(client, people, data) -> None:  # type: 
     )
     assert negotiated.content == raw
     timing = await get(client, supervisor, "/v1/statistics/tables/first_answer", format="csv")
-    assert timing.content.decode("utf-8-sig").splitlines()[0].startswith("期間 (period),コード (code),相談件数")
+    assert (
+        timing.content.decode("utf-8-sig").splitlines()[0].startswith("期間 (period),コード (code),相談件数")
+    )
     timing_json = (await get(client, supervisor, "/v1/statistics/tables/first_answer")).json()
     assert len(timing_json["rows"]) == 12
-    assert_problem(await get(client, supervisor, "/v1/statistics/tables/nothing"), 404, "statistics_table_not_found")
+    assert_problem(
+        await get(client, supervisor, "/v1/statistics/tables/nothing"), 404, "statistics_table_not_found"
+    )
     assert_problem(await get(client, supervisor, "/v1/statistics/tables/channel", format="xlsx"), 422)
 
 
@@ -144,7 +158,9 @@ async def test_charts_as_png_and_svg_with_japanese_labels(client, people, data) 
         assert image.size == (800, 450)
         assert len(set(image.convert("L").get_flattened_data())) > 10  # drawn, not blank
         svg = await client.get(
-            f"/v1/statistics/charts/{chart}", headers={**supervisor.headers, "Accept": "image/svg+xml"}, params=YEAR
+            f"/v1/statistics/charts/{chart}",
+            headers={**supervisor.headers, "Accept": "image/svg+xml"},
+            params=YEAR,
         )
         assert svg.headers["content-type"] == "image/svg+xml"
         text = svg.content.decode("utf-8")
@@ -155,7 +171,9 @@ async def test_charts_as_png_and_svg_with_japanese_labels(client, people, data) 
     assert "2025年4月" in trend and "相談件数(件)" in trend
     kinds = (await get(client, supervisor, "/v1/statistics/charts/platform_kinds", format="svg")).text
     assert "SNS" in kinds and "匿名掲示板" in kinds
-    assert_problem(await get(client, supervisor, "/v1/statistics/charts/pie"), 404, "statistics_chart_not_found")
+    assert_problem(
+        await get(client, supervisor, "/v1/statistics/charts/pie"), 404, "statistics_chart_not_found"
+    )
 
 
 def numbers(line: str) -> list[str]:

@@ -88,7 +88,9 @@ async def seeded(container):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("dimension", DIMS)
 async def test_grouped_counts_equal_a_recount(container, seeded, dimension) -> None:  # type: ignore[no-untyped-def]
     async with container.statistics.uow() as uow:
-        found = await uow.statistics.counts(dimension, month_buckets(FY), groupings(container.knowledge).get(dimension))
+        found = await uow.statistics.counts(
+            dimension, month_buckets(FY), groupings(container.knowledge).get(dimension)
+        )
     assert found == dict(recount(seeded, dimension, container))
     assert sum(found.values()) > 0
 
@@ -121,7 +123,9 @@ async def test_time_to_first_answer_percentiles(container, seeded, granularity) 
         t = found[b.key]
         assert t.consultations == len(mine)
         assert t.answered == len(took)
-        assert t.within_target == sum(1 for c in mine if c.first_answer_after and c.first_answer_after <= c.due_after)
+        assert t.within_target == sum(
+            1 for c in mine if c.first_answer_after and c.first_answer_after <= c.due_after
+        )
         assert t.median_seconds == pytest.approx(percentile_cont(took, 0.5), abs=1.0)
         assert t.p90_seconds == pytest.approx(percentile_cont(took, 0.9), abs=1.0)
     if granularity == "year":

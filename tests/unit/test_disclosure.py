@@ -107,7 +107,10 @@ def test_no_withheld_cell_can_be_recomputed(cells: list[list[int]]) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, 30), min_size=12, max_size=12), st.lists(st.integers(0, 30), min_size=12, max_size=12))
+@given(
+    st.lists(st.integers(0, 30), min_size=12, max_size=12),
+    st.lists(st.integers(0, 30), min_size=12, max_size=12),
+)
 def test_quarters_from_a_protected_month_grid_reveal_no_month(a: list[int], b: list[int]) -> None:
     """The quarter view is folded from the protected months: a withheld month is never a quarter minus the
     others, and every line of the quarter view has 0 or ≥2 withheld entries."""
@@ -146,7 +149,10 @@ def test_a_breakdown_and_the_council_counts_use_the_same_rule() -> None:
     counts = {"submitted": 6, "in_progress": 1}
     assert protect_counts(counts, T) == ({"submitted": None, "in_progress": None}, 7)
     assert suppress_small(counts) == protect_counts(counts, T)[0]
-    assert protect_counts({"a": 10, "b": 3, "c": 7, "d": 0}, T) == ({"a": 10, "b": None, "c": None, "d": 0}, 20)
+    assert protect_counts({"a": 10, "b": 3, "c": 7, "d": 0}, T) == (
+        {"a": 10, "b": None, "c": None, "d": 0},
+        20,
+    )
 
 
 def test_forced_margins_are_withheld_with_their_complements() -> None:

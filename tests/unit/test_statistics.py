@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from domain.statistics import DIMENSIONS, build_tables, buckets, fiscal_year_of, month_buckets
+from domain.statistics import DIMENSIONS, buckets, build_tables, fiscal_year_of, month_buckets
 from infra.knowledge import load_knowledge
 
 K = load_knowledge()
@@ -15,7 +15,12 @@ def test_a_fiscal_year_runs_april_to_march_in_japan_time() -> None:
     assert [m.key for m in months][:2] == ["2026-04", "2026-05"] and months[-1].key == "2027-03"
     assert months[0].start.astimezone(UTC) == datetime(2026, 3, 31, 15, tzinfo=UTC)
     assert months[-1].end.astimezone(UTC) == datetime(2027, 3, 31, 15, tzinfo=UTC)
-    assert [b.label_ja for b in buckets(2026, "quarter")] == ["第1四半期", "第2四半期", "第3四半期", "第4四半期"]
+    assert [b.label_ja for b in buckets(2026, "quarter")] == [
+        "第1四半期",
+        "第2四半期",
+        "第3四半期",
+        "第4四半期",
+    ]
     assert buckets(2026, "year")[0].label_ja == "2026年度"
     assert fiscal_year_of(datetime(2027, 3, 31, 14, 59, tzinfo=UTC)) == 2026
     assert fiscal_year_of(datetime(2027, 3, 31, 15, 0, tzinfo=UTC)) == 2027
@@ -59,4 +64,10 @@ def test_every_vocabulary_value_is_a_row_and_unknown_codes_are_kept() -> None:
     assert [r.key for r in tables["channel"].rows] == ["web", "line", "chatbot", "fax"]
     assert [r.key for r in tables["category_group"].rows] == ["RIGHTS", "ILLEGAL", "PUBLIC", "YOUTH", "OTHER"]
     assert tables["category_group"].rows[0].label_ja.startswith("違法:")
-    assert {r.key for r in tables["platform_kind"].rows} >= {"sns", "anonymous_board", "search", "video", "blog"}
+    assert {r.key for r in tables["platform_kind"].rows} >= {
+        "sns",
+        "anonymous_board",
+        "search",
+        "video",
+        "blog",
+    }
