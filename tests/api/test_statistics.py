@@ -223,3 +223,12 @@ async def test_only_supervisors_and_the_council(client, people, data) -> None:  
     supervisor = await people.create(Role.supervisor)
     assert_problem(await get(client, supervisor, "/v1/statistics", fiscal_year=1999), 422)
     assert_problem(await get(client, supervisor, "/v1/statistics", granularity="week"), 422)
+    paths = (
+        "/v1/statistics",
+        "/v1/statistics/tables/channel",
+        "/v1/statistics/charts/channels",
+        "/v1/statistics/report",
+    )
+    for path in paths:
+        assert_problem(await get(client, supervisor, path, fiscal_year=2101), 422, "validation_failed")
+        assert_problem(await get(client, supervisor, path, year=2025), 422, "unknown_query_parameter")
