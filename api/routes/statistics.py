@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from api.deps import ContainerDep, Person
 from api.schemas.common import problem_responses
 from api.schemas.statistics import FirstAnswerOut, StatisticsOut, TableOut, statistics_out, table_out
+from api.schemas.text import SingleLine
 from domain.actors import Actor
 from domain.errors import NotFound
 from domain.statistics import DIMENSION_CODES, TIMING_CODE, Statistics
@@ -115,7 +116,7 @@ async def statistics_table(
     request: Request,
     actor: Person,
     c: ContainerDep,
-    table: Annotated[str, Path(max_length=32, pattern=r"^[a-z_]+$", description=", ".join(TABLE_CODES))],
+    table: Annotated[str, Path(max_length=32, description=", ".join(TABLE_CODES)), SingleLine()],
     fiscal_year: FiscalYear = None,
     granularity: Granularity = "month",
     suppress: Suppress = False,
@@ -149,7 +150,7 @@ async def statistics_chart(
     request: Request,
     actor: Person,
     c: ContainerDep,
-    chart: Annotated[str, Path(max_length=32, pattern=r"^[a-z_]+$", description=", ".join(reports.CHARTS))],
+    chart: Annotated[str, Path(max_length=32, description=", ".join(reports.CHARTS)), SingleLine()],
     fiscal_year: FiscalYear = None,
     suppress: Suppress = False,
     format: ChartFormat = None,  # noqa: A002
