@@ -26,6 +26,7 @@ from api.routes import (
     me,
     quality,
     reference,
+    requests,
     statistics,
     users,
 )
@@ -90,6 +91,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         me.router,
         auth.router,
         consultations.router,
+        requests.router,
+        requests.clocks_router,
         guidance.router,
         chatbot.router,
         line.router,

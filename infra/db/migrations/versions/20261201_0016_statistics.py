@@ -1,7 +1,7 @@
 """the statistics read referrals by the month they were made
 
 Revision ID: 0016_statistics
-Revises: 0009_hotpath
+Revises: 0011_requests
 Create Date: 2026-12-01
 
 Issue 18: the referrals-by-desk table reads a fiscal year of referrals by `created_at` and groups them by
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0016_statistics"
-down_revision = "0009_hotpath"
+down_revision = "0011_requests"
 branch_labels = None
 depends_on = None
 
