@@ -19,8 +19,8 @@ from domain.ports import Clock
 from domain.quality import QualityService
 from domain.referrals import ReferralService
 from domain.requests import RequestService
-from domain.suggestions import SuggestionService
 from domain.statistics import StatisticsService
+from domain.suggestions import SuggestionService
 from domain.triage import TriageRules
 from infra.calendar import JapaneseHolidays
 from infra.chatbot_loader import load_chatbot_flows
