@@ -27,6 +27,7 @@ from api.routes import (
     quality,
     reference,
     requests,
+    statistics,
     users,
 )
 from api.schemas.common import Problem
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         chatbot.router,
         line.router,
         quality.router,
+        statistics.router,
         reference.router,
         users.router,
         health.router,

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from domain.disclosure import protect_counts
 from domain.text import nfkc
 
 MASKS = {
@@ -585,5 +586,6 @@ def names_in(texts: Iterable[str | None]) -> set[str]:
 
 
 def suppress_small(counts: dict[str, int], threshold: int = 5) -> dict[str, int | None]:
-    """Counts below the threshold become None, so a rare combination cannot point at one person."""
-    return {k: (v if v >= threshold else None) for k, v in counts.items()}
+    """A breakdown under the one suppression rule (domain/disclosure.py): counts below the threshold are
+    withheld, and so is the next smallest when a single withheld count could be recomputed from the total."""
+    return protect_counts(counts, threshold)[0]

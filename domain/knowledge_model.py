@@ -147,6 +147,7 @@ class Platform:
     notes_ja: str = ""
     uncertain: bool = False
     services: tuple[PlatformService, ...] = ()
+    kind: str = "other"  # a code of intake.platform_kinds (sns, anonymous_board, search, video, blog, ...)
 
     def designated_services(self) -> tuple[PlatformService, ...]:
         return tuple(s for s in self.services if s.designated)
@@ -458,6 +459,7 @@ def _platform(d: Mapping[str, Any], where: str) -> Platform:
         notes_ja=_opt_text(d, "notes_ja", where),
         uncertain=bool(d.get("uncertain", False)),
         services=services,
+        kind=_opt_str(d, "kind", where) or "other",
     )
 
 
@@ -825,10 +827,13 @@ def knowledge_problems(k: Knowledge) -> list[str]:
     # platforms
     for dup in _duplicates([p.code for p in k.platforms]):
         problems.append(f"platforms: duplicate code '{dup}'")
+    platform_kinds = {i.code for i in k.intake.get("platform_kinds", ())}
     for p in k.platforms:
         where = f"platforms.{p.code}"
         if not _SNAKE.match(p.code):
             problems.append(f"{where}: malformed code")
+        if p.kind not in platform_kinds:
+            problems.append(f"{where}: kind '{p.kind}' is not in intake.platform_kinds")
         if p.accepts_standard_letters not in LETTER_ANSWERS:
             problems.append(f"{where}: accepts_standard_letters must be yes, no or uncertain")
         if p.designated_since is not None and not p.designated:

@@ -20,6 +20,7 @@ from domain.ports import Clock
 from domain.quality import QualityService
 from domain.referrals import ReferralService
 from domain.requests import RequestService
+from domain.statistics import StatisticsService
 from domain.suggestions import SuggestionService
 from domain.triage import TriageRules
 from infra.blobs import BlobStore, make_blob_store
@@ -64,6 +65,7 @@ class Container:
     guidance: GuidanceService
     answers: AnswerService | None = None
     quality: QualityService | None = None
+    statistics: StatisticsService | None = None
     line: LineBot | None = None
     chatbot: ChatbotService | None = None
     requests: RequestService | None = None
@@ -167,6 +169,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         blobs=blobs,
         answers=answers,
         quality=quality,
+        statistics=StatisticsService(SqlUnitOfWorkFactory(sessions, clock), clock, knowledge),
         settings=settings,
         clock=clock,
         engine=engine,

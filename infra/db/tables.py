@@ -262,6 +262,8 @@ class DeskVersionRow(SQLModel, table=True):
 
 class ReferralRow(SQLModel, table=True):
     __tablename__ = "referral"
+    # The statistics read a fiscal year of referrals by month and desk (infra/db/statistics.py).
+    __table_args__ = (Index("ix_referral_statistics", "created_at", "desk_code"),)
 
     id: uuid.UUID = Field(primary_key=True)
     consultation_id: uuid.UUID = Field(foreign_key="consultation.id", index=True)

@@ -19,6 +19,7 @@ from infra.db.repositories import (
     SqlUsers,
 )
 from infra.db.requests import SqlRequests
+from infra.db.statistics import SqlStatistics
 
 
 class SqlUnitOfWork:
@@ -44,6 +45,7 @@ class SqlUnitOfWork:
         self.manual = SqlManual(self.db)
         self.council = SqlCouncil(self.db)
         self.quality = SqlQuality(self.db)
+        self.statistics = SqlStatistics(self.db)
         self.audit = DbAuditLog(self.db, self.clock)
         scope = idempotency.current()
         if scope is not None and scope.armed:

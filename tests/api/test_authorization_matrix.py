@@ -420,6 +420,23 @@ MATRIX = [
     ),
     Row("GET", "/v1/council/statistics", COUNCIL_READ, lambda ctx: {"params": PERIOD}),
     Row("GET", "/v1/audit-events", expect(403, anonymous=401, supervisor=200, admin=200)),
+    # -- statistics (issue 18): supervisors in full, the council suppressed, nobody else --
+    Row("GET", "/v1/statistics", COUNCIL_READ, lambda ctx: {"params": {"fiscal_year": 2026}}),
+    Row(
+        "GET",
+        "/v1/statistics/tables/{table}",
+        COUNCIL_READ,
+        lambda ctx: {"params": {"fiscal_year": 2026, "format": "csv"}},
+        path_values={"table": "channel"},
+    ),
+    Row(
+        "GET",
+        "/v1/statistics/charts/{chart}",
+        COUNCIL_READ,
+        lambda ctx: {"params": {"fiscal_year": 2026, "format": "svg"}},
+        path_values={"chart": "channels"},
+    ),
+    Row("GET", "/v1/statistics/report", COUNCIL_READ, lambda ctx: {"params": {"fiscal_year": 2026}}),
     # -- the LINE official account (issue 6): the webhook trusts only X-Line-Signature, so a bearer token
     # without a valid signature is 401 for everyone; linking is for consulters; dead letters for admins --
     Row(

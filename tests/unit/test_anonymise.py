@@ -66,7 +66,10 @@ def test_full_width_input_is_normalised_first() -> None:
 
 
 def test_small_counts_are_suppressed() -> None:
-    assert suppress_small({"web": 12, "line": 4, "chatbot": 0}) == {"web": 12, "line": None, "chatbot": None}
+    # A single small count would be the total minus the others: the next smallest is withheld with it. A zero
+    # points at nobody and is shown.
+    assert suppress_small({"web": 12, "line": 4, "chatbot": 0}) == {"web": None, "line": None, "chatbot": 0}
+    assert suppress_small({"web": 12, "line": 4, "chatbot": 7}) == {"web": 12, "line": None, "chatbot": None}
 
 
 def test_names_found_anywhere_in_a_case_are_collected() -> None:

@@ -1,0 +1,468 @@
+"""The centre's statistics: breakdowns per fiscal year (April–March, Japan time), quarter and month, for
+supervisors in full and, through the one suppression rule (domain/disclosure.py), for the council and for
+anything published (CSV, charts, the yearly report).
+
+Every count comes from the repository (`StatisticsRepository`), which computes it in SQL with GROUP BY over
+the whole period; this module only arranges the grouped figures into tables and protects them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from domain.actors import Actor, Role
+from domain.calendar import JST
+from domain.disclosure import DEFAULT_THRESHOLD, Entry, protect
+from domain.errors import Forbidden, NotFound, ValidationFailed
+from domain.knowledge_model import Knowledge
+
+GRANULARITIES = ("month", "quarter", "year")
+FULL_READERS = frozenset({Role.supervisor})
+SUPPRESSED_READERS = frozenset({Role.council})
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    key: str
+    label_ja: str
+    label_en: str
+    start: datetime
+    end: datetime
+
+
+def fiscal_year_start(fiscal_year: int) -> datetime:
+    return datetime(fiscal_year, 4, 1, tzinfo=JST)
+
+
+def fiscal_year_of(instant: datetime) -> int:
+    local = instant.astimezone(JST)
+    return local.year if local.month >= 4 else local.year - 1
+
+
+def month_buckets(fiscal_year: int) -> list[Bucket]:
+    """The twelve months of a fiscal year, as instants (JST midnight boundaries)."""
+    out = []
+    for k in range(12):
+        y, m = fiscal_year + (3 + k) // 12, (3 + k) % 12 + 1
+        ny, nm = (y + 1, 1) if m == 12 else (y, m + 1)
+        out.append(
+            Bucket(
+                f"{y:04d}-{m:02d}",
+                f"{y}年{m}月",
+                f"{y}-{m:02d}",
+                datetime(y, m, 1, tzinfo=JST),
+                datetime(ny, nm, 1, tzinfo=JST),
+            )
+        )
+    return out
+
+
+def buckets(fiscal_year: int, granularity: str) -> list[Bucket]:
+    months = month_buckets(fiscal_year)
+    if granularity == "month":
+        return months
+    if granularity == "quarter":
+        return [
+            Bucket(
+                f"{fiscal_year}-Q{q + 1}",
+                f"第{q + 1}四半期",
+                f"Q{q + 1}",
+                months[3 * q].start,
+                months[3 * q + 2].end,
+            )
+            for q in range(4)
+        ]
+    if granularity == "year":
+        return [
+            Bucket(
+                f"FY{fiscal_year}", f"{fiscal_year}年度", f"FY{fiscal_year}", months[0].start, months[-1].end
+            )
+        ]
+    raise ValidationFailed("invalid_granularity", field="granularity")
+
+
+# -- what is counted ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    code: str
+    label_ja: str
+    label_en: str
+    note_ja: str
+    # Consultation-level dimensions with one value per consultation share their margins (consultations per
+    # month), so their suppression is harmonised; the others count mentions (a consultation may have several).
+    single_valued: bool
+
+
+DIMENSIONS: tuple[Dimension, ...] = (
+    Dimension(
+        "channel",
+        "相談経路",
+        "channel",
+        "相談の受付経路(マイページのWebフォーム・LINE・チャットボットからの引き継ぎ)",
+        True,
+    ),
+    Dimension("relation", "相談者の立場", "consulter relation", "相談者と被害者との関係", True),
+    Dimension(
+        "reconsultation", "初回・再相談", "re-consultation", "同じ相談者が以前にも相談していたか", True
+    ),
+    Dimension(
+        "category_group",
+        "相談分類(大分類)",
+        "category group",
+        "違法(権利侵害・その他の違法)と有害(公序良俗・青少年)。1件に複数の分類があれば各分類に数える",
+        False,
+    ),
+    Dimension("category", "相談分類(中分類)", "category", "1件に複数の分類があれば各分類に数える", False),
+    Dimension(
+        "platform",
+        "事業者・サービス",
+        "platform service",
+        "相談者が選んだ事業者・サービス。1件に複数あれば各々に数える",
+        False,
+    ),
+    Dimension(
+        "platform_kind",
+        "サービスの種類",
+        "platform kind",
+        "事業者・サービスの種類(参照データによる)。1件に同じ種類が複数あっても1件",
+        False,
+    ),
+    Dimension("urgency_flag", "緊急フラグ", "urgency flag", "トリアージ・相談員が付けた緊急フラグ", False),
+    Dimension(
+        "referral_desk", "紹介先窓口", "referrals by desk", "紹介の件数(紹介した日の月に数える)", False
+    ),
+    # EXTENSION POINT (issue 18 × the request tracker, branch h/requests): removal/disclosure requests and
+    # their outcomes. When the tracker lands, add Dimension("request_outcome", "削除等依頼の結果",
+    # "request outcomes", ..., False) here, its vocabulary in `_vocabulary`, and a branch in the repository's
+    # `counts` (infra/db/statistics.py) grouping the request table by outcome and month; every output (JSON,
+    # CSV, charts, PDF, suppression) then follows without further change.
+)
+DIMENSION_CODES = tuple(d.code for d in DIMENSIONS)
+TIMING_CODE = "first_answer"
+
+
+def dimension(code: str) -> Dimension:
+    for d in DIMENSIONS:
+        if d.code == code:
+            return d
+    raise NotFound("statistics_table_not_found")
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    code: str
+    label_ja: str
+    label_en: str
+
+
+def _vocabulary(knowledge: Knowledge, code: str) -> list[Label]:
+    intake = knowledge.intake
+    if code in ("channel", "relation", "platform_kind", "urgency_flag"):
+        name = {"channel": "channels", "relation": "relations", "platform_kind": "platform_kinds"}.get(
+            code, "urgency_flags"
+        )
+        return [Label(i.code, i.label_ja, i.label_en) for i in intake.get(name, ())]
+    if code == "reconsultation":
+        return [Label("first", "初回", "first consultation"), Label("repeat", "再相談", "re-consultation")]
+    if code == "category_group":
+        nature = {
+            "illegal": ("違法", "illegal"),
+            "harmful": ("有害", "harmful"),
+            "other": ("その他", "other"),
+        }
+        return [
+            Label(g.code, f"{nature[g.nature][0]}:{g.label_ja}", f"{nature[g.nature][1]}: {g.label_en}")
+            for g, _ in knowledge.category_tree()
+        ]
+    if code == "category":
+        return [Label(c.code, c.label_ja, c.label_en) for c in knowledge.leaf_categories()]
+    if code == "platform":
+        return [Label(p.code, p.name_ja, p.name_en) for p in knowledge.platforms]
+    if code == "referral_desk":
+        return [Label(d.code, d.name_ja, d.name_en) for d in knowledge.desks]
+    raise NotFound("statistics_table_not_found")
+
+
+def groupings(knowledge: Knowledge) -> dict[str, dict[str, str]]:
+    """Code → group for the dimensions the SQL groups through reference data."""
+    return {
+        "category_group": {c.code: (c.parent or c.code) for c in knowledge.categories},
+        "platform_kind": {p.code: p.kind for p in knowledge.platforms},
+    }
+
+
+# -- the port ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Time to first answer of the consultations opened in one bucket."""
+
+    consultations: int
+    answered: int
+    within_target: int
+    median_seconds: float | None
+    p90_seconds: float | None
+
+
+class StatisticsRepository(Protocol):
+    async def counts(
+        self, dimension: str, buckets: Sequence[Bucket], groups: Mapping[str, str] | None
+    ) -> dict[tuple[str, str], int]:
+        """(value, bucket key) → count, in SQL with GROUP BY over the buckets' whole span."""
+        ...
+
+    async def first_answer_times(self, buckets: Sequence[Bucket]) -> dict[str, Timing]:
+        """Bucket key → time to first answer (median and 90th percentile computed in SQL)."""
+        ...
+
+
+# -- tables ------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Row:
+    key: str
+    label_ja: str
+    label_en: str
+    cells: list[int | None]
+    total: int | None
+
+
+@dataclass(slots=True)
+class Table:
+    code: str
+    label_ja: str
+    label_en: str
+    note_ja: str
+    columns: list[Bucket]
+    rows: list[Row]
+    column_totals: list[int | None]
+    total: int | None
+    suppressed: bool
+
+
+@dataclass(slots=True)
+class TimingRow:
+    key: str
+    label_ja: str
+    label_en: str
+    consultations: int | None
+    answered: int | None
+    within_target: int | None
+    within_target_share: float | None
+    median_hours: float | None
+    p90_hours: float | None
+
+
+@dataclass(slots=True)
+class Statistics:
+    fiscal_year: int
+    granularity: str
+    start: datetime
+    end: datetime
+    suppressed: bool
+    threshold: int
+    target_ja: str
+    tables: list[Table] = field(default_factory=list)
+    first_answer: list[TimingRow] = field(default_factory=list)
+
+    def table(self, code: str) -> Table:
+        for t in self.tables:
+            if t.code == code:
+                return t
+        raise NotFound("statistics_table_not_found")
+
+
+def _matrix(
+    labels: list[Label], counts: Mapping[tuple[str, str], int], months: list[Bucket]
+) -> tuple[list[Label], list[list[int]]]:
+    known = {lab.code for lab in labels}
+    extra = sorted({value for value, _ in counts if value not in known})
+    rows = [*labels, *(Label(v, v, v) for v in extra)]
+    return rows, [[counts.get((r.code, m.key), 0) for m in months] for r in rows]
+
+
+def _fold(cells: list[int | None], granularity: str) -> list[int | None]:
+    """Monthly figures to the asked granularity. After suppression, a quarter (or the year) is shown only when
+    all its months are: a withheld month can then never be recovered as a quarter minus the other months."""
+    if granularity == "month":
+        return cells
+    size = 3 if granularity == "quarter" else 12
+    out: list[int | None] = []
+    for k in range(0, 12, size):
+        part = cells[k : k + size]
+        out.append(None if any(v is None for v in part) else sum(v for v in part if v is not None))
+    return out
+
+
+def build_tables(
+    knowledge: Knowledge,
+    counts: Mapping[str, Mapping[tuple[str, str], int]],
+    fiscal_year: int,
+    granularity: str,
+    *,
+    suppressed: bool,
+    threshold: int = DEFAULT_THRESHOLD,
+) -> list[Table]:
+    """Monthly grouped counts → tables at the granularity, protected on the monthly grid when `suppressed`."""
+    months = month_buckets(fiscal_year)
+    columns = buckets(fiscal_year, granularity)
+    shaped = {
+        d.code: _matrix(_vocabulary(knowledge, d.code), counts[d.code], months)
+        for d in DIMENSIONS
+        if d.code in counts
+    }
+    protected: dict[str, Any] = {}
+    if suppressed:
+        # Tables with one value per consultation share their margins (consultations per month and in the
+        # year): a margin withheld in one is withheld in all, until no table withholds a new one.
+        forced: frozenset[Entry] = frozenset()
+        shared = [d.code for d in DIMENSIONS if d.single_valued and d.code in shaped]
+        while True:
+            for code in shared:
+                protected[code] = protect(
+                    shaped[code][1], threshold, forced=_margin(forced, len(shaped[code][1]))
+                )
+            margins = frozenset(
+                (-1, j) for code in shared for j, v in enumerate(protected[code].column_totals) if v is None
+            ) | frozenset((-1, 12) for code in shared if protected[code].total is None)
+            if margins <= forced:
+                break
+            forced = forced | margins
+        for code in shaped:
+            if code not in shared:
+                protected[code] = protect(shaped[code][1], threshold)
+    tables = []
+    for d in DIMENSIONS:
+        if d.code not in shaped:
+            continue
+        labels, matrix = shaped[d.code]
+        if suppressed:
+            p = protected[d.code]
+            rows = [
+                Row(lab.code, lab.label_ja, lab.label_en, _fold(p.cells[i], granularity), p.row_totals[i])
+                for i, lab in enumerate(labels)
+            ]
+            column_totals, total = _fold(p.column_totals, granularity), p.total
+        else:
+            rows = [
+                Row(lab.code, lab.label_ja, lab.label_en, _fold(list(matrix[i]), granularity), sum(matrix[i]))
+                for i, lab in enumerate(labels)
+            ]
+            column_totals = _fold(
+                [sum(matrix[i][j] for i in range(len(matrix))) for j in range(12)], granularity
+            )
+            total = sum(sum(r) for r in matrix)
+        tables.append(
+            Table(d.code, d.label_ja, d.label_en, d.note_ja, columns, rows, column_totals, total, suppressed)
+        )
+    return tables
+
+
+def _margin(forced: frozenset[Entry], rows: int) -> frozenset[Entry]:
+    """The shared margins, placed in a table of `rows` rows (row index `rows` is its column-totals line)."""
+    return frozenset((rows, j) for _, j in forced)
+
+
+def timing_rows(
+    timings: Mapping[str, Timing], columns: list[Bucket], *, suppressed: bool, threshold: int
+) -> list[TimingRow]:
+    out = []
+    for b in columns:
+        t = timings.get(b.key, Timing(0, 0, 0, None, None))
+        # A median or a share over fewer than `threshold` answers describes a handful of people: withheld.
+        hide = suppressed and 0 < t.answered < threshold
+        hide_n = suppressed and 0 < t.consultations < threshold
+        out.append(
+            TimingRow(
+                b.key,
+                b.label_ja,
+                b.label_en,
+                None if hide_n else t.consultations,
+                None if hide or hide_n else t.answered,
+                None if hide or hide_n else t.within_target,
+                None if hide or hide_n or not t.answered else round(t.within_target / t.answered, 3),
+                None if hide or hide_n or t.median_seconds is None else round(t.median_seconds / 3600, 1),
+                None if hide or hide_n or t.p90_seconds is None else round(t.p90_seconds / 3600, 1),
+            )
+        )
+    return out
+
+
+# -- the use case ------------------------------------------------------------------------------------------
+
+
+class StatisticsService:
+    def __init__(self, uow, clock, knowledge: Knowledge, threshold: int = DEFAULT_THRESHOLD) -> None:  # type: ignore[no-untyped-def]
+        self.uow = uow
+        self.clock = clock
+        self.knowledge = knowledge
+        self.threshold = threshold
+
+    def _suppressed_for(self, actor: Actor, asked: bool) -> bool:
+        if actor.role in FULL_READERS:
+            return asked
+        if actor.role in SUPPRESSED_READERS:
+            return True  # the council never sees small cells, whatever it asks
+        raise Forbidden("role_not_allowed")
+
+    async def statistics(
+        self,
+        actor: Actor,
+        fiscal_year: int | None,
+        granularity: str = "month",
+        *,
+        suppress: bool = False,
+        only: str | None = None,
+    ) -> Statistics:
+        suppressed = self._suppressed_for(actor, suppress)
+        if granularity not in GRANULARITIES:
+            raise ValidationFailed("invalid_granularity", field="granularity")
+        fy = fiscal_year if fiscal_year is not None else fiscal_year_of(self.clock.now())
+        if not 2000 <= fy <= 2100:
+            raise ValidationFailed("invalid_fiscal_year", field="fiscal_year")
+        if only is not None and only != TIMING_CODE:
+            dimension(only)
+        months = month_buckets(fy)
+        columns = buckets(fy, granularity)
+        groups = groupings(self.knowledge)
+        # The shared margins make the single-valued tables depend on each other: they are fetched together.
+        wanted = [
+            d.code
+            for d in DIMENSIONS
+            if only is None
+            or d.code == only
+            or (suppressed and only is not None and d.single_valued and dimension(only).single_valued)
+        ]
+        async with self.uow() as uow:
+            counts = {code: await uow.statistics.counts(code, months, groups.get(code)) for code in wanted}
+            timings = await uow.statistics.first_answer_times(columns) if only in (None, TIMING_CODE) else {}
+            await uow.audit.record(
+                actor, "statistics.read", "fiscal_year", str(fy), {"suppressed": suppressed}
+            )
+            await uow.commit()
+        if only == TIMING_CODE:
+            counts = {}
+        stats = Statistics(
+            fiscal_year=fy,
+            granularity=granularity,
+            start=months[0].start,
+            end=months[-1].end,
+            suppressed=suppressed,
+            threshold=self.threshold,
+            target_ja="初回回答の目標:各相談の受付時に定めた回答期限(受付から所定の営業日数後の業務終了時刻、first_answer_due_at)まで",
+            tables=build_tables(
+                self.knowledge, counts, fy, granularity, suppressed=suppressed, threshold=self.threshold
+            ),
+            first_answer=timing_rows(timings, columns, suppressed=suppressed, threshold=self.threshold)
+            if only in (None, TIMING_CODE)
+            else [],
+        )
+        if only is not None and only != TIMING_CODE:
+            stats.tables = [stats.table(only)]
+        return stats
