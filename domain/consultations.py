@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from domain.actors import Actor, Role
 from domain.calendar import HolidayCalendar, due_at
+from domain.custody import Action
 from domain.desks import DeskDirectory
 from domain.errors import (
     Conflict,
@@ -435,6 +436,9 @@ class ConsultationService:
             c.priority = Priority.urgent if flags else Priority.normal
             await repo.add(c)
             await repo.add_transition(Transition(uuid.uuid4(), c.id, owner, None, Status.submitted, now))
+            await uow.audit.record(
+                actor, Action.consultation_created, "consultation", c.id, {"channel": c.channel}
+            )
             result = await self.intake_result(c, uow=uow, flags=flags)  # in this transaction: no second round
             await uow.commit()
         return result
@@ -497,6 +501,18 @@ class ConsultationService:
         c.version = expected + 1
         if not await uow.consultations.update(c, expected_version=expected):
             raise PreconditionFailed("stale_version")
+        await uow.audit.record(
+            actor,
+            Action.consultation_changed,
+            "consultation",
+            c.id,
+            {
+                "version": c.version,
+                "status": c.status.value,
+                "from_status": previous.value if c.status is not previous else None,
+                "reason": reason,
+            },
+        )
         return c
 
     @staticmethod
@@ -677,6 +693,14 @@ class ConsultationService:
                     raise ValidationFailed("kind_required", field="kind")
             message = Message(uuid.uuid4(), c.id, actor.require_user_id(), kind, body, now)
             await uow.consultations.add_message(message)
+            await uow.audit.record(
+                actor,
+                Action.message_posted,
+                "message",
+                message.id,
+                {"kind": kind.value},
+                consultation_id=c.id,
+            )
             flags: list[UrgencyFlag] = []
             if kind is MessageKind.consulter:
                 facts = {"minor": "victim_is_minor"} if c.victim_is_minor else {}
@@ -722,6 +746,9 @@ class ConsultationService:
         c.first_answered_at = c.first_answered_at or now
         message = Message(uuid.uuid4(), c.id, actor.require_user_id(), MessageKind.answer, body, now)
         await uow.consultations.add_message(message)
+        await uow.audit.record(
+            actor, Action.message_posted, "message", message.id, {"kind": "answer"}, consultation_id=c.id
+        )
         await uow.outbox.put(
             "mail.answer_published",
             {"user_id": str(c.owner_id), "consultation_id": str(c.id)},
@@ -758,13 +785,31 @@ class ConsultationService:
                 notes=item.notes or None,
             )
             await uow.consultations.add_evidence(item)
+            await uow.audit.record(
+                actor,
+                Action.evidence_created,
+                "evidence",
+                item.id,
+                {"gaps": len(item.missing())},
+                consultation_id=c.id,
+            )
             await uow.commit()
             return item
 
     async def evidence(self, actor: Actor, consultation_id: uuid.UUID) -> list[Evidence]:
+        """Seeing the list is a custody event (committed when the unit of work ends without error)."""
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
-            return await uow.consultations.evidence(c.id)  # type: ignore[no-any-return]
+            items: list[Evidence] = await uow.consultations.evidence(c.id)
+            await uow.audit.record(
+                actor,
+                Action.evidence_viewed,
+                "evidence_list",
+                c.id,
+                {"items": len(items)},
+                consultation_id=c.id,
+            )
+            return items
 
     async def get_evidence(
         self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID
@@ -772,8 +817,9 @@ class ConsultationService:
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
             item = await uow.consultations.get_evidence(c.id, evidence_id)
-        if item is None:
-            raise NotFound("evidence_not_found")
+            if item is None:
+                raise NotFound("evidence_not_found")
+            await uow.audit.record(actor, Action.evidence_viewed, "evidence", item.id, consultation_id=c.id)
         return item  # type: ignore[no-any-return]
 
     async def attach_file(
@@ -793,6 +839,14 @@ class ConsultationService:
             # Only now, with access and state checked, are the uploaded bytes looked at.
             file = await self.files.store(data)
             await uow.consultations.attach_file(item.id, file)
+            await uow.audit.record(
+                actor,
+                Action.evidence_file_received,
+                "evidence",
+                item.id,
+                {"sha256": file.sha256, "size": file.size, "content_type": file.content_type},
+                consultation_id=c.id,
+            )
             await uow.commit()
             item.file = file
             return item  # type: ignore[no-any-return]
@@ -800,7 +854,21 @@ class ConsultationService:
     async def read_file(
         self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID
     ) -> tuple[Evidence, bytes]:
-        item = await self.get_evidence(actor, consultation_id, evidence_id)
-        if item.file is None:
-            raise NotFound("file_not_found")
-        return item, self.files.read(item.file.storage_key)
+        async with self.uow() as uow:
+            c = await self.load_visible(uow, actor, consultation_id)
+            item = await uow.consultations.get_evidence(c.id, evidence_id)
+            if item is None:
+                raise NotFound("evidence_not_found")
+            if item.file is None:
+                raise NotFound("file_not_found")
+            data = self.files.read(item.file.storage_key)
+            await uow.audit.record(
+                actor,
+                Action.evidence_downloaded,
+                "evidence",
+                item.id,
+                {"sha256": item.file.sha256},
+                consultation_id=c.id,
+            )
+            await uow.commit()
+        return item, data

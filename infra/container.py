@@ -22,6 +22,7 @@ from domain.triage import TriageRules
 from infra.calendar import JapaneseHolidays
 from infra.chatbot_loader import load_chatbot_flows
 from infra.clock import SystemClock
+from infra.custody import CustodyChecks
 from infra.db.engine import make_engine, make_session_factory
 from infra.db.quality import SqlManualCatalogue
 from infra.db.repositories import SqlSessionLookup
@@ -62,6 +63,7 @@ class Container:
     line: LineBot | None = None
     chatbot: ChatbotService | None = None
     migration_head: str | None = None
+    custody: CustodyChecks | None = None
 
     async def close(self) -> None:
         if self.line is not None:
@@ -176,6 +178,14 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         clock=clock,
     )
     worker.add_line(container.line)
+    container.custody = CustodyChecks(
+        sessions,
+        clock,
+        tsa_url=settings.tsa_url,
+        tsa_ca_file=settings.tsa_ca_file,
+        tsa_timeout=settings.tsa_timeout_seconds,
+    )
+    worker.add_custody(container.custody, settings.tsa_stamp_minutes * 60)
     container.chatbot = build_chatbot(settings, sessions, container)
     return container
 
