@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from domain.actors import Actor, Role
+from domain.bundle import BundleItem, EvidenceBundle, NoSealedOriginals, SealedOriginals, copy_sha256
 from domain.calendar import HolidayCalendar, due_at
 from domain.custody import Action
 from domain.desks import DeskDirectory
@@ -336,8 +337,10 @@ class ConsultationService:
         policy: ConsultationPolicy,
         files: EvidenceFiles,
         desks: DeskDirectory,
+        originals: SealedOriginals | None = None,
     ) -> None:
         self.files = files
+        self.originals: SealedOriginals = originals or NoSealedOriginals()
         self.desks = desks
         self.uow = uow
         self.clock = clock
@@ -872,3 +875,64 @@ class ConsultationService:
             )
             await uow.commit()
         return item, data
+
+    # -- the evidence bundle -------------------------------------------------------------------------
+
+    async def evidence_bundle(
+        self, actor: Actor, consultation_id: uuid.UUID, *, originals: bool = False
+    ) -> EvidenceBundle:
+        """Everything a lawyer, the police or a court needs from this case's evidence, for the consulter and
+        for the staff member the case is assigned to; anyone else (a supervisor included) gets 404. Only the
+        consulter may ask for the originals. The export is itself a link on the chain, committed before the
+        bundle is written, so the bundle carries the head that includes its own export."""
+        if actor.role is Role.consulter:
+            pass
+        elif actor.role not in (Role.consultant, Role.supervisor):
+            raise NotFound("consultation_not_found")
+        async with self.uow() as uow:
+            c = await self.load_visible(uow, actor, consultation_id)
+            if actor.is_staff and c.assignee_id != actor.user_id:
+                raise NotFound("consultation_not_found")
+            if originals and actor.role is not Role.consulter:
+                raise Forbidden("originals_consulter_only")
+            stored: list[Evidence] = await uow.consultations.evidence(c.id)
+            items = []
+            for number, e in enumerate(stored, 1):
+                copy = self.files.read(e.file.storage_key) if e.file else None
+                items.append(
+                    BundleItem(
+                        number=number,
+                        evidence=e,
+                        copy=copy,
+                        copy_sha256=copy_sha256(e),
+                        original_sha256=self.originals.original_sha256(e),
+                        original=self.originals.export_original(e) if originals and e.file else None,
+                    )
+                )
+            await uow.audit.record(
+                actor,
+                Action.evidence_exported,
+                "evidence_bundle",
+                c.id,
+                {
+                    "items": len(items),
+                    "files": sum(1 for i in items if i.copy is not None),
+                    "originals": sum(1 for i in items if i.original is not None),
+                },
+                consultation_id=c.id,
+            )
+            links = await uow.custody.links(c.id)
+            head = await uow.custody.head(c.id)
+            stamps = await uow.custody.stamps(c.id)
+            await uow.commit()
+        return EvidenceBundle(
+            consultation_id=c.id,
+            exported_at=self.clock.now(),
+            exported_by_role=actor.role.value if actor.role else "",
+            exported_by=actor.require_user_id(),
+            originals_requested=originals,
+            items=items,
+            links=links,
+            head=head,
+            stamp=stamps[-1] if stamps else None,
+        )

@@ -43,6 +43,7 @@ class SqlUnitOfWork:
         self.council = SqlCouncil(self.db)
         self.quality = SqlQuality(self.db)
         self.audit = DbAuditLog(self.db, self.clock)
+        self.custody = self.audit.custody
         scope = idempotency.current()
         if scope is not None and scope.armed:
             idempotency.watch(self.db, scope)
