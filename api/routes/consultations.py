@@ -505,6 +505,12 @@ async def create_evidence(
         200: {
             "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
             "description": "The bundle as a ZIP attachment",
+            "headers": {
+                "Content-Disposition": {
+                    "description": 'Always `attachment; filename="evidence-bundle-{consultation_id}.zip"`',
+                    "schema": {"type": "string"},
+                }
+            },
         },
         **problem_responses(401, 403, 404),
     },

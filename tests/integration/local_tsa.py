@@ -4,6 +4,7 @@ and `openssl ts -reply` behind a tiny HTTP server (RFC 3161 over HTTP: POST appl
 from __future__ import annotations
 
 import http.server
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -50,8 +51,14 @@ class LocalTsa:
     requests: list[bytes]
 
 
+def openssl() -> str:
+    path = shutil.which("openssl")
+    assert path, "openssl is needed for the local TSA (.ci/run installs it)"
+    return path
+
+
 def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+    subprocess.run([openssl(), *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
 
 def make_pki(d: Path) -> None:
@@ -89,7 +96,7 @@ def local_tsa() -> Iterator[LocalTsa]:
                     name = uuid.uuid4().hex
                     (d / f"{name}.tsq").write_bytes(body)
                     subprocess.run(
-                        ["openssl", "ts", "-reply", "-config", "tsa.cnf", "-queryfile", f"{name}.tsq",
+                        [openssl(), "ts", "-reply", "-config", "tsa.cnf", "-queryfile", f"{name}.tsq",
                          "-out", f"{name}.tsr"],
                         cwd=d, check=True, capture_output=True, timeout=60,
                     )  # fmt: skip

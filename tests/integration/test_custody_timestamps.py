@@ -15,7 +15,7 @@ from domain.actors import Actor, Client, Role
 from domain.custody import head_statement
 from infra.custody import CustodyChecks
 from infra.timestamping import TimestampClient, TimestampFailed
-from tests.integration.local_tsa import local_tsa
+from tests.integration.local_tsa import local_tsa, openssl
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ async def test_heads_are_stamped_and_the_token_verifies(container, tsa) -> None:
     (tsa.dir / "token.tsr").write_bytes(stamp.token)
     verified = await asyncio.to_thread(
         subprocess.run,
-        ["openssl", "ts", "-verify", "-in", "token.tsr", "-data", "head.json", "-CAfile", "ca.pem",
+        [openssl(), "ts", "-verify", "-in", "token.tsr", "-data", "head.json", "-CAfile", "ca.pem",
          "-untrusted", "tsa.pem"],
         cwd=tsa.dir, capture_output=True, text=True, check=False,
     )  # fmt: skip
@@ -123,13 +123,13 @@ async def test_a_tsa_that_is_down_or_untrusted_stamps_nothing(container, tsa) ->
     with pytest.raises(TimestampFailed):
         await other.stamp(b"x")
     # A token from a TSA whose root we do not trust is refused.
-    stranger = x509.load_pem_x509_certificate(
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "/dev/null", "-days", "1",
-             "-subj", "/CN=someone else", "-addext", "basicConstraints=critical,CA:TRUE"],
-            capture_output=True, check=True,
-        ).stdout
+    made = await asyncio.to_thread(
+        subprocess.run,
+        [openssl(), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "/dev/null", "-days", "1",
+         "-subj", "/CN=someone else", "-addext", "basicConstraints=critical,CA:TRUE"],
+        capture_output=True, check=True,
     )  # fmt: skip
+    stranger = x509.load_pem_x509_certificate(made.stdout)
     with pytest.raises(TimestampFailed):
         await TimestampClient(tsa.url, [stranger]).stamp(b"head")
 
