@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from domain.actors import Actor, Role
 from domain.bundle import BundleItem, EvidenceBundle, NoSealedOriginals, SealedOriginals, copy_sha256
 from domain.calendar import HolidayCalendar, due_at
-from domain.custody import Action
+from domain.custody import Action, CustodyReader
 from domain.desks import DeskDirectory
 from domain.errors import (
     Conflict,
@@ -318,6 +318,7 @@ class ConsultationUnitOfWork(Protocol):
     consultations: ConsultationRepository
     outbox: Any
     audit: AuditLog
+    custody: CustodyReader
 
     async def __aenter__(self) -> ConsultationUnitOfWork: ...
 
@@ -885,9 +886,7 @@ class ConsultationService:
         for the staff member the case is assigned to; anyone else (a supervisor included) gets 404. Only the
         consulter may ask for the originals. The export is itself a link on the chain, committed before the
         bundle is written, so the bundle carries the head that includes its own export."""
-        if actor.role is Role.consulter:
-            pass
-        elif actor.role not in (Role.consultant, Role.supervisor):
+        if actor.role not in (Role.consulter, Role.consultant, Role.supervisor):
             raise NotFound("consultation_not_found")
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
@@ -924,6 +923,7 @@ class ConsultationService:
             links = await uow.custody.links(c.id)
             head = await uow.custody.head(c.id)
             stamps = await uow.custody.stamps(c.id)
+            assert head is not None  # the export's own link made it
             await uow.commit()
         return EvidenceBundle(
             consultation_id=c.id,

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 FORMAT = 1
 GENESIS = "00" * 32
@@ -142,6 +142,16 @@ class Stamp:
     token: bytes  # DER TimeStampToken (CMS ContentInfo)
     stamped_at: datetime  # genTime from the token
     tsa_url: str
+
+
+class CustodyReader(Protocol):
+    """A chain as stored (links are appended through AuditLog.record, never directly)."""
+
+    async def links(self, consultation_id: uuid.UUID) -> list[Link]: ...
+
+    async def head(self, consultation_id: uuid.UUID) -> Head | None: ...
+
+    async def stamps(self, consultation_id: uuid.UUID) -> list[Stamp]: ...
 
 
 @dataclass(frozen=True, slots=True)
