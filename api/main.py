@@ -16,7 +16,19 @@ from api import contract, devpages, errors
 from api.deps import known_query_only
 from api.idempotency import IdempotencyMiddleware, IdempotentReplay, replay_handler
 from api.middleware import EdgeMiddleware
-from api.routes import auth, chatbot, consultations, guidance, health, line, me, quality, reference, users
+from api.routes import (
+    auth,
+    chatbot,
+    consultations,
+    guidance,
+    health,
+    line,
+    me,
+    quality,
+    reference,
+    requests,
+    users,
+)
 from api.schemas.common import Problem
 from infra.container import Container, build_container
 from infra.db.migrate import head_revision
@@ -78,6 +90,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         me.router,
         auth.router,
         consultations.router,
+        requests.router,
+        requests.clocks_router,
         guidance.router,
         chatbot.router,
         line.router,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -84,6 +84,8 @@ class AnswerVersion:
     created_at: datetime
     manual_refs: tuple[ManualRef, ...] = ()
     template: ManualRef | None = None
+    # What the case filled the template's placeholders with when this version was written (issue 15 §4).
+    template_values: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +162,13 @@ class AnswerService:
         self.consultations = consultations
         self.rules = tuple(rules)
         self.manual = manual
+        # Set by the composition root (domain/suggestions.py): the values a case fills a template with.
+        self.template_values: Callable[[Any, Consultation, str], Awaitable[dict[str, str]]] | None = None
+
+    async def _values(self, uow, c: Consultation, template: ManualRef | None) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        if template is None or self.template_values is None:
+            return {}
+        return await self.template_values(uow, c, template.code)
 
     @property
     def uow(self):  # type: ignore[no-untyped-def]
@@ -236,7 +245,17 @@ class AnswerService:
                 now,
             )
             await uow.answers.add(draft)
-            version = AnswerVersion(uuid.uuid4(), draft.id, 1, body, draft.author_id, now, refs, template_ref)
+            version = AnswerVersion(
+                uuid.uuid4(),
+                draft.id,
+                1,
+                body,
+                draft.author_id,
+                now,
+                refs,
+                template_ref,
+                await self._values(uow, c, template_ref),
+            )
             await uow.answers.add_version(version)
             draft.versions.append(version)
             await uow.commit()
@@ -267,6 +286,7 @@ class AnswerService:
                 now,
                 refs,
                 template_ref,
+                await self._values(uow, c, template_ref),
             )
             await uow.answers.add_version(version)
             draft.versions.append(version)

@@ -27,6 +27,10 @@ OPTION_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MENU_WORDS = frozenset({"メニュー", "めにゅー", "menu", "ヘルプ", "help", "はじめから", "最初から"})
 
 ANSWER_NOTICE = "相談への回答が届きました。マイページでご確認ください。"
+CLOCK_NOTICES = {
+    "clock_reminder": "ご相談に関係する期限が近づいています。マイページでご確認ください。",
+    "clock_overdue": "ご相談に関係する期限が過ぎました。次の相談先をマイページでご案内しています。",
+}
 
 
 class MenuItem(enum.StrEnum):
@@ -335,6 +339,11 @@ def link_failed() -> list[Message]:
             "連携できませんでした。お手数ですが、メニューの「アカウント連携」からもう一度お試しください。",
         )
     ]
+
+
+def clock_notice(kind: str, link: str) -> list[Message]:
+    """A clock reminder: only that a date is near or past, and where to look; never what it is about."""
+    return [text(f"{CLOCK_NOTICES[kind]}\n{link}")]
 
 
 def answer_published(link: str) -> list[Message]:

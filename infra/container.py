@@ -18,10 +18,13 @@ from domain.knowledge_model import Knowledge
 from domain.ports import Clock
 from domain.quality import QualityService
 from domain.referrals import ReferralService
+from domain.requests import RequestService
+from domain.suggestions import SuggestionService
 from domain.triage import TriageRules
 from infra.calendar import JapaneseHolidays
 from infra.chatbot_loader import load_chatbot_flows
 from infra.clock import SystemClock
+from infra.clock_rules import load_clock_rules, load_template_uses
 from infra.custody import CustodyChecks
 from infra.db.engine import make_engine, make_session_factory
 from infra.db.quality import SqlManualCatalogue
@@ -62,6 +65,8 @@ class Container:
     quality: QualityService | None = None
     line: LineBot | None = None
     chatbot: ChatbotService | None = None
+    requests: RequestService | None = None
+    suggestions: SuggestionService | None = None
     migration_head: str | None = None
     custody: CustodyChecks | None = None
 
@@ -138,6 +143,10 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             first_answer_business_days=settings.first_answer_business_days,
             reopen_window=timedelta(days=settings.reopen_window_days),
             intake_per_hour=settings.consultations_per_hour,
+            evidence_items_per_consultation=settings.evidence_items_per_consultation,
+            evidence_bytes_per_consultation=settings.evidence_bytes_per_consultation,
+            evidence_bytes_per_consulter=settings.evidence_bytes_per_consulter,
+            consulter_messages_per_hour=settings.consulter_messages_per_hour,
         ),
         files=LocalEvidenceFiles(settings.storage_dir),
         desks=desks,
@@ -186,6 +195,16 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         tsa_timeout=settings.tsa_timeout_seconds,
     )
     worker.add_custody(container.custody, settings.tsa_stamp_minutes * 60)
+    # Requests and their clocks: evidence changes recompute a case's clocks in the same transaction, and the
+    # worker sends the reminders.
+    container.requests = RequestService(consultations, load_clock_rules(knowledge), desks)
+    consultations.after_evidence = container.requests.recompute
+    worker.add_requests(container.requests)
+    # Answer templates suggested per case and filled from it; a draft records the values it was filled with.
+    container.suggestions = SuggestionService(
+        container.requests, load_template_uses(knowledge, container.requests.rules)
+    )
+    answers.template_values = container.suggestions.values
     container.chatbot = build_chatbot(settings, sessions, container)
     return container
 

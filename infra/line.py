@@ -730,6 +730,25 @@ class LineBot:
     async def on_answer_published(self, db: AsyncSession, payload: dict[str, Any]) -> bool:
         """Outbox handler: queues a push for a linked, following consulter; otherwise done without a word.
         Returns False either way: the push itself is sent (and counted) by the LINE pass."""
+        return await self._notice(
+            db,
+            payload,
+            "answer_published",
+            say.answer_published(self.links.consultation(str(payload["consultation_id"]))),
+        )
+
+    def clock_notice_handler(self, kind: str):  # type: ignore[no-untyped-def]
+        """Outbox handler for `line.clock_reminder` / `line.clock_overdue` (no case content)."""
+
+        async def handle(db: AsyncSession, payload: dict[str, Any]) -> bool:
+            link = self.links.consultation(str(payload["consultation_id"]))
+            return await self._notice(db, payload, kind, say.clock_notice(kind, link))
+
+        return handle
+
+    async def _notice(
+        self, db: AsyncSession, payload: dict[str, Any], purpose: str, messages: list[Any]
+    ) -> bool:
         if not (self.configured and self.api.configured):
             return False
         user_id = uuid.UUID(payload["user_id"])
@@ -740,10 +759,10 @@ class LineBot:
         if account is None or not account.is_active:
             return False
         SqlLineDeliveries(db).add(
-            purpose="answer_published",
+            purpose=purpose,
             line_user_id=person.line_user_id,
             user_id=user_id,
-            messages=say.answer_published(self.links.consultation(str(payload["consultation_id"]))),
+            messages=messages,
             now=self.clock.now(),
         )
         await db.flush()

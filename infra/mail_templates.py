@@ -78,7 +78,33 @@ TEMPLATES["mail.urgent_followup"] = {
     ),
 }
 
+TEMPLATES["mail.clock_reminder"] = {
+    "ja": (
+        "【窓口】期限が近づいています",
+        "ご相談に関係する期限が近づいています。期限と、次にできることを相談マイページでご確認ください。\n\n{link}\n",
+    ),
+    "en": (
+        "[madoguchi] A date is coming up",
+        "A date that matters for your consultation is near. Please see it, and what you can do next, on your "
+        "my-page.\n\n{link}\n",
+    ),
+}
+
+TEMPLATES["mail.clock_overdue"] = {
+    "ja": (
+        "【窓口】期限を過ぎたものがあります",
+        "ご相談に関係する期限が過ぎました。次の相談先や手段を相談マイページでご案内しています。\n\n{link}\n",
+    ),
+    "en": (
+        "[madoguchi] A date has passed",
+        "A date that matters for your consultation has passed. Your my-page suggests where to turn next."
+        "\n\n{link}\n",
+    ),
+}
+
 LINK_PATHS = {
+    "mail.clock_reminder": "/consultations/{consultation_id}",
+    "mail.clock_overdue": "/consultations/{consultation_id}",
     "mail.urgent_followup": "/staff/consultations/{consultation_id}",
     "mail.password_reset": "/reset-password#token={token}",
     "mail.answer_published": "/consultations/{consultation_id}",

@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     tsa_ca_file: Path | None = None
     tsa_timeout_seconds: float = Field(10.0, gt=0, le=120)
     tsa_stamp_minutes: float = Field(60.0, gt=0)  # how often the worker stamps heads that moved
+    evidence_items_per_consultation: int = Field(100, ge=1)
+    evidence_bytes_per_consultation: int = Field(100 * 1_048_576, ge=1024)
+    evidence_bytes_per_consulter: int = Field(300 * 1_048_576, ge=1024)
+    consulter_messages_per_hour: int = Field(30, ge=1)
 
     # LINE official account (issue 6). Without a channel secret the webhook answers 503; the secret and the
     # access token are SecretStr so they never show in reprs or logs. The Messaging API base URLs are

@@ -24,6 +24,7 @@ from infra.mail_templates import TEMPLATES, render
 from infra.settings import Settings
 
 if TYPE_CHECKING:
+    from domain.requests import RequestService
     from infra.custody import CustodyChecks
     from infra.line import LineBot
 
@@ -52,6 +53,7 @@ class PassReport:
     given_up: Counter[str] = field(default_factory=Counter)
     chatbot_sessions_purged: int = 0
     heads_stamped: int = 0
+    clock_reminders: int = 0  # clocks whose reminder (or overdue notice) was queued
 
     @property
     def total(self) -> int:
@@ -83,6 +85,7 @@ class OutboxWorker:
         self.stamp_every = timedelta(hours=1)
         self.stamped_at: datetime | None = None
         self.last_pass = PassReport()
+        self.reminders: Callable[[int], Awaitable[int]] | None = None
         for kind in TEMPLATES:
             self.handlers[kind] = self._mail_handler(kind)
 
@@ -172,6 +175,8 @@ class OutboxWorker:
         """The LINE bot: its inbox and deliveries drain with the outbox, and published answers notify linked
         LINE users (the handler completes silently for anyone not linked or not following)."""
         self.handlers["line.answer_published"] = line.on_answer_published
+        for kind in ("clock_reminder", "clock_overdue"):
+            self.handlers[f"line.{kind}"] = line.clock_notice_handler(kind)
         self.passes.append(line.run_once)
 
     def add_custody(self, custody: CustodyChecks, every_seconds: float) -> None:
@@ -191,10 +196,20 @@ class OutboxWorker:
             log.error("custody stamping failed: %s", type(exc).__name__)
             return 0
 
+    def add_requests(self, requests: RequestService) -> None:
+        """Clock reminders: a pass that queues the mail and LINE notices for clocks about to run out or run
+        out (each once, claimed in the clock's row), ahead of the outbox pass that sends them."""
+        self.reminders = requests.send_reminders
+
     async def run_once(self, limit: int = 100) -> int:
         """Deliver everything due now; returns how many were delivered (by kind in `last_pass`)."""
         self.last_pass = PassReport()
         delivered = 0
+        if self.reminders is not None:
+            try:
+                self.last_pass.clock_reminders = await self.reminders(limit)
+            except Exception as exc:  # noqa: BLE001 - a database blip; the next pass tries again
+                log.error("clock reminder pass failed: %s", type(exc).__name__)
         # Extra passes (the LINE inbox and deliveries) run after the outbox, so a notice an outbox handler
         # queued goes out in the same pass. Each pass stands alone: one failing does not hold up the others.
         for one_pass in (self._drain_outbox, *self.passes):

@@ -15,7 +15,7 @@ from api.deps import ContainerDep, Person
 from api.errors import BodyTooLarge
 from api.etag import etag_of, parse_if_match
 from api.idempotency import idempotent
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import CursorParam, LimitParam, page_of, position
 from api.routes.guidance import desk_out
 from api.schemas.common import Page, problem_responses
 from api.schemas.consultations import (
@@ -37,9 +37,9 @@ from api.schemas.guidance import ReferralIn, ReferralOut
 from api.schemas.reading import MessagesReadIn, ReadStateOut
 from api.schemas.text import SingleLine
 from domain.actors import Actor
+from domain.clocks import ClockRules, EvidenceFacts, evidence_clocks, time_to_act
 from domain.consultations import (
     Consultation,
-    Cursor,
     Evidence,
     Intake,
     IntakeResult,
@@ -82,6 +82,8 @@ def summary(c: Consultation, now: datetime) -> dict[str, Any]:
         "overdue": c.overdue(now),
         "unread_answers": c.unread_answers,
         "version": c.version,
+        "time_to_act_at": c.time_to_act_at,
+        "follows_id": c.follows_id,
     }
 
 
@@ -95,7 +97,7 @@ def detail(c: Consultation, now: datetime) -> dict[str, Any]:
     }
 
 
-def evidence_out(e: Evidence) -> EvidenceOut:
+def evidence_out(e: Evidence, rules: ClockRules | None = None) -> EvidenceOut:
     file = (
         EvidenceFileOut(content_type=e.file.content_type, size=e.file.size, sha256=e.file.sha256)
         if e.file
@@ -114,7 +116,14 @@ def evidence_out(e: Evidence) -> EvidenceOut:
         file=file,
         created_at=e.created_at,
         missing=e.missing(),
+        time_to_act_at=time_to_act(rules, evidence_clocks(rules, EvidenceFacts(e.id, e.posted_at, False)))
+        if rules is not None
+        else None,
     )
+
+
+def rules_of(c: Any) -> ClockRules | None:
+    return c.requests.rules if c.requests is not None else None
 
 
 def message_out(m: Message) -> MessageOut:
@@ -205,8 +214,8 @@ async def list_consultations(
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     overdue: bool | None = None,
-    cursor: Annotated[str | None, Query(max_length=200), SingleLine()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: CursorParam = None,
+    limit: LimitParam = 25,
 ) -> Page[ConsultationOut]:
     """For a consulter: their own consultations, newest first, with the count of unread answers. For staff: the queue they may see (a consultant sees the unassigned queue and their own cases; supervisors see all), with filters and keyset pages (`next_cursor`). Unknown query parameters answer 422."""
     assignee_id, unassigned = None, False
@@ -222,13 +231,6 @@ async def list_consultations(
     for bound in (created_from, created_to):
         if bound is not None and bound.tzinfo is None:
             raise ValidationFailed("timezone_required", field="created_from/created_to")
-    after = None
-    if cursor:
-        position = decode_cursor(cursor)
-        try:
-            after = Cursor(datetime.fromisoformat(position["c"]), uuid.UUID(position["id"]))
-        except (KeyError, ValueError) as exc:
-            raise ValidationFailed("invalid_cursor", field="cursor") from exc
     flt = QueueFilter(
         status=status_,
         category=category,
@@ -241,14 +243,9 @@ async def list_consultations(
         created_to=created_to,
         overdue=overdue,
     )
-    found = await c.consultations.list(actor, flt, after=after, limit=limit + 1)
+    found = await c.consultations.list(actor, flt, after=position(cursor), limit=limit + 1)
     now = c.clock.now()
-    items = [ConsultationOut(**summary(x, now)) for x in found[:limit]]
-    next_cursor = None
-    if len(found) > limit:
-        last = found[limit - 1]
-        next_cursor = encode_cursor({"c": last.created_at.isoformat(), "id": str(last.id)})
-    return Page(items=items, next_cursor=next_cursor)
+    return page_of(found, limit, lambda x: ConsultationOut(**summary(x, now)))
 
 
 @router.get(
@@ -380,24 +377,28 @@ async def consultation_history(
 @router.get(
     "/{consultation_id}/messages",
     operation_id="messages_list",
-    response_model=list[MessageOut],
+    response_model=Page[MessageOut],
     responses=problem_responses(401, 403, 404),
-    summary="The thread. Consulters never see internal notes",
-    description="Reading the thread changes nothing: a consulter marks answers read with "
-    "`POST …/messages/read`.",
+    summary="The thread, oldest first, a page at a time. Consulters never see internal notes",
+    description="Keyset pages: pass `next_cursor` as `cursor` for the next page (null at the end). Reading "
+    "the thread changes nothing: a consulter marks answers read with `POST …/messages/read`.",
 )
-async def list_messages(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[MessageOut]:
-    return [message_out(m) for m in await c.consultations.messages(actor, consultation_id)]
+async def list_messages(
+    consultation_id: uuid.UUID,
+    actor: Person,
+    c: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[MessageOut]:
+    found = await c.consultations.messages(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    return page_of(found, limit, message_out)
 
 
 async def replay_message(
     actor: Actor, c: Any, message_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    for m in await c.consultations.messages(actor, consultation_id):
-        if m.id == message_id:
-            return message_out(m), {}
-    raise NotFound("message_not_found")
+    return message_out(await c.consultations.get_message(actor, consultation_id, message_id)), {}
 
 
 @router.post(
@@ -452,19 +453,29 @@ async def post_message(
 @router.get(
     "/{consultation_id}/evidence",
     operation_id="evidence_list",
-    summary="The evidence items recorded for a consultation",
-    response_model=list[EvidenceOut],
+    summary="The evidence items recorded for a consultation, oldest first, a page at a time",
+    response_model=Page[EvidenceOut],
     responses=problem_responses(401, 403, 404),
+    description="Keyset pages: pass `next_cursor` as `cursor` for the next page (null at the end).",
 )
-async def list_evidence(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[EvidenceOut]:
-    return [evidence_out(e) for e in await c.consultations.evidence(actor, consultation_id)]
+async def list_evidence(
+    consultation_id: uuid.UUID,
+    actor: Person,
+    c: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[EvidenceOut]:
+    found = await c.consultations.evidence(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    return page_of(found, limit, lambda e: evidence_out(e, rules_of(c)))
 
 
 async def replay_evidence(
     actor: Actor, c: Any, evidence_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    return evidence_out(await c.consultations.get_evidence(actor, consultation_id, evidence_id)), {}
+    return evidence_out(
+        await c.consultations.get_evidence(actor, consultation_id, evidence_id), rules_of(c)
+    ), {}
 
 
 @router.post(
@@ -494,7 +505,7 @@ async def create_evidence(
         notes=body.notes,
         context_captured=body.context_captured,
     )
-    return evidence_out(await c.consultations.add_evidence(actor, consultation_id, item))
+    return evidence_out(await c.consultations.add_evidence(actor, consultation_id, item), rules_of(c))
 
 
 @router.get(
@@ -553,7 +564,7 @@ async def evidence_bundle(
 async def get_evidence(
     consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> EvidenceOut:
-    return evidence_out(await c.consultations.get_evidence(actor, consultation_id, evidence_id))
+    return evidence_out(await c.consultations.get_evidence(actor, consultation_id, evidence_id), rules_of(c))
 
 
 @router.put(
@@ -574,7 +585,9 @@ async def upload_evidence_file(
     data = await file.read(c.settings.max_upload_bytes + 1)
     if len(data) > c.settings.max_upload_bytes:
         raise BodyTooLarge()
-    return evidence_out(await c.consultations.attach_file(actor, consultation_id, evidence_id, data))
+    return evidence_out(
+        await c.consultations.attach_file(actor, consultation_id, evidence_id, data), rules_of(c)
+    )
 
 
 @router.get(

@@ -69,6 +69,7 @@ def draft_out(d: AnswerDraft) -> DraftOut:
                 template=ManualRefOut(code=v.template.code, version=v.template.version)
                 if v.template
                 else None,
+                template_values=dict(v.template_values),
             )
             for v in d.versions
         ],

@@ -114,6 +114,12 @@ class ConsultationOut(Output):
     overdue: bool
     unread_answers: int = Field(0, description="Answers the consulter has not read yet (consulter lists)")
     version: int
+    time_to_act_at: datetime | None = Field(
+        None,
+        description="Time to act: the earliest end of its evidence's access-log clocks (take the disclosure "
+        "or preservation step before it); null when no evidence has a known posting time",
+    )
+    follows_id: uuid.UUID | None = Field(None, description="The earlier consultation this one follows")
 
 
 class ConsultationDetail(ConsultationOut):
@@ -216,6 +222,11 @@ class EvidenceOut(Output):
     file: EvidenceFileOut | None
     created_at: datetime
     missing: list[EvidenceGap] = Field(description="What good evidence still lacks (domain §5)")
+    time_to_act_at: datetime | None = Field(
+        None,
+        description="From the posting time: when the access logs are likely gone (mobile carriers keep them "
+        "about 3 months); null when the posting time is unknown",
+    )
 
 
 class CategoryOut(Output):

@@ -78,6 +78,10 @@ class AnswerVersionOut(Output):
     created_at: datetime
     manual_refs: list[ManualRefOut]
     template: ManualRefOut | None
+    template_values: dict[str, str] = Field(
+        default_factory=dict,
+        description="What the case filled the template's placeholders with (platform, URL, desk, deadline)",
+    )
 
 
 class ReviewOut(Output):

@@ -80,6 +80,7 @@ class SqlAnswers:
                     v.created_at,
                     tuple(ManualRef(r["code"], int(r["version"])) for r in v.manual_refs),
                     template,
+                    dict(v.template_values or {}),
                 )
             )
         reviews: dict[uuid.UUID, list[Review]] = {i: [] for i in ids}
@@ -171,6 +172,7 @@ class SqlAnswers:
                 manual_refs=[{"code": r.code, "version": r.version} for r in version.manual_refs],
                 template_code=version.template.code if version.template else None,
                 template_version=version.template.version if version.template else None,
+                template_values=dict(version.template_values) or None,
             )
         )
         await self.db.flush()

@@ -170,6 +170,8 @@ class ConsultationRow(SQLModel, table=True):
     closed_at: datetime | None = ts()
     consulter_read_at: datetime | None = ts()
     version: int = 1
+    time_to_act_at: datetime | None = ts()
+    follows_id: uuid.UUID | None = Field(default=None, foreign_key="consultation.id", index=True)
 
 
 class ConsultationCategoryRow(SQLModel, table=True):
@@ -287,3 +289,4 @@ from infra.db.tables_chatbot import *  # noqa: E402,F401,F403
 from infra.db.tables_custody import *  # noqa: E402,F401,F403
 from infra.db.tables_line import *  # noqa: E402,F401,F403
 from infra.db.tables_quality import *  # noqa: E402,F401,F403
+from infra.db.tables_requests import *  # noqa: E402,F401,F403

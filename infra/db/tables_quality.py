@@ -44,6 +44,7 @@ class AnswerVersionRow(SQLModel, table=True):
     manual_refs: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     template_code: str | None = Field(default=None, max_length=64)
     template_version: int | None = None
+    template_values: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class AnswerReviewRow(SQLModel, table=True):

@@ -18,6 +18,7 @@ from infra.db.repositories import (
     SqlSessions,
     SqlUsers,
 )
+from infra.db.requests import SqlRequests
 
 
 class SqlUnitOfWork:
@@ -38,6 +39,7 @@ class SqlUnitOfWork:
         self.chatbot = SqlChatbot(self.db)
         self.desks = SqlDesks(self.db)
         self.referrals = SqlReferrals(self.db)
+        self.requests = SqlRequests(self.db, self.clock)
         self.answers = SqlAnswers(self.db)
         self.manual = SqlManual(self.db)
         self.council = SqlCouncil(self.db)

@@ -65,6 +65,7 @@ PERIOD = period_around_suite()
 C = "/v1/consultations/{consultation_id}"
 ANS = C + "/answers"
 E = C + "/evidence/{evidence_id}"
+RQ = C + "/requests"
 TINY_PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS"
     b"\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00\x00\x00IEND"
@@ -196,6 +197,58 @@ MATRIX = [
         lambda ctx: {"files": {"file": ("a.png", TINY_PNG, "image/png")}},
     ),
     Row("GET", E + "/file", case_route(200)),
+    # -- requests and clocks (issue 15): the consulter acts, the case's staff read and advise --
+    Row("GET", RQ, case_route(200)),
+    Row(
+        "POST",
+        RQ,
+        case_route(201, consultant=403, supervisor=403),
+        lambda ctx: {"json": {"kind": "platform_form", "target": {"platform": "x", "service": "x"}}},
+    ),
+    Row("GET", RQ + "/{request_id}", case_route(200)),
+    Row(
+        "PATCH",
+        RQ + "/{request_id}",
+        case_route(200, consultant=403, supervisor=403),
+        lambda ctx: {"json": {"reference_number": "XR-2026-1"}, "headers": {"If-Match": '"v1"'}},
+    ),
+    Row(
+        "POST",
+        RQ + "/{request_id}/status",
+        case_route(200, consultant=403, supervisor=403),
+        lambda ctx: {"json": {"status": "sent"}},
+    ),
+    Row(
+        "POST",
+        RQ + "/{request_id}/advice",
+        case_route(403, consultant=403, supervisor=200),
+        lambda ctx: {"json": {"note": "7日待っても回答がなければ法務局へ"}},
+    ),
+    Row(
+        "POST",
+        RQ + "/{request_id}/replies",
+        case_route(200, consultant=403, supervisor=403),
+        lambda ctx: {"json": {"evidence_id": ctx["evidence_id"]}},
+        needs=frozenset({"evidence_id"}),
+    ),
+    Row("GET", C + "/clocks", case_route(200)),
+    Row("GET", C + "/clock-facts", case_route(200)),
+    Row(
+        "PUT",
+        C + "/clock-facts",
+        case_route(200, consultant=403, supervisor=200),
+        lambda ctx: {"json": {"offender_known_on": "2026-11-25"}},
+    ),
+    Row("GET", "/v1/clocks/overdue", expect(403, anonymous=401, consultant=200, supervisor=200)),
+    Row(
+        "POST",
+        C + "/follows",
+        case_route(200, consultant=403, supervisor=403),
+        lambda ctx: {"json": {"earlier_id": ctx["earlier_id"]}},
+        needs=frozenset({"earlier"}),
+    ),
+    Row("GET", C + "/earlier", case_route(200)),
+    Row("GET", C + "/answer-suggestions", case_route(403, consultant=403, supervisor=200)),
     Row("GET", C + "/referrals", case_route(200)),
     Row(
         "POST",
@@ -486,7 +539,7 @@ async def prepare(
     """The objects the row's path needs (each test starts from an empty database), then the path, the actor's
     headers and the request's other arguments."""
     needs = set(row.needs) | {
-        name for name in ("evidence_id", "referral_id", "user_id") if f"{{{name}}}" in row.path
+        name for name in ("evidence_id", "referral_id", "user_id", "request_id") if f"{{{name}}}" in row.path
     }
     owner = await people.create(Role.consulter)
     consultation = await open_consultation(client, owner)
@@ -523,6 +576,20 @@ async def prepare(
         )
         assert referral.status_code == 201, referral.text
         ctx["referral_id"] = referral.json()["id"]
+    if "request_id" in needs:
+        created = await client.post(
+            f"/v1/consultations/{cid}/requests",
+            headers=owner.headers,
+            json={"kind": "platform_form", "target": {"platform": "x", "service": "x"}},
+        )
+        assert created.status_code == 201, created.text
+        ctx["request_id"] = created.json()["id"]
+    if "earlier" in needs:
+        # The context's consultation becomes the earlier, ended one; a newer one of the owner follows it.
+        withdrawn = await client.post(f"/v1/consultations/{cid}/withdraw", headers=owner.headers)
+        assert withdrawn.status_code == 200, withdrawn.text
+        ctx["earlier_id"] = cid
+        ctx["consultation_id"] = (await open_consultation(client, owner))["id"]
     await extra_context(frozenset(needs), ctx, client, people, supervisor)
     auth = await headers_for(actor, people, container, ctx)
     request = row.request(ctx)

@@ -1,7 +1,7 @@
 """chain of custody: hash-linked links per consultation, their heads and RFC 3161 time-stamp tokens
 
 Revision ID: 0015_custody
-Revises: 0009_hotpath
+Revises: 0011_requests
 Create Date: 2026-12-01
 
 Issue 16 §3. No foreign key to consultation: the chain outlives what it describes (deletions are events).
@@ -17,7 +17,7 @@ from alembic import op
 from infra.db.types import UTCDateTime
 
 revision = "0015_custody"
-down_revision = "0009_hotpath"
+down_revision = "0011_requests"
 branch_labels = None
 depends_on = None
 

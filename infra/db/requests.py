@@ -1,0 +1,358 @@
+"""Repository of requests, their history and evidence links, the stored clocks and the clock facts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, delete, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.clocks import ComputedClock
+from domain.consultations import Consultation
+from domain.policy import All, Visibility
+from domain.ports import Clock
+from domain.requests import (
+    ClockCursor,
+    ClockFacts,
+    Inquiry,
+    Reminder,
+    Request,
+    RequestEvent,
+    RequestKind,
+    RequestStatus,
+    StoredClock,
+    Target,
+)
+from infra.db.consultations import SqlConsultations, visible
+from infra.db.tables import ConsultationRow, EvidenceRow
+from infra.db.tables_requests import (
+    CaseClockRow,
+    ConsultationFactRow,
+    RequestEventRow,
+    RequestEvidenceRow,
+    RequestRow,
+)
+
+R = RequestRow
+K = CaseClockRow
+CONCERNS, REPLY = "concerns", "reply"
+# How far back the chain of earlier consultations is followed: a person's history, not a graph walk.
+MAX_CHAIN = 20
+
+
+def _request(row: RequestRow, links: Sequence[RequestEvidenceRow]) -> Request:
+    mine = sorted((x for x in links if x.request_id == row.id), key=lambda x: x.position)
+    return Request(
+        id=row.id,
+        consultation_id=row.consultation_id,
+        created_by=row.created_by,
+        kind=RequestKind(row.kind),
+        target=Target(row.target_platform, row.target_service, row.target_name),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        status=RequestStatus(row.status),
+        evidence_ids=[x.evidence_id for x in mine if x.role == CONCERNS],
+        reply_evidence_ids=[x.evidence_id for x in mine if x.role == REPLY],
+        channel=row.channel,
+        sent_at=row.sent_at,
+        received_at=row.received_at,
+        inquiry=Inquiry(row.inquiry) if row.inquiry else None,
+        private_sexual_image=row.private_sexual_image,
+        reference_number=row.reference_number,
+        notes=row.notes,
+        advice=row.advice,
+        advice_by=row.advice_by,
+        advice_at=row.advice_at,
+        letter_id=row.letter_id,
+        version=row.version,
+    )
+
+
+def _values(r: Request) -> dict[str, object]:
+    return {
+        "consultation_id": r.consultation_id,
+        "created_by": r.created_by,
+        "kind": r.kind.value,
+        "status": r.status.value,
+        "target_platform": r.target.platform,
+        "target_service": r.target.service,
+        "target_name": r.target.name,
+        "channel": r.channel,
+        "sent_at": r.sent_at,
+        "received_at": r.received_at,
+        "inquiry": r.inquiry.value if r.inquiry else None,
+        "private_sexual_image": r.private_sexual_image,
+        "reference_number": r.reference_number,
+        "notes": r.notes,
+        "advice": r.advice,
+        "advice_by": r.advice_by,
+        "advice_at": r.advice_at,
+        "letter_id": r.letter_id,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+        "version": r.version,
+    }
+
+
+def _stored(row: CaseClockRow) -> StoredClock:
+    return StoredClock(
+        id=row.id,
+        consultation_id=row.consultation_id,
+        clock=ComputedClock(
+            rule=row.rule,
+            subject=row.subject,
+            subject_id=row.subject_id,
+            starts_at=row.starts_at,
+            due_at=row.due_at,
+            remind_at=row.remind_at,
+            settled=row.settled,
+            variant=row.variant,
+        ),
+        reminded_at=row.reminded_at,
+        overdue_notified_at=row.overdue_notified_at,
+    )
+
+
+class SqlRequests:
+    def __init__(self, db: AsyncSession, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def _links(self, request_ids: Sequence[uuid.UUID]) -> list[RequestEvidenceRow]:
+        if not request_ids:
+            return []
+        rows = await self.db.execute(
+            select(RequestEvidenceRow).where(RequestEvidenceRow.request_id.in_(list(request_ids)))  # type: ignore[attr-defined]
+        )
+        return list(rows.scalars())
+
+    async def _set_links(self, r: Request) -> None:
+        await self.db.execute(delete(RequestEvidenceRow).where(RequestEvidenceRow.request_id == r.id))
+        for role, ids in ((CONCERNS, r.evidence_ids), (REPLY, r.reply_evidence_ids)):
+            for position, evidence_id in enumerate(ids):
+                self.db.add(
+                    RequestEvidenceRow(request_id=r.id, evidence_id=evidence_id, role=role, position=position)
+                )
+        await self.db.flush()
+
+    async def add(self, r: Request) -> None:
+        self.db.add(RequestRow(id=r.id, **_values(r)))
+        await self.db.flush()
+        await self._set_links(r)
+
+    async def get(self, consultation_ids: Sequence[uuid.UUID], request_id: uuid.UUID) -> Request | None:
+        row = (
+            await self.db.execute(
+                select(R).where(R.id == request_id, R.consultation_id.in_(list(consultation_ids)))  # type: ignore[attr-defined]
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        return _request(row, await self._links([row.id]))
+
+    async def list(self, consultation_ids: Sequence[uuid.UUID]) -> list[Request]:
+        rows = list(
+            (
+                await self.db.execute(
+                    select(R)
+                    .where(R.consultation_id.in_(list(consultation_ids)))  # type: ignore[attr-defined]
+                    .order_by(R.created_at, R.id)
+                )
+            ).scalars()
+        )
+        links = await self._links([r.id for r in rows])
+        return [_request(r, links) for r in rows]
+
+    async def update(self, r: Request, *, expected_version: int) -> bool:
+        values = _values(r)
+        result = await self.db.execute(
+            update(R).where(R.id == r.id, R.version == expected_version).values(**values)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        await self._set_links(r)
+        return True
+
+    async def add_event(self, e: RequestEvent) -> None:
+        self.db.add(
+            RequestEventRow(
+                id=uuid.uuid4(),
+                request_id=e.request_id,
+                actor_id=e.actor_id,
+                from_status=e.from_status.value if e.from_status else None,
+                to_status=e.to_status.value,
+                at=e.at,
+                recorded_at=self.clock.now(),
+                note=e.note,
+            )
+        )
+        await self.db.flush()
+
+    async def events(self, request_ids: Sequence[uuid.UUID]) -> list[RequestEvent]:
+        if not request_ids:
+            return []
+        rows = await self.db.execute(
+            select(RequestEventRow)
+            .where(RequestEventRow.request_id.in_(list(request_ids)))  # type: ignore[attr-defined]
+            .order_by(RequestEventRow.recorded_at, RequestEventRow.id)
+        )
+        return [
+            RequestEvent(
+                x.request_id,
+                x.actor_id,
+                RequestStatus(x.from_status) if x.from_status else None,
+                RequestStatus(x.to_status),
+                x.at,
+                x.note,
+            )
+            for x in rows.scalars()
+        ]
+
+    async def evidence_ids(self, consultation_id: uuid.UUID) -> set[uuid.UUID]:
+        rows = await self.db.execute(
+            select(EvidenceRow.id).where(EvidenceRow.consultation_id == consultation_id)
+        )
+        return set(rows.scalars())
+
+    # -- facts ------------------------------------------------------------------------------------
+
+    async def facts(self, consultation_id: uuid.UUID) -> ClockFacts:
+        row = await self.db.get(ConsultationFactRow, consultation_id)
+        return ClockFacts(row.offender_known_on, row.damage_known_on) if row else ClockFacts()
+
+    async def set_facts(self, consultation_id: uuid.UUID, facts: ClockFacts) -> None:
+        row = await self.db.get(ConsultationFactRow, consultation_id)
+        if row is None:
+            row = ConsultationFactRow(consultation_id=consultation_id)
+            self.db.add(row)
+        row.offender_known_on, row.damage_known_on = facts.offender_known_on, facts.damage_known_on
+        await self.db.flush()
+
+    # -- clocks -----------------------------------------------------------------------------------
+
+    async def clocks(self, consultation_ids: Sequence[uuid.UUID]) -> list[StoredClock]:
+        rows = await self.db.execute(
+            select(K).where(K.consultation_id.in_(list(consultation_ids))).order_by(K.due_at, K.id)  # type: ignore[attr-defined]
+        )
+        return [_stored(r) for r in rows.scalars()]
+
+    async def sync_clocks(self, consultation_id: uuid.UUID, clocks: Sequence[ComputedClock]) -> None:
+        rows = {
+            (r.rule, r.subject, r.subject_id): r
+            for r in (await self.db.execute(select(K).where(K.consultation_id == consultation_id))).scalars()
+        }
+        wanted = {k.key(): k for k in clocks}
+        for key, row in rows.items():
+            if key not in wanted:
+                await self.db.delete(row)
+        for key, k in wanted.items():
+            row = rows.get(key)
+            if row is None:
+                self.db.add(
+                    CaseClockRow(
+                        id=uuid.uuid4(),
+                        consultation_id=consultation_id,
+                        rule=k.rule,
+                        subject=k.subject,
+                        subject_id=k.subject_id,
+                        variant=k.variant,
+                        starts_at=k.starts_at,
+                        due_at=k.due_at,
+                        remind_at=k.remind_at,
+                        settled=k.settled,
+                    )
+                )
+                continue
+            if row.due_at != k.due_at:
+                # A new end is a new clock for the person: its reminders are owed again.
+                row.reminded_at = row.overdue_notified_at = None
+            row.starts_at, row.due_at, row.remind_at = k.starts_at, k.due_at, k.remind_at
+            row.settled, row.variant = k.settled, k.variant
+        await self.db.flush()
+
+    async def overdue(
+        self, visibility: Visibility, now: datetime, *, after: ClockCursor | None, limit: int
+    ) -> list[tuple[StoredClock, Consultation]]:
+        query = (
+            select(K.id)
+            .join(ConsultationRow, ConsultationRow.id == K.consultation_id)
+            .where(K.settled.is_(False), K.due_at <= now, visible(visibility))  # type: ignore[attr-defined]
+        )
+        if after is not None:
+            query = query.where(tuple_(K.due_at, K.id) > tuple_(after.due_at, after.id))
+        ids = list((await self.db.execute(query.order_by(K.due_at, K.id).limit(limit))).scalars())
+        if not ids:
+            return []
+        rows = {
+            r.id: r
+            for r in (await self.db.execute(select(K).where(K.id.in_(ids)))).scalars()  # type: ignore[attr-defined]
+        }
+        cases = await SqlConsultations(self.db, self.clock).many(
+            list({r.consultation_id for r in rows.values()}), All()
+        )
+        return [(_stored(rows[i]), cases[rows[i].consultation_id]) for i in ids]
+
+    async def due_reminders(self, now: datetime, limit: int) -> list[Reminder]:
+        before = and_(K.reminded_at.is_(None), K.remind_at <= now, K.due_at > now)  # type: ignore[union-attr]
+        after = and_(K.overdue_notified_at.is_(None), K.due_at <= now)  # type: ignore[union-attr]
+        rows = await self.db.execute(
+            select(K, ConsultationRow.owner_id)
+            .join(ConsultationRow, ConsultationRow.id == K.consultation_id)
+            # A consulter who withdrew is not reminded of anything any more.
+            .where(K.settled.is_(False), or_(before, after), ConsultationRow.status != "withdrawn")  # type: ignore[attr-defined]
+            .order_by(K.due_at, K.id)
+            .limit(limit)
+        )
+        out = []
+        for row, owner_id in rows:
+            stage = "overdue" if row.due_at <= now else "before"
+            out.append(Reminder(_stored(row), owner_id, stage))
+        return out
+
+    async def mark_reminded(self, clock_id: uuid.UUID, stage: str, at: datetime) -> bool:
+        column = K.reminded_at if stage == "before" else K.overdue_notified_at
+        values = {"reminded_at": at} if stage == "before" else {"overdue_notified_at": at}
+        if stage == "overdue":
+            # Past its end, the "soon" reminder is moot: never sent after the overdue notice.
+            values["reminded_at"] = at
+        result = await self.db.execute(
+            update(K).where(K.id == clock_id, column.is_(None)).values(**values)  # type: ignore[union-attr]
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    # -- continuity -------------------------------------------------------------------------------
+
+    async def earlier_chain(self, consultation_id: uuid.UUID) -> list[uuid.UUID]:
+        chain: list[uuid.UUID] = []
+        current = consultation_id
+        for _ in range(MAX_CHAIN):
+            follows = (
+                await self.db.execute(select(ConsultationRow.follows_id).where(ConsultationRow.id == current))
+            ).scalar_one_or_none()
+            if follows is None or follows in chain or follows == consultation_id:
+                break
+            chain.append(follows)
+            current = follows
+        return chain
+
+    async def link(self, consultation_id: uuid.UUID, earlier_id: uuid.UUID) -> None:
+        await self.db.execute(
+            update(ConsultationRow).where(ConsultationRow.id == consultation_id).values(follows_id=earlier_id)
+        )
+
+    async def set_case_clock_effects(
+        self, c: Consultation, time_to_act_at: datetime | None, *, bump: bool
+    ) -> None:
+        """The time to act alone is derived data and leaves the version (the ETag) alone; a priority or due
+        time the clocks changed is a change of the case and bumps it."""
+        values: dict[str, object] = {"time_to_act_at": time_to_act_at}
+        if bump:
+            c.version += 1
+            values |= {
+                "priority": c.priority.value,
+                "first_answer_due_at": c.first_answer_due_at,
+                "version": c.version,
+            }
+        await self.db.execute(update(ConsultationRow).where(ConsultationRow.id == c.id).values(**values))
