@@ -326,7 +326,13 @@ class AnswerService:
             ]
             draft.submitted_at = now
             await self._set_state(uow, draft, DraftState.awaiting_review, now)
-            await uow.audit.record(actor, "answer.submitted_for_review", "answer_draft", draft.id)
+            await uow.audit.record(
+                actor,
+                "answer.submitted_for_review",
+                "answer_draft",
+                draft.id,
+                consultation_id=draft.consultation_id,
+            )
             await uow.commit()
         return draft
 
@@ -348,7 +354,9 @@ class AnswerService:
             message = await self.consultations.publish_answer(uow, actor, c, draft.latest.body)
             draft.message_id, draft.published_at = message.id, now
             await self._set_state(uow, draft, DraftState.published, now)
-            await uow.audit.record(actor, "answer.published", "answer_draft", draft.id)
+            await uow.audit.record(
+                actor, "answer.published", "answer_draft", draft.id, consultation_id=draft.consultation_id
+            )
             await uow.commit()
         return draft
 
@@ -407,6 +415,12 @@ class AnswerService:
             await uow.answers.add_review(review)
             draft.reviews.append(review)
             await self._set_state(uow, draft, DraftState.approved if approve else DraftState.returned, now)
-            await uow.audit.record(actor, f"answer.review_{review.decision}", "answer_draft", draft.id)
+            await uow.audit.record(
+                actor,
+                f"answer.review_{review.decision}",
+                "answer_draft",
+                draft.id,
+                consultation_id=draft.consultation_id,
+            )
             await uow.commit()
         return draft

@@ -12,7 +12,9 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from domain.actors import Actor, Role
+from domain.bundle import BundleItem, EvidenceBundle, NoSealedOriginals, SealedOriginals, copy_sha256
 from domain.calendar import HolidayCalendar, due_at
+from domain.custody import Action, CustodyReader
 from domain.desks import DeskDirectory
 from domain.errors import (
     Conflict,
@@ -366,6 +368,7 @@ class ConsultationUnitOfWork(Protocol):
     consultations: ConsultationRepository
     outbox: Any
     audit: AuditLog
+    custody: CustodyReader
 
     async def __aenter__(self) -> ConsultationUnitOfWork: ...
 
@@ -385,8 +388,10 @@ class ConsultationService:
         policy: ConsultationPolicy,
         files: EvidenceFiles,
         desks: DeskDirectory,
+        originals: SealedOriginals | None = None,
     ) -> None:
         self.files = files
+        self.originals: SealedOriginals = originals or NoSealedOriginals()
         self.desks = desks
         self.uow = uow
         self.clock = clock
@@ -488,6 +493,9 @@ class ConsultationService:
             c.priority = Priority.urgent if flags else Priority.normal
             await repo.add(c)
             await repo.add_transition(Transition(uuid.uuid4(), c.id, owner, None, Status.submitted, now))
+            await uow.audit.record(
+                actor, Action.consultation_created, "consultation", c.id, {"channel": c.channel}
+            )
             result = await self.intake_result(c, uow=uow, flags=flags)  # in this transaction: no second round
             await uow.commit()
         return result
@@ -550,6 +558,18 @@ class ConsultationService:
         c.version = expected + 1
         if not await uow.consultations.update(c, expected_version=expected):
             raise PreconditionFailed("stale_version")
+        await uow.audit.record(
+            actor,
+            Action.consultation_changed,
+            "consultation",
+            c.id,
+            {
+                "version": c.version,
+                "status": c.status.value,
+                "from_status": previous.value if c.status is not previous else None,
+                "reason": reason,
+            },
+        )
         return c
 
     @staticmethod
@@ -752,6 +772,14 @@ class ConsultationService:
                 await self._check_message_rate(uow, c, now)
             message = Message(uuid.uuid4(), c.id, actor.require_user_id(), kind, body, now)
             await uow.consultations.add_message(message)
+            await uow.audit.record(
+                actor,
+                Action.message_posted,
+                "message",
+                message.id,
+                {"kind": kind.value},
+                consultation_id=c.id,
+            )
             flags: list[UrgencyFlag] = []
             if kind is MessageKind.consulter:
                 facts = {"minor": "victim_is_minor"} if c.victim_is_minor else {}
@@ -807,6 +835,9 @@ class ConsultationService:
         c.first_answered_at = c.first_answered_at or now
         message = Message(uuid.uuid4(), c.id, actor.require_user_id(), MessageKind.answer, body, now)
         await uow.consultations.add_message(message)
+        await uow.audit.record(
+            actor, Action.message_posted, "message", message.id, {"kind": "answer"}, consultation_id=c.id
+        )
         await uow.outbox.put(
             "mail.answer_published",
             {"user_id": str(c.owner_id), "consultation_id": str(c.id)},
@@ -846,6 +877,14 @@ class ConsultationService:
                 notes=item.notes or None,
             )
             await uow.consultations.add_evidence(item)
+            await uow.audit.record(
+                actor,
+                Action.evidence_created,
+                "evidence",
+                item.id,
+                {"gaps": len(item.missing())},
+                consultation_id=c.id,
+            )
             if self.after_evidence is not None:
                 await self.after_evidence(uow, c)
             await uow.commit()
@@ -859,9 +898,19 @@ class ConsultationService:
         after: Cursor | None = None,
         limit: int | None = None,
     ) -> list[Evidence]:
+        """Seeing the list is a custody event (committed when the unit of work ends without error)."""
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
-            return await uow.consultations.evidence(c.id, after=after, limit=limit)  # type: ignore[no-any-return]
+            items: list[Evidence] = await uow.consultations.evidence(c.id, after=after, limit=limit)
+            await uow.audit.record(
+                actor,
+                Action.evidence_viewed,
+                "evidence_list",
+                c.id,
+                {"items": len(items)},
+                consultation_id=c.id,
+            )
+            return items
 
     async def get_evidence(
         self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID
@@ -869,8 +918,9 @@ class ConsultationService:
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
             item = await uow.consultations.get_evidence(c.id, evidence_id)
-        if item is None:
-            raise NotFound("evidence_not_found")
+            if item is None:
+                raise NotFound("evidence_not_found")
+            await uow.audit.record(actor, Action.evidence_viewed, "evidence", item.id, consultation_id=c.id)
         return item  # type: ignore[no-any-return]
 
     async def attach_file(
@@ -895,6 +945,14 @@ class ConsultationService:
             # Only now, with access, state and room checked, are the uploaded bytes looked at.
             file = await self.files.store(data)
             await uow.consultations.attach_file(item.id, file)
+            await uow.audit.record(
+                actor,
+                Action.evidence_file_received,
+                "evidence",
+                item.id,
+                {"sha256": file.sha256, "size": file.size, "content_type": file.content_type},
+                consultation_id=c.id,
+            )
             await uow.commit()
             item.file = file
             return item  # type: ignore[no-any-return]
@@ -902,7 +960,84 @@ class ConsultationService:
     async def read_file(
         self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID
     ) -> tuple[Evidence, AsyncIterator[bytes]]:
-        item = await self.get_evidence(actor, consultation_id, evidence_id)
-        if item.file is None:
-            raise NotFound("file_not_found")
-        return item, await self.files.open(item.file.storage_key)
+        async with self.uow() as uow:
+            c = await self.load_visible(uow, actor, consultation_id)
+            item = await uow.consultations.get_evidence(c.id, evidence_id)
+            if item is None:
+                raise NotFound("evidence_not_found")
+            if item.file is None:
+                raise NotFound("file_not_found")
+            data = await self.files.open(item.file.storage_key)
+            await uow.audit.record(
+                actor,
+                Action.evidence_downloaded,
+                "evidence",
+                item.id,
+                {"sha256": item.file.sha256},
+                consultation_id=c.id,
+            )
+            await uow.commit()
+        return item, data
+
+    # -- the evidence bundle -------------------------------------------------------------------------
+
+    async def evidence_bundle(
+        self, actor: Actor, consultation_id: uuid.UUID, *, originals: bool = False
+    ) -> EvidenceBundle:
+        """Everything a lawyer, the police or a court needs from this case's evidence, for the consulter and
+        for the staff member the case is assigned to; anyone else (a supervisor included) gets 404. Only the
+        consulter may ask for the originals. The export is itself a link on the chain, committed before the
+        bundle is written, so the bundle carries the head that includes its own export."""
+        if actor.role not in (Role.consulter, Role.consultant, Role.supervisor):
+            raise NotFound("consultation_not_found")
+        async with self.uow() as uow:
+            c = await self.load_visible(uow, actor, consultation_id)
+            if actor.is_staff and c.assignee_id != actor.user_id:
+                raise NotFound("consultation_not_found")
+            if originals and actor.role is not Role.consulter:
+                raise Forbidden("originals_consulter_only")
+            stored: list[Evidence] = await uow.consultations.evidence(c.id)
+            items = []
+            for number, e in enumerate(stored, 1):
+                copy = await self._stored_bytes(e.file.storage_key) if e.file else None
+                items.append(
+                    BundleItem(
+                        number=number,
+                        evidence=e,
+                        copy=copy,
+                        copy_sha256=copy_sha256(e),
+                        original_sha256=self.originals.original_sha256(e),
+                        original=self.originals.export_original(e) if originals and e.file else None,
+                    )
+                )
+            await uow.audit.record(
+                actor,
+                Action.evidence_exported,
+                "evidence_bundle",
+                c.id,
+                {
+                    "items": len(items),
+                    "files": sum(1 for i in items if i.copy is not None),
+                    "originals": sum(1 for i in items if i.original is not None),
+                },
+                consultation_id=c.id,
+            )
+            links = await uow.custody.links(c.id)
+            head = await uow.custody.head(c.id)
+            stamps = await uow.custody.stamps(c.id)
+            assert head is not None  # the export's own link made it
+            await uow.commit()
+        return EvidenceBundle(
+            consultation_id=c.id,
+            exported_at=self.clock.now(),
+            exported_by_role=actor.role.value if actor.role else "",
+            exported_by=actor.require_user_id(),
+            originals_requested=originals,
+            items=items,
+            links=links,
+            head=head,
+            stamp=stamps[-1] if stamps else None,
+        )
+
+    async def _stored_bytes(self, storage_key: str) -> bytes:
+        return b"".join([chunk async for chunk in await self.files.open(storage_key)])

@@ -155,7 +155,11 @@ class AuditLog(Protocol):
         object_type: str,
         object_id: object,
         detail: dict[str, Any] | None = None,
-    ) -> None: ...
+        *,
+        consultation_id: uuid.UUID | None = None,
+    ) -> None:
+        """An event on a consultation's record (`consultation_id`, implied for object_type "consultation")
+        is also appended to its chain of custody (domain/custody.py) in the same transaction."""
 
 
 class Outbox(Protocol):

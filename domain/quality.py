@@ -328,7 +328,12 @@ class QualityService:
             transitions = await uow.consultations.transitions(c.id)
             referrals = await uow.referrals.list(c.id)
             await uow.audit.record(
-                actor, "council.case_read", "council_sample", sample_id, {"item": pseudonym}
+                actor,
+                "council.case_read",
+                "council_sample",
+                sample_id,
+                {"item": pseudonym},
+                consultation_id=c.id,
             )
             await uow.commit()
         known += [e.poster_account for e in evidence if e.poster_account]

@@ -252,9 +252,65 @@ def describe_pass(report) -> str:  # type: ignore[no-untyped-def]
         parts.append(f"failed, to be retried: {by_kind(report.failed)}")
     if report.given_up:
         parts.append(f"given up after the last attempt: {by_kind(report.given_up)}")
+    if getattr(report, "heads_stamped", 0):
+        parts.append(f"time-stamped {report.heads_stamped} chain heads")
     if report.chatbot_sessions_purged:
         parts.append(f"purged {report.chatbot_sessions_purged} expired chatbot sessions")
     return "; ".join(parts)
+
+
+@app.command("verify-audit")
+def verify_audit(
+    consultation: Annotated[
+        str | None, typer.Option(help="Check only this consultation's chain (its id)")
+    ] = None,
+) -> None:
+    """Check every chain of custody: each link re-hashed in order, the head against the last link, and the
+    time-stamp tokens (against MADOGUCHI_TSA_CA_FILE when set). Names the first broken link of each broken
+    chain (consultation id and sequence number) and exits 1 when any is broken."""
+    import uuid
+
+    async def go():  # type: ignore[no-untyped-def]
+        from infra.container import build_container
+
+        c = build_container(_settings())
+        try:
+            assert c.custody is not None
+            return await c.custody.verify(uuid.UUID(consultation) if consultation else None)
+        finally:
+            await c.close()
+
+    report = _run(go())
+    for found in report.breaks:
+        typer.echo(f"BROKEN {found}", err=True)
+    stamps = f", {report.stamps_checked} time-stamp tokens verified" if report.stamps_checked else ""
+    typer.echo(f"checked {report.chains} chains, {report.links} links{stamps}: {len(report.breaks)} broken")
+    if report.breaks:
+        raise typer.Exit(1)
+
+
+@app.command("stamp-heads")
+def stamp_heads() -> None:
+    """Time-stamp, at MADOGUCHI_TSA_URL, every chain head that moved since its last stamp (the worker does
+    this every MADOGUCHI_TSA_STAMP_MINUTES)."""
+
+    async def go():  # type: ignore[no-untyped-def]
+        from infra.container import build_container
+
+        c = build_container(_settings())
+        try:
+            assert c.custody is not None
+            if c.custody.tsa is None:
+                typer.echo("error: set MADOGUCHI_TSA_URL and MADOGUCHI_TSA_CA_FILE", err=True)
+                raise typer.Exit(2)
+            return await c.custody.stamp_heads()
+        finally:
+            await c.close()
+
+    result = _run(go())
+    typer.echo(f"time-stamped {result.stamped} chain heads; {result.failed} failed")
+    if result.failed:
+        raise typer.Exit(1)
 
 
 @app.command("load-reference")

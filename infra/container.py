@@ -28,6 +28,7 @@ from infra.calendar import JapaneseHolidays
 from infra.chatbot_loader import load_chatbot_flows
 from infra.clock import SystemClock
 from infra.clock_rules import load_clock_rules, load_template_uses
+from infra.custody import CustodyChecks
 from infra.db.engine import make_engine, make_session_factory
 from infra.db.quality import SqlManualCatalogue
 from infra.db.repositories import SqlSessionLookup
@@ -73,6 +74,7 @@ class Container:
     migration_head: str | None = None
     redis: Redis | None = None
     blobs: BlobStore | None = None
+    custody: CustodyChecks | None = None
 
     async def close(self) -> None:
         if self.line is not None:
@@ -201,6 +203,14 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         clock=clock,
     )
     worker.add_line(container.line)
+    container.custody = CustodyChecks(
+        sessions,
+        clock,
+        tsa_url=settings.tsa_url,
+        tsa_ca_file=settings.tsa_ca_file,
+        tsa_timeout=settings.tsa_timeout_seconds,
+    )
+    worker.add_custody(container.custody, settings.tsa_stamp_minutes * 60)
     # Requests and their clocks: evidence changes recompute a case's clocks in the same transaction, and the
     # worker sends the reminders.
     container.requests = RequestService(consultations, load_clock_rules(knowledge), desks)

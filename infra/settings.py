@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     consultations_per_hour: int = Field(5, ge=1)
     storage_dir: Path = Path("./var/evidence")
     max_upload_bytes: int = Field(10 * 1_048_576, ge=1024)
+    # Chain of custody (issue 16 §3): heads are time-stamped by an RFC 3161 TSA when both are set; the CA file
+    # (PEM, the TSA's root and any intermediates) is what a token is checked against.
+    tsa_url: str | None = None
+    tsa_ca_file: Path | None = None
+    tsa_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    tsa_stamp_minutes: float = Field(60.0, gt=0)  # how often the worker stamps heads that moved
     evidence_items_per_consultation: int = Field(100, ge=1)
     evidence_bytes_per_consultation: int = Field(100 * 1_048_576, ge=1024)
     evidence_bytes_per_consulter: int = Field(300 * 1_048_576, ge=1024)

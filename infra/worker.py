@@ -25,6 +25,7 @@ from infra.settings import Settings
 
 if TYPE_CHECKING:
     from domain.requests import RequestService
+    from infra.custody import CustodyChecks
     from infra.line import LineBot
 
 log = logging.getLogger("madoguchi.worker")
@@ -51,6 +52,7 @@ class PassReport:
     failed: Counter[str] = field(default_factory=Counter)  # will be retried unless attempts ran out
     given_up: Counter[str] = field(default_factory=Counter)
     chatbot_sessions_purged: int = 0
+    heads_stamped: int = 0
     clock_reminders: int = 0  # clocks whose reminder (or overdue notice) was queued
 
     @property
@@ -79,6 +81,9 @@ class OutboxWorker:
         self.handlers: dict[str, Handler] = {}
         self.passes: list[Callable[[int], Awaitable[int]]] = []
         self.chatbot_purged_at: datetime | None = None
+        self.custody: CustodyChecks | None = None
+        self.stamp_every = timedelta(hours=1)
+        self.stamped_at: datetime | None = None
         self.last_pass = PassReport()
         self.reminders: Callable[[int], Awaitable[int]] | None = None
         for kind in TEMPLATES:
@@ -174,6 +179,23 @@ class OutboxWorker:
             self.handlers[f"line.{kind}"] = line.clock_notice_handler(kind)
         self.passes.append(line.run_once)
 
+    def add_custody(self, custody: CustodyChecks, every_seconds: float) -> None:
+        """Chain-of-custody heads that moved are time-stamped every `every_seconds` (when a TSA is set)."""
+        self.custody = custody
+        self.stamp_every = timedelta(seconds=every_seconds)
+
+    async def stamp_heads_due(self, now: datetime) -> int:
+        if self.custody is None or self.custody.tsa is None:
+            return 0
+        if self.stamped_at is not None and now - self.stamped_at < self.stamp_every:
+            return 0
+        self.stamped_at = now
+        try:
+            return (await self.custody.stamp_heads()).stamped
+        except Exception as exc:  # noqa: BLE001 - a database blip; the next period tries again
+            log.error("custody stamping failed: %s", type(exc).__name__)
+            return 0
+
     def add_requests(self, requests: RequestService) -> None:
         """Clock reminders: a pass that queues the mail and LINE notices for clocks about to run out or run
         out (each once, claimed in the clock's row), ahead of the outbox pass that sends them."""
@@ -201,6 +223,7 @@ class OutboxWorker:
                 self.last_pass.delivered["line.message"] += sent
         # run_forever calls this: hourly at most
         self.last_pass.chatbot_sessions_purged = await self.purge_chatbot_due(self.clock.now())
+        self.last_pass.heads_stamped = await self.stamp_heads_due(self.clock.now())
         return delivered
 
     async def purge_idempotency_keys(self, now: datetime) -> int:

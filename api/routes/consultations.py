@@ -6,8 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import iterate_in_threadpool
 
 from api.deps import ContainerDep, Person
 from api.errors import BodyTooLarge
@@ -49,6 +51,7 @@ from domain.consultations import (
 from domain.errors import NotFound, ValidationFailed
 from domain.knowledge_model import Desk
 from domain.referrals import Referral, ReferralAction
+from infra.bundle import chunks, spool
 from infra.storage import EXTENSIONS
 
 router = APIRouter(prefix="/v1/consultations", tags=["consultations"])
@@ -506,6 +509,52 @@ async def create_evidence(
 
 
 @router.get(
+    "/{consultation_id}/evidence/bundle",
+    operation_id="evidence_bundle",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The bundle as a ZIP attachment",
+            "headers": {
+                "Content-Disposition": {
+                    "description": 'Always `attachment; filename="evidence-bundle-{consultation_id}.zip"`',
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **problem_responses(401, 403, 404),
+    },
+    summary="Download the evidence bundle (ZIP: manifest, files, chain of custody, PDF report in Japanese)",
+)
+async def evidence_bundle(
+    consultation_id: uuid.UUID,
+    actor: Person,
+    c: ContainerDep,
+    originals: Annotated[
+        bool,
+        Query(description="Include the originals as received (the consulter only; staff are answered 403)"),
+    ] = False,
+) -> StreamingResponse:
+    """For the consulter and the staff member the case is assigned to (anyone else: 404). A ZIP with
+    `manifest.json` (each item's URL, posting time and capture time in JST, poster account, SHA-256 of the
+    original and of the cleaned copy, the chain-of-custody head and its RFC 3161 token if any), the cleaned
+    files under `files/`, the originals under `originals/` when the consulter asks (`originals=true`), the
+    chain under `custody/` and `report.pdf`, a report in Japanese that lists every item and explains how to
+    check the hashes. The export is recorded on the chain before the bundle is written."""
+    bundle = await c.consultations.evidence_bundle(actor, consultation_id, originals=originals)
+    spooled = await anyio.to_thread.run_sync(spool, bundle)
+    return StreamingResponse(
+        iterate_in_threadpool(chunks(spooled)),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="evidence-bundle-{bundle.consultation_id}.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get(
     "/{consultation_id}/evidence/{evidence_id}",
     operation_id="evidence_get",
     summary="One evidence item: URL, posting time, poster account, excerpt and whether a file is attached",
@@ -552,12 +601,12 @@ async def download_evidence_file(
     consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> Response:
     """Always served as an attachment with a fixed content type, never rendered inline."""
-    item, chunks = await c.consultations.read_file(actor, consultation_id, evidence_id)
+    item, stream = await c.consultations.read_file(actor, consultation_id, evidence_id)
     assert item.file is not None
     name = f"evidence-{item.id}.{EXTENSIONS.get(item.file.content_type, 'bin')}"
     # Streamed from the store (a local file or an object in S3) without holding the whole file in memory.
     return StreamingResponse(
-        chunks,
+        stream,
         media_type=item.file.content_type,
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',

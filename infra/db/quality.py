@@ -16,6 +16,7 @@ from domain.answers import AnswerDraft, AnswerVersion, DraftState, ManualRef, Re
 from domain.consultations import OPEN_STATUSES, Status
 from domain.ports import Clock
 from domain.quality import Finding, ManualEntry, Overview, Proposal, Sample, StaleUse
+from infra.db.custody import SqlCustody
 from infra.db.tables import (
     ConsultationCategoryRow,
     ConsultationRow,
@@ -560,11 +561,13 @@ class SqlQuality:
 class DbAuditLog:
     """The trail, written through the unit of work it belongs to: a record commits with the change (or the
     read) it describes and goes with its rollback, on the request's one connection. Ids and codes only,
-    never case text."""
+    never case text. An event on a consultation's record is also appended to that consultation's chain of
+    custody (infra/db/custody.py), in the same transaction."""
 
     def __init__(self, db: AsyncSession, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        self.custody = SqlCustody(db, clock)
         self.pending = False  # a record waits for the unit of work to commit (see SqlUnitOfWork.__aexit__)
 
     async def record(
@@ -574,7 +577,11 @@ class DbAuditLog:
         object_type: str,
         object_id: object,
         detail: dict[str, Any] | None = None,
+        *,
+        consultation_id: uuid.UUID | None = None,
     ) -> None:
+        if consultation_id is None and object_type == "consultation" and isinstance(object_id, uuid.UUID):
+            consultation_id = object_id
         self.db.add(
             AuditEventRow(
                 id=uuid.uuid4(),
@@ -587,4 +594,6 @@ class DbAuditLog:
                 detail=detail or {},
             )
         )
+        if consultation_id is not None:
+            await self.custody.append(actor, consultation_id, action, object_type, object_id, detail)
         self.pending = True

@@ -47,6 +47,7 @@ class SqlUnitOfWork:
         self.quality = SqlQuality(self.db)
         self.statistics = SqlStatistics(self.db)
         self.audit = DbAuditLog(self.db, self.clock)
+        self.custody = self.audit.custody
         scope = idempotency.current()
         if scope is not None and scope.armed:
             idempotency.watch(self.db, scope)

@@ -187,6 +187,8 @@ MATRIX = [
         case_route(201, consultant=403, supervisor=201),
         lambda ctx: {"json": {"url": "https://x.com/a/status/2"}},
     ),
+    # The bundle: the consulter and the assigned staff member only (here the case is unassigned); all others 404.
+    Row("GET", C + "/evidence/bundle", expect(404, anonymous=401, service=403, owner=200)),
     Row("GET", E, case_route(200)),
     Row(
         "PUT",

@@ -390,7 +390,10 @@ async def test_staff_reads_reviews_samples_and_manual_changes_are_on_the_trail(c
             params={"object_type": "consultation", "object_id": c["id"]},
         )
     ).json()
-    assert reads and all(e["actor_role"] != "consulter" for e in reads)
+    # Reads on the trail are staff reads; the consulter's own acts (intake, changes) are there too since the
+    # chain of custody (issue 16 §3) records every event on the record.
+    assert reads and all(e["actor_role"] != "consulter" for e in reads if e["action"] == "consultation.read")
+    assert ("consultation.created", "consulter") in {(e["action"], e["actor_role"]) for e in reads}
     assert NARRATIVE[:10] not in str(events)
     assert_problem(await client.get("/v1/audit-events", headers=staff.headers), 403)
 
