@@ -16,7 +16,19 @@ from api import contract, devpages, errors
 from api.deps import known_query_only
 from api.idempotency import IdempotencyMiddleware, IdempotentReplay, replay_handler
 from api.middleware import EdgeMiddleware
-from api.routes import auth, chatbot, consultations, guidance, health, line, me, quality, reference, users
+from api.routes import (
+    auth,
+    chatbot,
+    consultations,
+    guidance,
+    health,
+    letters,
+    line,
+    me,
+    quality,
+    reference,
+    users,
+)
 from api.schemas.common import Problem
 from infra.container import Container, build_container
 from infra.db.migrate import head_revision
@@ -82,6 +94,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         chatbot.router,
         line.router,
         quality.router,
+        letters.router,
         reference.router,
         users.router,
         health.router,

@@ -35,3 +35,7 @@ def configure_logging(level: str = "INFO") -> None:
     # SQLAlchemy's echo would print statement parameters (personal data); keep it quiet.
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # At DEBUG the SQLite driver logs every statement with its parameters (letters, narratives), and
+    # fontTools lists the glyphs a PDF keeps (the set of characters of a letter): never at any level.
+    for name in ("aiosqlite", "fontTools", "fpdf"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -284,5 +284,6 @@ class ReferralEventRow(SQLModel, table=True):
 
 # Feature tables kept in their own modules; importing them here registers them on the one metadata.
 from infra.db.tables_chatbot import *  # noqa: E402,F401,F403
+from infra.db.tables_letters import *  # noqa: E402,F401,F403
 from infra.db.tables_line import *  # noqa: E402,F401,F403
 from infra.db.tables_quality import *  # noqa: E402,F401,F403

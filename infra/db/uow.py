@@ -9,6 +9,7 @@ from infra import idempotency
 from infra.db.chatbot import SqlChatbot
 from infra.db.consultations import SqlConsultations
 from infra.db.guidance import SqlDesks, SqlReferrals
+from infra.db.letters import SqlLetters
 from infra.db.quality import DbAuditLog, SqlAnswers, SqlCouncil, SqlManual, SqlQuality
 from infra.db.repositories import (
     SqlEmailTokens,
@@ -39,6 +40,7 @@ class SqlUnitOfWork:
         self.desks = SqlDesks(self.db)
         self.referrals = SqlReferrals(self.db)
         self.answers = SqlAnswers(self.db)
+        self.letters = SqlLetters(self.db)
         self.manual = SqlManual(self.db)
         self.council = SqlCouncil(self.db)
         self.quality = SqlQuality(self.db)
