@@ -636,6 +636,10 @@ class LetterService:
             raise Forbidden("role_not_allowed")
         async with self.uow() as uow:
             letters = await uow.letters.awaiting_review()
+            for letter in letters:
+                # The advisor reads the letters' content here: on the trail (ids only), like a case read.
+                await uow.audit.record(actor, "letter.read_for_review", "letter", letter.id)
+            await uow.commit()
         return sorted(letters, key=lambda x: x.submitted_at or x.created_at)
 
     async def decide(self, actor: Actor, letter_id: uuid.UUID, approve: bool, advice: str | None) -> Letter:

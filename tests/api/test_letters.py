@@ -449,3 +449,19 @@ async def test_letter_forms_cite_their_source(client) -> None:  # type: ignore[n
     assert sorted(f["kind"] for f in forms) == sorted(KINDS)
     for f in forms:
         assert f["source_url"].startswith("https://www.isplaw.jp") and f["checked"] == "2026-12-01"
+
+
+async def test_a_retried_create_makes_one_letter(client, people) -> None:  # type: ignore[no-untyped-def]
+    owner = await people.create(Role.consulter)
+    cid = (await open_consultation(client, owner))["id"]
+    eid = await evidence(client, owner, cid)
+    headers = {**owner.headers, "Idempotency-Key": str(uuid.uuid4())}
+    body = complete("removal_intimate_image", [eid])
+    first = await client.post(f"/v1/consultations/{cid}/letters", headers=headers, json=body)
+    again = await client.post(f"/v1/consultations/{cid}/letters", headers=headers, json=body)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    listed = (await client.get(f"/v1/consultations/{cid}/letters", headers=owner.headers)).json()
+    assert [x["id"] for x in listed] == [first.json()["id"]]
+    # A private-sexual-image letter falls under the sexual-images review rule, like an answer would.
+    assert "sexual_images" in first.json()["review_reasons"] and first.json()["needs_advisor"]
