@@ -12,10 +12,10 @@ from fpdf.enums import WrapMode, XPos, YPos
 from domain.letters import JST, LetterContent, LetterForm, LetterNotice
 from infra.fonts import FONT_FAMILY, japanese_font_path
 
-# fontTools logs the glyphs it keeps when fpdf2 subsets the font: that list is the set of characters in the
-# letter, and letters are never logged.
-for _name in ("fontTools", "fpdf"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+# fontTools logs the glyphs it keeps when fpdf2 subsets the font (the set of characters in the letter) and
+# fpdf2 warns with the characters the font lacks: letters are never logged.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
+logging.getLogger("fpdf").setLevel(logging.ERROR)
 
 MARGIN = 18.0
 LINE = 6.0
