@@ -4,7 +4,7 @@ PDF and as text for a service's web form; staff and the legal advisor review the
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
@@ -27,7 +27,7 @@ from api.schemas.letters import (
     LetterVersionOut,
     SenderOut,
 )
-from api.schemas.text import Code
+from api.schemas.text import SingleLine
 from domain.actors import Actor
 from domain.letters import (
     Draft,
@@ -307,14 +307,18 @@ async def letter_form_text(
     letter_id: uuid.UUID,
     actor: Person,
     c: ContainerDep,
-    service: Code = Query(
-        description="A service code from the platform reference data, e.g. x, youtube, openchat"
-    ),
+    service: Annotated[
+        str,
+        Query(
+            max_length=64, description="A service code of the platform reference data: x, youtube, openchat …"
+        ),
+        SingleLine(min_length=1, max_length=64),
+    ],
 ) -> LetterFormTextOut:
     """Text is never cut: a field over its limit says so (fits false, over_by) and the person shortens it."""
     letters = _service(c)
-    web = letters.web_form(service)
     letter = await letters.get(actor, consultation_id, letter_id)
+    web = letters.web_form(service)
     fields = form_texts(letters.form(letter.kind), letter.latest.content, web)
     return LetterFormTextOut(
         letter_id=letter.id,
