@@ -27,6 +27,7 @@ STATUS_OF: list[tuple[type[e.DomainError], int]] = [
     (e.PreconditionRequired, 428),
     (e.ValidationFailed, 422),
     (e.MalformedRequest, 400),
+    (e.QuotaExceeded, 413),
     (e.RateLimited, 429),
     (e.Unavailable, 503),
 ]

@@ -6,8 +6,22 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Annotated, Protocol, TypeVar
 
+from fastapi import Query
+
+from api.schemas.common import Page
+from api.schemas.text import SingleLine
+from domain.consultations import Cursor
 from domain.errors import ValidationFailed
+
+# The query parameters of every keyset-paged list.
+CursorParam = Annotated[
+    str | None, Query(max_length=200, description="`next_cursor` of the previous page"), SingleLine()
+]
+LimitParam = Annotated[int, Query(ge=1, le=100, description="Items per page")]
 
 
 def encode_cursor(position: dict[str, str]) -> str:
@@ -32,3 +46,36 @@ def cursor_uuid(cursor: str | None) -> uuid.UUID | None:
         return uuid.UUID(decode_cursor(cursor)["id"])
     except (KeyError, ValueError) as exc:
         raise ValidationFailed("invalid_cursor", field="cursor") from exc
+
+
+def position(cursor: str | None) -> Cursor | None:
+    """The (created_at, id) position a cursor stands for; None for the first page."""
+    if not cursor:
+        return None
+    value = decode_cursor(cursor)
+    try:
+        return Cursor(datetime.fromisoformat(value["c"]), uuid.UUID(value["id"]))
+    except (KeyError, ValueError) as exc:
+        raise ValidationFailed("invalid_cursor", field="cursor") from exc
+
+
+class Positioned(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+T = TypeVar("T", bound=Positioned)
+Out = TypeVar("Out")
+
+
+def page_of(found: Sequence[T], limit: int, shape: Callable[[T], Out]) -> Page[Out]:
+    """One page from `limit + 1` rows fetched: the extra row only says whether another page follows."""
+    items = found[:limit]
+    next_cursor = None
+    if len(found) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor({"c": last.created_at.isoformat(), "id": str(last.id)})
+    return Page(items=[shape(x) for x in items], next_cursor=next_cursor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ from domain.errors import (
     InvalidState,
     NotFound,
     PreconditionFailed,
+    QuotaExceeded,
     RateLimited,
     ValidationFailed,
 )
@@ -255,12 +257,26 @@ class Cursor:
 
 
 @dataclass(frozen=True, slots=True)
+class EvidenceUsage:
+    """What one consultation and its consulter already hold: the bounds are checked against this."""
+
+    items: int
+    consultation_bytes: int
+    consulter_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class ConsultationPolicy:
     terms_version: str = "2026-11"
     first_answer_business_days: int = 3
     office_closes: time = time(17, 0)
     reopen_window: timedelta = timedelta(days=30)
     intake_per_hour: int = 5
+    # Bounds that keep one account from filling the disk or flooding a staff thread (settings say the values).
+    evidence_items_per_consultation: int = 100
+    evidence_bytes_per_consultation: int = 100 * 1_048_576
+    evidence_bytes_per_consulter: int = 300 * 1_048_576
+    consulter_messages_per_hour: int = 30
 
 
 class EvidenceFiles(Protocol):
@@ -296,11 +312,40 @@ class ConsultationRepository(Protocol):
 
     async def add_message(self, m: Message) -> None: ...
 
-    async def messages(self, consultation_id: uuid.UUID, kinds: Sequence[MessageKind]) -> list[Message]: ...
+    async def messages(
+        self,
+        consultation_id: uuid.UUID,
+        kinds: Sequence[MessageKind],
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
+    ) -> list[Message]:
+        """Oldest first; with `after`, the messages after that position; at most `limit`."""
+        ...
+
+    async def get_message(
+        self, consultation_id: uuid.UUID, message_id: uuid.UUID, kinds: Sequence[MessageKind]
+    ) -> Message | None: ...
+
+    async def message_times_since(
+        self, consultation_id: uuid.UUID, kind: MessageKind, since: datetime
+    ) -> list[datetime]:
+        """When each message of this kind was posted since `since`, oldest first. Locks the consultation row
+        for the rest of the transaction (PostgreSQL), so concurrent posts are counted one after another."""
+        ...
 
     async def add_evidence(self, e: Evidence) -> None: ...
 
-    async def evidence(self, consultation_id: uuid.UUID) -> list[Evidence]: ...
+    async def evidence(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Evidence]:
+        """Oldest first; with `after`, the items after that position; at most `limit`."""
+        ...
+
+    async def evidence_usage(self, consultation_id: uuid.UUID, owner_id: uuid.UUID) -> EvidenceUsage:
+        """Items of the consultation and stored bytes of it and of all its owner's consultations. Locks the
+        consultation row for the rest of the transaction (PostgreSQL), so concurrent additions cannot both pass."""
+        ...
 
     async def get_evidence(self, consultation_id: uuid.UUID, evidence_id: uuid.UUID) -> Evidence | None: ...
 
@@ -619,16 +664,36 @@ class ConsultationService:
 
     # -- messages ----------------------------------------------------------------------------------
 
-    async def messages(self, actor: Actor, consultation_id: uuid.UUID) -> list[Message]:
-        """The thread as the actor may see it. Reading changes nothing: the consulter marks answers read
-        explicitly (`mark_read`), so a prefetch, a retry or a crawler never clears an unread count."""
+    async def messages(
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
+    ) -> list[Message]:
+        """The thread as the actor may see it, oldest first, a page at a time. Reading changes nothing: the
+        consulter marks answers read explicitly (`mark_read`), so a prefetch, a retry or a crawler never clears
+        an unread count."""
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
-            if actor.role is Role.consulter:
-                return await uow.consultations.messages(  # type: ignore[no-any-return]
-                    c.id, [MessageKind.consulter, MessageKind.answer]
-                )
-            return await uow.consultations.messages(c.id, list(MessageKind))  # type: ignore[no-any-return]
+            return await uow.consultations.messages(  # type: ignore[no-any-return]
+                c.id, self._visible_kinds(actor), after=after, limit=limit
+            )
+
+    async def get_message(self, actor: Actor, consultation_id: uuid.UUID, message_id: uuid.UUID) -> Message:
+        async with self.uow() as uow:
+            c = await self.load_visible(uow, actor, consultation_id)
+            message = await uow.consultations.get_message(c.id, message_id, self._visible_kinds(actor))
+        if message is None:
+            raise NotFound("message_not_found")
+        return message  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _visible_kinds(actor: Actor) -> list[MessageKind]:
+        if actor.role is Role.consulter:
+            return [MessageKind.consulter, MessageKind.answer]
+        return list(MessageKind)
 
     async def mark_read(self, actor: Actor, consultation_id: uuid.UUID, up_to: uuid.UUID) -> int:
         """The owner has read the thread up to this message (inclusive); returns the answers still unread.
@@ -675,6 +740,8 @@ class ConsultationService:
                     raise ValidationFailed("answers_go_through_drafts", field="kind")
                 if kind is not MessageKind.note:
                     raise ValidationFailed("kind_required", field="kind")
+            if kind is MessageKind.consulter:
+                await self._check_message_rate(uow, c, now)
             message = Message(uuid.uuid4(), c.id, actor.require_user_id(), kind, body, now)
             await uow.consultations.add_message(message)
             flags: list[UrgencyFlag] = []
@@ -701,6 +768,16 @@ class ConsultationService:
             await self.desks.resolve([d for f in flags for d in f.desk_codes]),
             await self.desks.emergency(),
         )
+
+    async def _check_message_rate(self, uow, c: Consultation, now: datetime) -> None:  # type: ignore[no-untyped-def]
+        """A consulter posts at most `consulter_messages_per_hour` messages to one consultation in any hour;
+        Retry-After says when the oldest of them leaves the window."""
+        window = timedelta(hours=1)
+        recent = await uow.consultations.message_times_since(c.id, MessageKind.consulter, now - window)
+        limit = self.policy.consulter_messages_per_hour
+        if len(recent) >= limit:
+            frees_at = recent[len(recent) - limit] + window
+            raise RateLimited(math.ceil((frees_at - now).total_seconds()), "too_many_messages")
 
     async def _alert_staff(self, uow, c: Consultation, message: Message, flags: list[str]) -> None:  # type: ignore[no-untyped-def]
         """One outbox row per recipient, deduplicated per message. Ids and flag names only: a mail never
@@ -746,6 +823,9 @@ class ConsultationService:
                 raise InvalidState("consultation_not_open")
             if item.platform is not None and self.knowledge.platform(item.platform) is None:
                 raise ValidationFailed("unknown_code", field="platform")
+            usage = await uow.consultations.evidence_usage(c.id, c.owner_id)
+            if usage.items >= self.policy.evidence_items_per_consultation:
+                raise Conflict("evidence_limit_reached", limit=self.policy.evidence_items_per_consultation)
             item = replace(
                 item,
                 id=uuid.uuid4(),
@@ -761,10 +841,17 @@ class ConsultationService:
             await uow.commit()
             return item
 
-    async def evidence(self, actor: Actor, consultation_id: uuid.UUID) -> list[Evidence]:
+    async def evidence(
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
+    ) -> list[Evidence]:
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
-            return await uow.consultations.evidence(c.id)  # type: ignore[no-any-return]
+            return await uow.consultations.evidence(c.id, after=after, limit=limit)  # type: ignore[no-any-return]
 
     async def get_evidence(
         self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID
@@ -790,7 +877,12 @@ class ConsultationService:
                 raise Conflict("file_already_attached")
             if c.status not in OPEN_STATUSES:
                 raise InvalidState("consultation_not_open")
-            # Only now, with access and state checked, are the uploaded bytes looked at.
+            usage = await uow.consultations.evidence_usage(c.id, c.owner_id)
+            if usage.consultation_bytes + len(data) > self.policy.evidence_bytes_per_consultation:
+                raise QuotaExceeded("consultation_storage_full")
+            if usage.consulter_bytes + len(data) > self.policy.evidence_bytes_per_consulter:
+                raise QuotaExceeded("consulter_storage_full")
+            # Only now, with access, state and room checked, are the uploaded bytes looked at.
             file = await self.files.store(data)
             await uow.consultations.attach_file(item.id, file)
             await uow.commit()

@@ -46,6 +46,12 @@ class MalformedRequest(DomainError):
     code = "bad_request"
 
 
+class QuotaExceeded(DomainError):
+    """Accepting this would store more than the service holds for one consultation or one person: 413."""
+
+    code = "quota_exceeded"
+
+
 class RateLimited(DomainError):
     code = "rate_limited"
 

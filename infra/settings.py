@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     consultations_per_hour: int = Field(5, ge=1)
     storage_dir: Path = Path("./var/evidence")
     max_upload_bytes: int = Field(10 * 1_048_576, ge=1024)
+    evidence_items_per_consultation: int = Field(100, ge=1)
+    evidence_bytes_per_consultation: int = Field(100 * 1_048_576, ge=1024)
+    evidence_bytes_per_consulter: int = Field(300 * 1_048_576, ge=1024)
+    consulter_messages_per_hour: int = Field(30, ge=1)
 
     # LINE official account (issue 6). Without a channel secret the webhook answers 503; the secret and the
     # access token are SecretStr so they never show in reprs or logs. The Messaging API base URLs are

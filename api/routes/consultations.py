@@ -12,7 +12,7 @@ from api.deps import ContainerDep, Person
 from api.errors import BodyTooLarge
 from api.etag import etag_of, parse_if_match
 from api.idempotency import idempotent
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import CursorParam, LimitParam, page_of, position
 from api.routes.guidance import desk_out
 from api.schemas.common import Page, problem_responses
 from api.schemas.consultations import (
@@ -36,7 +36,6 @@ from api.schemas.text import SingleLine
 from domain.actors import Actor
 from domain.consultations import (
     Consultation,
-    Cursor,
     Evidence,
     Intake,
     IntakeResult,
@@ -201,8 +200,8 @@ async def list_consultations(
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     overdue: bool | None = None,
-    cursor: Annotated[str | None, Query(max_length=200), SingleLine()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: CursorParam = None,
+    limit: LimitParam = 25,
 ) -> Page[ConsultationOut]:
     """For a consulter: their own consultations, newest first, with the count of unread answers. For staff: the queue they may see (a consultant sees the unassigned queue and their own cases; supervisors see all), with filters and keyset pages (`next_cursor`). Unknown query parameters answer 422."""
     assignee_id, unassigned = None, False
@@ -218,13 +217,6 @@ async def list_consultations(
     for bound in (created_from, created_to):
         if bound is not None and bound.tzinfo is None:
             raise ValidationFailed("timezone_required", field="created_from/created_to")
-    after = None
-    if cursor:
-        position = decode_cursor(cursor)
-        try:
-            after = Cursor(datetime.fromisoformat(position["c"]), uuid.UUID(position["id"]))
-        except (KeyError, ValueError) as exc:
-            raise ValidationFailed("invalid_cursor", field="cursor") from exc
     flt = QueueFilter(
         status=status_,
         category=category,
@@ -237,14 +229,9 @@ async def list_consultations(
         created_to=created_to,
         overdue=overdue,
     )
-    found = await c.consultations.list(actor, flt, after=after, limit=limit + 1)
+    found = await c.consultations.list(actor, flt, after=position(cursor), limit=limit + 1)
     now = c.clock.now()
-    items = [ConsultationOut(**summary(x, now)) for x in found[:limit]]
-    next_cursor = None
-    if len(found) > limit:
-        last = found[limit - 1]
-        next_cursor = encode_cursor({"c": last.created_at.isoformat(), "id": str(last.id)})
-    return Page(items=items, next_cursor=next_cursor)
+    return page_of(found, limit, lambda x: ConsultationOut(**summary(x, now)))
 
 
 @router.get(
@@ -376,24 +363,28 @@ async def consultation_history(
 @router.get(
     "/{consultation_id}/messages",
     operation_id="messages_list",
-    response_model=list[MessageOut],
+    response_model=Page[MessageOut],
     responses=problem_responses(401, 403, 404),
-    summary="The thread. Consulters never see internal notes",
-    description="Reading the thread changes nothing: a consulter marks answers read with "
-    "`POST …/messages/read`.",
+    summary="The thread, oldest first, a page at a time. Consulters never see internal notes",
+    description="Keyset pages: pass `next_cursor` as `cursor` for the next page (null at the end). Reading "
+    "the thread changes nothing: a consulter marks answers read with `POST …/messages/read`.",
 )
-async def list_messages(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[MessageOut]:
-    return [message_out(m) for m in await c.consultations.messages(actor, consultation_id)]
+async def list_messages(
+    consultation_id: uuid.UUID,
+    actor: Person,
+    c: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[MessageOut]:
+    found = await c.consultations.messages(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    return page_of(found, limit, message_out)
 
 
 async def replay_message(
     actor: Actor, c: Any, message_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    for m in await c.consultations.messages(actor, consultation_id):
-        if m.id == message_id:
-            return message_out(m), {}
-    raise NotFound("message_not_found")
+    return message_out(await c.consultations.get_message(actor, consultation_id, message_id)), {}
 
 
 @router.post(
@@ -448,12 +439,20 @@ async def post_message(
 @router.get(
     "/{consultation_id}/evidence",
     operation_id="evidence_list",
-    summary="The evidence items recorded for a consultation",
-    response_model=list[EvidenceOut],
+    summary="The evidence items recorded for a consultation, oldest first, a page at a time",
+    response_model=Page[EvidenceOut],
     responses=problem_responses(401, 403, 404),
+    description="Keyset pages: pass `next_cursor` as `cursor` for the next page (null at the end).",
 )
-async def list_evidence(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[EvidenceOut]:
-    return [evidence_out(e) for e in await c.consultations.evidence(actor, consultation_id)]
+async def list_evidence(
+    consultation_id: uuid.UUID,
+    actor: Person,
+    c: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[EvidenceOut]:
+    found = await c.consultations.evidence(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    return page_of(found, limit, evidence_out)
 
 
 async def replay_evidence(

@@ -19,6 +19,7 @@ from domain.consultations import (
     Cursor,
     Evidence,
     EvidenceFile,
+    EvidenceUsage,
     Message,
     MessageKind,
     Priority,
@@ -317,17 +318,57 @@ class SqlConsultations:
         )
         await self.db.flush()
 
-    async def messages(self, consultation_id: uuid.UUID, kinds: Sequence[MessageKind]) -> list[Message]:
+    async def messages(
+        self,
+        consultation_id: uuid.UUID,
+        kinds: Sequence[MessageKind],
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
+    ) -> list[Message]:
+        M = MessageRow
+        query = select(M).where(
+            M.consultation_id == consultation_id,
+            M.kind.in_([k.value for k in kinds]),  # type: ignore[attr-defined]
+        )
+        rows = await self.db.execute(_oldest_first(query, M, after, limit))
+        return [_message(r) for r in rows.scalars()]
+
+    async def get_message(
+        self, consultation_id: uuid.UUID, message_id: uuid.UUID, kinds: Sequence[MessageKind]
+    ) -> Message | None:
+        M = MessageRow
+        row = (
+            await self.db.execute(
+                select(M).where(
+                    M.id == message_id,
+                    M.consultation_id == consultation_id,
+                    M.kind.in_([k.value for k in kinds]),  # type: ignore[attr-defined]
+                )
+            )
+        ).scalar_one_or_none()
+        return _message(row) if row else None
+
+    async def message_times_since(
+        self, consultation_id: uuid.UUID, kind: MessageKind, since: datetime
+    ) -> list[datetime]:
+        await self._lock(consultation_id)
         M = MessageRow
         rows = await self.db.execute(
-            select(M)
-            .where(M.consultation_id == consultation_id, M.kind.in_([k.value for k in kinds]))  # type: ignore[attr-defined]
-            .order_by(M.created_at, M.id)
+            select(M.created_at)
+            .where(M.consultation_id == consultation_id, M.kind == kind.value, M.created_at >= since)
+            .order_by(M.created_at)  # type: ignore[arg-type]
         )
-        return [
-            Message(r.id, r.consultation_id, r.author_id, MessageKind(r.kind), r.body, r.created_at)
-            for r in rows.scalars()
-        ]
+        return list(rows.scalars())
+
+    async def _lock(self, consultation_id: uuid.UUID) -> None:
+        """Hold the consultation row until commit, so what is counted next cannot change before the insert.
+        PostgreSQL: `SELECT … FOR UPDATE`. SQLite has no row locks and the driver opens its transaction only at
+        the first write: a write that changes nothing takes the database's write lock here instead."""
+        if self.db.get_bind().dialect.name == "sqlite":
+            await self.db.execute(update(C).where(C.id == consultation_id).values(id=C.id))
+        else:
+            await self.db.execute(select(C.id).where(C.id == consultation_id).with_for_update())
 
     async def add_evidence(self, e: Evidence) -> None:
         self.db.add(
@@ -348,12 +389,27 @@ class SqlConsultations:
         )
         await self.db.flush()
 
-    async def evidence(self, consultation_id: uuid.UUID) -> list[Evidence]:
+    async def evidence(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Evidence]:
         E = EvidenceRow
-        rows = await self.db.execute(
-            select(E).where(E.consultation_id == consultation_id).order_by(E.created_at, E.id)
-        )
+        query = select(E).where(E.consultation_id == consultation_id)
+        rows = await self.db.execute(_oldest_first(query, E, after, limit))
         return [_evidence(r) for r in rows.scalars()]
+
+    async def evidence_usage(self, consultation_id: uuid.UUID, owner_id: uuid.UUID) -> EvidenceUsage:
+        await self._lock(consultation_id)
+        E = EvidenceRow
+        size = func.coalesce(func.sum(E.file_size), 0)
+        items, in_consultation = (
+            await self.db.execute(select(func.count(), size).where(E.consultation_id == consultation_id))
+        ).one()
+        of_owner = (
+            await self.db.execute(
+                select(size).join(C, C.id == E.consultation_id).where(C.owner_id == owner_id)
+            )
+        ).scalar_one()
+        return EvidenceUsage(int(items), int(in_consultation), int(of_owner))
 
     async def get_evidence(self, consultation_id: uuid.UUID, evidence_id: uuid.UUID) -> Evidence | None:
         E = EvidenceRow
@@ -387,3 +443,15 @@ class SqlConsultations:
         if row is None or not row.is_active:
             return None
         return Role(row.role)
+
+
+def _oldest_first(query: Any, row: Any, after: Cursor | None, limit: int | None) -> Any:
+    """A thread-like list in posting order, one keyset page of it."""
+    if after is not None:
+        query = query.where(tuple_(row.created_at, row.id) > tuple_(after.created_at, after.id))
+    query = query.order_by(row.created_at, row.id)
+    return query if limit is None else query.limit(limit)
+
+
+def _message(r: MessageRow) -> Message:
+    return Message(r.id, r.consultation_id, r.author_id, MessageKind(r.kind), r.body, r.created_at)

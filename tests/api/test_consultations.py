@@ -186,7 +186,7 @@ async def test_another_consulter_gets_404_everywhere(client, people) -> None:
     # And nothing changed for the owner.
     mine = (await client.get(base, headers=owner.headers)).json()
     assert mine["status"] == "submitted" and mine["title"] == intake()["title"]
-    assert (await client.get(f"{base}/messages", headers=owner.headers)).json() == []
+    assert (await client.get(f"{base}/messages", headers=owner.headers)).json()["items"] == []
 
 
 async def test_consulter_patch_cannot_touch_status_owner_or_assignee(client, people) -> None:
@@ -375,7 +375,7 @@ async def test_internal_notes_never_reach_the_consulter_and_unread_counts(client
     listed = (await client.get("/v1/consultations", headers=owner.headers)).json()["items"][0]
     assert listed["unread_answers"] == 1
     thread = await client.get(f"/v1/consultations/{c['id']}/messages", headers=owner.headers)
-    assert [m["kind"] for m in thread.json()] == ["answer"]
+    assert [m["kind"] for m in thread.json()["items"]] == ["answer"]
     assert "矛盾" not in thread.text
     # A GET changes nothing: the answer stays unread until the consulter says they read it.
     assert (await client.get("/v1/consultations", headers=owner.headers)).json()["items"][0][
@@ -384,13 +384,15 @@ async def test_internal_notes_never_reach_the_consulter_and_unread_counts(client
     read = await client.post(
         f"/v1/consultations/{c['id']}/messages/read",
         headers=owner.headers,
-        json={"up_to": thread.json()[-1]["id"]},
+        json={"up_to": thread.json()["items"][-1]["id"]},
     )
     assert read.status_code == 200 and read.json() == {"unread_answers": 0}
     assert (await client.get("/v1/consultations", headers=owner.headers)).json()["items"][0][
         "unread_answers"
     ] == 0
-    staff_view = (await client.get(f"/v1/consultations/{c['id']}/messages", headers=staff.headers)).json()
+    staff_view = (await client.get(f"/v1/consultations/{c['id']}/messages", headers=staff.headers)).json()[
+        "items"
+    ]
     assert [m["kind"] for m in staff_view] == ["note", "answer"]
     # A consulter cannot write a note or an answer.
     for kind in ("note", "answer"):

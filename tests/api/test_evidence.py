@@ -58,7 +58,7 @@ async def test_missing_parts_of_good_evidence(client, people) -> None:
         },
     )
     assert full.status_code == 201 and full.json()["missing"] == []
-    listed = (await client.get(url, headers=owner.headers)).json()
+    listed = (await client.get(url, headers=owner.headers)).json()["items"]
     assert [e["id"] for e in listed] == [thin.json()["id"], full.json()["id"]]
 
 
@@ -82,7 +82,7 @@ async def test_urls_are_validated_and_naive_times_refused(client, people) -> Non
     assert_problem(naive, 422, "validation_failed")
     unknown_platform = await client.post(url, headers=owner.headers, json={"platform": "myspace"})
     assert_problem(unknown_platform, 422, "unknown_code")
-    assert (await client.get(url, headers=owner.headers)).json() == []
+    assert (await client.get(url, headers=owner.headers)).json()["items"] == []
     # Internal addresses are accepted as inert text: the server never fetches evidence URLs.
     inert = await client.post(
         url, headers=owner.headers, json={"url": "http://169.254.169.254/latest/meta-data"}

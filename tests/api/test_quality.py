@@ -80,7 +80,9 @@ async def test_a_draft_that_needs_review_reaches_the_consulter_only_after_approv
     assert_problem(await client.post(f"{url}/publish", headers=advisor.headers), 403)
     published = await client.post(f"{url}/publish", headers=staff.headers)
     assert published.json()["state"] == "published"
-    thread = (await client.get(f"/v1/consultations/{c['id']}/messages", headers=owner.headers)).json()
+    thread = (await client.get(f"/v1/consultations/{c['id']}/messages", headers=owner.headers)).json()[
+        "items"
+    ]
     assert [m["body"] for m in thread] == [versions[1]["body"]]
 
 
@@ -457,5 +459,5 @@ async def test_a_draft_on_a_harmless_case_cannot_skip_review_once_the_case_or_th
     assert revised.status_code == 200, revised.text
     assert revised.json()["review_reasons"] == ["sexual_images"] and revised.json()["needs_review"]
     assert_problem(await client.post(f"{draft}/publish", headers=staff.headers), 409, "review_required")
-    thread = (await client.get(f"/v1/consultations/{cid}/messages", headers=owner.headers)).json()
+    thread = (await client.get(f"/v1/consultations/{cid}/messages", headers=owner.headers)).json()["items"]
     assert not [m for m in thread if m["kind"] == "answer"]

@@ -22,7 +22,7 @@ async def test_reading_the_thread_changes_nothing_and_marking_read_counts_down(c
     await answer(client, staff, c["id"], "削除依頼の書式をお送りします。", people=people)
     url = f"/v1/consultations/{c['id']}/messages"
     for _ in range(3):  # a prefetch, a retry, a second tab
-        thread = (await client.get(url, headers=owner.headers)).json()
+        thread = (await client.get(url, headers=owner.headers)).json()["items"]
     assert [m["kind"] for m in thread] == ["answer", "answer"]
     assert await unread(client, owner) == 2
 
@@ -54,7 +54,9 @@ async def test_only_the_owner_marks_and_only_messages_of_their_thread(client, pe
     )
     await answer(client, staff, c["id"], "回答です。", people=people)
     url = f"/v1/consultations/{c['id']}/messages/read"
-    thread = (await client.get(f"/v1/consultations/{c['id']}/messages", headers=owner.headers)).json()
+    thread = (await client.get(f"/v1/consultations/{c['id']}/messages", headers=owner.headers)).json()[
+        "items"
+    ]
     mine = {"up_to": thread[-1]["id"]}
     # Another consulter learns nothing: 404 as for a consultation that does not exist.
     assert_problem(await client.post(url, headers=other.headers, json=mine), 404)

@@ -85,7 +85,7 @@ async def test_intake_answer_reply_close(server: str, container, mailbox) -> Non
 
         mine = http.get("/v1/consultations", headers=hanako).json()["items"]
         assert mine[0]["status"] == "answered" and mine[0]["unread_answers"] == 1
-        thread = http.get(f"/v1/consultations/{cid}/messages", headers=hanako).json()
+        thread = http.get(f"/v1/consultations/{cid}/messages", headers=hanako).json()["items"]
         assert [m["kind"] for m in thread] == ["answer"] and "ポストを報告" in thread[0]["body"]
         read = http.post(
             f"/v1/consultations/{cid}/messages/read", headers=hanako, json={"up_to": thread[0]["id"]}
