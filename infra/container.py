@@ -16,6 +16,7 @@ from domain.consultations import ConsultationPolicy, ConsultationService
 from domain.desks import DeskDirectory
 from domain.guidance import GuidanceService
 from domain.knowledge_model import Knowledge
+from domain.letters import LetterService
 from domain.ports import Clock
 from domain.quality import QualityService
 from domain.referrals import ReferralService
@@ -34,6 +35,7 @@ from infra.db.quality import SqlManualCatalogue
 from infra.db.repositories import SqlSessionLookup
 from infra.db.uow import SqlUnitOfWorkFactory
 from infra.knowledge import load_knowledge
+from infra.letters_loader import load_letter_catalogue
 from infra.line import LineBot
 from infra.mail import make_mailer
 from infra.morphology import SudachiProperNouns
@@ -65,6 +67,7 @@ class Container:
     knowledge: Knowledge
     guidance: GuidanceService
     answers: AnswerService | None = None
+    letters: LetterService | None = None
     quality: QualityService | None = None
     statistics: StatisticsService | None = None
     line: LineBot | None = None
@@ -166,10 +169,12 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     )
     answers = AnswerService(consultations, load_review_rules(), SqlManualCatalogue(sessions))
     quality = QualityService(SqlUnitOfWorkFactory(sessions, clock), clock, Masker(SudachiProperNouns()))
+    letters = LetterService(answers, load_letter_catalogue(knowledge))
     container = Container(
         redis=redis,
         blobs=blobs,
         answers=answers,
+        letters=letters,
         quality=quality,
         statistics=StatisticsService(SqlUnitOfWorkFactory(sessions, clock), clock, knowledge),
         settings=settings,

@@ -35,3 +35,9 @@ def configure_logging(level: str = "INFO") -> None:
     # SQLAlchemy's echo would print statement parameters (personal data); keep it quiet.
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # At DEBUG the SQLite driver logs every statement with its parameters (letters, narratives), and
+    # fontTools lists the glyphs a PDF keeps (the set of characters of a letter).
+    # fpdf2 warns with the characters a font lacks.
+    for name in ("aiosqlite", "fontTools"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("fpdf").setLevel(logging.ERROR)

@@ -289,6 +289,7 @@ class ReferralEventRow(SQLModel, table=True):
 # Feature tables kept in their own modules; importing them here registers them on the one metadata.
 from infra.db.tables_chatbot import *  # noqa: E402,F401,F403
 from infra.db.tables_custody import *  # noqa: E402,F401,F403
+from infra.db.tables_letters import *  # noqa: E402,F401,F403
 from infra.db.tables_line import *  # noqa: E402,F401,F403
 from infra.db.tables_quality import *  # noqa: E402,F401,F403
 from infra.db.tables_requests import *  # noqa: E402,F401,F403

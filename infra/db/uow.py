@@ -9,6 +9,7 @@ from infra import idempotency
 from infra.db.chatbot import SqlChatbot
 from infra.db.consultations import SqlConsultations
 from infra.db.guidance import SqlDesks, SqlReferrals
+from infra.db.letters import SqlLetters
 from infra.db.quality import DbAuditLog, SqlAnswers, SqlCouncil, SqlManual, SqlQuality
 from infra.db.repositories import (
     SqlEmailTokens,
@@ -42,6 +43,7 @@ class SqlUnitOfWork:
         self.referrals = SqlReferrals(self.db)
         self.requests = SqlRequests(self.db, self.clock)
         self.answers = SqlAnswers(self.db)
+        self.letters = SqlLetters(self.db)
         self.manual = SqlManual(self.db)
         self.council = SqlCouncil(self.db)
         self.quality = SqlQuality(self.db)

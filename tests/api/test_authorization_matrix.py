@@ -66,6 +66,19 @@ C = "/v1/consultations/{consultation_id}"
 ANS = C + "/answers"
 E = C + "/evidence/{evidence_id}"
 RQ = C + "/requests"
+LET = C + "/letters"
+
+
+def letter_body(ctx: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": "disclosure",
+        "recipient": "X Corp.",
+        "evidence_ids": [ctx["letter_evidence_id"]],
+        "choices": {"right": ["名誉権"]},
+        "texts": {"reason": "事実無根の投稿で名誉を傷つけられました。"},
+    }
+
+
 TINY_PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS"
     b"\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00\x00\x00IEND"
@@ -363,6 +376,52 @@ MATRIX = [
         lambda ctx: {"json": {"advice": "根拠条文を追記してください"}},
         needs=frozenset({"draft"}),
     ),
+    # -- letters (issue 15 §3): the context letter is a disclosure request waiting for review --
+    Row("GET", "/v1/letter-forms", expect(200)),
+    Row("GET", LET, case_route(200, consultant=403)),
+    Row(
+        "POST",
+        LET,
+        case_route(201, consultant=403, supervisor=403),
+        lambda ctx: {"json": letter_body(ctx)},
+        needs=frozenset({"letter"}),
+    ),
+    Row("GET", LET + "/{letter_id}", case_route(200, consultant=403), needs=frozenset({"letter"})),
+    Row(
+        "POST",
+        LET + "/{letter_id}/versions",
+        case_route(409, consultant=403, supervisor=403),
+        lambda ctx: {"json": {k: v for k, v in letter_body(ctx).items() if k != "kind"}},
+        needs=frozenset({"letter"}),
+    ),
+    Row(
+        "POST",
+        LET + "/{letter_id}/submit",
+        case_route(409, consultant=403, supervisor=409),
+        needs=frozenset({"letter"}),
+    ),
+    Row(
+        "POST",
+        LET + "/{letter_id}/finalise",
+        case_route(409, consultant=403, supervisor=403),
+        needs=frozenset({"letter"}),
+    ),
+    Row("GET", LET + "/{letter_id}/pdf", case_route(200, consultant=403), needs=frozenset({"letter"})),
+    Row(
+        "GET",
+        LET + "/{letter_id}/form-text",
+        case_route(200, consultant=403),
+        lambda ctx: {"params": {"service": "x"}},
+        needs=frozenset({"letter"}),
+    ),
+    Row("GET", "/v1/letter-reviews", expect(403, anonymous=401, legal_advisor=200)),
+    Row(
+        "POST",
+        "/v1/letter-reviews/{letter_id}",
+        expect(403, anonymous=401, legal_advisor=200, supervisor=200),
+        lambda ctx: {"json": {"decision": "approved"}},
+        needs=frozenset({"letter"}),
+    ),
     Row("GET", "/v1/manual/{kind}", STAFF_READ, path_values={"kind": "sections"}),
     Row(
         "GET",
@@ -520,6 +579,24 @@ async def extra_context(needs, ctx, client, people, supervisor) -> None:  # type
         ctx["draft_id"] = draft.json()["id"]
         submitted = await client.post(
             f"/v1/consultations/{cid}/answers/{ctx['draft_id']}/submit", headers=supervisor.headers
+        )
+        assert submitted.status_code == 200, submitted.text
+    if "letter" in needs:
+        # A disclosure request by the owner, sent to review (so the legal advisor may decide on it).
+        owner = ctx["owner"]
+        made = await client.post(
+            f"/v1/consultations/{cid}/evidence",
+            headers=owner.headers,
+            json={"url": "https://x.com/a/status/2", "excerpt": "事実無根の書き込み"},
+        )
+        ctx["letter_evidence_id"] = made.json()["id"]
+        letter = await client.post(
+            f"/v1/consultations/{cid}/letters", headers=owner.headers, json=letter_body(ctx)
+        )
+        assert letter.status_code == 201, letter.text
+        ctx["letter_id"] = letter.json()["id"]
+        submitted = await client.post(
+            f"/v1/consultations/{cid}/letters/{ctx['letter_id']}/submit", headers=owner.headers
         )
         assert submitted.status_code == 200, submitted.text
     if "sample" in needs:

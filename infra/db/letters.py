@@ -1,0 +1,212 @@
+"""The letters repository: a letter with its versions (JSON content, immutable) and reviews."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.letters import (
+    Letter,
+    LetterContent,
+    LetterItem,
+    LetterKind,
+    LetterReview,
+    LetterState,
+    LetterVersion,
+    Sender,
+)
+from infra.db.tables_letters import LetterReviewRow, LetterRow, LetterVersionRow
+
+
+def content_to_json(c: LetterContent) -> dict[str, Any]:
+    return {
+        "recipient": c.recipient,
+        "items": [
+            {
+                "evidence_id": str(i.evidence_id),
+                "url": i.url,
+                "posted_at": i.posted_at.isoformat() if i.posted_at else None,
+                "excerpt": i.excerpt,
+                "platform": i.platform,
+            }
+            for i in c.items
+        ],
+        "choices": {k: list(v) for k, v in c.choices.items()},
+        "texts": dict(c.texts),
+        "sender": {"name": c.sender.name, "address": c.sender.address, "contact": c.sender.contact},
+    }
+
+
+def content_from_json(raw: dict[str, Any]) -> LetterContent:
+    return LetterContent(
+        raw["recipient"],
+        tuple(
+            LetterItem(
+                uuid.UUID(i["evidence_id"]),
+                i.get("url"),
+                datetime.fromisoformat(i["posted_at"]) if i.get("posted_at") else None,
+                i.get("excerpt"),
+                i.get("platform"),
+            )
+            for i in raw.get("items", [])
+        ),
+        {k: tuple(v) for k, v in raw.get("choices", {}).items()},
+        dict(raw.get("texts", {})),
+        Sender(**raw.get("sender", {})),
+    )
+
+
+class SqlLetters:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def add(self, letter: Letter) -> None:
+        self.db.add(
+            LetterRow(
+                id=letter.id,
+                consultation_id=letter.consultation_id,
+                kind=letter.kind.value,
+                author_id=letter.author_id,
+                state=letter.state.value,
+                review_reasons=letter.review_reasons,
+                created_at=letter.created_at,
+                updated_at=letter.updated_at,
+                version=letter.version,
+            )
+        )
+        await self.db.flush()
+
+    async def add_version(self, version: LetterVersion) -> None:
+        self.db.add(
+            LetterVersionRow(
+                id=version.id,
+                letter_id=version.letter_id,
+                number=version.number,
+                content=content_to_json(version.content),
+                author_id=version.author_id,
+                created_at=version.created_at,
+            )
+        )
+        await self.db.flush()
+
+    async def add_review(self, review: LetterReview) -> None:
+        self.db.add(
+            LetterReviewRow(
+                id=review.id,
+                letter_id=review.letter_id,
+                version_number=review.version_number,
+                reviewer_id=review.reviewer_id,
+                reviewer_role=review.reviewer_role,
+                decision=review.decision,
+                advice=review.advice,
+                created_at=review.created_at,
+            )
+        )
+        await self.db.flush()
+
+    async def _hydrate(self, rows: Sequence[LetterRow]) -> list[Letter]:
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        versions: dict[uuid.UUID, list[LetterVersion]] = {i: [] for i in ids}
+        for v in (
+            await self.db.execute(
+                select(LetterVersionRow)
+                .where(LetterVersionRow.letter_id.in_(ids))  # type: ignore[attr-defined]
+                .order_by(LetterVersionRow.number)  # type: ignore[arg-type]
+            )
+        ).scalars():
+            versions[v.letter_id].append(
+                LetterVersion(
+                    v.id, v.letter_id, v.number, content_from_json(v.content), v.author_id, v.created_at
+                )
+            )
+        reviews: dict[uuid.UUID, list[LetterReview]] = {i: [] for i in ids}
+        for r in (
+            await self.db.execute(
+                select(LetterReviewRow)
+                .where(LetterReviewRow.letter_id.in_(ids))  # type: ignore[attr-defined]
+                .order_by(LetterReviewRow.created_at, LetterReviewRow.version_number)  # type: ignore[arg-type]
+            )
+        ).scalars():
+            reviews[r.letter_id].append(
+                LetterReview(
+                    r.id,
+                    r.letter_id,
+                    r.version_number,
+                    r.reviewer_id,
+                    r.reviewer_role,
+                    r.decision,
+                    r.advice,
+                    r.created_at,
+                )
+            )
+        return [
+            Letter(
+                r.id,
+                r.consultation_id,
+                LetterKind(r.kind),
+                r.author_id,
+                LetterState(r.state),
+                list(r.review_reasons),
+                r.created_at,
+                r.updated_at,
+                r.submitted_at,
+                r.finalised_at,
+                r.version,
+                versions[r.id],
+                reviews[r.id],
+            )
+            for r in rows
+        ]
+
+    async def get(self, letter_id: uuid.UUID) -> Letter | None:
+        row = await self.db.get(LetterRow, letter_id, populate_existing=True)
+        found = await self._hydrate([row] if row else [])
+        return found[0] if found else None
+
+    async def for_consultation(self, consultation_id: uuid.UUID) -> list[Letter]:
+        rows = (
+            (
+                await self.db.execute(
+                    select(LetterRow)
+                    .where(LetterRow.consultation_id == consultation_id)
+                    .order_by(LetterRow.created_at.desc(), LetterRow.id)  # type: ignore[attr-defined]
+                )
+            )
+            .scalars()
+            .all()
+        )
+        return await self._hydrate(rows)
+
+    async def awaiting_review(self) -> list[Letter]:
+        rows = (
+            (
+                await self.db.execute(
+                    select(LetterRow).where(LetterRow.state == LetterState.awaiting_review.value)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        return await self._hydrate(rows)
+
+    async def save_state(self, letter: Letter, expected_version: int) -> bool:
+        result = await self.db.execute(
+            update(LetterRow)
+            .where(LetterRow.id == letter.id, LetterRow.version == expected_version)  # type: ignore[arg-type]
+            .values(
+                state=letter.state.value,
+                review_reasons=letter.review_reasons,
+                updated_at=letter.updated_at,
+                submitted_at=letter.submitted_at,
+                finalised_at=letter.finalised_at,
+                version=letter.version,
+            )
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
