@@ -52,6 +52,8 @@ class ChatSessionIn(Input):
     """Optional. Without a body (or without `language`) the session speaks the best language of the
     Accept-Language header that the chatbot supports, else Japanese."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"language": "en"}, {"language": "ja"}]})
+
     language: Annotated[str, SingleLine(min_length=2, max_length=8)] | None = Field(
         None,
         description="The session's language (ISO 639-1), one of `languages` of the answer: `ja` or `en`. "
