@@ -464,6 +464,8 @@ class References:
     categories: frozenset[str]  # leaf categories only: the intake accepts nothing else
     desired_outcomes: frozenset[str]
     platforms: frozenset[str]
+    # Languages the chart and the guides have every text in: the chatbot shows them, so it may speak no other.
+    languages: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, knowledge: Knowledge, desk_codes: Sequence[str] | None = None) -> References:
@@ -473,6 +475,7 @@ class References:
             categories=frozenset(c.code for c in knowledge.leaf_categories()),
             desired_outcomes=frozenset(i.code for i in knowledge.code_list("desired_outcomes")),
             platforms=frozenset(p.code for p in knowledge.platforms),
+            languages=frozenset(knowledge.chart.languages) & frozenset(knowledge.guide_languages),
         )
 
 
@@ -624,6 +627,11 @@ def flow_problems(flows: Flows, refs: References | None = None) -> list[str]:
     problems += [f"flows: cycle {c} (mark a back edge with loop: true if it is meant)" for c in cycles]
 
     if refs is not None:
+        problems += [
+            f"chatbot.languages: '{x}' is not a language of the chart and the guides (chart.yaml, guides.yaml)"
+            for x in flows.languages
+            if refs.languages and x not in refs.languages
+        ]
         problems += [
             f"chatbot.greeting_desks: unknown desk '{d}'" for d in flows.greeting_desks if d not in refs.desks
         ]

@@ -93,7 +93,11 @@ def test_a_further_language_is_only_data(raw: dict[str, Any]) -> None:
                 add(v)
 
     add(doc)
-    assert problems(doc) == []
+    # Complete for the chatbot; against the knowledge, only that the chart and guides lack Portuguese texts.
+    assert validate_flows(flows_from_dict(doc)) is not None
+    assert problems(doc) == [
+        "chatbot.languages: 'pt' is not a language of the chart and the guides (chart.yaml, guides.yaml)"
+    ]
     engine = Engine(flows_from_dict(doc))
     plan = engine.greeting("pt")
     assert plan.state.lang == "pt" and plan.says[0].text.startswith("PT Hello.")
@@ -132,3 +136,14 @@ def test_choose_language_refuses_an_unsupported_request() -> None:
     with pytest.raises(ValidationFailed) as caught:
         choose_language("fr", "en", ("ja", "en"))
     assert caught.value.code == "unsupported_language"
+
+
+def test_the_chatbot_speaks_no_language_the_chart_and_guides_lack(raw: dict[str, Any]) -> None:
+    doc = copy.deepcopy(raw)
+    doc["languages"].append("pt")
+    doc["language_names"]["pt"] = "Português"
+    found = problems(doc)
+    assert (
+        "chatbot.languages: 'pt' is not a language of the chart and the guides (chart.yaml, guides.yaml)"
+        in found
+    )
