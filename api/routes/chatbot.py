@@ -26,7 +26,7 @@ from api.schemas.chatbot import (
 from api.schemas.common import problem_responses
 from api.schemas.text import SingleLine
 from domain.chatbot import BotMessage, ChatbotService, TurnReply
-from domain.errors import Unavailable
+from domain.errors import Unavailable, ValidationFailed
 from domain.languages import choose_language
 from infra.container import Container
 
@@ -108,6 +108,9 @@ async def create_session(
 
     The session speaks one language: `language` in the body (`ja`, `en`; another value answers 422 `unsupported_language`), else the best supported one of Accept-Language, else Japanese. The menu offers `lang:<code>` choices (labelled in that language, e.g. "English", "日本語") that switch it at any time from the menu."""
     bot = _bot(c)
+    if body is None and (await request.body()).strip():
+        # An explicit JSON `null` is not "no body": the body, when sent, is an object.
+        raise ValidationFailed("validation_failed", field="body")
     lang = choose_language(body.language if body else None, accept_language, bot.languages)
     opened = await bot.open(address=client_address(request), lang=lang)
     response.headers["Location"] = f"/v1/chatbot/sessions/{opened.session_id}"

@@ -164,3 +164,9 @@ async def test_every_path_of_every_flow_in_english(container) -> None:
             messages = [{"text": m.text} for m in reply.messages]
             assert japanese_lines(messages) == [], (path, choice)
             assert not any(KANA.search(label) for _, label in reply.choices), (path, choice)
+
+
+async def test_a_null_body_is_not_an_absent_one(client) -> None:
+    null = await client.post(SESSIONS, content=b"null", headers={"Content-Type": "application/json"})
+    assert_problem(null, 422, "validation_failed")
+    assert (await client.post(SESSIONS, json={})).status_code == 201
