@@ -24,6 +24,7 @@ from domain.actors import Actor
 from domain.chart import ChartStep, InvalidChartAnswer
 from domain.errors import Conflict, InvalidState, NotFound, RateLimited, ValidationFailed
 from domain.knowledge_model import Desk, Guide, Knowledge, Platform
+from domain.languages import BASE, language_list_problems, pick, split_key, text_problems
 from domain.policy import ensure_consulter
 from domain.ports import Clock, Throttle
 from domain.text import nfkc
@@ -62,18 +63,32 @@ RESERVED = frozenset({MENU, END, TRIAGE})
 FLOW_PREFIX = "flow:"
 CHART_PREFIX = "chart:"
 DRAFT_KEYS = ("categories", "desired_outcomes", "platforms")
-TEXT_KEYS = (
-    "greeting_ja",
-    "privacy_ja",
-    "menu_ja",
-    "triage_intro_ja",
-    "triage_no_match_ja",
-    "urgent_intro_ja",
-    "end_ja",
-    "guides_intro_ja",
-    "handoff_ready_ja",
+# Text names; the data has them per language (greeting_ja, greeting_en, ...).
+TEXT_NAMES = (
+    "greeting",
+    "privacy",
+    "menu",
+    "triage_intro",
+    "triage_no_match",
+    "urgent_intro",
+    "end",
+    "guides_intro",
+    "handoff_ready",
+    # pieces of the engine's own messages, with {placeholders}
+    "language_switched",
+    "desk_name",
+    "desk_phone",
+    "desk_hours",
+    "desk_call",
+    "platform_desk",
+    "platform_designated",
+    "platform_not_designated",
+    "also",
+    "list_separator",
 )
-LABEL_KEYS = ("menu", "end", "restart", "retry_free_text")
+TEXT_KEYS = tuple(f"{n}_{BASE}" for n in TEXT_NAMES)
+LABEL_NAMES = ("menu", "end", "restart", "retry_free_text")
+LANG_PREFIX = "lang:"  # the choice that switches the session's language: "lang:en"
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -126,6 +141,13 @@ class Choice:
     draft: Draft = Draft()
     note_ja: str = ""  # said when chosen, before the next node
     loop: bool = False  # an explicitly allowed back edge (exempt from the cycle check)
+    texts: Mapping[str, str] = field(default_factory=dict, compare=False)  # every label_<lang>, note_<lang>
+
+    def label(self, lang: str) -> str:
+        return pick(self.texts, "label", lang) or self.label_ja
+
+    def note(self, lang: str) -> str:
+        return pick(self.texts, "note", lang) if self.note_ja else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +161,10 @@ class Node:
     guides: tuple[str, ...] = ()
     draft: Draft = Draft()
     platform_routes: bool = False  # also show the report routes of the platforms chosen so far
+    texts: Mapping[str, str] = field(default_factory=dict, compare=False)  # every text_<lang>
+
+    def text(self, lang: str) -> str:
+        return pick(self.texts, "text", lang) or self.text_ja
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,16 +175,22 @@ class Flow:
     nodes: tuple[Node, ...]
     draft: Draft = Draft()
     triage_categories: tuple[str, ...] = ()  # free text scoring these categories suggests this flow
+    texts: Mapping[str, str] = field(default_factory=dict, compare=False)  # every title_<lang>
+
+    def title(self, lang: str) -> str:
+        return pick(self.texts, "title", lang) or self.title_ja
 
 
 @dataclass(frozen=True)
 class Flows:
     version: str
-    texts: Mapping[str, str]
-    labels: Mapping[str, str]
+    texts: Mapping[str, str]  # "<name>_<lang>" -> text
+    labels: Mapping[str, str]  # "<name>_<lang>" -> label
     greeting_desks: tuple[str, ...]
     handoff_default_outcomes: tuple[str, ...]
     flows: tuple[Flow, ...]
+    languages: tuple[str, ...] = (BASE,)
+    language_names: Mapping[str, str] = field(default_factory=dict)
     _flows: Mapping[str, Flow] = field(default_factory=dict, repr=False, compare=False)
     _nodes: Mapping[str, Node] = field(default_factory=dict, repr=False, compare=False)
     _choices: Mapping[str, Choice] = field(default_factory=dict, repr=False, compare=False)
@@ -189,6 +221,15 @@ class Flows:
     def all_nodes(self) -> Iterator[Node]:
         for f in self.flows:
             yield from f.nodes
+
+    def text(self, name: str, lang: str) -> str:
+        return pick(self.texts, name, lang)
+
+    def label(self, name: str, lang: str) -> str:
+        return pick(self.labels, name, lang)
+
+    def speaks(self, lang: str) -> bool:
+        return lang in self.languages
 
 
 # -- parsing ----------------------------------------------------------------------------------------------
@@ -237,10 +278,30 @@ def _draft(raw: Mapping[str, Any], where: str, problems: list[str]) -> Draft:
 
 
 def _check_keys(raw: Mapping[str, Any], allowed: set[str], where: str, problems: list[str]) -> None:
-    # Keys ending in _en are English texts: optional, accepted anywhere a _ja text is.
-    unknown = {k for k in raw if k not in allowed and not (isinstance(k, str) and k.endswith("_en"))}
+    # A `<name>_<language>` key is accepted wherever `<name>_ja` is; validation checks the languages.
+    def known(k: object) -> bool:
+        parts = split_key(k)
+        return k in allowed or (parts is not None and f"{parts[0]}_{BASE}" in allowed)
+
+    unknown = {k for k in raw if not known(k)}
     if unknown:
         problems.append(f"{where}: unknown keys {sorted(map(str, unknown))}")
+
+
+def _texts_of(
+    raw: Mapping[str, Any], names: tuple[str, ...], where: str, problems: list[str]
+) -> dict[str, str]:
+    """Every `<name>_<language>` text of an entry, for the given names."""
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        parts = split_key(key)
+        if parts is None or parts[0] not in names:
+            continue
+        if not isinstance(value, str):
+            problems.append(f"{where}: '{key}' must be a string")
+            continue
+        out[str(key)] = value.strip()
+    return out
 
 
 def _choice(raw: Any, where: str, problems: list[str]) -> Choice | None:
@@ -261,6 +322,7 @@ def _choice(raw: Any, where: str, problems: list[str]) -> Choice | None:
         draft=_draft(c, where, problems),
         note_ja=_text(c, "note_ja", where, problems, required=False),
         loop=loop,
+        texts=_texts_of(c, ("label", "note"), where, problems),
     )
 
 
@@ -295,6 +357,7 @@ def _node(raw: Any, flow_id: str, where: str, problems: list[str]) -> Node | Non
         guides=_codes(n, "guides", where, problems),
         draft=_draft(n, where, problems),
         platform_routes=n.get("platform_routes") is True,
+        texts=_texts_of(n, ("text",), where, problems),
     )
 
 
@@ -321,6 +384,7 @@ def _flow(raw: Any, where: str, problems: list[str]) -> Flow | None:
         nodes=nodes,
         draft=_draft(f, where, problems),
         triage_categories=_codes(f, "triage_categories", where, problems),
+        texts=_texts_of(f, ("title",), where, problems),
     )
 
 
@@ -332,20 +396,41 @@ def flows_from_dict(raw: Any) -> Flows:
         raise FlowError(problems)
     _check_keys(
         top,
-        {"version", "texts", "labels", "greeting_desks", "handoff_default_outcomes", "flows"},
+        {
+            "version",
+            "texts",
+            "labels",
+            "greeting_desks",
+            "handoff_default_outcomes",
+            "flows",
+            "languages",
+            "language_names",
+        },
         "chatbot",
         problems,
     )
+    languages = _codes(top, "languages", "chatbot", problems) or (BASE,)
+    names_raw = _mapping(top.get("language_names", {}), "chatbot.language_names", problems)
+    language_names = {str(k): str(v) for k, v in names_raw.items() if isinstance(v, str)}
     version = top.get("version")
     if not isinstance(version, str | int) or isinstance(version, bool) or not str(version).strip():
         problems.append("chatbot: 'version' must be a non-empty string")
         version = ""
     texts_raw = _mapping(top.get("texts"), "chatbot.texts", problems)
     _check_keys(texts_raw, set(TEXT_KEYS), "chatbot.texts", problems)
-    texts = {k: _text(texts_raw, k, "chatbot.texts", problems, required=True) for k in TEXT_KEYS}
+    for k in TEXT_KEYS:
+        _text(texts_raw, k, "chatbot.texts", problems, required=True)
+    # Texts are kept as written, except the separator, whose spaces are the point (", ").
+    texts = _texts_of(texts_raw, TEXT_NAMES, "chatbot.texts", problems)
+    texts.update(
+        {k: v for k, v in texts_raw.items() if str(k).startswith("list_separator_") and isinstance(v, str)}
+    )
     labels_raw = _mapping(top.get("labels"), "chatbot.labels", problems)
-    _check_keys(labels_raw, set(LABEL_KEYS), "chatbot.labels", problems)
-    labels = {k: _text(labels_raw, k, "chatbot.labels", problems, required=True) for k in LABEL_KEYS}
+    label_keys = {f"{n}_{BASE}" for n in LABEL_NAMES}
+    _check_keys(labels_raw, label_keys, "chatbot.labels", problems)
+    for k in sorted(label_keys):
+        _text(labels_raw, k, "chatbot.labels", problems, required=True)
+    labels = _texts_of(labels_raw, LABEL_NAMES, "chatbot.labels", problems)
     flows_raw = top.get("flows")
     if not isinstance(flows_raw, list) or not flows_raw:
         problems.append("chatbot: 'flows' must be a non-empty list")
@@ -362,6 +447,8 @@ def flows_from_dict(raw: Any) -> Flows:
         greeting_desks=_codes(top, "greeting_desks", "chatbot", problems),
         handoff_default_outcomes=_codes(top, "handoff_default_outcomes", "chatbot", problems),
         flows=flows,
+        languages=languages,
+        language_names=language_names,
     )
 
 
@@ -377,6 +464,8 @@ class References:
     categories: frozenset[str]  # leaf categories only: the intake accepts nothing else
     desired_outcomes: frozenset[str]
     platforms: frozenset[str]
+    # Languages the chart and the guides have every text in: the chatbot shows them, so it may speak no other.
+    languages: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, knowledge: Knowledge, desk_codes: Sequence[str] | None = None) -> References:
@@ -386,6 +475,7 @@ class References:
             categories=frozenset(c.code for c in knowledge.leaf_categories()),
             desired_outcomes=frozenset(i.code for i in knowledge.code_list("desired_outcomes")),
             platforms=frozenset(p.code for p in knowledge.platforms),
+            languages=frozenset(knowledge.chart.languages) & frozenset(knowledge.guide_languages),
         )
 
 
@@ -420,9 +510,34 @@ def _edges(flows: Flows, node: Node) -> list[tuple[Choice, str]]:
     return out
 
 
+def language_problems(flows: Flows) -> list[str]:
+    """Declared languages: each has a name, and every Japanese text exists in each of them (issue 14 item 23)."""
+    langs = flows.languages
+    problems = language_list_problems(langs, "chatbot.languages")
+    problems += [
+        f"chatbot.language_names: no name for declared language '{x}'"
+        for x in langs
+        if len(langs) > 1 and not flows.language_names.get(x, "").strip()
+    ]
+    problems += [
+        f"chatbot.language_names: '{x}' is not a declared language"
+        for x in flows.language_names
+        if x not in langs
+    ]
+    problems += text_problems(flows.texts, langs, "chatbot.texts")
+    problems += text_problems(flows.labels, langs, "chatbot.labels")
+    for f in flows.flows:
+        problems += text_problems(f.texts, langs, f"flows.{f.id}")
+        for n in f.nodes:
+            problems += text_problems(n.texts, langs, f"flows.{f.id}.{n.id}")
+            for c in n.choices:
+                problems += text_problems(c.texts, langs, f"flows.{f.id}.{n.id}.{c.id}")
+    return problems
+
+
 def flow_problems(flows: Flows, refs: References | None = None) -> list[str]:
     """Every structural problem; references are checked only when `refs` is given."""
-    problems: list[str] = []
+    problems: list[str] = language_problems(flows)
     flow_ids = [f.id for f in flows.flows]
     problems += [f"flows: duplicate flow id '{d}'" for d in _duplicates(flow_ids)]
     all_nodes = list(flows.all_nodes())
@@ -513,6 +628,11 @@ def flow_problems(flows: Flows, refs: References | None = None) -> list[str]:
 
     if refs is not None:
         problems += [
+            f"chatbot.languages: '{x}' is not a language of the chart and the guides (chart.yaml, guides.yaml)"
+            for x in flows.languages
+            if refs.languages and x not in refs.languages
+        ]
+        problems += [
             f"chatbot.greeting_desks: unknown desk '{d}'" for d in flows.greeting_desks if d not in refs.desks
         ]
         problems += [
@@ -561,9 +681,11 @@ class State:
     chart: tuple[str, ...] | None = None  # answers so far while in the contact-desk chart
     draft: Draft = Draft()
     offered: tuple[tuple[str, str], ...] = ()  # (choice id, label) offered by the last bot turn
+    lang: str = BASE  # the language the session speaks
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "lang": self.lang,
             "node": self.node,
             "chart": list(self.chart) if self.chart is not None else None,
             "draft": self.draft.to_dict(),
@@ -578,6 +700,7 @@ class State:
             chart=tuple(str(a) for a in chart) if isinstance(chart, list) else None,
             draft=Draft.from_dict(raw.get("draft")),
             offered=tuple((str(c[0]), str(c[1])) for c in raw.get("offered") or () if len(c) == 2),
+            lang=str(raw.get("lang") or BASE),
         )
 
     def label_of(self, choice_id: str) -> str | None:
@@ -613,25 +736,37 @@ class Engine:
     def __init__(self, flows: Flows) -> None:
         self.flows = flows
 
+    def language(self, state: State) -> str:
+        """The session's language; Japanese when the flows no longer speak the stored one."""
+        return state.lang if self.flows.speaks(state.lang) else BASE
+
     # -- the fixed choices ---------------------------------------------------------------------------
 
-    def menu_choices(self) -> tuple[tuple[str, str], ...]:
-        return tuple((FLOW_PREFIX + f.id, f.title_ja) for f in self.flows.flows)
+    def menu_choices(self, lang: str = BASE) -> tuple[tuple[str, str], ...]:
+        flows = tuple((FLOW_PREFIX + f.id, f.title(lang)) for f in self.flows.flows)
+        # The language switch: every other declared language, named in itself ("English", "日本語").
+        switch = tuple(
+            (LANG_PREFIX + x, self.flows.language_names.get(x, x)) for x in self.flows.languages if x != lang
+        )
+        return flows + switch
 
-    def _flow_choice(self, flow_id: str, label: str | None = None) -> tuple[str, str]:
+    def _flow_choice(self, flow_id: str, lang: str, label: str | None = None) -> tuple[str, str]:
         f = self.flows.flow(flow_id)
         assert f is not None  # validated: the special flows exist
-        return FLOW_PREFIX + f.id, label or f.title_ja
+        return FLOW_PREFIX + f.id, label or f.title(lang)
 
-    def footer(self) -> tuple[tuple[str, str], ...]:
+    def _menu(self, lang: str) -> tuple[str, str]:
+        return MENU, self.flows.label("menu", lang)
+
+    def footer(self, lang: str = BASE) -> tuple[tuple[str, str], ...]:
         return (
-            (MENU, self.flows.labels["menu"]),
-            self._flow_choice("handoff"),
-            (END, self.flows.labels["end"]),
+            self._menu(lang),
+            self._flow_choice("handoff", lang),
+            (END, self.flows.label("end", lang)),
         )
 
-    def _menu_say(self) -> Say:
-        return Say(self.flows.texts["menu_ja"])
+    def _menu_say(self, lang: str) -> Say:
+        return Say(self.flows.text("menu", lang))
 
     def _plan(
         self, state: State, says: Sequence[Say], choices: Sequence[tuple[str, str]], action: str | None = None
@@ -641,23 +776,36 @@ class Engine:
 
     # -- turns -----------------------------------------------------------------------------------------
 
-    def greeting(self) -> Plan:
-        texts = self.flows.texts
+    def greeting(self, lang: str = BASE) -> Plan:
+        if not self.flows.speaks(lang):
+            lang = BASE
         says = [
-            Say(texts["greeting_ja"] + "\n" + texts["privacy_ja"], desks=self.flows.greeting_desks),
-            self._menu_say(),
+            Say(
+                self.flows.text("greeting", lang) + "\n" + self.flows.text("privacy", lang),
+                desks=self.flows.greeting_desks,
+            ),
+            self._menu_say(lang),
         ]
-        return self._plan(State(), says, self.menu_choices())
+        return self._plan(State(lang=lang), says, self.menu_choices(lang))
 
     def choose(self, state: State, choice_id: str) -> Plan:
         if state.label_of(choice_id) is None:
             raise UnknownChoice()
+        lang = self.language(state)
+        if choice_id.startswith(LANG_PREFIX):
+            new = choice_id[len(LANG_PREFIX) :]
+            if not self.flows.speaks(new):
+                raise UnknownChoice()
+            says = [Say(self.flows.text("language_switched", new)), self._menu_say(new)]
+            return self._plan(replace(state, lang=new, node=MENU, chart=None), says, self.menu_choices(new))
         if choice_id == MENU:
-            return self._plan(replace(state, node=MENU, chart=None), [self._menu_say()], self.menu_choices())
-        if choice_id == END:
-            restart = ((MENU, self.flows.labels["restart"]),)
             return self._plan(
-                replace(state, node=END, chart=None), [Say(self.flows.texts["end_ja"])], restart
+                replace(state, node=MENU, chart=None), [self._menu_say(lang)], self.menu_choices(lang)
+            )
+        if choice_id == END:
+            restart = ((MENU, self.flows.label("restart", lang)),)
+            return self._plan(
+                replace(state, node=END, chart=None), [Say(self.flows.text("end", lang))], restart
             )
         if choice_id.startswith(CHART_PREFIX):
             if state.chart is None:
@@ -670,10 +818,11 @@ class Engine:
         node = self.flows.node(state.node)
         if choice is None or node is None or choice not in node.choices:
             raise UnknownChoice()
-        says = [Say(choice.note_ja)] if choice.note_ja else []
+        says = [Say(choice.note(lang))] if choice.note_ja else []
         return self._enter(replace(state, draft=state.draft.merge(choice.draft)), choice.next, says)
 
     def _enter(self, state: State, target: str, says: list[Say]) -> Plan:
+        lang = self.language(state)
         if target.startswith(FLOW_PREFIX):
             f = self.flows.flow(target[len(FLOW_PREFIX) :])
             if f is None:
@@ -685,49 +834,51 @@ class Engine:
             raise UnknownChoice()
         state = replace(state, node=node.id, chart=None, draft=state.draft.merge(node.draft))
         routes = state.draft.platforms if node.platform_routes else ()
-        say = Say(node.text_ja, node.desks, node.guides, routes)
+        say = Say(node.text(lang), node.desks, node.guides, routes)
         if node.kind == "question":
             # The way back to the menu is always open (an allowed loop, added by the engine).
-            own = [(c.id, c.label_ja) for c in node.choices]
-            return self._plan(state, [*says, say], [*own, (MENU, self.flows.labels["menu"])])
+            own = [(c.id, c.label(lang)) for c in node.choices]
+            return self._plan(state, [*says, say], [*own, self._menu(lang)])
         if node.kind == "answer":
-            own = [(c.id, c.label_ja) for c in node.choices]
-            return self._plan(state, [*says, say], [*own, *self.footer()])
+            own = [(c.id, c.label(lang)) for c in node.choices]
+            return self._plan(state, [*says, say], [*own, *self.footer(lang)])
         if node.kind == "free_text":
-            prompt = Say(self.flows.texts["privacy_ja"] + "\n" + node.text_ja, node.desks, node.guides)
-            return self._plan(state, [*says, prompt], [(MENU, self.flows.labels["menu"])])
+            prompt = Say(self.flows.text("privacy", lang) + "\n" + node.text(lang), node.desks, node.guides)
+            return self._plan(state, [*says, prompt], [self._menu(lang)])
         if node.kind == "chart":
             return Plan(replace(state, chart=()), (*says, say), (), "chart")
         # handoff
         return Plan(state, (*says, say), (), "handoff")
 
     def handoff_done(self, plan: Plan) -> Plan:
-        says = (*plan.says, Say(self.flows.texts["handoff_ready_ja"]))
-        return self._plan(
-            plan.state, says, [(MENU, self.flows.labels["menu"]), (END, self.flows.labels["end"])]
-        )
+        lang = self.language(plan.state)
+        says = (*plan.says, Say(self.flows.text("handoff_ready", lang)))
+        return self._plan(plan.state, says, [self._menu(lang), (END, self.flows.label("end", lang))])
 
     def chart_step(self, plan: Plan, step: ChartStep) -> Plan:
         """The next chart question, or its outcome with desks and guides, after `walk_chart`."""
+        lang = self.language(plan.state)
         node = step.node
         state = replace(plan.state, chart=tuple(step.answers))
         if not step.done:
-            options = [(CHART_PREFIX + o.id, o.label_ja) for o in node.options]
-            return self._plan(
-                state, [*plan.says, Say(node.text_ja)], [*options, (MENU, self.flows.labels["menu"])]
-            )
-        text = "\n".join(x for x in (node.title_ja, node.guidance_ja) if x)
+            options = [(CHART_PREFIX + o.id, o.text("label", lang)) for o in node.options]
+            return self._plan(state, [*plan.says, Say(node.text("text", lang))], [*options, self._menu(lang)])
+        text = "\n".join(x for x in (node.text("title", lang), node.text("guidance", lang)) if x)
         if step.also:  # あわせて: what else applies (goals combine)
-            text += "\nあわせて:" + "、".join(n.title_ja for n in step.also)
-        return self._plan(state, [*plan.says, Say(text, node.desks, node.guides)], self.footer())
+            sep = self.flows.text("list_separator", lang)
+            also = self.flows.text("also", lang).format(
+                titles=sep.join(n.text("title", lang) for n in step.also)
+            )
+            text += "\n" + also
+        return self._plan(state, [*plan.says, Say(text, node.desks, node.guides)], self.footer(lang))
 
     def free_text(self, state: State, result: TriageResult) -> Plan:
         """Suggest flows and desks for triaged free text. Urgent flags put their desks first."""
-        texts = self.flows.texts
+        lang = self.language(state)
         says: list[Say] = []
         urgent = tuple(dict.fromkeys(code for f in result.urgency for code in f.desk_codes))
         if urgent:
-            says.append(Say(texts["urgent_intro_ja"], urgent))
+            says.append(Say(self.flows.text("urgent_intro", lang), urgent))
         suggested: list[str] = []
         for s in result.categories:
             for f in self.flows.flows:
@@ -736,14 +887,14 @@ class Engine:
         suggested = suggested[:2]
         desks = tuple(d for d in result.desk_codes if d not in urgent)[:3]
         guides = tuple(result.guide_slugs[:2])
-        intro = texts["triage_intro_ja"] if suggested else texts["triage_no_match_ja"]
+        intro = self.flows.text("triage_intro" if suggested else "triage_no_match", lang)
         says.append(Say(intro, desks, guides))
         choices = [
-            *(self._flow_choice(f) for f in suggested),
-            self._flow_choice("chart"),
-            self._flow_choice("free_text", self.flows.labels["retry_free_text"]),
-            self._flow_choice("handoff"),
-            (MENU, self.flows.labels["menu"]),
+            *(self._flow_choice(f, lang) for f in suggested),
+            self._flow_choice("chart", lang),
+            self._flow_choice("free_text", lang, self.flows.label("retry_free_text", lang)),
+            self._flow_choice("handoff", lang),
+            self._menu(lang),
         ]
         # The hand-off carries what triage suggested, as the guided flows carry what their choices set: the
         # leading suggestions only (at least half the best score), so a weak side match does not prefill.
@@ -865,6 +1016,7 @@ class TurnReply:
     choices: tuple[tuple[str, str], ...]
     expires_at: datetime
     handoff: Handoff | None = None
+    lang: str = BASE  # the language of this turn (and of the session from now on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -891,6 +1043,7 @@ class Transcript:
     expires_at: datetime
     entries: tuple[TranscriptEntry, ...]
     choices: tuple[tuple[str, str], ...]
+    lang: str = BASE
 
 
 def _tel(phone: str) -> str | None:
@@ -969,7 +1122,7 @@ class ChatbotService:
             raise NotFound(SESSION_NOT_FOUND)
         return found
 
-    async def _render(self, says: Sequence[Say]) -> tuple[BotMessage, ...]:
+    async def _render(self, says: Sequence[Say], lang: str = BASE) -> tuple[BotMessage, ...]:
         codes = [c for s in says for c in s.desks]
         by_code = {d.code: d for d in await self.desks.resolve(codes)}
         out: list[BotMessage] = []
@@ -979,55 +1132,63 @@ class ChatbotService:
             for code in dict.fromkeys(say.desks):
                 desk = by_code.get(code)
                 if desk is not None:
-                    out.append(self._desk_message(desk))
+                    out.append(self._desk_message(desk, lang))
             for code in say.platforms:
                 platform = self.knowledge.platform(code)
                 if platform is not None and platform.report_routes:
-                    out.append(self._platform_message(platform))
+                    out.append(self._platform_message(platform, lang))
             guides = [g for g in (self.knowledge.guide(s) for s in dict.fromkeys(say.guides)) if g]
             if guides:
                 out.append(
                     BotMessage(
-                        self.flows.texts["guides_intro_ja"], tuple(self._guide_link(g) for g in guides)
+                        self.flows.text("guides_intro", lang),
+                        tuple(self._guide_link(g, lang) for g in guides),
                     )
                 )
         return tuple(out)
 
-    @staticmethod
-    def _desk_message(desk: Desk) -> BotMessage:
-        lines = [f"【{desk.name_ja}】", desk.handles_ja]
+    def _desk_message(self, desk: Desk, lang: str = BASE) -> BotMessage:
+        t = self.flows.text
+        # Desks have their name and what they handle in Japanese and English; further languages fall back
+        # to English, which a foreign resident is likelier to read than Japanese.
+        name = desk.name_ja if lang == BASE else desk.name_en or desk.name_ja
+        handles = desk.handles_ja if lang == BASE else desk.handles_en or desk.handles_ja
+        lines = [t("desk_name", lang).format(name=name), handles]
         if desk.phone:
-            lines.append(f"電話: {desk.phone}")
+            lines.append(t("desk_phone", lang).format(phone=desk.phone))
         if desk.hours_ja:
-            lines.append(f"受付: {desk.hours_ja}")
+            lines.append(t("desk_hours", lang).format(hours=desk.hours_ja))
         links = []
         if desk.url:
-            links.append(Link(desk.name_ja, desk.url))
+            links.append(Link(name, desk.url))
         tel = _tel(desk.phone) if desk.phone else None
         if tel:
-            links.append(Link(f"{desk.phone} に電話する", tel))
+            links.append(Link(t("desk_call", lang).format(phone=desk.phone), tel))
         return BotMessage("\n".join(x for x in lines if x), tuple(links))
 
-    @staticmethod
-    def _platform_message(platform: Platform) -> BotMessage:
-        names = "、".join(r.name_ja for r in platform.report_routes)
+    def _platform_message(self, platform: Platform, lang: str = BASE) -> BotMessage:
+        t = self.flows.text
+        sep = t("list_separator", lang)
+
+        def named(x: Any) -> str:
+            return str(x.name_ja if lang == BASE else x.name_en or x.name_ja)
+
+        names = sep.join(r.name_ja for r in platform.report_routes)
         links = tuple(Link(r.name_ja, r.url) for r in platform.report_routes if r.url)
-        lines = [f"【{platform.name_ja}の窓口】", names]
+        lines = [t("platform_desk", lang).format(name=named(platform)), names]
         # Designation under the 2025 platform act is per service: say which ones owe the 7-day answer.
         designated = platform.designated_services()
         others = [s for s in platform.services if not s.designated]
         if designated:
-            lines.append(
-                "情報流通プラットフォーム対処法で指定されているのは"
-                + "、".join(s.name_ja for s in designated)
-                + "で、申出には原則7日以内に結果を知らせる義務があります。"
-            )
+            lines.append(t("platform_designated", lang).format(services=sep.join(map(named, designated))))
         if designated and others:
-            lines.append("、".join(s.name_ja for s in others) + "は指定の対象外です。")
+            lines.append(t("platform_not_designated", lang).format(services=sep.join(map(named, others))))
         return BotMessage("\n".join(lines), links)
 
-    def _guide_link(self, guide: Guide) -> Link:
-        return Link(guide.title_ja, self.policy.guide_url.format(slug=guide.slug))
+    def _guide_link(self, guide: Guide, lang: str = BASE) -> Link:
+        return Link(
+            guide.text("title", lang) or guide.title_ja, self.policy.guide_url.format(slug=guide.slug)
+        )
 
     @staticmethod
     def _bot_payload(reply: TurnReply) -> dict[str, Any]:
@@ -1040,10 +1201,18 @@ class ChatbotService:
 
     # -- use cases ---------------------------------------------------------------------------------
 
-    async def open(self, *, address: str | None) -> Opened:
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the chatbot speaks (chatbot.yaml `languages`), Japanese first."""
+        return self.flows.languages
+
+    async def open(self, *, address: str | None, lang: str = BASE) -> Opened:
+        """`lang` must be one of `languages` (the API layer chooses it from the request)."""
+        if not self.flows.speaks(lang):
+            raise ValidationFailed("unsupported_language", field="language")
         now = self.clock.now()
         await self._throttle(self.session_throttle, "chatbot_session", address, now)
-        plan = self.engine.greeting()
+        plan = self.engine.greeting(lang)
         token = self.tokens.new_opaque()
         session = ChatSession(
             id=uuid.uuid4(),
@@ -1055,7 +1224,7 @@ class ChatbotService:
             expires_at=self._expiry(now, now),
             turns=1,
         )
-        reply = TurnReply(await self._render(plan.says), plan.choices, session.expires_at)
+        reply = TurnReply(await self._render(plan.says, lang), plan.choices, session.expires_at, lang=lang)
         turn = ChatTurn(uuid.uuid4(), session.id, 0, "bot", self._bot_payload(reply), now)
         async with self.uow() as uow:
             await uow.chatbot.add_session(session)
@@ -1102,7 +1271,8 @@ class ChatbotService:
                 handoff = await self._handoff(uow, session, plan.state.draft, now)
                 plan = self.engine.handoff_done(plan)
             expires_at = self._expiry(session.created_at, now)
-            reply = TurnReply(await self._render(plan.says), plan.choices, expires_at, handoff)
+            lang = self.engine.language(plan.state)
+            reply = TurnReply(await self._render(plan.says, lang), plan.choices, expires_at, handoff, lang)
             version = session.version
             session.state = plan.state.to_dict()
             session.last_seen_at = now
@@ -1153,8 +1323,9 @@ class ChatbotService:
                     handoff_expires_at=datetime.fromisoformat(handoff["expires_at"]) if handoff else None,
                 )
             )
+        state = State.from_dict(session.state)
         return Transcript(
-            session.id, session.expires_at, tuple(entries), State.from_dict(session.state).offered
+            session.id, session.expires_at, tuple(entries), state.offered, self.engine.language(state)
         )
 
     async def claim(self, actor: Actor, claim_token: str) -> Draft:

@@ -10,27 +10,28 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from domain.knowledge_model import ChartNode, Desk, Guide
+from domain.languages import BASE, language_list_problems, pick, text_problems
 
 Message = dict[str, object]
 
 CHART_PREFIX = "chart:"
 MENU_PREFIX = "menu:"
+LANG_PREFIX = "lang:"  # postback data that switches the conversation's language: "lang:en"
 POSTBACK_MAX = 300  # Messaging API limit on postback data
 LABEL_MAX = 20  # quick-reply and action labels
 TEXT_MAX = 5000
 QUICK_REPLY_MAX = 13
 MESSAGES_MAX = 5  # per reply or push request
 OPTION_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+LANG_CODE = re.compile(r"^[a-z]{2,3}$")
 MENU_WORDS = frozenset({"メニュー", "めにゅー", "menu", "ヘルプ", "help", "はじめから", "最初から"})
 
-ANSWER_NOTICE = "相談への回答が届きました。マイページでご確認ください。"
-CLOCK_NOTICES = {
-    "clock_reminder": "ご相談に関係する期限が近づいています。マイページでご確認ください。",
-    "clock_overdue": "ご相談に関係する期限が過ぎました。次の相談先をマイページでご案内しています。",
-}
+ANSWER_NOTICE = (
+    "相談への回答が届きました。マイページでご確認ください。"  # answer_notice_ja of line_texts.yaml
+)
 
 
 class MenuItem(enum.StrEnum):
@@ -57,11 +58,13 @@ class Links:
 
 @dataclass(frozen=True, slots=True)
 class Postback:
-    """Decoded postback data: a chart walk (answers so far) or a menu item; `kind` is "unknown" otherwise."""
+    """Decoded postback data: a chart walk (answers so far), a menu item or a language; `kind` is "unknown"
+    otherwise."""
 
     kind: str
     answers: tuple[str, ...] = ()
     item: MenuItem | None = None
+    lang: str | None = None
 
 
 # -- postback encoding ------------------------------------------------------------------------------
@@ -87,6 +90,9 @@ def decode_postback(data: str) -> Postback:
         if all(OPTION_ID.match(a) for a in answers):
             return Postback("chart", answers=answers)
         return Postback("unknown")
+    if data.startswith(LANG_PREFIX):
+        lang = data[len(LANG_PREFIX) :]
+        return Postback("language", lang=lang) if LANG_CODE.match(lang) else Postback("unknown")
     if data.startswith(MENU_PREFIX):
         try:
             return Postback("menu", item=MenuItem(data[len(MENU_PREFIX) :]))
@@ -98,6 +104,137 @@ def decode_postback(data: str) -> Postback:
 def is_menu_request(text: str) -> bool:
     """A typed keyword that asks for the menu instead of triage."""
     return text.strip().lower() in MENU_WORDS
+
+
+# -- the texts, per language ------------------------------------------------------------------------
+
+
+class LineTextsError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+TEXT_NAMES = (
+    "menu_button_chart",
+    "menu_button_howto",
+    "menu_button_evidence",
+    "menu_button_home",
+    "menu_button_link",
+    "button_menu",
+    "button_restart",
+    "button_restart_chart",
+    "button_mypage",
+    "button_link",
+    "menu",
+    "greeting",
+    "language_switched",
+    "how_to_consult",
+    "evidence_title",
+    "evidence_fallback",
+    "evidence_more",
+    "chart_outcome_default_title",
+    "desks_heading",
+    "guides_heading",
+    "consult_on_mypage",
+    "desk_phone",
+    "desk_hours",
+    "chart_restart",
+    "triage_no_match",
+    "triage_urgent",
+    "triage_categories",
+    "list_separator",
+    "triage_footer",
+    "unsupported",
+    "link_prompt",
+    "link_already",
+    "link_done",
+    "link_failed",
+    "answer_notice",
+    "bullet",
+)
+
+
+@dataclass(frozen=True)
+class LineTexts:
+    """domain/knowledge/line_texts.yaml: every text as `<name>_<language>`, the declared languages, their
+    names (the switch buttons) and the typed words that switch to each."""
+
+    texts: dict[str, str]
+    languages: tuple[str, ...] = (BASE,)
+    language_names: dict[str, str] = field(default_factory=dict)
+    keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_raw(cls, raw: object) -> LineTexts:
+        """Shape and validate; LineTextsError lists every problem (a declared language with a missing text)."""
+        if not isinstance(raw, dict):
+            raise LineTextsError(["line_texts: expected a mapping"])
+        texts_raw = raw.get("texts") if isinstance(raw.get("texts"), dict) else {}
+        languages = tuple(str(x) for x in raw.get("languages") or (BASE,))
+        names = {str(k): str(v) for k, v in (raw.get("language_names") or {}).items()}
+        keywords = {
+            str(k): tuple(str(w).strip().lower() for w in v or ())
+            for k, v in (raw.get("keywords") or {}).items()
+        }
+        texts = {str(k): str(v) for k, v in texts_raw.items() if isinstance(v, str)}
+        problems = language_list_problems(languages, "line_texts.languages")
+        problems += [
+            f"line_texts.texts: '{k}' must be a string"
+            for k, v in texts_raw.items()
+            if not isinstance(v, str)
+        ]
+        problems += [
+            f"line_texts.texts: missing '{n}_{BASE}'" for n in TEXT_NAMES if f"{n}_{BASE}" not in texts
+        ]
+        problems += text_problems(texts, languages, "line_texts.texts")
+        for lang in languages:
+            if len(languages) > 1 and not names.get(lang, "").strip():
+                problems.append(f"line_texts.language_names: no name for declared language '{lang}'")
+            if len(languages) > 1 and not keywords.get(lang):
+                problems.append(f"line_texts.keywords: no keyword for declared language '{lang}'")
+        problems += [
+            f"line_texts: '{k}' is not a declared language" for k in {*names, *keywords} if k not in languages
+        ]
+        if problems:
+            raise LineTextsError(problems)
+        return cls(texts, languages, names, keywords)
+
+    def speaks(self, lang: str | None) -> bool:
+        return lang in self.languages
+
+    def language_of_keyword(self, text: str) -> str | None:
+        """The language a typed message switches to ("English", "日本語"), or None."""
+        word = " ".join(text.split()).lower()
+        return next((lang for lang, words in self.keywords.items() if word in words), None)
+
+    def voice(self, lang: str | None) -> Voice:
+        return Voice(self, lang if lang in self.languages else BASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """The texts in one conversation's language."""
+
+    catalogue: LineTexts
+    lang: str = BASE
+
+    def __call__(self, name: str, **values: object) -> str:
+        text = pick(self.catalogue.texts, name, self.lang)
+        return text.format(**values) if values else text
+
+    def switches(self) -> list[Message]:
+        """A quick-reply button for every other language, labelled in that language."""
+        return [
+            postback(self.catalogue.language_names.get(x, x), LANG_PREFIX + x)
+            for x in self.catalogue.languages
+            if x != self.lang
+        ]
+
+    @property
+    def english_names(self) -> bool:
+        """Desks and categories have Japanese and English names: any other language shows the English ones."""
+        return self.lang != BASE
 
 
 # -- building blocks --------------------------------------------------------------------------------
@@ -127,104 +264,86 @@ def uri(label: str, link: str) -> Message:
     return {"type": "uri", "label": _clip(label, LABEL_MAX), "uri": link}
 
 
-def menu_actions(links: Links) -> list[Message]:
+def menu_actions(links: Links, v: Voice) -> list[Message]:
     return [
-        postback("窓口チャート", encode_menu(MenuItem.chart)),
-        postback("相談のしかた", encode_menu(MenuItem.howto)),
-        postback("証拠の残し方", encode_menu(MenuItem.evidence)),
-        uri("ホームページ", links.home),
-        postback("アカウント連携", encode_menu(MenuItem.link)),
+        postback(v("menu_button_chart"), encode_menu(MenuItem.chart)),
+        postback(v("menu_button_howto"), encode_menu(MenuItem.howto)),
+        postback(v("menu_button_evidence"), encode_menu(MenuItem.evidence)),
+        uri(v("menu_button_home"), links.home),
+        postback(v("menu_button_link"), encode_menu(MenuItem.link)),
+        *v.switches(),
     ]
 
 
 # -- conversations ----------------------------------------------------------------------------------
 
 
-def menu(links: Links) -> list[Message]:
+def menu(links: Links, v: Voice) -> list[Message]:
+    return [text(v("menu", home=links.home), menu_actions(links, v))]
+
+
+def greeting(links: Links, v: Voice) -> list[Message]:
+    return [text(v("greeting")), *menu(links, v)]
+
+
+def language_switched(links: Links, v: Voice) -> list[Message]:
+    return [text(v("language_switched")), *menu(links, v)]
+
+
+def how_to_consult(links: Links, v: Voice) -> list[Message]:
     return [
         text(
-            "メニューから選んでください。\n"
-            "・窓口チャート: 質問に答えると、合った相談窓口をご案内します\n"
-            "・相談のしかた: 当センターへの相談の流れ\n"
-            "・証拠の残し方: 削除や相談の前に記録を残すコツ\n"
-            "・アカウント連携: 回答が届いたときにLINEでお知らせします\n"
-            "困っていることを短く送っていただくと、関係しそうな窓口もご案内します(送られた文章は保存しません)。\n"
-            f"ホームページ: {links.home}",
-            menu_actions(links),
-        )
-    ]
-
-
-def greeting(links: Links) -> list[Message]:
-    return [
-        text(
-            "友だち追加ありがとうございます。違法・有害情報相談センターです。\n"
-            "インターネット上の書き込みなどでお困りの方に、ご自身で削除依頼などを行うための方法や、"
-            "適切な相談窓口をご案内しています。\n"
-            "命や身体に危険が迫っているときは、すぐに110番(警察)または119番に連絡してください。"
-        ),
-        *menu(links),
-    ]
-
-
-def how_to_consult(links: Links) -> list[Message]:
-    return [
-        text(
-            "相談のしかた\n"
-            "1. まず「窓口チャート」で、ご自身の状況に合った窓口を確認できます。\n"
-            "2. 当センターへの相談は、マイページから受け付けています(無料)。書き込みのURLと、"
-            "どのような被害かを分かる範囲でお書きください。\n"
-            "3. 回答はマイページでお届けします。アカウント連携をすると、回答が届いたときにLINEでお知らせします"
-            "(LINEには相談の内容は送りません)。\n"
-            "4. 相談の前に、書き込みの記録(証拠)を残しておいてください。\n"
-            f"マイページ: {links.mypage}",
+            v("how_to_consult", mypage=links.mypage),
             [
-                postback("証拠の残し方", encode_menu(MenuItem.evidence)),
-                postback("窓口チャート", encode_menu(MenuItem.chart)),
-                uri("マイページ", links.mypage),
+                postback(v("menu_button_evidence"), encode_menu(MenuItem.evidence)),
+                postback(v("menu_button_chart"), encode_menu(MenuItem.chart)),
+                uri(v("button_mypage"), links.mypage),
             ],
         )
     ]
 
 
-def evidence_tips(links: Links, guide: Guide | None) -> list[Message]:
+def evidence_tips(links: Links, guide: Guide | None, v: Voice) -> list[Message]:
     if guide is None:
-        steps = "書き込みの内容・正確な日時・完全なURL・投稿者が同時に分かる記録を、削除依頼や通報の前に残してください。"
+        steps = v("evidence_fallback")
     else:
-        steps = guide.summary_ja + "\n" + "\n".join(f"・{s.title_ja}" for s in guide.steps)
+        steps = (
+            guide.text("summary", v.lang)
+            + "\n"
+            + "\n".join(v("bullet") + f"{s.text('title', v.lang)}" for s in guide.steps)
+        )
     return [
         text(
-            f"証拠の残し方\n{steps}\n詳しくはホームページをご覧ください: {links.home}",
+            f"{v('evidence_title')}\n{steps}\n{v('evidence_more', home=links.home)}",
             [
-                postback("相談のしかた", encode_menu(MenuItem.howto)),
-                postback("メニュー", encode_menu(MenuItem.menu)),
+                postback(v("menu_button_howto"), encode_menu(MenuItem.howto)),
+                postback(v("button_menu"), encode_menu(MenuItem.menu)),
             ],
         )
     ]
 
 
-def chart_question(node: ChartNode, answers: Sequence[str], links: Links) -> list[Message]:
-    lines = [node.text_ja, ""]
+def chart_question(node: ChartNode, answers: Sequence[str], links: Links, v: Voice) -> list[Message]:
+    lines = [node.text("text", v.lang), ""]
     quick: list[Message] = []
     for n, option in enumerate(node.options, start=1):
-        lines.append(f"{n}. {option.label_ja}")
-        quick.append(
-            postback(f"{n}. {option.label_ja}", encode_chart([*answers, option.id]), option.label_ja)
-        )
+        label = option.text("label", v.lang)
+        lines.append(f"{n}. {label}")
+        quick.append(postback(f"{n}. {label}", encode_chart([*answers, option.id]), label))
     if answers:
-        quick.append(postback("最初から", encode_chart([]), "最初から"))
-    quick.append(postback("メニュー", encode_menu(MenuItem.menu)))
+        quick.append(postback(v("button_restart"), encode_chart([]), v("button_restart")))
+    quick.append(postback(v("button_menu"), encode_menu(MenuItem.menu)))
     return [text("\n".join(lines), quick)]
 
 
-def _desk_lines(desks: Sequence[Desk]) -> list[str]:
+def _desk_lines(desks: Sequence[Desk], v: Voice) -> list[str]:
     lines = []
     for d in desks:
-        parts = [f"・{d.name_ja}"]
+        parts = [v("bullet") + f"{d.name_en or d.name_ja if v.english_names else d.name_ja}"]
         if d.phone:
-            parts.append(f"  電話: {d.phone}")
+            parts.append(v("desk_phone", phone=d.phone))
         if d.hours_ja:
-            parts.append(f"  受付: {d.hours_ja}")
+            parts.append(v("desk_hours", hours=d.hours_ja))
         if d.url:
             parts.append(f"  {d.url}")
         lines.append("\n".join(parts))
@@ -232,120 +351,95 @@ def _desk_lines(desks: Sequence[Desk]) -> list[str]:
 
 
 def chart_outcome(
-    node: ChartNode, desks: Sequence[Desk], guides: Sequence[Guide], links: Links
+    node: ChartNode, desks: Sequence[Desk], guides: Sequence[Guide], links: Links, v: Voice
 ) -> list[Message]:
-    body = [node.title_ja or "ご案内", ""]
-    if node.guidance_ja:
-        body += [node.guidance_ja, ""]
+    body = [node.text("title", v.lang) or v("chart_outcome_default_title"), ""]
+    guidance = node.text("guidance", v.lang)
+    if guidance:
+        body += [guidance, ""]
     if desks:
-        body += ["相談窓口", *_desk_lines(desks), ""]
+        body += [v("desks_heading"), *_desk_lines(desks, v), ""]
     if guides:
-        body += ["参考になる案内", *[f"・{g.title_ja}: {g.summary_ja}" for g in guides], ""]
-    body.append(f"当センターへのご相談はマイページから: {links.mypage}")
+        body += [
+            v("guides_heading"),
+            *[v("bullet") + f"{g.text('title', v.lang)}: {g.text('summary', v.lang)}" for g in guides],
+            "",
+        ]
+    body.append(v("consult_on_mypage", mypage=links.mypage))
     return [
         text(
             "\n".join(body),
             [
-                postback("最初から", encode_chart([]), "窓口チャートを最初から"),
-                postback("相談のしかた", encode_menu(MenuItem.howto)),
-                postback("メニュー", encode_menu(MenuItem.menu)),
+                postback(v("button_restart"), encode_chart([]), v("button_restart_chart")),
+                postback(v("menu_button_howto"), encode_menu(MenuItem.howto)),
+                postback(v("button_menu"), encode_menu(MenuItem.menu)),
             ],
         )
     ]
 
 
-def chart_restart(node: ChartNode, links: Links) -> list[Message]:
+def chart_restart(node: ChartNode, links: Links, v: Voice) -> list[Message]:
     """The answers no longer fit the chart (it changed, or the data was altered): start again."""
-    return [text("チャートが更新されたため、最初からお答えください。"), *chart_question(node, [], links)]
+    return [text(v("chart_restart")), *chart_question(node, [], links, v)]
 
 
 @dataclass(frozen=True, slots=True)
 class TriageView:
     """Triage reduced to labels: what the bot may say back, never the words that triggered it."""
 
-    categories: tuple[str, ...]  # Japanese labels
+    categories: tuple[str, ...]  # labels in the conversation's language
     urgent: bool
     desks: tuple[Desk, ...]
     guides: tuple[Guide, ...]
 
 
-def triage_reply(view: TriageView, links: Links) -> list[Message]:
+def triage_reply(view: TriageView, links: Links, v: Voice) -> list[Message]:
     quick = [
-        postback("窓口チャート", encode_menu(MenuItem.chart)),
-        postback("相談のしかた", encode_menu(MenuItem.howto)),
-        postback("メニュー", encode_menu(MenuItem.menu)),
+        postback(v("menu_button_chart"), encode_menu(MenuItem.chart)),
+        postback(v("menu_button_howto"), encode_menu(MenuItem.howto)),
+        postback(v("button_menu"), encode_menu(MenuItem.menu)),
     ]
     if not view.categories and not view.desks:
-        return [
-            text(
-                "お送りいただいた内容から、合う窓口をうまく判断できませんでした。"
-                "「窓口チャート」の質問に答えると、窓口をご案内できます。\n(送られた文章は保存していません)",
-                quick,
-            )
-        ]
+        return [text(v("triage_no_match"), quick)]
     body: list[str] = []
     if view.urgent:
-        body += ["命や身体に危険が迫っているときは、すぐに110番(警察)または119番に連絡してください。", ""]
+        body += [v("triage_urgent"), ""]
     if view.categories:
-        body += ["関係しそうな内容: " + "、".join(view.categories), ""]
+        body += [v("triage_categories", categories=v("list_separator").join(view.categories)), ""]
     if view.desks:
-        body += ["相談できる窓口", *_desk_lines(view.desks), ""]
+        body += [v("desks_heading"), *_desk_lines(view.desks, v), ""]
     if view.guides:
-        body += ["参考になる案内", *[f"・{g.title_ja}" for g in view.guides], ""]
-    body.append(
-        "自動でのご案内です。詳しくは「窓口チャート」をお試しいただくか、マイページからご相談ください。"
-    )
-    body.append("(送られた文章は保存していません)")
+        body += [v("guides_heading"), *[v("bullet") + f"{g.text('title', v.lang)}" for g in view.guides], ""]
+    body.append(v("triage_footer"))
     return [text("\n".join(body), quick)]
 
 
-def unsupported_message(links: Links) -> list[Message]:
-    return [
-        text(
-            "申し訳ありませんが、画像やスタンプなどの内容は確認できません。文章で送るか、メニューから選んでください。\n"
-            "証拠の画像は、マイページからご相談いただくときに添付できます。",
-            menu_actions(links),
-        )
-    ]
+def unsupported_message(links: Links, v: Voice) -> list[Message]:
+    return [text(v("unsupported"), menu_actions(links, v))]
 
 
-def link_prompt(url: str) -> list[Message]:
-    return [
-        text(
-            "アカウント連携をすると、マイページに回答が届いたときにLINEでお知らせします"
-            "(相談の内容はLINEには送りません)。\n"
-            "下のボタンからマイページにログインして連携してください。リンクの有効期限は10分です。",
-            [uri("連携する", url)],
-        )
-    ]
+def link_prompt(url: str, v: Voice) -> list[Message]:
+    return [text(v("link_prompt"), [uri(v("button_link"), url)])]
 
 
-def link_already() -> list[Message]:
-    return [
-        text(
-            "このLINEアカウントはすでにマイページと連携しています。解除はマイページから、"
-            "またはこのアカウントをブロックすると行えます。"
-        )
-    ]
+def link_already(v: Voice) -> list[Message]:
+    return [text(v("link_already"))]
 
 
-def link_done() -> list[Message]:
-    return [text("マイページとの連携が完了しました。回答が届いたときにLINEでお知らせします。")]
+def link_done(v: Voice) -> list[Message]:
+    return [text(v("link_done"))]
 
 
-def link_failed() -> list[Message]:
-    return [
-        text(
-            "連携できませんでした。お手数ですが、メニューの「アカウント連携」からもう一度お試しください。",
-        )
-    ]
+def link_failed(v: Voice) -> list[Message]:
+    return [text(v("link_failed"))]
 
 
-def clock_notice(kind: str, link: str) -> list[Message]:
-    """A clock reminder: only that a date is near or past, and where to look; never what it is about."""
-    return [text(f"{CLOCK_NOTICES[kind]}\n{link}")]
+def clock_notice(kind: str, link: str, v: Voice) -> list[Message]:
+    """A clock reminder (`clock_reminder` / `clock_overdue`): only that a date is near or past, and where to
+    look; never what it is about."""
+    return [text(f"{v(kind + '_notice')}\n{link}")]
 
 
-def answer_published(link: str) -> list[Message]:
+def answer_published(link: str, v: Voice) -> list[Message]:
     """The push after an answer: no content of the consultation, only a pointer to the my-page."""
-    return [text(f"{ANSWER_NOTICE}\n{link}")]
+    return [text(f"{v('answer_notice')}\n{link}")]

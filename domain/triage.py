@@ -47,14 +47,17 @@ _SLUG_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 # People type the long-vowel mark with whatever dash their keyboard offers (メ－ル, メ―ル, ﾒｰﾙ, メ~ル).
 _DASHES = "-‐‑‒–—―−－ｰ﹣"
 _WAVES = "~〜～∼"
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
+_ZERO_WIDTH: dict[int, int | None] = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
+# Phones type curly apostrophes (don’t, I’m): match them as the plain one the English cues are written with.
+_ZERO_WIDTH.update(dict.fromkeys(map(ord, "\u2018\u2019\u02bc\uff07"), ord("'")))
 _AFTER_KANA_DASH_RE = re.compile(f"(?<=[\u30a1-\u30fa\u30fc\u3041-\u3096])[{re.escape(_DASHES + _WAVES)}]")
 _WAVE_RE = re.compile(f"[{re.escape(_WAVES)}]")
 _SPACE_RE = re.compile(r"\s+")
 
 
 def normalise(text: str) -> str:
-    """NFKC, lower-case latin, one long-vowel mark, single spaces, stripped. Japanese is kept as is."""
+    """NFKC, lower-case latin, plain apostrophes, one long-vowel mark, single spaces, stripped. Japanese is kept as
+    is. Only for matching: the text itself is never changed or stored."""
     s = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).lower()
     s = _AFTER_KANA_DASH_RE.sub("ー", s)
     s = _WAVE_RE.sub("〜", s)

@@ -20,7 +20,7 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,6 +80,7 @@ ACCOUNT_LINK_URL = "https://access.line.me/dialog/bot/accountLink"
 # Checked here, where the redirect URL is built, whoever the caller is.
 LINK_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,128}")
 RICH_MENU_FILE = Path(__file__).resolve().parent.parent / "domain" / "knowledge" / "line_rich_menu.yaml"
+LINE_TEXTS_FILE = RICH_MENU_FILE.with_name("line_texts.yaml")
 INBOX_MAX_ATTEMPTS = 5
 # `last_error` of a delivery whose reply may have reached LINE (the call was cut off, or the worker died during
 # it). A reply carries no retry key, so such a row is never said again by push: only a reply with the same token
@@ -298,8 +299,10 @@ class LineBot:
         knowledge: Knowledge,
         clock: Clock,
         api: LineApi | None = None,
+        texts: say.LineTexts | None = None,
     ) -> None:
         self.sessions = sessions
+        self.texts = texts or load_line_texts()
         self.clock = clock
         self.settings = settings
         self.guidance = guidance
@@ -406,6 +409,9 @@ class LineBot:
         words = value if isinstance(value, str) else ""
         if say.is_menu_request(words):
             return {"intent": "menu"}
+        lang = self.texts.language_of_keyword(words)
+        if lang is not None:
+            return {"intent": "language", "lang": lang}
         result = self.triage.triage(words[:5000])
         return {
             "intent": "triage",
@@ -494,23 +500,31 @@ class LineBot:
         now = self.clock.now()
         users = SqlLineUsers(db)
         person = await users.seen(row.line_user_id, now)
+        v = self.texts.voice(person.language)
         messages: list[dict[str, Any]] = []
         if row.event_type == "follow":
             await users.follow(person, now)
-            messages = say.greeting(self.links)
+            messages = say.greeting(self.links, v)
         elif row.event_type == "unfollow":
             await users.unfollow(person, now)
         elif row.event_type == "message":
             if payload.get("message") != "text":
-                messages = say.unsupported_message(self.links)
+                messages = say.unsupported_message(self.links, v)
             elif payload.get("intent") == "menu":
-                messages = say.menu(self.links)
+                messages = say.menu(self.links, v)
+            elif payload.get("intent") == "language":
+                messages = await self._switch(users, person, str(payload.get("lang")), now)
             else:
-                messages = await self._triage_reply(payload)
+                messages = await self._triage_reply(payload, v)
         elif row.event_type == "postback":
-            messages = await self._postback(person.line_user_id, person.user_id, str(payload.get("data", "")))
+            data = str(payload.get("data", ""))
+            action = say.decode_postback(data)
+            if action.kind == "language" and action.lang is not None:
+                messages = await self._switch(users, person, action.lang, now)
+            else:
+                messages = await self._postback(person.line_user_id, person.user_id, data, v)
         elif row.event_type == "accountLink":
-            messages = await self._account_link(db, users, person, payload, now)
+            messages = await self._account_link(db, users, person, payload, now, v)
         if not messages:
             return
         if person.unfollowed_at is not None and row.event_type != "follow":
@@ -525,8 +539,17 @@ class LineBot:
         )
         await db.flush()
 
-    async def _triage_reply(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
-        labels = {c.code: c.label_ja for c in self.knowledge.categories}
+    async def _switch(
+        self, users: SqlLineUsers, person: Any, lang: str, now: datetime
+    ) -> list[dict[str, Any]]:
+        """Speak `lang` with this person from now on (a language the texts do not declare: the menu, unchanged)."""
+        if not self.texts.speaks(lang):
+            return say.menu(self.links, self.texts.voice(person.language))
+        await users.set_language(person, lang, now)
+        return say.language_switched(self.links, self.texts.voice(lang))
+
+    async def _triage_reply(self, payload: dict[str, Any], v: say.Voice) -> list[dict[str, Any]]:
+        labels = {c.code: c.label_en if v.english_names else c.label_ja for c in self.knowledge.categories}
         desks = await self.guidance.desks.resolve(list(payload.get("desks", []))[:10])
         guides = [
             g for g in (self.knowledge.guide(s) for s in payload.get("guides", [])[:5]) if g is not None
@@ -537,53 +560,59 @@ class LineBot:
             desks=tuple(desks[:5]),
             guides=tuple(guides[:3]),
         )
-        return say.triage_reply(view, self.links)
+        return say.triage_reply(view, self.links, v)
 
     async def _postback(
-        self, line_user_id: str, user_id: uuid.UUID | None, data: str
+        self, line_user_id: str, user_id: uuid.UUID | None, data: str, v: say.Voice
     ) -> list[dict[str, Any]]:
         action = say.decode_postback(data)
         if action.kind == "chart":
-            return await self._walk(action.answers)
+            return await self._walk(action.answers, v)
         item = action.item or say.MenuItem.menu
         if item is say.MenuItem.chart:
-            return await self._walk(())
+            return await self._walk((), v)
         if item is say.MenuItem.howto:
-            return say.how_to_consult(self.links)
+            return say.how_to_consult(self.links, v)
         if item is say.MenuItem.evidence:
-            return say.evidence_tips(self.links, self.knowledge.guide("evidence-preservation"))
+            return say.evidence_tips(self.links, self.knowledge.guide("evidence-preservation"), v)
         if item is say.MenuItem.link:
             if user_id is not None:
-                return say.link_already()
+                return say.link_already(v)
             token = await self.api.issue_link_token(line_user_id)
             separator = "&" if "?" in self.login_url else "?"
-            return say.link_prompt(self.login_url + separator + urlencode({"linkToken": token}))
-        return say.menu(self.links)
+            return say.link_prompt(self.login_url + separator + urlencode({"linkToken": token}), v)
+        return say.menu(self.links, v)
 
-    async def _walk(self, answers: Sequence[str]) -> list[dict[str, Any]]:
+    async def _walk(self, answers: Sequence[str], v: say.Voice) -> list[dict[str, Any]]:
         try:
             result = await self.guidance.walk_chart(list(answers))
         except InvalidChartAnswer:
             start = self.knowledge.chart.node(self.knowledge.chart.start)
             assert start is not None
-            return say.chart_restart(start, self.links)
+            return say.chart_restart(start, self.links, v)
         if result.step.done:
-            return say.chart_outcome(result.step.node, result.desks, result.guides, self.links)
-        return say.chart_question(result.step.node, result.step.answers, self.links)
+            return say.chart_outcome(result.step.node, result.desks, result.guides, self.links, v)
+        return say.chart_question(result.step.node, result.step.answers, self.links, v)
 
     async def _account_link(
-        self, db: AsyncSession, users: SqlLineUsers, person: Any, payload: dict[str, Any], now: datetime
+        self,
+        db: AsyncSession,
+        users: SqlLineUsers,
+        person: Any,
+        payload: dict[str, Any],
+        now: datetime,
+        v: say.Voice,
     ) -> list[dict[str, Any]]:
         nonce_digest = payload.get("nonce_digest")
         if not payload.get("ok") or not isinstance(nonce_digest, str):
-            return say.link_failed()
+            return say.link_failed(v)
         user_id = await SqlLineNonces(db).consume(nonce_digest, now)
         account = await db.get(UserRow, user_id) if user_id else None
         if account is None or not account.is_active or account.role != Role.consulter.value:
-            return say.link_failed()
+            return say.link_failed(v)
         await users.bind(person, account.id, now)
         log.info("line account linked", extra={"user_id": str(account.id)})
-        return say.link_done()
+        return say.link_done(v)
 
     # -- deliveries ------------------------------------------------------------------------------------
 
@@ -730,25 +759,26 @@ class LineBot:
     async def on_answer_published(self, db: AsyncSession, payload: dict[str, Any]) -> bool:
         """Outbox handler: queues a push for a linked, following consulter; otherwise done without a word.
         Returns False either way: the push itself is sent (and counted) by the LINE pass."""
-        return await self._notice(
-            db,
-            payload,
-            "answer_published",
-            say.answer_published(self.links.consultation(str(payload["consultation_id"]))),
-        )
+        link = self.links.consultation(str(payload["consultation_id"]))
+        return await self._notice(db, payload, "answer_published", lambda v: say.answer_published(link, v))
 
     def clock_notice_handler(self, kind: str):  # type: ignore[no-untyped-def]
         """Outbox handler for `line.clock_reminder` / `line.clock_overdue` (no case content)."""
 
         async def handle(db: AsyncSession, payload: dict[str, Any]) -> bool:
             link = self.links.consultation(str(payload["consultation_id"]))
-            return await self._notice(db, payload, kind, say.clock_notice(kind, link))
+            return await self._notice(db, payload, kind, lambda v: say.clock_notice(kind, link, v))
 
         return handle
 
     async def _notice(
-        self, db: AsyncSession, payload: dict[str, Any], purpose: str, messages: list[Any]
+        self,
+        db: AsyncSession,
+        payload: dict[str, Any],
+        purpose: str,
+        compose: Callable[[say.Voice], list[Any]],
     ) -> bool:
+        """Queue a push to a linked, following, active consulter, in the language they chose on LINE."""
         if not (self.configured and self.api.configured):
             return False
         user_id = uuid.UUID(payload["user_id"])
@@ -762,7 +792,7 @@ class LineBot:
             purpose=purpose,
             line_user_id=person.line_user_id,
             user_id=user_id,
-            messages=messages,
+            messages=compose(self.texts.voice(person.language)),
             now=self.clock.now(),
         )
         await db.flush()
@@ -833,6 +863,11 @@ class LineBot:
 # -- rich menu --------------------------------------------------------------------------------------
 
 RICH_MENU_SIZES = {(2500, 1686), (2500, 843), (1200, 810), (1200, 405), (800, 540), (800, 270)}
+
+
+def load_line_texts(path: Path = LINE_TEXTS_FILE) -> say.LineTexts:
+    """The bot's texts in every declared language; LineTextsError when a declared language misses a text."""
+    return say.LineTexts.from_raw(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
 def load_rich_menu(path: Path = RICH_MENU_FILE) -> dict[str, Any]:

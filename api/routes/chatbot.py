@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, Security, status
+from fastapi import APIRouter, Header, Path, Request, Response, Security, status
 from fastapi.security import APIKeyHeader
 
 from api.deps import ContainerDep, Person, client_address
@@ -14,6 +14,7 @@ from api.schemas.chatbot import (
     ChatDraftOut,
     ChatMessageIn,
     ChatSessionCreated,
+    ChatSessionIn,
     ChatTranscriptOut,
     ChatTurnOut,
     ChoiceOut,
@@ -25,7 +26,8 @@ from api.schemas.chatbot import (
 from api.schemas.common import problem_responses
 from api.schemas.text import SingleLine
 from domain.chatbot import BotMessage, ChatbotService, TurnReply
-from domain.errors import Unavailable
+from domain.errors import Unavailable, ValidationFailed
+from domain.languages import choose_language
 from infra.container import Container
 
 router = APIRouter(prefix="/v1/chatbot", tags=["chatbot"])
@@ -75,6 +77,7 @@ def turn_out(reply: TurnReply) -> ChatTurnOut:
         if reply.handoff
         else None,
         expires_at=reply.expires_at,
+        language=reply.lang,
     )
 
 
@@ -83,12 +86,33 @@ def turn_out(reply: TurnReply) -> ChatTurnOut:
     operation_id="chatbot_session_create",
     status_code=status.HTTP_201_CREATED,
     response_model=ChatSessionCreated,
-    responses=problem_responses(429),
+    responses=problem_responses(422, 429),
     summary="Start an anonymous chatbot session: a session token and the greeting with the menu",
 )
-async def create_session(c: ContainerDep, request: Request, response: Response) -> ChatSessionCreated:
-    """Anonymous. The `session_token` is returned once and must be sent in X-Chatbot-Token on every later call (never in a URL). Rate-limited per client address."""
-    opened = await _bot(c).open(address=client_address(request))
+async def create_session(
+    c: ContainerDep,
+    request: Request,
+    response: Response,
+    body: ChatSessionIn | None = None,
+    accept_language: Annotated[
+        str | None,
+        Header(
+            max_length=512,
+            description="Used when the body names no `language`: the best supported language (ja, en) by "
+            "q-value; unsupported ones are ignored and the session speaks Japanese.",
+            examples=["en-US,en;q=0.9"],
+        ),
+    ] = None,
+) -> ChatSessionCreated:
+    """Anonymous. The `session_token` is returned once and must be sent in X-Chatbot-Token on every later call (never in a URL). Rate-limited per client address.
+
+    The session speaks one language: `language` in the body (`ja`, `en`; another value answers 422 `unsupported_language`), else the best supported one of Accept-Language, else Japanese. The menu offers `lang:<code>` choices (labelled in that language, e.g. "English", "日本語") that switch it at any time from the menu."""
+    bot = _bot(c)
+    if body is None and (await request.body()).strip():
+        # An explicit JSON `null` is not "no body": the body, when sent, is an object.
+        raise ValidationFailed("validation_failed", field="body")
+    lang = choose_language(body.language if body else None, accept_language, bot.languages)
+    opened = await bot.open(address=client_address(request), lang=lang)
     response.headers["Location"] = f"/v1/chatbot/sessions/{opened.session_id}"
     _no_store(response)
     return ChatSessionCreated(
@@ -96,6 +120,7 @@ async def create_session(c: ContainerDep, request: Request, response: Response) 
         session_token=opened.token,
         expires_at=opened.expires_at,
         turn=turn_out(opened.reply),
+        languages=list(bot.languages),
     )
 
 
@@ -126,6 +151,7 @@ async def get_session(
             for e in t.entries
         ],
         choices=choices_out(t.choices),
+        language=t.lang,
     )
 
 

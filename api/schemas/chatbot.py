@@ -10,6 +10,10 @@ from pydantic import ConfigDict, Field, model_validator
 
 from api.schemas.common import Input, Output
 from api.schemas.text import MultiLine, SingleLine
+from infra.chatbot_loader import load_chatbot_flows
+
+# The languages the chatbot's data declares: the contract lists them, and adding one is a data change.
+CHATBOT_LANGUAGES: list[str | None] = [*load_chatbot_flows().languages, None]
 
 
 class LinkOut(Output):
@@ -40,6 +44,27 @@ class ChatTurnOut(Output):
     choices: list[ChoiceOut]
     handoff: HandoffOut | None = None
     expires_at: datetime = Field(description="When the session ends unless another turn comes first")
+    language: str = Field(
+        "ja",
+        description="The language of this turn (ISO 639-1); the session speaks it until a `lang:<code>` choice "
+        "switches it",
+        examples=["ja", "en"],
+    )
+
+
+class ChatSessionIn(Input):
+    """Optional. Without a body (or without `language`) the session speaks the best language of the
+    Accept-Language header that the chatbot supports, else Japanese."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"language": "en"}, {"language": "ja"}]})
+
+    language: Annotated[str, SingleLine(min_length=2, max_length=8)] | None = Field(
+        None,
+        description="The session's language (ISO 639-1), one of `languages` of the answer: `ja` or `en`. "
+        "Another value answers 422 `unsupported_language`.",
+        examples=["en"],
+        json_schema_extra={"enum": CHATBOT_LANGUAGES},
+    )
 
 
 class ChatSessionCreated(Output):
@@ -49,6 +74,10 @@ class ChatSessionCreated(Output):
     )
     expires_at: datetime
     turn: ChatTurnOut = Field(description="The greeting and the menu")
+    languages: list[str] = Field(
+        default_factory=lambda: ["ja"],
+        description="The languages the chatbot speaks; the menu offers a `lang:<code>` choice for each other one",
+    )
 
 
 class TranscriptEntryOut(Output):
@@ -67,6 +96,7 @@ class ChatTranscriptOut(Output):
     expires_at: datetime
     turns: list[TranscriptEntryOut]
     choices: list[ChoiceOut] = Field(description="The choices open now")
+    language: str = Field("ja", description="The language the session speaks now")
 
 
 class ChatMessageIn(Input):

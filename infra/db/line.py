@@ -101,6 +101,12 @@ class SqlLineUsers:
         row.updated_at = now
         await self.db.flush()
 
+    async def set_language(self, row: LineUserRow, language: str, now: datetime) -> None:
+        """The language the bot speaks with this person from now on (NULL is Japanese)."""
+        row.language = None if language == "ja" else language
+        row.updated_at = now
+        await self.db.flush()
+
     async def unfollow(self, row: LineUserRow, now: datetime) -> None:
         """Blocked: unlink, and drop every message still waiting for this person (dead letters too)."""
         row.unfollowed_at = now

@@ -63,6 +63,8 @@ class LineUserRow(SQLModel, table=True):
     followed_at: datetime | None = ts()
     unfollowed_at: datetime | None = ts()
     linked_at: datetime | None = ts()
+    # The language the bot speaks with this person (line_texts.yaml `languages`); NULL is Japanese.
+    language: str | None = Field(default=None, max_length=8)
     created_at: datetime = ts(nullable=False)
     updated_at: datetime = ts(nullable=False)
 

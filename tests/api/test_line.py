@@ -544,6 +544,7 @@ async def test_only_the_line_user_id_is_kept(line_client, line_container, fake_l
         "followed_at",
         "unfollowed_at",
         "linked_at",
+        "language",  # the language the person chose for the bot's replies (issue 14 item 23), not a profile
         "created_at",
         "updated_at",
     }

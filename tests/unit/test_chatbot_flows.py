@@ -14,6 +14,7 @@ from domain.chatbot import (
     END,
     FLOW_PREFIX,
     MENU,
+    TEXT_KEYS,
     Draft,
     Engine,
     FlowError,
@@ -67,21 +68,13 @@ def tiny(*flows: dict[str, Any]) -> dict[str, Any]:
     """The smallest valid document, plus the given flows, so each test shows only its own fault."""
     return {
         "version": "t1",
-        "texts": {
-            k: "文"
-            for k in (
-                "greeting_ja",
-                "privacy_ja",
-                "menu_ja",
-                "triage_intro_ja",
-                "triage_no_match_ja",
-                "urgent_intro_ja",
-                "end_ja",
-                "guides_intro_ja",
-                "handoff_ready_ja",
-            )
+        "texts": {k: "文" for k in TEXT_KEYS},
+        "labels": {
+            "menu_ja": "メニュー",
+            "end_ja": "終了",
+            "restart_ja": "最初から",
+            "retry_free_text_ja": "もう一度",
         },
-        "labels": {"menu": "メニュー", "end": "終了", "restart": "最初から", "retry_free_text": "もう一度"},
         "greeting_desks": ["desk_a"],
         "handoff_default_outcomes": ["advice"],
         "flows": [*flows, *special_flows()],

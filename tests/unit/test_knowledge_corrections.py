@@ -135,10 +135,17 @@ def test_designation_is_per_service(k):
 
 
 def test_chatbot_platform_card_names_the_designated_services_only():
+    from types import SimpleNamespace
+
+    from infra.chatbot_loader import load_chatbot_flows
+
     yahoo = load_knowledge().platform("yahoo_japan")
-    text = ChatbotService._platform_message(yahoo).text  # noqa: SLF001 - the card a user sees
+    bot = SimpleNamespace(flows=load_chatbot_flows())  # the card needs only the flows' texts
+    text = ChatbotService._platform_message(bot, yahoo).text  # type: ignore[arg-type]  # noqa: SLF001
     assert "Yahoo!知恵袋" in text and "7日" in text
     assert "Yahoo! JAPAN 検索は指定の対象外です" in text
+    english = ChatbotService._platform_message(bot, yahoo, "en").text  # type: ignore[arg-type]  # noqa: SLF001
+    assert "知恵袋" in english and "7 days" in english
 
 
 def test_validation_refuses_a_designated_operator_without_services():

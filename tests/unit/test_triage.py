@@ -423,3 +423,37 @@ def test_a_language_pack_cannot_invent_codes_or_flags(raw_rules: dict) -> None:
     )
     assert "je vais te tuer" in merged["urgency"]["threat"]["cues"]
     assert "je vais te tuer" not in rules["urgency"]["threat"]["cues"]  # the input is not changed
+
+
+def test_english_covers_every_category_the_japanese_sets_cover() -> None:
+    """English is triaged at least as widely as Japanese (issue 14 item 22): every category that is the primary
+    one of some Japanese text is the primary one of some English text, in the development and held-out parts."""
+    primary = lambda names: {i["expected_categories"][0] for n in names for i in _items(n)}  # noqa: E731
+    assert primary(("dev", "heldout")) - primary(("en_dev", "en_heldout")) == set()
+    assert primary(("heldout",)) - primary(("en_heldout",)) == set()
+
+
+def test_english_heldout_is_at_parity_with_japanese(engine: TriageRules) -> None:
+    """The English held-out part, which the English cues were not written from: top-3 >= 94 % (Japanese held-out
+    is about 97 %), every urgent flag caught, false alarms at most 3 % of the silent (text, flag) pairs."""
+    from tests.bench.triage_eval import evaluate
+
+    report = evaluate("en_heldout", _items("en_heldout"))
+    assert report.n >= 35
+    assert report.top3 / report.n >= 0.94, report.category_misses
+    assert report.recall == 1.0, report.urgent_misses
+    assert report.false_alarm_rate <= 0.03, report.false_alarms
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I DON’T WANT TO LIVE ANYMORE",  # capitals and a phone's curly apostrophe
+        "i   don't\nwant   to  live",  # runs of spaces and a line break
+        "I\u200bdon't want to live",  # a zero-width space pasted from a web page
+    ],
+)
+def test_english_matching_normalises_case_spaces_and_apostrophes(engine: TriageRules, text: str) -> None:
+    result = engine.triage(text)
+    assert "suicide" in {f.flag for f in result.urgency}
+    assert result.categories and result.categories[0].code == "PUBLIC.SUICIDE"
