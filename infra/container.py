@@ -26,6 +26,7 @@ from infra.db.engine import make_engine, make_session_factory
 from infra.db.quality import SqlManualCatalogue
 from infra.db.repositories import SqlSessionLookup
 from infra.db.uow import SqlUnitOfWorkFactory
+from infra.image_hashes import PdqImageHasher
 from infra.knowledge import load_knowledge
 from infra.line import LineBot
 from infra.mail import make_mailer
@@ -136,9 +137,12 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             first_answer_business_days=settings.first_answer_business_days,
             reopen_window=timedelta(days=settings.reopen_window_days),
             intake_per_hour=settings.consultations_per_hour,
+            pdq_min_quality=settings.pdq_min_quality,
+            pdq_match_distance=settings.pdq_match_distance,
         ),
         files=LocalEvidenceFiles(settings.storage_dir),
         desks=desks,
+        hasher=PdqImageHasher(),
     )
     answers = AnswerService(consultations, load_review_rules(), SqlManualCatalogue(sessions))
     quality = QualityService(SqlUnitOfWorkFactory(sessions, clock), clock, Masker(SudachiProperNouns()))

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     consultations_per_hour: int = Field(5, ge=1)
     storage_dir: Path = Path("./var/evidence")
     max_upload_bytes: int = Field(10 * 1_048_576, ge=1024)
+    # Evidence images (issue 16): PDQ hashes below this quality are refused (too featureless to match on), and
+    # two items whose PDQ hashes differ in at most this many of 256 bits are linked for staff.
+    pdq_min_quality: int = Field(50, ge=0, le=100)
+    pdq_match_distance: int = Field(31, ge=0, le=128)
 
     # LINE official account (issue 6). Without a channel secret the webhook answers 503; the secret and the
     # access token are SecretStr so they never show in reprs or logs. The Messaging API base URLs are

@@ -27,6 +27,7 @@ SIGNATURES = (
     (b"%PDF-", "application/pdf"),
 )
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
+ORIGINAL_EXTENSION = "original"  # the sealed original's key: never opened by a viewer, whatever it holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,10 +376,20 @@ class LocalEvidenceFiles:
         return await anyio.to_thread.run_sync(self._store, data, limiter=self._limiter)
 
     def _store(self, data: bytes) -> EvidenceFile:
+        # Two blobs through the same byte store (issue 16 §2): the original exactly as received, sealed (no
+        # route serves it; only the domain's export reads it), and the cleaned copy staff open. Cleaning runs
+        # first, so a file that is refused leaves nothing behind.
         cleaned = clean(data)
+        original_key = self._put(data, ORIGINAL_EXTENSION)
         key = self._put(cleaned.data, EXTENSIONS[cleaned.content_type])
         return EvidenceFile(
-            storage_key=key, content_type=cleaned.content_type, size=len(cleaned.data), sha256=cleaned.sha256
+            storage_key=key,
+            content_type=cleaned.content_type,
+            size=len(cleaned.data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            copy_sha256=cleaned.sha256,
+            original_key=original_key,
+            original_size=len(data),
         )
 
     def _put(self, data: bytes, extension: str) -> str:
