@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import uuid
 from datetime import UTC, datetime
-
 from typing import Any
 
 from sqlalchemy import MetaData, Table, text
