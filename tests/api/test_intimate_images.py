@@ -269,3 +269,34 @@ async def test_similar_pictures_are_linked_for_staff_across_consultations(client
         assert (await client.get(url, headers=supervisor.headers)).json() == []
     finally:
         service.policy = kept
+
+
+async def test_ids_from_another_consultation_are_404(client, people) -> None:
+    """An evidence id is looked up under its own consultation only: pairing it with another case's id is 404
+    for the new routes, as for the others."""
+    owner, other = await people.create(), await people.create()
+    supervisor = await people.create(Role.supervisor)
+    mine = await open_consultation(client, owner, **SEXUAL)
+    theirs = await open_consultation(client, other, **SEXUAL)
+    item = await add_item(client, other, theirs["id"], image_hashes=hashes_of(encode(picture(40))))
+    crossed = f"/v1/consultations/{mine['id']}/evidence/{item['id']}"
+    assert_problem(
+        await client.post(
+            crossed + "/upload-slot", headers=supervisor.headers, json={"reason": "本人の希望"}
+        ),
+        404,
+        "evidence_not_found",
+    )
+    assert_problem(
+        await client.get(crossed + "/similar", headers=supervisor.headers), 404, "evidence_not_found"
+    )
+    # The owner of one case cannot reach the other's item through any of them.
+    direct = f"/v1/consultations/{theirs['id']}/evidence/{item['id']}"
+    for method, path in (("GET", direct), ("GET", direct + "/file"), ("PUT", direct + "/file")):
+        response = await client.request(
+            method,
+            path,
+            headers=owner.headers,
+            **({"files": {"file": ("a.png", encode(picture(40)), "image/png")}} if method == "PUT" else {}),
+        )
+        assert_problem(response, 404)
