@@ -996,7 +996,10 @@ class ConsultationService:
             c, item = await self._visible_item(uow, actor, consultation_id, evidence_id)
             if item.file is None:
                 raise NotFound("file_not_found")
-            if item.file.sealed and (c.assignee_id is None or actor.user_id != c.assignee_id):
+            # Sealed when uploaded through a slot, and also when the case became an intimate-image or minor
+            # case after the upload (staff reclassified it): from then on only the assignee opens pictures.
+            sealed = item.file.sealed or is_hash_only(c)
+            if sealed and (c.assignee_id is None or actor.user_id != c.assignee_id):
                 raise NotFound("file_not_found")
             if actor.is_staff:  # committed when the unit of work ends
                 await uow.audit.record(actor, "evidence.file_viewed", "evidence", item.id)

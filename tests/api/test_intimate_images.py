@@ -300,3 +300,27 @@ async def test_ids_from_another_consultation_are_404(client, people) -> None:
             **({"files": {"file": ("a.png", encode(picture(40)), "image/png")}} if method == "PUT" else {}),
         )
         assert_problem(response, 404)
+
+
+async def test_a_case_reclassified_as_intimate_images_seals_its_earlier_files(client, people) -> None:
+    owner = await people.create()
+    consultant = await people.create(Role.consultant)
+    supervisor = await people.create(Role.supervisor)
+    c = await open_consultation(client, owner)  # defamation: screenshots are accepted
+    item = await add_item(client, owner, c["id"], url="https://x.com/a/status/5")
+    file_url = f"/v1/consultations/{c['id']}/evidence/{item['id']}/file"
+    put = await client.put(
+        file_url, headers=owner.headers, files={"file": ("s.png", encode(picture(50)), "image/png")}
+    )
+    assert put.status_code == 200 and put.json()["file"]["sealed"] is False
+    assert (await client.get(file_url, headers=owner.headers)).status_code == 200
+    await take(client, consultant, c["id"])
+    changed = await client.patch(
+        f"/v1/consultations/{c['id']}",
+        headers={**consultant.headers, "If-Match": await etag(client, consultant, c["id"])},
+        json={"categories": ["RIGHTS.PRIVATE_SEXUAL"]},
+    )
+    assert changed.status_code == 200, changed.text
+    assert (await client.get(file_url, headers=consultant.headers)).status_code == 200
+    for who in (owner, supervisor):
+        assert_problem(await client.get(file_url, headers=who.headers), 404, "file_not_found")
