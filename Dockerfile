@@ -14,6 +14,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_INPUT=1 \
     PYTHONUNBUFFERED=1
 
+# pdqhash has no Linux wheel on PyPI: it is built from source here (C++), in the builder stage only; the runtime
+# stage gets the built venv and no compiler.
+RUN apt-get update && apt-get install -y --no-install-recommends g++ && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 WORKDIR /src
 

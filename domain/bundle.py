@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from domain.custody import Head, Link, Stamp
 
@@ -42,30 +41,3 @@ class EvidenceBundle:
     head: Head
     stamp: Stamp | None  # the newest time-stamp token over an earlier (or this) head, if any
     notes: list[str] = field(default_factory=list)
-
-
-class SealedOriginals(Protocol):
-    def original_sha256(self, evidence: object) -> str | None: ...
-
-    def export_original(self, evidence: object) -> Original | None: ...
-
-
-class NoSealedOriginals:
-    """MERGE POINT for issue 16 §2 (branch h/evidence). On this branch the service keeps only the cleaned
-    copy, so no original is known or exported. When sealed originals land, replace this class (wired in
-    infra/container.py → ConsultationService(originals=…)) with one whose `original_sha256` returns the
-    evidence item's `sha256` (the original as received) and whose `export_original` calls the domain's
-    explicit export of the sealed blob; `copy_sha256` below then becomes the item's `copy_sha256`."""
-
-    def original_sha256(self, evidence: object) -> str | None:
-        return None
-
-    def export_original(self, evidence: object) -> Original | None:
-        return None
-
-
-def copy_sha256(evidence: object) -> str | None:
-    """The cleaned copy's SHA-256. On main it is EvidenceFile.sha256 (the stored bytes); with §2 it is the
-    item's `copy_sha256` (MERGE POINT)."""
-    file = getattr(evidence, "file", None)
-    return getattr(file, "copy_sha256", None) or getattr(file, "sha256", None) if file is not None else None

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from domain.actors import Actor, Role
-from domain.bundle import BundleItem, EvidenceBundle, NoSealedOriginals, SealedOriginals, copy_sha256
+from domain.bundle import BundleItem, EvidenceBundle, Original
 from domain.calendar import HolidayCalendar, due_at
 from domain.custody import Action, CustodyReader
 from domain.desks import DeskDirectory
@@ -139,10 +139,53 @@ class Message:
 
 @dataclass(slots=True)
 class EvidenceFile:
+    """A file kept twice (issue 16 §2): the cleaned copy staff view (`storage_key`, `size`, `copy_sha256`) and
+    the original exactly as received (`original_key`, `original_size`, `sha256`), which no route serves: only
+    `ConsultationService.export_original` reads it. Files uploaded before originals were kept have
+    `sha256`/`original_key` None (the migration moved their hash, which was the copy's, to `copy_sha256`).
+    `sealed`: uploaded through a supervisor's upload slot in a hash-only case; only the assignee sees it."""
+
     storage_key: str
     content_type: str
     size: int
+    sha256: str | None
+    copy_sha256: str = ""
+    original_key: str | None = None
+    original_size: int | None = None
+    sealed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ImageHashes:
+    """What identifies a picture without the picture: the SHA-256 of the file's bytes, its PDQ perceptual hash
+    (256 bits as 64 hex digits, ThreatExchange's bit order) with PDQ's quality (0-100), and its size in pixels.
+    Computed on the person's device for intimate images (infra/image_hashes.py is the reference), or by the
+    server from an uploaded image."""
+
     sha256: str
+    pdq: str
+    pdq_quality: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSlot:
+    """A supervisor's permission for one file upload to one evidence item in a hash-only case."""
+
+    opened_by: uuid.UUID
+    opened_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarItem:
+    """Another evidence item whose PDQ hash is within the match distance: ids and the distance, nothing else."""
+
+    evidence_id: uuid.UUID
+    consultation_id: uuid.UUID
+    distance: int
+    created_at: datetime
 
 
 @dataclass(slots=True)
@@ -160,6 +203,8 @@ class Evidence:
     notes: str | None = None
     context_captured: bool = False
     file: EvidenceFile | None = None
+    image_hashes: ImageHashes | None = None
+    upload_slot: UploadSlot | None = None
 
     def missing(self) -> list[EvidenceGap]:
         """What a deletion request or disclosure claim will still need (domain.md §5)."""
@@ -187,6 +232,65 @@ def is_full_post_url(url: str | None) -> bool:
         "search"
     )
     return not searchy
+
+
+# Cases in which the centre keeps no picture by default (issue 16 §1): private sexual images, child sexual
+# abuse material and voyeur images, and any case whose victim is a minor. Their evidence is a URL, a
+# description and hashes computed on the person's device.
+HASH_ONLY_CATEGORIES = frozenset({"RIGHTS.PRIVATE_SEXUAL", "ILLEGAL.CSAM", "ILLEGAL.SEXUAL_FILMING"})
+# What the refusal points to, all from the desk directory (domain/knowledge/desks.yaml, with sources).
+HASH_ONLY_DESKS_ADULT = ("stopncii", "take_it_down", "police_8103", "paps", "ihc")
+HASH_ONLY_DESKS_MINOR = ("take_it_down", "police_8103", "child_guidance_189", "paps", "ihc")
+
+IMAGES_NOT_ACCEPTED = (
+    "この相談では、性的な画像そのものはお預かりしません（拡散を防ぐため、センターにも送らないでください）。"
+    "証拠は、画像が載っているURL・説明と、お使いの端末で計算したハッシュ値（SHA-256とPDQ）で記録できます。"
+    "18歳以上の方の画像は StopNCII、18歳未満のときに撮られた画像は Take It Down に、"
+    "端末から画像を送らずにハッシュだけを登録すると、参加しているサービスで拡散を止められます。"
+    "警察の性犯罪被害相談電話 #8103 にも相談できます（desks に連絡先があります）。"
+    " / This consultation does not take intimate images: record the URL, a description and the hashes your"
+    " device computes. StopNCII (adults) and Take It Down (images taken under 18) take the hash only;"
+    " the police line #8103 and the desks listed can help."
+)
+MINOR_IMAGES_NEVER_ACCEPTED = (
+    "18歳未満の方が写っている可能性がある相談では、画像はどなたからもお預かりしません。"
+    "画像を保存・転送せず、URLと説明、端末で計算したハッシュ値で記録してください。"
+    "18歳未満のときに撮られた性的な画像は Take It Down でハッシュだけを登録でき、"
+    "警察（#8103、緊急時は110）や児童相談所（189）にも相談できます（desks に連絡先があります）。"
+    " / Images are never accepted in a consultation about a minor, from anyone: record the URL, a"
+    " description and device-computed hashes; Take It Down, the police (#8103, 110) and 189 can help."
+)
+
+
+def is_hash_only(c: Consultation) -> bool:
+    return bool(c.victim_is_minor) or bool(HASH_ONLY_CATEGORIES.intersection(c.categories))
+
+
+def pdq_distance(a: str, b: str) -> int:
+    """Hamming distance between two PDQ hashes (64 hex digits each)."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def check_image_hashes(h: ImageHashes, *, min_quality: int) -> ImageHashes:
+    """Strict: exactly 64 hex digits for each hash (stored lower-case), a PDQ quality PDQ itself trusts, and
+    a plausible picture size. The API's schema checks the same; this is the rule for every front door."""
+
+    def hex64(value: str, name: str) -> str:
+        value = value.lower()
+        if len(value) != 64 or any(ch not in "0123456789abcdef" for ch in value):
+            raise ValidationFailed("invalid_hash", field=f"image_hashes.{name}")
+        return value
+
+    sha, pdq = hex64(h.sha256, "sha256"), hex64(h.pdq, "pdq")
+    if not 0 <= h.pdq_quality <= 100:
+        raise ValidationFailed("invalid_hash", field="image_hashes.pdq_quality")
+    if h.pdq_quality < min_quality:
+        raise ValidationFailed(
+            "pdq_quality_too_low", field="image_hashes.pdq_quality", min_quality=min_quality
+        )
+    if not (1 <= h.width <= 100_000 and 1 <= h.height <= 100_000):
+        raise ValidationFailed("invalid_image_size", field="image_hashes")
+    return ImageHashes(sha, pdq, h.pdq_quality, h.width, h.height)
 
 
 def check_evidence_url(url: str) -> str:
@@ -283,6 +387,10 @@ class ConsultationPolicy:
     evidence_bytes_per_consultation: int = 100 * 1_048_576
     evidence_bytes_per_consulter: int = 300 * 1_048_576
     consulter_messages_per_hour: int = 30
+    # PDQ: hashes of quality below 50 are too featureless to match on, and 31 bits of 256 is the distance
+    # ThreatExchange's PDQ documentation treats as the same picture (hashing/pdq in facebook/ThreatExchange).
+    pdq_min_quality: int = 50
+    pdq_match_distance: int = 31
 
 
 class EvidenceFiles(Protocol):
@@ -293,6 +401,12 @@ class EvidenceFiles(Protocol):
 
     async def open(self, storage_key: str) -> AsyncIterator[bytes]:
         """The stored bytes in chunks; raises before the first chunk when they cannot be read."""
+
+
+class ImageHasher(Protocol):
+    """Hashes of an image file (its SHA-256, PDQ and size), or None for a file that is not an image."""
+
+    async def hashes(self, data: bytes) -> ImageHashes | None: ...
 
 
 class ConsultationRepository(Protocol):
@@ -358,6 +472,14 @@ class ConsultationRepository(Protocol):
 
     async def attach_file(self, evidence_id: uuid.UUID, file: EvidenceFile) -> None: ...
 
+    async def set_image_hashes(self, evidence_id: uuid.UUID, hashes: ImageHashes) -> None: ...
+
+    async def open_upload_slot(self, evidence_id: uuid.UUID, slot: UploadSlot) -> bool:
+        """Records the slot unless one is already open; False when one was."""
+
+    async def pdq_hashes(self) -> list[tuple[uuid.UUID, uuid.UUID, str, datetime]]:
+        """(evidence id, consultation id, PDQ hash, created at) of every item that has a PDQ hash."""
+
     async def staff_role(self, user_id: uuid.UUID) -> Role | None: ...
 
     async def supervisor_ids(self) -> list[uuid.UUID]:
@@ -388,10 +510,10 @@ class ConsultationService:
         policy: ConsultationPolicy,
         files: EvidenceFiles,
         desks: DeskDirectory,
-        originals: SealedOriginals | None = None,
+        hasher: ImageHasher | None = None,
     ) -> None:
         self.files = files
-        self.originals: SealedOriginals = originals or NoSealedOriginals()
+        self.hasher = hasher
         self.desks = desks
         self.uow = uow
         self.clock = clock
@@ -854,6 +976,11 @@ class ConsultationService:
     # -- evidence ----------------------------------------------------------------------------------
 
     async def add_evidence(self, actor: Actor, consultation_id: uuid.UUID, item: Evidence) -> Evidence:
+        hashes = (
+            check_image_hashes(item.image_hashes, min_quality=self.policy.pdq_min_quality)
+            if item.image_hashes is not None
+            else None
+        )
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
             if actor.is_staff:
@@ -875,6 +1002,9 @@ class ConsultationService:
                 poster_account=item.poster_account or None,
                 excerpt=item.excerpt or None,
                 notes=item.notes or None,
+                image_hashes=hashes,
+                file=None,
+                upload_slot=None,
             )
             await uow.consultations.add_evidence(item)
             await uow.audit.record(
@@ -912,60 +1042,124 @@ class ConsultationService:
             )
             return items
 
+    async def _visible_item(
+        self,
+        uow,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        evidence_id: uuid.UUID,  # type: ignore[no-untyped-def]
+    ) -> tuple[Consultation, Evidence]:
+        c = await self.load_visible(uow, actor, consultation_id)
+        item = await uow.consultations.get_evidence(c.id, evidence_id)
+        if item is None:
+            raise NotFound("evidence_not_found")
+        return c, item
+
     async def get_evidence(
         self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID
     ) -> Evidence:
         async with self.uow() as uow:
-            c = await self.load_visible(uow, actor, consultation_id)
-            item = await uow.consultations.get_evidence(c.id, evidence_id)
-            if item is None:
-                raise NotFound("evidence_not_found")
+            c, item = await self._visible_item(uow, actor, consultation_id, evidence_id)
             await uow.audit.record(actor, Action.evidence_viewed, "evidence", item.id, consultation_id=c.id)
-        return item  # type: ignore[no-any-return]
+        return item
+
+    def _refuse_images(self, c: Consultation, item: Evidence) -> None:
+        """In a hash-only case no picture is taken: never for a minor, for an adult only through a slot a
+        supervisor opened for this one item. The refusal says what to do instead, with desks from the
+        directory (codes; GET /v1/desks/{code} has their contact details and sources)."""
+        if c.victim_is_minor:
+            raise Forbidden(
+                "minor_images_never_accepted", MINOR_IMAGES_NEVER_ACCEPTED, desks=list(HASH_ONLY_DESKS_MINOR)
+            )
+        if item.upload_slot is None:
+            raise Conflict("images_not_accepted", IMAGES_NOT_ACCEPTED, desks=list(HASH_ONLY_DESKS_ADULT))
 
     async def attach_file(
         self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID, data: bytes
     ) -> Evidence:
         async with self.uow() as uow:
-            c = await self.load_visible(uow, actor, consultation_id)
+            c, item = await self._visible_item(uow, actor, consultation_id, evidence_id)
             if actor.is_staff:
                 self.ensure_may_work(actor, c)
-            item = await uow.consultations.get_evidence(c.id, evidence_id)
-            if item is None:
-                raise NotFound("evidence_not_found")
             if item.file is not None:
                 raise Conflict("file_already_attached")
             if c.status not in OPEN_STATUSES:
                 raise InvalidState("consultation_not_open")
+            hash_only = is_hash_only(c)
+            if hash_only:
+                self._refuse_images(c, item)
             usage = await uow.consultations.evidence_usage(c.id, c.owner_id)
             if usage.consultation_bytes + len(data) > self.policy.evidence_bytes_per_consultation:
                 raise QuotaExceeded("consultation_storage_full")
             if usage.consulter_bytes + len(data) > self.policy.evidence_bytes_per_consulter:
                 raise QuotaExceeded("consulter_storage_full")
             # Only now, with access, state and room checked, are the uploaded bytes looked at.
-            file = await self.files.store(data)
+            file = replace(await self.files.store(data), sealed=hash_only)
             await uow.consultations.attach_file(item.id, file)
+            item.file = file
+            if item.image_hashes is None and self.hasher is not None:
+                # The server hashes what it received (the original), so an uploaded picture links with
+                # device-hashed ones without anyone looking at it.
+                hashes = await self.hasher.hashes(data)
+                if hashes is not None and hashes.pdq_quality >= self.policy.pdq_min_quality:
+                    await uow.consultations.set_image_hashes(item.id, hashes)
+                    item.image_hashes = hashes
             await uow.audit.record(
                 actor,
                 Action.evidence_file_received,
                 "evidence",
                 item.id,
-                {"sha256": file.sha256, "size": file.size, "content_type": file.content_type},
+                {"sha256": file.sha256, "copy_sha256": file.copy_sha256, "size": file.size},
                 consultation_id=c.id,
             )
             await uow.commit()
-            item.file = file
+            return item
+
+    async def open_upload_slot(
+        self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID, reason: str
+    ) -> Evidence:
+        """A supervisor lets one file be uploaded to one evidence item of a hash-only case about an adult,
+        when the person insists; the reason is recorded with who and when, and on the audit trail."""
+        if actor.role is not Role.supervisor:
+            raise Forbidden("supervisor_only")  # by role, before anything is looked up
+        if not reason.strip():
+            raise ValidationFailed("reason_required", field="reason")
+        async with self.uow() as uow:
+            c, item = await self._visible_item(uow, actor, consultation_id, evidence_id)
+            if c.status not in OPEN_STATUSES:
+                raise InvalidState("consultation_not_open")
+            if not is_hash_only(c):
+                raise Conflict("upload_slot_not_needed")
+            if c.victim_is_minor:
+                raise Forbidden(
+                    "minor_images_never_accepted",
+                    MINOR_IMAGES_NEVER_ACCEPTED,
+                    desks=list(HASH_ONLY_DESKS_MINOR),
+                )
+            if item.file is not None:
+                raise Conflict("file_already_attached")
+            slot = UploadSlot(actor.require_user_id(), self.clock.now(), reason)
+            if item.upload_slot is not None or not await uow.consultations.open_upload_slot(item.id, slot):
+                raise Conflict("upload_slot_already_open")
+            await uow.audit.record(
+                actor, Action.evidence_upload_slot_opened, "evidence", item.id, consultation_id=c.id
+            )
+            await uow.commit()
+            item.upload_slot = slot
             return item  # type: ignore[no-any-return]
 
     async def read_file(
         self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID
     ) -> tuple[Evidence, AsyncIterator[bytes]]:
+        """The cleaned copy, never the original. A sealed file (a hash-only case) only for the assignee."""
         async with self.uow() as uow:
-            c = await self.load_visible(uow, actor, consultation_id)
-            item = await uow.consultations.get_evidence(c.id, evidence_id)
-            if item is None:
-                raise NotFound("evidence_not_found")
+            c, item = await self._visible_item(uow, actor, consultation_id, evidence_id)
             if item.file is None:
+                raise NotFound("file_not_found")
+            # Sealed when uploaded through a slot, and also when the case became an intimate-image or minor
+            # case after the upload (staff reclassified it): from then on only the assignee opens pictures.
+            sealed = item.file.sealed or is_hash_only(c)
+            if sealed and (c.assignee_id is None or actor.user_id != c.assignee_id):
                 raise NotFound("file_not_found")
             data = await self.files.open(item.file.storage_key)
             await uow.audit.record(
@@ -973,11 +1167,57 @@ class ConsultationService:
                 Action.evidence_downloaded,
                 "evidence",
                 item.id,
-                {"sha256": item.file.sha256},
+                {"sha256": item.file.copy_sha256},
                 consultation_id=c.id,
             )
             await uow.commit()
         return item, data
+
+    async def export_original(
+        self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID
+    ) -> tuple[Evidence, bytes]:
+        """The original exactly as received: the one way its bytes leave storage besides the evidence bundle
+        (issue 16 §4). No route serves it by itself. The consulter who owns the case and the assigned staff
+        member may export it; everyone else, and a file uploaded before originals were kept, is 404. The
+        export is on the chain of custody; the caller checks the bytes against `file.sha256` if it wants to."""
+        async with self.uow() as uow:
+            c, item = await self._visible_item(uow, actor, consultation_id, evidence_id)
+            allowed = actor.user_id is not None and actor.user_id in (c.owner_id, c.assignee_id)
+            if not allowed or item.file is None or item.file.original_key is None:
+                raise NotFound("file_not_found")
+            data = await self._stored_bytes(item.file.original_key)
+            await uow.audit.record(
+                actor,
+                Action.evidence_exported,
+                "evidence",
+                item.id,
+                {"sha256": item.file.sha256, "original": True},
+                consultation_id=c.id,
+            )
+            await uow.commit()
+        return item, data
+
+    async def similar(
+        self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID
+    ) -> list[SimilarItem]:
+        """Evidence items in any consultation whose PDQ hash is within the match distance of this one: the
+        same picture spreading, seen as one pattern by staff, without anyone opening a picture. Only ids and
+        distances come back; a consulter never sees this (403), and the item must be visible to the caller."""
+        ensure_caseworker(actor)
+        async with self.uow() as uow:
+            _, item = await self._visible_item(uow, actor, consultation_id, evidence_id)
+            if item.image_hashes is None:
+                return []
+            mine = int(item.image_hashes.pdq, 16)
+            limit = self.policy.pdq_match_distance
+            found = []
+            for other_id, other_case, pdq, created_at in await uow.consultations.pdq_hashes():
+                if other_id == item.id:
+                    continue
+                distance = (mine ^ int(pdq, 16)).bit_count()
+                if distance <= limit:
+                    found.append(SimilarItem(other_id, other_case, distance, created_at))
+        return sorted(found, key=lambda s: (s.distance, s.created_at, str(s.evidence_id)))
 
     # -- the evidence bundle -------------------------------------------------------------------------
 
@@ -1005,9 +1245,9 @@ class ConsultationService:
                         number=number,
                         evidence=e,
                         copy=copy,
-                        copy_sha256=copy_sha256(e),
-                        original_sha256=self.originals.original_sha256(e),
-                        original=self.originals.export_original(e) if originals and e.file else None,
+                        copy_sha256=e.file.copy_sha256 if e.file else None,
+                        original_sha256=e.file.sha256 if e.file else None,
+                        original=await self._original(e) if originals else None,
                     )
                 )
             await uow.audit.record(
@@ -1038,6 +1278,14 @@ class ConsultationService:
             head=head,
             stamp=stamps[-1] if stamps else None,
         )
+
+    async def _original(self, e: Evidence) -> Original | None:
+        """The sealed original of an item for the bundle, when one was kept (files uploaded before originals
+        were kept have none)."""
+        if e.file is None or e.file.original_key is None or e.file.sha256 is None:
+            return None
+        data = await self._stored_bytes(e.file.original_key)
+        return Original(data=data, content_type=e.file.content_type, sha256=e.file.sha256)
 
     async def _stored_bytes(self, storage_key: str) -> bytes:
         return b"".join([chunk async for chunk in await self.files.open(storage_key)])

@@ -34,6 +34,7 @@ from infra.db.engine import make_engine, make_session_factory
 from infra.db.quality import SqlManualCatalogue
 from infra.db.repositories import SqlSessionLookup
 from infra.db.uow import SqlUnitOfWorkFactory
+from infra.image_hashes import PdqImageHasher
 from infra.knowledge import load_knowledge
 from infra.letters_loader import load_letter_catalogue
 from infra.line import LineBot
@@ -163,9 +164,12 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             evidence_bytes_per_consultation=settings.evidence_bytes_per_consultation,
             evidence_bytes_per_consulter=settings.evidence_bytes_per_consulter,
             consulter_messages_per_hour=settings.consulter_messages_per_hour,
+            pdq_min_quality=settings.pdq_min_quality,
+            pdq_match_distance=settings.pdq_match_distance,
         ),
         files=EvidenceStore(blobs),
         desks=desks,
+        hasher=PdqImageHasher(),
     )
     answers = AnswerService(consultations, load_review_rules(), SqlManualCatalogue(sessions))
     quality = QualityService(SqlUnitOfWorkFactory(sessions, clock), clock, Masker(SudachiProperNouns()))

@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     evidence_bytes_per_consultation: int = Field(100 * 1_048_576, ge=1024)
     evidence_bytes_per_consulter: int = Field(300 * 1_048_576, ge=1024)
     consulter_messages_per_hour: int = Field(30, ge=1)
+    # Evidence images (issue 16): PDQ hashes below this quality are refused (too featureless to match on), and
+    # two items whose PDQ hashes differ in at most this many of 256 bits are linked for staff.
+    pdq_min_quality: int = Field(50, ge=0, le=100)
+    pdq_match_distance: int = Field(31, ge=0, le=128)
 
     # LINE official account (issue 6). Without a channel secret the webhook answers 503; the secret and the
     # access token are SecretStr so they never show in reprs or logs. The Messaging API base URLs are

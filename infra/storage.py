@@ -27,6 +27,7 @@ SIGNATURES = (
     (b"%PDF-", "application/pdf"),
 )
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
+ORIGINAL_EXTENSION = "original"  # the sealed original's key: never opened by a viewer, whatever it holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,11 +374,22 @@ class EvidenceStore:
         self._limiter = anyio.CapacityLimiter(concurrency)
 
     async def store(self, data: bytes) -> EvidenceFile:
+        # Two blobs through the same byte store (issue 16 §2): the original exactly as received, sealed (no route
+        # serves it; only the domain's export reads it), and the cleaned copy staff open. Cleaning runs first, so
+        # a file that is refused leaves nothing behind.
         cleaned = await anyio.to_thread.run_sync(clean, data, limiter=self._limiter)
+        original_key = f"{secrets.token_hex(16)}.{ORIGINAL_EXTENSION}"
+        await self.blobs.put(original_key, data, content_type="application/octet-stream")
         key = f"{secrets.token_hex(16)}.{EXTENSIONS[cleaned.content_type]}"
         await self.blobs.put(key, cleaned.data, content_type=cleaned.content_type)
         return EvidenceFile(
-            storage_key=key, content_type=cleaned.content_type, size=len(cleaned.data), sha256=cleaned.sha256
+            storage_key=key,
+            content_type=cleaned.content_type,
+            size=len(cleaned.data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            copy_sha256=cleaned.sha256,
+            original_key=original_key,
+            original_size=len(data),
         )
 
     async def open(self, key: str) -> AsyncIterator[bytes]:

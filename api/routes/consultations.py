@@ -27,10 +27,14 @@ from api.schemas.consultations import (
     EvidenceFileOut,
     EvidenceIn,
     EvidenceOut,
+    ImageHashesOut,
     IntakeOut,
     MessageIn,
     MessageOut,
+    SimilarEvidenceOut,
     TransitionOut,
+    UploadSlotIn,
+    UploadSlotOut,
     UrgencyOut,
 )
 from api.schemas.guidance import ReferralIn, ReferralOut
@@ -41,6 +45,7 @@ from domain.clocks import ClockRules, EvidenceFacts, evidence_clocks, time_to_ac
 from domain.consultations import (
     Consultation,
     Evidence,
+    ImageHashes,
     Intake,
     IntakeResult,
     Message,
@@ -97,12 +102,21 @@ def detail(c: Consultation, now: datetime) -> dict[str, Any]:
     }
 
 
-def evidence_out(e: Evidence, rules: ClockRules | None = None) -> EvidenceOut:
+def evidence_out(e: Evidence, rules: ClockRules | None = None, actor: Actor | None = None) -> EvidenceOut:
     file = (
-        EvidenceFileOut(content_type=e.file.content_type, size=e.file.size, sha256=e.file.sha256)
+        EvidenceFileOut(
+            content_type=e.file.content_type,
+            size=e.file.size,
+            sha256=e.file.sha256,
+            copy_sha256=e.file.copy_sha256,
+            original_kept=e.file.original_key is not None,
+            sealed=e.file.sealed,
+        )
         if e.file
         else None
     )
+    hashes = e.image_hashes
+    slot = e.upload_slot if actor is not None and actor.is_staff else None
     return EvidenceOut(
         id=e.id,
         url=e.url,
@@ -114,6 +128,22 @@ def evidence_out(e: Evidence, rules: ClockRules | None = None) -> EvidenceOut:
         notes=e.notes,
         context_captured=e.context_captured,
         file=file,
+        image_hashes=(
+            ImageHashesOut(
+                sha256=hashes.sha256,
+                pdq=hashes.pdq,
+                pdq_quality=hashes.pdq_quality,
+                width=hashes.width,
+                height=hashes.height,
+            )
+            if hashes
+            else None
+        ),
+        upload_slot=(
+            UploadSlotOut(opened_by=slot.opened_by, opened_at=slot.opened_at, reason=slot.reason)
+            if slot
+            else None
+        ),
         created_at=e.created_at,
         missing=e.missing(),
         time_to_act_at=time_to_act(rules, evidence_clocks(rules, EvidenceFacts(e.id, e.posted_at, False)))
@@ -466,7 +496,7 @@ async def list_evidence(
     limit: LimitParam = 50,
 ) -> Page[EvidenceOut]:
     found = await c.consultations.evidence(actor, consultation_id, after=position(cursor), limit=limit + 1)
-    return page_of(found, limit, lambda e: evidence_out(e, rules_of(c)))
+    return page_of(found, limit, lambda e: evidence_out(e, rules_of(c), actor))
 
 
 async def replay_evidence(
@@ -474,7 +504,7 @@ async def replay_evidence(
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
     return evidence_out(
-        await c.consultations.get_evidence(actor, consultation_id, evidence_id), rules_of(c)
+        await c.consultations.get_evidence(actor, consultation_id, evidence_id), rules_of(c), actor
     ), {}
 
 
@@ -504,8 +534,19 @@ async def create_evidence(
         excerpt=body.excerpt,
         notes=body.notes,
         context_captured=body.context_captured,
+        image_hashes=(
+            ImageHashes(
+                sha256=body.image_hashes.sha256,
+                pdq=body.image_hashes.pdq,
+                pdq_quality=body.image_hashes.pdq_quality,
+                width=body.image_hashes.width,
+                height=body.image_hashes.height,
+            )
+            if body.image_hashes
+            else None
+        ),
     )
-    return evidence_out(await c.consultations.add_evidence(actor, consultation_id, item), rules_of(c))
+    return evidence_out(await c.consultations.add_evidence(actor, consultation_id, item), rules_of(c), actor)
 
 
 @router.get(
@@ -564,7 +605,9 @@ async def evidence_bundle(
 async def get_evidence(
     consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> EvidenceOut:
-    return evidence_out(await c.consultations.get_evidence(actor, consultation_id, evidence_id), rules_of(c))
+    return evidence_out(
+        await c.consultations.get_evidence(actor, consultation_id, evidence_id), rules_of(c), actor
+    )
 
 
 @router.put(
@@ -586,7 +629,7 @@ async def upload_evidence_file(
     if len(data) > c.settings.max_upload_bytes:
         raise BodyTooLarge()
     return evidence_out(
-        await c.consultations.attach_file(actor, consultation_id, evidence_id, data), rules_of(c)
+        await c.consultations.attach_file(actor, consultation_id, evidence_id, data), rules_of(c), actor
     )
 
 
@@ -595,12 +638,14 @@ async def upload_evidence_file(
     operation_id="evidence_download_file",
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}, **problem_responses(401, 403, 404)},
-    summary="Download the stored file (always as an attachment)",
+    summary="Download the cleaned copy of the file (always as an attachment; the original is never served)",
 )
 async def download_evidence_file(
     consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> Response:
-    """Always served as an attachment with a fixed content type, never rendered inline."""
+    """The cleaned copy (its SHA-256 is `file.copy_sha256`), always as an attachment with a fixed content type,
+    never rendered inline. The original as received is never served by any route. A sealed file (an upload
+    slot in an intimate-image case) is 404 for everyone but the assigned consultant."""
     item, stream = await c.consultations.read_file(actor, consultation_id, evidence_id)
     assert item.file is not None
     name = f"evidence-{item.id}.{EXTENSIONS.get(item.file.content_type, 'bin')}"
@@ -613,6 +658,52 @@ async def download_evidence_file(
             "Content-Length": str(item.file.size),
         },
     )
+
+
+@router.post(
+    "/{consultation_id}/evidence/{evidence_id}/upload-slot",
+    operation_id="evidence_open_upload_slot",
+    response_model=EvidenceOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Supervisor: allow one file upload to this evidence item of an intimate-image case, with a reason",
+)
+async def open_upload_slot(
+    consultation_id: uuid.UUID, evidence_id: uuid.UUID, body: UploadSlotIn, actor: Person, c: ContainerDep
+) -> EvidenceOut:
+    """In a consultation about private sexual images, child sexual abuse material or voyeur images, no picture is
+    taken by default (evidence is a URL, a description and hashes computed on the device). When an adult insists,
+    a supervisor may open one upload slot for one item; the reason is recorded. The file is then sealed: only
+    the assigned consultant can open it. Never for a consultation about a minor (403
+    minor_images_never_accepted)."""
+    return evidence_out(
+        await c.consultations.open_upload_slot(actor, consultation_id, evidence_id, body.reason),
+        rules_of(c),
+        actor,
+    )
+
+
+@router.get(
+    "/{consultation_id}/evidence/{evidence_id}/similar",
+    operation_id="evidence_similar",
+    response_model=list[SimilarEvidenceOut],
+    responses=problem_responses(401, 403, 404),
+    summary="Staff: evidence items in any consultation whose picture hash (PDQ) is near this one's",
+)
+async def similar_evidence(
+    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
+) -> list[SimilarEvidenceOut]:
+    """The same picture spreading, seen as one pattern without anyone opening it: items whose PDQ hashes differ
+    in at most MADOGUCHI_PDQ_MATCH_DISTANCE bits, closest first. Ids and distances only; consultants and
+    supervisors only (consulters never see other consultations)."""
+    return [
+        SimilarEvidenceOut(
+            evidence_id=s.evidence_id,
+            consultation_id=s.consultation_id,
+            distance=s.distance,
+            created_at=s.created_at,
+        )
+        for s in await c.consultations.similar(actor, consultation_id, evidence_id)
+    ]
 
 
 # -- referrals ----------------------------------------------------------------------------------------

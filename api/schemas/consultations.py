@@ -175,6 +175,39 @@ class MessageOut(Output):
     emergency_desks: list[DeskOut] = Field(default=[], description="Emergency desks, shown with any flag")
 
 
+Hex64 = Annotated[str, SingleLine(min_length=64, max_length=64, pattern="^[0-9a-fA-F]{64}$")]
+HASHES_EXAMPLE = {
+    "sha256": "9f2c4d8e1b7a6c3f5e0d2a9b8c7f6e5d4c3b2a1908f7e6d5c4b3a29180f7e6d5",
+    "pdq": "d8f8f0cce0f4e84d0e370a22028f67f0b36e2ed596623e1d33e6339c4e9c9b22",
+    "pdq_quality": 100,
+    "width": 1170,
+    "height": 2532,
+}
+
+
+class ImageHashesIn(Input):
+    """Hashes of a picture computed on the person's device; the picture itself is not sent. infra/
+    image_hashes.py is the reference implementation (PDQ via pdqhash, ThreatExchange's hex form)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [HASHES_EXAMPLE]})
+
+    sha256: Hex64 = Field(description="SHA-256 of the image file's bytes, 64 hex digits")
+    pdq: Hex64 = Field(description="PDQ perceptual hash, 256 bits as 64 hex digits")
+    pdq_quality: int = Field(
+        ge=0, le=100, description="PDQ's quality; below the configured minimum is refused"
+    )
+    width: int = Field(ge=1, le=100_000)
+    height: int = Field(ge=1, le=100_000)
+
+
+class ImageHashesOut(Output):
+    sha256: str
+    pdq: str
+    pdq_quality: int
+    width: int
+    height: int
+
+
 class EvidenceIn(Input):
     model_config = ConfigDict(
         json_schema_extra={
@@ -188,7 +221,13 @@ class EvidenceIn(Input):
                     "excerpt": "〇〇（実名）は会社の金を横領している",
                     "notes": "前後の投稿もスクリーンショットで保存しています。",
                     "context_captured": True,
-                }
+                },
+                {
+                    "url": "https://example-uploader.jp/v/abc123",
+                    "posted_at": "2026-11-28T23:40:00+09:00",
+                    "notes": "元交際相手に撮られた写真が無断で投稿されています。画像は送らず、ハッシュだけ記録します。",
+                    "image_hashes": HASHES_EXAMPLE,
+                },
             ]
         }
     )
@@ -201,12 +240,43 @@ class EvidenceIn(Input):
     excerpt: Note | None = None
     notes: Note | None = None
     context_captured: bool = False
+    image_hashes: ImageHashesIn | None = Field(
+        None, description="For intimate images: hashes computed on the device instead of the picture"
+    )
 
 
 class EvidenceFileOut(Output):
     content_type: str
-    size: int
-    sha256: str
+    size: int = Field(description="Size of the cleaned copy (what the download serves)")
+    sha256: str | None = Field(
+        description="SHA-256 of the original exactly as received; null for files kept before originals were"
+    )
+    copy_sha256: str = Field(description="SHA-256 of the cleaned copy (what the download serves)")
+    original_kept: bool = Field(description="The sealed original is kept (no route serves it)")
+    sealed: bool = Field(description="Uploaded through an upload slot: only the assigned consultant opens it")
+
+
+class UploadSlotIn(Input):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"reason": "ご本人が画像そのものを証拠として預けることを強く希望されたため"}]
+        }
+    )
+
+    reason: Annotated[str, MultiLine(min_length=1, max_length=2000)]
+
+
+class UploadSlotOut(Output):
+    opened_by: uuid.UUID
+    opened_at: datetime
+    reason: str
+
+
+class SimilarEvidenceOut(Output):
+    evidence_id: uuid.UUID
+    consultation_id: uuid.UUID
+    distance: int = Field(description="Hamming distance between the two PDQ hashes (bits of 256)")
+    created_at: datetime
 
 
 class EvidenceOut(Output):
@@ -220,6 +290,8 @@ class EvidenceOut(Output):
     notes: str | None
     context_captured: bool
     file: EvidenceFileOut | None
+    image_hashes: ImageHashesOut | None
+    upload_slot: UploadSlotOut | None = Field(description="Staff only: a supervisor's one-upload permission")
     created_at: datetime
     missing: list[EvidenceGap] = Field(description="What good evidence still lacks (domain §5)")
     time_to_act_at: datetime | None = Field(

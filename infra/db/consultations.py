@@ -20,12 +20,14 @@ from domain.consultations import (
     Evidence,
     EvidenceFile,
     EvidenceUsage,
+    ImageHashes,
     Message,
     MessageKind,
     Priority,
     QueueFilter,
     Status,
     Transition,
+    UploadSlot,
 )
 from domain.policy import All, AssignedToOrUnassigned, Nothing, OwnedBy, Visibility
 from domain.ports import Clock
@@ -120,7 +122,28 @@ def _consultation(row: ConsultationRow, categories: list[str], unread: int = 0) 
 def _evidence(row: EvidenceRow) -> Evidence:
     file = None
     if row.file_key:
-        file = EvidenceFile(row.file_key, row.file_type or "", row.file_size or 0, row.file_sha256 or "")
+        file = EvidenceFile(
+            storage_key=row.file_key,
+            content_type=row.file_type or "",
+            size=row.file_size or 0,
+            sha256=row.file_sha256,
+            copy_sha256=row.file_copy_sha256 or "",
+            original_key=row.file_original_key,
+            original_size=row.file_original_size,
+            sealed=row.file_sealed,
+        )
+    hashes = None
+    if row.image_pdq and row.image_sha256:
+        hashes = ImageHashes(
+            sha256=row.image_sha256,
+            pdq=row.image_pdq,
+            pdq_quality=row.image_pdq_quality or 0,
+            width=row.image_width or 0,
+            height=row.image_height or 0,
+        )
+    slot = None
+    if row.upload_slot_opened_by and row.upload_slot_opened_at:
+        slot = UploadSlot(row.upload_slot_opened_by, row.upload_slot_opened_at, row.upload_slot_reason or "")
     return Evidence(
         id=row.id,
         consultation_id=row.consultation_id,
@@ -135,7 +158,19 @@ def _evidence(row: EvidenceRow) -> Evidence:
         notes=row.notes,
         context_captured=row.context_captured,
         file=file,
+        image_hashes=hashes,
+        upload_slot=slot,
     )
+
+
+def _hash_values(h: ImageHashes) -> dict[str, Any]:
+    return {
+        "image_sha256": h.sha256,
+        "image_pdq": h.pdq,
+        "image_pdq_quality": h.pdq_quality,
+        "image_width": h.width,
+        "image_height": h.height,
+    }
 
 
 class SqlConsultations:
@@ -389,6 +424,7 @@ class SqlConsultations:
                 excerpt=e.excerpt,
                 notes=e.notes,
                 context_captured=e.context_captured,
+                **(_hash_values(e.image_hashes) if e.image_hashes else {}),
             )
         )
         await self.db.flush()
@@ -431,8 +467,40 @@ class SqlConsultations:
                 file_type=file.content_type,
                 file_size=file.size,
                 file_sha256=file.sha256,
+                file_copy_sha256=file.copy_sha256,
+                file_original_key=file.original_key,
+                file_original_size=file.original_size,
+                file_sealed=file.sealed,
             )
         )
+
+    async def set_image_hashes(self, evidence_id: uuid.UUID, hashes: ImageHashes) -> None:
+        await self.db.execute(
+            update(EvidenceRow).where(EvidenceRow.id == evidence_id).values(**_hash_values(hashes))
+        )
+
+    async def open_upload_slot(self, evidence_id: uuid.UUID, slot: UploadSlot) -> bool:
+        # Conditional on no slot yet, so two supervisors at once open one slot, not two.
+        E = EvidenceRow
+        result = await self.db.execute(
+            update(E)
+            .where(E.id == evidence_id, E.upload_slot_opened_by.is_(None))  # type: ignore[union-attr]
+            .values(
+                upload_slot_opened_by=slot.opened_by,
+                upload_slot_opened_at=slot.opened_at,
+                upload_slot_reason=slot.reason,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def pdq_hashes(self) -> list[tuple[uuid.UUID, uuid.UUID, str, datetime]]:
+        E = EvidenceRow
+        rows = await self.db.execute(
+            select(E.id, E.consultation_id, E.image_pdq, E.created_at).where(
+                E.image_pdq.is_not(None)  # type: ignore[union-attr]
+            )
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows.all()]
 
     async def supervisor_ids(self) -> list[uuid.UUID]:
         rows = await self.db.execute(

@@ -220,10 +220,26 @@ class EvidenceRow(SQLModel, table=True):
     excerpt: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     notes: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     context_captured: bool = False
-    file_key: str | None = Field(default=None, max_length=100)
+    file_key: str | None = Field(default=None, max_length=100)  # the cleaned copy
     file_type: str | None = Field(default=None, max_length=64)
     file_size: int | None = None
+    # Issue 16 §2: SHA-256 of the ORIGINAL as received (None for files kept before 0012, whose only hash was
+    # the copy's and is now copy_sha256); the sealed original's key, never served by any route.
     file_sha256: str | None = Field(default=None, max_length=64)
+    file_copy_sha256: str | None = Field(default=None, max_length=64)
+    file_original_key: str | None = Field(default=None, max_length=100)
+    file_original_size: int | None = None
+    file_sealed: bool = False
+    # Issue 16 §1: hashes of the picture (device-computed, or the server's for an uploaded image).
+    image_sha256: str | None = Field(default=None, max_length=64)
+    image_pdq: str | None = Field(default=None, max_length=64)
+    image_pdq_quality: int | None = None
+    image_width: int | None = None
+    image_height: int | None = None
+    # A supervisor's one-upload permission in a hash-only case, with its reason.
+    upload_slot_opened_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id", index=True)
+    upload_slot_opened_at: datetime | None = ts()
+    upload_slot_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class IdempotencyRow(SQLModel, table=True):

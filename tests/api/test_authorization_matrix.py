@@ -262,6 +262,14 @@ MATRIX = [
     ),
     Row("GET", C + "/earlier", case_route(200)),
     Row("GET", C + "/answer-suggestions", case_route(403, consultant=403, supervisor=200)),
+    # Issue 16: the example case is not an intimate-image case, so a supervisor's slot is not needed (409).
+    Row(
+        "POST",
+        E + "/upload-slot",
+        expect(403, anonymous=401, supervisor=409),
+        lambda ctx: {"json": {"reason": "ご本人の強い希望"}},
+    ),
+    Row("GET", E + "/similar", case_route(403, consulter=403)),
     Row("GET", C + "/referrals", case_route(200)),
     Row(
         "POST",

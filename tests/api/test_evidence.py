@@ -119,9 +119,10 @@ async def test_upload_strips_metadata_and_download_is_an_attachment(client, peop
     assert download.headers["content-disposition"] == f'attachment; filename="evidence-{item["id"]}.jpg"'
     assert download.headers["x-content-type-options"] == "nosniff"
     assert (
-        hashlib.sha256(download.content).hexdigest() == meta["sha256"]
+        hashlib.sha256(download.content).hexdigest() == meta["copy_sha256"]
         and len(download.content) == meta["size"]
     )
+    assert meta["sha256"] == hashlib.sha256(original).hexdigest() and meta["original_kept"] is True
     stored = Image.open(io.BytesIO(download.content))
     assert not stored.getexif() and stored.size == (64, 48)
     again = await client.put(file_url, headers=owner.headers, files={"file": ("b.png", png(), "image/png")})
@@ -272,7 +273,8 @@ async def test_a_stored_pdf_has_no_script_form_or_attachment_left(client, people
     assert ok.status_code == 200, ok.text
     stored = (await client.get(file_url, headers=owner.headers)).content
     assert active_parts(stored) == []
-    assert ok.json()["file"]["sha256"] == hashlib.sha256(stored).hexdigest()
+    assert ok.json()["file"]["copy_sha256"] == hashlib.sha256(stored).hexdigest()
+    assert ok.json()["file"]["sha256"] == hashlib.sha256(original).hexdigest()
 
 
 async def test_a_pdf_that_cannot_be_cleaned_is_refused_saying_what_to_send(client, people) -> None:

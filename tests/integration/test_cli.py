@@ -32,7 +32,7 @@ def test_migrate_create_admin_council_and_drain_the_worker(tmp_path: Path) -> No
     db = tmp_path / "ops.db"
     assert run(db, "migrate").returncode == 0
     loaded = run(db, "load-reference")
-    assert loaded.returncode == 0 and "30 desks" in loaded.stdout
+    assert loaded.returncode == 0 and "32 desks" in loaded.stdout
     admin = run(
         db,
         "create-user",
