@@ -1188,10 +1188,10 @@ class ConsultationService:
             data = await self._stored_bytes(item.file.original_key)
             await uow.audit.record(
                 actor,
-                Action.evidence_exported,
+                Action.evidence_original_exported,
                 "evidence",
                 item.id,
-                {"sha256": item.file.sha256, "original": True},
+                {"sha256": item.file.sha256},
                 consultation_id=c.id,
             )
             await uow.commit()

@@ -49,6 +49,7 @@ class Action:
     evidence_viewed = "evidence.viewed"
     evidence_downloaded = "evidence.downloaded"
     evidence_exported = "evidence.exported"
+    evidence_original_exported = "evidence.original_exported"
     evidence_upload_slot_opened = "evidence.upload_slot_opened"
     evidence_corrected = "evidence.corrected"
     evidence_deleted = "evidence.deleted"

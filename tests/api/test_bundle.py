@@ -87,9 +87,15 @@ async def test_the_consulter_gets_a_bundle_that_checks_itself(client, people, co
     # Every file's hash, rebuilt from the bytes in the ZIP, is the manifest's and the one recorded at upload.
     for entry, item in zip(manifest["items"][:2], items[:2], strict=True):
         data = z.read(entry["copy"]["path"])
-        assert hashlib.sha256(data).hexdigest() == entry["copy"]["sha256"] == item["file"]["sha256"]
+        assert hashlib.sha256(data).hexdigest() == entry["copy"]["sha256"] == item["file"]["copy_sha256"]
         assert entry["copy"]["size"] == len(data)
-        assert entry["original"] == {"sha256": None, "included": False, "path": None, "kept": False}
+        # The sealed original is known by its hash; its bytes come only when the consulter asks for them.
+        assert entry["original"] == {
+            "sha256": item["file"]["sha256"],
+            "included": False,
+            "path": None,
+            "kept": True,
+        }
     assert manifest["items"][2]["copy"] is None
     # The copy has no GPS: the cleaned file is what is bundled.
     assert b"PhoneMaker" not in z.read(first["copy"]["path"])
@@ -140,14 +146,16 @@ async def test_the_assigned_consultant_may_export_but_not_ask_for_originals(
         403,
         "originals_consulter_only",
     )
-    # The owner may ask; on this branch no original is kept yet, and the manifest says so.
-    mine = json.loads(
-        unzip(await client.get(url, headers=owner.headers, params={"originals": "true"})).read(
-            "manifest.json"
-        )
-    )
+    # The owner may ask: the originals exactly as received come along, and hash to what the manifest says.
+    theirs = unzip(await client.get(url, headers=owner.headers, params={"originals": "true"}))
+    mine = json.loads(theirs.read("manifest.json"))
     assert mine["originals_requested"] is True
-    assert all(i["original"] is None or i["original"]["included"] is False for i in mine["items"])
+    with_files = [i for i in mine["items"] if i["copy"] is not None]
+    assert with_files and all(i["original"]["included"] for i in with_files)
+    for entry in with_files:
+        original = theirs.read(entry["original"]["path"])
+        assert hashlib.sha256(original).hexdigest() == entry["original"]["sha256"]
+        assert entry["original"]["sha256"] != entry["copy"]["sha256"]  # the copy was cleaned
     # Two exports, two links (the refused one left none).
     async with container.sessions() as db:
         from infra.db.custody import SqlCustody
