@@ -19,6 +19,7 @@ from domain.ports import Clock
 from domain.quality import QualityService
 from domain.referrals import ReferralService
 from domain.triage import TriageRules
+from infra import tracing
 from infra.calendar import JapaneseHolidays
 from infra.chatbot_loader import load_chatbot_flows
 from infra.clock import SystemClock
@@ -77,6 +78,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         timeout=settings.database_timeout_seconds,
         pooled=settings.database_pool,
     )
+    tracing.instrument_engine(engine)  # a no-op unless tracing is configured
     sessions = make_session_factory(engine)
     tokens = TokenCodec(
         settings.signing_key,

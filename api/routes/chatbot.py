@@ -26,6 +26,7 @@ from api.schemas.common import problem_responses
 from api.schemas.text import SingleLine
 from domain.chatbot import BotMessage, ChatbotService, TurnReply
 from domain.errors import Unavailable
+from infra import metrics
 from infra.container import Container
 
 router = APIRouter(prefix="/v1/chatbot", tags=["chatbot"])
@@ -89,6 +90,7 @@ def turn_out(reply: TurnReply) -> ChatTurnOut:
 async def create_session(c: ContainerDep, request: Request, response: Response) -> ChatSessionCreated:
     """Anonymous. The `session_token` is returned once and must be sent in X-Chatbot-Token on every later call (never in a URL). Rate-limited per client address."""
     opened = await _bot(c).open(address=client_address(request))
+    metrics.CHATBOT_SESSIONS_STARTED.inc()
     response.headers["Location"] = f"/v1/chatbot/sessions/{opened.session_id}"
     _no_store(response)
     return ChatSessionCreated(
