@@ -325,7 +325,10 @@ def load_reference() -> None:
 
 @app.command("line-rich-menu")
 def line_rich_menu(
-    font: Annotated[str | None, typer.Option(help="A TrueType/OpenType font with Japanese glyphs")] = None,
+    font: Annotated[
+        str | None,
+        typer.Option(help="A TrueType/OpenType font with Japanese glyphs (default: the bundled IPAexGothic)"),
+    ] = None,
     dry_run: Annotated[
         str | None,
         typer.Option("--dry-run", help="Write the PNG to this path and print the menu; call nothing"),

@@ -69,6 +69,7 @@ from infra.db.line import (
 )
 from infra.db.tables import UserRow
 from infra.db.tables_line import LineDeliveryRow, LineInboxRow
+from infra.fonts import japanese_font_path
 from infra.logging import log as json_log
 from infra.settings import Settings
 
@@ -827,13 +828,6 @@ class LineBot:
 # -- rich menu --------------------------------------------------------------------------------------
 
 RICH_MENU_SIZES = {(2500, 1686), (2500, 843), (1200, 810), (1200, 405), (800, 540), (800, 270)}
-FONT_CANDIDATES = (
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/noto/NotoSansJP-Regular.ttf",
-    "/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf",
-    "/usr/share/fonts/truetype/takao-gothic/TakaoPGothic.ttf",
-    "/System/Library/Fonts/ヒラギノ角ゴシック W3.ttc",
-)
 
 
 def load_rich_menu(path: Path = RICH_MENU_FILE) -> dict[str, Any]:
@@ -889,18 +883,19 @@ def rich_menu_request(spec: dict[str, Any], public_url: str) -> dict[str, Any]:
 
 
 def rich_menu_image(spec: dict[str, Any], font_path: str | None = None) -> bytes:
-    """A plain PNG of the menu's size: one tile per area with its label (Japanese when a CJK font exists)."""
+    """A plain PNG of the menu's size: one tile per area with its Japanese label, in the project's font (or the
+    TrueType/OpenType font an operator passes)."""
     from PIL import Image, ImageDraw, ImageFont
 
     width, height = spec["size"]["width"], spec["size"]["height"]
     image = Image.new("RGB", (width, height), (246, 248, 250))
     draw = ImageDraw.Draw(image)
-    font_file = font_path or next((f for f in FONT_CANDIDATES if Path(f).exists()), None)
+    font_file = str(font_path or japanese_font_path())
 
     def font_for(label: str, room: float) -> Any:
         size = max(16, height // 12)
         while True:
-            font = ImageFont.truetype(font_file, size) if font_file else ImageFont.load_default(size=size)
+            font = ImageFont.truetype(font_file, size)
             if size <= 16 or draw.textlength(label, font=font) <= room:
                 return font
             size -= 4
@@ -910,7 +905,7 @@ def rich_menu_image(spec: dict[str, Any], font_path: str | None = None) -> bytes
         b = area["bounds"]
         box = (b["x"], b["y"], b["x"] + b["width"] - 1, b["y"] + b["height"] - 1)
         draw.rectangle(box, fill=palette[n % len(palette)], outline=(255, 255, 255), width=8)
-        label = str(area["label_ja"] if font_file else area["label_en"])
+        label = str(area["label_ja"])
         draw.text(
             (b["x"] + b["width"] / 2, b["y"] + b["height"] / 2),
             label,
