@@ -25,10 +25,11 @@ def test_tracing_is_off_by_default(settings) -> None:  # type: ignore[no-untyped
 
 @pytest.fixture
 async def traced(
-    settings, suite_clock
+    settings, suite_clock, container
 ) -> AsyncIterator[tuple[httpx.AsyncClient, InMemorySpanExporter, object]]:  # type: ignore[no-untyped-def]
     exporter = InMemorySpanExporter()
     tracing.configure_tracing(None, service="madoguchi-api", exporter=exporter)
+    # A container of its own, traced; asking for the suite's one above makes the table cleanup run after.
     container = build_container(settings, suite_clock)
     app = create_app(container=container)
     try:
