@@ -59,13 +59,15 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MADOGUCHI_ENV=production \
-    MADOGUCHI_STORAGE_DIR=/var/lib/madoguchi/evidence
+    MADOGUCHI_STORAGE_DIR=/var/lib/madoguchi/evidence \
+    MADOGUCHI_METRICS_PORT=9100 \
+    MADOGUCHI_METRICS_HOST=0.0.0.0
 
 WORKDIR /app
 # Uploaded evidence lives here: mount a volume (docker-compose.yml does); the rest of the image can be read-only.
 VOLUME ["/var/lib/madoguchi/evidence"]
 USER 10001:10001
-EXPOSE 8000
+EXPOSE 8000 9100
 
 # Liveness only (/healthz); /readyz also checks the database and the migration head.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \

@@ -85,6 +85,8 @@ async def authenticated(request: Request, authorization: Annotated[str | None, D
     actor, issued_at = c.tokens.decode_access(token.strip(), now=c.clock.now())
     actor, user = await c.accounts.resolve(actor, issued_at)
     request.state.user = user
+    # The request line names the caller's role, never who (api/middleware.py).
+    request.state.actor_role = actor.role.value if actor.role is not None else actor.client.value
     return actor
 
 

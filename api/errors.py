@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain import errors as e
+from infra import metrics
 from infra.knowledge import load_problem_catalogue
 
 log = logging.getLogger("madoguchi.api")
@@ -151,6 +152,8 @@ async def on_domain_error(request: Request, exc: e.DomainError) -> JSONResponse:
         )
     if isinstance(exc, e.RateLimited | e.Unavailable):
         headers["Retry-After"] = str(exc.retry_after)
+    if status == 429:
+        metrics.RATE_LIMITED.labels(metrics.code_label(exc.code)).inc()
     extra = {k: v for k, v in exc.extra.items() if isinstance(v, str | int | bool | list)}
     return problem(request, status, exc.code, detail=exc.detail, headers=headers, **extra)
 

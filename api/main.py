@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +12,10 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from api import contract, devpages, errors
 from api.deps import known_query_only
@@ -32,6 +37,7 @@ from api.routes import (
     users,
 )
 from api.schemas.common import Problem
+from infra import metrics, tracing
 from infra.container import Container, build_container
 from infra.db.migrate import head_revision
 from infra.logging import configure_logging
@@ -52,6 +58,10 @@ tools.
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
     settings = settings or (container.settings if container else Settings.from_environment())
     configure_logging(settings.log_level)
+    # Before the container: its engine is instrumented when tracing is on.
+    tracing.configure_tracing(
+        settings.otlp_endpoint, service="madoguchi-api", sample_ratio=settings.trace_sample_ratio
+    )
     owned = container is None
     c = container or build_container(settings)
 
@@ -69,6 +79,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                 await task
             if owned:
                 await c.close()
+            metrics.mark_process_dead(os.getpid())
 
     docs = settings.docs_enabled and not settings.is_production
     app = FastAPI(
@@ -107,6 +118,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.include_router(router)
     if not settings.is_production:
         app.router.routes.extend(devpages.routes())  # mailed links work against a local server
+    if settings.metrics_token is not None and settings.metrics_port is None:
+        app.router.routes.append(metrics_route(settings.metrics_token.get_secret_value()))
     _check_operation_ids(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(IdempotencyMiddleware)  # innermost of ours: it sees the answer the routes give
@@ -134,8 +147,23 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         hsts=settings.is_production,
         max_header_bytes=settings.max_header_bytes,
         max_headers=settings.max_headers,
+        access_log=settings.access_log,
     )
+    tracing.instrument_app(app)
     return app
+
+
+def metrics_route(token: str) -> Route:
+    """GET /metrics on the API's port, for a deployment that scrapes through it: only with the bearer token
+    (MADOGUCHI_METRICS_TOKEN), and not part of the API's contract. Any worker answers for all of them."""
+
+    async def scrape(request: Request) -> Response:
+        if not metrics.authorized(request.headers.get("authorization"), token):
+            return PlainTextResponse("unauthorized\n", 401, headers={"WWW-Authenticate": "Bearer"})
+        body = await run_in_threadpool(metrics.exposition)
+        return Response(body, media_type=metrics.CONTENT_TYPE_LATEST)
+
+    return Route("/metrics", scrape, methods=["GET"], include_in_schema=False)
 
 
 def _check_operation_ids(app: FastAPI) -> None:

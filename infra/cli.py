@@ -62,9 +62,18 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the API with uvicorn."""
+    settings = _settings()
+    # Before anything imports prometheus-client: every worker writes its samples to this directory, and the
+    # metrics port (served here, in the supervising process) and /metrics read them all (infra/metrics.py).
+    from infra.metrics_setup import prepare_multiprocess
+
+    _, cleanup = prepare_multiprocess(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     import uvicorn
 
-    settings = _settings()
+    from infra import metrics
+    from infra.logging import configure_logging
+
+    configure_logging(settings.log_level)
     if migrate_first:
         migrate()
     if not settings.is_production and "public_url" not in settings.model_fields_set:
@@ -75,6 +84,16 @@ def serve(
         typer.echo(
             f"mailed links use {os.environ['MADOGUCHI_PUBLIC_URL']} (set MADOGUCHI_PUBLIC_URL for a front end)"
         )
+    if settings.metrics_port is not None:
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        metrics.serve_metrics(settings.metrics_host, settings.metrics_port, token)
+    try:
+        _uvicorn(uvicorn, settings, host, port, workers)
+    finally:
+        cleanup()
+
+
+def _uvicorn(uvicorn, settings: Settings, host: str, port: int, workers: int) -> None:  # type: ignore[no-untyped-def]
     uvicorn.run(
         "api.main:app_factory",
         factory=True,
@@ -85,7 +104,8 @@ def serve(
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         server_header=False,
         http="api.server:BoundedHttpToolsProtocol",  # bounds the request head (431); see api/server.py
-        access_log=settings.access_log,
+        access_log=False,  # the app writes its own request line (api/middleware.py), without addresses
+        log_config=None,  # uvicorn's lines go to the JSON handler (infra/logging.py)
         log_level=settings.log_level.lower(),
     )
 
@@ -215,11 +235,18 @@ def worker(once: Annotated[bool, typer.Option("--once", help="Drain what is due 
     """Deliver the outbox (mail, notifications) with retries."""
 
     async def go() -> None:
+        from infra import metrics, tracing
         from infra.container import build_container
         from infra.logging import configure_logging
 
         settings = _settings()
         configure_logging(settings.log_level)
+        tracing.configure_tracing(
+            settings.otlp_endpoint, service="madoguchi-worker", sample_ratio=settings.trace_sample_ratio
+        )
+        if settings.metrics_port is not None and not once:
+            token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+            metrics.serve_metrics(settings.metrics_host, settings.metrics_port, token)
         c = build_container(settings)
         try:
             if once:

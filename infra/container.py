@@ -24,6 +24,7 @@ from domain.requests import RequestService
 from domain.statistics import StatisticsService
 from domain.suggestions import SuggestionService
 from domain.triage import TriageRules
+from infra import tracing
 from infra.blobs import BlobStore, make_blob_store
 from infra.calendar import JapaneseHolidays
 from infra.chatbot_loader import load_chatbot_flows
@@ -98,6 +99,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         timeout=settings.database_timeout_seconds,
         pooled=settings.database_pool,
     )
+    tracing.instrument_engine(engine)  # a no-op unless tracing is configured
     sessions = make_session_factory(engine)
     # Counters shared by every replica: in Redis when configured, else in the database.
     redis = (

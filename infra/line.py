@@ -19,6 +19,7 @@ import json
 import logging
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,9 +70,11 @@ from infra.db.line import (
 from infra.db.tables import UserRow
 from infra.db.tables_line import LineDeliveryRow, LineInboxRow
 from infra.fonts import japanese_font_path
+from infra.logging import log as json_log
 from infra.settings import Settings
 
 log = logging.getLogger("madoguchi.line")
+delivery_log = json_log("madoguchi.line")
 # The SDK logs response bodies at DEBUG (link tokens among them): keep it quiet whatever the root level.
 logging.getLogger("linebot").setLevel(logging.WARNING)
 
@@ -636,11 +639,22 @@ class LineBot:
     async def _deliver(self, row_id: uuid.UUID) -> bool:
         """Send one delivery and record the outcome. Any exception, of whatever type, is a failed attempt of
         this row alone (backoff, then a dead letter); it never leaves the row leased to be sent again blind."""
+        began = time.perf_counter()
         try:
-            return await self._deliver_row(row_id)
+            sent = await self._deliver_row(row_id)
         except Exception as exc:  # noqa: BLE001 - the type name is all we keep
             await self._record_failure(row_id, LineCallFailed(0, code=type(exc).__name__[:64]))
-            return False
+            sent = False
+        # One line per delivery: the row id and whether it went out (failures log their reason above), never
+        # the LINE user id, the reply token or the messages.
+        delivery_log.info(
+            "delivery",
+            queue="line_delivery",
+            delivery_id=str(row_id),
+            outcome="sent" if sent else "not_sent",
+            duration_ms=round((time.perf_counter() - began) * 1000, 2),
+        )
+        return sent
 
     async def _deliver_row(self, row_id: uuid.UUID) -> bool:
         async with self.sessions() as db:

@@ -165,9 +165,19 @@ class Settings(BaseSettings):
     s3_prefix: str = Field("evidence/", max_length=200)
     s3_timeout_seconds: float = Field(10.0, gt=0, le=120)
     log_level: str = "INFO"
-    access_log: bool = (
-        False  # uvicorn's access log carries client addresses (personal data); off unless asked
-    )
+    # One JSON line per request (request id, route template, status, duration, caller role). uvicorn's own
+    # access log (client address, query string) is never written.
+    access_log: bool = True
+
+    # Metrics (README "Operations"): on their own port (served by `madoguchi serve`'s supervising process for
+    # all its workers, and by `madoguchi worker`), and/or behind a bearer token. With a token and no port they
+    # are at GET /metrics on the API's port. Production refuses to start with neither.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    metrics_token: SecretStr | None = None
+    # Tracing (OpenTelemetry): off unless an OTLP/HTTP endpoint is set, e.g. http://otel-collector:4318.
+    otlp_endpoint: str | None = None
+    trace_sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
@@ -214,9 +224,20 @@ class Settings(BaseSettings):
             problems.append("MADOGUCHI_LINE_API_BASE_URL must be https")
         if self.require_staff_mfa is False:
             problems.append("MADOGUCHI_REQUIRE_STAFF_MFA cannot be false")
+        if self.metrics_port is None and self.metrics_token is None:
+            problems.append(
+                "MADOGUCHI_METRICS_PORT or MADOGUCHI_METRICS_TOKEN must be set (metrics must not be public)"
+            )
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 24:
+            raise ValueError("must be at least 24 characters")
+        return value
 
     @cached_property
     def signing_key(self) -> bytes:

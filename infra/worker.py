@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -15,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.accounts import PASSWORD_RESET, REGISTRATION, AccountService
 from domain.ports import Clock
-from infra import idempotency
+from infra import idempotency, metrics
+from infra.db import queue_stats
 from infra.db.chatbot import purge_chatbot
 from infra.db.leases import WorkTable, drain
 from infra.db.tables import OutboxRow, UserRow
+from infra.logging import log as json_log
 from infra.mail import Mailer
 from infra.mail_templates import TEMPLATES, render
 from infra.settings import Settings
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from infra.line import LineBot
 
 log = logging.getLogger("madoguchi.worker")
+delivery_log = json_log("madoguchi.worker")
 
 # A handler that returns False did its job without sending anything itself (the LINE notice only queues a
 # delivery, or the person is not linked): the row completes but is not counted as delivered.
@@ -84,6 +88,7 @@ class OutboxWorker:
         self.custody: CustodyChecks | None = None
         self.stamp_every = timedelta(hours=1)
         self.stamped_at: datetime | None = None
+        self.measured_at: datetime | None = None
         self.last_pass = PassReport()
         self.reminders: Callable[[int], Awaitable[int]] | None = None
         for kind in TEMPLATES:
@@ -105,6 +110,7 @@ class OutboxWorker:
         """Deliver one row and record the outcome before the next row is touched. Whatever goes wrong with this
         row, however unexpected, is a failed attempt of this row alone: it backs off, and becomes a dead
         letter (`failed_at`) after MADOGUCHI_OUTBOX_MAX_ATTEMPTS."""
+        began = time.perf_counter()
         try:
             async with self.factory() as db:
                 row = await db.get(OutboxRow, row_id)
@@ -120,12 +126,28 @@ class OutboxWorker:
                 await db.commit()
                 if sent is not False:
                     self.last_pass.delivered[row.kind] += 1
+                outcome = "delivered" if sent is not False else "done"
+                self._delivered(row_id, row.kind, outcome, row.attempts + 1, began)
                 return sent is not False
         except Exception as exc:  # noqa: BLE001 - any failure is retried; the type name is all we keep
-            await self._failed(row_id, type(exc).__name__)
+            await self._failed(row_id, type(exc).__name__, began)
             return False
 
-    async def _failed(self, row_id: uuid.UUID, error: str) -> None:
+    @staticmethod
+    def _delivered(row_id: uuid.UUID, kind: str, outcome: str, attempt: int, began: float) -> None:
+        """One line and one count per delivery: the row id and its kind, never the payload or the recipient."""
+        metrics.WORKER_DELIVERIES.labels(metrics.kind_label(kind), outcome).inc()
+        delivery_log.info(
+            "delivery",
+            queue="outbox",
+            outbox_id=str(row_id),
+            kind=kind,
+            outcome=outcome,
+            attempt=attempt,
+            duration_ms=round((time.perf_counter() - began) * 1000, 2),
+        )
+
+    async def _failed(self, row_id: uuid.UUID, error: str, began: float | None = None) -> None:
         """Recorded in a fresh session: the one that failed may be unusable (a dropped connection)."""
         try:
             async with self.factory() as db:
@@ -140,17 +162,21 @@ class OutboxWorker:
                     row.failed_at = now
                     row.payload = None
                     self.last_pass.given_up[row.kind] += 1
+                    outcome = "dead"
                 else:
                     self.last_pass.failed[row.kind] += 1
                     row.next_attempt_at = now + backoff(row.attempts)
-                log.warning(
+                    outcome = "retry"
+                metrics.WORKER_DELIVERIES.labels(metrics.kind_label(row.kind), outcome).inc()
+                delivery_log.warning(
                     "outbox delivery failed",
-                    extra={
-                        "outbox_id": str(row.id),
-                        "kind": row.kind,
-                        "attempts": row.attempts,
-                        "error": row.last_error,
-                    },
+                    queue="outbox",
+                    outbox_id=str(row.id),
+                    kind=row.kind,
+                    outcome=outcome,
+                    attempts=row.attempts,
+                    error=row.last_error,
+                    duration_ms=round((time.perf_counter() - began) * 1000, 2) if began else None,
                 )
                 await db.commit()
         except Exception as exc:  # noqa: BLE001 - the lease runs out and the row is tried again
@@ -204,6 +230,8 @@ class OutboxWorker:
     async def run_once(self, limit: int = 100) -> int:
         """Deliver everything due now; returns how many were delivered (by kind in `last_pass`)."""
         self.last_pass = PassReport()
+        metrics.known_kinds([*self.handlers, "line.message"])
+        began = time.perf_counter()
         delivered = 0
         if self.reminders is not None:
             try:
@@ -221,10 +249,36 @@ class OutboxWorker:
             delivered += sent
             if sent and one_pass != self._drain_outbox:  # the outbox counts its rows by kind itself
                 self.last_pass.delivered["line.message"] += sent
+                metrics.WORKER_DELIVERIES.labels("line.message", "delivered").inc(sent)
         # run_forever calls this: hourly at most
         self.last_pass.chatbot_sessions_purged = await self.purge_chatbot_due(self.clock.now())
         self.last_pass.heads_stamped = await self.stamp_heads_due(self.clock.now())
+        metrics.WORKER_PASS_DURATION.observe(time.perf_counter() - began)
+        metrics.WORKER_LAST_PASS.set(time.time())
+        await self.measure_queues_due(self.clock.now())
         return delivered
+
+    async def measure_queues_due(self, now: datetime, *, force: bool = False) -> None:
+        """The queue gauges, every QUEUE_STATS_EVERY at most (a few aggregate queries)."""
+        if (
+            not force
+            and self.measured_at is not None
+            and now - self.measured_at < queue_stats.QUEUE_STATS_EVERY
+        ):
+            return
+        self.measured_at = now
+        try:
+            queues, chatbot_sessions = await queue_stats.measure(self.factory, now)
+        except Exception as exc:  # noqa: BLE001 - measured again next time; delivery goes on
+            log.error("queue measurement failed: %s", type(exc).__name__)
+            return
+        for name, stats in queues.items():
+            metrics.QUEUE_DEPTH.labels(name).set(stats.depth)
+            metrics.QUEUE_OLDEST_AGE.labels(name).set(stats.oldest_age_seconds)
+            metrics.WORKER_LAG.labels(name).set(stats.lag_seconds)
+            metrics.DEAD_LETTERS.labels(name).set(stats.dead_letters)
+        metrics.CHATBOT_SESSIONS_ACTIVE.set(chatbot_sessions)
+        metrics.QUEUE_MEASURED_AT.set(time.time())
 
     async def purge_idempotency_keys(self, now: datetime) -> int:
         """Idempotency keys and the answers kept with them (which may quote what a consulter wrote) go after a

@@ -64,6 +64,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     pin_suite(parse_instant(str(config.getoption("--clock"))))
+    # Every log line of the run is scanned for personal data (tests/log_guard.py); findings fail the run.
+    import logging
+
+    from infra.logging import SINK
+    from tests.api.consultation_helpers import intake
+    from tests.log_guard import GUARD
+
+    logging.getLogger().addHandler(GUARD.handler())
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # the test SMTP server's own log names recipients
+    SINK.taps.append(GUARD.scan)
+    example = intake()
+    GUARD.plant(PASSWORD, example["title"], example["narrative"][10:60], str(example["tried"]))
+
+
+def pytest_runtest_logstart(nodeid: str) -> None:
+    from tests.log_guard import GUARD
+
+    GUARD.current = nodeid
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -73,6 +91,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.log_guard import GUARD
+
+    if GUARD.findings:
+        import sys
+
+        out = sys.__stderr__ or sys.stderr
+        out.write(f"\nPERSONAL DATA IN LOGS: {len(GUARD.findings)} line(s) of {GUARD.lines} scanned\n")
+        for test, what, line in GUARD.findings[:20]:
+            out.write(f"  {test}: {what}\n    {line}\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if os.environ.get("MADOGUCHI_TEST_RECORD_RESPONSES") == "1":
         from api.contract import EXAMPLES_FILE, RESPONSES_FILE, observed, recorded_examples
         from tests.contract_recorder import examples, merged_with

@@ -18,7 +18,10 @@ from api.schemas.accounts import (
 )
 from api.schemas.common import problem_responses
 from api.schemas.text import Secret, SingleLine
-from domain.errors import ValidationFailed
+from domain.accounts import TokenPair
+from domain.errors import DomainError, RateLimited, ValidationFailed
+from infra import metrics
+from infra.container import Container
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -113,6 +116,35 @@ async def token(
         SingleLine(),
     ] = None,
 ) -> TokenOut:
+    try:
+        pair = await _grant(
+            c, request, grant_type, username, password, totp, client_id, client_secret, scope, refresh_token
+        )
+    except DomainError as refused:
+        outcome = "throttled" if isinstance(refused, RateLimited) else "failure"
+        metrics.SIGN_INS.labels(grant_type, outcome, metrics.code_label(refused.code)).inc()
+        raise
+    metrics.SIGN_INS.labels(grant_type, "success", "").inc()
+    return TokenOut(
+        access_token=pair.access_token,
+        expires_in=pair.expires_in,
+        refresh_token=pair.refresh_token,
+        scope=pair.scope,
+    )
+
+
+async def _grant(
+    c: Container,
+    request: Request,
+    grant_type: str,
+    username: str | None,
+    password: str | None,
+    totp: str | None,
+    client_id: str | None,
+    client_secret: str | None,
+    scope: str | None,
+    refresh_token: str | None,
+) -> TokenPair:
     address = client_address(request)
     if grant_type == "refresh_token":
         if not refresh_token:
@@ -126,12 +158,7 @@ async def token(
         if not client_id or not client_secret:
             raise ValidationFailed("client_id_and_secret_required")
         pair = await c.accounts.login_client(client_id, client_secret, scope, address=address)
-    return TokenOut(
-        access_token=pair.access_token,
-        expires_in=pair.expires_in,
-        refresh_token=pair.refresh_token,
-        scope=pair.scope,
-    )
+    return pair
 
 
 @router.post(

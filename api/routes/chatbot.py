@@ -28,6 +28,7 @@ from api.schemas.text import SingleLine
 from domain.chatbot import BotMessage, ChatbotService, TurnReply
 from domain.errors import Unavailable, ValidationFailed
 from domain.languages import choose_language
+from infra import metrics
 from infra.container import Container
 
 router = APIRouter(prefix="/v1/chatbot", tags=["chatbot"])
@@ -113,6 +114,7 @@ async def create_session(
         raise ValidationFailed("validation_failed", field="body")
     lang = choose_language(body.language if body else None, accept_language, bot.languages)
     opened = await bot.open(address=client_address(request), lang=lang)
+    metrics.CHATBOT_SESSIONS_STARTED.inc()
     response.headers["Location"] = f"/v1/chatbot/sessions/{opened.session_id}"
     _no_store(response)
     return ChatSessionCreated(

@@ -2,10 +2,50 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool, Pool
+
+from infra import metrics
+
+
+class MeteredPool(AsyncAdaptedQueuePool):
+    """The fixed pool, counting who waits for a connection (SQLAlchemy has no event before a checkout
+    blocks). `_do_get` is the one place a checkout waits; the count is two integer updates per checkout."""
+
+    def _do_get(self) -> Any:
+        metrics.DB_POOL_WAITING.inc()
+        try:
+            return super()._do_get()
+        except sa_exc.TimeoutError:
+            metrics.DB_POOL_TIMEOUTS.inc()
+            raise
+        finally:
+            metrics.DB_POOL_WAITING.dec()
+
+
+def _meter(engine: AsyncEngine, pool_size: int) -> None:
+    pool: Pool = engine.sync_engine.pool
+    if not isinstance(pool, MeteredPool):
+        return
+    metrics.DB_POOL_SIZE.inc(pool_size)
+
+    @event.listens_for(pool, "checkout")
+    def _out(*_args: Any) -> None:
+        metrics.DB_POOL_IN_USE.inc()
+
+    @event.listens_for(pool, "checkin")
+    def _in(*_args: Any) -> None:
+        metrics.DB_POOL_IN_USE.dec()
+
+    @event.listens_for(engine.sync_engine, "engine_disposed")
+    def _gone(*_args: Any) -> None:
+        metrics.DB_POOL_SIZE.dec(pool_size)
 
 
 def async_url(url: str) -> str:
@@ -26,7 +66,7 @@ def make_engine(url: str, *, pool_size: int = 10, timeout: float = 5.0, pooled: 
     request with a logged 503 (api/errors.py)."""
     url = async_url(url)
     pool_options: dict[str, object] = (
-        {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": timeout}
+        {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": timeout, "poolclass": MeteredPool}
         if pooled
         else {"poolclass": NullPool}
     )
@@ -44,12 +84,13 @@ def make_engine(url: str, *, pool_size: int = 10, timeout: float = 5.0, pooled: 
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        _meter(engine, pool_size)
         return engine
     if pooled:
         # No pre-ping (it costs a round trip per checkout); a dropped connection fails one request with 503
         # and is discarded, and recycling retires connections before servers or proxies cut them.
         pool_options["pool_recycle"] = 1800
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         **pool_options,  # type: ignore[arg-type]
         connect_args={
@@ -58,7 +99,13 @@ def make_engine(url: str, *, pool_size: int = 10, timeout: float = 5.0, pooled: 
             "server_settings": {"application_name": "madoguchi"},
         },
     )
+    _meter(engine, pool_size)
+    return engine
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+# SQLAlchemy names a pool subclass's logger after its module: keep it as quiet as SQLAlchemy's own.
+logging.getLogger(f"{__name__}.{MeteredPool.__name__}").setLevel(logging.WARNING)

@@ -293,6 +293,10 @@ async def test_cors_allows_only_listed_origins(client) -> None:
             "SMTP_STARTTLS",
         ),
         ({"secret_key": "k" * 40, "database_url": "postgresql://db/x"}, "TRUSTED_PROXIES"),
+        (
+            {"secret_key": "k" * 40, "database_url": "postgresql://db/x"},
+            "METRICS_PORT or MADOGUCHI_METRICS_TOKEN",
+        ),
     ],
 )
 def test_production_refuses_laptop_defaults(overrides: dict[str, object], complaint: str) -> None:
@@ -332,8 +336,11 @@ def test_production_starts_with_real_settings() -> None:
         smtp_starttls=True,
         trusted_proxies=["10.0.0.2"],  # type: ignore[arg-type]
         cors_origins=["https://mypage.example.jp"],  # type: ignore[arg-type]
+        metrics_port=9100,
     )
     assert settings.staff_mfa_required and not settings.run_worker_in_process
+    token_only = settings.model_copy(update={"metrics_port": None})
+    assert Settings(**{**token_only.model_dump(), "metrics_token": "m" * 32}).metrics_token is not None
 
 
 def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]

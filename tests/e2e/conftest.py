@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.log_guard import GUARD
 
 
 @pytest.fixture
@@ -23,6 +25,26 @@ def server(database_url: str, smtp_server, container) -> Iterator[str]:  # type:
 def local_server(database_url: str, smtp_server, container) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """As `./dev serve` runs it: no MADOGUCHI_PUBLIC_URL, so mailed links point at the server itself."""
     yield from run_server(database_url, smtp_server[1], None)
+
+
+# Each started server's log lines, by process id (read as they come; see drain_stderr).
+SERVER_LINES: dict[int, list[str]] = {}
+
+
+def drain_stderr(process: subprocess.Popen[bytes]) -> list[str]:
+    """Reads the server's log lines as they come (a full pipe would block the server), scanning each for
+    personal data (tests/log_guard.py); returns the list they are collected in."""
+    lines: list[str] = []
+
+    def read() -> None:
+        assert process.stderr is not None
+        for raw in process.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            lines.append(line)
+            GUARD.scan(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
 
 
 def run_server(database_url: str, smtp_port: int, public_url: str | None, **env: str) -> Iterator[str]:
@@ -59,6 +81,7 @@ def start_server(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    SERVER_LINES[process.pid] = drain_stderr(process)
     return process, f"http://127.0.0.1:{port}"
 
 
@@ -71,7 +94,8 @@ def wait_until_ready(process: subprocess.Popen[bytes], base: str) -> None:
         except httpx.TransportError:
             pass
         if process.poll() is not None:
-            raise AssertionError(process.stderr.read().decode() if process.stderr else "server exited")
+            time.sleep(0.5)  # let the reader collect the last lines
+            raise AssertionError("\n".join(SERVER_LINES.get(process.pid, [])) or "server exited")
         time.sleep(0.2)
     raise AssertionError("server did not become ready")
 
