@@ -134,7 +134,7 @@ class Request:
     advice: str | None = None
     advice_by: uuid.UUID | None = None
     advice_at: datetime | None = None
-    letter_id: uuid.UUID | None = None  # a letter built for it (issue 15 §3), linked when letters land
+    letter_id: uuid.UUID | None = None  # the letter it was sent as (issue 15 §3), of the same consultation
     version: int = 1
 
 
@@ -340,6 +340,21 @@ class RequestService:
             raise ValidationFailed("unknown_evidence", field="evidence_ids")
         return wanted
 
+    async def _check_letter(
+        self,
+        uow,  # type: ignore[no-untyped-def]
+        consultation_ids: Sequence[uuid.UUID],
+        letter_id: uuid.UUID | None,
+    ) -> uuid.UUID | None:
+        """A request may point to the letter it was sent as, only one built in these consultations; any other
+        id gets the same answer as an unknown one."""
+        if letter_id is None:
+            return None
+        letter = await uow.letters.get(letter_id)
+        if letter is None or letter.consultation_id not in consultation_ids:
+            raise ValidationFailed("unknown_letter", field="letter_id")
+        return letter_id
+
     def _check_inquiry(
         self, kind: RequestKind, inquiry: Inquiry | None, received_at: datetime | None
     ) -> None:
@@ -454,7 +469,7 @@ class RequestService:
                 received_at=draft.received_at,
                 inquiry=draft.inquiry,
                 private_sexual_image=draft.private_sexual_image,
-                letter_id=draft.letter_id,
+                letter_id=await self._check_letter(uow, [c.id], draft.letter_id),
             )
             await uow.requests.add(r)
             await uow.requests.add_event(RequestEvent(r.id, r.created_by, None, r.status, now))
@@ -592,7 +607,7 @@ class RequestService:
             if "private_sexual_image" in changes:
                 r.private_sexual_image = bool(changes["private_sexual_image"])
             if "letter_id" in changes:
-                r.letter_id = changes["letter_id"]
+                r.letter_id = await self._check_letter(uow, [r.consultation_id, c.id], changes["letter_id"])
             if "sent_at" in changes:
                 if r.status is RequestStatus.drafted:
                     raise ValidationFailed("not_sent_yet", field="sent_at")

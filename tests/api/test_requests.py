@@ -9,6 +9,7 @@ from domain.actors import Role
 from domain.calendar import JST
 from tests.api.consultation_helpers import answer, etag, open_consultation, random_id, take
 from tests.conftest import assert_problem
+from tests.pdf_tools import pdf_text
 
 START = datetime(2026, 12, 2, 10, 0, tzinfo=JST)  # a Wednesday morning
 
@@ -54,9 +55,9 @@ async def move(client, person, cid: str, rid: str, status: str, **extra):  # typ
 
 
 async def test_the_whole_walk_from_intake_to_closing(client, people, container, mailbox, clock) -> None:
-    """intake with two evidence items → a removal request to a designated service → sent → no answer in 7
-    days → reminder mailed and a next step suggested → a disclosure request before the log clock runs out →
-    closed."""
+    """intake with two evidence items → a removal request to a designated service, built as a letter and as
+    form text → sent → no answer in 7 days → reminder mailed and a next step suggested → a disclosure request
+    before the log clock runs out → closed."""
     clock.set(START)
     owner = await people.create()
     staff = await people.create(Role.consultant)
@@ -101,6 +102,58 @@ async def test_the_whole_walk_from_intake_to_closing(client, people, container, 
     assert removal["clocks"] == []  # not sent: the response clock has not started
     assert removal["allowed_statuses"] == ["sent", "withdrawn"]
     rid = removal["id"]
+
+    # The request's content, built from the two evidence items: the standard removal letter, and the same as
+    # text for each field of X's web form, within its limits; the request points to the letter it is sent as.
+    made = await client.post(
+        f"{base(cid)}/letters",
+        headers=owner.headers,
+        json={
+            "kind": "removal_defamation_privacy",
+            "recipient": "X Corp.",
+            "evidence_ids": [first["id"], second["id"]],
+            "choices": {"right": ["名誉権", "プライバシー権"]},
+            "texts": {"reason": "実名と勤務先を挙げて「横領している」と書かれましたが、事実ではありません。"},
+        },
+    )
+    assert made.status_code == 201, made.text
+    letter_id = made.json()["id"]
+    pdf = await client.get(f"{base(cid)}/letters/{letter_id}/pdf", headers=owner.headers)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    flat = "".join(pdf_text(pdf.content)).replace("\n", "")
+    assert first["url"] in flat and second["url"] in flat and "侵害情報の通知書" in flat
+    form = await client.get(
+        f"{base(cid)}/letters/{letter_id}/form-text", headers=owner.headers, params={"service": "x"}
+    )
+    assert form.status_code == 200, form.text
+    form_text = "".join(f["text"] for f in form.json()["fields"])
+    assert first["url"] in form_text and "横領している" in form_text
+    linked = await client.patch(
+        f"{base(cid)}/requests/{rid}",
+        headers={**owner.headers, "If-Match": '"v1"'},
+        json={"letter_id": letter_id},
+    )
+    assert linked.status_code == 200, linked.text
+    assert linked.json()["letter_id"] == letter_id
+    # A letter id from someone else's consultation is refused as if it did not exist.
+    stranger = await people.create()
+    theirs_case = await open_consultation(client, stranger)
+    theirs = await add_evidence(
+        client, stranger, theirs_case["id"], "2026-11-20T21:15:00+09:00", first["url"]
+    )
+    their_letter = await client.post(
+        f"{base(theirs_case['id'])}/letters",
+        headers=stranger.headers,
+        json={"kind": "removal_defamation_privacy", "recipient": "X Corp.", "evidence_ids": [theirs["id"]]},
+    )
+    assert their_letter.status_code == 201, their_letter.text
+    refused = await client.patch(
+        f"{base(cid)}/requests/{rid}",
+        headers={**owner.headers, "If-Match": linked.headers["etag"]},
+        json={"letter_id": their_letter.json()["id"]},
+    )
+    assert refused.status_code == 422 and refused.json()["code"] == "unknown_letter"
+    assert their_letter.json()["id"] not in refused.text
 
     sent = await move(client, owner, cid, rid, "sent", note="フォームから送信")
     assert sent.status_code == 200, sent.text
