@@ -56,6 +56,12 @@ class JsonLines:
 SINK = JsonLines()
 
 
+def _drop_terminal_colours(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """uvicorn passes a copy of its message with ANSI colour codes (`color_message`) for terminals."""
+    event.pop("color_message", None)
+    return event
+
+
 def json_formatter() -> logging.Formatter:
     return structlog.stdlib.ProcessorFormatter(
         processors=[
@@ -63,7 +69,12 @@ def json_formatter() -> logging.Formatter:
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
-        foreign_pre_chain=[*_SHARED, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[
+            *_SHARED,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),
+            _drop_terminal_colours,
+        ],
     )
 
 

@@ -122,3 +122,13 @@ def test_the_suite_guard_finds_what_it_must() -> None:
         logger.removeHandler(handler)
         logger.propagate = True
     assert guard.findings[-1][1] == "e-mail address"
+
+
+def test_uvicorn_lines_are_plain_json_without_terminal_colours() -> None:
+    record = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, "Started server process [%d]", (7,), None
+    )
+    record.color_message = "Started server process [\x1b[36m%d\x1b[0m]"
+    line = json.loads(json_formatter().format(record))
+    assert line["event"] == "Started server process [7]" and line["logger"] == "uvicorn.error"
+    assert "color_message" not in line and "\x1b" not in json.dumps(line)
