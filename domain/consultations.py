@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import math
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -205,6 +207,7 @@ class Evidence:
     file: EvidenceFile | None = None
     image_hashes: ImageHashes | None = None
     upload_slot: UploadSlot | None = None
+    version: int = 1
 
     def missing(self) -> list[EvidenceGap]:
         """What a deletion request or disclosure claim will still need (domain.md §5)."""
@@ -366,6 +369,27 @@ class Cursor:
     id: uuid.UUID
 
 
+# What a correction may change: what was recorded about the post, never the file or hashes received.
+CORRECTABLE_EVIDENCE_FIELDS = frozenset(
+    {"url", "platform", "posted_at", "captured_at", "poster_account", "excerpt", "notes", "context_captured"}
+)
+
+
+def _canonical_value(value: object) -> str | bool | None:
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return str(value)
+
+
+def _digest(values: Mapping[str, object]) -> str:
+    """SHA-256 of sorted-key compact JSON: a correction proves the earlier record without repeating it."""
+    return hashlib.sha256(
+        json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    ).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class EvidenceUsage:
     """What one consultation and its consulter already hold: the bounds are checked against this."""
@@ -401,6 +425,9 @@ class EvidenceFiles(Protocol):
 
     async def open(self, storage_key: str) -> AsyncIterator[bytes]:
         """The stored bytes in chunks; raises before the first chunk when they cannot be read."""
+
+    async def delete(self, storage_key: str) -> None:
+        """Remove stored bytes; a key that is already gone is not an error."""
 
 
 class ImageHasher(Protocol):
@@ -462,6 +489,16 @@ class ConsultationRepository(Protocol):
     ) -> list[Evidence]:
         """Oldest first; with `after`, the items after that position; at most `limit`."""
         ...
+
+    async def update_evidence(self, e: Evidence, *, expected_version: int) -> bool:
+        """Write a corrected item as version `e.version` if it is still at `expected_version`."""
+        ...
+
+    async def evidence_in_requests(self, evidence_id: uuid.UUID) -> bool:
+        """Whether a request names the item (as what it concerns or as the reply received)."""
+        ...
+
+    async def delete_evidence(self, evidence_id: uuid.UUID) -> None: ...
 
     async def evidence_usage(self, consultation_id: uuid.UUID, owner_id: uuid.UUID) -> EvidenceUsage:
         """Items of the consultation and stored bytes of it and of all its owner's consultations. Locks the
@@ -1114,6 +1151,90 @@ class ConsultationService:
             )
             await uow.commit()
             return item
+
+    async def correct_evidence(
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        evidence_id: uuid.UUID,
+        changes: Mapping[str, Any],
+        *,
+        expected_version: int | None,
+    ) -> Evidence:
+        """Correct what was recorded about an item (a wrong URL, a posting time made exact), by its consulter or
+        the staff working the case, against the version they saw. The correction is a link on the chain of
+        custody naming the fields changed and the SHA-256 of their earlier values, so the earlier record can be
+        proved without the chain holding what it said. Files and image hashes are not corrected: they are
+        what was received."""
+        unknown = set(changes) - CORRECTABLE_EVIDENCE_FIELDS
+        if unknown:
+            raise ValidationFailed("field_not_editable", field=",".join(sorted(unknown)))
+        async with self.uow() as uow:
+            c, item = await self._visible_item(uow, actor, consultation_id, evidence_id)
+            if actor.is_staff:
+                self.ensure_may_work(actor, c)
+            if c.status not in OPEN_STATUSES:
+                raise InvalidState("consultation_not_open")
+            if expected_version is not None and expected_version != item.version:
+                raise PreconditionFailed("stale_version")
+            new = dict(changes)
+            if new.get("platform") is not None and self.knowledge.platform(new["platform"]) is None:
+                raise ValidationFailed("unknown_code", field="platform")
+            if new.get("url"):
+                new["url"] = check_evidence_url(new["url"])
+            for name in ("url", "poster_account", "excerpt", "notes"):
+                if name in new:
+                    new[name] = new[name] or None
+            changed = sorted(k for k, v in new.items() if getattr(item, k) != v)
+            if not changed:
+                return item
+            before = {k: _canonical_value(getattr(item, k)) for k in changed}
+            corrected = replace(item, **{k: new[k] for k in changed}, version=item.version + 1)
+            if not await uow.consultations.update_evidence(corrected, expected_version=item.version):
+                raise PreconditionFailed("stale_version")
+            await uow.audit.record(
+                actor,
+                Action.evidence_corrected,
+                "evidence",
+                item.id,
+                {"fields": ",".join(changed), "before_sha256": _digest(before)},
+                consultation_id=c.id,
+            )
+            if self.after_evidence is not None:
+                await self.after_evidence(uow, c)
+            await uow.commit()
+        return corrected
+
+    async def delete_evidence(self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID) -> None:
+        """The consulter removes an item of their own and its stored files (copy and sealed original). The chain
+        keeps the deletion with the files' hashes, so what existed can still be shown. An item a request names
+        is refused (409 evidence_in_use): unlink it from the request first."""
+        ensure_consulter(actor)
+        async with self.uow() as uow:
+            c, item = await self._visible_item(uow, actor, consultation_id, evidence_id)
+            if await uow.consultations.evidence_in_requests(item.id):
+                raise Conflict("evidence_in_use")
+            await uow.consultations.delete_evidence(item.id)
+            await uow.audit.record(
+                actor,
+                Action.evidence_deleted,
+                "evidence",
+                item.id,
+                {
+                    "sha256": item.file.sha256 if item.file else None,
+                    "copy_sha256": item.file.copy_sha256 if item.file else None,
+                },
+                consultation_id=c.id,
+            )
+            if self.after_evidence is not None:
+                await self.after_evidence(uow, c)
+            await uow.commit()
+        # Only after the commit: a crash here leaves unreferenced bytes in the store, never an item whose file
+        # is gone.
+        if item.file is not None:
+            for key in (item.file.storage_key, item.file.original_key):
+                if key:
+                    await self.files.delete(key)
 
     async def open_upload_slot(
         self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID, reason: str

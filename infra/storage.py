@@ -394,3 +394,6 @@ class EvidenceStore:
 
     async def open(self, key: str) -> AsyncIterator[bytes]:
         return await self.blobs.open(key)
+
+    async def delete(self, key: str) -> None:
+        await self.blobs.delete(key)

@@ -24,6 +24,7 @@ from api.schemas.consultations import (
     ConsultationDetail,
     ConsultationOut,
     ConsultationUpdate,
+    EvidenceCorrection,
     EvidenceFileOut,
     EvidenceIn,
     EvidenceOut,
@@ -603,11 +604,56 @@ async def evidence_bundle(
     responses=problem_responses(401, 403, 404),
 )
 async def get_evidence(
-    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
 ) -> EvidenceOut:
-    return evidence_out(
-        await c.consultations.get_evidence(actor, consultation_id, evidence_id), rules_of(c), actor
+    """The ETag is what a correction sends back in If-Match."""
+    item = await c.consultations.get_evidence(actor, consultation_id, evidence_id)
+    response.headers["ETag"] = etag_of(item.version)
+    return evidence_out(item, rules_of(c), actor)
+
+
+@router.patch(
+    "/{consultation_id}/evidence/{evidence_id}",
+    operation_id="evidence_correct",
+    summary="Correct what was recorded about an evidence item (If-Match); the correction is on the chain of custody",
+    response_model=EvidenceOut,
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+)
+async def correct_evidence(
+    consultation_id: uuid.UUID,
+    evidence_id: uuid.UUID,
+    body: EvidenceCorrection,
+    actor: Person,
+    c: ContainerDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> EvidenceOut:
+    """By the consulter or the staff working the case, with If-Match from GET …/evidence/{id} (412 when someone corrected it first, 428 without it). The chain of custody records which fields changed and the SHA-256 of their earlier values. The file and image hashes are not corrected."""
+    item = await c.consultations.correct_evidence(
+        actor,
+        consultation_id,
+        evidence_id,
+        body.model_dump(exclude_unset=True),
+        expected_version=parse_if_match(if_match),
     )
+    response.headers["ETag"] = etag_of(item.version)
+    return evidence_out(item, rules_of(c), actor)
+
+
+@router.delete(
+    "/{consultation_id}/evidence/{evidence_id}",
+    operation_id="evidence_delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404, 409),
+    summary="Consulters: delete an evidence item and its files; the chain of custody keeps that it existed",
+)
+async def delete_evidence(
+    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
+) -> Response:
+    """The item, its cleaned copy and its sealed original are removed; the chain of custody keeps the deletion with the files' hashes. An item a request names answers 409 evidence_in_use (unlink it from the request first)."""
+    await c.consultations.delete_evidence(actor, consultation_id, evidence_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.put(

@@ -245,6 +245,31 @@ class EvidenceIn(Input):
     )
 
 
+class EvidenceCorrection(Input):
+    """Only the fields sent change; send null to clear one. The file and image hashes are what was received and
+    are not corrected here."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "posted_at": "2026-11-20T21:15:00+09:00",
+                    "url": "https://x.com/example_account/status/1859000000000000001",
+                }
+            ]
+        }
+    )
+
+    url: Annotated[str, SingleLine(min_length=8, max_length=2048)] | None = None
+    platform: Code | None = None
+    posted_at: AwareDatetime | None = Field(None, description="Absolute posting time, with a time zone")
+    captured_at: AwareDatetime | None = None
+    poster_account: ShortText | None = None
+    excerpt: Note | None = None
+    notes: Note | None = None
+    context_captured: bool | None = None
+
+
 class EvidenceFileOut(Output):
     content_type: str
     size: int = Field(description="Size of the cleaned copy (what the download serves)")

@@ -39,6 +39,7 @@ from infra.db.tables import (
     MessageRow,
     UserRow,
 )
+from infra.db.tables_requests import RequestEvidenceRow
 
 C = ConsultationRow
 
@@ -157,6 +158,7 @@ def _evidence(row: EvidenceRow) -> Evidence:
         excerpt=row.excerpt,
         notes=row.notes,
         context_captured=row.context_captured,
+        version=row.version,
         file=file,
         image_hashes=hashes,
         upload_slot=slot,
@@ -473,6 +475,32 @@ class SqlConsultations:
                 file_sealed=file.sealed,
             )
         )
+
+    async def update_evidence(self, e: Evidence, *, expected_version: int) -> bool:
+        E = EvidenceRow
+        result = await self.db.execute(
+            update(E)
+            .where(E.id == e.id, E.version == expected_version)
+            .values(
+                url=e.url,
+                platform=e.platform,
+                posted_at=e.posted_at,
+                captured_at=e.captured_at,
+                poster_account=e.poster_account,
+                excerpt=e.excerpt,
+                notes=e.notes,
+                context_captured=e.context_captured,
+                version=e.version,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def evidence_in_requests(self, evidence_id: uuid.UUID) -> bool:
+        named = select(RequestEvidenceRow.request_id).where(RequestEvidenceRow.evidence_id == evidence_id)
+        return (await self.db.execute(named.limit(1))).first() is not None
+
+    async def delete_evidence(self, evidence_id: uuid.UUID) -> None:
+        await self.db.execute(delete(EvidenceRow).where(EvidenceRow.id == evidence_id))
 
     async def set_image_hashes(self, evidence_id: uuid.UUID, hashes: ImageHashes) -> None:
         await self.db.execute(

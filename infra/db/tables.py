@@ -240,6 +240,8 @@ class EvidenceRow(SQLModel, table=True):
     upload_slot_opened_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id", index=True)
     upload_slot_opened_at: datetime | None = ts()
     upload_slot_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Corrections are made against the version the person saw (If-Match), like every other edit.
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class IdempotencyRow(SQLModel, table=True):

@@ -204,6 +204,13 @@ MATRIX = [
     Row("GET", C + "/evidence/bundle", expect(404, anonymous=401, service=403, owner=200)),
     Row("GET", E, case_route(200)),
     Row(
+        "PATCH",
+        E,
+        case_route(200, consultant=403, supervisor=200),
+        lambda ctx: {"json": {"notes": "投稿時刻を訂正"}, "headers": {"If-Match": '"v1"'}},
+    ),
+    Row("DELETE", E, case_route(204, consultant=403, supervisor=403)),
+    Row(
         "PUT",
         E + "/file",
         case_route(409, consultant=403, supervisor=409),
