@@ -1360,15 +1360,18 @@ class ConsultationService:
             stored: list[Evidence] = await uow.consultations.evidence(c.id)
             items = []
             for number, e in enumerate(stored, 1):
-                copy = await self._stored_bytes(e.file.storage_key) if e.file else None
+                # A sealed picture (an intimate-image or minor case) leaves the service for no one but the
+                # assigned consultant, in a bundle as everywhere else: others get its hashes, not its bytes.
+                sealed = e.file is not None and (e.file.sealed or is_hash_only(c))
+                shown = e.file is not None and (not sealed or actor.user_id == c.assignee_id)
                 items.append(
                     BundleItem(
                         number=number,
                         evidence=e,
-                        copy=copy,
+                        copy=await self._stored_bytes(e.file.storage_key) if shown and e.file else None,
                         copy_sha256=e.file.copy_sha256 if e.file else None,
                         original_sha256=e.file.sha256 if e.file else None,
-                        original=await self._original(e) if originals else None,
+                        original=await self._original(e) if originals and shown else None,
                     )
                 )
             await uow.audit.record(

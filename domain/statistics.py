@@ -378,14 +378,17 @@ def timing_rows(
         # A median or a share over fewer than `threshold` answers describes a handful of people: withheld.
         hide = suppressed and 0 < t.answered < threshold
         hide_n = suppressed and 0 < t.consultations < threshold
+        # Suppressed output carries no counts here at all: these buckets are recomputed per granularity, so a
+        # quarter's count minus its shown months (or consultations minus answered) would give back a small
+        # cell the count tables withhold. The shares and durations over enough answers stay.
         out.append(
             TimingRow(
                 b.key,
                 b.label_ja,
                 b.label_en,
-                None if hide_n else t.consultations,
-                None if hide or hide_n else t.answered,
-                None if hide or hide_n else t.within_target,
+                None if suppressed else t.consultations,
+                None if suppressed else t.answered,
+                None if suppressed else t.within_target,
                 None if hide or hide_n or not t.answered else round(t.within_target / t.answered, 3),
                 None if hide or hide_n or t.median_seconds is None else round(t.median_seconds / 3600, 1),
                 None if hide or hide_n or t.p90_seconds is None else round(t.p90_seconds / 3600, 1),

@@ -235,7 +235,7 @@ def report_pdf(bundle: EvidenceBundle, data: dict[str, Any]) -> bytes:
             else:
                 kept = original.get("sha256") or "原本のハッシュは記録されていません"
                 hashes = f"{copy.get('sha256')}\n{kept}"
-            files = copy.get("path") or "—"
+            files = copy.get("path") or ("（封印：ハッシュのみ）" if copy else "—")
             if original.get("path"):
                 files += f"\n{original['path']}"
             row = table.row()
@@ -279,7 +279,9 @@ def report_pdf(bundle: EvidenceBundle, data: dict[str, Any]) -> bytes:
         "上の表（および manifest.json）の値と一致するかを確かめてください。一致すれば、ファイルはこの報告書を"
         "作成した時点から変わっていません。",
     )
-    example = next((i["copy"]["path"] for i in data["items"] if i["copy"]), "files/01-….png")
+    example = next(
+        (i["copy"]["path"] for i in data["items"] if i["copy"] and i["copy"]["path"]), "files/01-….png"
+    )
     _para(pdf, f"Windows（コマンドプロンプト）：certutil -hashfile {example.replace('/', chr(92))} SHA256")
     _para(pdf, f"macOS・Linux（ターミナル）：shasum -a 256 {example}")
     _para(

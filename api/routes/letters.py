@@ -3,9 +3,11 @@ PDF and as text for a service's web form; staff and the legal advisor review the
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Query, Request, Response, status
 
 from api.deps import ContainerDep, Person
@@ -277,13 +279,17 @@ async def letter_pdf(
     letters = _service(c)
     letter = await letters.get(actor, consultation_id, letter_id)
     final = letter.state is LetterState.final
-    data = render_letter_pdf(
-        letters.form(letter.kind),
-        letter.latest.content,
-        letters.catalogue.notice,
-        final=final,
-        dated=letter.finalised_at or letter.latest.created_at,
-        version_number=letter.latest.number,
+    # Drawing the PDF is CPU work: off the event loop, so one download does not stall every other request.
+    data = await anyio.to_thread.run_sync(
+        functools.partial(
+            render_letter_pdf,
+            letters.form(letter.kind),
+            letter.latest.content,
+            letters.catalogue.notice,
+            final=final,
+            dated=letter.finalised_at or letter.latest.created_at,
+            version_number=letter.latest.number,
+        )
     )
     return Response(
         content=data,

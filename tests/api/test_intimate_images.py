@@ -4,6 +4,9 @@ the assignee; items whose PDQ hashes are near each other are linked for staff, a
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -205,6 +208,21 @@ async def test_a_supervisor_s_upload_slot_lets_one_file_in_sealed_for_the_assign
     assert (await client.get(base + "/file", headers=consultant.headers)).status_code == 200
     for who in (owner, supervisor, other_consultant, stranger):
         assert_problem(await client.get(base + "/file", headers=who.headers), 404)
+    # The evidence bundle follows the same rule: the consulter's bundle (originals asked for) carries the
+    # picture's hashes and no bytes of it; the assignee's carries the cleaned copy.
+    bundle = f"/v1/consultations/{c['id']}/evidence/bundle"
+    theirs = zipfile.ZipFile(
+        io.BytesIO((await client.get(bundle, headers=owner.headers, params={"originals": "true"})).content)
+    )
+    entry = next(
+        i for i in json.loads(theirs.read("manifest.json"))["items"] if i["evidence_id"] == item["id"]
+    )
+    assert (
+        entry["original"]["sha256"] == uploaded.json()["file"]["sha256"] and not entry["original"]["included"]
+    )
+    assert not any(n.startswith(("files/", "originals/")) for n in theirs.namelist())
+    assigned = zipfile.ZipFile(io.BytesIO((await client.get(bundle, headers=consultant.headers)).content))
+    assert any(n.startswith("files/") for n in assigned.namelist())
     # A case without the slot rule needs none.
     plain = await open_consultation(client, owner)
     plain_item = await add_item(client, owner, plain["id"])

@@ -232,3 +232,23 @@ async def test_only_supervisors_and_the_council(client, people, data) -> None:  
     for path in paths:
         assert_problem(await get(client, supervisor, path, fiscal_year=2101), 422, "validation_failed")
         assert_problem(await get(client, supervisor, path, year=2025), 422, "unknown_query_parameter")
+
+
+async def test_the_council_cannot_difference_first_answer_counts_across_granularities(
+    client, people, data
+) -> None:  # type: ignore[no-untyped-def]
+    """The attack: a month's count withheld in the count tables, recovered as the quarter's first-answer count
+    minus its other months (or consultations minus answered within one bucket). Suppressed output carries no
+    first-answer counts at any granularity; shares and durations over enough answers stay."""
+    council = await people.create(Role.council)
+    supervisor = await people.create(Role.supervisor)
+    for granularity in ("month", "quarter", "year"):
+        rows = (await get(client, council, "/v1/statistics", granularity=granularity)).json()["first_answer"][
+            "rows"
+        ]
+        assert rows
+        for r in rows:
+            assert r["consultations"] is None and r["answered"] is None and r["within_target"] is None
+        full = (await get(client, supervisor, "/v1/statistics", granularity=granularity)).json()
+        assert any(r["consultations"] for r in full["first_answer"]["rows"])  # supervisors still see them
+        assert any(r["median_hours"] is not None for r in rows) or granularity == "month"
