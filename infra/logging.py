@@ -24,6 +24,8 @@ LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 
 
 def _timestamp(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    # Deliberately the wall clock, not the injected Clock: a log line says when it was written, also while a
+    # test pins the service's time, so an operator can line it up with other systems' logs.
     event["timestamp"] = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
     return event
 

@@ -254,8 +254,9 @@ class OutboxWorker:
         self.last_pass.chatbot_sessions_purged = await self.purge_chatbot_due(self.clock.now())
         self.last_pass.heads_stamped = await self.stamp_heads_due(self.clock.now())
         metrics.WORKER_PASS_DURATION.observe(time.perf_counter() - began)
-        metrics.WORKER_LAST_PASS.set(time.time())
-        await self.measure_queues_due(self.clock.now())
+        now = self.clock.now()
+        metrics.WORKER_LAST_PASS.set(now.timestamp())
+        await self.measure_queues_due(now)
         return delivered
 
     async def measure_queues_due(self, now: datetime, *, force: bool = False) -> None:
@@ -278,7 +279,7 @@ class OutboxWorker:
             metrics.WORKER_LAG.labels(name).set(stats.lag_seconds)
             metrics.DEAD_LETTERS.labels(name).set(stats.dead_letters)
         metrics.CHATBOT_SESSIONS_ACTIVE.set(chatbot_sessions)
-        metrics.QUEUE_MEASURED_AT.set(time.time())
+        metrics.QUEUE_MEASURED_AT.set(now.timestamp())
 
     async def purge_idempotency_keys(self, now: datetime) -> int:
         """Idempotency keys and the answers kept with them (which may quote what a consulter wrote) go after a
