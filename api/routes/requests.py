@@ -64,7 +64,9 @@ def service(c: Any) -> RequestService:
 def clock_out(rules: ClockRules, k: ComputedClock, now: datetime) -> ClockOut:
     rule = rules.rule(k.rule)
     assert rule is not None  # stored clocks come from the rules loaded at start
-    variant = next((v for v in rule.variants if k.variant == "private_sexual_image"), None)
+    variant = next(
+        (v for v in rule.variants if v.private_sexual_image and k.variant == "private_sexual_image"), None
+    )
     return ClockOut(
         rule=rule.code,
         name_ja=rule.name_ja,
