@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from domain.actors import Actor, Role
 from domain.bundle import BundleItem, EvidenceBundle, Original
 from domain.calendar import HolidayCalendar, due_at
+from domain.case_keys import CaseKey
 from domain.custody import Action, CustodyReader
 from domain.desks import DeskDirectory
 from domain.errors import (
@@ -421,10 +422,12 @@ class EvidenceFiles(Protocol):
     """Where evidence files live. `store` recognises the type by content, strips metadata, hashes and keeps
     the bytes under a name of its own choosing; it raises ValidationFailed for anything it will not keep."""
 
-    async def store(self, data: bytes) -> EvidenceFile: ...
+    async def store(self, data: bytes, key: CaseKey) -> EvidenceFile:
+        """Keeps the file encrypted with the case's key (issue 17 §1)."""
 
-    async def open(self, storage_key: str) -> AsyncIterator[bytes]:
-        """The stored bytes in chunks; raises before the first chunk when they cannot be read."""
+    async def open(self, storage_key: str, key: CaseKey) -> AsyncIterator[bytes]:
+        """The stored bytes in chunks, decrypted with the case's key; raises before the first chunk when they
+        cannot be read."""
 
     async def delete(self, storage_key: str) -> None:
         """Remove stored bytes; a key that is already gone is not an error."""
@@ -1131,7 +1134,9 @@ class ConsultationService:
             if usage.consulter_bytes + len(data) > self.policy.evidence_bytes_per_consulter:
                 raise QuotaExceeded("consulter_storage_full")
             # Only now, with access, state and room checked, are the uploaded bytes looked at.
-            file = replace(await self.files.store(data), sealed=hash_only)
+            file = replace(
+                await self.files.store(data, await uow.case_keys.for_consultation(c.id)), sealed=hash_only
+            )
             await uow.consultations.attach_file(item.id, file)
             item.file = file
             if item.image_hashes is None and self.hasher is not None:
@@ -1282,7 +1287,7 @@ class ConsultationService:
             sealed = item.file.sealed or is_hash_only(c)
             if sealed and (c.assignee_id is None or actor.user_id != c.assignee_id):
                 raise NotFound("file_not_found")
-            data = await self.files.open(item.file.storage_key)
+            data = await self.files.open(item.file.storage_key, await uow.case_keys.for_consultation(c.id))
             await uow.audit.record(
                 actor,
                 Action.evidence_downloaded,
@@ -1306,7 +1311,9 @@ class ConsultationService:
             allowed = actor.user_id is not None and actor.user_id in (c.owner_id, c.assignee_id)
             if not allowed or item.file is None or item.file.original_key is None:
                 raise NotFound("file_not_found")
-            data = await self._stored_bytes(item.file.original_key)
+            data = await self._stored_bytes(
+                item.file.original_key, await uow.case_keys.for_consultation(c.id)
+            )
             await uow.audit.record(
                 actor,
                 Action.evidence_original_exported,
@@ -1358,6 +1365,7 @@ class ConsultationService:
             if originals and actor.role is not Role.consulter:
                 raise Forbidden("originals_consulter_only")
             stored: list[Evidence] = await uow.consultations.evidence(c.id)
+            key = await uow.case_keys.for_consultation(c.id) if any(e.file for e in stored) else None
             items = []
             for number, e in enumerate(stored, 1):
                 # A sealed picture (an intimate-image or minor case) leaves the service for no one but the
@@ -1368,10 +1376,12 @@ class ConsultationService:
                     BundleItem(
                         number=number,
                         evidence=e,
-                        copy=await self._stored_bytes(e.file.storage_key) if shown and e.file else None,
+                        copy=await self._stored_bytes(e.file.storage_key, key)
+                        if shown and e.file and key
+                        else None,
                         copy_sha256=e.file.copy_sha256 if e.file else None,
                         original_sha256=e.file.sha256 if e.file else None,
-                        original=await self._original(e) if originals and shown else None,
+                        original=await self._original(e, key) if originals and shown and key else None,
                     )
                 )
             await uow.audit.record(
@@ -1403,13 +1413,13 @@ class ConsultationService:
             stamp=stamps[-1] if stamps else None,
         )
 
-    async def _original(self, e: Evidence) -> Original | None:
+    async def _original(self, e: Evidence, key: CaseKey) -> Original | None:
         """The sealed original of an item for the bundle, when one was kept (files uploaded before originals
         were kept have none)."""
         if e.file is None or e.file.original_key is None or e.file.sha256 is None:
             return None
-        data = await self._stored_bytes(e.file.original_key)
+        data = await self._stored_bytes(e.file.original_key, key)
         return Original(data=data, content_type=e.file.content_type, sha256=e.file.sha256)
 
-    async def _stored_bytes(self, storage_key: str) -> bytes:
-        return b"".join([chunk async for chunk in await self.files.open(storage_key)])
+    async def _stored_bytes(self, storage_key: str, key: CaseKey) -> bytes:
+        return b"".join([chunk async for chunk in await self.files.open(storage_key, key)])

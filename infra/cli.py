@@ -340,6 +340,38 @@ def stamp_heads() -> None:
         raise typer.Exit(1)
 
 
+@app.command("rotate-keys")
+def rotate_keys(
+    batch: Annotated[int, typer.Option(min=1, help="Data keys re-wrapped per transaction")] = 500,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many (run again to go on)")
+    ] = None,
+) -> None:
+    """Re-wrap every case's data key under the current key-encryption key (the first of MADOGUCHI_KEK_FILE or
+    MADOGUCHI_KEK; keep the previous ones after it until this reports 0 remaining). Data is not re-encrypted.
+    Resumable: each batch commits, and a new run goes on with what is left."""
+
+    from infra.db.case_keys import Rotation, rewrap_all
+
+    async def go() -> Rotation:
+        from infra.container import build_container
+
+        c = build_container(_settings())
+        try:
+            return await rewrap_all(
+                c.sessions,
+                c.keys,
+                batch=batch,
+                limit=limit,
+                progress=lambda done, total: typer.echo(f"re-wrapped {done} of {total}"),
+            )
+        finally:
+            await c.close()
+
+    result = _run(go())
+    typer.echo(f"re-wrapped {result.rewrapped} data keys; {result.remaining} remaining under an earlier key")
+
+
 @app.command("load-reference")
 def load_reference() -> None:
     """Validate the reference knowledge (categories, desks, platforms, chart, guides, triage rules) and load

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.accounts import AccountService, AuthPolicy
 from domain.anonymise import Masker
 from domain.answers import AnswerService
+from domain.case_keys import KeyEncryptionKeys
 from domain.chatbot import ChatbotPolicy, ChatbotService
 from domain.consultations import ConsultationPolicy, ConsultationService
 from domain.desks import DeskDirectory
@@ -30,6 +31,7 @@ from infra.calendar import JapaneseHolidays
 from infra.chatbot_loader import load_chatbot_flows
 from infra.clock import SystemClock
 from infra.clock_rules import load_clock_rules, load_template_uses
+from infra.crypto import LocalKeyService, derived_kek, read_keks
 from infra.custody import CustodyChecks
 from infra.db.engine import make_engine, make_session_factory
 from infra.db.quality import SqlManualCatalogue
@@ -58,6 +60,7 @@ class Container:
     clock: Clock
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    keys: KeyEncryptionKeys
     tokens: TokenCodec
     passwords: Argon2Passwords
     accounts: AccountService
@@ -101,6 +104,11 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     )
     tracing.instrument_engine(engine)  # a no-op unless tracing is configured
     sessions = make_session_factory(engine)
+    # Key-encryption keys (issue 17): MADOGUCHI_KEK_FILE or MADOGUCHI_KEK, else (not in production, the settings
+    # refuse it there) one derived from the master secret.
+    keks = read_keks(settings.kek.get_secret_value() if settings.kek else None, settings.kek_file)
+    keys = LocalKeyService(keks if keks is not None else [derived_kek(settings.signing_key)])
+    uow = SqlUnitOfWorkFactory(sessions, clock, keys)
     # Counters shared by every replica: in Redis when configured, else in the database.
     redis = (
         connect_redis(settings.redis_url.get_secret_value(), timeout_seconds=settings.redis_timeout_seconds)
@@ -123,7 +131,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     )
     window = timedelta(minutes=settings.login_window_minutes)
     accounts = AccountService(
-        uow=SqlUnitOfWorkFactory(sessions, clock),
+        uow=uow,
         hasher=passwords,
         tokens=tokens,
         totp=Totp(settings.signing_key),
@@ -150,9 +158,9 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     worker = OutboxWorker(sessions, settings, make_mailer(settings), tokens.unseal, clock)
     worker.add_accounts(accounts)
     knowledge = load_knowledge()
-    desks = DeskDirectory(SqlUnitOfWorkFactory(sessions, clock), clock, knowledge)
+    desks = DeskDirectory(uow, clock, knowledge)
     consultations = ConsultationService(
-        uow=SqlUnitOfWorkFactory(sessions, clock),
+        uow=uow,
         clock=clock,
         knowledge=knowledge,
         triage=load_triage_engine(),
@@ -174,7 +182,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         hasher=PdqImageHasher(),
     )
     answers = AnswerService(consultations, load_review_rules(), SqlManualCatalogue(sessions))
-    quality = QualityService(SqlUnitOfWorkFactory(sessions, clock), clock, Masker(SudachiProperNouns()))
+    quality = QualityService(uow, clock, Masker(SudachiProperNouns()))
     letters = LetterService(answers, load_letter_catalogue(knowledge))
     container = Container(
         redis=redis,
@@ -182,11 +190,12 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         answers=answers,
         letters=letters,
         quality=quality,
-        statistics=StatisticsService(SqlUnitOfWorkFactory(sessions, clock), clock, knowledge),
+        statistics=StatisticsService(uow, clock, knowledge),
         settings=settings,
         clock=clock,
         engine=engine,
         sessions=sessions,
+        keys=keys,
         tokens=tokens,
         passwords=passwords,
         accounts=accounts,
@@ -242,7 +251,7 @@ def build_chatbot(
     """The homepage chatbot: flows validated against the knowledge, the chart and triage shared with every
     front door, desk details from the directory, and its own rate limits per client address."""
     return ChatbotService(
-        uow=SqlUnitOfWorkFactory(sessions, c.clock),
+        uow=SqlUnitOfWorkFactory(sessions, c.clock, c.keys),
         flows=load_chatbot_flows(),
         knowledge=c.knowledge,
         guidance=c.guidance,

@@ -15,6 +15,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from infra.crypto import parse_keks
+
 DEV_SECRET = "dev-insecure-secret-key-change-me-0123456789abcdef"  # noqa: S105 - refused in production
 
 
@@ -52,6 +54,11 @@ class Settings(BaseSettings):
 
     secret_key: SecretStr = SecretStr(DEV_SECRET)
     secret_key_file: Path | None = None
+    # Key-encryption keys for the per-case data keys (issue 17; infra/crypto.py): base64 of 32 random bytes,
+    # the current one first, comma- or line-separated, previous ones after it until `madoguchi rotate-keys`
+    # has re-wrapped every data key. Required in production; elsewhere derived from the master secret.
+    kek: SecretStr | None = None
+    kek_file: Path | None = None
     jwt_issuer: str = "madoguchi"
     jwt_audience: str = "madoguchi-api"
     access_token_minutes: int = Field(15, ge=1, le=15)
@@ -187,7 +194,14 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "redis_url", "s3_bucket", "s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key", mode="before"
+        "redis_url",
+        "s3_bucket",
+        "s3_endpoint_url",
+        "s3_access_key_id",
+        "s3_secret_access_key",
+        "kek",
+        "kek_file",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -201,6 +215,8 @@ class Settings(BaseSettings):
         problems = []
         if self.signing_key in (DEV_SECRET.encode(), b"") or len(self.signing_key) < 32:
             problems.append("MADOGUCHI_SECRET_KEY (or _FILE) must be set to at least 32 random bytes")
+        if self.kek is None and self.kek_file is None:
+            problems.append("MADOGUCHI_KEK_FILE (or MADOGUCHI_KEK) must hold the key-encryption key")
         if self.database_url.startswith("sqlite"):
             problems.append("MADOGUCHI_DATABASE_URL must point at PostgreSQL, not SQLite")
         if "*" in self.cors_origins:
@@ -231,6 +247,15 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self
+
+    @field_validator("kek")
+    @classmethod
+    def _valid_keks(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_keks(
+                value.get_secret_value()
+            )  # a malformed key is reported at start, by the setting's name
+        return value
 
     @field_validator("metrics_token")
     @classmethod

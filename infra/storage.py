@@ -14,9 +14,11 @@ import anyio
 import pikepdf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from domain.case_keys import CaseKey
 from domain.consultations import EvidenceFile
 from domain.errors import ValidationFailed
 from infra.blobs import BlobStore
+from infra.crypto import file_context, is_sealed, seal, unseal
 
 MAX_PIXELS = 40_000_000  # about 6,300 × 6,300: any real screenshot, and ~160 MiB decoded at most
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -27,6 +29,7 @@ SIGNATURES = (
     (b"%PDF-", "application/pdf"),
 )
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
+STORED_TYPE = "application/octet-stream"  # what the store holds is ciphertext, whatever the file is
 ORIGINAL_EXTENSION = "original"  # the sealed original's key: never opened by a viewer, whatever it holds
 
 
@@ -373,17 +376,26 @@ class EvidenceStore:
         # Decoding and re-encoding is CPU work: off the event loop, and only a few at a time.
         self._limiter = anyio.CapacityLimiter(concurrency)
 
-    async def store(self, data: bytes) -> EvidenceFile:
+    async def store(self, data: bytes, key: CaseKey) -> EvidenceFile:
         # Two blobs through the same byte store (issue 16 §2): the original exactly as received, sealed (no route
         # serves it; only the domain's export reads it), and the cleaned copy staff open. Cleaning runs first, so
-        # a file that is refused leaves nothing behind.
+        # a file that is refused leaves nothing behind. Both are encrypted with the case's key (issue 17 §1),
+        # bound to the case and to their own storage key; the hashes are of the plaintext.
         cleaned = await anyio.to_thread.run_sync(clean, data, limiter=self._limiter)
         original_key = f"{secrets.token_hex(16)}.{ORIGINAL_EXTENSION}"
-        await self.blobs.put(original_key, data, content_type="application/octet-stream")
-        key = f"{secrets.token_hex(16)}.{EXTENSIONS[cleaned.content_type]}"
-        await self.blobs.put(key, cleaned.data, content_type=cleaned.content_type)
+        await self.blobs.put(
+            original_key,
+            seal(key.material, data, context=file_context(key, original_key)),
+            content_type=STORED_TYPE,
+        )
+        copy_key = f"{secrets.token_hex(16)}.{EXTENSIONS[cleaned.content_type]}"
+        await self.blobs.put(
+            copy_key,
+            seal(key.material, cleaned.data, context=file_context(key, copy_key)),
+            content_type=STORED_TYPE,
+        )
         return EvidenceFile(
-            storage_key=key,
+            storage_key=copy_key,
             content_type=cleaned.content_type,
             size=len(cleaned.data),
             sha256=hashlib.sha256(data).hexdigest(),
@@ -392,8 +404,21 @@ class EvidenceStore:
             original_size=len(data),
         )
 
-    async def open(self, key: str) -> AsyncIterator[bytes]:
-        return await self.blobs.open(key)
+    async def open(self, storage_key: str, key: CaseKey) -> AsyncIterator[bytes]:
+        stored = await self.blobs.get(storage_key)
+        if not is_sealed(stored):
+            # Stored before files were encrypted (issue 17): served as it is until re-encrypted.
+            return _chunks(stored)
+        plaintext = await anyio.to_thread.run_sync(
+            lambda: unseal(key.material, stored, context=file_context(key, storage_key)),
+            limiter=self._limiter,
+        )
+        return _chunks(plaintext)
 
-    async def delete(self, key: str) -> None:
-        await self.blobs.delete(key)
+    async def delete(self, storage_key: str) -> None:
+        await self.blobs.delete(storage_key)
+
+
+async def _chunks(data: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]

@@ -6,7 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, MetaData, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from infra.db.types import UTCDateTime
@@ -311,3 +322,16 @@ from infra.db.tables_letters import *  # noqa: E402,F401,F403
 from infra.db.tables_line import *  # noqa: E402,F401,F403
 from infra.db.tables_quality import *  # noqa: E402,F401,F403
 from infra.db.tables_requests import *  # noqa: E402,F401,F403
+
+
+class CaseKeyRow(SQLModel, table=True):
+    """A consultation's data key, wrapped by a key-encryption key (infra/crypto.py). `wrapped` is NULL once the
+    case was shredded; the row stays so the shredding itself is on record."""
+
+    __tablename__ = "case_key"
+
+    consultation_id: uuid.UUID = Field(primary_key=True)  # no foreign key: the tombstone outlives the case
+    kek_id: str = Field(max_length=32, index=True)
+    wrapped: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: datetime = ts(nullable=False)
+    destroyed_at: datetime | None = ts()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.case_keys import KeyEncryptionKeys
 from domain.ports import Clock
 from infra import idempotency
+from infra.db.case_keys import SqlCaseKeys
 from infra.db.chatbot import SqlChatbot
 from infra.db.consultations import SqlConsultations
 from infra.db.guidance import SqlDesks, SqlReferrals
@@ -24,9 +26,12 @@ from infra.db.statistics import SqlStatistics
 
 
 class SqlUnitOfWork:
-    def __init__(self, factory: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], clock: Clock, keys: KeyEncryptionKeys
+    ) -> None:
         self._factory = factory
         self.clock = clock
+        self.keys = keys
         self.db: AsyncSession | None = None
 
     async def __aenter__(self) -> SqlUnitOfWork:
@@ -50,6 +55,7 @@ class SqlUnitOfWork:
         self.statistics = SqlStatistics(self.db)
         self.audit = DbAuditLog(self.db, self.clock)
         self.custody = self.audit.custody
+        self.case_keys = SqlCaseKeys(self.db, self.keys, self.clock)
         scope = idempotency.current()
         if scope is not None and scope.armed:
             idempotency.watch(self.db, scope)
@@ -87,9 +93,12 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, factory: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], clock: Clock, keys: KeyEncryptionKeys
+    ) -> None:
         self.factory = factory
         self.clock = clock
+        self.keys = keys
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.factory, self.clock)
+        return SqlUnitOfWork(self.factory, self.clock, self.keys)

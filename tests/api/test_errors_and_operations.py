@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import pytest
 
@@ -276,6 +278,7 @@ async def test_cors_allows_only_listed_origins(client) -> None:
     [
         ({}, "MADOGUCHI_SECRET_KEY"),
         ({"secret_key": "k" * 40}, "PostgreSQL"),
+        ({"secret_key": "k" * 40}, "MADOGUCHI_KEK_FILE"),
         ({"secret_key": "k" * 40, "database_url": "postgresql://db/x", "docs_enabled": True}, "DOCS_ENABLED"),
         (
             {
@@ -329,6 +332,7 @@ def test_production_starts_with_real_settings() -> None:
     settings = Settings(
         env="production",
         secret_key="k" * 40,
+        kek=base64.b64encode(bytes(32)).decode(),  # type: ignore[arg-type]
         database_url="postgresql://db/x",
         docs_enabled=False,  # type: ignore[arg-type]
         public_url="https://madoguchi.example.jp",

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from domain.case_keys import CaseKey
 from domain.errors import Unavailable
 from infra.blobs import CHUNK, BlobNotFound, BlobStore, LocalBlobStore, S3BlobStore
 from tests.conftest import S3Server, assert_problem, free_port
@@ -146,9 +147,13 @@ async def test_the_evidence_store_keeps_the_cleaned_bytes_and_their_hash(s3_cont
 
     out = io.BytesIO()
     Image.new("RGB", (8, 8), (1, 2, 3)).save(out, "PNG")
-    kept = await s3_container.consultations.files.store(out.getvalue())
-    stored = await s3_container.blobs.get(kept.storage_key)
-    assert hashlib.sha256(stored).hexdigest() == kept.sha256 and len(stored) == kept.size
+    key = CaseKey(uuid.uuid4(), bytes(range(32)))
+    kept = await s3_container.consultations.files.store(out.getvalue(), key)
+    copy = b"".join(
+        [chunk async for chunk in await s3_container.consultations.files.open(kept.storage_key, key)]
+    )
+    assert hashlib.sha256(copy).hexdigest() == kept.copy_sha256 and len(copy) == kept.size
+    assert copy not in await s3_container.blobs.get(kept.storage_key)  # at rest it is encrypted
     await s3_container.blobs.delete(kept.storage_key)
 
 

@@ -1,0 +1,53 @@
+"""Each consultation's own data key (issue 17 §1). What the centre stores about a case (its files today) is
+encrypted with the case's key; the key itself is kept only wrapped by a key-encryption key that lives outside
+the database. Destroying a case's key makes everything encrypted with it unreadable wherever copies remain
+(backups, object-storage versions): crypto-shredding.
+
+The domain sees keys as opaque values; how they are wrapped and how bytes are sealed is infra's business."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from domain.errors import NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class CaseKey:
+    consultation_id: uuid.UUID
+    material: bytes = field(repr=False)  # 32 bytes; never logged, never leaves the process
+
+
+class CaseKeyDestroyed(NotFound):
+    """The case was shredded: nothing encrypted with its key can be read again. Callers answer as for
+    something that does not exist."""
+
+    def __init__(self) -> None:
+        super().__init__("file_not_found")
+
+
+class CaseKeys(Protocol):
+    """The unit of work's keys repository."""
+
+    async def for_consultation(self, consultation_id: uuid.UUID) -> CaseKey:
+        """The case's key, made (and stored wrapped) on first use; raises CaseKeyDestroyed after shredding."""
+
+    async def destroy(self, consultation_id: uuid.UUID) -> bool:
+        """Forget the case's key for good; True when there was one to destroy."""
+
+
+class KeyEncryptionKeys(Protocol):
+    """The key service: wraps and unwraps data keys with a key-encryption key (KEK). A local implementation
+    reads the KEK from a file or setting; a cloud KMS or Vault adapter implements the same three members."""
+
+    @property
+    def current_id(self) -> str:
+        """The id of the KEK new wraps use (stored beside each wrapped key)."""
+
+    def wrap(self, data_key: bytes, *, context: bytes) -> tuple[str, bytes]:
+        """(kek_id, wrapped) under the current KEK; `context` is bound as associated data."""
+
+    def unwrap(self, kek_id: str, wrapped: bytes, *, context: bytes) -> bytes:
+        """The data key; raises KeyError for a KEK it does not hold, ValueError for a wrap that fails."""

@@ -1,0 +1,121 @@
+"""The case-key repository: wrapped data keys in `case_key`, unwrapped in memory only for the unit of work that
+asked (issue 17 §1)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from domain.case_keys import CaseKey, CaseKeyDestroyed, KeyEncryptionKeys
+from domain.ports import Clock
+from infra.crypto import new_data_key, wrap_context
+from infra.db.tables import CaseKeyRow
+
+
+class SqlCaseKeys:
+    def __init__(self, db: AsyncSession, keys: KeyEncryptionKeys, clock: Clock) -> None:
+        self.db = db
+        self.keys = keys
+        self.clock = clock
+        self._opened: dict[uuid.UUID, CaseKey] = {}
+
+    async def for_consultation(self, consultation_id: uuid.UUID) -> CaseKey:
+        if consultation_id in self._opened:
+            return self._opened[consultation_id]
+        row = await self.db.get(CaseKeyRow, consultation_id)
+        if row is None:
+            row = await self._create(consultation_id)
+        if row.wrapped is None:
+            raise CaseKeyDestroyed()
+        material = self.keys.unwrap(row.kek_id, row.wrapped, context=wrap_context(consultation_id.bytes))
+        key = CaseKey(consultation_id, material)
+        self._opened[consultation_id] = key
+        return key
+
+    async def _create(self, consultation_id: uuid.UUID) -> CaseKeyRow:
+        kek, wrapped = self.keys.wrap(new_data_key(), context=wrap_context(consultation_id.bytes))
+        row = CaseKeyRow(
+            consultation_id=consultation_id, kek_id=kek, wrapped=wrapped, created_at=self.clock.now()
+        )
+        try:
+            # Two first uploads to one case at once: one key wins, the other request reads it.
+            async with self.db.begin_nested():
+                self.db.add(row)
+                await self.db.flush()
+        except sa_exc.IntegrityError:
+            existing = await self.db.get(CaseKeyRow, consultation_id, populate_existing=True)
+            assert existing is not None
+            return existing
+        return row
+
+    async def destroy(self, consultation_id: uuid.UUID) -> bool:
+        self._opened.pop(consultation_id, None)
+        result = await self.db.execute(
+            update(CaseKeyRow)
+            .where(col(CaseKeyRow.consultation_id) == consultation_id, col(CaseKeyRow.wrapped).is_not(None))
+            .values(wrapped=None, destroyed_at=self.clock.now())
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]  # Result of an UPDATE is a CursorResult
+            # No key yet (nothing encrypted): record the shredding so a later first use cannot make one.
+            if await self.db.get(CaseKeyRow, consultation_id) is None:
+                self.db.add(
+                    CaseKeyRow(
+                        consultation_id=consultation_id,
+                        kek_id=self.keys.current_id,
+                        wrapped=None,
+                        created_at=self.clock.now(),
+                        destroyed_at=self.clock.now(),
+                    )
+                )
+                await self.db.flush()
+            return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    rewrapped: int
+    remaining: int  # wrapped under a KEK other than the current one, after this run (0 when it finished)
+
+
+async def rewrap_all(
+    sessions: async_sessionmaker[AsyncSession],
+    keys: KeyEncryptionKeys,
+    *,
+    batch: int = 500,
+    limit: int | None = None,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> Rotation:
+    """Re-wrap every data key under the current KEK (KEK rotation): the data stays as it is, only the wrapped
+    keys change. Each batch commits on its own, so an interrupted run resumes where it stopped; `limit` stops
+    after that many keys (for a rotation spread over several windows)."""
+    behind = (col(CaseKeyRow.kek_id) != keys.current_id) & col(CaseKeyRow.wrapped).is_not(None)
+    async with sessions() as db:
+        total = (await db.execute(select(func.count()).select_from(CaseKeyRow).where(behind))).scalar_one()
+    done = 0
+    while limit is None or done < limit:
+        size = batch if limit is None else min(batch, limit - done)
+        async with sessions() as db:
+            query = select(CaseKeyRow).where(behind).order_by(col(CaseKeyRow.consultation_id)).limit(size)
+            rows = list((await db.execute(query)).scalars())
+            if not rows:
+                break
+            for row in rows:
+                assert row.wrapped is not None
+                context = wrap_context(row.consultation_id.bytes)
+                material = keys.unwrap(row.kek_id, row.wrapped, context=context)
+                row.kek_id, row.wrapped = keys.wrap(material, context=context)
+            await db.commit()
+        done += len(rows)
+        progress(done, total)
+    async with sessions() as db:
+        remaining = (
+            await db.execute(select(func.count()).select_from(CaseKeyRow).where(behind))
+        ).scalar_one()
+    return Rotation(rewrapped=done, remaining=remaining)

@@ -1,0 +1,208 @@
+"""Issue 17 §1–2: evidence files are encrypted with their case's own data key, the key is stored only wrapped by
+a key-encryption key, a ciphertext moved to another case does not open, destroying the key shreds the case's
+files, and rotating the KEK re-wraps the keys without touching the files."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import uuid
+
+import pytest
+from PIL import PngImagePlugin
+from pydantic import SecretStr, ValidationError
+from sqlalchemy import select
+
+from domain.actors import Actor, Client
+from domain.case_keys import CaseKey
+from domain.errors import NotFound
+from infra.container import build_container
+from infra.crypto import MAGIC, derived_kek, unseal, wrap_context
+from infra.db.case_keys import rewrap_all
+from infra.db.tables import CaseKeyRow
+from infra.settings import Settings
+from tests.api.consultation_helpers import open_consultation
+from tests.conftest import ON_BOTH_BLOB_STORES, assert_problem
+from tests.pictures import picture
+
+MARKER = "被害者の自宅住所 東京都新宿区西新宿2-8-1"
+OLD_KEK = base64.b64encode(b"o" * 32).decode()
+NEW_KEK = base64.b64encode(b"n" * 32).decode()
+
+
+def png_with_private_text(seed: int = 31) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", MARKER)
+    out = io.BytesIO()
+    picture(seed).save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def as_actor(person) -> Actor:  # type: ignore[no-untyped-def]
+    return Actor(client=Client.web, user_id=person.id, role=person.role, mfa=True)
+
+
+async def uploaded(client, owner, data: bytes):  # type: ignore[no-untyped-def]
+    c = await open_consultation(client, owner)
+    base = f"/v1/consultations/{c['id']}/evidence"
+    item = (await client.post(base, headers=owner.headers, json={})).json()
+    response = await client.put(
+        f"{base}/{item['id']}/file", headers=owner.headers, files={"file": ("証拠.png", data, "image/png")}
+    )
+    assert response.status_code == 200, response.text
+    return c, response.json()
+
+
+@ON_BOTH_BLOB_STORES
+async def test_files_are_encrypted_at_rest_and_served_in_the_clear(client, people, container) -> None:  # type: ignore[no-untyped-def]
+    owner = await people.create()
+    original = png_with_private_text()
+    c, item = await uploaded(client, owner, original)
+    copy = (
+        await client.get(f"/v1/consultations/{c['id']}/evidence/{item['id']}/file", headers=owner.headers)
+    ).content
+    assert hashlib.sha256(copy).hexdigest() == item["file"]["copy_sha256"]
+    exported_item, exported = await container.consultations.export_original(
+        as_actor(owner), uuid.UUID(c["id"]), uuid.UUID(item["id"])
+    )
+    assert exported == original
+    for key, plain in ((exported_item.file.original_key, original), (exported_item.file.storage_key, copy)):
+        at_rest = await container.blobs.get(key)
+        assert at_rest.startswith(MAGIC) and len(at_rest) > len(plain)
+        assert plain[:64] not in at_rest and MARKER.encode() not in at_rest and b"\x89PNG" not in at_rest
+    # The data key is in the database only wrapped, never as the 32 bytes that open the files.
+    async with container.sessions() as db:
+        row = await db.get(CaseKeyRow, uuid.UUID(c["id"]))
+    assert row is not None and row.wrapped is not None and row.wrapped.startswith(MAGIC)
+    assert row.kek_id == container.keys.current_id
+
+
+async def test_a_file_moved_to_another_case_does_not_open(client, people, container) -> None:  # type: ignore[no-untyped-def]
+    owner, other = await people.create(), await people.create()
+    a, item_a = await uploaded(client, owner, png_with_private_text(1))
+    b, _ = await uploaded(client, other, png_with_private_text(2))
+    stolen, _ = await container.consultations.export_original(
+        as_actor(owner), uuid.UUID(a["id"]), uuid.UUID(item_a["id"])
+    )
+    async with container.consultations.uow() as uow:
+        key_a = await uow.case_keys.for_consultation(uuid.UUID(a["id"]))
+        key_b = await uow.case_keys.for_consultation(uuid.UUID(b["id"]))
+    files = container.consultations.files
+    assert b"".join([x async for x in await files.open(stolen.file.storage_key, key_a)])
+    # Under the other case's key, and under this case's key with another storage key, the file does not open.
+    with pytest.raises(ValueError):
+        await files.open(stolen.file.storage_key, key_b)
+    with pytest.raises(ValueError):
+        await files.open(stolen.file.storage_key, CaseKey(key_b.consultation_id, key_a.material))
+    blob = await container.blobs.get(stolen.file.storage_key)
+    with pytest.raises(ValueError):
+        unseal(
+            key_a.material, blob, context=b"evidence-file\x00" + key_a.consultation_id.bytes + b"\x00x.png"
+        )
+
+
+async def test_shredding_a_case_leaves_its_files_unreadable(client, people, container) -> None:  # type: ignore[no-untyped-def]
+    owner = await people.create()
+    original = png_with_private_text()
+    c, item = await uploaded(client, owner, original)
+    case_id = uuid.UUID(c["id"])
+    exported_item, _ = await container.consultations.export_original(
+        as_actor(owner), case_id, uuid.UUID(item["id"])
+    )
+    async with container.consultations.uow() as uow:
+        assert await uow.case_keys.destroy(case_id) is True
+        await uow.commit()
+    # The raw row keeps no key; the raw files are still in the store (as in a backup) but nothing opens them:
+    # not the KEK, not the key derived from the master secret.
+    async with container.sessions() as db:
+        row = (await db.execute(select(CaseKeyRow).where(CaseKeyRow.consultation_id == case_id))).scalar_one()
+    assert row.wrapped is None and row.destroyed_at is not None
+    for key in (exported_item.file.original_key, exported_item.file.storage_key):
+        at_rest = await container.blobs.get(key)
+        assert MARKER.encode() not in at_rest
+        for candidate in (derived_kek(container.settings.signing_key), container.settings.signing_key[:32]):
+            with pytest.raises(ValueError):
+                unseal(
+                    candidate, at_rest, context=b"evidence-file\x00" + case_id.bytes + b"\x00" + key.encode()
+                )
+    # The service answers as for a file that does not exist, to the owner too, and refuses a new upload.
+    assert_problem(
+        await client.get(f"/v1/consultations/{c['id']}/evidence/{item['id']}/file", headers=owner.headers),
+        404,
+        "file_not_found",
+    )
+    with pytest.raises(NotFound):
+        await container.consultations.export_original(as_actor(owner), case_id, uuid.UUID(item["id"]))
+    async with container.consultations.uow() as uow:
+        assert await uow.case_keys.destroy(case_id) is False  # already gone
+
+
+async def test_a_case_shredded_before_its_first_file_never_gets_a_key(container) -> None:  # type: ignore[no-untyped-def]
+    case_id = uuid.uuid4()
+    async with container.consultations.uow() as uow:
+        assert await uow.case_keys.destroy(case_id) is False
+        await uow.commit()
+    async with container.consultations.uow() as uow:
+        with pytest.raises(NotFound):
+            await uow.case_keys.for_consultation(case_id)
+
+
+async def test_kek_rotation_rewraps_every_data_key_and_resumes(settings, clock, people, client) -> None:  # type: ignore[no-untyped-def]
+    old = build_container(settings.model_copy(update={"kek": SecretStr(OLD_KEK)}), clock=clock)
+    rotating = build_container(
+        settings.model_copy(update={"kek": SecretStr(f"{NEW_KEK},{OLD_KEK}")}), clock=clock
+    )
+    new = build_container(settings.model_copy(update={"kek": SecretStr(NEW_KEK)}), clock=clock)
+    try:
+        owner = await people.create()
+        cases = [await open_consultation(client, owner) for _ in range(3)]
+        originals = {}
+        for n, c in enumerate(cases):
+            case_id = uuid.UUID(c["id"])
+            made = await client.post(f"/v1/consultations/{c['id']}/evidence", headers=owner.headers, json={})
+            evidence_id = uuid.UUID(made.json()["id"])
+            originals[(case_id, evidence_id)] = png_with_private_text(n + 3)
+            await old.consultations.attach_file(
+                as_actor(owner), case_id, evidence_id, originals[(case_id, evidence_id)]
+            )
+        # Under the new KEK alone nothing opens yet: the data keys are wrapped by the old one.
+        (case_id, evidence_id), data = next(iter(originals.items()))
+        with pytest.raises(KeyError):
+            await new.consultations.export_original(as_actor(owner), case_id, evidence_id)
+        seen: list[tuple[int, int]] = []
+        first = await rewrap_all(
+            rotating.sessions, rotating.keys, batch=1, limit=2, progress=lambda d, t: seen.append((d, t))
+        )
+        assert (first.rewrapped, first.remaining) == (2, 1) and seen == [(1, 3), (2, 3)]
+        second = await rewrap_all(rotating.sessions, rotating.keys)
+        assert (second.rewrapped, second.remaining) == (1, 0)
+        assert (await rewrap_all(rotating.sessions, rotating.keys)).rewrapped == 0
+        # Now the old KEK can go: every file opens under the new one, byte for byte.
+        for (case_id, evidence_id), data in originals.items():
+            _, exported = await new.consultations.export_original(as_actor(owner), case_id, evidence_id)
+            assert exported == data
+        async with new.sessions() as db:
+            ids = set((await db.execute(select(CaseKeyRow.kek_id))).scalars())
+        assert ids == {new.keys.current_id}
+    finally:
+        for c in (old, rotating, new):
+            await c.close()
+
+
+def test_a_malformed_kek_is_refused_by_name_without_its_value() -> None:
+    for bad in ("not base64!!", base64.b64encode(b"short").decode()):
+        with pytest.raises(ValidationError) as refused:
+            Settings(kek=bad)  # type: ignore[arg-type]
+        assert "kek" in str(refused.value) and bad not in str(refused.value)
+
+
+def test_wrapped_keys_are_bound_to_their_case() -> None:
+    from infra.crypto import LocalKeyService, new_data_key
+
+    keys = LocalKeyService([b"k" * 32])
+    a, b = uuid.uuid4(), uuid.uuid4()
+    kek_id, wrapped = keys.wrap(new_data_key(), context=wrap_context(a.bytes))
+    assert len(keys.unwrap(kek_id, wrapped, context=wrap_context(a.bytes))) == 32
+    with pytest.raises(ValueError):
+        keys.unwrap(kek_id, wrapped, context=wrap_context(b.bytes))
