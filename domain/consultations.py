@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import hmac
 import json
 import math
 import uuid
@@ -384,10 +385,14 @@ def _canonical_value(value: object) -> str | bool | None:
     return str(value)
 
 
-def _digest(values: Mapping[str, object]) -> str:
-    """SHA-256 of sorted-key compact JSON: a correction proves the earlier record without repeating it."""
-    return hashlib.sha256(
-        json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+def _digest(values: Mapping[str, object], key: bytes) -> str:
+    """HMAC-SHA256 of sorted-key compact JSON: a correction proves the earlier record without repeating it. Keyed,
+    so whoever holds the chain (a bundle reader) cannot test guesses of a short earlier value against it; the
+    centre, holding the key, can still show which earlier value it was."""
+    return hmac.new(
+        key,
+        json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(),
+        hashlib.sha256,
     ).hexdigest()
 
 
@@ -403,6 +408,8 @@ class EvidenceUsage:
 @dataclass(frozen=True, slots=True)
 class ConsultationPolicy:
     terms_version: str = "2026-11"
+    # Key of the digests that prove an earlier evidence record on the chain (derived from the master secret).
+    digest_key: bytes = field(default=b"madoguchi-development-digest-key", repr=False)
     first_answer_business_days: int = 3
     office_closes: time = time(17, 0)
     reopen_window: timedelta = timedelta(days=30)
@@ -1202,7 +1209,7 @@ class ConsultationService:
                 Action.evidence_corrected,
                 "evidence",
                 item.id,
-                {"fields": ",".join(changed), "before_sha256": _digest(before)},
+                {"fields": ",".join(changed), "before_hmac_sha256": _digest(before, self.policy.digest_key)},
                 consultation_id=c.id,
             )
             if self.after_evidence is not None:

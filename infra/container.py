@@ -48,7 +48,7 @@ from infra.quality_loader import load_review_rules
 from infra.settings import Settings
 from infra.storage import EvidenceStore
 from infra.throttle import ThrottleFactory, connect_redis, throttle_factory
-from infra.tokens import TokenCodec
+from infra.tokens import TokenCodec, derive_key
 from infra.totp import Totp
 from infra.triage_loader import load_triage_engine
 from infra.worker import OutboxWorker
@@ -167,6 +167,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         holidays=JapaneseHolidays(),
         policy=ConsultationPolicy(
             terms_version=settings.terms_version,
+            digest_key=derive_key(settings.signing_key, "evidence-correction-digest"),
             first_answer_business_days=settings.first_answer_business_days,
             reopen_window=timedelta(days=settings.reopen_window_days),
             intake_per_hour=settings.consultations_per_hour,

@@ -5,9 +5,11 @@ chain keeps that they existed and what their hashes were."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 
 from domain.actors import Role
+from infra.tokens import derive_key
 from tests.api.consultation_helpers import open_consultation, take
 from tests.api.test_evidence import png
 from tests.conftest import assert_problem
@@ -62,10 +64,11 @@ async def test_a_correction_needs_the_version_seen_and_is_on_the_chain(client, p
     [link] = [x for x in await chain(container, cid) if x["action"] == "evidence.corrected"]
     assert link["object_id"] == e["id"] and link["detail"]["fields"] == "excerpt,posted_at"
     earlier = {"excerpt": POSTED["excerpt"], "posted_at": "2026-11-20T12:15:00+00:00"}
-    digest = hashlib.sha256(
-        json.dumps(earlier, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    ).hexdigest()
-    assert link["detail"]["before_sha256"] == digest
+    canonical = json.dumps(earlier, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    # Keyed: the centre shows which earlier value it was; a reader of the chain cannot test guesses.
+    key = derive_key(container.settings.signing_key, "evidence-correction-digest")
+    assert link["detail"]["before_hmac_sha256"] == hmac.new(key, canonical, hashlib.sha256).hexdigest()
+    assert hashlib.sha256(canonical).hexdigest() not in json.dumps(link)
     assert "横領" not in json.dumps(link, ensure_ascii=False)
     assert (await container.custody.verify()).breaks == []
 
