@@ -373,7 +373,20 @@ class RequestService:
     ) -> tuple[Consultation, list[uuid.UUID]]:  # type: ignore[no-untyped-def]
         """The visible consultation and the chain of ids whose requests it carries (itself first)."""
         c = await self.consultations.load_visible(uow, actor, consultation_id)
-        return c, [c.id, *await uow.requests.earlier_chain(c.id)]
+        earlier = await uow.requests.earlier_chain(c.id)
+        await self._record_history_read(uow, actor, c, earlier)
+        return c, [c.id, *earlier]
+
+    @staticmethod
+    async def _record_history_read(uow, actor: Actor, c: Consultation, earlier: list[uuid.UUID]) -> None:  # type: ignore[no-untyped-def]
+        """A staff member who sees a case sees the history its owner linked to it, earlier cases that may be
+        assigned to someone else: each of those reads is on the earlier case's own trail, saying through which
+        case it was read."""
+        if actor.is_staff:
+            for earlier_id in earlier:
+                await uow.audit.record(
+                    actor, "consultation.read", "consultation", earlier_id, {"via": str(c.id)}
+                )
 
     @staticmethod
     def _ensure_owner(actor: Actor, c: Consultation) -> None:
@@ -719,12 +732,13 @@ class RequestService:
             await uow.audit.record(
                 actor, "consultation.linked", "consultation", c.id, {"earlier": str(earlier.id)}
             )
-            chain = await self._chain(uow, c)
+            chain = await self._chain(uow, actor, c)
             await uow.commit()
         return chain
 
-    async def _chain(self, uow, c: Consultation) -> list[Consultation]:  # type: ignore[no-untyped-def]
+    async def _chain(self, uow, actor: Actor, c: Consultation) -> list[Consultation]:  # type: ignore[no-untyped-def]
         ids = await uow.requests.earlier_chain(c.id)
+        await self._record_history_read(uow, actor, c, ids)
         found = await uow.consultations.many(ids, All())
         return [found[i] for i in ids if i in found]
 
@@ -733,7 +747,7 @@ class RequestService:
         who may see this case see its history (the link was made by the owner, between their own cases)."""
         async with self.uow() as uow:
             c = await self.consultations.load_visible(uow, actor, consultation_id)
-            return await self._chain(uow, c)
+            return await self._chain(uow, actor, c)
 
     # -- the overdue view and the reminders -----------------------------------------------------------
 

@@ -628,7 +628,7 @@ async def correct_evidence(
     response: Response,
     if_match: IfMatch = None,
 ) -> EvidenceOut:
-    """By the consulter or the staff working the case, with If-Match from GET …/evidence/{id} (412 when someone corrected it first, 428 without it). The chain of custody records which fields changed and the SHA-256 of their earlier values. The file and image hashes are not corrected."""
+    """By the consulter or the staff working the case, with If-Match from GET …/evidence/{id} (412 when someone corrected it first, 428 without it). The chain of custody records which fields changed and a keyed digest (HMAC-SHA256) of their earlier values. The file and image hashes are not corrected."""
     item = await c.consultations.correct_evidence(
         actor,
         consultation_id,

@@ -3,10 +3,12 @@ outbox, the overdue view, and consultations that follow earlier ones. The pinned
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
 from domain.actors import Role
 from domain.calendar import JST
+from infra.db.custody import SqlCustody
 from tests.api.consultation_helpers import answer, etag, open_consultation, random_id, take
 from tests.conftest import assert_problem
 from tests.pdf_tools import pdf_text
@@ -480,7 +482,7 @@ async def test_an_old_post_raises_priority_and_brings_an_urgent_first_answer_for
 
 
 async def test_a_returning_consulter_links_a_new_consultation_to_an_earlier_one_of_theirs(
-    client, people, clock
+    client, people, clock, container
 ) -> None:
     clock.set(START)
     owner, other = await people.create(), await people.create()
@@ -552,6 +554,12 @@ async def test_a_returning_consulter_links_a_new_consultation_to_an_earlier_one_
     await take(client, staff, new["id"])
     history = await client.get(base(new["id"]) + "/earlier", headers=staff.headers)
     assert [x["id"] for x in history.json()] == [earlier["id"]]
+    # The earlier case's own trail shows that read, and through which case it was made (security review: the
+    # history of a case is visible to whoever sees the new one, so every such read is on record).
+    async with container.sessions() as db:
+        links = await SqlCustody(db, container.clock).links(uuid.UUID(earlier["id"]))
+    via = [x for x in links if x.action == "consultation.read" and x.detail.get("via") == new["id"]]
+    assert via and all(x.actor_id == staff.id for x in via)
     detail = (await client.get(base(new["id"]), headers=staff.headers)).json()
     assert detail["follows_id"] == earlier["id"]
     assert_problem(await client.get(base(new["id"]) + "/earlier", headers=other.headers), 404)
