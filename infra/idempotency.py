@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import delete, event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from domain.errors import Conflict
 from infra.db.tables import IdempotencyRow
@@ -120,7 +121,7 @@ async def find(
         if row is not None and row.expires_at <= now:
             await db.execute(
                 delete(IdempotencyRow).where(
-                    IdempotencyRow.principal_id == principal_id, IdempotencyRow.key == key
+                    col(IdempotencyRow.principal_id) == principal_id, col(IdempotencyRow.key) == key
                 )
             )
             await db.commit()
@@ -146,6 +147,6 @@ async def store_answer(
 async def purge_expired(factory: async_sessionmaker[AsyncSession], now: datetime) -> int:
     """Keys (and the answers stored with them, which may quote what a consulter wrote) go after a day."""
     async with factory() as db:
-        result = await db.execute(delete(IdempotencyRow).where(IdempotencyRow.expires_at <= now))
+        result = await db.execute(delete(IdempotencyRow).where(col(IdempotencyRow.expires_at) <= now))
         await db.commit()
         return int(result.rowcount or 0)  # type: ignore[attr-defined]

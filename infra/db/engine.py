@@ -74,10 +74,10 @@ def make_engine(url: str, *, pool_size: int = 10, timeout: float = 5.0, pooled: 
         database = make_url(url).database
         if pooled and (not database or database == ":memory:" or "mode=memory" in url):
             pool_options = {}  # an in-memory database lives in its one connection (SQLAlchemy's StaticPool)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool_options)  # type: ignore[arg-type]
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool_options)
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection, _record):
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -92,7 +92,7 @@ def make_engine(url: str, *, pool_size: int = 10, timeout: float = 5.0, pooled: 
         pool_options["pool_recycle"] = 1800
     engine = create_async_engine(
         url,
-        **pool_options,  # type: ignore[arg-type]
+        **pool_options,
         connect_args={
             "timeout": timeout,
             "command_timeout": 30,
