@@ -189,7 +189,7 @@ class AccountService:
         wait = await self.mail_throttle.attempt(["mailto:" + self.tokens.digest(email)], now=self.clock.now())
         return wait == 0
 
-    async def _mail_token(  # type: ignore[no-untyped-def]
+    async def _mail_token(
         self, uow, user: User, purpose: EmailTokenPurpose, now: datetime, password_hash: str | None = None
     ) -> None:
         raw = self.tokens.new_opaque()
@@ -212,7 +212,7 @@ class AccountService:
             f"mail.{purpose.value}", {"user_id": str(user.id), "token": self.tokens.seal(raw)}
         )
 
-    async def _use_token(self, uow, token: str, purposes: set[EmailTokenPurpose], now: datetime):  # type: ignore[no-untyped-def]
+    async def _use_token(self, uow, token: str, purposes: set[EmailTokenPurpose], now: datetime):
         record = await uow.email_tokens.get_by_digest(self.tokens.digest(token))
         if (
             record is None
@@ -359,7 +359,7 @@ class AccountService:
         await self._succeeded(keys)
         return pair
 
-    async def _open_session(self, uow, user: User, mfa: bool, now: datetime) -> TokenPair:  # type: ignore[no-untyped-def]
+    async def _open_session(self, uow, user: User, mfa: bool, now: datetime) -> TokenPair:
         client = Client.staff if user.role.is_staff else Client.web
         lifetime = self.policy.staff_session_lifetime if user.role.is_staff else self.policy.session_lifetime
         session = AuthSession(
@@ -375,7 +375,7 @@ class AccountService:
 
     async def _issue(
         self, uow, user: User, session: AuthSession, parent: uuid.UUID | None, now: datetime
-    ) -> TokenPair:  # type: ignore[no-untyped-def]
+    ) -> TokenPair:
         raw = self.tokens.new_opaque()
         await uow.refresh_tokens.add(
             RefreshToken(

@@ -539,7 +539,7 @@ class ConsultationUnitOfWork(Protocol):
 class ConsultationService:
     def __init__(
         self,
-        uow,  # type: ignore[no-untyped-def]
+        uow,
         clock: Clock,
         knowledge: Knowledge,
         triage: TriageRules,
@@ -597,7 +597,7 @@ class ConsultationService:
         self,
         c: Consultation,
         *,
-        uow=None,  # type: ignore[no-untyped-def]
+        uow=None,
         flags: list[UrgencyFlag] | None = None,
     ) -> IntakeResult:
         """What an intake answers: the consultation, its urgency flags and the desks to call now.
@@ -661,7 +661,7 @@ class ConsultationService:
 
     # -- reading -----------------------------------------------------------------------------------
 
-    async def load_visible(self, uow, actor: Actor, consultation_id: uuid.UUID) -> Consultation:  # type: ignore[no-untyped-def]
+    async def load_visible(self, uow, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
         ensure_may_read_consultations(actor)
         c = await uow.consultations.get(consultation_id, consultation_visibility(actor))
         if c is None:
@@ -670,7 +670,7 @@ class ConsultationService:
             # Every staff read of a case is on the trail (ids only), in this unit of work: it commits with the
             # read or the change, and a use case that fails after this line leaves no record.
             await uow.audit.record(actor, "consultation.read", "consultation", c.id)
-        return c  # type: ignore[no-any-return]
+        return c
 
     async def get(self, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
         async with self.uow() as uow:
@@ -686,14 +686,14 @@ class ConsultationService:
             group = {c.code for c in self.knowledge.categories if c.parent == flt.category}
             flt = replace(flt, category_codes=frozenset({flt.category, *group}))
         async with self.uow() as uow:
-            return await uow.consultations.list(  # type: ignore[no-any-return]
+            return await uow.consultations.list(
                 consultation_visibility(actor), flt, now=self.clock.now(), after=after, limit=limit
             )
 
     async def history(self, actor: Actor, consultation_id: uuid.UUID) -> list[Transition]:
         async with self.uow() as uow:
             await self.load_visible(uow, actor, consultation_id)
-            return await uow.consultations.transitions(consultation_id)  # type: ignore[no-any-return]
+            return await uow.consultations.transitions(consultation_id)
 
     # -- changes -----------------------------------------------------------------------------------
 
@@ -703,7 +703,7 @@ class ConsultationService:
         c: Consultation,
         expected: int,
         actor: Actor,
-        to: Status | None = None,  # type: ignore[no-untyped-def]
+        to: Status | None = None,
         reason: str | None = None,
     ) -> Consultation:
         now = self.clock.now()
@@ -864,7 +864,7 @@ class ConsultationService:
         an unread count."""
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
-            return await uow.consultations.messages(  # type: ignore[no-any-return]
+            return await uow.consultations.messages(
                 c.id, self._visible_kinds(actor), after=after, limit=limit
             )
 
@@ -874,7 +874,7 @@ class ConsultationService:
             message = await uow.consultations.get_message(c.id, message_id, self._visible_kinds(actor))
         if message is None:
             raise NotFound("message_not_found")
-        return message  # type: ignore[no-any-return]
+        return message
 
     @staticmethod
     def _visible_kinds(actor: Actor) -> list[MessageKind]:
@@ -964,7 +964,7 @@ class ConsultationService:
             await self.desks.emergency(),
         )
 
-    async def _check_message_rate(self, uow, c: Consultation, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    async def _check_message_rate(self, uow, c: Consultation, now: datetime) -> None:
         """A consulter posts at most `consulter_messages_per_hour` messages to one consultation in any hour;
         Retry-After says when the oldest of them leaves the window."""
         window = timedelta(hours=1)
@@ -974,7 +974,7 @@ class ConsultationService:
             frees_at = recent[len(recent) - limit] + window
             raise RateLimited(math.ceil((frees_at - now).total_seconds()), "too_many_messages")
 
-    async def _alert_staff(self, uow, c: Consultation, message: Message, flags: list[str]) -> None:  # type: ignore[no-untyped-def]
+    async def _alert_staff(self, uow, c: Consultation, message: Message, flags: list[str]) -> None:
         """One outbox row per recipient, deduplicated per message. Ids and flag names only: a mail never
         carries what the consulter wrote."""
         recipients = [c.assignee_id] if c.assignee_id else await uow.consultations.supervisor_ids()
@@ -985,7 +985,7 @@ class ConsultationService:
                 dedupe_key=f"urgent-followup:{message.id}:{user_id}",
             )
 
-    async def publish_answer(self, uow, actor: Actor, c: Consultation, body: str) -> Message:  # type: ignore[no-untyped-def]
+    async def publish_answer(self, uow, actor: Actor, c: Consultation, body: str) -> Message:
         """Inside the caller's unit of work: the answer message, its notices and the status change commit
         together, so a notice is never lost nor sent for an answer that was rolled back."""
         if c.status not in (Status.in_progress, Status.answered):
@@ -1084,7 +1084,7 @@ class ConsultationService:
         uow,
         actor: Actor,
         consultation_id: uuid.UUID,
-        evidence_id: uuid.UUID,  # type: ignore[no-untyped-def]
+        evidence_id: uuid.UUID,
     ) -> tuple[Consultation, Evidence]:
         c = await self.load_visible(uow, actor, consultation_id)
         item = await uow.consultations.get_evidence(c.id, evidence_id)
@@ -1267,7 +1267,7 @@ class ConsultationService:
             )
             await uow.commit()
             item.upload_slot = slot
-            return item  # type: ignore[no-any-return]
+            return item
 
     async def read_file(
         self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID

@@ -437,7 +437,7 @@ class LetterService:
         self.catalogue = catalogue
 
     @property
-    def uow(self):  # type: ignore[no-untyped-def]
+    def uow(self):
         return self.consultations.uow
 
     def _now(self) -> datetime:
@@ -473,7 +473,7 @@ class LetterService:
 
     # -- access ------------------------------------------------------------------------------------
 
-    async def _case(self, uow, actor: Actor, consultation_id: uuid.UUID) -> Consultation:  # type: ignore[no-untyped-def]
+    async def _case(self, uow, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
         c = await self.consultations.load_visible(uow, actor, consultation_id)
         if actor.is_staff:
             self.consultations.ensure_may_work(actor, c)
@@ -485,13 +485,13 @@ class LetterService:
         if actor.role is not Role.consulter or actor.user_id != c.owner_id:
             raise Forbidden("consulter_only")
 
-    async def _letter(self, uow, c: Consultation, letter_id: uuid.UUID) -> Letter:  # type: ignore[no-untyped-def]
+    async def _letter(self, uow, c: Consultation, letter_id: uuid.UUID) -> Letter:
         letter = await uow.letters.get(letter_id)
         if letter is None or letter.consultation_id != c.id:
             raise NotFound("letter_not_found")
-        return letter  # type: ignore[no-any-return]
+        return letter
 
-    async def _content(self, uow, c: Consultation, form: LetterForm, draft: Draft) -> LetterContent:  # type: ignore[no-untyped-def]
+    async def _content(self, uow, c: Consultation, form: LetterForm, draft: Draft) -> LetterContent:
         if not draft.evidence_ids:
             raise ValidationFailed("evidence_required", field="evidence_ids")
         items = []
@@ -575,7 +575,7 @@ class LetterService:
     async def list(self, actor: Actor, consultation_id: uuid.UUID) -> list[Letter]:
         async with self.uow() as uow:
             c = await self._case(uow, actor, consultation_id)
-            return await uow.letters.for_consultation(c.id)  # type: ignore[no-any-return]
+            return await uow.letters.for_consultation(c.id)
 
     async def submit(self, actor: Actor, consultation_id: uuid.UUID, letter_id: uuid.UUID) -> Letter:
         """Ask for review: the person or the assigned staff member, for any letter."""
@@ -617,7 +617,7 @@ class LetterService:
             await uow.commit()
         return letter
 
-    async def _set_state(self, uow, letter: Letter, state: LetterState, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    async def _set_state(self, uow, letter: Letter, state: LetterState, now: datetime) -> None:
         expected = letter.version
         letter.state, letter.updated_at, letter.version = state, now, expected + 1
         if not await uow.letters.save_state(letter, expected):

@@ -130,7 +130,7 @@ class Overview:
 
 
 class QualityService:
-    def __init__(self, uow, clock, masker: Masker | None = None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, uow, clock, masker: Masker | None = None) -> None:
         self.uow = uow
         self.clock = clock
         # The council's masking; the container gives it the morphological analyser (infra/morphology.py).
@@ -141,7 +141,7 @@ class QualityService:
     async def manual(self, actor: Actor, kind: str) -> list[ManualEntry]:
         ensure_role(actor, STAFF_READERS)
         async with self.uow() as uow:
-            return await uow.manual.current(kind)  # type: ignore[no-any-return]
+            return await uow.manual.current(kind)
 
     async def manual_entry(self, actor: Actor, kind: str, code: str) -> list[ManualEntry]:
         """All versions of one section or template, oldest first."""
@@ -150,7 +150,7 @@ class QualityService:
             found = await uow.manual.versions(kind, code)
         if not found:
             raise NotFound("manual_entry_not_found")
-        return found  # type: ignore[no-any-return]
+        return found
 
     async def revise_section(
         self,
@@ -208,7 +208,7 @@ class QualityService:
             versions = await uow.manual.versions("section", code)
             if not versions:
                 raise NotFound("manual_entry_not_found")
-            return await uow.quality.stale_uses(code, versions[-1].version)  # type: ignore[no-any-return]
+            return await uow.quality.stale_uses(code, versions[-1].version)
 
     async def sync_reference(self, sections: Sequence[ManualEntry], templates: Sequence[ManualEntry]) -> int:
         """Load the manual file: a new or changed entry becomes a new version (API edits are kept unless the
@@ -252,7 +252,7 @@ class QualityService:
             stats = await uow.quality.overview(period.start, period.end, self.clock.now())
             await uow.audit.record(actor, "supervision.overview", "period", period.start.date().isoformat())
             await uow.commit()
-        return stats  # type: ignore[no-any-return]
+        return stats
 
     # -- the council ----------------------------------------------------------------------------
 
@@ -306,13 +306,13 @@ class QualityService:
     async def samples(self, actor: Actor) -> list[Sample]:
         ensure_role(actor, frozenset({Role.council, Role.supervisor}))
         async with self.uow() as uow:
-            return await uow.council.samples()  # type: ignore[no-any-return]
+            return await uow.council.samples()
 
-    async def _sample(self, uow, sample_id: uuid.UUID) -> Sample:  # type: ignore[no-untyped-def]
+    async def _sample(self, uow, sample_id: uuid.UUID) -> Sample:
         sample = await uow.council.sample(sample_id)
         if sample is None:
             raise NotFound("sample_not_found")
-        return sample  # type: ignore[no-any-return]
+        return sample
 
     async def anonymised_case(self, actor: Actor, sample_id: uuid.UUID, pseudonym: str) -> AnonymisedCase:
         ensure_role(actor, frozenset({Role.council, Role.supervisor}))
@@ -423,7 +423,7 @@ class QualityService:
         ensure_role(actor, frozenset({Role.council, Role.supervisor}))
         async with self.uow() as uow:
             await self._sample(uow, sample_id)
-            return await uow.council.findings(sample_id)  # type: ignore[no-any-return]
+            return await uow.council.findings(sample_id)
 
     async def propose(self, actor: Actor, section_code: str, body: str, rationale: str) -> Proposal:
         ensure_role(actor, frozenset({Role.council}))
@@ -449,7 +449,7 @@ class QualityService:
     async def proposals(self, actor: Actor) -> list[Proposal]:
         ensure_role(actor, frozenset({Role.council, Role.supervisor}))
         async with self.uow() as uow:
-            return await uow.council.proposals()  # type: ignore[no-any-return]
+            return await uow.council.proposals()
 
     async def reject_proposal(self, actor: Actor, proposal_id: uuid.UUID) -> Proposal:
         ensure_role(actor, SUPERVISORS)
@@ -486,4 +486,4 @@ class QualityService:
     ) -> list[dict[str, Any]]:
         ensure_role(actor, frozenset({Role.supervisor, Role.admin}))
         async with self.uow() as uow:
-            return await uow.quality.trail(object_type, object_id, limit)  # type: ignore[no-any-return]
+            return await uow.quality.trail(object_type, object_id, limit)

@@ -83,12 +83,12 @@ class ReferralRepository(Protocol):
 
 
 class ReferralService:
-    def __init__(self, consultations: ConsultationService, desks) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, consultations: ConsultationService, desks) -> None:
         self.consultations = consultations
         self.desks = desks
 
     @property
-    def uow(self):  # type: ignore[no-untyped-def]
+    def uow(self):
         return self.consultations.uow
 
     async def propose(

@@ -277,18 +277,18 @@ class RequestService:
         self,
         consultations: ConsultationService,
         rules: ClockRules,
-        desks,  # type: ignore[no-untyped-def]
+        desks,
     ) -> None:
         self.consultations = consultations
         self.rules = rules
         self.desks = desks
 
     @property
-    def uow(self):  # type: ignore[no-untyped-def]
+    def uow(self):
         return self.consultations.uow
 
     @property
-    def knowledge(self):  # type: ignore[no-untyped-def]
+    def knowledge(self):
         return self.consultations.knowledge
 
     def _now(self) -> datetime:
@@ -323,7 +323,7 @@ class RequestService:
 
     async def _check_evidence(
         self,
-        uow,  # type: ignore[no-untyped-def]
+        uow,
         consultation_ids: Sequence[uuid.UUID],
         ids: Sequence[uuid.UUID],
     ) -> list[uuid.UUID]:
@@ -342,7 +342,7 @@ class RequestService:
 
     async def _check_letter(
         self,
-        uow,  # type: ignore[no-untyped-def]
+        uow,
         consultation_ids: Sequence[uuid.UUID],
         letter_id: uuid.UUID | None,
     ) -> uuid.UUID | None:
@@ -370,7 +370,7 @@ class RequestService:
 
     async def _case(
         self, uow, actor: Actor, consultation_id: uuid.UUID
-    ) -> tuple[Consultation, list[uuid.UUID]]:  # type: ignore[no-untyped-def]
+    ) -> tuple[Consultation, list[uuid.UUID]]:
         """The visible consultation and the chain of ids whose requests it carries (itself first)."""
         c = await self.consultations.load_visible(uow, actor, consultation_id)
         return c, [c.id, *await uow.requests.earlier_chain(c.id)]
@@ -383,7 +383,7 @@ class RequestService:
 
     # -- clocks -----------------------------------------------------------------------------------
 
-    async def recompute(self, uow, c: Consultation) -> list[ComputedClock]:  # type: ignore[no-untyped-def]
+    async def recompute(self, uow, c: Consultation) -> list[ComputedClock]:
         """Every clock of this consultation from the rules, stored; the consultation's time to act, priority
         and (for an urgent case) first-answer due time follow from them. In the caller's unit of work."""
         facts = await uow.requests.facts(c.id)
@@ -414,12 +414,12 @@ class RequestService:
     async def clocks(self, actor: Actor, consultation_id: uuid.UUID) -> list[StoredClock]:
         async with self.uow() as uow:
             _, chain = await self._case(uow, actor, consultation_id)
-            return await uow.requests.clocks(chain)  # type: ignore[no-any-return]
+            return await uow.requests.clocks(chain)
 
     async def facts(self, actor: Actor, consultation_id: uuid.UUID) -> ClockFacts:
         async with self.uow() as uow:
             c = await self.consultations.load_visible(uow, actor, consultation_id)
-            return await uow.requests.facts(c.id)  # type: ignore[no-any-return]
+            return await uow.requests.facts(c.id)
 
     async def set_facts(self, actor: Actor, consultation_id: uuid.UUID, facts: ClockFacts) -> ClockFacts:
         """When the person learnt who the offender is, and of the damage: the starts of the complaint period
@@ -503,7 +503,7 @@ class RequestService:
                 raise NotFound("request_not_found")
             return await self._view(uow, r, chain, now)
 
-    async def _view(self, uow, r: Request, chain: Sequence[uuid.UUID], now: datetime) -> RequestView:  # type: ignore[no-untyped-def]
+    async def _view(self, uow, r: Request, chain: Sequence[uuid.UUID], now: datetime) -> RequestView:
         stored = await uow.requests.clocks([r.consultation_id])
         clocks = tuple(s.clock for s in stored if s.clock.subject == "request" and s.clock.subject_id == r.id)
         history = tuple(await uow.requests.events([r.id]))
@@ -511,7 +511,7 @@ class RequestService:
 
     async def _shape(
         self,
-        uow,  # type: ignore[no-untyped-def]
+        uow,
         r: Request,
         clocks: tuple[ComputedClock, ...],
         history: tuple[RequestEvent, ...],
@@ -528,7 +528,7 @@ class RequestService:
         r: Request,
         clocks: Sequence[ComputedClock],
         *,
-        uow=None,  # type: ignore[no-untyped-def]
+        uow=None,
     ) -> tuple[NextStep, ...]:
         """From the chart: the outcomes the request's clock rules name (refused or unanswered → the Legal
         Affairs Bureau and 誹謗中傷ホットライン through 削除の代行, a lawyer), with their desks' current
@@ -552,7 +552,7 @@ class RequestService:
 
     async def _load_for_owner(
         self, uow, actor: Actor, consultation_id: uuid.UUID, request_id: uuid.UUID
-    ) -> tuple[Consultation, Request]:  # type: ignore[no-untyped-def]
+    ) -> tuple[Consultation, Request]:
         ensure_consulter(actor)
         c, chain = await self._case(uow, actor, consultation_id)
         self._ensure_owner(actor, c)
@@ -563,12 +563,12 @@ class RequestService:
             raise InvalidState("consultation_not_open")
         return c, r
 
-    async def _save(self, uow, r: Request, expected: int, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    async def _save(self, uow, r: Request, expected: int, now: datetime) -> None:
         r.updated_at, r.version = now, expected + 1
         if not await uow.requests.update(r, expected_version=expected):
             raise PreconditionFailed("stale_version")
 
-    async def _recompute_owner_case(self, uow, actor: Actor, r: Request, c: Consultation) -> None:  # type: ignore[no-untyped-def]
+    async def _recompute_owner_case(self, uow, actor: Actor, r: Request, c: Consultation) -> None:
         """The clocks of the consultation the request belongs to (maybe an earlier one of the chain)."""
         home = c if r.consultation_id == c.id else await uow.consultations.get(r.consultation_id, All())
         await self.recompute(uow, home)
@@ -723,7 +723,7 @@ class RequestService:
             await uow.commit()
         return chain
 
-    async def _chain(self, uow, c: Consultation) -> list[Consultation]:  # type: ignore[no-untyped-def]
+    async def _chain(self, uow, c: Consultation) -> list[Consultation]:
         ids = await uow.requests.earlier_chain(c.id)
         found = await uow.consultations.many(ids, All())
         return [found[i] for i in ids if i in found]

@@ -108,15 +108,15 @@ def score(use: TemplateUse, c: Consultation) -> int:
 
 
 class SuggestionService:
-    def __init__(self, requests, uses: Sequence[TemplateUse]) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, requests, uses: Sequence[TemplateUse]) -> None:
         self.requests = requests
         self.uses = {u.code: u for u in uses}
 
     @property
-    def consultations(self):  # type: ignore[no-untyped-def]
+    def consultations(self):
         return self.requests.consultations
 
-    async def values(self, uow, c: Consultation, template_code: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    async def values(self, uow, c: Consultation, template_code: str) -> dict[str, str]:
         """What the case fills a template with, read in the caller's unit of work."""
         use = self.uses.get(template_code)
         knowledge = self.consultations.knowledge

@@ -85,7 +85,7 @@ def node_out(n: ChartNode) -> ChartNodeOut:
         text_en=n.text_en,
         options=[
             {"id": o.id, "label_ja": o.label_ja, "label_en": o.label_en, "next": o.next} for o in n.options
-        ],  # type: ignore[misc]
+        ],
         title_ja=n.title_ja,
         title_en=n.title_en,
         guidance_ja=n.guidance_ja,
@@ -257,7 +257,7 @@ async def get_guide(slug: CodePath, c: ContainerDep) -> GuideOut:
         steps=[
             {"title_ja": s.title_ja, "title_en": s.title_en, "body_ja": s.body_ja, "body_en": s.body_en}
             for s in g.steps
-        ],  # type: ignore[misc]
+        ],
         related_desks=list(g.related_desks),
         related_categories=list(g.related_categories),
     )

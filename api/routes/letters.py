@@ -150,7 +150,7 @@ def draft_of(body: LetterRevisionIn) -> Draft:
 
 def _service(c: Any) -> LetterService:
     assert c.letters is not None
-    return c.letters  # type: ignore[no-any-return]
+    return c.letters
 
 
 @router.get(

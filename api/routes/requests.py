@@ -58,7 +58,7 @@ RQ = "/{consultation_id}/requests"
 
 def service(c: Any) -> RequestService:
     assert c.requests is not None
-    return c.requests  # type: ignore[no-any-return]
+    return c.requests
 
 
 def clock_out(rules: ClockRules, k: ComputedClock, now: datetime) -> ClockOut:
