@@ -627,7 +627,7 @@ class AccountService:
     ) -> Sequence[User]:
         ensure_admin(actor)
         async with self.uow() as uow:
-            return await uow.users.list(role=role, after=after, limit=limit)
+            return await uow.users.page(role=role, after=after, limit=limit)
 
     async def get_user(self, actor: Actor, user_id: uuid.UUID) -> User:
         ensure_admin(actor)

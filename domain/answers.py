@@ -306,7 +306,7 @@ class AnswerService:
             c = await self._load_for_author(uow, actor, consultation_id)
             return await self._draft(uow, c, draft_id)
 
-    async def list(self, actor: Actor, consultation_id: uuid.UUID) -> list[AnswerDraft]:
+    async def list_for(self, actor: Actor, consultation_id: uuid.UUID) -> list[AnswerDraft]:
         async with self.uow() as uow:
             c = await self._load_for_author(uow, actor, consultation_id)
             return await uow.answers.for_consultation(c.id)

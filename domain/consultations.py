@@ -446,7 +446,7 @@ class ConsultationRepository(Protocol):
 
     async def update(self, c: Consultation, *, expected_version: int) -> bool: ...
 
-    async def list(
+    async def page(
         self, visibility: Visibility, flt: QueueFilter, *, now: datetime, after: Cursor | None, limit: int
     ) -> list[Consultation]: ...
 
@@ -676,7 +676,7 @@ class ConsultationService:
         async with self.uow() as uow:
             return await self.load_visible(uow, actor, consultation_id)
 
-    async def list(
+    async def page(
         self, actor: Actor, flt: QueueFilter, *, after: Cursor | None, limit: int
     ) -> list[Consultation]:
         ensure_may_read_consultations(actor)
@@ -686,7 +686,7 @@ class ConsultationService:
             group = {c.code for c in self.knowledge.categories if c.parent == flt.category}
             flt = replace(flt, category_codes=frozenset({flt.category, *group}))
         async with self.uow() as uow:
-            return await uow.consultations.list(
+            return await uow.consultations.page(
                 consultation_visibility(actor), flt, now=self.clock.now(), after=after, limit=limit
             )
 

@@ -110,7 +110,7 @@ class DeskDirectory:
             raise ValidationFailed("desk_needs_contact", field="phone")
         return desk
 
-    async def list(self, flt: DeskFilter, *, uow=None) -> list[DeskVersion]:
+    async def search(self, flt: DeskFilter, *, uow=None) -> list[DeskVersion]:
         found = await self.current(uow)
         wanted = None
         if flt.category is not None:
@@ -153,7 +153,7 @@ class DeskDirectory:
         return seen
 
     async def emergency(self, *, uow=None) -> list[Desk]:
-        return [v.desk for v in await self.list(DeskFilter(emergency=True), uow=uow)]
+        return [v.desk for v in await self.search(DeskFilter(emergency=True), uow=uow)]
 
     async def create(self, actor: Actor, fields: dict[str, Any], note: str | None) -> DeskVersion:
         ensure_editor(actor)

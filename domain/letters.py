@@ -572,7 +572,7 @@ class LetterService:
             c = await self._case(uow, actor, consultation_id)
             return await self._letter(uow, c, letter_id)
 
-    async def list(self, actor: Actor, consultation_id: uuid.UUID) -> list[Letter]:
+    async def list_for(self, actor: Actor, consultation_id: uuid.UUID) -> list[Letter]:
         async with self.uow() as uow:
             c = await self._case(uow, actor, consultation_id)
             return await uow.letters.for_consultation(c.id)

@@ -326,7 +326,7 @@ class QualityService:
             messages = await uow.consultations.messages(c.id, [MessageKind.consulter, MessageKind.answer])
             evidence = await uow.consultations.evidence(c.id)
             transitions = await uow.consultations.transitions(c.id)
-            referrals = await uow.referrals.list(c.id)
+            referrals = await uow.referrals.for_consultation(c.id)
             await uow.audit.record(
                 actor,
                 "council.case_read",

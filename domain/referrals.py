@@ -73,7 +73,7 @@ class ReferralRepository(Protocol):
 
     async def get(self, consultation_id: uuid.UUID, referral_id: uuid.UUID) -> Referral | None: ...
 
-    async def list(self, consultation_id: uuid.UUID) -> list[Referral]: ...
+    async def for_consultation(self, consultation_id: uuid.UUID) -> list[Referral]: ...
 
     async def set_state(self, referral: Referral, expected: ReferralState) -> bool: ...
 
@@ -120,10 +120,10 @@ class ReferralService:
             await uow.commit()
         return referral, desks[0]
 
-    async def list(self, actor: Actor, consultation_id: uuid.UUID) -> list[tuple[Referral, Desk | None]]:
+    async def list_for(self, actor: Actor, consultation_id: uuid.UUID) -> list[tuple[Referral, Desk | None]]:
         async with self.uow() as uow:
             c = await self.consultations.load_visible(uow, actor, consultation_id)
-            referrals = await uow.referrals.list(c.id)
+            referrals = await uow.referrals.for_consultation(c.id)
         desks = {d.code: d for d in await self.desks.resolve([r.desk_code for r in referrals])}
         return [(r, desks.get(r.desk_code)) for r in referrals]
 

@@ -203,7 +203,7 @@ class RequestRepository(Protocol):
 
     async def get(self, consultation_ids: Sequence[uuid.UUID], request_id: uuid.UUID) -> Request | None: ...
 
-    async def list(self, consultation_ids: Sequence[uuid.UUID]) -> list[Request]: ...
+    async def for_consultations(self, consultation_ids: Sequence[uuid.UUID]) -> list[Request]: ...
 
     async def update(self, r: Request, *, expected_version: int) -> bool: ...
 
@@ -387,7 +387,7 @@ class RequestService:
         """Every clock of this consultation from the rules, stored; the consultation's time to act, priority
         and (for an urgent case) first-answer due time follow from them. In the caller's unit of work."""
         facts = await uow.requests.facts(c.id)
-        requests = await uow.requests.list([c.id])
+        requests = await uow.requests.for_consultations([c.id])
         evidence = await uow.consultations.evidence(c.id)
         disclosed: set[uuid.UUID] = set()
         for r in requests:
@@ -478,11 +478,11 @@ class RequestService:
             await uow.commit()
         return view
 
-    async def list(self, actor: Actor, consultation_id: uuid.UUID) -> list[RequestView]:
+    async def list_for(self, actor: Actor, consultation_id: uuid.UUID) -> list[RequestView]:
         now = self._now()
         async with self.uow() as uow:
             _, chain = await self._case(uow, actor, consultation_id)
-            requests = await uow.requests.list(chain)
+            requests = await uow.requests.for_consultations(chain)
             stored = await uow.requests.clocks(chain)
             by_subject: dict[uuid.UUID, list[ComputedClock]] = {}
             for s in stored:
@@ -749,7 +749,7 @@ class RequestService:
             found = await uow.requests.overdue(visibility, now, after=after, limit=limit)
             # The page's requests in one query, not one per entry.
             cases = list(dict.fromkeys(s.consultation_id for s, _ in found if s.clock.subject == "request"))
-            requests = {r.id: r for r in await uow.requests.list(cases)} if cases else {}
+            requests = {r.id: r for r in await uow.requests.for_consultations(cases)} if cases else {}
         return [
             OverdueEntry(s, c, requests.get(s.clock.subject_id) if s.clock.subject == "request" else None)
             for s, c in found

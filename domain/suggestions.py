@@ -125,7 +125,7 @@ class SuggestionService:
         if owner is not None and owner.display_name:
             values["consulter_name"] = owner.display_name
         chain = [c.id, *await uow.requests.earlier_chain(c.id)]
-        requests = await uow.requests.list(chain)
+        requests = await uow.requests.for_consultations(chain)
         platform_name = None
         for r in requests:
             if r.target.platform:

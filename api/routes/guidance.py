@@ -127,7 +127,7 @@ async def list_desks(
         SingleLine(),
     ] = None,
 ) -> list[DeskDetail]:
-    found = await c.desks.list(DeskFilter(kind=kind, category=category, emergency=emergency, text=q))
+    found = await c.desks.search(DeskFilter(kind=kind, category=category, emergency=emergency, text=q))
     return [desk_detail(v.desk, v.version) for v in found]
 
 

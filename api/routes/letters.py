@@ -173,7 +173,7 @@ async def list_letter_forms(c: ContainerDep) -> list[LetterFormOut]:
 )
 async def list_letters(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[LetterOut]:
     letters = _service(c)
-    return [letter_out(letters, x) for x in await letters.list(actor, consultation_id)]
+    return [letter_out(letters, x) for x in await letters.list_for(actor, consultation_id)]
 
 
 async def replay_letter(

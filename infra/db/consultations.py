@@ -244,7 +244,7 @@ class SqlConsultations:
         await self._set_categories(c.id, c.categories)
         return True
 
-    async def list(
+    async def page(
         self, visibility: Visibility, flt: QueueFilter, *, now: datetime, after: Cursor | None, limit: int
     ) -> list[Consultation]:
         query = select(C).where(visible(visibility))

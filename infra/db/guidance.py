@@ -116,7 +116,7 @@ class SqlReferrals:
         ).scalar_one_or_none()
         return self._referral(row) if row else None
 
-    async def list(self, consultation_id: uuid.UUID) -> list[Referral]:
+    async def for_consultation(self, consultation_id: uuid.UUID) -> list[Referral]:
         rows = await self.db.execute(
             select(ReferralRow)
             .where(col(ReferralRow.consultation_id) == consultation_id)

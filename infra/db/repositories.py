@@ -106,7 +106,7 @@ class SqlUsers:
     async def update(self, user: User) -> None:
         await self.db.execute(update(UserRow).where(col(UserRow.id) == user.id).values(**_user_values(user)))
 
-    async def list(self, *, role: Role | None, after: uuid.UUID | None, limit: int) -> Sequence[User]:
+    async def page(self, *, role: Role | None, after: uuid.UUID | None, limit: int) -> Sequence[User]:
         query = select(UserRow).order_by(col(UserRow.id)).limit(limit)
         if role is not None:
             query = query.where(col(UserRow.role) == role.value)

@@ -153,7 +153,7 @@ class SqlRequests:
             return None
         return _request(row, await self._links([row.id]))
 
-    async def list(self, consultation_ids: Sequence[uuid.UUID]) -> list[Request]:
+    async def for_consultations(self, consultation_ids: Sequence[uuid.UUID]) -> list[Request]:
         rows = list(
             (
                 await self.db.execute(
