@@ -209,7 +209,7 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
         from fastapi.routing import iter_route_contexts
 
         table = [
-            (ctx.path_regex, frozenset(ctx.methods))
+            (ctx.path_regex, frozenset(ctx.methods or ()))
             for ctx in iter_route_contexts(app.routes)
             if getattr(ctx, "methods", None) and getattr(ctx, "path_regex", None) is not None
         ]

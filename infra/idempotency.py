@@ -94,6 +94,7 @@ def should_record(db: AsyncSession, scope: IdempotencyScope | None) -> bool:
 async def record(db: AsyncSession, scope: IdempotencyScope, now: datetime) -> None:
     """Add the key to the create's transaction (the caller commits)."""
     await db.flush()  # runs `watch`, so the created row is known
+    assert scope.principal_id is not None and scope.key is not None, "an armed scope has both"
     db.add(
         IdempotencyRow(
             principal_id=scope.principal_id,

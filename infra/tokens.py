@@ -66,6 +66,7 @@ class TokenCodec:
             "cli": actor.client.value,
         }
         if actor.is_person:
+            assert actor.role is not None, "a person always has a role"
             claims.update(
                 sub=str(actor.user_id), sid=str(actor.session_id), role=actor.role.value, mfa=actor.mfa
             )

@@ -462,7 +462,7 @@ class SqlConsultations:
                 select(size).join(C, col(C.id) == col(E.consultation_id)).where(col(C.owner_id) == owner_id)
             )
         ).scalar_one()
-        return EvidenceUsage(int(items), int(in_consultation), int(of_owner))
+        return EvidenceUsage(int(items), int(in_consultation or 0), int(of_owner or 0))
 
     async def get_evidence(self, consultation_id: uuid.UUID, evidence_id: uuid.UUID) -> Evidence | None:
         E = EvidenceRow
@@ -543,7 +543,7 @@ class SqlConsultations:
                 col(E.image_pdq).is_not(None)
             )
         )
-        return [(r[0], r[1], r[2], r[3]) for r in rows.all()]
+        return [(r[0], r[1], r[2], r[3]) for r in rows.all() if r[2] is not None]
 
     async def supervisor_ids(self) -> list[uuid.UUID]:
         rows = await self.db.execute(

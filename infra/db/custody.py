@@ -50,7 +50,7 @@ class SqlCustody:
         so two events on one consultation line up instead of forking. SQLite: the insert opens the write
         transaction, which SQLite runs one at a time (busy_timeout waits for the other). Either way the
         primary key (consultation_id, seq) refuses a second link n outright."""
-        dialect = self.db.bind.dialect.name
+        dialect = self.db.get_bind().dialect.name
         make = pg_insert if dialect == "postgresql" else sqlite_insert
         await self.db.execute(
             make(CustodyHeadRow)

@@ -471,20 +471,20 @@ class SqlQuality:
         D, R = AnswerDraftRow, AnswerReviewRow
         waiting = (
             await self.db.execute(
-                select(func.count(D.id), func.min(D.submitted_at)).where(
-                    D.state == DraftState.awaiting_review.value
+                select(func.count(col(D.id)), func.min(col(D.submitted_at))).where(
+                    col(D.state) == DraftState.awaiting_review.value
                 )
             )
         ).one()
         took = (
             await self.db.execute(
                 select(
-                    func.count(R.id),
-                    func.avg(self._seconds_between(R.created_at, D.submitted_at)),
-                    func.max(self._seconds_between(R.created_at, D.submitted_at)),
+                    func.count(col(R.id)),
+                    func.avg(self._seconds_between(col(R.created_at), col(D.submitted_at))),
+                    func.max(self._seconds_between(col(R.created_at), col(D.submitted_at))),
                 )
-                .join(D, D.id == R.draft_id)
-                .where(R.created_at >= start, R.created_at < end)
+                .join(D, col(D.id) == col(R.draft_id))
+                .where(col(R.created_at) >= start, col(R.created_at) < end)
             )
         ).one()
         oldest = waiting[1]
@@ -544,12 +544,13 @@ class SqlQuality:
     async def stale_uses(self, code: str, current: int) -> list[StaleUse]:
         D, V = AnswerDraftRow, AnswerVersionRow
         rows = await self.db.execute(
-            select(D.consultation_id, D.id, D.state, V.manual_refs)
-            .join(V, V.draft_id == D.id)
-            .join(C, col(C.id) == D.consultation_id)
+            select(col(D.consultation_id), col(D.id), col(D.state), col(V.manual_refs))
+            .join(V, col(V.draft_id) == col(D.id))
+            .join(C, col(C.id) == col(D.consultation_id))
             .where(
                 or_(
-                    col(C.status).in_([s.value for s in OPEN_STATUSES]), D.state != DraftState.published.value
+                    col(C.status).in_([s.value for s in OPEN_STATUSES]),
+                    col(D.state) != DraftState.published.value,
                 )
             )
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,7 +72,7 @@ def _request(row: RequestRow, links: Sequence[RequestEvidenceRow]) -> Request:
     )
 
 
-def _values(r: Request) -> dict[str, object]:
+def _values(r: Request) -> dict[str, Any]:
     return {
         "consultation_id": r.consultation_id,
         "created_by": r.created_by,
@@ -249,9 +250,9 @@ class SqlRequests:
             ).scalars()
         }
         wanted = {k.key(): k for k in clocks}
-        for key, row in rows.items():
+        for key, stale in rows.items():
             if key not in wanted:
-                await self.db.delete(row)
+                await self.db.delete(stale)
         for key, k in wanted.items():
             row = rows.get(key)
             if row is None:
