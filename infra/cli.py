@@ -366,7 +366,7 @@ def load_reference() -> None:
         try:
             from infra.quality_loader import load_manual
 
-            return await c.desks.sync_reference() + await c.quality.sync_reference(*load_manual())  # type: ignore[union-attr]
+            return await c.desks.sync_reference() + await c.quality.sync_reference(*load_manual())
         finally:
             await c.close()
 
