@@ -30,6 +30,7 @@ from domain.models import (
     User,
 )
 from domain.ports import (
+    AccountUnitOfWork,
     Clock,
     PasswordHasher,
     SessionLookup,
@@ -88,7 +89,7 @@ def check_password(password: str, hasher: PasswordHasher, *, context: Sequence[s
 class AccountService:
     def __init__(
         self,
-        uow: UnitOfWorkFactory,
+        uow: UnitOfWorkFactory[AccountUnitOfWork],
         hasher: PasswordHasher,
         tokens: TokenIssuer,
         totp: TotpVerifier,
@@ -190,7 +191,12 @@ class AccountService:
         return wait == 0
 
     async def _mail_token(
-        self, uow, user: User, purpose: EmailTokenPurpose, now: datetime, password_hash: str | None = None
+        self,
+        uow: AccountUnitOfWork,
+        user: User,
+        purpose: EmailTokenPurpose,
+        now: datetime,
+        password_hash: str | None = None,
     ) -> None:
         raw = self.tokens.new_opaque()
         lifetime = {
@@ -212,7 +218,9 @@ class AccountService:
             f"mail.{purpose.value}", {"user_id": str(user.id), "token": self.tokens.seal(raw)}
         )
 
-    async def _use_token(self, uow, token: str, purposes: set[EmailTokenPurpose], now: datetime):
+    async def _use_token(
+        self, uow: AccountUnitOfWork, token: str, purposes: set[EmailTokenPurpose], now: datetime
+    ) -> tuple[EmailToken, User]:
         record = await uow.email_tokens.get_by_digest(self.tokens.digest(token))
         if (
             record is None
@@ -359,7 +367,7 @@ class AccountService:
         await self._succeeded(keys)
         return pair
 
-    async def _open_session(self, uow, user: User, mfa: bool, now: datetime) -> TokenPair:
+    async def _open_session(self, uow: AccountUnitOfWork, user: User, mfa: bool, now: datetime) -> TokenPair:
         client = Client.staff if user.role.is_staff else Client.web
         lifetime = self.policy.staff_session_lifetime if user.role.is_staff else self.policy.session_lifetime
         session = AuthSession(
@@ -374,7 +382,12 @@ class AccountService:
         return await self._issue(uow, user, session, parent=None, now=now)
 
     async def _issue(
-        self, uow, user: User, session: AuthSession, parent: uuid.UUID | None, now: datetime
+        self,
+        uow: AccountUnitOfWork,
+        user: User,
+        session: AuthSession,
+        parent: uuid.UUID | None,
+        now: datetime,
     ) -> TokenPair:
         raw = self.tokens.new_opaque()
         await uow.refresh_tokens.add(

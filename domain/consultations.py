@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from domain.actors import Actor, Role
 from domain.bundle import BundleItem, EvidenceBundle, Original
 from domain.calendar import HolidayCalendar, due_at
-from domain.custody import Action, CustodyReader
+from domain.custody import Action
 from domain.desks import DeskDirectory
 from domain.errors import (
     Conflict,
@@ -37,7 +37,7 @@ from domain.policy import (
     ensure_may_read_consultations,
     may_assign_to_others,
 )
-from domain.ports import AuditLog, Clock
+from domain.ports import CaseUnitOfWork, Clock, ConsultationUnitOfWork, UnitOfWorkFactory
 from domain.text import fold_url_prefix
 from domain.triage import TriageRules, UrgencyFlag
 
@@ -523,23 +523,10 @@ class ConsultationRepository(Protocol):
         """Active supervisors, who are alerted when an unassigned case turns urgent."""
 
 
-class ConsultationUnitOfWork(Protocol):
-    consultations: ConsultationRepository
-    outbox: Any
-    audit: AuditLog
-    custody: CustodyReader
-
-    async def __aenter__(self) -> ConsultationUnitOfWork: ...
-
-    async def __aexit__(self, *exc: object) -> None: ...
-
-    async def commit(self) -> None: ...
-
-
 class ConsultationService:
     def __init__(
         self,
-        uow,
+        uow: UnitOfWorkFactory[CaseUnitOfWork],
         clock: Clock,
         knowledge: Knowledge,
         triage: TriageRules,
@@ -560,7 +547,7 @@ class ConsultationService:
         self.policy = policy
         # Set by the composition root: recomputes the consultation's clocks in the same unit of work when its
         # evidence changes (domain/requests.py, RequestService.recompute).
-        self.after_evidence: Callable[[Any, Consultation], Awaitable[Any]] | None = None
+        self.after_evidence: Callable[[CaseUnitOfWork, Consultation], Awaitable[object]] | None = None
 
     # -- intake ------------------------------------------------------------------------------------
 
@@ -597,7 +584,7 @@ class ConsultationService:
         self,
         c: Consultation,
         *,
-        uow=None,
+        uow: ConsultationUnitOfWork | None = None,
         flags: list[UrgencyFlag] | None = None,
     ) -> IntakeResult:
         """What an intake answers: the consultation, its urgency flags and the desks to call now.
@@ -661,7 +648,9 @@ class ConsultationService:
 
     # -- reading -----------------------------------------------------------------------------------
 
-    async def load_visible(self, uow, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
+    async def load_visible(
+        self, uow: ConsultationUnitOfWork, actor: Actor, consultation_id: uuid.UUID
+    ) -> Consultation:
         ensure_may_read_consultations(actor)
         c = await uow.consultations.get(consultation_id, consultation_visibility(actor))
         if c is None:
@@ -699,7 +688,7 @@ class ConsultationService:
 
     async def _save(
         self,
-        uow,
+        uow: ConsultationUnitOfWork,
         c: Consultation,
         expected: int,
         actor: Actor,
@@ -964,7 +953,7 @@ class ConsultationService:
             await self.desks.emergency(),
         )
 
-    async def _check_message_rate(self, uow, c: Consultation, now: datetime) -> None:
+    async def _check_message_rate(self, uow: ConsultationUnitOfWork, c: Consultation, now: datetime) -> None:
         """A consulter posts at most `consulter_messages_per_hour` messages to one consultation in any hour;
         Retry-After says when the oldest of them leaves the window."""
         window = timedelta(hours=1)
@@ -974,7 +963,9 @@ class ConsultationService:
             frees_at = recent[len(recent) - limit] + window
             raise RateLimited(math.ceil((frees_at - now).total_seconds()), "too_many_messages")
 
-    async def _alert_staff(self, uow, c: Consultation, message: Message, flags: list[str]) -> None:
+    async def _alert_staff(
+        self, uow: ConsultationUnitOfWork, c: Consultation, message: Message, flags: list[str]
+    ) -> None:
         """One outbox row per recipient, deduplicated per message. Ids and flag names only: a mail never
         carries what the consulter wrote."""
         recipients = [c.assignee_id] if c.assignee_id else await uow.consultations.supervisor_ids()
@@ -985,7 +976,9 @@ class ConsultationService:
                 dedupe_key=f"urgent-followup:{message.id}:{user_id}",
             )
 
-    async def publish_answer(self, uow, actor: Actor, c: Consultation, body: str) -> Message:
+    async def publish_answer(
+        self, uow: ConsultationUnitOfWork, actor: Actor, c: Consultation, body: str
+    ) -> Message:
         """Inside the caller's unit of work: the answer message, its notices and the status change commit
         together, so a notice is never lost nor sent for an answer that was rolled back."""
         if c.status not in (Status.in_progress, Status.answered):
@@ -1081,7 +1074,7 @@ class ConsultationService:
 
     async def _visible_item(
         self,
-        uow,
+        uow: ConsultationUnitOfWork,
         actor: Actor,
         consultation_id: uuid.UUID,
         evidence_id: uuid.UUID,

@@ -20,7 +20,7 @@ from domain.knowledge_model import (
     desk_to_dict,
     is_https_url,
 )
-from domain.ports import Clock
+from domain.ports import Clock, DeskUnitOfWork, UnitOfWorkFactory
 from domain.text import nfkc
 
 EDITORS = frozenset({Role.supervisor, Role.admin})
@@ -66,7 +66,7 @@ FOLDED_FIELDS = frozenset({"code", "kind", "phone", "url"})
 
 
 class DeskDirectory:
-    def __init__(self, uow, clock: Clock, knowledge: Knowledge) -> None:
+    def __init__(self, uow: UnitOfWorkFactory[DeskUnitOfWork], clock: Clock, knowledge: Knowledge) -> None:
         self.uow = uow
         self.clock = clock
         self.knowledge = knowledge
@@ -75,7 +75,7 @@ class DeskDirectory:
         # the next read reloads.
         self._cache: tuple[frozenset[uuid.UUID], list[DeskVersion]] | None = None
 
-    async def current(self, uow=None) -> list[DeskVersion]:
+    async def current(self, uow: DeskUnitOfWork | None = None) -> list[DeskVersion]:
         """`uow`: a caller's open unit of work (its connection); else a short one of our own."""
         if uow is None:
             async with self.uow() as own:
@@ -110,7 +110,7 @@ class DeskDirectory:
             raise ValidationFailed("desk_needs_contact", field="phone")
         return desk
 
-    async def search(self, flt: DeskFilter, *, uow=None) -> list[DeskVersion]:
+    async def search(self, flt: DeskFilter, *, uow: DeskUnitOfWork | None = None) -> list[DeskVersion]:
         found = await self.current(uow)
         wanted = None
         if flt.category is not None:
@@ -136,7 +136,7 @@ class DeskDirectory:
             raise NotFound("desk_not_found")
         return found
 
-    async def resolve(self, codes: Sequence[str], *, uow=None) -> list[Desk]:
+    async def resolve(self, codes: Sequence[str], *, uow: DeskUnitOfWork | None = None) -> list[Desk]:
         """Current details of these desks, in the order given, unknown codes skipped."""
         if not codes:
             return []
@@ -152,7 +152,7 @@ class DeskDirectory:
                 seen.append(desk)
         return seen
 
-    async def emergency(self, *, uow=None) -> list[Desk]:
+    async def emergency(self, *, uow: DeskUnitOfWork | None = None) -> list[Desk]:
         return [v.desk for v in await self.search(DeskFilter(emergency=True), uow=uow)]
 
     async def create(self, actor: Actor, fields: dict[str, Any], note: str | None) -> DeskVersion:

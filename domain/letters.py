@@ -19,6 +19,7 @@ from domain.answers import AnswerService
 from domain.consultations import Consultation, Evidence
 from domain.errors import Forbidden, InvalidState, NotFound, PreconditionFailed, ValidationFailed
 from domain.policy import CASEWORKERS
+from domain.ports import LetterUnitOfWork, UnitOfWorkFactory
 
 JST = timezone(timedelta(hours=9), "JST")
 
@@ -437,7 +438,7 @@ class LetterService:
         self.catalogue = catalogue
 
     @property
-    def uow(self):
+    def uow(self) -> UnitOfWorkFactory[LetterUnitOfWork]:
         return self.consultations.uow
 
     def _now(self) -> datetime:
@@ -473,7 +474,7 @@ class LetterService:
 
     # -- access ------------------------------------------------------------------------------------
 
-    async def _case(self, uow, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
+    async def _case(self, uow: LetterUnitOfWork, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
         c = await self.consultations.load_visible(uow, actor, consultation_id)
         if actor.is_staff:
             self.consultations.ensure_may_work(actor, c)
@@ -485,13 +486,15 @@ class LetterService:
         if actor.role is not Role.consulter or actor.user_id != c.owner_id:
             raise Forbidden("consulter_only")
 
-    async def _letter(self, uow, c: Consultation, letter_id: uuid.UUID) -> Letter:
+    async def _letter(self, uow: LetterUnitOfWork, c: Consultation, letter_id: uuid.UUID) -> Letter:
         letter = await uow.letters.get(letter_id)
         if letter is None or letter.consultation_id != c.id:
             raise NotFound("letter_not_found")
         return letter
 
-    async def _content(self, uow, c: Consultation, form: LetterForm, draft: Draft) -> LetterContent:
+    async def _content(
+        self, uow: LetterUnitOfWork, c: Consultation, form: LetterForm, draft: Draft
+    ) -> LetterContent:
         if not draft.evidence_ids:
             raise ValidationFailed("evidence_required", field="evidence_ids")
         items = []
@@ -617,7 +620,9 @@ class LetterService:
             await uow.commit()
         return letter
 
-    async def _set_state(self, uow, letter: Letter, state: LetterState, now: datetime) -> None:
+    async def _set_state(
+        self, uow: LetterUnitOfWork, letter: Letter, state: LetterState, now: datetime
+    ) -> None:
         expected = letter.version
         letter.state, letter.updated_at, letter.version = state, now, expected + 1
         if not await uow.letters.save_state(letter, expected):

@@ -9,14 +9,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from domain.actors import Actor, Role
 from domain.anonymise import MASKS, Masker, suppress_small
 from domain.calendar import JST
-from domain.consultations import Consultation, MessageKind
+from domain.consultations import MessageKind
 from domain.errors import Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
 from domain.policy import All
+from domain.ports import Clock, QualityUnitOfWork, UnitOfWorkFactory
 
 STAFF_READERS = frozenset({Role.consultant, Role.legal_advisor, Role.supervisor, Role.council, Role.admin})
 SUPERVISORS = frozenset({Role.supervisor})
@@ -129,8 +130,58 @@ class Overview:
     by_month: dict[str, int] = field(default_factory=dict)
 
 
+class ManualRepository(Protocol):
+    """The versioned manual sections and answer templates (every version kept)."""
+
+    async def current(self, kind: str) -> list[ManualEntry]: ...
+
+    async def versions(self, kind: str, code: str) -> list[ManualEntry]:
+        """Oldest first."""
+
+    async def add(self, entry: ManualEntry) -> bool:
+        """Store a new version; False if that version number exists (a concurrent edit)."""
+
+
+class CouncilRepository(Protocol):
+    async def add_sample(self, sample: Sample) -> None: ...
+
+    async def sample(self, sample_id: uuid.UUID) -> Sample | None: ...
+
+    async def samples(self) -> list[Sample]: ...
+
+    async def add_finding(self, f: Finding) -> None: ...
+
+    async def findings(self, sample_id: uuid.UUID) -> list[Finding]: ...
+
+    async def add_proposal(self, p: Proposal) -> None: ...
+
+    async def proposal(self, proposal_id: uuid.UUID) -> Proposal | None: ...
+
+    async def proposals(self) -> list[Proposal]: ...
+
+    async def save_proposal(self, p: Proposal) -> None: ...
+
+
+class QualityRepository(Protocol):
+    """Supervisor views, aggregated by the database."""
+
+    async def overview(self, start: datetime, end: datetime, now: datetime) -> Overview: ...
+
+    async def closed_in(self, start: datetime, end: datetime) -> list[tuple[uuid.UUID, str]]: ...
+
+    async def identifiers_of(self, user_id: uuid.UUID) -> list[str]: ...
+
+    async def stale_uses(self, code: str, current: int) -> list[StaleUse]: ...
+
+    async def trail(
+        self, object_type: str | None, object_id: str | None, limit: int
+    ) -> list[dict[str, Any]]: ...
+
+
 class QualityService:
-    def __init__(self, uow, clock, masker: Masker | None = None) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory[QualityUnitOfWork], clock: Clock, masker: Masker | None = None
+    ) -> None:
         self.uow = uow
         self.clock = clock
         # The council's masking; the container gives it the morphological analyser (infra/morphology.py).
@@ -308,7 +359,7 @@ class QualityService:
         async with self.uow() as uow:
             return await uow.council.samples()
 
-    async def _sample(self, uow, sample_id: uuid.UUID) -> Sample:
+    async def _sample(self, uow: QualityUnitOfWork, sample_id: uuid.UUID) -> Sample:
         sample = await uow.council.sample(sample_id)
         if sample is None:
             raise NotFound("sample_not_found")
@@ -321,7 +372,8 @@ class QualityService:
             cid = dict(sample.items).get(pseudonym)
             if cid is None:
                 raise NotFound("sample_item_not_found")
-            c: Consultation = await uow.consultations.get(cid, All())
+            c = await uow.consultations.get(cid, All())
+            assert c is not None, "a sampled consultation exists (foreign key)"
             known = await uow.quality.identifiers_of(c.owner_id)
             messages = await uow.consultations.messages(c.id, [MessageKind.consulter, MessageKind.answer])
             evidence = await uow.consultations.evidence(c.id)

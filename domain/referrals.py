@@ -11,9 +11,11 @@ from typing import Protocol
 
 from domain.actors import Actor
 from domain.consultations import OPEN_STATUSES, ConsultationService
+from domain.desks import DeskDirectory
 from domain.errors import InvalidState, NotFound, ValidationFailed
 from domain.knowledge_model import Desk
 from domain.policy import ensure_consulter
+from domain.ports import ReferralUnitOfWork, UnitOfWorkFactory
 
 
 class ReferralState(enum.StrEnum):
@@ -83,12 +85,12 @@ class ReferralRepository(Protocol):
 
 
 class ReferralService:
-    def __init__(self, consultations: ConsultationService, desks) -> None:
+    def __init__(self, consultations: ConsultationService, desks: DeskDirectory) -> None:
         self.consultations = consultations
         self.desks = desks
 
     @property
-    def uow(self):
+    def uow(self) -> UnitOfWorkFactory[ReferralUnitOfWork]:
         return self.consultations.uow
 
     async def propose(

@@ -29,6 +29,7 @@ from domain.clocks import (
     time_to_act,
 )
 from domain.consultations import OPEN_STATUSES, Consultation, ConsultationService, Priority
+from domain.desks import DeskDirectory
 from domain.errors import (
     Forbidden,
     InvalidState,
@@ -37,8 +38,9 @@ from domain.errors import (
     PreconditionRequired,
     ValidationFailed,
 )
-from domain.knowledge_model import ChartNode, Desk
+from domain.knowledge_model import ChartNode, Desk, Knowledge
 from domain.policy import All, Nothing, Visibility, consultation_visibility, ensure_consulter
+from domain.ports import RequestUnitOfWork, UnitOfWorkFactory
 
 
 class RequestKind(enum.StrEnum):
@@ -277,18 +279,18 @@ class RequestService:
         self,
         consultations: ConsultationService,
         rules: ClockRules,
-        desks,
+        desks: DeskDirectory,
     ) -> None:
         self.consultations = consultations
         self.rules = rules
         self.desks = desks
 
     @property
-    def uow(self):
+    def uow(self) -> UnitOfWorkFactory[RequestUnitOfWork]:
         return self.consultations.uow
 
     @property
-    def knowledge(self):
+    def knowledge(self) -> Knowledge:
         return self.consultations.knowledge
 
     def _now(self) -> datetime:
@@ -323,7 +325,7 @@ class RequestService:
 
     async def _check_evidence(
         self,
-        uow,
+        uow: RequestUnitOfWork,
         consultation_ids: Sequence[uuid.UUID],
         ids: Sequence[uuid.UUID],
     ) -> list[uuid.UUID]:
@@ -342,7 +344,7 @@ class RequestService:
 
     async def _check_letter(
         self,
-        uow,
+        uow: RequestUnitOfWork,
         consultation_ids: Sequence[uuid.UUID],
         letter_id: uuid.UUID | None,
     ) -> uuid.UUID | None:
@@ -369,7 +371,7 @@ class RequestService:
             raise ValidationFailed("date_in_future", field=name)
 
     async def _case(
-        self, uow, actor: Actor, consultation_id: uuid.UUID
+        self, uow: RequestUnitOfWork, actor: Actor, consultation_id: uuid.UUID
     ) -> tuple[Consultation, list[uuid.UUID]]:
         """The visible consultation and the chain of ids whose requests it carries (itself first)."""
         c = await self.consultations.load_visible(uow, actor, consultation_id)
@@ -383,7 +385,7 @@ class RequestService:
 
     # -- clocks -----------------------------------------------------------------------------------
 
-    async def recompute(self, uow, c: Consultation) -> list[ComputedClock]:
+    async def recompute(self, uow: RequestUnitOfWork, c: Consultation) -> list[ComputedClock]:
         """Every clock of this consultation from the rules, stored; the consultation's time to act, priority
         and (for an urgent case) first-answer due time follow from them. In the caller's unit of work."""
         facts = await uow.requests.facts(c.id)
@@ -503,7 +505,9 @@ class RequestService:
                 raise NotFound("request_not_found")
             return await self._view(uow, r, chain, now)
 
-    async def _view(self, uow, r: Request, chain: Sequence[uuid.UUID], now: datetime) -> RequestView:
+    async def _view(
+        self, uow: RequestUnitOfWork, r: Request, chain: Sequence[uuid.UUID], now: datetime
+    ) -> RequestView:
         stored = await uow.requests.clocks([r.consultation_id])
         clocks = tuple(s.clock for s in stored if s.clock.subject == "request" and s.clock.subject_id == r.id)
         history = tuple(await uow.requests.events([r.id]))
@@ -511,7 +515,7 @@ class RequestService:
 
     async def _shape(
         self,
-        uow,
+        uow: RequestUnitOfWork,
         r: Request,
         clocks: tuple[ComputedClock, ...],
         history: tuple[RequestEvent, ...],
@@ -528,7 +532,7 @@ class RequestService:
         r: Request,
         clocks: Sequence[ComputedClock],
         *,
-        uow=None,
+        uow: RequestUnitOfWork | None = None,
     ) -> tuple[NextStep, ...]:
         """From the chart: the outcomes the request's clock rules name (refused or unanswered → the Legal
         Affairs Bureau and 誹謗中傷ホットライン through 削除の代行, a lawyer), with their desks' current
@@ -551,7 +555,7 @@ class RequestService:
         return tuple(out)
 
     async def _load_for_owner(
-        self, uow, actor: Actor, consultation_id: uuid.UUID, request_id: uuid.UUID
+        self, uow: RequestUnitOfWork, actor: Actor, consultation_id: uuid.UUID, request_id: uuid.UUID
     ) -> tuple[Consultation, Request]:
         ensure_consulter(actor)
         c, chain = await self._case(uow, actor, consultation_id)
@@ -563,14 +567,17 @@ class RequestService:
             raise InvalidState("consultation_not_open")
         return c, r
 
-    async def _save(self, uow, r: Request, expected: int, now: datetime) -> None:
+    async def _save(self, uow: RequestUnitOfWork, r: Request, expected: int, now: datetime) -> None:
         r.updated_at, r.version = now, expected + 1
         if not await uow.requests.update(r, expected_version=expected):
             raise PreconditionFailed("stale_version")
 
-    async def _recompute_owner_case(self, uow, actor: Actor, r: Request, c: Consultation) -> None:
+    async def _recompute_owner_case(
+        self, uow: RequestUnitOfWork, actor: Actor, r: Request, c: Consultation
+    ) -> None:
         """The clocks of the consultation the request belongs to (maybe an earlier one of the chain)."""
         home = c if r.consultation_id == c.id else await uow.consultations.get(r.consultation_id, All())
+        assert home is not None, "a request's consultation exists (foreign key)"
         await self.recompute(uow, home)
 
     async def update(
@@ -723,7 +730,7 @@ class RequestService:
             await uow.commit()
         return chain
 
-    async def _chain(self, uow, c: Consultation) -> list[Consultation]:
+    async def _chain(self, uow: RequestUnitOfWork, c: Consultation) -> list[Consultation]:
         ids = await uow.requests.earlier_chain(c.id)
         found = await uow.consultations.many(ids, All())
         return [found[i] for i in ids if i in found]
