@@ -13,6 +13,7 @@ from domain.models import AuthSession, EmailToken, EmailTokenPurpose, RefreshTok
 
 if TYPE_CHECKING:  # the features' repositories; they import this module for Clock and AuditLog
     from domain.answers import AnswerRepository
+    from domain.chatbot import ChatbotRepository
     from domain.consultations import ConsultationRepository
     from domain.custody import CustodyReader
     from domain.desks import DeskRepository
@@ -20,6 +21,7 @@ if TYPE_CHECKING:  # the features' repositories; they import this module for Clo
     from domain.quality import CouncilRepository, ManualRepository, QualityRepository
     from domain.referrals import ReferralRepository
     from domain.requests import RequestRepository
+    from domain.statistics import StatisticsRepository
 
 
 class Clock(Protocol):
@@ -307,6 +309,19 @@ class QualityUnitOfWork(Transaction, Protocol):
     def audit(self) -> AuditLog: ...
 
 
+class ChatbotUnitOfWork(Transaction, Protocol):
+    @property
+    def chatbot(self) -> ChatbotRepository: ...
+
+
+class StatisticsUnitOfWork(Transaction, Protocol):
+    @property
+    def statistics(self) -> StatisticsRepository: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+
 __all__ = [
     "Clock",
     "PasswordHasher",
@@ -334,5 +349,7 @@ __all__ = [
     "LetterUnitOfWork",
     "CaseUnitOfWork",
     "QualityUnitOfWork",
+    "ChatbotUnitOfWork",
+    "StatisticsUnitOfWork",
     "Client",
 ]
