@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from domain.errors import Conflict
+from infra.db.engine import affected
 from infra.db.tables import IdempotencyRow
 
 KEEP = timedelta(hours=24)
@@ -150,4 +151,4 @@ async def purge_expired(factory: async_sessionmaker[AsyncSession], now: datetime
     async with factory() as db:
         result = await db.execute(delete(IdempotencyRow).where(col(IdempotencyRow.expires_at) <= now))
         await db.commit()
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return int(affected(result) or 0)

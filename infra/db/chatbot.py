@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from domain.chatbot import ChatDraft, ChatSession, ChatTurn, Draft
+from infra.db.engine import affected
 from infra.db.tables_chatbot import ChatbotDraftRow, ChatbotSessionRow, ChatbotTurnRow
 
 S = ChatbotSessionRow
@@ -81,7 +82,7 @@ class SqlChatbot:
                 expires_at=s.expires_at,
             )
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return affected(result) == 1
 
     async def add_turns(self, turns: Sequence[ChatTurn]) -> None:
         for t in turns:
@@ -126,7 +127,7 @@ class SqlChatbot:
             .where(col(D.token_digest) == token_digest, col(D.claimed_at).is_(None), col(D.expires_at) > now)
             .values(claimed_at=now, claimed_by=user_id)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if affected(result) != 1:
             return None
         row = (await self.db.execute(select(D).where(col(D.token_digest) == token_digest))).scalar_one()
         return _draft(row)
@@ -144,4 +145,4 @@ async def purge_chatbot(
         await db.execute(delete(T).where(col(T.session_id).in_(old)))
         result = await db.execute(delete(S).where(col(S.last_seen_at) < cutoff))
         await db.commit()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(affected(result) or 0)

@@ -32,6 +32,7 @@ from domain.consultations import (
 )
 from domain.policy import All, AssignedToOrUnassigned, Nothing, OwnedBy, Visibility
 from domain.ports import Clock
+from infra.db.engine import affected
 from infra.db.tables import (
     ConsultationCategoryRow,
     ConsultationRow,
@@ -41,8 +42,10 @@ from infra.db.tables import (
     UserRow,
 )
 from infra.db.tables_requests import RequestEvidenceRow
+from infra.db.types import table_of
 
 C = ConsultationRow
+CONSULTATION = table_of(C)  # its Table, for the plain-row read in `many`
 
 
 def visible(visibility: Visibility) -> ColumnElement[bool]:
@@ -220,7 +223,7 @@ class SqlConsultations:
             return {}
         CC = ConsultationCategoryRow
         rows = await self.db.execute(
-            select(C.__table__, col(CC.category_code))  # type: ignore[attr-defined]
+            select(CONSULTATION, col(CC.category_code))
             .outerjoin(CC, col(CC.consultation_id) == col(C.id))
             .where(col(C.id).in_(list(ids)), visible(visibility))
             .order_by(col(C.id), col(CC.category_code))
@@ -239,7 +242,7 @@ class SqlConsultations:
         result = await self.db.execute(
             update(C).where(col(C.id) == c.id, col(C.version) == expected_version).values(**_values(c))
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if affected(result) != 1:
             return False
         await self._set_categories(c.id, c.categories)
         return True
@@ -506,7 +509,7 @@ class SqlConsultations:
                 version=e.version,
             )
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(affected(result))
 
     async def evidence_in_requests(self, evidence_id: uuid.UUID) -> bool:
         named = select(col(RequestEvidenceRow.request_id)).where(
@@ -534,7 +537,7 @@ class SqlConsultations:
                 upload_slot_reason=slot.reason,
             )
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(affected(result))
 
     async def pdq_hashes(self) -> list[tuple[uuid.UUID, uuid.UUID, str, datetime]]:
         E = EvidenceRow

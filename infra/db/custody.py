@@ -17,6 +17,7 @@ from sqlmodel import col
 from domain.actors import Actor
 from domain.custody import GENESIS, Head, Link, Stamp, check_detail, link_hash
 from domain.ports import Clock
+from infra.db.engine import affected
 from infra.db.tables_custody import CustodyHeadRow, CustodyLinkRow, CustodyStampRow
 
 
@@ -111,7 +112,7 @@ class SqlCustody:
             .where(col(CustodyHeadRow.consultation_id) == consultation_id, col(CustodyHeadRow.seq) == seq)
             .values(seq=link.seq, hash=digest, updated_at=now)
         )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
+        if affected(moved) != 1:
             raise RuntimeError("custody head moved under its lock")  # never: the lock and the key forbid it
         return replace(link, hash=digest)
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool, Pool
 
@@ -109,3 +109,9 @@ def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
 
 # SQLAlchemy names a pool subclass's logger after its module: keep it as quiet as SQLAlchemy's own.
 logging.getLogger(f"{__name__}.{MeteredPool.__name__}").setLevel(logging.WARNING)
+
+
+def affected(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched. AsyncSession.execute is typed to return a Result for every
+    statement; for DML it is a CursorResult, which has the count."""
+    return cast(CursorResult[Any], result).rowcount

@@ -12,6 +12,7 @@ from sqlmodel import col
 from domain.desks import DeskVersion
 from domain.knowledge_model import desk_from_dict, desk_to_dict
 from domain.referrals import Referral, ReferralEvent, ReferralState
+from infra.db.engine import affected
 from infra.db.tables import DeskVersionRow, ReferralEventRow, ReferralRow
 
 D = DeskVersionRow
@@ -130,7 +131,7 @@ class SqlReferrals:
             .where(col(ReferralRow.id) == referral.id, col(ReferralRow.state) == expected.value)
             .values(state=referral.state.value, updated_at=referral.updated_at)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return affected(result) == 1
 
     async def add_event(self, event: ReferralEvent) -> None:
         self.db.add(

@@ -21,6 +21,7 @@ from domain.letters import (
     LetterVersion,
     Sender,
 )
+from infra.db.engine import affected
 from infra.db.tables_letters import LetterReviewRow, LetterRow, LetterVersionRow
 
 
@@ -210,4 +211,4 @@ class SqlLetters:
                 version=letter.version,
             )
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return affected(result) == 1

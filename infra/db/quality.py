@@ -18,6 +18,7 @@ from domain.consultations import OPEN_STATUSES, Status
 from domain.ports import Clock
 from domain.quality import Finding, ManualEntry, Overview, Proposal, Sample, StaleUse
 from infra.db.custody import SqlCustody
+from infra.db.engine import affected
 from infra.db.tables import (
     ConsultationCategoryRow,
     ConsultationRow,
@@ -161,7 +162,7 @@ class SqlAnswers:
                 version=draft.version,
             )
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return affected(result) == 1
 
     async def add_version(self, version: AnswerVersion) -> None:
         self.db.add(
@@ -430,12 +431,12 @@ class SqlQuality:
         self.db = db
 
     def _seconds_between(self, later: Any, earlier: Any) -> Any:
-        if self.db.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        if self.db.get_bind().dialect.name == "postgresql":
             return func.extract("epoch", later - earlier)
         return (func.julianday(later) - func.julianday(earlier)) * 86400
 
     def _month(self, column: Any) -> Any:
-        if self.db.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        if self.db.get_bind().dialect.name == "postgresql":
             return func.to_char(func.timezone("Asia/Tokyo", column), "YYYY-MM")
         return func.strftime("%Y-%m", column, "+9 hours")
 

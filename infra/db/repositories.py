@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -23,6 +23,7 @@ from domain.models import (
     User,
 )
 from domain.ports import Clock
+from infra.db.engine import affected
 from infra.db.tables import (
     AuthSessionRow,
     EmailTokenRow,
@@ -31,6 +32,7 @@ from infra.db.tables import (
     ServiceClientRow,
     UserRow,
 )
+from infra.db.types import table_of
 
 
 def _user(row: UserRow) -> User:
@@ -174,7 +176,8 @@ class SqlSessionLookup:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.native = engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg"
-        s = AuthSessionRow.__table__.c  # type: ignore[attr-defined]
+        sessions, users = table_of(AuthSessionRow), table_of(UserRow)
+        s = sessions.c
         self.query = (
             select(
                 s.id.label("s_id"),
@@ -184,9 +187,9 @@ class SqlSessionLookup:
                 s.expires_at.label("s_expires_at"),
                 s.mfa.label("s_mfa"),
                 s.revoked_at.label("s_revoked_at"),
-                UserRow.__table__,  # type: ignore[attr-defined]
+                users,
             )
-            .join_from(AuthSessionRow.__table__, UserRow.__table__, s.user_id == UserRow.__table__.c.id)  # type: ignore[attr-defined]
+            .join_from(sessions, users, s.user_id == users.c.id)
             .where(s.id == bindparam("sid"))
         )
 
@@ -194,7 +197,8 @@ class SqlSessionLookup:
         async with self.engine.connect() as conn:
             if self.native:
                 raw = await conn.get_raw_connection()
-                found = await raw.driver_connection.fetchrow(self.PG_QUERY, session_id)  # type: ignore[union-attr]
+                assert raw.driver_connection is not None  # asyncpg's connection, open while `conn` is
+                found = await raw.driver_connection.fetchrow(self.PG_QUERY, session_id)
                 row = dict(found) if found is not None else None
             else:
                 result = (await conn.execute(self.query, {"sid": session_id})).first()
@@ -210,7 +214,7 @@ class SqlSessionLookup:
             mfa=row["s_mfa"],
             revoked_at=row["s_revoked_at"],
         )
-        return session, _user(SimpleNamespace(**row))  # type: ignore[arg-type]
+        return session, _user(cast(UserRow, SimpleNamespace(**row)))  # the row has UserRow's columns
 
 
 class SqlRefreshTokens:
@@ -253,7 +257,7 @@ class SqlRefreshTokens:
             .where(col(RefreshTokenRow.id) == token_id, col(RefreshTokenRow.used_at).is_(None))
             .values(used_at=at)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return affected(result) == 1
 
 
 class SqlEmailTokens:
@@ -306,7 +310,7 @@ class SqlEmailTokens:
             .where(col(EmailTokenRow.id) == token_id, col(EmailTokenRow.used_at).is_(None))
             .values(used_at=at)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return affected(result) == 1
 
 
 class SqlServiceClients:

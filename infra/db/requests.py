@@ -28,6 +28,7 @@ from domain.requests import (
     Target,
 )
 from infra.db.consultations import SqlConsultations, visible
+from infra.db.engine import affected
 from infra.db.tables import ConsultationRow, EvidenceRow
 from infra.db.tables_requests import (
     CaseClockRow,
@@ -172,7 +173,7 @@ class SqlRequests:
         result = await self.db.execute(
             update(R).where(col(R.id) == r.id, col(R.version) == expected_version).values(**values)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if affected(result) != 1:
             return False
         await self._set_links(r)
         return True
@@ -323,7 +324,7 @@ class SqlRequests:
         result = await self.db.execute(
             update(K).where(col(K.id) == clock_id, column.is_(None)).values(**values)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return affected(result) == 1
 
     # -- continuity -------------------------------------------------------------------------------
 
