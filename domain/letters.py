@@ -373,6 +373,12 @@ def letter_text(form: LetterForm, content: LetterContent) -> dict[str, str]:
     reason = (content.texts.get("reason") or "").strip()
     reason_all = "\n\n".join([reason, *guided]) if guided else reason
     place_lines = [f"{i + 1}. {t}" for i, t in enumerate(times)]
+
+    def label(code: str) -> str:
+        field = form.field(code)
+        assert field is not None, f"every letter form has the field {code!r} (validated on load)"
+        return field.label_ja
+
     full = "\n".join(
         [
             f"{form.title_ja}({form.subtitle_ja})",
@@ -380,13 +386,13 @@ def letter_text(form: LetterForm, content: LetterContent) -> dict[str, str]:
             "",
             form.opening_ja,
             "",
-            f"【{form.field('place').label_ja}】",  # type: ignore[union-attr]
+            f"【{label('place')}】",
             *place_lines,
-            f"【{form.field('information').label_ja}】",  # type: ignore[union-attr]
+            f"【{label('information')}】",
             *excerpts,
-            f"【{form.field('right').label_ja}】",  # type: ignore[union-attr]
+            f"【{label('right')}】",
             right,
-            f"【{form.field('reason').label_ja}】",  # type: ignore[union-attr]
+            f"【{label('reason')}】",
             reason_all,
             "",
             form.declaration_ja,
