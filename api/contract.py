@@ -71,13 +71,13 @@ def observed() -> dict[str, dict[str, dict[str, list[str]]]]:
     """Per operation id and status: the problem `codes` and the `headers` it sends."""
     if not RESPONSES_FILE.exists():
         return {}
-    return json.loads(RESPONSES_FILE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return json.loads(RESPONSES_FILE.read_text(encoding="utf-8"))
 
 
 def recorded_examples() -> dict[str, dict[str, Any]]:
     if not EXAMPLES_FILE.exists():
         return {}
-    return json.loads(EXAMPLES_FILE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return json.loads(EXAMPLES_FILE.read_text(encoding="utf-8"))
 
 
 def generic_statuses(path: str, get: bool, operation: dict[str, Any]) -> dict[str, list[str]]:

@@ -32,7 +32,7 @@ oauth2 = OAuth2(
 
 # Dependencies are `async def` even when they do not await: FastAPI runs a plain `def` in the threadpool.
 async def container(request: Request) -> Container:
-    return request.app.state.container  # type: ignore[no-any-return]
+    return request.app.state.container
 
 
 ContainerDep = Annotated[Container, Depends(container)]
@@ -58,7 +58,7 @@ async def known_query_only(request: Request) -> None:
         raise ValidationFailed("unknown_query_parameter", field=names[0], fields=names)
 
 
-def _query_names(dependant) -> set[str]:  # type: ignore[no-untyped-def]
+def _query_names(dependant) -> set[str]:
     """The query parameters a route and its dependencies declare (by the name callers use)."""
     if dependant is None:
         return set()
@@ -125,13 +125,13 @@ async def signed_in_user(request: Request, actor: PreMfaActor) -> User:
     """The account loaded with the session check of this very request: no second query."""
     if not actor.is_person:
         raise Forbidden("person_required")
-    return request.state.user  # type: ignore[no-any-return]
+    return request.state.user
 
 
 SignedInUser = Annotated[User, Depends(signed_in_user)]
 
 
-def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
+def require_roles(*roles: Role):
     allowed = frozenset(roles)
 
     async def guard(actor: CurrentActor) -> Actor:

@@ -67,7 +67,7 @@ def _page(title: str, api: str, password: bool) -> str:
 
 
 def routes() -> list[Route]:
-    def endpoint_for(title: str, api: str, password: bool):  # type: ignore[no-untyped-def]
+    def endpoint_for(title: str, api: str, password: bool):
         body = _page(title, api, password)
 
         async def page(request: Request) -> HTMLResponse:

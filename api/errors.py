@@ -209,7 +209,7 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
         from fastapi.routing import iter_route_contexts
 
         table = [
-            (ctx.path_regex, frozenset(ctx.methods))
+            (ctx.path_regex, frozenset(ctx.methods or ()))
             for ctx in iter_route_contexts(app.routes)
             if getattr(ctx, "methods", None) and getattr(ctx, "path_regex", None) is not None
         ]
@@ -258,6 +258,7 @@ def _database_unreachable(exc: BaseException) -> bool:
 
 
 def install(app: FastAPI) -> None:
+    # Starlette types a handler as taking any Exception; each of these takes the class it is registered for.
     app.add_exception_handler(e.DomainError, on_domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http_error)  # type: ignore[arg-type]

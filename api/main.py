@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     if settings.metrics_token is not None and settings.metrics_port is None:
         app.router.routes.append(metrics_route(settings.metrics_token.get_secret_value()))
     _check_operation_ids(app)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
     app.add_middleware(IdempotencyMiddleware)  # innermost of ours: it sees the answer the routes give
     if settings.cors_origins:
         app.add_middleware(

@@ -56,7 +56,7 @@ class HeadersTooLarge(Exception):
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._head_bytes = 0  # counted exactly from the parsed request line and headers
         self._head_count = 0

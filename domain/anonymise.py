@@ -496,9 +496,9 @@ class Masker:
         names |= {part for n in names if " " in n for part in n.split() if len(part) >= 2}  # 髙橋 優斗 → 髙橋
         for value in sorted(names, key=len, reverse=True):
             # A one-kanji name (林, 森) only where it stands as a word: before a particle or an honorific.
-            pattern = re.escape(value) if len(value) >= 2 else rf"(?<![{KANJI}]){re.escape(value)}{NAME_END}"
+            spelled = re.escape(value) if len(value) >= 2 else rf"(?<![{KANJI}]){re.escape(value)}{NAME_END}"
             found += [
-                Span(m.start(), m.end(), "name") for m in re.finditer(pattern, text) if m.end() > m.start()
+                Span(m.start(), m.end(), "name") for m in re.finditer(spelled, text) if m.end() > m.start()
             ]
         return _merge(found)
 

@@ -15,6 +15,7 @@ from domain.actors import Actor, Role
 from domain.consultations import OPEN_STATUSES, Consultation, ConsultationService
 from domain.errors import Forbidden, InvalidState, NotFound, PreconditionFailed, ValidationFailed
 from domain.policy import All
+from domain.ports import AnswerUnitOfWork, UnitOfWorkFactory
 
 
 class DraftState(enum.StrEnum):
@@ -163,15 +164,19 @@ class AnswerService:
         self.rules = tuple(rules)
         self.manual = manual
         # Set by the composition root (domain/suggestions.py): the values a case fills a template with.
-        self.template_values: Callable[[Any, Consultation, str], Awaitable[dict[str, str]]] | None = None
+        self.template_values: (
+            Callable[[AnswerUnitOfWork, Consultation, str], Awaitable[dict[str, str]]] | None
+        ) = None
 
-    async def _values(self, uow, c: Consultation, template: ManualRef | None) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    async def _values(
+        self, uow: AnswerUnitOfWork, c: Consultation, template: ManualRef | None
+    ) -> dict[str, str]:
         if template is None or self.template_values is None:
             return {}
         return await self.template_values(uow, c, template.code)
 
     @property
-    def uow(self):  # type: ignore[no-untyped-def]
+    def uow(self) -> UnitOfWorkFactory[AnswerUnitOfWork]:
         return self.consultations.uow
 
     def _now(self) -> datetime:
@@ -209,16 +214,18 @@ class AnswerService:
             template_ref = ManualRef(template, found[template])
         return tuple(ManualRef(code, current[code]) for code in dict.fromkeys(sections)), template_ref
 
-    async def _load_for_author(self, uow, actor: Actor, consultation_id: uuid.UUID) -> Consultation:  # type: ignore[no-untyped-def]
+    async def _load_for_author(
+        self, uow: AnswerUnitOfWork, actor: Actor, consultation_id: uuid.UUID
+    ) -> Consultation:
         c = await self.consultations.load_visible(uow, actor, consultation_id)
         self.consultations.ensure_may_work(actor, c)
         return c
 
-    async def _draft(self, uow, c: Consultation, draft_id: uuid.UUID) -> AnswerDraft:  # type: ignore[no-untyped-def]
+    async def _draft(self, uow: AnswerUnitOfWork, c: Consultation, draft_id: uuid.UUID) -> AnswerDraft:
         draft = await uow.answers.get(draft_id)
         if draft is None or draft.consultation_id != c.id:
             raise NotFound("draft_not_found")
-        return draft  # type: ignore[no-any-return]
+        return draft
 
     async def create(
         self,
@@ -295,7 +302,9 @@ class AnswerService:
             await uow.commit()
         return draft
 
-    async def _set_state(self, uow, draft: AnswerDraft, state: DraftState, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    async def _set_state(
+        self, uow: AnswerUnitOfWork, draft: AnswerDraft, state: DraftState, now: datetime
+    ) -> None:
         expected = draft.version
         draft.state, draft.updated_at, draft.version = state, now, expected + 1
         if not await uow.answers.save_state(draft, expected):
@@ -306,10 +315,10 @@ class AnswerService:
             c = await self._load_for_author(uow, actor, consultation_id)
             return await self._draft(uow, c, draft_id)
 
-    async def list(self, actor: Actor, consultation_id: uuid.UUID) -> list[AnswerDraft]:
+    async def list_for(self, actor: Actor, consultation_id: uuid.UUID) -> list[AnswerDraft]:
         async with self.uow() as uow:
             c = await self._load_for_author(uow, actor, consultation_id)
-            return await uow.answers.for_consultation(c.id)  # type: ignore[no-any-return]
+            return await uow.answers.for_consultation(c.id)
 
     async def submit(self, actor: Actor, consultation_id: uuid.UUID, draft_id: uuid.UUID) -> AnswerDraft:
         """Send to the legal advisor. Allowed for any draft: a consultant may always ask for advice."""
@@ -388,6 +397,7 @@ class AnswerService:
             if draft is None or draft.state is not DraftState.awaiting_review:
                 raise NotFound("draft_not_found")
             c = await uow.consultations.get(draft.consultation_id, _ALL)
+            assert c is not None, "a draft's consultation exists (foreign key)"
             await uow.audit.record(actor, "consultation.read_for_review", "consultation", c.id)
             await uow.commit()
         return draft, c

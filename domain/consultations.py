@@ -18,7 +18,7 @@ from domain.actors import Actor, Role
 from domain.bundle import BundleItem, EvidenceBundle, Original
 from domain.calendar import HolidayCalendar, due_at
 from domain.case_keys import CaseKey
-from domain.custody import Action, CustodyReader
+from domain.custody import Action
 from domain.desks import DeskDirectory
 from domain.errors import (
     Conflict,
@@ -39,7 +39,7 @@ from domain.policy import (
     ensure_may_read_consultations,
     may_assign_to_others,
 )
-from domain.ports import AuditLog, Clock
+from domain.ports import CaseUnitOfWork, Clock, ConsultationUnitOfWork, UnitOfWorkFactory
 from domain.text import fold_url_prefix
 from domain.triage import TriageRules, UrgencyFlag
 
@@ -456,7 +456,7 @@ class ConsultationRepository(Protocol):
 
     async def update(self, c: Consultation, *, expected_version: int) -> bool: ...
 
-    async def list(
+    async def page(
         self, visibility: Visibility, flt: QueueFilter, *, now: datetime, after: Cursor | None, limit: int
     ) -> list[Consultation]: ...
 
@@ -533,23 +533,10 @@ class ConsultationRepository(Protocol):
         """Active supervisors, who are alerted when an unassigned case turns urgent."""
 
 
-class ConsultationUnitOfWork(Protocol):
-    consultations: ConsultationRepository
-    outbox: Any
-    audit: AuditLog
-    custody: CustodyReader
-
-    async def __aenter__(self) -> ConsultationUnitOfWork: ...
-
-    async def __aexit__(self, *exc: object) -> None: ...
-
-    async def commit(self) -> None: ...
-
-
 class ConsultationService:
     def __init__(
         self,
-        uow,  # type: ignore[no-untyped-def]
+        uow: UnitOfWorkFactory[CaseUnitOfWork],
         clock: Clock,
         knowledge: Knowledge,
         triage: TriageRules,
@@ -570,7 +557,7 @@ class ConsultationService:
         self.policy = policy
         # Set by the composition root: recomputes the consultation's clocks in the same unit of work when its
         # evidence changes (domain/requests.py, RequestService.recompute).
-        self.after_evidence: Callable[[Any, Consultation], Awaitable[Any]] | None = None
+        self.after_evidence: Callable[[CaseUnitOfWork, Consultation], Awaitable[object]] | None = None
 
     # -- intake ------------------------------------------------------------------------------------
 
@@ -607,7 +594,7 @@ class ConsultationService:
         self,
         c: Consultation,
         *,
-        uow=None,  # type: ignore[no-untyped-def]
+        uow: ConsultationUnitOfWork | None = None,
         flags: list[UrgencyFlag] | None = None,
     ) -> IntakeResult:
         """What an intake answers: the consultation, its urgency flags and the desks to call now.
@@ -671,7 +658,9 @@ class ConsultationService:
 
     # -- reading -----------------------------------------------------------------------------------
 
-    async def load_visible(self, uow, actor: Actor, consultation_id: uuid.UUID) -> Consultation:  # type: ignore[no-untyped-def]
+    async def load_visible(
+        self, uow: ConsultationUnitOfWork, actor: Actor, consultation_id: uuid.UUID
+    ) -> Consultation:
         ensure_may_read_consultations(actor)
         c = await uow.consultations.get(consultation_id, consultation_visibility(actor))
         if c is None:
@@ -680,13 +669,13 @@ class ConsultationService:
             # Every staff read of a case is on the trail (ids only), in this unit of work: it commits with the
             # read or the change, and a use case that fails after this line leaves no record.
             await uow.audit.record(actor, "consultation.read", "consultation", c.id)
-        return c  # type: ignore[no-any-return]
+        return c
 
     async def get(self, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
         async with self.uow() as uow:
             return await self.load_visible(uow, actor, consultation_id)
 
-    async def list(
+    async def page(
         self, actor: Actor, flt: QueueFilter, *, after: Cursor | None, limit: int
     ) -> list[Consultation]:
         ensure_may_read_consultations(actor)
@@ -696,24 +685,24 @@ class ConsultationService:
             group = {c.code for c in self.knowledge.categories if c.parent == flt.category}
             flt = replace(flt, category_codes=frozenset({flt.category, *group}))
         async with self.uow() as uow:
-            return await uow.consultations.list(  # type: ignore[no-any-return]
+            return await uow.consultations.page(
                 consultation_visibility(actor), flt, now=self.clock.now(), after=after, limit=limit
             )
 
     async def history(self, actor: Actor, consultation_id: uuid.UUID) -> list[Transition]:
         async with self.uow() as uow:
             await self.load_visible(uow, actor, consultation_id)
-            return await uow.consultations.transitions(consultation_id)  # type: ignore[no-any-return]
+            return await uow.consultations.transitions(consultation_id)
 
     # -- changes -----------------------------------------------------------------------------------
 
     async def _save(
         self,
-        uow,
+        uow: ConsultationUnitOfWork,
         c: Consultation,
         expected: int,
         actor: Actor,
-        to: Status | None = None,  # type: ignore[no-untyped-def]
+        to: Status | None = None,
         reason: str | None = None,
     ) -> Consultation:
         now = self.clock.now()
@@ -874,7 +863,7 @@ class ConsultationService:
         an unread count."""
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
-            return await uow.consultations.messages(  # type: ignore[no-any-return]
+            return await uow.consultations.messages(
                 c.id, self._visible_kinds(actor), after=after, limit=limit
             )
 
@@ -884,7 +873,7 @@ class ConsultationService:
             message = await uow.consultations.get_message(c.id, message_id, self._visible_kinds(actor))
         if message is None:
             raise NotFound("message_not_found")
-        return message  # type: ignore[no-any-return]
+        return message
 
     @staticmethod
     def _visible_kinds(actor: Actor) -> list[MessageKind]:
@@ -974,7 +963,7 @@ class ConsultationService:
             await self.desks.emergency(),
         )
 
-    async def _check_message_rate(self, uow, c: Consultation, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    async def _check_message_rate(self, uow: ConsultationUnitOfWork, c: Consultation, now: datetime) -> None:
         """A consulter posts at most `consulter_messages_per_hour` messages to one consultation in any hour;
         Retry-After says when the oldest of them leaves the window."""
         window = timedelta(hours=1)
@@ -984,7 +973,9 @@ class ConsultationService:
             frees_at = recent[len(recent) - limit] + window
             raise RateLimited(math.ceil((frees_at - now).total_seconds()), "too_many_messages")
 
-    async def _alert_staff(self, uow, c: Consultation, message: Message, flags: list[str]) -> None:  # type: ignore[no-untyped-def]
+    async def _alert_staff(
+        self, uow: ConsultationUnitOfWork, c: Consultation, message: Message, flags: list[str]
+    ) -> None:
         """One outbox row per recipient, deduplicated per message. Ids and flag names only: a mail never
         carries what the consulter wrote."""
         recipients = [c.assignee_id] if c.assignee_id else await uow.consultations.supervisor_ids()
@@ -995,7 +986,9 @@ class ConsultationService:
                 dedupe_key=f"urgent-followup:{message.id}:{user_id}",
             )
 
-    async def publish_answer(self, uow, actor: Actor, c: Consultation, body: str) -> Message:  # type: ignore[no-untyped-def]
+    async def publish_answer(
+        self, uow: ConsultationUnitOfWork, actor: Actor, c: Consultation, body: str
+    ) -> Message:
         """Inside the caller's unit of work: the answer message, its notices and the status change commit
         together, so a notice is never lost nor sent for an answer that was rolled back."""
         if c.status not in (Status.in_progress, Status.answered):
@@ -1091,10 +1084,10 @@ class ConsultationService:
 
     async def _visible_item(
         self,
-        uow,
+        uow: ConsultationUnitOfWork,
         actor: Actor,
         consultation_id: uuid.UUID,
-        evidence_id: uuid.UUID,  # type: ignore[no-untyped-def]
+        evidence_id: uuid.UUID,
     ) -> tuple[Consultation, Evidence]:
         c = await self.load_visible(uow, actor, consultation_id)
         item = await uow.consultations.get_evidence(c.id, evidence_id)
@@ -1279,7 +1272,7 @@ class ConsultationService:
             )
             await uow.commit()
             item.upload_slot = slot
-            return item  # type: ignore[no-any-return]
+            return item
 
     async def read_file(
         self, actor: Actor, consultation_id: uuid.UUID, evidence_id: uuid.UUID

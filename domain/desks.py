@@ -20,7 +20,7 @@ from domain.knowledge_model import (
     desk_to_dict,
     is_https_url,
 )
-from domain.ports import Clock
+from domain.ports import Clock, DeskUnitOfWork, UnitOfWorkFactory
 from domain.text import nfkc
 
 EDITORS = frozenset({Role.supervisor, Role.admin})
@@ -66,7 +66,7 @@ FOLDED_FIELDS = frozenset({"code", "kind", "phone", "url"})
 
 
 class DeskDirectory:
-    def __init__(self, uow, clock: Clock, knowledge: Knowledge) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, uow: UnitOfWorkFactory[DeskUnitOfWork], clock: Clock, knowledge: Knowledge) -> None:
         self.uow = uow
         self.clock = clock
         self.knowledge = knowledge
@@ -75,7 +75,7 @@ class DeskDirectory:
         # the next read reloads.
         self._cache: tuple[frozenset[uuid.UUID], list[DeskVersion]] | None = None
 
-    async def current(self, uow=None) -> list[DeskVersion]:  # type: ignore[no-untyped-def]
+    async def current(self, uow: DeskUnitOfWork | None = None) -> list[DeskVersion]:
         """`uow`: a caller's open unit of work (its connection); else a short one of our own."""
         if uow is None:
             async with self.uow() as own:
@@ -110,7 +110,7 @@ class DeskDirectory:
             raise ValidationFailed("desk_needs_contact", field="phone")
         return desk
 
-    async def list(self, flt: DeskFilter, *, uow=None) -> list[DeskVersion]:  # type: ignore[no-untyped-def]
+    async def search(self, flt: DeskFilter, *, uow: DeskUnitOfWork | None = None) -> list[DeskVersion]:
         found = await self.current(uow)
         wanted = None
         if flt.category is not None:
@@ -134,9 +134,9 @@ class DeskDirectory:
             found = await uow.desks.get(code)
         if found is None:
             raise NotFound("desk_not_found")
-        return found  # type: ignore[no-any-return]
+        return found
 
-    async def resolve(self, codes: Sequence[str], *, uow=None) -> list[Desk]:  # type: ignore[no-untyped-def]
+    async def resolve(self, codes: Sequence[str], *, uow: DeskUnitOfWork | None = None) -> list[Desk]:
         """Current details of these desks, in the order given, unknown codes skipped."""
         if not codes:
             return []
@@ -152,8 +152,8 @@ class DeskDirectory:
                 seen.append(desk)
         return seen
 
-    async def emergency(self, *, uow=None) -> list[Desk]:  # type: ignore[no-untyped-def]
-        return [v.desk for v in await self.list(DeskFilter(emergency=True), uow=uow)]
+    async def emergency(self, *, uow: DeskUnitOfWork | None = None) -> list[Desk]:
+        return [v.desk for v in await self.search(DeskFilter(emergency=True), uow=uow)]
 
     async def create(self, actor: Actor, fields: dict[str, Any], note: str | None) -> DeskVersion:
         ensure_editor(actor)
@@ -198,7 +198,7 @@ class DeskDirectory:
             found = await uow.desks.versions(code)
         if not found:
             raise NotFound("desk_not_found")
-        return found  # type: ignore[no-any-return]
+        return found
 
     async def sync_reference(self) -> int:
         """Load the reference file: a desk that is new, or whose file entry changed since the last load,

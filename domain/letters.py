@@ -19,6 +19,7 @@ from domain.answers import AnswerService
 from domain.consultations import Consultation, Evidence
 from domain.errors import Forbidden, InvalidState, NotFound, PreconditionFailed, ValidationFailed
 from domain.policy import CASEWORKERS
+from domain.ports import LetterUnitOfWork, UnitOfWorkFactory
 
 JST = timezone(timedelta(hours=9), "JST")
 
@@ -372,6 +373,12 @@ def letter_text(form: LetterForm, content: LetterContent) -> dict[str, str]:
     reason = (content.texts.get("reason") or "").strip()
     reason_all = "\n\n".join([reason, *guided]) if guided else reason
     place_lines = [f"{i + 1}. {t}" for i, t in enumerate(times)]
+
+    def label(code: str) -> str:
+        field = form.field(code)
+        assert field is not None, f"every letter form has the field {code!r} (validated on load)"
+        return field.label_ja
+
     full = "\n".join(
         [
             f"{form.title_ja}({form.subtitle_ja})",
@@ -379,13 +386,13 @@ def letter_text(form: LetterForm, content: LetterContent) -> dict[str, str]:
             "",
             form.opening_ja,
             "",
-            f"【{form.field('place').label_ja}】",  # type: ignore[union-attr]
+            f"【{label('place')}】",
             *place_lines,
-            f"【{form.field('information').label_ja}】",  # type: ignore[union-attr]
+            f"【{label('information')}】",
             *excerpts,
-            f"【{form.field('right').label_ja}】",  # type: ignore[union-attr]
+            f"【{label('right')}】",
             right,
-            f"【{form.field('reason').label_ja}】",  # type: ignore[union-attr]
+            f"【{label('reason')}】",
             reason_all,
             "",
             form.declaration_ja,
@@ -437,7 +444,7 @@ class LetterService:
         self.catalogue = catalogue
 
     @property
-    def uow(self):  # type: ignore[no-untyped-def]
+    def uow(self) -> UnitOfWorkFactory[LetterUnitOfWork]:
         return self.consultations.uow
 
     def _now(self) -> datetime:
@@ -473,7 +480,7 @@ class LetterService:
 
     # -- access ------------------------------------------------------------------------------------
 
-    async def _case(self, uow, actor: Actor, consultation_id: uuid.UUID) -> Consultation:  # type: ignore[no-untyped-def]
+    async def _case(self, uow: LetterUnitOfWork, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
         c = await self.consultations.load_visible(uow, actor, consultation_id)
         if actor.is_staff:
             self.consultations.ensure_may_work(actor, c)
@@ -485,13 +492,15 @@ class LetterService:
         if actor.role is not Role.consulter or actor.user_id != c.owner_id:
             raise Forbidden("consulter_only")
 
-    async def _letter(self, uow, c: Consultation, letter_id: uuid.UUID) -> Letter:  # type: ignore[no-untyped-def]
+    async def _letter(self, uow: LetterUnitOfWork, c: Consultation, letter_id: uuid.UUID) -> Letter:
         letter = await uow.letters.get(letter_id)
         if letter is None or letter.consultation_id != c.id:
             raise NotFound("letter_not_found")
-        return letter  # type: ignore[no-any-return]
+        return letter
 
-    async def _content(self, uow, c: Consultation, form: LetterForm, draft: Draft) -> LetterContent:  # type: ignore[no-untyped-def]
+    async def _content(
+        self, uow: LetterUnitOfWork, c: Consultation, form: LetterForm, draft: Draft
+    ) -> LetterContent:
         if not draft.evidence_ids:
             raise ValidationFailed("evidence_required", field="evidence_ids")
         items = []
@@ -572,10 +581,10 @@ class LetterService:
             c = await self._case(uow, actor, consultation_id)
             return await self._letter(uow, c, letter_id)
 
-    async def list(self, actor: Actor, consultation_id: uuid.UUID) -> list[Letter]:
+    async def list_for(self, actor: Actor, consultation_id: uuid.UUID) -> list[Letter]:
         async with self.uow() as uow:
             c = await self._case(uow, actor, consultation_id)
-            return await uow.letters.for_consultation(c.id)  # type: ignore[no-any-return]
+            return await uow.letters.for_consultation(c.id)
 
     async def submit(self, actor: Actor, consultation_id: uuid.UUID, letter_id: uuid.UUID) -> Letter:
         """Ask for review: the person or the assigned staff member, for any letter."""
@@ -617,7 +626,9 @@ class LetterService:
             await uow.commit()
         return letter
 
-    async def _set_state(self, uow, letter: Letter, state: LetterState, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    async def _set_state(
+        self, uow: LetterUnitOfWork, letter: Letter, state: LetterState, now: datetime
+    ) -> None:
         expected = letter.version
         letter.state, letter.updated_at, letter.version = state, now, expected + 1
         if not await uow.letters.save_state(letter, expected):

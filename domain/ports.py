@@ -6,10 +6,23 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 from domain.actors import Actor, Client, Role
 from domain.models import AuthSession, EmailToken, EmailTokenPurpose, RefreshToken, ServiceClient, User
+
+if TYPE_CHECKING:  # the features' repositories; they import this module for Clock and AuditLog
+    from domain.answers import AnswerRepository
+    from domain.case_keys import CaseKeys
+    from domain.chatbot import ChatbotRepository
+    from domain.consultations import ConsultationRepository
+    from domain.custody import CustodyReader
+    from domain.desks import DeskRepository
+    from domain.letters import LetterRepository
+    from domain.quality import CouncilRepository, ManualRepository, QualityRepository
+    from domain.referrals import ReferralRepository
+    from domain.requests import RequestRepository
+    from domain.statistics import StatisticsRepository
 
 
 class Clock(Protocol):
@@ -65,7 +78,7 @@ class UserRepository(Protocol):
 
     async def update(self, user: User) -> None: ...
 
-    async def list(self, *, role: Role | None, after: uuid.UUID | None, limit: int) -> Sequence[User]: ...
+    async def page(self, *, role: Role | None, after: uuid.UUID | None, limit: int) -> Sequence[User]: ...
 
 
 class SessionRepository(Protocol):
@@ -166,25 +179,151 @@ class Outbox(Protocol):
     async def put(self, kind: str, payload: dict[str, Any], *, dedupe_key: str | None = None) -> None: ...
 
 
-class UnitOfWork(Protocol):
-    users: UserRepository
-    sessions: SessionRepository
-    refresh_tokens: RefreshTokenRepository
-    email_tokens: EmailTokenRepository
-    service_clients: ServiceClientRepository
-    outbox: Outbox
+class Transaction(Protocol):
+    """What every unit of work is: opened for one use case, committed once at its end (leaving it without
+    a commit rolls back). The per-feature units of work below say which repositories a use case may reach;
+    infra/db/uow.py's SqlUnitOfWork is all of them. Members are read-only properties, so an adapter's own
+    repository classes satisfy them."""
 
-    async def __aenter__(self) -> UnitOfWork: ...
+    async def __aenter__(self) -> Self: ...
 
     async def __aexit__(self, *exc: object) -> None: ...
 
     async def commit(self) -> None: ...
 
-    async def rollback(self) -> None: ...
+
+U_co = TypeVar("U_co", bound=Transaction, covariant=True)
 
 
-class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
+class UnitOfWorkFactory(Protocol[U_co]):
+    """A fresh unit of work per use case: `async with self.uow() as uow: ...`."""
+
+    def __call__(self) -> U_co: ...
+
+
+class AccountUnitOfWork(Transaction, Protocol):
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def sessions(self) -> SessionRepository: ...
+
+    @property
+    def refresh_tokens(self) -> RefreshTokenRepository: ...
+
+    @property
+    def email_tokens(self) -> EmailTokenRepository: ...
+
+    @property
+    def service_clients(self) -> ServiceClientRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+
+class DeskUnitOfWork(Transaction, Protocol):
+    @property
+    def desks(self) -> DeskRepository: ...
+
+
+class ConsultationUnitOfWork(DeskUnitOfWork, Protocol):
+    """A consultation, its messages and evidence, with the trail, the chain of custody and the outbox
+    (and the desk directory, read in the same transaction at intake)."""
+
+    @property
+    def consultations(self) -> ConsultationRepository: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def custody(self) -> CustodyReader: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def case_keys(self) -> CaseKeys: ...
+
+
+class ReferralUnitOfWork(ConsultationUnitOfWork, Protocol):
+    @property
+    def referrals(self) -> ReferralRepository: ...
+
+
+class RequestUnitOfWork(ConsultationUnitOfWork, Protocol):
+    """Requests and their clocks; a request may name a letter of the case."""
+
+    @property
+    def requests(self) -> RequestRepository: ...
+
+    @property
+    def letters(self) -> LetterRepository: ...
+
+
+class SuggestionUnitOfWork(ConsultationUnitOfWork, Protocol):
+    """What a template is filled from: the case, its requests, the manual and the staff member's name."""
+
+    @property
+    def requests(self) -> RequestRepository: ...
+
+    @property
+    def manual(self) -> ManualRepository: ...
+
+    @property
+    def users(self) -> UserRepository: ...
+
+
+class AnswerUnitOfWork(SuggestionUnitOfWork, Protocol):
+    """Answer drafts and reviews; a draft is filled from a template (SuggestionUnitOfWork)."""
+
+    @property
+    def answers(self) -> AnswerRepository: ...
+
+
+class LetterUnitOfWork(ConsultationUnitOfWork, Protocol):
+    @property
+    def letters(self) -> LetterRepository: ...
+
+
+class CaseUnitOfWork(AnswerUnitOfWork, LetterUnitOfWork, ReferralUnitOfWork, RequestUnitOfWork, Protocol):
+    """What ConsultationService opens: the services built on it (answers, letters, referrals, requests,
+    suggestions) share its unit of work, so one transaction spans a case and everything hanging off it."""
+
+
+class QualityUnitOfWork(Transaction, Protocol):
+    """Oversight: the manual, the council's samples, supervisor views, the trail."""
+
+    @property
+    def consultations(self) -> ConsultationRepository: ...
+
+    @property
+    def referrals(self) -> ReferralRepository: ...
+
+    @property
+    def manual(self) -> ManualRepository: ...
+
+    @property
+    def council(self) -> CouncilRepository: ...
+
+    @property
+    def quality(self) -> QualityRepository: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+
+class ChatbotUnitOfWork(Transaction, Protocol):
+    @property
+    def chatbot(self) -> ChatbotRepository: ...
+
+
+class StatisticsUnitOfWork(Transaction, Protocol):
+    @property
+    def statistics(self) -> StatisticsRepository: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
 
 
 __all__ = [
@@ -202,7 +341,19 @@ __all__ = [
     "Throttle",
     "Outbox",
     "AuditLog",
-    "UnitOfWork",
+    "Transaction",
     "UnitOfWorkFactory",
+    "AccountUnitOfWork",
+    "DeskUnitOfWork",
+    "ConsultationUnitOfWork",
+    "ReferralUnitOfWork",
+    "RequestUnitOfWork",
+    "SuggestionUnitOfWork",
+    "AnswerUnitOfWork",
+    "LetterUnitOfWork",
+    "CaseUnitOfWork",
+    "QualityUnitOfWork",
+    "ChatbotUnitOfWork",
+    "StatisticsUnitOfWork",
     "Client",
 ]

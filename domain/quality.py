@@ -9,14 +9,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from domain.actors import Actor, Role
 from domain.anonymise import MASKS, Masker, suppress_small
 from domain.calendar import JST
-from domain.consultations import Consultation, MessageKind
+from domain.consultations import MessageKind
 from domain.errors import Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
 from domain.policy import All
+from domain.ports import Clock, QualityUnitOfWork, UnitOfWorkFactory
 
 STAFF_READERS = frozenset({Role.consultant, Role.legal_advisor, Role.supervisor, Role.council, Role.admin})
 SUPERVISORS = frozenset({Role.supervisor})
@@ -129,8 +130,58 @@ class Overview:
     by_month: dict[str, int] = field(default_factory=dict)
 
 
+class ManualRepository(Protocol):
+    """The versioned manual sections and answer templates (every version kept)."""
+
+    async def current(self, kind: str) -> list[ManualEntry]: ...
+
+    async def versions(self, kind: str, code: str) -> list[ManualEntry]:
+        """Oldest first."""
+
+    async def add(self, entry: ManualEntry) -> bool:
+        """Store a new version; False if that version number exists (a concurrent edit)."""
+
+
+class CouncilRepository(Protocol):
+    async def add_sample(self, sample: Sample) -> None: ...
+
+    async def sample(self, sample_id: uuid.UUID) -> Sample | None: ...
+
+    async def samples(self) -> list[Sample]: ...
+
+    async def add_finding(self, f: Finding) -> None: ...
+
+    async def findings(self, sample_id: uuid.UUID) -> list[Finding]: ...
+
+    async def add_proposal(self, p: Proposal) -> None: ...
+
+    async def proposal(self, proposal_id: uuid.UUID) -> Proposal | None: ...
+
+    async def proposals(self) -> list[Proposal]: ...
+
+    async def save_proposal(self, p: Proposal) -> None: ...
+
+
+class QualityRepository(Protocol):
+    """Supervisor views, aggregated by the database."""
+
+    async def overview(self, start: datetime, end: datetime, now: datetime) -> Overview: ...
+
+    async def closed_in(self, start: datetime, end: datetime) -> list[tuple[uuid.UUID, str]]: ...
+
+    async def identifiers_of(self, user_id: uuid.UUID) -> list[str]: ...
+
+    async def stale_uses(self, code: str, current: int) -> list[StaleUse]: ...
+
+    async def trail(
+        self, object_type: str | None, object_id: str | None, limit: int
+    ) -> list[dict[str, Any]]: ...
+
+
 class QualityService:
-    def __init__(self, uow, clock, masker: Masker | None = None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, uow: UnitOfWorkFactory[QualityUnitOfWork], clock: Clock, masker: Masker | None = None
+    ) -> None:
         self.uow = uow
         self.clock = clock
         # The council's masking; the container gives it the morphological analyser (infra/morphology.py).
@@ -141,7 +192,7 @@ class QualityService:
     async def manual(self, actor: Actor, kind: str) -> list[ManualEntry]:
         ensure_role(actor, STAFF_READERS)
         async with self.uow() as uow:
-            return await uow.manual.current(kind)  # type: ignore[no-any-return]
+            return await uow.manual.current(kind)
 
     async def manual_entry(self, actor: Actor, kind: str, code: str) -> list[ManualEntry]:
         """All versions of one section or template, oldest first."""
@@ -150,7 +201,7 @@ class QualityService:
             found = await uow.manual.versions(kind, code)
         if not found:
             raise NotFound("manual_entry_not_found")
-        return found  # type: ignore[no-any-return]
+        return found
 
     async def revise_section(
         self,
@@ -208,7 +259,7 @@ class QualityService:
             versions = await uow.manual.versions("section", code)
             if not versions:
                 raise NotFound("manual_entry_not_found")
-            return await uow.quality.stale_uses(code, versions[-1].version)  # type: ignore[no-any-return]
+            return await uow.quality.stale_uses(code, versions[-1].version)
 
     async def sync_reference(self, sections: Sequence[ManualEntry], templates: Sequence[ManualEntry]) -> int:
         """Load the manual file: a new or changed entry becomes a new version (API edits are kept unless the
@@ -252,7 +303,7 @@ class QualityService:
             stats = await uow.quality.overview(period.start, period.end, self.clock.now())
             await uow.audit.record(actor, "supervision.overview", "period", period.start.date().isoformat())
             await uow.commit()
-        return stats  # type: ignore[no-any-return]
+        return stats
 
     # -- the council ----------------------------------------------------------------------------
 
@@ -306,13 +357,13 @@ class QualityService:
     async def samples(self, actor: Actor) -> list[Sample]:
         ensure_role(actor, frozenset({Role.council, Role.supervisor}))
         async with self.uow() as uow:
-            return await uow.council.samples()  # type: ignore[no-any-return]
+            return await uow.council.samples()
 
-    async def _sample(self, uow, sample_id: uuid.UUID) -> Sample:  # type: ignore[no-untyped-def]
+    async def _sample(self, uow: QualityUnitOfWork, sample_id: uuid.UUID) -> Sample:
         sample = await uow.council.sample(sample_id)
         if sample is None:
             raise NotFound("sample_not_found")
-        return sample  # type: ignore[no-any-return]
+        return sample
 
     async def anonymised_case(self, actor: Actor, sample_id: uuid.UUID, pseudonym: str) -> AnonymisedCase:
         ensure_role(actor, frozenset({Role.council, Role.supervisor}))
@@ -321,12 +372,13 @@ class QualityService:
             cid = dict(sample.items).get(pseudonym)
             if cid is None:
                 raise NotFound("sample_item_not_found")
-            c: Consultation = await uow.consultations.get(cid, All())
+            c = await uow.consultations.get(cid, All())
+            assert c is not None, "a sampled consultation exists (foreign key)"
             known = await uow.quality.identifiers_of(c.owner_id)
             messages = await uow.consultations.messages(c.id, [MessageKind.consulter, MessageKind.answer])
             evidence = await uow.consultations.evidence(c.id)
             transitions = await uow.consultations.transitions(c.id)
-            referrals = await uow.referrals.list(c.id)
+            referrals = await uow.referrals.for_consultation(c.id)
             await uow.audit.record(
                 actor,
                 "council.case_read",
@@ -423,7 +475,7 @@ class QualityService:
         ensure_role(actor, frozenset({Role.council, Role.supervisor}))
         async with self.uow() as uow:
             await self._sample(uow, sample_id)
-            return await uow.council.findings(sample_id)  # type: ignore[no-any-return]
+            return await uow.council.findings(sample_id)
 
     async def propose(self, actor: Actor, section_code: str, body: str, rationale: str) -> Proposal:
         ensure_role(actor, frozenset({Role.council}))
@@ -449,7 +501,7 @@ class QualityService:
     async def proposals(self, actor: Actor) -> list[Proposal]:
         ensure_role(actor, frozenset({Role.council, Role.supervisor}))
         async with self.uow() as uow:
-            return await uow.council.proposals()  # type: ignore[no-any-return]
+            return await uow.council.proposals()
 
     async def reject_proposal(self, actor: Actor, proposal_id: uuid.UUID) -> Proposal:
         ensure_role(actor, SUPERVISORS)
@@ -486,4 +538,4 @@ class QualityService:
     ) -> list[dict[str, Any]]:
         ensure_role(actor, frozenset({Role.supervisor, Role.admin}))
         async with self.uow() as uow:
-            return await uow.quality.trail(object_type, object_id, limit)  # type: ignore[no-any-return]
+            return await uow.quality.trail(object_type, object_id, limit)

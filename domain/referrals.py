@@ -11,9 +11,11 @@ from typing import Protocol
 
 from domain.actors import Actor
 from domain.consultations import OPEN_STATUSES, ConsultationService
+from domain.desks import DeskDirectory
 from domain.errors import InvalidState, NotFound, ValidationFailed
 from domain.knowledge_model import Desk
 from domain.policy import ensure_consulter
+from domain.ports import ReferralUnitOfWork, UnitOfWorkFactory
 
 
 class ReferralState(enum.StrEnum):
@@ -73,7 +75,7 @@ class ReferralRepository(Protocol):
 
     async def get(self, consultation_id: uuid.UUID, referral_id: uuid.UUID) -> Referral | None: ...
 
-    async def list(self, consultation_id: uuid.UUID) -> list[Referral]: ...
+    async def for_consultation(self, consultation_id: uuid.UUID) -> list[Referral]: ...
 
     async def set_state(self, referral: Referral, expected: ReferralState) -> bool: ...
 
@@ -83,12 +85,12 @@ class ReferralRepository(Protocol):
 
 
 class ReferralService:
-    def __init__(self, consultations: ConsultationService, desks) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, consultations: ConsultationService, desks: DeskDirectory) -> None:
         self.consultations = consultations
         self.desks = desks
 
     @property
-    def uow(self):  # type: ignore[no-untyped-def]
+    def uow(self) -> UnitOfWorkFactory[ReferralUnitOfWork]:
         return self.consultations.uow
 
     async def propose(
@@ -120,10 +122,10 @@ class ReferralService:
             await uow.commit()
         return referral, desks[0]
 
-    async def list(self, actor: Actor, consultation_id: uuid.UUID) -> list[tuple[Referral, Desk | None]]:
+    async def list_for(self, actor: Actor, consultation_id: uuid.UUID) -> list[tuple[Referral, Desk | None]]:
         async with self.uow() as uow:
             c = await self.consultations.load_visible(uow, actor, consultation_id)
-            referrals = await uow.referrals.list(c.id)
+            referrals = await uow.referrals.for_consultation(c.id)
         desks = {d.code: d for d in await self.desks.resolve([r.desk_code for r in referrals])}
         return [(r, desks.get(r.desk_code)) for r in referrals]
 

@@ -29,6 +29,7 @@ from domain.clocks import (
     time_to_act,
 )
 from domain.consultations import OPEN_STATUSES, Consultation, ConsultationService, Priority
+from domain.desks import DeskDirectory
 from domain.errors import (
     Forbidden,
     InvalidState,
@@ -37,8 +38,9 @@ from domain.errors import (
     PreconditionRequired,
     ValidationFailed,
 )
-from domain.knowledge_model import ChartNode, Desk
+from domain.knowledge_model import ChartNode, Desk, Knowledge
 from domain.policy import All, Nothing, Visibility, consultation_visibility, ensure_consulter
+from domain.ports import RequestUnitOfWork, UnitOfWorkFactory
 
 
 class RequestKind(enum.StrEnum):
@@ -203,7 +205,7 @@ class RequestRepository(Protocol):
 
     async def get(self, consultation_ids: Sequence[uuid.UUID], request_id: uuid.UUID) -> Request | None: ...
 
-    async def list(self, consultation_ids: Sequence[uuid.UUID]) -> list[Request]: ...
+    async def for_consultations(self, consultation_ids: Sequence[uuid.UUID]) -> list[Request]: ...
 
     async def update(self, r: Request, *, expected_version: int) -> bool: ...
 
@@ -277,18 +279,18 @@ class RequestService:
         self,
         consultations: ConsultationService,
         rules: ClockRules,
-        desks,  # type: ignore[no-untyped-def]
+        desks: DeskDirectory,
     ) -> None:
         self.consultations = consultations
         self.rules = rules
         self.desks = desks
 
     @property
-    def uow(self):  # type: ignore[no-untyped-def]
+    def uow(self) -> UnitOfWorkFactory[RequestUnitOfWork]:
         return self.consultations.uow
 
     @property
-    def knowledge(self):  # type: ignore[no-untyped-def]
+    def knowledge(self) -> Knowledge:
         return self.consultations.knowledge
 
     def _now(self) -> datetime:
@@ -323,7 +325,7 @@ class RequestService:
 
     async def _check_evidence(
         self,
-        uow,  # type: ignore[no-untyped-def]
+        uow: RequestUnitOfWork,
         consultation_ids: Sequence[uuid.UUID],
         ids: Sequence[uuid.UUID],
     ) -> list[uuid.UUID]:
@@ -342,7 +344,7 @@ class RequestService:
 
     async def _check_letter(
         self,
-        uow,  # type: ignore[no-untyped-def]
+        uow: RequestUnitOfWork,
         consultation_ids: Sequence[uuid.UUID],
         letter_id: uuid.UUID | None,
     ) -> uuid.UUID | None:
@@ -369,8 +371,8 @@ class RequestService:
             raise ValidationFailed("date_in_future", field=name)
 
     async def _case(
-        self, uow, actor: Actor, consultation_id: uuid.UUID
-    ) -> tuple[Consultation, list[uuid.UUID]]:  # type: ignore[no-untyped-def]
+        self, uow: RequestUnitOfWork, actor: Actor, consultation_id: uuid.UUID
+    ) -> tuple[Consultation, list[uuid.UUID]]:
         """The visible consultation and the chain of ids whose requests it carries (itself first)."""
         c = await self.consultations.load_visible(uow, actor, consultation_id)
         earlier = await uow.requests.earlier_chain(c.id)
@@ -378,7 +380,9 @@ class RequestService:
         return c, [c.id, *earlier]
 
     @staticmethod
-    async def _record_history_read(uow, actor: Actor, c: Consultation, earlier: list[uuid.UUID]) -> None:  # type: ignore[no-untyped-def]
+    async def _record_history_read(
+        uow: RequestUnitOfWork, actor: Actor, c: Consultation, earlier: list[uuid.UUID]
+    ) -> None:
         """A staff member who sees a case sees the history its owner linked to it, earlier cases that may be
         assigned to someone else: each of those reads is on the earlier case's own trail, saying through which
         case it was read."""
@@ -396,11 +400,11 @@ class RequestService:
 
     # -- clocks -----------------------------------------------------------------------------------
 
-    async def recompute(self, uow, c: Consultation) -> list[ComputedClock]:  # type: ignore[no-untyped-def]
+    async def recompute(self, uow: RequestUnitOfWork, c: Consultation) -> list[ComputedClock]:
         """Every clock of this consultation from the rules, stored; the consultation's time to act, priority
         and (for an urgent case) first-answer due time follow from them. In the caller's unit of work."""
         facts = await uow.requests.facts(c.id)
-        requests = await uow.requests.list([c.id])
+        requests = await uow.requests.for_consultations([c.id])
         evidence = await uow.consultations.evidence(c.id)
         disclosed: set[uuid.UUID] = set()
         for r in requests:
@@ -427,12 +431,12 @@ class RequestService:
     async def clocks(self, actor: Actor, consultation_id: uuid.UUID) -> list[StoredClock]:
         async with self.uow() as uow:
             _, chain = await self._case(uow, actor, consultation_id)
-            return await uow.requests.clocks(chain)  # type: ignore[no-any-return]
+            return await uow.requests.clocks(chain)
 
     async def facts(self, actor: Actor, consultation_id: uuid.UUID) -> ClockFacts:
         async with self.uow() as uow:
             c = await self.consultations.load_visible(uow, actor, consultation_id)
-            return await uow.requests.facts(c.id)  # type: ignore[no-any-return]
+            return await uow.requests.facts(c.id)
 
     async def set_facts(self, actor: Actor, consultation_id: uuid.UUID, facts: ClockFacts) -> ClockFacts:
         """When the person learnt who the offender is, and of the damage: the starts of the complaint period
@@ -491,11 +495,11 @@ class RequestService:
             await uow.commit()
         return view
 
-    async def list(self, actor: Actor, consultation_id: uuid.UUID) -> list[RequestView]:
+    async def list_for(self, actor: Actor, consultation_id: uuid.UUID) -> list[RequestView]:
         now = self._now()
         async with self.uow() as uow:
             _, chain = await self._case(uow, actor, consultation_id)
-            requests = await uow.requests.list(chain)
+            requests = await uow.requests.for_consultations(chain)
             stored = await uow.requests.clocks(chain)
             by_subject: dict[uuid.UUID, list[ComputedClock]] = {}
             for s in stored:
@@ -516,7 +520,9 @@ class RequestService:
                 raise NotFound("request_not_found")
             return await self._view(uow, r, chain, now)
 
-    async def _view(self, uow, r: Request, chain: Sequence[uuid.UUID], now: datetime) -> RequestView:  # type: ignore[no-untyped-def]
+    async def _view(
+        self, uow: RequestUnitOfWork, r: Request, chain: Sequence[uuid.UUID], now: datetime
+    ) -> RequestView:
         stored = await uow.requests.clocks([r.consultation_id])
         clocks = tuple(s.clock for s in stored if s.clock.subject == "request" and s.clock.subject_id == r.id)
         history = tuple(await uow.requests.events([r.id]))
@@ -524,7 +530,7 @@ class RequestService:
 
     async def _shape(
         self,
-        uow,  # type: ignore[no-untyped-def]
+        uow: RequestUnitOfWork,
         r: Request,
         clocks: tuple[ComputedClock, ...],
         history: tuple[RequestEvent, ...],
@@ -541,7 +547,7 @@ class RequestService:
         r: Request,
         clocks: Sequence[ComputedClock],
         *,
-        uow=None,  # type: ignore[no-untyped-def]
+        uow: RequestUnitOfWork | None = None,
     ) -> tuple[NextStep, ...]:
         """From the chart: the outcomes the request's clock rules name (refused or unanswered → the Legal
         Affairs Bureau and 誹謗中傷ホットライン through 削除の代行, a lawyer), with their desks' current
@@ -564,8 +570,8 @@ class RequestService:
         return tuple(out)
 
     async def _load_for_owner(
-        self, uow, actor: Actor, consultation_id: uuid.UUID, request_id: uuid.UUID
-    ) -> tuple[Consultation, Request]:  # type: ignore[no-untyped-def]
+        self, uow: RequestUnitOfWork, actor: Actor, consultation_id: uuid.UUID, request_id: uuid.UUID
+    ) -> tuple[Consultation, Request]:
         ensure_consulter(actor)
         c, chain = await self._case(uow, actor, consultation_id)
         self._ensure_owner(actor, c)
@@ -576,14 +582,17 @@ class RequestService:
             raise InvalidState("consultation_not_open")
         return c, r
 
-    async def _save(self, uow, r: Request, expected: int, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    async def _save(self, uow: RequestUnitOfWork, r: Request, expected: int, now: datetime) -> None:
         r.updated_at, r.version = now, expected + 1
         if not await uow.requests.update(r, expected_version=expected):
             raise PreconditionFailed("stale_version")
 
-    async def _recompute_owner_case(self, uow, actor: Actor, r: Request, c: Consultation) -> None:  # type: ignore[no-untyped-def]
+    async def _recompute_owner_case(
+        self, uow: RequestUnitOfWork, actor: Actor, r: Request, c: Consultation
+    ) -> None:
         """The clocks of the consultation the request belongs to (maybe an earlier one of the chain)."""
         home = c if r.consultation_id == c.id else await uow.consultations.get(r.consultation_id, All())
+        assert home is not None, "a request's consultation exists (foreign key)"
         await self.recompute(uow, home)
 
     async def update(
@@ -736,7 +745,7 @@ class RequestService:
             await uow.commit()
         return chain
 
-    async def _chain(self, uow, actor: Actor, c: Consultation) -> list[Consultation]:  # type: ignore[no-untyped-def]
+    async def _chain(self, uow: RequestUnitOfWork, actor: Actor, c: Consultation) -> list[Consultation]:
         ids = await uow.requests.earlier_chain(c.id)
         await self._record_history_read(uow, actor, c, ids)
         found = await uow.consultations.many(ids, All())
@@ -763,7 +772,7 @@ class RequestService:
             found = await uow.requests.overdue(visibility, now, after=after, limit=limit)
             # The page's requests in one query, not one per entry.
             cases = list(dict.fromkeys(s.consultation_id for s, _ in found if s.clock.subject == "request"))
-            requests = {r.id: r for r in await uow.requests.list(cases)} if cases else {}
+            requests = {r.id: r for r in await uow.requests.for_consultations(cases)} if cases else {}
         return [
             OverdueEntry(s, c, requests.get(s.clock.subject_id) if s.clock.subject == "request" else None)
             for s, c in found

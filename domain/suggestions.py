@@ -15,8 +15,10 @@ from typing import Any
 from domain.actors import Actor
 from domain.calendar import JST
 from domain.clocks import ClockRules
-from domain.consultations import Consultation
+from domain.consultations import Consultation, ConsultationService
+from domain.ports import SuggestionUnitOfWork
 from domain.quality import ManualEntry
+from domain.requests import RequestService
 
 PLACEHOLDER = re.compile(r"{(\w+)}")
 WEEKDAYS = "月火水木金土日"
@@ -108,15 +110,15 @@ def score(use: TemplateUse, c: Consultation) -> int:
 
 
 class SuggestionService:
-    def __init__(self, requests, uses: Sequence[TemplateUse]) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, requests: RequestService, uses: Sequence[TemplateUse]) -> None:
         self.requests = requests
         self.uses = {u.code: u for u in uses}
 
     @property
-    def consultations(self):  # type: ignore[no-untyped-def]
+    def consultations(self) -> ConsultationService:
         return self.requests.consultations
 
-    async def values(self, uow, c: Consultation, template_code: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    async def values(self, uow: SuggestionUnitOfWork, c: Consultation, template_code: str) -> dict[str, str]:
         """What the case fills a template with, read in the caller's unit of work."""
         use = self.uses.get(template_code)
         knowledge = self.consultations.knowledge
@@ -125,7 +127,7 @@ class SuggestionService:
         if owner is not None and owner.display_name:
             values["consulter_name"] = owner.display_name
         chain = [c.id, *await uow.requests.earlier_chain(c.id)]
-        requests = await uow.requests.list(chain)
+        requests = await uow.requests.for_consultations(chain)
         platform_name = None
         for r in requests:
             if r.target.platform:

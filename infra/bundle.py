@@ -165,9 +165,9 @@ def write_zip(bundle: EvidenceBundle, out: IO[bytes]) -> None:
 def spool(bundle: EvidenceBundle) -> IO[bytes]:
     """The ZIP in a spooled temporary file, rewound. The caller closes it (closing deletes it)."""
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by the stream
-    write_zip(bundle, out)  # type: ignore[arg-type]
+    write_zip(bundle, out)
     out.seek(0)
-    return out  # type: ignore[return-value]
+    return out
 
 
 def chunks(spooled: IO[bytes]) -> Iterator[bytes]:

@@ -12,12 +12,12 @@ from domain.suggestions import TemplateUse, uses_from_raw
 from infra.yaml_data import load_yaml
 
 
-def read_raw() -> dict:  # type: ignore[type-arg]
+def read_raw() -> dict:
     text = resources.files("domain.knowledge").joinpath("clocks.yaml").read_text(encoding="utf-8")
-    return load_yaml(text)  # type: ignore[no-any-return]
+    return load_yaml(text)
 
 
-def rules_from(raw: dict, knowledge: Knowledge) -> ClockRules:  # type: ignore[type-arg]
+def rules_from(raw: dict, knowledge: Knowledge) -> ClockRules:
     return clock_rules_from_raw(
         raw,
         request_kinds=[k.value for k in RequestKind],

@@ -71,10 +71,10 @@ class Container:
     triage: TriageRules
     knowledge: Knowledge
     guidance: GuidanceService
-    answers: AnswerService | None = None
-    letters: LetterService | None = None
-    quality: QualityService | None = None
-    statistics: StatisticsService | None = None
+    answers: AnswerService
+    letters: LetterService
+    quality: QualityService
+    statistics: StatisticsService
     line: LineBot | None = None
     chatbot: ChatbotService | None = None
     requests: RequestService | None = None

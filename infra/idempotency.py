@@ -23,8 +23,10 @@ from typing import Any
 from sqlalchemy import delete, event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from domain.errors import Conflict
+from infra.db.engine import affected
 from infra.db.tables import IdempotencyRow
 
 KEEP = timedelta(hours=24)
@@ -93,6 +95,7 @@ def should_record(db: AsyncSession, scope: IdempotencyScope | None) -> bool:
 async def record(db: AsyncSession, scope: IdempotencyScope, now: datetime) -> None:
     """Add the key to the create's transaction (the caller commits)."""
     await db.flush()  # runs `watch`, so the created row is known
+    assert scope.principal_id is not None and scope.key is not None, "an armed scope has both"
     db.add(
         IdempotencyRow(
             principal_id=scope.principal_id,
@@ -120,7 +123,7 @@ async def find(
         if row is not None and row.expires_at <= now:
             await db.execute(
                 delete(IdempotencyRow).where(
-                    IdempotencyRow.principal_id == principal_id, IdempotencyRow.key == key
+                    col(IdempotencyRow.principal_id) == principal_id, col(IdempotencyRow.key) == key
                 )
             )
             await db.commit()
@@ -146,6 +149,6 @@ async def store_answer(
 async def purge_expired(factory: async_sessionmaker[AsyncSession], now: datetime) -> int:
     """Keys (and the answers stored with them, which may quote what a consulter wrote) go after a day."""
     async with factory() as db:
-        result = await db.execute(delete(IdempotencyRow).where(IdempotencyRow.expires_at <= now))
+        result = await db.execute(delete(IdempotencyRow).where(col(IdempotencyRow.expires_at) <= now))
         await db.commit()
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return int(affected(result) or 0)

@@ -10,7 +10,7 @@ from domain.letters import LetterCatalogue, catalogue_from_raw
 from infra.yaml_data import load_yaml
 
 
-def _read(name: str) -> dict:  # type: ignore[type-arg]
+def _read(name: str) -> dict:
     return load_yaml(resources.files("domain.knowledge").joinpath(name).read_text(encoding="utf-8"))
 
 

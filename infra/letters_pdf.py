@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Literal
 
 from fpdf import FPDF
 from fpdf.enums import WrapMode, XPos, YPos
@@ -35,7 +36,7 @@ class _LetterPdf(FPDF):
 
 
 def _para(
-    pdf: FPDF, text: str, size: float = 10.5, h: float = LINE, border: int = 0, align: str = "L"
+    pdf: FPDF, text: str, size: float = 10.5, h: float = LINE, border: Literal[0, 1] = 0, align: str = "L"
 ) -> None:
     pdf.set_font(FONT_FAMILY, size=size)
     pdf.multi_cell(

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict
 
 _HANDLER_MARK = "_madoguchi_json"
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
@@ -58,7 +59,7 @@ class JsonLines:
 SINK = JsonLines()
 
 
-def _drop_terminal_colours(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _drop_terminal_colours(_logger: Any, _name: str, event: EventDict) -> EventDict:
     """uvicorn passes a copy of its message with ANSI colour codes (`color_message`) for terminals."""
     event.pop("color_message", None)
     return event

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -74,8 +75,9 @@ class FileMailer:
 
 
 def make_mailer(settings: Settings) -> Mailer:
-    return {
+    backends: dict[MailBackend, Callable[[Settings], Mailer]] = {
         MailBackend.smtp: SmtpMailer,
         MailBackend.console: ConsoleMailer,
         MailBackend.file: FileMailer,
-    }[settings.mail_backend](settings)
+    }
+    return backends[settings.mail_backend](settings)

@@ -160,7 +160,7 @@ def scrape_registry() -> CollectorRegistry:
     if multiprocess_dir() is None:
         return REGISTRY
     registry = CollectorRegistry()
-    _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    _multiprocess.MultiProcessCollector(registry)
     return registry
 
 
@@ -171,7 +171,7 @@ def exposition() -> bytes:
 def mark_process_dead(pid: int) -> None:
     """A worker that stops takes its `live*` gauges with it."""
     if multiprocess_dir() is not None:
-        _multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+        _multiprocess.mark_process_dead(pid)
 
 
 def authorized(header: str | None, token: str | None) -> bool:

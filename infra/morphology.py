@@ -21,7 +21,7 @@ class SudachiProperNouns:
         self._mode = SplitMode.C
         self._local = threading.local()  # a Sudachi tokenizer is not safe to share between threads
 
-    def _tokenizer(self):  # type: ignore[no-untyped-def]
+    def _tokenizer(self):
         tokenizer = getattr(self._local, "tokenizer", None)
         if tokenizer is None:
             make = getattr(self._dictionary, "tokenizer", None) or self._dictionary.create

@@ -27,7 +27,7 @@ class Argon2Passwords:
         # NFKC so the same password typed with a full-width IME still matches.
         return unicodedata.normalize("NFKC", password)
 
-    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def _run(self, fn, *args):
         async with self._limit:
             return await anyio.to_thread.run_sync(fn, *args)
 

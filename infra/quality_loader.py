@@ -14,7 +14,7 @@ from infra.yaml_data import load_yaml
 PLACEHOLDERS = frozenset({"consulter_name", "platform", "url", "desk_name", "desk_phone", "deadline"})
 
 
-def _read(name: str) -> dict:  # type: ignore[type-arg]
+def _read(name: str) -> dict:
     return load_yaml(resources.files("domain.knowledge").joinpath(name).read_text(encoding="utf-8"))
 
 

@@ -218,7 +218,7 @@ def yearly_report(stats: Statistics) -> bytes:
     return bytes(pdf.output())
 
 
-def _grid(pdf, header: list[str], body: list[list[str]], first: float = 58) -> None:  # type: ignore[no-untyped-def]
+def _grid(pdf, header: list[str], body: list[list[str]], first: float = 58) -> None:
     width = pdf.w - pdf.l_margin - pdf.r_margin
     rest = (width - first) / max(1, len(header) - 1)
     widths = [first, *([rest] * (len(header) - 1))]
@@ -234,7 +234,7 @@ def _grid(pdf, header: list[str], body: list[list[str]], first: float = 58) -> N
         pdf.ln()
 
 
-def _fit(pdf, text: str, width: float) -> str:  # type: ignore[no-untyped-def]
+def _fit(pdf, text: str, width: float) -> str:
     """Shortens a label that does not fit its cell (numbers always fit)."""
     if pdf.get_string_width(text) <= width - 1:
         return text

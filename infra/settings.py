@@ -277,7 +277,7 @@ class Settings(BaseSettings):
         production = os.environ.get(PREFIX + "ENV", "").strip().lower() == Environment.production
         if production or not DOTENV.is_file():
             return cls()
-        return cls(_env_file=DOTENV, _env_file_encoding="utf-8")  # type: ignore[call-arg]
+        return cls(_env_file=DOTENV, _env_file_encoding="utf-8")
 
     @classmethod
     def known_names(cls) -> frozenset[str]:

@@ -8,7 +8,7 @@ import secrets
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import anyio
 import pikepdf
@@ -187,7 +187,7 @@ def _name(value: object) -> str | None:
     return str(value) if isinstance(value, pikepdf.Name) else None
 
 
-def _is_container(value: object) -> bool:
+def _is_container(value: object) -> TypeGuard[pikepdf.Dictionary | pikepdf.Stream]:
     return isinstance(value, pikepdf.Dictionary | pikepdf.Stream)
 
 
@@ -248,6 +248,7 @@ def _walk(pdf: pikepdf.Pdf, on_dict: Any, on_array: Any) -> None:
             budget -= 1
             if budget < 0:
                 raise _PdfNotClean("too many objects")
+            children: list[tuple[str | int, Any]]
             if _is_container(obj):
                 on_dict(obj, at)
                 children = [(k, obj.get(k)) for k in list(obj.keys())]

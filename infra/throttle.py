@@ -22,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import case, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from domain.errors import Unavailable
 from domain.ports import Counted
@@ -74,16 +75,16 @@ class DbThrottle(_Limits):
     async def _count(self, key: str, now: datetime) -> Counted:
         window = self._window(key)
         stale = now - window
-        fresh_window = ThrottleRow.window_started_at <= stale
+        fresh_window = col(ThrottleRow.window_started_at) <= stale
         # One atomic statement: concurrent attempts each see their own count (no read-modify-write race).
         count = (
             update(ThrottleRow)
-            .where(ThrottleRow.key == key)
+            .where(col(ThrottleRow.key) == key)
             .values(
-                failures=case((fresh_window, 1), else_=ThrottleRow.failures + 1),
-                window_started_at=case((fresh_window, now), else_=ThrottleRow.window_started_at),
+                failures=case((fresh_window, 1), else_=col(ThrottleRow.failures) + 1),
+                window_started_at=case((fresh_window, now), else_=col(ThrottleRow.window_started_at)),
             )
-            .returning(ThrottleRow.failures, ThrottleRow.window_started_at)
+            .returning(col(ThrottleRow.failures), col(ThrottleRow.window_started_at))
         )
         failures, started = 1, now
         for _ in range(3):
@@ -104,20 +105,20 @@ class DbThrottle(_Limits):
         async with self.factory() as db:
             await db.execute(
                 update(ThrottleRow)
-                .where(ThrottleRow.key.in_(keys), ThrottleRow.failures > 0)  # type: ignore[attr-defined]
-                .values(failures=ThrottleRow.failures - 1)
+                .where(col(ThrottleRow.key).in_(keys), col(ThrottleRow.failures) > 0)
+                .values(failures=col(ThrottleRow.failures) - 1)
             )
             await db.commit()
 
     async def clear(self, keys: Sequence[str]) -> None:
         async with self.factory() as db:
-            await db.execute(delete(ThrottleRow).where(ThrottleRow.key.in_(keys)))  # type: ignore[attr-defined]
+            await db.execute(delete(ThrottleRow).where(col(ThrottleRow.key).in_(keys)))
             await db.commit()
 
     async def clear_prefix(self, prefix: str) -> None:
         async with self.factory() as db:
             await db.execute(
-                delete(ThrottleRow).where(ThrottleRow.key.startswith(prefix, autoescape=True))  # type: ignore[attr-defined]
+                delete(ThrottleRow).where(col(ThrottleRow.key).startswith(prefix, autoescape=True))
             )
             await db.commit()
 

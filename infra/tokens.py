@@ -66,9 +66,10 @@ class TokenCodec:
             "cli": actor.client.value,
         }
         if actor.is_person:
+            assert actor.role is not None, "a person always has a role"
             claims.update(
                 sub=str(actor.user_id), sid=str(actor.session_id), role=actor.role.value, mfa=actor.mfa
-            )  # type: ignore[union-attr]
+            )
         else:
             claims.update(sub=f"client:{actor.service_client_id}", scope=" ".join(sorted(actor.scopes)))
         return jwt.encode(claims, self._access_key, algorithm=ALGORITHMS[0]), int(ttl.total_seconds())

@@ -130,7 +130,8 @@ def configure_tracing(
         if exporter is None:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")  # type: ignore[union-attr]
+            assert endpoint is not None  # no exporter given, so there is an endpoint (see above)
+            exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
         tracer_provider = TracerProvider(
             resource=Resource.create({"service.name": service}),
             sampler=ParentBased(TraceIdRatioBased(sample_ratio)),

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from domain.accounts import PASSWORD_RESET, REGISTRATION, AccountService
 from domain.ports import Clock
@@ -42,9 +43,9 @@ CHATBOT_PURGE_EVERY = timedelta(hours=1)
 
 OUTBOX = WorkTable(
     OutboxRow,
-    pending=lambda: [OutboxRow.sent_at.is_(None), OutboxRow.failed_at.is_(None)],  # type: ignore[union-attr]
-    due=lambda now: [OutboxRow.next_attempt_at <= now],
-    order_by=lambda: [OutboxRow.created_at],
+    pending=lambda: [col(OutboxRow.sent_at).is_(None), col(OutboxRow.failed_at).is_(None)],
+    due=lambda now: [col(OutboxRow.next_attempt_at) <= now],
+    order_by=lambda: [col(OutboxRow.created_at)],
 )
 
 

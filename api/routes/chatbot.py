@@ -143,7 +143,7 @@ async def get_session(
         expires_at=t.expires_at,
         turns=[
             TranscriptEntryOut(
-                role=e.role,  # type: ignore[arg-type]
+                role=e.role,  # type: ignore[arg-type]  # domain/chatbot.py types it str; it is bot | user
                 at=e.at,
                 text=e.text,
                 messages=messages_out(e.messages),

@@ -274,7 +274,7 @@ async def list_consultations(
         created_to=created_to,
         overdue=overdue,
     )
-    found = await c.consultations.list(actor, flt, after=position(cursor), limit=limit + 1)
+    found = await c.consultations.page(actor, flt, after=position(cursor), limit=limit + 1)
     now = c.clock.now()
     return page_of(found, limit, lambda x: ConsultationOut(**summary(x, now)))
 
@@ -776,14 +776,14 @@ def referral_out(referral: Referral, desk: Desk | None) -> ReferralOut:
     summary="Referrals to other desks, with the desks' current contact details",
 )
 async def list_referrals(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[ReferralOut]:
-    return [referral_out(r, d) for r, d in await c.referrals.list(actor, consultation_id)]
+    return [referral_out(r, d) for r, d in await c.referrals.list_for(actor, consultation_id)]
 
 
 async def replay_referral(
     actor: Actor, c: Any, referral_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    for referral, desk in await c.referrals.list(actor, consultation_id):
+    for referral, desk in await c.referrals.list_for(actor, consultation_id):
         if referral.id == referral_id:
             return referral_out(referral, desk), {}
     raise NotFound("referral_not_found")

@@ -13,6 +13,7 @@ from api.schemas.common import problem_responses
 from api.schemas.guidance import (
     CategorySuggestionOut,
     ChartNodeOut,
+    ChartOptionOut,
     ChartOut,
     ChartSourceOut,
     ChartWalkIn,
@@ -24,6 +25,7 @@ from api.schemas.guidance import (
     DeskVersionOut,
     GuideBrief,
     GuideOut,
+    GuideStepOut,
     PlatformOut,
     ReportRouteOut,
     TriageIn,
@@ -84,8 +86,8 @@ def node_out(n: ChartNode) -> ChartNodeOut:
         text_ja=n.text_ja,
         text_en=n.text_en,
         options=[
-            {"id": o.id, "label_ja": o.label_ja, "label_en": o.label_en, "next": o.next} for o in n.options
-        ],  # type: ignore[misc]
+            ChartOptionOut(id=o.id, label_ja=o.label_ja, label_en=o.label_en, next=o.next) for o in n.options
+        ],
         title_ja=n.title_ja,
         title_en=n.title_en,
         guidance_ja=n.guidance_ja,
@@ -127,7 +129,7 @@ async def list_desks(
         SingleLine(),
     ] = None,
 ) -> list[DeskDetail]:
-    found = await c.desks.list(DeskFilter(kind=kind, category=category, emergency=emergency, text=q))
+    found = await c.desks.search(DeskFilter(kind=kind, category=category, emergency=emergency, text=q))
     return [desk_detail(v.desk, v.version) for v in found]
 
 
@@ -255,9 +257,9 @@ async def get_guide(slug: CodePath, c: ContainerDep) -> GuideOut:
         **guide_brief(g).model_dump(),
         summary_en=g.summary_en,
         steps=[
-            {"title_ja": s.title_ja, "title_en": s.title_en, "body_ja": s.body_ja, "body_en": s.body_en}
+            GuideStepOut(title_ja=s.title_ja, title_en=s.title_en, body_ja=s.body_ja, body_en=s.body_en)
             for s in g.steps
-        ],  # type: ignore[misc]
+        ],
         related_desks=list(g.related_desks),
         related_categories=list(g.related_categories),
     )

@@ -150,7 +150,7 @@ def draft_of(body: LetterRevisionIn) -> Draft:
 
 def _service(c: Any) -> LetterService:
     assert c.letters is not None
-    return c.letters  # type: ignore[no-any-return]
+    return c.letters
 
 
 @router.get(
@@ -173,7 +173,7 @@ async def list_letter_forms(c: ContainerDep) -> list[LetterFormOut]:
 )
 async def list_letters(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[LetterOut]:
     letters = _service(c)
-    return [letter_out(letters, x) for x in await letters.list(actor, consultation_id)]
+    return [letter_out(letters, x) for x in await letters.list_for(actor, consultation_id)]
 
 
 async def replay_letter(

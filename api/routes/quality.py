@@ -152,7 +152,7 @@ ToQ = Annotated[datetime, Query(alias="to", description="End of the period, excl
     responses=ERRORS,
 )
 async def list_drafts(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[DraftOut]:
-    return [draft_out(d) for d in await c.answers.list(actor, consultation_id)]
+    return [draft_out(d) for d in await c.answers.list_for(actor, consultation_id)]
 
 
 async def replay_draft(

@@ -23,7 +23,7 @@ from infra.knowledge import load_problem_catalogue
 router = APIRouter(tags=["reference"])
 
 
-def _category(c) -> CategoryOut:  # type: ignore[no-untyped-def]
+def _category(c) -> CategoryOut:
     return CategoryOut(
         code=c.code,
         label_ja=c.label_ja,

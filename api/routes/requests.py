@@ -58,7 +58,7 @@ RQ = "/{consultation_id}/requests"
 
 def service(c: Any) -> RequestService:
     assert c.requests is not None
-    return c.requests  # type: ignore[no-any-return]
+    return c.requests
 
 
 def clock_out(rules: ClockRules, k: ComputedClock, now: datetime) -> ClockOut:
@@ -175,7 +175,7 @@ async def replay_request(
 )
 async def list_requests(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[RequestOut]:
     svc, now = service(c), c.clock.now()
-    return [RequestOut(**request_out(svc, v, now)) for v in await svc.list(actor, consultation_id)]
+    return [RequestOut(**request_out(svc, v, now)) for v in await svc.list_for(actor, consultation_id)]
 
 
 @router.post(

@@ -6,14 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
 from api.schemas.common import Input, Output
 from api.schemas.text import MultiLine, SingleLine
 from infra.chatbot_loader import load_chatbot_flows
 
 # The languages the chatbot's data declares: the contract lists them, and adding one is a data change.
-CHATBOT_LANGUAGES: list[str | None] = [*load_chatbot_flows().languages, None]
+CHATBOT_LANGUAGES: list[JsonValue] = [*load_chatbot_flows().languages, None]
 
 
 class LinkOut(Output):

@@ -39,7 +39,7 @@ class Output(BaseModel):
     # No return annotation on purpose: pydantic would take `Any` as every field's serialised type and the
     # contract would lose them all.
     @field_serializer("*", mode="wrap")
-    def _timestamps_in_utc(self, value: Any, handler: SerializerFunctionWrapHandler, info: SerializationInfo):  # type: ignore[no-untyped-def]  # noqa: ANN202
+    def _timestamps_in_utc(self, value: Any, handler: SerializerFunctionWrapHandler, info: SerializationInfo):  # noqa: ANN202
         if isinstance(value, datetime) and info.mode == "json":
             return utc_timestamp(value)
         return handler(value)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from api.schemas.common import Input, Output
 from api.schemas.guidance import DeskOut
@@ -17,7 +18,7 @@ ShortText = Annotated[str, SingleLine(min_length=1, max_length=200)]
 LongText = Annotated[str, MultiLine(min_length=1, max_length=8000)]
 Note = Annotated[str, MultiLine(max_length=4000)]
 
-INTAKE_EXAMPLE = {
+INTAKE_EXAMPLE: JsonDict = {
     "channel": "web",
     "relation": "self",
     "title": "SNSで実名と勤務先をさらされ、悪口を書かれています",
@@ -176,7 +177,7 @@ class MessageOut(Output):
 
 
 Hex64 = Annotated[str, SingleLine(min_length=64, max_length=64, pattern="^[0-9a-fA-F]{64}$")]
-HASHES_EXAMPLE = {
+HASHES_EXAMPLE: JsonDict = {
     "sha256": "9f2c4d8e1b7a6c3f5e0d2a9b8c7f6e5d4c3b2a1908f7e6d5c4b3a29180f7e6d5",
     "pdq": "d8f8f0cce0f4e84d0e370a22028f67f0b36e2ed596623e1d33e6339c4e9c9b22",
     "pdq_quality": 100,

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import ConfigDict, Field
+from pydantic.config import JsonDict
 
 from api.schemas.common import Input, Output
 from api.schemas.text import Code, MultiLine, SingleLine
@@ -33,7 +34,7 @@ class DeskDetail(DeskOut):
     version: int
 
 
-DESK_EXAMPLE = {
+DESK_EXAMPLE: JsonDict = {
     "code": "tokyo_bar_association",
     "name_ja": "東京弁護士会 法律相談センター",
     "name_en": "Tokyo Bar Association legal consultation centre",

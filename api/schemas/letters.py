@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
+from pydantic.config import JsonDict
 
 from api.schemas.common import Input, Output
 from api.schemas.text import Code, MultiLine, SingleLine
@@ -21,7 +22,7 @@ LetterKindCode = Literal[
 Choice = Annotated[str, SingleLine(min_length=1, max_length=200)]
 GuidedText = Annotated[str, MultiLine(max_length=5000)]
 
-LETTER_EXAMPLE = {
+LETTER_EXAMPLE: JsonDict = {
     "kind": "removal_defamation_privacy",
     "recipient": "株式会社ホスティング例",
     "evidence_ids": ["5b0c1f9e-6d0a-4c55-9a57-3f8f2f0e9c11"],

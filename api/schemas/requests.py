@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from api.schemas.common import Input, Output
 from api.schemas.consultations import ConsultationOut
@@ -18,7 +19,7 @@ Short = Annotated[str, SingleLine(min_length=1, max_length=200)]
 RefNo = Annotated[str, SingleLine(min_length=1, max_length=100)]
 Note = Annotated[str, MultiLine(max_length=4000)]
 
-REQUEST_EXAMPLE = {
+REQUEST_EXAMPLE: JsonDict = {
     "kind": "platform_form",
     "target": {"platform": "x", "service": "x"},
     "evidence_ids": ["3f1c2b9e-6a4d-4e8b-9c1a-2d5e7f8a9b0c"],

@@ -43,7 +43,7 @@ class _Text:
         inner = handler(source)
         if inner["type"] == "str":
             limits = {"min_length": self.min_length, "max_length": self.max_length, "pattern": self.pattern}
-            inner = {**inner, **{k: v for k, v in limits.items() if v is not None}, "strip_whitespace": False}  # type: ignore[typeddict-item]
+            inner = {**inner, **{k: v for k, v in limits.items() if v is not None}, "strip_whitespace": False}
         elif self.min_length is not None or self.max_length is not None or self.pattern is not None:
             raise TypeError(f"text limits apply to str, not {source!r}")
         return core_schema.no_info_before_validator_function(self.clean, inner)

@@ -8,8 +8,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from domain.chatbot import ChatDraft, ChatSession, ChatTurn, Draft
+from infra.db.engine import affected
 from infra.db.tables_chatbot import ChatbotDraftRow, ChatbotSessionRow, ChatbotTurnRow
 
 S = ChatbotSessionRow
@@ -65,13 +67,13 @@ class SqlChatbot:
         await self.db.flush()
 
     async def get_session(self, session_id: uuid.UUID) -> ChatSession | None:
-        row = (await self.db.execute(select(S).where(S.id == session_id))).scalar_one_or_none()
+        row = (await self.db.execute(select(S).where(col(S.id) == session_id))).scalar_one_or_none()
         return _session(row) if row else None
 
     async def save_session(self, s: ChatSession, *, expected_version: int) -> bool:
         result = await self.db.execute(
             update(S)
-            .where(S.id == s.id, S.version == expected_version)
+            .where(col(S.id) == s.id, col(S.version) == expected_version)
             .values(
                 state=s.state,
                 turns=s.turns,
@@ -80,7 +82,7 @@ class SqlChatbot:
                 expires_at=s.expires_at,
             )
         )
-        return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+        return affected(result) == 1
 
     async def add_turns(self, turns: Sequence[ChatTurn]) -> None:
         for t in turns:
@@ -97,7 +99,7 @@ class SqlChatbot:
         await self.db.flush()
 
     async def turns(self, session_id: uuid.UUID) -> list[ChatTurn]:
-        rows = await self.db.execute(select(T).where(T.session_id == session_id).order_by(T.seq))
+        rows = await self.db.execute(select(T).where(col(T.session_id) == session_id).order_by(col(T.seq)))
         return [
             ChatTurn(r.id, r.session_id, r.seq, r.role, dict(r.payload or {}), r.created_at)
             for r in rows.scalars()
@@ -122,12 +124,12 @@ class SqlChatbot:
         # The conditional UPDATE is the single-use guarantee: of two concurrent claims only one matches.
         result = await self.db.execute(
             update(D)
-            .where(D.token_digest == token_digest, D.claimed_at.is_(None), D.expires_at > now)  # type: ignore[union-attr]
+            .where(col(D.token_digest) == token_digest, col(D.claimed_at).is_(None), col(D.expires_at) > now)
             .values(claimed_at=now, claimed_by=user_id)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if affected(result) != 1:
             return None
-        row = (await self.db.execute(select(D).where(D.token_digest == token_digest))).scalar_one()
+        row = (await self.db.execute(select(D).where(col(D.token_digest) == token_digest))).scalar_one()
         return _draft(row)
 
 
@@ -137,10 +139,10 @@ async def purge_chatbot(
     """Delete sessions (with their transcripts and hand-off drafts) idle for longer than `retention`; returns
     how many sessions went. Sessions last at most a few hours, so idle this long means finished."""
     cutoff = now - retention
-    old = select(S.id).where(S.last_seen_at < cutoff)
+    old = select(col(S.id)).where(col(S.last_seen_at) < cutoff)
     async with sessions_factory() as db:
-        await db.execute(delete(D).where(D.session_id.in_(old)))  # type: ignore[attr-defined]
-        await db.execute(delete(T).where(T.session_id.in_(old)))  # type: ignore[attr-defined]
-        result = await db.execute(delete(S).where(S.last_seen_at < cutoff))
+        await db.execute(delete(D).where(col(D.session_id).in_(old)))
+        await db.execute(delete(T).where(col(T.session_id).in_(old)))
+        result = await db.execute(delete(S).where(col(S.last_seen_at) < cutoff))
         await db.commit()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(affected(result) or 0)

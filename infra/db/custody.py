@@ -12,10 +12,12 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from domain.actors import Actor
 from domain.custody import GENESIS, Head, Link, Stamp, check_detail, link_hash
 from domain.ports import Clock
+from infra.db.engine import affected
 from infra.db.tables_custody import CustodyHeadRow, CustodyLinkRow, CustodyStampRow
 
 
@@ -49,15 +51,15 @@ class SqlCustody:
         so two events on one consultation line up instead of forking. SQLite: the insert opens the write
         transaction, which SQLite runs one at a time (busy_timeout waits for the other). Either way the
         primary key (consultation_id, seq) refuses a second link n outright."""
-        dialect = self.db.bind.dialect.name
+        dialect = self.db.get_bind().dialect.name
         make = pg_insert if dialect == "postgresql" else sqlite_insert
         await self.db.execute(
             make(CustodyHeadRow)
             .values(consultation_id=consultation_id, seq=0, hash=GENESIS, updated_at=now)
             .on_conflict_do_nothing(index_elements=["consultation_id"])
         )
-        query = select(CustodyHeadRow.seq, CustodyHeadRow.hash).where(
-            CustodyHeadRow.consultation_id == consultation_id
+        query = select(col(CustodyHeadRow.seq), col(CustodyHeadRow.hash)).where(
+            col(CustodyHeadRow.consultation_id) == consultation_id
         )
         if dialect == "postgresql":
             query = query.with_for_update()
@@ -107,17 +109,17 @@ class SqlCustody:
         )
         moved = await self.db.execute(
             update(CustodyHeadRow)
-            .where(CustodyHeadRow.consultation_id == consultation_id, CustodyHeadRow.seq == seq)
+            .where(col(CustodyHeadRow.consultation_id) == consultation_id, col(CustodyHeadRow.seq) == seq)
             .values(seq=link.seq, hash=digest, updated_at=now)
         )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
+        if affected(moved) != 1:
             raise RuntimeError("custody head moved under its lock")  # never: the lock and the key forbid it
         return replace(link, hash=digest)
 
     async def head(self, consultation_id: uuid.UUID) -> Head | None:
         row = (
             await self.db.execute(
-                select(CustodyHeadRow).where(CustodyHeadRow.consultation_id == consultation_id)
+                select(CustodyHeadRow).where(col(CustodyHeadRow.consultation_id) == consultation_id)
             )
         ).scalar_one_or_none()
         return Head(row.consultation_id, row.seq, row.hash, row.updated_at) if row else None
@@ -126,24 +128,26 @@ class SqlCustody:
         rows = (
             await self.db.execute(
                 select(CustodyLinkRow)
-                .where(CustodyLinkRow.consultation_id == consultation_id)
-                .order_by(CustodyLinkRow.seq)
+                .where(col(CustodyLinkRow.consultation_id) == consultation_id)
+                .order_by(col(CustodyLinkRow.seq))
             )
         ).scalars()
         return [_link(r) for r in rows]
 
     async def chain_ids(self) -> list[uuid.UUID]:
         """Every consultation with a head or a link (a chain whose head was deleted still shows)."""
-        heads = (await self.db.execute(select(CustodyHeadRow.consultation_id))).scalars().all()
-        linked = (await self.db.execute(select(CustodyLinkRow.consultation_id).distinct())).scalars().all()
+        heads = (await self.db.execute(select(col(CustodyHeadRow.consultation_id)))).scalars().all()
+        linked = (
+            (await self.db.execute(select(col(CustodyLinkRow.consultation_id)).distinct())).scalars().all()
+        )
         return sorted({*heads, *linked}, key=str)
 
     async def stamps(self, consultation_id: uuid.UUID) -> list[Stamp]:
         rows = (
             await self.db.execute(
                 select(CustodyStampRow)
-                .where(CustodyStampRow.consultation_id == consultation_id)
-                .order_by(CustodyStampRow.seq, CustodyStampRow.stamped_at)
+                .where(col(CustodyStampRow.consultation_id) == consultation_id)
+                .order_by(col(CustodyStampRow.seq), col(CustodyStampRow.stamped_at))
             )
         ).scalars()
         return [Stamp(r.consultation_id, r.seq, r.hash, r.token, r.stamped_at, r.tsa_url) for r in rows]
@@ -163,14 +167,16 @@ class SqlCustody:
 
     async def unstamped_heads(self, limit: int = 500) -> Sequence[Head]:
         """Heads that moved since their last stamp (or were never stamped)."""
-        rows = (await self.db.execute(select(CustodyHeadRow).where(CustodyHeadRow.seq > 0))).scalars().all()
+        rows = (
+            (await self.db.execute(select(CustodyHeadRow).where(col(CustodyHeadRow.seq) > 0))).scalars().all()
+        )
         out: list[Head] = []
         for row in rows:
             last = (
                 await self.db.execute(
-                    select(CustodyStampRow.seq)
-                    .where(CustodyStampRow.consultation_id == row.consultation_id)
-                    .order_by(CustodyStampRow.seq.desc())
+                    select(col(CustodyStampRow.seq))
+                    .where(col(CustodyStampRow.consultation_id) == row.consultation_id)
+                    .order_by(col(CustodyStampRow.seq).desc())
                     .limit(1)
                 )
             ).scalar_one_or_none()

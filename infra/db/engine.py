@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool, Pool
 
@@ -74,10 +74,10 @@ def make_engine(url: str, *, pool_size: int = 10, timeout: float = 5.0, pooled: 
         database = make_url(url).database
         if pooled and (not database or database == ":memory:" or "mode=memory" in url):
             pool_options = {}  # an in-memory database lives in its one connection (SQLAlchemy's StaticPool)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool_options)  # type: ignore[arg-type]
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool_options)
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection, _record):
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -92,7 +92,7 @@ def make_engine(url: str, *, pool_size: int = 10, timeout: float = 5.0, pooled: 
         pool_options["pool_recycle"] = 1800
     engine = create_async_engine(
         url,
-        **pool_options,  # type: ignore[arg-type]
+        **pool_options,
         connect_args={
             "timeout": timeout,
             "command_timeout": 30,
@@ -109,3 +109,9 @@ def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
 
 # SQLAlchemy names a pool subclass's logger after its module: keep it as quiet as SQLAlchemy's own.
 logging.getLogger(f"{__name__}.{MeteredPool.__name__}").setLevel(logging.WARNING)
+
+
+def affected(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched. AsyncSession.execute is typed to return a Result for every
+    statement; for DML it is a CursorResult, which has the count."""
+    return cast(CursorResult[Any], result).rowcount

@@ -7,10 +7,12 @@ import uuid
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from domain.desks import DeskVersion
 from domain.knowledge_model import desk_from_dict, desk_to_dict
 from domain.referrals import Referral, ReferralEvent, ReferralState
+from infra.db.engine import affected
 from infra.db.tables import DeskVersionRow, ReferralEventRow, ReferralRow
 
 D = DeskVersionRow
@@ -25,29 +27,33 @@ class SqlDesks:
         self.db = db
 
     async def current(self) -> list[DeskVersion]:
-        newest = select(D.code, func.max(D.version).label("v")).group_by(D.code).subquery()
+        newest = select(col(D.code), func.max(col(D.version)).label("v")).group_by(col(D.code)).subquery()
         rows = await self.db.execute(
-            select(D).join(newest, (D.code == newest.c.code) & (D.version == newest.c.v)).order_by(D.code)
+            select(D)
+            .join(newest, (col(D.code) == newest.c.code) & (col(D.version) == newest.c.v))
+            .order_by(col(D.code))
         )
         return [_version(r) for r in rows.scalars()]
 
     async def stamp(self) -> frozenset[uuid.UUID]:
         # The ids of the current versions: any new version (or one removed) changes the set, whatever the
         # clock says; ids only, no JSON to fetch or parse.
-        newest = select(D.code, func.max(D.version).label("v")).group_by(D.code).subquery()
+        newest = select(col(D.code), func.max(col(D.version)).label("v")).group_by(col(D.code)).subquery()
         rows = await self.db.execute(
-            select(D.id).join(newest, (D.code == newest.c.code) & (D.version == newest.c.v))
+            select(col(D.id)).join(newest, (col(D.code) == newest.c.code) & (col(D.version) == newest.c.v))
         )
         return frozenset(rows.scalars())
 
     async def get(self, code: str) -> DeskVersion | None:
         row = (
-            await self.db.execute(select(D).where(D.code == code).order_by(D.version.desc()).limit(1))  # type: ignore[attr-defined]
+            await self.db.execute(
+                select(D).where(col(D.code) == code).order_by(col(D.version).desc()).limit(1)
+            )
         ).scalar_one_or_none()
         return _version(row) if row else None
 
     async def versions(self, code: str) -> list[DeskVersion]:
-        rows = await self.db.execute(select(D).where(D.code == code).order_by(D.version))
+        rows = await self.db.execute(select(D).where(col(D.code) == code).order_by(col(D.version)))
         return [_version(r) for r in rows.scalars()]
 
     async def add_version(self, version: DeskVersion) -> bool:
@@ -105,27 +111,27 @@ class SqlReferrals:
         row = (
             await self.db.execute(
                 select(ReferralRow).where(
-                    ReferralRow.id == referral_id, ReferralRow.consultation_id == consultation_id
+                    col(ReferralRow.id) == referral_id, col(ReferralRow.consultation_id) == consultation_id
                 )
             )
         ).scalar_one_or_none()
         return self._referral(row) if row else None
 
-    async def list(self, consultation_id: uuid.UUID) -> list[Referral]:
+    async def for_consultation(self, consultation_id: uuid.UUID) -> list[Referral]:
         rows = await self.db.execute(
             select(ReferralRow)
-            .where(ReferralRow.consultation_id == consultation_id)
-            .order_by(ReferralRow.created_at, ReferralRow.id)
+            .where(col(ReferralRow.consultation_id) == consultation_id)
+            .order_by(col(ReferralRow.created_at), col(ReferralRow.id))
         )
         return [self._referral(r) for r in rows.scalars()]
 
     async def set_state(self, referral: Referral, expected: ReferralState) -> bool:
         result = await self.db.execute(
             update(ReferralRow)
-            .where(ReferralRow.id == referral.id, ReferralRow.state == expected.value)
+            .where(col(ReferralRow.id) == referral.id, col(ReferralRow.state) == expected.value)
             .values(state=referral.state.value, updated_at=referral.updated_at)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return affected(result) == 1
 
     async def add_event(self, event: ReferralEvent) -> None:
         self.db.add(
@@ -143,8 +149,8 @@ class SqlReferrals:
     async def events(self, referral_id: uuid.UUID) -> list[ReferralEvent]:
         rows = await self.db.execute(
             select(ReferralEventRow)
-            .where(ReferralEventRow.referral_id == referral_id)
-            .order_by(ReferralEventRow.at)
+            .where(col(ReferralEventRow.referral_id) == referral_id)
+            .order_by(col(ReferralEventRow.at))
         )
         return [
             ReferralEvent(

@@ -21,6 +21,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.ports import Clock
+from infra.db.engine import affected
 
 log = logging.getLogger("madoguchi.worker")
 
@@ -53,7 +54,7 @@ async def take(db: AsyncSession, work: WorkTable, row_id: uuid.UUID, now: dateti
     result = await db.execute(
         update(t).where(t.id == row_id, *work.pending(), _free(t, now)).values(locked_until=now + lease)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+    return affected(result) == 1
 
 
 async def renew(db: AsyncSession, table: Any, row_id: uuid.UUID, now: datetime, lease: timedelta) -> bool:
@@ -64,7 +65,7 @@ async def renew(db: AsyncSession, table: Any, row_id: uuid.UUID, now: datetime, 
         .where(table.id == row_id, table.locked_until.is_not(None), table.locked_until >= now)
         .values(locked_until=now + lease)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+    return affected(result) == 1
 
 
 async def claim_due(

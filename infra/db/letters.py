@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from domain.letters import (
     Letter,
@@ -20,6 +21,7 @@ from domain.letters import (
     LetterVersion,
     Sender,
 )
+from infra.db.engine import affected
 from infra.db.tables_letters import LetterReviewRow, LetterRow, LetterVersionRow
 
 
@@ -117,8 +119,8 @@ class SqlLetters:
         for v in (
             await self.db.execute(
                 select(LetterVersionRow)
-                .where(LetterVersionRow.letter_id.in_(ids))  # type: ignore[attr-defined]
-                .order_by(LetterVersionRow.number)  # type: ignore[arg-type]
+                .where(col(LetterVersionRow.letter_id).in_(ids))
+                .order_by(col(LetterVersionRow.number))
             )
         ).scalars():
             versions[v.letter_id].append(
@@ -130,8 +132,8 @@ class SqlLetters:
         for r in (
             await self.db.execute(
                 select(LetterReviewRow)
-                .where(LetterReviewRow.letter_id.in_(ids))  # type: ignore[attr-defined]
-                .order_by(LetterReviewRow.created_at, LetterReviewRow.version_number)  # type: ignore[arg-type]
+                .where(col(LetterReviewRow.letter_id).in_(ids))
+                .order_by(col(LetterReviewRow.created_at), col(LetterReviewRow.version_number))
             )
         ).scalars():
             reviews[r.letter_id].append(
@@ -175,8 +177,8 @@ class SqlLetters:
             (
                 await self.db.execute(
                     select(LetterRow)
-                    .where(LetterRow.consultation_id == consultation_id)
-                    .order_by(LetterRow.created_at.desc(), LetterRow.id)  # type: ignore[attr-defined]
+                    .where(col(LetterRow.consultation_id) == consultation_id)
+                    .order_by(col(LetterRow.created_at).desc(), col(LetterRow.id))
                 )
             )
             .scalars()
@@ -188,7 +190,7 @@ class SqlLetters:
         rows = (
             (
                 await self.db.execute(
-                    select(LetterRow).where(LetterRow.state == LetterState.awaiting_review.value)
+                    select(LetterRow).where(col(LetterRow.state) == LetterState.awaiting_review.value)
                 )
             )
             .scalars()
@@ -199,7 +201,7 @@ class SqlLetters:
     async def save_state(self, letter: Letter, expected_version: int) -> bool:
         result = await self.db.execute(
             update(LetterRow)
-            .where(LetterRow.id == letter.id, LetterRow.version == expected_version)  # type: ignore[arg-type]
+            .where(col(LetterRow.id) == letter.id, col(LetterRow.version) == expected_version)
             .values(
                 state=letter.state.value,
                 review_reasons=letter.review_reasons,
@@ -209,4 +211,4 @@ class SqlLetters:
                 version=letter.version,
             )
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return affected(result) == 1

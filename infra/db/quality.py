@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from domain.actors import Actor
 from domain.answers import AnswerDraft, AnswerVersion, DraftState, ManualRef, Review
@@ -17,6 +18,7 @@ from domain.consultations import OPEN_STATUSES, Status
 from domain.ports import Clock
 from domain.quality import Finding, ManualEntry, Overview, Proposal, Sample, StaleUse
 from infra.db.custody import SqlCustody
+from infra.db.engine import affected
 from infra.db.tables import (
     ConsultationCategoryRow,
     ConsultationRow,
@@ -65,8 +67,8 @@ class SqlAnswers:
         for v in (
             await self.db.execute(
                 select(AnswerVersionRow)
-                .where(AnswerVersionRow.draft_id.in_(ids))
-                .order_by(AnswerVersionRow.number)  # type: ignore[attr-defined]
+                .where(col(AnswerVersionRow.draft_id).in_(ids))
+                .order_by(col(AnswerVersionRow.number))
             )
         ).scalars():
             template = ManualRef(v.template_code, v.template_version or 0) if v.template_code else None
@@ -87,8 +89,8 @@ class SqlAnswers:
         for r in (
             await self.db.execute(
                 select(AnswerReviewRow)
-                .where(AnswerReviewRow.draft_id.in_(ids))
-                .order_by(AnswerReviewRow.created_at)  # type: ignore[attr-defined]
+                .where(col(AnswerReviewRow.draft_id).in_(ids))
+                .order_by(col(AnswerReviewRow.created_at))
             )
         ).scalars():
             reviews[r.draft_id].append(
@@ -123,8 +125,8 @@ class SqlAnswers:
             (
                 await self.db.execute(
                     select(AnswerDraftRow)
-                    .where(AnswerDraftRow.consultation_id == consultation_id)
-                    .order_by(AnswerDraftRow.created_at)
+                    .where(col(AnswerDraftRow.consultation_id) == consultation_id)
+                    .order_by(col(AnswerDraftRow.created_at))
                 )
             )
             .scalars()
@@ -136,7 +138,9 @@ class SqlAnswers:
         rows = (
             (
                 await self.db.execute(
-                    select(AnswerDraftRow).where(AnswerDraftRow.state == DraftState.awaiting_review.value)
+                    select(AnswerDraftRow).where(
+                        col(AnswerDraftRow.state) == DraftState.awaiting_review.value
+                    )
                 )
             )
             .scalars()
@@ -147,7 +151,7 @@ class SqlAnswers:
     async def save_state(self, draft: AnswerDraft, expected_version: int) -> bool:
         result = await self.db.execute(
             update(AnswerDraftRow)
-            .where(AnswerDraftRow.id == draft.id, AnswerDraftRow.version == expected_version)
+            .where(col(AnswerDraftRow.id) == draft.id, col(AnswerDraftRow.version) == expected_version)
             .values(
                 state=draft.state.value,
                 review_reasons=draft.review_reasons,
@@ -158,7 +162,7 @@ class SqlAnswers:
                 version=draft.version,
             )
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return affected(result) == 1
 
     async def add_version(self, version: AnswerVersion) -> None:
         self.db.add(
@@ -216,19 +220,24 @@ class SqlManual:
     async def current(self, kind: str) -> list[ManualEntry]:
         M = self.M
         newest = (
-            select(M.code, func.max(M.version).label("v")).where(M.kind == kind).group_by(M.code).subquery()
+            select(col(M.code), func.max(col(M.version)).label("v"))
+            .where(col(M.kind) == kind)
+            .group_by(col(M.code))
+            .subquery()
         )
         rows = await self.db.execute(
             select(M)
-            .join(newest, and_(M.code == newest.c.code, M.version == newest.c.v))
-            .where(M.kind == kind)
-            .order_by(M.code)
+            .join(newest, and_(col(M.code) == newest.c.code, col(M.version) == newest.c.v))
+            .where(col(M.kind) == kind)
+            .order_by(col(M.code))
         )
         return [_entry(r) for r in rows.scalars()]
 
     async def versions(self, kind: str, code: str) -> list[ManualEntry]:
         M = self.M
-        rows = await self.db.execute(select(M).where(M.kind == kind, M.code == code).order_by(M.version))
+        rows = await self.db.execute(
+            select(M).where(col(M.kind) == kind, col(M.code) == code).order_by(col(M.version))
+        )
         return [_entry(r) for r in rows.scalars()]
 
     async def add(self, entry: ManualEntry) -> bool:
@@ -266,9 +275,9 @@ class SqlManualCatalogue:
         M = ManualSectionRow
         async with self.factory() as db:
             rows = await db.execute(
-                select(M.code, func.max(M.version))
-                .where(M.kind == kind, M.code.in_(list(codes)))
-                .group_by(M.code)  # type: ignore[attr-defined]
+                select(col(M.code), func.max(col(M.version)))
+                .where(col(M.kind) == kind, col(M.code).in_(list(codes)))
+                .group_by(col(M.code))
             )
             return {code: int(v) for code, v in rows}
 
@@ -297,9 +306,9 @@ class SqlCouncil:
     async def _sample(self, row: CouncilSampleRow) -> Sample:
         items = (
             await self.db.execute(
-                select(CouncilSampleItemRow.pseudonym, CouncilSampleItemRow.consultation_id)
-                .where(CouncilSampleItemRow.sample_id == row.id)
-                .order_by(CouncilSampleItemRow.pseudonym)
+                select(col(CouncilSampleItemRow.pseudonym), col(CouncilSampleItemRow.consultation_id))
+                .where(col(CouncilSampleItemRow.sample_id) == row.id)
+                .order_by(col(CouncilSampleItemRow.pseudonym))
             )
         ).all()
         return Sample(
@@ -319,8 +328,8 @@ class SqlCouncil:
 
     async def samples(self) -> list[Sample]:
         rows = (
-            await self.db.execute(select(CouncilSampleRow).order_by(CouncilSampleRow.created_at.desc()))
-        ).scalars()  # type: ignore[attr-defined]
+            await self.db.execute(select(CouncilSampleRow).order_by(col(CouncilSampleRow.created_at).desc()))
+        ).scalars()
         return [await self._sample(r) for r in rows.all()]
 
     async def add_finding(self, f: Finding) -> None:
@@ -340,8 +349,8 @@ class SqlCouncil:
     async def findings(self, sample_id: uuid.UUID) -> list[Finding]:
         rows = await self.db.execute(
             select(CouncilFindingRow)
-            .where(CouncilFindingRow.sample_id == sample_id)
-            .order_by(CouncilFindingRow.created_at)
+            .where(col(CouncilFindingRow.sample_id) == sample_id)
+            .order_by(col(CouncilFindingRow.created_at))
         )
         return [
             Finding(
@@ -397,13 +406,15 @@ class SqlCouncil:
         return self._proposal(row) if row else None
 
     async def proposals(self) -> list[Proposal]:
-        rows = await self.db.execute(select(ManualProposalRow).order_by(ManualProposalRow.created_at.desc()))  # type: ignore[attr-defined]
+        rows = await self.db.execute(
+            select(ManualProposalRow).order_by(col(ManualProposalRow.created_at).desc())
+        )
         return [self._proposal(r) for r in rows.scalars()]
 
     async def save_proposal(self, p: Proposal) -> None:
         await self.db.execute(
             update(ManualProposalRow)
-            .where(ManualProposalRow.id == p.id)
+            .where(col(ManualProposalRow.id) == p.id)
             .values(
                 state=p.state,
                 decided_by=p.decided_by,
@@ -420,31 +431,40 @@ class SqlQuality:
         self.db = db
 
     def _seconds_between(self, later: Any, earlier: Any) -> Any:
-        if self.db.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        if self.db.get_bind().dialect.name == "postgresql":
             return func.extract("epoch", later - earlier)
         return (func.julianday(later) - func.julianday(earlier)) * 86400
 
     def _month(self, column: Any) -> Any:
-        if self.db.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        if self.db.get_bind().dialect.name == "postgresql":
             return func.to_char(func.timezone("Asia/Tokyo", column), "YYYY-MM")
         return func.strftime("%Y-%m", column, "+9 hours")
 
     async def _grouped(self, key: Any, start: datetime, end: datetime, join: Any = None) -> dict[str, int]:
-        query = select(key, func.count(func.distinct(C.id))).select_from(C)
+        query = select(key, func.count(func.distinct(col(C.id)))).select_from(C)
         if join is not None:
-            query = query.join(join, join.consultation_id == C.id)
-        query = query.where(C.created_at >= start, C.created_at < end).group_by(key)
+            query = query.join(join, join.consultation_id == col(C.id))
+        query = query.where(col(C.created_at) >= start, col(C.created_at) < end).group_by(key)
         return {str(k): int(n) for k, n in await self.db.execute(query)}
 
     async def overview(self, start: datetime, end: datetime, now: datetime) -> Overview:
         open_values = [s.value for s in OPEN_STATUSES]
-        overdue = and_(C.first_answered_at.is_(None), C.status.in_(open_values), C.first_answer_due_at < now)  # type: ignore[union-attr,attr-defined]
+        overdue = and_(
+            col(C.first_answered_at).is_(None),
+            col(C.status).in_(open_values),
+            col(C.first_answer_due_at) < now,
+        )
         workload_rows = await self.db.execute(
-            select(UserRow.id, UserRow.display_name, func.count(C.id), func.sum(case((overdue, 1), else_=0)))
-            .join(C, C.assignee_id == UserRow.id)
-            .where(C.status.in_(open_values))  # type: ignore[attr-defined]
-            .group_by(UserRow.id, UserRow.display_name)
-            .order_by(func.count(C.id).desc())
+            select(
+                col(UserRow.id),
+                col(UserRow.display_name),
+                func.count(col(C.id)),
+                func.sum(case((overdue, 1), else_=0)),
+            )
+            .join(C, col(C.assignee_id) == col(UserRow.id))
+            .where(col(C.status).in_(open_values))
+            .group_by(col(UserRow.id), col(UserRow.display_name))
+            .order_by(func.count(col(C.id)).desc())
         )
         overdue_total = (
             await self.db.execute(select(func.count()).select_from(C).where(overdue))
@@ -452,20 +472,20 @@ class SqlQuality:
         D, R = AnswerDraftRow, AnswerReviewRow
         waiting = (
             await self.db.execute(
-                select(func.count(D.id), func.min(D.submitted_at)).where(
-                    D.state == DraftState.awaiting_review.value
+                select(func.count(col(D.id)), func.min(col(D.submitted_at))).where(
+                    col(D.state) == DraftState.awaiting_review.value
                 )
             )
         ).one()
         took = (
             await self.db.execute(
                 select(
-                    func.count(R.id),
-                    func.avg(self._seconds_between(R.created_at, D.submitted_at)),
-                    func.max(self._seconds_between(R.created_at, D.submitted_at)),
+                    func.count(col(R.id)),
+                    func.avg(self._seconds_between(col(R.created_at), col(D.submitted_at))),
+                    func.max(self._seconds_between(col(R.created_at), col(D.submitted_at))),
                 )
-                .join(D, D.id == R.draft_id)
-                .where(R.created_at >= start, R.created_at < end)
+                .join(D, col(D.id) == col(R.draft_id))
+                .where(col(R.created_at) >= start, col(R.created_at) < end)
             )
         ).one()
         oldest = waiting[1]
@@ -484,35 +504,35 @@ class SqlQuality:
                 "average_review_seconds": int(took[1] or 0),
                 "longest_review_seconds": int(took[2] or 0),
             },
-            by_status=await self._grouped(C.status, start, end),
+            by_status=await self._grouped(col(C.status), start, end),
             by_category=await self._grouped(
-                ConsultationCategoryRow.category_code, start, end, ConsultationCategoryRow
+                col(ConsultationCategoryRow.category_code), start, end, ConsultationCategoryRow
             ),
-            by_channel=await self._grouped(C.channel, start, end),
-            by_month=await self._grouped(self._month(C.created_at), start, end),
+            by_channel=await self._grouped(col(C.channel), start, end),
+            by_month=await self._grouped(self._month(col(C.created_at)), start, end),
         )
 
     async def closed_in(self, start: datetime, end: datetime) -> list[tuple[uuid.UUID, str]]:
         """Consultations closed in the period, each with its first category (the stratum)."""
         T = ConsultationTransitionRow
         first_category = (
-            select(func.min(ConsultationCategoryRow.category_code))
-            .where(ConsultationCategoryRow.consultation_id == C.id)
+            select(func.min(col(ConsultationCategoryRow.category_code)))
+            .where(col(ConsultationCategoryRow.consultation_id) == col(C.id))
             .scalar_subquery()
         )
         rows = await self.db.execute(
-            select(C.id, func.coalesce(first_category, literal_column("'NONE'")))
+            select(col(C.id), func.coalesce(first_category, literal_column("'NONE'")))
             .where(
-                C.status == Status.closed.value,
-                C.id.in_(
-                    select(T.consultation_id).where(
-                        T.to_status == Status.closed.value,
-                        T.at >= start,  # type: ignore[attr-defined]
-                        T.at < end,
+                col(C.status) == Status.closed.value,
+                col(C.id).in_(
+                    select(col(T.consultation_id)).where(
+                        col(T.to_status) == Status.closed.value,
+                        col(T.at) >= start,
+                        col(T.at) < end,
                     )
                 ),
             )
-            .order_by(C.id)
+            .order_by(col(C.id))
         )
         return [(cid, str(cat)) for cid, cat in rows]
 
@@ -525,10 +545,15 @@ class SqlQuality:
     async def stale_uses(self, code: str, current: int) -> list[StaleUse]:
         D, V = AnswerDraftRow, AnswerVersionRow
         rows = await self.db.execute(
-            select(D.consultation_id, D.id, D.state, V.manual_refs)
-            .join(V, V.draft_id == D.id)
-            .join(C, C.id == D.consultation_id)
-            .where(or_(C.status.in_([s.value for s in OPEN_STATUSES]), D.state != DraftState.published.value))  # type: ignore[attr-defined]
+            select(col(D.consultation_id), col(D.id), col(D.state), col(V.manual_refs))
+            .join(V, col(V.draft_id) == col(D.id))
+            .join(C, col(C.id) == col(D.consultation_id))
+            .where(
+                or_(
+                    col(C.status).in_([s.value for s in OPEN_STATUSES]),
+                    col(D.state) != DraftState.published.value,
+                )
+            )
         )
         found: dict[uuid.UUID, StaleUse] = {}
         for cid, did, state, refs in rows:
@@ -539,11 +564,11 @@ class SqlQuality:
 
     async def trail(self, object_type: str | None, object_id: str | None, limit: int) -> list[dict[str, Any]]:
         A = AuditEventRow
-        query = select(A).order_by(A.at.desc()).limit(limit)  # type: ignore[attr-defined]
+        query = select(A).order_by(col(A.at).desc()).limit(limit)
         if object_type:
-            query = query.where(A.object_type == object_type)
+            query = query.where(col(A.object_type) == object_type)
         if object_id:
-            query = query.where(A.object_id == object_id)
+            query = query.where(col(A.object_id) == object_id)
         return [
             {
                 "at": r.at,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from infra.db.tables import OutboxRow
 from infra.db.tables_chatbot import ChatbotSessionRow
@@ -38,20 +39,22 @@ async def measure(
 ) -> tuple[dict[str, QueueStats], int]:
     async with factory() as db:
         o = OutboxRow
-        pending = [o.sent_at.is_(None), o.failed_at.is_(None)]  # type: ignore[union-attr]
+        pending = [col(o.sent_at).is_(None), col(o.failed_at).is_(None)]
         depth, oldest, due = (
             await db.execute(
-                select(func.count(), func.min(o.created_at), func.min(o.next_attempt_at)).where(*pending)
+                select(func.count(), func.min(col(o.created_at)), func.min(col(o.next_attempt_at))).where(
+                    *pending
+                )
             )
         ).one()
-        dead = await db.scalar(select(func.count()).where(o.failed_at.is_not(None)))  # type: ignore[union-attr]
+        dead = await db.scalar(select(func.count()).where(col(o.failed_at).is_not(None)))
         outbox = QueueStats(depth, _age(now, oldest), _age(now, due), dead or 0)
 
         i = LineInboxRow
         depth, oldest, due = (
             await db.execute(
-                select(func.count(), func.min(i.received_at), func.min(i.next_attempt_at)).where(
-                    i.processed_at.is_(None)  # type: ignore[union-attr]
+                select(func.count(), func.min(col(i.received_at)), func.min(col(i.next_attempt_at))).where(
+                    col(i.processed_at).is_(None)
                 )
             )
         ).one()
@@ -60,15 +63,13 @@ async def measure(
         d = LineDeliveryRow
         depth, oldest, due = (
             await db.execute(
-                select(func.count(), func.min(d.created_at), func.min(d.next_attempt_at)).where(
-                    d.status == "pending"
+                select(func.count(), func.min(col(d.created_at)), func.min(col(d.next_attempt_at))).where(
+                    col(d.status) == "pending"
                 )
             )
         ).one()
-        dead = await db.scalar(select(func.count()).where(d.status == "dead"))
+        dead = await db.scalar(select(func.count()).where(col(d.status) == "dead"))
         deliveries = QueueStats(depth, _age(now, oldest), _age(now, due), dead or 0)
 
-        chatbot = await db.scalar(
-            select(func.count()).where(ChatbotSessionRow.expires_at > now)  # type: ignore[operator]
-        )
+        chatbot = await db.scalar(select(func.count()).where(col(ChatbotSessionRow.expires_at) > now))
     return {"outbox": outbox, "line_inbox": inbox, "line_delivery": deliveries}, chatbot or 0

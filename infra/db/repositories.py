@@ -6,10 +6,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlmodel import col
 
 from domain.actors import Client, Role
 from domain.models import (
@@ -22,6 +23,7 @@ from domain.models import (
     User,
 )
 from domain.ports import Clock
+from infra.db.engine import affected
 from infra.db.tables import (
     AuthSessionRow,
     EmailTokenRow,
@@ -30,6 +32,7 @@ from infra.db.tables import (
     ServiceClientRow,
     UserRow,
 )
+from infra.db.types import table_of
 
 
 def _user(row: UserRow) -> User:
@@ -99,18 +102,18 @@ class SqlUsers:
         return _user(row) if row else None
 
     async def get_by_email(self, email: str) -> User | None:
-        row = (await self.db.execute(select(UserRow).where(UserRow.email == email))).scalar_one_or_none()
+        row = (await self.db.execute(select(UserRow).where(col(UserRow.email) == email))).scalar_one_or_none()
         return _user(row) if row else None
 
     async def update(self, user: User) -> None:
-        await self.db.execute(update(UserRow).where(UserRow.id == user.id).values(**_user_values(user)))
+        await self.db.execute(update(UserRow).where(col(UserRow.id) == user.id).values(**_user_values(user)))
 
-    async def list(self, *, role: Role | None, after: uuid.UUID | None, limit: int) -> Sequence[User]:
-        query = select(UserRow).order_by(UserRow.id).limit(limit)
+    async def page(self, *, role: Role | None, after: uuid.UUID | None, limit: int) -> Sequence[User]:
+        query = select(UserRow).order_by(col(UserRow.id)).limit(limit)
         if role is not None:
-            query = query.where(UserRow.role == role.value)
+            query = query.where(col(UserRow.role) == role.value)
         if after is not None:
-            query = query.where(UserRow.id > after)
+            query = query.where(col(UserRow.id) > after)
         return [_user(r) for r in (await self.db.execute(query)).scalars()]
 
 
@@ -138,7 +141,7 @@ class SqlSessions:
     async def revoke(self, session_id: uuid.UUID, *, at: datetime, reason: str) -> None:
         await self.db.execute(
             update(AuthSessionRow)
-            .where(AuthSessionRow.id == session_id, AuthSessionRow.revoked_at.is_(None))  # type: ignore[union-attr]
+            .where(col(AuthSessionRow.id) == session_id, col(AuthSessionRow.revoked_at).is_(None))
             .values(revoked_at=at, revoked_reason=reason)
         )
 
@@ -146,15 +149,17 @@ class SqlSessions:
         self, user_id: uuid.UUID, *, at: datetime, reason: str, keep: uuid.UUID | None = None
     ) -> None:
         query = update(AuthSessionRow).where(
-            AuthSessionRow.user_id == user_id,
-            AuthSessionRow.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(AuthSessionRow.user_id) == user_id,
+            col(AuthSessionRow.revoked_at).is_(None),
         )
         if keep is not None:
-            query = query.where(AuthSessionRow.id != keep)
+            query = query.where(col(AuthSessionRow.id) != keep)
         await self.db.execute(query.values(revoked_at=at, revoked_reason=reason))
 
     async def mark_mfa(self, session_id: uuid.UUID) -> None:
-        await self.db.execute(update(AuthSessionRow).where(AuthSessionRow.id == session_id).values(mfa=True))
+        await self.db.execute(
+            update(AuthSessionRow).where(col(AuthSessionRow.id) == session_id).values(mfa=True)
+        )
 
 
 class SqlSessionLookup:
@@ -171,7 +176,8 @@ class SqlSessionLookup:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.native = engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg"
-        s = AuthSessionRow.__table__.c  # type: ignore[attr-defined]
+        sessions, users = table_of(AuthSessionRow), table_of(UserRow)
+        s = sessions.c
         self.query = (
             select(
                 s.id.label("s_id"),
@@ -181,9 +187,9 @@ class SqlSessionLookup:
                 s.expires_at.label("s_expires_at"),
                 s.mfa.label("s_mfa"),
                 s.revoked_at.label("s_revoked_at"),
-                UserRow.__table__,  # type: ignore[attr-defined]
+                users,
             )
-            .join_from(AuthSessionRow.__table__, UserRow.__table__, s.user_id == UserRow.__table__.c.id)  # type: ignore[attr-defined]
+            .join_from(sessions, users, s.user_id == users.c.id)
             .where(s.id == bindparam("sid"))
         )
 
@@ -191,7 +197,8 @@ class SqlSessionLookup:
         async with self.engine.connect() as conn:
             if self.native:
                 raw = await conn.get_raw_connection()
-                found = await raw.driver_connection.fetchrow(self.PG_QUERY, session_id)  # type: ignore[union-attr]
+                assert raw.driver_connection is not None  # asyncpg's connection, open while `conn` is
+                found = await raw.driver_connection.fetchrow(self.PG_QUERY, session_id)
                 row = dict(found) if found is not None else None
             else:
                 result = (await conn.execute(self.query, {"sid": session_id})).first()
@@ -207,7 +214,7 @@ class SqlSessionLookup:
             mfa=row["s_mfa"],
             revoked_at=row["s_revoked_at"],
         )
-        return session, _user(SimpleNamespace(**row))  # type: ignore[arg-type]
+        return session, _user(cast(UserRow, SimpleNamespace(**row)))  # the row has UserRow's columns
 
 
 class SqlRefreshTokens:
@@ -229,7 +236,7 @@ class SqlRefreshTokens:
 
     async def get_by_digest(self, digest: str) -> RefreshToken | None:
         row = (
-            await self.db.execute(select(RefreshTokenRow).where(RefreshTokenRow.digest == digest))
+            await self.db.execute(select(RefreshTokenRow).where(col(RefreshTokenRow.digest) == digest))
         ).scalar_one_or_none()
         if row is None:
             return None
@@ -247,10 +254,10 @@ class SqlRefreshTokens:
         # A conditional UPDATE is the race guard: of two concurrent refreshes only one sees rowcount 1.
         result = await self.db.execute(
             update(RefreshTokenRow)
-            .where(RefreshTokenRow.id == token_id, RefreshTokenRow.used_at.is_(None))  # type: ignore[union-attr]
+            .where(col(RefreshTokenRow.id) == token_id, col(RefreshTokenRow.used_at).is_(None))
             .values(used_at=at)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return affected(result) == 1
 
 
 class SqlEmailTokens:
@@ -274,16 +281,16 @@ class SqlEmailTokens:
         await self.db.execute(
             update(EmailTokenRow)
             .where(
-                EmailTokenRow.user_id == user_id,
-                EmailTokenRow.purpose == purpose.value,
-                EmailTokenRow.used_at.is_(None),  # type: ignore[union-attr]
+                col(EmailTokenRow.user_id) == user_id,
+                col(EmailTokenRow.purpose) == purpose.value,
+                col(EmailTokenRow.used_at).is_(None),
             )
             .values(used_at=at)
         )
 
     async def get_by_digest(self, digest: str) -> EmailToken | None:
         row = (
-            await self.db.execute(select(EmailTokenRow).where(EmailTokenRow.digest == digest))
+            await self.db.execute(select(EmailTokenRow).where(col(EmailTokenRow.digest) == digest))
         ).scalar_one_or_none()
         if row is None:
             return None
@@ -300,10 +307,10 @@ class SqlEmailTokens:
     async def consume(self, token_id: uuid.UUID, *, at: datetime) -> bool:
         result = await self.db.execute(
             update(EmailTokenRow)
-            .where(EmailTokenRow.id == token_id, EmailTokenRow.used_at.is_(None))  # type: ignore[union-attr]
+            .where(col(EmailTokenRow.id) == token_id, col(EmailTokenRow.used_at).is_(None))
             .values(used_at=at)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return affected(result) == 1
 
 
 class SqlServiceClients:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from domain.clocks import ComputedClock
 from domain.consultations import Consultation
@@ -26,6 +28,7 @@ from domain.requests import (
     Target,
 )
 from infra.db.consultations import SqlConsultations, visible
+from infra.db.engine import affected
 from infra.db.tables import ConsultationRow, EvidenceRow
 from infra.db.tables_requests import (
     CaseClockRow,
@@ -70,7 +73,7 @@ def _request(row: RequestRow, links: Sequence[RequestEvidenceRow]) -> Request:
     )
 
 
-def _values(r: Request) -> dict[str, object]:
+def _values(r: Request) -> dict[str, Any]:
     return {
         "consultation_id": r.consultation_id,
         "created_by": r.created_by,
@@ -124,12 +127,12 @@ class SqlRequests:
         if not request_ids:
             return []
         rows = await self.db.execute(
-            select(RequestEvidenceRow).where(RequestEvidenceRow.request_id.in_(list(request_ids)))  # type: ignore[attr-defined]
+            select(RequestEvidenceRow).where(col(RequestEvidenceRow.request_id).in_(list(request_ids)))
         )
         return list(rows.scalars())
 
     async def _set_links(self, r: Request) -> None:
-        await self.db.execute(delete(RequestEvidenceRow).where(RequestEvidenceRow.request_id == r.id))
+        await self.db.execute(delete(RequestEvidenceRow).where(col(RequestEvidenceRow.request_id) == r.id))
         for role, ids in ((CONCERNS, r.evidence_ids), (REPLY, r.reply_evidence_ids)):
             for position, evidence_id in enumerate(ids):
                 self.db.add(
@@ -145,20 +148,20 @@ class SqlRequests:
     async def get(self, consultation_ids: Sequence[uuid.UUID], request_id: uuid.UUID) -> Request | None:
         row = (
             await self.db.execute(
-                select(R).where(R.id == request_id, R.consultation_id.in_(list(consultation_ids)))  # type: ignore[attr-defined]
+                select(R).where(col(R.id) == request_id, col(R.consultation_id).in_(list(consultation_ids)))
             )
         ).scalar_one_or_none()
         if row is None:
             return None
         return _request(row, await self._links([row.id]))
 
-    async def list(self, consultation_ids: Sequence[uuid.UUID]) -> list[Request]:
+    async def for_consultations(self, consultation_ids: Sequence[uuid.UUID]) -> list[Request]:
         rows = list(
             (
                 await self.db.execute(
                     select(R)
-                    .where(R.consultation_id.in_(list(consultation_ids)))  # type: ignore[attr-defined]
-                    .order_by(R.created_at, R.id)
+                    .where(col(R.consultation_id).in_(list(consultation_ids)))
+                    .order_by(col(R.created_at), col(R.id))
                 )
             ).scalars()
         )
@@ -168,9 +171,9 @@ class SqlRequests:
     async def update(self, r: Request, *, expected_version: int) -> bool:
         values = _values(r)
         result = await self.db.execute(
-            update(R).where(R.id == r.id, R.version == expected_version).values(**values)
+            update(R).where(col(R.id) == r.id, col(R.version) == expected_version).values(**values)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if affected(result) != 1:
             return False
         await self._set_links(r)
         return True
@@ -195,8 +198,8 @@ class SqlRequests:
             return []
         rows = await self.db.execute(
             select(RequestEventRow)
-            .where(RequestEventRow.request_id.in_(list(request_ids)))  # type: ignore[attr-defined]
-            .order_by(RequestEventRow.recorded_at, RequestEventRow.id)
+            .where(col(RequestEventRow.request_id).in_(list(request_ids)))
+            .order_by(col(RequestEventRow.recorded_at), col(RequestEventRow.id))
         )
         return [
             RequestEvent(
@@ -212,7 +215,7 @@ class SqlRequests:
 
     async def evidence_ids(self, consultation_id: uuid.UUID) -> set[uuid.UUID]:
         rows = await self.db.execute(
-            select(EvidenceRow.id).where(EvidenceRow.consultation_id == consultation_id)
+            select(col(EvidenceRow.id)).where(col(EvidenceRow.consultation_id) == consultation_id)
         )
         return set(rows.scalars())
 
@@ -234,19 +237,23 @@ class SqlRequests:
 
     async def clocks(self, consultation_ids: Sequence[uuid.UUID]) -> list[StoredClock]:
         rows = await self.db.execute(
-            select(K).where(K.consultation_id.in_(list(consultation_ids))).order_by(K.due_at, K.id)  # type: ignore[attr-defined]
+            select(K)
+            .where(col(K.consultation_id).in_(list(consultation_ids)))
+            .order_by(col(K.due_at), col(K.id))
         )
         return [_stored(r) for r in rows.scalars()]
 
     async def sync_clocks(self, consultation_id: uuid.UUID, clocks: Sequence[ComputedClock]) -> None:
         rows = {
             (r.rule, r.subject, r.subject_id): r
-            for r in (await self.db.execute(select(K).where(K.consultation_id == consultation_id))).scalars()
+            for r in (
+                await self.db.execute(select(K).where(col(K.consultation_id) == consultation_id))
+            ).scalars()
         }
         wanted = {k.key(): k for k in clocks}
-        for key, row in rows.items():
+        for key, stale in rows.items():
             if key not in wanted:
-                await self.db.delete(row)
+                await self.db.delete(stale)
         for key, k in wanted.items():
             row = rows.get(key)
             if row is None:
@@ -276,33 +283,30 @@ class SqlRequests:
         self, visibility: Visibility, now: datetime, *, after: ClockCursor | None, limit: int
     ) -> list[tuple[StoredClock, Consultation]]:
         query = (
-            select(K.id)
-            .join(ConsultationRow, ConsultationRow.id == K.consultation_id)
-            .where(K.settled.is_(False), K.due_at <= now, visible(visibility))  # type: ignore[attr-defined]
+            select(col(K.id))
+            .join(ConsultationRow, col(ConsultationRow.id) == col(K.consultation_id))
+            .where(col(K.settled).is_(False), col(K.due_at) <= now, visible(visibility))
         )
         if after is not None:
-            query = query.where(tuple_(K.due_at, K.id) > tuple_(after.due_at, after.id))
-        ids = list((await self.db.execute(query.order_by(K.due_at, K.id).limit(limit))).scalars())
+            query = query.where(tuple_(col(K.due_at), col(K.id)) > tuple_(after.due_at, after.id))
+        ids = list((await self.db.execute(query.order_by(col(K.due_at), col(K.id)).limit(limit))).scalars())
         if not ids:
             return []
-        rows = {
-            r.id: r
-            for r in (await self.db.execute(select(K).where(K.id.in_(ids)))).scalars()  # type: ignore[attr-defined]
-        }
+        rows = {r.id: r for r in (await self.db.execute(select(K).where(col(K.id).in_(ids)))).scalars()}
         cases = await SqlConsultations(self.db, self.clock).many(
             list({r.consultation_id for r in rows.values()}), All()
         )
         return [(_stored(rows[i]), cases[rows[i].consultation_id]) for i in ids]
 
     async def due_reminders(self, now: datetime, limit: int) -> list[Reminder]:
-        before = and_(K.reminded_at.is_(None), K.remind_at <= now, K.due_at > now)  # type: ignore[union-attr]
-        after = and_(K.overdue_notified_at.is_(None), K.due_at <= now)  # type: ignore[union-attr]
+        before = and_(col(K.reminded_at).is_(None), col(K.remind_at) <= now, col(K.due_at) > now)
+        after = and_(col(K.overdue_notified_at).is_(None), col(K.due_at) <= now)
         rows = await self.db.execute(
-            select(K, ConsultationRow.owner_id)
-            .join(ConsultationRow, ConsultationRow.id == K.consultation_id)
+            select(K, col(ConsultationRow.owner_id))
+            .join(ConsultationRow, col(ConsultationRow.id) == col(K.consultation_id))
             # A consulter who withdrew is not reminded of anything any more.
-            .where(K.settled.is_(False), or_(before, after), ConsultationRow.status != "withdrawn")  # type: ignore[attr-defined]
-            .order_by(K.due_at, K.id)
+            .where(col(K.settled).is_(False), or_(before, after), col(ConsultationRow.status) != "withdrawn")
+            .order_by(col(K.due_at), col(K.id))
             .limit(limit)
         )
         out = []
@@ -312,15 +316,15 @@ class SqlRequests:
         return out
 
     async def mark_reminded(self, clock_id: uuid.UUID, stage: str, at: datetime) -> bool:
-        column = K.reminded_at if stage == "before" else K.overdue_notified_at
+        column = col(K.reminded_at) if stage == "before" else col(K.overdue_notified_at)
         values = {"reminded_at": at} if stage == "before" else {"overdue_notified_at": at}
         if stage == "overdue":
             # Past its end, the "soon" reminder is moot: never sent after the overdue notice.
             values["reminded_at"] = at
         result = await self.db.execute(
-            update(K).where(K.id == clock_id, column.is_(None)).values(**values)  # type: ignore[union-attr]
+            update(K).where(col(K.id) == clock_id, column.is_(None)).values(**values)
         )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return affected(result) == 1
 
     # -- continuity -------------------------------------------------------------------------------
 
@@ -329,7 +333,9 @@ class SqlRequests:
         current = consultation_id
         for _ in range(MAX_CHAIN):
             follows = (
-                await self.db.execute(select(ConsultationRow.follows_id).where(ConsultationRow.id == current))
+                await self.db.execute(
+                    select(col(ConsultationRow.follows_id)).where(col(ConsultationRow.id) == current)
+                )
             ).scalar_one_or_none()
             if follows is None or follows in chain or follows == consultation_id:
                 break
@@ -339,7 +345,9 @@ class SqlRequests:
 
     async def link(self, consultation_id: uuid.UUID, earlier_id: uuid.UUID) -> None:
         await self.db.execute(
-            update(ConsultationRow).where(ConsultationRow.id == consultation_id).values(follows_id=earlier_id)
+            update(ConsultationRow)
+            .where(col(ConsultationRow.id) == consultation_id)
+            .values(follows_id=earlier_id)
         )
 
     async def set_case_clock_effects(
@@ -355,4 +363,4 @@ class SqlRequests:
                 "first_answer_due_at": c.first_answer_due_at,
                 "version": c.version,
             }
-        await self.db.execute(update(ConsultationRow).where(ConsultationRow.id == c.id).values(**values))
+        await self.db.execute(update(ConsultationRow).where(col(ConsultationRow.id) == c.id).values(**values))

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.case_keys import KeyEncryptionKeys
-from domain.ports import Clock
+from domain.ports import (
+    AccountUnitOfWork,
+    CaseUnitOfWork,
+    ChatbotUnitOfWork,
+    Clock,
+    QualityUnitOfWork,
+    StatisticsUnitOfWork,
+    UnitOfWorkFactory,
+)
 from infra import idempotency
 from infra.db.case_keys import SqlCaseKeys
 from infra.db.chatbot import SqlChatbot
@@ -102,3 +112,19 @@ class SqlUnitOfWorkFactory:
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.factory, self.clock, self.keys)
+
+
+if TYPE_CHECKING:
+
+    def _every_feature(
+        f: SqlUnitOfWorkFactory,
+    ) -> tuple[
+        UnitOfWorkFactory[AccountUnitOfWork],
+        UnitOfWorkFactory[CaseUnitOfWork],
+        UnitOfWorkFactory[QualityUnitOfWork],
+        UnitOfWorkFactory[ChatbotUnitOfWork],
+        UnitOfWorkFactory[StatisticsUnitOfWork],
+    ]:
+        """Never called: mypy proves here that the SQL unit of work is every feature's unit of work
+        (domain/ports.py), whether or not the container happens to pass it to a typed parameter."""
+        return (f, f, f, f, f)
