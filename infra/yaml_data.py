@@ -1,4 +1,5 @@
-"""One YAML reader for the reference data, so a Japanese desk's label never turns into a boolean.
+"""One YAML reader for the reference data, so a Japanese desk's label never turns into a boolean, and one way
+to report what a schema (the pydantic models of each loader) refuses in it.
 
 PyYAML implements YAML 1.1, where `No`, `yes`, `on`, `off`, `y` are booleans and `17:00` is the integer
 61200 (base 60). In reference data those are labels and times: `label_en: No` must stay the text "No".
@@ -13,6 +14,7 @@ import re
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
@@ -43,3 +45,57 @@ ReferenceLoader.add_implicit_resolver(
 def load_yaml(text: str) -> Any:
     """Parse reference YAML (raises yaml.YAMLError on broken syntax)."""
     return yaml.load(text, Loader=ReferenceLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+# -- schema errors ----------------------------------------------------------------------------------------
+
+_ID_KEYS = ("id", "code", "slug")
+
+
+def _step(node: Any, part: str | int) -> tuple[str, Any]:
+    """One step of a pydantic error location over the raw data: `.key`, or `[id]` for a list item that has
+    an id (a flow, node, desk, ...), else `[index]`."""
+    if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+        item = node[part]
+        ident = next(
+            (item[k] for k in _ID_KEYS if isinstance(item, dict) and isinstance(item.get(k), str)), None
+        )
+        return (f"[{ident}]" if ident else f"[{part}]"), item
+    child = node.get(part) if isinstance(node, dict) else None
+    return f".{part}", child
+
+
+def _place(raw: Any, loc: tuple[str | int, ...]) -> str:
+    out, node = "", raw
+    for part in loc:
+        text, node = _step(node, part)
+        out += text
+    return out.lstrip(".")
+
+
+def schema_problems(exc: ValidationError, file: str, raw: Any) -> list[str]:
+    """A pydantic ValidationError as one line per problem, each naming the file and the place in it
+    ("chatbot.yaml: flows[main].nodes[q1]: missing 'kind'"). Unknown keys of one mapping make one line."""
+
+    def at(loc: tuple[str | int, ...]) -> str:
+        where = _place(raw, loc)
+        return f"{file}: {where}" if where else file
+
+    problems: list[str] = []
+    unknown: dict[tuple[str | int, ...], list[str]] = {}
+    for error in exc.errors():
+        loc, kind = tuple(error["loc"]), error["type"]
+        if kind == "extra_forbidden":
+            unknown.setdefault(loc[:-1], []).append(str(loc[-1]))
+        elif kind == "missing":
+            problems.append(f"{at(loc[:-1])}: missing '{loc[-1]}'")
+        elif kind in ("string_too_short", "too_short"):
+            problems.append(f"{at(loc)}: is empty")
+        elif kind in ("model_type", "dict_type"):
+            problems.append(f"{at(loc)}: expected a mapping")
+        elif kind == "value_error":
+            problems.append(f"{at(loc)}: {error['msg'].removeprefix('Value error, ')}")
+        else:
+            problems.append(f"{at(loc)}: {error['msg']}")
+    problems += [f"{at(loc)}: unknown keys {sorted(keys)}" for loc, keys in unknown.items()]
+    return problems

@@ -4,7 +4,7 @@ consultation that the person submits themselves.
 Standard library only (domain rule). One idea per module:
 
 - `model`: the flow model (flows, nodes, choices, the draft they collect) and the chatbot's constants;
-- `parsing`: chatbot.yaml, already parsed, shaped into the model (infra/chatbot_loader.py reads the file);
+  infra/chatbot_loader.py builds it from chatbot.yaml through a pydantic schema;
 - `graph`: the checks a schema cannot express (references into the knowledge, reachability, cycles,
   languages) and `iter_paths`;
 - `engine`: the pure turn engine: a session state and one input to the next state and what to say;
@@ -35,7 +35,6 @@ from domain.chatbot.model import (
     Flows,
     Node,
 )
-from domain.chatbot.parsing import flows_from_dict
 from domain.chatbot.ports import (
     ChartWalker,
     ChatbotRepository,
@@ -102,7 +101,6 @@ __all__ = [
     "TurnReply",
     "UnknownChoice",
     "flow_problems",
-    "flows_from_dict",
     "iter_paths",
     "language_problems",
     "validate_flows",
