@@ -68,6 +68,9 @@ def _step(node: Any, part: str | int) -> tuple[str, Any]:
 def _place(raw: Any, loc: tuple[str | int, ...]) -> str:
     out, node = "", raw
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a mapping key that failed its own check
+            out += " (the key)"
+            continue
         text, node = _step(node, part)
         out += text
     return out.lstrip(".")
