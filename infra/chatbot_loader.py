@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from domain.chatbot import (
@@ -39,7 +36,7 @@ from domain.chatbot import (
 from domain.knowledge_model import Knowledge
 from domain.languages import BASE, split_key
 from infra.knowledge import load_knowledge
-from infra.yaml_data import load_yaml, schema_problems
+from infra.yaml_data import Schema, Texted, load_yaml, schema_problems
 
 _PACKAGE = "domain.knowledge"
 _FILE = "chatbot.yaml"
@@ -49,28 +46,11 @@ Required = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)
 Codes = list[str]
 
 
-class _Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class _Texted(_Schema):
-    """An entry with texts per language: each `<name>_<language>` key of `TEXT_NAMES` goes to `texts` (the
-    Japanese one also stays in its own field); any other key is refused as unknown."""
-
-    TEXT_NAMES: ClassVar[tuple[str, ...]] = ()
+class _Texted(Texted):
     texts: dict[str, Text] = {}
 
-    @model_validator(mode="before")
-    @classmethod
-    def _gather_texts(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        texts = {k: v for k, v in data.items() if (p := split_key(k)) and p[0] in cls.TEXT_NAMES}
-        rest = {k: v for k, v in data.items() if k not in texts or k in cls.model_fields}
-        return {**rest, "texts": texts}
 
-
-class DraftDoc(_Schema):
+class DraftDoc(Schema):
     categories: Codes = []
     desired_outcomes: Codes = []
     platforms: Codes = []
@@ -155,7 +135,7 @@ def _named_texts(raw: dict[str, str], names: tuple[str, ...]) -> dict[str, str]:
     return {k: v if k.startswith("list_separator_") else v.strip() for k, v in raw.items()}
 
 
-class ChatbotDoc(_Schema):
+class ChatbotDoc(Schema):
     version: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | int
     texts: dict[str, str]
     labels: dict[str, str]

@@ -20,8 +20,6 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
@@ -42,7 +40,7 @@ from domain.triage import (
     reference_problems,
     weighted_cues,
 )
-from infra.yaml_data import load_yaml, schema_problems
+from infra.yaml_data import Schema, load_yaml, schema_problems
 
 _PACKAGE = "domain.knowledge"
 _FILE = "triage.yaml"
@@ -84,11 +82,7 @@ WeightedPhrases = Annotated[dict[Weight, Phrases], Field(min_length=1)]
 Code = Annotated[str, StringConstraints(pattern=CATEGORY_CODE)]
 
 
-class _Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class ScoringDoc(_Schema):
+class ScoringDoc(Schema):
     """Every key optional: the defaults are domain/triage.Scoring's."""
 
     top_k: Annotated[int, Field(ge=0)] | None = None
@@ -105,12 +99,12 @@ class ScoringDoc(_Schema):
         return Scoring(**{k: kinds[k](v) for k, v in self.model_dump(exclude_none=True).items()})
 
 
-class FallbackDoc(_Schema):
+class FallbackDoc(Schema):
     desks: Slugs = []
     guides: Slugs = []
 
 
-class CategoryDoc(_Schema):
+class CategoryDoc(Schema):
     label: str = ""
     cues: WeightedPhrases
     negative: WeightedPhrases | None = None
@@ -128,7 +122,7 @@ class CategoryDoc(_Schema):
         )
 
 
-class EscalationDoc(_Schema):
+class EscalationDoc(Schema):
     cues: Phrases | None = None
     patterns: list[Pattern] = []
     when_flags: Slugs = []
@@ -149,7 +143,7 @@ class EscalationDoc(_Schema):
         )
 
 
-class UrgencyDoc(_Schema):
+class UrgencyDoc(Schema):
     label: str = ""
     cues: Phrases
     patterns: list[Pattern] = []
@@ -181,7 +175,7 @@ class UrgencyDoc(_Schema):
         )
 
 
-class RulesDoc(_Schema):
+class RulesDoc(Schema):
     version: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | int
     scoring: ScoringDoc = ScoringDoc()
     fallback: FallbackDoc = FallbackDoc()
@@ -207,12 +201,12 @@ class RulesDoc(_Schema):
 # -- language packs ---------------------------------------------------------------------------------------
 
 
-class PackCategoryDoc(_Schema):
+class PackCategoryDoc(Schema):
     cues: WeightedPhrases | None = None
     negative: WeightedPhrases | None = None
 
 
-class PackUrgencyDoc(_Schema):
+class PackUrgencyDoc(Schema):
     cues: Phrases | None = None
     patterns: list[Pattern] | None = None
     unless: Phrases | None = None
@@ -220,13 +214,13 @@ class PackUrgencyDoc(_Schema):
     escalations: list[EscalationDoc] | None = None
 
 
-class PackDoc(_Schema):
+class PackDoc(Schema):
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]
     categories: dict[str, PackCategoryDoc] = {}
     urgency: dict[str, PackUrgencyDoc] = {}
 
 
-def _validated(model: type[_Schema], raw: Any, file: str) -> Any:
+def _validated(model: type[Schema], raw: Any, file: str) -> Any:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

@@ -11,10 +11,12 @@ decimal (or 0x) digits are integers, no base-60 numbers. Dates (2026-12-01) stay
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from domain.languages import split_key
 
 _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
@@ -47,6 +49,34 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=ReferenceLoader)  # noqa: S506 - a SafeLoader subclass
 
 
+# -- schemas ----------------------------------------------------------------------------------------------
+
+
+class Schema(BaseModel):
+    """The base of every reference-data schema: unknown keys are refused (a typo is an error, not a silently
+    missing field), nothing is coerced (`yes` is not a boolean, `1` not a text), and the result is frozen."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Texted(Schema):
+    """An entry with texts per language: each `<name>_<language>` key of a name in `TEXT_NAMES` goes to
+    `texts` (a declared field such as `label_ja` keeps its value too), so a further language is only data;
+    any other key is refused as unknown. Subclasses may narrow the type of `texts`."""
+
+    TEXT_NAMES: ClassVar[tuple[str, ...]] = ()
+    texts: dict[str, str] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_texts(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "texts" in data:
+            return data  # "texts" written in the file is refused as an unknown key
+        texts = {k: v for k, v in data.items() if (p := split_key(k)) and p[0] in cls.TEXT_NAMES}
+        rest = {k: v for k, v in data.items() if k not in texts or k in cls.model_fields}
+        return {**rest, "texts": {k: v for k, v in texts.items() if v is not None}}
+
+
 # -- schema errors ----------------------------------------------------------------------------------------
 
 _ID_KEYS = ("id", "code", "slug")
@@ -65,6 +95,13 @@ def _step(node: Any, part: str | int) -> tuple[str, Any]:
     return f".{part}", child
 
 
+def _value_at(raw: Any, loc: tuple[str | int, ...]) -> Any:
+    node = raw
+    for part in loc:
+        node = _step(node, part)[1]
+    return node
+
+
 def _place(raw: Any, loc: tuple[str | int, ...]) -> str:
     out, node = "", raw
     for part in loc:
@@ -74,6 +111,15 @@ def _place(raw: Any, loc: tuple[str | int, ...]) -> str:
         text, node = _step(node, part)
         out += text
     return out.lstrip(".")
+
+
+def _file_loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """The location as the file has it: an entry's `texts` (see Texted) are keys of the entry itself."""
+    return tuple(
+        p
+        for i, p in enumerate(loc)
+        if not (p == "texts" and 0 < i < len(loc) - 1 and isinstance(loc[i + 1], str))
+    )
 
 
 def schema_problems(exc: ValidationError, file: str, raw: Any) -> list[str]:
@@ -87,18 +133,33 @@ def schema_problems(exc: ValidationError, file: str, raw: Any) -> list[str]:
     problems: list[str] = []
     unknown: dict[tuple[str | int, ...], list[str]] = {}
     for error in exc.errors():
-        loc, kind = tuple(error["loc"]), error["type"]
+        loc, kind, msg = (
+            _file_loc(tuple(error["loc"])),
+            error["type"],
+            error["msg"].removeprefix("Value error, "),
+        )
         if kind == "extra_forbidden":
             unknown.setdefault(loc[:-1], []).append(str(loc[-1]))
-        elif kind == "missing":
+            continue
+        if kind == "missing":
             problems.append(f"{at(loc[:-1])}: missing '{loc[-1]}'")
-        elif kind in ("string_too_short", "too_short"):
-            problems.append(f"{at(loc)}: is empty")
+            continue
+        if kind in ("string_too_short", "too_short"):
+            msg = " is empty"
         elif kind in ("model_type", "dict_type"):
-            problems.append(f"{at(loc)}: expected a mapping")
-        elif kind == "value_error":
-            problems.append(f"{at(loc)}: {error['msg'].removeprefix('Value error, ')}")
+            msg = " must be a mapping"
         else:
-            problems.append(f"{at(loc)}: {error['msg']}")
+            msg = ": " + msg
+        # A field is named as the file names it ('label_en'), after the place of its entry; an entry that is
+        # itself a mapping (urgency.threat) is a place.
+        if (
+            loc
+            and isinstance(loc[-1], str)
+            and loc[-1] != "[key]"
+            and not isinstance(_value_at(raw, loc), dict)
+        ):
+            problems.append(f"{at(loc[:-1])}: '{loc[-1]}'{msg}")
+        else:
+            problems.append(f"{at(loc)}{msg}")
     problems += [f"{at(loc)}: unknown keys {sorted(keys)}" for loc, keys in unknown.items()]
     return problems

@@ -207,8 +207,8 @@ def test_engine_nodes_take_no_choices_of_their_own() -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ([], "expected a mapping"),
-        ({**tiny(), "flows": []}, "chatbot.yaml: flows: is empty"),
+        ([], "chatbot.yaml must be a mapping"),
+        ({**tiny(), "flows": []}, "chatbot.yaml: 'flows' is empty"),
         ({**tiny(), "surprise": 1}, "unknown keys ['surprise']"),
         ({**tiny(), "texts": {"greeting_ja": "文"}}, "missing 'privacy_ja'"),
         (
@@ -247,8 +247,8 @@ def test_a_typo_in_a_key_is_refused_with_the_file_and_the_place() -> None:
 def test_wrong_types_are_refused_not_coerced() -> None:
     main = flow(q("q1", ("c1", "a1")), a("a1", desks="desk_a", platform_routes="yes"))
     found = problems_of(tiny(main))
-    assert "chatbot.yaml: flows[main].nodes[a1].desks: Input should be a valid list" in found
-    assert "chatbot.yaml: flows[main].nodes[a1].platform_routes: Input should be a valid boolean" in found
+    assert "chatbot.yaml: flows[main].nodes[a1]: 'desks': Input should be a valid list" in found
+    assert "chatbot.yaml: flows[main].nodes[a1]: 'platform_routes': Input should be a valid boolean" in found
 
 
 def test_the_loader_checks_against_the_real_knowledge() -> None:
