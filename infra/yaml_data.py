@@ -144,7 +144,7 @@ def schema_problems(exc: ValidationError, file: str, raw: Any) -> list[str]:
         if kind == "missing":
             problems.append(f"{at(loc[:-1])}: missing '{loc[-1]}'")
             continue
-        if kind in ("string_too_short", "too_short"):
+        if kind in ("string_too_short", "too_short") or msg == "is empty":
             msg = " is empty"
         elif kind in ("model_type", "dict_type"):
             msg = " must be a mapping"
@@ -162,4 +162,4 @@ def schema_problems(exc: ValidationError, file: str, raw: Any) -> list[str]:
         else:
             problems.append(f"{at(loc)}{msg}")
     problems += [f"{at(loc)}: unknown keys {sorted(keys)}" for loc, keys in unknown.items()]
-    return problems
+    return list(dict.fromkeys(problems))  # a Japanese text is a field and one of the entry's texts
