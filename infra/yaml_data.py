@@ -70,8 +70,10 @@ class Texted(Schema):
     @model_validator(mode="before")
     @classmethod
     def _gather_texts(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or "texts" in data:
-            return data  # "texts" written in the file is refused as an unknown key
+        if not isinstance(data, dict):
+            return data
+        if "texts" in data:
+            raise ValueError("unknown keys ['texts'] (write each text as <name>_<language>)")
         texts = {k: v for k, v in data.items() if (p := split_key(k)) and p[0] in cls.TEXT_NAMES}
         rest = {k: v for k, v in data.items() if k not in texts or k in cls.model_fields}
         return {**rest, "texts": {k: v for k, v in texts.items() if v is not None}}

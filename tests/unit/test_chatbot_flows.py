@@ -223,6 +223,10 @@ def test_engine_nodes_take_no_choices_of_their_own() -> None:
             "chatbot.yaml: flows[main].nodes[q1]: unknown keys ['colour']",
         ),
         (tiny(flow({"id": "q1", "kind": "poem", "text_ja": "x"})), "unknown kind 'poem'"),
+        (
+            tiny(flow(q("q1", ("c1", "a1")), a("a1", texts={"text_en": "x"}))),
+            "chatbot.yaml: flows[main].nodes[a1]: unknown keys ['texts']",
+        ),
         (tiny(flow(q("q1", ("c1", "a1")), {"id": "a1", "kind": "answer"})), "no text_ja"),
     ],
 )
