@@ -1,8 +1,11 @@
 """Reference knowledge (categories, desks, platforms, the contact-desk chart, guides) as plain data.
 
-Built from plain dicts so the domain stays free of YAML and I/O; `infra.knowledge` does the reading.
-`Knowledge.from_raw` only shapes the data; `validate` checks that every reference resolves, so a broken
-edit to a YAML file fails loudly at load time instead of sending a user to a desk that does not exist.
+The domain stays free of YAML and I/O: `infra.knowledge` reads the files and infra/knowledge_schema.py
+checks their shape (pydantic) and builds these objects. `validate` checks what a schema cannot: that every
+reference resolves, the enumerations, the chart's graph, the languages, so a broken edit to a YAML file
+fails loudly at load time instead of sending a user to a desk that does not exist.
+
+`desk_from_dict` reads one desk from a stored desk version or the desk editor's fields (not a file).
 """
 
 from __future__ import annotations
@@ -266,26 +269,12 @@ class Guide:
         return _pick(self.texts, name, lang)
 
 
-# ---------------------------------------------------------------- parsing helpers
-
-_TEXT_KEY = re.compile(r"^([a-z]+(?:_[a-z]+)*)_([a-z]{2,3})$")
-_NOT_TEXTS = frozenset({"notes_ja"})  # staff notes, Japanese only
+# ---------------------------------------------------------------- texts and the stored desk's fields
 
 
 def _pick(texts: Mapping[str, str], name: str, lang: str) -> str:
     """The text in `lang`, else Japanese (the language every entry has)."""
     return texts.get(f"{name}_{lang}") or texts.get(f"{name}_ja", "")
-
-
-def _texts(d: Mapping[str, Any], where: str) -> dict[str, str]:
-    """Every `<field>_<language>` value of an entry; each must be a non-empty string."""
-    out: dict[str, str] = {}
-    for key, value in d.items():
-        if isinstance(key, str) and _TEXT_KEY.match(key) and key not in _NOT_TEXTS and value is not None:
-            if not isinstance(value, str) or not value.strip():
-                raise KnowledgeError([f"{where}: '{key}' must be a non-empty string, got {value!r}"])
-            out[key] = value
-    return out
 
 
 def _missing_languages(
@@ -329,10 +318,6 @@ def _opt_str(d: Mapping[str, Any], key: str, where: str = "") -> str | None:
     return value
 
 
-def _opt_text(d: Mapping[str, Any], key: str, where: str) -> str:
-    return _opt_str(d, key, where) or ""
-
-
 def _list(d: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> list[Any]:
     value = _req(d, key, where) if required else (d.get(key) or [])
     if not isinstance(value, list):
@@ -358,32 +343,6 @@ def _date(value: Any, where: str) -> date | None:
         raise KnowledgeError([f"{where}: '{value}' is not an ISO date"]) from None
 
 
-def _letters(value: Any) -> str:
-    # Unquoted yes/no in YAML 1.1 become booleans.
-    if value is True:
-        return "yes"
-    if value is False:
-        return "no"
-    return str(value)
-
-
-def _code_item(d: Mapping[str, Any], where: str) -> CodeItem:
-    return CodeItem(_str(d, "code", where), _str(d, "label_ja", where), _str(d, "label_en", where))
-
-
-def _category(d: Mapping[str, Any], where: str, parent: str | None) -> Category:
-    return Category(
-        code=_str(d, "code", where),
-        label_ja=_str(d, "label_ja", where),
-        label_en=_str(d, "label_en", where),
-        nature=_str(d, "nature", where),
-        description_ja=_str(d, "description_ja", where),
-        description_en=_opt_text(d, "description_en", where),
-        parent=parent,
-        urgent=bool(d.get("urgent", False)),
-    )
-
-
 def _desk_sources(d: Mapping[str, Any], where: str) -> tuple[DeskSource, ...]:
     out: list[DeskSource] = []
     for i, s in enumerate(_list(d, "sources", where)):
@@ -393,7 +352,7 @@ def _desk_sources(d: Mapping[str, Any], where: str) -> tuple[DeskSource, ...]:
                 fact=_str(s, "fact", at),
                 url=_str(s, "url", at),
                 checked=_date(s.get("checked"), at),
-                basis=_opt_text(s, "basis", at),
+                basis=_opt_str(s, "basis", at) or "",
             )
         )
     return tuple(out)
@@ -422,130 +381,6 @@ def _desk(d: Mapping[str, Any], where: str) -> Desk:
         notes_ja=_opt_str(d, "notes_ja", where),
         sources=sources,
         languages=_strs(d, "languages", where),
-    )
-
-
-def _platform(d: Mapping[str, Any], where: str) -> Platform:
-    routes = tuple(
-        ReportRoute(
-            name_ja=_str(r, "name_ja", f"{where}.report_routes[{i}]"),
-            url=_opt_str(r, "url", f"{where}.report_routes[{i}]"),
-        )
-        for i, r in enumerate(_list(d, "report_routes", where))
-    )
-    services = tuple(
-        PlatformService(
-            code=_str(sv, "code", f"{where}.services[{i}]"),
-            name_ja=_str(sv, "name_ja", f"{where}.services[{i}]"),
-            name_en=_str(sv, "name_en", f"{where}.services[{i}]"),
-            designated=sv.get("designated") is True,
-            designated_since=_date(sv.get("designated_since"), f"{where}.services[{i}]"),
-        )
-        for i, sv in enumerate(_list(d, "services", where))
-    )
-    since = [sv.designated_since for sv in services if sv.designated and sv.designated_since]
-    # With services listed, the platform is "designated" when any of its services is, since the first.
-    designated = any(sv.designated for sv in services) if services else bool(d.get("designated", False))
-    designated_since = min(since) if since else _date(d.get("designated_since"), where)
-    return Platform(
-        code=_str(d, "code", where),
-        name_ja=_str(d, "name_ja", where),
-        name_en=_str(d, "name_en", where),
-        operator=_str(d, "operator", where),
-        report_routes=routes,
-        designated=designated,
-        designated_since=designated_since,
-        accepts_standard_letters=_letters(d.get("accepts_standard_letters", "uncertain")),
-        notes_ja=_opt_text(d, "notes_ja", where),
-        uncertain=bool(d.get("uncertain", False)),
-        services=services,
-        kind=_opt_str(d, "kind", where) or "other",
-    )
-
-
-def _chart_node(d: Mapping[str, Any], where: str) -> ChartNode:
-    node_id = _str(d, "id", where)
-    where = f"chart.{node_id}"
-    options = tuple(
-        ChartOption(
-            id=_str(o, "id", f"{where}.options[{i}]"),
-            label_ja=_str(o, "label_ja", f"{where}.options[{i}]"),
-            label_en=_str(o, "label_en", f"{where}.options[{i}]"),
-            next=_str(o, "next", f"{where}.options[{i}]"),
-            texts=_texts(o, f"{where}.options[{i}]"),
-        )
-        for i, o in enumerate(_list(d, "options", where))
-    )
-    return ChartNode(
-        id=node_id,
-        kind=_str(d, "kind", where),
-        text_ja=_opt_text(d, "text_ja", where),
-        text_en=_opt_text(d, "text_en", where),
-        options=options,
-        title_ja=_opt_text(d, "title_ja", where),
-        title_en=_opt_text(d, "title_en", where),
-        guidance_ja=_opt_text(d, "guidance_ja", where),
-        guidance_en=_opt_text(d, "guidance_en", where),
-        desks=_strs(d, "desks", where),
-        guides=_strs(d, "guides", where),
-        multiple=d.get("multiple") is True,
-        also=_strs(d, "also", where),
-        goals=_strs(d, "goals", where),
-        origin=_opt_str(d, "origin", where) or "centre",
-        texts=_texts(d, where),
-    )
-
-
-def _chart_source(raw: Mapping[str, Any]) -> ChartSource | None:
-    src = raw.get("source")
-    if src is None:
-        return None
-    where = "chart.source"
-    return ChartSource(
-        title_ja=_str(src, "title_ja", where),
-        publisher_ja=_str(src, "publisher_ja", where),
-        urls=_strs(src, "urls", where),
-        checked=_date(src.get("checked"), where),
-        edition=_opt_str(src, "edition", where),
-        notes_ja=_opt_text(src, "notes_ja", where),
-    )
-
-
-def chart_from_raw(raw: Mapping[str, Any]) -> Chart:
-    return Chart(
-        source=_chart_source(raw),
-        languages=_strs(raw, "languages", "chart") or ("ja",),
-        version=_str(raw, "version", "chart"),
-        start=_str(raw, "start", "chart"),
-        nodes=tuple(
-            _chart_node(n, f"chart.nodes[{i}]")
-            for i, n in enumerate(_list(raw, "nodes", "chart", required=True))
-        ),
-    )
-
-
-def _guide(d: Mapping[str, Any], where: str) -> Guide:
-    slug = _str(d, "slug", where)
-    where = f"guides.{slug}"
-    return Guide(
-        slug=slug,
-        title_ja=_str(d, "title_ja", where),
-        title_en=_str(d, "title_en", where),
-        summary_ja=_str(d, "summary_ja", where),
-        summary_en=_opt_text(d, "summary_en", where),
-        steps=tuple(
-            GuideStep(
-                title_ja=_str(s, "title_ja", f"{where}.steps[{i}]"),
-                body_ja=_str(s, "body_ja", f"{where}.steps[{i}]"),
-                title_en=_opt_text(s, "title_en", where),
-                body_en=_opt_text(s, "body_en", where),
-                texts=_texts(s, f"{where}.steps[{i}]"),
-            )
-            for i, s in enumerate(_list(d, "steps", where, required=True))
-        ),
-        related_desks=_strs(d, "related_desks", where),
-        related_categories=_strs(d, "related_categories", where),
-        texts=_texts(d, where),
     )
 
 
@@ -578,50 +413,6 @@ class Knowledge:
         object.__setattr__(self, "_desks", _first_by(self.desks, "code"))
         object.__setattr__(self, "_platforms", _first_by(self.platforms, "code"))
         object.__setattr__(self, "_guides", _first_by(self.guides, "slug"))
-
-    @classmethod
-    def from_raw(cls, raw: Mapping[str, Mapping[str, Any]]) -> Knowledge:
-        """Build from the parsed YAML documents, keyed by file stem (categories, desks, ...)."""
-        missing = [
-            k for k in ("categories", "intake", "desks", "platforms", "chart", "guides") if k not in raw
-        ]
-        if missing:
-            raise KnowledgeError([f"missing knowledge file(s): {', '.join(missing)}"])
-
-        categories: list[Category] = []
-        for i, group in enumerate(_list(raw["categories"], "groups", "categories", required=True)):
-            where = f"categories.groups[{i}]"
-            top = _category(group, where, parent=None)
-            categories.append(top)
-            for j, leaf in enumerate(_list(group, "children", where)):
-                categories.append(_category(leaf, f"{where}.children[{j}]", parent=top.code))
-
-        intake_raw = raw["intake"]
-        if not isinstance(intake_raw, Mapping):
-            raise KnowledgeError(["intake: expected a mapping of code lists"])
-        intake = {
-            name: tuple(_code_item(item, f"intake.{name}[{i}]") for i, item in enumerate(items or []))
-            for name, items in intake_raw.items()
-        }
-
-        return cls(
-            categories=tuple(categories),
-            desks=tuple(
-                _desk(d, f"desks[{i}]")
-                for i, d in enumerate(_list(raw["desks"], "desks", "desks", required=True))
-            ),
-            platforms=tuple(
-                _platform(p, f"platforms[{i}]")
-                for i, p in enumerate(_list(raw["platforms"], "platforms", "platforms", required=True))
-            ),
-            chart=chart_from_raw(raw["chart"]),
-            guides=tuple(
-                _guide(g, f"guides[{i}]")
-                for i, g in enumerate(_list(raw["guides"], "guides", "guides", required=True))
-            ),
-            intake=intake,
-            guide_languages=_strs(raw["guides"], "languages", "guides") or ("ja",),
-        )
 
     # ---- lookups
 

@@ -1,7 +1,8 @@
 """Triage of a consultation's free text: likely categories, urgency flags, desks and guides.
 
 Standard library only (domain rule). The rules are data (domain/knowledge/triage.yaml, parsed by
-infra/triage_loader.py and handed to `TriageRules.from_dict`); this module only validates and applies them.
+infra/triage_loader.py against a pydantic schema, which builds the rule objects below); this module checks
+what a schema cannot (`reference_problems`) and applies them.
 
 How a text is scored, per category:
   * exact cue phrases found in the normalised text add their weight;
@@ -23,22 +24,33 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 __all__ = [
+    "CATEGORY_CODE",
     "MAX_TEXT_CHARS",
+    "SLUG",
+    "CategoryRule",
     "CategorySuggestion",
+    "Cue",
+    "Escalation",
+    "Scoring",
     "TriageResult",
     "TriageRules",
+    "TriageRulesError",
     "UrgencyFlag",
+    "UrgencyRule",
+    "cues",
     "normalise",
+    "reference_problems",
+    "weighted_cues",
 ]
 
 # The intake form and the chatbot cap narratives well below this; the cap bounds CPU per request.
 MAX_TEXT_CHARS = 4000
 
-_CODE_RE = re.compile(r"^[A-Z]+\.[A-Z_]+$")
-_SLUG_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+# The shapes of a category code and of a desk, guide or flag slug (checked by infra/triage_loader.py).
+CATEGORY_CODE = r"^[A-Z]+\.[A-Z_]+$"
+SLUG = r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$"
 
 # ---------------------------------------------------------------------------------------------------------
 # Normalisation
@@ -143,56 +155,56 @@ class TriageResult:
 
 
 @dataclass(frozen=True)
-class _Cue:
+class Cue:
     phrase: str
     key: str
     weight: float
     grams: frozenset[str]
 
     @classmethod
-    def build(cls, raw_phrase: str, weight: float) -> _Cue:
+    def build(cls, raw_phrase: str, weight: float) -> Cue:
         phrase = normalise(raw_phrase)
         key = _fold_kana(phrase)
         return cls(phrase, key, weight, frozenset(_grams(phrase, key, cue=True)))
 
 
 @dataclass(frozen=True)
-class _Category:
+class CategoryRule:
     code: str
     label: str
-    cues: tuple[_Cue, ...]
-    negative: tuple[_Cue, ...]
+    cues: tuple[Cue, ...]
+    negative: tuple[Cue, ...]
     desks: tuple[str, ...]
     guides: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class _Escalation:
-    cues: tuple[_Cue, ...]
+class Escalation:
+    cues: tuple[Cue, ...]
     patterns: tuple[re.Pattern[str], ...]
     when_flags: tuple[str, ...]
     desks: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class _UrgencyRule:
+class UrgencyRule:
     flag: str
     label: str
-    cues: tuple[_Cue, ...]
+    cues: tuple[Cue, ...]
     patterns: tuple[re.Pattern[str], ...]
     categories: tuple[str, ...]
     desks: tuple[str, ...]
     guides: tuple[str, ...]
-    escalations: tuple[_Escalation, ...]
+    escalations: tuple[Escalation, ...]
     # False alarms cost trust too: when the text reads as another situation (`unless`: a one-click bill on
     # an adult site, hate speech quoting 「殺せ」 about a group) and shows nothing of the person's own danger
     # (`unless_not`), the flag's text triggers are dropped. A category the person chose still raises it.
-    unless: tuple[_Cue, ...] = ()
-    unless_not: tuple[_Cue, ...] = ()
+    unless: tuple[Cue, ...] = ()
+    unless_not: tuple[Cue, ...] = ()
 
 
 @dataclass(frozen=True)
-class _Scoring:
+class Scoring:
     top_k: int = 5
     # A cue counts as a near-match when this share of its grams appears in the text…
     fuzzy_min_coverage: float = 0.6
@@ -221,7 +233,7 @@ class _Text:
         self.key = _fold_kana(self.norm)
         self.grams = _grams(self.norm, self.key)
 
-    def exact(self, cue: _Cue) -> str | None:
+    def exact(self, cue: Cue) -> str | None:
         if not cue.key:
             return None
         i = self.norm.find(cue.phrase)
@@ -231,7 +243,7 @@ class _Text:
             i = self.key.find(cue.key)
         return None if i < 0 else self.norm[i : i + len(cue.key)]
 
-    def near(self, cue: _Cue, min_coverage: float, sc: _Scoring) -> tuple[float, str] | None:
+    def near(self, cue: Cue, min_coverage: float, sc: Scoring) -> tuple[float, str] | None:
         if len(cue.grams) < sc.fuzzy_min_grams:
             return None
         if cue.key.isascii():
@@ -274,11 +286,11 @@ class TriageRules:
     def __init__(
         self,
         version: str,
-        categories: tuple[_Category, ...],
-        urgency: tuple[_UrgencyRule, ...],
+        categories: tuple[CategoryRule, ...],
+        urgency: tuple[UrgencyRule, ...],
         fallback_desks: tuple[str, ...],
         fallback_guides: tuple[str, ...],
-        scoring: _Scoring,
+        scoring: Scoring,
     ) -> None:
         self.version = version
         self._categories = categories
@@ -286,47 +298,6 @@ class TriageRules:
         self._fallback_desks = fallback_desks
         self._fallback_guides = fallback_guides
         self._scoring = scoring
-
-    # -- construction ----------------------------------------------------------------------------------
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> TriageRules:
-        """Validate the parsed YAML and compile it. Any structural problem raises ValueError."""
-        _require_mapping(raw, "rules")
-        _check_keys(
-            raw, "rules", required={"version", "categories", "urgency"}, optional={"scoring", "fallback"}
-        )
-        version = raw["version"]
-        if not isinstance(version, str | int) or isinstance(version, bool) or str(version).strip() == "":
-            raise ValueError("rules.version must be a non-empty string or integer")
-
-        scoring = _parse_scoring(raw.get("scoring") or {})
-
-        cats_raw = raw["categories"]
-        _require_mapping(cats_raw, "categories")
-        if not cats_raw:
-            raise ValueError("categories must not be empty")
-        categories = tuple(_parse_category(code, body) for code, body in cats_raw.items())
-        known_codes = {c.code for c in categories}
-
-        urg_raw = raw["urgency"]
-        _require_mapping(urg_raw, "urgency")
-        if not urg_raw:
-            raise ValueError("urgency must not be empty")
-        urgency = tuple(_parse_urgency(flag, body, known_codes) for flag, body in urg_raw.items())
-        known_flags = {u.flag for u in urgency}
-        for u in urgency:
-            for esc in u.escalations:
-                unknown = set(esc.when_flags) - known_flags
-                if unknown:
-                    raise ValueError(f"urgency.{u.flag}.escalations: unknown flags {sorted(unknown)}")
-
-        fallback = raw.get("fallback") or {}
-        _require_mapping(fallback, "fallback")
-        _check_keys(fallback, "fallback", required=set(), optional={"desks", "guides"})
-        fb_desks = _codes(fallback.get("desks", []), "fallback.desks", _SLUG_RE, allow_empty=True)
-        fb_guides = _codes(fallback.get("guides", []), "fallback.guides", _SLUG_RE, allow_empty=True)
-        return cls(str(version), categories, urgency, fb_desks, fb_guides, scoring)
 
     # -- introspection (used to cross-check against desks.yaml and categories.yaml) -------------------
 
@@ -477,175 +448,46 @@ class TriageRules:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Validation helpers
+# Building and checking the rules
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _require_mapping(value: Any, where: str) -> None:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{where} must be a mapping")
+class TriageRulesError(ValueError):
+    """The rules refer to a category or flag they do not define; `problems` lists every issue."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems) or "invalid triage rules")
 
 
-def _check_keys(raw: Mapping[str, Any], where: str, *, required: set[str], optional: set[str]) -> None:
-    keys = set(raw)
-    missing = required - keys
-    if missing:
-        raise ValueError(f"{where}: missing keys {sorted(missing)}")
-    unknown = keys - required - optional
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {sorted(map(str, unknown))}")
+def cues(phrases: Iterable[str], weight: float = 1.0) -> tuple[Cue, ...]:
+    return tuple(Cue.build(p, weight) for p in phrases)
 
 
-def _codes(value: Any, where: str, pattern: re.Pattern[str], *, allow_empty: bool = False) -> tuple[str, ...]:
-    if not isinstance(value, list) or (not value and not allow_empty):
-        raise ValueError(f"{where} must be a {'list' if allow_empty else 'non-empty list'}")
-    for v in value:
-        if not isinstance(v, str) or not pattern.match(v):
-            raise ValueError(f"{where}: invalid code {v!r}")
-    if len(set(value)) != len(value):
-        raise ValueError(f"{where}: duplicate codes")
-    return tuple(value)
-
-
-def _phrases(value: Any, where: str) -> list[str]:
-    if not isinstance(value, list) or not value:
-        raise ValueError(f"{where} must be a non-empty list of phrases")
-    out = []
-    for p in value:
-        if not isinstance(p, str) or not normalise(p):
-            raise ValueError(f"{where}: empty or non-string phrase {p!r}")
-        out.append(p)
-    return out
-
-
-def _weighted_cues(value: Any, where: str) -> tuple[_Cue, ...]:
+def weighted_cues(weighted: Mapping[float, Iterable[str]]) -> tuple[Cue, ...]:
     """`{weight: [phrase, ...], ...}` → cues. A phrase listed twice keeps its highest weight."""
-    _require_mapping(value, where)
-    if not value:
-        raise ValueError(f"{where} must not be empty")
-    best: dict[str, _Cue] = {}
-    for weight, phrases in value.items():
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight <= 10:
-            raise ValueError(f"{where}: weight {weight!r} must be a number in (0, 10]")
-        for p in _phrases(phrases, f"{where}.{weight}"):
-            cue = _Cue.build(p, float(weight))
+    best: dict[str, Cue] = {}
+    for weight, phrases in weighted.items():
+        for cue in cues(phrases, float(weight)):
             if cue.key not in best or best[cue.key].weight < cue.weight:
                 best[cue.key] = cue
     return tuple(best.values())
 
 
-def _patterns(value: Any, where: str) -> tuple[re.Pattern[str], ...]:
-    if not isinstance(value, list):
-        raise ValueError(f"{where} must be a list of regular expressions")
-    out = []
-    for p in value:
-        if not isinstance(p, str) or not p:
-            raise ValueError(f"{where}: empty pattern")
-        try:
-            # Patterns run on normalised text, so authors write ASCII digits; the pattern itself is not
-            # normalised because NFKC and the dash rule would corrupt ranges such as [ぁ-ん].
-            compiled = re.compile(p)
-        except re.error as exc:
-            raise ValueError(f"{where}: invalid pattern {p!r}: {exc}") from None
-        if compiled.search(""):
-            raise ValueError(f"{where}: pattern {p!r} matches the empty string")
-        out.append(compiled)
-    return tuple(out)
-
-
-def _parse_scoring(raw: Any) -> _Scoring:
-    _require_mapping(raw, "scoring")
-    defaults = _Scoring()
-    allowed = set(defaults.__dataclass_fields__)
-    _check_keys(raw, "scoring", required=set(), optional=allowed)
-    values = {}
-    for k, v in raw.items():
-        expected = type(getattr(defaults, k))
-        not_number = isinstance(v, bool) or not isinstance(v, int | float)
-        if not_number or (expected is int and not isinstance(v, int)):
-            raise ValueError(f"scoring.{k} must be a number")
-        if v < 0:
-            raise ValueError(f"scoring.{k} must not be negative")
-        values[k] = expected(v)
-    return _Scoring(**values)
-
-
-def _parse_category(code: Any, body: Any) -> _Category:
-    if not isinstance(code, str) or not _CODE_RE.match(code):
-        raise ValueError(f"categories: invalid category code {code!r}")
-    where = f"categories.{code}"
-    _require_mapping(body, where)
-    _check_keys(body, where, required={"cues", "desks"}, optional={"label", "negative", "guides"})
-    label = body.get("label", "")
-    if not isinstance(label, str):
-        raise ValueError(f"{where}.label must be a string")
-    negative = _weighted_cues(body["negative"], f"{where}.negative") if "negative" in body else ()
-    return _Category(
-        code=code,
-        label=label,
-        cues=_weighted_cues(body["cues"], f"{where}.cues"),
-        negative=negative,
-        desks=_codes(body["desks"], f"{where}.desks", _SLUG_RE),
-        guides=_codes(body.get("guides", []), f"{where}.guides", _SLUG_RE, allow_empty=True),
-    )
-
-
-def _parse_urgency(flag: Any, body: Any, known_codes: set[str]) -> _UrgencyRule:
-    if not isinstance(flag, str) or not _SLUG_RE.match(flag):
-        raise ValueError(f"urgency: invalid flag name {flag!r}")
-    where = f"urgency.{flag}"
-    _require_mapping(body, where)
-    _check_keys(
-        body,
-        where,
-        required={"cues", "desks"},
-        optional={"label", "patterns", "categories", "guides", "escalations", "unless", "unless_not"},
-    )
-    if ("unless" in body) != ("unless_not" in body):
-        raise ValueError(f"{where}: unless needs unless_not (what keeps the flag), and the other way round")
-    categories = tuple(body.get("categories", []))
-    unknown = set(categories) - known_codes
-    if unknown:
-        raise ValueError(f"{where}.categories: unknown category codes {sorted(unknown)}")
-    escalations = []
-    esc_raw = body.get("escalations", [])
-    if not isinstance(esc_raw, list):
-        raise ValueError(f"{where}.escalations must be a list")
-    for i, esc in enumerate(esc_raw):
-        ew = f"{where}.escalations[{i}]"
-        _require_mapping(esc, ew)
-        _check_keys(esc, ew, required={"desks"}, optional={"cues", "patterns", "when_flags"})
-        if not any(esc.get(k) for k in ("cues", "patterns", "when_flags")):
-            raise ValueError(f"{ew} needs cues, patterns or when_flags")
-        escalations.append(
-            _Escalation(
-                cues=tuple(_Cue.build(p, 1.0) for p in _phrases(esc["cues"], f"{ew}.cues"))
-                if "cues" in esc
-                else (),
-                patterns=_patterns(esc.get("patterns", []), f"{ew}.patterns"),
-                when_flags=_codes(esc.get("when_flags", []), f"{ew}.when_flags", _SLUG_RE, allow_empty=True),
-                desks=_codes(esc["desks"], f"{ew}.desks", _SLUG_RE),
-            )
-        )
-    label = body.get("label", "")
-    if not isinstance(label, str):
-        raise ValueError(f"{where}.label must be a string")
-    return _UrgencyRule(
-        flag=flag,
-        label=label,
-        cues=tuple(_Cue.build(p, 1.0) for p in _phrases(body["cues"], f"{where}.cues")),
-        patterns=_patterns(body.get("patterns", []), f"{where}.patterns"),
-        categories=categories,
-        desks=_codes(body["desks"], f"{where}.desks", _SLUG_RE),
-        guides=_codes(body.get("guides", []), f"{where}.guides", _SLUG_RE, allow_empty=True),
-        escalations=tuple(escalations),
-        unless=tuple(_Cue.build(p, 1.0) for p in _phrases(body["unless"], f"{where}.unless"))
-        if "unless" in body
-        else (),
-        unless_not=tuple(_Cue.build(p, 1.0) for p in _phrases(body["unless_not"], f"{where}.unless_not"))
-        if "unless_not" in body
-        else (),
-    )
+def reference_problems(categories: Sequence[CategoryRule], urgency: Sequence[UrgencyRule]) -> list[str]:
+    """What a schema cannot check: every category and flag an urgency rule names is defined."""
+    codes = {c.code for c in categories}
+    flags = {u.flag for u in urgency}
+    problems = []
+    for u in urgency:
+        unknown = set(u.categories) - codes
+        if unknown:
+            problems.append(f"urgency.{u.flag}.categories: unknown category codes {sorted(unknown)}")
+        for i, esc in enumerate(u.escalations):
+            unknown = set(esc.when_flags) - flags
+            if unknown:
+                problems.append(f"urgency.{u.flag}.escalations[{i}]: unknown flags {sorted(unknown)}")
+    return problems
 
 
 def _extend_unique(target: list[str], items: Iterable[str]) -> None:

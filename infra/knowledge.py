@@ -5,17 +5,19 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from importlib.resources import files
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import Field, ValidationError
 
 from domain.errors import ProblemEntry
 from domain.knowledge_model import Knowledge, KnowledgeError, validate
-from infra.yaml_data import load_yaml
+from infra.knowledge_schema import STEMS, Text, knowledge_from_raw
+from infra.yaml_data import Schema, load_yaml, schema_problems
 
 PACKAGE = "domain.knowledge"
-# Fixed order so the version hash does not depend on directory listing order.
-STEMS = ("categories", "intake", "desks", "platforms", "chart", "guides")
+# STEMS has a fixed order so the version hash does not depend on directory listing order.
+__all__ = ["PACKAGE", "STEMS", "build", "knowledge_version", "load_knowledge", "parse", "read_files"]
 
 
 def read_files() -> dict[str, bytes]:
@@ -38,13 +40,13 @@ def parse(blobs: dict[str, bytes]) -> dict[str, Any]:
         except (UnicodeDecodeError, yaml.YAMLError) as exc:
             raise KnowledgeError([f"{stem}.yaml: {exc}"]) from exc
         if not isinstance(doc, dict):
-            raise KnowledgeError([f"{stem}.yaml: top level must be a mapping"])
+            raise KnowledgeError([f"{stem}.yaml must be a mapping"])
         raw[stem] = doc
     return raw
 
 
 def build(blobs: dict[str, bytes]) -> Knowledge:
-    knowledge = Knowledge.from_raw(parse(blobs))
+    knowledge = knowledge_from_raw(parse(blobs))
     validate(knowledge)
     return knowledge
 
@@ -64,21 +66,34 @@ def knowledge_version() -> str:
     return digest.hexdigest()
 
 
+class _ProblemDoc(Schema):
+    status: Annotated[int, Field(ge=400, le=599)]
+    title_ja: Text
+    title_en: Text
+    meaning: Text
+
+
+class _ProblemsDoc(Schema):
+    version: Text
+    codes: dict[str, _ProblemDoc]
+
+
+def problem_catalogue_from_text(text: str) -> dict[str, ProblemEntry]:
+    """The error-code catalogue, validated: every entry has an HTTP error status and non-empty texts."""
+    try:
+        raw = load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise KnowledgeError([f"problems.yaml: {exc}"]) from exc
+    try:
+        doc = _ProblemsDoc.model_validate(raw)
+    except ValidationError as exc:
+        raise KnowledgeError(schema_problems(exc, "problems.yaml", raw)) from None
+    return {
+        code: ProblemEntry(code, e.status, e.title_ja, e.title_en, e.meaning) for code, e in doc.codes.items()
+    }
+
+
 @lru_cache(maxsize=1)
 def load_problem_catalogue() -> dict[str, ProblemEntry]:
-    """The error-code catalogue, validated: every entry has an HTTP error status and non-empty texts."""
-    doc = yaml.safe_load(files(PACKAGE).joinpath("problems.yaml").read_text(encoding="utf-8"))
-    errors: list[str] = []
-    catalogue: dict[str, ProblemEntry] = {}
-    for code, entry in (doc.get("codes") or {}).items():
-        texts = [entry.get(k) for k in ("title_ja", "title_en", "meaning")]
-        status = entry.get("status")
-        if not isinstance(status, int) or not 400 <= status <= 599:
-            errors.append(f"problems.yaml: {code}: status must be an HTTP error status")
-        elif not all(isinstance(t, str) and t.strip() for t in texts):
-            errors.append(f"problems.yaml: {code}: title_ja, title_en and meaning must be non-empty text")
-        else:
-            catalogue[code] = ProblemEntry(code, status, *texts)  # type: ignore[arg-type]
-    if errors:
-        raise KnowledgeError(errors)
-    return catalogue
+    """The packaged error-code catalogue (domain/knowledge/problems.yaml), read once per process."""
+    return problem_catalogue_from_text(files(PACKAGE).joinpath("problems.yaml").read_text(encoding="utf-8"))

@@ -6,8 +6,9 @@ import pytest
 
 from domain.chart import ChartStep, InvalidChartAnswer, iter_paths, walk
 from domain.errors import ValidationFailed
-from domain.knowledge_model import Knowledge, KnowledgeError, chart_from_raw, validate
+from domain.knowledge_model import KnowledgeError, validate
 from infra.knowledge import load_knowledge
+from infra.knowledge_schema import chart_from_raw, knowledge_from_raw
 
 
 def tiny_raw(chart: dict) -> dict:
@@ -115,7 +116,7 @@ def good_chart() -> dict:
 
 def problems_of(chart: dict) -> list[str]:
     with pytest.raises(KnowledgeError) as err:
-        validate(Knowledge.from_raw(tiny_raw(chart)))
+        validate(knowledge_from_raw(tiny_raw(chart)))
     return err.value.problems
 
 
@@ -128,7 +129,7 @@ def chart():
 
 
 def test_tiny_chart_is_valid():
-    validate(Knowledge.from_raw(tiny_raw(good_chart())))
+    validate(knowledge_from_raw(tiny_raw(good_chart())))
 
 
 def test_cycle_is_reported():

@@ -22,13 +22,12 @@ from domain.chatbot import (
     References,
     State,
     UnknownChoice,
-    flows_from_dict,
     iter_paths,
     validate_flows,
 )
 from domain.errors import ValidationFailed
 from domain.triage import CategorySuggestion, TriageResult, UrgencyFlag
-from infra.chatbot_loader import load_chatbot_flows, load_flows_text
+from infra.chatbot_loader import flows_from_dict, load_chatbot_flows, load_flows_text
 from infra.knowledge import load_knowledge
 from infra.triage_loader import load_triage_engine
 
@@ -208,8 +207,8 @@ def test_engine_nodes_take_no_choices_of_their_own() -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ([], "expected a mapping"),
-        ({**tiny(), "flows": []}, "'flows' must be a non-empty list"),
+        ([], "chatbot.yaml must be a mapping"),
+        ({**tiny(), "flows": []}, "chatbot.yaml: 'flows' is empty"),
         ({**tiny(), "surprise": 1}, "unknown keys ['surprise']"),
         ({**tiny(), "texts": {"greeting_ja": "文"}}, "missing 'privacy_ja'"),
         (
@@ -221,9 +220,13 @@ def test_engine_nodes_take_no_choices_of_their_own() -> None:
                     "nodes": [{"id": "q1", "kind": "question", "colour": 1}],
                 }
             ),
-            "unknown keys ['colour']",
+            "chatbot.yaml: flows[main].nodes[q1]: unknown keys ['colour']",
         ),
         (tiny(flow({"id": "q1", "kind": "poem", "text_ja": "x"})), "unknown kind 'poem'"),
+        (
+            tiny(flow(q("q1", ("c1", "a1")), a("a1", texts={"text_en": "x"}))),
+            "chatbot.yaml: flows[main].nodes[a1]: unknown keys ['texts']",
+        ),
         (tiny(flow(q("q1", ("c1", "a1")), {"id": "a1", "kind": "answer"})), "no text_ja"),
     ],
 )
@@ -231,6 +234,25 @@ def test_malformed_documents_are_refused(raw: Any, expected: str) -> None:
     with pytest.raises(FlowError) as caught:
         validate_flows(flows_from_dict(raw), REFS)
     assert expected in str(caught.value)
+
+
+def test_a_typo_in_a_key_is_refused_with_the_file_and_the_place() -> None:
+    main = flow(q("q1", ("c1", "a1")), a("a1"))
+    choice = main["nodes"][0]["choices"][0]
+    choice["labl_ja"] = choice.pop("label_ja")
+    with pytest.raises(FlowError) as caught:
+        flows_from_dict(tiny(main))
+    assert caught.value.problems == [
+        "chatbot.yaml: flows[main].nodes[q1].choices[c1]: missing 'label_ja'",
+        "chatbot.yaml: flows[main].nodes[q1].choices[c1]: unknown keys ['labl_ja']",
+    ]
+
+
+def test_wrong_types_are_refused_not_coerced() -> None:
+    main = flow(q("q1", ("c1", "a1")), a("a1", desks="desk_a", platform_routes="yes"))
+    found = problems_of(tiny(main))
+    assert "chatbot.yaml: flows[main].nodes[a1]: 'desks': Input should be a valid list" in found
+    assert "chatbot.yaml: flows[main].nodes[a1]: 'platform_routes': Input should be a valid boolean" in found
 
 
 def test_the_loader_checks_against_the_real_knowledge() -> None:

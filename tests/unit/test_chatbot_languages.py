@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from domain.chatbot import Engine, FlowError, References, State, flows_from_dict, validate_flows
+from domain.chatbot import Engine, FlowError, References, State, validate_flows
 from domain.errors import ValidationFailed
 from domain.languages import choose_language
+from infra.chatbot_loader import flows_from_dict
 from infra.knowledge import load_knowledge
 
 

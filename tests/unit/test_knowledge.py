@@ -10,6 +10,7 @@ import yaml
 
 from domain.knowledge_model import Knowledge, KnowledgeError, validate
 from infra.knowledge import STEMS, build, knowledge_version, load_knowledge, parse, read_files
+from infra.knowledge_schema import knowledge_from_raw
 from tests.spec_codes import CATEGORY_CODES, GUIDE_SLUGS
 from tests.spec_codes import DESK_CODES as REQUIRED_DESKS
 
@@ -29,7 +30,7 @@ def raw() -> dict:
 
 def problems_of(raw: dict) -> list[str]:
     with pytest.raises(KnowledgeError) as err:
-        validate(Knowledge.from_raw(raw))
+        validate(knowledge_from_raw(raw))
     return err.value.problems
 
 
@@ -258,9 +259,34 @@ def test_bad_enumerations_are_reported(raw):
 def test_missing_field_and_missing_file_raise_knowledge_error(raw):
     del raw["desks"]["desks"][0]["name_ja"]
     with pytest.raises(KnowledgeError, match="missing 'name_ja'"):
-        Knowledge.from_raw(raw)
+        knowledge_from_raw(raw)
     with pytest.raises(KnowledgeError, match="missing knowledge file"):
-        Knowledge.from_raw({"desks": {"desks": []}})
+        knowledge_from_raw({"desks": {"desks": []}})
+
+
+def test_a_typo_in_a_key_is_refused_with_the_file_and_the_place(raw):
+    desk = raw["desks"]["desks"][0]
+    desk["nmae_ja"] = desk.pop("name_ja")
+    raw["intake"]["relations"][0]["colour"] = "red"
+    with pytest.raises(KnowledgeError) as err:
+        knowledge_from_raw(raw)
+    code, relation = desk["code"], raw["intake"]["relations"][0]["code"]
+    assert err.value.problems == [
+        f"desks.yaml: desks[{code}]: missing 'name_ja'",
+        f"desks.yaml: desks[{code}]: unknown keys ['nmae_ja']",
+        f"intake.yaml: relations[{relation}]: unknown keys ['colour']",
+    ]
+
+
+def test_a_wrong_type_or_date_names_the_file_and_the_field(raw):
+    raw["desks"]["desks"][0]["sources"][0]["checked"] = "yesterday"
+    raw["categories"]["groups"][0]["children"][0]["urgent"] = "yes"
+    problems = "\n".join(problems_of(raw))
+    assert (
+        "desks.yaml: desks[" in problems
+        and "].sources[0]: 'checked': 'yesterday' is not an ISO date" in problems
+    )
+    assert "categories.yaml: groups[" in problems and "'urgent': Input should be a valid boolean" in problems
 
 
 def test_broken_yaml_raises_knowledge_error():
@@ -275,7 +301,7 @@ def test_yaml_booleans_for_letters_are_read_as_yes_no():
     assert doc["accepts_standard_letters"] is True  # the YAML 1.1 trap the model guards against
     raw = parse(read_files())
     raw["platforms"]["platforms"][0]["accepts_standard_letters"] = True
-    assert Knowledge.from_raw(raw).platforms[0].accepts_standard_letters == "yes"
+    assert knowledge_from_raw(raw).platforms[0].accepts_standard_letters == "yes"
 
 
 # ---------------------------------------------------------------- every label is text (issue 10 item 3)
@@ -332,5 +358,18 @@ def test_validation_refuses_a_non_string_or_empty_label_anywhere(plain):
         site = next(s for s in _label_sites(raw) if s[0] == name)
         site[1][site[2]] = value
         with pytest.raises(KnowledgeError) as err:
-            validate(Knowledge.from_raw(raw))
+            validate(knowledge_from_raw(raw))
         assert f"'{site[2]}'" in str(err.value), name
+
+
+def test_the_problem_catalogue_refuses_a_typo_and_a_non_error_status():
+    from infra.knowledge import problem_catalogue_from_text
+
+    text = "version: t\ncodes:\n  a: {status: 200, title_ja: あ, titel_en: A, meaning: m}\n"
+    with pytest.raises(KnowledgeError) as err:
+        problem_catalogue_from_text(text)
+    assert err.value.problems == [
+        "problems.yaml: codes.a: 'status': Input should be greater than or equal to 400",
+        "problems.yaml: codes.a: missing 'title_en'",
+        "problems.yaml: codes.a: unknown keys ['titel_en']",
+    ]

@@ -10,6 +10,7 @@ from domain.chatbot import ChatbotService
 from domain.knowledge_model import Knowledge
 from infra.chatbot_loader import load_chatbot_flows
 from infra.knowledge import load_knowledge
+from infra.knowledge_schema import knowledge_from_raw
 from infra.triage_loader import load_triage_engine
 
 
@@ -160,7 +161,7 @@ def test_validation_refuses_a_designated_operator_without_services():
     line["designated"] = True
     line["designated_since"] = "2025-04-30"
     with pytest.raises(KnowledgeError, match="no designated service"):
-        validate(Knowledge.from_raw(raw))
+        validate(knowledge_from_raw(raw))
 
 
 # 10. The 2-day period is a safe harbour, not a duty, and not for in-app reports.
@@ -281,7 +282,7 @@ def test_a_missing_text_in_a_declared_language_is_refused():
     outcome = next(n for n in raw["chart"]["nodes"] if n["id"] == "o_listen")
     del outcome["guidance_en"]
     with pytest.raises(KnowledgeError) as err:
-        validate(Knowledge.from_raw(raw))
+        validate(knowledge_from_raw(raw))
     text = str(err.value)
     assert "guides.evidence-preservation: missing steps[1].body_en" in text
     assert "chart.o_listen: missing guidance_en" in text
@@ -293,12 +294,12 @@ def test_a_further_language_is_only_data():
     raw = _raw()
     raw["guides"]["languages"] = ["ja", "en", "vi"]
     with pytest.raises(KnowledgeError, match="missing title_vi"):
-        validate(Knowledge.from_raw(raw))
+        validate(knowledge_from_raw(raw))
     for g in raw["guides"]["guides"]:
         g["title_vi"], g["summary_vi"] = "Hướng dẫn", "Tóm tắt"
         for step in g["steps"]:
             step["title_vi"], step["body_vi"] = "Bước", "Nội dung"
-    knowledge = Knowledge.from_raw(raw)
+    knowledge = knowledge_from_raw(raw)
     validate(knowledge)
     guide = knowledge.guide("evidence-preservation")
     assert guide.text("title", "vi") == "Hướng dẫn" and guide.text("title", "ko") == guide.title_ja

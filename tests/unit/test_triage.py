@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from domain.triage import MAX_TEXT_CHARS, TriageRules, normalise
-from infra.triage_loader import load_triage_engine, load_triage_rules_text
+from domain.triage import MAX_TEXT_CHARS, TriageRules, TriageRulesError, normalise
+from infra.triage_loader import load_triage_engine, load_triage_rules_text, rules_from_dict
 from tests.spec_codes import CATEGORY_CODES as TAXONOMY
 from tests.spec_codes import DESK_CODES as DESKS
 from tests.spec_codes import GUIDE_SLUGS as GUIDES
@@ -244,8 +244,29 @@ def test_loader_is_cached() -> None:
 def test_malformed_rules_are_rejected(raw_rules: dict, mutate) -> None:
     raw = copy.deepcopy(raw_rules)
     mutate(raw)
-    with pytest.raises(ValueError):
-        TriageRules.from_dict(raw)
+    with pytest.raises(TriageRulesError) as caught:
+        rules_from_dict(raw)
+    assert all(p.startswith("triage.yaml: ") for p in caught.value.problems), caught.value.problems
+
+
+def test_a_typo_in_a_key_is_refused_with_the_file_and_the_place(raw_rules: dict) -> None:
+    raw = copy.deepcopy(raw_rules)
+    raw["urgency"]["threat"]["pattern"] = raw["urgency"]["threat"].pop("patterns")
+    with pytest.raises(TriageRulesError) as caught:
+        rules_from_dict(raw)
+    assert caught.value.problems == ["triage.yaml: urgency.threat: unknown keys ['pattern']"]
+
+
+def test_references_the_schema_cannot_check_name_the_place(raw_rules: dict) -> None:
+    raw = copy.deepcopy(raw_rules)
+    raw["urgency"]["threat"]["categories"] = ["RIGHTS.NOPE"]
+    raw["urgency"]["minor"]["escalations"][0]["when_flags"] = ["nope"]
+    with pytest.raises(TriageRulesError) as caught:
+        rules_from_dict(raw)
+    assert caught.value.problems == [
+        "triage.yaml: urgency.threat.categories: unknown category codes ['RIGHTS.NOPE']",
+        "triage.yaml: urgency.minor.escalations[0]: unknown flags ['nope']",
+    ]
 
 
 def test_malformed_yaml_text_is_rejected() -> None:
@@ -346,8 +367,8 @@ def test_suppression_never_hides_a_real_danger(engine: TriageRules, text: str) -
 def test_unless_needs_unless_not(raw_rules: dict) -> None:
     broken = copy.deepcopy(raw_rules)
     del broken["urgency"]["threat"]["unless_not"]
-    with pytest.raises(ValueError, match="unless needs unless_not"):
-        TriageRules.from_dict(broken)
+    with pytest.raises(ValueError, match="triage.yaml: urgency.threat: unless needs unless_not"):
+        rules_from_dict(broken)
 
 
 def test_the_evaluation_reports_false_alarms_and_keeps_urgent_recall_at_100() -> None:
@@ -416,7 +437,7 @@ def test_a_language_pack_cannot_invent_codes_or_flags(raw_rules: dict) -> None:
         merge_language_pack(rules, {"language": "fr", "categories": {"RIGHTS.NOPE": {"cues": {3: ["x"]}}}})
     with pytest.raises(ValueError, match="unknown flag"):
         merge_language_pack(rules, {"language": "fr", "urgency": {"danger": {"cues": ["x"]}}})
-    with pytest.raises(ValueError, match="may only add"):
+    with pytest.raises(ValueError, match=r"triage.fr.yaml: urgency.threat: unknown keys \['desks'\]"):
         merge_language_pack(rules, {"language": "fr", "urgency": {"threat": {"desks": ["police_110"]}}})
     merged = merge_language_pack(
         rules, {"language": "fr", "urgency": {"threat": {"cues": ["je vais te tuer"]}}}
