@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import uuid
 from pathlib import Path
+from typing import overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -115,3 +117,38 @@ class LocalKeyService:
 
     def unwrap(self, kek_id: str, wrapped: bytes, *, context: bytes) -> bytes:
         return unseal(self._keks[kek_id], wrapped, context=context)
+
+
+TEXT_PREFIX = "mdg1:"  # a sealed text column: this prefix, then the sealed bytes in URL-safe base64
+
+
+def text_context(key: CaseKey, field: str, row_id: uuid.UUID) -> bytes:
+    """A text is bound to its case, its column and its row: moved to another case, column or row, it fails."""
+    return b"text\x00" + key.consultation_id.bytes + b"\x00" + field.encode() + b"\x00" + row_id.bytes
+
+
+@overload
+def seal_text(key: CaseKey, value: str, *, field: str, row_id: uuid.UUID) -> str: ...
+
+
+@overload
+def seal_text(key: CaseKey, value: None, *, field: str, row_id: uuid.UUID) -> None: ...
+
+
+@overload
+def seal_text(key: CaseKey, value: str | None, *, field: str, row_id: uuid.UUID) -> str | None: ...
+
+
+def seal_text(key: CaseKey, value: str | None, *, field: str, row_id: uuid.UUID) -> str | None:
+    if value is None:
+        return None
+    sealed = seal(key.material, value.encode(), context=text_context(key, field, row_id))
+    return TEXT_PREFIX + base64.urlsafe_b64encode(sealed).decode()
+
+
+def open_text(key: CaseKey, stored: str | None, *, field: str, row_id: uuid.UUID) -> str | None:
+    """The text as written; a value stored before texts were encrypted is returned as it is."""
+    if stored is None or not stored.startswith(TEXT_PREFIX):
+        return stored
+    sealed = base64.urlsafe_b64decode(stored[len(TEXT_PREFIX) :])
+    return unseal(key.material, sealed, context=text_context(key, field, row_id)).decode()

@@ -38,6 +38,26 @@ class SqlCaseKeys:
         self._opened[consultation_id] = key
         return key
 
+    def for_new_consultation(self, consultation_id: uuid.UUID) -> CaseKey:
+        """A new case's key, added to the unit of work with the case (no lookup: the id was just made)."""
+        material = new_data_key()
+        kek, wrapped = self.keys.wrap(material, context=wrap_context(consultation_id.bytes))
+        self.db.add(
+            CaseKeyRow(
+                consultation_id=consultation_id, kek_id=kek, wrapped=wrapped, created_at=self.clock.now()
+            )
+        )
+        key = self._opened[consultation_id] = CaseKey(consultation_id, material)
+        return key
+
+    def opened(self, consultation_id: uuid.UUID, kek_id: str, wrapped: bytes) -> CaseKey:
+        """A key read alongside its case (the consultation read joins `case_key`: no statement of its own)."""
+        key = self._opened.get(consultation_id)
+        if key is None:
+            material = self.keys.unwrap(kek_id, wrapped, context=wrap_context(consultation_id.bytes))
+            key = self._opened[consultation_id] = CaseKey(consultation_id, material)
+        return key
+
     async def _create(self, consultation_id: uuid.UUID) -> CaseKeyRow:
         kek, wrapped = self.keys.wrap(new_data_key(), context=wrap_context(consultation_id.bytes))
         row = CaseKeyRow(

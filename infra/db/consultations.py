@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from domain.actors import Role
+from domain.case_keys import CaseKey, CaseKeyDestroyed
 from domain.consultations import (
     OPEN_STATUSES,
     Consent,
@@ -32,8 +33,11 @@ from domain.consultations import (
 )
 from domain.policy import All, AssignedToOrUnassigned, Nothing, OwnedBy, Visibility
 from domain.ports import Clock
+from infra.crypto import TEXT_PREFIX, open_text, seal_text
+from infra.db.case_keys import SqlCaseKeys
 from infra.db.engine import affected
 from infra.db.tables import (
+    CaseKeyRow,
     ConsultationCategoryRow,
     ConsultationRow,
     ConsultationTransitionRow,
@@ -46,6 +50,11 @@ from infra.db.types import table_of
 
 C = ConsultationRow
 CONSULTATION = table_of(C)  # its Table, for the plain-row read in `many`
+K = CaseKeyRow
+# The case's wrapped key comes with the case in the same statement; a shredded case (its key destroyed) is not
+# found at all.
+KEY_COLUMNS = (col(K.kek_id), col(K.wrapped))
+NOT_SHREDDED = or_(col(K.consultation_id).is_(None), col(K.wrapped).is_not(None))
 
 
 def visible(visibility: Visibility) -> ColumnElement[bool]:
@@ -61,17 +70,20 @@ def visible(visibility: Visibility) -> ColumnElement[bool]:
     raise TypeError(visibility)
 
 
-def _values(c: Consultation) -> dict[str, Any]:
+# What a person wrote is stored encrypted with the case's key (issue 17 §1; infra/crypto.py); what the queue,
+# filters and statistics need (status, categories, dates, urgency, channel) stays queryable.
+CONSULTATION_TEXTS = ("title", "narrative", "platform_other", "tried")
+EVIDENCE_TEXTS = ("url", "poster_account", "excerpt", "notes")
+
+
+def _values(c: Consultation, key: CaseKey) -> dict[str, Any]:
     return {
         "owner_id": c.owner_id,
         "channel": c.channel,
         "relation": c.relation,
-        "title": c.title,
-        "narrative": c.narrative,
+        **{name: seal_text(key, getattr(c, name), field=name, row_id=c.id) for name in CONSULTATION_TEXTS},
         "desired_outcomes": c.desired_outcomes,
         "platforms": c.platforms,
-        "platform_other": c.platform_other,
-        "tried": c.tried,
         "victim_is_minor": c.victim_is_minor,
         "status": c.status.value,
         "priority": c.priority.value,
@@ -91,19 +103,20 @@ def _values(c: Consultation) -> dict[str, Any]:
     }
 
 
-def _consultation(row: ConsultationRow, categories: list[str], unread: int = 0) -> Consultation:
+def _consultation(row: Any, categories: list[str], key: CaseKey | None, unread: int = 0) -> Consultation:
+    texts = {name: _open(key, getattr(row, name), name, row.id) for name in CONSULTATION_TEXTS}
     return Consultation(
         id=row.id,
         owner_id=row.owner_id,
         channel=row.channel,
         relation=row.relation,
-        title=row.title,
-        narrative=row.narrative,
+        title=texts["title"] or "",
+        narrative=texts["narrative"] or "",
         categories=sorted(categories),
         desired_outcomes=list(row.desired_outcomes),
         platforms=list(row.platforms),
-        platform_other=row.platform_other,
-        tried=row.tried,
+        platform_other=texts["platform_other"],
+        tried=texts["tried"],
         victim_is_minor=row.victim_is_minor,
         consent=Consent(row.consent_terms_version, row.consented_at),
         created_at=row.created_at,
@@ -124,7 +137,23 @@ def _consultation(row: ConsultationRow, categories: list[str], unread: int = 0) 
     )
 
 
-def _evidence(row: EvidenceRow) -> Evidence:
+def _open(key: CaseKey | None, stored: str | None, name: str, row_id: uuid.UUID) -> str | None:
+    if key is None:
+        if stored is not None and stored.startswith(TEXT_PREFIX):
+            raise CaseKeyDestroyed()
+        return stored  # written before texts were encrypted
+    return open_text(key, stored, field=name, row_id=row_id)
+
+
+def _evidence_texts(e: Evidence, key: CaseKey) -> dict[str, str | None]:
+    return {
+        name: seal_text(key, getattr(e, name), field=f"evidence.{name}", row_id=e.id)
+        for name in EVIDENCE_TEXTS
+    }
+
+
+def _evidence(row: EvidenceRow, key: CaseKey | None) -> Evidence:
+    texts = {name: _open(key, getattr(row, name), f"evidence.{name}", row.id) for name in EVIDENCE_TEXTS}
     file = None
     if row.file_key:
         file = EvidenceFile(
@@ -154,13 +183,13 @@ def _evidence(row: EvidenceRow) -> Evidence:
         consultation_id=row.consultation_id,
         created_by=row.created_by,
         created_at=row.created_at,
-        url=row.url,
+        url=texts["url"],
         platform=row.platform,
         posted_at=row.posted_at,
         captured_at=row.captured_at,
-        poster_account=row.poster_account,
-        excerpt=row.excerpt,
-        notes=row.notes,
+        poster_account=texts["poster_account"],
+        excerpt=texts["excerpt"],
+        notes=texts["notes"],
         context_captured=row.context_captured,
         version=row.version,
         file=file,
@@ -180,9 +209,17 @@ def _hash_values(h: ImageHashes) -> dict[str, Any]:
 
 
 class SqlConsultations:
-    def __init__(self, db: AsyncSession, clock: Clock) -> None:
+    def __init__(self, db: AsyncSession, clock: Clock, keys: SqlCaseKeys) -> None:
         self.db = db
         self.clock = clock
+        self.keys = keys
+
+    async def _key(self, consultation_id: uuid.UUID) -> CaseKey:
+        return await self.keys.for_consultation(consultation_id)
+
+    def _row_key(self, consultation_id: uuid.UUID, row: Any) -> CaseKey | None:
+        """The key joined to a consultation row (None for a case stored before texts were encrypted)."""
+        return self.keys.opened(consultation_id, row.kek_id, row.wrapped) if row.wrapped is not None else None
 
     async def _categories(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
         found: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
@@ -207,7 +244,7 @@ class SqlConsultations:
         await self.db.flush()
 
     async def add(self, c: Consultation) -> None:
-        self.db.add(ConsultationRow(id=c.id, **_values(c)))
+        self.db.add(ConsultationRow(id=c.id, **_values(c, self.keys.for_new_consultation(c.id))))
         await self.db.flush()
         await self._set_categories(c.id, c.categories)
 
@@ -223,9 +260,10 @@ class SqlConsultations:
             return {}
         CC = ConsultationCategoryRow
         rows = await self.db.execute(
-            select(CONSULTATION, col(CC.category_code))
+            select(CONSULTATION, col(CC.category_code), *KEY_COLUMNS)
             .outerjoin(CC, col(CC.consultation_id) == col(C.id))
-            .where(col(C.id).in_(list(ids)), visible(visibility))
+            .outerjoin(K, col(K.consultation_id) == col(C.id))
+            .where(col(C.id).in_(list(ids)), visible(visibility), NOT_SHREDDED)
             .order_by(col(C.id), col(CC.category_code))
         )
         first: dict[uuid.UUID, Any] = {}
@@ -235,12 +273,14 @@ class SqlConsultations:
             bucket = codes.setdefault(row.id, [])
             if row.category_code is not None:
                 bucket.append(row.category_code)
-        return {cid: _consultation(row, codes[cid]) for cid, row in first.items()}
+        return {cid: _consultation(row, codes[cid], self._row_key(cid, row)) for cid, row in first.items()}
 
     async def update(self, c: Consultation, *, expected_version: int) -> bool:
         # Optimistic concurrency in the WHERE clause: a concurrent writer makes rowcount 0.
         result = await self.db.execute(
-            update(C).where(col(C.id) == c.id, col(C.version) == expected_version).values(**_values(c))
+            update(C)
+            .where(col(C.id) == c.id, col(C.version) == expected_version)
+            .values(**_values(c, await self._key(c.id)))
         )
         if affected(result) != 1:
             return False
@@ -250,7 +290,8 @@ class SqlConsultations:
     async def page(
         self, visibility: Visibility, flt: QueueFilter, *, now: datetime, after: Cursor | None, limit: int
     ) -> list[Consultation]:
-        query = select(C).where(visible(visibility))
+        query = select(C, *KEY_COLUMNS).outerjoin(K, col(K.consultation_id) == col(C.id))
+        query = query.where(visible(visibility), NOT_SHREDDED)
         if flt.status is not None:
             query = query.where(col(C.status) == flt.status.value)
         if flt.category is not None:
@@ -291,11 +332,14 @@ class SqlConsultations:
             # SQLite ≥ 3.15 understands it too.
             query = query.where(tuple_(col(C.created_at), col(C.id)) < tuple_(after.created_at, after.id))
         query = query.order_by(col(C.created_at).desc(), col(C.id).desc()).limit(limit)
-        rows = list((await self.db.execute(query)).scalars())
-        ids = [r.id for r in rows]
-        categories = await self._categories(ids)
+        found = list(await self.db.execute(query))
+        rows = [r.ConsultationRow for r in found]
+        categories = await self._categories([r.id for r in rows])
         unread = await self._unread(rows)
-        return [_consultation(r, categories[r.id], unread.get(r.id, 0)) for r in rows]
+        return [
+            _consultation(r, categories[r.id], self._row_key(r.id, joined), unread.get(r.id, 0))
+            for r, joined in zip(rows, found, strict=True)
+        ]
 
     async def _unread(self, rows: Sequence[ConsultationRow]) -> dict[uuid.UUID, int]:
         if not rows:
@@ -363,7 +407,7 @@ class SqlConsultations:
                 consultation_id=m.consultation_id,
                 author_id=m.author_id,
                 kind=m.kind.value,
-                body=m.body,
+                body=seal_text(await self._key(m.consultation_id), m.body, field="message.body", row_id=m.id),
                 created_at=m.created_at,
             )
         )
@@ -382,8 +426,9 @@ class SqlConsultations:
             col(M.consultation_id) == consultation_id,
             col(M.kind).in_([k.value for k in kinds]),
         )
-        rows = await self.db.execute(_oldest_first(query, M, after, limit))
-        return [_message(r) for r in rows.scalars()]
+        rows = list((await self.db.execute(_oldest_first(query, M, after, limit))).scalars())
+        key = await self._key(consultation_id) if rows else None
+        return [_message(r, key) for r in rows]
 
     async def get_message(
         self, consultation_id: uuid.UUID, message_id: uuid.UUID, kinds: Sequence[MessageKind]
@@ -398,7 +443,7 @@ class SqlConsultations:
                 )
             )
         ).scalar_one_or_none()
-        return _message(row) if row else None
+        return _message(row, await self._key(consultation_id)) if row else None
 
     async def message_times_since(
         self, consultation_id: uuid.UUID, kind: MessageKind, since: datetime
@@ -426,19 +471,20 @@ class SqlConsultations:
             await self.db.execute(select(col(C.id)).where(col(C.id) == consultation_id).with_for_update())
 
     async def add_evidence(self, e: Evidence) -> None:
+        texts = _evidence_texts(e, await self._key(e.consultation_id))
         self.db.add(
             EvidenceRow(
+                url=texts["url"],
+                poster_account=texts["poster_account"],
+                excerpt=texts["excerpt"],
+                notes=texts["notes"],
                 id=e.id,
                 consultation_id=e.consultation_id,
                 created_by=e.created_by,
                 created_at=e.created_at,
-                url=e.url,
                 platform=e.platform,
                 posted_at=e.posted_at,
                 captured_at=e.captured_at,
-                poster_account=e.poster_account,
-                excerpt=e.excerpt,
-                notes=e.notes,
                 context_captured=e.context_captured,
                 **(_hash_values(e.image_hashes) if e.image_hashes else {}),
             )
@@ -450,8 +496,9 @@ class SqlConsultations:
     ) -> list[Evidence]:
         E = EvidenceRow
         query = select(E).where(col(E.consultation_id) == consultation_id)
-        rows = await self.db.execute(_oldest_first(query, E, after, limit))
-        return [_evidence(r) for r in rows.scalars()]
+        rows = list((await self.db.execute(_oldest_first(query, E, after, limit))).scalars())
+        key = await self._key(consultation_id) if rows else None
+        return [_evidence(r, key) for r in rows]
 
     async def evidence_usage(self, consultation_id: uuid.UUID, owner_id: uuid.UUID) -> EvidenceUsage:
         await self._lock(consultation_id)
@@ -474,7 +521,7 @@ class SqlConsultations:
                 select(E).where(col(E.id) == evidence_id, col(E.consultation_id) == consultation_id)
             )
         ).scalar_one_or_none()
-        return _evidence(row) if row else None
+        return _evidence(row, await self._key(consultation_id)) if row else None
 
     async def attach_file(self, evidence_id: uuid.UUID, file: EvidenceFile) -> None:
         await self.db.execute(
@@ -498,15 +545,12 @@ class SqlConsultations:
             update(E)
             .where(col(E.id) == e.id, col(E.version) == expected_version)
             .values(
-                url=e.url,
                 platform=e.platform,
                 posted_at=e.posted_at,
                 captured_at=e.captured_at,
-                poster_account=e.poster_account,
-                excerpt=e.excerpt,
-                notes=e.notes,
                 context_captured=e.context_captured,
                 version=e.version,
+                **_evidence_texts(e, await self._key(e.consultation_id)),
             )
         )
         return bool(affected(result))
@@ -571,5 +615,6 @@ def _oldest_first(query: Any, row: Any, after: Cursor | None, limit: int | None)
     return query if limit is None else query.limit(limit)
 
 
-def _message(r: MessageRow) -> Message:
-    return Message(r.id, r.consultation_id, r.author_id, MessageKind(r.kind), r.body, r.created_at)
+def _message(r: MessageRow, key: CaseKey | None) -> Message:
+    body = _open(key, r.body, "message.body", r.id) or ""
+    return Message(r.id, r.consultation_id, r.author_id, MessageKind(r.kind), body, r.created_at)

@@ -119,9 +119,10 @@ def _stored(row: CaseClockRow) -> StoredClock:
 
 
 class SqlRequests:
-    def __init__(self, db: AsyncSession, clock: Clock) -> None:
+    def __init__(self, db: AsyncSession, clock: Clock, consultations: SqlConsultations) -> None:
         self.db = db
         self.clock = clock
+        self.consultations = consultations
 
     async def _links(self, request_ids: Sequence[uuid.UUID]) -> list[RequestEvidenceRow]:
         if not request_ids:
@@ -293,9 +294,7 @@ class SqlRequests:
         if not ids:
             return []
         rows = {r.id: r for r in (await self.db.execute(select(K).where(col(K.id).in_(ids)))).scalars()}
-        cases = await SqlConsultations(self.db, self.clock).many(
-            list({r.consultation_id for r in rows.values()}), All()
-        )
+        cases = await self.consultations.many(list({r.consultation_id for r in rows.values()}), All())
         return [(_stored(rows[i]), cases[rows[i].consultation_id]) for i in ids]
 
     async def due_reminders(self, now: datetime, limit: int) -> list[Reminder]:

@@ -160,11 +160,13 @@ class ConsultationRow(SQLModel, table=True):
     owner_id: uuid.UUID = Field(foreign_key="app_user.id")
     channel: str = Field(max_length=16)
     relation: str = Field(max_length=32)
-    title: str = Field(max_length=200)
+    # Sealed texts (issue 17: ciphertext in URL-safe base64, longer than what was written): no length cap here;
+    # the API bounds what a person may write.
+    title: str = Field(sa_column=Column(Text, nullable=False))
     narrative: str = Field(sa_column=Column(Text, nullable=False))
     desired_outcomes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     platforms: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    platform_other: str | None = Field(default=None, max_length=200)
+    platform_other: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     tried: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     victim_is_minor: bool | None = None
     status: str = Field(max_length=16)
@@ -227,7 +229,7 @@ class EvidenceRow(SQLModel, table=True):
     platform: str | None = Field(default=None, max_length=64)
     posted_at: datetime | None = ts()
     captured_at: datetime | None = ts()
-    poster_account: str | None = Field(default=None, max_length=200)
+    poster_account: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # sealed
     excerpt: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     notes: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     context_captured: bool = False

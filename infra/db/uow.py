@@ -52,11 +52,12 @@ class SqlUnitOfWork:
         self.email_tokens = SqlEmailTokens(self.db)
         self.service_clients = SqlServiceClients(self.db)
         self.outbox = SqlOutbox(self.db, self.clock)
-        self.consultations = SqlConsultations(self.db, self.clock)
+        self.case_keys = SqlCaseKeys(self.db, self.keys, self.clock)
+        self.consultations = SqlConsultations(self.db, self.clock, self.case_keys)
         self.chatbot = SqlChatbot(self.db)
         self.desks = SqlDesks(self.db)
         self.referrals = SqlReferrals(self.db)
-        self.requests = SqlRequests(self.db, self.clock)
+        self.requests = SqlRequests(self.db, self.clock, self.consultations)
         self.answers = SqlAnswers(self.db)
         self.letters = SqlLetters(self.db)
         self.manual = SqlManual(self.db)
@@ -65,7 +66,6 @@ class SqlUnitOfWork:
         self.statistics = SqlStatistics(self.db)
         self.audit = DbAuditLog(self.db, self.clock)
         self.custody = self.audit.custody
-        self.case_keys = SqlCaseKeys(self.db, self.keys, self.clock)
         scope = idempotency.current()
         if scope is not None and scope.armed:
             idempotency.watch(self.db, scope)

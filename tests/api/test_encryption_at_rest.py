@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import uuid
 
 import pytest
@@ -17,17 +18,19 @@ from sqlalchemy import select
 from domain.actors import Actor, Client
 from domain.case_keys import CaseKey
 from domain.errors import NotFound
+from domain.policy import All
 from infra.container import build_container
-from infra.crypto import MAGIC, derived_kek, unseal, wrap_context
+from infra.crypto import MAGIC, TEXT_PREFIX, derived_kek, unseal, wrap_context
 from infra.db.case_keys import rewrap_all
-from infra.db.tables import CaseKeyRow
+from infra.db.tables import CaseKeyRow, ConsultationRow, EvidenceRow, MessageRow
 from infra.settings import Settings
 from tests.api.consultation_helpers import open_consultation
 from tests.conftest import ON_BOTH_BLOB_STORES, assert_problem
 from tests.pictures import picture
 
 MARKER = "被害者の自宅住所 東京都新宿区西新宿2-8-1"
-OLD_KEK = base64.b64encode(b"o" * 32).decode()
+NARRATIVE = "元交際相手が私の裸の写真をＳＮＳに投稿し、勤務先の名前まで書き込んでいます。削除してほしいです。"
+EXCERPT = "こいつは○○社の経理で横領している"
 NEW_KEK = base64.b64encode(b"n" * 32).decode()
 
 
@@ -44,7 +47,7 @@ def as_actor(person) -> Actor:  # type: ignore[no-untyped-def]
 
 
 async def uploaded(client, owner, data: bytes):  # type: ignore[no-untyped-def]
-    c = await open_consultation(client, owner)
+    c = await open_consultation(client, owner, narrative=NARRATIVE)
     base = f"/v1/consultations/{c['id']}/evidence"
     item = (await client.post(base, headers=owner.headers, json={})).json()
     response = await client.put(
@@ -126,14 +129,23 @@ async def test_shredding_a_case_leaves_its_files_unreadable(client, people, cont
                 unseal(
                     candidate, at_rest, context=b"evidence-file\x00" + case_id.bytes + b"\x00" + key.encode()
                 )
-    # The service answers as for a file that does not exist, to the owner too, and refuses a new upload.
-    assert_problem(
-        await client.get(f"/v1/consultations/{c['id']}/evidence/{item['id']}/file", headers=owner.headers),
-        404,
-        "file_not_found",
-    )
+    # A shredded case is simply not found, by its owner too: not the case, not its file, not in any list.
+    for path in ("", f"/evidence/{item['id']}/file", "/messages"):
+        assert_problem(
+            await client.get(f"/v1/consultations/{c['id']}{path}", headers=owner.headers),
+            404,
+            "consultation_not_found",
+        )
+    listed = (await client.get("/v1/consultations", headers=owner.headers)).json()
+    assert c["id"] not in json.dumps(listed)
     with pytest.raises(NotFound):
         await container.consultations.export_original(as_actor(owner), case_id, uuid.UUID(item["id"]))
+    # Its texts stay in the rows (as in a backup), sealed under a key that no longer exists.
+    async with container.sessions() as db:
+        narrative = (
+            await db.execute(select(ConsultationRow.narrative).where(ConsultationRow.id == case_id))
+        ).scalar_one()
+    assert narrative.startswith(TEXT_PREFIX) and NARRATIVE not in narrative
     async with container.consultations.uow() as uow:
         assert await uow.case_keys.destroy(case_id) is False  # already gone
 
@@ -149,23 +161,20 @@ async def test_a_case_shredded_before_its_first_file_never_gets_a_key(container)
 
 
 async def test_kek_rotation_rewraps_every_data_key_and_resumes(settings, clock, people, client) -> None:  # type: ignore[no-untyped-def]
-    old = build_container(settings.model_copy(update={"kek": SecretStr(OLD_KEK)}), clock=clock)
+    # The suite's API runs on the development default (a KEK derived from the master secret): that is the old
+    # KEK here. The operator puts a new one first and keeps the old one after it while rotating.
+    old_kek = base64.b64encode(derived_kek(settings.signing_key)).decode()
     rotating = build_container(
-        settings.model_copy(update={"kek": SecretStr(f"{NEW_KEK},{OLD_KEK}")}), clock=clock
+        settings.model_copy(update={"kek": SecretStr(f"{NEW_KEK},{old_kek}")}), clock=clock
     )
     new = build_container(settings.model_copy(update={"kek": SecretStr(NEW_KEK)}), clock=clock)
     try:
         owner = await people.create()
-        cases = [await open_consultation(client, owner) for _ in range(3)]
         originals = {}
-        for n, c in enumerate(cases):
-            case_id = uuid.UUID(c["id"])
-            made = await client.post(f"/v1/consultations/{c['id']}/evidence", headers=owner.headers, json={})
-            evidence_id = uuid.UUID(made.json()["id"])
-            originals[(case_id, evidence_id)] = png_with_private_text(n + 3)
-            await old.consultations.attach_file(
-                as_actor(owner), case_id, evidence_id, originals[(case_id, evidence_id)]
-            )
+        for n in range(3):
+            data = png_with_private_text(n + 3)
+            c, item = await uploaded(client, owner, data)
+            originals[(uuid.UUID(c["id"]), uuid.UUID(item["id"]))] = data
         # Under the new KEK alone nothing opens yet: the data keys are wrapped by the old one.
         (case_id, evidence_id), data = next(iter(originals.items()))
         with pytest.raises(KeyError):
@@ -186,7 +195,7 @@ async def test_kek_rotation_rewraps_every_data_key_and_resumes(settings, clock, 
             ids = set((await db.execute(select(CaseKeyRow.kek_id))).scalars())
         assert ids == {new.keys.current_id}
     finally:
-        for c in (old, rotating, new):
+        for c in (rotating, new):
             await c.close()
 
 
@@ -206,3 +215,71 @@ def test_wrapped_keys_are_bound_to_their_case() -> None:
     assert len(keys.unwrap(kek_id, wrapped, context=wrap_context(a.bytes))) == 32
     with pytest.raises(ValueError):
         keys.unwrap(kek_id, wrapped, context=wrap_context(b.bytes))
+
+
+async def test_what_people_write_is_sealed_at_rest_and_read_back_as_written(
+    client, people, container
+) -> None:  # type: ignore[no-untyped-def]
+    owner = await people.create()
+    c = await open_consultation(
+        client, owner, narrative=NARRATIVE, title="ＳＮＳへの無断投稿", tried="運営に通報済み"
+    )
+    base = f"/v1/consultations/{c['id']}"
+    item = (
+        await client.post(
+            f"{base}/evidence",
+            headers=owner.headers,
+            json={
+                "url": "https://x.com/someone/status/1",
+                "excerpt": EXCERPT,
+                "poster_account": "@加害者アカ",
+            },
+        )
+    ).json()
+    sent = await client.post(
+        f"{base}/messages", headers=owner.headers, json={"body": "追加の投稿を見つけました。"}
+    )
+    assert sent.status_code == 201, sent.text
+    # Read back exactly as written (Japanese, full-width characters and all).
+    got = (await client.get(base, headers=owner.headers)).json()
+    assert (got["narrative"], got["title"], got["tried"]) == (
+        NARRATIVE,
+        "ＳＮＳへの無断投稿",
+        "運営に通報済み",
+    )
+    evidence = (await client.get(f"{base}/evidence/{item['id']}", headers=owner.headers)).json()
+    assert (evidence["excerpt"], evidence["poster_account"]) == (EXCERPT, "@加害者アカ")
+    thread = (await client.get(f"{base}/messages", headers=owner.headers)).json()
+    assert "追加の投稿を見つけました。" in json.dumps(thread, ensure_ascii=False)
+    # At rest, none of it is there in the clear.
+    case_id = uuid.UUID(c["id"])
+    async with container.sessions() as db:
+        row = (await db.execute(select(ConsultationRow).where(ConsultationRow.id == case_id))).scalar_one()
+        e = (await db.execute(select(EvidenceRow).where(EvidenceRow.consultation_id == case_id))).scalar_one()
+        bodies = list(
+            (await db.execute(select(MessageRow.body).where(MessageRow.consultation_id == case_id))).scalars()
+        )
+    stored = [row.title, row.narrative, row.tried, e.url, e.excerpt, e.poster_account, *bodies]
+    assert all(v and v.startswith(TEXT_PREFIX) for v in stored), stored
+    for plain in (NARRATIVE, "ＳＮＳ", "運営に通報", EXCERPT, "加害者", "x.com", "追加の投稿"):
+        assert not any(plain in v for v in stored)
+
+
+async def test_a_text_moved_to_another_case_or_column_does_not_open(client, people, container) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    owner, other = await people.create(), await people.create()
+    a = await open_consultation(client, owner, narrative=NARRATIVE)
+    b = await open_consultation(client, other)
+    a_id, b_id = uuid.UUID(a["id"]), uuid.UUID(b["id"])
+    async with container.sessions() as db:
+        sealed = (
+            await db.execute(select(ConsultationRow.narrative).where(ConsultationRow.id == a_id))
+        ).scalar_one()
+        await db.execute(update(ConsultationRow).where(ConsultationRow.id == b_id).values(narrative=sealed))
+        await db.execute(update(ConsultationRow).where(ConsultationRow.id == a_id).values(title=sealed))
+        await db.commit()
+    for case_id in (b_id, a_id):  # the other case's row; the same case's other column
+        async with container.consultations.uow() as uow:
+            with pytest.raises(ValueError):
+                await uow.consultations.get(case_id, All())
