@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.accounts import PASSWORD_RESET, REGISTRATION, AccountService
 from domain.ports import Clock
+from domain.work_queue import RetryPolicy
 from infra import idempotency, metrics
 from infra.db import queue_stats
 from infra.db.chatbot import purge_chatbot
-from infra.db.leases import WorkTable, drain
+from infra.db.leases import WorkTable, drain, record_failure
 from infra.db.tables import OutboxRow, UserRow
 from infra.logging import log as json_log
 from infra.mail import Mailer
@@ -64,8 +65,9 @@ class PassReport:
         return sum(self.delivered.values())
 
 
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(3600, 10 * 2 ** max(0, attempts - 1)))
+def outbox_retry(settings: Settings) -> RetryPolicy:
+    """10 s, doubling, at most an hour apart; given up after MADOGUCHI_OUTBOX_MAX_ATTEMPTS."""
+    return RetryPolicy(max_attempts=settings.outbox_max_attempts, base_seconds=10.0, cap_seconds=3600.0)
 
 
 class OutboxWorker:
@@ -82,6 +84,7 @@ class OutboxWorker:
         self.factory = factory
         self.settings = settings
         self.mailer = mailer
+        self.retry = outbox_retry(settings)
         self.handlers: dict[str, Handler] = {}
         self.passes: list[Callable[[int], Awaitable[int]]] = []
         self.chatbot_purged_at: datetime | None = None
@@ -155,17 +158,13 @@ class OutboxWorker:
                 if row is None or row.sent_at is not None:
                     return
                 now = self.clock.now()
-                row.attempts += 1
-                row.last_error = error[:64]
-                row.locked_until = None
-                if row.attempts >= self.settings.outbox_max_attempts:
+                if record_failure(row, error, now, self.retry):
                     row.failed_at = now
                     row.payload = None
                     self.last_pass.given_up[row.kind] += 1
                     outcome = "dead"
                 else:
                     self.last_pass.failed[row.kind] += 1
-                    row.next_attempt_at = now + backoff(row.attempts)
                     outcome = "retry"
                 metrics.WORKER_DELIVERIES.labels(metrics.kind_label(row.kind), outcome).inc()
                 delivery_log.warning(
