@@ -93,7 +93,7 @@ def serve(
         cleanup()
 
 
-def _uvicorn(uvicorn, settings: Settings, host: str, port: int, workers: int) -> None:  # type: ignore[no-untyped-def]
+def _uvicorn(uvicorn, settings: Settings, host: str, port: int, workers: int) -> None:
     uvicorn.run(
         "api.main:app_factory",
         factory=True,
@@ -157,7 +157,7 @@ def migrate(
     typer.echo(f"database at {where}: {done}")
 
 
-def _run(coro):  # type: ignore[no-untyped-def]
+def _run(coro):
     try:
         return asyncio.run(coro)
     except DomainError as exc:
@@ -266,10 +266,10 @@ def worker(once: Annotated[bool, typer.Option("--once", help="Drain what is due 
     asyncio.run(go())
 
 
-def describe_pass(report) -> str:  # type: ignore[no-untyped-def]
+def describe_pass(report) -> str:
     """One line an operator can read: what went out, by kind, and what did not."""
 
-    def by_kind(counts) -> str:  # type: ignore[no-untyped-def]
+    def by_kind(counts) -> str:
         return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
 
     parts = [
@@ -297,7 +297,7 @@ def verify_audit(
     chain (consultation id and sequence number) and exits 1 when any is broken."""
     import uuid
 
-    async def go():  # type: ignore[no-untyped-def]
+    async def go():
         from infra.container import build_container
 
         c = build_container(_settings())
@@ -321,7 +321,7 @@ def stamp_heads() -> None:
     """Time-stamp, at MADOGUCHI_TSA_URL, every chain head that moved since its last stamp (the worker does
     this every MADOGUCHI_TSA_STAMP_MINUTES)."""
 
-    async def go():  # type: ignore[no-untyped-def]
+    async def go():
         from infra.container import build_container
 
         c = build_container(_settings())
@@ -392,7 +392,8 @@ def line_rich_menu(
 ) -> None:
     """Deploy the LINE rich menu (domain/knowledge/line_rich_menu.yaml): create it, upload a generated image
     of its size and make it the default for every user of the official account."""
-    from infra.line import LineApi, deploy_rich_menu, load_rich_menu, rich_menu_image, rich_menu_request
+    from infra.line_richmenu import deploy_rich_menu, load_rich_menu, rich_menu_image, rich_menu_request
+    from infra.line_sdk import LineApi
 
     settings = _settings()
     try:
@@ -416,7 +417,7 @@ def line_rich_menu(
         finally:
             await api.close()
 
-    from infra.line import LineCallFailed
+    from infra.line_sdk import LineCallFailed
 
     try:
         rich_menu_id = asyncio.run(go())
