@@ -35,3 +35,24 @@ class RetryPolicy:
         if retry_after is not None:
             wait = max(wait, timedelta(seconds=min(RETRY_AFTER_CAP_SECONDS, retry_after)))
         return wait
+
+
+# The queues' parameters, side by side (the numbers come from settings where an operator may tune them).
+OUTBOX_BASE_SECONDS, OUTBOX_CAP_SECONDS = 10.0, 3600.0
+LINE_CAP_SECONDS = 600.0  # a LINE message later than that is hardly worth a faster retry
+LINE_INBOX_MAX_ATTEMPTS = 5
+
+
+def outbox_policy(max_attempts: int) -> RetryPolicy:
+    """Mail and notices: 10 s, doubling, at most an hour apart."""
+    return RetryPolicy(max_attempts, OUTBOX_BASE_SECONDS, OUTBOX_CAP_SECONDS)
+
+
+def line_inbox_policy(base_seconds: float) -> RetryPolicy:
+    """A LINE event that could not be answered; dropped after the fifth try."""
+    return RetryPolicy(LINE_INBOX_MAX_ATTEMPTS, base_seconds, LINE_CAP_SECONDS)
+
+
+def line_delivery_policy(max_attempts: int, base_seconds: float) -> RetryPolicy:
+    """A LINE reply or push; a dead letter after the last try."""
+    return RetryPolicy(max_attempts, base_seconds, LINE_CAP_SECONDS)

@@ -13,11 +13,10 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.ports import Clock
-from domain.work_queue import RetryPolicy
+from domain.work_queue import line_delivery_policy
 from infra.db.leases import drain
 from infra.db.line import DELIVERIES, PENDING, SENT, SKIPPED, SqlLineDeliveries, SqlLineUsers
 from infra.db.tables_line import LineDeliveryRow
-from infra.line_inbox import LINE_RETRY_CAP_SECONDS
 from infra.line_sdk import LineApi, LineCallFailed
 from infra.logging import log as json_log
 from infra.settings import Settings
@@ -31,14 +30,6 @@ delivery_log = json_log("madoguchi.line")
 REPLY_UNSURE = "reply_unsure"
 
 
-def line_delivery_retry(settings: Settings) -> RetryPolicy:
-    return RetryPolicy(
-        max_attempts=settings.line_max_attempts,
-        base_seconds=settings.line_retry_base_seconds,
-        cap_seconds=LINE_RETRY_CAP_SECONDS,
-    )
-
-
 class LineDeliverySender:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], settings: Settings, api: LineApi, clock: Clock
@@ -47,7 +38,7 @@ class LineDeliverySender:
         self.settings = settings
         self.api = api
         self.clock = clock
-        self.retry = line_delivery_retry(settings)
+        self.retry = line_delivery_policy(settings.line_max_attempts, settings.line_retry_base_seconds)
 
     async def drain(self, limit: int) -> int:
         if not self.api.configured:
@@ -113,7 +104,7 @@ class LineDeliverySender:
             try:
                 if fresh:
                     # Marked before the call: if this worker dies during it, whoever retakes the row knows.
-                    row.last_error = f"{REPLY_UNSURE}_in_flight"
+                    SqlLineDeliveries.mark_reply_in_flight(row, REPLY_UNSURE)
                     await db.commit()
                     try:
                         await self.api.reply(str(row.reply_token), row.messages or [])

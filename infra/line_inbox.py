@@ -12,23 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.line_conversation import LineConversation
 from domain.ports import Clock
-from domain.work_queue import RetryPolicy
+from domain.work_queue import line_inbox_policy
 from infra.db.leases import drain
 from infra.db.line import INBOX, SqlLineInbox
 from infra.settings import Settings
 
 log = logging.getLogger("madoguchi.line")
-
-INBOX_MAX_ATTEMPTS = 5
-LINE_RETRY_CAP_SECONDS = 600.0
-
-
-def line_inbox_retry(settings: Settings) -> RetryPolicy:
-    return RetryPolicy(
-        max_attempts=INBOX_MAX_ATTEMPTS,
-        base_seconds=settings.line_retry_base_seconds,
-        cap_seconds=LINE_RETRY_CAP_SECONDS,
-    )
 
 
 class LineInboxWorker:
@@ -43,7 +32,7 @@ class LineInboxWorker:
         self.settings = settings
         self.conversation = conversation
         self.clock = clock
-        self.retry = line_inbox_retry(settings)
+        self.retry = line_inbox_policy(settings.line_retry_base_seconds)
 
     async def drain(self, limit: int) -> None:
         await drain(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.accounts import PASSWORD_RESET, REGISTRATION, AccountService
 from domain.ports import Clock
-from domain.work_queue import RetryPolicy
+from domain.work_queue import outbox_policy
 from infra import idempotency, metrics
 from infra.db import queue_stats
 from infra.db.chatbot import purge_chatbot
@@ -65,11 +65,6 @@ class PassReport:
         return sum(self.delivered.values())
 
 
-def outbox_retry(settings: Settings) -> RetryPolicy:
-    """10 s, doubling, at most an hour apart; given up after MADOGUCHI_OUTBOX_MAX_ATTEMPTS."""
-    return RetryPolicy(max_attempts=settings.outbox_max_attempts, base_seconds=10.0, cap_seconds=3600.0)
-
-
 class OutboxWorker:
     def __init__(
         self,
@@ -84,7 +79,7 @@ class OutboxWorker:
         self.factory = factory
         self.settings = settings
         self.mailer = mailer
-        self.retry = outbox_retry(settings)
+        self.retry = outbox_policy(settings.outbox_max_attempts)
         self.handlers: dict[str, Handler] = {}
         self.passes: list[Callable[[int], Awaitable[int]]] = []
         self.chatbot_purged_at: datetime | None = None

@@ -323,6 +323,11 @@ class SqlLineDeliveries:
             row.last_error = None
 
     @staticmethod
+    def mark_reply_in_flight(row: LineDeliveryRow, unsure: str) -> None:
+        """Written before a reply is sent: whoever retakes a row so marked knows the reply may be out."""
+        row.last_error = f"{unsure}_in_flight"
+
+    @staticmethod
     def as_push(row: LineDeliveryRow) -> None:
         row.mode, row.reply_token = "push", None
 

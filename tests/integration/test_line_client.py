@@ -17,7 +17,6 @@ from domain.errors import Unauthenticated, Unavailable
 from infra.db.line import SqlLineDeliveries, SqlLineUsers
 from infra.db.tables_line import LineDeliveryRow
 from infra.line import LineBot
-from infra.line_delivery import line_delivery_retry
 from infra.line_richmenu import deploy_rich_menu, load_rich_menu
 from infra.line_sdk import LineApi, LineCallFailed
 from tests.integration.fake_line import (
@@ -161,7 +160,14 @@ async def test_a_retry_after_on_429_is_honoured(bot, container, fake_line) -> No
 
 
 async def test_backoff_grows_with_attempts(bot) -> None:  # type: ignore[no-untyped-def]
-    slow = line_delivery_retry(bot.settings.model_copy(update={"line_retry_base_seconds": 2.0}))
+    slow = LineBot(
+        bot.sessions,
+        bot.settings.model_copy(update={"line_retry_base_seconds": 2.0}),
+        guidance=bot.guidance,
+        triage=bot.triage,
+        knowledge=bot.knowledge,
+        clock=bot.clock,
+    ).deliveries.retry
     assert [slow.backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [2, 4, 8, 16]
     assert slow.backoff(30).total_seconds() == 600
 
