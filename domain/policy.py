@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from domain.actors import Actor, Role
 from domain.errors import Forbidden
+from domain.models import User
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +80,26 @@ def ensure_may_read_consultations(actor: Actor) -> None:
 
 def may_assign_to_others(actor: Actor) -> bool:
     return actor.role is Role.supervisor
+
+
+# LINE ---------------------------------------------------------------------------------------------------
+# (kept together at the end of the file for the LINE use cases: domain/line_linking.py, line_dead_letters.py)
+
+# Who replays LINE dead letters: operations, not case work (an admin manages accounts, not case content).
+LINE_OPERATORS = frozenset({Role.admin})
+
+
+def ensure_may_link_line(actor: Actor) -> None:
+    """Only a consulter links (and unlinks) a LINE account: notices go to people with consultations."""
+    if actor.role is not Role.consulter:
+        raise Forbidden("consulter_required")
+
+
+def may_be_linked_to_line(user: User) -> bool:
+    """Checked again when LINE confirms the link: the account may have been closed or changed role since."""
+    return user.is_active and user.role is Role.consulter
+
+
+def ensure_may_handle_line_dead_letters(actor: Actor) -> None:
+    if actor.role not in LINE_OPERATORS:
+        raise Forbidden("role_not_allowed")

@@ -424,7 +424,8 @@ def line_rich_menu(
 ) -> None:
     """Deploy the LINE rich menu (domain/knowledge/line_rich_menu.yaml): create it, upload a generated image
     of its size and make it the default for every user of the official account."""
-    from infra.line import LineApi, deploy_rich_menu, load_rich_menu, rich_menu_image, rich_menu_request
+    from infra.line_richmenu import deploy_rich_menu, load_rich_menu, rich_menu_image, rich_menu_request
+    from infra.line_sdk import LineApi
 
     settings = _settings()
     try:
@@ -448,7 +449,7 @@ def line_rich_menu(
         finally:
             await api.close()
 
-    from infra.line import LineCallFailed
+    from infra.line_sdk import LineCallFailed
 
     try:
         rich_menu_id = asyncio.run(go())

@@ -17,10 +17,11 @@ from sqlmodel import col
 
 from domain.accounts import PASSWORD_RESET, REGISTRATION, AccountService
 from domain.ports import Clock
+from domain.work_queue import outbox_policy
 from infra import idempotency, metrics
 from infra.db import queue_stats
 from infra.db.chatbot import purge_chatbot
-from infra.db.leases import WorkTable, drain
+from infra.db.leases import WorkTable, drain, record_failure
 from infra.db.tables import OutboxRow, UserRow
 from infra.logging import log as json_log
 from infra.mail import Mailer
@@ -65,10 +66,6 @@ class PassReport:
         return sum(self.delivered.values())
 
 
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(3600, 10 * 2 ** max(0, attempts - 1)))
-
-
 class OutboxWorker:
     def __init__(
         self,
@@ -83,6 +80,7 @@ class OutboxWorker:
         self.factory = factory
         self.settings = settings
         self.mailer = mailer
+        self.retry = outbox_policy(settings.outbox_max_attempts)
         self.handlers: dict[str, Handler] = {}
         self.passes: list[Callable[[int], Awaitable[int]]] = []
         self.chatbot_purged_at: datetime | None = None
@@ -156,17 +154,13 @@ class OutboxWorker:
                 if row is None or row.sent_at is not None:
                     return
                 now = self.clock.now()
-                row.attempts += 1
-                row.last_error = error[:64]
-                row.locked_until = None
-                if row.attempts >= self.settings.outbox_max_attempts:
+                if record_failure(row, error, now, self.retry):
                     row.failed_at = now
                     row.payload = None
                     self.last_pass.given_up[row.kind] += 1
                     outcome = "dead"
                 else:
                     self.last_pass.failed[row.kind] += 1
-                    row.next_attempt_at = now + backoff(row.attempts)
                     outcome = "retry"
                 metrics.WORKER_DELIVERIES.labels(metrics.kind_label(row.kind), outcome).inc()
                 delivery_log.warning(

@@ -58,7 +58,7 @@ async def line_webhook(
 )
 async def create_link_nonce(body: LinkNonceIn, actor: Person, c: ContainerDep) -> LinkNonceOut:
     """Part of LINE's account-link flow: redirect the browser to the returned `redirect_url`; the accountLink event then consumes the nonce (10 minutes, single use)."""
-    made = await _line(c).create_link_nonce(actor, body.link_token)
+    made = await _line(c).linking.create_nonce(actor, body.link_token)
     return LinkNonceOut(nonce=made.nonce, redirect_url=made.redirect_url, expires_at=made.expires_at)
 
 
@@ -70,7 +70,7 @@ async def create_link_nonce(body: LinkNonceIn, actor: Person, c: ContainerDep) -
     summary="Consulters: whether this account is linked to a LINE user (the LINE user id is never shown)",
 )
 async def get_link(actor: Person, c: ContainerDep) -> LinkStatusOut:
-    found = await _line(c).link_status(actor)
+    found = await _line(c).linking.status(actor)
     return LinkStatusOut(linked=found.linked, linked_at=found.linked_at, following=found.following)
 
 
@@ -83,7 +83,7 @@ async def get_link(actor: Person, c: ContainerDep) -> LinkStatusOut:
     summary="Consulters: unlink LINE (no more notices on LINE); idempotent",
 )
 async def delete_link(actor: Person, c: ContainerDep) -> Response:
-    await _line(c).unlink(actor)
+    await _line(c).linking.unlink(actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -95,7 +95,7 @@ async def delete_link(actor: Person, c: ContainerDep) -> Response:
     summary="Admins: LINE messages that failed on every try (newest first, at most 100)",
 )
 async def list_dead_letters(actor: Admin, c: ContainerDep) -> list[DeadLetterOut]:
-    return [DeadLetterOut.model_validate(d) for d in await _line(c).dead_letters()]
+    return [DeadLetterOut.model_validate(d) for d in await _line(c).dead_letters.newest(actor)]
 
 
 @router.post(
@@ -107,4 +107,4 @@ async def list_dead_letters(actor: Admin, c: ContainerDep) -> list[DeadLetterOut
     summary="Admins: send a dead letter again (as a push, with its original retry key)",
 )
 async def replay_dead_letter(dead_letter_id: uuid.UUID, actor: Admin, c: ContainerDep) -> DeadLetterOut:
-    return DeadLetterOut.model_validate(await _line(c).replay(dead_letter_id))
+    return DeadLetterOut.model_validate(await _line(c).dead_letters.replay(actor, dead_letter_id))

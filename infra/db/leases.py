@@ -21,6 +21,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.ports import Clock
+from domain.work_queue import RetryPolicy
 from infra.db.engine import affected
 
 log = logging.getLogger("madoguchi.worker")
@@ -143,3 +144,25 @@ async def drain(
         # request decided to send, the reply to a LINE event) go out in the same pass. `seen` bounds it.
         if not candidates:
             return delivered
+
+
+def record_failure(
+    row: Any,
+    error: str,
+    now: datetime,
+    policy: RetryPolicy,
+    *,
+    retryable: bool = True,
+    retry_after: float | None = None,
+) -> bool:
+    """The one failure handler of every work table (see WorkQueueColumns): count the attempt, keep the error
+    code (never a message), free the lease and schedule the next try by `policy`. Returns True when the row
+    is given up; the caller then makes it its table's dead letter."""
+    row.attempts += 1
+    row.last_error = error[:64]
+    row.locked_until = None
+    wait = policy.after_failure(row.attempts, retryable=retryable, retry_after=retry_after)
+    if wait is None:
+        return True
+    row.next_attempt_at = now + wait
+    return False

@@ -116,10 +116,21 @@ class ThrottleRow(SQLModel, table=True):
     window_started_at: datetime = ts(nullable=False)
 
 
+class WorkQueueColumns(SQLModel):
+    """The columns every work table shares (the outbox, the LINE inbox and deliveries): how often it failed,
+    when it is due again, who holds it (a lease, infra/db/leases.py) and the last error's code. The one
+    failure handler (leases.record_failure) and the one retry policy (domain/work_queue.py) work on these."""
+
+    attempts: int = 0
+    next_attempt_at: datetime = ts(nullable=False)
+    locked_until: datetime | None = ts()
+    last_error: str | None = Field(default=None, max_length=64)
+
+
 OUTBOX_DUE = text("sent_at IS NULL AND failed_at IS NULL")
 
 
-class OutboxRow(SQLModel, table=True):
+class OutboxRow(WorkQueueColumns, table=True):
     """Work that must survive a crash: written in the same transaction as the change that causes it."""
 
     __tablename__ = "outbox"
@@ -134,13 +145,9 @@ class OutboxRow(SQLModel, table=True):
     kind: str = Field(max_length=64)
     payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     dedupe_key: str | None = Field(default=None, max_length=128)
-    attempts: int = 0
     created_at: datetime = ts(nullable=False)
-    next_attempt_at: datetime = ts(nullable=False)
-    locked_until: datetime | None = ts()
     sent_at: datetime | None = ts()
     failed_at: datetime | None = ts()
-    last_error: str | None = Field(default=None, max_length=64)
 
 
 class ConsultationRow(SQLModel, table=True):

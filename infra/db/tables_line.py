@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from infra.db.tables import ts
+from infra.db.tables import WorkQueueColumns, ts
 
 __all__ = ["LineDeliveryRow", "LineInboxRow", "LineLinkNonceRow", "LineUserRow"]
 
@@ -21,7 +21,7 @@ INBOX_DUE = text("processed_at IS NULL")
 DELIVERY_DUE = text("status = 'pending'")
 
 
-class LineInboxRow(SQLModel, table=True):
+class LineInboxRow(WorkQueueColumns, table=True):
     """One row per webhook event (LINE redelivers: the unique event id makes a second copy a no-op)."""
 
     __tablename__ = "line_inbox"
@@ -45,11 +45,7 @@ class LineInboxRow(SQLModel, table=True):
     event_at: datetime = ts(nullable=False)
     received_at: datetime = ts(nullable=False)
     redelivery: bool = False
-    attempts: int = 0
-    next_attempt_at: datetime = ts(nullable=False)
-    locked_until: datetime | None = ts()
     processed_at: datetime | None = ts()
-    last_error: str | None = Field(default=None, max_length=64)
 
 
 class LineUserRow(SQLModel, table=True):
@@ -81,7 +77,7 @@ class LineLinkNonceRow(SQLModel, table=True):
     expires_at: datetime = ts(nullable=False)
 
 
-class LineDeliveryRow(SQLModel, table=True):
+class LineDeliveryRow(WorkQueueColumns, table=True):
     """A message to send through the Messaging API, retried with backoff; `dead` rows are dead letters."""
 
     __tablename__ = "line_delivery"
@@ -102,11 +98,7 @@ class LineDeliveryRow(SQLModel, table=True):
         default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
     )
     retry_key: str = Field(max_length=36)
-    attempts: int = 0
     replays: int = 0
     created_at: datetime = ts(nullable=False)
-    next_attempt_at: datetime = ts(nullable=False)
-    locked_until: datetime | None = ts()
     sent_at: datetime | None = ts()
     failed_at: datetime | None = ts()
-    last_error: str | None = Field(default=None, max_length=64)

@@ -458,14 +458,14 @@ async def test_only_a_link_token_of_lines_shape_reaches_the_redirect_url(
     )
     for token in attacks:
         with pytest.raises(ValidationFailed) as refused:
-            await line_container.line.create_link_nonce(actor, token)
+            await line_container.line.linking.create_nonce(actor, token)
         assert refused.value.code == "invalid_link_token"
         response = await line_client.post(
             "/v1/line/link-nonce", headers=person.headers, json={"link_token": token}
         )
         body = assert_problem(response, 422)
         assert "attacker" not in response.text and body["code"] in ("validation_failed", "invalid_link_token")
-    made = await line_container.line.create_link_nonce(actor, "NMZTNuVrPTqlr2IF8Bnymkb7rXfYv5EY")
+    made = await line_container.line.linking.create_nonce(actor, "NMZTNuVrPTqlr2IF8Bnymkb7rXfYv5EY")
     assert made.redirect_url.startswith(
         "https://access.line.me/dialog/bot/accountLink?linkToken=NMZTNuVrPTqlr2IF8Bnymkb7rXfYv5EY&nonce="
     )

@@ -12,10 +12,13 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
+from domain.actors import Actor, Client, Role
 from domain.errors import Unauthenticated, Unavailable
 from infra.db.line import SqlLineDeliveries, SqlLineUsers
 from infra.db.tables_line import LineDeliveryRow
-from infra.line import LineApi, LineBot, LineCallFailed, deploy_rich_menu, load_rich_menu
+from infra.line import LineBot
+from infra.line_richmenu import deploy_rich_menu, load_rich_menu
+from infra.line_sdk import LineApi, LineCallFailed
 from tests.integration.fake_line import (
     ACCESS_TOKEN,
     CHANNEL_SECRET,
@@ -27,6 +30,7 @@ from tests.integration.fake_line import (
 )
 
 MESSAGES = [{"type": "text", "text": "相談への回答が届きました。"}]
+ADMIN = Actor(client=Client.staff, user_id=uuid.uuid4(), session_id=uuid.uuid4(), role=Role.admin)
 
 
 @pytest.fixture(scope="module")
@@ -163,9 +167,9 @@ async def test_backoff_grows_with_attempts(bot) -> None:  # type: ignore[no-unty
         triage=bot.triage,
         knowledge=bot.knowledge,
         clock=bot.clock,
-    )
-    assert [slow._backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [2, 4, 8, 16]
-    assert slow._backoff(30).total_seconds() == 600
+    ).deliveries.retry
+    assert [slow.backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [2, 4, 8, 16]
+    assert slow.backoff(30).total_seconds() == 600
 
 
 async def test_a_push_line_already_accepted_counts_as_sent(bot, container, fake_line) -> None:  # type: ignore[no-untyped-def]
@@ -186,14 +190,14 @@ async def test_the_last_failure_makes_a_dead_letter_that_replays(bot, container,
     row = await delivery(container, row_id)
     assert (row.status, row.attempts, row.last_error) == ("dead", 3, "http_503")
     assert row.failed_at is not None and row.messages == MESSAGES
-    [dead] = await bot.dead_letters()
+    [dead] = await bot.dead_letters.newest(ADMIN)
     assert dead.id == row_id
 
     fake_line.recover()
-    replayed = await bot.replay(row_id)
+    replayed = await bot.dead_letters.replay(ADMIN, row_id)
     assert replayed.status == "pending" and replayed.replays == 1
     assert await bot.run_once() == 1
-    assert await bot.dead_letters() == []
+    assert await bot.dead_letters.newest(ADMIN) == []
     assert fake_line.of("push")[-1].headers["x-line-retry-key"] == row.retry_key
 
 
@@ -226,7 +230,8 @@ async def test_nothing_is_sent_to_someone_who_blocked_the_bot(bot, container, fa
     row_id, user = await queue_push(container)
     async with container.sessions() as db:
         users = SqlLineUsers(db)
-        await users.unfollow(await users.seen(user, container.clock.now()), container.clock.now())
+        await users.seen(user, container.clock.now())
+        await users.unfollow(user, container.clock.now())
         await db.commit()
     assert await bot.run_once() == 0
     assert fake_line.calls == []

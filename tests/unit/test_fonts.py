@@ -9,7 +9,7 @@ from fpdf import FPDF
 from PIL import Image
 
 from infra.fonts import FONT_FAMILY, japanese_font_path
-from infra.line import load_rich_menu, rich_menu_image
+from infra.line_richmenu import load_rich_menu, rich_menu_image
 from tests.pdf_tools import pdf_pages, pdf_text
 
 
