@@ -311,3 +311,4 @@ from infra.db.tables_letters import *  # noqa: E402,F401,F403
 from infra.db.tables_line import *  # noqa: E402,F401,F403
 from infra.db.tables_quality import *  # noqa: E402,F401,F403
 from infra.db.tables_requests import *  # noqa: E402,F401,F403
+from infra.db.tables_statistics import *  # noqa: E402,F401,F403
