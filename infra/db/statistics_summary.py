@@ -115,6 +115,10 @@ class StatisticsSummaries:
         done = []
         for fy in (y for y in years if y >= dirty):
             async with self.factory() as db:
+                if db.get_bind().dialect.name == "postgresql":
+                    # One snapshot for the whole recount: tables that share margins stay consistent even
+                    # when rows change meanwhile (SQLite's single writer gives that already).
+                    await db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
                 await self._recount(db, fy, prints[fy], groups)
                 await db.commit()
             done.append(fy)
