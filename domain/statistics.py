@@ -303,6 +303,7 @@ class TimingRow:
     within_target_share: float | None
     median_hours: float | None
     p90_hours: float | None
+    provisional: bool = False
 
 
 @dataclass(slots=True)
@@ -362,6 +363,12 @@ def visible_columns(fiscal_year: int, granularity: str, closed: int) -> list[Buc
     return [b for b in buckets(fiscal_year, granularity) if closed and b.end <= months[closed - 1].end]
 
 
+def with_provisional(fiscal_year: int, granularity: str, closed: int) -> list[Bucket]:
+    """Every period of the granularity, those not ended within the first `closed` months marked provisional."""
+    shown = {b.key for b in visible_columns(fiscal_year, granularity, closed)}
+    return [b if b.key in shown else replace(b, provisional=True) for b in buckets(fiscal_year, granularity)]
+
+
 def build_tables(
     knowledge: Knowledge,
     counts: Mapping[str, Mapping[tuple[str, str], int]],
@@ -384,8 +391,7 @@ def build_tables(
     if suppressed:
         grid, columns = months[:closed], visible_columns(fiscal_year, granularity, closed)
     else:
-        shown = {b.key for b in visible_columns(fiscal_year, granularity, closed)}
-        columns = [b if b.key in shown else replace(b, provisional=True) for b in columns]
+        columns = with_provisional(fiscal_year, granularity, closed)
     shaped = {
         d.code: _matrix(_vocabulary(knowledge, d.code), counts[d.code], grid)
         for d in DIMENSIONS
@@ -490,6 +496,7 @@ def timing_rows(
                 None if hide or hide_n or not t.answered else round(t.within_target / t.answered, 3),
                 None if hide or hide_n or t.median_seconds is None else round(t.median_seconds / 3600, 1),
                 None if hide or hide_n or t.p90_seconds is None else round(t.p90_seconds / 3600, 1),
+                b.provisional,
             )
         )
     return out
@@ -534,7 +541,11 @@ class StatisticsService:
         months = month_buckets(fy)
         closed = closed_months(fy, self.clock.now())
         # The suppressed figures (the council's, and anything published) cover the closed periods only.
-        columns = visible_columns(fy, granularity, closed) if suppressed else buckets(fy, granularity)
+        columns = (
+            visible_columns(fy, granularity, closed)
+            if suppressed
+            else with_provisional(fy, granularity, closed)
+        )
         groups = groupings(self.knowledge)
         # The shared margins make the single-valued tables depend on each other, and linked tables (a
         # hierarchy) are protected together: they are fetched together.

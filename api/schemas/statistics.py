@@ -56,6 +56,7 @@ class TimingRowOut(Output):
     within_target_share: float | None
     median_hours: float | None = Field(description="Median time to first answer (hours, percentile_cont)")
     p90_hours: float | None = Field(description="90th percentile of the time to first answer (hours)")
+    provisional: bool = Field(description="The period has not ended yet (supervisors' full view only)")
 
 
 class FirstAnswerOut(Output):

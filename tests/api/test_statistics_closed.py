@@ -70,6 +70,8 @@ async def test_mid_month_the_council_sees_the_ended_months_only(client, people, 
     assert [c["provisional"] for c in full["columns"]] == [False] * 4 + [True] * 8
     q = channel(await read(client, supervisor, granularity="quarter"))
     assert [c["provisional"] for c in q["columns"]] == [False, True, True, True]
+    timing = (await read(client, supervisor, granularity="quarter"))["first_answer"]["rows"]
+    assert [r["provisional"] for r in timing] == [False, True, True, True]
 
 
 async def test_at_the_month_boundary_the_month_closes(client, people, data, clock) -> None:  # type: ignore[no-untyped-def]
