@@ -11,6 +11,7 @@ import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from domain.knowledge_model import ChartNode, Desk, Guide
 from domain.languages import BASE, language_list_problems, pick, text_problems
@@ -170,7 +171,8 @@ class LineTexts:
         """Shape and validate; LineTextsError lists every problem (a declared language with a missing text)."""
         if not isinstance(raw, dict):
             raise LineTextsError(["line_texts: expected a mapping"])
-        texts_raw = raw.get("texts") if isinstance(raw.get("texts"), dict) else {}
+        given = raw.get("texts")
+        texts_raw: dict[Any, Any] = given if isinstance(given, dict) else {}
         languages = tuple(str(x) for x in raw.get("languages") or (BASE,))
         names = {str(k): str(v) for k, v in (raw.get("language_names") or {}).items()}
         keywords = {

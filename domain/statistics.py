@@ -8,15 +8,16 @@ the whole period; this module only arranges the grouped figures into tables and 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from domain.actors import Actor, Role
 from domain.calendar import JST
-from domain.disclosure import DEFAULT_THRESHOLD, Entry, protect
+from domain.disclosure import DEFAULT_THRESHOLD, Entry, protect, protect_linked
 from domain.errors import Forbidden, NotFound, ValidationFailed
 from domain.knowledge_model import Knowledge
+from domain.ports import Clock
 
 GRANULARITIES = ("month", "quarter", "year")
 FULL_READERS = frozenset({Role.supervisor})
@@ -30,6 +31,7 @@ class Bucket:
     label_en: str
     start: datetime
     end: datetime
+    provisional: bool = False  # the period has not ended yet (its figures still change)
 
 
 def fiscal_year_start(fiscal_year: int) -> datetime:
@@ -95,6 +97,9 @@ class Dimension:
     # Consultation-level dimensions with one value per consultation share their margins (consultations per
     # month), so their suppression is harmonised; the others count mentions (a consultation may have several).
     single_valued: bool
+    # What one count is: a consultation, or (for the request tables) a request sent. Single-valued tables of
+    # the same population share their margins.
+    population: str = "consultation"
 
 
 DIMENSIONS: tuple[Dimension, ...] = (
@@ -135,11 +140,25 @@ DIMENSIONS: tuple[Dimension, ...] = (
     Dimension(
         "referral_desk", "紹介先窓口", "referrals by desk", "紹介の件数(紹介した日の月に数える)", False
     ),
-    # EXTENSION POINT (issue 18 × the request tracker, branch h/requests): removal/disclosure requests and
-    # their outcomes. When the tracker lands, add Dimension("request_outcome", "削除等依頼の結果",
-    # "request outcomes", ..., False) here, its vocabulary in `_vocabulary`, and a branch in the repository's
-    # `counts` (infra/db/statistics.py) grouping the request table by outcome and month; every output (JSON,
-    # CSV, charts, PDF, suppression) then follows without further change.
+    # Removal and disclosure requests (the request tracker, domain/requests.py): each request that went out,
+    # counted in the month it was sent, once by kind and once by its outcome so far. Both count every sent
+    # request once, so they share their margins (requests per month) as the consultation tables do.
+    Dimension(
+        "request_kind",
+        "削除等依頼の種類",
+        "requests by kind",
+        "送付した削除・開示等の依頼(送付した日の月に数える)",
+        True,
+        "request",
+    ),
+    Dimension(
+        "request_outcome",
+        "削除等依頼の結果",
+        "request outcomes",
+        "送付した依頼の現時点の結果(送付した日の月に数える)",
+        True,
+        "request",
+    ),
 )
 DIMENSION_CODES = tuple(d.code for d in DIMENSIONS)
 TIMING_CODE = "first_answer"
@@ -150,6 +169,29 @@ def dimension(code: str) -> Dimension:
         if d.code == code:
             return d
     raise NotFound("statistics_table_not_found")
+
+
+# The request tracker's vocabulary (domain/requests.py RequestKind, RequestStatus), labelled for the tables.
+REQUEST_KINDS = {
+    "platform_form": ("事業者のフォームによる削除依頼", "removal through the platform's form"),
+    "removal_letter": ("送信防止措置依頼書", "removal letter"),
+    "search_delisting": ("検索結果の削除依頼", "search delisting"),
+    "disclosure_request": ("発信者情報開示請求", "disclosure request"),
+    "disclosure_order": ("発信者情報開示命令", "disclosure order"),
+    "inquiry_reply": ("意見照会への回答", "reply to an inquiry"),
+    "hotline_report": ("ホットラインへの通報", "hotline report"),
+    "bureau_report": ("法務局への申告", "report to the Legal Affairs Bureau"),
+}
+# Outcomes: the request's status, `sent` and `acknowledged` both being "awaiting an answer".
+REQUEST_OUTCOMES = {
+    "awaiting": ("回答待ち", "awaiting an answer"),
+    "removed": ("削除された", "removed"),
+    "partly_removed": ("一部削除された", "partly removed"),
+    "refused": ("応じられなかった", "refused"),
+    "no_answer": ("回答なし", "no answer"),
+    "withdrawn": ("取り下げ", "withdrawn"),
+}
+OUTCOME_OF_STATUS = {"sent": "awaiting", "acknowledged": "awaiting"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +226,10 @@ def _vocabulary(knowledge: Knowledge, code: str) -> list[Label]:
         return [Label(p.code, p.name_ja, p.name_en) for p in knowledge.platforms]
     if code == "referral_desk":
         return [Label(d.code, d.name_ja, d.name_en) for d in knowledge.desks]
+    if code == "request_kind":
+        return [Label(k, ja, en) for k, (ja, en) in REQUEST_KINDS.items()]
+    if code == "request_outcome":
+        return [Label(k, ja, en) for k, (ja, en) in REQUEST_OUTCOMES.items()]
     raise NotFound("statistics_table_not_found")
 
 
@@ -257,6 +303,7 @@ class TimingRow:
     within_target_share: float | None
     median_hours: float | None
     p90_hours: float | None
+    provisional: bool = False
 
 
 @dataclass(slots=True)
@@ -289,15 +336,37 @@ def _matrix(
 
 def _fold(cells: list[int | None], granularity: str) -> list[int | None]:
     """Monthly figures to the asked granularity. After suppression, a quarter (or the year) is shown only when
-    all its months are: a withheld month can then never be recovered as a quarter minus the other months."""
+    all its months are: a withheld month can then never be recovered as a quarter minus the other months. A
+    shortened grid (the council's closed months) gives only the periods it covers entirely."""
     if granularity == "month":
         return cells
     size = 3 if granularity == "quarter" else 12
     out: list[int | None] = []
-    for k in range(0, 12, size):
+    for k in range(0, len(cells) - size + 1, size):
         part = cells[k : k + size]
         out.append(None if any(v is None for v in part) else sum(v for v in part if v is not None))
     return out
+
+
+# The hierarchies published as two tables each: the group table's rows are sums of the leaf table's rows.
+LINKED = (("category_group", "category"), ("platform_kind", "platform"))
+
+
+def closed_months(fiscal_year: int, now: datetime) -> int:
+    """How many months of the fiscal year have ended by `now` (0–12, Japan-time month boundaries)."""
+    return sum(m.end <= now for m in month_buckets(fiscal_year))
+
+
+def visible_columns(fiscal_year: int, granularity: str, closed: int) -> list[Bucket]:
+    """The periods of the granularity that lie within the first `closed` months."""
+    months = month_buckets(fiscal_year)
+    return [b for b in buckets(fiscal_year, granularity) if closed and b.end <= months[closed - 1].end]
+
+
+def with_provisional(fiscal_year: int, granularity: str, closed: int) -> list[Bucket]:
+    """Every period of the granularity, those not ended within the first `closed` months marked provisional."""
+    shown = {b.key for b in visible_columns(fiscal_year, granularity, closed)}
+    return [b if b.key in shown else replace(b, provisional=True) for b in buckets(fiscal_year, granularity)]
 
 
 def build_tables(
@@ -308,41 +377,76 @@ def build_tables(
     *,
     suppressed: bool,
     threshold: int = DEFAULT_THRESHOLD,
+    closed: int = 12,
 ) -> list[Table]:
-    """Monthly grouped counts → tables at the granularity, protected on the monthly grid when `suppressed`."""
+    """Monthly grouped counts → tables at the granularity, protected on the monthly grid when `suppressed`.
+
+    Suppressed tables cover only the `closed` months (periods that have ended): the still-filling month is
+    not published, and the totals of an open fiscal year are those of its closed months (year to date).
+    Unsuppressed tables show every month, the open ones marked provisional. Linked tables (a hierarchy's
+    groups and leaves) are protected together."""
     months = month_buckets(fiscal_year)
     columns = buckets(fiscal_year, granularity)
+    grid = months
+    if suppressed:
+        grid, columns = months[:closed], visible_columns(fiscal_year, granularity, closed)
+    else:
+        columns = with_provisional(fiscal_year, granularity, closed)
     shaped = {
-        d.code: _matrix(_vocabulary(knowledge, d.code), counts[d.code], months)
+        d.code: _matrix(_vocabulary(knowledge, d.code), counts[d.code], grid)
         for d in DIMENSIONS
         if d.code in counts
     }
     protected: dict[str, Any] = {}
-    if suppressed:
+    if suppressed and grid:
+        width = len(grid)
         # Tables with one value per consultation share their margins (consultations per month and in the
         # year): a margin withheld in one is withheld in all, until no table withholds a new one.
-        forced: frozenset[Entry] = frozenset()
-        shared = [d.code for d in DIMENSIONS if d.single_valued and d.code in shaped]
-        while True:
-            for code in shared:
-                protected[code] = protect(
-                    shaped[code][1], threshold, forced=_margin(forced, len(shaped[code][1]))
+        for population in sorted({d.population for d in DIMENSIONS}):
+            shared = [
+                d.code
+                for d in DIMENSIONS
+                if d.single_valued and d.population == population and d.code in shaped
+            ]
+            forced: frozenset[Entry] = frozenset()
+            while shared:
+                for code in shared:
+                    height = len(shaped[code][1])
+                    protected[code] = protect(shaped[code][1], threshold, forced=_margin(forced, height))
+                margins = frozenset(
+                    (-1, j)
+                    for code in shared
+                    for j, v in enumerate(protected[code].column_totals)
+                    if v is None
+                ) | frozenset((-1, width) for code in shared if protected[code].total is None)
+                if margins <= forced:
+                    break
+                forced = forced | margins
+        groups = groupings(knowledge)
+        for group_code, leaf_code in LINKED:
+            if group_code in shaped and leaf_code in shaped:
+                group_labels, group_matrix = shaped[group_code]
+                leaf_labels, leaf_matrix = shaped[leaf_code]
+                index = {lab.code: k for k, lab in enumerate(group_labels)}
+                parent = [index.get(groups[group_code].get(lab.code, "other")) for lab in leaf_labels]
+                protected[group_code], protected[leaf_code] = protect_linked(
+                    group_matrix,
+                    leaf_matrix,
+                    parent,
+                    threshold,
                 )
-            margins = frozenset(
-                (-1, j) for code in shared for j, v in enumerate(protected[code].column_totals) if v is None
-            ) | frozenset((-1, 12) for code in shared if protected[code].total is None)
-            if margins <= forced:
-                break
-            forced = forced | margins
         for code in shaped:
-            if code not in shared:
+            if code not in protected:
                 protected[code] = protect(shaped[code][1], threshold)
     tables = []
     for d in DIMENSIONS:
         if d.code not in shaped:
             continue
         labels, matrix = shaped[d.code]
-        if suppressed:
+        if suppressed and not grid:  # nothing has closed yet: no figure at all
+            rows = [Row(lab.code, lab.label_ja, lab.label_en, [], None) for lab in labels]
+            column_totals, total = [], None
+        elif suppressed:
             p = protected[d.code]
             rows = [
                 Row(lab.code, lab.label_ja, lab.label_en, _fold(p.cells[i], granularity), p.row_totals[i])
@@ -392,6 +496,7 @@ def timing_rows(
                 None if hide or hide_n or not t.answered else round(t.within_target / t.answered, 3),
                 None if hide or hide_n or t.median_seconds is None else round(t.median_seconds / 3600, 1),
                 None if hide or hide_n or t.p90_seconds is None else round(t.p90_seconds / 3600, 1),
+                b.provisional,
             )
         )
     return out
@@ -401,7 +506,9 @@ def timing_rows(
 
 
 class StatisticsService:
-    def __init__(self, uow, clock, knowledge: Knowledge, threshold: int = DEFAULT_THRESHOLD) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, uow: Any, clock: Clock, knowledge: Knowledge, threshold: int = DEFAULT_THRESHOLD
+    ) -> None:
         self.uow = uow
         self.clock = clock
         self.knowledge = knowledge
@@ -432,19 +539,39 @@ class StatisticsService:
         if only is not None and only != TIMING_CODE:
             dimension(only)
         months = month_buckets(fy)
-        columns = buckets(fy, granularity)
+        closed = closed_months(fy, self.clock.now())
+        # The suppressed figures (the council's, and anything published) cover the closed periods only.
+        columns = (
+            visible_columns(fy, granularity, closed)
+            if suppressed
+            else with_provisional(fy, granularity, closed)
+        )
         groups = groupings(self.knowledge)
-        # The shared margins make the single-valued tables depend on each other: they are fetched together.
-        wanted = [
-            d.code
-            for d in DIMENSIONS
-            if only is None
-            or d.code == only
-            or (suppressed and only is not None and d.single_valued and dimension(only).single_valued)
-        ]
+        # The shared margins make the single-valued tables depend on each other, and linked tables (a
+        # hierarchy) are protected together: they are fetched together.
+
+        def needed(d: Dimension) -> bool:
+            if only is None or d.code == only:
+                return True
+            if not suppressed or only == TIMING_CODE:
+                return False
+            asked = dimension(only)
+            if d.single_valued and asked.single_valued and d.population == asked.population:
+                return True
+            return any(only in pair and d.code in pair for pair in LINKED)
+
+        wanted = [d.code for d in DIMENSIONS if needed(d)]
+        grid = months[:closed] if suppressed else months
         async with self.uow() as uow:
-            counts = {code: await uow.statistics.counts(code, months, groups.get(code)) for code in wanted}
-            timings = await uow.statistics.first_answer_times(columns) if only in (None, TIMING_CODE) else {}
+            counts = {
+                code: (await uow.statistics.counts(code, grid, groups.get(code)) if grid else {})
+                for code in wanted
+            }
+            timings = (
+                await uow.statistics.first_answer_times(columns)
+                if only in (None, TIMING_CODE) and columns
+                else {}
+            )
             await uow.audit.record(
                 actor, "statistics.read", "fiscal_year", str(fy), {"suppressed": suppressed}
             )
@@ -460,7 +587,13 @@ class StatisticsService:
             threshold=self.threshold,
             target_ja="初回回答の目標:各相談の受付時に定めた回答期限(受付から所定の営業日数後の業務終了時刻、first_answer_due_at)まで",
             tables=build_tables(
-                self.knowledge, counts, fy, granularity, suppressed=suppressed, threshold=self.threshold
+                self.knowledge,
+                counts,
+                fy,
+                granularity,
+                suppressed=suppressed,
+                threshold=self.threshold,
+                closed=closed,
             ),
             first_answer=timing_rows(timings, columns, suppressed=suppressed, threshold=self.threshold)
             if only in (None, TIMING_CODE)

@@ -36,6 +36,7 @@ from infra.custody import CustodyChecks
 from infra.db.engine import make_engine, make_session_factory
 from infra.db.quality import SqlManualCatalogue
 from infra.db.repositories import SqlSessionLookup
+from infra.db.statistics_summary import StatisticsSummaries
 from infra.db.uow import SqlUnitOfWorkFactory
 from infra.image_hashes import PdqImageHasher
 from infra.knowledge import load_knowledge
@@ -185,6 +186,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     answers = AnswerService(consultations, load_review_rules(), SqlManualCatalogue(sessions))
     quality = QualityService(uow, clock, Masker(SudachiProperNouns()))
     letters = LetterService(answers, load_letter_catalogue(knowledge))
+    worker.add_statistics(StatisticsSummaries(sessions, knowledge, clock))
     container = Container(
         redis=redis,
         blobs=blobs,

@@ -31,6 +31,7 @@ from infra.settings import Settings
 if TYPE_CHECKING:
     from domain.requests import RequestService
     from infra.custody import CustodyChecks
+    from infra.db.statistics_summary import StatisticsSummaries
     from infra.line import LineBot
 
 log = logging.getLogger("madoguchi.worker")
@@ -60,6 +61,7 @@ class PassReport:
     chatbot_sessions_purged: int = 0
     heads_stamped: int = 0
     clock_reminders: int = 0  # clocks whose reminder (or overdue notice) was queued
+    statistics_years: int = 0  # fiscal years whose statistics summaries were recounted
 
     @property
     def total(self) -> int:
@@ -90,6 +92,7 @@ class OutboxWorker:
         self.measured_at: datetime | None = None
         self.last_pass = PassReport()
         self.reminders: Callable[[int], Awaitable[int]] | None = None
+        self.statistics: StatisticsSummaries | None = None
         for kind in TEMPLATES:
             self.handlers[kind] = self._mail_handler(kind)
 
@@ -222,6 +225,10 @@ class OutboxWorker:
         out (each once, claimed in the clock's row), ahead of the outbox pass that sends them."""
         self.reminders = requests.send_reminders
 
+    def add_statistics(self, summaries: StatisticsSummaries) -> None:
+        """The statistics summaries: recounted (the fiscal years whose raw rows changed) every few minutes."""
+        self.statistics = summaries
+
     async def run_once(self, limit: int = 100) -> int:
         """Deliver everything due now; returns how many were delivered (by kind in `last_pass`)."""
         self.last_pass = PassReport()
@@ -248,6 +255,8 @@ class OutboxWorker:
         # run_forever calls this: hourly at most
         self.last_pass.chatbot_sessions_purged = await self.purge_chatbot_due(self.clock.now())
         self.last_pass.heads_stamped = await self.stamp_heads_due(self.clock.now())
+        if self.statistics is not None:
+            self.last_pass.statistics_years = await self.statistics.refresh_due(self.clock.now())
         metrics.WORKER_PASS_DURATION.observe(time.perf_counter() - began)
         now = self.clock.now()
         metrics.WORKER_LAST_PASS.set(now.timestamp())

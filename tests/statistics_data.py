@@ -17,6 +17,7 @@ from infra.db.tables import (
     ReferralRow,
     UserRow,
 )
+from infra.db.tables_requests import RequestRow
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Case:
     first_answer_after: timedelta | None = None
     due_after: timedelta = timedelta(days=3)
     referrals: list[str] = field(default_factory=list)  # desk codes, referred a day after opening
+    # Requests (kind, status), drafted a day after opening and, unless still a draft, sent a day later.
+    requests: list[tuple[str, str]] = field(default_factory=list)
 
 
 def jst(y: int, m: int, d: int, h: int = 12) -> datetime:
@@ -38,7 +41,7 @@ def jst(y: int, m: int, d: int, h: int = 12) -> datetime:
 
 
 def rows_for(cases: list[Case], owners: list[uuid.UUID], staff: uuid.UUID) -> dict[str, list[dict]]:  # type: ignore[type-arg]
-    consultations, categories, referrals = [], [], []
+    consultations, categories, referrals, requests = [], [], [], []
     for c in cases:
         cid = uuid.uuid4()
         created = c.created_at.astimezone(UTC)
@@ -85,7 +88,24 @@ def rows_for(cases: list[Case], owners: list[uuid.UUID], staff: uuid.UUID) -> di
             }
             for desk in c.referrals
         ]
-    return {"consultation": consultations, "category": categories, "referral": referrals}
+        requests += [
+            {
+                "id": uuid.uuid4(),
+                "consultation_id": cid,
+                "created_by": staff,
+                "kind": kind,
+                "status": status,
+                "sent_at": None if status == "drafted" else request_sent(c),
+                "created_at": created + timedelta(days=1),
+                "updated_at": created + timedelta(days=2),
+            }
+            for kind, status in c.requests
+        ]
+    return {"consultation": consultations, "category": categories, "referral": referrals, "request": requests}
+
+
+def request_sent(c: Case) -> datetime:
+    return c.created_at.astimezone(UTC) + timedelta(days=2)
 
 
 async def seed(container, cases: list[Case], *, chunk: int = 5000) -> None:  # type: ignore[no-untyped-def]
@@ -114,6 +134,8 @@ async def seed(container, cases: list[Case], *, chunk: int = 5000) -> None:  # t
                 await conn.execute(insert(ConsultationCategoryRow), part["category"])
             if part["referral"]:
                 await conn.execute(insert(ReferralRow), part["referral"])
+            if part["request"]:
+                await conn.execute(insert(RequestRow), part["request"])
 
 
 CHANNELS = ["web", "line", "chatbot"]
@@ -151,3 +173,17 @@ def random_cases(n: int, fiscal_year: int, rng: random.Random, owners: int | Non
             )
         )
     return out
+
+
+REQUEST_KINDS = ["platform_form", "removal_letter", "disclosure_request", "search_delisting"]
+REQUEST_STATUSES = ["drafted", "sent", "acknowledged", "removed", "partly_removed", "refused", "no_answer"]
+
+
+def with_requests(cases: list[Case], rng: random.Random) -> list[Case]:
+    """Gives some of `cases` removal or disclosure requests (their own random stream: the cases stay as they
+    were drawn)."""
+    for c in cases:
+        c.requests = [
+            (rng.choice(REQUEST_KINDS), rng.choice(REQUEST_STATUSES)) for _ in range(rng.choice([0, 0, 1, 2]))
+        ]
+    return cases

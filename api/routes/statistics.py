@@ -94,11 +94,13 @@ async def statistics(
     suppress: Suppress = False,
 ) -> StatisticsOut:
     """Consultations of the fiscal year by channel, consulter relation, first or repeat consultation, category
-    group and category, platform service and platform kind, urgency flag, referrals by desk, and the time to
-    first answer (median and 90th percentile, and the share answered within the target) — all counted in SQL
-    over the whole year. Counts of multi-valued fields (categories, platforms, flags) count each mention.
-    Suppressed cells are null: counts below the threshold, and whichever cells would let one be recomputed from
-    a row or column total."""
+    group and category, platform service and platform kind, urgency flag, referrals by desk, requests sent (by
+    kind and by outcome so far), and the time to first answer (median and 90th percentile, and the share
+    answered within the target) — all counted in SQL over the whole year. Counts of multi-valued fields
+    (categories, platforms, flags) count each mention. Suppressed cells are null: counts below the threshold,
+    and whichever cells would let one be recomputed from a published total, linked tables (category groups
+    and categories, platform kinds and services) protected together. Suppressed figures (the council's, and
+    `suppress=true`) cover the periods that have ended only; in the full view the open ones are `provisional`."""
     return statistics_out(await _read(c, actor, fiscal_year, granularity, suppress))
 
 

@@ -20,6 +20,10 @@ class ColumnOut(Output):
     label_en: str
     start: datetime = Field(description="First instant of the period (Japan time boundary, given in UTC)")
     end: datetime = Field(description="First instant after the period")
+    provisional: bool = Field(
+        description="The period has not ended yet, so its figures still change (supervisors' full view only: "
+        "suppressed figures cover ended periods only)"
+    )
 
 
 class TableRowOut(Output):
@@ -52,6 +56,7 @@ class TimingRowOut(Output):
     within_target_share: float | None
     median_hours: float | None = Field(description="Median time to first answer (hours, percentile_cont)")
     p90_hours: float | None = Field(description="90th percentile of the time to first answer (hours)")
+    provisional: bool = Field(description="The period has not ended yet (supervisors' full view only)")
 
 
 class FirstAnswerOut(Output):
@@ -78,7 +83,14 @@ def table_out(t: Table) -> TableOut:
         note_ja=t.note_ja,
         suppressed=t.suppressed,
         columns=[
-            ColumnOut(key=c.key, label_ja=c.label_ja, label_en=c.label_en, start=c.start, end=c.end)
+            ColumnOut(
+                key=c.key,
+                label_ja=c.label_ja,
+                label_en=c.label_en,
+                start=c.start,
+                end=c.end,
+                provisional=c.provisional,
+            )
             for c in t.columns
         ],
         rows=[

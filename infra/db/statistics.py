@@ -11,12 +11,17 @@ from typing import Any
 
 from sqlalchemy import and_, case, exists, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from domain.statistics import Bucket, Timing
+from domain.statistics import OUTCOME_OF_STATUS, Bucket, Timing
 from infra.db.tables import ConsultationCategoryRow, ConsultationRow, ReferralRow
+from infra.db.tables_requests import RequestRow
 
-C = ConsultationRow
+# Core columns (SQLModel types its attributes as the Python values, which mypy cannot build SQL from).
+C_TABLE = ConsultationRow.__table__  # type: ignore[attr-defined]
+CC_TABLE = ConsultationCategoryRow.__table__  # type: ignore[attr-defined]
+C, CC = C_TABLE.c, CC_TABLE.c
+R = ReferralRow.__table__.c  # type: ignore[attr-defined]
+Q = RequestRow.__table__.c  # type: ignore[attr-defined]
 
 
 def _bucket(column: Any, buckets: Sequence[Bucket]) -> Any:
@@ -53,24 +58,25 @@ class SqlStatistics:
         """(value, bucket) → count. The rows are labelled in a subquery and grouped outside it, so both
         databases group by the same columns (PostgreSQL would not match two copies of a parameterised CASE)."""
         distinct = True
+        key: Any
         if dimension in ("channel", "relation"):
             inner = select(
                 getattr(C, dimension).label("k"), _bucket(C.created_at, buckets).label("b"), C.id.label("i")
             )
             inner, distinct = inner.where(_span(C.created_at, buckets)), False
         elif dimension == "reconsultation":
-            earlier = aliased(C)
+            earlier = C_TABLE.alias("earlier").c
             before = exists().where(earlier.owner_id == C.owner_id, earlier.created_at < C.created_at)
             key = case((before, literal("repeat")), else_=literal("first"))
             inner = select(key.label("k"), _bucket(C.created_at, buckets).label("b"), C.id.label("i"))
             inner, distinct = inner.where(_span(C.created_at, buckets)), False
         elif dimension in ("category", "category_group"):
-            code = ConsultationCategoryRow.category_code
+            code = CC.category_code
             key = code if dimension == "category" else _grouped(code, groups or {})
             inner = (
                 select(key.label("k"), _bucket(C.created_at, buckets).label("b"), C.id.label("i"))
-                .select_from(C)
-                .join(ConsultationCategoryRow, ConsultationCategoryRow.consultation_id == C.id)
+                .select_from(C_TABLE)
+                .join(CC_TABLE, CC.consultation_id == C.id)
                 .where(_span(C.created_at, buckets))
             )
             distinct = dimension == "category_group"  # two leaves of one group count the case once
@@ -79,14 +85,25 @@ class SqlStatistics:
             key = element.c.value if dimension != "platform_kind" else _grouped(element.c.value, groups or {})
             inner = (
                 select(key.label("k"), _bucket(C.created_at, buckets).label("b"), C.id.label("i"))
-                .select_from(C)
+                .select_from(C_TABLE)
                 .join(element, true())
                 .where(_span(C.created_at, buckets))
             )
         elif dimension == "referral_desk":
-            R = ReferralRow
             inner = select(R.desk_code.label("k"), _bucket(R.created_at, buckets).label("b"), R.id.label("i"))
             inner, distinct = inner.where(_span(R.created_at, buckets)), False
+        elif dimension in ("request_kind", "request_outcome"):
+            sent = Q.sent_at
+            key = (
+                Q.kind
+                if dimension == "request_kind"
+                else case(
+                    *[(Q.status == status, literal(o)) for status, o in OUTCOME_OF_STATUS.items()],
+                    else_=Q.status,
+                )
+            )
+            inner = select(key.label("k"), _bucket(sent, buckets).label("b"), Q.id.label("i"))
+            inner, distinct = inner.where(sent.is_not(None), _span(sent, buckets)), False
         else:
             raise ValueError(f"unknown dimension {dimension}")
         q = inner.subquery("counted")
@@ -100,7 +117,7 @@ class SqlStatistics:
         return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
     async def first_answer_times(self, buckets: Sequence[Bucket]) -> dict[str, Timing]:
-        on_time = case((C.first_answered_at <= C.first_answer_due_at, 1), else_=0)  # type: ignore[operator]
+        on_time = case((C.first_answered_at <= C.first_answer_due_at, 1), else_=0)
         opened = (
             select(
                 _bucket(C.created_at, buckets).label("b"),

@@ -324,15 +324,6 @@ class ReferralEventRow(SQLModel, table=True):
     at: datetime = ts(nullable=False)
 
 
-# Feature tables kept in their own modules; importing them here registers them on the one metadata.
-from infra.db.tables_chatbot import *  # noqa: E402,F401,F403
-from infra.db.tables_custody import *  # noqa: E402,F401,F403
-from infra.db.tables_letters import *  # noqa: E402,F401,F403
-from infra.db.tables_line import *  # noqa: E402,F401,F403
-from infra.db.tables_quality import *  # noqa: E402,F401,F403
-from infra.db.tables_requests import *  # noqa: E402,F401,F403
-
-
 class CaseKeyRow(SQLModel, table=True):
     """A consultation's data key, wrapped by a key-encryption key (infra/crypto.py). `wrapped` is NULL once the
     case was shredded; the row stays so the shredding itself is on record."""
@@ -344,3 +335,13 @@ class CaseKeyRow(SQLModel, table=True):
     wrapped: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: datetime = ts(nullable=False)
     destroyed_at: datetime | None = ts()
+
+
+# Feature tables kept in their own modules; importing them here registers them on the one metadata.
+from infra.db.tables_chatbot import *  # noqa: E402,F401,F403
+from infra.db.tables_custody import *  # noqa: E402,F401,F403
+from infra.db.tables_letters import *  # noqa: E402,F401,F403
+from infra.db.tables_line import *  # noqa: E402,F401,F403
+from infra.db.tables_quality import *  # noqa: E402,F401,F403
+from infra.db.tables_requests import *  # noqa: E402,F401,F403
+from infra.db.tables_statistics import *  # noqa: E402,F401,F403

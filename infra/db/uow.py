@@ -32,7 +32,7 @@ from infra.db.repositories import (
     SqlUsers,
 )
 from infra.db.requests import SqlRequests
-from infra.db.statistics import SqlStatistics
+from infra.db.statistics_summary import SummaryStatistics
 
 
 class SqlUnitOfWork:
@@ -63,7 +63,7 @@ class SqlUnitOfWork:
         self.manual = SqlManual(self.db)
         self.council = SqlCouncil(self.db)
         self.quality = SqlQuality(self.db)
-        self.statistics = SqlStatistics(self.db)
+        self.statistics = SummaryStatistics(self.db)
         self.audit = DbAuditLog(self.db, self.clock)
         self.custody = self.audit.custody
         scope = idempotency.current()

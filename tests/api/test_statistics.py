@@ -7,23 +7,26 @@ import csv
 import io
 import random
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from PIL import Image
 
 from domain.actors import Role
+from domain.calendar import JST
 from tests.api.consultation_helpers import open_consultation
 from tests.conftest import assert_problem
 from tests.pdf_tools import pdf_pages, pdf_text
-from tests.statistics_data import Case, jst, random_cases, seed
+from tests.statistics_data import Case, jst, random_cases, seed, with_requests
 
 FY = 2025
 YEAR = {"fiscal_year": FY}
+AFTER = datetime(FY + 1, 12, 2, 10, tzinfo=JST)
 
 
 @pytest.fixture
-async def data(container):  # type: ignore[no-untyped-def]
+async def data(container, clock):  # type: ignore[no-untyped-def]
+    clock.set(AFTER)  # the fiscal year has ended, whatever instant the suite is pinned to
     cases = random_cases(160, FY, random.Random(7), owners=120)
     # One LINE consultation from a school in April: a case one person could be recognised by.
     cases.append(
@@ -31,6 +34,7 @@ async def data(container):  # type: ignore[no-untyped-def]
             jst(FY, 4, 9), owner=900, channel="line", relation="school", first_answer_after=timedelta(hours=5)
         )
     )
+    with_requests(cases, random.Random(8))
     await seed(container, cases)
     return cases
 
@@ -65,6 +69,8 @@ async def test_supervisors_see_every_table_in_full(client, people, data) -> None
         "platform_kind",
         "urgency_flag",
         "referral_desk",
+        "request_kind",
+        "request_outcome",
     ]
     channel = table(body, "channel")
     assert channel["total"] == len(data) and len(channel["columns"]) == 12
@@ -74,11 +80,20 @@ async def test_supervisors_see_every_table_in_full(client, people, data) -> None
         "label_en": "2025-04",
         "start": "2025-03-31T15:00:00Z",
         "end": "2025-04-30T15:00:00Z",
+        "provisional": False,
     }
     assert row(channel, "line")["total"] == sum(c.channel == "line" for c in data)
     assert sum(table(body, "reconsultation")["column_totals"]) == len(data)
     assert row(table(body, "reconsultation"), "repeat")["total"] == len(data) - len({c.owner for c in data})
     assert len(body["first_answer"]["rows"]) == 12 and "回答期限" in body["first_answer"]["target_ja"]
+    # Requests that went out, by kind and by outcome so far (a draft is not counted).
+    sent = [(k, s) for c in data for k, s in c.requests if s != "drafted"]
+    kinds, outcomes = table(body, "request_kind"), table(body, "request_outcome")
+    assert kinds["total"] == outcomes["total"] == len(sent) > 0
+    assert row(kinds, "removal_letter")["total"] == sum(k == "removal_letter" for k, _ in sent)
+    assert row(outcomes, "awaiting")["total"] == sum(s in ("sent", "acknowledged") for _, s in sent)
+    assert row(outcomes, "refused")["total"] == sum(s == "refused" for _, s in sent)
+    assert row(outcomes, "refused")["label_ja"] == "応じられなかった"
     quarters = (await get(client, supervisor, "/v1/statistics", granularity="quarter")).json()
     q = table(quarters, "channel")
     assert [c["key"] for c in q["columns"]] == [f"{FY}-Q1", f"{FY}-Q2", f"{FY}-Q3", f"{FY}-Q4"]
@@ -146,6 +161,16 @@ async def test_a_table_as_csv_for_excel(client, people, data) -> None:  # type: 
     assert_problem(
         await get(client, supervisor, "/v1/statistics/tables/nothing"), 404, "statistics_table_not_found"
     )
+    # The request outcomes, as the council gets them: suppressed like the rest, X where withheld.
+    council = await people.create(Role.council)
+    outcomes = (await get(client, council, "/v1/statistics/tables/request_outcome")).json()
+    as_csv = await get(client, council, "/v1/statistics/tables/request_outcome", format="csv")
+    lines = list(csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig"), newline="")))
+    assert lines[0][0] == "削除等依頼の結果 (request outcomes)" and outcomes["suppressed"] is True
+    for r in outcomes["rows"]:
+        line = next(x for x in lines if x[1] == r["key"])
+        assert line[2:] == [("X" if v is None else str(v)) for v in [*r["cells"], r["total"]]]
+        assert all(v is None or v == 0 or v >= 5 for v in [*r["cells"], r["total"]])
     assert_problem(await get(client, supervisor, "/v1/statistics/tables/channel", format="xlsx"), 422)
 
 

@@ -6,9 +6,11 @@
 One run: a fresh database (PostgreSQL: bench_stats_<random>, dropped afterwards, also on errors; SQLite: a
 temporary file), migrated; --cases consultations seeded in batches over three fiscal years (the one measured
 holds a third), with categories, platforms, urgency flags, referrals and repeat consulters as in
-tests/statistics_data.py; ANALYZE; then, per call the API makes (each table alone, the time to first answer,
-and everything at once as GET /v1/statistics does), the median and worst of --repeat runs through the real
-service (repository SQL, table building and suppression included), and whether it meets 300 ms.
+tests/statistics_data.py; ANALYZE; then the worker's recount of the summary tables (infra/db/statistics_summary.py,
+timed: what a refresh costs when every year changed, and a refresh when nothing did); then, per call the API
+makes (each table alone, the time to first answer, and everything at once as GET /v1/statistics does), the
+median and worst of --repeat runs through the real service (reading the summaries; table building and
+suppression included), and whether it meets 300 ms. `--raw` skips the summaries: the SQL over the raw rows.
 
 Not a pytest module, and not for a shared machine at 1 M (seeding alone takes minutes): a smoke run is
 `--cases 20000 --db sqlite`.
@@ -38,7 +40,7 @@ BUDGET_MS = 300.0
 FY = 2025
 
 
-async def run(db_url: str, cases: int, repeat: int) -> int:
+async def run(db_url: str, cases: int, repeat: int, raw: bool = False) -> int:
     from infra.container import build_container
     from infra.db.migrate import upgrade
     from infra.settings import Settings
@@ -57,6 +59,16 @@ async def run(db_url: str, cases: int, repeat: int) -> int:
         async with container.engine.begin() as conn:
             await conn.execute(text("ANALYZE"))
         print(f"seeded {cases} consultations in {time.perf_counter() - started:.0f} s", flush=True)
+        if not raw:
+            from infra.db.statistics_summary import StatisticsSummaries
+
+            summaries = StatisticsSummaries(container.sessions, container.knowledge, container.clock)
+            t0 = time.perf_counter()
+            years = await summaries.refresh()
+            print(f"summaries recounted ({years}) in {time.perf_counter() - t0:.1f} s", flush=True)
+            t0 = time.perf_counter()
+            assert await summaries.refresh() == []
+            print(f"refresh with nothing changed (fingerprints only): {time.perf_counter() - t0:.2f} s")
 
         import uuid
 
@@ -100,15 +112,16 @@ def main() -> int:
     parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--raw", action="store_true", help="measure the SQL over the raw rows instead")
     args = parser.parse_args()
     if args.db == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
-            return asyncio.run(run(f"sqlite+aiosqlite:///{tmp}/bench.db", args.cases, args.repeat))
+            return asyncio.run(run(f"sqlite+aiosqlite:///{tmp}/bench.db", args.cases, args.repeat, args.raw))
     name = f"bench_stats_{secrets.token_hex(4)}"
     base = args.pg_admin_url.rsplit("/", 1)[0]
     asyncio.run(pg_admin(args.pg_admin_url, f"CREATE DATABASE {name}"))
     try:
-        return asyncio.run(run(f"{base}/{name}", args.cases, args.repeat))
+        return asyncio.run(run(f"{base}/{name}", args.cases, args.repeat, args.raw))
     finally:
         asyncio.run(pg_admin(args.pg_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from domain.statistics import buckets, fiscal_year_of, groupings, month_buckets
-from tests.statistics_data import Case, jst, random_cases, seed
+from tests.statistics_data import Case, jst, random_cases, request_sent, seed, with_requests
 
 FY = 2025
 
@@ -47,6 +47,12 @@ def recount(cases: list[Case], dimension: str, container) -> Counter:  # type: i
         elif dimension == "urgency_flag":
             for f in set(c.urgency_flags):
                 out[(f, m)] += 1
+        elif dimension in ("request_kind", "request_outcome"):
+            for kind, status in c.requests:
+                month = next((b.key for b in month_buckets(FY) if b.start <= request_sent(c) < b.end), None)
+                if status != "drafted" and month:
+                    outcome = "awaiting" if status in ("sent", "acknowledged") else status
+                    out[(kind if dimension == "request_kind" else outcome, month)] += 1
         elif dimension == "referral_desk":
             for d in c.referrals:
                 when = c.created_at + timedelta(days=1)
@@ -66,12 +72,14 @@ DIMS = [
     "platform_kind",
     "urgency_flag",
     "referral_desk",
+    "request_kind",
+    "request_outcome",
 ]
 
 
 @pytest.fixture
 async def seeded(container):  # type: ignore[no-untyped-def]
-    cases = random_cases(300, FY, random.Random(18), owners=200)
+    cases = with_requests(random_cases(300, FY, random.Random(18), owners=200), random.Random(19))
     # Boundaries in Japan time: 1 April 00:00 JST is in the year, 31 March 23:59 JST before it is not; the
     # last instant of the year is in March.
     cases += [

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.anonymise import suppress_small
-from domain.disclosure import Protected, protect, protect_counts
+from domain.disclosure import Protected, protect, protect_counts, protect_linked
 from domain.statistics import _fold
 
 T = 5
@@ -159,3 +159,77 @@ def test_forced_margins_are_withheld_with_their_complements() -> None:
     p = protect([[10, 12], [9, 8]], T, forced=frozenset({(2, 0)}))
     true, shown, lines = extended([[10, 12], [9, 8]], p)
     assert p.column_totals[0] is None and derivable(shown, lines) == set()
+
+
+hierarchies = st.integers(1, 3).flatmap(
+    lambda groups: st.integers(1, 4).flatmap(
+        lambda cols: st.tuples(
+            st.lists(st.integers(0, groups - 1), min_size=groups, max_size=groups + 3),
+            st.lists(
+                st.lists(st.one_of(st.integers(0, 3), st.integers(0, 30)), min_size=cols, max_size=cols),
+                min_size=groups + 3,
+                max_size=groups + 3,
+            ),
+            st.just(groups),
+        )
+    )
+)
+
+
+def _linked_check(groups: int, parent: list[int], leaves: list[list[int]]) -> tuple[set, list[list[int]]]:  # type: ignore[type-arg]
+    from tests.disclosure_check import determined, linked_equations, table_equations
+
+    group_cells = [
+        [sum(leaves[i][j] for i, p in enumerate(parent) if p == g) for j in range(len(leaves[0]))]
+        for g in range(groups)
+    ]
+    pg, pl = protect_linked(group_cells, leaves, parent, T)
+    shown: dict = {}  # type: ignore[type-arg]
+    equations: list = []  # type: ignore[type-arg]
+    for name, p, n in (("g", pg, groups), ("l", pl, len(leaves))):
+        rows = {str(i): [*p.cells[i], p.row_totals[i]] for i in range(n)}
+        s, e = table_equations(name, rows, [*p.column_totals, p.total])
+        shown.update(s)
+        equations += e
+    equations += linked_equations(
+        "g",
+        "l",
+        {str(i): str(p) for i, p in enumerate(parent)},
+        [str(g) for g in range(groups)],
+        [str(i) for i in range(len(leaves))],
+        len(leaves[0]) + 1,
+    )
+    for i, line in enumerate(leaves):
+        for j, v in enumerate(line):
+            if 0 < v < T:
+                assert pl.cells[i][j] is None
+            assert pl.cells[i][j] in (None, v)
+    return determined(shown, equations), group_cells
+
+
+@settings(max_examples=150, deadline=None)
+@given(hierarchies)
+def test_linked_tables_reveal_no_withheld_cell_jointly(case: tuple[list[int], list[list[int]], int]) -> None:
+    """Groups over leaves: the group table and the leaf table together, with "group = sum of its leaves" for
+    every column and the totals, determine no withheld figure of either."""
+    parent, leaves, groups = case
+    leaves = leaves[: len(parent)]
+    found, _ = _linked_check(groups, parent, leaves)
+    assert found == set()
+
+
+def test_a_leaf_is_not_a_group_total_minus_its_other_leaves() -> None:
+    """One person in a small category of a large group: rights 11 in April, defamation 10, privacy 1. Each
+    table protected alone shows defamation 10 (the privacy cell's complement is the youth leaf, the smallest in
+    its column) and the group's 11: 11 − 10 = 1. Protected jointly, the subtraction is never available."""
+    leaves = [[10, 20], [1, 0], [6, 9]]  # defamation, privacy (rights); bullying (youth); April, May
+    parent = [0, 0, 1]
+    groups = [[11, 20], [6, 9]]
+    alone_groups, alone_leaves = protect(groups, T), protect(leaves, T)
+    assert (
+        alone_leaves.cells[1][0] is None and alone_leaves.cells[0][0] == 10 and alone_groups.cells[0][0] == 11
+    )
+    found, _ = _linked_check(2, parent, leaves)
+    assert found == set()
+    pg, pl = protect_linked(groups, leaves, parent, T)
+    assert pl.cells[1][0] is None and None in (pg.cells[0][0], pl.cells[0][0])

@@ -1,7 +1,7 @@
 """each consultation's data key, wrapped by a key-encryption key
 
 Revision ID: 0021_case_keys
-Revises: 0017_evidence_edits
+Revises: 0018_statistics_summaries
 Create Date: 2026-12-01
 
 Issue 17 §1: evidence files are encrypted with a key of their case's own; the key is stored wrapped (never in
@@ -16,7 +16,7 @@ from alembic import op
 from infra.db.types import UTCDateTime
 
 revision = "0021_case_keys"
-down_revision = "0017_evidence_edits"
+down_revision = "0018_statistics_summaries"
 branch_labels = None
 depends_on = None
 
