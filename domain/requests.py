@@ -38,7 +38,16 @@ from domain.errors import (
     ValidationFailed,
 )
 from domain.knowledge_model import ChartNode, Desk
-from domain.policy import All, Nothing, Visibility, consultation_visibility, ensure_consulter
+from domain.policy import (
+    All,
+    Nothing,
+    Visibility,
+    consultation_visibility,
+    ensure_consulter,
+    ensure_may_work,
+    ensure_staff,
+    letter_visibility,
+)
 
 
 class RequestKind(enum.StrEnum):
@@ -343,6 +352,7 @@ class RequestService:
     async def _check_letter(
         self,
         uow,  # type: ignore[no-untyped-def]
+        actor: Actor,
         consultation_ids: Sequence[uuid.UUID],
         letter_id: uuid.UUID | None,
     ) -> uuid.UUID | None:
@@ -350,7 +360,7 @@ class RequestService:
         id gets the same answer as an unknown one."""
         if letter_id is None:
             return None
-        letter = await uow.letters.get(letter_id)
+        letter = await uow.letters.get(letter_id, letter_visibility(actor))
         if letter is None or letter.consultation_id not in consultation_ids:
             raise ValidationFailed("unknown_letter", field="letter_id")
         return letter_id
@@ -432,7 +442,7 @@ class RequestService:
         async with self.uow() as uow:
             c = await self.consultations.load_visible(uow, actor, consultation_id)
             if actor.is_staff:
-                self.consultations.ensure_may_work(actor, c)
+                ensure_may_work(actor, c)
             else:
                 self._ensure_owner(actor, c)
             await uow.requests.set_facts(c.id, facts)
@@ -469,7 +479,7 @@ class RequestService:
                 received_at=draft.received_at,
                 inquiry=draft.inquiry,
                 private_sexual_image=draft.private_sexual_image,
-                letter_id=await self._check_letter(uow, [c.id], draft.letter_id),
+                letter_id=await self._check_letter(uow, actor, [c.id], draft.letter_id),
             )
             await uow.requests.add(r)
             await uow.requests.add_event(RequestEvent(r.id, r.created_by, None, r.status, now))
@@ -607,7 +617,9 @@ class RequestService:
             if "private_sexual_image" in changes:
                 r.private_sexual_image = bool(changes["private_sexual_image"])
             if "letter_id" in changes:
-                r.letter_id = await self._check_letter(uow, [r.consultation_id, c.id], changes["letter_id"])
+                r.letter_id = await self._check_letter(
+                    uow, actor, [r.consultation_id, c.id], changes["letter_id"]
+                )
             if "sent_at" in changes:
                 if r.status is RequestStatus.drafted:
                     raise ValidationFailed("not_sent_yet", field="sent_at")
@@ -663,9 +675,7 @@ class RequestService:
         now = self._now()
         async with self.uow() as uow:
             c, chain = await self._case(uow, actor, consultation_id)
-            if not actor.is_staff:
-                raise Forbidden("role_not_allowed")
-            self.consultations.ensure_may_work(actor, c)
+            ensure_may_work(actor, c)
             r = await uow.requests.get(chain, request_id)
             if r is None:
                 raise NotFound("request_not_found")
@@ -739,8 +749,7 @@ class RequestService:
 
     async def overdue(self, actor: Actor, *, after: ClockCursor | None, limit: int) -> list[OverdueEntry]:
         """Clocks that ran out with nothing done, oldest end first, within the cases the staff member may see."""
-        if not actor.is_staff:
-            raise Forbidden("role_not_allowed")
+        ensure_staff(actor)
         visibility = consultation_visibility(actor)
         if isinstance(visibility, Nothing):
             raise Forbidden("role_not_allowed")

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, false, func, or_, select, true, tuple_, update
+from sqlalchemy import and_, delete, func, or_, select, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from domain.actors import Role
 from domain.consultations import (
@@ -29,8 +28,9 @@ from domain.consultations import (
     Transition,
     UploadSlot,
 )
-from domain.policy import All, AssignedToOrUnassigned, Nothing, OwnedBy, Visibility
+from domain.policy import Visibility
 from domain.ports import Clock
+from infra.db import visibility as visible
 from infra.db.tables import (
     ConsultationCategoryRow,
     ConsultationRow,
@@ -42,19 +42,6 @@ from infra.db.tables import (
 from infra.db.tables_requests import RequestEvidenceRow
 
 C = ConsultationRow
-
-
-def visible(visibility: Visibility) -> ColumnElement[bool]:
-    match visibility:
-        case All():
-            return true()
-        case OwnedBy(user_id=user_id):
-            return C.owner_id == user_id
-        case AssignedToOrUnassigned(staff_id=staff_id):
-            return or_(C.assignee_id == staff_id, C.assignee_id.is_(None))  # type: ignore[union-attr]
-        case Nothing():
-            return false()
-    raise TypeError(visibility)
 
 
 def _values(c: Consultation) -> dict[str, Any]:
@@ -219,7 +206,7 @@ class SqlConsultations:
         rows = await self.db.execute(
             select(C.__table__, CC.category_code)  # type: ignore[attr-defined]
             .outerjoin(CC, CC.consultation_id == C.id)
-            .where(C.id.in_(list(ids)), visible(visibility))  # type: ignore[attr-defined]
+            .where(C.id.in_(list(ids)), visible.consultations(visibility))  # type: ignore[attr-defined]
             .order_by(C.id, CC.category_code)
         )
         first: dict[uuid.UUID, Any] = {}
@@ -244,7 +231,7 @@ class SqlConsultations:
     async def list(
         self, visibility: Visibility, flt: QueueFilter, *, now: datetime, after: Cursor | None, limit: int
     ) -> list[Consultation]:
-        query = select(C).where(visible(visibility))
+        query = select(C).where(visible.consultations(visibility))
         if flt.status is not None:
             query = query.where(C.status == flt.status.value)
         if flt.category is not None:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.clocks import ComputedClock
 from domain.consultations import Consultation
-from domain.policy import All, Visibility
+from domain.policy import Visibility
 from domain.ports import Clock
 from domain.requests import (
     ClockCursor,
@@ -25,7 +25,8 @@ from domain.requests import (
     StoredClock,
     Target,
 )
-from infra.db.consultations import SqlConsultations, visible
+from infra.db import visibility as visible
+from infra.db.consultations import SqlConsultations
 from infra.db.tables import ConsultationRow, EvidenceRow
 from infra.db.tables_requests import (
     CaseClockRow,
@@ -278,7 +279,7 @@ class SqlRequests:
         query = (
             select(K.id)
             .join(ConsultationRow, ConsultationRow.id == K.consultation_id)
-            .where(K.settled.is_(False), K.due_at <= now, visible(visibility))  # type: ignore[attr-defined]
+            .where(K.settled.is_(False), K.due_at <= now, visible.consultations(visibility))  # type: ignore[attr-defined]
         )
         if after is not None:
             query = query.where(tuple_(K.due_at, K.id) > tuple_(after.due_at, after.id))
@@ -290,7 +291,7 @@ class SqlRequests:
             for r in (await self.db.execute(select(K).where(K.id.in_(ids)))).scalars()  # type: ignore[attr-defined]
         }
         cases = await SqlConsultations(self.db, self.clock).many(
-            list({r.consultation_id for r in rows.values()}), All()
+            list({r.consultation_id for r in rows.values()}), visibility
         )
         return [(_stored(rows[i]), cases[rows[i].consultation_id]) for i in ids]
 
