@@ -132,6 +132,12 @@ def letter_visibility(actor: Actor) -> Visibility:
 message_visibility = evidence_visibility = referral_visibility = request_visibility = consultation_visibility
 
 
+def chain_visibility(c: Owned) -> Visibility:
+    """The earlier consultations a case follows (and their requests): only ever the same person's, reached
+    through a case the actor already sees."""
+    return OwnedBy(c.owner_id)
+
+
 def sample_visibility(actor: Actor) -> Visibility:
     """The council and supervisors read the consultations drawn into a sample, only anonymised (the sample
     names which ones)."""

@@ -39,9 +39,9 @@ from domain.errors import (
 )
 from domain.knowledge_model import ChartNode, Desk
 from domain.policy import (
-    All,
     Nothing,
     Visibility,
+    chain_visibility,
     consultation_visibility,
     ensure_consulter,
     ensure_may_work,
@@ -580,7 +580,11 @@ class RequestService:
 
     async def _recompute_owner_case(self, uow, actor: Actor, r: Request, c: Consultation) -> None:  # type: ignore[no-untyped-def]
         """The clocks of the consultation the request belongs to (maybe an earlier one of the chain)."""
-        home = c if r.consultation_id == c.id else await uow.consultations.get(r.consultation_id, All())
+        home = (
+            c
+            if r.consultation_id == c.id
+            else await uow.consultations.get(r.consultation_id, chain_visibility(c))
+        )
         await self.recompute(uow, home)
 
     async def update(
@@ -735,7 +739,7 @@ class RequestService:
 
     async def _chain(self, uow, c: Consultation) -> list[Consultation]:  # type: ignore[no-untyped-def]
         ids = await uow.requests.earlier_chain(c.id)
-        found = await uow.consultations.many(ids, All())
+        found = await uow.consultations.many(ids, chain_visibility(c))
         return [found[i] for i in ids if i in found]
 
     async def related(self, actor: Actor, consultation_id: uuid.UUID) -> list[Consultation]:

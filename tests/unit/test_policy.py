@@ -272,3 +272,7 @@ def test_every_refusal_code_is_in_the_catalogue() -> None:
     assert {c: catalogue[c].status for c in codes} == dict.fromkeys(codes, 403)
     # the codes one refusal used to have under several names are gone
     assert {"admin_only", "staff_only", "consulter_only", "supervisor_only"} & set(catalogue) == set()
+
+
+def test_a_chain_of_consultations_is_only_ever_one_persons() -> None:
+    assert policy.chain_visibility(Case(None, owner_id=SOMEONE)) == OwnedBy(SOMEONE)
