@@ -105,6 +105,9 @@ def generic_statuses(path: str, get: bool, operation: dict[str, Any]) -> dict[st
         statuses.setdefault("422", ["validation_failed"]).append("idempotency_key_reused")
     if operation.get("security") and any("OAuth2" in s for s in operation["security"]):
         statuses["401"] = ["missing_token", "invalid_token"]
+    if operation.get("x-roles"):
+        # The route's role guard (api.deps.require): a service client, or a person of another role.
+        statuses["403"] = ["person_required", "role_not_allowed"]
     return statuses
 
 
@@ -121,6 +124,7 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
                     content["example"] = example
             _preconditions(operation)
             _public_security(operation)
+            _roles(operation)
             codes_by_status = generic_statuses(path, method == "get", operation)
             for status, fact in facts.items():
                 if fact.get("codes"):
@@ -175,6 +179,16 @@ def _problem_response(
             "request_id": "3f0c2a9e8b6d4e0f9a1b2c3d4e5f6a7b",
         }
     response["content"] = {"application/problem+json": content}
+
+
+def _roles(operation: dict[str, Any]) -> None:
+    """Who may call the operation, in its description too (x-roles is for machines, the text for people)."""
+    roles = operation.get("x-roles")
+    if roles:
+        said = f"Roles: {', '.join(f'`{r}`' for r in roles)} (others: 403 `role_not_allowed`)."
+        operation["description"] = (
+            f"{operation['description']}\n\n{said}" if operation.get("description") else said
+        )
 
 
 def _public_security(operation: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from api import contract, devpages, errors
-from api.deps import known_query_only
+from api.deps import RoleGuard, known_query_only
 from api.idempotency import IdempotencyMiddleware, IdempotentReplay, replay_handler
 from api.middleware import EdgeMiddleware
 from api.routes import (
@@ -37,6 +37,7 @@ from api.routes import (
     users,
 )
 from api.schemas.common import Problem
+from domain.policy import roles_of
 from infra import metrics, tracing
 from infra.container import Container, build_container
 from infra.db.migrate import head_revision
@@ -191,9 +192,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         servers=[{"url": "/"}],
     )
+    roles = _route_roles(app)
     for item in schema["paths"].values():
         for operation in item.values():
             _optional_body_as_ref(operation)
+            if operation["operationId"] in roles:
+                operation["x-roles"] = roles[operation["operationId"]]
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
@@ -202,6 +206,24 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     components["Problem"] = problem_schema
     app.openapi_schema = contract.document(schema)
     return schema
+
+
+def _route_roles(app: FastAPI) -> dict[str, list[str]]:
+    """Per operation id, the roles its guard admits (api.deps.require): the spec's `x-roles`."""
+    out: dict[str, list[str]] = {}
+
+    def guards(dependant: Any) -> list[RoleGuard]:
+        found = [d.call for d in dependant.dependencies if isinstance(d.call, RoleGuard)]
+        for sub in dependant.dependencies:
+            found += guards(sub)
+        return found
+
+    for route in api_routes(app):
+        found = guards(route.dependant)
+        if found:
+            allowed = frozenset.intersection(*(g.roles for g in found))
+            out[route.operation_id] = roles_of(allowed)
+    return out
 
 
 def _optional_body_as_ref(operation: dict[str, Any]) -> None:

@@ -13,7 +13,6 @@ from typing import Any, cast
 from domain.actors import Actor, Client, Role
 from domain.errors import (
     Conflict,
-    Forbidden,
     NotFound,
     PreconditionFailed,
     RateLimited,
@@ -29,6 +28,7 @@ from domain.models import (
     ServiceClient,
     User,
 )
+from domain.policy import STAFF, ensure_admin, ensure_staff
 from domain.ports import (
     AccountUnitOfWork,
     Clock,
@@ -43,7 +43,6 @@ from domain.text import nfkc, normalise_email
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
-STAFF_ROLES = frozenset(r for r in Role if r.is_staff)
 # Outbox kinds for the account requests an anonymous caller makes; the worker completes them.
 REGISTRATION = "account.registration"
 PASSWORD_RESET = "account.password_reset"  # noqa: S105 - an outbox kind, not a secret
@@ -528,8 +527,7 @@ class AccountService:
             await uow.commit()
 
     async def begin_totp(self, actor: Actor) -> TotpEnrolment:
-        if not actor.is_staff:
-            raise Forbidden("staff_only")
+        ensure_staff(actor)
         async with self.uow() as uow:
             user = await uow.users.get(actor.require_user_id())
             if user is None:
@@ -544,8 +542,7 @@ class AccountService:
         return TotpEnrolment(secret=secret, provisioning_uri=self.totp.provisioning_uri(secret, user.email))
 
     async def confirm_totp(self, actor: Actor, code: str) -> None:
-        if not actor.is_staff:
-            raise Forbidden("staff_only")
+        ensure_staff(actor)
         now = self.clock.now()
         async with self.uow() as uow:
             user = await uow.users.get(actor.require_user_id())
@@ -577,7 +574,7 @@ class AccountService:
     ) -> User:
         """Admins invite staff; the invitee sets a password through the mailed single-use link."""
         ensure_admin(actor)
-        if role not in STAFF_ROLES:
+        if role not in STAFF:
             raise ValidationFailed("role_not_staff", field="role")
         if role is Role.council and expires_at is None:
             raise ValidationFailed("council_requires_expiry", field="expires_at")
@@ -741,8 +738,3 @@ def client_group(address: str | None) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)
-
-
-def ensure_admin(actor: Actor) -> None:
-    if actor.role is not Role.admin:
-        raise Forbidden("admin_only")

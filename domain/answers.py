@@ -11,10 +11,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from domain.actors import Actor, Role
+from domain.actors import Actor
 from domain.consultations import OPEN_STATUSES, Consultation, ConsultationService
-from domain.errors import Forbidden, InvalidState, NotFound, PreconditionFailed, ValidationFailed
-from domain.policy import All
+from domain.errors import InvalidState, NotFound, PreconditionFailed, ValidationFailed
+from domain.policy import (
+    Visibility,
+    answer_visibility,
+    ensure_legal_advisor,
+    ensure_may_work,
+    review_visibility,
+)
 from domain.ports import AnswerUnitOfWork, UnitOfWorkFactory
 
 
@@ -135,7 +141,7 @@ class QueueEntry:
 class AnswerRepository(Protocol):
     async def add(self, draft: AnswerDraft) -> None: ...
 
-    async def get(self, draft_id: uuid.UUID) -> AnswerDraft | None: ...
+    async def get(self, draft_id: uuid.UUID, visibility: Visibility) -> AnswerDraft | None: ...
 
     async def for_consultation(self, consultation_id: uuid.UUID) -> list[AnswerDraft]: ...
 
@@ -145,15 +151,11 @@ class AnswerRepository(Protocol):
 
     async def add_review(self, review: Review) -> None: ...
 
-    async def awaiting_review(self) -> list[AnswerDraft]: ...
+    async def awaiting_review(self, visibility: Visibility) -> list[AnswerDraft]: ...
 
 
 class ManualCatalogue(Protocol):
     async def current_versions(self, kind: str, codes: Sequence[str]) -> dict[str, int]: ...
-
-
-# The advisor's reads are scoped by the review state (awaiting review), not by the case visibility rules.
-_ALL = All()
 
 
 class AnswerService:
@@ -218,11 +220,13 @@ class AnswerService:
         self, uow: AnswerUnitOfWork, actor: Actor, consultation_id: uuid.UUID
     ) -> Consultation:
         c = await self.consultations.load_visible(uow, actor, consultation_id)
-        self.consultations.ensure_may_work(actor, c)
+        ensure_may_work(actor, c)
         return c
 
-    async def _draft(self, uow: AnswerUnitOfWork, c: Consultation, draft_id: uuid.UUID) -> AnswerDraft:
-        draft = await uow.answers.get(draft_id)
+    async def _draft(
+        self, uow: AnswerUnitOfWork, actor: Actor, c: Consultation, draft_id: uuid.UUID
+    ) -> AnswerDraft:
+        draft = await uow.answers.get(draft_id, answer_visibility(actor))
         if draft is None or draft.consultation_id != c.id:
             raise NotFound("draft_not_found")
         return draft
@@ -281,7 +285,7 @@ class AnswerService:
         now = self._now()
         async with self.uow() as uow:
             c = await self._load_for_author(uow, actor, consultation_id)
-            draft = await self._draft(uow, c, draft_id)
+            draft = await self._draft(uow, actor, c, draft_id)
             if draft.state not in EDITABLE:
                 raise InvalidState("draft_not_editable", state=draft.state.value)
             version = AnswerVersion(
@@ -313,7 +317,7 @@ class AnswerService:
     async def get(self, actor: Actor, consultation_id: uuid.UUID, draft_id: uuid.UUID) -> AnswerDraft:
         async with self.uow() as uow:
             c = await self._load_for_author(uow, actor, consultation_id)
-            return await self._draft(uow, c, draft_id)
+            return await self._draft(uow, actor, c, draft_id)
 
     async def list_for(self, actor: Actor, consultation_id: uuid.UUID) -> list[AnswerDraft]:
         async with self.uow() as uow:
@@ -325,7 +329,7 @@ class AnswerService:
         now = self._now()
         async with self.uow() as uow:
             c = await self._load_for_author(uow, actor, consultation_id)
-            draft = await self._draft(uow, c, draft_id)
+            draft = await self._draft(uow, actor, c, draft_id)
             if draft.state not in EDITABLE:
                 raise InvalidState(
                     "invalid_transition", from_status=draft.state.value, to_status="awaiting_review"
@@ -350,7 +354,7 @@ class AnswerService:
         now = self._now()
         async with self.uow() as uow:
             c = await self._load_for_author(uow, actor, consultation_id)
-            draft = await self._draft(uow, c, draft_id)
+            draft = await self._draft(uow, actor, c, draft_id)
             if draft.state is DraftState.approved:
                 pass  # the advisor approved this very text (a revision sends it back to draft)
             elif draft.state in EDITABLE:
@@ -371,18 +375,15 @@ class AnswerService:
 
     # -- the legal advisor ----------------------------------------------------------------------
 
-    @staticmethod
-    def _ensure_advisor(actor: Actor) -> None:
-        if actor.role is not Role.legal_advisor:
-            raise Forbidden("role_not_allowed")
-
     async def queue(self, actor: Actor) -> list[QueueEntry]:
-        self._ensure_advisor(actor)
+        ensure_legal_advisor(actor)
         now = self._now()
         async with self.uow() as uow:
-            drafts = await uow.answers.awaiting_review()
+            drafts = await uow.answers.awaiting_review(review_visibility(actor))
             # One lookup for the whole queue (it was one per item).
-            cases = await uow.consultations.many([d.consultation_id for d in drafts], _ALL)
+            cases = await uow.consultations.many(
+                [d.consultation_id for d in drafts], review_visibility(actor)
+            )
             entries = []
             for draft in drafts:
                 waited = int((now - (draft.submitted_at or draft.created_at)).total_seconds())
@@ -391,13 +392,14 @@ class AnswerService:
 
     async def for_review(self, actor: Actor, draft_id: uuid.UUID) -> tuple[AnswerDraft, Consultation]:
         """The advisor reads the draft with its consultation, only while it waits for review."""
-        self._ensure_advisor(actor)
+        ensure_legal_advisor(actor)
         async with self.uow() as uow:
-            draft = await uow.answers.get(draft_id)
+            draft = await uow.answers.get(draft_id, review_visibility(actor))
             if draft is None or draft.state is not DraftState.awaiting_review:
                 raise NotFound("draft_not_found")
-            c = await uow.consultations.get(draft.consultation_id, _ALL)
-            assert c is not None, "a draft's consultation exists (foreign key)"
+            c = await uow.consultations.get(draft.consultation_id, review_visibility(actor))
+            if c is None:
+                raise NotFound("draft_not_found")
             await uow.audit.record(actor, "consultation.read_for_review", "consultation", c.id)
             await uow.commit()
         return draft, c
@@ -405,12 +407,12 @@ class AnswerService:
     async def decide(
         self, actor: Actor, draft_id: uuid.UUID, approve: bool, advice: str | None
     ) -> AnswerDraft:
-        self._ensure_advisor(actor)
+        ensure_legal_advisor(actor)
         if not approve and not (advice and advice.strip()):
             raise ValidationFailed("advice_required", field="advice")
         now = self._now()
         async with self.uow() as uow:
-            draft = await uow.answers.get(draft_id)
+            draft = await uow.answers.get(draft_id, review_visibility(actor))
             if draft is None or draft.state is not DraftState.awaiting_review:
                 raise NotFound("draft_not_found")
             review = Review(

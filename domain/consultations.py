@@ -32,12 +32,20 @@ from domain.errors import (
 )
 from domain.knowledge_model import Desk, Knowledge
 from domain.policy import (
+    ASSIGNEES,
+    Nothing,
     Visibility,
     consultation_visibility,
     ensure_caseworker,
     ensure_consulter,
+    ensure_may_ask_for_originals,
+    ensure_may_assign,
     ensure_may_read_consultations,
-    may_assign_to_others,
+    ensure_may_take,
+    ensure_may_work,
+    ensure_supervisor,
+    evidence_bundle_visibility,
+    queue_filters_allowed,
 )
 from domain.ports import CaseUnitOfWork, Clock, ConsultationUnitOfWork, UnitOfWorkFactory
 from domain.text import fold_url_prefix
@@ -659,10 +667,15 @@ class ConsultationService:
     # -- reading -----------------------------------------------------------------------------------
 
     async def load_visible(
-        self, uow: ConsultationUnitOfWork, actor: Actor, consultation_id: uuid.UUID
+        self,
+        uow: ConsultationUnitOfWork,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        visibility: Visibility | None = None,
     ) -> Consultation:
+        """The case as the actor may see it: by the case routes' visibility, or a narrower one (the bundle's)."""
         ensure_may_read_consultations(actor)
-        c = await uow.consultations.get(consultation_id, consultation_visibility(actor))
+        c = await uow.consultations.get(consultation_id, visibility or consultation_visibility(actor))
         if c is None:
             raise NotFound("consultation_not_found")
         if actor.is_staff:
@@ -679,7 +692,9 @@ class ConsultationService:
         self, actor: Actor, flt: QueueFilter, *, after: Cursor | None, limit: int
     ) -> list[Consultation]:
         ensure_may_read_consultations(actor)
-        if actor.role is Role.consulter and (flt.assignee_id or flt.unassigned or flt.overdue is not None):
+        if not queue_filters_allowed(actor) and (
+            flt.assignee_id or flt.unassigned or flt.overdue is not None
+        ):
             raise ValidationFailed("filter_not_allowed")
         if flt.category is not None:
             group = {c.code for c in self.knowledge.categories if c.parent == flt.category}
@@ -756,7 +771,7 @@ class ConsultationService:
             if c.status not in OPEN_STATUSES:
                 raise InvalidState("consultation_not_open")
             if actor.is_staff:
-                self.ensure_may_work(actor, c)
+                ensure_may_work(actor, c)
             if "categories" in changes:
                 codes = list(changes["categories"] or [])
                 if not set(codes) <= {x.code for x in self.knowledge.leaf_categories()}:
@@ -776,12 +791,6 @@ class ConsultationService:
             await uow.commit()
             return c
 
-    def ensure_may_work(self, actor: Actor, c: Consultation) -> None:
-        """Consultants work their own cases; supervisors any."""
-        ensure_caseworker(actor)
-        if actor.role is Role.consultant and c.assignee_id != actor.user_id:
-            raise Forbidden("not_assigned")
-
     async def assign(
         self,
         actor: Actor,
@@ -790,18 +799,15 @@ class ConsultationService:
         *,
         expected_version: int | None,
     ) -> Consultation:
-        ensure_caseworker(actor)
-        if assignee_id != actor.user_id and not may_assign_to_others(actor):
-            raise Forbidden("may_only_take_for_self")
+        ensure_may_assign(actor, assignee_id)
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
             expected = self._check_version(c, expected_version)
             if c.status not in OPEN_STATUSES:
                 raise InvalidState("consultation_not_open")
-            if actor.role is Role.consultant and c.assignee_id not in (None, actor.user_id):
-                raise Forbidden("not_assigned")
+            ensure_may_take(actor, c)
             role = await uow.consultations.staff_role(assignee_id)
-            if role not in (Role.consultant, Role.supervisor):
+            if role not in ASSIGNEES:
                 raise ValidationFailed("assignee_not_caseworker", field="assignee_id")
             c.assignee_id = assignee_id
             to = Status.in_progress if c.status is Status.submitted else None
@@ -815,7 +821,7 @@ class ConsultationService:
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
             expected = self._check_version(c, expected_version)
-            self.ensure_may_work(actor, c)
+            ensure_may_work(actor, c)
             if c.status not in (Status.in_progress, Status.answered):
                 raise InvalidState("invalid_transition", from_status=c.status.value, to_status="closed")
             c.closed_at = self.clock.now()
@@ -827,7 +833,7 @@ class ConsultationService:
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
             if actor.is_staff:
-                self.ensure_may_work(actor, c)
+                ensure_may_work(actor, c)
             if c.status is not Status.closed:
                 raise InvalidState("invalid_transition", from_status=c.status.value, to_status="in_progress")
             if c.closed_at is None or self.clock.now() - c.closed_at > self.policy.reopen_window:
@@ -921,7 +927,7 @@ class ConsultationService:
                 if c.status not in OPEN_STATUSES:
                     raise InvalidState("consultation_not_open")
             else:
-                self.ensure_may_work(actor, c)
+                ensure_may_work(actor, c)
                 if kind is MessageKind.answer:
                     raise ValidationFailed("answers_go_through_drafts", field="kind")
                 if kind is not MessageKind.note:
@@ -1024,7 +1030,7 @@ class ConsultationService:
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
             if actor.is_staff:
-                self.ensure_may_work(actor, c)
+                ensure_may_work(actor, c)
             if c.status not in OPEN_STATUSES:
                 raise InvalidState("consultation_not_open")
             if item.platform is not None and self.knowledge.platform(item.platform) is None:
@@ -1120,7 +1126,7 @@ class ConsultationService:
         async with self.uow() as uow:
             c, item = await self._visible_item(uow, actor, consultation_id, evidence_id)
             if actor.is_staff:
-                self.ensure_may_work(actor, c)
+                ensure_may_work(actor, c)
             if item.file is not None:
                 raise Conflict("file_already_attached")
             if c.status not in OPEN_STATUSES:
@@ -1177,7 +1183,7 @@ class ConsultationService:
         async with self.uow() as uow:
             c, item = await self._visible_item(uow, actor, consultation_id, evidence_id)
             if actor.is_staff:
-                self.ensure_may_work(actor, c)
+                ensure_may_work(actor, c)
             if c.status not in OPEN_STATUSES:
                 raise InvalidState("consultation_not_open")
             if expected_version is not None and expected_version != item.version:
@@ -1246,8 +1252,7 @@ class ConsultationService:
     ) -> Evidence:
         """A supervisor lets one file be uploaded to one evidence item of a hash-only case about an adult,
         when the person insists; the reason is recorded with who and when, and on the audit trail."""
-        if actor.role is not Role.supervisor:
-            raise Forbidden("supervisor_only")  # by role, before anything is looked up
+        ensure_supervisor(actor)  # by role, before anything is looked up
         if not reason.strip():
             raise ValidationFailed("reason_required", field="reason")
         async with self.uow() as uow:
@@ -1356,14 +1361,12 @@ class ConsultationService:
         for the staff member the case is assigned to; anyone else (a supervisor included) gets 404. Only the
         consulter may ask for the originals. The export is itself a link on the chain, committed before the
         bundle is written, so the bundle carries the head that includes its own export."""
-        if actor.role not in (Role.consulter, Role.consultant, Role.supervisor):
+        visibility = evidence_bundle_visibility(actor)
+        if isinstance(visibility, Nothing):
             raise NotFound("consultation_not_found")
         async with self.uow() as uow:
-            c = await self.load_visible(uow, actor, consultation_id)
-            if actor.is_staff and c.assignee_id != actor.user_id:
-                raise NotFound("consultation_not_found")
-            if originals and actor.role is not Role.consulter:
-                raise Forbidden("originals_consulter_only")
+            c = await self.load_visible(uow, actor, consultation_id, visibility)
+            ensure_may_ask_for_originals(actor, originals)
             stored: list[Evidence] = await uow.consultations.evidence(c.id)
             key = await uow.case_keys.for_consultation(c.id) if any(e.file for e in stored) else None
             items = []

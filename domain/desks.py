@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from domain.actors import Actor, Role
-from domain.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from domain.actors import Actor
+from domain.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from domain.knowledge_model import (
     DESK_KINDS,
     Desk,
@@ -20,10 +20,9 @@ from domain.knowledge_model import (
     desk_to_dict,
     is_https_url,
 )
+from domain.policy import ensure_editor
 from domain.ports import Clock, DeskUnitOfWork, UnitOfWorkFactory
 from domain.text import nfkc
-
-EDITORS = frozenset({Role.supervisor, Role.admin})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +54,6 @@ class DeskRepository(Protocol):
 
     async def add_version(self, version: DeskVersion) -> bool:
         """Store a new current version; False if that version number exists (a concurrent edit)."""
-
-
-def ensure_editor(actor: Actor) -> None:
-    if actor.role not in EDITORS:
-        raise Forbidden("role_not_allowed")
 
 
 FOLDED_FIELDS = frozenset({"code", "kind", "phone", "url"})

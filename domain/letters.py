@@ -17,8 +17,19 @@ from typing import Any, Protocol
 from domain.actors import Actor, Role
 from domain.answers import AnswerService
 from domain.consultations import Consultation, Evidence
-from domain.errors import Forbidden, InvalidState, NotFound, PreconditionFailed, ValidationFailed
-from domain.policy import CASEWORKERS
+from domain.errors import InvalidState, NotFound, PreconditionFailed, ValidationFailed
+from domain.policy import (
+    LEGAL_ADVISORS,
+    LETTER_REVIEWERS,
+    Visibility,
+    ensure_legal_advisor,
+    ensure_may_work,
+    ensure_owner,
+    ensure_role,
+    letter_visibility,
+    may,
+    review_visibility,
+)
 from domain.ports import LetterUnitOfWork, UnitOfWorkFactory
 
 JST = timezone(timedelta(hours=9), "JST")
@@ -424,7 +435,7 @@ def form_texts(form: LetterForm, content: LetterContent, web: WebForm) -> list[F
 class LetterRepository(Protocol):
     async def add(self, letter: Letter) -> None: ...
 
-    async def get(self, letter_id: uuid.UUID) -> Letter | None: ...
+    async def get(self, letter_id: uuid.UUID, visibility: Visibility) -> Letter | None: ...
 
     async def for_consultation(self, consultation_id: uuid.UUID) -> list[Letter]: ...
 
@@ -434,7 +445,7 @@ class LetterRepository(Protocol):
 
     async def add_review(self, review: LetterReview) -> None: ...
 
-    async def awaiting_review(self) -> list[Letter]: ...
+    async def awaiting_review(self, visibility: Visibility) -> list[Letter]: ...
 
 
 class LetterService:
@@ -483,17 +494,13 @@ class LetterService:
     async def _case(self, uow: LetterUnitOfWork, actor: Actor, consultation_id: uuid.UUID) -> Consultation:
         c = await self.consultations.load_visible(uow, actor, consultation_id)
         if actor.is_staff:
-            self.consultations.ensure_may_work(actor, c)
+            ensure_may_work(actor, c)
         return c
 
-    @staticmethod
-    def _ensure_owner(actor: Actor, c: Consultation) -> None:
-        """Only the person writes their letter; staff read, advise and review."""
-        if actor.role is not Role.consulter or actor.user_id != c.owner_id:
-            raise Forbidden("consulter_only")
-
-    async def _letter(self, uow: LetterUnitOfWork, c: Consultation, letter_id: uuid.UUID) -> Letter:
-        letter = await uow.letters.get(letter_id)
+    async def _letter(
+        self, uow: LetterUnitOfWork, actor: Actor, c: Consultation, letter_id: uuid.UUID
+    ) -> Letter:
+        letter = await uow.letters.get(letter_id, letter_visibility(actor))
         if letter is None or letter.consultation_id != c.id:
             raise NotFound("letter_not_found")
         return letter
@@ -541,7 +548,7 @@ class LetterService:
         form = self.form(kind)
         async with self.uow() as uow:
             c = await self._case(uow, actor, consultation_id)
-            self._ensure_owner(actor, c)
+            ensure_owner(actor, c)
             content = await self._content(uow, c, form, draft)
             letter = Letter(
                 uuid.uuid4(), c.id, kind, actor.require_user_id(), LetterState.draft, [], now, now
@@ -560,8 +567,8 @@ class LetterService:
         now = self._now()
         async with self.uow() as uow:
             c = await self._case(uow, actor, consultation_id)
-            self._ensure_owner(actor, c)
-            letter = await self._letter(uow, c, letter_id)
+            ensure_owner(actor, c)
+            letter = await self._letter(uow, actor, c, letter_id)
             if letter.state not in EDITABLE:
                 raise InvalidState("letter_not_editable", state=letter.state.value)
             content = await self._content(uow, c, self.form(letter.kind), draft)
@@ -579,7 +586,7 @@ class LetterService:
     async def get(self, actor: Actor, consultation_id: uuid.UUID, letter_id: uuid.UUID) -> Letter:
         async with self.uow() as uow:
             c = await self._case(uow, actor, consultation_id)
-            return await self._letter(uow, c, letter_id)
+            return await self._letter(uow, actor, c, letter_id)
 
     async def list_for(self, actor: Actor, consultation_id: uuid.UUID) -> list[Letter]:
         async with self.uow() as uow:
@@ -591,7 +598,7 @@ class LetterService:
         now = self._now()
         async with self.uow() as uow:
             c = await self._case(uow, actor, consultation_id)
-            letter = await self._letter(uow, c, letter_id)
+            letter = await self._letter(uow, actor, c, letter_id)
             if letter.state not in EDITABLE:
                 raise InvalidState(
                     "invalid_transition", from_status=letter.state.value, to_status="awaiting_review"
@@ -609,8 +616,8 @@ class LetterService:
         now = self._now()
         async with self.uow() as uow:
             c = await self._case(uow, actor, consultation_id)
-            self._ensure_owner(actor, c)
-            letter = await self._letter(uow, c, letter_id)
+            ensure_owner(actor, c)
+            letter = await self._letter(uow, actor, c, letter_id)
             if letter.state not in (LetterState.draft, LetterState.approved):
                 raise InvalidState("invalid_transition", from_status=letter.state.value, to_status="final")
             missing = missing_fields(self.form(letter.kind), letter.latest.content)
@@ -643,10 +650,9 @@ class LetterService:
     # -- review ------------------------------------------------------------------------------------
 
     async def queue(self, actor: Actor) -> list[Letter]:
-        if actor.role is not Role.legal_advisor:
-            raise Forbidden("role_not_allowed")
+        ensure_legal_advisor(actor)
         async with self.uow() as uow:
-            letters = await uow.letters.awaiting_review()
+            letters = await uow.letters.awaiting_review(review_visibility(actor))
             for letter in letters:
                 # The advisor reads the letters' content here: on the trail (ids only), like a case read.
                 await uow.audit.record(actor, "letter.read_for_review", "letter", letter.id)
@@ -657,21 +663,20 @@ class LetterService:
         """The legal advisor decides on a letter while it waits for review; the assigned caseworker may
         also approve or return it (advice to the person), but only the advisor's approval satisfies the
         review rules."""
-        if actor.role is not Role.legal_advisor and actor.role not in CASEWORKERS:
-            raise Forbidden("role_not_allowed")
+        ensure_role(actor, LETTER_REVIEWERS)
         if not approve and not (advice and advice.strip()):
             raise ValidationFailed("advice_required", field="advice")
         now = self._now()
         async with self.uow() as uow:
-            letter = await uow.letters.get(letter_id)
-            if actor.role is Role.legal_advisor:
+            letter = await uow.letters.get(letter_id, letter_visibility(actor))
+            if may(actor, LEGAL_ADVISORS):
                 if letter is None or letter.state is not LetterState.awaiting_review:
                     raise NotFound("letter_not_found")
             else:
                 if letter is None:
                     raise NotFound("letter_not_found")
                 c = await self._case(uow, actor, letter.consultation_id)
-                letter = await self._letter(uow, c, letter_id)
+                letter = await self._letter(uow, actor, c, letter_id)
                 if letter.state is not LetterState.awaiting_review:
                     raise InvalidState(
                         "invalid_transition", from_status=letter.state.value, to_status="reviewed"

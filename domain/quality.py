@@ -11,22 +11,26 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from domain.actors import Actor, Role
+from domain.actors import Actor
 from domain.anonymise import MASKS, Masker, suppress_small
 from domain.calendar import JST
 from domain.consultations import MessageKind
-from domain.errors import Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
-from domain.policy import All
+from domain.errors import Conflict, InvalidState, NotFound, ValidationFailed
+from domain.policy import (
+    ANSWER_WRITERS,
+    AUDITORS,
+    COUNCIL,
+    COUNCIL_READERS,
+    STAFF,
+    SUPERVISORS,
+    Visibility,
+    audit_visibility,
+    ensure_role,
+    sample_visibility,
+)
 from domain.ports import Clock, QualityUnitOfWork, UnitOfWorkFactory
 
-STAFF_READERS = frozenset({Role.consultant, Role.legal_advisor, Role.supervisor, Role.council, Role.admin})
-SUPERVISORS = frozenset({Role.supervisor})
 RUBRIC = ("accuracy", "timeliness", "tone", "referral_fit")
-
-
-def ensure_role(actor: Actor, roles: frozenset[Role]) -> None:
-    if actor.role not in roles:
-        raise Forbidden("role_not_allowed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +178,7 @@ class QualityRepository(Protocol):
     async def stale_uses(self, code: str, current: int) -> list[StaleUse]: ...
 
     async def trail(
-        self, object_type: str | None, object_id: str | None, limit: int
+        self, visibility: Visibility, object_type: str | None, object_id: str | None, limit: int
     ) -> list[dict[str, Any]]: ...
 
 
@@ -190,13 +194,13 @@ class QualityService:
     # -- the manual -----------------------------------------------------------------------------
 
     async def manual(self, actor: Actor, kind: str) -> list[ManualEntry]:
-        ensure_role(actor, STAFF_READERS)
+        ensure_role(actor, STAFF)
         async with self.uow() as uow:
             return await uow.manual.current(kind)
 
     async def manual_entry(self, actor: Actor, kind: str, code: str) -> list[ManualEntry]:
         """All versions of one section or template, oldest first."""
-        ensure_role(actor, STAFF_READERS)
+        ensure_role(actor, STAFF)
         async with self.uow() as uow:
             found = await uow.manual.versions(kind, code)
         if not found:
@@ -254,7 +258,7 @@ class QualityService:
 
     async def stale_uses(self, actor: Actor, code: str) -> list[StaleUse]:
         """Open consultations' drafts and answers that used an older version of this section."""
-        ensure_role(actor, frozenset({Role.supervisor, Role.consultant, Role.legal_advisor}))
+        ensure_role(actor, ANSWER_WRITERS)
         async with self.uow() as uow:
             versions = await uow.manual.versions("section", code)
             if not versions:
@@ -355,7 +359,7 @@ class QualityService:
         return sample
 
     async def samples(self, actor: Actor) -> list[Sample]:
-        ensure_role(actor, frozenset({Role.council, Role.supervisor}))
+        ensure_role(actor, COUNCIL_READERS)
         async with self.uow() as uow:
             return await uow.council.samples()
 
@@ -366,13 +370,13 @@ class QualityService:
         return sample
 
     async def anonymised_case(self, actor: Actor, sample_id: uuid.UUID, pseudonym: str) -> AnonymisedCase:
-        ensure_role(actor, frozenset({Role.council, Role.supervisor}))
+        ensure_role(actor, COUNCIL_READERS)
         async with self.uow() as uow:
             sample = await self._sample(uow, sample_id)
             cid = dict(sample.items).get(pseudonym)
             if cid is None:
                 raise NotFound("sample_item_not_found")
-            c = await uow.consultations.get(cid, All())
+            c = await uow.consultations.get(cid, sample_visibility(actor))
             assert c is not None, "a sampled consultation exists (foreign key)"
             known = await uow.quality.identifiers_of(c.owner_id)
             messages = await uow.consultations.messages(c.id, [MessageKind.consulter, MessageKind.answer])
@@ -448,7 +452,7 @@ class QualityService:
     async def record_finding(
         self, actor: Actor, sample_id: uuid.UUID, pseudonym: str, scores: dict[str, int], comment: str | None
     ) -> Finding:
-        ensure_role(actor, frozenset({Role.council}))
+        ensure_role(actor, COUNCIL)
         if set(scores) != set(RUBRIC) or not all(1 <= v <= 5 for v in scores.values()):
             raise ValidationFailed("invalid_scores", field="scores")
         async with self.uow() as uow:
@@ -472,13 +476,13 @@ class QualityService:
         return finding
 
     async def findings(self, actor: Actor, sample_id: uuid.UUID) -> list[Finding]:
-        ensure_role(actor, frozenset({Role.council, Role.supervisor}))
+        ensure_role(actor, COUNCIL_READERS)
         async with self.uow() as uow:
             await self._sample(uow, sample_id)
             return await uow.council.findings(sample_id)
 
     async def propose(self, actor: Actor, section_code: str, body: str, rationale: str) -> Proposal:
-        ensure_role(actor, frozenset({Role.council}))
+        ensure_role(actor, COUNCIL)
         async with self.uow() as uow:
             versions = await uow.manual.versions("section", section_code)
             if not versions:
@@ -499,7 +503,7 @@ class QualityService:
         return proposal
 
     async def proposals(self, actor: Actor) -> list[Proposal]:
-        ensure_role(actor, frozenset({Role.council, Role.supervisor}))
+        ensure_role(actor, COUNCIL_READERS)
         async with self.uow() as uow:
             return await uow.council.proposals()
 
@@ -523,7 +527,7 @@ class QualityService:
 
     async def council_statistics(self, actor: Actor, period: Period) -> dict[str, dict[str, int | None]]:
         """What the council sees of the whole: counts below five are suppressed."""
-        ensure_role(actor, frozenset({Role.council, Role.supervisor}))
+        ensure_role(actor, COUNCIL_READERS)
         async with self.uow() as uow:
             stats = await uow.quality.overview(period.start, period.end, self.clock.now())
         return {
@@ -536,6 +540,6 @@ class QualityService:
     async def trail(
         self, actor: Actor, object_type: str | None, object_id: str | None, limit: int
     ) -> list[dict[str, Any]]:
-        ensure_role(actor, frozenset({Role.supervisor, Role.admin}))
+        ensure_role(actor, AUDITORS)
         async with self.uow() as uow:
-            return await uow.quality.trail(object_type, object_id, limit)
+            return await uow.quality.trail(audit_visibility(actor), object_type, object_id, limit)

@@ -14,7 +14,7 @@ from domain.consultations import OPEN_STATUSES, ConsultationService
 from domain.desks import DeskDirectory
 from domain.errors import InvalidState, NotFound, ValidationFailed
 from domain.knowledge_model import Desk
-from domain.policy import ensure_consulter
+from domain.policy import ensure_consulter, ensure_may_work
 from domain.ports import ReferralUnitOfWork, UnitOfWorkFactory
 
 
@@ -102,7 +102,7 @@ class ReferralService:
             raise ValidationFailed("unknown_code", field="desk_code")
         async with self.uow() as uow:
             c = await self.consultations.load_visible(uow, actor, consultation_id)
-            self.consultations.ensure_may_work(actor, c)
+            ensure_may_work(actor, c)
             if c.status not in OPEN_STATUSES:
                 raise InvalidState("consultation_not_open")
             referral = Referral(
@@ -139,7 +139,7 @@ class ReferralService:
             if who == "consulter":
                 ensure_consulter(actor)
             else:
-                self.consultations.ensure_may_work(actor, c)
+                ensure_may_work(actor, c)
             referral = await uow.referrals.get(c.id, referral_id)
             if referral is None:
                 raise NotFound("referral_not_found")

@@ -39,7 +39,16 @@ from domain.errors import (
     ValidationFailed,
 )
 from domain.knowledge_model import ChartNode, Desk, Knowledge
-from domain.policy import All, Nothing, Visibility, consultation_visibility, ensure_consulter
+from domain.policy import (
+    Nothing,
+    Visibility,
+    chain_visibility,
+    consultation_visibility,
+    ensure_consulter,
+    ensure_may_work,
+    ensure_staff,
+    letter_visibility,
+)
 from domain.ports import RequestUnitOfWork, UnitOfWorkFactory
 
 
@@ -345,6 +354,7 @@ class RequestService:
     async def _check_letter(
         self,
         uow: RequestUnitOfWork,
+        actor: Actor,
         consultation_ids: Sequence[uuid.UUID],
         letter_id: uuid.UUID | None,
     ) -> uuid.UUID | None:
@@ -352,7 +362,7 @@ class RequestService:
         id gets the same answer as an unknown one."""
         if letter_id is None:
             return None
-        letter = await uow.letters.get(letter_id)
+        letter = await uow.letters.get(letter_id, letter_visibility(actor))
         if letter is None or letter.consultation_id not in consultation_ids:
             raise ValidationFailed("unknown_letter", field="letter_id")
         return letter_id
@@ -449,7 +459,7 @@ class RequestService:
         async with self.uow() as uow:
             c = await self.consultations.load_visible(uow, actor, consultation_id)
             if actor.is_staff:
-                self.consultations.ensure_may_work(actor, c)
+                ensure_may_work(actor, c)
             else:
                 self._ensure_owner(actor, c)
             await uow.requests.set_facts(c.id, facts)
@@ -486,7 +496,7 @@ class RequestService:
                 received_at=draft.received_at,
                 inquiry=draft.inquiry,
                 private_sexual_image=draft.private_sexual_image,
-                letter_id=await self._check_letter(uow, [c.id], draft.letter_id),
+                letter_id=await self._check_letter(uow, actor, [c.id], draft.letter_id),
             )
             await uow.requests.add(r)
             await uow.requests.add_event(RequestEvent(r.id, r.created_by, None, r.status, now))
@@ -591,7 +601,11 @@ class RequestService:
         self, uow: RequestUnitOfWork, actor: Actor, r: Request, c: Consultation
     ) -> None:
         """The clocks of the consultation the request belongs to (maybe an earlier one of the chain)."""
-        home = c if r.consultation_id == c.id else await uow.consultations.get(r.consultation_id, All())
+        home = (
+            c
+            if r.consultation_id == c.id
+            else await uow.consultations.get(r.consultation_id, chain_visibility(c))
+        )
         assert home is not None, "a request's consultation exists (foreign key)"
         await self.recompute(uow, home)
 
@@ -629,7 +643,9 @@ class RequestService:
             if "private_sexual_image" in changes:
                 r.private_sexual_image = bool(changes["private_sexual_image"])
             if "letter_id" in changes:
-                r.letter_id = await self._check_letter(uow, [r.consultation_id, c.id], changes["letter_id"])
+                r.letter_id = await self._check_letter(
+                    uow, actor, [r.consultation_id, c.id], changes["letter_id"]
+                )
             if "sent_at" in changes:
                 if r.status is RequestStatus.drafted:
                     raise ValidationFailed("not_sent_yet", field="sent_at")
@@ -685,9 +701,7 @@ class RequestService:
         now = self._now()
         async with self.uow() as uow:
             c, chain = await self._case(uow, actor, consultation_id)
-            if not actor.is_staff:
-                raise Forbidden("role_not_allowed")
-            self.consultations.ensure_may_work(actor, c)
+            ensure_may_work(actor, c)
             r = await uow.requests.get(chain, request_id)
             if r is None:
                 raise NotFound("request_not_found")
@@ -748,7 +762,7 @@ class RequestService:
     async def _chain(self, uow: RequestUnitOfWork, actor: Actor, c: Consultation) -> list[Consultation]:
         ids = await uow.requests.earlier_chain(c.id)
         await self._record_history_read(uow, actor, c, ids)
-        found = await uow.consultations.many(ids, All())
+        found = await uow.consultations.many(ids, chain_visibility(c))
         return [found[i] for i in ids if i in found]
 
     async def related(self, actor: Actor, consultation_id: uuid.UUID) -> list[Consultation]:
@@ -762,8 +776,7 @@ class RequestService:
 
     async def overdue(self, actor: Actor, *, after: ClockCursor | None, limit: int) -> list[OverdueEntry]:
         """Clocks that ran out with nothing done, oldest end first, within the cases the staff member may see."""
-        if not actor.is_staff:
-            raise Forbidden("role_not_allowed")
+        ensure_staff(actor)
         visibility = consultation_visibility(actor)
         if isinstance(visibility, Nothing):
             raise Forbidden("role_not_allowed")

@@ -12,16 +12,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from domain.actors import Actor, Role
+from domain.actors import Actor
 from domain.calendar import JST
 from domain.disclosure import DEFAULT_THRESHOLD, Entry, protect, protect_linked
-from domain.errors import Forbidden, NotFound, ValidationFailed
+from domain.errors import NotFound, ValidationFailed
 from domain.knowledge_model import Knowledge
+from domain.policy import statistics_suppressed
 from domain.ports import Clock
 
 GRANULARITIES = ("month", "quarter", "year")
-FULL_READERS = frozenset({Role.supervisor})
-SUPPRESSED_READERS = frozenset({Role.council})
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,11 +514,7 @@ class StatisticsService:
         self.threshold = threshold
 
     def _suppressed_for(self, actor: Actor, asked: bool) -> bool:
-        if actor.role in FULL_READERS:
-            return asked
-        if actor.role in SUPPRESSED_READERS:
-            return True  # the council never sees small cells, whatever it asks
-        raise Forbidden("role_not_allowed")
+        return statistics_suppressed(actor, asked)
 
     async def statistics(
         self,

@@ -16,6 +16,7 @@ from domain.actors import Actor
 from domain.calendar import JST
 from domain.clocks import ClockRules
 from domain.consultations import Consultation, ConsultationService
+from domain.policy import ensure_may_work
 from domain.ports import SuggestionUnitOfWork
 from domain.quality import ManualEntry
 from domain.requests import RequestService
@@ -165,7 +166,7 @@ class SuggestionService:
         """For the staff working the case: the templates that fit it, best first, filled from it."""
         async with self.consultations.uow() as uow:
             c = await self.consultations.load_visible(uow, actor, consultation_id)
-            self.consultations.ensure_may_work(actor, c)
+            ensure_may_work(actor, c)
             current = {e.code: e for e in await uow.manual.current("template")}
             ranked = sorted(
                 ((score(u, c), u) for u in self.uses.values() if u.code in current),

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request, Response, Security, status
 from fastapi.security import APIKeyHeader
 
-from api.deps import ContainerDep, Person, client_address
+from api.deps import ContainerDep, Person, client_address, require
 from api.schemas.chatbot import (
     BotMessageOut,
     ChatDraftOut,
@@ -25,6 +25,7 @@ from api.schemas.chatbot import (
 )
 from api.schemas.common import problem_responses
 from api.schemas.text import SingleLine
+from domain import policy
 from domain.chatbot import BotMessage, ChatbotService, TurnReply
 from domain.errors import Unavailable, ValidationFailed
 from domain.languages import choose_language
@@ -186,6 +187,7 @@ async def send_message(
     response_model=ChatDraftOut,
     responses=problem_responses(401, 403, 422),
     summary="Consulters: take over a chatbot hand-off (once) to prefill the consultation form",
+    dependencies=[require(policy.CONSULTERS)],
 )
 async def claim_draft(body: ClaimIn, actor: Person, c: ContainerDep, response: Response) -> ChatDraftOut:
     """A signed-in consulter exchanges the single-use `claim_token` from a chatbot hand-off for the categories, outcomes and platforms to prefill the consultation form."""

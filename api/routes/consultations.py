@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFil
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
-from api.deps import ContainerDep, Person
+from api.deps import ContainerDep, Person, require
 from api.errors import BodyTooLarge
 from api.etag import etag_of, parse_if_match
 from api.idempotency import idempotent
@@ -41,6 +41,7 @@ from api.schemas.consultations import (
 from api.schemas.guidance import ReferralIn, ReferralOut
 from api.schemas.reading import MessagesReadIn, ReadStateOut
 from api.schemas.text import SingleLine
+from domain import policy
 from domain.actors import Actor
 from domain.clocks import ClockRules, EvidenceFacts, evidence_clocks, time_to_act
 from domain.consultations import (
@@ -200,7 +201,10 @@ async def replay_intake(
     response_model=IntakeOut,
     responses=problem_responses(401, 403, 409, 422, 429),
     summary="Submit a consultation (consulter). Idempotency-Key makes retries safe.",
-    dependencies=[idempotent("consultations_create", "consultation", replay_intake)],
+    dependencies=[
+        require(policy.CONSULTERS),
+        idempotent("consultations_create", "consultation", replay_intake),
+    ],
 )
 async def create_consultation(
     body: ConsultationCreate, actor: Person, c: ContainerDep, response: Response
@@ -230,6 +234,7 @@ async def create_consultation(
     response_model=Page[ConsultationOut],
     responses=problem_responses(401, 403, 422),
     summary="Consulters: their own consultations with unread counts. Staff: the queue, with filters.",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def list_consultations(
     actor: Person,
@@ -285,6 +290,7 @@ async def list_consultations(
     summary="Read one consultation: its status, categories, due time and the consulter's own account of it",
     response_model=ConsultationDetail,
     responses=problem_responses(401, 403, 404),
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def get_consultation(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
@@ -299,6 +305,7 @@ async def get_consultation(
     summary="Change a consultation: the consulter edits their account, staff set priority and categories (If-Match)",
     response_model=ConsultationDetail,
     responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def update_consultation(
     consultation_id: uuid.UUID,
@@ -321,6 +328,7 @@ async def update_consultation(
     response_model=ConsultationDetail,
     responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
     summary="Assign (supervisor) or take (consultant, for self); submitted becomes in_progress",
+    dependencies=[require(policy.CASEWORKERS)],
 )
 async def assign_consultation(
     consultation_id: uuid.UUID,
@@ -343,6 +351,7 @@ async def assign_consultation(
     summary="Close a consultation once it has been answered (If-Match)",
     response_model=ConsultationDetail,
     responses=problem_responses(401, 403, 404, 409, 412, 428),
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def close_consultation(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response, if_match: IfMatch = None
@@ -359,6 +368,7 @@ async def close_consultation(
     response_model=ConsultationDetail,
     responses=problem_responses(401, 403, 404, 409),
     summary="Reopen a closed consultation within the window",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def reopen_consultation(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
@@ -373,6 +383,7 @@ async def reopen_consultation(
     response_model=ConsultationDetail,
     responses=problem_responses(401, 403, 404, 409),
     summary="The consulter withdraws the consultation",
+    dependencies=[require(policy.CONSULTERS)],
 )
 async def withdraw_consultation(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
@@ -387,6 +398,7 @@ async def withdraw_consultation(
     response_model=list[TransitionOut],
     responses=problem_responses(401, 403, 404),
     summary="Every status transition: who (staff or not), when",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def consultation_history(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep
@@ -413,6 +425,7 @@ async def consultation_history(
     summary="The thread, oldest first, a page at a time. Consulters never see internal notes",
     description="Keyset pages: pass `next_cursor` as `cursor` for the next page (null at the end). Reading "
     "the thread changes nothing: a consulter marks answers read with `POST …/messages/read`.",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def list_messages(
     consultation_id: uuid.UUID,
@@ -441,6 +454,7 @@ async def replay_message(
     description="Every answer up to and including `up_to` counts as read; the mark never moves back. "
     "Answers the unread count of the thread after the call. A message that is not in the caller's "
     "thread answers 404.",
+    dependencies=[require(policy.CONSULTERS)],
 )
 async def mark_messages_read(
     consultation_id: uuid.UUID, body: MessagesReadIn, actor: Person, c: ContainerDep
@@ -456,7 +470,10 @@ async def mark_messages_read(
     response_model=MessageOut,
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="Consulter reply, or staff answer (notifies the consulter) or internal note",
-    dependencies=[idempotent("messages_create", "message", replay_message)],
+    dependencies=[
+        require(policy.CONSULTATION_READERS),
+        idempotent("messages_create", "message", replay_message),
+    ],
     description=(
         "A consulter's reply that reveals danger (a threat, suicidal intent, a new sexual image, someone at "
         "the door) makes the case urgent and alerts its consultant (the supervisors when unassigned); the "
@@ -488,6 +505,7 @@ async def post_message(
     response_model=Page[EvidenceOut],
     responses=problem_responses(401, 403, 404),
     description="Keyset pages: pass `next_cursor` as `cursor` for the next page (null at the end).",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def list_evidence(
     consultation_id: uuid.UUID,
@@ -516,7 +534,10 @@ async def replay_evidence(
     response_model=EvidenceOut,
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="Record an evidence item; the URL is stored as text and never fetched",
-    dependencies=[idempotent("evidence_create", "evidence", replay_evidence)],
+    dependencies=[
+        require(policy.CONSULTATION_READERS),
+        idempotent("evidence_create", "evidence", replay_evidence),
+    ],
 )
 async def create_evidence(
     consultation_id: uuid.UUID, body: EvidenceIn, actor: Person, c: ContainerDep
@@ -602,6 +623,7 @@ async def evidence_bundle(
     summary="One evidence item: URL, posting time, poster account, excerpt and whether a file is attached",
     response_model=EvidenceOut,
     responses=problem_responses(401, 403, 404),
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def get_evidence(
     consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
@@ -618,6 +640,7 @@ async def get_evidence(
     summary="Correct what was recorded about an evidence item (If-Match); the correction is on the chain of custody",
     response_model=EvidenceOut,
     responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def correct_evidence(
     consultation_id: uuid.UUID,
@@ -647,6 +670,7 @@ async def correct_evidence(
     response_class=Response,
     responses=problem_responses(401, 403, 404, 409),
     summary="Consulters: delete an evidence item and its files; the chain of custody keeps that it existed",
+    dependencies=[require(policy.CONSULTERS)],
 )
 async def delete_evidence(
     consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
@@ -662,6 +686,7 @@ async def delete_evidence(
     response_model=EvidenceOut,
     responses=problem_responses(401, 403, 404, 409, 413, 422),
     summary="Attach a screenshot or PDF (PNG, JPEG, PDF by content; image metadata such as GPS removed)",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def upload_evidence_file(
     consultation_id: uuid.UUID,
@@ -685,6 +710,7 @@ async def upload_evidence_file(
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}, **problem_responses(401, 403, 404)},
     summary="Download the cleaned copy of the file (always as an attachment; the original is never served)",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def download_evidence_file(
     consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
@@ -712,6 +738,7 @@ async def download_evidence_file(
     response_model=EvidenceOut,
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="Supervisor: allow one file upload to this evidence item of an intimate-image case, with a reason",
+    dependencies=[require(policy.SUPERVISORS)],
 )
 async def open_upload_slot(
     consultation_id: uuid.UUID, evidence_id: uuid.UUID, body: UploadSlotIn, actor: Person, c: ContainerDep
@@ -734,6 +761,7 @@ async def open_upload_slot(
     response_model=list[SimilarEvidenceOut],
     responses=problem_responses(401, 403, 404),
     summary="Staff: evidence items in any consultation whose picture hash (PDQ) is near this one's",
+    dependencies=[require(policy.CASEWORKERS)],
 )
 async def similar_evidence(
     consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
@@ -774,6 +802,7 @@ def referral_out(referral: Referral, desk: Desk | None) -> ReferralOut:
     tags=["referrals"],
     responses=problem_responses(401, 403, 404),
     summary="Referrals to other desks, with the desks' current contact details",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def list_referrals(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[ReferralOut]:
     return [referral_out(r, d) for r, d in await c.referrals.list_for(actor, consultation_id)]
@@ -797,7 +826,10 @@ async def replay_referral(
     tags=["referrals"],
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="Staff propose a referral to a desk, with the reason; the consulter then consents or declines",
-    dependencies=[idempotent("referrals_create", "referral", replay_referral)],
+    dependencies=[
+        require(policy.CONSULTATION_READERS),
+        idempotent("referrals_create", "referral", replay_referral),
+    ],
 )
 async def create_referral(
     consultation_id: uuid.UUID, body: ReferralIn, actor: Person, c: ContainerDep
@@ -813,6 +845,7 @@ async def create_referral(
     tags=["referrals"],
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="consent / decline (consulter); make / close / withdraw (staff)",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def act_on_referral(
     consultation_id: uuid.UUID, referral_id: uuid.UUID, action: ReferralAction, actor: Person, c: ContainerDep

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
-from api.deps import ContainerDep, Person, client_address, public_security, public_with_scope
+from api.deps import ContainerDep, Person, client_address, public_security, public_with_scope, require
 from api.etag import etag_of, parse_if_match
 from api.idempotency import idempotent
 from api.schemas.common import problem_responses
@@ -33,6 +33,7 @@ from api.schemas.guidance import (
     UrgencyFlagOut,
 )
 from api.schemas.text import SingleLine
+from domain import policy
 from domain.actors import Actor
 from domain.desks import DeskFilter, DeskVersion
 from domain.errors import NotFound
@@ -141,7 +142,7 @@ async def list_desks(
     response_model=DeskDetail,
     tags=["desks"],
     responses=problem_responses(401, 403, 409, 422),
-    dependencies=[idempotent("desks_create", "desk_version")],
+    dependencies=[require(policy.EDITORS), idempotent("desks_create", "desk_version")],
 )
 async def create_desk(body: DeskCreate, actor: Person, c: ContainerDep, response: Response) -> DeskDetail:
     fields = body.model_dump(exclude={"note"})
@@ -172,6 +173,7 @@ async def get_desk(code: CodePath, c: ContainerDep, response: Response) -> DeskD
     tags=["desks"],
     responses=problem_responses(401, 403, 404, 412, 422, 428),
     summary="Supervisors and admins: change a desk; every change is a new version",
+    dependencies=[require(policy.EDITORS)],
 )
 async def update_desk(
     code: CodePath,
@@ -197,6 +199,7 @@ async def update_desk(
     response_model=list[DeskVersionOut],
     tags=["desks"],
     responses=problem_responses(401, 403, 404),
+    dependencies=[require(policy.EDITORS)],
 )
 async def desk_versions(code: CodePath, actor: Person, c: ContainerDep) -> list[DeskVersionOut]:
     return [version_out(v) for v in await c.desks.versions(actor, code)]

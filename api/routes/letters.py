@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.deps import ContainerDep, Person
+from api.deps import ContainerDep, Person, require
 from api.idempotency import idempotent
 from api.schemas.common import problem_responses
 from api.schemas.letters import (
@@ -30,6 +30,7 @@ from api.schemas.letters import (
     SenderOut,
 )
 from api.schemas.text import SingleLine
+from domain import policy
 from domain.actors import Actor
 from domain.letters import (
     Draft,
@@ -170,6 +171,7 @@ async def list_letter_forms(c: ContainerDep) -> list[LetterFormOut]:
     response_model=list[LetterOut],
     responses=ERRORS,
     summary="The letters of a consultation, newest first (the consulter and the assigned staff)",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def list_letters(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[LetterOut]:
     letters = _service(c)
@@ -191,7 +193,7 @@ async def replay_letter(
     response_model=LetterOut,
     responses=problem_responses(401, 403, 404, 422),
     summary="Build a letter from evidence items of this consultation (the consulter)",
-    dependencies=[idempotent("letters_create", "letter", replay_letter)],
+    dependencies=[require(policy.CONSULTERS), idempotent("letters_create", "letter", replay_letter)],
 )
 async def create_letter(
     consultation_id: uuid.UUID, body: LetterIn, actor: Person, c: ContainerDep
@@ -208,6 +210,7 @@ async def create_letter(
     response_model=LetterOut,
     responses=ERRORS,
     summary="One letter with every version, its reviews and what the recipient may forward to the poster",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def get_letter(
     consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
@@ -222,6 +225,7 @@ async def get_letter(
     response_model=LetterOut,
     responses=problem_responses(401, 403, 404, 409, 412, 422),
     summary="Save a new version of the letter (every change is kept); an approved letter goes back to draft",
+    dependencies=[require(policy.CONSULTERS)],
 )
 async def revise_letter(
     consultation_id: uuid.UUID, letter_id: uuid.UUID, body: LetterRevisionIn, actor: Person, c: ContainerDep
@@ -236,6 +240,7 @@ async def revise_letter(
     response_model=LetterOut,
     responses=problem_responses(401, 403, 404, 409, 412),
     summary="Ask for review (the consulter or the assigned staff)",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def submit_letter(
     consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
@@ -250,6 +255,7 @@ async def submit_letter(
     response_model=LetterOut,
     responses=problem_responses(401, 403, 404, 409, 412),
     summary="Make the letter final: every required field written and, where the review rules apply, approved",
+    dependencies=[require(policy.CONSULTERS)],
 )
 async def finalise_letter(
     consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
@@ -271,6 +277,7 @@ async def finalise_letter(
         **ERRORS,
     },
     summary="Download the letter as PDF (A4, Japanese font embedded)",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def letter_pdf(
     consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
@@ -307,6 +314,7 @@ async def letter_pdf(
     response_model=LetterFormTextOut,
     responses=problem_responses(401, 403, 404, 422),
     summary="The letter as text for each field of a service's web form, within that form's length limits",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def letter_form_text(
     consultation_id: uuid.UUID,
@@ -360,6 +368,7 @@ async def letter_form_text(
     response_model=list[LetterQueueEntry],
     responses=problem_responses(401, 403),
     summary="Letters waiting for the legal advisor, longest waiting first",
+    dependencies=[require(policy.LEGAL_ADVISORS)],
 )
 async def letter_review_queue(actor: Person, c: ContainerDep) -> list[LetterQueueEntry]:
     letters = _service(c)
@@ -375,6 +384,7 @@ async def letter_review_queue(actor: Person, c: ContainerDep) -> list[LetterQueu
     response_model=LetterOut,
     responses=problem_responses(401, 403, 404, 409, 412, 422),
     summary="Approve or return a letter waiting for review (legal advisor, or the assigned staff)",
+    dependencies=[require(policy.LETTER_REVIEWERS)],
 )
 async def decide_letter(
     letter_id: uuid.UUID, body: LetterDecisionIn, actor: Person, c: ContainerDep

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from api.deps import ContainerDep, Person, PersonPreMfa, SignedInUser, client_address
+from api.deps import ContainerDep, Person, PersonPreMfa, SignedInUser, client_address, require
 from api.schemas.accounts import MeOut, MeUpdate, PasswordChangeIn, TotpConfirmIn, TotpEnrolmentOut
 from api.schemas.common import problem_responses
+from domain import policy
 from domain.models import User
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
@@ -73,6 +74,7 @@ async def change_password(
     response_model=TotpEnrolmentOut,
     responses=problem_responses(401, 403, 409),
     summary="Staff: start TOTP enrolment (returns the secret once)",
+    dependencies=[require(policy.STAFF, before_mfa=True)],
 )
 async def begin_totp(actor: PersonPreMfa, c: ContainerDep) -> TotpEnrolmentOut:
     """Returns the TOTP secret once. Until it is confirmed with a code, it does not protect the account."""
@@ -86,6 +88,7 @@ async def begin_totp(actor: PersonPreMfa, c: ContainerDep) -> TotpEnrolmentOut:
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 409, 422),
     summary="Staff: confirm TOTP with a current code; other sessions end",
+    dependencies=[require(policy.STAFF, before_mfa=True)],
 )
 async def confirm_totp(body: TotpConfirmIn, actor: PersonPreMfa, c: ContainerDep) -> Response:
     await c.accounts.confirm_totp(actor, body.code)

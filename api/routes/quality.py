@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
 
-from api.deps import ContainerDep, Person
+from api.deps import ContainerDep, Person, require
 from api.idempotency import idempotent
 from api.schemas.common import problem_responses
 from api.schemas.quality import (
@@ -37,6 +37,7 @@ from api.schemas.quality import (
     StaleUseOut,
 )
 from api.schemas.text import SingleLine
+from domain import policy
 from domain.actors import Actor
 from domain.answers import AnswerDraft
 from domain.errors import NotFound
@@ -150,6 +151,7 @@ ToQ = Annotated[datetime, Query(alias="to", description="End of the period, excl
     summary="The answer drafts of a consultation, newest first (staff)",
     response_model=list[DraftOut],
     responses=ERRORS,
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def list_drafts(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[DraftOut]:
     return [draft_out(d) for d in await c.answers.list_for(actor, consultation_id)]
@@ -169,7 +171,10 @@ async def replay_draft(
     response_model=DraftOut,
     responses=ERRORS,
     summary="Draft an answer; the review rules decide whether the legal advisor must see it",
-    dependencies=[idempotent("answers_create", "answer_draft", replay_draft)],
+    dependencies=[
+        require(policy.CONSULTATION_READERS),
+        idempotent("answers_create", "answer_draft", replay_draft),
+    ],
 )
 async def create_draft(consultation_id: uuid.UUID, body: DraftIn, actor: Person, c: ContainerDep) -> DraftOut:
     draft = await c.answers.create(
@@ -184,6 +189,7 @@ async def create_draft(consultation_id: uuid.UUID, body: DraftIn, actor: Person,
     summary="One answer draft with its versions and review state (staff)",
     response_model=DraftOut,
     responses=ERRORS,
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def get_draft(
     consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, c: ContainerDep
@@ -197,6 +203,7 @@ async def get_draft(
     response_model=DraftOut,
     responses=ERRORS,
     summary="A new immutable version (after advice, or before submitting)",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def revise_draft(
     consultation_id: uuid.UUID, draft_id: uuid.UUID, body: DraftRevisionIn, actor: Person, c: ContainerDep
@@ -213,6 +220,7 @@ async def revise_draft(
     response_model=DraftOut,
     responses=ERRORS,
     summary="Send the draft to the legal advisor",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def submit_draft(
     consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, c: ContainerDep
@@ -227,6 +235,7 @@ async def submit_draft(
     response_model=DraftOut,
     responses=ERRORS,
     summary="Publish an approved or review-exempt draft to the consulter (notifies them)",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def publish_draft(
     consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, c: ContainerDep
@@ -244,6 +253,7 @@ async def publish_draft(
     response_model=list[ReviewQueueEntry],
     responses=problem_responses(401, 403),
     summary="The legal advisor's queue, longest waiting first",
+    dependencies=[require(policy.LEGAL_ADVISORS)],
 )
 async def review_queue(actor: Person, c: ContainerDep) -> list[ReviewQueueEntry]:
     return [
@@ -265,6 +275,7 @@ async def review_queue(actor: Person, c: ContainerDep) -> list[ReviewQueueEntry]
     summary="The case behind a draft waiting for legal review (legal advisor)",
     response_model=ReviewCase,
     responses=ERRORS,
+    dependencies=[require(policy.LEGAL_ADVISORS)],
 )
 async def review_case(draft_id: uuid.UUID, actor: Person, c: ContainerDep) -> ReviewCase:
     """Readable only while a draft of this case waits for review by the legal advisor."""
@@ -291,6 +302,7 @@ async def review_case(draft_id: uuid.UUID, actor: Person, c: ContainerDep) -> Re
     summary="Approve a draft so it can be published (legal advisor); a note is optional",
     response_model=DraftOut,
     responses=ERRORS,
+    dependencies=[require(policy.LEGAL_ADVISORS)],
 )
 async def approve_draft(
     draft_id: uuid.UUID, actor: Person, c: ContainerDep, body: ReviewDecisionIn | None = None
@@ -305,6 +317,7 @@ async def approve_draft(
     response_model=DraftOut,
     responses=ERRORS,
     summary="Return the draft with advice (助言) the consultant sees and answers",
+    dependencies=[require(policy.LEGAL_ADVISORS)],
 )
 async def return_draft(
     draft_id: uuid.UUID, body: ReviewDecisionIn, actor: Person, c: ContainerDep
@@ -321,6 +334,7 @@ async def return_draft(
     response_model=list[ManualEntryOut],
     responses=problem_responses(401, 403, 422),
     summary="Current manual sections or answer templates",
+    dependencies=[require(policy.STAFF)],
 )
 async def list_manual(kind: CodePath, actor: Person, c: ContainerDep) -> list[ManualEntryOut]:
     return [entry_out(e) for e in await c.quality.manual(actor, _kind(kind))]
@@ -332,6 +346,7 @@ async def list_manual(kind: CodePath, actor: Person, c: ContainerDep) -> list[Ma
     response_model=list[ManualEntryOut],
     responses=ERRORS,
     summary="Every version of one section or template, oldest first",
+    dependencies=[require(policy.STAFF)],
 )
 async def manual_versions(
     kind: CodePath, code: CodePath, actor: Person, c: ContainerDep
@@ -346,7 +361,7 @@ async def manual_versions(
     response_model=ManualEntryOut,
     responses=ERRORS,
     summary="Supervisors: a new version of a section (accepting a council proposal if named)",
-    dependencies=[idempotent("manual_revise", "manual_entry")],
+    dependencies=[require(policy.SUPERVISORS), idempotent("manual_revise", "manual_entry")],
 )
 async def revise_section(
     code: CodePath, body: SectionRevisionIn, actor: Person, c: ContainerDep
@@ -363,6 +378,7 @@ async def revise_section(
     response_model=list[StaleUseOut],
     responses=ERRORS,
     summary="Open consultations and drafts that used an older version of this section",
+    dependencies=[require(policy.ANSWER_WRITERS)],
 )
 async def stale_uses(code: CodePath, actor: Person, c: ContainerDep) -> list[StaleUseOut]:
     return [
@@ -392,6 +408,7 @@ def _kind(kind: str) -> str:
     response_model=OverviewOut,
     responses=problem_responses(401, 403, 422),
     summary="Workload, overdue first answers, review times, counts by status/category/channel/month",
+    dependencies=[require(policy.SUPERVISORS)],
 )
 async def supervision_overview(actor: Person, c: ContainerDep, start: FromQ, end: ToQ) -> OverviewOut:
     o = await c.quality.overview(actor, Period(start, end))
@@ -413,7 +430,7 @@ async def supervision_overview(actor: Person, c: ContainerDep, start: FromQ, end
     response_model=SampleOut,
     responses=ERRORS,
     summary="Supervisors draw a sample of closed consultations",
-    dependencies=[idempotent("council_sample_create", "council_sample")],
+    dependencies=[require(policy.SUPERVISORS), idempotent("council_sample_create", "council_sample")],
 )
 async def create_sample(body: SampleIn, actor: Person, c: ContainerDep) -> SampleOut:
     sample = await c.quality.draw_sample(
@@ -428,6 +445,7 @@ async def create_sample(body: SampleIn, actor: Person, c: ContainerDep) -> Sampl
     summary="The samples of closed cases drawn for the council's verification",
     response_model=list[SampleOut],
     responses=problem_responses(401, 403),
+    dependencies=[require(policy.COUNCIL_READERS)],
 )
 async def list_samples(actor: Person, c: ContainerDep) -> list[SampleOut]:
     return [sample_out(s) for s in await c.quality.samples(actor)]
@@ -439,6 +457,7 @@ async def list_samples(actor: Person, c: ContainerDep) -> list[SampleOut]:
     response_model=AnonymisedCaseOut,
     responses=ERRORS,
     summary="One sampled case, anonymised (names, contacts, addresses, URLs and IDs masked; no files)",
+    dependencies=[require(policy.COUNCIL_READERS)],
 )
 async def anonymised_case(
     sample_id: uuid.UUID, pseudonym: CodePath, actor: Person, c: ContainerDep
@@ -454,7 +473,7 @@ async def anonymised_case(
     status_code=status.HTTP_201_CREATED,
     response_model=FindingOut,
     responses=ERRORS,
-    dependencies=[idempotent("council_finding_create", "council_finding")],
+    dependencies=[require(policy.COUNCIL), idempotent("council_finding_create", "council_finding")],
 )
 async def create_finding(
     sample_id: uuid.UUID, pseudonym: CodePath, body: FindingIn, actor: Person, c: ContainerDep
@@ -469,6 +488,7 @@ async def create_finding(
     summary="The findings council members recorded against a sample",
     response_model=list[FindingOut],
     responses=ERRORS,
+    dependencies=[require(policy.COUNCIL_READERS)],
 )
 async def list_findings(sample_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[FindingOut]:
     return [finding_out(f) for f in await c.quality.findings(actor, sample_id)]
@@ -481,7 +501,7 @@ async def list_findings(sample_id: uuid.UUID, actor: Person, c: ContainerDep) ->
     response_model=ProposalOut,
     responses=ERRORS,
     summary="Council members propose a manual revision",
-    dependencies=[idempotent("council_proposal_create", "manual_proposal")],
+    dependencies=[require(policy.COUNCIL), idempotent("council_proposal_create", "manual_proposal")],
 )
 async def create_proposal(body: ProposalIn, actor: Person, c: ContainerDep) -> ProposalOut:
     return proposal_out(await c.quality.propose(actor, body.section_code, body.proposed_body, body.rationale))
@@ -493,6 +513,7 @@ async def create_proposal(body: ProposalIn, actor: Person, c: ContainerDep) -> P
     summary="The council's proposals to revise the manual, with their decisions",
     response_model=list[ProposalOut],
     responses=problem_responses(401, 403),
+    dependencies=[require(policy.COUNCIL_READERS)],
 )
 async def list_proposals(actor: Person, c: ContainerDep) -> list[ProposalOut]:
     return [proposal_out(p) for p in await c.quality.proposals(actor)]
@@ -504,6 +525,7 @@ async def list_proposals(actor: Person, c: ContainerDep) -> list[ProposalOut]:
     summary="Decline a council proposal, with the reason (supervisors)",
     response_model=ProposalOut,
     responses=ERRORS,
+    dependencies=[require(policy.SUPERVISORS)],
 )
 async def reject_proposal(proposal_id: uuid.UUID, actor: Person, c: ContainerDep) -> ProposalOut:
     return proposal_out(await c.quality.reject_proposal(actor, proposal_id))
@@ -515,6 +537,7 @@ async def reject_proposal(proposal_id: uuid.UUID, actor: Person, c: ContainerDep
     response_model=CouncilStatisticsOut,
     responses=problem_responses(401, 403, 422),
     summary="Counts for the council; fewer than 5 are suppressed",
+    dependencies=[require(policy.COUNCIL_READERS)],
 )
 async def council_statistics(actor: Person, c: ContainerDep, start: FromQ, end: ToQ) -> CouncilStatisticsOut:
     """Counts over the period; any count below 5 is suppressed so that no one can be recognised."""
@@ -527,6 +550,7 @@ async def council_statistics(actor: Person, c: ContainerDep, start: FromQ, end: 
     response_model=list[AuditEventOut],
     responses=problem_responses(401, 403, 422),
     summary="The trail of staff actions (ids only)",
+    dependencies=[require(policy.AUDITORS)],
 )
 async def audit_events(
     actor: Person,

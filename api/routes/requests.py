@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from api.deps import ContainerDep, Person
+from api.deps import ContainerDep, Person, require
 from api.etag import etag_of, parse_if_match
 from api.idempotency import idempotent
 from api.pagination import decode_cursor, encode_cursor
@@ -36,6 +36,7 @@ from api.schemas.requests import (
     TargetOut,
 )
 from api.schemas.text import SingleLine
+from domain import policy
 from domain.actors import Actor
 from domain.clocks import ClockRules, ComputedClock
 from domain.errors import ValidationFailed
@@ -172,6 +173,7 @@ async def replay_request(
     summary="The requests sent (or to send) about a consultation, with their clocks",
     description="Includes the requests of the earlier consultations this one follows (their "
     "`consultation_id` says where they belong). The consulter and the staff who may see the case read them.",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def list_requests(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[RequestOut]:
     svc, now = service(c), c.clock.now()
@@ -185,7 +187,7 @@ async def list_requests(consultation_id: uuid.UUID, actor: Person, c: ContainerD
     response_model=RequestDetail,
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="The consulter records a request: its kind, target service or provider, evidence and channel",
-    dependencies=[idempotent("requests_create", "request", replay_request)],
+    dependencies=[require(policy.CONSULTERS), idempotent("requests_create", "request", replay_request)],
 )
 async def create_request(
     consultation_id: uuid.UUID, body: RequestCreate, actor: Person, c: ContainerDep, response: Response
@@ -218,6 +220,7 @@ async def create_request(
     response_model=RequestDetail,
     responses=problem_responses(401, 403, 404),
     summary="One request: its status history, clocks and, when refused or unanswered, the next steps",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def get_request(
     consultation_id: uuid.UUID, request_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
@@ -232,6 +235,7 @@ async def get_request(
     response_model=RequestDetail,
     responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
     summary="The consulter corrects a request: reference number, channel, evidence, target (If-Match)",
+    dependencies=[require(policy.CONSULTERS)],
 )
 async def update_request(
     consultation_id: uuid.UUID,
@@ -264,6 +268,7 @@ async def update_request(
     description="Only the moves of the state machine are allowed (`allowed_statuses`; 409 otherwise); "
     "every change is kept in `history`. `sent` sets the date the response clock starts from. If-Match is "
     "optional here: with it, a stale ETag answers 412.",
+    dependencies=[require(policy.CONSULTERS)],
 )
 async def set_request_status(
     consultation_id: uuid.UUID,
@@ -293,6 +298,7 @@ async def set_request_status(
     response_model=RequestDetail,
     responses=problem_responses(401, 403, 404, 422),
     summary="The staff working the case advise on a request (the consulter reads the advice)",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def advise_request(
     consultation_id: uuid.UUID,
@@ -316,6 +322,7 @@ async def advise_request(
     description="Upload the reply with the evidence routes (POST …/evidence, then PUT …/evidence/{id}/file), "
     "then link that item here. It must be an item of the request's own consultation, or of the consultation "
     "it is addressed through when it was carried over from an earlier one.",
+    dependencies=[require(policy.CONSULTERS)],
 )
 async def attach_reply(
     consultation_id: uuid.UUID,
@@ -342,6 +349,7 @@ async def attach_reply(
     summary="Every clock of a consultation (and of the earlier ones it follows), soonest first",
     description="Computed from the rules in domain/knowledge/clocks.yaml, each with its legal basis, source "
     "and counting. A rule that does not apply gives no clock.",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def list_clocks(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[ClockOut]:
     svc, now = service(c), c.clock.now()
@@ -354,6 +362,7 @@ async def list_clocks(consultation_id: uuid.UUID, actor: Person, c: ContainerDep
     response_model=ClockFactsOut,
     responses=problem_responses(401, 403, 404),
     summary="The dates clocks start from: when the person learnt of the offender and of the damage",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def get_clock_facts(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> ClockFactsOut:
     facts = await service(c).facts(actor, consultation_id)
@@ -366,6 +375,7 @@ async def get_clock_facts(consultation_id: uuid.UUID, actor: Person, c: Containe
     response_model=ClockFactsOut,
     responses=problem_responses(401, 403, 404, 422),
     summary="Record when the offender and the damage became known (complaint and limitation periods)",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def set_clock_facts(
     consultation_id: uuid.UUID, body: ClockFactsIn, actor: Person, c: ContainerDep
@@ -383,6 +393,7 @@ async def set_clock_facts(
     response_model=Page[OverdueOut],
     responses=problem_responses(401, 403, 422),
     summary="Staff: clocks that ran out with nothing done, oldest first, in the cases they may see",
+    dependencies=[require(policy.CASEWORKERS)],
 )
 async def overdue_clocks(
     actor: Person,
@@ -430,6 +441,7 @@ async def overdue_clocks(
     summary="The consulter links a new consultation to an earlier, closed one of their own",
     description="For a person who comes back after the reopen window. The earlier consultation's requests "
     "and clocks carry over. Another person's consultation answers 404. Answers the chain, nearest first.",
+    dependencies=[require(policy.CONSULTERS)],
 )
 async def link_earlier(
     consultation_id: uuid.UUID, body: LinkIn, actor: Person, c: ContainerDep
@@ -445,6 +457,7 @@ async def link_earlier(
     response_model=list[ConsultationOut],
     responses=problem_responses(401, 403, 404),
     summary="The earlier consultations this one follows, nearest first (the case's history)",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def earlier_consultations(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep
@@ -467,6 +480,7 @@ async def earlier_consultations(
     "evidence URL, the template's desk from the directory and the deadline from the case's clocks. What the "
     "case cannot fill stays as written and is listed in `unfilled`. A draft written from a template "
     "(POST …/answers with `template`) records the values with its version.",
+    dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def suggest_templates(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep

@@ -10,10 +10,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.deps import ContainerDep, Person
+from api.deps import ContainerDep, Person, require
 from api.schemas.common import problem_responses
 from api.schemas.statistics import FirstAnswerOut, StatisticsOut, TableOut, statistics_out, table_out
 from api.schemas.text import SingleLine
+from domain import policy
 from domain.actors import Actor
 from domain.errors import NotFound
 from domain.statistics import DIMENSION_CODES, TIMING_CODE, Statistics
@@ -85,6 +86,7 @@ def _file(content: bytes, media_type: str, name: str) -> Response:
     response_model=StatisticsOut,
     responses=problem_responses(401, 403, 422),
     summary="Statistics of a fiscal year: every table and the time to first answer",
+    dependencies=[require(policy.STATISTICS_READERS)],
 )
 async def statistics(
     actor: Person,
@@ -113,6 +115,7 @@ async def statistics(
         **ERRORS,
     },
     summary="One statistics table, as JSON or CSV",
+    dependencies=[require(policy.STATISTICS_READERS)],
 )
 async def statistics_table(
     request: Request,
@@ -147,6 +150,7 @@ async def statistics_table(
     response_class=Response,
     responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}, **ERRORS},
     summary="A chart of the yearly report, as PNG or SVG",
+    dependencies=[require(policy.STATISTICS_READERS)],
 )
 async def statistics_chart(
     request: Request,
@@ -176,6 +180,7 @@ async def statistics_chart(
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}, **problem_responses(401, 403, 422)},
     summary="The yearly report as PDF: the tables and the charts",
+    dependencies=[require(policy.STATISTICS_READERS)],
 )
 async def statistics_report(
     actor: Person,

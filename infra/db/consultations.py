@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, false, func, or_, select, true, tuple_, update
+from sqlalchemy import and_, delete, func, or_, select, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from domain.actors import Role
@@ -31,9 +30,10 @@ from domain.consultations import (
     Transition,
     UploadSlot,
 )
-from domain.policy import All, AssignedToOrUnassigned, Nothing, OwnedBy, Visibility
+from domain.policy import Visibility
 from domain.ports import Clock
 from infra.crypto import TEXT_PREFIX, open_text, seal_text
+from infra.db import visibility as visible
 from infra.db.case_keys import SqlCaseKeys
 from infra.db.engine import affected
 from infra.db.tables import (
@@ -55,19 +55,6 @@ K = CaseKeyRow
 # found at all.
 KEY_COLUMNS = (col(K.kek_id), col(K.wrapped))
 NOT_SHREDDED = or_(col(K.consultation_id).is_(None), col(K.wrapped).is_not(None))
-
-
-def visible(visibility: Visibility) -> ColumnElement[bool]:
-    match visibility:
-        case All():
-            return true()
-        case OwnedBy(user_id=user_id):
-            return col(C.owner_id) == user_id
-        case AssignedToOrUnassigned(staff_id=staff_id):
-            return or_(col(C.assignee_id) == staff_id, col(C.assignee_id).is_(None))
-        case Nothing():
-            return false()
-    raise TypeError(visibility)
 
 
 # What a person wrote is stored encrypted with the case's key (issue 17 §1; infra/crypto.py); what the queue,
@@ -263,7 +250,7 @@ class SqlConsultations:
             select(CONSULTATION, col(CC.category_code), *KEY_COLUMNS)
             .outerjoin(CC, col(CC.consultation_id) == col(C.id))
             .outerjoin(K, col(K.consultation_id) == col(C.id))
-            .where(col(C.id).in_(list(ids)), visible(visibility), NOT_SHREDDED)
+            .where(col(C.id).in_(list(ids)), visible.consultations(visibility), NOT_SHREDDED)
             .order_by(col(C.id), col(CC.category_code))
         )
         first: dict[uuid.UUID, Any] = {}
@@ -291,7 +278,7 @@ class SqlConsultations:
         self, visibility: Visibility, flt: QueueFilter, *, now: datetime, after: Cursor | None, limit: int
     ) -> list[Consultation]:
         query = select(C, *KEY_COLUMNS).outerjoin(K, col(K.consultation_id) == col(C.id))
-        query = query.where(visible(visibility), NOT_SHREDDED)
+        query = query.where(visible.consultations(visibility), NOT_SHREDDED)
         if flt.status is not None:
             query = query.where(col(C.status) == flt.status.value)
         if flt.category is not None:

@@ -21,6 +21,8 @@ from domain.letters import (
     LetterVersion,
     Sender,
 )
+from domain.policy import Visibility
+from infra.db import visibility as visible
 from infra.db.engine import affected
 from infra.db.tables_letters import LetterReviewRow, LetterRow, LetterVersionRow
 
@@ -167,8 +169,9 @@ class SqlLetters:
             for r in rows
         ]
 
-    async def get(self, letter_id: uuid.UUID) -> Letter | None:
-        row = await self.db.get(LetterRow, letter_id, populate_existing=True)
+    async def get(self, letter_id: uuid.UUID, visibility: Visibility) -> Letter | None:
+        query = select(LetterRow).where(col(LetterRow.id) == letter_id, visible.letters(visibility))
+        row = (await self.db.execute(query.execution_options(populate_existing=True))).scalar_one_or_none()
         found = await self._hydrate([row] if row else [])
         return found[0] if found else None
 
@@ -186,11 +189,13 @@ class SqlLetters:
         )
         return await self._hydrate(rows)
 
-    async def awaiting_review(self) -> list[Letter]:
+    async def awaiting_review(self, visibility: Visibility) -> list[Letter]:
         rows = (
             (
                 await self.db.execute(
-                    select(LetterRow).where(col(LetterRow.state) == LetterState.awaiting_review.value)
+                    select(LetterRow).where(
+                        col(LetterRow.state) == LetterState.awaiting_review.value, visible.letters(visibility)
+                    )
                 )
             )
             .scalars()

@@ -15,8 +15,10 @@ from sqlmodel import col
 from domain.actors import Actor
 from domain.answers import AnswerDraft, AnswerVersion, DraftState, ManualRef, Review
 from domain.consultations import OPEN_STATUSES, Status
+from domain.policy import Visibility
 from domain.ports import Clock
 from domain.quality import Finding, ManualEntry, Overview, Proposal, Sample, StaleUse
+from infra.db import visibility as visible
 from infra.db.custody import SqlCustody
 from infra.db.engine import affected
 from infra.db.tables import (
@@ -115,8 +117,11 @@ class SqlAnswers:
             for r in rows
         ]
 
-    async def get(self, draft_id: uuid.UUID) -> AnswerDraft | None:
-        row = await self.db.get(AnswerDraftRow, draft_id, populate_existing=True)
+    async def get(self, draft_id: uuid.UUID, visibility: Visibility) -> AnswerDraft | None:
+        query = select(AnswerDraftRow).where(
+            col(AnswerDraftRow.id) == draft_id, visible.answer_drafts(visibility)
+        )
+        row = (await self.db.execute(query.execution_options(populate_existing=True))).scalar_one_or_none()
         found = await self._hydrate([row] if row else [])
         return found[0] if found else None
 
@@ -134,12 +139,13 @@ class SqlAnswers:
         )
         return await self._hydrate(rows)
 
-    async def awaiting_review(self) -> list[AnswerDraft]:
+    async def awaiting_review(self, visibility: Visibility) -> list[AnswerDraft]:
         rows = (
             (
                 await self.db.execute(
                     select(AnswerDraftRow).where(
-                        col(AnswerDraftRow.state) == DraftState.awaiting_review.value
+                        col(AnswerDraftRow.state) == DraftState.awaiting_review.value,
+                        visible.answer_drafts(visibility),
                     )
                 )
             )
@@ -562,9 +568,12 @@ class SqlQuality:
                     found[did] = StaleUse(cid, did, state, int(ref["version"]), current)
         return list(found.values())
 
-    async def trail(self, object_type: str | None, object_id: str | None, limit: int) -> list[dict[str, Any]]:
+    async def trail(
+        self, visibility: Visibility, object_type: str | None, object_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
         A = AuditEventRow
-        query = select(A).order_by(col(A.at).desc()).limit(limit)
+        query = select(A).where(visible.everything_or_nothing(visibility))
+        query = query.order_by(col(A.at).desc()).limit(limit)
         if object_type:
             query = query.where(col(A.object_type) == object_type)
         if object_id:

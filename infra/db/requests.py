@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from domain.clocks import ComputedClock
 from domain.consultations import Consultation
-from domain.policy import All, Visibility
+from domain.policy import Visibility
 from domain.ports import Clock
 from domain.requests import (
     ClockCursor,
@@ -27,7 +27,8 @@ from domain.requests import (
     StoredClock,
     Target,
 )
-from infra.db.consultations import SqlConsultations, visible
+from infra.db import visibility as visible
+from infra.db.consultations import SqlConsultations
 from infra.db.engine import affected
 from infra.db.tables import ConsultationRow, EvidenceRow
 from infra.db.tables_requests import (
@@ -286,7 +287,7 @@ class SqlRequests:
         query = (
             select(col(K.id))
             .join(ConsultationRow, col(ConsultationRow.id) == col(K.consultation_id))
-            .where(col(K.settled).is_(False), col(K.due_at) <= now, visible(visibility))
+            .where(col(K.settled).is_(False), col(K.due_at) <= now, visible.consultations(visibility))
         )
         if after is not None:
             query = query.where(tuple_(col(K.due_at), col(K.id)) > tuple_(after.due_at, after.id))
@@ -294,7 +295,7 @@ class SqlRequests:
         if not ids:
             return []
         rows = {r.id: r for r in (await self.db.execute(select(K).where(col(K.id).in_(ids)))).scalars()}
-        cases = await self.consultations.many(list({r.consultation_id for r in rows.values()}), All())
+        cases = await self.consultations.many(list({r.consultation_id for r in rows.values()}), visibility)
         return [(_stored(rows[i]), cases[rows[i].consultation_id]) for i in ids]
 
     async def due_reminders(self, now: datetime, limit: int) -> list[Reminder]:

@@ -296,7 +296,7 @@ async def test_a_claim_token_is_single_use_and_for_consulters_only(client, peopl
     assert_problem(
         await client.post("/v1/chatbot/drafts/claim", headers=consultant.headers, json=claim),
         403,
-        "consulter_only",
+        "role_not_allowed",
     )
     consulter = await people.create(Role.consulter)
     first = await client.post("/v1/chatbot/drafts/claim", headers=consulter.headers, json=claim)

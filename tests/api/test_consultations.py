@@ -144,7 +144,7 @@ async def test_intake_is_rate_limited_per_person(client, people) -> None:
 async def test_staff_cannot_submit_consultations(client, people) -> None:
     staff = await people.create(Role.consultant)
     assert_problem(
-        await client.post("/v1/consultations", headers=staff.headers, json=intake()), 403, "consulter_only"
+        await client.post("/v1/consultations", headers=staff.headers, json=intake()), 403, "role_not_allowed"
     )
 
 

@@ -97,7 +97,7 @@ async def test_a_correction_is_validated_like_a_new_item_and_only_by_those_on_th
     assert_problem(await client.patch(url, headers=staff, json={"notes": "確認済み"}), 403)
     await take(client, consultant, cid)
     assert (await client.patch(url, headers=staff, json={"notes": "確認済み"})).status_code == 200
-    assert_problem(await client.delete(url, headers=consultant.headers), 403, "consulter_only")
+    assert_problem(await client.delete(url, headers=consultant.headers), 403, "role_not_allowed")
 
 
 async def test_deleting_an_item_removes_its_files_and_the_chain_keeps_its_hashes(

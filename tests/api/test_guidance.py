@@ -201,7 +201,7 @@ async def test_referral_lifecycle_and_isolation(client, people) -> None:
     mine = (await client.get(base, headers=owner.headers)).json()
     assert mine[0]["desk"]["phone"] and mine[0]["reason"] == reason
     assert_problem(await client.post(f"{base}/{rid}/make", headers=staff.headers), 409, "invalid_transition")
-    assert_problem(await client.post(f"{base}/{rid}/consent", headers=staff.headers), 403, "consulter_only")
+    assert_problem(await client.post(f"{base}/{rid}/consent", headers=staff.headers), 403, "role_not_allowed")
     stranger = await people.create()
     assert_problem(await client.get(base, headers=stranger.headers), 404)
     assert_problem(await client.post(f"{base}/{rid}/consent", headers=stranger.headers), 404)

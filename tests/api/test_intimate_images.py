@@ -162,7 +162,7 @@ async def test_a_supervisor_s_upload_slot_lets_one_file_in_sealed_for_the_assign
         assert_problem(
             await client.post(base + "/upload-slot", headers=who.headers, json={"reason": reason}),
             403,
-            "supervisor_only",
+            "role_not_allowed",
         )
     assert_problem(
         await client.post(base + "/upload-slot", headers=supervisor.headers, json={"reason": "   "}),

@@ -330,7 +330,7 @@ async def test_staff_read_and_review_but_do_not_write_the_letter(client, people)
         headers=consultant.headers,
         json=complete("removal_defamation_privacy", [eid]),
     )
-    assert r.status_code == 403 and r.json()["code"] == "consulter_only"
+    assert r.status_code == 403 and r.json()["code"] == "role_not_allowed"
     made = await letter(client, owner, cid, complete("removal_defamation_privacy", [eid]))
     base = f"/v1/consultations/{cid}/letters/{made['id']}"
     assert (await client.get(base + "/pdf", headers=consultant.headers)).status_code == 200

@@ -437,7 +437,7 @@ async def test_link_nonce_input_is_checked_and_staff_get_none(line_client, peopl
     refused = await line_client.post(
         "/v1/line/link-nonce", headers=staff.headers, json={"link_token": "c" * 32}
     )
-    assert_problem(refused, 403, "consulter_required")
+    assert_problem(refused, 403, "role_not_allowed")
 
 
 async def test_only_a_link_token_of_lines_shape_reaches_the_redirect_url(

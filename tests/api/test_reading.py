@@ -64,7 +64,7 @@ async def test_only_the_owner_marks_and_only_messages_of_their_thread(client, pe
         await client.post(f"/v1/consultations/{random_id()}/messages/read", headers=other.headers, json=mine),
         404,
     )
-    assert_problem(await client.post(url, headers=staff.headers, json=mine), 403, "consulter_only")
+    assert_problem(await client.post(url, headers=staff.headers, json=mine), 403, "role_not_allowed")
     # An internal note is not in the consulter's thread, nor is an id from nowhere.
     for up_to in (note.json()["id"], random_id()):
         assert_problem(

@@ -328,7 +328,7 @@ async def test_only_the_owner_and_the_case_staff_see_requests(client, people) ->
     # The bystander no longer sees the assigned case.
     assert_problem(await client.get(path, headers=bystander.headers), 404)
     # Staff advise but do not act for the consulter.
-    assert_problem(await move(client, staff, c["id"], r["id"], "sent"), 403, "consulter_only")
+    assert_problem(await move(client, staff, c["id"], r["id"], "sent"), 403, "role_not_allowed")
 
 
 async def test_the_state_machine_refuses_impossible_moves(client, people) -> None:

@@ -201,7 +201,7 @@ async def test_a_totp_code_works_once(client, people, clock) -> None:
 
 async def test_consulters_cannot_enrol_totp(client, people) -> None:
     consulter = await people.create(Role.consulter)
-    assert_problem(await client.post("/v1/me/totp", headers=consulter.headers), 403, "staff_only")
+    assert_problem(await client.post("/v1/me/totp", headers=consulter.headers), 403, "role_not_allowed")
 
 
 async def test_when_mfa_is_required_staff_without_it_reach_only_their_own_account(

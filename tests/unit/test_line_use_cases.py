@@ -379,7 +379,7 @@ async def test_a_staff_account_may_not_ask_for_a_link_nonce(uow: UnitOfWork, rol
     ):
         with pytest.raises(Forbidden) as refused:
             await attempt
-        assert refused.value.code == "consulter_required"
+        assert refused.value.code == "role_not_allowed"
     assert uow.line_nonces.by_digest == {} and uow.commits == 0
 
 
