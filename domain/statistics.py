@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from domain.actors import Actor
 from domain.calendar import JST
-from domain.disclosure import DEFAULT_THRESHOLD, Entry, protect, protect_linked
+from domain.disclosure import DEFAULT_THRESHOLD, Protected, protect, protect_linked
 from domain.errors import NotFound, ValidationFailed
 from domain.knowledge_model import Knowledge
 from domain.policy import statistics_suppressed
@@ -335,8 +335,9 @@ def _matrix(
 
 def _fold(cells: list[int | None], granularity: str) -> list[int | None]:
     """Monthly figures to the asked granularity. After suppression, a quarter (or the year) is shown only when
-    all its months are: a withheld month can then never be recovered as a quarter minus the other months. A
-    shortened grid (the council's closed months) gives only the periods it covers entirely."""
+    all its months are, as their sum: a withheld month can then never be recovered as a quarter minus the
+    other months, in one reading or across readings. A shortened grid (the council's closed months) gives only
+    the periods it covers entirely."""
     if granularity == "month":
         return cells
     size = 3 if granularity == "quarter" else 12
@@ -378,12 +379,12 @@ def build_tables(
     threshold: int = DEFAULT_THRESHOLD,
     closed: int = 12,
 ) -> list[Table]:
-    """Monthly grouped counts → tables at the granularity, protected on the monthly grid when `suppressed`.
+    """Monthly grouped counts → tables at the granularity, protected month by month when `suppressed`.
 
     Suppressed tables cover only the `closed` months (periods that have ended): the still-filling month is
-    not published, and the totals of an open fiscal year are those of its closed months (year to date).
-    Unsuppressed tables show every month, the open ones marked provisional. Linked tables (a hierarchy's
-    groups and leaves) are protected together."""
+    not published. Each closed month is protected on its own (`_protect_months`), so it reads the same
+    whenever it is read; a total over months (a row's year so far, a quarter, the year) is shown only when
+    all the months it adds up are. Unsuppressed tables show every month, the open ones marked provisional."""
     months = month_buckets(fiscal_year)
     columns = buckets(fiscal_year, granularity)
     grid = months
@@ -396,47 +397,9 @@ def build_tables(
         for d in DIMENSIONS
         if d.code in counts
     }
-    protected: dict[str, Any] = {}
+    protected: dict[str, Protected] = {}
     if suppressed and grid:
-        width = len(grid)
-        # Tables with one value per consultation share their margins (consultations per month and in the
-        # year): a margin withheld in one is withheld in all, until no table withholds a new one.
-        for population in sorted({d.population for d in DIMENSIONS}):
-            shared = [
-                d.code
-                for d in DIMENSIONS
-                if d.single_valued and d.population == population and d.code in shaped
-            ]
-            forced: frozenset[Entry] = frozenset()
-            while shared:
-                for code in shared:
-                    height = len(shaped[code][1])
-                    protected[code] = protect(shaped[code][1], threshold, forced=_margin(forced, height))
-                margins = frozenset(
-                    (-1, j)
-                    for code in shared
-                    for j, v in enumerate(protected[code].column_totals)
-                    if v is None
-                ) | frozenset((-1, width) for code in shared if protected[code].total is None)
-                if margins <= forced:
-                    break
-                forced = forced | margins
-        groups = groupings(knowledge)
-        for group_code, leaf_code in LINKED:
-            if group_code in shaped and leaf_code in shaped:
-                group_labels, group_matrix = shaped[group_code]
-                leaf_labels, leaf_matrix = shaped[leaf_code]
-                index = {lab.code: k for k, lab in enumerate(group_labels)}
-                parent = [index.get(groups[group_code].get(lab.code, "other")) for lab in leaf_labels]
-                protected[group_code], protected[leaf_code] = protect_linked(
-                    group_matrix,
-                    leaf_matrix,
-                    parent,
-                    threshold,
-                )
-        for code in shaped:
-            if code not in protected:
-                protected[code] = protect(shaped[code][1], threshold)
+        protected = _protect_months(knowledge, shaped, len(grid), threshold)
     tables = []
     for d in DIMENSIONS:
         if d.code not in shaped:
@@ -467,9 +430,88 @@ def build_tables(
     return tables
 
 
-def _margin(forced: frozenset[Entry], rows: int) -> frozenset[Entry]:
-    """The shared margins, placed in a table of `rows` rows (row index `rows` is its column-totals line)."""
-    return frozenset((rows, j) for _, j in forced)
+def _protect_months(
+    knowledge: Knowledge,
+    shaped: Mapping[str, tuple[list[Label], list[list[int]]]],
+    months: int,
+    threshold: int,
+) -> dict[str, Protected]:
+    """Each closed month protected on its own, with its own totals; every aggregate over months (a row's year
+    so far, a quarter, the year, the grand total) is published only when every month it adds up is, so it
+    is their sum and says nothing the months do not.
+
+    Why per month: a month's published pattern then depends on that month's figures alone, so it is the same
+    in every reading, whenever taken. Readings a month apart cannot be differenced (this year so far minus
+    last month's year so far would be the newly closed month, withheld there), nor a closed quarter minus
+    its published months, nor one reading's pattern combined with another's.
+
+    Within a month the one rule runs as before: tables that count each consultation once share the month's
+    total (withheld in one, withheld in all), and linked tables (a hierarchy) are protected together."""
+    matrices = {code: matrix for code, (_, matrix) in shaped.items()}
+    groups = groupings(knowledge)
+    cells: dict[str, list[list[int | None]]] = {c: [[None] * months for _ in m] for c, m in matrices.items()}
+    month_totals: dict[str, list[int | None]] = {c: [None] * months for c in matrices}
+
+    def column(code: str, j: int) -> list[int]:
+        return [row[j] for row in matrices[code]]
+
+    for j in range(months):
+        done: set[str] = set()
+        for population in sorted({d.population for d in DIMENSIONS}):
+            shared = [
+                d.code
+                for d in DIMENSIONS
+                if d.single_valued and d.population == population and d.code in matrices
+            ]
+            forced = False
+            ps: dict[str, Protected] = {}
+            while shared:
+                for code in shared:
+                    col = column(code, j)
+                    force = frozenset({(0, len(col))}) if forced else frozenset()
+                    ps[code] = protect([col], threshold, forced=force)
+                if forced or all(p.total is not None for p in ps.values()):
+                    break
+                forced = True  # one table withholds the month's total: all of them do
+            for code, p in ps.items():
+                for i, v in enumerate(p.cells[0]):
+                    cells[code][i][j] = v
+                month_totals[code][j] = p.total
+            done |= set(shared)
+        for group_code, leaf_code in LINKED:
+            if group_code in matrices and leaf_code in matrices:
+                index = {lab.code: k for k, lab in enumerate(shaped[group_code][0])}
+                parent = [
+                    index.get(groups[group_code].get(lab.code, "other")) for lab in shaped[leaf_code][0]
+                ]
+                g, leaf = protect_linked(
+                    [[v] for v in column(group_code, j)],
+                    [[v] for v in column(leaf_code, j)],
+                    parent,
+                    threshold,
+                )
+                for code, p in ((group_code, g), (leaf_code, leaf)):
+                    for i, row in enumerate(p.cells):
+                        cells[code][i][j] = row[0]
+                    shown = p.column_totals[0] is not None and p.total is not None
+                    month_totals[code][j] = p.column_totals[0] if shown else None
+                    done.add(code)
+        for code in matrices:
+            if code not in done:
+                p = protect([column(code, j)], threshold)
+                for i, v in enumerate(p.cells[0]):
+                    cells[code][i][j] = v
+                month_totals[code][j] = p.total
+
+    def whole(values: list[int | None]) -> int | None:
+        return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+    return {
+        code: Protected(
+            cells[code], [whole(row) for row in cells[code]], month_totals[code], whole(month_totals[code])
+        )
+        for code in matrices
+    }
 
 
 def timing_rows(

@@ -50,11 +50,11 @@ ChartFormat = Annotated[
     ),
 ]
 TABLE_CODES = (*DIMENSION_CODES, TIMING_CODE)
-CSV_EXAMPLE = (  # granularity=quarter, suppressed: X is withheld
+CSV_EXAMPLE = (  # granularity=quarter, suppressed: X is withheld (a total too, when one of its periods is)
     "\ufeff相談経路 (channel),コード (code),第1四半期 (Q1),第2四半期 (Q2),第3四半期 (Q3),第4四半期 (Q4),合計 (total)\r\n"
     "Webフォーム,web,130,125,120,137,512\r\n"
-    "LINE,line,40,X,X,45,160\r\n"
-    "チャットボット,chatbot,20,X,X,30,88\r\n"
+    "LINE,line,40,X,X,45,X\r\n"
+    "チャットボット,chatbot,20,X,X,30,X\r\n"
     "合計 (total),,190,182,176,212,760\r\n"
 )
 ERRORS = problem_responses(401, 403, 404, 422)
@@ -102,7 +102,9 @@ async def statistics(
     (categories, platforms, flags) count each mention. Suppressed cells are null: counts below the threshold,
     and whichever cells would let one be recomputed from a published total, linked tables (category groups
     and categories, platform kinds and services) protected together. Suppressed figures (the council's, and
-    `suppress=true`) cover the periods that have ended only; in the full view the open ones are `provisional`."""
+    `suppress=true`) cover the periods that have ended only, each month protected on its own so that it reads
+    the same whenever it is read, and a total over months (a row's year so far, a quarter, the year) is shown
+    only when all its months are; in the full view the open ones are `provisional`."""
     return statistics_out(await _read(c, actor, fiscal_year, granularity, suppress))
 
 

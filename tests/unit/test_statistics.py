@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
-from domain.statistics import DIMENSIONS, buckets, build_tables, fiscal_year_of, month_buckets
+from domain.statistics import (
+    DIMENSIONS,
+    Table,
+    _vocabulary,
+    buckets,
+    build_tables,
+    fiscal_year_of,
+    month_buckets,
+)
 from infra.knowledge import load_knowledge
 
 K = load_knowledge()
@@ -71,3 +80,42 @@ def test_every_vocabulary_value_is_a_row_and_unknown_codes_are_kept() -> None:
         "video",
         "blog",
     }
+
+
+def test_a_closed_month_is_published_the_same_in_every_later_reading() -> None:
+    """The differencing attack (issue 18): the council reads in one month and again in a later one. Each
+    closed month is protected on its own, so its published cells and total never change as later months
+    close; and every aggregate (a row's year so far, a quarter, the grand total) is published only as the
+    sum of published months, so two readings together give nothing either withholds."""
+    rng = random.Random(18)
+    counts = counts_for(
+        {
+            d.code: {lab.code: [rng.choice([0, 1, 2, 4, 5, 7, 9, 30]) for _ in range(12)] for lab in labels}
+            for d in DIMENSIONS
+            for labels in [_vocabulary(K, d.code)]
+        }
+    )
+
+    def read(closed: int, granularity: str) -> dict[str, Table]:
+        tables = build_tables(K, counts, 2026, granularity, suppressed=True, closed=closed)
+        return {t.code: t for t in tables}
+
+    readings = {closed: (read(closed, "month"), read(closed, "quarter")) for closed in range(1, 13)}
+    withheld = 0
+    for closed, (tables, quarter_tables) in readings.items():
+        for code, t in tables.items():
+            later = readings[12][0][code]
+            for row, final in zip(t.rows, later.rows, strict=True):
+                assert row.cells == final.cells[:closed], (closed, code, row.key)
+                withheld += row.cells.count(None)
+                shown = [v for v in row.cells if v is not None]
+                assert row.total == (sum(shown) if len(shown) == closed else None)
+            assert t.column_totals == later.column_totals[:closed], (closed, code)
+            totals = [v for v in t.column_totals if v is not None]
+            assert t.total == (sum(totals) if len(totals) == closed else None)
+            for row, quarters in zip(t.rows, quarter_tables[code].rows, strict=True):
+                assert len(quarters.cells) == closed // 3
+                for k, v in enumerate(quarters.cells):
+                    part = row.cells[3 * k : 3 * k + 3]
+                    assert v == (None if None in part else sum(x for x in part if x is not None))
+    assert withheld > 100  # the data set does single people out: the rule had work to do
