@@ -33,6 +33,7 @@ from api.routes import (
     quality,
     reference,
     requests,
+    retention,
     statistics,
     users,
 )
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         quality.router,
         statistics.router,
         letters.router,
+        retention.router,
         reference.router,
         users.router,
         health.router,

@@ -372,6 +372,34 @@ def rotate_keys(
     typer.echo(f"re-wrapped {result.rewrapped} data keys; {result.remaining} remaining under an earlier key")
 
 
+@app.command("retention")
+def retention(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be shredded; change nothing")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many cases in this run")] = 200,
+) -> None:
+    """Shred the closed and withdrawn consultations whose retention period (domain/knowledge/retention.yaml)
+    has passed and that no legal hold keeps (the worker does this every few hours). Prints the count and the
+    consultation ids (nothing else about them)."""
+    from domain.retention import RetentionReport
+
+    async def go() -> RetentionReport:
+        from infra.container import build_container
+
+        c = build_container(_settings())
+        try:
+            return await c.retention.apply(dry_run=dry_run, limit=limit)
+        finally:
+            await c.close()
+
+    report = _run(go())
+    for consultation_id in report.consultation_ids:
+        typer.echo(str(consultation_id))
+    verb = "would shred" if dry_run else "shredded"
+    typer.echo(f"{verb} {len(report.consultation_ids)} consultations; {report.held} kept by a legal hold")
+
+
 @app.command("load-reference")
 def load_reference() -> None:
     """Validate the reference knowledge (categories, desks, platforms, chart, guides, triage rules) and load

@@ -22,6 +22,7 @@ from domain.ports import Clock
 from domain.quality import QualityService
 from domain.referrals import ReferralService
 from domain.requests import RequestService
+from domain.retention import RetentionService
 from domain.statistics import StatisticsService
 from domain.suggestions import SuggestionService
 from domain.triage import TriageRules
@@ -46,6 +47,7 @@ from infra.mail import make_mailer
 from infra.morphology import SudachiProperNouns
 from infra.passwords import Argon2Passwords
 from infra.quality_loader import load_review_rules
+from infra.retention_loader import load_retention_rules
 from infra.settings import Settings
 from infra.storage import EvidenceStore
 from infra.throttle import ThrottleFactory, connect_redis, throttle_factory
@@ -76,6 +78,7 @@ class Container:
     letters: LetterService
     quality: QualityService
     statistics: StatisticsService
+    retention: RetentionService
     line: LineBot | None = None
     chatbot: ChatbotService | None = None
     requests: RequestService | None = None
@@ -187,7 +190,10 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     quality = QualityService(uow, clock, Masker(SudachiProperNouns()))
     letters = LetterService(answers, load_letter_catalogue(knowledge))
     worker.add_statistics(StatisticsSummaries(sessions, knowledge, clock))
+    retention = RetentionService(uow, consultations, clock, load_retention_rules())
+    worker.add_retention(retention)
     container = Container(
+        retention=retention,
         redis=redis,
         blobs=blobs,
         answers=answers,

@@ -30,6 +30,7 @@ from infra.settings import Settings
 
 if TYPE_CHECKING:
     from domain.requests import RequestService
+    from domain.retention import RetentionService
     from infra.custody import CustodyChecks
     from infra.db.statistics_summary import StatisticsSummaries
     from infra.line import LineBot
@@ -41,6 +42,7 @@ delivery_log = json_log("madoguchi.worker")
 # delivery, or the person is not linked): the row completes but is not counted as delivered.
 Handler = Callable[[AsyncSession, dict[str, Any]], Awaitable[bool | None]]
 CHATBOT_PURGE_EVERY = timedelta(hours=1)
+RETENTION_EVERY = timedelta(hours=6)  # ended cases past their retention are shredded a few times a day
 
 
 OUTBOX = WorkTable(
@@ -62,6 +64,7 @@ class PassReport:
     heads_stamped: int = 0
     clock_reminders: int = 0  # clocks whose reminder (or overdue notice) was queued
     statistics_years: int = 0  # fiscal years whose statistics summaries were recounted
+    consultations_shredded: int = 0  # ended cases past their retention period (issue 17)
 
     @property
     def total(self) -> int:
@@ -93,6 +96,8 @@ class OutboxWorker:
         self.last_pass = PassReport()
         self.reminders: Callable[[int], Awaitable[int]] | None = None
         self.statistics: StatisticsSummaries | None = None
+        self.retention: RetentionService | None = None
+        self.retention_at: datetime | None = None
         for kind in TEMPLATES:
             self.handlers[kind] = self._mail_handler(kind)
 
@@ -225,6 +230,22 @@ class OutboxWorker:
         out (each once, claimed in the clock's row), ahead of the outbox pass that sends them."""
         self.reminders = requests.send_reminders
 
+    def add_retention(self, retention: RetentionService) -> None:
+        """Retention: ended cases past their period and under no legal hold are shredded every few hours."""
+        self.retention = retention
+
+    async def shred_due(self, now: datetime) -> int:
+        if self.retention is None or (
+            self.retention_at is not None and now - self.retention_at < RETENTION_EVERY
+        ):
+            return 0
+        self.retention_at = now
+        try:
+            return (await self.retention.apply()).shredded
+        except Exception as exc:  # noqa: BLE001 - a database blip; the next period goes on where this stopped
+            log.error("retention pass failed: %s", type(exc).__name__)
+            return 0
+
     def add_statistics(self, summaries: StatisticsSummaries) -> None:
         """The statistics summaries: recounted (the fiscal years whose raw rows changed) every few minutes."""
         self.statistics = summaries
@@ -255,6 +276,7 @@ class OutboxWorker:
         # run_forever calls this: hourly at most
         self.last_pass.chatbot_sessions_purged = await self.purge_chatbot_due(self.clock.now())
         self.last_pass.heads_stamped = await self.stamp_heads_due(self.clock.now())
+        self.last_pass.consultations_shredded = await self.shred_due(self.clock.now())
         if self.statistics is not None:
             self.last_pass.statistics_years = await self.statistics.refresh_due(self.clock.now())
         metrics.WORKER_PASS_DURATION.observe(time.perf_counter() - began)

@@ -337,6 +337,31 @@ class CaseKeyRow(SQLModel, table=True):
     destroyed_at: datetime | None = ts()
 
 
+class LegalHoldRow(SQLModel, table=True):
+    """A supervisor's legal hold on a case (issue 17 §2): retention does not shred it while `lifted_at` is NULL.
+    Lifted holds stay as the record of what was held, by whom and why."""
+
+    __tablename__ = "legal_hold"
+    __table_args__ = (
+        # At most one hold in force per case.
+        Index(
+            "uq_legal_hold_active",
+            "consultation_id",
+            unique=True,
+            sqlite_where=text("lifted_at IS NULL"),
+            postgresql_where=text("lifted_at IS NULL"),
+        ),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    consultation_id: uuid.UUID = Field(foreign_key="consultation.id", index=True)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    placed_by: uuid.UUID = Field(foreign_key="app_user.id", index=True)
+    placed_at: datetime = ts(nullable=False)
+    lifted_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id", index=True)
+    lifted_at: datetime | None = ts()
+
+
 # Feature tables kept in their own modules; importing them here registers them on the one metadata.
 from infra.db.tables_chatbot import *  # noqa: E402,F401,F403
 from infra.db.tables_custody import *  # noqa: E402,F401,F403

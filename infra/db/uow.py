@@ -32,6 +32,7 @@ from infra.db.repositories import (
     SqlUsers,
 )
 from infra.db.requests import SqlRequests
+from infra.db.retention import SqlRetention
 from infra.db.statistics_summary import SummaryStatistics
 
 
@@ -58,6 +59,7 @@ class SqlUnitOfWork:
         self.desks = SqlDesks(self.db)
         self.referrals = SqlReferrals(self.db)
         self.requests = SqlRequests(self.db, self.clock, self.consultations)
+        self.retention = SqlRetention(self.db)
         self.answers = SqlAnswers(self.db)
         self.letters = SqlLetters(self.db)
         self.manual = SqlManual(self.db)

@@ -277,6 +277,16 @@ MATRIX = [
         lambda ctx: {"json": {"reason": "ご本人の強い希望"}},
     ),
     Row("GET", E + "/similar", case_route(403, consulter=403)),
+    # Issue 17 §2: retention and the legal hold are the supervisors' (the example case has no hold: 404).
+    Row("GET", "/v1/retention", expect(403, anonymous=401, supervisor=200)),
+    Row("GET", C + "/legal-hold", expect(403, anonymous=401, supervisor=404)),
+    Row(
+        "PUT",
+        C + "/legal-hold",
+        expect(403, anonymous=401, supervisor=201),
+        lambda ctx: {"json": {"reason": "訴訟のための証拠保全"}},
+    ),
+    Row("DELETE", C + "/legal-hold", expect(403, anonymous=401, supervisor=404)),
     Row("GET", C + "/referrals", case_route(200)),
     Row(
         "POST",

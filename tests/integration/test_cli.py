@@ -71,6 +71,8 @@ def test_migrate_create_admin_council_and_drain_the_worker(tmp_path: Path) -> No
     assert council.returncode == 0
     drained = run(db, "worker", "--once")
     assert drained.returncode == 0 and drained.stdout.strip() == "delivered 0: nothing due"
+    dry = run(db, "retention", "--dry-run")
+    assert dry.returncode == 0 and dry.stdout.strip() == "would shred 0 consultations; 0 kept by a legal hold"
 
 
 def _tables(db: Path) -> set[str]:

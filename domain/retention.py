@@ -1,0 +1,193 @@
+"""How long the centre keeps a case, and the legal hold that suspends it (issue 17 §2).
+
+A closed or withdrawn consultation is kept for the period its retention rule gives (rules are reference data:
+domain/knowledge/retention.yaml), then shredded: its data key is destroyed, so what was encrypted with it (what the
+person wrote, the thread, the evidence texts and files) is unreadable in every copy, backups included. The rows'
+coded columns (status, categories, dates, channel) stay, so statistics go on counting the case; the service
+answers as for a case that does not exist. A supervisor may place a legal hold (a reason is required; placing
+and lifting are on the case's chain of custody) that keeps the case until lifted."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+from domain.actors import Actor, Client
+from domain.consultations import Consultation, ConsultationService, Status
+from domain.errors import Conflict, NotFound, ValidationFailed
+from domain.policy import SUPERVISORS, ensure_role
+from domain.ports import CaseUnitOfWork, Clock, UnitOfWorkFactory
+
+REASON_MAX = 500
+# The worker acts for the centre: its records on the chain carry no person.
+WORKER = Actor(client=Client.service, service_client_id="madoguchi-worker")
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRule:
+    status: Status
+    keep_days: int
+    basis_ja: str
+    source: str
+    checked: date
+
+
+@dataclass(frozen=True, slots=True)
+class LegalHold:
+    consultation_id: uuid.UUID
+    reason: str
+    placed_by: uuid.UUID
+    placed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """A case whose retention ran out (closed or withdrawn before `cutoff` for its status)."""
+
+    consultation_id: uuid.UUID
+    status: Status
+    closed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionReport:
+    due: int  # cases whose retention ran out, not held, not yet shredded (at most `limit` looked at)
+    held: int  # cases whose retention ran out but a legal hold keeps
+    shredded: int  # 0 on a dry run
+    consultation_ids: tuple[uuid.UUID, ...]  # the cases shredded (or, on a dry run, that would be)
+
+
+class RetentionRepository(Protocol):
+    async def hold(self, consultation_id: uuid.UUID) -> LegalHold | None: ...
+
+    async def place_hold(self, hold: LegalHold) -> None: ...
+
+    async def lift_hold(self, consultation_id: uuid.UUID, lifted_by: uuid.UUID, at: datetime) -> bool: ...
+
+    async def expired(self, cutoffs: dict[Status, datetime], *, limit: int) -> list[Expired]:
+        """Closed/withdrawn before their status's cutoff, not shredded, not held; oldest first."""
+
+    async def held_expired(self, cutoffs: dict[Status, datetime]) -> int: ...
+
+    async def wipe_texts(self, consultation_id: uuid.UUID) -> list[str]:
+        """Empty what people wrote in the case's rows; the storage keys of its files (deleted after commit)."""
+
+
+class RetentionUnitOfWork(CaseUnitOfWork, Protocol):
+    @property
+    def retention(self) -> RetentionRepository: ...
+
+
+def rules_problems(rules: Sequence[RetentionRule]) -> list[str]:
+    problems = []
+    statuses = [r.status for r in rules]
+    for status in {Status.closed, Status.withdrawn} - set(statuses):
+        problems.append(f"retention: no rule for {status.value}")
+    for status in {s for s in statuses if statuses.count(s) > 1}:
+        problems.append(f"retention: two rules for {status.value}")
+    for r in rules:
+        if r.status not in (Status.closed, Status.withdrawn):
+            problems.append(f"retention: {r.status.value} is not a final status")
+        if r.keep_days < 30:
+            problems.append(f"retention: {r.status.value} kept less than 30 days")
+    return problems
+
+
+class RetentionService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory[RetentionUnitOfWork],
+        consultations: ConsultationService,
+        clock: Clock,
+        rules: Sequence[RetentionRule],
+    ) -> None:
+        problems = rules_problems(rules)
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.uow = uow
+        self.consultations = consultations
+        self.clock = clock
+        self.rules = {r.status: r for r in rules}
+
+    def cutoffs(self, now: datetime) -> dict[Status, datetime]:
+        return {status: now - timedelta(days=r.keep_days) for status, r in self.rules.items()}
+
+    def keep_until(self, c: Consultation) -> datetime | None:
+        rule = self.rules.get(c.status)
+        return c.closed_at + timedelta(days=rule.keep_days) if rule and c.closed_at else None
+
+    # -- the legal hold (supervisors) -------------------------------------------------------------------
+
+    async def hold(self, actor: Actor, consultation_id: uuid.UUID) -> LegalHold | None:
+        ensure_role(actor, SUPERVISORS)
+        async with self.uow() as uow:
+            c = await self.consultations.load_visible(uow, actor, consultation_id)
+            return await uow.retention.hold(c.id)
+
+    async def place_hold(self, actor: Actor, consultation_id: uuid.UUID, reason: str) -> LegalHold:
+        ensure_role(actor, SUPERVISORS)
+        reason = reason.strip()
+        if not reason:
+            raise ValidationFailed("reason_required", field="reason")
+        if len(reason) > REASON_MAX:
+            raise ValidationFailed("field_too_long", field="reason")
+        async with self.uow() as uow:
+            c = await self.consultations.load_visible(uow, actor, consultation_id)
+            if await uow.retention.hold(c.id) is not None:
+                raise Conflict("legal_hold_exists")
+            hold = LegalHold(c.id, reason, actor.require_user_id(), self.clock.now())
+            await uow.retention.place_hold(hold)
+            # The reason stays in the hold (staff only); the chain records that a hold was placed, by whom.
+            await uow.audit.record(actor, "legal_hold.placed", "consultation", c.id)
+            await uow.commit()
+        return hold
+
+    async def lift_hold(self, actor: Actor, consultation_id: uuid.UUID) -> None:
+        ensure_role(actor, SUPERVISORS)
+        async with self.uow() as uow:
+            c = await self.consultations.load_visible(uow, actor, consultation_id)
+            if not await uow.retention.lift_hold(c.id, actor.require_user_id(), self.clock.now()):
+                raise NotFound("legal_hold_not_found")
+            await uow.audit.record(actor, "legal_hold.lifted", "consultation", c.id)
+            await uow.commit()
+
+    # -- the worker's pass ------------------------------------------------------------------------------
+
+    async def report(self, actor: Actor) -> RetentionReport:
+        """What the next pass would shred (a dry run), for supervisors."""
+        ensure_role(actor, SUPERVISORS)
+        return await self.apply(dry_run=True)
+
+    async def apply(self, *, dry_run: bool = False, limit: int = 200) -> RetentionReport:
+        """Shred the cases whose retention ran out and no hold keeps, each in its own transaction with its
+        record on the chain; a dry run says which they would be and changes nothing."""
+        cutoffs = self.cutoffs(self.clock.now())
+        async with self.uow() as uow:
+            due = await uow.retention.expired(cutoffs, limit=limit)
+            held = await uow.retention.held_expired(cutoffs)
+        if dry_run:
+            return RetentionReport(len(due), held, 0, tuple(e.consultation_id for e in due))
+        shredded = []
+        for e in due:
+            async with self.uow() as uow:
+                # Looked at again inside the transaction that shreds: a hold placed meanwhile wins.
+                if await uow.retention.hold(e.consultation_id) is not None:
+                    continue
+                await uow.case_keys.destroy(e.consultation_id)
+                # Rows stored before encryption held their texts in the clear: emptied too, sealed or not.
+                files = await uow.retention.wipe_texts(e.consultation_id)
+                await uow.audit.record(
+                    WORKER,
+                    "consultation.shredded",
+                    "consultation",
+                    e.consultation_id,
+                    {"status": e.status.value, "kept_days": self.rules[e.status].keep_days},
+                )
+                await uow.commit()
+            shredded.append(e.consultation_id)
+            for key in files:  # unreadable already; removed so the store holds nothing of the case
+                await self.consultations.files.delete(key)
+        return RetentionReport(len(due), held, len(shredded), tuple(shredded))

@@ -1,0 +1,103 @@
+"""Retention in SQL: which ended cases are past their period, legal holds, and wiping what a shredded case wrote
+(issue 17 §2)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
+
+from domain.consultations import Status
+from domain.retention import Expired, LegalHold
+from infra.db.engine import affected
+from infra.db.tables import CaseKeyRow, ConsultationRow, EvidenceRow, LegalHoldRow, MessageRow
+
+C, H, K = ConsultationRow, LegalHoldRow, CaseKeyRow
+
+
+def _past(cutoffs: dict[Status, datetime]) -> ColumnElement[bool]:
+    return or_(
+        *(
+            and_(col(C.status) == status.value, col(C.closed_at) < cutoff)
+            for status, cutoff in cutoffs.items()
+        )
+    )
+
+
+SHREDDED = exists().where(col(K.consultation_id) == col(C.id), col(K.wrapped).is_(None))
+HELD = exists().where(col(H.consultation_id) == col(C.id), col(H.lifted_at).is_(None))
+
+
+class SqlRetention:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def hold(self, consultation_id: uuid.UUID) -> LegalHold | None:
+        row = (
+            await self.db.execute(
+                select(H).where(col(H.consultation_id) == consultation_id, col(H.lifted_at).is_(None))
+            )
+        ).scalar_one_or_none()
+        return LegalHold(row.consultation_id, row.reason, row.placed_by, row.placed_at) if row else None
+
+    async def place_hold(self, hold: LegalHold) -> None:
+        self.db.add(
+            H(
+                id=uuid.uuid4(),
+                consultation_id=hold.consultation_id,
+                reason=hold.reason,
+                placed_by=hold.placed_by,
+                placed_at=hold.placed_at,
+            )
+        )
+        await self.db.flush()
+
+    async def lift_hold(self, consultation_id: uuid.UUID, lifted_by: uuid.UUID, at: datetime) -> bool:
+        result = await self.db.execute(
+            update(H)
+            .where(col(H.consultation_id) == consultation_id, col(H.lifted_at).is_(None))
+            .values(lifted_by=lifted_by, lifted_at=at)
+        )
+        return affected(result) > 0
+
+    async def expired(self, cutoffs: dict[Status, datetime], *, limit: int) -> list[Expired]:
+        rows = await self.db.execute(
+            select(col(C.id), col(C.status), col(C.closed_at))
+            .where(_past(cutoffs), ~SHREDDED, ~HELD)
+            .order_by(col(C.closed_at), col(C.id))
+            .limit(limit)
+        )
+        # closed_at is set whenever a case closes or is withdrawn; the cutoff comparison excludes NULL anyway.
+        return [Expired(cid, Status(status), closed_at) for cid, status, closed_at in rows if closed_at]
+
+    async def held_expired(self, cutoffs: dict[Status, datetime]) -> int:
+        query = select(func.count()).select_from(C).where(_past(cutoffs), ~SHREDDED, HELD)
+        return int((await self.db.execute(query)).scalar_one())
+
+    async def wipe_texts(self, consultation_id: uuid.UUID) -> list[str]:
+        """What the case's people wrote, gone from the rows (sealed or, for rows older than encryption, not);
+        returns the storage keys of its files, for the caller to delete once this commits."""
+        files = await self.db.execute(
+            select(col(EvidenceRow.file_key), col(EvidenceRow.file_original_key)).where(
+                col(EvidenceRow.consultation_id) == consultation_id
+            )
+        )
+        keys = [k for pair in files for k in pair if k]
+        await self.db.execute(
+            update(C)
+            .where(col(C.id) == consultation_id)
+            .values(title="", narrative="", platform_other=None, tried=None)
+        )
+        await self.db.execute(
+            update(MessageRow).where(col(MessageRow.consultation_id) == consultation_id).values(body="")
+        )
+        await self.db.execute(
+            update(EvidenceRow)
+            .where(col(EvidenceRow.consultation_id) == consultation_id)
+            .values(url=None, poster_account=None, excerpt=None, notes=None, upload_slot_reason=None)
+        )
+        return keys
