@@ -87,11 +87,13 @@ def pytest_runtest_logstart(nodeid: str) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The contract check reads what every other test recorded, so it runs last. Every test that uses the
-    app's container is isolated (`_isolated`), set up right after the container itself."""
+    app's container is isolated (`_isolated`), set up before any fixture that writes."""
     for item in items:
         names = getattr(item, "fixturenames", None)
         if names is not None and "container" in names and "_isolated" not in names:
-            names.insert(names.index("container") + 1, "_isolated")
+            # First: a fixture the test asks for by name (seeded data) is set up before the container it
+            # depends on is listed, and must already write inside the test's transaction.
+            names.insert(0, "_isolated")
     last = [i for i in items if i.name == "test_every_response_seen_is_in_the_contract"]
     items[:] = [i for i in items if i not in last] + last
 
