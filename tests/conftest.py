@@ -15,7 +15,7 @@ import socket
 import tempfile
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import Message
@@ -27,6 +27,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import delete
 
 from domain.actors import Role
+from domain.models import User
 from tests.clock import DEFAULT_INSTANT, PinnedClock, parse_instant, pin_suite, suite_start
 from tests.clock import suite_clock as the_suite_clock
 from tests.contract_recorder import ResponseRecorder
@@ -85,7 +86,14 @@ def pytest_runtest_logstart(nodeid: str) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The contract check reads what every other test recorded, so it runs last."""
+    """The contract check reads what every other test recorded, so it runs last. Every test that uses the
+    app's container is isolated (`_isolated`), set up before any fixture that writes."""
+    for item in items:
+        names = getattr(item, "fixturenames", None)
+        if names is not None and "container" in names and "_isolated" not in names:
+            # First: a fixture the test asks for by name (seeded data) is set up before the container it
+            # depends on is listed, and must already write inside the test's transaction.
+            names.insert(0, "_isolated")
     last = [i for i in items if i.name == "test_every_response_seen_is_in_the_contract"]
     items[:] = [i for i in items if i not in last] + last
 
@@ -256,9 +264,10 @@ async def _load_reference(url: str, clock: PinnedClock) -> None:
         await c.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def fresh_database(request: pytest.FixtureRequest, db_kind: str) -> Iterator[str]:
-    """An empty database (no migrations applied), for migration and readiness tests."""
+    """An empty database (no migrations applied) of this test's own, for migration and readiness tests: one
+    per test, so a test that migrates it never leaves the next one a migrated "fresh" database."""
     yield from _database(request.config, db_kind)
 
 
@@ -553,17 +562,142 @@ def app(request: pytest.FixtureRequest, counters: str, blobs: str, container):  
     return request.getfixturevalue(f"{_variant(counters, blobs)}_app")
 
 
-@pytest.fixture(autouse=True)
-async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    yield
-    if "container" not in request.fixturenames:
+# Tests that need real commits seen by other connections (a worker killed mid-pass, replicas, concurrent
+# requests, the tests that read or write through the engine themselves) are isolated by deleting what they
+# wrote; every other test runs inside one transaction that is rolled back at its end (`_isolated`).
+COMMITS = "commits"
+COMMITTING_MODULES = frozenset(
+    {
+        # They run requests or workers concurrently, which one shared connection cannot serve, or measure
+        # the connections and pools themselves.
+        "tests/api/test_auth_flow.py",
+        "tests/api/test_consulter_bounds.py",
+        "tests/api/test_custody.py",
+        "tests/api/test_line.py",  # its app has a container of its own (the LINE fake) and an inbox worker
+        "tests/api/test_line_english.py",
+        "tests/api/test_schemathesis.py",  # its app has a container of its own, called from other event loops
+        "tests/api/test_metrics.py",
+        "tests/api/test_one_connection.py",
+    }
+)
+
+
+def _commits(request: pytest.FixtureRequest) -> bool:
+    node = request.node
+    if node.get_closest_marker(COMMITS) is not None:
+        return True
+    path = Path(str(node.path)).resolve()
+    relative = path.relative_to(Path(__file__).resolve().parent.parent).as_posix()
+    return relative in COMMITTING_MODULES or not relative.startswith("tests/api/")
+
+
+class _Savepoint:
+    """`engine.begin()` / `engine.connect()` of a test that runs in the rolled-back transaction: a savepoint on
+    the test's connection. Leaving a `begin()` block releases it (its commit); leaving a `connect()` block
+    rolls back what was not committed, as closing a real connection does; `commit()` inside either releases
+    the savepoint and opens the next, so the outer transaction is never committed."""
+
+    def __init__(self, connection, *, commit_on_exit: bool) -> None:  # type: ignore[no-untyped-def]
+        self._connection = connection
+        self._commit_on_exit = commit_on_exit
+        self._savepoint = None
+
+    async def __aenter__(self):  # type: ignore[no-untyped-def]
+        self._savepoint = await self._connection.begin_nested()
+        return self
+
+    async def __aexit__(self, kind, *exc: object) -> None:  # type: ignore[no-untyped-def]
+        if self._savepoint is not None and self._savepoint.is_active:
+            if kind is None and self._commit_on_exit:
+                await self._savepoint.commit()
+            else:
+                await self._savepoint.rollback()
+
+    async def commit(self) -> None:
+        assert self._savepoint is not None
+        await self._savepoint.commit()
+        self._savepoint = await self._connection.begin_nested()
+
+    async def rollback(self) -> None:
+        assert self._savepoint is not None
+        await self._savepoint.rollback()
+        self._savepoint = await self._connection.begin_nested()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._connection, name)
+
+
+class _SharedConnection:
+    """Stands for the container's engine during a rolled-back test: everything that connects outside the
+    session factory (the per-request session lookup, readiness, tests that peek at tables) uses the test's
+    connection, where the test's rows are. The lookup only reads, so it borrows the connection as it is."""
+
+    def __init__(self, engine, connection, *, savepoints: bool = True) -> None:  # type: ignore[no-untyped-def]
+        self._engine = engine
+        self._connection = connection
+        self._savepoints = savepoints
+
+    def connect(self):  # type: ignore[no-untyped-def]
+        if self._savepoints:
+            return _Savepoint(self._connection, commit_on_exit=False)
+        connection = self._connection
+
+        class _Borrowed:
+            async def __aenter__(self):  # type: ignore[no-untyped-def]
+                return connection
+
+            async def __aexit__(self, *exc: object) -> None:
+                return None
+
+        return _Borrowed()
+
+    def begin(self):  # type: ignore[no-untyped-def]
+        return _Savepoint(self._connection, commit_on_exit=True)
+
+    async def dispose(self) -> None:
+        raise AssertionError("a rolled-back test cannot dispose of the suite's engine")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._engine, name)
+
+
+@pytest.fixture
+async def _isolated(request: pytest.FixtureRequest, container) -> AsyncIterator[None]:  # type: ignore[no-untyped-def]
+    """Each test that uses the app's container starts from the reference data alone. By default the whole
+    test runs in one transaction on one connection, rolled back at the end: every unit of work joins it
+    through a savepoint (SQLAlchemy `join_transaction_mode="create_savepoint"`), so a use case's commit
+    releases its savepoint and a failed one rolls back to it, as a real transaction would. Tests marked
+    `commits` (or in COMMITTING_MODULES) commit for real and the tables are emptied afterwards."""
+    if _commits(request):
+        yield
+        await _clean_tables(container)
         return
+    c = container
+    connection = await c.engine.connect()
+    outer = await connection.begin()
+    if c.engine.dialect.name == "sqlite":
+        # pysqlite opens a transaction only before a write, and a SAVEPOINT outside one becomes the
+        # transaction (its RELEASE would commit): open the real one now, so savepoints nest inside it.
+        await connection.exec_driver_sql("BEGIN")
+    c.sessions.configure(bind=connection, join_transaction_mode="create_savepoint")
+    engine, lookup = c.engine, c.accounts.sessions
+    lookup.engine = _SharedConnection(engine, connection, savepoints=False)
+    c.engine = _SharedConnection(engine, connection)
+    try:
+        yield
+    finally:
+        c.engine = lookup.engine = engine
+        c.sessions.configure(bind=engine, join_transaction_mode="conditional_savepoint")
+        await outer.rollback()
+        await connection.close()
+        if c.redis is not None:  # the next test starts with no counts in Redis either
+            await delete_redis_keys(c.redis, c.settings.redis_prefix)
+
+
+async def _clean_tables(c) -> None:  # type: ignore[no-untyped-def]
     from infra.db.tables import DeskVersionRow, metadata
     from infra.db.tables_quality import ManualSectionRow
 
-    c = request.node.funcargs.get("container")  # type: ignore[attr-defined]
-    if c is None:  # its setup did not get that far (the run was stopped)
-        return
     if c.redis is not None:  # the next test starts with no counts in Redis either
         await delete_redis_keys(c.redis, c.settings.redis_prefix)
     async with c.engine.begin() as conn:
@@ -601,14 +735,25 @@ class Person:
 
 
 class People:
-    """Creates accounts through the operator path and signs them in through the real token endpoint."""
+    """Test persons. `create` (the `as_actor` fixture) makes a verified account through the operator path and
+    opens its session the way a sign-in does (a session row and a refresh token through the unit of work, the
+    access token from the container's TokenCodec) without the sign-in round trip: every request it makes still
+    goes through the real bearer check (`api/deps.py` `authenticated`: decode, live-session lookup, role and
+    second-factor rules), so the authorization path stays under test, and its request log line names its role.
+    `sign_in` goes through `/v1/auth/token` itself, for the tests of signing in (tests/api/test_auth_flow.py
+    and others that need a second real session)."""
 
     def __init__(self, container, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
         self.container = container
         self.client = client
 
     async def create(
-        self, role: Role = Role.consulter, *, email: str | None = None, password: str = PASSWORD
+        self,
+        role: Role = Role.consulter,
+        *,
+        email: str | None = None,
+        password: str = PASSWORD,
+        through_sign_in: bool = False,
     ) -> Person:
         email = email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.jp"
         # Council accounts always expire; a month is plenty for a test.
@@ -616,7 +761,17 @@ class People:
         user = await self.container.accounts.create_user_directly(
             email=email, role=role, password=password, expires_at=expires
         )
-        return await self.sign_in(user.id, email, role, password)
+        if through_sign_in:
+            return await self.sign_in(user.id, email, role, password)
+        return await self.session_for(user)
+
+    async def session_for(self, user: User, *, mfa: bool = False) -> Person:
+        """A new session of this account, opened by the same code a successful sign-in runs."""
+        accounts = self.container.accounts
+        async with accounts.uow() as uow:
+            pair = await accounts._open_session(uow, user, mfa, self.container.clock.now())  # noqa: SLF001
+            await uow.commit()
+        return Person(user.id, user.email, user.role, pair.access_token, pair.refresh_token)
 
     async def sign_in(self, user_id: uuid.UUID, email: str, role: Role, password: str = PASSWORD) -> Person:
         response = await self.client.post("/v1/auth/token", data={"username": email, "password": password})
@@ -628,6 +783,12 @@ class People:
 @pytest.fixture
 def people(container, client: httpx.AsyncClient) -> People:  # type: ignore[no-untyped-def]
     return People(container, client)
+
+
+@pytest.fixture
+def as_actor(people: People) -> Callable[..., Awaitable[Person]]:
+    """`await as_actor(Role.supervisor)`: a new person of that role with a live session (People.create)."""
+    return people.create
 
 
 def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> dict:  # type: ignore[type-arg]

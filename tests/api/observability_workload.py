@@ -39,7 +39,7 @@ async def run_workload(client: httpx.AsyncClient, people: People, container) -> 
             json={"email": OTHER_EMAIL, "password": "桜の花が咲く頃に会いましょう", "display_name": NAME},
         )
     ).status_code == 202
-    owner = await people.create(Role.consulter, email=EMAIL)
+    owner = await people.create(Role.consulter, email=EMAIL, through_sign_in=True)
     planted += [owner.access_token, owner.refresh_token or ""]
     for _ in range(container.settings.login_max_failures + 1):
         await client.post("/v1/auth/token", data={"username": EMAIL, "password": PASSWORD_WRONG})
@@ -63,10 +63,10 @@ async def run_workload(client: httpx.AsyncClient, people: People, container) -> 
     await client.post(
         f"/v1/consultations/{cid}/messages", headers=owner.headers, json={"body": f"{NAME}です。追記します。"}
     )
-    consultant = await people.create(Role.consultant)
+    consultant = await people.create(Role.consultant, through_sign_in=True)
     planted.append(consultant.access_token)
     await client.get(f"/v1/consultations/{cid}", headers=consultant.headers)  # the unassigned queue: 200
-    stranger = await people.create(Role.consulter)
+    stranger = await people.create(Role.consulter, through_sign_in=True)
     planted.append(stranger.access_token)
     await client.get(f"/v1/consultations/{cid}", headers=stranger.headers)  # not theirs: 404
 

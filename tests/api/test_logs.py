@@ -86,6 +86,17 @@ async def test_one_json_line_per_request_with_template_status_duration_and_role(
     assert len(ids) == len(set(ids))
 
 
+async def test_a_person_from_as_actor_is_logged_with_their_role(client, as_actor, captured) -> None:  # type: ignore[no-untyped-def]
+    """as_actor opens a real session without signing in; its requests pass the real bearer check, so the
+    request line names the role, as for someone who signed in (never "anonymous")."""
+    for role in Role:
+        person = await as_actor(role)
+        me = await client.get("/v1/me", headers={**person.headers, "X-Request-ID": f"as-actor-{role.value}"})
+        assert me.status_code in (200, 403), me.text  # 403: staff before their second factor
+        line = next(json.loads(x) for x in captured if f'"as-actor-{role.value}"' in x)
+        assert line["role"] == role.value, line
+
+
 async def test_a_request_line_carries_the_request_id_the_caller_sent(client, captured) -> None:
     await client.get("/healthz", headers={"X-Request-ID": "trace-0123456789"})
     line = next(json.loads(x) for x in captured if '"trace-0123456789"' in x)
