@@ -160,6 +160,7 @@ async def test_a_case_shredded_before_its_first_file_never_gets_a_key(container)
             await uow.case_keys.for_consultation(case_id)
 
 
+@pytest.mark.commits  # the rotating containers read the keys on connections of their own
 async def test_kek_rotation_rewraps_every_data_key_and_resumes(settings, clock, people, client) -> None:  # type: ignore[no-untyped-def]
     # The suite's API runs on the development default (a KEK derived from the master secret): that is the old
     # KEK here. The operator puts a new one first and keeps the old one after it while rotating.

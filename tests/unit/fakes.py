@@ -19,7 +19,7 @@ from domain.actors import Actor, Role
 from domain.answers import AnswerDraft, AnswerVersion, DraftState, Review
 from domain.consultations import Consultation, Cursor, Message, MessageKind, QueueFilter, Transition
 from domain.knowledge_model import Desk
-from domain.policy import All, AssignedToOrUnassigned, Nothing, OwnedBy, Visibility
+from domain.policy import All, AssignedTo, AssignedToOrUnassigned, InReview, Nothing, OwnedBy, Visibility
 from domain.referrals import Referral, ReferralEvent, ReferralState
 
 
@@ -32,9 +32,20 @@ def visible(c: Consultation, visibility: Visibility) -> bool:
             return c.owner_id == owner
         case AssignedToOrUnassigned(staff_id=staff):
             return c.assignee_id in (None, staff)
+        case AssignedTo(staff_id=staff):
+            return c.assignee_id == staff
+        case InReview():
+            return True  # the consultation behind a draft or letter under review (the draft is checked first)
         case Nothing():
             return False
     raise AssertionError(f"unknown visibility {visibility!r}")
+
+
+def draft_visible(d: AnswerDraft, c: Consultation | None, visibility: Visibility) -> bool:
+    """infra/db/visibility.py answer_drafts: the case's visibility, or the review state for the advisor."""
+    if isinstance(visibility, InReview):
+        return d.state is DraftState.awaiting_review
+    return c is not None and visible(c, visibility)
 
 
 @dataclass
@@ -93,7 +104,7 @@ class FakeConsultations:
         self.s.consultations[c.id] = copy.deepcopy(c)
         return True
 
-    async def list(
+    async def page(
         self, visibility: Visibility, flt: QueueFilter, *, now: datetime, after: Cursor | None, limit: int
     ) -> builtins.list[Consultation]:
         found = [copy.deepcopy(c) for c in self.s.consultations.values() if visible(c, visibility)]
@@ -158,9 +169,13 @@ class FakeAnswers:
     async def add(self, draft: AnswerDraft) -> None:
         self.s.drafts[draft.id] = copy.deepcopy(draft)
 
-    async def get(self, draft_id: uuid.UUID) -> AnswerDraft | None:
+    async def get(self, draft_id: uuid.UUID, visibility: Visibility) -> AnswerDraft | None:
         draft = self.s.drafts.get(draft_id)
-        return copy.deepcopy(draft) if draft is not None else None
+        if draft is None or not draft_visible(
+            draft, self.s.consultations.get(draft.consultation_id), visibility
+        ):
+            return None
+        return copy.deepcopy(draft)
 
     async def for_consultation(self, consultation_id: uuid.UUID) -> list[AnswerDraft]:
         return [copy.deepcopy(d) for d in self.s.drafts.values() if d.consultation_id == consultation_id]
@@ -181,8 +196,13 @@ class FakeAnswers:
     async def add_review(self, review: Review) -> None:
         self.s.drafts[review.draft_id].reviews.append(review)
 
-    async def awaiting_review(self) -> list[AnswerDraft]:
-        return [copy.deepcopy(d) for d in self.s.drafts.values() if d.state is DraftState.awaiting_review]
+    async def awaiting_review(self, visibility: Visibility) -> list[AnswerDraft]:
+        return [
+            copy.deepcopy(d)
+            for d in self.s.drafts.values()
+            if d.state is DraftState.awaiting_review
+            and draft_visible(d, self.s.consultations.get(d.consultation_id), visibility)
+        ]
 
 
 class FakeReferrals:
@@ -198,7 +218,7 @@ class FakeReferrals:
         r = self.s.referrals.get(referral_id)
         return copy.deepcopy(r) if r is not None and r.consultation_id == consultation_id else None
 
-    async def list(self, consultation_id: uuid.UUID) -> builtins.list[Referral]:
+    async def for_consultation(self, consultation_id: uuid.UUID) -> builtins.list[Referral]:
         return [copy.deepcopy(r) for r in self.s.referrals.values() if r.consultation_id == consultation_id]
 
     async def set_state(self, referral: Referral, expected: ReferralState) -> bool:

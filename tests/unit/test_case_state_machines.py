@@ -274,7 +274,7 @@ async def test_a_draft_id_from_another_consultation_is_refused(world: World) -> 
     assert world.store.state.messages == []  # nothing was published to either consulter
     assert world.stored(second).status is Status.in_progress and world.stored(second).version == before
     assert world.store.state.drafts[draft.id].state is DraftState.draft
-    assert await world.answers.list(supervisor, second.id) == []
+    assert await world.answers.list_for(supervisor, second.id) == []
 
 
 async def test_only_the_legal_advisor_reviews_and_only_a_worker_of_the_case_drafts(world: World) -> None:
@@ -298,8 +298,8 @@ async def test_a_stale_draft_write_is_refused(world: World, monkeypatch: pytest.
     draft = await world.answers.create(supervisor, c.id, "回答案", [], None, False)
     read = FakeAnswers.get
 
-    async def read_then_someone_else_saves(self: FakeAnswers, draft_id: uuid.UUID) -> Any:
-        found = await read(self, draft_id)
+    async def read_then_someone_else_saves(self: FakeAnswers, draft_id: uuid.UUID, visibility: Any) -> Any:
+        found = await read(self, draft_id, visibility)
         self.s.drafts[draft_id].version += 1  # another request saved the draft after this one read it
         return found
 
