@@ -123,6 +123,19 @@ class Period:
             raise ValidationFailed("invalid_period", field="from/to")
 
 
+SUPPRESS_BELOW = 5
+
+
+def ensure_closed_month(period: Period, now: datetime) -> None:
+    """`from` the first instant of a month (Japan time), `to` the first of the next, which has come."""
+    start = period.start.astimezone(JST)
+    if start != datetime(start.year, start.month, 1, tzinfo=JST):
+        raise ValidationFailed("period_not_a_closed_month", field="from")
+    following = datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=JST)
+    if period.end != following or following > now:
+        raise ValidationFailed("period_not_a_closed_month", field="to")
+
+
 @dataclass(slots=True)
 class Overview:
     workload: list[dict[str, Any]] = field(default_factory=list)
@@ -526,16 +539,23 @@ class QualityService:
         return proposal
 
     async def council_statistics(self, actor: Actor, period: Period) -> dict[str, dict[str, int | None]]:
-        """What the council sees of the whole: counts below five are suppressed."""
+        """What the council sees of one closed month: counts below five are suppressed, with whatever would let
+        one be recomputed. One whole month that has ended, nothing else: two overlapping periods could be
+        subtracted (a period and the same period a moment longer give the cases of that moment exactly), months
+        never overlap. The breakdowns share the month's total; when it is withheld, everything is."""
         ensure_role(actor, COUNCIL_READERS)
+        ensure_closed_month(period, self.clock.now())
         async with self.uow() as uow:
             stats = await uow.quality.overview(period.start, period.end, self.clock.now())
-        return {
-            "by_status": suppress_small(stats.by_status),
-            "by_category": suppress_small(stats.by_category),
-            "by_channel": suppress_small(stats.by_channel),
-            "by_month": suppress_small(stats.by_month),
+        tables = {
+            "by_status": stats.by_status,
+            "by_category": stats.by_category,
+            "by_channel": stats.by_channel,
+            "by_month": stats.by_month,
         }
+        if sum(stats.by_month.values()) < SUPPRESS_BELOW:
+            return {name: dict.fromkeys(counts) for name, counts in tables.items()}
+        return {name: suppress_small(counts) for name, counts in tables.items()}
 
     async def trail(
         self, actor: Actor, object_type: str | None, object_id: str | None, limit: int

@@ -68,3 +68,17 @@ def period_around_suite(days: int = 1) -> dict[str, str]:
         "from": (_suite_start - timedelta(days=days)).isoformat(),
         "to": (_suite_start + timedelta(days=days)).isoformat(),
     }
+
+
+def month_of(instant: datetime) -> dict[str, str]:
+    """The `from`/`to` of the calendar month (Japan time) holding `instant`."""
+    local = instant.astimezone(JST)
+    start = datetime(local.year, local.month, 1, tzinfo=JST)
+    end = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=JST)
+    return {"from": start.isoformat(), "to": end.isoformat()}
+
+
+def closed_month_before_suite() -> dict[str, str]:
+    """The last month that has ended when the suite starts: what the council's counts accept."""
+    first = datetime(_suite_start.astimezone(JST).year, _suite_start.astimezone(JST).month, 1, tzinfo=JST)
+    return month_of(first - timedelta(days=1))

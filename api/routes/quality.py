@@ -536,11 +536,14 @@ async def reject_proposal(proposal_id: uuid.UUID, actor: Person, c: ContainerDep
     operation_id="council_statistics",
     response_model=CouncilStatisticsOut,
     responses=problem_responses(401, 403, 422),
-    summary="Counts for the council; fewer than 5 are suppressed",
+    summary="Counts of one closed month for the council; fewer than 5 are suppressed",
     dependencies=[require(policy.COUNCIL_READERS)],
 )
 async def council_statistics(actor: Person, c: ContainerDep, start: FromQ, end: ToQ) -> CouncilStatisticsOut:
-    """Counts over the period; any count below 5 is suppressed so that no one can be recognised."""
+    """Counts of the consultations of one calendar month (Japan time) that has ended: `from` its first instant,
+    `to` the first instant of the next month (422 period_not_a_closed_month otherwise, so that two periods can
+    never be subtracted). Any count below 5 is suppressed, and whatever would let it be recomputed from the
+    month's total; when the total itself is below 5, every count is."""
     return CouncilStatisticsOut(**await c.quality.council_statistics(actor, Period(start, end)))
 
 

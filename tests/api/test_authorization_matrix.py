@@ -13,7 +13,7 @@ import pytest
 from api.main import api_routes
 from domain.actors import Client, Role
 from tests.api.consultation_helpers import answer, intake, open_consultation, take
-from tests.clock import period_around_suite
+from tests.clock import closed_month_before_suite, period_around_suite
 from tests.conftest import PASSWORD
 
 # "owner" is the consulter who opened the consultation in the context; "consulter" is another one.
@@ -504,7 +504,7 @@ MATRIX = [
         expect(403, anonymous=401, supervisor=200),
         needs=frozenset({"proposal"}),
     ),
-    Row("GET", "/v1/council/statistics", COUNCIL_READ, lambda ctx: {"params": PERIOD}),
+    Row("GET", "/v1/council/statistics", COUNCIL_READ, lambda ctx: {"params": closed_month_before_suite()}),
     Row("GET", "/v1/audit-events", expect(403, anonymous=401, supervisor=200, admin=200)),
     # -- statistics (issue 18): supervisors in full, the council suppressed, nobody else --
     Row("GET", "/v1/statistics", COUNCIL_READ, lambda ctx: {"params": {"fiscal_year": 2026}}),

@@ -3,9 +3,11 @@ anonymised verification, and the trail."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from domain.actors import Role
 from tests.api.consultation_helpers import answer, etag, intake, open_consultation, take
-from tests.clock import period_around_suite
+from tests.clock import month_of, parse_instant, period_around_suite
 from tests.conftest import assert_problem
 
 PERIOD = period_around_suite()
@@ -335,7 +337,10 @@ async def test_council_proposal_becomes_a_manual_version_when_accepted(client, p
     assert rejected.json()["state"] == "rejected"
 
 
-async def test_supervisor_overview_and_council_statistics_with_suppression(client, people) -> None:
+async def test_supervisor_overview_and_council_statistics_with_suppression(client, people, clock) -> None:
+    # Two hours before a month ends, so the cases' month can be read by the council once it has.
+    this_month = month_of(clock.now())
+    clock.set(parse_instant(this_month["to"]) - timedelta(hours=2))
     supervisor = await people.create(Role.supervisor)
     council = await people.create(Role.council)
     staff = await people.create(Role.consultant)
@@ -344,17 +349,27 @@ async def test_supervisor_overview_and_council_statistics_with_suppression(clien
     line = await open_consultation(client, await people.create(), channel="line")
     await take(client, staff, line["id"])
     overview = (
-        await client.get("/v1/supervision/overview", headers=supervisor.headers, params=PERIOD)
+        await client.get("/v1/supervision/overview", headers=supervisor.headers, params=this_month)
     ).json()
     assert overview["by_channel"] == {"web": 6, "line": 1}
     assert overview["by_status"] == {"submitted": 6, "in_progress": 1}
     assert [(w["staff_id"], w["open"]) for w in overview["workload"]] == [(str(staff.id), 1)]
     assert overview["review"]["waiting"] == 0 and sum(overview["by_month"].values()) == 7
-    stats = (await client.get("/v1/council/statistics", headers=council.headers, params=PERIOD)).json()
+    # The council counts one month once it has ended.
+    assert_problem(
+        await client.get("/v1/council/statistics", headers=council.headers, params=this_month),
+        422,
+        "period_not_a_closed_month",
+    )
+    clock.set(parse_instant(this_month["to"]) + timedelta(hours=1))
+    council = await people.sign_in(council.id, council.email, council.role)
+    supervisor = await people.sign_in(supervisor.id, supervisor.email, supervisor.role)
+    stats = (await client.get("/v1/council/statistics", headers=council.headers, params=this_month)).json()
     # One LINE consultation among seven: showing web 6 would give it away through the total (7 in by_month),
     # so the complement is withheld too (the one rule of domain/disclosure.py).
     assert stats["by_channel"] == {"web": None, "line": None}
     assert stats["by_status"] == {"submitted": None, "in_progress": None}
+    assert list(stats["by_month"].values()) == [7]
     assert_problem(await client.get("/v1/supervision/overview", headers=council.headers, params=PERIOD), 403)
     bad = {"from": PERIOD["to"], "to": PERIOD["from"]}
     assert_problem(await client.get("/v1/supervision/overview", headers=supervisor.headers, params=bad), 422)
@@ -466,3 +481,30 @@ async def test_a_draft_on_a_harmless_case_cannot_skip_review_once_the_case_or_th
     assert_problem(await client.post(f"{draft}/publish", headers=staff.headers), 409, "review_required")
     thread = (await client.get(f"/v1/consultations/{cid}/messages", headers=owner.headers)).json()["items"]
     assert not [m for m in thread if m["kind"] == "answer"]
+
+
+async def test_the_council_cannot_subtract_two_periods_to_find_one_case(client, people, clock) -> None:
+    """Security review: `from`/`to` were free, so a period and the same period a moment longer, both published
+    (10 and 11 cases, nothing under 5), gave by subtraction the one case of that moment, its channel and
+    status. Only whole closed months are accepted now, and months never overlap."""
+    this_month = month_of(clock.now())
+    clock.set(parse_instant(this_month["to"]) - timedelta(hours=3))
+    council = await people.create(Role.council)
+    for _ in range(10):
+        await open_consultation(client, await people.create(), channel="web")
+    moment = clock.now()
+    clock.advance(timedelta(minutes=1))
+    await open_consultation(client, await people.create(), channel="line")
+    clock.set(parse_instant(this_month["to"]) + timedelta(minutes=5))
+    council = await people.sign_in(council.id, council.email, council.role)
+    start = this_month["from"]
+    for end in (moment.isoformat(), (moment + timedelta(minutes=2)).isoformat()):
+        assert_problem(
+            await client.get(
+                "/v1/council/statistics", headers=council.headers, params={"from": start, "to": end}
+            ),
+            422,
+            "period_not_a_closed_month",
+        )
+    whole = (await client.get("/v1/council/statistics", headers=council.headers, params=this_month)).json()
+    assert whole["by_channel"] == {"web": None, "line": None}  # 1 LINE case: withheld, and web with it
