@@ -48,12 +48,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain import line as say
 from domain.actors import Actor, Role
 from domain.chart import InvalidChartAnswer
+from domain.consents import may_notify_by_line
 from domain.errors import Forbidden, InvalidState, NotFound, Unauthenticated, Unavailable, ValidationFailed
 from domain.guidance import GuidanceService
 from domain.knowledge_model import Knowledge
 from domain.ports import Clock
 from domain.text import bad_character
 from domain.triage import TriageRules
+from infra.db.consents import SqlConsents
 from infra.db.leases import drain
 from infra.db.line import (
     DEAD,
@@ -802,6 +804,8 @@ class LineBot:
         account = await db.get(UserRow, user_id)
         if account is None or not account.is_active:
             return False
+        if not may_notify_by_line(await SqlConsents(db).for_user(user_id)):
+            return False  # LINE notices withdrawn on the consent page (issue 17 §4)
         SqlLineDeliveries(db).add(
             purpose=purpose,
             line_user_id=person.line_user_id,

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlmodel import col
 
 from domain.actors import Client, Role
 from domain.models import (
@@ -83,6 +84,7 @@ def _session(row: AuthSessionRow) -> AuthSession:
         mfa=row.mfa,
         revoked_at=row.revoked_at,
         revoked_reason=row.revoked_reason,
+        reauthenticated_at=row.reauthenticated_at,
     )
 
 
@@ -156,6 +158,11 @@ class SqlSessions:
     async def mark_mfa(self, session_id: uuid.UUID) -> None:
         await self.db.execute(update(AuthSessionRow).where(AuthSessionRow.id == session_id).values(mfa=True))
 
+    async def mark_reauthenticated(self, session_id: uuid.UUID, *, at: datetime) -> None:
+        await self.db.execute(
+            update(AuthSessionRow).where(col(AuthSessionRow.id) == session_id).values(reauthenticated_at=at)
+        )
+
 
 class SqlSessionLookup:
     """The per-request session check. It runs on every authenticated request, so on PostgreSQL it skips
@@ -164,7 +171,8 @@ class SqlSessionLookup:
 
     PG_QUERY = (
         "SELECT s.id AS s_id, s.user_id AS s_user_id, s.client AS s_client, s.created_at AS s_created_at, "
-        "s.expires_at AS s_expires_at, s.mfa AS s_mfa, s.revoked_at AS s_revoked_at, u.* "
+        "s.expires_at AS s_expires_at, s.mfa AS s_mfa, s.revoked_at AS s_revoked_at, "
+        "s.reauthenticated_at AS s_reauthenticated_at, u.* "
         "FROM auth_session s JOIN app_user u ON u.id = s.user_id WHERE s.id = $1"
     )
 
@@ -181,6 +189,7 @@ class SqlSessionLookup:
                 s.expires_at.label("s_expires_at"),
                 s.mfa.label("s_mfa"),
                 s.revoked_at.label("s_revoked_at"),
+                s.reauthenticated_at.label("s_reauthenticated_at"),
                 UserRow.__table__,  # type: ignore[attr-defined]
             )
             .join_from(AuthSessionRow.__table__, UserRow.__table__, s.user_id == UserRow.__table__.c.id)  # type: ignore[attr-defined]
@@ -206,6 +215,7 @@ class SqlSessionLookup:
             expires_at=row["s_expires_at"],
             mfa=row["s_mfa"],
             revoked_at=row["s_revoked_at"],
+            reauthenticated_at=row["s_reauthenticated_at"],
         )
         return session, _user(SimpleNamespace(**row))  # type: ignore[arg-type]
 

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.ports import Clock
 from infra import idempotency
 from infra.db.chatbot import SqlChatbot
+from infra.db.consents import SqlConsents
 from infra.db.consultations import SqlConsultations
 from infra.db.guidance import SqlDesks, SqlReferrals
 from infra.db.letters import SqlLetters
@@ -38,6 +39,7 @@ class SqlUnitOfWork:
         self.service_clients = SqlServiceClients(self.db)
         self.outbox = SqlOutbox(self.db, self.clock)
         self.consultations = SqlConsultations(self.db, self.clock)
+        self.consents = SqlConsents(self.db)
         self.chatbot = SqlChatbot(self.db)
         self.desks = SqlDesks(self.db)
         self.referrals = SqlReferrals(self.db)
