@@ -61,10 +61,31 @@ def upgrade() -> None:
     op.create_index(op.f("ix_consent_consultation_id"), "consent", ["consultation_id"], unique=False)
     op.create_index(op.f("ix_consent_referral_id"), "consent", ["referral_id"], unique=False)
 
+    # Typed selects: on SQLite a raw text query would hand back UUIDs and timestamps as strings.
     bind = op.get_bind()
+    consultation = sa.table(
+        "consultation",
+        sa.column("id", sa.Uuid()),
+        sa.column("owner_id", sa.Uuid()),
+        sa.column("consent_terms_version", sa.String()),
+        sa.column("consented_at", TS),
+    )
+    referral = sa.table(
+        "referral",
+        sa.column("id", sa.Uuid()),
+        sa.column("consultation_id", sa.Uuid()),
+        sa.column("desk_code", sa.String()),
+    )
+    event = sa.table(
+        "referral_event",
+        sa.column("referral_id", sa.Uuid()),
+        sa.column("to_state", sa.String()),
+        sa.column("at", TS),
+    )
     rows: list[dict[str, object]] = []
+    c = consultation.c
     for cid, owner, version, at in bind.execute(
-        sa.text("SELECT id, owner_id, consent_terms_version, consented_at FROM consultation")
+        sa.select(c.id, c.owner_id, c.consent_terms_version, c.consented_at)
     ):
         common = {"user_id": owner, "action": "granted", "source": "intake", "recorded_at": at}
         rows.append(
@@ -85,13 +106,16 @@ def upgrade() -> None:
                 **common,
             }
         )
-    for rid, cid, desk, owner, at in bind.execute(
-        sa.text(
-            "SELECT r.id, r.consultation_id, r.desk_code, c.owner_id, e.at FROM referral_event e "
-            "JOIN referral r ON r.id = e.referral_id JOIN consultation c ON c.id = r.consultation_id "
-            "WHERE e.to_state = 'consented'"
+    consented = (
+        sa.select(referral.c.id, referral.c.consultation_id, referral.c.desk_code, c.owner_id, event.c.at)
+        .select_from(
+            event.join(referral, referral.c.id == event.c.referral_id).join(
+                consultation, c.id == referral.c.consultation_id
+            )
         )
-    ):
+        .where(event.c.to_state == "consented")
+    )
+    for rid, cid, desk, owner, at in bind.execute(consented):
         rows.append(
             {
                 "id": uuid.uuid4(),
