@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api.deps import ContainerDep, Person
+from api.idempotency import idempotent
 from api.schemas.common import problem_responses
 from api.schemas.consents import ConsentGrantIn, ConsentList, ConsentOut, ConsentWithdrawalIn
 from domain.consents import ACTION_LABELS, ConsentRecord, ConsentService, Purpose
@@ -58,6 +59,7 @@ async def list_consents(actor: Person, c: ContainerDep) -> ConsentList:
     response_model=ConsentOut,
     responses=problem_responses(401, 403, 409, 422),
     summary="Give consent to LINE notifications or to research use (consulters)",
+    dependencies=[idempotent("me_consents_grant", "consent")],
 )
 async def grant_consent(body: ConsentGrantIn, actor: Person, c: ContainerDep) -> ConsentOut:
     record = await _service(c).grant(actor, Purpose(body.purpose))
@@ -71,6 +73,7 @@ async def grant_consent(body: ConsentGrantIn, actor: Person, c: ContainerDep) ->
     response_model=ConsentOut,
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="Withdraw a consent; the withdrawal is itself recorded (consulters)",
+    dependencies=[idempotent("me_consents_withdraw", "consent")],
 )
 async def withdraw_consent(body: ConsentWithdrawalIn, actor: Person, c: ContainerDep) -> ConsentOut:
     """LINE notifications: no more push notices on LINE. Sharing with a desk: name the referral (that one) or

@@ -235,3 +235,17 @@ async def test_withdrawn_line_notifications_queue_no_push(
     await line_container.worker.run_once()
     [push] = fake_line.of("push")
     assert push.body["to"] == user and second["id"] in push.texts[0]
+
+
+async def test_a_retried_grant_with_the_same_key_records_once(client, people) -> None:  # type: ignore[no-untyped-def]
+    person = await people.create()
+    headers = {**person.headers, "Idempotency-Key": "consent-retry-0001"}
+    first = await client.post(MINE, headers=headers, json={"purpose": "research"})
+    again = await client.post(MINE, headers=headers, json={"purpose": "research"})
+    assert (first.status_code, again.status_code) == (201, 201) and again.json() == first.json()
+    research = [
+        i
+        for i in (await client.get(MINE, headers=person.headers)).json()["items"]
+        if i["purpose"] == "research"
+    ]
+    assert len(research) == 1
