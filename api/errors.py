@@ -150,6 +150,13 @@ async def on_domain_error(request: Request, exc: e.DomainError) -> JSONResponse:
         headers["WWW-Authenticate"] = (
             'Bearer error="invalid_token"' if exc.code == "invalid_token" else "Bearer"
         )
+        if exc.code == "step_up_required":
+            # RFC 9470 §3: the token is fine, the authentication behind it is too old for this action.
+            headers["WWW-Authenticate"] = (
+                'Bearer error="insufficient_user_authentication", '
+                'error_description="A fresh proof of identity is required", '
+                f"max_age={exc.extra.get('max_age', 0)}"
+            )
     if isinstance(exc, e.RateLimited | e.Unavailable):
         headers["Retry-After"] = str(exc.retry_after)
     if status == 429:

@@ -24,6 +24,7 @@ from api.middleware import EdgeMiddleware
 from api.routes import (
     auth,
     chatbot,
+    consents,
     consultations,
     guidance,
     health,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     # Most frequent first: FastAPI tries routers in order, and every authenticated front end polls /v1/me.
     for router in (
         me.router,
+        consents.router,
         auth.router,
         consultations.router,
         requests.router,

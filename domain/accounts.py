@@ -58,6 +58,7 @@ class AuthPolicy:
     max_failures: int = 10
     failure_window: timedelta = timedelta(minutes=15)
     require_staff_mfa: bool = False
+    step_up_max_age: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,33 @@ class TokenPair:
     expires_in: int
     refresh_token: str | None
     scope: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepUp:
+    """A fresh proof of identity on the caller's session: what it was (`amr`, RFC 8176) and until when it
+    counts for sensitive actions."""
+
+    auth_time: datetime
+    valid_until: datetime
+    amr: tuple[str, ...]
+
+
+class StepUpRequired(Unauthenticated):
+    """The action needs a proof of identity younger than `max_age` seconds (RFC 9470); the API answers 401
+    with `WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age=…`."""
+
+    def __init__(self, max_age: timedelta) -> None:
+        super().__init__("step_up_required", max_age=int(max_age.total_seconds()))
+        self.max_age = int(max_age.total_seconds())
+
+
+def ensure_fresh_proof(actor: Actor, now: datetime, max_age: timedelta) -> None:
+    """ASVS 7.5.1: sensitive account actions need the person to have proven who they are (signed in, or
+    stepped up with the password and, for staff who use one, the TOTP code) within `max_age`. A service
+    client, or an actor whose session says nothing of it, never passes."""
+    if not actor.is_person or actor.auth_time is None or now - actor.auth_time > max_age:
+        raise StepUpRequired(max_age)
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,8 +511,9 @@ class AccountService:
             raise Unauthenticated("invalid_token")
         if user.role is not actor.role:
             raise Unauthenticated("invalid_token")
-        # The session, not the token, says whether the second factor was proven (enrolment upgrades it).
-        return replace(actor, mfa=session.mfa), user
+        # The session, not the token, says whether the second factor was proven (enrolment upgrades it) and
+        # when the person last proved who they are (sign-in or step-up).
+        return replace(actor, mfa=session.mfa, auth_time=session.auth_time), user
 
     # -- the signed-in person -------------------------------------------------------------------
 
@@ -504,7 +533,48 @@ class AccountService:
             await uow.commit()
             return user
 
+    def ensure_fresh(self, actor: Actor) -> None:
+        """For use cases elsewhere (e.g. an export or an evidence bundle) that are sensitive account actions."""
+        ensure_fresh_proof(actor, self.clock.now(), self.policy.step_up_max_age)
+
+    async def step_up(
+        self, actor: Actor, password: str, *, totp_code: str | None, address: str | None
+    ) -> StepUp:
+        """Re-prove identity on the caller's own session (the one its token names; no other can be named).
+        Throttled exactly like sign-in, on the same counters, so it is no side door for guessing."""
+        user_id = actor.require_user_id()
+        if actor.session_id is None:
+            raise Unauthenticated("invalid_token")
+        async with self.uow() as uow:
+            user = await uow.users.get(user_id)
+        if user is None or user.password_hash is None:
+            raise Unauthenticated("invalid_token")
+        keys = self._sign_in_keys(user.email, address)
+        await self._admit(keys)
+        if not await self.hasher.verify(user.password_hash, password):
+            raise ValidationFailed("step_up_failed", field="password")
+        now = self.clock.now()
+        amr: tuple[str, ...] = ("pwd",)
+        if user.totp_enabled:
+            if not totp_code:
+                raise ValidationFailed("totp_code_required", field="totp_code")
+            step = self.totp.verify(
+                self.totp.unseal(user.totp_secret or ""), totp_code, now=now, after_step=user.totp_last_step
+            )
+            if step is None:
+                raise ValidationFailed("step_up_failed", field="totp_code")
+            user.totp_last_step = step  # the replay guard: one code proves once
+            amr = ("pwd", "otp")
+        await self._succeeded(keys)
+        async with self.uow() as uow:
+            if user.totp_enabled:
+                await uow.users.update(user)
+            await uow.sessions.mark_reauthenticated(actor.session_id, at=now)
+            await uow.commit()
+        return StepUp(auth_time=now, valid_until=now + self.policy.step_up_max_age, amr=amr)
+
     async def change_password(self, actor: Actor, current: str, new: str, *, address: str | None) -> None:
+        self.ensure_fresh(actor)
         now = self.clock.now()
         user_id = actor.require_user_id()
         async with self.uow() as uow:  # short: the throttle and the hashing hold no connection of ours
@@ -528,6 +598,7 @@ class AccountService:
 
     async def begin_totp(self, actor: Actor) -> TotpEnrolment:
         ensure_staff(actor)
+        self.ensure_fresh(actor)  # the secret is shown once: only to whoever just proved who they are
         async with self.uow() as uow:
             user = await uow.users.get(actor.require_user_id())
             if user is None:

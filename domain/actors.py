@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 class Role(enum.StrEnum):
@@ -44,6 +45,8 @@ class Actor:
     scopes: frozenset[str] = field(default_factory=frozenset)
     service_client_id: str | None = None
     mfa: bool = False
+    # When this person last proved who they are on this session (sign-in or step-up), from the session.
+    auth_time: datetime | None = None
 
     @property
     def is_person(self) -> bool:

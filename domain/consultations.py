@@ -18,6 +18,7 @@ from domain.actors import Actor, Role
 from domain.bundle import BundleItem, EvidenceBundle, Original
 from domain.calendar import HolidayCalendar, due_at
 from domain.case_keys import CaseKey
+from domain.consents import record_intake
 from domain.custody import Action
 from domain.desks import DeskDirectory
 from domain.errors import (
@@ -656,6 +657,7 @@ class ConsultationService:
             c.urgent = bool(flags)
             c.priority = Priority.urgent if flags else Priority.normal
             await repo.add(c)
+            await record_intake(uow, owner, c.id, intake.terms_version, now)  # the ledger, same transaction
             await repo.add_transition(Transition(uuid.uuid4(), c.id, owner, None, Status.submitted, now))
             await uow.audit.record(
                 actor, Action.consultation_created, "consultation", c.id, {"channel": c.channel}

@@ -54,9 +54,15 @@ class AuthSession:
     mfa: bool = False
     revoked_at: datetime | None = None
     revoked_reason: str | None = None
+    reauthenticated_at: datetime | None = None  # the last step-up
 
     def live(self, now: datetime) -> bool:
         return self.revoked_at is None and self.expires_at > now
+
+    @property
+    def auth_time(self) -> datetime:
+        """The last proof of identity on this session: its sign-in or its last step-up."""
+        return self.reauthenticated_at or self.created_at
 
 
 @dataclass(slots=True)

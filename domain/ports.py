@@ -94,6 +94,8 @@ class SessionRepository(Protocol):
 
     async def mark_mfa(self, session_id: uuid.UUID) -> None: ...
 
+    async def mark_reauthenticated(self, session_id: uuid.UUID, *, at: datetime) -> None: ...
+
 
 class SessionLookup(Protocol):
     async def live_session(self, session_id: uuid.UUID) -> tuple[AuthSession, User] | None:

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from domain.actors import Actor
+from domain.consents import ensure_may_share, record_referral_consent
 from domain.consultations import OPEN_STATUSES, ConsultationService
 from domain.desks import DeskDirectory
 from domain.errors import InvalidState, NotFound, ValidationFailed
@@ -147,6 +148,9 @@ class ReferralService:
                 raise InvalidState(
                     "invalid_transition", from_status=referral.state.value, to_status=target.value
                 )
+            if action is ReferralAction.make:
+                # Sharing with the desk needs the consulter's consent to this referral, not withdrawn since.
+                await ensure_may_share(uow, c.owner_id, referral.id, referral.desk_code)
             previous = referral.state
             referral.state, referral.updated_at = target, now
             if not await uow.referrals.set_state(referral, previous):
@@ -154,6 +158,8 @@ class ReferralService:
             await uow.referrals.add_event(
                 ReferralEvent(referral.id, actor.require_user_id(), previous, target, now)
             )
+            if action is ReferralAction.consent:
+                await record_referral_consent(uow, c.owner_id, c.id, referral.id, referral.desk_code, now)
             await uow.commit()
         desks = await self.desks.resolve([referral.desk_code])
         return referral, (desks[0] if desks else None)

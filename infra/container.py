@@ -13,6 +13,7 @@ from domain.anonymise import Masker
 from domain.answers import AnswerService
 from domain.case_keys import KeyEncryptionKeys
 from domain.chatbot import ChatbotPolicy, ChatbotService
+from domain.consents import ConsentService
 from domain.consultations import ConsultationPolicy, ConsultationService
 from domain.desks import DeskDirectory
 from domain.guidance import GuidanceService
@@ -87,6 +88,7 @@ class Container:
     redis: Redis | None = None
     blobs: BlobStore | None = None
     custody: CustodyChecks | None = None
+    consents: ConsentService | None = None
 
     async def close(self) -> None:
         if self.line is not None:
@@ -157,6 +159,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             max_failures=settings.login_max_failures,
             failure_window=window,
             require_staff_mfa=settings.staff_mfa_required,
+            step_up_max_age=timedelta(minutes=settings.step_up_max_age_minutes),
         ),
     )
     worker = OutboxWorker(sessions, settings, make_mailer(settings), tokens.unseal, clock)
@@ -232,6 +235,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         clock=clock,
     )
     worker.add_line(container.line)
+    container.consents = ConsentService(uow, clock)
     container.custody = CustodyChecks(
         sessions,
         clock,

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # account get their password checked, so the owner is never locked out by a stranger.
     login_max_failures_per_account: int = Field(20, ge=1, le=10_000)
     login_account_window_minutes: int = Field(60, ge=1)
+    # Step-up (issue 17 §3, ASVS 7.5.1): how long a sign-in or a re-entered password counts as a fresh proof
+    # of identity for sensitive account actions.
+    step_up_max_age_minutes: int = Field(5, ge=1, le=60)
     signup_per_hour: int = Field(20, ge=1)
     # Mails an outsider can cause (verification, reset, invitation, "already registered") per recipient.
     mail_per_recipient_per_hour: int = Field(3, ge=1, le=100)

@@ -6,13 +6,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request, Response, status
 
-from api.deps import ContainerDep, PreMfaActor, client_address
+from api.deps import ContainerDep, PersonPreMfa, PreMfaActor, client_address
 from api.schemas.accounts import (
     Accepted,
     PasswordResetConfirmIn,
     PasswordResetIn,
     RefreshIn,
     RegisterIn,
+    StepUpIn,
+    StepUpOut,
     TokenOut,
     VerifyEmailIn,
 )
@@ -186,3 +188,23 @@ async def refresh(body: RefreshIn, c: ContainerDep) -> TokenOut:
 async def logout(actor: PreMfaActor, c: ContainerDep) -> Response:
     await c.accounts.logout(actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/step-up",
+    operation_id="auth_step_up",
+    response_model=StepUpOut,
+    responses=problem_responses(401, 403, 422, 429),
+    summary="Prove again who one is (password, and TOTP for staff who use it) before a sensitive action",
+)
+async def step_up(body: StepUpIn, actor: PersonPreMfa, c: ContainerDep, request: Request) -> StepUpOut:
+    """Changing the password, starting TOTP enrolment (and, when they exist, export and erasure) need a proof of identity younger than `max_age` seconds (setting `MADOGUCHI_STEP_UP_MAX_AGE_MINUTES`, default 5): a sign-in or this call. Without one they answer 401 `step_up_required` with `WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age=…` (RFC 9470). The proof is recorded on the session the token names, never on another. A wrong password answers 422 `step_up_failed` and counts towards the sign-in throttle (429)."""
+    proof = await c.accounts.step_up(
+        actor, body.password, totp_code=body.totp_code, address=client_address(request)
+    )
+    return StepUpOut(
+        auth_time=proof.auth_time,
+        valid_until=proof.valid_until,
+        max_age=int((proof.valid_until - proof.auth_time).total_seconds()),
+        amr=list(proof.amr),
+    )

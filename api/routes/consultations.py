@@ -604,7 +604,11 @@ async def evidence_bundle(
     original and of the cleaned copy, the chain-of-custody head and its RFC 3161 token if any), the cleaned
     files under `files/`, the originals under `originals/` when the consulter asks (`originals=true`), the
     chain under `custody/` and `report.pdf`, a report in Japanese that lists every item and explains how to
-    check the hashes. The export is recorded on the chain before the bundle is written."""
+    check the hashes. The export is recorded on the chain before the bundle is written. Staff need a fresh
+    proof of identity (a sign-in or POST /v1/auth/step-up within the last few minutes; otherwise 401
+    `step_up_required`): a bundle carries a whole case out of the service."""
+    if actor.is_staff:
+        c.accounts.ensure_fresh(actor)
     bundle = await c.consultations.evidence_bundle(actor, consultation_id, originals=originals)
     spooled = await anyio.to_thread.run_sync(spool, bundle)
     return StreamingResponse(

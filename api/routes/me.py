@@ -57,6 +57,7 @@ async def update_me(body: MeUpdate, actor: Person, c: ContainerDep) -> MeOut:
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 422, 429),
     summary="Change the password; every other session of this account ends",
+    description="Needs a fresh proof of identity (a sign-in or POST /v1/auth/step-up within the last few minutes): otherwise 401 `step_up_required`.",
 )
 async def change_password(
     body: PasswordChangeIn, actor: Person, c: ContainerDep, request: Request
@@ -77,7 +78,7 @@ async def change_password(
     dependencies=[require(policy.STAFF, before_mfa=True)],
 )
 async def begin_totp(actor: PersonPreMfa, c: ContainerDep) -> TotpEnrolmentOut:
-    """Returns the TOTP secret once. Until it is confirmed with a code, it does not protect the account."""
+    """Returns the TOTP secret once. Until it is confirmed with a code, it does not protect the account. Needs a fresh proof of identity (a sign-in or POST /v1/auth/step-up within the last few minutes): otherwise 401 `step_up_required`."""
     enrolment = await c.accounts.begin_totp(actor)
     return TotpEnrolmentOut(secret=enrolment.secret, provisioning_uri=enrolment.provisioning_uri)
 

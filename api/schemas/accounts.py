@@ -161,6 +161,24 @@ class TotpEnrolmentOut(Output):
     provisioning_uri: str
 
 
+class StepUpIn(Input):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"password": "桜の花が咲く頃に会いましょう", "totp_code": "123456"}]}
+    )
+
+    password: Password
+    totp_code: Annotated[str, SingleLine(pattern=r"^[0-9]{6}$")] | None = Field(
+        default=None, description="Staff with TOTP enrolled: the current 6-digit code"
+    )
+
+
+class StepUpOut(Output):
+    auth_time: datetime = Field(description="When this session's person proved who they are")
+    valid_until: datetime = Field(description="Sensitive actions are accepted until then")
+    max_age: int = Field(description="Seconds a proof counts (the `max_age` of RFC 9470)")
+    amr: list[str] = Field(description="How (RFC 8176): `pwd`, and `otp` with a TOTP code")
+
+
 class TotpConfirmIn(Input):
     model_config = ConfigDict(json_schema_extra={"examples": [{"code": "123456"}]})
 

@@ -86,6 +86,7 @@ def _session(row: AuthSessionRow) -> AuthSession:
         mfa=row.mfa,
         revoked_at=row.revoked_at,
         revoked_reason=row.revoked_reason,
+        reauthenticated_at=row.reauthenticated_at,
     )
 
 
@@ -161,6 +162,11 @@ class SqlSessions:
             update(AuthSessionRow).where(col(AuthSessionRow.id) == session_id).values(mfa=True)
         )
 
+    async def mark_reauthenticated(self, session_id: uuid.UUID, *, at: datetime) -> None:
+        await self.db.execute(
+            update(AuthSessionRow).where(col(AuthSessionRow.id) == session_id).values(reauthenticated_at=at)
+        )
+
 
 class SqlSessionLookup:
     """The per-request session check. It runs on every authenticated request, so on PostgreSQL it skips
@@ -169,7 +175,8 @@ class SqlSessionLookup:
 
     PG_QUERY = (
         "SELECT s.id AS s_id, s.user_id AS s_user_id, s.client AS s_client, s.created_at AS s_created_at, "
-        "s.expires_at AS s_expires_at, s.mfa AS s_mfa, s.revoked_at AS s_revoked_at, u.* "
+        "s.expires_at AS s_expires_at, s.mfa AS s_mfa, s.revoked_at AS s_revoked_at, "
+        "s.reauthenticated_at AS s_reauthenticated_at, u.* "
         "FROM auth_session s JOIN app_user u ON u.id = s.user_id WHERE s.id = $1"
     )
 
@@ -187,6 +194,7 @@ class SqlSessionLookup:
                 s.expires_at.label("s_expires_at"),
                 s.mfa.label("s_mfa"),
                 s.revoked_at.label("s_revoked_at"),
+                s.reauthenticated_at.label("s_reauthenticated_at"),
                 users,
             )
             .join_from(sessions, users, s.user_id == users.c.id)
@@ -213,6 +221,7 @@ class SqlSessionLookup:
             expires_at=row["s_expires_at"],
             mfa=row["s_mfa"],
             revoked_at=row["s_revoked_at"],
+            reauthenticated_at=row["s_reauthenticated_at"],
         )
         return session, _user(cast(UserRow, SimpleNamespace(**row)))  # the row has UserRow's columns
 

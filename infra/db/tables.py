@@ -69,6 +69,8 @@ class AuthSessionRow(SQLModel, table=True):
     expires_at: datetime = ts(nullable=False)
     revoked_at: datetime | None = ts()
     revoked_reason: str | None = Field(default=None, max_length=32)
+    # The last fresh proof of identity (issue 17 §3, step-up); none yet: the sign-in (created_at) is the last.
+    reauthenticated_at: datetime | None = ts()
 
 
 class RefreshTokenRow(SQLModel, table=True):
@@ -364,6 +366,7 @@ class LegalHoldRow(SQLModel, table=True):
 
 # Feature tables kept in their own modules; importing them here registers them on the one metadata.
 from infra.db.tables_chatbot import *  # noqa: E402,F401,F403
+from infra.db.tables_consents import *  # noqa: E402,F401,F403
 from infra.db.tables_custody import *  # noqa: E402,F401,F403
 from infra.db.tables_letters import *  # noqa: E402,F401,F403
 from infra.db.tables_line import *  # noqa: E402,F401,F403

@@ -19,6 +19,7 @@ from domain.ports import (
 from infra import idempotency
 from infra.db.case_keys import SqlCaseKeys
 from infra.db.chatbot import SqlChatbot
+from infra.db.consents import SqlConsents
 from infra.db.consultations import SqlConsultations
 from infra.db.guidance import SqlDesks, SqlReferrals
 from infra.db.letters import SqlLetters
@@ -55,6 +56,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(self.db, self.clock)
         self.case_keys = SqlCaseKeys(self.db, self.keys, self.clock)
         self.consultations = SqlConsultations(self.db, self.clock, self.case_keys)
+        self.consents = SqlConsents(self.db)
         self.chatbot = SqlChatbot(self.db)
         self.desks = SqlDesks(self.db)
         self.referrals = SqlReferrals(self.db)

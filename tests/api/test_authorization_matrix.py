@@ -112,6 +112,7 @@ MATRIX = [
         lambda ctx: {"json": {"token": "t" * 43, "password": "冬の星座を数えながら帰った夜"}},
     ),
     Row("POST", "/v1/auth/logout", expect(204, anonymous=401)),
+    Row("POST", "/v1/auth/step-up", person_only(200), lambda ctx: {"json": {"password": PASSWORD}}),
     Row("GET", "/v1/me", person_only(200)),
     Row("PATCH", "/v1/me", person_only(200), lambda ctx: {"json": {"display_name": "相談者"}}),
     Row(
@@ -121,6 +122,19 @@ MATRIX = [
         lambda ctx: {"json": {"current_password": PASSWORD, "new_password": "夏の海で貝殻を拾った日のこと"}},
     ),
     Row("POST", "/v1/me/totp", expect(201, anonymous=401, service=403, consulter=403)),
+    Row("GET", "/v1/me/consents", person_only(200)),
+    Row(
+        "POST",
+        "/v1/me/consents",
+        expect(403, anonymous=401, consulter=201),
+        lambda ctx: {"json": {"purpose": "research"}},
+    ),
+    Row(
+        "POST",
+        "/v1/me/consents/withdrawals",
+        expect(403, anonymous=401, consulter=201),
+        lambda ctx: {"json": {"purpose": "line_notifications"}},
+    ),
     Row(
         "POST",
         "/v1/me/totp/confirm",

@@ -90,6 +90,10 @@ DOMAIN_REFUSALS = {
     "POST /v1/me/totp/confirm": "the code must come from the enrolled secret",
     "POST /v1/auth/token": "the credentials must be right",
     "POST /v1/auth/password-reset": "e-mail rules (e.g. no special-use domains) are stricter than format: email",
+    # A one-enum body is always valid, so the generated Idempotency-Key decides; the generator does not keep to
+    # the header's minLength (8), and the 422 for a too-short key is right.
+    "POST /v1/me/consents": "a generated Idempotency-Key may be shorter than its minLength",
+    "POST /v1/me/consents/withdrawals": "a generated Idempotency-Key may be shorter than its minLength",
 }
 schema = schemathesis.pytest.from_fixture("api_schema")
 EXAMPLES = settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
