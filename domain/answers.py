@@ -157,13 +157,17 @@ _ALL = All()
 
 class AnswerService:
     def __init__(
-        self, consultations: ConsultationService, rules: Sequence[ReviewRule], manual: ManualCatalogue
+        self,
+        consultations: ConsultationService,
+        rules: Sequence[ReviewRule],
+        manual: ManualCatalogue,
+        template_values: Callable[[Any, Consultation, str], Awaitable[dict[str, str]]] | None = None,
     ) -> None:
         self.consultations = consultations
         self.rules = tuple(rules)
         self.manual = manual
-        # Set by the composition root (domain/suggestions.py): the values a case fills a template with.
-        self.template_values: Callable[[Any, Consultation, str], Awaitable[dict[str, str]]] | None = None
+        # The values a case fills a template with (domain/suggestions.py TemplateValues); none, none recorded.
+        self.template_values = template_values
 
     async def _values(self, uow, c: Consultation, template: ManualRef | None) -> dict[str, str]:  # type: ignore[no-untyped-def]
         if template is None or self.template_values is None:

@@ -548,6 +548,7 @@ class ConsultationService:
         files: EvidenceFiles,
         desks: DeskDirectory,
         hasher: ImageHasher | None = None,
+        after_evidence: Callable[[Any, Consultation], Awaitable[Any]] | None = None,
     ) -> None:
         self.files = files
         self.hasher = hasher
@@ -558,9 +559,9 @@ class ConsultationService:
         self.triage = triage
         self.holidays = holidays
         self.policy = policy
-        # Set by the composition root: recomputes the consultation's clocks in the same unit of work when its
-        # evidence changes (domain/requests.py, RequestService.recompute).
-        self.after_evidence: Callable[[Any, Consultation], Awaitable[Any]] | None = None
+        # Recomputes the consultation's clocks in the same unit of work when its evidence changes
+        # (domain/requests.py, CaseClocks.recompute).
+        self.after_evidence = after_evidence
 
     # -- intake ------------------------------------------------------------------------------------
 

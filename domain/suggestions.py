@@ -16,6 +16,8 @@ from domain.actors import Actor
 from domain.calendar import JST
 from domain.clocks import ClockRules
 from domain.consultations import Consultation
+from domain.desks import DeskDirectory
+from domain.knowledge_model import Knowledge
 from domain.quality import ManualEntry
 
 PLACEHOLDER = re.compile(r"{(\w+)}")
@@ -107,19 +109,19 @@ def score(use: TemplateUse, c: Consultation) -> int:
     return 2 * len(use.categories & set(c.categories)) + len(use.outcomes & set(c.desired_outcomes))
 
 
-class SuggestionService:
-    def __init__(self, requests, uses: Sequence[TemplateUse]) -> None:  # type: ignore[no-untyped-def]
-        self.requests = requests
+class TemplateValues:
+    """What a case fills a template with. It needs no answer or request service, so the composition root
+    builds it first and gives it to both the answer service (a draft records its values) and the suggestions."""
+
+    def __init__(self, knowledge: Knowledge, desks: DeskDirectory, uses: Sequence[TemplateUse]) -> None:
+        self.knowledge = knowledge
+        self.desks = desks
         self.uses = {u.code: u for u in uses}
 
-    @property
-    def consultations(self):  # type: ignore[no-untyped-def]
-        return self.requests.consultations
-
-    async def values(self, uow, c: Consultation, template_code: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    async def __call__(self, uow, c: Consultation, template_code: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
         """What the case fills a template with, read in the caller's unit of work."""
         use = self.uses.get(template_code)
-        knowledge = self.consultations.knowledge
+        knowledge = self.knowledge
         values: dict[str, str] = {}
         owner = await uow.users.get(c.owner_id)
         if owner is not None and owner.display_name:
@@ -147,7 +149,7 @@ class SuggestionService:
         if url:
             values["url"] = url
         if use is not None and use.desk:
-            desks = await self.consultations.desks.resolve([use.desk], uow=uow)
+            desks = await self.desks.resolve([use.desk], uow=uow)
             if desks:
                 values["desk_name"] = desks[0].name_ja
                 if desks[0].phone:
@@ -158,6 +160,17 @@ class SuggestionService:
             if open_:
                 values["deadline"] = japanese_date(min(k.due_at for k in open_))
         return values
+
+
+class SuggestionService:
+    def __init__(self, requests, values: TemplateValues) -> None:  # type: ignore[no-untyped-def]
+        self.requests = requests
+        self.values = values
+        self.uses = values.uses
+
+    @property
+    def consultations(self):  # type: ignore[no-untyped-def]
+        return self.requests.consultations
 
     async def suggest(self, actor: Actor, consultation_id: uuid.UUID) -> list[Suggestion]:
         """For the staff working the case: the templates that fit it, best first, filled from it."""

@@ -153,10 +153,6 @@ def evidence_out(e: Evidence, rules: ClockRules | None = None, actor: Actor | No
     )
 
 
-def rules_of(c: Any) -> ClockRules | None:
-    return c.requests.rules if c.requests is not None else None
-
-
 def message_out(m: Message) -> MessageOut:
     return MessageOut(
         id=m.id, kind=m.kind, body=m.body, created_at=m.created_at, from_staff=m.kind.value != "consulter"
@@ -497,7 +493,7 @@ async def list_evidence(
     limit: LimitParam = 50,
 ) -> Page[EvidenceOut]:
     found = await c.consultations.evidence(actor, consultation_id, after=position(cursor), limit=limit + 1)
-    return page_of(found, limit, lambda e: evidence_out(e, rules_of(c), actor))
+    return page_of(found, limit, lambda e: evidence_out(e, c.requests.rules, actor))
 
 
 async def replay_evidence(
@@ -505,7 +501,7 @@ async def replay_evidence(
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
     return evidence_out(
-        await c.consultations.get_evidence(actor, consultation_id, evidence_id), rules_of(c), actor
+        await c.consultations.get_evidence(actor, consultation_id, evidence_id), c.requests.rules, actor
     ), {}
 
 
@@ -547,7 +543,9 @@ async def create_evidence(
             else None
         ),
     )
-    return evidence_out(await c.consultations.add_evidence(actor, consultation_id, item), rules_of(c), actor)
+    return evidence_out(
+        await c.consultations.add_evidence(actor, consultation_id, item), c.requests.rules, actor
+    )
 
 
 @router.get(
@@ -609,7 +607,7 @@ async def get_evidence(
     """The ETag is what a correction sends back in If-Match."""
     item = await c.consultations.get_evidence(actor, consultation_id, evidence_id)
     response.headers["ETag"] = etag_of(item.version)
-    return evidence_out(item, rules_of(c), actor)
+    return evidence_out(item, c.requests.rules, actor)
 
 
 @router.patch(
@@ -637,7 +635,7 @@ async def correct_evidence(
         expected_version=parse_if_match(if_match),
     )
     response.headers["ETag"] = etag_of(item.version)
-    return evidence_out(item, rules_of(c), actor)
+    return evidence_out(item, c.requests.rules, actor)
 
 
 @router.delete(
@@ -675,7 +673,7 @@ async def upload_evidence_file(
     if len(data) > c.settings.max_upload_bytes:
         raise BodyTooLarge()
     return evidence_out(
-        await c.consultations.attach_file(actor, consultation_id, evidence_id, data), rules_of(c), actor
+        await c.consultations.attach_file(actor, consultation_id, evidence_id, data), c.requests.rules, actor
     )
 
 
@@ -723,7 +721,7 @@ async def open_upload_slot(
     minor_images_never_accepted)."""
     return evidence_out(
         await c.consultations.open_upload_slot(actor, consultation_id, evidence_id, body.reason),
-        rules_of(c),
+        c.requests.rules,
         actor,
     )
 

@@ -148,11 +148,6 @@ def draft_of(body: LetterRevisionIn) -> Draft:
     )
 
 
-def _service(c: Any) -> LetterService:
-    assert c.letters is not None
-    return c.letters  # type: ignore[no-any-return]
-
-
 @router.get(
     "/v1/letter-forms",
     operation_id="letter_forms_list",
@@ -161,7 +156,7 @@ def _service(c: Any) -> LetterService:
 )
 async def list_letter_forms(c: ContainerDep) -> list[LetterFormOut]:
     """Public reference data: the forms follow the structure of the standard forms published by the 情報流通プラットフォーム対処法ガイドライン等検討協議会 (https://www.isplaw.jp/), in the centre's own words."""
-    return [form_out(f) for f in _service(c).catalogue.forms]
+    return [form_out(f) for f in c.letters.catalogue.forms]
 
 
 @router.get(
@@ -172,7 +167,7 @@ async def list_letter_forms(c: ContainerDep) -> list[LetterFormOut]:
     summary="The letters of a consultation, newest first (the consulter and the assigned staff)",
 )
 async def list_letters(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[LetterOut]:
-    letters = _service(c)
+    letters = c.letters
     return [letter_out(letters, x) for x in await letters.list(actor, consultation_id)]
 
 
@@ -180,7 +175,7 @@ async def replay_letter(
     actor: Actor, c: Any, letter_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    letters = _service(c)
+    letters = c.letters
     return letter_out(letters, await letters.get(actor, consultation_id, letter_id)), {}
 
 
@@ -197,7 +192,7 @@ async def create_letter(
     consultation_id: uuid.UUID, body: LetterIn, actor: Person, c: ContainerDep
 ) -> LetterOut:
     """The URLs, posting times (JST) and excerpts come from the chosen evidence items, which must belong to this consultation (any other id is refused as unknown_evidence). The guided fields (why the right is infringed, why disclosure is needed) are written by the person; empty ones are allowed in a draft and listed in missing_fields. Send an Idempotency-Key to retry safely."""
-    letters = _service(c)
+    letters = c.letters
     letter = await letters.create(actor, consultation_id, LetterKind(body.kind), draft_of(body))
     return letter_out(letters, letter)
 
@@ -212,7 +207,7 @@ async def create_letter(
 async def get_letter(
     consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> LetterOut:
-    letters = _service(c)
+    letters = c.letters
     return letter_out(letters, await letters.get(actor, consultation_id, letter_id))
 
 
@@ -226,7 +221,7 @@ async def get_letter(
 async def revise_letter(
     consultation_id: uuid.UUID, letter_id: uuid.UUID, body: LetterRevisionIn, actor: Person, c: ContainerDep
 ) -> LetterOut:
-    letters = _service(c)
+    letters = c.letters
     return letter_out(letters, await letters.revise(actor, consultation_id, letter_id, draft_of(body)))
 
 
@@ -240,7 +235,7 @@ async def revise_letter(
 async def submit_letter(
     consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> LetterOut:
-    letters = _service(c)
+    letters = c.letters
     return letter_out(letters, await letters.submit(actor, consultation_id, letter_id))
 
 
@@ -255,7 +250,7 @@ async def finalise_letter(
     consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> LetterOut:
     """A disclosure request (and a letter about private sexual images) is final only after the legal advisor approved its latest version: the answer review rules (review_rules.yaml) decide, applied to the case and the letter."""
-    letters = _service(c)
+    letters = c.letters
     return letter_out(letters, await letters.finalise(actor, consultation_id, letter_id))
 
 
@@ -276,7 +271,7 @@ async def letter_pdf(
     consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> Response:
     """Read the notice in the letter (GET) before sending: the recipient may forward the letter to the poster. The sender's name and address appear only as the person entered them."""
-    letters = _service(c)
+    letters = c.letters
     letter = await letters.get(actor, consultation_id, letter_id)
     final = letter.state is LetterState.final
     # Drawing the PDF is CPU work: off the event loop, so one download does not stall every other request.
@@ -322,7 +317,7 @@ async def letter_form_text(
     ],
 ) -> LetterFormTextOut:
     """Text is never cut: a field over its limit says so (fits false, over_by) and the person shortens it."""
-    letters = _service(c)
+    letters = c.letters
     letter = await letters.get(actor, consultation_id, letter_id)
     web = letters.web_form(service)
     fields = form_texts(letters.form(letter.kind), letter.latest.content, web)
@@ -362,7 +357,7 @@ async def letter_form_text(
     summary="Letters waiting for the legal advisor, longest waiting first",
 )
 async def letter_review_queue(actor: Person, c: ContainerDep) -> list[LetterQueueEntry]:
-    letters = _service(c)
+    letters = c.letters
     return [
         LetterQueueEntry(letter=letter_out(letters, x), waiting_since=x.submitted_at or x.created_at)
         for x in await letters.queue(actor)
@@ -380,7 +375,7 @@ async def decide_letter(
     letter_id: uuid.UUID, body: LetterDecisionIn, actor: Person, c: ContainerDep
 ) -> LetterOut:
     """Returning needs advice for the person. Only the legal advisor's approval of the latest version satisfies the review rules (disclosure requests)."""
-    letters = _service(c)
+    letters = c.letters
     return letter_out(
         letters, await letters.decide(actor, letter_id, body.decision == "approved", body.advice)
     )

@@ -11,17 +11,8 @@ from fastapi import APIRouter, Header, Request, Response, status
 from api.deps import Admin, ContainerDep, Person
 from api.schemas.common import problem_responses
 from api.schemas.line import DeadLetterOut, LinkNonceIn, LinkNonceOut, LinkStatusOut, WebhookAck
-from domain.errors import Unavailable
-from infra.container import Container
-from infra.line import LineBot
 
 router = APIRouter(tags=["line"])
-
-
-def _line(c: Container) -> LineBot:
-    if c.line is None:
-        raise Unavailable(60, "line_not_configured")
-    return c.line
 
 
 @router.post(
@@ -46,7 +37,7 @@ async def line_webhook(
 ) -> WebhookAck:
     # The raw bytes, before any parsing: the signature covers them exactly as sent.
     body = await request.body()
-    return WebhookAck(stored=await _line(c).receive(body, x_line_signature))
+    return WebhookAck(stored=await c.line.receive(body, x_line_signature))
 
 
 @router.post(
@@ -58,7 +49,7 @@ async def line_webhook(
 )
 async def create_link_nonce(body: LinkNonceIn, actor: Person, c: ContainerDep) -> LinkNonceOut:
     """Part of LINE's account-link flow: redirect the browser to the returned `redirect_url`; the accountLink event then consumes the nonce (10 minutes, single use)."""
-    made = await _line(c).create_link_nonce(actor, body.link_token)
+    made = await c.line.create_link_nonce(actor, body.link_token)
     return LinkNonceOut(nonce=made.nonce, redirect_url=made.redirect_url, expires_at=made.expires_at)
 
 
@@ -70,7 +61,7 @@ async def create_link_nonce(body: LinkNonceIn, actor: Person, c: ContainerDep) -
     summary="Consulters: whether this account is linked to a LINE user (the LINE user id is never shown)",
 )
 async def get_link(actor: Person, c: ContainerDep) -> LinkStatusOut:
-    found = await _line(c).link_status(actor)
+    found = await c.line.link_status(actor)
     return LinkStatusOut(linked=found.linked, linked_at=found.linked_at, following=found.following)
 
 
@@ -83,7 +74,7 @@ async def get_link(actor: Person, c: ContainerDep) -> LinkStatusOut:
     summary="Consulters: unlink LINE (no more notices on LINE); idempotent",
 )
 async def delete_link(actor: Person, c: ContainerDep) -> Response:
-    await _line(c).unlink(actor)
+    await c.line.unlink(actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -95,7 +86,7 @@ async def delete_link(actor: Person, c: ContainerDep) -> Response:
     summary="Admins: LINE messages that failed on every try (newest first, at most 100)",
 )
 async def list_dead_letters(actor: Admin, c: ContainerDep) -> list[DeadLetterOut]:
-    return [DeadLetterOut.model_validate(d) for d in await _line(c).dead_letters()]
+    return [DeadLetterOut.model_validate(d) for d in await c.line.dead_letters()]
 
 
 @router.post(
@@ -107,4 +98,4 @@ async def list_dead_letters(actor: Admin, c: ContainerDep) -> list[DeadLetterOut
     summary="Admins: send a dead letter again (as a push, with its original retry key)",
 )
 async def replay_dead_letter(dead_letter_id: uuid.UUID, actor: Admin, c: ContainerDep) -> DeadLetterOut:
-    return DeadLetterOut.model_validate(await _line(c).replay(dead_letter_id))
+    return DeadLetterOut.model_validate(await c.line.replay(dead_letter_id))

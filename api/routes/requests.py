@@ -56,11 +56,6 @@ IfMatch = Annotated[str | None, Header(max_length=100, description='ETag from GE
 RQ = "/{consultation_id}/requests"
 
 
-def service(c: Any) -> RequestService:
-    assert c.requests is not None
-    return c.requests  # type: ignore[no-any-return]
-
-
 def clock_out(rules: ClockRules, k: ComputedClock, now: datetime) -> ClockOut:
     rule = rules.rule(k.rule)
     assert rule is not None  # stored clocks come from the rules loaded at start
@@ -155,9 +150,9 @@ async def replay_request(
     actor: Actor, c: Any, request_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    view = await service(c).get(actor, consultation_id, request_id)
+    view = await c.requests.get(actor, consultation_id, request_id)
     response = Response()
-    body = detail_out(service(c), view, c.clock.now(), response)
+    body = detail_out(c.requests, view, c.clock.now(), response)
     location = f"/v1/consultations/{consultation_id}/requests/{request_id}"
     return body, {"location": location, "etag": response.headers["etag"]}
 
@@ -172,7 +167,7 @@ async def replay_request(
     "`consultation_id` says where they belong). The consulter and the staff who may see the case read them.",
 )
 async def list_requests(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[RequestOut]:
-    svc, now = service(c), c.clock.now()
+    svc, now = c.requests, c.clock.now()
     return [RequestOut(**request_out(svc, v, now)) for v in await svc.list(actor, consultation_id)]
 
 
@@ -189,7 +184,7 @@ async def create_request(
     consultation_id: uuid.UUID, body: RequestCreate, actor: Person, c: ContainerDep, response: Response
 ) -> RequestDetail:
     """A request starts as `drafted`. The target is a platform service from the reference data (its designation under 情報流通プラットフォーム対処法 starts the 7-day response clock once sent) or a free host or provider name. Evidence items must belong to this consultation (422 `unknown_evidence` otherwise, whatever the id is). Send an Idempotency-Key."""
-    svc = service(c)
+    svc = c.requests
     view = await svc.create(
         actor,
         consultation_id,
@@ -220,7 +215,7 @@ async def create_request(
 async def get_request(
     consultation_id: uuid.UUID, request_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
 ) -> RequestDetail:
-    svc = service(c)
+    svc = c.requests
     return detail_out(svc, await svc.get(actor, consultation_id, request_id), c.clock.now(), response)
 
 
@@ -241,7 +236,7 @@ async def update_request(
     if_match: IfMatch = None,
 ) -> RequestDetail:
     """Needs If-Match with the request's ETag. The clocks are recomputed from the changed facts."""
-    svc = service(c)
+    svc = c.requests
     changes = body.model_dump(exclude_unset=True)
     if "target" in changes:
         if body.target is None:
@@ -272,7 +267,7 @@ async def set_request_status(
     response: Response,
     if_match: IfMatch = None,
 ) -> RequestDetail:
-    svc = service(c)
+    svc = c.requests
     view = await svc.move(
         actor,
         consultation_id,
@@ -300,7 +295,7 @@ async def advise_request(
     c: ContainerDep,
     response: Response,
 ) -> RequestDetail:
-    svc = service(c)
+    svc = c.requests
     view = await svc.advise(actor, consultation_id, request_id, body.note)
     return detail_out(svc, view, c.clock.now(), response)
 
@@ -323,7 +318,7 @@ async def attach_reply(
     c: ContainerDep,
     response: Response,
 ) -> RequestDetail:
-    svc = service(c)
+    svc = c.requests
     view = await svc.attach_reply(actor, consultation_id, request_id, body.evidence_id)
     return detail_out(svc, view, c.clock.now(), response)
 
@@ -342,7 +337,7 @@ async def attach_reply(
     "and counting. A rule that does not apply gives no clock.",
 )
 async def list_clocks(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[ClockOut]:
-    svc, now = service(c), c.clock.now()
+    svc, now = c.requests, c.clock.now()
     return [clock_out(svc.rules, s.clock, now) for s in await svc.clocks(actor, consultation_id)]
 
 
@@ -354,7 +349,7 @@ async def list_clocks(consultation_id: uuid.UUID, actor: Person, c: ContainerDep
     summary="The dates clocks start from: when the person learnt of the offender and of the damage",
 )
 async def get_clock_facts(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> ClockFactsOut:
-    facts = await service(c).facts(actor, consultation_id)
+    facts = await c.requests.facts(actor, consultation_id)
     return ClockFactsOut(offender_known_on=facts.offender_known_on, damage_known_on=facts.damage_known_on)
 
 
@@ -369,7 +364,7 @@ async def set_clock_facts(
     consultation_id: uuid.UUID, body: ClockFactsIn, actor: Person, c: ContainerDep
 ) -> ClockFactsOut:
     """The consulter or the staff working the case. Dates in the future answer 422."""
-    facts = await service(c).set_facts(
+    facts = await c.requests.set_facts(
         actor, consultation_id, ClockFacts(body.offender_known_on, body.damage_known_on)
     )
     return ClockFactsOut(offender_known_on=facts.offender_known_on, damage_known_on=facts.damage_known_on)
@@ -395,7 +390,7 @@ async def overdue_clocks(
             after = ClockCursor(datetime.fromisoformat(position["d"]), uuid.UUID(position["id"]))
         except (KeyError, ValueError) as exc:
             raise ValidationFailed("invalid_cursor", field="cursor") from exc
-    svc, now = service(c), c.clock.now()
+    svc, now = c.requests, c.clock.now()
     found = await svc.overdue(actor, after=after, limit=limit + 1)
     items = []
     for entry in found[:limit]:
@@ -433,7 +428,7 @@ async def link_earlier(
     consultation_id: uuid.UUID, body: LinkIn, actor: Person, c: ContainerDep
 ) -> list[ConsultationOut]:
     now = c.clock.now()
-    chain = await service(c).link(actor, consultation_id, body.earlier_id)
+    chain = await c.requests.link(actor, consultation_id, body.earlier_id)
     return [ConsultationOut(**summary(x, now)) for x in chain]
 
 
@@ -448,7 +443,7 @@ async def earlier_consultations(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> list[ConsultationOut]:
     now = c.clock.now()
-    return [ConsultationOut(**summary(x, now)) for x in await service(c).related(actor, consultation_id)]
+    return [ConsultationOut(**summary(x, now)) for x in await c.requests.related(actor, consultation_id)]
 
 
 # -- answer templates ---------------------------------------------------------------------------------
@@ -469,7 +464,6 @@ async def earlier_consultations(
 async def suggest_templates(
     consultation_id: uuid.UUID, actor: Person, c: ContainerDep
 ) -> list[SuggestionOut]:
-    assert c.suggestions is not None
     return [
         SuggestionOut(
             template=s.template.code,

@@ -67,7 +67,6 @@ async def _read(
     suppress: bool,
     only: str | None = None,
 ) -> Statistics:
-    assert c.statistics is not None
     return await c.statistics.statistics(actor, fiscal_year, granularity, suppress=suppress, only=only)
 
 
