@@ -258,7 +258,7 @@ async def list_consultations(
     for bound in (created_from, created_to):
         if bound is not None and bound.tzinfo is None:
             raise ValidationFailed("timezone_required", field="created_from/created_to")
-    flt = QueueFilter(
+    queue_filter = QueueFilter(
         status=status_,
         category=category,
         urgent=urgent,
@@ -270,7 +270,7 @@ async def list_consultations(
         created_to=created_to,
         overdue=overdue,
     )
-    found = await c.consultations.list(actor, flt, after=position(cursor), limit=limit + 1)
+    found = await c.consultations.list(actor, queue_filter, after=position(cursor), limit=limit + 1)
     now = c.clock.now()
     return page_of(found, limit, lambda x: ConsultationOut(**summary(x, now)))
 

@@ -45,7 +45,7 @@ from domain.quality import Finding, ManualEntry, Period, Proposal, Sample
 router = APIRouter(tags=["quality"])
 # Codes, slugs and pseudonyms in the path: one line of text; an unknown one is 404.
 CodePath = Annotated[str, Path(max_length=64), SingleLine()]
-A = "/v1/consultations/{consultation_id}/answers"
+ANSWERS = "/v1/consultations/{consultation_id}/answers"
 ERRORS = problem_responses(401, 403, 404, 409, 422)
 
 
@@ -145,7 +145,7 @@ ToQ = Annotated[datetime, Query(alias="to", description="End of the period, excl
 
 
 @router.get(
-    A,
+    ANSWERS,
     operation_id="answers_list",
     summary="The answer drafts of a consultation, newest first (staff)",
     response_model=list[DraftOut],
@@ -163,7 +163,7 @@ async def replay_draft(
 
 
 @router.post(
-    A,
+    ANSWERS,
     operation_id="answers_create",
     status_code=status.HTTP_201_CREATED,
     response_model=DraftOut,
@@ -179,7 +179,7 @@ async def create_draft(consultation_id: uuid.UUID, body: DraftIn, actor: Person,
 
 
 @router.get(
-    A + "/{draft_id}",
+    ANSWERS + "/{draft_id}",
     operation_id="answers_get",
     summary="One answer draft with its versions and review state (staff)",
     response_model=DraftOut,
@@ -192,7 +192,7 @@ async def get_draft(
 
 
 @router.post(
-    A + "/{draft_id}/versions",
+    ANSWERS + "/{draft_id}/versions",
     operation_id="answers_revise",
     response_model=DraftOut,
     responses=ERRORS,
@@ -208,7 +208,7 @@ async def revise_draft(
 
 
 @router.post(
-    A + "/{draft_id}/submit",
+    ANSWERS + "/{draft_id}/submit",
     operation_id="answers_submit",
     response_model=DraftOut,
     responses=ERRORS,
@@ -222,7 +222,7 @@ async def submit_draft(
 
 
 @router.post(
-    A + "/{draft_id}/publish",
+    ANSWERS + "/{draft_id}/publish",
     operation_id="answers_publish",
     response_model=DraftOut,
     responses=ERRORS,

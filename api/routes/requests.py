@@ -53,7 +53,7 @@ router = APIRouter(prefix="/v1/consultations", tags=["requests"])
 clocks_router = APIRouter(prefix="/v1/clocks", tags=["requests"])
 
 IfMatch = Annotated[str | None, Header(max_length=100, description='ETag from GET, e.g. "v3"')]
-RQ = "/{consultation_id}/requests"
+REQUESTS = "/{consultation_id}/requests"
 
 
 def clock_out(rules: ClockRules, k: ComputedClock, now: datetime) -> ClockOut:
@@ -158,7 +158,7 @@ async def replay_request(
 
 
 @router.get(
-    RQ,
+    REQUESTS,
     operation_id="requests_list",
     response_model=list[RequestOut],
     responses=problem_responses(401, 403, 404),
@@ -172,7 +172,7 @@ async def list_requests(consultation_id: uuid.UUID, actor: Person, c: ContainerD
 
 
 @router.post(
-    RQ,
+    REQUESTS,
     operation_id="requests_create",
     status_code=status.HTTP_201_CREATED,
     response_model=RequestDetail,
@@ -206,7 +206,7 @@ async def create_request(
 
 
 @router.get(
-    RQ + "/{request_id}",
+    REQUESTS + "/{request_id}",
     operation_id="requests_get",
     response_model=RequestDetail,
     responses=problem_responses(401, 403, 404),
@@ -220,7 +220,7 @@ async def get_request(
 
 
 @router.patch(
-    RQ + "/{request_id}",
+    REQUESTS + "/{request_id}",
     operation_id="requests_update",
     response_model=RequestDetail,
     responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
@@ -249,7 +249,7 @@ async def update_request(
 
 
 @router.post(
-    RQ + "/{request_id}/status",
+    REQUESTS + "/{request_id}/status",
     operation_id="requests_set_status",
     response_model=RequestDetail,
     responses=problem_responses(401, 403, 404, 409, 412, 422),
@@ -281,7 +281,7 @@ async def set_request_status(
 
 
 @router.post(
-    RQ + "/{request_id}/advice",
+    REQUESTS + "/{request_id}/advice",
     operation_id="requests_advise",
     response_model=RequestDetail,
     responses=problem_responses(401, 403, 404, 422),
@@ -301,7 +301,7 @@ async def advise_request(
 
 
 @router.post(
-    RQ + "/{request_id}/replies",
+    REQUESTS + "/{request_id}/replies",
     operation_id="requests_attach_reply",
     response_model=RequestDetail,
     responses=problem_responses(401, 403, 404, 409, 422),
