@@ -10,14 +10,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from domain.actors import Actor
 from domain.calendar import JST
 from domain.clocks import ClockRules
 from domain.consultations import Consultation
-from domain.desks import DeskDirectory
-from domain.knowledge_model import Knowledge
+from domain.knowledge_model import Desk, Knowledge
 from domain.quality import ManualEntry
 
 PLACEHOLDER = re.compile(r"{(\w+)}")
@@ -109,11 +108,15 @@ def score(use: TemplateUse, c: Consultation) -> int:
     return 2 * len(use.categories & set(c.categories)) + len(use.outcomes & set(c.desired_outcomes))
 
 
+class DeskResolver(Protocol):
+    async def resolve(self, codes: Sequence[str], *, uow: Any = None) -> Sequence[Desk]: ...
+
+
 class TemplateValues:
     """What a case fills a template with. It needs no answer or request service, so the composition root
     builds it first and gives it to both the answer service (a draft records its values) and the suggestions."""
 
-    def __init__(self, knowledge: Knowledge, desks: DeskDirectory, uses: Sequence[TemplateUse]) -> None:
+    def __init__(self, knowledge: Knowledge, desks: DeskResolver, uses: Sequence[TemplateUse]) -> None:
         self.knowledge = knowledge
         self.desks = desks
         self.uses = {u.code: u for u in uses}
