@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from domain.actors import Actor, Role
-from domain.consultations import OPEN_STATUSES, Consultation, ConsultationService
+from domain.consultations import OPEN_STATUSES, Consultation, ConsultationService, Cursor
 from domain.errors import Forbidden, InvalidState, NotFound, PreconditionFailed, ValidationFailed
 from domain.policy import All
 
@@ -136,7 +136,9 @@ class AnswerRepository(Protocol):
 
     async def get(self, draft_id: uuid.UUID) -> AnswerDraft | None: ...
 
-    async def for_consultation(self, consultation_id: uuid.UUID) -> list[AnswerDraft]: ...
+    async def for_consultation(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[AnswerDraft]: ...
 
     async def save_state(self, draft: AnswerDraft, expected_version: int) -> bool: ...
 
@@ -144,7 +146,11 @@ class AnswerRepository(Protocol):
 
     async def add_review(self, review: Review) -> None: ...
 
-    async def awaiting_review(self) -> list[AnswerDraft]: ...
+    async def awaiting_review(
+        self, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[AnswerDraft]:
+        """Longest waiting first (by submitted_at, else created_at, then id), `limit` after the cursor."""
+        ...
 
 
 class ManualCatalogue(Protocol):
@@ -310,10 +316,18 @@ class AnswerService:
             c = await self._load_for_author(uow, actor, consultation_id)
             return await self._draft(uow, c, draft_id)
 
-    async def list(self, actor: Actor, consultation_id: uuid.UUID) -> list[AnswerDraft]:
+    async def list(
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
+    ) -> list[AnswerDraft]:
+        """Oldest first, `limit` after the cursor."""
         async with self.uow() as uow:
             c = await self._load_for_author(uow, actor, consultation_id)
-            return await uow.answers.for_consultation(c.id)  # type: ignore[no-any-return]
+            return await uow.answers.for_consultation(c.id, after=after, limit=limit)  # type: ignore[no-any-return]
 
     async def submit(self, actor: Actor, consultation_id: uuid.UUID, draft_id: uuid.UUID) -> AnswerDraft:
         """Send to the legal advisor. Allowed for any draft: a consultant may always ask for advice."""
@@ -371,18 +385,21 @@ class AnswerService:
         if actor.role is not Role.legal_advisor:
             raise Forbidden("role_not_allowed")
 
-    async def queue(self, actor: Actor) -> list[QueueEntry]:
+    async def queue(
+        self, actor: Actor, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[QueueEntry]:
+        """Longest waiting first, `limit` after the cursor."""
         self._ensure_advisor(actor)
         now = self._now()
         async with self.uow() as uow:
-            drafts = await uow.answers.awaiting_review()
+            drafts = await uow.answers.awaiting_review(after=after, limit=limit)
             # One lookup for the whole queue (it was one per item).
             cases = await uow.consultations.many([d.consultation_id for d in drafts], _ALL)
             entries = []
             for draft in drafts:
                 waited = int((now - (draft.submitted_at or draft.created_at)).total_seconds())
                 entries.append(QueueEntry(draft, cases[draft.consultation_id], waited))
-        return sorted(entries, key=lambda e: -e.waiting_seconds)
+        return entries
 
     async def for_review(self, actor: Actor, draft_id: uuid.UUID) -> tuple[AnswerDraft, Consultation]:
         """The advisor reads the draft with its consultation, only while it waits for review."""

@@ -14,7 +14,7 @@ from typing import Any
 from domain.actors import Actor, Role
 from domain.anonymise import MASKS, Masker, suppress_small
 from domain.calendar import JST
-from domain.consultations import Consultation, MessageKind
+from domain.consultations import Consultation, Cursor, MessageKind
 from domain.errors import Conflict, Forbidden, InvalidState, NotFound, ValidationFailed
 from domain.policy import All
 
@@ -26,6 +26,20 @@ RUBRIC = ("accuracy", "timeliness", "tone", "referral_fit")
 def ensure_role(actor: Actor, roles: frozenset[Role]) -> None:
     if actor.role not in roles:
         raise Forbidden("role_not_allowed")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """Who did what to which object, when: ids and codes only, never case text."""
+
+    id: uuid.UUID
+    at: datetime
+    actor_id: uuid.UUID | None
+    actor_role: str | None
+    action: str
+    object_type: str
+    object_id: str
+    detail: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,8 +496,15 @@ class QualityService:
         }
 
     async def trail(
-        self, actor: Actor, object_type: str | None, object_id: str | None, limit: int
-    ) -> list[dict[str, Any]]:
+        self,
+        actor: Actor,
+        object_type: str | None,
+        object_id: str | None,
+        *,
+        after: Cursor | None = None,
+        limit: int,
+    ) -> list[AuditEvent]:
+        """Newest first, `limit` events after the cursor (a position of the same filter's earlier page)."""
         ensure_role(actor, frozenset({Role.supervisor, Role.admin}))
         async with self.uow() as uow:
-            return await uow.quality.trail(object_type, object_id, limit)  # type: ignore[no-any-return]
+            return await uow.quality.trail(object_type, object_id, after=after, limit=limit)  # type: ignore[no-any-return]

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from api.deps import ContainerDep, Person
 from api.idempotency import idempotent
-from api.schemas.common import problem_responses
+from api.pagination import CursorParam, LimitParam, page_by, page_of, position
+from api.schemas.common import Page, problem_responses
 from api.schemas.letters import (
     FormFieldOut,
     FormTextOut,
@@ -162,13 +163,19 @@ async def list_letter_forms(c: ContainerDep) -> list[LetterFormOut]:
 @router.get(
     L,
     operation_id="letters_list",
-    response_model=list[LetterOut],
+    response_model=Page[LetterOut],
     responses=ERRORS,
     summary="The letters of a consultation, newest first (the consulter and the assigned staff)",
 )
-async def list_letters(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[LetterOut]:
-    letters = c.letters
-    return [letter_out(letters, x) for x in await letters.list(actor, consultation_id)]
+async def list_letters(
+    consultation_id: uuid.UUID,
+    actor: Person,
+    c: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 25,
+) -> Page[LetterOut]:
+    found = await c.letters.list(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    return page_of(found, limit, lambda x: letter_out(c.letters, x))
 
 
 async def replay_letter(
@@ -352,16 +359,24 @@ async def letter_form_text(
 @router.get(
     "/v1/letter-reviews",
     operation_id="letter_reviews_queue",
-    response_model=list[LetterQueueEntry],
-    responses=problem_responses(401, 403),
+    response_model=Page[LetterQueueEntry],
+    responses=problem_responses(401, 403, 422),
     summary="Letters waiting for the legal advisor, longest waiting first",
 )
-async def letter_review_queue(actor: Person, c: ContainerDep) -> list[LetterQueueEntry]:
-    letters = c.letters
-    return [
-        LetterQueueEntry(letter=letter_out(letters, x), waiting_since=x.submitted_at or x.created_at)
-        for x in await letters.queue(actor)
-    ]
+async def letter_review_queue(
+    actor: Person, c: ContainerDep, cursor: CursorParam = None, limit: LimitParam = 50
+) -> Page[LetterQueueEntry]:
+    found = await c.letters.queue(
+        actor, after=position(cursor), limit=limit
+    )  # gives limit + 1 when more follow
+    return page_by(
+        found,
+        limit,
+        lambda x: LetterQueueEntry(
+            letter=letter_out(c.letters, x), waiting_since=x.submitted_at or x.created_at
+        ),
+        lambda x: (x.submitted_at or x.created_at, x.id),
+    )
 
 
 @router.post(

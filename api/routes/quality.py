@@ -11,7 +11,8 @@ from fastapi import APIRouter, Path, Query, Request, status
 
 from api.deps import ContainerDep, Person
 from api.idempotency import idempotent
-from api.schemas.common import problem_responses
+from api.pagination import CursorParam, LimitParam, page_by, page_of, position
+from api.schemas.common import Page, problem_responses
 from api.schemas.quality import (
     AnonymisedCaseOut,
     AnswerVersionOut,
@@ -147,12 +148,19 @@ ToQ = Annotated[datetime, Query(alias="to", description="End of the period, excl
 @router.get(
     ANSWERS,
     operation_id="answers_list",
-    summary="The answer drafts of a consultation, newest first (staff)",
-    response_model=list[DraftOut],
+    summary="The answer drafts of a consultation, oldest first (staff)",
+    response_model=Page[DraftOut],
     responses=ERRORS,
 )
-async def list_drafts(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[DraftOut]:
-    return [draft_out(d) for d in await c.answers.list(actor, consultation_id)]
+async def list_drafts(
+    consultation_id: uuid.UUID,
+    actor: Person,
+    c: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 25,
+) -> Page[DraftOut]:
+    found = await c.answers.list(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    return page_of(found, limit, draft_out)
 
 
 async def replay_draft(
@@ -241,22 +249,27 @@ async def publish_draft(
 @router.get(
     "/v1/reviews",
     operation_id="reviews_queue",
-    response_model=list[ReviewQueueEntry],
-    responses=problem_responses(401, 403),
+    response_model=Page[ReviewQueueEntry],
+    responses=problem_responses(401, 403, 422),
     summary="The legal advisor's queue, longest waiting first",
 )
-async def review_queue(actor: Person, c: ContainerDep) -> list[ReviewQueueEntry]:
-    return [
-        ReviewQueueEntry(
+async def review_queue(
+    actor: Person, c: ContainerDep, cursor: CursorParam = None, limit: LimitParam = 50
+) -> Page[ReviewQueueEntry]:
+    found = await c.answers.queue(actor, after=position(cursor), limit=limit + 1)
+    return page_by(
+        found,
+        limit,
+        lambda e: ReviewQueueEntry(
             draft_id=e.draft.id,
             consultation_id=e.consultation.id,
             review_reasons=e.draft.review_reasons,
             waiting_seconds=e.waiting_seconds,
             categories=e.consultation.categories,
             urgent=e.consultation.urgent,
-        )
-        for e in await c.answers.queue(actor)
-    ]
+        ),
+        lambda e: (e.draft.submitted_at or e.draft.created_at, e.draft.id),
+    )
 
 
 @router.get(
@@ -524,15 +537,17 @@ async def council_statistics(actor: Person, c: ContainerDep, start: FromQ, end: 
 @router.get(
     "/v1/audit-events",
     operation_id="audit_events_list",
-    response_model=list[AuditEventOut],
+    response_model=Page[AuditEventOut],
     responses=problem_responses(401, 403, 422),
-    summary="The trail of staff actions (ids only)",
+    summary="The trail of staff actions (ids only), newest first",
 )
 async def audit_events(
     actor: Person,
     c: ContainerDep,
     object_type: Annotated[str | None, Query(max_length=32), SingleLine()] = None,
     object_id: Annotated[str | None, Query(max_length=64), SingleLine()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[AuditEventOut]:
-    return [AuditEventOut(**e) for e in await c.quality.trail(actor, object_type, object_id, limit)]
+    cursor: CursorParam = None,
+    limit: LimitParam = 100,
+) -> Page[AuditEventOut]:
+    found = await c.quality.trail(actor, object_type, object_id, after=position(cursor), limit=limit + 1)
+    return page_by(found, limit, AuditEventOut.model_validate, lambda e: (e.at, e.id))

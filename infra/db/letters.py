@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.consultations import Cursor
 from domain.letters import (
     Letter,
     LetterContent,
@@ -20,6 +21,7 @@ from domain.letters import (
     LetterVersion,
     Sender,
 )
+from infra.db.paging import keyset
 from infra.db.tables_letters import LetterReviewRow, LetterRow, LetterVersionRow
 
 
@@ -170,31 +172,20 @@ class SqlLetters:
         found = await self._hydrate([row] if row else [])
         return found[0] if found else None
 
-    async def for_consultation(self, consultation_id: uuid.UUID) -> list[Letter]:
-        rows = (
-            (
-                await self.db.execute(
-                    select(LetterRow)
-                    .where(LetterRow.consultation_id == consultation_id)
-                    .order_by(LetterRow.created_at.desc(), LetterRow.id)  # type: ignore[attr-defined]
-                )
-            )
-            .scalars()
-            .all()
-        )
-        return await self._hydrate(rows)
+    async def for_consultation(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Letter]:
+        L = LetterRow
+        query = select(L).where(L.consultation_id == consultation_id)
+        query = keyset(query, L.created_at, L.id, after, limit, newest_first=True)
+        return await self._hydrate((await self.db.execute(query)).scalars().all())
 
-    async def awaiting_review(self) -> list[Letter]:
-        rows = (
-            (
-                await self.db.execute(
-                    select(LetterRow).where(LetterRow.state == LetterState.awaiting_review.value)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        return await self._hydrate(rows)
+    async def awaiting_review(self, *, after: Cursor | None = None, limit: int | None = None) -> list[Letter]:
+        """Longest waiting first: by the time the letter was sent for review."""
+        L = LetterRow
+        query = select(L).where(L.state == LetterState.awaiting_review.value)
+        query = keyset(query, func.coalesce(L.submitted_at, L.created_at), L.id, after, limit)
+        return await self._hydrate((await self.db.execute(query)).scalars().all())
 
     async def save_state(self, letter: Letter, expected_version: int) -> bool:
         result = await self.db.execute(

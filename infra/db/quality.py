@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.actors import Actor
 from domain.answers import AnswerDraft, AnswerVersion, DraftState, ManualRef, Review
-from domain.consultations import OPEN_STATUSES, Status
+from domain.consultations import OPEN_STATUSES, Cursor, Status
 from domain.ports import Clock
-from domain.quality import Finding, ManualEntry, Overview, Proposal, Sample, StaleUse
+from domain.quality import AuditEvent, Finding, ManualEntry, Overview, Proposal, Sample, StaleUse
 from infra.db.custody import SqlCustody
+from infra.db.paging import keyset
 from infra.db.tables import (
     ConsultationCategoryRow,
     ConsultationRow,
@@ -118,31 +119,25 @@ class SqlAnswers:
         found = await self._hydrate([row] if row else [])
         return found[0] if found else None
 
-    async def for_consultation(self, consultation_id: uuid.UUID) -> list[AnswerDraft]:
-        rows = (
-            (
-                await self.db.execute(
-                    select(AnswerDraftRow)
-                    .where(AnswerDraftRow.consultation_id == consultation_id)
-                    .order_by(AnswerDraftRow.created_at)
-                )
-            )
-            .scalars()
-            .all()
+    async def for_consultation(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[AnswerDraft]:
+        D = AnswerDraftRow
+        query = keyset(
+            select(D).where(D.consultation_id == consultation_id), D.created_at, D.id, after, limit
         )
-        return await self._hydrate(rows)
+        return await self._hydrate((await self.db.execute(query)).scalars().all())
 
-    async def awaiting_review(self) -> list[AnswerDraft]:
-        rows = (
-            (
-                await self.db.execute(
-                    select(AnswerDraftRow).where(AnswerDraftRow.state == DraftState.awaiting_review.value)
-                )
-            )
-            .scalars()
-            .all()
+    async def awaiting_review(
+        self, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[AnswerDraft]:
+        """Longest waiting first: by the time the draft was sent for review."""
+        D = AnswerDraftRow
+        waiting_since = func.coalesce(D.submitted_at, D.created_at)
+        query = select(D).where(D.state == DraftState.awaiting_review.value)
+        return await self._hydrate(
+            (await self.db.execute(keyset(query, waiting_since, D.id, after, limit))).scalars().all()
         )
-        return await self._hydrate(rows)
 
     async def save_state(self, draft: AnswerDraft, expected_version: int) -> bool:
         result = await self.db.execute(
@@ -537,23 +532,27 @@ class SqlQuality:
                     found[did] = StaleUse(cid, did, state, int(ref["version"]), current)
         return list(found.values())
 
-    async def trail(self, object_type: str | None, object_id: str | None, limit: int) -> list[dict[str, Any]]:
+    async def trail(
+        self, object_type: str | None, object_id: str | None, *, after: Cursor | None, limit: int
+    ) -> list[AuditEvent]:
         A = AuditEventRow
-        query = select(A).order_by(A.at.desc()).limit(limit)  # type: ignore[attr-defined]
+        query = select(A)
         if object_type:
             query = query.where(A.object_type == object_type)
         if object_id:
             query = query.where(A.object_id == object_id)
+        query = keyset(query, A.at, A.id, after, limit, newest_first=True)
         return [
-            {
-                "at": r.at,
-                "actor_id": r.actor_id,
-                "actor_role": r.actor_role,
-                "action": r.action,
-                "object_type": r.object_type,
-                "object_id": r.object_id,
-                "detail": r.detail,
-            }
+            AuditEvent(
+                id=r.id,
+                at=r.at,
+                actor_id=r.actor_id,
+                actor_role=r.actor_role,
+                action=r.action,
+                object_type=r.object_type,
+                object_id=r.object_id,
+                detail=r.detail,
+            )
             for r in (await self.db.execute(query)).scalars()
         ]
 
