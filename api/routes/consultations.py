@@ -181,11 +181,13 @@ def intake_out(result: IntakeResult, response: Response, now: datetime) -> Intak
 
 
 async def replay_intake(
-    actor: Actor, c: Any, consultation_id: uuid.UUID, _: Request
+    actor: Actor, container: Any, consultation_id: uuid.UUID, _: Request
 ) -> tuple[Any, dict[str, str]]:
     response = Response()
-    result = await c.consultations.intake_result(await c.consultations.get(actor, consultation_id))
-    body = intake_out(result, response, c.clock.now())
+    result = await container.consultations.intake_result(
+        await container.consultations.get(actor, consultation_id)
+    )
+    body = intake_out(result, response, container.clock.now())
     return body, {k: v for k, v in response.headers.items() if k in ("location", "etag")}
 
 
@@ -199,7 +201,7 @@ async def replay_intake(
     dependencies=[idempotent("consultations_create", "consultation", replay_intake)],
 )
 async def create_consultation(
-    body: ConsultationCreate, actor: Person, c: ContainerDep, response: Response
+    body: ConsultationCreate, actor: Person, container: ContainerDep, response: Response
 ) -> IntakeOut:
     """Consent to the current terms (`terms_version` from GET /v1/intake-options) and to the handling of sensitive personal data is required. Urgency flags come from the narrative and categories, and the answer lists the emergency desks. The first-answer due time counts Japanese business days. Send an Idempotency-Key: a retry with the same key answers the first 201 again and never makes a second consultation."""
     intake = Intake(
@@ -217,7 +219,7 @@ async def create_consultation(
         agreed_to_terms=body.consent.terms,
         agreed_to_sensitive_data=body.consent.sensitive_data,
     )
-    return intake_out(await c.consultations.open(actor, intake), response, c.clock.now())
+    return intake_out(await container.consultations.open(actor, intake), response, container.clock.now())
 
 
 @router.get(
@@ -229,7 +231,7 @@ async def create_consultation(
 )
 async def list_consultations(
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     category: Annotated[str | None, Query(max_length=64), SingleLine()] = None,
     urgent: bool | None = None,
@@ -270,8 +272,8 @@ async def list_consultations(
         created_to=created_to,
         overdue=overdue,
     )
-    found = await c.consultations.list(actor, queue_filter, after=position(cursor), limit=limit + 1)
-    now = c.clock.now()
+    found = await container.consultations.list(actor, queue_filter, after=position(cursor), limit=limit + 1)
+    now = container.clock.now()
     return page_of(found, limit, lambda x: ConsultationOut(**summary(x, now)))
 
 
@@ -283,10 +285,10 @@ async def list_consultations(
     responses=problem_responses(401, 403, 404),
 )
 async def get_consultation(
-    consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep, response: Response
 ) -> ConsultationDetail:
-    consultation = await c.consultations.get(actor, consultation_id)
-    return detail_with_etag(response, consultation, c.clock.now())
+    consultation = await container.consultations.get(actor, consultation_id)
+    return detail_with_etag(response, consultation, container.clock.now())
 
 
 @router.patch(
@@ -300,15 +302,15 @@ async def update_consultation(
     consultation_id: uuid.UUID,
     body: ConsultationUpdate,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> ConsultationDetail:
     """Needs If-Match with the ETag of the version being changed (412 when someone changed it first, 428 without it). Consulters change their own account of the case; staff change priority and categories."""
-    consultation = await c.consultations.update(
+    consultation = await container.consultations.update(
         actor, consultation_id, body.model_dump(exclude_unset=True), expected_version=parse_if_match(if_match)
     )
-    return detail_with_etag(response, consultation, c.clock.now())
+    return detail_with_etag(response, consultation, container.clock.now())
 
 
 @router.post(
@@ -322,15 +324,15 @@ async def assign_consultation(
     consultation_id: uuid.UUID,
     body: AssignIn,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> ConsultationDetail:
     """A consultant may only take a case for themselves; a supervisor assigns anyone who works cases. Needs If-Match."""
-    consultation = await c.consultations.assign(
+    consultation = await container.consultations.assign(
         actor, consultation_id, body.assignee_id, expected_version=parse_if_match(if_match)
     )
-    return detail_with_etag(response, consultation, c.clock.now())
+    return detail_with_etag(response, consultation, container.clock.now())
 
 
 @router.post(
@@ -341,12 +343,16 @@ async def assign_consultation(
     responses=problem_responses(401, 403, 404, 409, 412, 428),
 )
 async def close_consultation(
-    consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response, if_match: IfMatch = None
+    consultation_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ConsultationDetail:
-    consultation = await c.consultations.close(
+    consultation = await container.consultations.close(
         actor, consultation_id, expected_version=parse_if_match(if_match)
     )
-    return detail_with_etag(response, consultation, c.clock.now())
+    return detail_with_etag(response, consultation, container.clock.now())
 
 
 @router.post(
@@ -357,10 +363,10 @@ async def close_consultation(
     summary="Reopen a closed consultation within the window",
 )
 async def reopen_consultation(
-    consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep, response: Response
 ) -> ConsultationDetail:
-    consultation = await c.consultations.reopen(actor, consultation_id)
-    return detail_with_etag(response, consultation, c.clock.now())
+    consultation = await container.consultations.reopen(actor, consultation_id)
+    return detail_with_etag(response, consultation, container.clock.now())
 
 
 @router.post(
@@ -371,10 +377,10 @@ async def reopen_consultation(
     summary="The consulter withdraws the consultation",
 )
 async def withdraw_consultation(
-    consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep, response: Response
 ) -> ConsultationDetail:
-    consultation = await c.consultations.withdraw(actor, consultation_id)
-    return detail_with_etag(response, consultation, c.clock.now())
+    consultation = await container.consultations.withdraw(actor, consultation_id)
+    return detail_with_etag(response, consultation, container.clock.now())
 
 
 @router.get(
@@ -385,10 +391,10 @@ async def withdraw_consultation(
     summary="Every status transition: who (staff or not), when",
 )
 async def consultation_history(
-    consultation_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> list[TransitionOut]:
-    consultation = await c.consultations.get(actor, consultation_id)
-    transitions = await c.consultations.history(actor, consultation_id)
+    consultation = await container.consultations.get(actor, consultation_id)
+    transitions = await container.consultations.history(actor, consultation_id)
     return [
         TransitionOut(
             from_status=t.from_status,
@@ -413,19 +419,21 @@ async def consultation_history(
 async def list_messages(
     consultation_id: uuid.UUID,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     cursor: CursorParam = None,
     limit: LimitParam = 50,
 ) -> Page[MessageOut]:
-    found = await c.consultations.messages(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    found = await container.consultations.messages(
+        actor, consultation_id, after=position(cursor), limit=limit + 1
+    )
     return page_of(found, limit, message_out)
 
 
 async def replay_message(
-    actor: Actor, c: Any, message_id: uuid.UUID, request: Request
+    actor: Actor, container: Any, message_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    return message_out(await c.consultations.get_message(actor, consultation_id, message_id)), {}
+    return message_out(await container.consultations.get_message(actor, consultation_id, message_id)), {}
 
 
 @router.post(
@@ -439,9 +447,9 @@ async def replay_message(
     "thread answers 404.",
 )
 async def mark_messages_read(
-    consultation_id: uuid.UUID, body: MessagesReadIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, body: MessagesReadIn, actor: Person, container: ContainerDep
 ) -> ReadStateOut:
-    unread = await c.consultations.mark_read(actor, consultation_id, body.up_to)
+    unread = await container.consultations.mark_read(actor, consultation_id, body.up_to)
     return ReadStateOut(unread_answers=unread)
 
 
@@ -460,9 +468,9 @@ async def mark_messages_read(
     ),
 )
 async def post_message(
-    consultation_id: uuid.UUID, body: MessageIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, body: MessageIn, actor: Person, container: ContainerDep
 ) -> MessageOut:
-    posted = await c.consultations.post_message(actor, consultation_id, body.body, body.kind)
+    posted = await container.consultations.post_message(actor, consultation_id, body.body, body.kind)
     out = message_out(posted.message)
     if not posted.urgency:
         return out
@@ -488,20 +496,24 @@ async def post_message(
 async def list_evidence(
     consultation_id: uuid.UUID,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     cursor: CursorParam = None,
     limit: LimitParam = 50,
 ) -> Page[EvidenceOut]:
-    found = await c.consultations.evidence(actor, consultation_id, after=position(cursor), limit=limit + 1)
-    return page_of(found, limit, lambda e: evidence_out(e, c.requests.rules, actor))
+    found = await container.consultations.evidence(
+        actor, consultation_id, after=position(cursor), limit=limit + 1
+    )
+    return page_of(found, limit, lambda e: evidence_out(e, container.requests.rules, actor))
 
 
 async def replay_evidence(
-    actor: Actor, c: Any, evidence_id: uuid.UUID, request: Request
+    actor: Actor, container: Any, evidence_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
     return evidence_out(
-        await c.consultations.get_evidence(actor, consultation_id, evidence_id), c.requests.rules, actor
+        await container.consultations.get_evidence(actor, consultation_id, evidence_id),
+        container.requests.rules,
+        actor,
     ), {}
 
 
@@ -515,14 +527,14 @@ async def replay_evidence(
     dependencies=[idempotent("evidence_create", "evidence", replay_evidence)],
 )
 async def create_evidence(
-    consultation_id: uuid.UUID, body: EvidenceIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, body: EvidenceIn, actor: Person, container: ContainerDep
 ) -> EvidenceOut:
     """The URL is stored as text and never fetched by the server. Send an Idempotency-Key to retry safely."""
     item = Evidence(
         id=uuid.uuid4(),
         consultation_id=consultation_id,
         created_by=actor.require_user_id(),
-        created_at=c.clock.now(),
+        created_at=container.clock.now(),
         url=body.url,
         platform=body.platform,
         posted_at=body.posted_at,
@@ -544,7 +556,9 @@ async def create_evidence(
         ),
     )
     return evidence_out(
-        await c.consultations.add_evidence(actor, consultation_id, item), c.requests.rules, actor
+        await container.consultations.add_evidence(actor, consultation_id, item),
+        container.requests.rules,
+        actor,
     )
 
 
@@ -570,7 +584,7 @@ async def create_evidence(
 async def evidence_bundle(
     consultation_id: uuid.UUID,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     originals: Annotated[
         bool,
         Query(description="Include the originals as received (the consulter only; staff are answered 403)"),
@@ -582,7 +596,7 @@ async def evidence_bundle(
     files under `files/`, the originals under `originals/` when the consulter asks (`originals=true`), the
     chain under `custody/` and `report.pdf`, a report in Japanese that lists every item and explains how to
     check the hashes. The export is recorded on the chain before the bundle is written."""
-    bundle = await c.consultations.evidence_bundle(actor, consultation_id, originals=originals)
+    bundle = await container.consultations.evidence_bundle(actor, consultation_id, originals=originals)
     spooled = await anyio.to_thread.run_sync(spool, bundle)
     return StreamingResponse(
         iterate_in_threadpool(chunks(spooled)),
@@ -602,12 +616,16 @@ async def evidence_bundle(
     responses=problem_responses(401, 403, 404),
 )
 async def get_evidence(
-    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
+    consultation_id: uuid.UUID,
+    evidence_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    response: Response,
 ) -> EvidenceOut:
     """The ETag is what a correction sends back in If-Match."""
-    item = await c.consultations.get_evidence(actor, consultation_id, evidence_id)
+    item = await container.consultations.get_evidence(actor, consultation_id, evidence_id)
     response.headers["ETag"] = etag_of(item.version)
-    return evidence_out(item, c.requests.rules, actor)
+    return evidence_out(item, container.requests.rules, actor)
 
 
 @router.patch(
@@ -622,12 +640,12 @@ async def correct_evidence(
     evidence_id: uuid.UUID,
     body: EvidenceCorrection,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> EvidenceOut:
     """By the consulter or the staff working the case, with If-Match from GET …/evidence/{id} (412 when someone corrected it first, 428 without it). The chain of custody records which fields changed and the SHA-256 of their earlier values. The file and image hashes are not corrected."""
-    item = await c.consultations.correct_evidence(
+    item = await container.consultations.correct_evidence(
         actor,
         consultation_id,
         evidence_id,
@@ -635,7 +653,7 @@ async def correct_evidence(
         expected_version=parse_if_match(if_match),
     )
     response.headers["ETag"] = etag_of(item.version)
-    return evidence_out(item, c.requests.rules, actor)
+    return evidence_out(item, container.requests.rules, actor)
 
 
 @router.delete(
@@ -647,10 +665,10 @@ async def correct_evidence(
     summary="Consulters: delete an evidence item and its files; the chain of custody keeps that it existed",
 )
 async def delete_evidence(
-    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> Response:
     """The item, its cleaned copy and its sealed original are removed; the chain of custody keeps the deletion with the files' hashes. An item a request names answers 409 evidence_in_use (unlink it from the request first)."""
-    await c.consultations.delete_evidence(actor, consultation_id, evidence_id)
+    await container.consultations.delete_evidence(actor, consultation_id, evidence_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -665,15 +683,17 @@ async def upload_evidence_file(
     consultation_id: uuid.UUID,
     evidence_id: uuid.UUID,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     file: Annotated[UploadFile, File(description="PNG, JPEG or PDF")],
 ) -> EvidenceOut:
     """The file is recognised by its content (PNG, JPEG or PDF), not its name or declared type. Images are re-encoded without metadata (GPS, EXIF, text chunks); PDFs are rewritten without scripts, actions, forms, attachments or media, and refused (422 pdf_not_cleanable) when that cannot be proved. One file per evidence item."""
-    data = await file.read(c.settings.max_upload_bytes + 1)
-    if len(data) > c.settings.max_upload_bytes:
+    data = await file.read(container.settings.max_upload_bytes + 1)
+    if len(data) > container.settings.max_upload_bytes:
         raise BodyTooLarge()
     return evidence_out(
-        await c.consultations.attach_file(actor, consultation_id, evidence_id, data), c.requests.rules, actor
+        await container.consultations.attach_file(actor, consultation_id, evidence_id, data),
+        container.requests.rules,
+        actor,
     )
 
 
@@ -685,12 +705,12 @@ async def upload_evidence_file(
     summary="Download the cleaned copy of the file (always as an attachment; the original is never served)",
 )
 async def download_evidence_file(
-    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> Response:
     """The cleaned copy (its SHA-256 is `file.copy_sha256`), always as an attachment with a fixed content type,
     never rendered inline. The original as received is never served by any route. A sealed file (an upload
     slot in an intimate-image case) is 404 for everyone but the assigned consultant."""
-    item, stream = await c.consultations.read_file(actor, consultation_id, evidence_id)
+    item, stream = await container.consultations.read_file(actor, consultation_id, evidence_id)
     assert item.file is not None
     name = f"evidence-{item.id}.{EXTENSIONS.get(item.file.content_type, 'bin')}"
     # Streamed from the store (a local file or an object in S3) without holding the whole file in memory.
@@ -712,7 +732,11 @@ async def download_evidence_file(
     summary="Supervisor: allow one file upload to this evidence item of an intimate-image case, with a reason",
 )
 async def open_upload_slot(
-    consultation_id: uuid.UUID, evidence_id: uuid.UUID, body: UploadSlotIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID,
+    evidence_id: uuid.UUID,
+    body: UploadSlotIn,
+    actor: Person,
+    container: ContainerDep,
 ) -> EvidenceOut:
     """In a consultation about private sexual images, child sexual abuse material or voyeur images, no picture is
     taken by default (evidence is a URL, a description and hashes computed on the device). When an adult insists,
@@ -720,8 +744,8 @@ async def open_upload_slot(
     the assigned consultant can open it. Never for a consultation about a minor (403
     minor_images_never_accepted)."""
     return evidence_out(
-        await c.consultations.open_upload_slot(actor, consultation_id, evidence_id, body.reason),
-        c.requests.rules,
+        await container.consultations.open_upload_slot(actor, consultation_id, evidence_id, body.reason),
+        container.requests.rules,
         actor,
     )
 
@@ -734,7 +758,7 @@ async def open_upload_slot(
     summary="Staff: evidence items in any consultation whose picture hash (PDQ) is near this one's",
 )
 async def similar_evidence(
-    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> list[SimilarEvidenceOut]:
     """The same picture spreading, seen as one pattern without anyone opening it: items whose PDQ hashes differ
     in at most MADOGUCHI_PDQ_MATCH_DISTANCE bits, closest first. Ids and distances only; consultants and
@@ -746,7 +770,7 @@ async def similar_evidence(
             distance=s.distance,
             created_at=s.created_at,
         )
-        for s in await c.consultations.similar(actor, consultation_id, evidence_id)
+        for s in await container.consultations.similar(actor, consultation_id, evidence_id)
     ]
 
 
@@ -773,15 +797,17 @@ def referral_out(referral: Referral, desk: Desk | None) -> ReferralOut:
     responses=problem_responses(401, 403, 404),
     summary="Referrals to other desks, with the desks' current contact details",
 )
-async def list_referrals(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[ReferralOut]:
-    return [referral_out(r, d) for r, d in await c.referrals.list(actor, consultation_id)]
+async def list_referrals(
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
+) -> list[ReferralOut]:
+    return [referral_out(r, d) for r, d in await container.referrals.list(actor, consultation_id)]
 
 
 async def replay_referral(
-    actor: Actor, c: Any, referral_id: uuid.UUID, request: Request
+    actor: Actor, container: Any, referral_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    for referral, desk in await c.referrals.list(actor, consultation_id):
+    for referral, desk in await container.referrals.list(actor, consultation_id):
         if referral.id == referral_id:
             return referral_out(referral, desk), {}
     raise NotFound("referral_not_found")
@@ -798,9 +824,9 @@ async def replay_referral(
     dependencies=[idempotent("referrals_create", "referral", replay_referral)],
 )
 async def create_referral(
-    consultation_id: uuid.UUID, body: ReferralIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, body: ReferralIn, actor: Person, container: ContainerDep
 ) -> ReferralOut:
-    referral, desk = await c.referrals.propose(actor, consultation_id, body.desk_code, body.reason)
+    referral, desk = await container.referrals.propose(actor, consultation_id, body.desk_code, body.reason)
     return referral_out(referral, desk)
 
 
@@ -813,8 +839,12 @@ async def create_referral(
     summary="consent / decline (consulter); make / close / withdraw (staff)",
 )
 async def act_on_referral(
-    consultation_id: uuid.UUID, referral_id: uuid.UUID, action: ReferralAction, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID,
+    referral_id: uuid.UUID,
+    action: ReferralAction,
+    actor: Person,
+    container: ContainerDep,
 ) -> ReferralOut:
     """The consulter consents to or declines a proposed referral; staff then make, close or withdraw it. Each action is allowed only from the states where it applies (409 otherwise)."""
-    referral, desk = await c.referrals.act(actor, consultation_id, referral_id, action)
+    referral, desk = await container.referrals.act(actor, consultation_id, referral_id, action)
     return referral_out(referral, desk)

@@ -155,9 +155,9 @@ def draft_of(body: LetterRevisionIn) -> Draft:
     response_model=list[LetterFormOut],
     summary="The standard letter forms: fields, labels, help for the guided fields, source and date checked",
 )
-async def list_letter_forms(c: ContainerDep) -> list[LetterFormOut]:
+async def list_letter_forms(container: ContainerDep) -> list[LetterFormOut]:
     """Public reference data: the forms follow the structure of the standard forms published by the 情報流通プラットフォーム対処法ガイドライン等検討協議会 (https://www.isplaw.jp/), in the centre's own words."""
-    return [form_out(f) for f in c.letters.catalogue.forms]
+    return [form_out(f) for f in container.letters.catalogue.forms]
 
 
 @router.get(
@@ -170,19 +170,19 @@ async def list_letter_forms(c: ContainerDep) -> list[LetterFormOut]:
 async def list_letters(
     consultation_id: uuid.UUID,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     cursor: CursorParam = None,
     limit: LimitParam = 25,
 ) -> Page[LetterOut]:
-    found = await c.letters.list(actor, consultation_id, after=position(cursor), limit=limit + 1)
-    return page_of(found, limit, lambda x: letter_out(c.letters, x))
+    found = await container.letters.list(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    return page_of(found, limit, lambda x: letter_out(container.letters, x))
 
 
 async def replay_letter(
-    actor: Actor, c: Any, letter_id: uuid.UUID, request: Request
+    actor: Actor, container: Any, letter_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    letters = c.letters
+    letters = container.letters
     return letter_out(letters, await letters.get(actor, consultation_id, letter_id)), {}
 
 
@@ -196,10 +196,10 @@ async def replay_letter(
     dependencies=[idempotent("letters_create", "letter", replay_letter)],
 )
 async def create_letter(
-    consultation_id: uuid.UUID, body: LetterIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, body: LetterIn, actor: Person, container: ContainerDep
 ) -> LetterOut:
     """The URLs, posting times (JST) and excerpts come from the chosen evidence items, which must belong to this consultation (any other id is refused as unknown_evidence). The guided fields (why the right is infringed, why disclosure is needed) are written by the person; empty ones are allowed in a draft and listed in missing_fields. Send an Idempotency-Key to retry safely."""
-    letters = c.letters
+    letters = container.letters
     letter = await letters.create(actor, consultation_id, LetterKind(body.kind), draft_of(body))
     return letter_out(letters, letter)
 
@@ -212,9 +212,9 @@ async def create_letter(
     summary="One letter with every version, its reviews and what the recipient may forward to the poster",
 )
 async def get_letter(
-    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> LetterOut:
-    letters = c.letters
+    letters = container.letters
     return letter_out(letters, await letters.get(actor, consultation_id, letter_id))
 
 
@@ -226,9 +226,13 @@ async def get_letter(
     summary="Save a new version of the letter (every change is kept); an approved letter goes back to draft",
 )
 async def revise_letter(
-    consultation_id: uuid.UUID, letter_id: uuid.UUID, body: LetterRevisionIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID,
+    letter_id: uuid.UUID,
+    body: LetterRevisionIn,
+    actor: Person,
+    container: ContainerDep,
 ) -> LetterOut:
-    letters = c.letters
+    letters = container.letters
     return letter_out(letters, await letters.revise(actor, consultation_id, letter_id, draft_of(body)))
 
 
@@ -240,9 +244,9 @@ async def revise_letter(
     summary="Ask for review (the consulter or the assigned staff)",
 )
 async def submit_letter(
-    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> LetterOut:
-    letters = c.letters
+    letters = container.letters
     return letter_out(letters, await letters.submit(actor, consultation_id, letter_id))
 
 
@@ -254,10 +258,10 @@ async def submit_letter(
     summary="Make the letter final: every required field written and, where the review rules apply, approved",
 )
 async def finalise_letter(
-    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> LetterOut:
     """A disclosure request (and a letter about private sexual images) is final only after the legal advisor approved its latest version: the answer review rules (review_rules.yaml) decide, applied to the case and the letter."""
-    letters = c.letters
+    letters = container.letters
     return letter_out(letters, await letters.finalise(actor, consultation_id, letter_id))
 
 
@@ -275,10 +279,10 @@ async def finalise_letter(
     summary="Download the letter as PDF (A4, Japanese font embedded)",
 )
 async def letter_pdf(
-    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> Response:
     """Read the notice in the letter (GET) before sending: the recipient may forward the letter to the poster. The sender's name and address appear only as the person entered them."""
-    letters = c.letters
+    letters = container.letters
     letter = await letters.get(actor, consultation_id, letter_id)
     final = letter.state is LetterState.final
     # Drawing the PDF is CPU work: off the event loop, so one download does not stall every other request.
@@ -314,7 +318,7 @@ async def letter_form_text(
     consultation_id: uuid.UUID,
     letter_id: uuid.UUID,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     service: Annotated[
         str,
         Query(
@@ -324,7 +328,7 @@ async def letter_form_text(
     ],
 ) -> LetterFormTextOut:
     """Text is never cut: a field over its limit says so (fits false, over_by) and the person shortens it."""
-    letters = c.letters
+    letters = container.letters
     letter = await letters.get(actor, consultation_id, letter_id)
     web = letters.web_form(service)
     fields = form_texts(letters.form(letter.kind), letter.latest.content, web)
@@ -364,16 +368,16 @@ async def letter_form_text(
     summary="Letters waiting for the legal advisor, longest waiting first",
 )
 async def letter_review_queue(
-    actor: Person, c: ContainerDep, cursor: CursorParam = None, limit: LimitParam = 50
+    actor: Person, container: ContainerDep, cursor: CursorParam = None, limit: LimitParam = 50
 ) -> Page[LetterQueueEntry]:
-    found = await c.letters.queue(
+    found = await container.letters.queue(
         actor, after=position(cursor), limit=limit
     )  # gives limit + 1 when more follow
     return page_by(
         found,
         limit,
         lambda x: LetterQueueEntry(
-            letter=letter_out(c.letters, x), waiting_since=x.submitted_at or x.created_at
+            letter=letter_out(container.letters, x), waiting_since=x.submitted_at or x.created_at
         ),
         lambda x: (x.submitted_at or x.created_at, x.id),
     )
@@ -387,10 +391,10 @@ async def letter_review_queue(
     summary="Approve or return a letter waiting for review (legal advisor, or the assigned staff)",
 )
 async def decide_letter(
-    letter_id: uuid.UUID, body: LetterDecisionIn, actor: Person, c: ContainerDep
+    letter_id: uuid.UUID, body: LetterDecisionIn, actor: Person, container: ContainerDep
 ) -> LetterOut:
     """Returning needs advice for the person. Only the legal advisor's approval of the latest version satisfies the review rules (disclosure requests)."""
-    letters = c.letters
+    letters = container.letters
     return letter_out(
         letters, await letters.decide(actor, letter_id, body.decision == "approved", body.advice)
     )

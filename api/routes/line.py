@@ -31,13 +31,13 @@ router = APIRouter(tags=["line"])
 )
 async def line_webhook(
     request: Request,
-    c: ContainerDep,
+    container: ContainerDep,
     # Left out of the schema: only the LINE Platform can produce a valid one, and it is described above.
     x_line_signature: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> WebhookAck:
     # The raw bytes, before any parsing: the signature covers them exactly as sent.
     body = await request.body()
-    return WebhookAck(stored=await c.line.receive(body, x_line_signature))
+    return WebhookAck(stored=await container.line.receive(body, x_line_signature))
 
 
 @router.post(
@@ -47,9 +47,9 @@ async def line_webhook(
     responses=problem_responses(401, 403, 422),
     summary="Consulters: a single-use nonce that binds the LINE user of `link_token` to this account",
 )
-async def create_link_nonce(body: LinkNonceIn, actor: Person, c: ContainerDep) -> LinkNonceOut:
+async def create_link_nonce(body: LinkNonceIn, actor: Person, container: ContainerDep) -> LinkNonceOut:
     """Part of LINE's account-link flow: redirect the browser to the returned `redirect_url`; the accountLink event then consumes the nonce (10 minutes, single use)."""
-    made = await c.line.create_link_nonce(actor, body.link_token)
+    made = await container.line.create_link_nonce(actor, body.link_token)
     return LinkNonceOut(nonce=made.nonce, redirect_url=made.redirect_url, expires_at=made.expires_at)
 
 
@@ -60,8 +60,8 @@ async def create_link_nonce(body: LinkNonceIn, actor: Person, c: ContainerDep) -
     responses=problem_responses(401, 403),
     summary="Consulters: whether this account is linked to a LINE user (the LINE user id is never shown)",
 )
-async def get_link(actor: Person, c: ContainerDep) -> LinkStatusOut:
-    found = await c.line.link_status(actor)
+async def get_link(actor: Person, container: ContainerDep) -> LinkStatusOut:
+    found = await container.line.link_status(actor)
     return LinkStatusOut(linked=found.linked, linked_at=found.linked_at, following=found.following)
 
 
@@ -73,8 +73,8 @@ async def get_link(actor: Person, c: ContainerDep) -> LinkStatusOut:
     responses=problem_responses(401, 403),
     summary="Consulters: unlink LINE (no more notices on LINE); idempotent",
 )
-async def delete_link(actor: Person, c: ContainerDep) -> Response:
-    await c.line.unlink(actor)
+async def delete_link(actor: Person, container: ContainerDep) -> Response:
+    await container.line.unlink(actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -85,8 +85,8 @@ async def delete_link(actor: Person, c: ContainerDep) -> Response:
     responses=problem_responses(401, 403),
     summary="Admins: LINE messages that failed on every try (newest first, at most 100)",
 )
-async def list_dead_letters(actor: Admin, c: ContainerDep) -> list[DeadLetterOut]:
-    return [DeadLetterOut.model_validate(d) for d in await c.line.dead_letters()]
+async def list_dead_letters(actor: Admin, container: ContainerDep) -> list[DeadLetterOut]:
+    return [DeadLetterOut.model_validate(d) for d in await container.line.dead_letters()]
 
 
 @router.post(
@@ -97,5 +97,7 @@ async def list_dead_letters(actor: Admin, c: ContainerDep) -> list[DeadLetterOut
     responses=problem_responses(401, 403, 404, 409),
     summary="Admins: send a dead letter again (as a push, with its original retry key)",
 )
-async def replay_dead_letter(dead_letter_id: uuid.UUID, actor: Admin, c: ContainerDep) -> DeadLetterOut:
-    return DeadLetterOut.model_validate(await c.line.replay(dead_letter_id))
+async def replay_dead_letter(
+    dead_letter_id: uuid.UUID, actor: Admin, container: ContainerDep
+) -> DeadLetterOut:
+    return DeadLetterOut.model_validate(await container.line.replay(dead_letter_id))

@@ -155,19 +155,19 @@ ToQ = Annotated[datetime, Query(alias="to", description="End of the period, excl
 async def list_drafts(
     consultation_id: uuid.UUID,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     cursor: CursorParam = None,
     limit: LimitParam = 25,
 ) -> Page[DraftOut]:
-    found = await c.answers.list(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    found = await container.answers.list(actor, consultation_id, after=position(cursor), limit=limit + 1)
     return page_of(found, limit, draft_out)
 
 
 async def replay_draft(
-    actor: Actor, c: Any, draft_id: uuid.UUID, request: Request
+    actor: Actor, container: Any, draft_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    return draft_out(await c.answers.get(actor, consultation_id, draft_id)), {}
+    return draft_out(await container.answers.get(actor, consultation_id, draft_id)), {}
 
 
 @router.post(
@@ -179,8 +179,10 @@ async def replay_draft(
     summary="Draft an answer; the review rules decide whether the legal advisor must see it",
     dependencies=[idempotent("answers_create", "answer_draft", replay_draft)],
 )
-async def create_draft(consultation_id: uuid.UUID, body: DraftIn, actor: Person, c: ContainerDep) -> DraftOut:
-    draft = await c.answers.create(
+async def create_draft(
+    consultation_id: uuid.UUID, body: DraftIn, actor: Person, container: ContainerDep
+) -> DraftOut:
+    draft = await container.answers.create(
         actor, consultation_id, body.body, body.manual_sections, body.template, body.request_review
     )
     return draft_out(draft)
@@ -194,9 +196,9 @@ async def create_draft(consultation_id: uuid.UUID, body: DraftIn, actor: Person,
     responses=ERRORS,
 )
 async def get_draft(
-    consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> DraftOut:
-    return draft_out(await c.answers.get(actor, consultation_id, draft_id))
+    return draft_out(await container.answers.get(actor, consultation_id, draft_id))
 
 
 @router.post(
@@ -207,9 +209,13 @@ async def get_draft(
     summary="A new immutable version (after advice, or before submitting)",
 )
 async def revise_draft(
-    consultation_id: uuid.UUID, draft_id: uuid.UUID, body: DraftRevisionIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID,
+    draft_id: uuid.UUID,
+    body: DraftRevisionIn,
+    actor: Person,
+    container: ContainerDep,
 ) -> DraftOut:
-    draft = await c.answers.revise(
+    draft = await container.answers.revise(
         actor, consultation_id, draft_id, body.body, body.manual_sections, body.template
     )
     return draft_out(draft)
@@ -223,10 +229,10 @@ async def revise_draft(
     summary="Send the draft to the legal advisor",
 )
 async def submit_draft(
-    consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> DraftOut:
     """Sends the draft to the legal advisor's queue. Whether review is needed is decided again from the current case and text."""
-    return draft_out(await c.answers.submit(actor, consultation_id, draft_id))
+    return draft_out(await container.answers.submit(actor, consultation_id, draft_id))
 
 
 @router.post(
@@ -237,10 +243,10 @@ async def submit_draft(
     summary="Publish an approved or review-exempt draft to the consulter (notifies them)",
 )
 async def publish_draft(
-    consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> DraftOut:
     """Only an approved or review-exempt draft is published; whether the legal advisor must see it is decided again from the case and the text at this moment. The consulter is told by mail (and LINE if linked) in the same transaction, without any case content."""
-    return draft_out(await c.answers.publish(actor, consultation_id, draft_id))
+    return draft_out(await container.answers.publish(actor, consultation_id, draft_id))
 
 
 # -- the legal advisor -----------------------------------------------------------------------------
@@ -254,9 +260,9 @@ async def publish_draft(
     summary="The legal advisor's queue, longest waiting first",
 )
 async def review_queue(
-    actor: Person, c: ContainerDep, cursor: CursorParam = None, limit: LimitParam = 50
+    actor: Person, container: ContainerDep, cursor: CursorParam = None, limit: LimitParam = 50
 ) -> Page[ReviewQueueEntry]:
-    found = await c.answers.queue(actor, after=position(cursor), limit=limit + 1)
+    found = await container.answers.queue(actor, after=position(cursor), limit=limit + 1)
     return page_by(
         found,
         limit,
@@ -279,9 +285,9 @@ async def review_queue(
     response_model=ReviewCase,
     responses=ERRORS,
 )
-async def review_case(draft_id: uuid.UUID, actor: Person, c: ContainerDep) -> ReviewCase:
+async def review_case(draft_id: uuid.UUID, actor: Person, container: ContainerDep) -> ReviewCase:
     """Readable only while a draft of this case waits for review by the legal advisor."""
-    draft, consultation = await c.answers.for_review(actor, draft_id)
+    draft, consultation = await container.answers.for_review(actor, draft_id)
     return ReviewCase(
         draft=draft_out(draft),
         consultation={
@@ -306,10 +312,10 @@ async def review_case(draft_id: uuid.UUID, actor: Person, c: ContainerDep) -> Re
     responses=ERRORS,
 )
 async def approve_draft(
-    draft_id: uuid.UUID, actor: Person, c: ContainerDep, body: ReviewDecisionIn | None = None
+    draft_id: uuid.UUID, actor: Person, container: ContainerDep, body: ReviewDecisionIn | None = None
 ) -> DraftOut:
     # Advice is optional on approval, so an empty body (like submit and publish) is an approval without it.
-    return draft_out(await c.answers.decide(actor, draft_id, True, body.advice if body else None))
+    return draft_out(await container.answers.decide(actor, draft_id, True, body.advice if body else None))
 
 
 @router.post(
@@ -320,9 +326,9 @@ async def approve_draft(
     summary="Return the draft with advice (助言) the consultant sees and answers",
 )
 async def return_draft(
-    draft_id: uuid.UUID, body: ReviewDecisionIn, actor: Person, c: ContainerDep
+    draft_id: uuid.UUID, body: ReviewDecisionIn, actor: Person, container: ContainerDep
 ) -> DraftOut:
-    return draft_out(await c.answers.decide(actor, draft_id, False, body.advice))
+    return draft_out(await container.answers.decide(actor, draft_id, False, body.advice))
 
 
 # -- the manual ------------------------------------------------------------------------------------
@@ -335,8 +341,8 @@ async def return_draft(
     responses=problem_responses(401, 403, 422),
     summary="Current manual sections or answer templates",
 )
-async def list_manual(kind: CodePath, actor: Person, c: ContainerDep) -> list[ManualEntryOut]:
-    return [entry_out(e) for e in await c.quality.manual(actor, _kind(kind))]
+async def list_manual(kind: CodePath, actor: Person, container: ContainerDep) -> list[ManualEntryOut]:
+    return [entry_out(e) for e in await container.quality.manual(actor, _kind(kind))]
 
 
 @router.get(
@@ -347,9 +353,9 @@ async def list_manual(kind: CodePath, actor: Person, c: ContainerDep) -> list[Ma
     summary="Every version of one section or template, oldest first",
 )
 async def manual_versions(
-    kind: CodePath, code: CodePath, actor: Person, c: ContainerDep
+    kind: CodePath, code: CodePath, actor: Person, container: ContainerDep
 ) -> list[ManualEntryOut]:
-    return [entry_out(e) for e in await c.quality.manual_entry(actor, _kind(kind), code)]
+    return [entry_out(e) for e in await container.quality.manual_entry(actor, _kind(kind), code)]
 
 
 @router.post(
@@ -362,9 +368,9 @@ async def manual_versions(
     dependencies=[idempotent("manual_revise", "manual_entry")],
 )
 async def revise_section(
-    code: CodePath, body: SectionRevisionIn, actor: Person, c: ContainerDep
+    code: CodePath, body: SectionRevisionIn, actor: Person, container: ContainerDep
 ) -> ManualEntryOut:
-    entry = await c.quality.revise_section(
+    entry = await container.quality.revise_section(
         actor, code, body.body_ja, body.note, title_ja=body.title_ja, proposal_id=body.proposal_id
     )
     return entry_out(entry)
@@ -377,7 +383,7 @@ async def revise_section(
     responses=ERRORS,
     summary="Open consultations and drafts that used an older version of this section",
 )
-async def stale_uses(code: CodePath, actor: Person, c: ContainerDep) -> list[StaleUseOut]:
+async def stale_uses(code: CodePath, actor: Person, container: ContainerDep) -> list[StaleUseOut]:
     return [
         StaleUseOut(
             consultation_id=u.consultation_id,
@@ -386,7 +392,7 @@ async def stale_uses(code: CodePath, actor: Person, c: ContainerDep) -> list[Sta
             used_version=u.used_version,
             current_version=u.current_version,
         )
-        for u in await c.quality.stale_uses(actor, code)
+        for u in await container.quality.stale_uses(actor, code)
     ]
 
 
@@ -406,8 +412,8 @@ def _kind(kind: str) -> str:
     responses=problem_responses(401, 403, 422),
     summary="Workload, overdue first answers, review times, counts by status/category/channel/month",
 )
-async def supervision_overview(actor: Person, c: ContainerDep, start: FromQ, end: ToQ) -> OverviewOut:
-    o = await c.quality.overview(actor, Period(start, end))
+async def supervision_overview(actor: Person, container: ContainerDep, start: FromQ, end: ToQ) -> OverviewOut:
+    o = await container.quality.overview(actor, Period(start, end))
     return OverviewOut(
         workload=o.workload,
         overdue_first_answers=o.overdue_first_answers,
@@ -428,8 +434,8 @@ async def supervision_overview(actor: Person, c: ContainerDep, start: FromQ, end
     summary="Supervisors draw a sample of closed consultations",
     dependencies=[idempotent("council_sample_create", "council_sample")],
 )
-async def create_sample(body: SampleIn, actor: Person, c: ContainerDep) -> SampleOut:
-    sample = await c.quality.draw_sample(
+async def create_sample(body: SampleIn, actor: Person, container: ContainerDep) -> SampleOut:
+    sample = await container.quality.draw_sample(
         actor, Period(body.period_from, body.period_to), body.size, body.method, body.seed
     )
     return sample_out(sample)
@@ -442,8 +448,8 @@ async def create_sample(body: SampleIn, actor: Person, c: ContainerDep) -> Sampl
     response_model=list[SampleOut],
     responses=problem_responses(401, 403),
 )
-async def list_samples(actor: Person, c: ContainerDep) -> list[SampleOut]:
-    return [sample_out(s) for s in await c.quality.samples(actor)]
+async def list_samples(actor: Person, container: ContainerDep) -> list[SampleOut]:
+    return [sample_out(s) for s in await container.quality.samples(actor)]
 
 
 @router.get(
@@ -454,10 +460,10 @@ async def list_samples(actor: Person, c: ContainerDep) -> list[SampleOut]:
     summary="One sampled case, anonymised (names, contacts, addresses, URLs and IDs masked; no files)",
 )
 async def anonymised_case(
-    sample_id: uuid.UUID, pseudonym: CodePath, actor: Person, c: ContainerDep
+    sample_id: uuid.UUID, pseudonym: CodePath, actor: Person, container: ContainerDep
 ) -> AnonymisedCaseOut:
     """What council members see of a sampled case: structured fields, the month it opened, days instead of timestamps, and the texts with names, contacts, addresses, URLs and other identifiers masked. No files."""
-    return AnonymisedCaseOut(**asdict(await c.quality.anonymised_case(actor, sample_id, pseudonym)))
+    return AnonymisedCaseOut(**asdict(await container.quality.anonymised_case(actor, sample_id, pseudonym)))
 
 
 @router.post(
@@ -470,10 +476,12 @@ async def anonymised_case(
     dependencies=[idempotent("council_finding_create", "council_finding")],
 )
 async def create_finding(
-    sample_id: uuid.UUID, pseudonym: CodePath, body: FindingIn, actor: Person, c: ContainerDep
+    sample_id: uuid.UUID, pseudonym: CodePath, body: FindingIn, actor: Person, container: ContainerDep
 ) -> FindingOut:
     scores = body.model_dump(include={"accuracy", "timeliness", "tone", "referral_fit"})
-    return finding_out(await c.quality.record_finding(actor, sample_id, pseudonym, scores, body.comment))
+    return finding_out(
+        await container.quality.record_finding(actor, sample_id, pseudonym, scores, body.comment)
+    )
 
 
 @router.get(
@@ -483,8 +491,8 @@ async def create_finding(
     response_model=list[FindingOut],
     responses=ERRORS,
 )
-async def list_findings(sample_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[FindingOut]:
-    return [finding_out(f) for f in await c.quality.findings(actor, sample_id)]
+async def list_findings(sample_id: uuid.UUID, actor: Person, container: ContainerDep) -> list[FindingOut]:
+    return [finding_out(f) for f in await container.quality.findings(actor, sample_id)]
 
 
 @router.post(
@@ -496,8 +504,10 @@ async def list_findings(sample_id: uuid.UUID, actor: Person, c: ContainerDep) ->
     summary="Council members propose a manual revision",
     dependencies=[idempotent("council_proposal_create", "manual_proposal")],
 )
-async def create_proposal(body: ProposalIn, actor: Person, c: ContainerDep) -> ProposalOut:
-    return proposal_out(await c.quality.propose(actor, body.section_code, body.proposed_body, body.rationale))
+async def create_proposal(body: ProposalIn, actor: Person, container: ContainerDep) -> ProposalOut:
+    return proposal_out(
+        await container.quality.propose(actor, body.section_code, body.proposed_body, body.rationale)
+    )
 
 
 @router.get(
@@ -507,8 +517,8 @@ async def create_proposal(body: ProposalIn, actor: Person, c: ContainerDep) -> P
     response_model=list[ProposalOut],
     responses=problem_responses(401, 403),
 )
-async def list_proposals(actor: Person, c: ContainerDep) -> list[ProposalOut]:
-    return [proposal_out(p) for p in await c.quality.proposals(actor)]
+async def list_proposals(actor: Person, container: ContainerDep) -> list[ProposalOut]:
+    return [proposal_out(p) for p in await container.quality.proposals(actor)]
 
 
 @router.post(
@@ -518,8 +528,8 @@ async def list_proposals(actor: Person, c: ContainerDep) -> list[ProposalOut]:
     response_model=ProposalOut,
     responses=ERRORS,
 )
-async def reject_proposal(proposal_id: uuid.UUID, actor: Person, c: ContainerDep) -> ProposalOut:
-    return proposal_out(await c.quality.reject_proposal(actor, proposal_id))
+async def reject_proposal(proposal_id: uuid.UUID, actor: Person, container: ContainerDep) -> ProposalOut:
+    return proposal_out(await container.quality.reject_proposal(actor, proposal_id))
 
 
 @router.get(
@@ -529,9 +539,11 @@ async def reject_proposal(proposal_id: uuid.UUID, actor: Person, c: ContainerDep
     responses=problem_responses(401, 403, 422),
     summary="Counts for the council; fewer than 5 are suppressed",
 )
-async def council_statistics(actor: Person, c: ContainerDep, start: FromQ, end: ToQ) -> CouncilStatisticsOut:
+async def council_statistics(
+    actor: Person, container: ContainerDep, start: FromQ, end: ToQ
+) -> CouncilStatisticsOut:
     """Counts over the period; any count below 5 is suppressed so that no one can be recognised."""
-    return CouncilStatisticsOut(**await c.quality.council_statistics(actor, Period(start, end)))
+    return CouncilStatisticsOut(**await container.quality.council_statistics(actor, Period(start, end)))
 
 
 @router.get(
@@ -543,11 +555,13 @@ async def council_statistics(actor: Person, c: ContainerDep, start: FromQ, end: 
 )
 async def audit_events(
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     object_type: Annotated[str | None, Query(max_length=32), SingleLine()] = None,
     object_id: Annotated[str | None, Query(max_length=64), SingleLine()] = None,
     cursor: CursorParam = None,
     limit: LimitParam = 100,
 ) -> Page[AuditEventOut]:
-    found = await c.quality.trail(actor, object_type, object_id, after=position(cursor), limit=limit + 1)
+    found = await container.quality.trail(
+        actor, object_type, object_id, after=position(cursor), limit=limit + 1
+    )
     return page_by(found, limit, AuditEventOut.model_validate, lambda e: (e.at, e.id))

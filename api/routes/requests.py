@@ -147,12 +147,12 @@ def target_of(t: TargetIn) -> Target:
 
 
 async def replay_request(
-    actor: Actor, c: Any, request_id: uuid.UUID, request: Request
+    actor: Actor, container: Any, request_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    view = await c.requests.get(actor, consultation_id, request_id)
+    view = await container.requests.get(actor, consultation_id, request_id)
     response = Response()
-    body = detail_out(c.requests, view, c.clock.now(), response)
+    body = detail_out(container.requests, view, container.clock.now(), response)
     location = f"/v1/consultations/{consultation_id}/requests/{request_id}"
     return body, {"location": location, "etag": response.headers["etag"]}
 
@@ -166,8 +166,10 @@ async def replay_request(
     description="Includes the requests of the earlier consultations this one follows (their "
     "`consultation_id` says where they belong). The consulter and the staff who may see the case read them.",
 )
-async def list_requests(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[RequestOut]:
-    svc, now = c.requests, c.clock.now()
+async def list_requests(
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
+) -> list[RequestOut]:
+    svc, now = container.requests, container.clock.now()
     return [RequestOut(**request_out(svc, v, now)) for v in await svc.list(actor, consultation_id)]
 
 
@@ -181,10 +183,14 @@ async def list_requests(consultation_id: uuid.UUID, actor: Person, c: ContainerD
     dependencies=[idempotent("requests_create", "request", replay_request)],
 )
 async def create_request(
-    consultation_id: uuid.UUID, body: RequestCreate, actor: Person, c: ContainerDep, response: Response
+    consultation_id: uuid.UUID,
+    body: RequestCreate,
+    actor: Person,
+    container: ContainerDep,
+    response: Response,
 ) -> RequestDetail:
     """A request starts as `drafted`. The target is a platform service from the reference data (its designation under 情報流通プラットフォーム対処法 starts the 7-day response clock once sent) or a free host or provider name. Evidence items must belong to this consultation (422 `unknown_evidence` otherwise, whatever the id is). Send an Idempotency-Key."""
-    svc = c.requests
+    svc = container.requests
     view = await svc.create(
         actor,
         consultation_id,
@@ -202,7 +208,7 @@ async def create_request(
         ),
     )
     response.headers["Location"] = f"/v1/consultations/{consultation_id}/requests/{view.request.id}"
-    return detail_out(svc, view, c.clock.now(), response)
+    return detail_out(svc, view, container.clock.now(), response)
 
 
 @router.get(
@@ -213,10 +219,14 @@ async def create_request(
     summary="One request: its status history, clocks and, when refused or unanswered, the next steps",
 )
 async def get_request(
-    consultation_id: uuid.UUID, request_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
+    consultation_id: uuid.UUID,
+    request_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    response: Response,
 ) -> RequestDetail:
-    svc = c.requests
-    return detail_out(svc, await svc.get(actor, consultation_id, request_id), c.clock.now(), response)
+    svc = container.requests
+    return detail_out(svc, await svc.get(actor, consultation_id, request_id), container.clock.now(), response)
 
 
 @router.patch(
@@ -231,12 +241,12 @@ async def update_request(
     request_id: uuid.UUID,
     body: RequestUpdate,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> RequestDetail:
     """Needs If-Match with the request's ETag. The clocks are recomputed from the changed facts."""
-    svc = c.requests
+    svc = container.requests
     changes = body.model_dump(exclude_unset=True)
     if "target" in changes:
         if body.target is None:
@@ -245,7 +255,7 @@ async def update_request(
     view = await svc.update(
         actor, consultation_id, request_id, changes, expected_version=parse_if_match(if_match)
     )
-    return detail_out(svc, view, c.clock.now(), response)
+    return detail_out(svc, view, container.clock.now(), response)
 
 
 @router.post(
@@ -263,11 +273,11 @@ async def set_request_status(
     request_id: uuid.UUID,
     body: StatusIn,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> RequestDetail:
-    svc = c.requests
+    svc = container.requests
     view = await svc.move(
         actor,
         consultation_id,
@@ -277,7 +287,7 @@ async def set_request_status(
         note=body.note,
         expected_version=parse_if_match(if_match) if if_match else None,
     )
-    return detail_out(svc, view, c.clock.now(), response)
+    return detail_out(svc, view, container.clock.now(), response)
 
 
 @router.post(
@@ -292,12 +302,12 @@ async def advise_request(
     request_id: uuid.UUID,
     body: AdviceIn,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
 ) -> RequestDetail:
-    svc = c.requests
+    svc = container.requests
     view = await svc.advise(actor, consultation_id, request_id, body.note)
-    return detail_out(svc, view, c.clock.now(), response)
+    return detail_out(svc, view, container.clock.now(), response)
 
 
 @router.post(
@@ -315,12 +325,12 @@ async def attach_reply(
     request_id: uuid.UUID,
     body: ReplyIn,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
 ) -> RequestDetail:
-    svc = c.requests
+    svc = container.requests
     view = await svc.attach_reply(actor, consultation_id, request_id, body.evidence_id)
-    return detail_out(svc, view, c.clock.now(), response)
+    return detail_out(svc, view, container.clock.now(), response)
 
 
 # -- clocks -------------------------------------------------------------------------------------------
@@ -336,8 +346,8 @@ async def attach_reply(
     description="Computed from the rules in domain/knowledge/clocks.yaml, each with its legal basis, source "
     "and counting. A rule that does not apply gives no clock.",
 )
-async def list_clocks(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[ClockOut]:
-    svc, now = c.requests, c.clock.now()
+async def list_clocks(consultation_id: uuid.UUID, actor: Person, container: ContainerDep) -> list[ClockOut]:
+    svc, now = container.requests, container.clock.now()
     return [clock_out(svc.rules, s.clock, now) for s in await svc.clocks(actor, consultation_id)]
 
 
@@ -348,8 +358,10 @@ async def list_clocks(consultation_id: uuid.UUID, actor: Person, c: ContainerDep
     responses=problem_responses(401, 403, 404),
     summary="The dates clocks start from: when the person learnt of the offender and of the damage",
 )
-async def get_clock_facts(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> ClockFactsOut:
-    facts = await c.requests.facts(actor, consultation_id)
+async def get_clock_facts(
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
+) -> ClockFactsOut:
+    facts = await container.requests.facts(actor, consultation_id)
     return ClockFactsOut(offender_known_on=facts.offender_known_on, damage_known_on=facts.damage_known_on)
 
 
@@ -361,10 +373,10 @@ async def get_clock_facts(consultation_id: uuid.UUID, actor: Person, c: Containe
     summary="Record when the offender and the damage became known (complaint and limitation periods)",
 )
 async def set_clock_facts(
-    consultation_id: uuid.UUID, body: ClockFactsIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, body: ClockFactsIn, actor: Person, container: ContainerDep
 ) -> ClockFactsOut:
     """The consulter or the staff working the case. Dates in the future answer 422."""
-    facts = await c.requests.set_facts(
+    facts = await container.requests.set_facts(
         actor, consultation_id, ClockFacts(body.offender_known_on, body.damage_known_on)
     )
     return ClockFactsOut(offender_known_on=facts.offender_known_on, damage_known_on=facts.damage_known_on)
@@ -379,7 +391,7 @@ async def set_clock_facts(
 )
 async def overdue_clocks(
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     cursor: Annotated[str | None, Query(max_length=200), SingleLine()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> Page[OverdueOut]:
@@ -390,7 +402,7 @@ async def overdue_clocks(
             after = ClockCursor(datetime.fromisoformat(position["d"]), uuid.UUID(position["id"]))
         except (KeyError, ValueError) as exc:
             raise ValidationFailed("invalid_cursor", field="cursor") from exc
-    svc, now = c.requests, c.clock.now()
+    svc, now = container.requests, container.clock.now()
     found = await svc.overdue(actor, after=after, limit=limit + 1)
     items = []
     for entry in found[:limit]:
@@ -425,10 +437,10 @@ async def overdue_clocks(
     "and clocks carry over. Another person's consultation answers 404. Answers the chain, nearest first.",
 )
 async def link_earlier(
-    consultation_id: uuid.UUID, body: LinkIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, body: LinkIn, actor: Person, container: ContainerDep
 ) -> list[ConsultationOut]:
-    now = c.clock.now()
-    chain = await c.requests.link(actor, consultation_id, body.earlier_id)
+    now = container.clock.now()
+    chain = await container.requests.link(actor, consultation_id, body.earlier_id)
     return [ConsultationOut(**summary(x, now)) for x in chain]
 
 
@@ -440,10 +452,12 @@ async def link_earlier(
     summary="The earlier consultations this one follows, nearest first (the case's history)",
 )
 async def earlier_consultations(
-    consultation_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> list[ConsultationOut]:
-    now = c.clock.now()
-    return [ConsultationOut(**summary(x, now)) for x in await c.requests.related(actor, consultation_id)]
+    now = container.clock.now()
+    return [
+        ConsultationOut(**summary(x, now)) for x in await container.requests.related(actor, consultation_id)
+    ]
 
 
 # -- answer templates ---------------------------------------------------------------------------------
@@ -462,7 +476,7 @@ async def earlier_consultations(
     "(POST …/answers with `template`) records the values with its version.",
 )
 async def suggest_templates(
-    consultation_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> list[SuggestionOut]:
     return [
         SuggestionOut(
@@ -476,5 +490,5 @@ async def suggest_templates(
             values=dict(s.values),
             unfilled=list(s.unfilled),
         )
-        for s in await c.suggestions.suggest(actor, consultation_id)
+        for s in await container.suggestions.suggest(actor, consultation_id)
     ]

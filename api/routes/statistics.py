@@ -60,14 +60,16 @@ ERRORS = problem_responses(401, 403, 404, 422)
 
 
 async def _read(
-    c: ContainerDep,
+    container: ContainerDep,
     actor: Actor,
     fiscal_year: int | None,
     granularity: str,
     suppress: bool,
     only: str | None = None,
 ) -> Statistics:
-    return await c.statistics.statistics(actor, fiscal_year, granularity, suppress=suppress, only=only)
+    return await container.statistics.statistics(
+        actor, fiscal_year, granularity, suppress=suppress, only=only
+    )
 
 
 def _file(content: bytes, media_type: str, name: str) -> Response:
@@ -87,7 +89,7 @@ def _file(content: bytes, media_type: str, name: str) -> Response:
 )
 async def statistics(
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     fiscal_year: FiscalYear = None,
     granularity: Granularity = "month",
     suppress: Suppress = False,
@@ -98,7 +100,7 @@ async def statistics(
     over the whole year. Counts of multi-valued fields (categories, platforms, flags) count each mention.
     Suppressed cells are null: counts below the threshold, and whichever cells would let one be recomputed from
     a row or column total."""
-    return statistics_out(await _read(c, actor, fiscal_year, granularity, suppress))
+    return statistics_out(await _read(container, actor, fiscal_year, granularity, suppress))
 
 
 @router.get(
@@ -114,7 +116,7 @@ async def statistics(
 async def statistics_table(
     request: Request,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     table: Annotated[str, Path(max_length=32, description=", ".join(TABLE_CODES)), SingleLine()],
     fiscal_year: FiscalYear = None,
     granularity: Granularity = "month",
@@ -126,7 +128,7 @@ async def statistics_table(
     first answer per period; its JSON is the `first_answer` part of `statistics_get`."""
     if table not in TABLE_CODES:
         raise NotFound("statistics_table_not_found")
-    stats = await _read(c, actor, fiscal_year, granularity, suppress, only=table)
+    stats = await _read(container, actor, fiscal_year, granularity, suppress, only=table)
     wants_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
     name = f"statistics-{stats.fiscal_year}-{table}-{granularity}.csv"
     if table == TIMING_CODE:
@@ -148,7 +150,7 @@ async def statistics_table(
 async def statistics_chart(
     request: Request,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     chart: Annotated[str, Path(max_length=32, description=", ".join(reports.CHARTS)), SingleLine()],
     fiscal_year: FiscalYear = None,
     suppress: Suppress = False,
@@ -158,7 +160,7 @@ async def statistics_chart(
     (share). Drawn with matplotlib in IPAexGothic; the SVG carries the glyphs as outlines."""
     if chart not in reports.CHARTS:
         raise NotFound("statistics_chart_not_found")
-    stats = await _read(c, actor, fiscal_year, "month", suppress)
+    stats = await _read(container, actor, fiscal_year, "month", suppress)
     svg = format == "svg" or (format is None and "image/svg+xml" in request.headers.get("accept", ""))
     fmt = "svg" if svg else "png"
     content = await asyncio.to_thread(reports.chart, stats, chart, fmt)
@@ -176,11 +178,11 @@ async def statistics_chart(
 )
 async def statistics_report(
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     fiscal_year: FiscalYear = None,
     suppress: Suppress = False,
 ) -> Response:
     """The same figures as `statistics_get` (monthly), one table per page, then the charts."""
-    stats = await _read(c, actor, fiscal_year, "month", suppress)
+    stats = await _read(container, actor, fiscal_year, "month", suppress)
     content = await asyncio.to_thread(reports.yearly_report, stats)
     return _file(content, "application/pdf", f"statistics-{stats.fiscal_year}.pdf")
