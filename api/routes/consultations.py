@@ -129,22 +129,8 @@ def evidence_out(e: Evidence, rules: ClockRules | None = None, actor: Actor | No
         notes=e.notes,
         context_captured=e.context_captured,
         file=file,
-        image_hashes=(
-            ImageHashesOut(
-                sha256=hashes.sha256,
-                pdq=hashes.pdq,
-                pdq_quality=hashes.pdq_quality,
-                width=hashes.width,
-                height=hashes.height,
-            )
-            if hashes
-            else None
-        ),
-        upload_slot=(
-            UploadSlotOut(opened_by=slot.opened_by, opened_at=slot.opened_at, reason=slot.reason)
-            if slot
-            else None
-        ),
+        image_hashes=ImageHashesOut.model_validate(hashes) if hashes else None,
+        upload_slot=UploadSlotOut.model_validate(slot) if slot else None,
         created_at=e.created_at,
         missing=e.missing(),
         time_to_act_at=time_to_act(rules, evidence_clocks(rules, EvidenceFacts(e.id, e.posted_at, False)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -463,7 +462,9 @@ async def anonymised_case(
     sample_id: uuid.UUID, pseudonym: CodePath, actor: Person, container: ContainerDep
 ) -> AnonymisedCaseOut:
     """What council members see of a sampled case: structured fields, the month it opened, days instead of timestamps, and the texts with names, contacts, addresses, URLs and other identifiers masked. No files."""
-    return AnonymisedCaseOut(**asdict(await container.quality.anonymised_case(actor, sample_id, pseudonym)))
+    return AnonymisedCaseOut.model_validate(
+        await container.quality.anonymised_case(actor, sample_id, pseudonym)
+    )
 
 
 @router.post(
@@ -543,7 +544,9 @@ async def council_statistics(
     actor: Person, container: ContainerDep, start: FromQ, end: ToQ
 ) -> CouncilStatisticsOut:
     """Counts over the period; any count below 5 is suppressed so that no one can be recognised."""
-    return CouncilStatisticsOut(**await container.quality.council_statistics(actor, Period(start, end)))
+    return CouncilStatisticsOut.model_validate(
+        await container.quality.council_statistics(actor, Period(start, end))
+    )
 
 
 @router.get(
