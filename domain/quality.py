@@ -317,10 +317,13 @@ class QualityService:
             await uow.commit()
         return sample
 
-    async def samples(self, actor: Actor) -> list[Sample]:
+    async def samples(
+        self, actor: Actor, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Sample]:
+        """Newest first, `limit` after the cursor."""
         ensure_role(actor, frozenset({Role.council, Role.supervisor}))
         async with self.uow() as uow:
-            return await uow.council.samples()  # type: ignore[no-any-return]
+            return await uow.council.samples(after=after, limit=limit)  # type: ignore[no-any-return]
 
     async def _sample(self, uow, sample_id: uuid.UUID) -> Sample:  # type: ignore[no-untyped-def]
         sample = await uow.council.sample(sample_id)
@@ -460,10 +463,13 @@ class QualityService:
             await uow.commit()
         return proposal
 
-    async def proposals(self, actor: Actor) -> list[Proposal]:
+    async def proposals(
+        self, actor: Actor, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Proposal]:
+        """Newest first, `limit` after the cursor."""
         ensure_role(actor, frozenset({Role.council, Role.supervisor}))
         async with self.uow() as uow:
-            return await uow.council.proposals()  # type: ignore[no-any-return]
+            return await uow.council.proposals(after=after, limit=limit)  # type: ignore[no-any-return]
 
     async def reject_proposal(self, actor: Actor, proposal_id: uuid.UUID) -> Proposal:
         ensure_role(actor, SUPERVISORS)

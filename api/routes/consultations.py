@@ -15,7 +15,7 @@ from api.deps import ContainerDep, Person
 from api.errors import BodyTooLarge
 from api.etag import etag_of, parse_if_match
 from api.idempotency import idempotent
-from api.pagination import CursorParam, LimitParam, page_of, position
+from api.pagination import CursorParam, LimitParam, page_by, page_of, position
 from api.routes.guidance import desk_out
 from api.schemas.common import Page, problem_responses
 from api.schemas.consultations import (
@@ -778,15 +778,20 @@ def referral_out(referral: Referral, desk: Desk | None) -> ReferralOut:
 @router.get(
     "/{consultation_id}/referrals",
     operation_id="referrals_list",
-    response_model=list[ReferralOut],
+    response_model=Page[ReferralOut],
     tags=["referrals"],
-    responses=problem_responses(401, 403, 404),
-    summary="Referrals to other desks, with the desks' current contact details",
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Referrals to other desks, oldest first, with the desks' current contact details",
 )
 async def list_referrals(
-    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
-) -> list[ReferralOut]:
-    return [referral_out(r, d) for r, d in await container.referrals.list(actor, consultation_id)]
+    consultation_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 25,
+) -> Page[ReferralOut]:
+    found = await container.referrals.list(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    return page_by(found, limit, lambda x: referral_out(*x), lambda x: (x[0].created_at, x[0].id))
 
 
 async def replay_referral(

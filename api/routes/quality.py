@@ -443,12 +443,15 @@ async def create_sample(body: SampleIn, actor: Person, container: ContainerDep) 
 @router.get(
     "/v1/council/samples",
     operation_id="council_samples_list",
-    summary="The samples of closed cases drawn for the council's verification",
-    response_model=list[SampleOut],
-    responses=problem_responses(401, 403),
+    summary="The samples of closed cases drawn for the council's verification, newest first",
+    response_model=Page[SampleOut],
+    responses=problem_responses(401, 403, 422),
 )
-async def list_samples(actor: Person, container: ContainerDep) -> list[SampleOut]:
-    return [sample_out(s) for s in await container.quality.samples(actor)]
+async def list_samples(
+    actor: Person, container: ContainerDep, cursor: CursorParam = None, limit: LimitParam = 25
+) -> Page[SampleOut]:
+    found = await container.quality.samples(actor, after=position(cursor), limit=limit + 1)
+    return page_of(found, limit, sample_out)
 
 
 @router.get(
@@ -514,12 +517,15 @@ async def create_proposal(body: ProposalIn, actor: Person, container: ContainerD
 @router.get(
     "/v1/council/proposals",
     operation_id="council_proposals_list",
-    summary="The council's proposals to revise the manual, with their decisions",
-    response_model=list[ProposalOut],
-    responses=problem_responses(401, 403),
+    summary="The council's proposals to revise the manual, with their decisions, newest first",
+    response_model=Page[ProposalOut],
+    responses=problem_responses(401, 403, 422),
 )
-async def list_proposals(actor: Person, container: ContainerDep) -> list[ProposalOut]:
-    return [proposal_out(p) for p in await container.quality.proposals(actor)]
+async def list_proposals(
+    actor: Person, container: ContainerDep, cursor: CursorParam = None, limit: LimitParam = 25
+) -> Page[ProposalOut]:
+    found = await container.quality.proposals(actor, after=position(cursor), limit=limit + 1)
+    return page_of(found, limit, proposal_out)
 
 
 @router.post(

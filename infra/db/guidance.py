@@ -8,9 +8,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.consultations import Cursor
 from domain.desks import DeskVersion
 from domain.knowledge_model import desk_from_dict, desk_to_dict
 from domain.referrals import Referral, ReferralEvent, ReferralState
+from infra.db.paging import keyset
 from infra.db.tables import DeskVersionRow, ReferralEventRow, ReferralRow
 
 D = DeskVersionRow
@@ -111,13 +113,14 @@ class SqlReferrals:
         ).scalar_one_or_none()
         return self._referral(row) if row else None
 
-    async def list(self, consultation_id: uuid.UUID) -> list[Referral]:
-        rows = await self.db.execute(
-            select(ReferralRow)
-            .where(ReferralRow.consultation_id == consultation_id)
-            .order_by(ReferralRow.created_at, ReferralRow.id)
+    async def list(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Referral]:
+        R = ReferralRow
+        query = keyset(
+            select(R).where(R.consultation_id == consultation_id), R.created_at, R.id, after, limit
         )
-        return [self._referral(r) for r in rows.scalars()]
+        return [self._referral(r) for r in (await self.db.execute(query)).scalars()]
 
     async def set_state(self, referral: Referral, expected: ReferralState) -> bool:
         result = await self.db.execute(

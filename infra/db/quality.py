@@ -312,11 +312,10 @@ class SqlCouncil:
         row = await self.db.get(CouncilSampleRow, sample_id)
         return await self._sample(row) if row else None
 
-    async def samples(self) -> list[Sample]:
-        rows = (
-            await self.db.execute(select(CouncilSampleRow).order_by(CouncilSampleRow.created_at.desc()))
-        ).scalars()  # type: ignore[attr-defined]
-        return [await self._sample(r) for r in rows.all()]
+    async def samples(self, *, after: Cursor | None = None, limit: int | None = None) -> list[Sample]:
+        S = CouncilSampleRow
+        query = keyset(select(S), S.created_at, S.id, after, limit, newest_first=True)
+        return [await self._sample(r) for r in (await self.db.execute(query)).scalars().all()]
 
     async def add_finding(self, f: Finding) -> None:
         self.db.add(
@@ -391,9 +390,10 @@ class SqlCouncil:
         row = await self.db.get(ManualProposalRow, proposal_id)
         return self._proposal(row) if row else None
 
-    async def proposals(self) -> list[Proposal]:
-        rows = await self.db.execute(select(ManualProposalRow).order_by(ManualProposalRow.created_at.desc()))  # type: ignore[attr-defined]
-        return [self._proposal(r) for r in rows.scalars()]
+    async def proposals(self, *, after: Cursor | None = None, limit: int | None = None) -> list[Proposal]:
+        P = ManualProposalRow
+        query = keyset(select(P), P.created_at, P.id, after, limit, newest_first=True)
+        return [self._proposal(r) for r in (await self.db.execute(query)).scalars()]
 
     async def save_proposal(self, p: Proposal) -> None:
         await self.db.execute(

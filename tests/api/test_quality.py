@@ -245,7 +245,7 @@ async def test_council_sees_sampled_cases_anonymised_and_records_findings(client
         )
     ).json()
     assert sample["size"] == 3 and sample["items"] == ["S001", "S002", "S003"]  # only the closed ones
-    listed = (await client.get("/v1/council/samples", headers=council.headers)).json()
+    listed = (await client.get("/v1/council/samples", headers=council.headers)).json()["items"]
     assert [s["id"] for s in listed] == [sample["id"]]
     item = await client.get(f"/v1/council/samples/{sample['id']}/items/S001", headers=council.headers)
     body = item.json()
@@ -318,7 +318,7 @@ async def test_council_proposal_becomes_a_manual_version_when_accepted(client, p
         },
     )
     assert accepted.status_code == 201
-    proposals = (await client.get("/v1/council/proposals", headers=council.headers)).json()
+    proposals = (await client.get("/v1/council/proposals", headers=council.headers)).json()["items"]
     assert proposals[0]["state"] == "accepted" and proposals[0]["resulting_version"] == 2
     again = await client.post(
         "/v1/manual/sections/evidence/versions",
@@ -561,3 +561,39 @@ async def test_the_review_queue_pages_longest_waiting_first(client, people, cloc
     # The queue is the advisor's: a cursor does not open it to anyone else.
     refused = await client.get("/v1/reviews", headers=staff.headers, params={"cursor": first["next_cursor"]})
     assert_problem(refused, 403)
+
+
+async def test_council_proposals_and_samples_page_newest_first(client, people, clock) -> None:
+    supervisor = await people.create(Role.supervisor)
+    council = await people.create(Role.council)
+    staff = await people.create(Role.consultant)
+    await closed_case(client, people, staff)
+    proposals, samples = [], []
+    for n in range(3):
+        clock.advance(timedelta(seconds=1))
+        made = await client.post(
+            "/v1/council/proposals",
+            headers=council.headers,
+            json={"section_code": "evidence", "proposed_body": f"改訂案{n}", "rationale": "事例が続いた。"},
+        )
+        assert made.status_code == 201, made.text
+        proposals.append(made.json()["id"])
+        drawn = await client.post(
+            "/v1/council/samples",
+            headers=supervisor.headers,
+            json={"period_from": PERIOD["from"], "period_to": PERIOD["to"], "size": 1},
+        )
+        assert drawn.status_code == 201, drawn.text
+        samples.append(drawn.json()["id"])
+    for url, ids in (("/v1/council/proposals", proposals), ("/v1/council/samples", samples)):
+        first = (await client.get(url, headers=council.headers, params={"limit": 2})).json()
+        assert [x["id"] for x in first["items"]] == ids[::-1][:2] and first["next_cursor"]
+        rest = (
+            await client.get(
+                url, headers=council.headers, params={"limit": 2, "cursor": first["next_cursor"]}
+            )
+        ).json()
+        assert [x["id"] for x in rest["items"]] == ids[:1] and rest["next_cursor"] is None
+        assert_problem(
+            await client.get(url, headers=staff.headers, params={"cursor": first["next_cursor"]}), 403
+        )
