@@ -61,15 +61,16 @@ ERRORS = problem_responses(401, 403, 404, 422)
 
 
 async def _read(
-    c: ContainerDep,
+    container: ContainerDep,
     actor: Actor,
     fiscal_year: int | None,
     granularity: str,
     suppress: bool,
     only: str | None = None,
 ) -> Statistics:
-    assert c.statistics is not None
-    return await c.statistics.statistics(actor, fiscal_year, granularity, suppress=suppress, only=only)
+    return await container.statistics.statistics(
+        actor, fiscal_year, granularity, suppress=suppress, only=only
+    )
 
 
 def _file(content: bytes, media_type: str, name: str) -> Response:
@@ -90,7 +91,7 @@ def _file(content: bytes, media_type: str, name: str) -> Response:
 )
 async def statistics(
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     fiscal_year: FiscalYear = None,
     granularity: Granularity = "month",
     suppress: Suppress = False,
@@ -103,7 +104,7 @@ async def statistics(
     and whichever cells would let one be recomputed from a published total, linked tables (category groups
     and categories, platform kinds and services) protected together. Suppressed figures (the council's, and
     `suppress=true`) cover the periods that have ended only; in the full view the open ones are `provisional`."""
-    return statistics_out(await _read(c, actor, fiscal_year, granularity, suppress))
+    return statistics_out(await _read(container, actor, fiscal_year, granularity, suppress))
 
 
 @router.get(
@@ -120,7 +121,7 @@ async def statistics(
 async def statistics_table(
     request: Request,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     table: Annotated[str, Path(max_length=32, description=", ".join(TABLE_CODES)), SingleLine()],
     fiscal_year: FiscalYear = None,
     granularity: Granularity = "month",
@@ -132,7 +133,7 @@ async def statistics_table(
     first answer per period; its JSON is the `first_answer` part of `statistics_get`."""
     if table not in TABLE_CODES:
         raise NotFound("statistics_table_not_found")
-    stats = await _read(c, actor, fiscal_year, granularity, suppress, only=table)
+    stats = await _read(container, actor, fiscal_year, granularity, suppress, only=table)
     wants_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
     name = f"statistics-{stats.fiscal_year}-{table}-{granularity}.csv"
     if table == TIMING_CODE:
@@ -155,7 +156,7 @@ async def statistics_table(
 async def statistics_chart(
     request: Request,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     chart: Annotated[str, Path(max_length=32, description=", ".join(reports.CHARTS)), SingleLine()],
     fiscal_year: FiscalYear = None,
     suppress: Suppress = False,
@@ -165,7 +166,7 @@ async def statistics_chart(
     (share). Drawn with matplotlib in IPAexGothic; the SVG carries the glyphs as outlines."""
     if chart not in reports.CHARTS:
         raise NotFound("statistics_chart_not_found")
-    stats = await _read(c, actor, fiscal_year, "month", suppress)
+    stats = await _read(container, actor, fiscal_year, "month", suppress)
     svg = format == "svg" or (format is None and "image/svg+xml" in request.headers.get("accept", ""))
     fmt = "svg" if svg else "png"
     content = await asyncio.to_thread(reports.chart, stats, chart, fmt)
@@ -184,11 +185,11 @@ async def statistics_chart(
 )
 async def statistics_report(
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     fiscal_year: FiscalYear = None,
     suppress: Suppress = False,
 ) -> Response:
     """The same figures as `statistics_get` (monthly), one table per page, then the charts."""
-    stats = await _read(c, actor, fiscal_year, "month", suppress)
+    stats = await _read(container, actor, fiscal_year, "month", suppress)
     content = await asyncio.to_thread(reports.yearly_report, stats)
     return _file(content, "application/pdf", f"statistics-{stats.fiscal_year}.pdf")

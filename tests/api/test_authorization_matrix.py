@@ -62,11 +62,11 @@ def case_route(
 STAFF_READ = expect(200, anonymous=401, service=403, owner=403, consulter=403)
 COUNCIL_READ = expect(403, anonymous=401, council=200, supervisor=200)
 PERIOD = period_around_suite()
-C = "/v1/consultations/{consultation_id}"
-ANS = C + "/answers"
-E = C + "/evidence/{evidence_id}"
-RQ = C + "/requests"
-LET = C + "/letters"
+CONSULTATION = "/v1/consultations/{consultation_id}"
+ANSWERS = CONSULTATION + "/answers"
+EVIDENCE = CONSULTATION + "/evidence/{evidence_id}"
+REQUESTS = CONSULTATION + "/requests"
+LETTERS = CONSULTATION + "/letters"
 
 
 def letter_body(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -157,134 +157,138 @@ MATRIX = [
         "/v1/consultations",
         expect(403, anonymous=401, owner=200, consulter=200, consultant=200, supervisor=200),
     ),
-    Row("GET", C, case_route(200)),
+    Row("GET", CONSULTATION, case_route(200)),
     Row(
         "PATCH",
-        C,
+        CONSULTATION,
         case_route(200, consultant=403),
         lambda ctx: {"json": {"title": "題名を変更"}, "headers": {"If-Match": '"v1"'}},
     ),
     Row(
         "POST",
-        C + "/assign",
+        CONSULTATION + "/assign",
         case_route(403, consulter=403),
         lambda ctx: {"json": {"assignee_id": str(ctx["actor_id"])}, "headers": {"If-Match": '"v1"'}},
     ),
     Row(
         "POST",
-        C + "/close",
+        CONSULTATION + "/close",
         case_route(403, consultant=403, supervisor=409),
         lambda ctx: {"headers": {"If-Match": '"v1"'}},
     ),
-    Row("POST", C + "/reopen", case_route(409, consultant=403, supervisor=409)),
-    Row("POST", C + "/withdraw", case_route(200, consultant=403, supervisor=403)),
-    Row("GET", C + "/history", case_route(200)),
-    Row("GET", C + "/messages", case_route(200)),
+    Row("POST", CONSULTATION + "/reopen", case_route(409, consultant=403, supervisor=409)),
+    Row("POST", CONSULTATION + "/withdraw", case_route(200, consultant=403, supervisor=403)),
+    Row("GET", CONSULTATION + "/history", case_route(200)),
+    Row("GET", CONSULTATION + "/messages", case_route(200)),
     Row(
         "POST",
-        C + "/messages/read",
+        CONSULTATION + "/messages/read",
         case_route(200, consultant=403, supervisor=403),
         lambda ctx: {"json": {"up_to": ctx["message_id"]}},
         needs=frozenset({"message"}),
     ),
     Row(
         "POST",
-        C + "/messages",
+        CONSULTATION + "/messages",
         case_route(201, consultant=403, supervisor=422),
         lambda ctx: {"json": {"body": "追加の情報です"}},
     ),
-    Row("GET", C + "/evidence", case_route(200)),
+    Row("GET", CONSULTATION + "/evidence", case_route(200)),
     Row(
         "POST",
-        C + "/evidence",
+        CONSULTATION + "/evidence",
         case_route(201, consultant=403, supervisor=201),
         lambda ctx: {"json": {"url": "https://x.com/a/status/2"}},
     ),
     # The bundle: the consulter and the assigned staff member only (here the case is unassigned); all others 404.
-    Row("GET", C + "/evidence/bundle", expect(404, anonymous=401, service=403, owner=200)),
-    Row("GET", E, case_route(200)),
+    Row("GET", CONSULTATION + "/evidence/bundle", expect(404, anonymous=401, service=403, owner=200)),
+    Row("GET", EVIDENCE, case_route(200)),
     Row(
         "PATCH",
-        E,
+        EVIDENCE,
         case_route(200, consultant=403, supervisor=200),
         lambda ctx: {"json": {"notes": "投稿時刻を訂正"}, "headers": {"If-Match": '"v1"'}},
     ),
-    Row("DELETE", E, case_route(204, consultant=403, supervisor=403)),
+    Row("DELETE", EVIDENCE, case_route(204, consultant=403, supervisor=403)),
     Row(
         "PUT",
-        E + "/file",
+        EVIDENCE + "/file",
         case_route(409, consultant=403, supervisor=409),
         lambda ctx: {"files": {"file": ("a.png", TINY_PNG, "image/png")}},
     ),
-    Row("GET", E + "/file", case_route(200)),
+    Row("GET", EVIDENCE + "/file", case_route(200)),
     # -- requests and clocks (issue 15): the consulter acts, the case's staff read and advise --
-    Row("GET", RQ, case_route(200)),
+    Row("GET", REQUESTS, case_route(200)),
     Row(
         "POST",
-        RQ,
+        REQUESTS,
         case_route(201, consultant=403, supervisor=403),
         lambda ctx: {"json": {"kind": "platform_form", "target": {"platform": "x", "service": "x"}}},
     ),
-    Row("GET", RQ + "/{request_id}", case_route(200)),
+    Row("GET", REQUESTS + "/{request_id}", case_route(200)),
     Row(
         "PATCH",
-        RQ + "/{request_id}",
+        REQUESTS + "/{request_id}",
         case_route(200, consultant=403, supervisor=403),
         lambda ctx: {"json": {"reference_number": "XR-2026-1"}, "headers": {"If-Match": '"v1"'}},
     ),
     Row(
         "POST",
-        RQ + "/{request_id}/status",
+        REQUESTS + "/{request_id}/status",
         case_route(200, consultant=403, supervisor=403),
         lambda ctx: {"json": {"status": "sent"}},
     ),
     Row(
         "POST",
-        RQ + "/{request_id}/advice",
+        REQUESTS + "/{request_id}/advice",
         case_route(403, consultant=403, supervisor=200),
         lambda ctx: {"json": {"note": "7日待っても回答がなければ法務局へ"}},
     ),
     Row(
         "POST",
-        RQ + "/{request_id}/replies",
+        REQUESTS + "/{request_id}/replies",
         case_route(200, consultant=403, supervisor=403),
         lambda ctx: {"json": {"evidence_id": ctx["evidence_id"]}},
         needs=frozenset({"evidence_id"}),
     ),
-    Row("GET", C + "/clocks", case_route(200)),
-    Row("GET", C + "/clock-facts", case_route(200)),
+    Row("GET", CONSULTATION + "/clocks", case_route(200)),
+    Row("GET", CONSULTATION + "/clock-facts", case_route(200)),
     Row(
         "PUT",
-        C + "/clock-facts",
+        CONSULTATION + "/clock-facts",
         case_route(200, consultant=403, supervisor=200),
         lambda ctx: {"json": {"offender_known_on": "2026-11-25"}},
     ),
     Row("GET", "/v1/clocks/overdue", expect(403, anonymous=401, consultant=200, supervisor=200)),
     Row(
         "POST",
-        C + "/follows",
+        CONSULTATION + "/follows",
         case_route(200, consultant=403, supervisor=403),
         lambda ctx: {"json": {"earlier_id": ctx["earlier_id"]}},
         needs=frozenset({"earlier"}),
     ),
-    Row("GET", C + "/earlier", case_route(200)),
-    Row("GET", C + "/answer-suggestions", case_route(403, consultant=403, supervisor=200)),
+    Row("GET", CONSULTATION + "/earlier", case_route(200)),
+    Row("GET", CONSULTATION + "/answer-suggestions", case_route(403, consultant=403, supervisor=200)),
     # Issue 16: the example case is not an intimate-image case, so a supervisor's slot is not needed (409).
     Row(
         "POST",
-        E + "/upload-slot",
+        EVIDENCE + "/upload-slot",
         expect(403, anonymous=401, supervisor=409),
         lambda ctx: {"json": {"reason": "ご本人の強い希望"}},
     ),
-    Row("GET", E + "/similar", case_route(403, consulter=403)),
-    Row("GET", C + "/referrals", case_route(200)),
+    Row("GET", EVIDENCE + "/similar", case_route(403, consulter=403)),
+    Row("GET", CONSULTATION + "/referrals", case_route(200)),
     Row(
         "POST",
-        C + "/referrals",
+        CONSULTATION + "/referrals",
         case_route(403, consultant=403, supervisor=201),
         lambda ctx: {"json": {"desk_code": "houterasu", "reason": "弁護士への相談をおすすめします"}},
     ),
-    Row("POST", C + "/referrals/{referral_id}/{action}", case_route(200, consultant=403, supervisor=403)),
+    Row(
+        "POST",
+        CONSULTATION + "/referrals/{referral_id}/{action}",
+        case_route(200, consultant=403, supervisor=403),
+    ),
     Row("GET", "/v1/desks", expect(200)),
     Row(
         "POST",
@@ -346,27 +350,30 @@ MATRIX = [
         needs=frozenset({"chatbot"}),
     ),
     # -- the quality loop (issue 4) --
-    Row("GET", ANS, case_route(403, consultant=403)),
-    Row(
-        "POST", ANS, case_route(403, consultant=403, supervisor=201), lambda ctx: {"json": {"body": "回答案"}}
-    ),
-    Row("GET", ANS + "/{draft_id}", case_route(403, consultant=404), needs=frozenset({"draft"})),
+    Row("GET", ANSWERS, case_route(403, consultant=403)),
     Row(
         "POST",
-        ANS + "/{draft_id}/versions",
+        ANSWERS,
+        case_route(403, consultant=403, supervisor=201),
+        lambda ctx: {"json": {"body": "回答案"}},
+    ),
+    Row("GET", ANSWERS + "/{draft_id}", case_route(403, consultant=404), needs=frozenset({"draft"})),
+    Row(
+        "POST",
+        ANSWERS + "/{draft_id}/versions",
         case_route(403, consultant=404, supervisor=409),
         lambda ctx: {"json": {"body": "修正案"}},
         needs=frozenset({"draft"}),
     ),
     Row(
         "POST",
-        ANS + "/{draft_id}/submit",
+        ANSWERS + "/{draft_id}/submit",
         case_route(403, consultant=404, supervisor=409),
         needs=frozenset({"draft"}),
     ),
     Row(
         "POST",
-        ANS + "/{draft_id}/publish",
+        ANSWERS + "/{draft_id}/publish",
         case_route(403, consultant=404, supervisor=409),
         needs=frozenset({"draft"}),
     ),
@@ -393,38 +400,38 @@ MATRIX = [
     ),
     # -- letters (issue 15 §3): the context letter is a disclosure request waiting for review --
     Row("GET", "/v1/letter-forms", expect(200)),
-    Row("GET", LET, case_route(200, consultant=403)),
+    Row("GET", LETTERS, case_route(200, consultant=403)),
     Row(
         "POST",
-        LET,
+        LETTERS,
         case_route(201, consultant=403, supervisor=403),
         lambda ctx: {"json": letter_body(ctx)},
         needs=frozenset({"letter"}),
     ),
-    Row("GET", LET + "/{letter_id}", case_route(200, consultant=403), needs=frozenset({"letter"})),
+    Row("GET", LETTERS + "/{letter_id}", case_route(200, consultant=403), needs=frozenset({"letter"})),
     Row(
         "POST",
-        LET + "/{letter_id}/versions",
+        LETTERS + "/{letter_id}/versions",
         case_route(409, consultant=403, supervisor=403),
         lambda ctx: {"json": {k: v for k, v in letter_body(ctx).items() if k != "kind"}},
         needs=frozenset({"letter"}),
     ),
     Row(
         "POST",
-        LET + "/{letter_id}/submit",
+        LETTERS + "/{letter_id}/submit",
         case_route(409, consultant=403, supervisor=409),
         needs=frozenset({"letter"}),
     ),
     Row(
         "POST",
-        LET + "/{letter_id}/finalise",
+        LETTERS + "/{letter_id}/finalise",
         case_route(409, consultant=403, supervisor=403),
         needs=frozenset({"letter"}),
     ),
-    Row("GET", LET + "/{letter_id}/pdf", case_route(200, consultant=403), needs=frozenset({"letter"})),
+    Row("GET", LETTERS + "/{letter_id}/pdf", case_route(200, consultant=403), needs=frozenset({"letter"})),
     Row(
         "GET",
-        LET + "/{letter_id}/form-text",
+        LETTERS + "/{letter_id}/form-text",
         case_route(200, consultant=403),
         lambda ctx: {"params": {"service": "x"}},
         needs=frozenset({"letter"}),
