@@ -76,14 +76,16 @@ def client_address(request: Request) -> str | None:  # a helper the routes call,
 async def authenticated(request: Request, authorization: Annotated[str | None, Depends(oauth2)]) -> Actor:
     """A live actor, before the staff second-factor rule: only for the routes a staff member needs to reach
     that rule's end (their own account, TOTP enrolment, logout)."""
-    c: Container = request.app.state.container  # not a dependency: this runs on every authenticated request
+    container: Container = (
+        request.app.state.container
+    )  # not a dependency: this runs on every authenticated request
     if not authorization:
         raise Unauthenticated("missing_token")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("invalid_token")
-    actor, issued_at = c.tokens.decode_access(token.strip(), now=c.clock.now())
-    actor, user = await c.accounts.resolve(actor, issued_at)
+    actor, issued_at = container.tokens.decode_access(token.strip(), now=container.clock.now())
+    actor, user = await container.accounts.resolve(actor, issued_at)
     request.state.user = user
     # The request line names the caller's role, never who (api/middleware.py).
     request.state.actor_role = actor.role.value if actor.role is not None else actor.client.value

@@ -76,7 +76,7 @@ def idempotent(operation: str, table: str | None, replay: Replay | None = None) 
     async def guard(
         request: Request,
         actor: CurrentActor,
-        c: ContainerDep,
+        container: ContainerDep,
         key: Annotated[
             str | None, Header(alias=HEADER, min_length=8, max_length=200, description=DESCRIPTION)
         ] = None,
@@ -85,7 +85,7 @@ def idempotent(operation: str, table: str | None, replay: Replay | None = None) 
         if key is None or scope is None or actor.user_id is None:
             return
         signature = fingerprint(request.method, request.url.path, await request.body())
-        known = await idempotency.find(c.sessions, actor.user_id, key, c.clock.now())
+        known = await idempotency.find(container.sessions, actor.user_id, key, container.clock.now())
         if known is None:
             scope.arm(actor.user_id, key, operation, signature, table)
             return
@@ -101,7 +101,7 @@ def idempotent(operation: str, table: str | None, replay: Replay | None = None) 
                 )
             )
         if known.resource_id is not None and replay is not None:
-            body, headers = await replay(actor, c, known.resource_id, request)
+            body, headers = await replay(actor, container, known.resource_id, request)
             raise IdempotentReplay(JSONResponse(jsonable_encoder(body), status_code=201, headers=headers))
         raise Conflict("idempotency_key_in_use")
 

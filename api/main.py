@@ -42,7 +42,6 @@ from api.schemas.common import Problem
 from domain.policy import roles_of
 from infra import metrics, tracing
 from infra.container import Container, build_container
-from infra.db.migrate import head_revision
 from infra.logging import configure_logging
 from infra.settings import Settings
 
@@ -98,7 +97,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     )
     app.state.container = c
     app.state.settings = settings
-    c.migration_head = head_revision()
     errors.install(app)
     app.add_exception_handler(IdempotentReplay, replay_handler)
     # Most frequent first: FastAPI tries routers in order, and every authenticated front end polls /v1/me.

@@ -68,14 +68,26 @@ class Positioned(Protocol):
 
 
 T = TypeVar("T", bound=Positioned)
+Item = TypeVar("Item")
 Out = TypeVar("Out")
 
 
 def page_of(found: Sequence[T], limit: int, shape: Callable[[T], Out]) -> Page[Out]:
-    """One page from `limit + 1` rows fetched: the extra row only says whether another page follows."""
+    """One page of a list ordered by (created_at, id); see page_by."""
+    return page_by(found, limit, shape, lambda x: (x.created_at, x.id))
+
+
+def page_by(
+    found: Sequence[Item],
+    limit: int,
+    shape: Callable[[Item], Out],
+    key: Callable[[Item], tuple[datetime, uuid.UUID]],
+) -> Page[Out]:
+    """One page from `limit + 1` rows fetched: the extra row only says whether another page follows. The
+    cursor is the last item's `key`, the (time, id) the repository ordered the list by (infra/db/paging.py)."""
     items = found[:limit]
     next_cursor = None
     if len(found) > limit:
-        last = items[-1]
-        next_cursor = encode_cursor({"c": last.created_at.isoformat(), "id": str(last.id)})
+        at, id_ = key(items[-1])
+        next_cursor = encode_cursor({"c": at.isoformat(), "id": str(id_)})
     return Page(items=[shape(x) for x in items], next_cursor=next_cursor)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from domain.actors import Actor
-from domain.consultations import OPEN_STATUSES, Consultation, ConsultationService
+from domain.consultations import OPEN_STATUSES, Consultation, ConsultationService, Cursor
 from domain.errors import InvalidState, NotFound, PreconditionFailed, ValidationFailed
 from domain.policy import (
     Visibility,
@@ -143,7 +143,9 @@ class AnswerRepository(Protocol):
 
     async def get(self, draft_id: uuid.UUID, visibility: Visibility) -> AnswerDraft | None: ...
 
-    async def for_consultation(self, consultation_id: uuid.UUID) -> list[AnswerDraft]: ...
+    async def for_consultation(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[AnswerDraft]: ...
 
     async def save_state(self, draft: AnswerDraft, expected_version: int) -> bool: ...
 
@@ -151,7 +153,11 @@ class AnswerRepository(Protocol):
 
     async def add_review(self, review: Review) -> None: ...
 
-    async def awaiting_review(self, visibility: Visibility) -> list[AnswerDraft]: ...
+    async def awaiting_review(
+        self, visibility: Visibility, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[AnswerDraft]:
+        """Longest waiting first (by submitted_at, else created_at, then id), `limit` after the cursor."""
+        ...
 
 
 class ManualCatalogue(Protocol):
@@ -160,15 +166,18 @@ class ManualCatalogue(Protocol):
 
 class AnswerService:
     def __init__(
-        self, consultations: ConsultationService, rules: Sequence[ReviewRule], manual: ManualCatalogue
+        self,
+        consultations: ConsultationService,
+        rules: Sequence[ReviewRule],
+        manual: ManualCatalogue,
+        template_values: Callable[[AnswerUnitOfWork, Consultation, str], Awaitable[dict[str, str]]]
+        | None = None,
     ) -> None:
         self.consultations = consultations
         self.rules = tuple(rules)
         self.manual = manual
-        # Set by the composition root (domain/suggestions.py): the values a case fills a template with.
-        self.template_values: (
-            Callable[[AnswerUnitOfWork, Consultation, str], Awaitable[dict[str, str]]] | None
-        ) = None
+        # The values a case fills a template with (domain/suggestions.py TemplateValues); none, none recorded.
+        self.template_values = template_values
 
     async def _values(
         self, uow: AnswerUnitOfWork, c: Consultation, template: ManualRef | None
@@ -319,10 +328,18 @@ class AnswerService:
             c = await self._load_for_author(uow, actor, consultation_id)
             return await self._draft(uow, actor, c, draft_id)
 
-    async def list_for(self, actor: Actor, consultation_id: uuid.UUID) -> list[AnswerDraft]:
+    async def list_for(
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
+    ) -> list[AnswerDraft]:
+        """Oldest first, `limit` after the cursor."""
         async with self.uow() as uow:
             c = await self._load_for_author(uow, actor, consultation_id)
-            return await uow.answers.for_consultation(c.id)
+            return await uow.answers.for_consultation(c.id, after=after, limit=limit)
 
     async def submit(self, actor: Actor, consultation_id: uuid.UUID, draft_id: uuid.UUID) -> AnswerDraft:
         """Send to the legal advisor. Allowed for any draft: a consultant may always ask for advice."""
@@ -375,11 +392,14 @@ class AnswerService:
 
     # -- the legal advisor ----------------------------------------------------------------------
 
-    async def queue(self, actor: Actor) -> list[QueueEntry]:
+    async def queue(
+        self, actor: Actor, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[QueueEntry]:
+        """Longest waiting first, `limit` after the cursor."""
         ensure_legal_advisor(actor)
         now = self._now()
         async with self.uow() as uow:
-            drafts = await uow.answers.awaiting_review(review_visibility(actor))
+            drafts = await uow.answers.awaiting_review(review_visibility(actor), after=after, limit=limit)
             # One lookup for the whole queue (it was one per item).
             cases = await uow.consultations.many(
                 [d.consultation_id for d in drafts], review_visibility(actor)
@@ -388,7 +408,7 @@ class AnswerService:
             for draft in drafts:
                 waited = int((now - (draft.submitted_at or draft.created_at)).total_seconds())
                 entries.append(QueueEntry(draft, cases[draft.consultation_id], waited))
-        return sorted(entries, key=lambda e: -e.waiting_seconds)
+        return entries
 
     async def for_review(self, actor: Actor, draft_id: uuid.UUID) -> tuple[AnswerDraft, Consultation]:
         """The advisor reads the draft with its consultation, only while it waits for review."""

@@ -217,7 +217,7 @@ class ConsentService:
         self.uow = uow
         self.clock = clock
 
-    async def list(self, actor: Actor) -> list[tuple[ConsentRecord, bool]]:
+    async def of_person(self, actor: Actor) -> list[tuple[ConsentRecord, bool]]:
         """The person's own records, newest first, each with whether it still holds."""
         user_id = actor.require_user_id()
         async with self.uow() as uow:

@@ -466,7 +466,13 @@ class ConsultationRepository(Protocol):
     async def update(self, c: Consultation, *, expected_version: int) -> bool: ...
 
     async def page(
-        self, visibility: Visibility, flt: QueueFilter, *, now: datetime, after: Cursor | None, limit: int
+        self,
+        visibility: Visibility,
+        queue_filter: QueueFilter,
+        *,
+        now: datetime,
+        after: Cursor | None,
+        limit: int,
     ) -> list[Consultation]: ...
 
     async def count_created_since(self, owner_id: uuid.UUID, since: datetime) -> int: ...
@@ -554,6 +560,7 @@ class ConsultationService:
         files: EvidenceFiles,
         desks: DeskDirectory,
         hasher: ImageHasher | None = None,
+        after_evidence: Callable[[CaseUnitOfWork, Consultation], Awaitable[object]] | None = None,
     ) -> None:
         self.files = files
         self.hasher = hasher
@@ -564,9 +571,9 @@ class ConsultationService:
         self.triage = triage
         self.holidays = holidays
         self.policy = policy
-        # Set by the composition root: recomputes the consultation's clocks in the same unit of work when its
-        # evidence changes (domain/requests.py, RequestService.recompute).
-        self.after_evidence: Callable[[CaseUnitOfWork, Consultation], Awaitable[object]] | None = None
+        # Recomputes the consultation's clocks in the same unit of work when its evidence changes
+        # (domain/requests.py, CaseClocks.recompute).
+        self.after_evidence = after_evidence
 
     # -- intake ------------------------------------------------------------------------------------
 
@@ -691,19 +698,19 @@ class ConsultationService:
             return await self.load_visible(uow, actor, consultation_id)
 
     async def page(
-        self, actor: Actor, flt: QueueFilter, *, after: Cursor | None, limit: int
+        self, actor: Actor, queue_filter: QueueFilter, *, after: Cursor | None, limit: int
     ) -> list[Consultation]:
         ensure_may_read_consultations(actor)
         if not queue_filters_allowed(actor) and (
-            flt.assignee_id or flt.unassigned or flt.overdue is not None
+            queue_filter.assignee_id or queue_filter.unassigned or queue_filter.overdue is not None
         ):
             raise ValidationFailed("filter_not_allowed")
-        if flt.category is not None:
-            group = {c.code for c in self.knowledge.categories if c.parent == flt.category}
-            flt = replace(flt, category_codes=frozenset({flt.category, *group}))
+        if queue_filter.category is not None:
+            group = {c.code for c in self.knowledge.categories if c.parent == queue_filter.category}
+            queue_filter = replace(queue_filter, category_codes=frozenset({queue_filter.category, *group}))
         async with self.uow() as uow:
             return await uow.consultations.page(
-                consultation_visibility(actor), flt, now=self.clock.now(), after=after, limit=limit
+                consultation_visibility(actor), queue_filter, now=self.clock.now(), after=after, limit=limit
             )
 
     async def history(self, actor: Actor, consultation_id: uuid.UUID) -> list[Transition]:

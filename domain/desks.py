@@ -104,17 +104,21 @@ class DeskDirectory:
             raise ValidationFailed("desk_needs_contact", field="phone")
         return desk
 
-    async def search(self, flt: DeskFilter, *, uow: DeskUnitOfWork | None = None) -> list[DeskVersion]:
+    async def search(
+        self, desk_filter: DeskFilter, *, uow: DeskUnitOfWork | None = None
+    ) -> list[DeskVersion]:
         found = await self.current(uow)
         wanted = None
-        if flt.category is not None:
-            wanted = {flt.category} | {c.code for c in self.knowledge.categories if c.parent == flt.category}
-        needle = nfkc(flt.text).lower() if flt.text else None
+        if desk_filter.category is not None:
+            wanted = {desk_filter.category} | {
+                c.code for c in self.knowledge.categories if c.parent == desk_filter.category
+            }
+        needle = nfkc(desk_filter.text).lower() if desk_filter.text else None
 
         def keep(d: Desk) -> bool:
-            if flt.kind is not None and d.kind != flt.kind:
+            if desk_filter.kind is not None and d.kind != desk_filter.kind:
                 return False
-            if flt.emergency is not None and d.emergency != flt.emergency:
+            if desk_filter.emergency is not None and d.emergency != desk_filter.emergency:
                 return False
             if wanted is not None and not (wanted.intersection(d.categories) or d.is_general):
                 return False

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from domain.actors import Actor, Role
 from domain.answers import AnswerService
-from domain.consultations import Consultation, Evidence
+from domain.consultations import Consultation, Cursor, Evidence
 from domain.errors import InvalidState, NotFound, PreconditionFailed, ValidationFailed
 from domain.policy import (
     LEGAL_ADVISORS,
@@ -437,7 +437,9 @@ class LetterRepository(Protocol):
 
     async def get(self, letter_id: uuid.UUID, visibility: Visibility) -> Letter | None: ...
 
-    async def for_consultation(self, consultation_id: uuid.UUID) -> list[Letter]: ...
+    async def for_consultation(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Letter]: ...
 
     async def save_state(self, letter: Letter, expected_version: int) -> bool: ...
 
@@ -445,7 +447,11 @@ class LetterRepository(Protocol):
 
     async def add_review(self, review: LetterReview) -> None: ...
 
-    async def awaiting_review(self, visibility: Visibility) -> list[Letter]: ...
+    async def awaiting_review(
+        self, visibility: Visibility, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Letter]:
+        """Longest waiting first (by submitted_at, else created_at, then id), `limit` after the cursor."""
+        ...
 
 
 class LetterService:
@@ -588,10 +594,18 @@ class LetterService:
             c = await self._case(uow, actor, consultation_id)
             return await self._letter(uow, actor, c, letter_id)
 
-    async def list_for(self, actor: Actor, consultation_id: uuid.UUID) -> list[Letter]:
+    async def list_for(
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
+    ) -> list[Letter]:
+        """Newest first, `limit` after the cursor."""
         async with self.uow() as uow:
             c = await self._case(uow, actor, consultation_id)
-            return await uow.letters.for_consultation(c.id)
+            return await uow.letters.for_consultation(c.id, after=after, limit=limit)
 
     async def submit(self, actor: Actor, consultation_id: uuid.UUID, letter_id: uuid.UUID) -> Letter:
         """Ask for review: the person or the assigned staff member, for any letter."""
@@ -649,15 +663,21 @@ class LetterService:
 
     # -- review ------------------------------------------------------------------------------------
 
-    async def queue(self, actor: Actor) -> list[Letter]:
+    async def queue(
+        self, actor: Actor, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Letter]:
+        """Longest waiting first, `limit` after the cursor, and one more when another page follows (that one
+        only says so: it is not read, so it is not on the trail). The letters read are on the trail."""
         ensure_legal_advisor(actor)
         async with self.uow() as uow:
-            letters = await uow.letters.awaiting_review(review_visibility(actor))
-            for letter in letters:
+            letters = await uow.letters.awaiting_review(
+                review_visibility(actor), after=after, limit=None if limit is None else limit + 1
+            )
+            for letter in letters[:limit]:
                 # The advisor reads the letters' content here: on the trail (ids only), like a case read.
                 await uow.audit.record(actor, "letter.read_for_review", "letter", letter.id)
             await uow.commit()
-        return sorted(letters, key=lambda x: x.submitted_at or x.created_at)
+        return letters
 
     async def decide(self, actor: Actor, letter_id: uuid.UUID, approve: bool, advice: str | None) -> Letter:
         """The legal advisor decides on a letter while it waits for review; the assigned caseworker may

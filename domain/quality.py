@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from domain.actors import Actor
 from domain.anonymise import MASKS, Masker, suppress_small
 from domain.calendar import JST
-from domain.consultations import MessageKind
+from domain.consultations import Cursor, MessageKind
 from domain.errors import Conflict, InvalidState, NotFound, ValidationFailed
 from domain.policy import (
     ANSWER_WRITERS,
@@ -31,6 +31,20 @@ from domain.policy import (
 from domain.ports import Clock, QualityUnitOfWork, UnitOfWorkFactory
 
 RUBRIC = ("accuracy", "timeliness", "tone", "referral_fit")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """Who did what to which object, when: ids and codes only, never case text."""
+
+    id: uuid.UUID
+    at: datetime
+    actor_id: uuid.UUID | None
+    actor_role: str | None
+    action: str
+    object_type: str
+    object_id: str
+    detail: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +178,7 @@ class CouncilRepository(Protocol):
 
     async def sample(self, sample_id: uuid.UUID) -> Sample | None: ...
 
-    async def samples(self) -> list[Sample]: ...
+    async def samples(self, *, after: Cursor | None = None, limit: int | None = None) -> list[Sample]: ...
 
     async def add_finding(self, f: Finding) -> None: ...
 
@@ -174,7 +188,7 @@ class CouncilRepository(Protocol):
 
     async def proposal(self, proposal_id: uuid.UUID) -> Proposal | None: ...
 
-    async def proposals(self) -> list[Proposal]: ...
+    async def proposals(self, *, after: Cursor | None = None, limit: int | None = None) -> list[Proposal]: ...
 
     async def save_proposal(self, p: Proposal) -> None: ...
 
@@ -191,8 +205,16 @@ class QualityRepository(Protocol):
     async def stale_uses(self, code: str, current: int) -> list[StaleUse]: ...
 
     async def trail(
-        self, visibility: Visibility, object_type: str | None, object_id: str | None, limit: int
-    ) -> list[dict[str, Any]]: ...
+        self,
+        visibility: Visibility,
+        object_type: str | None,
+        object_id: str | None,
+        *,
+        after: Cursor | None = None,
+        limit: int,
+    ) -> list[AuditEvent]:
+        """Newest first (by time, then id), `limit` after the cursor."""
+        ...
 
 
 class QualityService:
@@ -371,10 +393,13 @@ class QualityService:
             await uow.commit()
         return sample
 
-    async def samples(self, actor: Actor) -> list[Sample]:
+    async def samples(
+        self, actor: Actor, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Sample]:
+        """Newest first, `limit` after the cursor."""
         ensure_role(actor, COUNCIL_READERS)
         async with self.uow() as uow:
-            return await uow.council.samples()
+            return await uow.council.samples(after=after, limit=limit)
 
     async def _sample(self, uow: QualityUnitOfWork, sample_id: uuid.UUID) -> Sample:
         sample = await uow.council.sample(sample_id)
@@ -515,10 +540,13 @@ class QualityService:
             await uow.commit()
         return proposal
 
-    async def proposals(self, actor: Actor) -> list[Proposal]:
+    async def proposals(
+        self, actor: Actor, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Proposal]:
+        """Newest first, `limit` after the cursor."""
         ensure_role(actor, COUNCIL_READERS)
         async with self.uow() as uow:
-            return await uow.council.proposals()
+            return await uow.council.proposals(after=after, limit=limit)
 
     async def reject_proposal(self, actor: Actor, proposal_id: uuid.UUID) -> Proposal:
         ensure_role(actor, SUPERVISORS)
@@ -558,8 +586,17 @@ class QualityService:
         return {name: suppress_small(counts) for name, counts in tables.items()}
 
     async def trail(
-        self, actor: Actor, object_type: str | None, object_id: str | None, limit: int
-    ) -> list[dict[str, Any]]:
+        self,
+        actor: Actor,
+        object_type: str | None,
+        object_id: str | None,
+        *,
+        after: Cursor | None = None,
+        limit: int,
+    ) -> list[AuditEvent]:
+        """Newest first, `limit` events after the cursor (a position of the same filter's earlier page)."""
         ensure_role(actor, AUDITORS)
         async with self.uow() as uow:
-            return await uow.quality.trail(audit_visibility(actor), object_type, object_id, limit)
+            return await uow.quality.trail(
+                audit_visibility(actor), object_type, object_id, after=after, limit=limit
+            )

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from domain.actors import Actor
 from domain.consents import ensure_may_share, record_referral_consent
-from domain.consultations import OPEN_STATUSES, ConsultationService
+from domain.consultations import OPEN_STATUSES, ConsultationService, Cursor
 from domain.desks import DeskDirectory
 from domain.errors import InvalidState, NotFound, ValidationFailed
 from domain.knowledge_model import Desk
@@ -76,7 +76,9 @@ class ReferralRepository(Protocol):
 
     async def get(self, consultation_id: uuid.UUID, referral_id: uuid.UUID) -> Referral | None: ...
 
-    async def for_consultation(self, consultation_id: uuid.UUID) -> list[Referral]: ...
+    async def for_consultation(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Referral]: ...
 
     async def set_state(self, referral: Referral, expected: ReferralState) -> bool: ...
 
@@ -123,10 +125,18 @@ class ReferralService:
             await uow.commit()
         return referral, desks[0]
 
-    async def list_for(self, actor: Actor, consultation_id: uuid.UUID) -> list[tuple[Referral, Desk | None]]:
+    async def list_for(
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[Referral, Desk | None]]:
+        """Oldest first, `limit` after the cursor, each with its desk's current details."""
         async with self.uow() as uow:
             c = await self.consultations.load_visible(uow, actor, consultation_id)
-            referrals = await uow.referrals.for_consultation(c.id)
+            referrals = await uow.referrals.for_consultation(c.id, after=after, limit=limit)
         desks = {d.code: d for d in await self.desks.resolve([r.desk_code for r in referrals])}
         return [(r, desks.get(r.desk_code)) for r in referrals]
 

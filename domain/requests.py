@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from domain.actors import Actor
+from domain.calendar import HolidayCalendar
 from domain.clocks import (
     CaseClockInput,
     CaseFacts,
@@ -49,7 +50,7 @@ from domain.policy import (
     ensure_staff,
     letter_visibility,
 )
-from domain.ports import RequestUnitOfWork, UnitOfWorkFactory
+from domain.ports import Clock, RequestUnitOfWork, UnitOfWorkFactory
 
 
 class RequestKind(enum.StrEnum):
@@ -283,15 +284,69 @@ EDITABLE_FIELDS = frozenset(
 )
 
 
+class CaseClocks:
+    """A consultation's clocks, recomputed from the rules. It needs no consultation service, so the
+    composition root builds it first and hands `recompute` to the consultation service, which calls it when
+    evidence changes: both are built whole, nothing is patched in afterwards."""
+
+    def __init__(
+        self, rules: ClockRules, knowledge: Knowledge, holidays: HolidayCalendar, clock: Clock
+    ) -> None:
+        self.rules = rules
+        self.knowledge = knowledge
+        self.holidays = holidays
+        self.clock = clock
+
+    def designated_since(self, target: Target) -> date | None:
+        """The target service's designation date; None when it is not a designated service or the service
+        is not known (designation is per service: a platform alone says nothing)."""
+        if target.platform is None or target.service is None:
+            return None
+        platform = self.knowledge.platform(target.platform)
+        service = platform.service(target.service) if platform else None
+        if service is None or not service.designated:
+            return None
+        return service.designated_since
+
+    async def recompute(self, uow: RequestUnitOfWork, c: Consultation) -> list[ComputedClock]:
+        """Every clock of this consultation from the rules, stored; the consultation's time to act, priority
+        and (for an urgent case) first-answer due time follow from them. In the caller's unit of work."""
+        facts = await uow.requests.facts(c.id)
+        requests = await uow.requests.for_consultations([c.id])
+        evidence = await uow.consultations.evidence(c.id)
+        disclosed: set[uuid.UUID] = set()
+        for r in requests:
+            if r.kind in DISCLOSURE_KINDS and r.status in WENT_OUT:
+                disclosed.update(r.evidence_ids)
+        clocks = all_clocks(
+            self.rules,
+            _input(c, facts, evidence, requests, disclosed, self.designated_since),
+            self.holidays,
+        )
+        await uow.requests.sync_clocks(c.id, clocks)
+        act_by = time_to_act(self.rules, clocks)
+        bump = False
+        now = self.clock.now()
+        if is_urgent(self.rules, clocks, now) and c.priority in (Priority.low, Priority.normal):
+            c.priority, bump = Priority.high, True
+        if act_by is not None and c.urgent and c.first_answered_at is None and act_by < c.first_answer_due_at:
+            c.first_answer_due_at, bump = act_by, True
+        if bump or act_by != c.time_to_act_at:
+            c.time_to_act_at = act_by
+            await uow.requests.set_case_clock_effects(c, act_by, bump=bump)
+        return clocks
+
+
 class RequestService:
     def __init__(
         self,
         consultations: ConsultationService,
-        rules: ClockRules,
+        case_clocks: CaseClocks,
         desks: DeskDirectory,
     ) -> None:
         self.consultations = consultations
-        self.rules = rules
+        self.case_clocks = case_clocks
+        self.rules = case_clocks.rules
         self.desks = desks
 
     @property
@@ -322,15 +377,7 @@ class RequestService:
         return Target(platform=platform.code, service=target.service, name=target.name or None)
 
     def designated_since(self, target: Target) -> date | None:
-        """The target service's designation date; None when it is not a designated service or the service
-        is not known (designation is per service: a platform alone says nothing)."""
-        if target.platform is None or target.service is None:
-            return None
-        platform = self.knowledge.platform(target.platform)
-        service = platform.service(target.service) if platform else None
-        if service is None or not service.designated:
-            return None
-        return service.designated_since
+        return self.case_clocks.designated_since(target)
 
     async def _check_evidence(
         self,
@@ -411,32 +458,7 @@ class RequestService:
     # -- clocks -----------------------------------------------------------------------------------
 
     async def recompute(self, uow: RequestUnitOfWork, c: Consultation) -> list[ComputedClock]:
-        """Every clock of this consultation from the rules, stored; the consultation's time to act, priority
-        and (for an urgent case) first-answer due time follow from them. In the caller's unit of work."""
-        facts = await uow.requests.facts(c.id)
-        requests = await uow.requests.for_consultations([c.id])
-        evidence = await uow.consultations.evidence(c.id)
-        disclosed: set[uuid.UUID] = set()
-        for r in requests:
-            if r.kind in DISCLOSURE_KINDS and r.status in WENT_OUT:
-                disclosed.update(r.evidence_ids)
-        clocks = all_clocks(
-            self.rules,
-            _input(c, facts, evidence, requests, disclosed, self.designated_since),
-            self.consultations.holidays,
-        )
-        await uow.requests.sync_clocks(c.id, clocks)
-        act_by = time_to_act(self.rules, clocks)
-        bump = False
-        now = self._now()
-        if is_urgent(self.rules, clocks, now) and c.priority in (Priority.low, Priority.normal):
-            c.priority, bump = Priority.high, True
-        if act_by is not None and c.urgent and c.first_answered_at is None and act_by < c.first_answer_due_at:
-            c.first_answer_due_at, bump = act_by, True
-        if bump or act_by != c.time_to_act_at:
-            c.time_to_act_at = act_by
-            await uow.requests.set_case_clock_effects(c, act_by, bump=bump)
-        return clocks
+        return await self.case_clocks.recompute(uow, c)
 
     async def clocks(self, actor: Actor, consultation_id: uuid.UUID) -> list[StoredClock]:
         async with self.uow() as uow:

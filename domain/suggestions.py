@@ -10,14 +10,15 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from domain.actors import Actor
 from domain.calendar import JST
 from domain.clocks import ClockRules
 from domain.consultations import Consultation, ConsultationService
+from domain.knowledge_model import Desk, Knowledge
 from domain.policy import ensure_may_work
-from domain.ports import SuggestionUnitOfWork
+from domain.ports import DeskUnitOfWork, SuggestionUnitOfWork
 from domain.quality import ManualEntry
 from domain.requests import RequestService
 
@@ -110,19 +111,25 @@ def score(use: TemplateUse, c: Consultation) -> int:
     return 2 * len(use.categories & set(c.categories)) + len(use.outcomes & set(c.desired_outcomes))
 
 
-class SuggestionService:
-    def __init__(self, requests: RequestService, uses: Sequence[TemplateUse]) -> None:
-        self.requests = requests
+class DeskResolver(Protocol):
+    async def resolve(self, codes: Sequence[str], *, uow: DeskUnitOfWork | None = None) -> Sequence[Desk]: ...
+
+
+class TemplateValues:
+    """What a case fills a template with. It needs no answer or request service, so the composition root
+    builds it first and gives it to both the answer service (a draft records its values) and the suggestions."""
+
+    def __init__(self, knowledge: Knowledge, desks: DeskResolver, uses: Sequence[TemplateUse]) -> None:
+        self.knowledge = knowledge
+        self.desks = desks
         self.uses = {u.code: u for u in uses}
 
-    @property
-    def consultations(self) -> ConsultationService:
-        return self.requests.consultations
-
-    async def values(self, uow: SuggestionUnitOfWork, c: Consultation, template_code: str) -> dict[str, str]:
+    async def __call__(
+        self, uow: SuggestionUnitOfWork, c: Consultation, template_code: str
+    ) -> dict[str, str]:
         """What the case fills a template with, read in the caller's unit of work."""
         use = self.uses.get(template_code)
-        knowledge = self.consultations.knowledge
+        knowledge = self.knowledge
         values: dict[str, str] = {}
         owner = await uow.users.get(c.owner_id)
         if owner is not None and owner.display_name:
@@ -150,7 +157,7 @@ class SuggestionService:
         if url:
             values["url"] = url
         if use is not None and use.desk:
-            desks = await self.consultations.desks.resolve([use.desk], uow=uow)
+            desks = await self.desks.resolve([use.desk], uow=uow)
             if desks:
                 values["desk_name"] = desks[0].name_ja
                 if desks[0].phone:
@@ -161,6 +168,17 @@ class SuggestionService:
             if open_:
                 values["deadline"] = japanese_date(min(k.due_at for k in open_))
         return values
+
+
+class SuggestionService:
+    def __init__(self, requests: RequestService, values: TemplateValues) -> None:
+        self.requests = requests
+        self.values = values
+        self.uses = values.uses
+
+    @property
+    def consultations(self) -> ConsultationService:
+        return self.requests.consultations
 
     async def suggest(self, actor: Actor, consultation_id: uuid.UUID) -> list[Suggestion]:
         """For the staff working the case: the templates that fit it, best first, filled from it."""

@@ -302,7 +302,6 @@ def verify_audit(
 
         c = build_container(_settings())
         try:
-            assert c.custody is not None
             return await c.custody.verify(uuid.UUID(consultation) if consultation else None)
         finally:
             await c.close()
@@ -326,7 +325,6 @@ def stamp_heads() -> None:
 
         c = build_container(_settings())
         try:
-            assert c.custody is not None
             if c.custody.tsa is None:
                 typer.echo("error: set MADOGUCHI_TSA_URL and MADOGUCHI_TSA_CA_FILE", err=True)
                 raise typer.Exit(2)

@@ -22,10 +22,10 @@ from domain.letters import LetterService
 from domain.ports import Clock
 from domain.quality import QualityService
 from domain.referrals import ReferralService
-from domain.requests import RequestService
+from domain.requests import CaseClocks, RequestService
 from domain.retention import RetentionService
 from domain.statistics import StatisticsService
-from domain.suggestions import SuggestionService
+from domain.suggestions import SuggestionService, TemplateValues
 from domain.triage import TriageRules
 from infra import tracing
 from infra.blobs import BlobStore, make_blob_store
@@ -36,6 +36,7 @@ from infra.clock_rules import load_clock_rules, load_template_uses
 from infra.crypto import LocalKeyService, derived_kek, read_keks
 from infra.custody import CustodyChecks
 from infra.db.engine import make_engine, make_session_factory
+from infra.db.migrate import head_revision
 from infra.db.quality import SqlManualCatalogue
 from infra.db.repositories import SqlSessionLookup
 from infra.db.statistics_summary import StatisticsSummaries
@@ -80,21 +81,19 @@ class Container:
     quality: QualityService
     statistics: StatisticsService
     retention: RetentionService
-    line: LineBot | None = None
-    chatbot: ChatbotService | None = None
-    requests: RequestService | None = None
-    suggestions: SuggestionService | None = None
-    migration_head: str | None = None
-    redis: Redis | None = None
-    blobs: BlobStore | None = None
-    custody: CustodyChecks | None = None
-    consents: ConsentService | None = None
+    consents: ConsentService
+    line: LineBot
+    chatbot: ChatbotService
+    requests: RequestService
+    suggestions: SuggestionService
+    blobs: BlobStore
+    custody: CustodyChecks
+    migration_head: str | None  # None only for a tree without migrations
+    redis: Redis | None  # None when MADOGUCHI_REDIS_URL is unset: counters then live in the database
 
     async def close(self) -> None:
-        if self.line is not None:
-            await self.line.close()
-        if self.blobs is not None:
-            await self.blobs.close()
+        await self.line.close()
+        await self.blobs.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
@@ -166,12 +165,17 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     worker.add_accounts(accounts)
     knowledge = load_knowledge()
     desks = DeskDirectory(uow, clock, knowledge)
+    holidays = JapaneseHolidays()
+    # A case's clocks are recomputed in the same transaction as any evidence change; the template values a
+    # draft records come from the case. Both are built before the services that call them.
+    case_clocks = CaseClocks(load_clock_rules(knowledge), knowledge, holidays, clock)
+    template_values = TemplateValues(knowledge, desks, load_template_uses(knowledge, case_clocks.rules))
     consultations = ConsultationService(
         uow=uow,
         clock=clock,
         knowledge=knowledge,
         triage=load_triage_engine(),
-        holidays=JapaneseHolidays(),
+        holidays=holidays,
         policy=ConsultationPolicy(
             terms_version=settings.terms_version,
             digest_key=derive_key(settings.signing_key, "evidence-correction-digest"),
@@ -188,21 +192,39 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         files=EvidenceStore(blobs),
         desks=desks,
         hasher=PdqImageHasher(),
+        after_evidence=case_clocks.recompute,
     )
-    answers = AnswerService(consultations, load_review_rules(), SqlManualCatalogue(sessions))
-    quality = QualityService(uow, clock, Masker(SudachiProperNouns()))
-    letters = LetterService(answers, load_letter_catalogue(knowledge))
+    answers = AnswerService(
+        consultations, load_review_rules(), SqlManualCatalogue(sessions), template_values=template_values
+    )
+    requests = RequestService(consultations, case_clocks, desks)
+    guidance = GuidanceService(
+        knowledge,
+        desks,
+        consultations.triage,
+        throttle(limits={"*": settings.triage_per_minute}, window=timedelta(minutes=1)),
+        clock,
+    )
+    # LINE official account: webhook intake, conversations and notices; its pass runs with the outbox worker.
+    line = LineBot(
+        sessions, settings, guidance=guidance, triage=consultations.triage, knowledge=knowledge, clock=clock
+    )
+    custody = CustodyChecks(
+        sessions,
+        clock,
+        tsa_url=settings.tsa_url,
+        tsa_ca_file=settings.tsa_ca_file,
+        tsa_timeout=settings.tsa_timeout_seconds,
+    )
+    worker.add_line(line)
+    worker.add_custody(custody, settings.tsa_stamp_minutes * 60)
+    worker.add_requests(requests)  # the worker sends the clocks' reminders
     worker.add_statistics(StatisticsSummaries(sessions, knowledge, clock))
     retention = RetentionService(uow, consultations, clock, load_retention_rules())
-    worker.add_retention(retention)
-    container = Container(
+    worker.add_retention(retention)  # ended cases past their period are shredded (issue 17 §2)
+    return Container(
         retention=retention,
-        redis=redis,
-        blobs=blobs,
-        answers=answers,
-        letters=letters,
-        quality=quality,
-        statistics=StatisticsService(uow, clock, knowledge),
+        consents=ConsentService(uow, clock),
         settings=settings,
         clock=clock,
         engine=engine,
@@ -217,61 +239,47 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         referrals=ReferralService(consultations, desks),
         triage=consultations.triage,
         knowledge=knowledge,
-        guidance=GuidanceService(
-            knowledge,
-            desks,
-            consultations.triage,
-            throttle(limits={"*": settings.triage_per_minute}, window=timedelta(minutes=1)),
-            clock,
+        guidance=guidance,
+        answers=answers,
+        letters=LetterService(answers, load_letter_catalogue(knowledge)),
+        quality=QualityService(uow, clock, Masker(SudachiProperNouns())),
+        statistics=StatisticsService(uow, clock, knowledge),
+        line=line,
+        chatbot=build_chatbot(
+            settings, uow, clock, knowledge, guidance, desks, consultations.triage, tokens, throttle
         ),
+        requests=requests,
+        # Answer templates suggested per case and filled from it.
+        suggestions=SuggestionService(requests, template_values),
+        blobs=blobs,
+        custody=custody,
+        migration_head=head_revision(),
+        redis=redis,
     )
-    # LINE official account: webhook intake, conversations and notices; its pass runs with the outbox worker.
-    container.line = LineBot(
-        sessions,
-        settings,
-        guidance=container.guidance,
-        triage=container.triage,
-        knowledge=knowledge,
-        clock=clock,
-    )
-    worker.add_line(container.line)
-    container.consents = ConsentService(uow, clock)
-    container.custody = CustodyChecks(
-        sessions,
-        clock,
-        tsa_url=settings.tsa_url,
-        tsa_ca_file=settings.tsa_ca_file,
-        tsa_timeout=settings.tsa_timeout_seconds,
-    )
-    worker.add_custody(container.custody, settings.tsa_stamp_minutes * 60)
-    # Requests and their clocks: evidence changes recompute a case's clocks in the same transaction, and the
-    # worker sends the reminders.
-    container.requests = RequestService(consultations, load_clock_rules(knowledge), desks)
-    consultations.after_evidence = container.requests.recompute
-    worker.add_requests(container.requests)
-    # Answer templates suggested per case and filled from it; a draft records the values it was filled with.
-    container.suggestions = SuggestionService(
-        container.requests, load_template_uses(knowledge, container.requests.rules)
-    )
-    answers.template_values = container.suggestions.values
-    container.chatbot = build_chatbot(settings, sessions, container, throttle)
-    return container
 
 
 def build_chatbot(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], c: Container, throttle: ThrottleFactory
+    settings: Settings,
+    uow: SqlUnitOfWorkFactory,
+    clock: Clock,
+    knowledge: Knowledge,
+    guidance: GuidanceService,
+    desks: DeskDirectory,
+    triage: TriageRules,
+    tokens: TokenCodec,
+    throttle: ThrottleFactory,
 ) -> ChatbotService:
     """The homepage chatbot: flows validated against the knowledge, the chart and triage shared with every
     front door, desk details from the directory, and its own rate limits per client address."""
     return ChatbotService(
-        uow=SqlUnitOfWorkFactory(sessions, c.clock, c.keys),
+        uow=uow,
         flows=load_chatbot_flows(),
-        knowledge=c.knowledge,
-        guidance=c.guidance,
-        desks=c.desks,
-        triage=c.triage,
-        tokens=c.tokens,
-        clock=c.clock,
+        knowledge=knowledge,
+        guidance=guidance,
+        desks=desks,
+        triage=triage,
+        tokens=tokens,
+        clock=clock,
         session_throttle=throttle(
             limits={"*": settings.chatbot_sessions_per_hour}, window=timedelta(hours=1)
         ),

@@ -39,9 +39,9 @@ RESET_MESSAGE = "ご登録のメールアドレスであれば、パスワード
     responses=problem_responses(422, 429),
     summary="Register a consulter account (answer is the same whether or not the address is known)",
 )
-async def register(body: RegisterIn, c: ContainerDep, request: Request) -> Accepted:
+async def register(body: RegisterIn, container: ContainerDep, request: Request) -> Accepted:
     """Always 202 with the same body, whether or not the address has an account, and the request does the same work either way; the worker then mails a verification link (or, to an existing account, a note that it is registered). The password takes effect only once the mailed link is used (POST /v1/auth/verify-email). Mails per recipient are capped per hour."""
-    await c.accounts.register(
+    await container.accounts.register(
         body.email, body.password, body.display_name, body.locale, address=client_address(request)
     )
     return Accepted(message=REGISTER_MESSAGE)
@@ -54,9 +54,9 @@ async def register(body: RegisterIn, c: ContainerDep, request: Request) -> Accep
     responses=problem_responses(422, 429),
     summary="Confirm an e-mail address (or accept a staff invitation, with a password)",
 )
-async def verify_email(body: VerifyEmailIn, c: ContainerDep) -> Response:
+async def verify_email(body: VerifyEmailIn, container: ContainerDep) -> Response:
     """Consumes the single-use token from a verification or invitation mail (the link's `#token=` fragment). An invitation also needs `password`."""
-    await c.accounts.verify_email(body.token, body.password)
+    await container.accounts.verify_email(body.token, body.password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -68,9 +68,9 @@ async def verify_email(body: VerifyEmailIn, c: ContainerDep) -> Response:
     responses=problem_responses(422, 429),
     summary="Mail a password-reset link (same answer whether or not the address is known)",
 )
-async def password_reset(body: PasswordResetIn, c: ContainerDep, request: Request) -> Accepted:
+async def password_reset(body: PasswordResetIn, container: ContainerDep, request: Request) -> Accepted:
     """Always 202 with the same body; the worker decides whether the address has an account and mails a link (POST /v1/auth/password-reset/confirm consumes it). Mails per recipient are capped per hour, silently."""
-    await c.accounts.request_password_reset(body.email, address=client_address(request))
+    await container.accounts.request_password_reset(body.email, address=client_address(request))
     return Accepted(message=RESET_MESSAGE)
 
 
@@ -81,8 +81,8 @@ async def password_reset(body: PasswordResetIn, c: ContainerDep, request: Reques
     responses=problem_responses(422),
     summary="Set a new password with the mailed token; every session of the account ends",
 )
-async def password_reset_confirm(body: PasswordResetConfirmIn, c: ContainerDep) -> Response:
-    await c.accounts.reset_password(body.token, body.password)
+async def password_reset_confirm(body: PasswordResetConfirmIn, container: ContainerDep) -> Response:
+    await container.accounts.reset_password(body.token, body.password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -100,7 +100,7 @@ async def password_reset_confirm(body: PasswordResetConfirmIn, c: ContainerDep) 
 )
 async def token(
     request: Request,
-    c: ContainerDep,
+    container: ContainerDep,
     grant_type: Annotated[Literal["password", "client_credentials", "refresh_token"], Form()] = "password",
     username: Annotated[str | None, Form(max_length=254), SingleLine()] = None,
     password: Annotated[str | None, Form(max_length=1024), Secret()] = None,
@@ -120,7 +120,16 @@ async def token(
 ) -> TokenOut:
     try:
         pair = await _grant(
-            c, request, grant_type, username, password, totp, client_id, client_secret, scope, refresh_token
+            container,
+            request,
+            grant_type,
+            username,
+            password,
+            totp,
+            client_id,
+            client_secret,
+            scope,
+            refresh_token,
         )
     except DomainError as refused:
         outcome = "throttled" if isinstance(refused, RateLimited) else "failure"
@@ -136,7 +145,7 @@ async def token(
 
 
 async def _grant(
-    c: Container,
+    container: Container,
     request: Request,
     grant_type: str,
     username: str | None,
@@ -151,15 +160,15 @@ async def _grant(
     if grant_type == "refresh_token":
         if not refresh_token:
             raise ValidationFailed("refresh_token_required", field="refresh_token")
-        pair = await c.accounts.refresh(refresh_token)
+        pair = await container.accounts.refresh(refresh_token)
     elif grant_type == "password":
         if not username or not password:
             raise ValidationFailed("username_and_password_required")
-        pair = await c.accounts.login(username, password, totp_code=totp, address=address)
+        pair = await container.accounts.login(username, password, totp_code=totp, address=address)
     else:
         if not client_id or not client_secret:
             raise ValidationFailed("client_id_and_secret_required")
-        pair = await c.accounts.login_client(client_id, client_secret, scope, address=address)
+        pair = await container.accounts.login_client(client_id, client_secret, scope, address=address)
     return pair
 
 
@@ -170,9 +179,9 @@ async def _grant(
     responses=problem_responses(401, 422),
     summary="Rotate a refresh token; presenting a rotated one ends the whole session",
 )
-async def refresh(body: RefreshIn, c: ContainerDep) -> TokenOut:
+async def refresh(body: RefreshIn, container: ContainerDep) -> TokenOut:
     """Refresh tokens are single use: the answer carries a new one. Presenting a token that was already rotated ends the whole session (reuse detection). The same grant is accepted at POST /v1/auth/token with grant_type=refresh_token."""
-    pair = await c.accounts.refresh(body.refresh_token)
+    pair = await container.accounts.refresh(body.refresh_token)
     return TokenOut(
         access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
     )
@@ -185,8 +194,8 @@ async def refresh(body: RefreshIn, c: ContainerDep) -> TokenOut:
     responses=problem_responses(401),
     summary="End this session: its access and refresh tokens stop working at once",
 )
-async def logout(actor: PreMfaActor, c: ContainerDep) -> Response:
-    await c.accounts.logout(actor)
+async def logout(actor: PreMfaActor, container: ContainerDep) -> Response:
+    await container.accounts.logout(actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -197,9 +206,11 @@ async def logout(actor: PreMfaActor, c: ContainerDep) -> Response:
     responses=problem_responses(401, 403, 422, 429),
     summary="Prove again who one is (password, and TOTP for staff who use it) before a sensitive action",
 )
-async def step_up(body: StepUpIn, actor: PersonPreMfa, c: ContainerDep, request: Request) -> StepUpOut:
+async def step_up(
+    body: StepUpIn, actor: PersonPreMfa, container: ContainerDep, request: Request
+) -> StepUpOut:
     """Changing the password, starting TOTP enrolment (and, when they exist, export and erasure) need a proof of identity younger than `max_age` seconds (setting `MADOGUCHI_STEP_UP_MAX_AGE_MINUTES`, default 5): a sign-in or this call. Without one they answer 401 `step_up_required` with `WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age=…` (RFC 9470). The proof is recorded on the session the token names, never on another. A wrong password answers 422 `step_up_failed` and counts towards the sign-in throttle (429)."""
-    proof = await c.accounts.step_up(
+    proof = await container.accounts.step_up(
         actor, body.password, totp_code=body.totp_code, address=client_address(request)
     )
     return StepUpOut(

@@ -26,11 +26,10 @@ from api.schemas.chatbot import (
 from api.schemas.common import problem_responses
 from api.schemas.text import SingleLine
 from domain import policy
-from domain.chatbot import BotMessage, ChatbotService, TurnReply
-from domain.errors import Unavailable, ValidationFailed
+from domain.chatbot import BotMessage, TurnReply
+from domain.errors import ValidationFailed
 from domain.languages import choose_language
 from infra import metrics
-from infra.container import Container
 
 router = APIRouter(prefix="/v1/chatbot", tags=["chatbot"])
 
@@ -47,12 +46,6 @@ ChatbotToken = Annotated[str | None, Security(chatbot_token)]
 
 
 SessionId = Annotated[str, Path(max_length=64), SingleLine()]
-
-
-def _bot(c: Container) -> ChatbotService:
-    if c.chatbot is None:
-        raise Unavailable(code="chatbot_unavailable")
-    return c.chatbot
 
 
 def _no_store(response: Response) -> None:
@@ -92,7 +85,7 @@ def turn_out(reply: TurnReply) -> ChatTurnOut:
     summary="Start an anonymous chatbot session: a session token and the greeting with the menu",
 )
 async def create_session(
-    c: ContainerDep,
+    container: ContainerDep,
     request: Request,
     response: Response,
     body: ChatSessionIn | None = None,
@@ -109,7 +102,7 @@ async def create_session(
     """Anonymous. The `session_token` is returned once and must be sent in X-Chatbot-Token on every later call (never in a URL). Rate-limited per client address.
 
     The session speaks one language: `language` in the body (`ja`, `en`; another value answers 422 `unsupported_language`), else the best supported one of Accept-Language, else Japanese. The menu offers `lang:<code>` choices (labelled in that language, e.g. "English", "日本語") that switch it at any time from the menu."""
-    bot = _bot(c)
+    bot = container.chatbot
     if body is None and (await request.body()).strip():
         # An explicit JSON `null` is not "no body": the body, when sent, is an object.
         raise ValidationFailed("validation_failed", field="body")
@@ -135,9 +128,13 @@ async def create_session(
     summary="The transcript so far and the open choices (after a page reload)",
 )
 async def get_session(
-    session_id: SessionId, c: ContainerDep, request: Request, response: Response, token: ChatbotToken = None
+    session_id: SessionId,
+    container: ContainerDep,
+    request: Request,
+    response: Response,
+    token: ChatbotToken = None,
 ) -> ChatTranscriptOut:
-    t = await _bot(c).transcript(session_id, token, address=client_address(request))
+    t = await container.chatbot.transcript(session_id, token, address=client_address(request))
     _no_store(response)
     return ChatTranscriptOut(
         session_id=t.session_id,
@@ -168,13 +165,13 @@ async def get_session(
 async def send_message(
     session_id: SessionId,
     body: ChatMessageIn,
-    c: ContainerDep,
+    container: ContainerDep,
     request: Request,
     response: Response,
     token: ChatbotToken = None,
 ) -> ChatTurnOut:
     """Exactly one of `choice_id` or `text`. Free text is triaged and is neither stored nor logged. A wrong, missing or expired token answers 404, exactly like an unknown session."""
-    reply = await _bot(c).reply(
+    reply = await container.chatbot.reply(
         session_id, token, choice_id=body.choice_id, text=body.text, address=client_address(request)
     )
     _no_store(response)
@@ -189,9 +186,11 @@ async def send_message(
     summary="Consulters: take over a chatbot hand-off (once) to prefill the consultation form",
     dependencies=[require(policy.CONSULTERS)],
 )
-async def claim_draft(body: ClaimIn, actor: Person, c: ContainerDep, response: Response) -> ChatDraftOut:
+async def claim_draft(
+    body: ClaimIn, actor: Person, container: ContainerDep, response: Response
+) -> ChatDraftOut:
     """A signed-in consulter exchanges the single-use `claim_token` from a chatbot hand-off for the categories, outcomes and platforms to prefill the consultation form."""
-    draft = await _bot(c).claim(actor, body.claim_token)
+    draft = await container.chatbot.claim(actor, body.claim_token)
     _no_store(response)
     return ChatDraftOut(
         categories=list(draft.categories),

@@ -8,14 +8,9 @@ from api.deps import ContainerDep, Person
 from api.idempotency import idempotent
 from api.schemas.common import problem_responses
 from api.schemas.consents import ConsentGrantIn, ConsentList, ConsentOut, ConsentWithdrawalIn
-from domain.consents import ACTION_LABELS, ConsentRecord, ConsentService, Purpose
+from domain.consents import ACTION_LABELS, ConsentRecord, Purpose
 
 router = APIRouter(prefix="/v1/me/consents", tags=["me"])
-
-
-def _service(c: ContainerDep) -> ConsentService:
-    assert c.consents is not None
-    return c.consents
 
 
 def consent_out(record: ConsentRecord, in_force: bool) -> ConsentOut:
@@ -46,9 +41,9 @@ def consent_out(record: ConsentRecord, in_force: bool) -> ConsentOut:
     response_model=ConsentList,
     responses=problem_responses(401, 403),
 )
-async def list_consents(actor: Person, c: ContainerDep) -> ConsentList:
+async def list_consents(actor: Person, container: ContainerDep) -> ConsentList:
     """Only the caller's own records. `in_force` says whether a grant still holds."""
-    records = await _service(c).list(actor)
+    records = await container.consents.of_person(actor)
     return ConsentList(items=[consent_out(r, active) for r, active in records])
 
 
@@ -61,8 +56,8 @@ async def list_consents(actor: Person, c: ContainerDep) -> ConsentList:
     summary="Give consent to LINE notifications or to research use (consulters)",
     dependencies=[idempotent("me_consents_grant", "consent")],
 )
-async def grant_consent(body: ConsentGrantIn, actor: Person, c: ContainerDep) -> ConsentOut:
-    record = await _service(c).grant(actor, Purpose(body.purpose))
+async def grant_consent(body: ConsentGrantIn, actor: Person, container: ContainerDep) -> ConsentOut:
+    record = await container.consents.grant(actor, Purpose(body.purpose))
     return consent_out(record, True)
 
 
@@ -75,11 +70,11 @@ async def grant_consent(body: ConsentGrantIn, actor: Person, c: ContainerDep) ->
     summary="Withdraw a consent; the withdrawal is itself recorded (consulters)",
     dependencies=[idempotent("me_consents_withdraw", "consent")],
 )
-async def withdraw_consent(body: ConsentWithdrawalIn, actor: Person, c: ContainerDep) -> ConsentOut:
+async def withdraw_consent(body: ConsentWithdrawalIn, actor: Person, container: ContainerDep) -> ConsentOut:
     """LINE notifications: no more push notices on LINE. Sharing with a desk: name the referral (that one) or
     the desk (every referral to it consented to so far); a referral not yet made can then no longer be made.
     Terms and sensitive data cannot be withdrawn here (409): withdraw the consultation instead."""
-    record = await _service(c).withdraw(
+    record = await container.consents.withdraw(
         actor, Purpose(body.purpose), referral_id=body.referral_id, desk_code=body.desk_code
     )
     return consent_out(record, False)

@@ -15,7 +15,7 @@ from api.deps import ContainerDep, Person, require
 from api.errors import BodyTooLarge
 from api.etag import etag_of, parse_if_match
 from api.idempotency import idempotent
-from api.pagination import CursorParam, LimitParam, page_of, position
+from api.pagination import CursorParam, LimitParam, page_by, page_of, position
 from api.routes.guidance import desk_out
 from api.schemas.common import Page, problem_responses
 from api.schemas.consultations import (
@@ -130,32 +130,14 @@ def evidence_out(e: Evidence, rules: ClockRules | None = None, actor: Actor | No
         notes=e.notes,
         context_captured=e.context_captured,
         file=file,
-        image_hashes=(
-            ImageHashesOut(
-                sha256=hashes.sha256,
-                pdq=hashes.pdq,
-                pdq_quality=hashes.pdq_quality,
-                width=hashes.width,
-                height=hashes.height,
-            )
-            if hashes
-            else None
-        ),
-        upload_slot=(
-            UploadSlotOut(opened_by=slot.opened_by, opened_at=slot.opened_at, reason=slot.reason)
-            if slot
-            else None
-        ),
+        image_hashes=ImageHashesOut.model_validate(hashes) if hashes else None,
+        upload_slot=UploadSlotOut.model_validate(slot) if slot else None,
         created_at=e.created_at,
         missing=e.missing(),
         time_to_act_at=time_to_act(rules, evidence_clocks(rules, EvidenceFacts(e.id, e.posted_at, False)))
         if rules is not None
         else None,
     )
-
-
-def rules_of(c: Any) -> ClockRules | None:
-    return c.requests.rules if c.requests is not None else None
 
 
 def message_out(m: Message) -> MessageOut:
@@ -186,11 +168,13 @@ def intake_out(result: IntakeResult, response: Response, now: datetime) -> Intak
 
 
 async def replay_intake(
-    actor: Actor, c: Any, consultation_id: uuid.UUID, _: Request
+    actor: Actor, container: Any, consultation_id: uuid.UUID, _: Request
 ) -> tuple[Any, dict[str, str]]:
     response = Response()
-    result = await c.consultations.intake_result(await c.consultations.get(actor, consultation_id))
-    body = intake_out(result, response, c.clock.now())
+    result = await container.consultations.intake_result(
+        await container.consultations.get(actor, consultation_id)
+    )
+    body = intake_out(result, response, container.clock.now())
     return body, {k: v for k, v in response.headers.items() if k in ("location", "etag")}
 
 
@@ -207,7 +191,7 @@ async def replay_intake(
     ],
 )
 async def create_consultation(
-    body: ConsultationCreate, actor: Person, c: ContainerDep, response: Response
+    body: ConsultationCreate, actor: Person, container: ContainerDep, response: Response
 ) -> IntakeOut:
     """Consent to the current terms (`terms_version` from GET /v1/intake-options) and to the handling of sensitive personal data is required. Urgency flags come from the narrative and categories, and the answer lists the emergency desks. The first-answer due time counts Japanese business days. Send an Idempotency-Key: a retry with the same key answers the first 201 again and never makes a second consultation."""
     intake = Intake(
@@ -225,7 +209,7 @@ async def create_consultation(
         agreed_to_terms=body.consent.terms,
         agreed_to_sensitive_data=body.consent.sensitive_data,
     )
-    return intake_out(await c.consultations.open(actor, intake), response, c.clock.now())
+    return intake_out(await container.consultations.open(actor, intake), response, container.clock.now())
 
 
 @router.get(
@@ -238,7 +222,7 @@ async def create_consultation(
 )
 async def list_consultations(
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     category: Annotated[str | None, Query(max_length=64), SingleLine()] = None,
     urgent: bool | None = None,
@@ -267,7 +251,7 @@ async def list_consultations(
     for bound in (created_from, created_to):
         if bound is not None and bound.tzinfo is None:
             raise ValidationFailed("timezone_required", field="created_from/created_to")
-    flt = QueueFilter(
+    queue_filter = QueueFilter(
         status=status_,
         category=category,
         urgent=urgent,
@@ -279,8 +263,8 @@ async def list_consultations(
         created_to=created_to,
         overdue=overdue,
     )
-    found = await c.consultations.page(actor, flt, after=position(cursor), limit=limit + 1)
-    now = c.clock.now()
+    found = await container.consultations.page(actor, queue_filter, after=position(cursor), limit=limit + 1)
+    now = container.clock.now()
     return page_of(found, limit, lambda x: ConsultationOut(**summary(x, now)))
 
 
@@ -293,10 +277,10 @@ async def list_consultations(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def get_consultation(
-    consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep, response: Response
 ) -> ConsultationDetail:
-    consultation = await c.consultations.get(actor, consultation_id)
-    return detail_with_etag(response, consultation, c.clock.now())
+    consultation = await container.consultations.get(actor, consultation_id)
+    return detail_with_etag(response, consultation, container.clock.now())
 
 
 @router.patch(
@@ -311,15 +295,15 @@ async def update_consultation(
     consultation_id: uuid.UUID,
     body: ConsultationUpdate,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> ConsultationDetail:
     """Needs If-Match with the ETag of the version being changed (412 when someone changed it first, 428 without it). Consulters change their own account of the case; staff change priority and categories."""
-    consultation = await c.consultations.update(
+    consultation = await container.consultations.update(
         actor, consultation_id, body.model_dump(exclude_unset=True), expected_version=parse_if_match(if_match)
     )
-    return detail_with_etag(response, consultation, c.clock.now())
+    return detail_with_etag(response, consultation, container.clock.now())
 
 
 @router.post(
@@ -334,15 +318,15 @@ async def assign_consultation(
     consultation_id: uuid.UUID,
     body: AssignIn,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> ConsultationDetail:
     """A consultant may only take a case for themselves; a supervisor assigns anyone who works cases. Needs If-Match."""
-    consultation = await c.consultations.assign(
+    consultation = await container.consultations.assign(
         actor, consultation_id, body.assignee_id, expected_version=parse_if_match(if_match)
     )
-    return detail_with_etag(response, consultation, c.clock.now())
+    return detail_with_etag(response, consultation, container.clock.now())
 
 
 @router.post(
@@ -354,12 +338,16 @@ async def assign_consultation(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def close_consultation(
-    consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response, if_match: IfMatch = None
+    consultation_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ConsultationDetail:
-    consultation = await c.consultations.close(
+    consultation = await container.consultations.close(
         actor, consultation_id, expected_version=parse_if_match(if_match)
     )
-    return detail_with_etag(response, consultation, c.clock.now())
+    return detail_with_etag(response, consultation, container.clock.now())
 
 
 @router.post(
@@ -371,10 +359,10 @@ async def close_consultation(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def reopen_consultation(
-    consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep, response: Response
 ) -> ConsultationDetail:
-    consultation = await c.consultations.reopen(actor, consultation_id)
-    return detail_with_etag(response, consultation, c.clock.now())
+    consultation = await container.consultations.reopen(actor, consultation_id)
+    return detail_with_etag(response, consultation, container.clock.now())
 
 
 @router.post(
@@ -386,10 +374,10 @@ async def reopen_consultation(
     dependencies=[require(policy.CONSULTERS)],
 )
 async def withdraw_consultation(
-    consultation_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep, response: Response
 ) -> ConsultationDetail:
-    consultation = await c.consultations.withdraw(actor, consultation_id)
-    return detail_with_etag(response, consultation, c.clock.now())
+    consultation = await container.consultations.withdraw(actor, consultation_id)
+    return detail_with_etag(response, consultation, container.clock.now())
 
 
 @router.get(
@@ -401,10 +389,10 @@ async def withdraw_consultation(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def consultation_history(
-    consultation_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> list[TransitionOut]:
-    consultation = await c.consultations.get(actor, consultation_id)
-    transitions = await c.consultations.history(actor, consultation_id)
+    consultation = await container.consultations.get(actor, consultation_id)
+    transitions = await container.consultations.history(actor, consultation_id)
     return [
         TransitionOut(
             from_status=t.from_status,
@@ -430,19 +418,21 @@ async def consultation_history(
 async def list_messages(
     consultation_id: uuid.UUID,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     cursor: CursorParam = None,
     limit: LimitParam = 50,
 ) -> Page[MessageOut]:
-    found = await c.consultations.messages(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    found = await container.consultations.messages(
+        actor, consultation_id, after=position(cursor), limit=limit + 1
+    )
     return page_of(found, limit, message_out)
 
 
 async def replay_message(
-    actor: Actor, c: Any, message_id: uuid.UUID, request: Request
+    actor: Actor, container: Any, message_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    return message_out(await c.consultations.get_message(actor, consultation_id, message_id)), {}
+    return message_out(await container.consultations.get_message(actor, consultation_id, message_id)), {}
 
 
 @router.post(
@@ -457,9 +447,9 @@ async def replay_message(
     dependencies=[require(policy.CONSULTERS)],
 )
 async def mark_messages_read(
-    consultation_id: uuid.UUID, body: MessagesReadIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, body: MessagesReadIn, actor: Person, container: ContainerDep
 ) -> ReadStateOut:
-    unread = await c.consultations.mark_read(actor, consultation_id, body.up_to)
+    unread = await container.consultations.mark_read(actor, consultation_id, body.up_to)
     return ReadStateOut(unread_answers=unread)
 
 
@@ -481,9 +471,9 @@ async def mark_messages_read(
     ),
 )
 async def post_message(
-    consultation_id: uuid.UUID, body: MessageIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, body: MessageIn, actor: Person, container: ContainerDep
 ) -> MessageOut:
-    posted = await c.consultations.post_message(actor, consultation_id, body.body, body.kind)
+    posted = await container.consultations.post_message(actor, consultation_id, body.body, body.kind)
     out = message_out(posted.message)
     if not posted.urgency:
         return out
@@ -510,20 +500,24 @@ async def post_message(
 async def list_evidence(
     consultation_id: uuid.UUID,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     cursor: CursorParam = None,
     limit: LimitParam = 50,
 ) -> Page[EvidenceOut]:
-    found = await c.consultations.evidence(actor, consultation_id, after=position(cursor), limit=limit + 1)
-    return page_of(found, limit, lambda e: evidence_out(e, rules_of(c), actor))
+    found = await container.consultations.evidence(
+        actor, consultation_id, after=position(cursor), limit=limit + 1
+    )
+    return page_of(found, limit, lambda e: evidence_out(e, container.requests.rules, actor))
 
 
 async def replay_evidence(
-    actor: Actor, c: Any, evidence_id: uuid.UUID, request: Request
+    actor: Actor, container: Any, evidence_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
     return evidence_out(
-        await c.consultations.get_evidence(actor, consultation_id, evidence_id), rules_of(c), actor
+        await container.consultations.get_evidence(actor, consultation_id, evidence_id),
+        container.requests.rules,
+        actor,
     ), {}
 
 
@@ -540,14 +534,14 @@ async def replay_evidence(
     ],
 )
 async def create_evidence(
-    consultation_id: uuid.UUID, body: EvidenceIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, body: EvidenceIn, actor: Person, container: ContainerDep
 ) -> EvidenceOut:
     """The URL is stored as text and never fetched by the server. Send an Idempotency-Key to retry safely."""
     item = Evidence(
         id=uuid.uuid4(),
         consultation_id=consultation_id,
         created_by=actor.require_user_id(),
-        created_at=c.clock.now(),
+        created_at=container.clock.now(),
         url=body.url,
         platform=body.platform,
         posted_at=body.posted_at,
@@ -568,7 +562,11 @@ async def create_evidence(
             else None
         ),
     )
-    return evidence_out(await c.consultations.add_evidence(actor, consultation_id, item), rules_of(c), actor)
+    return evidence_out(
+        await container.consultations.add_evidence(actor, consultation_id, item),
+        container.requests.rules,
+        actor,
+    )
 
 
 @router.get(
@@ -593,7 +591,7 @@ async def create_evidence(
 async def evidence_bundle(
     consultation_id: uuid.UUID,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     originals: Annotated[
         bool,
         Query(description="Include the originals as received (the consulter only; staff are answered 403)"),
@@ -608,8 +606,8 @@ async def evidence_bundle(
     proof of identity (a sign-in or POST /v1/auth/step-up within the last few minutes; otherwise 401
     `step_up_required`): a bundle carries a whole case out of the service."""
     if actor.is_staff:
-        c.accounts.ensure_fresh(actor)
-    bundle = await c.consultations.evidence_bundle(actor, consultation_id, originals=originals)
+        container.accounts.ensure_fresh(actor)
+    bundle = await container.consultations.evidence_bundle(actor, consultation_id, originals=originals)
     spooled = await anyio.to_thread.run_sync(spool, bundle)
     return StreamingResponse(
         iterate_in_threadpool(chunks(spooled)),
@@ -630,12 +628,16 @@ async def evidence_bundle(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def get_evidence(
-    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
+    consultation_id: uuid.UUID,
+    evidence_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    response: Response,
 ) -> EvidenceOut:
     """The ETag is what a correction sends back in If-Match."""
-    item = await c.consultations.get_evidence(actor, consultation_id, evidence_id)
+    item = await container.consultations.get_evidence(actor, consultation_id, evidence_id)
     response.headers["ETag"] = etag_of(item.version)
-    return evidence_out(item, rules_of(c), actor)
+    return evidence_out(item, container.requests.rules, actor)
 
 
 @router.patch(
@@ -651,12 +653,12 @@ async def correct_evidence(
     evidence_id: uuid.UUID,
     body: EvidenceCorrection,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> EvidenceOut:
     """By the consulter or the staff working the case, with If-Match from GET …/evidence/{id} (412 when someone corrected it first, 428 without it). The chain of custody records which fields changed and a keyed digest (HMAC-SHA256) of their earlier values. The file and image hashes are not corrected."""
-    item = await c.consultations.correct_evidence(
+    item = await container.consultations.correct_evidence(
         actor,
         consultation_id,
         evidence_id,
@@ -664,7 +666,7 @@ async def correct_evidence(
         expected_version=parse_if_match(if_match),
     )
     response.headers["ETag"] = etag_of(item.version)
-    return evidence_out(item, rules_of(c), actor)
+    return evidence_out(item, container.requests.rules, actor)
 
 
 @router.delete(
@@ -677,10 +679,10 @@ async def correct_evidence(
     dependencies=[require(policy.CONSULTERS)],
 )
 async def delete_evidence(
-    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> Response:
     """The item, its cleaned copy and its sealed original are removed; the chain of custody keeps the deletion with the files' hashes. An item a request names answers 409 evidence_in_use (unlink it from the request first)."""
-    await c.consultations.delete_evidence(actor, consultation_id, evidence_id)
+    await container.consultations.delete_evidence(actor, consultation_id, evidence_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -696,15 +698,17 @@ async def upload_evidence_file(
     consultation_id: uuid.UUID,
     evidence_id: uuid.UUID,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     file: Annotated[UploadFile, File(description="PNG, JPEG or PDF")],
 ) -> EvidenceOut:
     """The file is recognised by its content (PNG, JPEG or PDF), not its name or declared type. Images are re-encoded without metadata (GPS, EXIF, text chunks); PDFs are rewritten without scripts, actions, forms, attachments or media, and refused (422 pdf_not_cleanable) when that cannot be proved. One file per evidence item."""
-    data = await file.read(c.settings.max_upload_bytes + 1)
-    if len(data) > c.settings.max_upload_bytes:
+    data = await file.read(container.settings.max_upload_bytes + 1)
+    if len(data) > container.settings.max_upload_bytes:
         raise BodyTooLarge()
     return evidence_out(
-        await c.consultations.attach_file(actor, consultation_id, evidence_id, data), rules_of(c), actor
+        await container.consultations.attach_file(actor, consultation_id, evidence_id, data),
+        container.requests.rules,
+        actor,
     )
 
 
@@ -717,12 +721,12 @@ async def upload_evidence_file(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def download_evidence_file(
-    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> Response:
     """The cleaned copy (its SHA-256 is `file.copy_sha256`), always as an attachment with a fixed content type,
     never rendered inline. The original as received is never served by any route. A sealed file (an upload
     slot in an intimate-image case) is 404 for everyone but the assigned consultant."""
-    item, stream = await c.consultations.read_file(actor, consultation_id, evidence_id)
+    item, stream = await container.consultations.read_file(actor, consultation_id, evidence_id)
     assert item.file is not None
     name = f"evidence-{item.id}.{EXTENSIONS.get(item.file.content_type, 'bin')}"
     # Streamed from the store (a local file or an object in S3) without holding the whole file in memory.
@@ -745,7 +749,11 @@ async def download_evidence_file(
     dependencies=[require(policy.SUPERVISORS)],
 )
 async def open_upload_slot(
-    consultation_id: uuid.UUID, evidence_id: uuid.UUID, body: UploadSlotIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID,
+    evidence_id: uuid.UUID,
+    body: UploadSlotIn,
+    actor: Person,
+    container: ContainerDep,
 ) -> EvidenceOut:
     """In a consultation about private sexual images, child sexual abuse material or voyeur images, no picture is
     taken by default (evidence is a URL, a description and hashes computed on the device). When an adult insists,
@@ -753,8 +761,8 @@ async def open_upload_slot(
     the assigned consultant can open it. Never for a consultation about a minor (403
     minor_images_never_accepted)."""
     return evidence_out(
-        await c.consultations.open_upload_slot(actor, consultation_id, evidence_id, body.reason),
-        rules_of(c),
+        await container.consultations.open_upload_slot(actor, consultation_id, evidence_id, body.reason),
+        container.requests.rules,
         actor,
     )
 
@@ -768,7 +776,7 @@ async def open_upload_slot(
     dependencies=[require(policy.CASEWORKERS)],
 )
 async def similar_evidence(
-    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, evidence_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> list[SimilarEvidenceOut]:
     """The same picture spreading, seen as one pattern without anyone opening it: items whose PDQ hashes differ
     in at most MADOGUCHI_PDQ_MATCH_DISTANCE bits, closest first. Ids and distances only; consultants and
@@ -780,7 +788,7 @@ async def similar_evidence(
             distance=s.distance,
             created_at=s.created_at,
         )
-        for s in await c.consultations.similar(actor, consultation_id, evidence_id)
+        for s in await container.consultations.similar(actor, consultation_id, evidence_id)
     ]
 
 
@@ -802,21 +810,30 @@ def referral_out(referral: Referral, desk: Desk | None) -> ReferralOut:
 @router.get(
     "/{consultation_id}/referrals",
     operation_id="referrals_list",
-    response_model=list[ReferralOut],
+    response_model=Page[ReferralOut],
     tags=["referrals"],
-    responses=problem_responses(401, 403, 404),
-    summary="Referrals to other desks, with the desks' current contact details",
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Referrals to other desks, oldest first, with the desks' current contact details",
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
-async def list_referrals(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[ReferralOut]:
-    return [referral_out(r, d) for r, d in await c.referrals.list_for(actor, consultation_id)]
+async def list_referrals(
+    consultation_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 25,
+) -> Page[ReferralOut]:
+    found = await container.referrals.list_for(
+        actor, consultation_id, after=position(cursor), limit=limit + 1
+    )
+    return page_by(found, limit, lambda x: referral_out(*x), lambda x: (x[0].created_at, x[0].id))
 
 
 async def replay_referral(
-    actor: Actor, c: Any, referral_id: uuid.UUID, request: Request
+    actor: Actor, container: Any, referral_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    for referral, desk in await c.referrals.list_for(actor, consultation_id):
+    for referral, desk in await container.referrals.list_for(actor, consultation_id):
         if referral.id == referral_id:
             return referral_out(referral, desk), {}
     raise NotFound("referral_not_found")
@@ -836,9 +853,9 @@ async def replay_referral(
     ],
 )
 async def create_referral(
-    consultation_id: uuid.UUID, body: ReferralIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, body: ReferralIn, actor: Person, container: ContainerDep
 ) -> ReferralOut:
-    referral, desk = await c.referrals.propose(actor, consultation_id, body.desk_code, body.reason)
+    referral, desk = await container.referrals.propose(actor, consultation_id, body.desk_code, body.reason)
     return referral_out(referral, desk)
 
 
@@ -852,8 +869,12 @@ async def create_referral(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def act_on_referral(
-    consultation_id: uuid.UUID, referral_id: uuid.UUID, action: ReferralAction, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID,
+    referral_id: uuid.UUID,
+    action: ReferralAction,
+    actor: Person,
+    container: ContainerDep,
 ) -> ReferralOut:
     """The consulter consents to or declines a proposed referral; staff then make, close or withdraw it. Each action is allowed only from the states where it applies (409 otherwise)."""
-    referral, desk = await c.referrals.act(actor, consultation_id, referral_id, action)
+    referral, desk = await container.referrals.act(actor, consultation_id, referral_id, action)
     return referral_out(referral, desk)

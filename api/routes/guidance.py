@@ -118,7 +118,7 @@ def guide_brief(g: Guide) -> GuideBrief:
     summary="The contact-desk directory (public), with filters",
 )
 async def list_desks(
-    c: ContainerDep,
+    container: ContainerDep,
     kind: Annotated[str | None, Query(max_length=32), SingleLine()] = None,
     category: Annotated[
         str | None, Query(max_length=64, description="A category or group code"), SingleLine()
@@ -130,7 +130,9 @@ async def list_desks(
         SingleLine(),
     ] = None,
 ) -> list[DeskDetail]:
-    found = await c.desks.search(DeskFilter(kind=kind, category=category, emergency=emergency, text=q))
+    found = await container.desks.search(
+        DeskFilter(kind=kind, category=category, emergency=emergency, text=q)
+    )
     return [desk_detail(v.desk, v.version) for v in found]
 
 
@@ -144,9 +146,11 @@ async def list_desks(
     responses=problem_responses(401, 403, 409, 422),
     dependencies=[require(policy.EDITORS), idempotent("desks_create", "desk_version")],
 )
-async def create_desk(body: DeskCreate, actor: Person, c: ContainerDep, response: Response) -> DeskDetail:
+async def create_desk(
+    body: DeskCreate, actor: Person, container: ContainerDep, response: Response
+) -> DeskDetail:
     fields = body.model_dump(exclude={"note"})
-    version = await c.desks.create(actor, fields, body.note)
+    version = await container.desks.create(actor, fields, body.note)
     response.headers["Location"] = f"/v1/desks/{version.desk.code}"
     response.headers["ETag"] = etag_of(version.version)
     return desk_detail(version.desk, version.version)
@@ -160,8 +164,8 @@ async def create_desk(body: DeskCreate, actor: Person, c: ContainerDep, response
     tags=["desks"],
     responses=problem_responses(404),
 )
-async def get_desk(code: CodePath, c: ContainerDep, response: Response) -> DeskDetail:
-    version = await c.desks.get(code)
+async def get_desk(code: CodePath, container: ContainerDep, response: Response) -> DeskDetail:
+    version = await container.desks.get(code)
     response.headers["ETag"] = etag_of(version.version)
     return desk_detail(version.desk, version.version)
 
@@ -179,13 +183,13 @@ async def update_desk(
     code: CodePath,
     body: DeskUpdate,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
     if_match: Annotated[str | None, Header(max_length=100)] = None,
 ) -> DeskDetail:
     """Needs If-Match. Every change is a new version; GET /v1/desks/{code}/versions lists them."""
     changes = body.model_dump(exclude_unset=True, exclude={"note"})
-    version = await c.desks.update(
+    version = await container.desks.update(
         actor, code, changes, expected_version=parse_if_match(if_match), note=body.note
     )
     response.headers["ETag"] = etag_of(version.version)
@@ -201,8 +205,8 @@ async def update_desk(
     responses=problem_responses(401, 403, 404),
     dependencies=[require(policy.EDITORS)],
 )
-async def desk_versions(code: CodePath, actor: Person, c: ContainerDep) -> list[DeskVersionOut]:
-    return [version_out(v) for v in await c.desks.versions(actor, code)]
+async def desk_versions(code: CodePath, actor: Person, container: ContainerDep) -> list[DeskVersionOut]:
+    return [version_out(v) for v in await container.desks.versions(actor, code)]
 
 
 # -- platforms, guides ------------------------------------------------------------------------------
@@ -215,7 +219,7 @@ async def desk_versions(code: CodePath, actor: Person, c: ContainerDep) -> list[
     tags=["platforms"],
     summary="Platforms and their reporting routes; designation under the 2025 platform act",
 )
-async def list_platforms(c: ContainerDep, designated: bool | None = None) -> list[PlatformOut]:
+async def list_platforms(container: ContainerDep, designated: bool | None = None) -> list[PlatformOut]:
     return [
         PlatformOut(
             code=p.code,
@@ -228,7 +232,7 @@ async def list_platforms(c: ContainerDep, designated: bool | None = None) -> lis
             accepts_standard_letters=p.accepts_standard_letters,
             notes_ja=p.notes_ja,
         )
-        for p in c.knowledge.platforms
+        for p in container.knowledge.platforms
         if designated is None or p.designated == designated
     ]
 
@@ -240,8 +244,8 @@ async def list_platforms(c: ContainerDep, designated: bool | None = None) -> lis
     response_model=list[GuideBrief],
     tags=["guides"],
 )
-async def list_guides(c: ContainerDep) -> list[GuideBrief]:
-    return [guide_brief(g) for g in c.knowledge.guides]
+async def list_guides(container: ContainerDep) -> list[GuideBrief]:
+    return [guide_brief(g) for g in container.knowledge.guides]
 
 
 @router.get(
@@ -252,8 +256,8 @@ async def list_guides(c: ContainerDep) -> list[GuideBrief]:
     tags=["guides"],
     responses=problem_responses(404),
 )
-async def get_guide(slug: CodePath, c: ContainerDep) -> GuideOut:
-    g = c.knowledge.guide(slug)
+async def get_guide(slug: CodePath, container: ContainerDep) -> GuideOut:
+    g = container.knowledge.guide(slug)
     if g is None:
         raise NotFound("guide_not_found")
     return GuideOut(
@@ -283,8 +287,8 @@ TriageRunner = Annotated[Actor | None, public_with_scope("triage:run")]
     openapi_extra=public_security("chart:read"),
     summary="The whole contact-desk chart (各種窓口のチャート), for any front end to render",
 )
-async def get_chart(c: ContainerDep, _: ChartReader) -> ChartOut:
-    chart = c.knowledge.chart
+async def get_chart(container: ContainerDep, _: ChartReader) -> ChartOut:
+    chart = container.knowledge.chart
     src = chart.source
     return ChartOut(
         version=chart.version,
@@ -312,8 +316,8 @@ async def get_chart(c: ContainerDep, _: ChartReader) -> ChartOut:
     openapi_extra=public_security("chart:read"),
     summary="Send the option ids chosen so far; get the next question or the outcome with desks",
 )
-async def walk_chart(body: ChartWalkIn, c: ContainerDep, _: ChartReader) -> ChartWalkOut:
-    result = await c.guidance.walk_chart(body.answers)
+async def walk_chart(body: ChartWalkIn, container: ContainerDep, _: ChartReader) -> ChartWalkOut:
+    result = await container.guidance.walk_chart(body.answers)
     return ChartWalkOut(
         chart_version=result.step.chart_version,
         done=result.step.done,
@@ -336,12 +340,14 @@ async def walk_chart(body: ChartWalkIn, c: ContainerDep, _: ChartReader) -> Char
     description="Public and rate-limited per client address. A service client may send its token (scope "
     "`triage:run`) to be limited per client instead of per address.",
 )
-async def run_triage(body: TriageIn, c: ContainerDep, request: Request, caller: TriageRunner) -> TriageOut:
+async def run_triage(
+    body: TriageIn, container: ContainerDep, request: Request, caller: TriageRunner
+) -> TriageOut:
     bucket = (
         f"client:{caller.service_client_id}" if caller and not caller.is_person else client_address(request)
     )
-    advice = await c.guidance.triage(body.text, address=bucket)
-    labels = {cat.code: cat for cat in c.knowledge.categories}
+    advice = await container.guidance.triage(body.text, address=bucket)
+    labels = {cat.code: cat for cat in container.knowledge.categories}
     return TriageOut(
         categories=[
             CategorySuggestionOut(

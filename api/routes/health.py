@@ -32,15 +32,15 @@ async def healthz() -> Health:
     responses=problem_responses(503),
     summary="The database answers and its schema is at the migration head",
 )
-async def readyz(c: ContainerDep) -> Health:
+async def readyz(container: ContainerDep) -> Health:
     """503 with Retry-After while the database does not answer or its schema is not at this version's migration head."""
     try:
-        async with asyncio.timeout(c.settings.database_timeout_seconds):
-            async with c.engine.connect() as conn:
+        async with asyncio.timeout(container.settings.database_timeout_seconds):
+            async with container.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-            revision = await current_revision(c.engine)
+            revision = await current_revision(container.engine)
     except Exception as exc:  # noqa: BLE001 - any failure here means "not ready", never a 500
         raise Unavailable(5, "database_unavailable") from exc
-    if revision != c.migration_head:
+    if revision != container.migration_head:
         raise Unavailable(30, "migrations_pending")
     return Health(status="ready")

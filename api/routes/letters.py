@@ -12,7 +12,8 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from api.deps import ContainerDep, Person, require
 from api.idempotency import idempotent
-from api.schemas.common import problem_responses
+from api.pagination import CursorParam, LimitParam, page_by, page_of, position
+from api.schemas.common import Page, problem_responses
 from api.schemas.letters import (
     FormFieldOut,
     FormTextOut,
@@ -149,40 +150,41 @@ def draft_of(body: LetterRevisionIn) -> Draft:
     )
 
 
-def _service(c: Any) -> LetterService:
-    assert c.letters is not None
-    return c.letters
-
-
 @router.get(
     "/v1/letter-forms",
     operation_id="letter_forms_list",
     response_model=list[LetterFormOut],
     summary="The standard letter forms: fields, labels, help for the guided fields, source and date checked",
 )
-async def list_letter_forms(c: ContainerDep) -> list[LetterFormOut]:
+async def list_letter_forms(container: ContainerDep) -> list[LetterFormOut]:
     """Public reference data: the forms follow the structure of the standard forms published by the 情報流通プラットフォーム対処法ガイドライン等検討協議会 (https://www.isplaw.jp/), in the centre's own words."""
-    return [form_out(f) for f in _service(c).catalogue.forms]
+    return [form_out(f) for f in container.letters.catalogue.forms]
 
 
 @router.get(
     L,
     operation_id="letters_list",
-    response_model=list[LetterOut],
+    response_model=Page[LetterOut],
     responses=ERRORS,
     summary="The letters of a consultation, newest first (the consulter and the assigned staff)",
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
-async def list_letters(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[LetterOut]:
-    letters = _service(c)
-    return [letter_out(letters, x) for x in await letters.list_for(actor, consultation_id)]
+async def list_letters(
+    consultation_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 25,
+) -> Page[LetterOut]:
+    found = await container.letters.list_for(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    return page_of(found, limit, lambda x: letter_out(container.letters, x))
 
 
 async def replay_letter(
-    actor: Actor, c: Any, letter_id: uuid.UUID, request: Request
+    actor: Actor, container: Any, letter_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    letters = _service(c)
+    letters = container.letters
     return letter_out(letters, await letters.get(actor, consultation_id, letter_id)), {}
 
 
@@ -196,10 +198,10 @@ async def replay_letter(
     dependencies=[require(policy.CONSULTERS), idempotent("letters_create", "letter", replay_letter)],
 )
 async def create_letter(
-    consultation_id: uuid.UUID, body: LetterIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, body: LetterIn, actor: Person, container: ContainerDep
 ) -> LetterOut:
     """The URLs, posting times (JST) and excerpts come from the chosen evidence items, which must belong to this consultation (any other id is refused as unknown_evidence). The guided fields (why the right is infringed, why disclosure is needed) are written by the person; empty ones are allowed in a draft and listed in missing_fields. Send an Idempotency-Key to retry safely."""
-    letters = _service(c)
+    letters = container.letters
     letter = await letters.create(actor, consultation_id, LetterKind(body.kind), draft_of(body))
     return letter_out(letters, letter)
 
@@ -213,9 +215,9 @@ async def create_letter(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def get_letter(
-    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> LetterOut:
-    letters = _service(c)
+    letters = container.letters
     return letter_out(letters, await letters.get(actor, consultation_id, letter_id))
 
 
@@ -228,9 +230,13 @@ async def get_letter(
     dependencies=[require(policy.CONSULTERS)],
 )
 async def revise_letter(
-    consultation_id: uuid.UUID, letter_id: uuid.UUID, body: LetterRevisionIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID,
+    letter_id: uuid.UUID,
+    body: LetterRevisionIn,
+    actor: Person,
+    container: ContainerDep,
 ) -> LetterOut:
-    letters = _service(c)
+    letters = container.letters
     return letter_out(letters, await letters.revise(actor, consultation_id, letter_id, draft_of(body)))
 
 
@@ -243,9 +249,9 @@ async def revise_letter(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def submit_letter(
-    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> LetterOut:
-    letters = _service(c)
+    letters = container.letters
     return letter_out(letters, await letters.submit(actor, consultation_id, letter_id))
 
 
@@ -258,10 +264,10 @@ async def submit_letter(
     dependencies=[require(policy.CONSULTERS)],
 )
 async def finalise_letter(
-    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> LetterOut:
     """A disclosure request (and a letter about private sexual images) is final only after the legal advisor approved its latest version: the answer review rules (review_rules.yaml) decide, applied to the case and the letter."""
-    letters = _service(c)
+    letters = container.letters
     return letter_out(letters, await letters.finalise(actor, consultation_id, letter_id))
 
 
@@ -280,10 +286,10 @@ async def finalise_letter(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def letter_pdf(
-    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> Response:
     """Read the notice in the letter (GET) before sending: the recipient may forward the letter to the poster. The sender's name and address appear only as the person entered them."""
-    letters = _service(c)
+    letters = container.letters
     letter = await letters.get(actor, consultation_id, letter_id)
     final = letter.state is LetterState.final
     # Drawing the PDF is CPU work: off the event loop, so one download does not stall every other request.
@@ -320,7 +326,7 @@ async def letter_form_text(
     consultation_id: uuid.UUID,
     letter_id: uuid.UUID,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     service: Annotated[
         str,
         Query(
@@ -330,7 +336,7 @@ async def letter_form_text(
     ],
 ) -> LetterFormTextOut:
     """Text is never cut: a field over its limit says so (fits false, over_by) and the person shortens it."""
-    letters = _service(c)
+    letters = container.letters
     letter = await letters.get(actor, consultation_id, letter_id)
     web = letters.web_form(service)
     fields = form_texts(letters.form(letter.kind), letter.latest.content, web)
@@ -365,17 +371,25 @@ async def letter_form_text(
 @router.get(
     "/v1/letter-reviews",
     operation_id="letter_reviews_queue",
-    response_model=list[LetterQueueEntry],
-    responses=problem_responses(401, 403),
+    response_model=Page[LetterQueueEntry],
+    responses=problem_responses(401, 403, 422),
     summary="Letters waiting for the legal advisor, longest waiting first",
     dependencies=[require(policy.LEGAL_ADVISORS)],
 )
-async def letter_review_queue(actor: Person, c: ContainerDep) -> list[LetterQueueEntry]:
-    letters = _service(c)
-    return [
-        LetterQueueEntry(letter=letter_out(letters, x), waiting_since=x.submitted_at or x.created_at)
-        for x in await letters.queue(actor)
-    ]
+async def letter_review_queue(
+    actor: Person, container: ContainerDep, cursor: CursorParam = None, limit: LimitParam = 50
+) -> Page[LetterQueueEntry]:
+    found = await container.letters.queue(
+        actor, after=position(cursor), limit=limit
+    )  # gives limit + 1 when more follow
+    return page_by(
+        found,
+        limit,
+        lambda x: LetterQueueEntry(
+            letter=letter_out(container.letters, x), waiting_since=x.submitted_at or x.created_at
+        ),
+        lambda x: (x.submitted_at or x.created_at, x.id),
+    )
 
 
 @router.post(
@@ -387,10 +401,10 @@ async def letter_review_queue(actor: Person, c: ContainerDep) -> list[LetterQueu
     dependencies=[require(policy.LETTER_REVIEWERS)],
 )
 async def decide_letter(
-    letter_id: uuid.UUID, body: LetterDecisionIn, actor: Person, c: ContainerDep
+    letter_id: uuid.UUID, body: LetterDecisionIn, actor: Person, container: ContainerDep
 ) -> LetterOut:
     """Returning needs advice for the person. Only the legal advisor's approval of the latest version satisfies the review rules (disclosure requests)."""
-    letters = _service(c)
+    letters = container.letters
     return letter_out(
         letters, await letters.decide(actor, letter_id, body.decision == "approved", body.advice)
     )

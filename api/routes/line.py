@@ -11,17 +11,8 @@ from fastapi import APIRouter, Header, Request, Response, status
 from api.deps import Admin, ContainerDep, Person
 from api.schemas.common import problem_responses
 from api.schemas.line import DeadLetterOut, LinkNonceIn, LinkNonceOut, LinkStatusOut, WebhookAck
-from domain.errors import Unavailable
-from infra.container import Container
-from infra.line import LineBot
 
 router = APIRouter(tags=["line"])
-
-
-def _line(c: Container) -> LineBot:
-    if c.line is None:
-        raise Unavailable(60, "line_not_configured")
-    return c.line
 
 
 @router.post(
@@ -40,13 +31,13 @@ def _line(c: Container) -> LineBot:
 )
 async def line_webhook(
     request: Request,
-    c: ContainerDep,
+    container: ContainerDep,
     # Left out of the schema: only the LINE Platform can produce a valid one, and it is described above.
     x_line_signature: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> WebhookAck:
     # The raw bytes, before any parsing: the signature covers them exactly as sent.
     body = await request.body()
-    return WebhookAck(stored=await _line(c).receive(body, x_line_signature))
+    return WebhookAck(stored=await container.line.receive(body, x_line_signature))
 
 
 @router.post(
@@ -56,9 +47,9 @@ async def line_webhook(
     responses=problem_responses(401, 403, 422),
     summary="Consulters: a single-use nonce that binds the LINE user of `link_token` to this account",
 )
-async def create_link_nonce(body: LinkNonceIn, actor: Person, c: ContainerDep) -> LinkNonceOut:
+async def create_link_nonce(body: LinkNonceIn, actor: Person, container: ContainerDep) -> LinkNonceOut:
     """Part of LINE's account-link flow: redirect the browser to the returned `redirect_url`; the accountLink event then consumes the nonce (10 minutes, single use)."""
-    made = await _line(c).linking.create_nonce(actor, body.link_token)
+    made = await container.line.linking.create_nonce(actor, body.link_token)
     return LinkNonceOut(nonce=made.nonce, redirect_url=made.redirect_url, expires_at=made.expires_at)
 
 
@@ -69,8 +60,8 @@ async def create_link_nonce(body: LinkNonceIn, actor: Person, c: ContainerDep) -
     responses=problem_responses(401, 403),
     summary="Consulters: whether this account is linked to a LINE user (the LINE user id is never shown)",
 )
-async def get_link(actor: Person, c: ContainerDep) -> LinkStatusOut:
-    found = await _line(c).linking.status(actor)
+async def get_link(actor: Person, container: ContainerDep) -> LinkStatusOut:
+    found = await container.line.linking.status(actor)
     return LinkStatusOut(linked=found.linked, linked_at=found.linked_at, following=found.following)
 
 
@@ -82,8 +73,8 @@ async def get_link(actor: Person, c: ContainerDep) -> LinkStatusOut:
     responses=problem_responses(401, 403),
     summary="Consulters: unlink LINE (no more notices on LINE); idempotent",
 )
-async def delete_link(actor: Person, c: ContainerDep) -> Response:
-    await _line(c).linking.unlink(actor)
+async def delete_link(actor: Person, container: ContainerDep) -> Response:
+    await container.line.linking.unlink(actor)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -94,8 +85,8 @@ async def delete_link(actor: Person, c: ContainerDep) -> Response:
     responses=problem_responses(401, 403),
     summary="Admins: LINE messages that failed on every try (newest first, at most 100)",
 )
-async def list_dead_letters(actor: Admin, c: ContainerDep) -> list[DeadLetterOut]:
-    return [DeadLetterOut.model_validate(d) for d in await _line(c).dead_letters.newest(actor)]
+async def list_dead_letters(actor: Admin, container: ContainerDep) -> list[DeadLetterOut]:
+    return [DeadLetterOut.model_validate(d) for d in await container.line.dead_letters.newest(actor)]
 
 
 @router.post(
@@ -106,5 +97,7 @@ async def list_dead_letters(actor: Admin, c: ContainerDep) -> list[DeadLetterOut
     responses=problem_responses(401, 403, 404, 409),
     summary="Admins: send a dead letter again (as a push, with its original retry key)",
 )
-async def replay_dead_letter(dead_letter_id: uuid.UUID, actor: Admin, c: ContainerDep) -> DeadLetterOut:
-    return DeadLetterOut.model_validate(await _line(c).dead_letters.replay(actor, dead_letter_id))
+async def replay_dead_letter(
+    dead_letter_id: uuid.UUID, actor: Admin, container: ContainerDep
+) -> DeadLetterOut:
+    return DeadLetterOut.model_validate(await container.line.dead_letters.replay(actor, dead_letter_id))

@@ -44,8 +44,8 @@ async def get_me(user: SignedInUser) -> MeOut:
     response_model=MeOut,
     responses=problem_responses(401, 403, 422),
 )
-async def update_me(body: MeUpdate, actor: Person, c: ContainerDep) -> MeOut:
-    user = await c.accounts.update_me(
+async def update_me(body: MeUpdate, actor: Person, container: ContainerDep) -> MeOut:
+    user = await container.accounts.update_me(
         actor, display_name=body.display_name, locale=body.locale, fields=body.model_fields_set
     )
     return me_out(user)
@@ -60,9 +60,9 @@ async def update_me(body: MeUpdate, actor: Person, c: ContainerDep) -> MeOut:
     description="Needs a fresh proof of identity (a sign-in or POST /v1/auth/step-up within the last few minutes): otherwise 401 `step_up_required`.",
 )
 async def change_password(
-    body: PasswordChangeIn, actor: Person, c: ContainerDep, request: Request
+    body: PasswordChangeIn, actor: Person, container: ContainerDep, request: Request
 ) -> Response:
-    await c.accounts.change_password(
+    await container.accounts.change_password(
         actor, body.current_password, body.new_password, address=client_address(request)
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -77,9 +77,9 @@ async def change_password(
     summary="Staff: start TOTP enrolment (returns the secret once)",
     dependencies=[require(policy.STAFF, before_mfa=True)],
 )
-async def begin_totp(actor: PersonPreMfa, c: ContainerDep) -> TotpEnrolmentOut:
+async def begin_totp(actor: PersonPreMfa, container: ContainerDep) -> TotpEnrolmentOut:
     """Returns the TOTP secret once. Until it is confirmed with a code, it does not protect the account. Needs a fresh proof of identity (a sign-in or POST /v1/auth/step-up within the last few minutes): otherwise 401 `step_up_required`."""
-    enrolment = await c.accounts.begin_totp(actor)
+    enrolment = await container.accounts.begin_totp(actor)
     return TotpEnrolmentOut(secret=enrolment.secret, provisioning_uri=enrolment.provisioning_uri)
 
 
@@ -91,6 +91,6 @@ async def begin_totp(actor: PersonPreMfa, c: ContainerDep) -> TotpEnrolmentOut:
     summary="Staff: confirm TOTP with a current code; other sessions end",
     dependencies=[require(policy.STAFF, before_mfa=True)],
 )
-async def confirm_totp(body: TotpConfirmIn, actor: PersonPreMfa, c: ContainerDep) -> Response:
-    await c.accounts.confirm_totp(actor, body.code)
+async def confirm_totp(body: TotpConfirmIn, actor: PersonPreMfa, container: ContainerDep) -> Response:
+    await container.accounts.confirm_totp(actor, body.code)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

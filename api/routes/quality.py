@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -11,7 +10,8 @@ from fastapi import APIRouter, Path, Query, Request, status
 
 from api.deps import ContainerDep, Person, require
 from api.idempotency import idempotent
-from api.schemas.common import problem_responses
+from api.pagination import CursorParam, LimitParam, page_by, page_of, position
+from api.schemas.common import Page, problem_responses
 from api.schemas.quality import (
     AnonymisedCaseOut,
     AnswerVersionOut,
@@ -46,7 +46,7 @@ from domain.quality import Finding, ManualEntry, Period, Proposal, Sample
 router = APIRouter(tags=["quality"])
 # Codes, slugs and pseudonyms in the path: one line of text; an unknown one is 404.
 CodePath = Annotated[str, Path(max_length=64), SingleLine()]
-A = "/v1/consultations/{consultation_id}/answers"
+ANSWERS = "/v1/consultations/{consultation_id}/answers"
 ERRORS = problem_responses(401, 403, 404, 409, 422)
 
 
@@ -146,26 +146,33 @@ ToQ = Annotated[datetime, Query(alias="to", description="End of the period, excl
 
 
 @router.get(
-    A,
+    ANSWERS,
     operation_id="answers_list",
-    summary="The answer drafts of a consultation, newest first (staff)",
-    response_model=list[DraftOut],
+    summary="The answer drafts of a consultation, oldest first (staff)",
+    response_model=Page[DraftOut],
     responses=ERRORS,
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
-async def list_drafts(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[DraftOut]:
-    return [draft_out(d) for d in await c.answers.list_for(actor, consultation_id)]
+async def list_drafts(
+    consultation_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 25,
+) -> Page[DraftOut]:
+    found = await container.answers.list_for(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    return page_of(found, limit, draft_out)
 
 
 async def replay_draft(
-    actor: Actor, c: Any, draft_id: uuid.UUID, request: Request
+    actor: Actor, container: Any, draft_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    return draft_out(await c.answers.get(actor, consultation_id, draft_id)), {}
+    return draft_out(await container.answers.get(actor, consultation_id, draft_id)), {}
 
 
 @router.post(
-    A,
+    ANSWERS,
     operation_id="answers_create",
     status_code=status.HTTP_201_CREATED,
     response_model=DraftOut,
@@ -176,15 +183,17 @@ async def replay_draft(
         idempotent("answers_create", "answer_draft", replay_draft),
     ],
 )
-async def create_draft(consultation_id: uuid.UUID, body: DraftIn, actor: Person, c: ContainerDep) -> DraftOut:
-    draft = await c.answers.create(
+async def create_draft(
+    consultation_id: uuid.UUID, body: DraftIn, actor: Person, container: ContainerDep
+) -> DraftOut:
+    draft = await container.answers.create(
         actor, consultation_id, body.body, body.manual_sections, body.template, body.request_review
     )
     return draft_out(draft)
 
 
 @router.get(
-    A + "/{draft_id}",
+    ANSWERS + "/{draft_id}",
     operation_id="answers_get",
     summary="One answer draft with its versions and review state (staff)",
     response_model=DraftOut,
@@ -192,13 +201,13 @@ async def create_draft(consultation_id: uuid.UUID, body: DraftIn, actor: Person,
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def get_draft(
-    consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> DraftOut:
-    return draft_out(await c.answers.get(actor, consultation_id, draft_id))
+    return draft_out(await container.answers.get(actor, consultation_id, draft_id))
 
 
 @router.post(
-    A + "/{draft_id}/versions",
+    ANSWERS + "/{draft_id}/versions",
     operation_id="answers_revise",
     response_model=DraftOut,
     responses=ERRORS,
@@ -206,16 +215,20 @@ async def get_draft(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def revise_draft(
-    consultation_id: uuid.UUID, draft_id: uuid.UUID, body: DraftRevisionIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID,
+    draft_id: uuid.UUID,
+    body: DraftRevisionIn,
+    actor: Person,
+    container: ContainerDep,
 ) -> DraftOut:
-    draft = await c.answers.revise(
+    draft = await container.answers.revise(
         actor, consultation_id, draft_id, body.body, body.manual_sections, body.template
     )
     return draft_out(draft)
 
 
 @router.post(
-    A + "/{draft_id}/submit",
+    ANSWERS + "/{draft_id}/submit",
     operation_id="answers_submit",
     response_model=DraftOut,
     responses=ERRORS,
@@ -223,14 +236,14 @@ async def revise_draft(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def submit_draft(
-    consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> DraftOut:
     """Sends the draft to the legal advisor's queue. Whether review is needed is decided again from the current case and text."""
-    return draft_out(await c.answers.submit(actor, consultation_id, draft_id))
+    return draft_out(await container.answers.submit(actor, consultation_id, draft_id))
 
 
 @router.post(
-    A + "/{draft_id}/publish",
+    ANSWERS + "/{draft_id}/publish",
     operation_id="answers_publish",
     response_model=DraftOut,
     responses=ERRORS,
@@ -238,10 +251,10 @@ async def submit_draft(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def publish_draft(
-    consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, draft_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> DraftOut:
     """Only an approved or review-exempt draft is published; whether the legal advisor must see it is decided again from the case and the text at this moment. The consulter is told by mail (and LINE if linked) in the same transaction, without any case content."""
-    return draft_out(await c.answers.publish(actor, consultation_id, draft_id))
+    return draft_out(await container.answers.publish(actor, consultation_id, draft_id))
 
 
 # -- the legal advisor -----------------------------------------------------------------------------
@@ -250,23 +263,28 @@ async def publish_draft(
 @router.get(
     "/v1/reviews",
     operation_id="reviews_queue",
-    response_model=list[ReviewQueueEntry],
-    responses=problem_responses(401, 403),
+    response_model=Page[ReviewQueueEntry],
+    responses=problem_responses(401, 403, 422),
     summary="The legal advisor's queue, longest waiting first",
     dependencies=[require(policy.LEGAL_ADVISORS)],
 )
-async def review_queue(actor: Person, c: ContainerDep) -> list[ReviewQueueEntry]:
-    return [
-        ReviewQueueEntry(
+async def review_queue(
+    actor: Person, container: ContainerDep, cursor: CursorParam = None, limit: LimitParam = 50
+) -> Page[ReviewQueueEntry]:
+    found = await container.answers.queue(actor, after=position(cursor), limit=limit + 1)
+    return page_by(
+        found,
+        limit,
+        lambda e: ReviewQueueEntry(
             draft_id=e.draft.id,
             consultation_id=e.consultation.id,
             review_reasons=e.draft.review_reasons,
             waiting_seconds=e.waiting_seconds,
             categories=e.consultation.categories,
             urgent=e.consultation.urgent,
-        )
-        for e in await c.answers.queue(actor)
-    ]
+        ),
+        lambda e: (e.draft.submitted_at or e.draft.created_at, e.draft.id),
+    )
 
 
 @router.get(
@@ -277,9 +295,9 @@ async def review_queue(actor: Person, c: ContainerDep) -> list[ReviewQueueEntry]
     responses=ERRORS,
     dependencies=[require(policy.LEGAL_ADVISORS)],
 )
-async def review_case(draft_id: uuid.UUID, actor: Person, c: ContainerDep) -> ReviewCase:
+async def review_case(draft_id: uuid.UUID, actor: Person, container: ContainerDep) -> ReviewCase:
     """Readable only while a draft of this case waits for review by the legal advisor."""
-    draft, consultation = await c.answers.for_review(actor, draft_id)
+    draft, consultation = await container.answers.for_review(actor, draft_id)
     return ReviewCase(
         draft=draft_out(draft),
         consultation={
@@ -305,10 +323,10 @@ async def review_case(draft_id: uuid.UUID, actor: Person, c: ContainerDep) -> Re
     dependencies=[require(policy.LEGAL_ADVISORS)],
 )
 async def approve_draft(
-    draft_id: uuid.UUID, actor: Person, c: ContainerDep, body: ReviewDecisionIn | None = None
+    draft_id: uuid.UUID, actor: Person, container: ContainerDep, body: ReviewDecisionIn | None = None
 ) -> DraftOut:
     # Advice is optional on approval, so an empty body (like submit and publish) is an approval without it.
-    return draft_out(await c.answers.decide(actor, draft_id, True, body.advice if body else None))
+    return draft_out(await container.answers.decide(actor, draft_id, True, body.advice if body else None))
 
 
 @router.post(
@@ -320,9 +338,9 @@ async def approve_draft(
     dependencies=[require(policy.LEGAL_ADVISORS)],
 )
 async def return_draft(
-    draft_id: uuid.UUID, body: ReviewDecisionIn, actor: Person, c: ContainerDep
+    draft_id: uuid.UUID, body: ReviewDecisionIn, actor: Person, container: ContainerDep
 ) -> DraftOut:
-    return draft_out(await c.answers.decide(actor, draft_id, False, body.advice))
+    return draft_out(await container.answers.decide(actor, draft_id, False, body.advice))
 
 
 # -- the manual ------------------------------------------------------------------------------------
@@ -336,8 +354,8 @@ async def return_draft(
     summary="Current manual sections or answer templates",
     dependencies=[require(policy.STAFF)],
 )
-async def list_manual(kind: CodePath, actor: Person, c: ContainerDep) -> list[ManualEntryOut]:
-    return [entry_out(e) for e in await c.quality.manual(actor, _kind(kind))]
+async def list_manual(kind: CodePath, actor: Person, container: ContainerDep) -> list[ManualEntryOut]:
+    return [entry_out(e) for e in await container.quality.manual(actor, _kind(kind))]
 
 
 @router.get(
@@ -349,9 +367,9 @@ async def list_manual(kind: CodePath, actor: Person, c: ContainerDep) -> list[Ma
     dependencies=[require(policy.STAFF)],
 )
 async def manual_versions(
-    kind: CodePath, code: CodePath, actor: Person, c: ContainerDep
+    kind: CodePath, code: CodePath, actor: Person, container: ContainerDep
 ) -> list[ManualEntryOut]:
-    return [entry_out(e) for e in await c.quality.manual_entry(actor, _kind(kind), code)]
+    return [entry_out(e) for e in await container.quality.manual_entry(actor, _kind(kind), code)]
 
 
 @router.post(
@@ -364,9 +382,9 @@ async def manual_versions(
     dependencies=[require(policy.SUPERVISORS), idempotent("manual_revise", "manual_entry")],
 )
 async def revise_section(
-    code: CodePath, body: SectionRevisionIn, actor: Person, c: ContainerDep
+    code: CodePath, body: SectionRevisionIn, actor: Person, container: ContainerDep
 ) -> ManualEntryOut:
-    entry = await c.quality.revise_section(
+    entry = await container.quality.revise_section(
         actor, code, body.body_ja, body.note, title_ja=body.title_ja, proposal_id=body.proposal_id
     )
     return entry_out(entry)
@@ -380,7 +398,7 @@ async def revise_section(
     summary="Open consultations and drafts that used an older version of this section",
     dependencies=[require(policy.ANSWER_WRITERS)],
 )
-async def stale_uses(code: CodePath, actor: Person, c: ContainerDep) -> list[StaleUseOut]:
+async def stale_uses(code: CodePath, actor: Person, container: ContainerDep) -> list[StaleUseOut]:
     return [
         StaleUseOut(
             consultation_id=u.consultation_id,
@@ -389,7 +407,7 @@ async def stale_uses(code: CodePath, actor: Person, c: ContainerDep) -> list[Sta
             used_version=u.used_version,
             current_version=u.current_version,
         )
-        for u in await c.quality.stale_uses(actor, code)
+        for u in await container.quality.stale_uses(actor, code)
     ]
 
 
@@ -410,8 +428,8 @@ def _kind(kind: str) -> str:
     summary="Workload, overdue first answers, review times, counts by status/category/channel/month",
     dependencies=[require(policy.SUPERVISORS)],
 )
-async def supervision_overview(actor: Person, c: ContainerDep, start: FromQ, end: ToQ) -> OverviewOut:
-    o = await c.quality.overview(actor, Period(start, end))
+async def supervision_overview(actor: Person, container: ContainerDep, start: FromQ, end: ToQ) -> OverviewOut:
+    o = await container.quality.overview(actor, Period(start, end))
     return OverviewOut(
         workload=o.workload,
         overdue_first_answers=o.overdue_first_answers,
@@ -432,8 +450,8 @@ async def supervision_overview(actor: Person, c: ContainerDep, start: FromQ, end
     summary="Supervisors draw a sample of closed consultations",
     dependencies=[require(policy.SUPERVISORS), idempotent("council_sample_create", "council_sample")],
 )
-async def create_sample(body: SampleIn, actor: Person, c: ContainerDep) -> SampleOut:
-    sample = await c.quality.draw_sample(
+async def create_sample(body: SampleIn, actor: Person, container: ContainerDep) -> SampleOut:
+    sample = await container.quality.draw_sample(
         actor, Period(body.period_from, body.period_to), body.size, body.method, body.seed
     )
     return sample_out(sample)
@@ -442,13 +460,16 @@ async def create_sample(body: SampleIn, actor: Person, c: ContainerDep) -> Sampl
 @router.get(
     "/v1/council/samples",
     operation_id="council_samples_list",
-    summary="The samples of closed cases drawn for the council's verification",
-    response_model=list[SampleOut],
-    responses=problem_responses(401, 403),
+    summary="The samples of closed cases drawn for the council's verification, newest first",
+    response_model=Page[SampleOut],
+    responses=problem_responses(401, 403, 422),
     dependencies=[require(policy.COUNCIL_READERS)],
 )
-async def list_samples(actor: Person, c: ContainerDep) -> list[SampleOut]:
-    return [sample_out(s) for s in await c.quality.samples(actor)]
+async def list_samples(
+    actor: Person, container: ContainerDep, cursor: CursorParam = None, limit: LimitParam = 25
+) -> Page[SampleOut]:
+    found = await container.quality.samples(actor, after=position(cursor), limit=limit + 1)
+    return page_of(found, limit, sample_out)
 
 
 @router.get(
@@ -460,10 +481,12 @@ async def list_samples(actor: Person, c: ContainerDep) -> list[SampleOut]:
     dependencies=[require(policy.COUNCIL_READERS)],
 )
 async def anonymised_case(
-    sample_id: uuid.UUID, pseudonym: CodePath, actor: Person, c: ContainerDep
+    sample_id: uuid.UUID, pseudonym: CodePath, actor: Person, container: ContainerDep
 ) -> AnonymisedCaseOut:
     """What council members see of a sampled case: structured fields, the month it opened, days instead of timestamps, and the texts with names, contacts, addresses, URLs and other identifiers masked. No files."""
-    return AnonymisedCaseOut(**asdict(await c.quality.anonymised_case(actor, sample_id, pseudonym)))
+    return AnonymisedCaseOut.model_validate(
+        await container.quality.anonymised_case(actor, sample_id, pseudonym)
+    )
 
 
 @router.post(
@@ -476,10 +499,12 @@ async def anonymised_case(
     dependencies=[require(policy.COUNCIL), idempotent("council_finding_create", "council_finding")],
 )
 async def create_finding(
-    sample_id: uuid.UUID, pseudonym: CodePath, body: FindingIn, actor: Person, c: ContainerDep
+    sample_id: uuid.UUID, pseudonym: CodePath, body: FindingIn, actor: Person, container: ContainerDep
 ) -> FindingOut:
     scores = body.model_dump(include={"accuracy", "timeliness", "tone", "referral_fit"})
-    return finding_out(await c.quality.record_finding(actor, sample_id, pseudonym, scores, body.comment))
+    return finding_out(
+        await container.quality.record_finding(actor, sample_id, pseudonym, scores, body.comment)
+    )
 
 
 @router.get(
@@ -490,8 +515,8 @@ async def create_finding(
     responses=ERRORS,
     dependencies=[require(policy.COUNCIL_READERS)],
 )
-async def list_findings(sample_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[FindingOut]:
-    return [finding_out(f) for f in await c.quality.findings(actor, sample_id)]
+async def list_findings(sample_id: uuid.UUID, actor: Person, container: ContainerDep) -> list[FindingOut]:
+    return [finding_out(f) for f in await container.quality.findings(actor, sample_id)]
 
 
 @router.post(
@@ -503,20 +528,25 @@ async def list_findings(sample_id: uuid.UUID, actor: Person, c: ContainerDep) ->
     summary="Council members propose a manual revision",
     dependencies=[require(policy.COUNCIL), idempotent("council_proposal_create", "manual_proposal")],
 )
-async def create_proposal(body: ProposalIn, actor: Person, c: ContainerDep) -> ProposalOut:
-    return proposal_out(await c.quality.propose(actor, body.section_code, body.proposed_body, body.rationale))
+async def create_proposal(body: ProposalIn, actor: Person, container: ContainerDep) -> ProposalOut:
+    return proposal_out(
+        await container.quality.propose(actor, body.section_code, body.proposed_body, body.rationale)
+    )
 
 
 @router.get(
     "/v1/council/proposals",
     operation_id="council_proposals_list",
-    summary="The council's proposals to revise the manual, with their decisions",
-    response_model=list[ProposalOut],
-    responses=problem_responses(401, 403),
+    summary="The council's proposals to revise the manual, with their decisions, newest first",
+    response_model=Page[ProposalOut],
+    responses=problem_responses(401, 403, 422),
     dependencies=[require(policy.COUNCIL_READERS)],
 )
-async def list_proposals(actor: Person, c: ContainerDep) -> list[ProposalOut]:
-    return [proposal_out(p) for p in await c.quality.proposals(actor)]
+async def list_proposals(
+    actor: Person, container: ContainerDep, cursor: CursorParam = None, limit: LimitParam = 25
+) -> Page[ProposalOut]:
+    found = await container.quality.proposals(actor, after=position(cursor), limit=limit + 1)
+    return page_of(found, limit, proposal_out)
 
 
 @router.post(
@@ -527,8 +557,8 @@ async def list_proposals(actor: Person, c: ContainerDep) -> list[ProposalOut]:
     responses=ERRORS,
     dependencies=[require(policy.SUPERVISORS)],
 )
-async def reject_proposal(proposal_id: uuid.UUID, actor: Person, c: ContainerDep) -> ProposalOut:
-    return proposal_out(await c.quality.reject_proposal(actor, proposal_id))
+async def reject_proposal(proposal_id: uuid.UUID, actor: Person, container: ContainerDep) -> ProposalOut:
+    return proposal_out(await container.quality.reject_proposal(actor, proposal_id))
 
 
 @router.get(
@@ -539,27 +569,35 @@ async def reject_proposal(proposal_id: uuid.UUID, actor: Person, c: ContainerDep
     summary="Counts of one closed month for the council; fewer than 5 are suppressed",
     dependencies=[require(policy.COUNCIL_READERS)],
 )
-async def council_statistics(actor: Person, c: ContainerDep, start: FromQ, end: ToQ) -> CouncilStatisticsOut:
+async def council_statistics(
+    actor: Person, container: ContainerDep, start: FromQ, end: ToQ
+) -> CouncilStatisticsOut:
     """Counts of the consultations of one calendar month (Japan time) that has ended: `from` its first instant,
     `to` the first instant of the next month (422 period_not_a_closed_month otherwise, so that two periods can
     never be subtracted). Any count below 5 is suppressed, and whatever would let it be recomputed from the
     month's total; when the total itself is below 5, every count is."""
-    return CouncilStatisticsOut(**await c.quality.council_statistics(actor, Period(start, end)))
+    return CouncilStatisticsOut.model_validate(
+        await container.quality.council_statistics(actor, Period(start, end))
+    )
 
 
 @router.get(
     "/v1/audit-events",
     operation_id="audit_events_list",
-    response_model=list[AuditEventOut],
+    response_model=Page[AuditEventOut],
     responses=problem_responses(401, 403, 422),
-    summary="The trail of staff actions (ids only)",
+    summary="The trail of staff actions (ids only), newest first",
     dependencies=[require(policy.AUDITORS)],
 )
 async def audit_events(
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     object_type: Annotated[str | None, Query(max_length=32), SingleLine()] = None,
     object_id: Annotated[str | None, Query(max_length=64), SingleLine()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[AuditEventOut]:
-    return [AuditEventOut(**e) for e in await c.quality.trail(actor, object_type, object_id, limit)]
+    cursor: CursorParam = None,
+    limit: LimitParam = 100,
+) -> Page[AuditEventOut]:
+    found = await container.quality.trail(
+        actor, object_type, object_id, after=position(cursor), limit=limit + 1
+    )
+    return page_by(found, limit, AuditEventOut.model_validate, lambda e: (e.at, e.id))

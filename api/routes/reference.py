@@ -39,10 +39,10 @@ def _category(c) -> CategoryOut:
     response_model=list[CategoryGroupOut],
     summary="The two-level taxonomy: illegal (rights infringement, other illegal), harmful, other",
 )
-async def list_categories(c: ContainerDep) -> list[CategoryGroupOut]:
+async def list_categories(container: ContainerDep) -> list[CategoryGroupOut]:
     return [
         CategoryGroupOut(**_category(group).model_dump(), children=[_category(leaf) for leaf in leaves])
-        for group, leaves in c.consultations.knowledge.category_tree()
+        for group, leaves in container.consultations.knowledge.category_tree()
     ]
 
 
@@ -52,14 +52,14 @@ async def list_categories(c: ContainerDep) -> list[CategoryGroupOut]:
     response_model=IntakeOptionsOut,
     summary="Code lists for the intake form and the current terms version",
 )
-async def intake_options(c: ContainerDep) -> IntakeOptionsOut:
-    k = c.consultations.knowledge
+async def intake_options(container: ContainerDep) -> IntakeOptionsOut:
+    k = container.consultations.knowledge
 
     def items(name: str) -> list[CodeItemOut]:
         return [CodeItemOut(code=i.code, label_ja=i.label_ja, label_en=i.label_en) for i in k.code_list(name)]
 
     return IntakeOptionsOut(
-        terms_version=c.consultations.policy.terms_version,
+        terms_version=container.consultations.policy.terms_version,
         relations=items("relations"),
         desired_outcomes=items("desired_outcomes"),
         channels=items("channels"),

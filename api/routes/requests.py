@@ -54,12 +54,7 @@ router = APIRouter(prefix="/v1/consultations", tags=["requests"])
 clocks_router = APIRouter(prefix="/v1/clocks", tags=["requests"])
 
 IfMatch = Annotated[str | None, Header(max_length=100, description='ETag from GET, e.g. "v3"')]
-RQ = "/{consultation_id}/requests"
-
-
-def service(c: Any) -> RequestService:
-    assert c.requests is not None
-    return c.requests
+REQUESTS = "/{consultation_id}/requests"
 
 
 def clock_out(rules: ClockRules, k: ComputedClock, now: datetime) -> ClockOut:
@@ -155,18 +150,18 @@ def target_of(t: TargetIn) -> Target:
 
 
 async def replay_request(
-    actor: Actor, c: Any, request_id: uuid.UUID, request: Request
+    actor: Actor, container: Any, request_id: uuid.UUID, request: Request
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
-    view = await service(c).get(actor, consultation_id, request_id)
+    view = await container.requests.get(actor, consultation_id, request_id)
     response = Response()
-    body = detail_out(service(c), view, c.clock.now(), response)
+    body = detail_out(container.requests, view, container.clock.now(), response)
     location = f"/v1/consultations/{consultation_id}/requests/{request_id}"
     return body, {"location": location, "etag": response.headers["etag"]}
 
 
 @router.get(
-    RQ,
+    REQUESTS,
     operation_id="requests_list",
     response_model=list[RequestOut],
     responses=problem_responses(401, 403, 404),
@@ -175,13 +170,15 @@ async def replay_request(
     "`consultation_id` says where they belong). The consulter and the staff who may see the case read them.",
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
-async def list_requests(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[RequestOut]:
-    svc, now = service(c), c.clock.now()
+async def list_requests(
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
+) -> list[RequestOut]:
+    svc, now = container.requests, container.clock.now()
     return [RequestOut(**request_out(svc, v, now)) for v in await svc.list_for(actor, consultation_id)]
 
 
 @router.post(
-    RQ,
+    REQUESTS,
     operation_id="requests_create",
     status_code=status.HTTP_201_CREATED,
     response_model=RequestDetail,
@@ -190,10 +187,14 @@ async def list_requests(consultation_id: uuid.UUID, actor: Person, c: ContainerD
     dependencies=[require(policy.CONSULTERS), idempotent("requests_create", "request", replay_request)],
 )
 async def create_request(
-    consultation_id: uuid.UUID, body: RequestCreate, actor: Person, c: ContainerDep, response: Response
+    consultation_id: uuid.UUID,
+    body: RequestCreate,
+    actor: Person,
+    container: ContainerDep,
+    response: Response,
 ) -> RequestDetail:
     """A request starts as `drafted`. The target is a platform service from the reference data (its designation under 情報流通プラットフォーム対処法 starts the 7-day response clock once sent) or a free host or provider name. Evidence items must belong to this consultation (422 `unknown_evidence` otherwise, whatever the id is). Send an Idempotency-Key."""
-    svc = service(c)
+    svc = container.requests
     view = await svc.create(
         actor,
         consultation_id,
@@ -211,11 +212,11 @@ async def create_request(
         ),
     )
     response.headers["Location"] = f"/v1/consultations/{consultation_id}/requests/{view.request.id}"
-    return detail_out(svc, view, c.clock.now(), response)
+    return detail_out(svc, view, container.clock.now(), response)
 
 
 @router.get(
-    RQ + "/{request_id}",
+    REQUESTS + "/{request_id}",
     operation_id="requests_get",
     response_model=RequestDetail,
     responses=problem_responses(401, 403, 404),
@@ -223,14 +224,18 @@ async def create_request(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def get_request(
-    consultation_id: uuid.UUID, request_id: uuid.UUID, actor: Person, c: ContainerDep, response: Response
+    consultation_id: uuid.UUID,
+    request_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    response: Response,
 ) -> RequestDetail:
-    svc = service(c)
-    return detail_out(svc, await svc.get(actor, consultation_id, request_id), c.clock.now(), response)
+    svc = container.requests
+    return detail_out(svc, await svc.get(actor, consultation_id, request_id), container.clock.now(), response)
 
 
 @router.patch(
-    RQ + "/{request_id}",
+    REQUESTS + "/{request_id}",
     operation_id="requests_update",
     response_model=RequestDetail,
     responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
@@ -242,12 +247,12 @@ async def update_request(
     request_id: uuid.UUID,
     body: RequestUpdate,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> RequestDetail:
     """Needs If-Match with the request's ETag. The clocks are recomputed from the changed facts."""
-    svc = service(c)
+    svc = container.requests
     changes = body.model_dump(exclude_unset=True)
     if "target" in changes:
         if body.target is None:
@@ -256,11 +261,11 @@ async def update_request(
     view = await svc.update(
         actor, consultation_id, request_id, changes, expected_version=parse_if_match(if_match)
     )
-    return detail_out(svc, view, c.clock.now(), response)
+    return detail_out(svc, view, container.clock.now(), response)
 
 
 @router.post(
-    RQ + "/{request_id}/status",
+    REQUESTS + "/{request_id}/status",
     operation_id="requests_set_status",
     response_model=RequestDetail,
     responses=problem_responses(401, 403, 404, 409, 412, 422),
@@ -275,11 +280,11 @@ async def set_request_status(
     request_id: uuid.UUID,
     body: StatusIn,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> RequestDetail:
-    svc = service(c)
+    svc = container.requests
     view = await svc.move(
         actor,
         consultation_id,
@@ -289,11 +294,11 @@ async def set_request_status(
         note=body.note,
         expected_version=parse_if_match(if_match) if if_match else None,
     )
-    return detail_out(svc, view, c.clock.now(), response)
+    return detail_out(svc, view, container.clock.now(), response)
 
 
 @router.post(
-    RQ + "/{request_id}/advice",
+    REQUESTS + "/{request_id}/advice",
     operation_id="requests_advise",
     response_model=RequestDetail,
     responses=problem_responses(401, 403, 404, 422),
@@ -305,16 +310,16 @@ async def advise_request(
     request_id: uuid.UUID,
     body: AdviceIn,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
 ) -> RequestDetail:
-    svc = service(c)
+    svc = container.requests
     view = await svc.advise(actor, consultation_id, request_id, body.note)
-    return detail_out(svc, view, c.clock.now(), response)
+    return detail_out(svc, view, container.clock.now(), response)
 
 
 @router.post(
-    RQ + "/{request_id}/replies",
+    REQUESTS + "/{request_id}/replies",
     operation_id="requests_attach_reply",
     response_model=RequestDetail,
     responses=problem_responses(401, 403, 404, 409, 422),
@@ -329,12 +334,12 @@ async def attach_reply(
     request_id: uuid.UUID,
     body: ReplyIn,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
 ) -> RequestDetail:
-    svc = service(c)
+    svc = container.requests
     view = await svc.attach_reply(actor, consultation_id, request_id, body.evidence_id)
-    return detail_out(svc, view, c.clock.now(), response)
+    return detail_out(svc, view, container.clock.now(), response)
 
 
 # -- clocks -------------------------------------------------------------------------------------------
@@ -351,8 +356,8 @@ async def attach_reply(
     "and counting. A rule that does not apply gives no clock.",
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
-async def list_clocks(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> list[ClockOut]:
-    svc, now = service(c), c.clock.now()
+async def list_clocks(consultation_id: uuid.UUID, actor: Person, container: ContainerDep) -> list[ClockOut]:
+    svc, now = container.requests, container.clock.now()
     return [clock_out(svc.rules, s.clock, now) for s in await svc.clocks(actor, consultation_id)]
 
 
@@ -364,8 +369,10 @@ async def list_clocks(consultation_id: uuid.UUID, actor: Person, c: ContainerDep
     summary="The dates clocks start from: when the person learnt of the offender and of the damage",
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
-async def get_clock_facts(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> ClockFactsOut:
-    facts = await service(c).facts(actor, consultation_id)
+async def get_clock_facts(
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
+) -> ClockFactsOut:
+    facts = await container.requests.facts(actor, consultation_id)
     return ClockFactsOut(offender_known_on=facts.offender_known_on, damage_known_on=facts.damage_known_on)
 
 
@@ -378,10 +385,10 @@ async def get_clock_facts(consultation_id: uuid.UUID, actor: Person, c: Containe
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def set_clock_facts(
-    consultation_id: uuid.UUID, body: ClockFactsIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, body: ClockFactsIn, actor: Person, container: ContainerDep
 ) -> ClockFactsOut:
     """The consulter or the staff working the case. Dates in the future answer 422."""
-    facts = await service(c).set_facts(
+    facts = await container.requests.set_facts(
         actor, consultation_id, ClockFacts(body.offender_known_on, body.damage_known_on)
     )
     return ClockFactsOut(offender_known_on=facts.offender_known_on, damage_known_on=facts.damage_known_on)
@@ -397,7 +404,7 @@ async def set_clock_facts(
 )
 async def overdue_clocks(
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     cursor: Annotated[str | None, Query(max_length=200), SingleLine()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> Page[OverdueOut]:
@@ -408,7 +415,7 @@ async def overdue_clocks(
             after = ClockCursor(datetime.fromisoformat(position["d"]), uuid.UUID(position["id"]))
         except (KeyError, ValueError) as exc:
             raise ValidationFailed("invalid_cursor", field="cursor") from exc
-    svc, now = service(c), c.clock.now()
+    svc, now = container.requests, container.clock.now()
     found = await svc.overdue(actor, after=after, limit=limit + 1)
     items = []
     for entry in found[:limit]:
@@ -444,10 +451,10 @@ async def overdue_clocks(
     dependencies=[require(policy.CONSULTERS)],
 )
 async def link_earlier(
-    consultation_id: uuid.UUID, body: LinkIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, body: LinkIn, actor: Person, container: ContainerDep
 ) -> list[ConsultationOut]:
-    now = c.clock.now()
-    chain = await service(c).link(actor, consultation_id, body.earlier_id)
+    now = container.clock.now()
+    chain = await container.requests.link(actor, consultation_id, body.earlier_id)
     return [ConsultationOut(**summary(x, now)) for x in chain]
 
 
@@ -460,10 +467,12 @@ async def link_earlier(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def earlier_consultations(
-    consultation_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> list[ConsultationOut]:
-    now = c.clock.now()
-    return [ConsultationOut(**summary(x, now)) for x in await service(c).related(actor, consultation_id)]
+    now = container.clock.now()
+    return [
+        ConsultationOut(**summary(x, now)) for x in await container.requests.related(actor, consultation_id)
+    ]
 
 
 # -- answer templates ---------------------------------------------------------------------------------
@@ -483,9 +492,8 @@ async def earlier_consultations(
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def suggest_templates(
-    consultation_id: uuid.UUID, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> list[SuggestionOut]:
-    assert c.suggestions is not None
     return [
         SuggestionOut(
             template=s.template.code,
@@ -498,5 +506,5 @@ async def suggest_templates(
             values=dict(s.values),
             unfilled=list(s.unfilled),
         )
-        for s in await c.suggestions.suggest(actor, consultation_id)
+        for s in await container.suggestions.suggest(actor, consultation_id)
     ]

@@ -25,13 +25,13 @@ HOLD = "/v1/consultations/{consultation_id}/legal-hold"
     summary="Supervisor: the retention rules and what the next retention pass would shred (a dry run)",
     dependencies=[require(policy.SUPERVISORS)],
 )
-async def retention_report(actor: Person, c: ContainerDep) -> RetentionReportOut:
+async def retention_report(actor: Person, container: ContainerDep) -> RetentionReportOut:
     """Closed and withdrawn consultations are shredded once their period has passed (the rules, with their basis
     and source), unless a legal hold keeps them. Shredding destroys the case's data key: what people wrote, the
     thread, evidence texts and files become unreadable everywhere; coded fields stay for the statistics."""
-    report = await c.retention.report(actor)
+    report = await container.retention.report(actor)
     return RetentionReportOut(
-        rules=[RetentionRuleOut.model_validate(r) for r in c.retention.rules.values()],
+        rules=[RetentionRuleOut.model_validate(r) for r in container.retention.rules.values()],
         due=report.due,
         held=report.held,
         consultation_ids=list(report.consultation_ids),
@@ -46,8 +46,8 @@ async def retention_report(actor: Person, c: ContainerDep) -> RetentionReportOut
     summary="Supervisor: the legal hold in force on a consultation",
     dependencies=[require(policy.SUPERVISORS)],
 )
-async def get_legal_hold(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> LegalHoldOut:
-    hold = await c.retention.hold(actor, consultation_id)
+async def get_legal_hold(consultation_id: uuid.UUID, actor: Person, container: ContainerDep) -> LegalHoldOut:
+    hold = await container.retention.hold(actor, consultation_id)
     if hold is None:
         raise NotFound("legal_hold_not_found")
     return LegalHoldOut.model_validate(hold)
@@ -63,11 +63,13 @@ async def get_legal_hold(consultation_id: uuid.UUID, actor: Person, c: Container
     dependencies=[require(policy.SUPERVISORS)],
 )
 async def place_legal_hold(
-    consultation_id: uuid.UUID, body: LegalHoldIn, actor: Person, c: ContainerDep
+    consultation_id: uuid.UUID, body: LegalHoldIn, actor: Person, container: ContainerDep
 ) -> LegalHoldOut:
     """The reason stays with the hold (staff see it); the chain of custody records that a hold was placed and by
     whom. One hold at a time per case (409 legal_hold_exists)."""
-    return LegalHoldOut.model_validate(await c.retention.place_hold(actor, consultation_id, body.reason))
+    return LegalHoldOut.model_validate(
+        await container.retention.place_hold(actor, consultation_id, body.reason)
+    )
 
 
 @router.delete(
@@ -78,6 +80,6 @@ async def place_legal_hold(
     summary="Supervisor: lift the legal hold (retention applies again)",
     dependencies=[require(policy.SUPERVISORS)],
 )
-async def lift_legal_hold(consultation_id: uuid.UUID, actor: Person, c: ContainerDep) -> Response:
-    await c.retention.lift_hold(actor, consultation_id)
+async def lift_legal_hold(consultation_id: uuid.UUID, actor: Person, container: ContainerDep) -> Response:
+    await container.retention.lift_hold(actor, consultation_id)
     return Response(status_code=204)

@@ -61,15 +61,16 @@ ERRORS = problem_responses(401, 403, 404, 422)
 
 
 async def _read(
-    c: ContainerDep,
+    container: ContainerDep,
     actor: Actor,
     fiscal_year: int | None,
     granularity: str,
     suppress: bool,
     only: str | None = None,
 ) -> Statistics:
-    assert c.statistics is not None
-    return await c.statistics.statistics(actor, fiscal_year, granularity, suppress=suppress, only=only)
+    return await container.statistics.statistics(
+        actor, fiscal_year, granularity, suppress=suppress, only=only
+    )
 
 
 def _file(content: bytes, media_type: str, name: str) -> Response:
@@ -90,7 +91,7 @@ def _file(content: bytes, media_type: str, name: str) -> Response:
 )
 async def statistics(
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     fiscal_year: FiscalYear = None,
     granularity: Granularity = "month",
     suppress: Suppress = False,
@@ -105,7 +106,7 @@ async def statistics(
     `suppress=true`) cover the periods that have ended only, each month protected on its own so that it reads
     the same whenever it is read, and a total over months (a row's year so far, a quarter, the year) is shown
     only when all its months are; in the full view the open ones are `provisional`."""
-    return statistics_out(await _read(c, actor, fiscal_year, granularity, suppress))
+    return statistics_out(await _read(container, actor, fiscal_year, granularity, suppress))
 
 
 @router.get(
@@ -122,7 +123,7 @@ async def statistics(
 async def statistics_table(
     request: Request,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     table: Annotated[str, Path(max_length=32, description=", ".join(TABLE_CODES)), SingleLine()],
     fiscal_year: FiscalYear = None,
     granularity: Granularity = "month",
@@ -134,7 +135,7 @@ async def statistics_table(
     first answer per period; its JSON is the `first_answer` part of `statistics_get`."""
     if table not in TABLE_CODES:
         raise NotFound("statistics_table_not_found")
-    stats = await _read(c, actor, fiscal_year, granularity, suppress, only=table)
+    stats = await _read(container, actor, fiscal_year, granularity, suppress, only=table)
     wants_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
     name = f"statistics-{stats.fiscal_year}-{table}-{granularity}.csv"
     if table == TIMING_CODE:
@@ -157,7 +158,7 @@ async def statistics_table(
 async def statistics_chart(
     request: Request,
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     chart: Annotated[str, Path(max_length=32, description=", ".join(reports.CHARTS)), SingleLine()],
     fiscal_year: FiscalYear = None,
     suppress: Suppress = False,
@@ -167,7 +168,7 @@ async def statistics_chart(
     (share). Drawn with matplotlib in IPAexGothic; the SVG carries the glyphs as outlines."""
     if chart not in reports.CHARTS:
         raise NotFound("statistics_chart_not_found")
-    stats = await _read(c, actor, fiscal_year, "month", suppress)
+    stats = await _read(container, actor, fiscal_year, "month", suppress)
     svg = format == "svg" or (format is None and "image/svg+xml" in request.headers.get("accept", ""))
     fmt = "svg" if svg else "png"
     content = await asyncio.to_thread(reports.chart, stats, chart, fmt)
@@ -186,11 +187,11 @@ async def statistics_chart(
 )
 async def statistics_report(
     actor: Person,
-    c: ContainerDep,
+    container: ContainerDep,
     fiscal_year: FiscalYear = None,
     suppress: Suppress = False,
 ) -> Response:
     """The same figures as `statistics_get` (monthly), one table per page, then the charts."""
-    stats = await _read(c, actor, fiscal_year, "month", suppress)
+    stats = await _read(container, actor, fiscal_year, "month", suppress)
     content = await asyncio.to_thread(reports.yearly_report, stats)
     return _file(content, "application/pdf", f"statistics-{stats.fiscal_year}.pdf")

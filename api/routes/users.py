@@ -44,20 +44,22 @@ def user_out(user: User) -> UserOut:
 )
 async def list_users(
     actor: Admin,
-    c: ContainerDep,
+    container: ContainerDep,
     role: Role | None = None,
     cursor: Annotated[str | None, Query(max_length=200), SingleLine()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> Page[UserOut]:
     after = cursor_uuid(cursor)
-    users = await c.accounts.list_users(actor, role=role, after=after, limit=limit + 1)
+    users = await container.accounts.list_users(actor, role=role, after=after, limit=limit + 1)
     more = len(users) > limit
     items = [user_out(u) for u in users[:limit]]
     return Page(items=items, next_cursor=encode_cursor({"id": str(items[-1].id)}) if more else None)
 
 
-async def replay_user(actor: Actor, c: Any, user_id: uuid.UUID, _: Request) -> tuple[Any, dict[str, str]]:
-    user = await c.accounts.get_user(actor, user_id)
+async def replay_user(
+    actor: Actor, container: Any, user_id: uuid.UUID, _: Request
+) -> tuple[Any, dict[str, str]]:
+    user = await container.accounts.get_user(actor, user_id)
     return user_out(user), {"location": f"/v1/users/{user.id}", "etag": etag_of(user.version)}
 
 
@@ -70,8 +72,8 @@ async def replay_user(actor: Actor, c: Any, user_id: uuid.UUID, _: Request) -> t
     summary="Invite a staff member; they set a password through the mailed link",
     dependencies=[idempotent("users_create", "app_user", replay_user)],
 )
-async def create_user(body: UserCreate, actor: Admin, c: ContainerDep, response: Response) -> UserOut:
-    user = await c.accounts.create_staff(
+async def create_user(body: UserCreate, actor: Admin, container: ContainerDep, response: Response) -> UserOut:
+    user = await container.accounts.create_staff(
         actor, email=body.email, role=body.role, display_name=body.display_name, expires_at=body.expires_at
     )
     response.headers["Location"] = f"/v1/users/{user.id}"
@@ -86,8 +88,8 @@ async def create_user(body: UserCreate, actor: Admin, c: ContainerDep, response:
     response_model=UserOut,
     responses=problem_responses(401, 403, 404),
 )
-async def get_user(user_id: uuid.UUID, actor: Admin, c: ContainerDep, response: Response) -> UserOut:
-    user = await c.accounts.get_user(actor, user_id)
+async def get_user(user_id: uuid.UUID, actor: Admin, container: ContainerDep, response: Response) -> UserOut:
+    user = await container.accounts.get_user(actor, user_id)
     response.headers["ETag"] = etag_of(user.version)
     return user_out(user)
 
@@ -103,12 +105,12 @@ async def update_user(
     user_id: uuid.UUID,
     body: UserUpdate,
     actor: Admin,
-    c: ContainerDep,
+    container: ContainerDep,
     response: Response,
     if_match: Annotated[str | None, Header(max_length=100)] = None,
 ) -> UserOut:
     """Needs If-Match. A role change or deactivation ends every session of the account at once. Council members always need an expiry."""
-    user = await c.accounts.update_user(
+    user = await container.accounts.update_user(
         actor, user_id, changes=body.model_dump(exclude_unset=True), expected_version=parse_if_match(if_match)
     )
     response.headers["ETag"] = etag_of(user.version)
@@ -122,6 +124,6 @@ async def update_user(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
 )
-async def revoke_sessions(user_id: uuid.UUID, actor: Admin, c: ContainerDep) -> Response:
-    await c.accounts.revoke_user_sessions(actor, user_id)
+async def revoke_sessions(user_id: uuid.UUID, actor: Admin, container: ContainerDep) -> Response:
+    await container.accounts.revoke_user_sessions(actor, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

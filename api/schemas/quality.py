@@ -294,6 +294,7 @@ class CouncilStatisticsOut(Output):
 
 
 class AuditEventOut(Output):
+    id: uuid.UUID
     at: datetime
     actor_id: uuid.UUID | None
     actor_role: str | None

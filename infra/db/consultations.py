@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, true, tuple_, update
+from sqlalchemy import and_, delete, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -36,6 +36,7 @@ from infra.crypto import TEXT_PREFIX, open_text, seal_text
 from infra.db import visibility as visible
 from infra.db.case_keys import SqlCaseKeys
 from infra.db.engine import affected
+from infra.db.paging import keyset
 from infra.db.tables import (
     CaseKeyRow,
     ConsultationCategoryRow,
@@ -275,16 +276,22 @@ class SqlConsultations:
         return True
 
     async def page(
-        self, visibility: Visibility, flt: QueueFilter, *, now: datetime, after: Cursor | None, limit: int
+        self,
+        visibility: Visibility,
+        queue_filter: QueueFilter,
+        *,
+        now: datetime,
+        after: Cursor | None,
+        limit: int,
     ) -> list[Consultation]:
         query = select(C, *KEY_COLUMNS).outerjoin(K, col(K.consultation_id) == col(C.id))
         query = query.where(visible.consultations(visibility), NOT_SHREDDED)
-        if flt.status is not None:
-            query = query.where(col(C.status) == flt.status.value)
-        if flt.category is not None:
+        if queue_filter.status is not None:
+            query = query.where(col(C.status) == queue_filter.status.value)
+        if queue_filter.category is not None:
             # Codes compare exactly (a group arrives expanded to its own code and its leaves): no LIKE, so
             # `%` or `_` in the parameter match nothing rather than every categorised case.
-            codes = sorted(flt.category_codes or {flt.category})
+            codes = sorted(queue_filter.category_codes or {queue_filter.category})
             query = query.where(
                 col(C.id).in_(
                     select(col(ConsultationCategoryRow.consultation_id)).where(
@@ -292,33 +299,28 @@ class SqlConsultations:
                     )
                 )
             )
-        if flt.urgent is not None:
-            query = query.where(col(C.urgent) == flt.urgent)
-        if flt.priority is not None:
-            query = query.where(col(C.priority) == flt.priority.value)
-        if flt.assignee_id is not None:
-            query = query.where(col(C.assignee_id) == flt.assignee_id)
-        if flt.unassigned:
+        if queue_filter.urgent is not None:
+            query = query.where(col(C.urgent) == queue_filter.urgent)
+        if queue_filter.priority is not None:
+            query = query.where(col(C.priority) == queue_filter.priority.value)
+        if queue_filter.assignee_id is not None:
+            query = query.where(col(C.assignee_id) == queue_filter.assignee_id)
+        if queue_filter.unassigned:
             query = query.where(col(C.assignee_id).is_(None))
-        if flt.channel is not None:
-            query = query.where(col(C.channel) == flt.channel)
-        if flt.created_from is not None:
-            query = query.where(col(C.created_at) >= flt.created_from)
-        if flt.created_to is not None:
-            query = query.where(col(C.created_at) < flt.created_to)
-        if flt.overdue is not None:
+        if queue_filter.channel is not None:
+            query = query.where(col(C.channel) == queue_filter.channel)
+        if queue_filter.created_from is not None:
+            query = query.where(col(C.created_at) >= queue_filter.created_from)
+        if queue_filter.created_to is not None:
+            query = query.where(col(C.created_at) < queue_filter.created_to)
+        if queue_filter.overdue is not None:
             is_overdue = and_(
                 col(C.first_answered_at).is_(None),
                 col(C.status).in_([s.value for s in OPEN_STATUSES]),
                 col(C.first_answer_due_at) < now,
             )
-            query = query.where(is_overdue if flt.overdue else ~is_overdue)
-        if after is not None:
-            # A row value, not `a < x OR (a = x AND b < y)`: PostgreSQL reads the row value as one index range
-            # (the OR form was a filter over every earlier row: 331 ms against 0.15 ms at 1 M cases), and
-            # SQLite ≥ 3.15 understands it too.
-            query = query.where(tuple_(col(C.created_at), col(C.id)) < tuple_(after.created_at, after.id))
-        query = query.order_by(col(C.created_at).desc(), col(C.id).desc()).limit(limit)
+            query = query.where(is_overdue if queue_filter.overdue else ~is_overdue)
+        query = keyset(query, col(C.created_at), col(C.id), after, limit, newest_first=True)
         found = list(await self.db.execute(query))
         rows = [r.ConsultationRow for r in found]
         categories = await self._categories([r.id for r in rows])
@@ -596,10 +598,7 @@ class SqlConsultations:
 
 def _oldest_first(query: Any, row: Any, after: Cursor | None, limit: int | None) -> Any:
     """A thread-like list in posting order, one keyset page of it."""
-    if after is not None:
-        query = query.where(tuple_(row.created_at, row.id) > tuple_(after.created_at, after.id))
-    query = query.order_by(row.created_at, row.id)
-    return query if limit is None else query.limit(limit)
+    return keyset(query, row.created_at, row.id, after, limit)
 
 
 def _message(r: MessageRow, key: CaseKey | None) -> Message:

@@ -9,10 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from domain.consultations import Cursor
 from domain.desks import DeskVersion
 from domain.knowledge_model import desk_from_dict, desk_to_dict
 from domain.referrals import Referral, ReferralEvent, ReferralState
 from infra.db.engine import affected
+from infra.db.paging import keyset
 from infra.db.tables import DeskVersionRow, ReferralEventRow, ReferralRow
 
 D = DeskVersionRow
@@ -117,13 +119,18 @@ class SqlReferrals:
         ).scalar_one_or_none()
         return self._referral(row) if row else None
 
-    async def for_consultation(self, consultation_id: uuid.UUID) -> list[Referral]:
-        rows = await self.db.execute(
-            select(ReferralRow)
-            .where(col(ReferralRow.consultation_id) == consultation_id)
-            .order_by(col(ReferralRow.created_at), col(ReferralRow.id))
+    async def for_consultation(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Referral]:
+        R = ReferralRow
+        query = keyset(
+            select(R).where(col(R.consultation_id) == consultation_id),
+            col(R.created_at),
+            col(R.id),
+            after,
+            limit,
         )
-        return [self._referral(r) for r in rows.scalars()]
+        return [self._referral(r) for r in (await self.db.execute(query)).scalars()]
 
     async def set_state(self, referral: Referral, expected: ReferralState) -> bool:
         result = await self.db.execute(

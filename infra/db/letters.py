@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from domain.consultations import Cursor
 from domain.letters import (
     Letter,
     LetterContent,
@@ -24,6 +25,7 @@ from domain.letters import (
 from domain.policy import Visibility
 from infra.db import visibility as visible
 from infra.db.engine import affected
+from infra.db.paging import keyset
 from infra.db.tables_letters import LetterReviewRow, LetterRow, LetterVersionRow
 
 
@@ -175,33 +177,24 @@ class SqlLetters:
         found = await self._hydrate([row] if row else [])
         return found[0] if found else None
 
-    async def for_consultation(self, consultation_id: uuid.UUID) -> list[Letter]:
-        rows = (
-            (
-                await self.db.execute(
-                    select(LetterRow)
-                    .where(col(LetterRow.consultation_id) == consultation_id)
-                    .order_by(col(LetterRow.created_at).desc(), col(LetterRow.id))
-                )
-            )
-            .scalars()
-            .all()
-        )
-        return await self._hydrate(rows)
+    async def for_consultation(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Letter]:
+        L = LetterRow
+        query = select(L).where(col(L.consultation_id) == consultation_id)
+        query = keyset(query, col(L.created_at), col(L.id), after, limit, newest_first=True)
+        return await self._hydrate((await self.db.execute(query)).scalars().all())
 
-    async def awaiting_review(self, visibility: Visibility) -> list[Letter]:
-        rows = (
-            (
-                await self.db.execute(
-                    select(LetterRow).where(
-                        col(LetterRow.state) == LetterState.awaiting_review.value, visible.letters(visibility)
-                    )
-                )
-            )
-            .scalars()
-            .all()
+    async def awaiting_review(
+        self, visibility: Visibility, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Letter]:
+        """Longest waiting first: by the time the letter was sent for review."""
+        L = LetterRow
+        query = select(L).where(
+            col(L.state) == LetterState.awaiting_review.value, visible.letters(visibility)
         )
-        return await self._hydrate(rows)
+        query = keyset(query, func.coalesce(col(L.submitted_at), col(L.created_at)), col(L.id), after, limit)
+        return await self._hydrate((await self.db.execute(query)).scalars().all())
 
     async def save_state(self, letter: Letter, expected_version: int) -> bool:
         result = await self.db.execute(

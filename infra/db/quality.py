@@ -14,13 +14,14 @@ from sqlmodel import col
 
 from domain.actors import Actor
 from domain.answers import AnswerDraft, AnswerVersion, DraftState, ManualRef, Review
-from domain.consultations import OPEN_STATUSES, Status
+from domain.consultations import OPEN_STATUSES, Cursor, Status
 from domain.policy import Visibility
 from domain.ports import Clock
-from domain.quality import Finding, ManualEntry, Overview, Proposal, Sample, StaleUse
+from domain.quality import AuditEvent, Finding, ManualEntry, Overview, Proposal, Sample, StaleUse
 from infra.db import visibility as visible
 from infra.db.custody import SqlCustody
 from infra.db.engine import affected
+from infra.db.paging import keyset
 from infra.db.tables import (
     ConsultationCategoryRow,
     ConsultationRow,
@@ -125,34 +126,31 @@ class SqlAnswers:
         found = await self._hydrate([row] if row else [])
         return found[0] if found else None
 
-    async def for_consultation(self, consultation_id: uuid.UUID) -> list[AnswerDraft]:
-        rows = (
-            (
-                await self.db.execute(
-                    select(AnswerDraftRow)
-                    .where(col(AnswerDraftRow.consultation_id) == consultation_id)
-                    .order_by(col(AnswerDraftRow.created_at))
-                )
-            )
-            .scalars()
-            .all()
+    async def for_consultation(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[AnswerDraft]:
+        D = AnswerDraftRow
+        query = keyset(
+            select(D).where(col(D.consultation_id) == consultation_id),
+            col(D.created_at),
+            col(D.id),
+            after,
+            limit,
         )
-        return await self._hydrate(rows)
+        return await self._hydrate((await self.db.execute(query)).scalars().all())
 
-    async def awaiting_review(self, visibility: Visibility) -> list[AnswerDraft]:
-        rows = (
-            (
-                await self.db.execute(
-                    select(AnswerDraftRow).where(
-                        col(AnswerDraftRow.state) == DraftState.awaiting_review.value,
-                        visible.answer_drafts(visibility),
-                    )
-                )
-            )
-            .scalars()
-            .all()
+    async def awaiting_review(
+        self, visibility: Visibility, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[AnswerDraft]:
+        """Longest waiting first: by the time the draft was sent for review."""
+        D = AnswerDraftRow
+        waiting_since = func.coalesce(col(D.submitted_at), col(D.created_at))
+        query = select(D).where(
+            col(D.state) == DraftState.awaiting_review.value, visible.answer_drafts(visibility)
         )
-        return await self._hydrate(rows)
+        return await self._hydrate(
+            (await self.db.execute(keyset(query, waiting_since, col(D.id), after, limit))).scalars().all()
+        )
 
     async def save_state(self, draft: AnswerDraft, expected_version: int) -> bool:
         result = await self.db.execute(
@@ -332,11 +330,10 @@ class SqlCouncil:
         row = await self.db.get(CouncilSampleRow, sample_id)
         return await self._sample(row) if row else None
 
-    async def samples(self) -> list[Sample]:
-        rows = (
-            await self.db.execute(select(CouncilSampleRow).order_by(col(CouncilSampleRow.created_at).desc()))
-        ).scalars()
-        return [await self._sample(r) for r in rows.all()]
+    async def samples(self, *, after: Cursor | None = None, limit: int | None = None) -> list[Sample]:
+        S = CouncilSampleRow
+        query = keyset(select(S), col(S.created_at), col(S.id), after, limit, newest_first=True)
+        return [await self._sample(r) for r in (await self.db.execute(query)).scalars().all()]
 
     async def add_finding(self, f: Finding) -> None:
         self.db.add(
@@ -411,11 +408,10 @@ class SqlCouncil:
         row = await self.db.get(ManualProposalRow, proposal_id)
         return self._proposal(row) if row else None
 
-    async def proposals(self) -> list[Proposal]:
-        rows = await self.db.execute(
-            select(ManualProposalRow).order_by(col(ManualProposalRow.created_at).desc())
-        )
-        return [self._proposal(r) for r in rows.scalars()]
+    async def proposals(self, *, after: Cursor | None = None, limit: int | None = None) -> list[Proposal]:
+        P = ManualProposalRow
+        query = keyset(select(P), col(P.created_at), col(P.id), after, limit, newest_first=True)
+        return [self._proposal(r) for r in (await self.db.execute(query)).scalars()]
 
     async def save_proposal(self, p: Proposal) -> None:
         await self.db.execute(
@@ -569,25 +565,32 @@ class SqlQuality:
         return list(found.values())
 
     async def trail(
-        self, visibility: Visibility, object_type: str | None, object_id: str | None, limit: int
-    ) -> list[dict[str, Any]]:
+        self,
+        visibility: Visibility,
+        object_type: str | None,
+        object_id: str | None,
+        *,
+        after: Cursor | None = None,
+        limit: int,
+    ) -> list[AuditEvent]:
         A = AuditEventRow
         query = select(A).where(visible.everything_or_nothing(visibility))
-        query = query.order_by(col(A.at).desc()).limit(limit)
         if object_type:
             query = query.where(col(A.object_type) == object_type)
         if object_id:
             query = query.where(col(A.object_id) == object_id)
+        query = keyset(query, col(A.at), col(A.id), after, limit, newest_first=True)
         return [
-            {
-                "at": r.at,
-                "actor_id": r.actor_id,
-                "actor_role": r.actor_role,
-                "action": r.action,
-                "object_type": r.object_type,
-                "object_id": r.object_id,
-                "detail": r.detail,
-            }
+            AuditEvent(
+                id=r.id,
+                at=r.at,
+                actor_id=r.actor_id,
+                actor_role=r.actor_role,
+                action=r.action,
+                object_type=r.object_type,
+                object_id=r.object_id,
+                detail=r.detail,
+            )
             for r in (await self.db.execute(query)).scalars()
         ]
 

@@ -64,3 +64,19 @@ async def answer(
 
 def random_id() -> str:
     return str(uuid.uuid4())
+
+
+async def every_page(client, url: str, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Every item of a paged list, following `next_cursor` to the end."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        response = await client.get(
+            url, headers=headers, params={**params, **({"cursor": cursor} if cursor else {})}
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items

@@ -30,14 +30,14 @@ async def start(client) -> tuple[str, dict[str, str], dict]:  # type: ignore[no-
     return body["session_id"], {"X-Chatbot-Token": body["session_token"]}, body
 
 
-async def say(client, sid: str, headers: dict[str, str], **body: str) -> httpx.Response:  # type: ignore[no-untyped-def]
+async def send_turn(client, sid: str, headers: dict[str, str], **body: str) -> httpx.Response:  # type: ignore[no-untyped-def]
     return await client.post(f"{SESSIONS}/{sid}/messages", headers=headers, json=body)
 
 
 async def choose(client, sid: str, headers: dict[str, str], *choices: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
     body: dict = {}  # type: ignore[type-arg]
     for choice in choices:
-        response = await say(client, sid, headers, choice_id=choice)
+        response = await send_turn(client, sid, headers, choice_id=choice)
         assert response.status_code == 200, (choice, response.text)
         body = response.json()
     return body
@@ -96,7 +96,7 @@ async def test_the_chart_runs_inside_the_chat_and_keeps_its_answers(client, cont
     async with container.sessions() as db:
         row = await db.get(ChatbotSessionRow, uuid.UUID(sid))
     assert row is not None and row.state["chart"] == ["danger_yes"]
-    assert_problem(await say(client, sid, headers, choice_id="chart:danger_no"), 422, "unknown_choice")
+    assert_problem(await send_turn(client, sid, headers, choice_id="chart:danger_no"), 422, "unknown_choice")
 
 
 async def test_every_path_of_every_flow_through_the_service(container) -> None:
@@ -125,7 +125,7 @@ async def test_free_text_is_triaged_and_never_stored_or_logged(client, container
     prompt = await choose(client, sid, headers, "flow:free_text")
     assert "入力しないでください" in prompt["messages"][0]["text"]
     secret = "死にたい。元交際相手に裸の写真をばらまくと脅されています。目印ZQX"
-    response = await say(client, sid, headers, text=secret)
+    response = await send_turn(client, sid, headers, text=secret)
     assert response.status_code == 200
     body = response.json()
     # Urgent flags put emergency desks first, before the ordinary suggestions.
@@ -148,7 +148,7 @@ async def test_a_hand_off_after_free_text_keeps_what_triage_suggested(client, pe
     text = "元交際相手に裸の写真をネットにばらまくと脅されています"
     suggested = [s.code for s in container.triage.triage(text).categories]
     assert suggested[0] == "RIGHTS.PRIVATE_SEXUAL" and "ILLEGAL.CSAM" in suggested
-    assert (await say(client, sid, headers, text=text)).status_code == 200
+    assert (await send_turn(client, sid, headers, text=text)).status_code == 200
     ticket = (await choose(client, sid, headers, "flow:handoff"))["handoff"]
     consulter = await people.create(Role.consulter)
     claimed = await client.post(
@@ -175,10 +175,12 @@ async def test_the_transcript_survives_a_reload(client) -> None:
 
 async def test_input_is_validated(client) -> None:
     sid, headers, _ = await start(client)
-    assert_problem(await say(client, sid, headers), 422, "validation_failed")
-    assert_problem(await say(client, sid, headers, choice_id="menu", text="両方"), 422, "validation_failed")
-    assert_problem(await say(client, sid, headers, text="あ" * 1001), 422, "validation_failed")
-    assert_problem(await say(client, sid, headers, choice_id="delete_sns_x"), 422, "unknown_choice")
+    assert_problem(await send_turn(client, sid, headers), 422, "validation_failed")
+    assert_problem(
+        await send_turn(client, sid, headers, choice_id="menu", text="両方"), 422, "validation_failed"
+    )
+    assert_problem(await send_turn(client, sid, headers, text="あ" * 1001), 422, "validation_failed")
+    assert_problem(await send_turn(client, sid, headers, choice_id="delete_sns_x"), 422, "unknown_choice")
     response = await client.post(
         f"{SESSIONS}/{sid}/messages", headers=headers, json={"choice_id": "menu", "x": 1}
     )
@@ -203,7 +205,7 @@ async def test_a_token_reads_only_its_own_session(client, container) -> None:
     ):
         for response in (
             await client.get(f"{SESSIONS}/{sid}", headers=headers),
-            await say(client, sid, headers, choice_id="menu"),
+            await send_turn(client, sid, headers, choice_id="menu"),
         ):
             body = assert_problem(response, 404, "chatbot_session_not_found")
             bodies.append({k: v for k, v in body.items() if k not in ("request_id", "instance")})
@@ -236,7 +238,7 @@ async def test_sessions_slide_and_expire(client, container) -> None:
             .values(expires_at=container.clock.now() - timedelta(seconds=1))
         )
     assert_problem(await client.get(f"{SESSIONS}/{sid}", headers=headers), 404, "chatbot_session_not_found")
-    assert_problem(await say(client, sid, headers, choice_id="menu"), 404, "chatbot_session_not_found")
+    assert_problem(await send_turn(client, sid, headers, choice_id="menu"), 404, "chatbot_session_not_found")
 
 
 # -- rate limits -------------------------------------------------------------------------------------
@@ -260,9 +262,9 @@ async def test_turns_are_rate_limited_per_address(client, container) -> None:
     limit = container.settings.chatbot_turns_per_minute
     for _ in range(limit):
         assert (
-            await say(client, sid, headers, choice_id="flow:evidence" if _ % 2 == 0 else "menu")
+            await send_turn(client, sid, headers, choice_id="flow:evidence" if _ % 2 == 0 else "menu")
         ).status_code == 200
-    refused = await say(client, sid, headers, choice_id="menu")
+    refused = await send_turn(client, sid, headers, choice_id="menu")
     assert_problem(refused, 429, "too_many_requests")
     assert 0 < int(refused.headers["retry-after"]) <= 60
     # Reading the transcript counts too: a token cannot be guessed at leisure through it.
@@ -347,7 +349,7 @@ async def test_from_an_anonymous_chat_to_a_submitted_consultation(client, people
         "delete_where_board",
         "delete_board_5ch",
     )
-    await say(client, sid, headers, text="掲示板に会社の悪口を書かれています")
+    await send_turn(client, sid, headers, text="掲示板に会社の悪口を書かれています")
     ticket = (await choose(client, sid, headers, "flow:handoff"))["handoff"]
 
     consulter = await people.create(Role.consulter)

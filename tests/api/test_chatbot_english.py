@@ -9,7 +9,7 @@ import re
 from domain.actors import Role
 from domain.chart import iter_paths as chart_paths
 from domain.chatbot import CHART_PREFIX, iter_paths
-from tests.api.test_chatbot import SESSIONS, choose, say
+from tests.api.test_chatbot import SESSIONS, choose, send_turn
 from tests.conftest import assert_problem
 
 KANA = re.compile(r"[\u3040-\u30ff]")
@@ -70,7 +70,7 @@ async def test_an_english_speaker_walks_the_chatbot_end_to_end(client, people) -
     assert japanese_lines(outcome["messages"]) == []
 
     await choose(client, sid, headers, "menu", "flow:free_text")
-    triaged = await say(
+    triaged = await send_turn(
         client, sid, headers, text="My ex is threatening to post my nude photos online unless I pay him."
     )
     assert triaged.status_code == 200, triaged.text
@@ -142,8 +142,8 @@ async def test_an_unsupported_language_in_the_body_is_a_clear_problem(client) ->
 async def test_the_language_switch_is_only_offered_from_the_menu(client) -> None:
     sid, headers, _ = await start_en(client)
     await choose(client, sid, headers, "flow:evidence")
-    assert_problem(await say(client, sid, headers, choice_id="lang:ja"), 422, "unknown_choice")
-    assert_problem(await say(client, sid, headers, choice_id="lang:fr"), 422, "unknown_choice")
+    assert_problem(await send_turn(client, sid, headers, choice_id="lang:ja"), 422, "unknown_choice")
+    assert_problem(await send_turn(client, sid, headers, choice_id="lang:fr"), 422, "unknown_choice")
 
 
 async def test_every_path_of_every_flow_in_english(container) -> None:

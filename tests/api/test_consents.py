@@ -101,7 +101,7 @@ async def test_a_withdrawn_referral_consent_stops_the_sharing(client, people) ->
     )
 
     assert_problem(await client.post(f"{base}/{first}/make", headers=staff.headers), 409, "consent_withdrawn")
-    state = {r["id"]: r["state"] for r in (await client.get(base, headers=owner.headers)).json()}
+    state = {r["id"]: r["state"] for r in (await client.get(base, headers=owner.headers)).json()["items"]}
     assert state[first] == "consented"  # refused: nothing changed
     # The other referral, to another desk, is unaffected.
     assert (await client.post(f"{base}/{second}/make", headers=staff.headers)).json()["state"] == "made"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from domain.actors import Role
 from tests.api.consultation_helpers import open_consultation, take
 from tests.conftest import ON_BOTH_COUNTER_STORES, assert_problem
@@ -198,7 +200,7 @@ async def test_referral_lifecycle_and_isolation(client, people) -> None:
     )
     assert created.status_code == 201 and created.json()["state"] == "proposed"
     rid = created.json()["id"]
-    mine = (await client.get(base, headers=owner.headers)).json()
+    mine = (await client.get(base, headers=owner.headers)).json()["items"]
     assert mine[0]["desk"]["phone"] and mine[0]["reason"] == reason
     assert_problem(await client.post(f"{base}/{rid}/make", headers=staff.headers), 409, "invalid_transition")
     assert_problem(await client.post(f"{base}/{rid}/consent", headers=staff.headers), 403, "role_not_allowed")
@@ -290,3 +292,45 @@ async def test_a_service_client_is_rate_limited_as_itself_not_as_its_address(cli
     # Same server address, another client: its own bucket; and anonymous callers from that address too.
     assert (await client.post("/v1/triage", json=text, headers=second)).status_code == 200
     assert (await client.post("/v1/triage", json=text)).status_code == 200
+
+
+async def test_referrals_page_oldest_first_and_a_cursor_reads_only_its_own_case(
+    client, people, clock
+) -> None:
+    owner, stranger = await people.create(), await people.create()
+    staff = await people.create(Role.consultant)
+    mine, other = await open_consultation(client, owner), await open_consultation(client, owner)
+    made = []
+    for case in (mine, other):
+        await take(client, staff, case["id"])
+    for desk in ("houterasu", "sia_hotline", "houterasu"):
+        clock.advance(timedelta(seconds=1))
+        created = await client.post(
+            f"/v1/consultations/{mine['id']}/referrals",
+            headers=staff.headers,
+            json={"desk_code": desk, "reason": "ご案内します"},
+        )
+        made.append(created.json()["id"])
+    theirs = (
+        await client.post(
+            f"/v1/consultations/{other['id']}/referrals",
+            headers=staff.headers,
+            json={"desk_code": "houterasu", "reason": "別件"},
+        )
+    ).json()["id"]
+    url = f"/v1/consultations/{mine['id']}/referrals"
+    first = (await client.get(url, headers=owner.headers, params={"limit": 2})).json()
+    assert [r["id"] for r in first["items"]] == made[:2] and first["next_cursor"]
+    rest = (
+        await client.get(url, headers=owner.headers, params={"limit": 2, "cursor": first["next_cursor"]})
+    ).json()
+    assert [r["id"] for r in rest["items"]] == made[2:] and rest["next_cursor"] is None
+    there = await client.get(
+        f"/v1/consultations/{other['id']}/referrals",
+        headers=owner.headers,
+        params={"cursor": first["next_cursor"]},
+    )
+    assert {r["id"] for r in there.json()["items"]} <= {theirs}
+    assert_problem(
+        await client.get(url, headers=stranger.headers, params={"cursor": first["next_cursor"]}), 404
+    )

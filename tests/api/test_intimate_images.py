@@ -14,7 +14,7 @@ import pytest
 
 from domain.actors import Role
 from infra.image_hashes import image_hashes
-from tests.api.consultation_helpers import etag, open_consultation, take
+from tests.api.consultation_helpers import etag, every_page, open_consultation, take
 from tests.conftest import assert_problem
 from tests.pictures import encode, picture, resized_jpeg
 
@@ -235,7 +235,7 @@ async def test_a_supervisor_s_upload_slot_lets_one_file_in_sealed_for_the_assign
         409,
         "upload_slot_not_needed",
     )
-    audit = (await client.get("/v1/audit-events", headers=supervisor.headers)).json()
+    audit = await every_page(client, "/v1/audit-events", supervisor.headers)
     actions = [e["action"] for e in audit]
     assert "evidence.upload_slot_opened" in actions and "evidence.file_received" in actions
 

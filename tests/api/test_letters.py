@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from domain.actors import Role
-from tests.api.consultation_helpers import open_consultation, take
+from tests.api.consultation_helpers import every_page, open_consultation, take
 from tests.pdf_tools import pdf_pages, pdf_text
 
 REASON = "投稿には私の氏名と勤務先が書かれており、「横領している」という事実無根の内容で、職場で噂になり困っています。"
@@ -262,7 +263,7 @@ async def test_disclosure_is_final_only_with_the_legal_advisors_approval(client,
     assert (await client.get(base, headers=consultant.headers)).status_code == 200
     assert (await client.post(base + "/submit", headers=consultant.headers)).status_code == 200
     advisor = await people.create(Role.legal_advisor)
-    queue = (await client.get("/v1/letter-reviews", headers=advisor.headers)).json()
+    queue = (await client.get("/v1/letter-reviews", headers=advisor.headers)).json()["items"]
     assert [q["letter"]["id"] for q in queue] == [made["id"]]
     assert queue[0]["letter"]["versions"][-1]["texts"]["reason"] == REASON
     ok = await client.post(
@@ -462,7 +463,73 @@ async def test_a_retried_create_makes_one_letter(client, people) -> None:  # typ
     again = await client.post(f"/v1/consultations/{cid}/letters", headers=headers, json=body)
     assert first.status_code == again.status_code == 201
     assert first.json()["id"] == again.json()["id"]
-    listed = (await client.get(f"/v1/consultations/{cid}/letters", headers=owner.headers)).json()
+    listed = (await client.get(f"/v1/consultations/{cid}/letters", headers=owner.headers)).json()["items"]
     assert [x["id"] for x in listed] == [first.json()["id"]]
     # A private-sexual-image letter falls under the sexual-images review rule, like an answer would.
     assert "sexual_images" in first.json()["review_reasons"] and first.json()["needs_advisor"]
+
+
+async def test_letters_page_newest_first_and_a_cursor_reads_only_its_own_case(client, people, clock) -> None:  # type: ignore[no-untyped-def]
+    owner, stranger = await people.create(Role.consulter), await people.create(Role.consulter)
+    mine = (await open_consultation(client, owner))["id"]
+    other = (await open_consultation(client, owner))["id"]
+    eid = await evidence(client, owner, mine)
+    made = []
+    for _ in range(3):
+        clock.advance(timedelta(seconds=1))
+        made.append((await letter(client, owner, mine, complete("removal_defamation_privacy", [eid])))["id"])
+    theirs = (
+        await letter(
+            client,
+            owner,
+            other,
+            complete("removal_defamation_privacy", [await evidence(client, owner, other)]),
+        )
+    )["id"]
+    url = f"/v1/consultations/{mine}/letters"
+    first = (await client.get(url, headers=owner.headers, params={"limit": 2})).json()
+    assert [x["id"] for x in first["items"]] == made[::-1][:2] and first["next_cursor"]
+    rest = (
+        await client.get(url, headers=owner.headers, params={"limit": 2, "cursor": first["next_cursor"]})
+    ).json()
+    assert [x["id"] for x in rest["items"]] == made[:1] and rest["next_cursor"] is None
+    there = await client.get(
+        f"/v1/consultations/{other}/letters", headers=owner.headers, params={"cursor": first["next_cursor"]}
+    )
+    assert {x["id"] for x in there.json()["items"]} <= {theirs}
+    # Someone else's case stays hidden whatever cursor comes with the request.
+    hidden = await client.get(url, headers=stranger.headers, params={"cursor": first["next_cursor"]})
+    assert hidden.status_code == 404
+
+
+async def test_the_letter_review_queue_pages_longest_waiting_first(client, people, clock) -> None:  # type: ignore[no-untyped-def]
+    owner = await people.create(Role.consulter)
+    advisor = await people.create(Role.legal_advisor)
+    waiting = []
+    for _ in range(3):
+        cid = (await open_consultation(client, owner))["id"]
+        made = await letter(
+            client, owner, cid, complete("removal_defamation_privacy", [await evidence(client, owner, cid)])
+        )
+        clock.advance(timedelta(seconds=10))
+        submitted = await client.post(
+            f"/v1/consultations/{cid}/letters/{made['id']}/submit", headers=owner.headers
+        )
+        assert submitted.status_code == 200, submitted.text
+        waiting.append(made["id"])
+    first = (await client.get("/v1/letter-reviews", headers=advisor.headers, params={"limit": 2})).json()
+    assert [q["letter"]["id"] for q in first["items"]] == waiting[:2] and first["next_cursor"]
+    rest = (
+        await client.get(
+            "/v1/letter-reviews", headers=advisor.headers, params={"limit": 2, "cursor": first["next_cursor"]}
+        )
+    ).json()
+    assert [q["letter"]["id"] for q in rest["items"]] == waiting[2:] and rest["next_cursor"] is None
+    refused = await client.get(
+        "/v1/letter-reviews", headers=owner.headers, params={"cursor": first["next_cursor"]}
+    )
+    assert refused.status_code == 403
+    # Each page puts on the trail the letters it showed, and only those (not the one that says more follow).
+    supervisor = await people.create(Role.supervisor)
+    trail = await every_page(client, "/v1/audit-events", supervisor.headers, object_type="letter")
+    assert sorted(e["object_id"] for e in trail if e["action"] == "letter.read_for_review") == sorted(waiting)

@@ -186,7 +186,7 @@ async def test_the_review_queue_reads_its_cases_in_one_statement(client, people,
     await waiting_draft()
     await waiting_draft()
     three, with_three = await statements.during(client.get("/v1/reviews", headers=advisor.headers))
-    assert len(one.json()) == 1 and len(three.json()) == 3
+    assert len(one.json()["items"]) == 1 and len(three.json()["items"]) == 3
     assert len(with_three) == len(with_one)
 
 

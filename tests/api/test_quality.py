@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from domain.actors import Role
-from tests.api.consultation_helpers import answer, etag, intake, open_consultation, take
+from tests.api.consultation_helpers import answer, etag, every_page, intake, open_consultation, take
 from tests.clock import month_of, parse_instant, period_around_suite
 from tests.conftest import assert_problem
 
@@ -44,7 +44,7 @@ async def test_a_draft_that_needs_review_reaches_the_consulter_only_after_approv
     url = f"{base}/{d['id']}"
     assert_problem(await client.post(f"{url}/publish", headers=staff.headers), 409, "review_required")
     assert (await client.post(f"{url}/submit", headers=staff.headers)).json()["state"] == "awaiting_review"
-    queue = (await client.get("/v1/reviews", headers=advisor.headers)).json()
+    queue = (await client.get("/v1/reviews", headers=advisor.headers)).json()["items"]
     assert [q["draft_id"] for q in queue] == [d["id"]] and queue[0]["waiting_seconds"] >= 0
     case = (await client.get(f"/v1/reviews/{d['id']}", headers=advisor.headers)).json()
     assert case["consultation"]["narrative"] == intake()["narrative"]  # as the consulter wrote it
@@ -245,7 +245,7 @@ async def test_council_sees_sampled_cases_anonymised_and_records_findings(client
         )
     ).json()
     assert sample["size"] == 3 and sample["items"] == ["S001", "S002", "S003"]  # only the closed ones
-    listed = (await client.get("/v1/council/samples", headers=council.headers)).json()
+    listed = (await client.get("/v1/council/samples", headers=council.headers)).json()["items"]
     assert [s["id"] for s in listed] == [sample["id"]]
     item = await client.get(f"/v1/council/samples/{sample['id']}/items/S001", headers=council.headers)
     body = item.json()
@@ -318,7 +318,7 @@ async def test_council_proposal_becomes_a_manual_version_when_accepted(client, p
         },
     )
     assert accepted.status_code == 201
-    proposals = (await client.get("/v1/council/proposals", headers=council.headers)).json()
+    proposals = (await client.get("/v1/council/proposals", headers=council.headers)).json()["items"]
     assert proposals[0]["state"] == "accepted" and proposals[0]["resulting_version"] == 2
     again = await client.post(
         "/v1/manual/sections/evidence/versions",
@@ -388,7 +388,7 @@ async def test_staff_reads_reviews_samples_and_manual_changes_are_on_the_trail(c
     await client.post(
         "/v1/manual/sections/evidence/versions", headers=supervisor.headers, json={"body_ja": "改訂"}
     )
-    events = (await client.get("/v1/audit-events", headers=admin.headers, params={"limit": 500})).json()
+    events = await every_page(client, "/v1/audit-events", admin.headers, limit=100)
     actions = {e["action"] for e in events}
     assert {
         "consultation.read",
@@ -398,13 +398,9 @@ async def test_staff_reads_reviews_samples_and_manual_changes_are_on_the_trail(c
         "council.sample_drawn",
         "manual.revised",
     } <= actions
-    reads = (
-        await client.get(
-            "/v1/audit-events",
-            headers=supervisor.headers,
-            params={"object_type": "consultation", "object_id": c["id"]},
-        )
-    ).json()
+    reads = await every_page(
+        client, "/v1/audit-events", supervisor.headers, object_type="consultation", object_id=c["id"]
+    )
     # Reads on the trail are staff reads; the consulter's own acts (intake, changes) are there too since the
     # chain of custody (issue 16 §3) records every event on the record.
     assert reads and all(e["actor_role"] != "consulter" for e in reads if e["action"] == "consultation.read")
@@ -508,3 +504,136 @@ async def test_the_council_cannot_subtract_two_periods_to_find_one_case(client, 
         )
     whole = (await client.get("/v1/council/statistics", headers=council.headers, params=this_month)).json()
     assert whole["by_channel"] == {"web": None, "line": None}  # 1 LINE case: withheld, and web with it
+
+
+async def test_audit_events_page_newest_first_by_cursor_within_their_filter(client, people) -> None:
+    supervisor = await people.create(Role.supervisor)
+    staff = await people.create(Role.consultant)
+    owner = await people.create()
+    first, second = [await open_consultation(client, owner) for _ in range(2)]
+    for case in (first, second):
+        for _ in range(3):  # every staff read is an event on the case's trail, all at the pinned time
+            assert (
+                await client.get(f"/v1/consultations/{case['id']}", headers=staff.headers)
+            ).status_code == 200
+    mine = {"object_type": "consultation", "object_id": first["id"]}
+    everything = await every_page(client, "/v1/audit-events", supervisor.headers, limit=100, **mine)
+    assert len(everything) >= 4 and {e["object_id"] for e in everything} == {first["id"]}
+    assert [e["at"] for e in everything] == sorted((e["at"] for e in everything), reverse=True)
+    page = (
+        await client.get("/v1/audit-events", headers=supervisor.headers, params={**mine, "limit": 2})
+    ).json()
+    rest = await every_page(
+        client, "/v1/audit-events", supervisor.headers, limit=2, cursor=page["next_cursor"], **mine
+    )
+    assert [e["id"] for e in page["items"]] + [e["id"] for e in rest] == [e["id"] for e in everything]
+    assert not {e["id"] for e in page["items"]} & {e["id"] for e in rest}
+    # The cursor is a position, not a grant: used with another case's filter it gives that case's events only.
+    theirs = {"object_type": "consultation", "object_id": second["id"], "cursor": page["next_cursor"]}
+    other = (await client.get("/v1/audit-events", headers=supervisor.headers, params=theirs)).json()
+    assert {e["object_id"] for e in other["items"]} <= {second["id"]}
+    assert_problem(
+        await client.get("/v1/audit-events", headers=supervisor.headers, params={"cursor": "not-a-cursor"}),
+        422,
+        "invalid_cursor",
+    )
+
+
+async def test_drafts_page_oldest_first_and_a_cursor_reads_only_its_own_case(client, people, clock) -> None:
+    owner = await people.create()
+    staff = await people.create(Role.consultant)
+    mine, other = await open_consultation(client, owner), await open_consultation(client, owner)
+    for case in (mine, other):
+        await take(client, staff, case["id"])
+    ids = []
+    for text in ("一", "二", "三"):
+        clock.advance(timedelta(seconds=1))
+        made = await client.post(
+            f"/v1/consultations/{mine['id']}/answers", headers=staff.headers, json={"body": text}
+        )
+        ids.append(made.json()["id"])
+    theirs = (
+        await client.post(
+            f"/v1/consultations/{other['id']}/answers", headers=staff.headers, json={"body": "別"}
+        )
+    ).json()["id"]
+    url = f"/v1/consultations/{mine['id']}/answers"
+    first = (await client.get(url, headers=staff.headers, params={"limit": 2})).json()
+    assert [d["id"] for d in first["items"]] == ids[:2] and first["next_cursor"]
+    rest = (
+        await client.get(url, headers=staff.headers, params={"limit": 2, "cursor": first["next_cursor"]})
+    ).json()
+    assert [d["id"] for d in rest["items"]] == ids[2:] and rest["next_cursor"] is None
+    # The cursor is a position, not a grant: on the other case's list it gives that case's drafts only.
+    there = await client.get(
+        f"/v1/consultations/{other['id']}/answers",
+        headers=staff.headers,
+        params={"cursor": first["next_cursor"]},
+    )
+    assert {d["id"] for d in there.json()["items"]} <= {theirs}
+    assert_problem(
+        await client.get(url, headers=staff.headers, params={"cursor": "%%%"}), 422, "invalid_cursor"
+    )
+
+
+async def test_the_review_queue_pages_longest_waiting_first(client, people, clock) -> None:
+    owner = await people.create()
+    staff = await people.create(Role.consultant)
+    advisor = await people.create(Role.legal_advisor)
+    waiting = []
+    for _ in range(3):
+        case = await open_consultation(client, owner)
+        await take(client, staff, case["id"])
+        base = f"/v1/consultations/{case['id']}/answers"
+        d = (await client.post(base, headers=staff.headers, json={"body": "ご相談の件"})).json()
+        clock.advance(timedelta(seconds=10))
+        assert (await client.post(f"{base}/{d['id']}/submit", headers=staff.headers)).status_code == 200
+        waiting.append(d["id"])
+    first = (await client.get("/v1/reviews", headers=advisor.headers, params={"limit": 2})).json()
+    assert [q["draft_id"] for q in first["items"]] == waiting[:2] and first["next_cursor"]
+    assert first["items"][0]["waiting_seconds"] > first["items"][1]["waiting_seconds"]
+    rest = (
+        await client.get(
+            "/v1/reviews", headers=advisor.headers, params={"limit": 2, "cursor": first["next_cursor"]}
+        )
+    ).json()
+    assert [q["draft_id"] for q in rest["items"]] == waiting[2:] and rest["next_cursor"] is None
+    # The queue is the advisor's: a cursor does not open it to anyone else.
+    refused = await client.get("/v1/reviews", headers=staff.headers, params={"cursor": first["next_cursor"]})
+    assert_problem(refused, 403)
+
+
+async def test_council_proposals_and_samples_page_newest_first(client, people, clock) -> None:
+    supervisor = await people.create(Role.supervisor)
+    council = await people.create(Role.council)
+    staff = await people.create(Role.consultant)
+    await closed_case(client, people, staff)
+    proposals, samples = [], []
+    for n in range(3):
+        clock.advance(timedelta(seconds=1))
+        made = await client.post(
+            "/v1/council/proposals",
+            headers=council.headers,
+            json={"section_code": "evidence", "proposed_body": f"改訂案{n}", "rationale": "事例が続いた。"},
+        )
+        assert made.status_code == 201, made.text
+        proposals.append(made.json()["id"])
+        drawn = await client.post(
+            "/v1/council/samples",
+            headers=supervisor.headers,
+            json={"period_from": PERIOD["from"], "period_to": PERIOD["to"], "size": 1},
+        )
+        assert drawn.status_code == 201, drawn.text
+        samples.append(drawn.json()["id"])
+    for url, ids in (("/v1/council/proposals", proposals), ("/v1/council/samples", samples)):
+        first = (await client.get(url, headers=council.headers, params={"limit": 2})).json()
+        assert [x["id"] for x in first["items"]] == ids[::-1][:2] and first["next_cursor"]
+        rest = (
+            await client.get(
+                url, headers=council.headers, params={"limit": 2, "cursor": first["next_cursor"]}
+            )
+        ).json()
+        assert [x["id"] for x in rest["items"]] == ids[:1] and rest["next_cursor"] is None
+        assert_problem(
+            await client.get(url, headers=staff.headers, params={"cursor": first["next_cursor"]}), 403
+        )

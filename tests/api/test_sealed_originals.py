@@ -19,7 +19,7 @@ from api.main import api_routes
 from domain.actors import Actor, Client, Role
 from domain.errors import NotFound
 from infra.db.tables import EvidenceRow
-from tests.api.consultation_helpers import open_consultation, take
+from tests.api.consultation_helpers import every_page, open_consultation, take
 from tests.conftest import assert_problem
 from tests.pictures import picture
 
@@ -128,7 +128,7 @@ async def test_only_the_owner_and_the_assignee_may_export_the_original(client, p
     for who in (supervisor, other_consultant, stranger):
         with pytest.raises(NotFound):
             await export(actor(who, Client.staff if who.role.is_staff else Client.web), cid, eid)
-    audit = (await client.get("/v1/audit-events", headers=supervisor.headers)).json()
+    audit = await every_page(client, "/v1/audit-events", supervisor.headers)
     assert [e["action"] for e in audit].count("evidence.original_exported") == 1
     # A file kept before originals were (the migration left its original_key empty) has nothing to export.
     async with container.engine.begin() as conn:

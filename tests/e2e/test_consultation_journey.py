@@ -46,7 +46,9 @@ async def test_intake_answer_reply_close(server: str, container, mailbox) -> Non
             did = draft.json()["id"]
             if draft.json()["needs_review"]:
                 assert http.post(f"{drafts}/{did}/submit", headers=sato).json()["state"] == "awaiting_review"
-                assert [q["draft_id"] for q in http.get("/v1/reviews", headers=advisor).json()] == [did]
+                assert [q["draft_id"] for q in http.get("/v1/reviews", headers=advisor).json()["items"]] == [
+                    did
+                ]
                 assert http.post(f"/v1/reviews/{did}/approve", headers=advisor, json={}).status_code == 200
             assert http.post(f"{drafts}/{did}/publish", headers=sato).json()["state"] == "published"
 

@@ -54,8 +54,8 @@ async def test_each_visibility_selects_its_rows(client, people, container) -> No
         assert await uow.letters.awaiting_review(InReview()) == []
 
         # The audit trail: all of it or none of it.
-        assert await uow.quality.trail(All(), None, None, 50)
-        assert await uow.quality.trail(Nothing(), None, None, 50) == []
+        assert await uow.quality.trail(All(), None, None, limit=50)
+        assert await uow.quality.trail(Nothing(), None, None, limit=50) == []
 
     # Once the advisor has decided, the case leaves the advisor's sight.
     advisor = await people.create(Role.legal_advisor)

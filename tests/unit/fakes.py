@@ -10,13 +10,14 @@ from __future__ import annotations
 import builtins
 import copy
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from domain.actors import Actor, Role
 from domain.answers import AnswerDraft, AnswerVersion, DraftState, Review
+from domain.consents import ConsentRecord
 from domain.consultations import Consultation, Cursor, Message, MessageKind, QueueFilter, Transition
 from domain.knowledge_model import Desk
 from domain.policy import All, AssignedTo, AssignedToOrUnassigned, InReview, Nothing, OwnedBy, Visibility
@@ -39,6 +40,26 @@ def visible(c: Consultation, visibility: Visibility) -> bool:
         case Nothing():
             return False
     raise AssertionError(f"unknown visibility {visibility!r}")
+
+
+T = TypeVar("T")
+
+
+def keyset_page(
+    items: Sequence[T],
+    key: Callable[[T], tuple[datetime, uuid.UUID]],
+    after: Cursor | None,
+    limit: int | None,
+) -> list[T]:
+    """infra/db/paging.py keyset() in memory: oldest first, after the cursor's position, at most `limit`."""
+    ordered = sorted(items, key=key)
+    if after is not None:
+        ordered = [x for x in ordered if key(x) > (after.created_at, after.id)]
+    return (
+        [copy.deepcopy(x) for x in ordered[:limit]]
+        if limit is not None
+        else [copy.deepcopy(x) for x in ordered]
+    )
 
 
 def draft_visible(d: AnswerDraft, c: Consultation | None, visibility: Visibility) -> bool:
@@ -78,6 +99,7 @@ class State:
     referral_events: list[ReferralEvent] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
     outbox: list[OutboxEntry] = field(default_factory=list)
+    consents: list[ConsentRecord] = field(default_factory=list)
 
 
 class FakeConsultations:
@@ -177,8 +199,11 @@ class FakeAnswers:
             return None
         return copy.deepcopy(draft)
 
-    async def for_consultation(self, consultation_id: uuid.UUID) -> list[AnswerDraft]:
-        return [copy.deepcopy(d) for d in self.s.drafts.values() if d.consultation_id == consultation_id]
+    async def for_consultation(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[AnswerDraft]:
+        found = [d for d in self.s.drafts.values() if d.consultation_id == consultation_id]
+        return keyset_page(found, lambda d: (d.created_at, d.id), after, limit)
 
     async def save_state(self, draft: AnswerDraft, expected_version: int) -> bool:
         stored = self.s.drafts.get(draft.id)
@@ -196,13 +221,16 @@ class FakeAnswers:
     async def add_review(self, review: Review) -> None:
         self.s.drafts[review.draft_id].reviews.append(review)
 
-    async def awaiting_review(self, visibility: Visibility) -> list[AnswerDraft]:
-        return [
-            copy.deepcopy(d)
+    async def awaiting_review(
+        self, visibility: Visibility, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[AnswerDraft]:
+        found = [
+            d
             for d in self.s.drafts.values()
             if d.state is DraftState.awaiting_review
             and draft_visible(d, self.s.consultations.get(d.consultation_id), visibility)
         ]
+        return keyset_page(found, lambda d: (d.submitted_at or d.created_at, d.id), after, limit)
 
 
 class FakeReferrals:
@@ -218,8 +246,11 @@ class FakeReferrals:
         r = self.s.referrals.get(referral_id)
         return copy.deepcopy(r) if r is not None and r.consultation_id == consultation_id else None
 
-    async def for_consultation(self, consultation_id: uuid.UUID) -> builtins.list[Referral]:
-        return [copy.deepcopy(r) for r in self.s.referrals.values() if r.consultation_id == consultation_id]
+    async def for_consultation(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> builtins.list[Referral]:
+        found = [r for r in self.s.referrals.values() if r.consultation_id == consultation_id]
+        return keyset_page(found, lambda r: (r.created_at, r.id), after, limit)
 
     async def set_state(self, referral: Referral, expected: ReferralState) -> bool:
         stored = self.s.referrals.get(referral.id)
@@ -279,6 +310,19 @@ class Store:
         return FakeUnitOfWork(self)
 
 
+class FakeConsents:
+    """ConsentRepository (domain/consents.py): append and read, nothing else."""
+
+    def __init__(self, state: State) -> None:
+        self.s = state
+
+    async def add(self, record: ConsentRecord) -> None:
+        self.s.consents.append(copy.deepcopy(record))
+
+    async def for_user(self, user_id: uuid.UUID) -> list[ConsentRecord]:
+        return [copy.deepcopy(r) for r in self.s.consents if r.user_id == user_id]
+
+
 class FakeUnitOfWork:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -292,6 +336,7 @@ class FakeUnitOfWork:
         self.referrals = FakeReferrals(self.work)
         self.audit = FakeAudit(self.work)
         self.outbox = FakeOutbox(self.work)
+        self.consents = FakeConsents(self.work)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
