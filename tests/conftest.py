@@ -578,6 +578,7 @@ COMMITTING_MODULES = frozenset(
         "tests/api/test_schemathesis.py",  # its app has a container of its own, called from other event loops
         "tests/api/test_metrics.py",
         "tests/api/test_one_connection.py",
+        "tests/api/test_tracing.py",  # its app has a container of its own (traced)
     }
 )
 

@@ -166,7 +166,8 @@ class StatisticsSummaries:
 
     async def refresh_due(self, now: datetime) -> int:
         """From the worker's pass: at most every REFRESH_EVERY; a failure is retried next time."""
-        if self.refreshed_at is not None and now - self.refreshed_at < REFRESH_EVERY:
+        # A clock set back (an operator's correction, a pinned test clock) does not hold the refresh off.
+        if self.refreshed_at is not None and timedelta(0) <= now - self.refreshed_at < REFRESH_EVERY:
             return 0
         self.refreshed_at = now
         try:
