@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from domain.case_keys import CaseKey
+from domain.case_keys import CaseKey, CaseKeyDestroyed
 
 MAGIC = b"MDGE\x01"  # never the start of an image or PDF the cleaner keeps (PNG, JPEG, WebP, GIF, %PDF)
 NONCE_BYTES = 12
@@ -152,3 +152,12 @@ def open_text(key: CaseKey, stored: str | None, *, field: str, row_id: uuid.UUID
         return stored
     sealed = base64.urlsafe_b64decode(stored[len(TEXT_PREFIX) :])
     return unseal(key.material, sealed, context=text_context(key, field, row_id)).decode()
+
+
+def opened_text(key: CaseKey | None, stored: str | None, name: str, row_id: uuid.UUID) -> str | None:
+    """A sealed text opened with its case's key; a text stored before encryption as it is."""
+    if key is None:
+        if stored is not None and stored.startswith(TEXT_PREFIX):
+            raise CaseKeyDestroyed()
+        return stored  # written before texts were encrypted
+    return open_text(key, stored, field=name, row_id=row_id)

@@ -4,7 +4,7 @@ asked (issue 17 §1)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import exc as sa_exc
@@ -37,6 +37,22 @@ class SqlCaseKeys:
         key = CaseKey(consultation_id, material)
         self._opened[consultation_id] = key
         return key
+
+    async def of_many(self, consultation_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, CaseKey]:
+        """The keys these cases have, in one statement for those not yet opened in this unit of work; a case
+        without one (nothing of it sealed yet) is absent, a shredded one raises CaseKeyDestroyed."""
+        wanted = [i for i in dict.fromkeys(consultation_ids) if i not in self._opened]
+        if wanted:
+            rows = await self.db.execute(
+                select(
+                    col(CaseKeyRow.consultation_id), col(CaseKeyRow.kek_id), col(CaseKeyRow.wrapped)
+                ).where(col(CaseKeyRow.consultation_id).in_(wanted))
+            )
+            for cid, kek, wrapped in rows:
+                if wrapped is None:
+                    raise CaseKeyDestroyed()
+                self.opened(cid, kek, wrapped)
+        return {i: self._opened[i] for i in consultation_ids if i in self._opened}
 
     def for_new_consultation(self, consultation_id: uuid.UUID) -> CaseKey:
         """A new case's key, added to the unit of work with the case (no lookup: the id was just made)."""

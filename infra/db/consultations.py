@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.actors import Role
-from domain.case_keys import CaseKey, CaseKeyDestroyed
+from domain.case_keys import CaseKey
 from domain.consultations import (
     OPEN_STATUSES,
     Consent,
@@ -32,7 +32,7 @@ from domain.consultations import (
 )
 from domain.policy import Visibility
 from domain.ports import Clock
-from infra.crypto import TEXT_PREFIX, open_text, seal_text
+from infra.crypto import opened_text, seal_text
 from infra.db import visibility as visible
 from infra.db.case_keys import SqlCaseKeys
 from infra.db.engine import affected
@@ -92,7 +92,7 @@ def _values(c: Consultation, key: CaseKey) -> dict[str, Any]:
 
 
 def _consultation(row: Any, categories: list[str], key: CaseKey | None, unread: int = 0) -> Consultation:
-    texts = {name: _open(key, getattr(row, name), name, row.id) for name in CONSULTATION_TEXTS}
+    texts = {name: opened_text(key, getattr(row, name), name, row.id) for name in CONSULTATION_TEXTS}
     return Consultation(
         id=row.id,
         owner_id=row.owner_id,
@@ -125,14 +125,6 @@ def _consultation(row: Any, categories: list[str], key: CaseKey | None, unread: 
     )
 
 
-def _open(key: CaseKey | None, stored: str | None, name: str, row_id: uuid.UUID) -> str | None:
-    if key is None:
-        if stored is not None and stored.startswith(TEXT_PREFIX):
-            raise CaseKeyDestroyed()
-        return stored  # written before texts were encrypted
-    return open_text(key, stored, field=name, row_id=row_id)
-
-
 def _evidence_texts(e: Evidence, key: CaseKey) -> dict[str, str | None]:
     return {
         name: seal_text(key, getattr(e, name), field=f"evidence.{name}", row_id=e.id)
@@ -141,7 +133,9 @@ def _evidence_texts(e: Evidence, key: CaseKey) -> dict[str, str | None]:
 
 
 def _evidence(row: EvidenceRow, key: CaseKey | None) -> Evidence:
-    texts = {name: _open(key, getattr(row, name), f"evidence.{name}", row.id) for name in EVIDENCE_TEXTS}
+    texts = {
+        name: opened_text(key, getattr(row, name), f"evidence.{name}", row.id) for name in EVIDENCE_TEXTS
+    }
     file = None
     if row.file_key:
         file = EvidenceFile(
@@ -602,5 +596,5 @@ def _oldest_first(query: Any, row: Any, after: Cursor | None, limit: int | None)
 
 
 def _message(r: MessageRow, key: CaseKey | None) -> Message:
-    body = _open(key, r.body, "message.body", r.id) or ""
+    body = opened_text(key, r.body, "message.body", r.id) or ""
     return Message(r.id, r.consultation_id, r.author_id, MessageKind(r.kind), body, r.created_at)

@@ -18,7 +18,9 @@ from domain.consultations import OPEN_STATUSES, Cursor, Status
 from domain.policy import Visibility
 from domain.ports import Clock
 from domain.quality import AuditEvent, Finding, ManualEntry, Overview, Proposal, Sample, StaleUse
+from infra.crypto import opened_text, seal_text
 from infra.db import visibility as visible
+from infra.db.case_keys import SqlCaseKeys
 from infra.db.custody import SqlCustody
 from infra.db.engine import affected
 from infra.db.paging import keyset
@@ -44,8 +46,11 @@ C = ConsultationRow
 
 
 class SqlAnswers:
-    def __init__(self, db: AsyncSession) -> None:
+    """Answer drafts; each version's text is sealed with its case's key (issue 17 §1)."""
+
+    def __init__(self, db: AsyncSession, keys: SqlCaseKeys) -> None:
         self.db = db
+        self.keys = keys
 
     async def add(self, draft: AnswerDraft) -> None:
         self.db.add(
@@ -66,6 +71,8 @@ class SqlAnswers:
         if not rows:
             return []
         ids = [r.id for r in rows]
+        case_of = {r.id: r.consultation_id for r in rows}
+        keys = await self.keys.of_many([r.consultation_id for r in rows])
         versions: dict[uuid.UUID, list[AnswerVersion]] = {i: [] for i in ids}
         for v in (
             await self.db.execute(
@@ -80,7 +87,7 @@ class SqlAnswers:
                     v.id,
                     v.draft_id,
                     v.number,
-                    v.body,
+                    opened_text(keys.get(case_of[v.draft_id]), v.body, "answer_version.body", v.id) or "",
                     v.author_id,
                     v.created_at,
                     tuple(ManualRef(r["code"], int(r["version"])) for r in v.manual_refs),
@@ -169,12 +176,15 @@ class SqlAnswers:
         return affected(result) == 1
 
     async def add_version(self, version: AnswerVersion) -> None:
+        draft = await self.db.get(AnswerDraftRow, version.draft_id)  # in this unit of work already: no query
+        assert draft is not None, "a version belongs to a draft added or read before"
+        key = await self.keys.for_consultation(draft.consultation_id)
         self.db.add(
             AnswerVersionRow(
                 id=version.id,
                 draft_id=version.draft_id,
                 number=version.number,
-                body=version.body,
+                body=seal_text(key, version.body, field="answer_version.body", row_id=version.id),
                 author_id=version.author_id,
                 created_at=version.created_at,
                 manual_refs=[{"code": r.code, "version": r.version} for r in version.manual_refs],

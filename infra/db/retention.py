@@ -15,6 +15,7 @@ from domain.consultations import Status
 from domain.retention import Expired, LegalHold
 from infra.db.engine import affected
 from infra.db.tables import CaseKeyRow, ConsultationRow, EvidenceRow, LegalHoldRow, MessageRow
+from infra.db.tables_quality import AnswerDraftRow, AnswerVersionRow
 
 C, H, K = ConsultationRow, LegalHoldRow, CaseKeyRow
 
@@ -94,6 +95,10 @@ class SqlRetention:
         )
         await self.db.execute(
             update(MessageRow).where(col(MessageRow.consultation_id) == consultation_id).values(body="")
+        )
+        drafts = select(col(AnswerDraftRow.id)).where(col(AnswerDraftRow.consultation_id) == consultation_id)
+        await self.db.execute(
+            update(AnswerVersionRow).where(col(AnswerVersionRow.draft_id).in_(drafts)).values(body="")
         )
         await self.db.execute(
             update(EvidenceRow)

@@ -62,7 +62,7 @@ class SqlUnitOfWork:
         self.referrals = SqlReferrals(self.db)
         self.requests = SqlRequests(self.db, self.clock, self.consultations)
         self.retention = SqlRetention(self.db)
-        self.answers = SqlAnswers(self.db)
+        self.answers = SqlAnswers(self.db, self.case_keys)
         self.letters = SqlLetters(self.db)
         self.manual = SqlManual(self.db)
         self.council = SqlCouncil(self.db)

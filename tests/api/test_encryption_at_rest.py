@@ -15,7 +15,7 @@ from PIL import PngImagePlugin
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import select
 
-from domain.actors import Actor, Client
+from domain.actors import Actor, Client, Role
 from domain.case_keys import CaseKey
 from domain.errors import NotFound
 from domain.policy import All
@@ -284,3 +284,22 @@ async def test_a_text_moved_to_another_case_or_column_does_not_open(client, peop
         async with container.consultations.uow() as uow:
             with pytest.raises(ValueError):
                 await uow.consultations.get(case_id, All())
+
+
+async def test_answer_versions_are_sealed_at_rest(client, people, container) -> None:  # type: ignore[no-untyped-def]
+    from infra.db.tables_quality import AnswerVersionRow
+    from tests.api.consultation_helpers import answer, take
+
+    owner = await people.create()
+    staff = await people.create(Role.consultant)
+    c = await open_consultation(client, owner, narrative=NARRATIVE)
+    await take(client, staff, c["id"])
+    text = "投稿の削除依頼は、送信防止措置依頼書の書式で運営会社に送ってください。"
+    await answer(client, staff, c["id"], text, people=people)
+    thread = (await client.get(f"/v1/consultations/{c['id']}/messages", headers=owner.headers)).json()
+    assert text in json.dumps(thread, ensure_ascii=False)
+    drafts = (await client.get(f"/v1/consultations/{c['id']}/answers", headers=staff.headers)).json()
+    assert text in json.dumps(drafts, ensure_ascii=False)
+    async with container.sessions() as db:
+        bodies = list((await db.execute(select(AnswerVersionRow.body))).scalars())
+    assert bodies and all(b.startswith(TEXT_PREFIX) and "送信防止措置" not in b for b in bodies)
