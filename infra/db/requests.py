@@ -11,6 +11,7 @@ from sqlalchemy import and_, delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from domain.case_keys import CaseKey
 from domain.clocks import ComputedClock
 from domain.consultations import Consultation
 from domain.policy import Visibility
@@ -27,6 +28,7 @@ from domain.requests import (
     StoredClock,
     Target,
 )
+from infra.crypto import opened_text, seal_text
 from infra.db import visibility as visible
 from infra.db.consultations import SqlConsultations
 from infra.db.engine import affected
@@ -46,7 +48,12 @@ CONCERNS, REPLY = "concerns", "reply"
 MAX_CHAIN = 20
 
 
-def _request(row: RequestRow, links: Sequence[RequestEvidenceRow]) -> Request:
+# What people and staff wrote about a request is sealed with the case's key (issue 17 §1).
+REQUEST_TEXTS = ("notes", "advice")
+
+
+def _request(row: RequestRow, links: Sequence[RequestEvidenceRow], key: CaseKey | None) -> Request:
+    texts = {name: opened_text(key, getattr(row, name), f"request.{name}", row.id) for name in REQUEST_TEXTS}
     mine = sorted((x for x in links if x.request_id == row.id), key=lambda x: x.position)
     return Request(
         id=row.id,
@@ -65,8 +72,8 @@ def _request(row: RequestRow, links: Sequence[RequestEvidenceRow]) -> Request:
         inquiry=Inquiry(row.inquiry) if row.inquiry else None,
         private_sexual_image=row.private_sexual_image,
         reference_number=row.reference_number,
-        notes=row.notes,
-        advice=row.advice,
+        notes=texts["notes"],
+        advice=texts["advice"],
         advice_by=row.advice_by,
         advice_at=row.advice_at,
         letter_id=row.letter_id,
@@ -74,7 +81,7 @@ def _request(row: RequestRow, links: Sequence[RequestEvidenceRow]) -> Request:
     )
 
 
-def _values(r: Request) -> dict[str, Any]:
+def _values(r: Request, key: CaseKey) -> dict[str, Any]:
     return {
         "consultation_id": r.consultation_id,
         "created_by": r.created_by,
@@ -89,8 +96,10 @@ def _values(r: Request) -> dict[str, Any]:
         "inquiry": r.inquiry.value if r.inquiry else None,
         "private_sexual_image": r.private_sexual_image,
         "reference_number": r.reference_number,
-        "notes": r.notes,
-        "advice": r.advice,
+        **{
+            name: seal_text(key, getattr(r, name), field=f"request.{name}", row_id=r.id)
+            for name in REQUEST_TEXTS
+        },
         "advice_by": r.advice_by,
         "advice_at": r.advice_at,
         "letter_id": r.letter_id,
@@ -143,7 +152,11 @@ class SqlRequests:
         await self.db.flush()
 
     async def add(self, r: Request) -> None:
-        self.db.add(RequestRow(id=r.id, **_values(r)))
+        self.db.add(
+            RequestRow(
+                id=r.id, **_values(r, await self.consultations.keys.for_consultation(r.consultation_id))
+            )
+        )
         await self.db.flush()
         await self._set_links(r)
 
@@ -155,7 +168,8 @@ class SqlRequests:
         ).scalar_one_or_none()
         if row is None:
             return None
-        return _request(row, await self._links([row.id]))
+        keys = await self.consultations.keys.of_many([row.consultation_id])
+        return _request(row, await self._links([row.id]), keys.get(row.consultation_id))
 
     async def for_consultations(self, consultation_ids: Sequence[uuid.UUID]) -> list[Request]:
         rows = list(
@@ -168,10 +182,11 @@ class SqlRequests:
             ).scalars()
         )
         links = await self._links([r.id for r in rows])
-        return [_request(r, links) for r in rows]
+        keys = await self.consultations.keys.of_many([r.consultation_id for r in rows])
+        return [_request(r, links, keys.get(r.consultation_id)) for r in rows]
 
     async def update(self, r: Request, *, expected_version: int) -> bool:
-        values = _values(r)
+        values = _values(r, await self.consultations.keys.for_consultation(r.consultation_id))
         result = await self.db.execute(
             update(R).where(col(R.id) == r.id, col(R.version) == expected_version).values(**values)
         )

@@ -16,6 +16,7 @@ from domain.retention import Expired, LegalHold
 from infra.db.engine import affected
 from infra.db.tables import CaseKeyRow, ConsultationRow, EvidenceRow, LegalHoldRow, MessageRow
 from infra.db.tables_quality import AnswerDraftRow, AnswerVersionRow
+from infra.db.tables_requests import RequestRow
 
 C, H, K = ConsultationRow, LegalHoldRow, CaseKeyRow
 
@@ -95,6 +96,11 @@ class SqlRetention:
         )
         await self.db.execute(
             update(MessageRow).where(col(MessageRow.consultation_id) == consultation_id).values(body="")
+        )
+        await self.db.execute(
+            update(RequestRow)
+            .where(col(RequestRow.consultation_id) == consultation_id)
+            .values(notes=None, advice=None)
         )
         drafts = select(col(AnswerDraftRow.id)).where(col(AnswerDraftRow.consultation_id) == consultation_id)
         await self.db.execute(

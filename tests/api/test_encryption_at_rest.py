@@ -303,3 +303,22 @@ async def test_answer_versions_are_sealed_at_rest(client, people, container) -> 
     async with container.sessions() as db:
         bodies = list((await db.execute(select(AnswerVersionRow.body))).scalars())
     assert bodies and all(b.startswith(TEXT_PREFIX) and "送信防止措置" not in b for b in bodies)
+
+
+async def test_request_notes_are_sealed_at_rest(client, people, container) -> None:  # type: ignore[no-untyped-def]
+    from infra.db.tables_requests import RequestRow
+
+    owner = await people.create()
+    c = await open_consultation(client, owner)
+    note = "運営の問い合わせ窓口に電話し、担当の田中さんから受付番号をもらった。"
+    made = await client.post(
+        f"/v1/consultations/{c['id']}/requests",
+        headers=owner.headers,
+        json={"kind": "platform_form", "target": {"platform": "x", "service": "x"}, "notes": note},
+    )
+    assert made.status_code == 201, made.text
+    listed = (await client.get(f"/v1/consultations/{c['id']}/requests", headers=owner.headers)).json()
+    assert note in json.dumps(listed, ensure_ascii=False)
+    async with container.sessions() as db:
+        stored = (await db.execute(select(RequestRow.notes))).scalar_one()
+    assert stored.startswith(TEXT_PREFIX) and "田中" not in stored
