@@ -549,20 +549,26 @@ class AccountService:
             user = await uow.users.get(user_id)
         if user is None or user.password_hash is None:
             raise Unauthenticated("invalid_token")
+        # Whether a code is needed is the account's own setting, said before anything is checked; after that,
+        # a wrong password and a wrong code get the same answer, so a held session cannot test passwords alone.
+        if user.totp_enabled and not totp_code:
+            raise ValidationFailed("totp_code_required", field="totp_code")
         keys = self._sign_in_keys(user.email, address)
         await self._admit(keys)
-        if not await self.hasher.verify(user.password_hash, password):
-            raise ValidationFailed("step_up_failed", field="password")
         now = self.clock.now()
+        password_ok = await self.hasher.verify(user.password_hash, password)
         amr: tuple[str, ...] = ("pwd",)
+        step = None
         if user.totp_enabled:
-            if not totp_code:
-                raise ValidationFailed("totp_code_required", field="totp_code")
             step = self.totp.verify(
-                self.totp.unseal(user.totp_secret or ""), totp_code, now=now, after_step=user.totp_last_step
+                self.totp.unseal(user.totp_secret or ""),
+                totp_code or "",
+                now=now,
+                after_step=user.totp_last_step,
             )
-            if step is None:
-                raise ValidationFailed("step_up_failed", field="totp_code")
+        if not password_ok or (user.totp_enabled and step is None):
+            raise ValidationFailed("step_up_failed", field="password")
+        if step is not None:
             user.totp_last_step = step  # the replay guard: one code proves once
             amr = ("pwd", "otp")
         await self._succeeded(keys)

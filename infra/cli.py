@@ -396,6 +396,10 @@ def retention(
         typer.echo(str(consultation_id))
     verb = "would shred" if dry_run else "shredded"
     typer.echo(f"{verb} {len(report.consultation_ids)} consultations; {report.held} kept by a legal hold")
+    if report.files_left:
+        typer.echo(
+            f"warning: {report.files_left} files the store did not delete (sealed, unreadable)", err=True
+        )
 
 
 @app.command("load-reference")

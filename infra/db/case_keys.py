@@ -6,16 +6,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from domain.case_keys import CaseKey, CaseKeyDestroyed, KeyEncryptionKeys
 from domain.ports import Clock
 from infra.crypto import new_data_key, wrap_context
 from infra.db.tables import CaseKeyRow
+
+
+def shredded(consultation_id: Any) -> ColumnElement[bool]:
+    """The case of this column was shredded (its key destroyed): for the lists that reach cases through
+    something else (drafts and letters under review, requests along a chain)."""
+    return exists().where(
+        col(CaseKeyRow.consultation_id) == consultation_id, col(CaseKeyRow.wrapped).is_(None)
+    )
 
 
 class SqlCaseKeys:
@@ -40,7 +50,7 @@ class SqlCaseKeys:
 
     async def of_many(self, consultation_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, CaseKey]:
         """The keys these cases have, in one statement for those not yet opened in this unit of work; a case
-        without one (nothing of it sealed yet) is absent, a shredded one raises CaseKeyDestroyed."""
+        without one (nothing of it sealed yet) is absent, and so is a shredded one (its texts were emptied)."""
         wanted = [i for i in dict.fromkeys(consultation_ids) if i not in self._opened]
         if wanted:
             rows = await self.db.execute(
@@ -49,9 +59,8 @@ class SqlCaseKeys:
                 ).where(col(CaseKeyRow.consultation_id).in_(wanted))
             )
             for cid, kek, wrapped in rows:
-                if wrapped is None:
-                    raise CaseKeyDestroyed()
-                self.opened(cid, kek, wrapped)
+                if wrapped is not None:
+                    self.opened(cid, kek, wrapped)
         return {i: self._opened[i] for i in consultation_ids if i in self._opened}
 
     def for_new_consultation(self, consultation_id: uuid.UUID) -> CaseKey:
@@ -146,7 +155,18 @@ async def rewrap_all(
                 assert row.wrapped is not None
                 context = wrap_context(row.consultation_id.bytes)
                 material = keys.unwrap(row.kek_id, row.wrapped, context=context)
-                row.kek_id, row.wrapped = keys.wrap(material, context=context)
+                kek, wrapped = keys.wrap(material, context=context)
+                # Only a key still as read: one destroyed meanwhile (a case shredded) stays destroyed.
+                await db.execute(
+                    update(CaseKeyRow)
+                    .where(
+                        col(CaseKeyRow.consultation_id) == row.consultation_id,
+                        col(CaseKeyRow.kek_id) == row.kek_id,
+                        col(CaseKeyRow.wrapped).is_not(None),
+                    )
+                    .values(kek_id=kek, wrapped=wrapped)
+                    .execution_options(synchronize_session=False)
+                )
             await db.commit()
         done += len(rows)
         progress(done, total)

@@ -190,6 +190,16 @@ def _hash_values(h: ImageHashes) -> dict[str, Any]:
     }
 
 
+async def lock_consultation(db: AsyncSession, consultation_id: uuid.UUID) -> None:
+    """Hold the consultation row until commit, so what is counted or checked next cannot change before the
+    write. PostgreSQL: `SELECT … FOR UPDATE`. SQLite has no row locks and the driver opens its transaction only
+    at the first write: a write that changes nothing takes the database's write lock here instead."""
+    if db.get_bind().dialect.name == "sqlite":
+        await db.execute(update(C).where(col(C.id) == consultation_id).values(id=col(C.id)))
+    else:
+        await db.execute(select(col(C.id)).where(col(C.id) == consultation_id).with_for_update())
+
+
 class SqlConsultations:
     def __init__(self, db: AsyncSession, clock: Clock, keys: SqlCaseKeys) -> None:
         self.db = db
@@ -445,13 +455,7 @@ class SqlConsultations:
         return list(rows.scalars())
 
     async def _lock(self, consultation_id: uuid.UUID) -> None:
-        """Hold the consultation row until commit, so what is counted next cannot change before the insert.
-        PostgreSQL: `SELECT … FOR UPDATE`. SQLite has no row locks and the driver opens its transaction only at
-        the first write: a write that changes nothing takes the database's write lock here instead."""
-        if self.db.get_bind().dialect.name == "sqlite":
-            await self.db.execute(update(C).where(col(C.id) == consultation_id).values(id=col(C.id)))
-        else:
-            await self.db.execute(select(col(C.id)).where(col(C.id) == consultation_id).with_for_update())
+        await lock_consultation(self.db, consultation_id)
 
     async def add_evidence(self, e: Evidence) -> None:
         texts = _evidence_texts(e, await self._key(e.consultation_id))

@@ -30,6 +30,7 @@ from domain.requests import (
 )
 from infra.crypto import opened_text, seal_text
 from infra.db import visibility as visible
+from infra.db.case_keys import shredded
 from infra.db.consultations import SqlConsultations
 from infra.db.engine import affected
 from infra.db.tables import ConsultationRow, EvidenceRow
@@ -176,7 +177,9 @@ class SqlRequests:
             (
                 await self.db.execute(
                     select(R)
-                    .where(col(R.consultation_id).in_(list(consultation_ids)))
+                    .where(
+                        col(R.consultation_id).in_(list(consultation_ids)), ~shredded(col(R.consultation_id))
+                    )
                     .order_by(col(R.created_at), col(R.id))
                 )
             ).scalars()
@@ -311,7 +314,12 @@ class SqlRequests:
             return []
         rows = {r.id: r for r in (await self.db.execute(select(K).where(col(K.id).in_(ids)))).scalars()}
         cases = await self.consultations.many(list({r.consultation_id for r in rows.values()}), visibility)
-        return [(_stored(rows[i]), cases[rows[i].consultation_id]) for i in ids]
+        # A case shredded since its clock was stored is gone: its clocks name nothing.
+        return [
+            (_stored(rows[i]), cases[rows[i].consultation_id])
+            for i in ids
+            if rows[i].consultation_id in cases
+        ]
 
     async def due_reminders(self, now: datetime, limit: int) -> list[Reminder]:
         before = and_(col(K.reminded_at).is_(None), col(K.remind_at) <= now, col(K.due_at) > now)

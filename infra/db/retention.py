@@ -13,10 +13,12 @@ from sqlmodel import col
 
 from domain.consultations import Status
 from domain.retention import Expired, LegalHold
+from infra.db.consultations import lock_consultation
 from infra.db.engine import affected
-from infra.db.tables import CaseKeyRow, ConsultationRow, EvidenceRow, LegalHoldRow, MessageRow
-from infra.db.tables_quality import AnswerDraftRow, AnswerVersionRow
-from infra.db.tables_requests import RequestRow
+from infra.db.tables import CaseKeyRow, ConsultationRow, EvidenceRow, LegalHoldRow, MessageRow, ReferralRow
+from infra.db.tables_letters import LetterReviewRow, LetterRow, LetterVersionRow
+from infra.db.tables_quality import AnswerDraftRow, AnswerReviewRow, AnswerVersionRow
+from infra.db.tables_requests import CaseClockRow, RequestEventRow, RequestRow
 
 C, H, K = ConsultationRow, LegalHoldRow, CaseKeyRow
 
@@ -37,6 +39,9 @@ HELD = exists().where(col(H.consultation_id) == col(C.id), col(H.lifted_at).is_(
 class SqlRetention:
     def __init__(self, db: AsyncSession) -> None:
         self.db = db
+
+    async def lock_case(self, consultation_id: uuid.UUID) -> None:
+        await lock_consultation(self.db, consultation_id)
 
     async def hold(self, consultation_id: uuid.UUID) -> LegalHold | None:
         row = (
@@ -100,7 +105,7 @@ class SqlRetention:
         await self.db.execute(
             update(RequestRow)
             .where(col(RequestRow.consultation_id) == consultation_id)
-            .values(notes=None, advice=None)
+            .values(notes=None, advice=None, target_name=None, reference_number=None)
         )
         drafts = select(col(AnswerDraftRow.id)).where(col(AnswerDraftRow.consultation_id) == consultation_id)
         await self.db.execute(
@@ -109,6 +114,38 @@ class SqlRetention:
         await self.db.execute(
             update(EvidenceRow)
             .where(col(EvidenceRow.consultation_id) == consultation_id)
-            .values(url=None, poster_account=None, excerpt=None, notes=None, upload_slot_reason=None)
+            .values(
+                url=None,
+                poster_account=None,
+                excerpt=None,
+                notes=None,
+                upload_slot_reason=None,
+                # A picture's perceptual hash identifies it for good (an intimate image above all).
+                image_pdq=None,
+                image_sha256=None,
+            )
+        )
+        await self.db.execute(
+            update(AnswerReviewRow).where(col(AnswerReviewRow.draft_id).in_(drafts)).values(advice=None)
+        )
+        letters = select(col(LetterRow.id)).where(col(LetterRow.consultation_id) == consultation_id)
+        await self.db.execute(
+            update(LetterVersionRow).where(col(LetterVersionRow.letter_id).in_(letters)).values(content={})
+        )
+        await self.db.execute(
+            update(LetterReviewRow).where(col(LetterReviewRow.letter_id).in_(letters)).values(advice=None)
+        )
+        requests = select(col(RequestRow.id)).where(col(RequestRow.consultation_id) == consultation_id)
+        await self.db.execute(
+            update(RequestEventRow).where(col(RequestEventRow.request_id).in_(requests)).values(note=None)
+        )
+        await self.db.execute(
+            update(ReferralRow).where(col(ReferralRow.consultation_id) == consultation_id).values(reason="")
+        )
+        # Its clocks are settled: no reminder goes out, no overdue entry names it.
+        await self.db.execute(
+            update(CaseClockRow)
+            .where(col(CaseClockRow.consultation_id) == consultation_id)
+            .values(settled=True)
         )
         return keys

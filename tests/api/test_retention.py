@@ -14,7 +14,7 @@ from domain.actors import Role
 from infra.db.custody import SqlCustody
 from infra.db.tables import ConsultationRow, MessageRow
 from infra.retention_loader import load_retention_rules, rules_from_raw
-from tests.api.consultation_helpers import open_consultation
+from tests.api.consultation_helpers import open_consultation, take
 from tests.api.test_encryption_at_rest import as_actor, png_with_private_text, uploaded
 from tests.conftest import assert_problem
 
@@ -180,3 +180,28 @@ def test_the_retention_rules_are_reference_data_with_a_source() -> None:
         rules_from_raw({"rules": [good]})
     with pytest.raises(ValueError, match="less than 30 days"):
         rules_from_raw({"rules": [good, {**good, "status": "withdrawn", "keep": {"days": 3}}]})
+
+
+async def test_a_shredded_case_leaves_the_review_queue_and_its_texts_everywhere(
+    client, people, container, clock
+) -> None:  # type: ignore[no-untyped-def]
+    """Security review: a draft awaiting review on a shredded case broke the advisor's whole queue (the key
+    was asked for and gone), and letters, reviews and request events kept their texts."""
+    from infra.db.tables_quality import AnswerVersionRow
+
+    owner = await people.create()
+    staff = await people.create(Role.consultant)
+    advisor = await people.create(Role.legal_advisor)
+    c = await open_consultation(client, owner, narrative=NARRATIVE)
+    await take(client, staff, c["id"])
+    base = f"/v1/consultations/{c['id']}/answers"
+    draft = (await client.post(base, headers=staff.headers, json={"body": "発信者情報開示のご案内"})).json()
+    assert (await client.post(f"{base}/{draft['id']}/submit", headers=staff.headers)).status_code == 200
+    await client.post(f"/v1/consultations/{c['id']}/withdraw", headers=owner.headers)
+    owner, staff, advisor = await later(people, clock, owner, staff, advisor)
+    assert (await container.retention.apply()).shredded == 1
+    queue = await client.get("/v1/reviews", headers=advisor.headers)
+    assert queue.status_code == 200 and draft["id"] not in queue.text
+    async with container.sessions() as db:
+        bodies = list((await db.execute(select(AnswerVersionRow.body))).scalars())
+    assert bodies == [""]

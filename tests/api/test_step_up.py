@@ -122,6 +122,14 @@ async def test_staff_with_totp_step_up_with_the_code_and_enrolment_needs_a_fresh
         "/v1/auth/step-up", headers=staff_headers, json={"password": PASSWORD, "totp_code": "000000"}
     )
     assert_problem(wrong, 422, "step_up_failed")
+    # A wrong password with the right code answers the same: a held session cannot test passwords alone.
+    wrong_password = await client.post(
+        "/v1/auth/step-up",
+        headers=staff_headers,
+        json={"password": "not-the-password-1", "totp_code": pyotp.TOTP(secret).at(clock.now())},
+    )
+    assert_problem(wrong_password, 422, "step_up_failed")
+    assert wrong_password.json()["field"] == wrong.json()["field"]
     code = pyotp.TOTP(secret).at(clock.now())
     proof = await client.post(
         "/v1/auth/step-up", headers=staff_headers, json={"password": PASSWORD, "totp_code": code}
