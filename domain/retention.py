@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from domain.actors import Actor, Client
-from domain.consultations import Consultation, ConsultationService, Status
+from domain.consultations import ConsultationService, Status
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.policy import SUPERVISORS, ensure_role
 from domain.ports import CaseUnitOfWork, Clock, UnitOfWorkFactory
@@ -119,10 +119,6 @@ class RetentionService:
     def cutoffs(self, now: datetime) -> dict[Status, datetime]:
         return {status: now - timedelta(days=r.keep_days) for status, r in self.rules.items()}
 
-    def keep_until(self, c: Consultation) -> datetime | None:
-        rule = self.rules.get(c.status)
-        return c.closed_at + timedelta(days=rule.keep_days) if rule and c.closed_at else None
-
     # -- the legal hold (supervisors) -------------------------------------------------------------------
 
     async def hold(self, actor: Actor, consultation_id: uuid.UUID) -> LegalHold | None:
@@ -178,7 +174,7 @@ class RetentionService:
         if dry_run:
             return RetentionReport(len(due), held, 0, tuple(e.consultation_id for e in due))
         shredded: list[uuid.UUID] = []
-        failed: list[str] = []
+        files_left = 0
         for e in due:
             async with self.uow() as uow:
                 # Locked, then looked at again inside the transaction that shreds: a hold placed meanwhile wins.
@@ -200,7 +196,7 @@ class RetentionService:
             for key in files:  # unreadable already; removed so the store holds nothing of the case
                 try:
                     await self.consultations.files.delete(key)
-                except Exception as exc:  # noqa: BLE001 - one file the store refused must not stop the pass
+                except Exception:  # noqa: BLE001 - one file the store refused must not stop the pass
                     # Left for the store's own lifecycle rules (README); sealed files cannot be opened anyway.
-                    failed.append(type(exc).__name__)
-        return RetentionReport(len(due), held, len(shredded), tuple(shredded), files_left=len(failed))
+                    files_left += 1
+        return RetentionReport(len(due), held, len(shredded), tuple(shredded), files_left=files_left)

@@ -69,24 +69,6 @@ async def renew(db: AsyncSession, table: Any, row_id: uuid.UUID, now: datetime, 
     return affected(result) == 1
 
 
-async def claim_due(
-    db: AsyncSession,
-    table: Any,
-    *,
-    pending: Sequence[Any],
-    due: Sequence[Any],
-    order_by: Sequence[Any],
-    now: datetime,
-    lease: timedelta,
-    limit: int,
-) -> list[uuid.UUID]:
-    """Lease up to `limit` rows at once (kept for callers that work a whole batch inside one transaction)."""
-    work = WorkTable(table, lambda: pending, lambda _now: due, lambda: order_by)
-    return [
-        row_id for row_id in await due_ids(db, work, now, limit) if await take(db, work, row_id, now, lease)
-    ]
-
-
 @contextlib.asynccontextmanager
 async def held(
     factory: async_sessionmaker[AsyncSession], table: Any, row_id: uuid.UUID, lease: timedelta, clock: Clock
