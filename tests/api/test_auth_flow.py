@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 from domain.actors import Role
 from tests.conftest import ON_BOTH_COUNTER_STORES, PASSWORD, assert_problem
@@ -49,22 +48,28 @@ async def test_full_width_email_is_normalised(client, container, mailbox) -> Non
 
 
 async def test_register_answers_the_same_for_known_and_unknown_addresses(
-    client, container, mailbox, people
+    client, container, mailbox, people, monkeypatch
 ) -> None:
     known = await people.create(Role.consulter)
-    timings = {}
+    hashed: list[str] = []
+    real_hash = container.passwords.hash
+
+    async def counting_hash(password: str) -> str:
+        hashed.append(password)
+        return await real_hash(password)
+
+    monkeypatch.setattr(container.passwords, "hash", counting_hash)
     bodies = {}
     for label, address in (("known", known.email), ("new", "new-person@example.jp")):
-        started = time.perf_counter()
         response = await client.post(
             "/v1/auth/register", json={"email": address, "password": "朝焼けの空に飛ぶ鳥たち"}
         )
-        timings[label] = time.perf_counter() - started
         assert response.status_code == 202
         bodies[label] = response.json()
     assert bodies["known"] == bodies["new"]
-    # Both paths hash the password and write one outbox row; allow generous noise, catch a skipped hash.
-    assert timings["known"] < timings["new"] * 4 and timings["new"] < timings["known"] * 4
+    # Both paths do the same work (one Argon2 hash each), so answer times do not tell them apart either;
+    # tests/bench/account_oracle.py measures the times themselves.
+    assert len(hashed) == 2
     await drain(container)
     # The owner of the known address is told by mail; nobody else learns anything.
     assert "すでに登録済み" in mailbox.body(mailbox.to(known.email)[-1])
