@@ -17,7 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from domain.case_keys import CaseKey
 from domain.consultations import EvidenceFile
 from domain.errors import ValidationFailed
-from infra.blobs import BlobStore
+from infra.blobs import CHUNK, BlobStore
 from infra.crypto import file_context, is_sealed, seal, unseal
 
 MAX_PIXELS = 40_000_000  # about 6,300 × 6,300: any real screenshot, and ~160 MiB decoded at most
@@ -420,6 +420,6 @@ class EvidenceStore:
         await self.blobs.delete(storage_key)
 
 
-async def _chunks(data: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
+async def _chunks(data: bytes, size: int = CHUNK) -> AsyncIterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
