@@ -26,6 +26,7 @@ from api.routes import (
     chatbot,
     consents,
     consultations,
+    exports,
     guidance,
     health,
     letters,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     for router in (
         me.router,
         consents.router,
+        exports.router,
         auth.router,
         consultations.router,
         requests.router,

@@ -32,6 +32,12 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Gone(DomainError):
+    """It existed and is no more (a downloaded or expired export): 410."""
+
+    code = "gone"
+
+
 class InvalidState(Conflict):
     code = "invalid_state"
 

@@ -16,6 +16,7 @@ from domain.chatbot import ChatbotPolicy, ChatbotService
 from domain.consents import ConsentService
 from domain.consultations import ConsultationPolicy, ConsultationService
 from domain.desks import DeskDirectory
+from domain.exports import ExportPolicy, ExportService
 from domain.guidance import GuidanceService
 from domain.knowledge_model import Knowledge
 from domain.letters import LetterService
@@ -41,6 +42,7 @@ from infra.db.quality import SqlManualCatalogue
 from infra.db.repositories import SqlSessionLookup
 from infra.db.statistics_summary import StatisticsSummaries
 from infra.db.uow import SqlUnitOfWorkFactory
+from infra.exports import ExportPreparer, PersonalArchive, SealedExports
 from infra.image_hashes import PdqImageHasher
 from infra.knowledge import load_knowledge
 from infra.letters_loader import load_letter_catalogue
@@ -82,6 +84,7 @@ class Container:
     statistics: StatisticsService
     retention: RetentionService
     consents: ConsentService
+    exports: ExportService
     line: LineBot
     chatbot: ChatbotService
     requests: RequestService
@@ -222,9 +225,26 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     worker.add_statistics(StatisticsSummaries(sessions, knowledge, clock))
     retention = RetentionService(uow, consultations, clock, load_retention_rules())
     worker.add_retention(retention)  # ended cases past their period are shredded (issue 17 §2)
+    # The person's export (issue 17 §3): asked for through the API, prepared and swept by the worker.
+    sealed_exports = SealedExports(blobs, keys)
+    export_lifetime = timedelta(days=settings.export_lifetime_days)
+    exports = ExportService(
+        uow, sealed_exports, clock, ExportPolicy(export_lifetime, settings.exports_open_per_person)
+    )
+    preparer = ExportPreparer(
+        sessions,
+        PersonalArchive(uow, consultations.files, clock),
+        sealed_exports,
+        clock,
+        lifetime=export_lifetime,
+        lease=settings.worker_lease,
+        max_attempts=settings.outbox_max_attempts,
+    )
+    worker.add_exports(preparer.run_once, exports.sweep)
     return Container(
         retention=retention,
         consents=ConsentService(uow, clock),
+        exports=exports,
         settings=settings,
         clock=clock,
         engine=engine,

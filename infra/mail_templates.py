@@ -101,6 +101,18 @@ TEMPLATES["mail.clock_overdue"] = {
         "\n\n{link}\n",
     ),
 }
+TEMPLATES["mail.export_ready"] = {
+    "ja": (
+        "【窓口】ご依頼のデータの準備ができました",
+        "ご依頼いただいたデータの書き出しの準備ができました。ログインしてダウンロードしてください"
+        "（一度だけ。期限を過ぎると削除されます）。お心当たりがない場合は、窓口にご連絡ください。\n\n{login}\n",
+    ),
+    "en": (
+        "[madoguchi] Your data export is ready",
+        "The export of your data that you asked for is ready. Please sign in to download it "
+        "(once; after a few days it is deleted). If you did not ask for it, please contact us.\n\n{login}\n",
+    ),
+}
 
 LINK_PATHS = {
     "mail.clock_reminder": "/consultations/{consultation_id}",

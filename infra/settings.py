@@ -157,6 +157,9 @@ class Settings(BaseSettings):
     chatbot_sessions_per_hour: int = Field(30, ge=1)
     chatbot_turns_per_minute: int = Field(30, ge=1)
     chatbot_retention_days: int = Field(30, ge=1, le=3650)
+    # A person's export (issue 17 §3): downloadable once within this many days, then deleted.
+    export_lifetime_days: int = Field(7, ge=1, le=30)
+    exports_open_per_person: int = Field(1, ge=1, le=10)
 
     # Shared counters (rate limits, throttles) across replicas: in Redis when set, else in the database. Keys
     # start with the prefix, so one Redis can serve several deployments (or test runs).

@@ -65,6 +65,8 @@ class PassReport:
     clock_reminders: int = 0  # clocks whose reminder (or overdue notice) was queued
     statistics_years: int = 0  # fiscal years whose statistics summaries were recounted
     consultations_shredded: int = 0  # ended cases past their retention period (issue 17)
+    exports_prepared: int = 0  # personal exports made ready (issue 17 §3)
+    exports_swept: int = 0  # stored exports deleted once downloaded or expired
 
     @property
     def total(self) -> int:
@@ -98,6 +100,8 @@ class OutboxWorker:
         self.statistics: StatisticsSummaries | None = None
         self.retention: RetentionService | None = None
         self.retention_at: datetime | None = None
+        self.exports: Callable[[int], Awaitable[int]] | None = None
+        self.exports_sweep: Callable[[int], Awaitable[int]] | None = None
         for kind in TEMPLATES:
             self.handlers[kind] = self._mail_handler(kind)
 
@@ -247,6 +251,26 @@ class OutboxWorker:
             log.error("retention pass failed: %s", type(exc).__name__)
             return 0
 
+    def add_exports(
+        self, prepare: Callable[[int], Awaitable[int]], sweep: Callable[[int], Awaitable[int]]
+    ) -> None:
+        """Personal exports: prepared ahead of the outbox pass (so the mail saying one is ready goes out in the
+        same pass), and the stored copies of downloaded or expired ones deleted."""
+        self.exports = prepare
+        self.exports_sweep = sweep
+
+    async def _exports_pass(self, limit: int) -> None:
+        if self.exports is None or self.exports_sweep is None:
+            return
+        try:
+            self.last_pass.exports_prepared = await self.exports(limit)
+        except Exception as exc:  # noqa: BLE001 - a database blip; the next pass tries again
+            log.error("export pass failed: %s", type(exc).__name__)
+        try:
+            self.last_pass.exports_swept = await self.exports_sweep(limit)
+        except Exception as exc:  # noqa: BLE001 - the next pass sweeps again
+            log.error("export sweep failed: %s", type(exc).__name__)
+
     def add_statistics(self, summaries: StatisticsSummaries) -> None:
         """The statistics summaries: recounted (the fiscal years whose raw rows changed) every few minutes."""
         self.statistics = summaries
@@ -262,6 +286,7 @@ class OutboxWorker:
                 self.last_pass.clock_reminders = await self.reminders(limit)
             except Exception as exc:  # noqa: BLE001 - a database blip; the next pass tries again
                 log.error("clock reminder pass failed: %s", type(exc).__name__)
+        await self._exports_pass(limit)
         # Extra passes (the LINE inbox and deliveries) run after the outbox, so a notice an outbox handler
         # queued goes out in the same pass. Each pass stands alone: one failing does not hold up the others.
         for one_pass in (self._drain_outbox, *self.passes):

@@ -133,6 +133,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The role or scope may not do this",
         404: "No such object, or not visible to the caller",
         409: "Conflicts with the current state",
+        410: "It existed and is no more",
         412: "The If-Match ETag is stale",
         413: "Body too large",
         415: "Unsupported content type",

@@ -21,6 +21,7 @@ from infra.db.case_keys import SqlCaseKeys
 from infra.db.chatbot import SqlChatbot
 from infra.db.consents import SqlConsents
 from infra.db.consultations import SqlConsultations
+from infra.db.exports import SqlExports
 from infra.db.guidance import SqlDesks, SqlReferrals
 from infra.db.letters import SqlLetters
 from infra.db.quality import DbAuditLog, SqlAnswers, SqlCouncil, SqlManual, SqlQuality
@@ -57,6 +58,7 @@ class SqlUnitOfWork:
         self.case_keys = SqlCaseKeys(self.db, self.keys, self.clock)
         self.consultations = SqlConsultations(self.db, self.clock, self.case_keys)
         self.consents = SqlConsents(self.db)
+        self.exports = SqlExports(self.db)
         self.chatbot = SqlChatbot(self.db)
         self.desks = SqlDesks(self.db)
         self.referrals = SqlReferrals(self.db)

@@ -1,0 +1,188 @@
+"""The person's copy of what the centre holds about them (APPI right of access, issue 17 §3 "Export").
+
+A signed-in person who has just proved who they are asks for an export (`request`); the worker prepares it in
+the background (infra/exports.py: a ZIP with JSON and the files, sealed with a key of its own and kept in the
+blob store) and mails the person, without any content, that it is ready. It can be downloaded once, within
+`ExportPolicy.lifetime`; after that, or once downloaded, its stored copy is deleted and it answers 410. Another
+person's export is 404, like anything one may not see.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from domain.actors import Actor
+from domain.errors import Conflict, Gone, NotFound
+from domain.ports import AuditLog, Clock, Outbox, Transaction, UnitOfWorkFactory
+
+EXPORT_READY_MAIL = "mail.export_ready"
+
+
+class ExportState(enum.StrEnum):
+    pending = "pending"  # asked for; the worker has not finished it
+    ready = "ready"  # prepared and stored; downloadable once until `expires_at`
+    downloaded = "downloaded"  # handed over once; the stored copy is deleted
+    expired = "expired"  # not downloaded in time; the stored copy is deleted
+    failed = "failed"  # the worker gave up (attempts ran out); ask again
+
+
+OPEN_STATES = frozenset({ExportState.pending, ExportState.ready})
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPolicy:
+    lifetime: timedelta = timedelta(days=7)
+    max_open: int = 1  # exports of one person pending or ready at once
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArchive:
+    """Where the sealed ZIP is kept and the wrapped key that opens it (never the key in the clear)."""
+
+    blob_key: str
+    kek_id: str
+    wrapped_key: bytes
+    size: int
+
+
+@dataclass(slots=True)
+class PersonalExport:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    state: ExportState
+    requested_at: datetime
+    ready_at: datetime | None = None
+    expires_at: datetime | None = None
+    downloaded_at: datetime | None = None
+    stored: StoredArchive | None = None
+
+    def state_at(self, now: datetime) -> ExportState:
+        """A ready export past its time is expired, even before the worker's sweep has deleted it."""
+        if self.state is ExportState.ready and self.expires_at is not None and self.expires_at <= now:
+            return ExportState.expired
+        return self.state
+
+
+class ExportRepository(Protocol):
+    async def add(self, export: PersonalExport) -> None: ...
+
+    async def get(self, export_id: uuid.UUID, user_id: uuid.UUID) -> PersonalExport | None:
+        """The export if it is this person's; another person's is None."""
+
+    async def count_open(self, user_id: uuid.UUID) -> int: ...
+
+    async def save(self, export: PersonalExport) -> None: ...
+
+    async def to_sweep(self, now: datetime, limit: int) -> list[PersonalExport]:
+        """Exports whose stored copy must go: ready past `expires_at`, or downloaded/expired still holding one."""
+
+
+class ExportBlobs(Protocol):
+    """The sealed archives in the blob store (infra/exports.py)."""
+
+    async def read(self, export_id: uuid.UUID, stored: StoredArchive) -> bytes:
+        """The ZIP, unsealed."""
+
+    async def delete(self, blob_key: str) -> None:
+        """Gone already is not an error."""
+
+
+class ExportUnitOfWork(Transaction, Protocol):
+    @property
+    def exports(self) -> ExportRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+
+class ExportService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory[ExportUnitOfWork],
+        blobs: ExportBlobs,
+        clock: Clock,
+        policy: ExportPolicy | None = None,
+    ) -> None:
+        self.uow = uow
+        self.blobs = blobs
+        self.clock = clock
+        self.policy = policy or ExportPolicy()
+
+    async def request(self, actor: Actor) -> PersonalExport:
+        """The caller (any person with an account) asks for their export. The route checks the fresh proof of
+        identity first. At most `max_open` pending or ready at once: 409 `export_already_open`."""
+        user_id = actor.require_user_id()
+        now = self.clock.now()
+        async with self.uow() as uow:
+            if await uow.exports.count_open(user_id) >= self.policy.max_open:
+                raise Conflict("export_already_open", limit=self.policy.max_open)
+            export = PersonalExport(uuid.uuid4(), user_id, ExportState.pending, now)
+            await uow.exports.add(export)
+            await uow.audit.record(actor, "export.requested", "personal_export", export.id)
+            await uow.commit()
+        return export
+
+    async def get(self, actor: Actor, export_id: uuid.UUID) -> PersonalExport:
+        async with self.uow() as uow:
+            export = await uow.exports.get(export_id, actor.require_user_id())
+        if export is None:
+            raise NotFound("export_not_found")
+        export.state = export.state_at(self.clock.now())
+        return export
+
+    async def download(self, actor: Actor, export_id: uuid.UUID) -> tuple[PersonalExport, bytes]:
+        """The ZIP, once. The export is marked downloaded in the same transaction that reads it, so a second
+        request (even a concurrent one, which finds it downloaded) answers 410; the stored copy is deleted
+        right after (or by the next sweep if that fails)."""
+        now = self.clock.now()
+        async with self.uow() as uow:
+            export = await uow.exports.get(export_id, actor.require_user_id())
+            if export is None:
+                raise NotFound("export_not_found")
+            state = export.state_at(now)
+            if state is ExportState.pending:
+                raise Conflict("export_not_ready")
+            if state is not ExportState.ready or export.stored is None:
+                raise Gone("export_gone", state=state.value)
+            data = await self.blobs.read(export.id, export.stored)
+            export.state = ExportState.downloaded
+            export.downloaded_at = now
+            await uow.exports.save(export)
+            await uow.audit.record(
+                actor, "export.downloaded", "personal_export", export.id, {"size": len(data)}
+            )
+            await uow.commit()
+        await self._delete_copy(export)
+        return export, data
+
+    async def _delete_copy(self, export: PersonalExport) -> None:
+        if export.stored is None:
+            return
+        await self.blobs.delete(export.stored.blob_key)
+        async with self.uow() as uow:
+            export.stored = None
+            await uow.exports.save(export)
+            await uow.commit()
+
+    async def sweep(self, limit: int = 100) -> int:
+        """Expire what was not downloaded in time and delete every stored copy no longer needed; returns how
+        many copies went. The worker runs it with each pass."""
+        now = self.clock.now()
+        async with self.uow() as uow:
+            due: Sequence[PersonalExport] = await uow.exports.to_sweep(now, limit)
+            for export in due:
+                if export.state is ExportState.ready:
+                    export.state = ExportState.expired
+                    await uow.exports.save(export)
+            await uow.commit()
+        for export in due:
+            await self._delete_copy(export)
+        return len(due)

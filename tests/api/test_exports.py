@@ -1,0 +1,243 @@
+"""The person's export (issue 17 §3, APPI right of access): asked for with a fresh proof of identity, prepared
+by the worker as a sealed ZIP, announced by a mail without content, downloadable once for a limited time."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import uuid
+import zipfile
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from domain.actors import Role
+from infra.db.tables_exports import PersonalExportRow
+from tests.api.consultation_helpers import answer, etag, open_consultation, take
+from tests.api.test_evidence import jpeg_with_gps, png
+from tests.api.test_step_up import STALE, assert_step_up_required
+from tests.conftest import PASSWORD, assert_problem
+
+NARRATIVE = (
+    "匿名掲示板に、私の本名と勤務先が「前科者」という書き込みと一緒に晒されています。消してほしいです。"
+)
+TITLE = "掲示板での実名の晒し"
+MESSAGE = "書き込みは今朝も増えていました。スクリーンショットを追加します。"
+
+
+async def owner_case(client, people) -> tuple[Any, str, list[dict[str, Any]]]:  # type: ignore[no-untyped-def]
+    owner = await people.create()
+    c = await open_consultation(client, owner, title=TITLE, narrative=NARRATIVE)
+    base = f"/v1/consultations/{c['id']}/evidence"
+    items = []
+    for body, upload in (
+        (
+            {"url": "https://bakusai.com/thr_res/acode=3/tid=1/", "excerpt": "〇〇は前科者"},
+            ("a.jpg", jpeg_with_gps(), "image/jpeg"),
+        ),
+        ({"url": "https://x.com/a/status/9"}, ("b.png", png(), "image/png")),
+    ):
+        made = await client.post(
+            base, headers={**owner.headers, "Idempotency-Key": str(uuid.uuid4())}, json=body
+        )
+        assert made.status_code == 201, made.text
+        put = await client.put(
+            f"{base}/{made.json()['id']}/file", headers=owner.headers, files={"file": upload}
+        )
+        assert put.status_code == 200, put.text
+        items.append(put.json())
+    posted = await client.post(
+        f"/v1/consultations/{c['id']}/messages",
+        headers={**owner.headers, "Idempotency-Key": str(uuid.uuid4())},
+        json={"body": MESSAGE},
+    )
+    assert posted.status_code == 201, posted.text
+    return owner, c["id"], items
+
+
+async def ask(client, person) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    response = await client.post("/v1/me/exports", headers=person.headers)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert response.headers["location"] == f"/v1/me/exports/{body['id']}"
+    assert body["status"] == "pending"
+    return body  # type: ignore[no-any-return]
+
+
+async def status_of(client, person, export_id: str) -> str:  # type: ignore[no-untyped-def]
+    response = await client.get(f"/v1/me/exports/{export_id}", headers=person.headers)
+    assert response.status_code == 200, response.text
+    return response.json()["status"]  # type: ignore[no-any-return]
+
+
+async def row_of(container, export_id: str) -> PersonalExportRow:  # type: ignore[no-untyped-def]
+    async with container.sessions() as db:
+        row = (
+            await db.execute(select(PersonalExportRow).where(PersonalExportRow.id == uuid.UUID(export_id)))
+        ).scalar_one()
+        return row  # type: ignore[no-any-return]
+
+
+async def test_the_whole_export_through_the_worker(client, people, container, mailbox) -> None:  # type: ignore[no-untyped-def]
+    owner, cid, items = await owner_case(client, people)
+    consultant = await people.create(Role.consultant)
+    await take(client, consultant, cid)
+    await answer(
+        client, consultant, cid, "削除依頼の方法をご案内します。まず掲示板の削除フォームから。", people=people
+    )
+    await client.post("/v1/auth/step-up", headers=owner.headers, json={"password": PASSWORD})
+    await container.worker.run_once()  # the answer's own mail goes first
+    mailbox.clear()
+
+    export = await ask(client, owner)
+    assert await status_of(client, owner, export["id"]) == "pending"
+    assert_problem(
+        await client.get(f"/v1/me/exports/{export['id']}/download", headers=owner.headers),
+        409,
+        "export_not_ready",
+    )
+    await container.worker.run_once()
+    assert container.worker.last_pass.exports_prepared == 1
+    ready = (await client.get(f"/v1/me/exports/{export['id']}", headers=owner.headers)).json()
+    assert ready["status"] == "ready" and ready["size"] > 0 and ready["expires_at"]
+
+    # The mail says only that it is ready: nothing of the case, not even the export's id.
+    mails = mailbox.to(owner.email)
+    assert len(mails) == 1
+    text = str(mails[0]["Subject"]) + mailbox.body(mails[0])
+    assert "書き出し" in text and "/login" in text
+    for secret in (NARRATIVE, TITLE, MESSAGE, export["id"], cid, "前科者"):
+        assert secret not in text
+
+    # At rest: sealed under a random name, not a ZIP anyone can read.
+    row = await row_of(container, export["id"])
+    assert row.blob_key and owner.email not in row.blob_key and str(owner.id) not in row.blob_key
+    at_rest = await container.blobs.get(row.blob_key)
+    assert not at_rest.startswith(b"PK") and NARRATIVE.encode() not in at_rest
+
+    download = await client.get(f"/v1/me/exports/{export['id']}/download", headers=owner.headers)
+    assert download.status_code == 200, download.text
+    assert download.headers["content-type"] == "application/zip"
+    assert download.headers["cache-control"] == "no-store"
+    z = zipfile.ZipFile(io.BytesIO(download.content))
+    raw = z.read("export.json")
+    assert NARRATIVE.encode() in raw  # Japanese as written, not \\u-escaped
+    data = json.loads(raw.decode("utf-8"))
+    assert data["account"]["email"] == owner.email
+    assert data["sign_ins"] and data["sign_ins"][0]["client"]
+    assert {c["purpose"] for c in data["consents"]} >= {"terms", "sensitive_data"}
+    (case,) = data["consultations"]
+    assert case["narrative"] == NARRATIVE and case["title"] == TITLE
+    bodies = [m["body"] for m in case["messages"]]
+    assert MESSAGE in bodies
+    assert any("削除依頼の方法" in b for b in bodies)  # the published answer
+    assert {m["kind"] for m in case["messages"]} <= {"consulter", "answer"}  # never an internal note
+    assert len(case["evidence"]) == 2
+    for item in case["evidence"]:
+        f = item["file"]
+        assert f["path"] and f["withheld"] is None
+        assert hashlib.sha256(z.read(f["path"])).hexdigest() == f["sha256"]
+        assert hashlib.sha256(z.read(f["original_path"])).hexdigest() == f["original_sha256"]
+        assert "storage_key" not in json.dumps(item)
+    assert {i["file"]["sha256"] for i in case["evidence"]} == {i["file"]["copy_sha256"] for i in items}
+
+    # Once: then 410, and the stored copy is gone.
+    assert_problem(
+        await client.get(f"/v1/me/exports/{export['id']}/download", headers=owner.headers), 410, "export_gone"
+    )
+    assert await status_of(client, owner, export["id"]) == "downloaded"
+    assert not await container.blobs.exists(row.blob_key)
+    assert (await row_of(container, export["id"])).blob_key is None
+    # A new one may be asked for now.
+    await ask(client, owner)
+
+
+async def test_an_export_not_downloaded_in_time_expires_and_is_deleted(
+    client, people, container, clock
+) -> None:  # type: ignore[no-untyped-def]
+    clock.set(clock.now())
+    person = await people.create()
+    export = await ask(client, person)
+    await container.worker.run_once()
+    row = await row_of(container, export["id"])
+    assert row.blob_key and await container.blobs.exists(row.blob_key)
+    clock.advance(timedelta(days=7, seconds=1))
+    person = await people.sign_in(person.id, person.email, person.role)  # a week on: signed in again
+    assert await status_of(client, person, export["id"]) == "expired"
+    assert_problem(
+        await client.get(f"/v1/me/exports/{export['id']}/download", headers=person.headers),
+        410,
+        "export_gone",
+    )
+    await container.worker.run_once()
+    assert container.worker.last_pass.exports_swept == 1
+    assert not await container.blobs.exists(row.blob_key)
+    assert await status_of(client, person, export["id"]) == "expired"
+
+
+async def test_another_persons_export_is_not_found(client, people, container) -> None:  # type: ignore[no-untyped-def]
+    owner = await people.create()
+    other = await people.create()
+    export = await ask(client, owner)
+    await container.worker.run_once()
+    for path in (f"/v1/me/exports/{export['id']}", f"/v1/me/exports/{export['id']}/download"):
+        assert_problem(await client.get(path, headers=other.headers), 404, "export_not_found")
+        assert_problem(
+            await client.get(path.replace(export["id"], str(uuid.uuid4())), headers=owner.headers), 404
+        )
+    assert await status_of(client, owner, export["id"]) == "ready"  # the attempts consumed nothing
+
+
+async def test_a_stale_proof_must_step_up_first(client, people, clock) -> None:  # type: ignore[no-untyped-def]
+    clock.set(clock.now())
+    person = await people.create()
+    clock.advance(STALE)
+    assert_step_up_required(await client.post("/v1/me/exports", headers=person.headers))
+    proof = await client.post("/v1/auth/step-up", headers=person.headers, json={"password": PASSWORD})
+    assert proof.status_code == 200
+    export = await ask(client, person)
+    clock.advance(STALE)
+    assert_step_up_required(
+        await client.get(f"/v1/me/exports/{export['id']}/download", headers=person.headers)
+    )
+
+
+async def test_one_open_export_at_a_time(client, people) -> None:  # type: ignore[no-untyped-def]
+    person = await people.create()
+    await ask(client, person)
+    refused = assert_problem(
+        await client.post("/v1/me/exports", headers=person.headers), 409, "export_already_open"
+    )
+    assert refused["limit"] == 1
+
+
+async def test_sealed_pictures_are_given_as_hashes_only(client, people, container) -> None:  # type: ignore[no-untyped-def]
+    owner, cid, items = await owner_case(client, people)
+    consultant = await people.create(Role.consultant)
+    await take(client, consultant, cid)
+    changed = await client.patch(
+        f"/v1/consultations/{cid}",
+        headers={**consultant.headers, "If-Match": await etag(client, consultant, cid)},
+        json={"categories": ["RIGHTS.PRIVATE_SEXUAL"]},
+    )
+    assert changed.status_code == 200, changed.text
+    export = await ask(client, owner)
+    await container.worker.run_once()
+    download = await client.get(f"/v1/me/exports/{export['id']}/download", headers=owner.headers)
+    z = zipfile.ZipFile(io.BytesIO(download.content))
+    assert z.namelist() == ["export.json"]
+    (case,) = json.loads(z.read("export.json"))["consultations"]
+    for item in case["evidence"]:
+        assert item["file"]["path"] is None and item["file"]["original_path"] is None
+        assert item["file"]["withheld"] and item["file"]["sha256"]
+
+
+async def test_staff_get_their_account_and_sign_ins(client, people, container) -> None:  # type: ignore[no-untyped-def]
+    staff = await people.create(Role.consultant)
+    export = await ask(client, staff)
+    await container.worker.run_once()
+    download = await client.get(f"/v1/me/exports/{export['id']}/download", headers=staff.headers)
+    data = json.loads(zipfile.ZipFile(io.BytesIO(download.content)).read("export.json"))
+    assert data["account"]["role"] == "consultant" and data["consultations"] == [] and data["sign_ins"]
