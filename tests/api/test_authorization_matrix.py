@@ -141,6 +141,10 @@ MATRIX = [
         expect(409, anonymous=401, service=403, consulter=403),
         lambda ctx: {"json": {"code": "123456"}},
     ),
+    Row("POST", "/v1/me/exports", person_only(202)),
+    # The owner's export, prepared by the worker: anyone else's id is 404, never a hint it exists.
+    Row("GET", "/v1/me/exports/{export_id}", expect(404, anonymous=401, service=403, owner=200)),
+    Row("GET", "/v1/me/exports/{export_id}/download", expect(404, anonymous=401, service=403, owner=200)),
     Row("GET", "/v1/users", admin_only(200)),
     Row(
         "POST",
@@ -679,7 +683,9 @@ async def prepare(
     """The objects the row's path needs (each test starts from an empty database), then the path, the actor's
     headers and the request's other arguments."""
     needs = set(row.needs) | {
-        name for name in ("evidence_id", "referral_id", "user_id", "request_id") if f"{{{name}}}" in row.path
+        name
+        for name in ("evidence_id", "referral_id", "user_id", "request_id", "export_id")
+        if f"{{{name}}}" in row.path
     }
     owner = await people.create(Role.consulter)
     consultation = await open_consultation(client, owner)
@@ -724,6 +730,11 @@ async def prepare(
         )
         assert created.status_code == 201, created.text
         ctx["request_id"] = created.json()["id"]
+    if "export_id" in needs:
+        asked = await client.post("/v1/me/exports", headers=owner.headers)
+        assert asked.status_code == 202, asked.text
+        ctx["export_id"] = asked.json()["id"]
+        await container.worker.run_once()
     if "earlier" in needs:
         # The context's consultation becomes the earlier, ended one; a newer one of the owner follows it.
         withdrawn = await client.post(f"/v1/consultations/{cid}/withdraw", headers=owner.headers)
