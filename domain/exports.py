@@ -78,6 +78,9 @@ class ExportRepository(Protocol):
 
     async def save(self, export: PersonalExport) -> None: ...
 
+    async def mark_downloaded(self, export: PersonalExport) -> bool:
+        """ready → downloaded, only if it is still ready (a conditional update: of two downloads, one wins)."""
+
     async def to_sweep(self, now: datetime, limit: int) -> list[PersonalExport]:
         """Exports whose stored copy must go: ready past `expires_at`, or downloaded/expired still holding one."""
 
@@ -88,8 +91,9 @@ class ExportBlobs(Protocol):
     async def read(self, export_id: uuid.UUID, stored: StoredArchive) -> bytes:
         """The ZIP, unsealed."""
 
-    async def delete(self, blob_key: str) -> None:
-        """Gone already is not an error."""
+    async def delete(self, blob_key: str) -> bool:
+        """True once the copy is gone (gone already counts); False when the store failed (tried again by the
+        next sweep). Never raises."""
 
 
 class ExportUnitOfWork(Transaction, Protocol):
@@ -140,8 +144,9 @@ class ExportService:
 
     async def download(self, actor: Actor, export_id: uuid.UUID) -> tuple[PersonalExport, bytes]:
         """The ZIP, once. The export is marked downloaded in the same transaction that reads it, so a second
-        request (even a concurrent one, which finds it downloaded) answers 410; the stored copy is deleted
-        right after (or by the next sweep if that fails)."""
+        request (even a concurrent one, which finds it downloaded) answers 410. The stored copy is deleted
+        right after the commit; the row forgets its name at the worker's next sweep (which deletes the copy
+        again, harmlessly, should this deletion have failed)."""
         now = self.clock.now()
         async with self.uow() as uow:
             export = await uow.exports.get(export_id, actor.require_user_id())
@@ -155,22 +160,14 @@ class ExportService:
             data = await self.blobs.read(export.id, export.stored)
             export.state = ExportState.downloaded
             export.downloaded_at = now
-            await uow.exports.save(export)
+            if not await uow.exports.mark_downloaded(export):
+                raise Gone("export_gone", state=ExportState.downloaded.value)  # a concurrent download won
             await uow.audit.record(
                 actor, "export.downloaded", "personal_export", export.id, {"size": len(data)}
             )
             await uow.commit()
-        await self._delete_copy(export)
-        return export, data
-
-    async def _delete_copy(self, export: PersonalExport) -> None:
-        if export.stored is None:
-            return
         await self.blobs.delete(export.stored.blob_key)
-        async with self.uow() as uow:
-            export.stored = None
-            await uow.exports.save(export)
-            await uow.commit()
+        return export, data
 
     async def sweep(self, limit: int = 100) -> int:
         """Expire what was not downloaded in time and delete every stored copy no longer needed; returns how
@@ -186,3 +183,13 @@ class ExportService:
         for export in due:
             await self._delete_copy(export)
         return len(due)
+
+    async def _delete_copy(self, export: PersonalExport) -> None:
+        if export.stored is None:
+            return
+        if not await self.blobs.delete(export.stored.blob_key):
+            return  # the store failed: the next sweep tries again
+        async with self.uow() as uow:
+            export.stored = None
+            await uow.exports.save(export)
+            await uow.commit()

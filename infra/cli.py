@@ -283,6 +283,8 @@ def describe_pass(report) -> str:
         parts.append(f"time-stamped {report.heads_stamped} chain heads")
     if report.chatbot_sessions_purged:
         parts.append(f"purged {report.chatbot_sessions_purged} expired chatbot sessions")
+    if getattr(report, "exports_prepared", 0):
+        parts.append(f"prepared {report.exports_prepared} personal exports")
     return "; ".join(parts)
 
 

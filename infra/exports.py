@@ -85,11 +85,15 @@ class SealedExports:
         key = self.keys.unwrap(stored.kek_id, stored.wrapped_key, context=_context(export_id))
         return unseal(key, await self.blobs.get(stored.blob_key), context=_context(export_id))
 
-    async def delete(self, blob_key: str) -> None:
+    async def delete(self, blob_key: str) -> bool:
         try:
             await self.blobs.delete(blob_key)
         except BlobNotFound:
             pass
+        except Exception as exc:  # noqa: BLE001 - the sweep tries again; the download already succeeded
+            log.warning("export copy not deleted: %s", type(exc).__name__)
+            return False
+        return True
 
 
 def plain(value: Any, drop: frozenset[str] = frozenset()) -> Any:
@@ -291,14 +295,21 @@ class ExportPreparer:
         )
 
     async def _prepare(self, export_id: uuid.UUID) -> bool:
+        """Three short steps, each on its own connection and none held across another (a pool of one
+        connection suffices): read what to prepare, collect and store it, then record it ready with its mail."""
         stored: StoredArchive | None = None
         try:
             async with self.sessions() as db:
                 row = await db.get(PersonalExportRow, export_id)
                 if row is None or row.state != ExportState.pending.value:
                     return False
-                data = await self.archive.build(row.user_id, row.id)
-                stored = await self.store.put(row.id, data)
+                user_id = row.user_id
+            data = await self.archive.build(user_id, export_id)
+            stored = await self.store.put(export_id, data)
+            async with self.sessions() as db:
+                row = await db.get(PersonalExportRow, export_id)
+                if row is None or row.state != ExportState.pending.value:
+                    raise LookupError("export changed meanwhile")
                 now = self.clock.now()
                 row.state = ExportState.ready.value
                 row.ready_at = now
@@ -311,7 +322,7 @@ class ExportPreparer:
                 )
                 row.locked_until = None
                 # The mail says only that an export is ready and to sign in: no content, no link to the file.
-                await SqlOutbox(db, self.clock).put(EXPORT_READY_MAIL, {"user_id": str(row.user_id)})
+                await SqlOutbox(db, self.clock).put(EXPORT_READY_MAIL, {"user_id": str(user_id)})
                 await db.commit()
                 return True
         except Exception as exc:  # noqa: BLE001 - any failure is a failed attempt of this export alone

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.exports import OPEN_STATES, ExportState, PersonalExport, StoredArchive
+from infra.db.engine import affected
 from infra.db.tables_exports import PersonalExportRow
 
 
@@ -76,6 +77,15 @@ class SqlExports:
         row.wrapped_key = stored.wrapped_key if stored else None
         row.size = stored.size if stored else row.size
         await self.db.flush()
+
+    async def mark_downloaded(self, export: PersonalExport) -> bool:
+        t = PersonalExportRow
+        result = await self.db.execute(
+            update(t)
+            .where(col(t.id) == export.id, col(t.state) == ExportState.ready.value)
+            .values(state=ExportState.downloaded.value, downloaded_at=export.downloaded_at)
+        )
+        return affected(result) == 1
 
     async def to_sweep(self, now: datetime, limit: int) -> list[PersonalExport]:
         t = PersonalExportRow

@@ -149,6 +149,8 @@ async def test_the_whole_export_through_the_worker(client, people, container, ma
     )
     assert await status_of(client, owner, export["id"]) == "downloaded"
     assert not await container.blobs.exists(row.blob_key)
+    await container.worker.run_once()  # the sweep: the row forgets the name
+    assert container.worker.last_pass.exports_swept == 1
     assert (await row_of(container, export["id"])).blob_key is None
     # A new one may be asked for now.
     await ask(client, owner)
