@@ -243,3 +243,15 @@ async def test_staff_get_their_account_and_sign_ins(client, people, container) -
     download = await client.get(f"/v1/me/exports/{export['id']}/download", headers=staff.headers)
     data = json.loads(zipfile.ZipFile(io.BytesIO(download.content)).read("export.json"))
     assert data["account"]["role"] == "consultant" and data["consultations"] == [] and data["sign_ins"]
+
+
+async def test_the_ready_mail_speaks_the_persons_language(client, people, container, mailbox) -> None:  # type: ignore[no-untyped-def]
+    person = await people.create()
+    changed = await client.patch("/v1/me", headers=person.headers, json={"locale": "en"})
+    assert changed.status_code == 200, changed.text
+    mailbox.clear()
+    await ask(client, person)
+    await container.worker.run_once()
+    (mail,) = mailbox.to(person.email)
+    assert "export is ready" in str(mail["Subject"])
+    assert "/login" in mailbox.body(mail)
