@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -16,6 +16,9 @@ from domain.actors import Client, Role
 from domain.errors import DomainError
 from domain.policy import SERVICE_SCOPES
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from infra.worker import PassReport
 
 app = typer.Typer(
     help="madoguchi: consultation-centre backend (API, worker and operator commands).", no_args_is_help=True
@@ -266,7 +269,7 @@ def worker(once: Annotated[bool, typer.Option("--once", help="Drain what is due 
     asyncio.run(go())
 
 
-def describe_pass(report) -> str:
+def describe_pass(report: PassReport) -> str:
     """One line an operator can read: what went out, by kind, and what did not."""
 
     def by_kind(counts) -> str:
@@ -279,10 +282,15 @@ def describe_pass(report) -> str:
         parts.append(f"failed, to be retried: {by_kind(report.failed)}")
     if report.given_up:
         parts.append(f"given up after the last attempt: {by_kind(report.given_up)}")
-    if getattr(report, "heads_stamped", 0):
-        parts.append(f"time-stamped {report.heads_stamped} chain heads")
-    if report.chatbot_sessions_purged:
-        parts.append(f"purged {report.chatbot_sessions_purged} expired chatbot sessions")
+    for count, what in (
+        (report.clock_reminders, "request clock reminders queued"),
+        (report.heads_stamped, "chain heads time-stamped"),
+        (report.chatbot_sessions_purged, "expired chatbot sessions purged"),
+        (report.consultations_shredded, "consultations past retention shredded"),
+        (report.statistics_years, "fiscal years of statistics recounted"),
+    ):
+        if count:
+            parts.append(f"{count} {what}")
     return "; ".join(parts)
 
 
