@@ -21,7 +21,9 @@ D = DeskVersionRow
 
 
 def _version(row: DeskVersionRow) -> DeskVersion:
-    return DeskVersion(DeskDoc.model_validate(row.data).model(), row.version, row.changed_at, row.changed_by, row.note)
+    return DeskVersion(
+        DeskDoc.model_validate(row.data).model(), row.version, row.changed_at, row.changed_by, row.note
+    )
 
 
 class SqlDesks:

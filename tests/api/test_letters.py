@@ -213,7 +213,9 @@ async def test_no_letter_is_written_or_revised_once_the_consultation_is_withdraw
     made = await letter(client, owner, cid, complete("removal_defamation_privacy", [eid]))
     assert (await client.post(f"/v1/consultations/{cid}/withdraw", headers=owner.headers)).status_code == 200
     base = f"/v1/consultations/{cid}/letters"
-    refused = await client.post(base, headers=owner.headers, json=complete("removal_defamation_privacy", [eid]))
+    refused = await client.post(
+        base, headers=owner.headers, json=complete("removal_defamation_privacy", [eid])
+    )
     assert_problem(refused, 409, "consultation_not_open")
     revision = {k: v for k, v in complete("removal_defamation_privacy", [eid]).items() if k != "kind"}
     refused = await client.post(f"{base}/{made['id']}/versions", headers=owner.headers, json=revision)
