@@ -290,3 +290,33 @@ async def test_a_referral_is_never_made_after_a_desk_withdrawal_committed(client
     assert_problem(await making, 409, "consent_withdrawn")
     state = {r["id"]: r["state"] for r in (await client.get(base, headers=owner.headers)).json()["items"]}
     assert state[rid] == "consented"
+
+
+@pytest.mark.commits  # the LINE app runs on a container of its own (tests/api/test_line.py)
+async def test_a_push_queued_before_a_line_withdrawal_is_not_sent_after_it(
+    line_client, line_container, fake_line, people, client
+) -> None:  # type: ignore[no-untyped-def]
+    from infra.db.tables_line import LineDeliveryRow
+
+    person = await people.create(Role.consulter)
+    await link_account(line_client, line_container, fake_line, person, line_user_id())
+    consultant = await people.create(Role.consultant)
+    c = await open_consultation(client, person)
+    await take(client, consultant, c["id"])
+    fake_line.reset()
+    fake_line.fail("push", 500)  # the answer's notice is queued, its first try fails: it waits for a retry
+    await answer(client, consultant, c["id"], people=people)
+    await line_container.worker.run_once()
+    assert [p.status for p in fake_line.of("push")] == [500]
+    withdrawn = await client.post(
+        f"{MINE}/withdrawals", headers=person.headers, json={"purpose": "line_notifications"}
+    )
+    assert withdrawn.status_code == 201
+    fake_line.reset()
+    await line_container.worker.run_once()
+    assert fake_line.of("push") == []  # not sent after the withdrawal, though queued before it
+    async with line_container.sessions() as db:
+        statuses = (
+            await db.execute(select(LineDeliveryRow.status).where(LineDeliveryRow.user_id == person.id))  # type: ignore[arg-type]
+        ).scalars().all()
+    assert statuses == ["skipped"]
