@@ -96,7 +96,9 @@ class LineDeliverySender:
                 SqlLineDeliveries.finish(row, SKIPPED)
                 await db.commit()
                 return False
-            if row.user_id is not None and not await notice_still_wanted(SqlLineRepositories(db), row.user_id):
+            if row.user_id is not None and not await notice_still_wanted(
+                SqlLineRepositories(db), row.user_id
+            ):
                 # A notice whose person withdrew LINE notifications after it was queued (issue 17 §4).
                 SqlLineDeliveries.finish(row, SKIPPED)
                 await db.commit()

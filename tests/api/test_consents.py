@@ -317,6 +317,10 @@ async def test_a_push_queued_before_a_line_withdrawal_is_not_sent_after_it(
     assert fake_line.of("push") == []  # not sent after the withdrawal, though queued before it
     async with line_container.sessions() as db:
         statuses = (
-            await db.execute(select(LineDeliveryRow.status).where(LineDeliveryRow.user_id == person.id))  # type: ignore[arg-type]
-        ).scalars().all()
+            (
+                await db.execute(select(LineDeliveryRow.status).where(LineDeliveryRow.user_id == person.id))  # type: ignore[arg-type]
+            )
+            .scalars()
+            .all()
+        )
     assert statuses == ["skipped"]
