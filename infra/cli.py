@@ -357,13 +357,17 @@ def rotate_keys(
     MADOGUCHI_KEK; keep the previous ones after it until this reports 0 remaining). Data is not re-encrypted.
     Resumable: each batch commits, and a new run goes on with what is left."""
 
-    from infra.db.case_keys import Rotation, rewrap_all
+    from infra.db.case_keys import Rotation, missing_keks, missing_keks_message, rewrap_all
 
-    async def go() -> Rotation:
+    async def go() -> Rotation | list[str]:
         from infra.container import build_container
 
         c = build_container(_settings())
         try:
+            async with c.sessions() as db:
+                missing = await missing_keks(db, c.keys)
+            if missing:
+                return missing  # nothing re-wrapped: a key it cannot open would stop the run half-way
             return await rewrap_all(
                 c.sessions,
                 c.keys,
@@ -375,6 +379,9 @@ def rotate_keys(
             await c.close()
 
     result = _run(go())
+    if isinstance(result, list):
+        typer.echo(f"refused: {missing_keks_message(result)}", err=True)
+        raise typer.Exit(2)
     typer.echo(f"re-wrapped {result.rewrapped} data keys; {result.remaining} remaining under an earlier key")
 
 
