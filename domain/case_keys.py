@@ -40,7 +40,7 @@ class CaseKeys(Protocol):
 
 class KeyEncryptionKeys(Protocol):
     """The key service: wraps and unwraps data keys with a key-encryption key (KEK). A local implementation
-    reads the KEK from a file or setting; a cloud KMS or Vault adapter implements the same three members."""
+    reads the KEK from a file or setting; a cloud KMS or Vault adapter implements the same members."""
 
     @property
     def current_id(self) -> str:
@@ -51,3 +51,7 @@ class KeyEncryptionKeys(Protocol):
 
     def unwrap(self, kek_id: str, wrapped: bytes, *, context: bytes) -> bytes:
         """The data key; raises KeyError for a KEK it does not hold, ValueError for a wrap that fails."""
+
+    def holds(self, kek_id: str) -> bool:
+        """Whether `unwrap` can use this KEK (checked at readiness and before rotation, so a KEK removed too
+        early is reported by its id instead of failing reads one by one)."""

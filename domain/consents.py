@@ -87,6 +87,11 @@ class ConsentRepository(Protocol):
 
     async def for_user(self, user_id: uuid.UUID) -> list[ConsentRecord]: ...
 
+    async def lock(self, user_id: uuid.UUID) -> None:
+        """Hold the person's ledger until the unit of work ends: a withdrawal and a use that checks the ledger
+        (making a referral) take it before they read, so neither decides on a ledger the other is changing."""
+        ...
+
 
 # -- what the ledger allows (pure functions over one person's records, oldest first) ----------------------
 
@@ -206,8 +211,11 @@ async def record_referral_consent(
 
 
 async def ensure_may_share(uow: Any, owner_id: uuid.UUID, referral_id: uuid.UUID, desk_code: str) -> None:
-    """Called before a referral is made: a withdrawn consent stops the sharing (409 consent_withdrawn)."""
+    """Called before a referral is made: a withdrawn consent stops the sharing (409 consent_withdrawn). Under
+    the ledger's lock: a withdrawal committed before this check is seen, and one that comes later waits for the
+    referral's commit (so it is recorded after the sharing it could no longer stop)."""
     repo: ConsentRepository = uow.consents
+    await repo.lock(owner_id)
     if not may_share_with_desk(await repo.for_user(owner_id), referral_id, desk_code):
         raise InvalidState("consent_withdrawn")
 
@@ -260,6 +268,7 @@ class ConsentService:
         user_id = actor.require_user_id()
         now = self.clock.now()
         async with self.uow() as uow:
+            await uow.consents.lock(user_id)  # see ensure_may_share: no referral is made after this commits
             records = await uow.consents.for_user(user_id)
             extra: dict[str, Any] = {}
             if purpose is Purpose.desk_sharing:

@@ -4,10 +4,10 @@ version (who, when, why), so an answer can always be traced to the desk details 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from domain.actors import Actor
 from domain.errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
@@ -15,9 +15,6 @@ from domain.knowledge_model import (
     DESK_KINDS,
     Desk,
     Knowledge,
-    KnowledgeError,
-    desk_from_dict,
-    desk_to_dict,
     is_https_url,
 )
 from domain.policy import ensure_editor
@@ -56,7 +53,9 @@ class DeskRepository(Protocol):
         """Store a new current version; False if that version number exists (a concurrent edit)."""
 
 
-FOLDED_FIELDS = frozenset({"code", "kind", "phone", "url"})
+REQUIRED_FIELDS = frozenset({"code", "name_ja", "name_en", "handles_ja", "handles_en", "kind", "categories"})
+# What an editor may change; the code names the desk, sources and languages come from the reference file.
+EDITABLE_FIELDS = frozenset(f.name for f in fields(Desk)) - {"code", "sources", "languages"}
 
 
 class DeskDirectory:
@@ -82,15 +81,25 @@ class DeskDirectory:
         self._cache = (stamp, found)
         return found
 
-    def _validated(self, fields: dict[str, Any]) -> Desk:
-        try:
-            # Names and descriptions as the editor wrote them; codes, phone numbers and URLs are identifiers
-            # (a tel: link needs ASCII digits), so full-width input is folded.
-            desk = desk_from_dict(
-                {k: nfkc(v) if isinstance(v, str) and k in FOLDED_FIELDS else v for k, v in fields.items()}
-            )
-        except (KnowledgeError, TypeError, ValueError) as exc:
-            raise ValidationFailed("invalid_desk") from exc
+    def _validated(self, desk: Desk) -> Desk:
+        # The reference file's rules: required fields present, no text that is only blanks.
+        values = [getattr(desk, f.name) for f in fields(Desk)]
+        if any(getattr(desk, name) is None for name in REQUIRED_FIELDS) or any(
+            isinstance(v, str) and not v.strip() for v in values
+        ):
+            raise ValidationFailed("invalid_desk")
+        # Names and descriptions as the editor wrote them; codes, phone numbers and URLs are identifiers
+        # (a tel: link needs ASCII digits), so full-width input is folded.
+        desk = replace(
+            desk,
+            categories=tuple(desk.categories),
+            emergency=bool(desk.emergency),  # a PATCH may send null: not an emergency desk
+            uncertain=bool(desk.uncertain),
+            code=nfkc(desk.code),
+            kind=nfkc(desk.kind),
+            phone=None if desk.phone is None else nfkc(desk.phone),
+            url=None if desk.url is None else nfkc(desk.url),
+        )
         if desk.kind not in DESK_KINDS:
             raise ValidationFailed("unknown_code", field="kind")
         known = {c.code for c in self.knowledge.categories}
@@ -153,9 +162,9 @@ class DeskDirectory:
     async def emergency(self, *, uow: DeskUnitOfWork | None = None) -> list[Desk]:
         return [v.desk for v in await self.search(DeskFilter(emergency=True), uow=uow)]
 
-    async def create(self, actor: Actor, fields: dict[str, Any], note: str | None) -> DeskVersion:
+    async def create(self, actor: Actor, desk: Desk, note: str | None) -> DeskVersion:
         ensure_editor(actor)
-        desk = self._validated(fields)
+        desk = self._validated(desk)
         async with self.uow() as uow:
             if await uow.desks.get(desk.code) is not None:
                 raise Conflict("desk_exists")
@@ -169,21 +178,21 @@ class DeskDirectory:
         self,
         actor: Actor,
         code: str,
-        changes: dict[str, Any],
+        changes: Mapping[str, object],
         *,
         expected_version: int | None,
         note: str | None,
     ) -> DeskVersion:
         ensure_editor(actor)
-        if "code" in changes:
-            raise ValidationFailed("field_not_allowed", fields=["code"])
+        if refused := sorted(set(changes) - EDITABLE_FIELDS):
+            raise ValidationFailed("field_not_allowed", fields=refused)
         async with self.uow() as uow:
             current = await uow.desks.get(code)
             if current is None:
                 raise NotFound("desk_not_found")
             if expected_version is not None and current.version != expected_version:
                 raise PreconditionFailed("stale_version")  # None: If-Match * (any current version)
-            desk = self._validated({**desk_to_dict(current.desk), **changes})
+            desk = self._validated(replace(current.desk, **changes))  # type: ignore[arg-type]
             version = DeskVersion(desk, current.version + 1, self.clock.now(), actor.user_id, note)
             if not await uow.desks.add_version(version):
                 raise PreconditionFailed("stale_version")

@@ -4,8 +4,6 @@ The domain stays free of YAML and I/O: `infra.knowledge` reads the files and inf
 checks their shape (pydantic) and builds these objects. `validate` checks what a schema cannot: that every
 reference resolves, the enumerations, the chart's graph, the languages, so a broken edit to a YAML file
 fails loudly at load time instead of sending a user to a desk that does not exist.
-
-`desk_from_dict` reads one desk from a stored desk version or the desk editor's fields (not a file).
 """
 
 from __future__ import annotations
@@ -283,105 +281,6 @@ def _missing_languages(
     return [
         f"{n}_{lang}" for n in names if f"{n}_ja" in texts for lang in languages if f"{n}_{lang}" not in texts
     ]
-
-
-def _req(d: Mapping[str, Any], key: str, where: str) -> Any:
-    if not isinstance(d, Mapping):
-        raise KnowledgeError([f"{where}: expected a mapping, got {type(d).__name__}"])
-    if key not in d or d[key] is None:
-        raise KnowledgeError([f"{where}: missing '{key}'"])
-    return d[key]
-
-
-def _str(d: Mapping[str, Any], key: str, where: str) -> str:
-    """A required text: a non-empty string. YAML 1.1 reads `No`, `yes`, `on` as booleans and `1` as a number;
-    such a value in a label is a mistake in the data (quote it), never something to stringify."""
-    value = _req(d, key, where)
-    if not isinstance(value, str):
-        raise KnowledgeError([f"{where}: '{key}' must be a string, got {type(value).__name__} {value!r}"])
-    if not value.strip():
-        raise KnowledgeError([f"{where}: '{key}' is empty"])
-    return value
-
-
-def _opt_str(d: Mapping[str, Any], key: str, where: str = "") -> str | None:
-    """An optional text: absent/null, or a non-empty string."""
-    if not isinstance(d, Mapping):
-        raise KnowledgeError([f"{where}: expected a mapping, got {type(d).__name__}"])
-    value = d.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise KnowledgeError([f"{where}: '{key}' must be a string, got {type(value).__name__} {value!r}"])
-    if not value.strip():
-        raise KnowledgeError([f"{where}: '{key}' is empty"])
-    return value
-
-
-def _list(d: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> list[Any]:
-    value = _req(d, key, where) if required else (d.get(key) or [])
-    if not isinstance(value, list):
-        raise KnowledgeError([f"{where}: '{key}' must be a list"])
-    return value
-
-
-def _strs(d: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-    values = _list(d, key, where)
-    bad = [v for v in values if not isinstance(v, str) or not v.strip()]
-    if bad:
-        raise KnowledgeError([f"{where}: '{key}' must list non-empty strings, got {bad[0]!r}"])
-    return tuple(values)
-
-
-def _date(value: Any, where: str) -> date | None:
-    # YAML turns 2025-04-30 into a date; dicts built in code may hold the ISO string.
-    if value is None or isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise KnowledgeError([f"{where}: '{value}' is not an ISO date"]) from None
-
-
-def _desk_sources(d: Mapping[str, Any], where: str) -> tuple[DeskSource, ...]:
-    out: list[DeskSource] = []
-    for i, s in enumerate(_list(d, "sources", where)):
-        at = f"{where}.sources[{i}]"
-        out.append(
-            DeskSource(
-                fact=_str(s, "fact", at),
-                url=_str(s, "url", at),
-                checked=_date(s.get("checked"), at),
-                basis=_opt_str(s, "basis", at) or "",
-            )
-        )
-    return tuple(out)
-
-
-def _desk(d: Mapping[str, Any], where: str) -> Desk:
-    sources = _desk_sources(d, where)
-    checked = [s.checked for s in sources if s.checked is not None]
-    # The file records per fact when it was checked; last_verified is the latest of those. Stored or
-    # submitted desks (the API) may carry last_verified alone.
-    last_verified = _date(d.get("last_verified"), where) or (max(checked) if checked else None)
-    return Desk(
-        code=_str(d, "code", where),
-        name_ja=_str(d, "name_ja", where),
-        name_en=_str(d, "name_en", where),
-        handles_ja=_str(d, "handles_ja", where),
-        handles_en=_str(d, "handles_en", where),
-        phone=_opt_str(d, "phone", where),
-        url=_opt_str(d, "url", where),
-        hours_ja=_opt_str(d, "hours_ja", where),
-        kind=_str(d, "kind", where),
-        categories=_strs(d, "categories", where),
-        emergency=bool(d.get("emergency", False)),
-        last_verified=last_verified,
-        uncertain=bool(d.get("uncertain", False)),
-        notes_ja=_opt_str(d, "notes_ja", where),
-        sources=sources,
-        languages=_strs(d, "languages", where),
-    )
 
 
 def _first_by(items: tuple[Any, ...], attr: str) -> dict[str, Any]:
@@ -691,37 +590,3 @@ def validate(knowledge: Knowledge) -> None:
     problems = knowledge_problems(knowledge)
     if problems:
         raise KnowledgeError(problems)
-
-
-def desk_from_dict(d: Mapping[str, Any]) -> Desk:
-    """A desk from stored or submitted fields (same rules as the reference file)."""
-    return _desk(d, f"desk {d.get('code', '?')}")
-
-
-def desk_to_dict(desk: Desk) -> dict[str, Any]:
-    return {
-        "code": desk.code,
-        "name_ja": desk.name_ja,
-        "name_en": desk.name_en,
-        "handles_ja": desk.handles_ja,
-        "handles_en": desk.handles_en,
-        "phone": desk.phone,
-        "url": desk.url,
-        "hours_ja": desk.hours_ja,
-        "kind": desk.kind,
-        "categories": list(desk.categories),
-        "emergency": desk.emergency,
-        "last_verified": desk.last_verified.isoformat() if desk.last_verified else None,
-        "uncertain": desk.uncertain,
-        "notes_ja": desk.notes_ja,
-        "languages": list(desk.languages),
-        "sources": [
-            {
-                "fact": s.fact,
-                "url": s.url,
-                "checked": s.checked.isoformat() if s.checked else None,
-                "basis": s.basis or None,
-            }
-            for s in desk.sources
-        ],
-    }

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from domain.actors import Actor, Role
 from domain.answers import AnswerService
-from domain.consultations import Consultation, Cursor, Evidence
+from domain.consultations import OPEN_STATUSES, Consultation, Cursor, Evidence
 from domain.errors import InvalidState, NotFound, PreconditionFailed, ValidationFailed
 from domain.policy import (
     LEGAL_ADVISORS,
@@ -555,6 +555,7 @@ class LetterService:
         async with self.uow() as uow:
             c = await self._case(uow, actor, consultation_id)
             ensure_owner(actor, c)
+            _ensure_open(c)
             content = await self._content(uow, c, form, draft)
             letter = Letter(
                 uuid.uuid4(), c.id, kind, actor.require_user_id(), LetterState.draft, [], now, now
@@ -574,6 +575,7 @@ class LetterService:
         async with self.uow() as uow:
             c = await self._case(uow, actor, consultation_id)
             ensure_owner(actor, c)
+            _ensure_open(c)
             letter = await self._letter(uow, actor, c, letter_id)
             if letter.state not in EDITABLE:
                 raise InvalidState("letter_not_editable", state=letter.state.value)
@@ -717,3 +719,9 @@ class LetterService:
             await uow.audit.record(actor, f"letter.review_{review.decision}", "letter", letter.id)
             await uow.commit()
         return letter
+
+
+def _ensure_open(c: Consultation) -> None:
+    """Letters are written while the consultation is open, as requests are; a closed one is reopened first."""
+    if c.status not in OPEN_STATUSES:
+        raise InvalidState("consultation_not_open")

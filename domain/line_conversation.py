@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from domain import line as say
 from domain.chart import InvalidChartAnswer
+from domain.consents import may_notify_by_line
 from domain.guidance import GuidanceService
 from domain.knowledge_model import Desk, Knowledge
 from domain.line_linking import LineLinking
@@ -172,14 +173,17 @@ class LineConversation:
         purpose: str,
         compose: Callable[[say.Voice], Messages],
     ) -> uuid.UUID | None:
-        """Queue a push to a linked, following, active consulter, in the language they chose on LINE (inside
-        the outbox row's transaction); None when there is nobody to tell."""
+        """Queue a push to a linked, following, active consulter who has not withdrawn LINE notifications, in
+        the language they chose on LINE (inside the outbox row's transaction); None when there is nobody to
+        tell. `notice_still_wanted` decides again when the push is sent."""
         person = await repos.line_users.by_user(user_id)
         if person is None or not person.following:
             return None
         account = await repos.users.get(user_id)
         if account is None or not account.is_active:
             return None
+        if not await notice_still_wanted(repos, user_id):
+            return None  # LINE notices withdrawn on the consent page (issue 17 §4)
         return await repos.line_deliveries.queue(
             purpose=purpose,
             line_user_id=person.line_user_id,
@@ -187,3 +191,9 @@ class LineConversation:
             messages=compose(self.texts.voice(person.language)),
             now=self.clock.now(),
         )
+
+
+async def notice_still_wanted(repos: LineRepositories, user_id: uuid.UUID) -> bool:
+    """Whether a notice for this account may go out now (asked when it is queued and again when it is sent, so
+    a push queued before a withdrawal of LINE notifications is not sent after it)."""
+    return may_notify_by_line(await repos.consents.for_user(user_id))

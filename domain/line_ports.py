@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from domain.consents import ConsentRepository
 from domain.line import Message
 from domain.ports import UserRepository
 
@@ -141,6 +142,9 @@ class LineRepositories(Protocol):
 
     @property
     def users(self) -> UserRepository: ...
+
+    @property
+    def consents(self) -> ConsentRepository: ...
 
 
 class LineUnitOfWork(LineRepositories, Protocol):

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -16,6 +16,9 @@ from domain.actors import Client, Role
 from domain.errors import DomainError
 from domain.policy import SERVICE_SCOPES
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from infra.worker import PassReport
 
 app = typer.Typer(
     help="madoguchi: consultation-centre backend (API, worker and operator commands).", no_args_is_help=True
@@ -266,7 +269,7 @@ def worker(once: Annotated[bool, typer.Option("--once", help="Drain what is due 
     asyncio.run(go())
 
 
-def describe_pass(report) -> str:
+def describe_pass(report: PassReport) -> str:
     """One line an operator can read: what went out, by kind, and what did not."""
 
     def by_kind(counts) -> str:
@@ -279,12 +282,17 @@ def describe_pass(report) -> str:
         parts.append(f"failed, to be retried: {by_kind(report.failed)}")
     if report.given_up:
         parts.append(f"given up after the last attempt: {by_kind(report.given_up)}")
-    if getattr(report, "heads_stamped", 0):
-        parts.append(f"time-stamped {report.heads_stamped} chain heads")
-    if report.chatbot_sessions_purged:
-        parts.append(f"purged {report.chatbot_sessions_purged} expired chatbot sessions")
-    if getattr(report, "exports_prepared", 0):
-        parts.append(f"prepared {report.exports_prepared} personal exports")
+    for count, what in (
+        (report.clock_reminders, "request clock reminders queued"),
+        (report.heads_stamped, "chain heads time-stamped"),
+        (report.chatbot_sessions_purged, "expired chatbot sessions purged"),
+        (report.consultations_shredded, "consultations past retention shredded"),
+        (report.statistics_years, "fiscal years of statistics recounted"),
+        (report.exports_prepared, "personal exports prepared"),
+        (report.exports_swept, "personal export copies deleted"),
+    ):
+        if count:
+            parts.append(f"{count} {what}")
     return "; ".join(parts)
 
 
@@ -351,13 +359,17 @@ def rotate_keys(
     MADOGUCHI_KEK; keep the previous ones after it until this reports 0 remaining). Data is not re-encrypted.
     Resumable: each batch commits, and a new run goes on with what is left."""
 
-    from infra.db.case_keys import Rotation, rewrap_all
+    from infra.db.case_keys import Rotation, missing_keks, missing_keks_message, rewrap_all
 
-    async def go() -> Rotation:
+    async def go() -> Rotation | list[str]:
         from infra.container import build_container
 
         c = build_container(_settings())
         try:
+            async with c.sessions() as db:
+                missing = await missing_keks(db, c.keys)
+            if missing:
+                return missing  # nothing re-wrapped: a key it cannot open would stop the run half-way
             return await rewrap_all(
                 c.sessions,
                 c.keys,
@@ -369,6 +381,9 @@ def rotate_keys(
             await c.close()
 
     result = _run(go())
+    if isinstance(result, list):
+        typer.echo(f"refused: {missing_keks_message(result)}", err=True)
+        raise typer.Exit(2)
     typer.echo(f"re-wrapped {result.rewrapped} data keys; {result.remaining} remaining under an earlier key")
 
 

@@ -118,6 +118,9 @@ class LocalKeyService:
     def unwrap(self, kek_id: str, wrapped: bytes, *, context: bytes) -> bytes:
         return unseal(self._keks[kek_id], wrapped, context=context)
 
+    def holds(self, kek_id: str) -> bool:
+        return kek_id in self._keks
+
 
 TEXT_PREFIX = "mdg1:"  # a sealed text column: this prefix, then the sealed bytes in URL-safe base64
 

@@ -401,3 +401,33 @@ def chart_from_raw(raw: Any) -> Chart:
         return ChartDoc.model_validate(raw).model()
     except ValidationError as exc:
         raise KnowledgeError(schema_problems(exc, "chart.yaml", raw)) from None
+
+
+def desk_to_dict(desk: Desk) -> dict[str, Any]:
+    """A desk as stored in a desk version (JSON); DeskDoc reads it back."""
+    return {
+        "code": desk.code,
+        "name_ja": desk.name_ja,
+        "name_en": desk.name_en,
+        "handles_ja": desk.handles_ja,
+        "handles_en": desk.handles_en,
+        "phone": desk.phone,
+        "url": desk.url,
+        "hours_ja": desk.hours_ja,
+        "kind": desk.kind,
+        "categories": list(desk.categories),
+        "emergency": desk.emergency,
+        "last_verified": desk.last_verified.isoformat() if desk.last_verified else None,
+        "uncertain": desk.uncertain,
+        "notes_ja": desk.notes_ja,
+        "languages": list(desk.languages),
+        "sources": [
+            {
+                "fact": s.fact,
+                "url": s.url,
+                "checked": s.checked.isoformat() if s.checked else None,
+                "basis": s.basis or None,
+            }
+            for s in desk.sources
+        ],
+    }

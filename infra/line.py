@@ -19,7 +19,6 @@ import yaml
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import line as say
-from domain.consents import may_notify_by_line
 from domain.guidance import GuidanceService
 from domain.knowledge_model import Knowledge
 from domain.line_conversation import LineConversation
@@ -27,7 +26,6 @@ from domain.line_dead_letters import LineDeadLetters
 from domain.line_linking import LineLinking
 from domain.ports import Clock
 from domain.triage import TriageRules
-from infra.db.consents import SqlConsents
 from infra.db.line import SqlLineRepositories, SqlLineUnitOfWork
 from infra.line_delivery import LineDeliverySender
 from infra.line_inbox import LineInboxWorker
@@ -140,7 +138,5 @@ class LineBot:
         if not (self.configured and self.api.configured):
             return False
         user_id = uuid.UUID(payload["user_id"])
-        if not may_notify_by_line(await SqlConsents(db).for_user(user_id)):
-            return False  # LINE notices withdrawn on the consent page (issue 17 §4)
         await self.conversation.notice(SqlLineRepositories(db), user_id, purpose, compose)
         return False

@@ -12,10 +12,19 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.line_conversation import notice_still_wanted
 from domain.ports import Clock
 from domain.work_queue import line_delivery_policy
 from infra.db.leases import drain
-from infra.db.line import DELIVERIES, PENDING, SENT, SKIPPED, SqlLineDeliveries, SqlLineUsers
+from infra.db.line import (
+    DELIVERIES,
+    PENDING,
+    SENT,
+    SKIPPED,
+    SqlLineDeliveries,
+    SqlLineRepositories,
+    SqlLineUsers,
+)
 from infra.db.tables_line import LineDeliveryRow
 from infra.line_sdk import LineApi, LineCallFailed
 from infra.logging import log as json_log
@@ -84,6 +93,13 @@ class LineDeliverySender:
                 or (row.user_id is not None and person.user_id != row.user_id)
             ):
                 # Blocked, or the account was unlinked since: the notice is no longer wanted.
+                SqlLineDeliveries.finish(row, SKIPPED)
+                await db.commit()
+                return False
+            if row.user_id is not None and not await notice_still_wanted(
+                SqlLineRepositories(db), row.user_id
+            ):
+                # A notice whose person withdrew LINE notifications after it was queued (issue 17 §4).
                 SqlLineDeliveries.finish(row, SKIPPED)
                 await db.commit()
                 return False

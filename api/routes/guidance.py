@@ -149,8 +149,8 @@ async def list_desks(
 async def create_desk(
     body: DeskCreate, actor: Person, container: ContainerDep, response: Response
 ) -> DeskDetail:
-    fields = body.model_dump(exclude={"note"})
-    version = await container.desks.create(actor, fields, body.note)
+    desk = Desk(**body.model_dump(exclude={"note", "categories"}), categories=tuple(body.categories))
+    version = await container.desks.create(actor, desk, body.note)
     response.headers["Location"] = f"/v1/desks/{version.desk.code}"
     response.headers["ETag"] = etag_of(version.version)
     return desk_detail(version.desk, version.version)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import exists, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
@@ -121,6 +121,25 @@ class SqlCaseKeys:
                 await self.db.flush()
             return False
         return True
+
+
+async def missing_keks(db: AsyncSession | AsyncConnection, keys: KeyEncryptionKeys) -> list[str]:
+    """The ids of the KEKs that still wrap a data key but that the key service does not hold (configured
+    without them, every read of those cases would fail). Ids only: an id is a fingerprint, never key material."""
+    used = await db.execute(
+        select(col(CaseKeyRow.kek_id)).where(col(CaseKeyRow.wrapped).is_not(None)).distinct()
+    )
+    return sorted(k for k in used.scalars() if not keys.holds(k))
+
+
+def missing_keks_message(ids: Sequence[str]) -> str:
+    """What the operator is told (log, CLI): which KEK ids are missing and what to do."""
+    return (
+        "data keys are wrapped under key-encryption key id(s) "
+        + ", ".join(ids)
+        + " that MADOGUCHI_KEK_FILE / MADOGUCHI_KEK does not hold; put the previous KEK back after the current"
+        " one (and run `madoguchi rotate-keys` until 0 remain before removing it)"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.consents import ConsentAction, ConsentRecord, Purpose, Source
+from infra.db.tables import UserRow
 from infra.db.tables_consents import ConsentRow
 
 
@@ -56,3 +57,16 @@ class SqlConsents:
             .order_by(col(ConsentRow.recorded_at), col(ConsentRow.id))
         )
         return [_record(r) for r in rows.scalars()]
+
+    async def lock(self, user_id: uuid.UUID) -> None:
+        """The person's account row stands for their ledger (the ledger itself only grows, so it has no row to
+        lock). PostgreSQL: `FOR NO KEY UPDATE`, which still lets rows that reference the account be written.
+        SQLite has no row locks: a write that changes nothing takes the database's write lock instead."""
+        if self.db.get_bind().dialect.name == "sqlite":
+            await self.db.execute(
+                update(UserRow).where(col(UserRow.id) == user_id).values(id=col(UserRow.id))
+            )
+        else:
+            await self.db.execute(
+                select(col(UserRow.id)).where(col(UserRow.id) == user_id).with_for_update(key_share=True)
+            )

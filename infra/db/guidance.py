@@ -11,17 +11,19 @@ from sqlmodel import col
 
 from domain.consultations import Cursor
 from domain.desks import DeskVersion
-from domain.knowledge_model import desk_from_dict, desk_to_dict
 from domain.referrals import Referral, ReferralEvent, ReferralState
 from infra.db.engine import affected
 from infra.db.paging import keyset
 from infra.db.tables import DeskVersionRow, ReferralEventRow, ReferralRow
+from infra.knowledge_schema import DeskDoc, desk_to_dict
 
 D = DeskVersionRow
 
 
 def _version(row: DeskVersionRow) -> DeskVersion:
-    return DeskVersion(desk_from_dict(row.data), row.version, row.changed_at, row.changed_by, row.note)
+    return DeskVersion(
+        DeskDoc.model_validate(row.data).model(), row.version, row.changed_at, row.changed_by, row.note
+    )
 
 
 class SqlDesks:

@@ -24,7 +24,6 @@ from domain.letters import (
 )
 from domain.policy import Visibility
 from infra.db import visibility as visible
-from infra.db.case_keys import shredded
 from infra.db.engine import affected
 from infra.db.paging import keyset
 from infra.db.tables_letters import LetterReviewRow, LetterRow, LetterVersionRow
@@ -194,7 +193,6 @@ class SqlLetters:
         query = select(L).where(
             col(L.state) == LetterState.awaiting_review.value,
             visible.letters(visibility),
-            ~shredded(col(L.consultation_id)),
         )
         query = keyset(query, func.coalesce(col(L.submitted_at), col(L.created_at)), col(L.id), after, limit)
         return await self._hydrate((await self.db.execute(query)).scalars().all())

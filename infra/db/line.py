@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from domain.line_ports import DeadLetter, LineEvent, LinePerson
 from domain.work_queue import RetryPolicy
+from infra.db.consents import SqlConsents
 from infra.db.leases import WorkTable, record_failure
 from infra.db.repositories import SqlUsers
 from infra.db.tables import metadata
@@ -382,6 +383,7 @@ class SqlLineRepositories:
         self.line_nonces = SqlLineNonces(db)
         self.line_deliveries = SqlLineDeliveries(db)
         self.users = SqlUsers(db)
+        self.consents = SqlConsents(db)
 
 
 class SqlLineUnitOfWork:
@@ -392,6 +394,7 @@ class SqlLineUnitOfWork:
     line_nonces: SqlLineNonces
     line_deliveries: SqlLineDeliveries
     users: SqlUsers
+    consents: SqlConsents
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -406,6 +409,7 @@ class SqlLineUnitOfWork:
             repos.line_deliveries,
             repos.users,
         )
+        self.consents = repos.consents
         return self
 
     async def __aexit__(self, *exc: object) -> None:

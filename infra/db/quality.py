@@ -20,7 +20,7 @@ from domain.ports import Clock
 from domain.quality import AuditEvent, Finding, ManualEntry, Overview, Proposal, Sample, StaleUse
 from infra.crypto import opened_text, seal_text
 from infra.db import visibility as visible
-from infra.db.case_keys import SqlCaseKeys, shredded
+from infra.db.case_keys import SqlCaseKeys
 from infra.db.custody import SqlCustody
 from infra.db.engine import affected
 from infra.db.paging import keyset
@@ -155,7 +155,6 @@ class SqlAnswers:
         query = select(D).where(
             col(D.state) == DraftState.awaiting_review.value,
             visible.answer_drafts(visibility),
-            ~shredded(col(D.consultation_id)),
         )
         return await self._hydrate(
             (await self.db.execute(keyset(query, waiting_since, col(D.id), after, limit))).scalars().all()

@@ -251,3 +251,76 @@ async def test_a_retried_grant_with_the_same_key_records_once(client, people) ->
         if i["purpose"] == "research"
     ]
     assert len(research) == 1
+
+
+@pytest.mark.commits  # the withdrawal holds its transaction open on a connection of its own
+async def test_a_referral_is_never_made_after_a_desk_withdrawal_committed(client, people, container) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import uuid
+
+    from domain.consents import ConsentAction, ConsentRecord, Purpose, Source
+    from infra.db.consents import SqlConsents
+
+    owner, staff = await people.create(), await people.create(Role.consultant)
+    c = await open_consultation(client, owner)
+    await take(client, staff, c["id"])
+    base = f"/v1/consultations/{c['id']}/referrals"
+    rid = await referral(client, staff, c["id"])
+    assert (await client.post(f"{base}/{rid}/consent", headers=owner.headers)).status_code == 200
+    # The consulter's withdrawal of the desk is under way (recorded, not yet committed) when staff make the
+    # referral: the making waits for it and then sees it, instead of deciding on the ledger as it was.
+    async with container.sessions() as db:
+        ledger = SqlConsents(db)
+        await ledger.lock(owner.id)
+        await ledger.add(
+            ConsentRecord(
+                uuid.uuid4(),
+                owner.id,
+                Purpose.desk_sharing,
+                ConsentAction.withdrawn,
+                Source.me,
+                container.clock.now(),
+                desk_code="houterasu",
+            )
+        )
+        making = asyncio.create_task(client.post(f"{base}/{rid}/make", headers=staff.headers))
+        await asyncio.sleep(0.5)
+        assert not making.done()  # waiting on the ledger's lock
+        await db.commit()
+    assert_problem(await making, 409, "consent_withdrawn")
+    state = {r["id"]: r["state"] for r in (await client.get(base, headers=owner.headers)).json()["items"]}
+    assert state[rid] == "consented"
+
+
+@pytest.mark.commits  # the LINE app runs on a container of its own (tests/api/test_line.py)
+async def test_a_push_queued_before_a_line_withdrawal_is_not_sent_after_it(
+    line_client, line_container, fake_line, people, client
+) -> None:  # type: ignore[no-untyped-def]
+    from infra.db.tables_line import LineDeliveryRow
+
+    person = await people.create(Role.consulter)
+    await link_account(line_client, line_container, fake_line, person, line_user_id())
+    consultant = await people.create(Role.consultant)
+    c = await open_consultation(client, person)
+    await take(client, consultant, c["id"])
+    fake_line.reset()
+    fake_line.fail("push", 500)  # the answer's notice is queued, its first try fails: it waits for a retry
+    await answer(client, consultant, c["id"], people=people)
+    await line_container.worker.run_once()
+    assert [p.status for p in fake_line.of("push")] == [500]
+    withdrawn = await client.post(
+        f"{MINE}/withdrawals", headers=person.headers, json={"purpose": "line_notifications"}
+    )
+    assert withdrawn.status_code == 201
+    fake_line.reset()
+    await line_container.worker.run_once()
+    assert fake_line.of("push") == []  # not sent after the withdrawal, though queued before it
+    async with line_container.sessions() as db:
+        statuses = (
+            (
+                await db.execute(select(LineDeliveryRow.status).where(LineDeliveryRow.user_id == person.id))  # type: ignore[arg-type]
+            )
+            .scalars()
+            .all()
+        )
+    assert statuses == ["skipped"]

@@ -322,3 +322,101 @@ async def test_request_notes_are_sealed_at_rest(client, people, container) -> No
     async with container.sessions() as db:
         stored = (await db.execute(select(RequestRow.notes))).scalar_one()
     assert stored.startswith(TEXT_PREFIX) and "田中" not in stored
+
+
+# -- a KEK removed while data keys still use it is reported by id, not as 500s on every read -------------------
+
+
+@pytest.mark.commits  # the app under the wrong KEK reads the keys on a connection of its own
+async def test_a_missing_kek_makes_the_service_not_ready_and_rotation_refuse(
+    settings, clock, people, client, container, caplog, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import logging
+
+    import httpx
+    from typer.testing import CliRunner
+
+    from api.main import create_app
+    from infra.cli import app as cli
+    from infra.crypto import kek_id
+
+    owner = await people.create()
+    await open_consultation(client, owner)  # its data key is wrapped by the suite's (derived) KEK
+    old_id = kek_id(derived_kek(settings.signing_key))
+    assert (await client.get("/readyz")).json() == {"status": "ready"}
+    # The operator configured only a new KEK, dropping the one those data keys are wrapped under.
+    wrong = build_container(settings.model_copy(update={"kek": SecretStr(NEW_KEK)}), clock=clock)
+    try:
+        transport = httpx.ASGITransport(app=create_app(container=wrong), raise_app_exceptions=False)
+        with caplog.at_level(logging.ERROR, logger="madoguchi.health"):
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+                ready = await http.get("/readyz")
+        assert_problem(ready, 503, "key_encryption_key_missing")
+        assert old_id not in ready.text and NEW_KEK not in ready.text  # the id is for the operator's log
+        logged = "\n".join(r.getMessage() for r in caplog.records)
+        assert old_id in logged and "MADOGUCHI_KEK" in logged and NEW_KEK not in logged
+    finally:
+        await wrong.close()
+    # `madoguchi rotate-keys` under the same settings says the same and changes nothing.
+    monkeypatch.setenv("MADOGUCHI_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("MADOGUCHI_KEK", NEW_KEK)
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["rotate-keys"])
+    assert result.exit_code == 2, result.output
+    assert old_id in result.output and NEW_KEK not in result.output and "re-wrapped" not in result.output
+    async with container.sessions() as db:
+        kept = set((await db.execute(select(CaseKeyRow.kek_id))).scalars())
+    assert kept == {old_id}  # nothing was re-wrapped
+
+
+# -- rotation never brings back a data key destroyed while it ran ---------------------------------------------
+
+
+@pytest.mark.commits  # the shredding commits on a second connection while the rotation's batch is open
+async def test_rotation_never_rewraps_a_key_shredded_meanwhile(settings, clock, people, client) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    from sqlalchemy.sql.dml import Update
+
+    old_kek = base64.b64encode(derived_kek(settings.signing_key)).decode()
+    rotating = build_container(
+        settings.model_copy(update={"kek": SecretStr(f"{NEW_KEK},{old_kek}")}), clock=clock
+    )
+    try:
+        owner = await people.create()
+        shredded_id = uuid.UUID((await open_consultation(client, owner))["id"])
+        kept_id = uuid.UUID((await open_consultation(client, owner))["id"])
+        shredded_during: list[uuid.UUID] = []
+
+        class ShredFirst(AsyncSession):
+            """The rotation's session: before its first re-wrap is written, the case is shredded on another
+            connection and committed (the batch was read with the key still there)."""
+
+            async def execute(self, statement, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+                if isinstance(statement, Update) and not shredded_during:
+                    shredded_during.append(shredded_id)
+                    async with rotating.consultations.uow() as uow:
+                        assert await uow.case_keys.destroy(shredded_id) is True
+                        await uow.commit()
+                return await super().execute(statement, *args, **kwargs)
+
+        sessions = async_sessionmaker(rotating.engine, class_=ShredFirst, expire_on_commit=False)
+        result = await rewrap_all(sessions, rotating.keys, batch=10)
+        assert shredded_during == [shredded_id]
+        async with rotating.sessions() as db:
+            rows = {
+                r.consultation_id: r
+                for r in (
+                    await db.execute(
+                        select(CaseKeyRow).where(CaseKeyRow.consultation_id.in_([shredded_id, kept_id]))  # type: ignore[attr-defined]
+                    )
+                ).scalars()
+            }
+        # The shredded case stays shredded: no wrapped key came back; the other was re-wrapped as usual.
+        assert rows[shredded_id].wrapped is None and rows[shredded_id].destroyed_at is not None
+        assert rows[kept_id].wrapped is not None and rows[kept_id].kek_id == rotating.keys.current_id
+        assert result.remaining == 0
+        async with rotating.consultations.uow() as uow:
+            with pytest.raises(NotFound):
+                await uow.case_keys.for_consultation(shredded_id)
+    finally:
+        await rotating.close()

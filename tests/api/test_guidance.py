@@ -100,6 +100,19 @@ async def test_desk_edits_are_validated_and_limited_to_editors(client, people) -
     )
     assert_problem(downgraded, 422, "invalid_url")
     assert (await client.get("/v1/desks/police_110")).json()["url"] != "http://www.npa.go.jp/"
+    # The reference file's rules hold for edits too: a required name cannot be removed, no text is only blanks.
+    for change in ({"name_ja": None}, {"hours_ja": "　 "}, {"categories": None}):
+        refused = await client.patch(
+            "/v1/desks/police_110", headers={**supervisor.headers, "If-Match": "*"}, json=change
+        )
+        assert_problem(refused, 422, "invalid_desk")
+    assert_problem(
+        await client.post("/v1/desks", headers=supervisor.headers, json={**NEW_DESK, "notes_ja": " "}),
+        422,
+        "invalid_desk",
+    )
+    kept = (await client.get("/v1/desks/police_110")).json()
+    assert kept["name_ja"] and kept["version"] == 1
 
 
 async def test_an_edited_desk_is_what_intake_shows(client, people) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from domain.actors import Role
 from tests.api.consultation_helpers import every_page, open_consultation, take
+from tests.conftest import assert_problem
 from tests.pdf_tools import pdf_pages, pdf_text
 
 REASON = "投稿には私の氏名と勤務先が書かれており、「横領している」という事実無根の内容で、職場で噂になり困っています。"
@@ -203,6 +204,24 @@ async def test_every_change_is_a_new_version(client, people) -> None:  # type: i
         "  一度目の修正です。\n\n改行も残ります。",
         "二度目の修正です。",
     ]
+
+
+async def test_no_letter_is_written_or_revised_once_the_consultation_is_withdrawn(client, people) -> None:  # type: ignore[no-untyped-def]
+    owner = await people.create(Role.consulter)
+    cid = (await open_consultation(client, owner))["id"]
+    eid = await evidence(client, owner, cid)
+    made = await letter(client, owner, cid, complete("removal_defamation_privacy", [eid]))
+    assert (await client.post(f"/v1/consultations/{cid}/withdraw", headers=owner.headers)).status_code == 200
+    base = f"/v1/consultations/{cid}/letters"
+    refused = await client.post(
+        base, headers=owner.headers, json=complete("removal_defamation_privacy", [eid])
+    )
+    assert_problem(refused, 409, "consultation_not_open")
+    revision = {k: v for k, v in complete("removal_defamation_privacy", [eid]).items() if k != "kind"}
+    refused = await client.post(f"{base}/{made['id']}/versions", headers=owner.headers, json=revision)
+    assert_problem(refused, 409, "consultation_not_open")
+    assert [x["id"] for x in await every_page(client, base, owner.headers)] == [made["id"]]
+    assert len((await client.get(f"{base}/{made['id']}", headers=owner.headers)).json()["versions"]) == 1
 
 
 async def test_evidence_of_another_consultation_is_refused_without_leaking(client, people) -> None:  # type: ignore[no-untyped-def]

@@ -121,7 +121,9 @@ async def test_statistics_keep_counting_a_shredded_case(client, people, containe
     table = "/v1/statistics/tables/channel"
     params = {"fiscal_year": year, "granularity": "year"}
     before = (await client.get(table, headers=supervisor.headers, params=params)).json()
-    assert before["total"] == 1 and [r["total"] for r in before["rows"] if r["key"] == "web"] == [1]  # counted
+    assert before["total"] == 1 and [r["total"] for r in before["rows"] if r["key"] == "web"] == [
+        1
+    ]  # counted
     (supervisor,) = await later(people, clock, supervisor)
     assert (await container.retention.apply()).shredded == 1
     after = (await client.get(table, headers=supervisor.headers, params=params)).json()

@@ -322,6 +322,9 @@ class FakeConsents:
     async def for_user(self, user_id: uuid.UUID) -> list[ConsentRecord]:
         return [copy.deepcopy(r) for r in self.s.consents if r.user_id == user_id]
 
+    async def lock(self, user_id: uuid.UUID) -> None:
+        """One unit of work at a time here: nothing to wait for."""
+
 
 class FakeUnitOfWork:
     def __init__(self, store: Store) -> None:

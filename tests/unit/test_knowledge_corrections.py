@@ -234,10 +234,10 @@ def test_every_desk_records_what_was_checked_where_and_when(k):
 
 
 def test_desk_sources_survive_the_directory_round_trip(k):
-    from domain.knowledge_model import desk_from_dict, desk_to_dict
+    from infra.knowledge_schema import DeskDoc, desk_to_dict
 
     for desk in k.desks:
-        assert desk_from_dict(desk_to_dict(desk)) == desk
+        assert DeskDoc.model_validate(desk_to_dict(desk)).model() == desk
 
 
 # 23 (part): foreign-language desks, English guides and chart, further languages as data.

@@ -13,6 +13,7 @@ import pytest
 
 from domain import line as say
 from domain.actors import Actor, Client, Role
+from domain.consents import ConsentAction, ConsentRecord, Purpose, Source
 from domain.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from domain.guidance import GuidanceService
 from domain.knowledge_model import Desk
@@ -169,6 +170,22 @@ class Accounts:
         return self.by_id.get(user_id)
 
 
+class Consents:
+    """ConsentRepository: the ledger, appended and read."""
+
+    def __init__(self) -> None:
+        self.records: list[ConsentRecord] = []
+
+    async def add(self, record: ConsentRecord) -> None:
+        self.records.append(record)
+
+    async def for_user(self, user_id: uuid.UUID) -> list[ConsentRecord]:
+        return [r for r in self.records if r.user_id == user_id]
+
+    async def lock(self, user_id: uuid.UUID) -> None:
+        return None
+
+
 class UnitOfWork:
     """Shared in-memory state; `commits` counts the use cases that committed."""
 
@@ -178,6 +195,7 @@ class UnitOfWork:
         self.line_nonces = Nonces()
         self.line_deliveries = Deliveries()
         self.users = Accounts()
+        self.consents = Consents()
         self.commits = 0
 
     async def __aenter__(self) -> UnitOfWork:
@@ -439,6 +457,24 @@ async def test_a_notice_goes_only_to_a_linked_following_active_consulter(
     [notice] = sent(uow)
     assert (notice.line_user_id, notice.user_id, notice.reply_token) == ("U0", active.id, None)
     assert notice.messages == compose(JA)
+
+
+async def test_a_notice_is_not_queued_once_line_notifications_are_withdrawn(
+    uow: UnitOfWork, conversation: LineConversation
+) -> None:
+    account = uow.users.add(Role.consulter)
+    await uow.line_users.seen("U0", NOW)
+    await uow.line_users.bind("U0", account.id, NOW)
+    withdrawal = ConsentRecord(
+        uuid.uuid4(), account.id, Purpose.line_notifications, ConsentAction.withdrawn, Source.me, NOW
+    )
+    await uow.consents.add(withdrawal)
+
+    def compose(v: say.Voice) -> list[say.Message]:
+        return say.answer_published("https://madoguchi.example.jp/consultations/1", v)
+
+    assert await conversation.notice(uow, account.id, "answer_published", compose) is None
+    assert sent(uow) == []
 
 
 # -- dead letters ----------------------------------------------------------------------------------------
