@@ -141,7 +141,9 @@ class SqlLetters:
         ).scalars():
             content = opened_json(keys.get(case_of[v.letter_id]), v.content, CONTENT, v.id)
             versions[v.letter_id].append(
-                LetterVersion(v.id, v.letter_id, v.number, content_from_json(content), v.author_id, v.created_at)
+                LetterVersion(
+                    v.id, v.letter_id, v.number, content_from_json(content), v.author_id, v.created_at
+                )
             )
         reviews: dict[uuid.UUID, list[LetterReview]] = {i: [] for i in ids}
         for r in (

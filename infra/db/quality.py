@@ -95,7 +95,10 @@ class SqlAnswers:
                     template,
                     dict(
                         opened_json(
-                            keys.get(case_of[v.draft_id]), v.template_values, "answer_version.template_values", v.id
+                            keys.get(case_of[v.draft_id]),
+                            v.template_values,
+                            "answer_version.template_values",
+                            v.id,
                         )
                         or {}
                     ),
@@ -199,7 +202,10 @@ class SqlAnswers:
                 template_version=version.template.version if version.template else None,
                 template_values=(
                     seal_json(
-                        key, dict(version.template_values), field="answer_version.template_values", row_id=version.id
+                        key,
+                        dict(version.template_values),
+                        field="answer_version.template_values",
+                        row_id=version.id,
                     )
                     if version.template_values
                     else None
