@@ -91,10 +91,11 @@ def idempotent(operation: str, table: str | None, replay: Replay | None = None) 
             return
         if known.fingerprint != signature or known.operation != operation:
             raise ValidationFailed("idempotency_key_reused", field=HEADER)
-        if known.status_code is not None and known.response_body is not None:
+        body = idempotency.opened_answer(container.settings.signing_key, known)
+        if known.status_code is not None and body is not None:
             raise IdempotentReplay(
                 Response(
-                    content=known.response_body.encode(),
+                    content=body.encode(),
                     status_code=known.status_code,
                     headers=dict(known.response_headers or {}),
                     media_type="application/json",
@@ -146,13 +147,15 @@ class IdempotencyMiddleware:
             if k.decode("latin-1").lower() in KEPT_HEADERS
         }
         body = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
+        container = scope["app"].state.container
         try:
             await idempotency.store_answer(
-                scope["app"].state.container.sessions,
+                container.sessions,
                 request_scope,
                 int(start["status"]),
                 headers,
                 body.decode("utf-8"),
+                master_secret=container.settings.signing_key,
             )
         except Exception as exc:  # noqa: BLE001 - the create stands; a retry rebuilds the answer from its row
             log.warning("idempotent answer not stored: %s", type(exc).__name__)

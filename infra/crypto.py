@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import uuid
 from pathlib import Path
-from typing import overload
+from typing import Any, overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -164,3 +165,20 @@ def opened_text(key: CaseKey | None, stored: str | None, name: str, row_id: uuid
             raise CaseKeyDestroyed()
         return stored  # written before texts were encrypted
     return open_text(key, stored, field=name, row_id=row_id)
+
+
+SEALED_JSON = "sealed"  # a sealed JSON column holds {"sealed": "mdg1:..."}: the value as JSON text, sealed
+
+
+def seal_json(key: CaseKey, value: Any, *, field: str, row_id: uuid.UUID) -> dict[str, str]:
+    """A JSON value sealed as one text, kept in its JSON column (no migration: the column stays JSON)."""
+    return {SEALED_JSON: seal_text(key, json.dumps(value, ensure_ascii=False), field=field, row_id=row_id)}
+
+
+def opened_json(key: CaseKey | None, stored: Any, name: str, row_id: uuid.UUID) -> Any:
+    """A sealed JSON value opened with its case's key; a value stored before encryption as it is."""
+    if isinstance(stored, dict) and set(stored) == {SEALED_JSON}:
+        sealed = stored[SEALED_JSON]
+        if isinstance(sealed, str) and sealed.startswith(TEXT_PREFIX):
+            return json.loads(opened_text(key, sealed, name, row_id) or "null")
+    return stored

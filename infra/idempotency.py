@@ -8,11 +8,19 @@ retry whose first answer was never stored can still be answered from that row.
 
 A request scope (a context variable holding one mutable `IdempotencyScope`) carries the key from the HTTP layer
 to the unit of work, so no use case has to know about keys.
+
+The stored answer repeats what the create answered (a narrative, a message, a letter), so it is sealed
+(issue 17 §1) with a key of its own derived from the master secret, bound to its principal and key as associated
+data: one AES-GCM key for every answer, none to look up per case, nothing to keep beyond the 24 hours. An answer
+that no longer opens (the master secret changed) counts as not stored: the retry is rebuilt from the row the
+create made. Shredding a case also deletes the answers of the creates made in it (infra/db/retention.py).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import functools
 import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -20,12 +28,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from domain.errors import Conflict
+from infra.crypto import KEY_BYTES, TEXT_PREFIX, seal, unseal
 from infra.db.engine import affected
 from infra.db.tables import IdempotencyRow
 
@@ -131,18 +142,53 @@ async def find(
         return row
 
 
+@functools.lru_cache(maxsize=4)
+def answer_key(master_secret: bytes) -> bytes:
+    """The key stored answers are sealed with, derived from the master secret (never stored)."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=b"madoguchi idempotency answers v1"
+    ).derive(master_secret)
+
+
+def _context(principal_id: uuid.UUID, key: str) -> bytes:
+    return b"idempotency-answer\x00" + principal_id.bytes + b"\x00" + key.encode()
+
+
+def seal_answer(master_secret: bytes, principal_id: uuid.UUID, key: str, body: str) -> str:
+    sealed = seal(answer_key(master_secret), body.encode(), context=_context(principal_id, key))
+    return TEXT_PREFIX + base64.urlsafe_b64encode(sealed).decode()
+
+
+def opened_answer(master_secret: bytes, row: IdempotencyRow) -> str | None:
+    """The stored answer's body; one stored before answers were sealed as it is; None when none was stored or
+    it no longer opens (the caller then answers from the created row)."""
+    stored = row.response_body
+    if stored is None or not stored.startswith(TEXT_PREFIX):
+        return stored
+    try:
+        sealed = base64.urlsafe_b64decode(stored[len(TEXT_PREFIX) :])
+        plain = unseal(answer_key(master_secret), sealed, context=_context(row.principal_id, row.key))
+    except ValueError:
+        return None
+    return plain.decode()
+
+
 async def store_answer(
     factory: async_sessionmaker[AsyncSession],
     scope: IdempotencyScope,
     status_code: int,
     headers: dict[str, str],
     body: str,
+    *,
+    master_secret: bytes,
 ) -> None:
+    assert scope.principal_id is not None and scope.key is not None, "a recorded scope has both"
+    sealed = seal_answer(master_secret, scope.principal_id, scope.key, body)
     async with factory() as db:
         row = await db.get(IdempotencyRow, (scope.principal_id, scope.key))
         if row is None or row.status_code is not None:
             return
-        row.status_code, row.response_headers, row.response_body = status_code, headers, body
+        row.status_code, row.response_headers, row.response_body = status_code, headers, sealed
         await db.commit()
 
 

@@ -184,7 +184,10 @@ async def list_requests(
     response_model=RequestDetail,
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="The consulter records a request: its kind, target service or provider, evidence and channel",
-    dependencies=[require(policy.CONSULTERS), idempotent("requests_create", "request", replay_request)],
+    dependencies=[
+        require(policy.CONSULTERS),
+        idempotent("requests_create", "consultation_request", replay_request),
+    ],
 )
 async def create_request(
     consultation_id: uuid.UUID,

@@ -1,4 +1,5 @@
-"""The letters repository: a letter with its versions (JSON content, immutable) and reviews."""
+"""The letters repository: a letter with its versions (JSON content, immutable) and reviews. A version's
+content (recipient, quoted evidence, the person's texts, the sender) is sealed with the case's key (issue 17 §1)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from domain.letters import (
     Sender,
 )
 from domain.policy import Visibility
+from infra.crypto import opened_json, seal_json
 from infra.db import visibility as visible
+from infra.db.case_keys import SqlCaseKeys
 from infra.db.engine import affected
 from infra.db.paging import keyset
 from infra.db.tables_letters import LetterReviewRow, LetterRow, LetterVersionRow
@@ -67,9 +70,13 @@ def content_from_json(raw: dict[str, Any]) -> LetterContent:
     )
 
 
+CONTENT = "letter_version.content"
+
+
 class SqlLetters:
-    def __init__(self, db: AsyncSession) -> None:
+    def __init__(self, db: AsyncSession, keys: SqlCaseKeys) -> None:
         self.db = db
+        self.keys = keys
 
     async def add(self, letter: Letter) -> None:
         self.db.add(
@@ -88,12 +95,15 @@ class SqlLetters:
         await self.db.flush()
 
     async def add_version(self, version: LetterVersion) -> None:
+        letter = await self.db.get(LetterRow, version.letter_id)  # in this unit of work already: no query
+        assert letter is not None, "a version belongs to a letter added or read before"
+        key = await self.keys.for_consultation(letter.consultation_id)
         self.db.add(
             LetterVersionRow(
                 id=version.id,
                 letter_id=version.letter_id,
                 number=version.number,
-                content=content_to_json(version.content),
+                content=seal_json(key, content_to_json(version.content), field=CONTENT, row_id=version.id),
                 author_id=version.author_id,
                 created_at=version.created_at,
             )
@@ -119,6 +129,8 @@ class SqlLetters:
         if not rows:
             return []
         ids = [r.id for r in rows]
+        case_of = {r.id: r.consultation_id for r in rows}
+        keys = await self.keys.of_many([r.consultation_id for r in rows])
         versions: dict[uuid.UUID, list[LetterVersion]] = {i: [] for i in ids}
         for v in (
             await self.db.execute(
@@ -127,9 +139,10 @@ class SqlLetters:
                 .order_by(col(LetterVersionRow.number))
             )
         ).scalars():
+            content = opened_json(keys.get(case_of[v.letter_id]), v.content, CONTENT, v.id)
             versions[v.letter_id].append(
                 LetterVersion(
-                    v.id, v.letter_id, v.number, content_from_json(v.content), v.author_id, v.created_at
+                    v.id, v.letter_id, v.number, content_from_json(content), v.author_id, v.created_at
                 )
             )
         reviews: dict[uuid.UUID, list[LetterReview]] = {i: [] for i in ids}

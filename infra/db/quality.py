@@ -14,11 +14,12 @@ from sqlmodel import col
 
 from domain.actors import Actor
 from domain.answers import AnswerDraft, AnswerVersion, DraftState, ManualRef, Review
+from domain.case_keys import CaseKey, CaseKeyDestroyed
 from domain.consultations import OPEN_STATUSES, Cursor, Status
 from domain.policy import Visibility
 from domain.ports import Clock
 from domain.quality import AuditEvent, Finding, ManualEntry, Overview, Proposal, Sample, StaleUse
-from infra.crypto import opened_text, seal_text
+from infra.crypto import opened_json, opened_text, seal_json, seal_text
 from infra.db import visibility as visible
 from infra.db.case_keys import SqlCaseKeys
 from infra.db.custody import SqlCustody
@@ -92,7 +93,15 @@ class SqlAnswers:
                     v.created_at,
                     tuple(ManualRef(r["code"], int(r["version"])) for r in v.manual_refs),
                     template,
-                    dict(v.template_values or {}),
+                    dict(
+                        opened_json(
+                            keys.get(case_of[v.draft_id]),
+                            v.template_values,
+                            "answer_version.template_values",
+                            v.id,
+                        )
+                        or {}
+                    ),
                 )
             )
         reviews: dict[uuid.UUID, list[Review]] = {i: [] for i in ids}
@@ -191,7 +200,16 @@ class SqlAnswers:
                 manual_refs=[{"code": r.code, "version": r.version} for r in version.manual_refs],
                 template_code=version.template.code if version.template else None,
                 template_version=version.template.version if version.template else None,
-                template_values=dict(version.template_values) or None,
+                template_values=(
+                    seal_json(
+                        key,
+                        dict(version.template_values),
+                        field="answer_version.template_values",
+                        row_id=version.id,
+                    )
+                    if version.template_values
+                    else None
+                ),
             )
         )
         await self.db.flush()
@@ -297,9 +315,33 @@ class SqlManualCatalogue:
             return {code: int(v) for code, v in rows}
 
 
+FINDING_COMMENT = "council_finding.comment"
+
+
+def _comment(keys: dict[uuid.UUID, CaseKey], case_id: uuid.UUID | None, r: CouncilFindingRow) -> str | None:
+    """A finding's comment; none once its case is shredded (retention empties it; the scores stay)."""
+    try:
+        return opened_text(keys.get(case_id) if case_id else None, r.comment, FINDING_COMMENT, r.id)
+    except CaseKeyDestroyed:
+        return None
+
+
 class SqlCouncil:
-    def __init__(self, db: AsyncSession) -> None:
+    """Samples of anonymised cases and the council's findings on them. A finding names its case only by the
+    sample's pseudonym, yet its comment speaks of that case: it is sealed with the case's key (issue 17 §1),
+    found through the sample item, so shredding the case leaves the comment unreadable."""
+
+    def __init__(self, db: AsyncSession, keys: SqlCaseKeys) -> None:
         self.db = db
+        self.keys = keys
+
+    async def _cases_of(self, sample_id: uuid.UUID) -> dict[str, uuid.UUID]:
+        rows = await self.db.execute(
+            select(col(CouncilSampleItemRow.pseudonym), col(CouncilSampleItemRow.consultation_id)).where(
+                col(CouncilSampleItemRow.sample_id) == sample_id
+            )
+        )
+        return {p: cid for p, cid in rows}
 
     async def add_sample(self, sample: Sample) -> None:
         self.db.add(
@@ -347,13 +389,16 @@ class SqlCouncil:
         return [await self._sample(r) for r in (await self.db.execute(query)).scalars().all()]
 
     async def add_finding(self, f: Finding) -> None:
+        case = (await self._cases_of(f.sample_id)).get(f.pseudonym)
+        assert case is not None, "a finding is on a case of its sample (the service checks the pseudonym)"
+        key = await self.keys.for_consultation(case)
         self.db.add(
             CouncilFindingRow(
                 id=f.id,
                 sample_id=f.sample_id,
                 pseudonym=f.pseudonym,
                 member_id=f.member_id,
-                comment=f.comment,
+                comment=seal_text(key, f.comment, field=FINDING_COMMENT, row_id=f.id),
                 created_at=f.created_at,
                 **f.scores,
             )
@@ -366,6 +411,8 @@ class SqlCouncil:
             .where(col(CouncilFindingRow.sample_id) == sample_id)
             .order_by(col(CouncilFindingRow.created_at))
         )
+        cases = await self._cases_of(sample_id)
+        keys = await self.keys.of_many(list(cases.values()))
         return [
             Finding(
                 r.id,
@@ -378,7 +425,7 @@ class SqlCouncil:
                     "tone": r.tone,
                     "referral_fit": r.referral_fit,
                 },
-                r.comment,
+                _comment(keys, cases.get(r.pseudonym), r),
                 r.created_at,
             )
             for r in rows.scalars()

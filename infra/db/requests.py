@@ -49,8 +49,9 @@ CONCERNS, REPLY = "concerns", "reply"
 MAX_CHAIN = 20
 
 
-# What people and staff wrote about a request is sealed with the case's key (issue 17 §1).
-REQUEST_TEXTS = ("notes", "advice")
+# What people and staff wrote about a request is sealed with the case's key (issue 17 §1), and so is the
+# reference number: the person types it and it names their case at the platform.
+REQUEST_TEXTS = ("notes", "advice", "reference_number")
 
 
 def _request(row: RequestRow, links: Sequence[RequestEvidenceRow], key: CaseKey | None) -> Request:
@@ -72,7 +73,7 @@ def _request(row: RequestRow, links: Sequence[RequestEvidenceRow], key: CaseKey 
         received_at=row.received_at,
         inquiry=Inquiry(row.inquiry) if row.inquiry else None,
         private_sexual_image=row.private_sexual_image,
-        reference_number=row.reference_number,
+        reference_number=texts["reference_number"],
         notes=texts["notes"],
         advice=texts["advice"],
         advice_by=row.advice_by,
@@ -96,7 +97,6 @@ def _values(r: Request, key: CaseKey) -> dict[str, Any]:
         "received_at": r.received_at,
         "inquiry": r.inquiry.value if r.inquiry else None,
         "private_sexual_image": r.private_sexual_image,
-        "reference_number": r.reference_number,
         **{
             name: seal_text(key, getattr(r, name), field=f"request.{name}", row_id=r.id)
             for name in REQUEST_TEXTS

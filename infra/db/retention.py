@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, tuple_, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
@@ -15,9 +15,23 @@ from domain.consultations import Status
 from domain.retention import Expired, LegalHold
 from infra.db.consultations import lock_consultation
 from infra.db.engine import affected
-from infra.db.tables import CaseKeyRow, ConsultationRow, EvidenceRow, LegalHoldRow, MessageRow, ReferralRow
+from infra.db.tables import (
+    CaseKeyRow,
+    ConsultationRow,
+    EvidenceRow,
+    IdempotencyRow,
+    LegalHoldRow,
+    MessageRow,
+    ReferralRow,
+)
 from infra.db.tables_letters import LetterReviewRow, LetterRow, LetterVersionRow
-from infra.db.tables_quality import AnswerDraftRow, AnswerReviewRow, AnswerVersionRow
+from infra.db.tables_quality import (
+    AnswerDraftRow,
+    AnswerReviewRow,
+    AnswerVersionRow,
+    CouncilFindingRow,
+    CouncilSampleItemRow,
+)
 from infra.db.tables_requests import CaseClockRow, RequestEventRow, RequestRow
 
 C, H, K = ConsultationRow, LegalHoldRow, CaseKeyRow
@@ -109,7 +123,9 @@ class SqlRetention:
         )
         drafts = select(col(AnswerDraftRow.id)).where(col(AnswerDraftRow.consultation_id) == consultation_id)
         await self.db.execute(
-            update(AnswerVersionRow).where(col(AnswerVersionRow.draft_id).in_(drafts)).values(body="")
+            update(AnswerVersionRow)
+            .where(col(AnswerVersionRow.draft_id).in_(drafts))
+            .values(body="", template_values=None)
         )
         await self.db.execute(
             update(EvidenceRow)
@@ -142,6 +158,24 @@ class SqlRetention:
         await self.db.execute(
             update(ReferralRow).where(col(ReferralRow.consultation_id) == consultation_id).values(reason="")
         )
+        # The council's comments on it, which it reached through a sample's pseudonym.
+        items = select(col(CouncilSampleItemRow.sample_id), col(CouncilSampleItemRow.pseudonym)).where(
+            col(CouncilSampleItemRow.consultation_id) == consultation_id
+        )
+        await self.db.execute(
+            update(CouncilFindingRow)
+            .where(tuple_(col(CouncilFindingRow.sample_id), col(CouncilFindingRow.pseudonym)).in_(items))
+            .values(comment=None)
+        )
+        # The stored answers of the creates made in it (kept a day, sealed with a key that is not the case's).
+        made = union_all(
+            select(col(C.id)).where(col(C.id) == consultation_id),
+            *(
+                select(col(table.id)).where(col(table.consultation_id) == consultation_id)
+                for table in (MessageRow, EvidenceRow, RequestRow, LetterRow, AnswerDraftRow, ReferralRow)
+            ),
+        )
+        await self.db.execute(delete(IdempotencyRow).where(col(IdempotencyRow.resource_id).in_(made)))
         # Its clocks are settled: no reminder goes out, no overdue entry names it.
         await self.db.execute(
             update(CaseClockRow)

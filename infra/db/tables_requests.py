@@ -37,7 +37,7 @@ class RequestRow(SQLModel, table=True):
     received_at: datetime | None = ts()
     inquiry: str | None = Field(default=None, max_length=16)
     private_sexual_image: bool = False
-    reference_number: str | None = Field(default=None, max_length=100)
+    reference_number: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # sealed
     notes: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     advice: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     advice_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id", index=True)

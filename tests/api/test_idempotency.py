@@ -327,3 +327,27 @@ async def test_staff_creates_replay_too(client, people, container, role, path, b
     assert again.status_code == 201 and again.content == first.content
     assert again.headers.get("location") == first.headers.get("location")
     assert await count(container, metadata.tables[table]) == rows  # not a second one (nor a 409 "taken")
+
+
+async def test_a_request_whose_answer_could_not_be_stored_is_rebuilt_from_its_row(
+    client, people, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The guard named the table 'request' (it is 'consultation_request'): the created row was never noted, so
+    such a retry was refused 409 instead of being answered from the row."""
+    owner = await people.create()
+    c = await open_consultation(client, owner)
+    headers = {**owner.headers, **key()}
+    body = {"kind": "platform_form", "target": {"platform": "x", "service": "x"}}
+
+    async def not_stored(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise database_gone()
+
+    monkeypatch.setattr(idempotency, "store_answer", not_stored)
+    first = await client.post(f"/v1/consultations/{c['id']}/requests", headers=headers, json=body)
+    assert first.status_code == 201, first.text
+    monkeypatch.undo()
+    again = await client.post(f"/v1/consultations/{c['id']}/requests", headers=headers, json=body)
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+    listed = (await client.get(f"/v1/consultations/{c['id']}/requests", headers=owner.headers)).json()
+    assert len(listed["items"] if isinstance(listed, dict) else listed) == 1
