@@ -1,7 +1,7 @@
 """a request's reference number is stored sealed with the case's key: its 100-character column becomes unbounded
 
-Revision ID: 0024_sealed_reference_numbers
-Revises: 0019_consents
+Revision ID: 0025_sealed_reference_numbers
+Revises: 0024_personal_exports
 Create Date: 2026-12-01
 
 Issue 17 §1: the reference number (受付番号) a person types names their case at the platform, so it is sealed
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0024_sealed_reference_numbers"
-down_revision = "0019_consents"
+revision = "0025_sealed_reference_numbers"
+down_revision = "0024_personal_exports"
 branch_labels = None
 depends_on = None
 
