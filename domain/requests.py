@@ -29,7 +29,7 @@ from domain.clocks import (
     is_urgent,
     time_to_act,
 )
-from domain.consultations import OPEN_STATUSES, Consultation, ConsultationService, Priority
+from domain.consultations import OPEN_STATUSES, Consultation, ConsultationService, Cursor, Priority
 from domain.desks import DeskDirectory
 from domain.errors import (
     Forbidden,
@@ -192,12 +192,6 @@ class OverdueEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class ClockCursor:
-    due_at: datetime
-    id: uuid.UUID
-
-
-@dataclass(frozen=True, slots=True)
 class Reminder:
     stored: StoredClock
     owner_id: uuid.UUID
@@ -236,7 +230,7 @@ class RequestRepository(Protocol):
         the record of its reminders, so no reminder goes out twice."""
 
     async def overdue(
-        self, visibility: Visibility, now: datetime, *, after: ClockCursor | None, limit: int
+        self, visibility: Visibility, now: datetime, *, after: Cursor | None, limit: int
     ) -> list[tuple[StoredClock, Consultation]]: ...
 
     async def due_reminders(self, now: datetime, limit: int) -> list[Reminder]: ...
@@ -796,7 +790,7 @@ class RequestService:
 
     # -- the overdue view and the reminders -----------------------------------------------------------
 
-    async def overdue(self, actor: Actor, *, after: ClockCursor | None, limit: int) -> list[OverdueEntry]:
+    async def overdue(self, actor: Actor, *, after: Cursor | None, limit: int) -> list[OverdueEntry]:
         """Clocks that ran out with nothing done, oldest end first, within the cases the staff member may see."""
         ensure_staff(actor)
         visibility = consultation_visibility(actor)

@@ -383,26 +383,33 @@ async def withdraw_consultation(
 @router.get(
     "/{consultation_id}/history",
     operation_id="consultations_history",
-    response_model=list[TransitionOut],
-    responses=problem_responses(401, 403, 404),
-    summary="Every status transition: who (staff or not), when",
+    response_model=Page[TransitionOut],
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Every status transition: who (staff or not), when; oldest first, one page at a time",
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def consultation_history(
-    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
-) -> list[TransitionOut]:
-    consultation = await container.consultations.get(actor, consultation_id)
-    transitions = await container.consultations.history(actor, consultation_id)
-    return [
-        TransitionOut(
+    consultation_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[TransitionOut]:
+    consultation, transitions = await container.consultations.history(
+        actor, consultation_id, after=position(cursor), limit=limit + 1
+    )
+    return page_by(
+        transitions,
+        limit,
+        lambda t: TransitionOut(
             from_status=t.from_status,
             to_status=t.to_status,
             at=t.at,
             reason=t.reason,
             by_staff=t.actor_id != consultation.owner_id,
-        )
-        for t in transitions
-    ]
+        ),
+        lambda t: (t.at, t.id),
+    )
 
 
 @router.get(

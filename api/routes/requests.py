@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 
 from api.deps import ContainerDep, Person, require
 from api.etag import etag_of, parse_if_match
 from api.idempotency import idempotent
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import CursorParam, LimitParam, page_by, position
 from api.routes.consultations import summary
 from api.routes.guidance import desk_out
 from api.schemas.common import Page, problem_responses
@@ -35,15 +35,14 @@ from api.schemas.requests import (
     TargetIn,
     TargetOut,
 )
-from api.schemas.text import SingleLine
 from domain import policy
 from domain.actors import Actor
 from domain.clocks import ClockRules, ComputedClock
 from domain.errors import ValidationFailed
 from domain.requests import (
     TRANSITIONS,
-    ClockCursor,
     ClockFacts,
+    OverdueEntry,
     RequestDraft,
     RequestService,
     RequestView,
@@ -405,36 +404,24 @@ async def set_clock_facts(
 async def overdue_clocks(
     actor: Person,
     container: ContainerDep,
-    cursor: Annotated[str | None, Query(max_length=200), SingleLine()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: CursorParam = None,
+    limit: LimitParam = 25,
 ) -> Page[OverdueOut]:
-    after = None
-    if cursor:
-        position = decode_cursor(cursor)
-        try:
-            after = ClockCursor(datetime.fromisoformat(position["d"]), uuid.UUID(position["id"]))
-        except (KeyError, ValueError) as exc:
-            raise ValidationFailed("invalid_cursor", field="cursor") from exc
     svc, now = container.requests, container.clock.now()
-    found = await svc.overdue(actor, after=after, limit=limit + 1)
-    items = []
-    for entry in found[:limit]:
+    found = await svc.overdue(actor, after=position(cursor), limit=limit + 1)
+
+    def shape(entry: OverdueEntry) -> OverdueOut:
         request = None
         if entry.request is not None:
             view = RequestView(entry.request, (entry.stored.clock,), overdue=True)
             request = RequestOut(**request_out(svc, view, now))
-        items.append(
-            OverdueOut(
-                clock=clock_out(svc.rules, entry.stored.clock, now),
-                consultation=ConsultationOut(**summary(entry.consultation, now)),
-                request=request,
-            )
+        return OverdueOut(
+            clock=clock_out(svc.rules, entry.stored.clock, now),
+            consultation=ConsultationOut(**summary(entry.consultation, now)),
+            request=request,
         )
-    next_cursor = None
-    if len(found) > limit:
-        last = found[limit - 1].stored
-        next_cursor = encode_cursor({"d": last.clock.due_at.isoformat(), "id": str(last.id)})
-    return Page(items=items, next_cursor=next_cursor)
+
+    return page_by(found, limit, shape, lambda e: (e.stored.clock.due_at, e.stored.id))
 
 
 # -- continuity ---------------------------------------------------------------------------------------

@@ -7,17 +7,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, tuple_, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.case_keys import CaseKey
 from domain.clocks import ComputedClock
-from domain.consultations import Consultation
+from domain.consultations import Consultation, Cursor
 from domain.policy import Visibility
 from domain.ports import Clock
 from domain.requests import (
-    ClockCursor,
     ClockFacts,
     Inquiry,
     Reminder,
@@ -33,6 +32,7 @@ from infra.db import visibility as visible
 from infra.db.case_keys import shredded
 from infra.db.consultations import SqlConsultations
 from infra.db.engine import affected
+from infra.db.paging import keyset
 from infra.db.tables import ConsultationRow, EvidenceRow
 from infra.db.tables_requests import (
     CaseClockRow,
@@ -300,16 +300,14 @@ class SqlRequests:
         await self.db.flush()
 
     async def overdue(
-        self, visibility: Visibility, now: datetime, *, after: ClockCursor | None, limit: int
+        self, visibility: Visibility, now: datetime, *, after: Cursor | None, limit: int
     ) -> list[tuple[StoredClock, Consultation]]:
         query = (
             select(col(K.id))
             .join(ConsultationRow, col(ConsultationRow.id) == col(K.consultation_id))
             .where(col(K.settled).is_(False), col(K.due_at) <= now, visible.consultations(visibility))
         )
-        if after is not None:
-            query = query.where(tuple_(col(K.due_at), col(K.id)) > tuple_(after.due_at, after.id))
-        ids = list((await self.db.execute(query.order_by(col(K.due_at), col(K.id)).limit(limit))).scalars())
+        ids = list((await self.db.execute(keyset(query, col(K.due_at), col(K.id), after, limit))).scalars())
         if not ids:
             return []
         rows = {r.id: r for r in (await self.db.execute(select(K).where(col(K.id).in_(ids)))).scalars()}
