@@ -162,18 +162,28 @@ async def replay_request(
 @router.get(
     REQUESTS,
     operation_id="requests_list",
-    response_model=list[RequestOut],
-    responses=problem_responses(401, 403, 404),
+    response_model=Page[RequestOut],
+    responses=problem_responses(401, 403, 404, 422),
     summary="The requests sent (or to send) about a consultation, with their clocks",
     description="Includes the requests of the earlier consultations this one follows (their "
     "`consultation_id` says where they belong). The consulter and the staff who may see the case read them.",
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def list_requests(
-    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
-) -> list[RequestOut]:
+    consultation_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[RequestOut]:
     svc, now = container.requests, container.clock.now()
-    return [RequestOut(**request_out(svc, v, now)) for v in await svc.list_for(actor, consultation_id)]
+    found = await svc.list_for(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    return page_by(
+        found,
+        limit,
+        lambda v: RequestOut(**request_out(svc, v, now)),
+        lambda v: (v.request.created_at, v.request.id),
+    )
 
 
 @router.post(
@@ -347,17 +357,26 @@ async def attach_reply(
 @router.get(
     "/{consultation_id}/clocks",
     operation_id="clocks_list",
-    response_model=list[ClockOut],
+    response_model=Page[ClockOut],
     tags=["requests"],
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
     summary="Every clock of a consultation (and of the earlier ones it follows), soonest first",
     description="Computed from the rules in domain/knowledge/clocks.yaml, each with its legal basis, source "
     "and counting. A rule that does not apply gives no clock.",
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
-async def list_clocks(consultation_id: uuid.UUID, actor: Person, container: ContainerDep) -> list[ClockOut]:
+async def list_clocks(
+    consultation_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[ClockOut]:
     svc, now = container.requests, container.clock.now()
-    return [clock_out(svc.rules, s.clock, now) for s in await svc.clocks(actor, consultation_id)]
+    found = await svc.clocks(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    return page_by(
+        found, limit, lambda s: clock_out(svc.rules, s.clock, now), lambda s: (s.clock.due_at, s.id)
+    )
 
 
 @router.get(

@@ -172,18 +172,14 @@ class SqlRequests:
         keys = await self.consultations.keys.of_many([row.consultation_id])
         return _request(row, await self._links([row.id]), keys.get(row.consultation_id))
 
-    async def for_consultations(self, consultation_ids: Sequence[uuid.UUID]) -> list[Request]:
-        rows = list(
-            (
-                await self.db.execute(
-                    select(R)
-                    .where(
-                        col(R.consultation_id).in_(list(consultation_ids)), ~shredded(col(R.consultation_id))
-                    )
-                    .order_by(col(R.created_at), col(R.id))
-                )
-            ).scalars()
+    async def for_consultations(
+        self, consultation_ids: Sequence[uuid.UUID], *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Request]:
+        query = select(R).where(
+            col(R.consultation_id).in_(list(consultation_ids)), ~shredded(col(R.consultation_id))
         )
+        query = keyset(query, col(R.created_at), col(R.id), after, limit)
+        rows = list((await self.db.execute(query)).scalars())
         links = await self._links([r.id for r in rows])
         keys = await self.consultations.keys.of_many([r.consultation_id for r in rows])
         return [_request(r, links, keys.get(r.consultation_id)) for r in rows]
@@ -255,12 +251,11 @@ class SqlRequests:
 
     # -- clocks -----------------------------------------------------------------------------------
 
-    async def clocks(self, consultation_ids: Sequence[uuid.UUID]) -> list[StoredClock]:
-        rows = await self.db.execute(
-            select(K)
-            .where(col(K.consultation_id).in_(list(consultation_ids)))
-            .order_by(col(K.due_at), col(K.id))
-        )
+    async def clocks(
+        self, consultation_ids: Sequence[uuid.UUID], *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[StoredClock]:
+        query = select(K).where(col(K.consultation_id).in_(list(consultation_ids)))
+        rows = await self.db.execute(keyset(query, col(K.due_at), col(K.id), after, limit))
         return [_stored(r) for r in rows.scalars()]
 
     async def sync_clocks(self, consultation_id: uuid.UUID, clocks: Sequence[ComputedClock]) -> None:
