@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Request, Response, status
 
@@ -12,7 +12,7 @@ from api.deps import ContainerDep, Person, require
 from api.etag import etag_of, parse_if_match
 from api.idempotency import idempotent
 from api.pagination import CursorParam, LimitParam, page_by, position
-from api.routes.consultations import summary
+from api.routes.consultations import consultation_out
 from api.routes.guidance import desk_out
 from api.schemas.common import Page, problem_responses
 from api.schemas.consultations import ConsultationOut
@@ -83,35 +83,45 @@ def clock_out(rules: ClockRules, k: ComputedClock, now: datetime) -> ClockOut:
     )
 
 
-def request_out(svc: RequestService, view: RequestView, now: datetime) -> dict[str, Any]:
+Shaped = TypeVar("Shaped", bound=RequestOut)
+
+
+def request_out(svc: RequestService, view: RequestView, now: datetime) -> RequestOut:
+    return request_as(RequestOut, svc, view, now)
+
+
+def request_as(
+    schema: type[Shaped], svc: RequestService, view: RequestView, now: datetime, **more: Any
+) -> Shaped:
+    """A request as `schema` (RequestOut or one that extends it, given its `more` fields)."""
     r = view.request
-    return {
-        "id": r.id,
-        "consultation_id": r.consultation_id,
-        "kind": r.kind,
-        "status": r.status,
-        "target": TargetOut(
+    return schema(
+        id=r.id,
+        consultation_id=r.consultation_id,
+        kind=r.kind,
+        status=r.status,
+        target=TargetOut(
             platform=r.target.platform,
             service=r.target.service,
             name=r.target.name,
             designated=svc.designated_since(r.target) is not None,
         ),
-        "evidence_ids": r.evidence_ids,
-        "reply_evidence_ids": r.reply_evidence_ids,
-        "channel": r.channel,
-        "sent_at": r.sent_at,
-        "received_at": r.received_at,
-        "inquiry": r.inquiry,
-        "private_sexual_image": r.private_sexual_image,
-        "reference_number": r.reference_number,
-        "notes": r.notes,
-        "advice": r.advice,
-        "advice_at": r.advice_at,
-        "letter_id": r.letter_id,
-        "allowed_statuses": sorted(TRANSITIONS[r.status]),
-        "clocks": [clock_out(svc.rules, k, now) for k in view.clocks],
-        "overdue": view.overdue,
-        "next_steps": [
+        evidence_ids=r.evidence_ids,
+        reply_evidence_ids=r.reply_evidence_ids,
+        channel=r.channel,
+        sent_at=r.sent_at,
+        received_at=r.received_at,
+        inquiry=r.inquiry,
+        private_sexual_image=r.private_sexual_image,
+        reference_number=r.reference_number,
+        notes=r.notes,
+        advice=r.advice,
+        advice_at=r.advice_at,
+        letter_id=r.letter_id,
+        allowed_statuses=sorted(TRANSITIONS[r.status]),
+        clocks=[clock_out(svc.rules, k, now) for k in view.clocks],
+        overdue=view.overdue,
+        next_steps=[
             NextStepOut(
                 outcome=s.outcome.id,
                 title_ja=s.outcome.title_ja,
@@ -121,16 +131,20 @@ def request_out(svc: RequestService, view: RequestView, now: datetime) -> dict[s
             )
             for s in view.next_steps
         ],
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
-        "version": r.version,
-    }
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        version=r.version,
+        **more,
+    )
 
 
 def detail_out(svc: RequestService, view: RequestView, now: datetime, response: Response) -> RequestDetail:
     response.headers["ETag"] = etag_of(view.request.version)
-    return RequestDetail(
-        **request_out(svc, view, now),
+    return request_as(
+        RequestDetail,
+        svc,
+        view,
+        now,
         history=[
             EventOut(
                 from_status=e.from_status,
@@ -181,7 +195,7 @@ async def list_requests(
     return page_by(
         found,
         limit,
-        lambda v: RequestOut(**request_out(svc, v, now)),
+        lambda v: request_out(svc, v, now),
         lambda v: (v.request.created_at, v.request.id),
     )
 
@@ -433,10 +447,10 @@ async def overdue_clocks(
         request = None
         if entry.request is not None:
             view = RequestView(entry.request, (entry.stored.clock,), overdue=True)
-            request = RequestOut(**request_out(svc, view, now))
+            request = request_out(svc, view, now)
         return OverdueOut(
             clock=clock_out(svc.rules, entry.stored.clock, now),
-            consultation=ConsultationOut(**summary(entry.consultation, now)),
+            consultation=consultation_out(entry.consultation, now),
             request=request,
         )
 
@@ -461,7 +475,7 @@ async def link_earlier(
 ) -> list[ConsultationOut]:
     now = container.clock.now()
     chain = await container.requests.link(actor, consultation_id, body.earlier_id)
-    return [ConsultationOut(**summary(x, now)) for x in chain]
+    return [consultation_out(x, now) for x in chain]
 
 
 @router.get(
@@ -476,9 +490,7 @@ async def earlier_consultations(
     consultation_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> list[ConsultationOut]:
     now = container.clock.now()
-    return [
-        ConsultationOut(**summary(x, now)) for x in await container.requests.related(actor, consultation_id)
-    ]
+    return [consultation_out(x, now) for x in await container.requests.related(actor, consultation_id)]
 
 
 # -- answer templates ---------------------------------------------------------------------------------
