@@ -300,7 +300,14 @@ class SqlRequests:
         query = (
             select(col(K.id))
             .join(ConsultationRow, col(ConsultationRow.id) == col(K.consultation_id))
-            .where(col(K.settled).is_(False), col(K.due_at) <= now, visible.consultations(visibility))
+            .where(
+                col(K.settled).is_(False),
+                col(K.due_at) <= now,
+                visible.consultations(visibility),
+                # Filtered here, not after: a row dropped after LIMIT would end the page early and lose the
+                # cursor to the rest.
+                ~shredded(col(K.consultation_id)),
+            )
         )
         ids = list((await self.db.execute(keyset(query, col(K.due_at), col(K.id), after, limit))).scalars())
         if not ids:
