@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from domain.actors import Actor, Client, Role
+from domain.consultations import Cursor
 from domain.errors import (
     Conflict,
     NotFound,
@@ -711,8 +712,9 @@ class AccountService:
             return user
 
     async def list_users(
-        self, actor: Actor, *, role: Role | None, after: uuid.UUID | None, limit: int
+        self, actor: Actor, *, role: Role | None, after: Cursor | None, limit: int
     ) -> Sequence[User]:
+        """Newest first, by (created_at, id)."""
         ensure_admin(actor)
         async with self.uow() as uow:
             return await uow.users.page(role=role, after=after, limit=limit)

@@ -481,7 +481,11 @@ class ConsultationRepository(Protocol):
 
     async def add_transition(self, t: Transition) -> None: ...
 
-    async def transitions(self, consultation_id: uuid.UUID) -> list[Transition]: ...
+    async def transitions(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Transition]:
+        """Oldest first by (at, id); with `after`, the transitions after that position; at most `limit`."""
+        ...
 
     async def add_message(self, m: Message) -> None: ...
 
@@ -713,10 +717,18 @@ class ConsultationService:
                 consultation_visibility(actor), queue_filter, now=self.clock.now(), after=after, limit=limit
             )
 
-    async def history(self, actor: Actor, consultation_id: uuid.UUID) -> list[Transition]:
+    async def history(
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
+    ) -> tuple[Consultation, list[Transition]]:
+        """The case and its status transitions, oldest first, a page at a time."""
         async with self.uow() as uow:
-            await self.load_visible(uow, actor, consultation_id)
-            return await uow.consultations.transitions(consultation_id)
+            c = await self.load_visible(uow, actor, consultation_id)
+            return c, await uow.consultations.transitions(consultation_id, after=after, limit=limit)
 
     # -- changes -----------------------------------------------------------------------------------
 

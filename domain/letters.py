@@ -245,7 +245,9 @@ class LetterItem:
     excerpt: str | None
     platform: str | None
 
-    def posted_jst(self) -> str | None:
+    @property
+    def posted_at_jst(self) -> str | None:
+        """The posting time as the letter prints it (and as LetterItemOut shows it)."""
         if self.posted_at is None:
             return None
         return self.posted_at.astimezone(JST).strftime("%Y年%m月%d日 %H時%M分") + "(日本時間)"
@@ -373,7 +375,7 @@ class FormText:
 def letter_text(form: LetterForm, content: LetterContent) -> dict[str, str]:
     """Each part of a letter as plain text, the same words the PDF prints."""
     urls = [i.url or "(URL未記入)" for i in content.items]
-    times = [f"{i.url or ''} {i.posted_jst() or '投稿日時不明'}".strip() for i in content.items]
+    times = [f"{i.url or ''} {i.posted_at_jst or '投稿日時不明'}".strip() for i in content.items]
     excerpts = [i.excerpt for i in content.items if i.excerpt]
     right = "、".join(content.choices.get("right", ()))
     guided = [

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # the features' repositories; they import this module for Clo
     from domain.answers import AnswerRepository
     from domain.case_keys import CaseKeys
     from domain.chatbot import ChatbotRepository
-    from domain.consultations import ConsultationRepository
+    from domain.consultations import ConsultationRepository, Cursor
     from domain.custody import CustodyReader
     from domain.desks import DeskRepository
     from domain.letters import LetterRepository
@@ -78,7 +78,7 @@ class UserRepository(Protocol):
 
     async def update(self, user: User) -> None: ...
 
-    async def page(self, *, role: Role | None, after: uuid.UUID | None, limit: int) -> Sequence[User]: ...
+    async def page(self, *, role: Role | None, after: Cursor | None, limit: int) -> Sequence[User]: ...
 
 
 class SessionRepository(Protocol):

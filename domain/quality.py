@@ -182,7 +182,11 @@ class CouncilRepository(Protocol):
 
     async def add_finding(self, f: Finding) -> None: ...
 
-    async def findings(self, sample_id: uuid.UUID) -> list[Finding]: ...
+    async def findings(
+        self, sample_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Finding]:
+        """Oldest first by (created_at, id); with `after`, those after that position; at most `limit`."""
+        ...
 
     async def add_proposal(self, p: Proposal) -> None: ...
 
@@ -513,11 +517,13 @@ class QualityService:
             await uow.commit()
         return finding
 
-    async def findings(self, actor: Actor, sample_id: uuid.UUID) -> list[Finding]:
+    async def findings(
+        self, actor: Actor, sample_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Finding]:
         ensure_role(actor, COUNCIL_READERS)
         async with self.uow() as uow:
             await self._sample(uow, sample_id)
-            return await uow.council.findings(sample_id)
+            return await uow.council.findings(sample_id, after=after, limit=limit)
 
     async def propose(self, actor: Actor, section_code: str, body: str, rationale: str) -> Proposal:
         ensure_role(actor, COUNCIL)

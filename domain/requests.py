@@ -29,7 +29,7 @@ from domain.clocks import (
     is_urgent,
     time_to_act,
 )
-from domain.consultations import OPEN_STATUSES, Consultation, ConsultationService, Priority
+from domain.consultations import OPEN_STATUSES, Consultation, ConsultationService, Cursor, Priority
 from domain.desks import DeskDirectory
 from domain.errors import (
     Forbidden,
@@ -192,12 +192,6 @@ class OverdueEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class ClockCursor:
-    due_at: datetime
-    id: uuid.UUID
-
-
-@dataclass(frozen=True, slots=True)
 class Reminder:
     stored: StoredClock
     owner_id: uuid.UUID
@@ -215,7 +209,11 @@ class RequestRepository(Protocol):
 
     async def get(self, consultation_ids: Sequence[uuid.UUID], request_id: uuid.UUID) -> Request | None: ...
 
-    async def for_consultations(self, consultation_ids: Sequence[uuid.UUID]) -> list[Request]: ...
+    async def for_consultations(
+        self, consultation_ids: Sequence[uuid.UUID], *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Request]:
+        """Oldest first by (created_at, id); with `after`, those after that position; at most `limit`."""
+        ...
 
     async def update(self, r: Request, *, expected_version: int) -> bool: ...
 
@@ -229,14 +227,18 @@ class RequestRepository(Protocol):
 
     async def set_facts(self, consultation_id: uuid.UUID, facts: ClockFacts) -> None: ...
 
-    async def clocks(self, consultation_ids: Sequence[uuid.UUID]) -> list[StoredClock]: ...
+    async def clocks(
+        self, consultation_ids: Sequence[uuid.UUID], *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[StoredClock]:
+        """Soonest end first by (due_at, id); with `after`, those after that position; at most `limit`."""
+        ...
 
     async def sync_clocks(self, consultation_id: uuid.UUID, clocks: Sequence[ComputedClock]) -> None:
         """Make the stored clocks of this consultation exactly these: a clock whose end did not move keeps
         the record of its reminders, so no reminder goes out twice."""
 
     async def overdue(
-        self, visibility: Visibility, now: datetime, *, after: ClockCursor | None, limit: int
+        self, visibility: Visibility, now: datetime, *, after: Cursor | None, limit: int
     ) -> list[tuple[StoredClock, Consultation]]: ...
 
     async def due_reminders(self, now: datetime, limit: int) -> list[Reminder]: ...
@@ -460,10 +462,17 @@ class RequestService:
     async def recompute(self, uow: RequestUnitOfWork, c: Consultation) -> list[ComputedClock]:
         return await self.case_clocks.recompute(uow, c)
 
-    async def clocks(self, actor: Actor, consultation_id: uuid.UUID) -> list[StoredClock]:
+    async def clocks(
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
+    ) -> list[StoredClock]:
         async with self.uow() as uow:
             _, chain = await self._case(uow, actor, consultation_id)
-            return await uow.requests.clocks(chain)
+            return await uow.requests.clocks(chain, after=after, limit=limit)
 
     async def facts(self, actor: Actor, consultation_id: uuid.UUID) -> ClockFacts:
         async with self.uow() as uow:
@@ -527,11 +536,19 @@ class RequestService:
             await uow.commit()
         return view
 
-    async def list_for(self, actor: Actor, consultation_id: uuid.UUID) -> list[RequestView]:
+    async def list_for(
+        self,
+        actor: Actor,
+        consultation_id: uuid.UUID,
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
+    ) -> list[RequestView]:
+        """The requests of the case and of the earlier ones it follows, oldest first, a page at a time."""
         now = self._now()
         async with self.uow() as uow:
             _, chain = await self._case(uow, actor, consultation_id)
-            requests = await uow.requests.for_consultations(chain)
+            requests = await uow.requests.for_consultations(chain, after=after, limit=limit)
             stored = await uow.requests.clocks(chain)
             by_subject: dict[uuid.UUID, list[ComputedClock]] = {}
             for s in stored:
@@ -796,7 +813,7 @@ class RequestService:
 
     # -- the overdue view and the reminders -----------------------------------------------------------
 
-    async def overdue(self, actor: Actor, *, after: ClockCursor | None, limit: int) -> list[OverdueEntry]:
+    async def overdue(self, actor: Actor, *, after: Cursor | None, limit: int) -> list[OverdueEntry]:
         """Clocks that ran out with nothing done, oldest end first, within the cases the staff member may see."""
         ensure_staff(actor)
         visibility = consultation_visibility(actor)

@@ -58,7 +58,7 @@ def field_values(form: LetterForm, content: LetterContent) -> list[tuple[str, st
     for f in form.fields:
         if f.code == "place":
             value = "\n".join(
-                f"{n}. {i.url or '(URL未記入)'}\n    投稿日時: {i.posted_jst() or '不明'}"
+                f"{n}. {i.url or '(URL未記入)'}\n    投稿日時: {i.posted_at_jst or '不明'}"
                 for n, i in enumerate(content.items, 1)
             )
         elif f.code == "information":

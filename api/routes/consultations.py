@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile, status
@@ -66,42 +66,57 @@ router = APIRouter(prefix="/v1/consultations", tags=["consultations"])
 IfMatch = Annotated[str | None, Header(max_length=100, description='ETag from GET, e.g. "v3"')]
 
 
-def summary(c: Consultation, now: datetime) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "status": c.status,
-        "channel": c.channel,
-        "relation": c.relation,
-        "title": c.title,
-        "categories": c.categories,
-        "desired_outcomes": c.desired_outcomes,
-        "platforms": c.platforms,
-        "platform_other": c.platform_other,
-        "victim_is_minor": c.victim_is_minor,
-        "priority": c.priority,
-        "urgent": c.urgent,
-        "urgency_flags": c.urgency_flags,
-        "assignee_id": c.assignee_id,
-        "created_at": c.created_at,
-        "updated_at": c.updated_at,
-        "first_answer_due_at": c.first_answer_due_at,
-        "first_answered_at": c.first_answered_at,
-        "overdue": c.overdue(now),
-        "unread_answers": c.unread_answers,
-        "version": c.version,
-        "time_to_act_at": c.time_to_act_at,
-        "follows_id": c.follows_id,
-    }
+Shaped = TypeVar("Shaped", bound=ConsultationOut)
+Detailed = TypeVar("Detailed", bound=ConsultationDetail)
 
 
-def detail(c: Consultation, now: datetime) -> dict[str, Any]:
-    return {
-        **summary(c, now),
-        "narrative": c.narrative,
-        "tried": c.tried,
-        "terms_version": c.consent.terms_version,
-        "consented_at": c.consent.agreed_at,
-    }
+def consultation_out(c: Consultation, now: datetime) -> ConsultationOut:
+    return consultation_as(ConsultationOut, c, now)
+
+
+def consultation_as(schema: type[Shaped], c: Consultation, now: datetime, **more: Any) -> Shaped:
+    """A consultation as `schema` (ConsultationOut or one that extends it, given its `more` fields): the one
+    mapping of a case's fields to a response."""
+    return schema(
+        id=c.id,
+        status=c.status,
+        channel=c.channel,
+        relation=c.relation,
+        title=c.title,
+        categories=c.categories,
+        desired_outcomes=c.desired_outcomes,
+        platforms=c.platforms,
+        platform_other=c.platform_other,
+        victim_is_minor=c.victim_is_minor,
+        priority=c.priority,
+        urgent=c.urgent,
+        urgency_flags=c.urgency_flags,
+        assignee_id=c.assignee_id,
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+        first_answer_due_at=c.first_answer_due_at,
+        first_answered_at=c.first_answered_at,
+        overdue=c.overdue(now),
+        unread_answers=c.unread_answers,
+        version=c.version,
+        time_to_act_at=c.time_to_act_at,
+        follows_id=c.follows_id,
+        **more,
+    )
+
+
+def detail_as(schema: type[Detailed], c: Consultation, now: datetime, **more: Any) -> Detailed:
+    """A consultation with its narrative and consent, as ConsultationDetail or one that extends it."""
+    return consultation_as(
+        schema,
+        c,
+        now,
+        narrative=c.narrative,
+        tried=c.tried,
+        terms_version=c.consent.terms_version,
+        consented_at=c.consent.agreed_at,
+        **more,
+    )
 
 
 def evidence_out(e: Evidence, rules: ClockRules | None = None, actor: Actor | None = None) -> EvidenceOut:
@@ -152,15 +167,17 @@ def with_etag(response: Response, c: Consultation) -> None:
 
 def detail_with_etag(response: Response, c: Consultation, now: datetime) -> ConsultationDetail:
     with_etag(response, c)
-    return ConsultationDetail(**detail(c, now))
+    return detail_as(ConsultationDetail, c, now)
 
 
 def intake_out(result: IntakeResult, response: Response, now: datetime) -> IntakeOut:
     consultation = result.consultation
     response.headers["Location"] = f"/v1/consultations/{consultation.id}"
     with_etag(response, consultation)
-    return IntakeOut(
-        **detail(consultation, now),
+    return detail_as(
+        IntakeOut,
+        consultation,
+        now,
         urgency=[UrgencyOut(flag=f.flag, triggers=f.triggers, desks=f.desk_codes) for f in result.urgency],
         urgency_desks=[desk_out(d) for d in result.urgency_desks],
         emergency_desks=[desk_out(d) for d in result.emergency_desks],
@@ -265,7 +282,7 @@ async def list_consultations(
     )
     found = await container.consultations.page(actor, queue_filter, after=position(cursor), limit=limit + 1)
     now = container.clock.now()
-    return page_of(found, limit, lambda x: ConsultationOut(**summary(x, now)))
+    return page_of(found, limit, lambda x: consultation_out(x, now))
 
 
 @router.get(
@@ -383,26 +400,33 @@ async def withdraw_consultation(
 @router.get(
     "/{consultation_id}/history",
     operation_id="consultations_history",
-    response_model=list[TransitionOut],
-    responses=problem_responses(401, 403, 404),
-    summary="Every status transition: who (staff or not), when",
+    response_model=Page[TransitionOut],
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Every status transition: who (staff or not), when; oldest first, one page at a time",
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def consultation_history(
-    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
-) -> list[TransitionOut]:
-    consultation = await container.consultations.get(actor, consultation_id)
-    transitions = await container.consultations.history(actor, consultation_id)
-    return [
-        TransitionOut(
+    consultation_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[TransitionOut]:
+    consultation, transitions = await container.consultations.history(
+        actor, consultation_id, after=position(cursor), limit=limit + 1
+    )
+    return page_by(
+        transitions,
+        limit,
+        lambda t: TransitionOut(
             from_status=t.from_status,
             to_status=t.to_status,
             at=t.at,
             reason=t.reason,
             by_staff=t.actor_id != consultation.owner_id,
-        )
-        for t in transitions
-    ]
+        ),
+        lambda t: (t.at, t.id),
+    )
 
 
 @router.get(

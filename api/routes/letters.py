@@ -105,24 +105,10 @@ def letter_out(letters: LetterService, letter: Letter) -> LetterOut:
                 author_id=v.author_id,
                 created_at=v.created_at,
                 recipient=v.content.recipient,
-                items=[
-                    LetterItemOut(
-                        evidence_id=i.evidence_id,
-                        url=i.url,
-                        posted_at=i.posted_at,
-                        posted_at_jst=i.posted_jst(),
-                        excerpt=i.excerpt,
-                        platform=i.platform,
-                    )
-                    for i in v.content.items
-                ],
+                items=[LetterItemOut.model_validate(i) for i in v.content.items],
                 choices={k: list(x) for k, x in v.content.choices.items()},
                 texts=dict(v.content.texts),
-                sender=SenderOut(
-                    name=v.content.sender.name,
-                    address=v.content.sender.address,
-                    contact=v.content.sender.contact,
-                ),
+                sender=SenderOut.model_validate(v.content.sender),
             )
             for v in letter.versions
         ],

@@ -510,13 +510,20 @@ async def create_finding(
 @router.get(
     "/v1/council/samples/{sample_id}/findings",
     operation_id="council_findings_list",
-    summary="The findings council members recorded against a sample",
-    response_model=list[FindingOut],
+    summary="The findings council members recorded against a sample, oldest first, one page at a time",
+    response_model=Page[FindingOut],
     responses=ERRORS,
     dependencies=[require(policy.COUNCIL_READERS)],
 )
-async def list_findings(sample_id: uuid.UUID, actor: Person, container: ContainerDep) -> list[FindingOut]:
-    return [finding_out(f) for f in await container.quality.findings(actor, sample_id)]
+async def list_findings(
+    sample_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[FindingOut]:
+    found = await container.quality.findings(actor, sample_id, after=position(cursor), limit=limit + 1)
+    return page_of(found, limit, finding_out)
 
 
 @router.post(

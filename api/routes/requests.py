@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 
 from api.deps import ContainerDep, Person, require
 from api.etag import etag_of, parse_if_match
 from api.idempotency import idempotent
-from api.pagination import decode_cursor, encode_cursor
-from api.routes.consultations import summary
+from api.pagination import CursorParam, LimitParam, page_by, position
+from api.routes.consultations import consultation_out
 from api.routes.guidance import desk_out
 from api.schemas.common import Page, problem_responses
 from api.schemas.consultations import ConsultationOut
@@ -35,15 +35,14 @@ from api.schemas.requests import (
     TargetIn,
     TargetOut,
 )
-from api.schemas.text import SingleLine
 from domain import policy
 from domain.actors import Actor
 from domain.clocks import ClockRules, ComputedClock
 from domain.errors import ValidationFailed
 from domain.requests import (
     TRANSITIONS,
-    ClockCursor,
     ClockFacts,
+    OverdueEntry,
     RequestDraft,
     RequestService,
     RequestView,
@@ -84,35 +83,45 @@ def clock_out(rules: ClockRules, k: ComputedClock, now: datetime) -> ClockOut:
     )
 
 
-def request_out(svc: RequestService, view: RequestView, now: datetime) -> dict[str, Any]:
+Shaped = TypeVar("Shaped", bound=RequestOut)
+
+
+def request_out(svc: RequestService, view: RequestView, now: datetime) -> RequestOut:
+    return request_as(RequestOut, svc, view, now)
+
+
+def request_as(
+    schema: type[Shaped], svc: RequestService, view: RequestView, now: datetime, **more: Any
+) -> Shaped:
+    """A request as `schema` (RequestOut or one that extends it, given its `more` fields)."""
     r = view.request
-    return {
-        "id": r.id,
-        "consultation_id": r.consultation_id,
-        "kind": r.kind,
-        "status": r.status,
-        "target": TargetOut(
+    return schema(
+        id=r.id,
+        consultation_id=r.consultation_id,
+        kind=r.kind,
+        status=r.status,
+        target=TargetOut(
             platform=r.target.platform,
             service=r.target.service,
             name=r.target.name,
             designated=svc.designated_since(r.target) is not None,
         ),
-        "evidence_ids": r.evidence_ids,
-        "reply_evidence_ids": r.reply_evidence_ids,
-        "channel": r.channel,
-        "sent_at": r.sent_at,
-        "received_at": r.received_at,
-        "inquiry": r.inquiry,
-        "private_sexual_image": r.private_sexual_image,
-        "reference_number": r.reference_number,
-        "notes": r.notes,
-        "advice": r.advice,
-        "advice_at": r.advice_at,
-        "letter_id": r.letter_id,
-        "allowed_statuses": sorted(TRANSITIONS[r.status]),
-        "clocks": [clock_out(svc.rules, k, now) for k in view.clocks],
-        "overdue": view.overdue,
-        "next_steps": [
+        evidence_ids=r.evidence_ids,
+        reply_evidence_ids=r.reply_evidence_ids,
+        channel=r.channel,
+        sent_at=r.sent_at,
+        received_at=r.received_at,
+        inquiry=r.inquiry,
+        private_sexual_image=r.private_sexual_image,
+        reference_number=r.reference_number,
+        notes=r.notes,
+        advice=r.advice,
+        advice_at=r.advice_at,
+        letter_id=r.letter_id,
+        allowed_statuses=sorted(TRANSITIONS[r.status]),
+        clocks=[clock_out(svc.rules, k, now) for k in view.clocks],
+        overdue=view.overdue,
+        next_steps=[
             NextStepOut(
                 outcome=s.outcome.id,
                 title_ja=s.outcome.title_ja,
@@ -122,16 +131,20 @@ def request_out(svc: RequestService, view: RequestView, now: datetime) -> dict[s
             )
             for s in view.next_steps
         ],
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
-        "version": r.version,
-    }
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        version=r.version,
+        **more,
+    )
 
 
 def detail_out(svc: RequestService, view: RequestView, now: datetime, response: Response) -> RequestDetail:
     response.headers["ETag"] = etag_of(view.request.version)
-    return RequestDetail(
-        **request_out(svc, view, now),
+    return request_as(
+        RequestDetail,
+        svc,
+        view,
+        now,
         history=[
             EventOut(
                 from_status=e.from_status,
@@ -163,18 +176,28 @@ async def replay_request(
 @router.get(
     REQUESTS,
     operation_id="requests_list",
-    response_model=list[RequestOut],
-    responses=problem_responses(401, 403, 404),
+    response_model=Page[RequestOut],
+    responses=problem_responses(401, 403, 404, 422),
     summary="The requests sent (or to send) about a consultation, with their clocks",
     description="Includes the requests of the earlier consultations this one follows (their "
     "`consultation_id` says where they belong). The consulter and the staff who may see the case read them.",
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
 async def list_requests(
-    consultation_id: uuid.UUID, actor: Person, container: ContainerDep
-) -> list[RequestOut]:
+    consultation_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[RequestOut]:
     svc, now = container.requests, container.clock.now()
-    return [RequestOut(**request_out(svc, v, now)) for v in await svc.list_for(actor, consultation_id)]
+    found = await svc.list_for(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    return page_by(
+        found,
+        limit,
+        lambda v: request_out(svc, v, now),
+        lambda v: (v.request.created_at, v.request.id),
+    )
 
 
 @router.post(
@@ -351,17 +374,26 @@ async def attach_reply(
 @router.get(
     "/{consultation_id}/clocks",
     operation_id="clocks_list",
-    response_model=list[ClockOut],
+    response_model=Page[ClockOut],
     tags=["requests"],
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
     summary="Every clock of a consultation (and of the earlier ones it follows), soonest first",
     description="Computed from the rules in domain/knowledge/clocks.yaml, each with its legal basis, source "
     "and counting. A rule that does not apply gives no clock.",
     dependencies=[require(policy.CONSULTATION_READERS)],
 )
-async def list_clocks(consultation_id: uuid.UUID, actor: Person, container: ContainerDep) -> list[ClockOut]:
+async def list_clocks(
+    consultation_id: uuid.UUID,
+    actor: Person,
+    container: ContainerDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[ClockOut]:
     svc, now = container.requests, container.clock.now()
-    return [clock_out(svc.rules, s.clock, now) for s in await svc.clocks(actor, consultation_id)]
+    found = await svc.clocks(actor, consultation_id, after=position(cursor), limit=limit + 1)
+    return page_by(
+        found, limit, lambda s: clock_out(svc.rules, s.clock, now), lambda s: (s.clock.due_at, s.id)
+    )
 
 
 @router.get(
@@ -408,36 +440,24 @@ async def set_clock_facts(
 async def overdue_clocks(
     actor: Person,
     container: ContainerDep,
-    cursor: Annotated[str | None, Query(max_length=200), SingleLine()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: CursorParam = None,
+    limit: LimitParam = 25,
 ) -> Page[OverdueOut]:
-    after = None
-    if cursor:
-        position = decode_cursor(cursor)
-        try:
-            after = ClockCursor(datetime.fromisoformat(position["d"]), uuid.UUID(position["id"]))
-        except (KeyError, ValueError) as exc:
-            raise ValidationFailed("invalid_cursor", field="cursor") from exc
     svc, now = container.requests, container.clock.now()
-    found = await svc.overdue(actor, after=after, limit=limit + 1)
-    items = []
-    for entry in found[:limit]:
+    found = await svc.overdue(actor, after=position(cursor), limit=limit + 1)
+
+    def shape(entry: OverdueEntry) -> OverdueOut:
         request = None
         if entry.request is not None:
             view = RequestView(entry.request, (entry.stored.clock,), overdue=True)
-            request = RequestOut(**request_out(svc, view, now))
-        items.append(
-            OverdueOut(
-                clock=clock_out(svc.rules, entry.stored.clock, now),
-                consultation=ConsultationOut(**summary(entry.consultation, now)),
-                request=request,
-            )
+            request = request_out(svc, view, now)
+        return OverdueOut(
+            clock=clock_out(svc.rules, entry.stored.clock, now),
+            consultation=consultation_out(entry.consultation, now),
+            request=request,
         )
-    next_cursor = None
-    if len(found) > limit:
-        last = found[limit - 1].stored
-        next_cursor = encode_cursor({"d": last.clock.due_at.isoformat(), "id": str(last.id)})
-    return Page(items=items, next_cursor=next_cursor)
+
+    return page_by(found, limit, shape, lambda e: (e.stored.clock.due_at, e.stored.id))
 
 
 # -- continuity ---------------------------------------------------------------------------------------
@@ -458,7 +478,7 @@ async def link_earlier(
 ) -> list[ConsultationOut]:
     now = container.clock.now()
     chain = await container.requests.link(actor, consultation_id, body.earlier_id)
-    return [ConsultationOut(**summary(x, now)) for x in chain]
+    return [consultation_out(x, now) for x in chain]
 
 
 @router.get(
@@ -473,9 +493,7 @@ async def earlier_consultations(
     consultation_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> list[ConsultationOut]:
     now = container.clock.now()
-    return [
-        ConsultationOut(**summary(x, now)) for x in await container.requests.related(actor, consultation_id)
-    ]
+    return [consultation_out(x, now) for x in await container.requests.related(actor, consultation_id)]
 
 
 # -- answer templates ---------------------------------------------------------------------------------

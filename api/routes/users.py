@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 
 from api.deps import Admin, ContainerDep
 from api.etag import etag_of, parse_if_match
 from api.idempotency import idempotent
-from api.pagination import cursor_uuid, encode_cursor
+from api.pagination import CursorParam, LimitParam, page_by, position
 from api.schemas.accounts import UserCreate, UserOut, UserUpdate
 from api.schemas.common import Page, problem_responses
-from api.schemas.text import SingleLine
 from domain.actors import Actor, Role
 from domain.models import User
 
@@ -35,6 +35,12 @@ def user_out(user: User) -> UserOut:
     )
 
 
+def user_position(user: User) -> tuple[datetime, uuid.UUID]:
+    # A stored user always has created_at (NOT NULL); only one not yet stored lacks it.
+    assert user.created_at is not None
+    return user.created_at, user.id
+
+
 @router.get(
     "",
     operation_id="users_list",
@@ -46,14 +52,11 @@ async def list_users(
     actor: Admin,
     container: ContainerDep,
     role: Role | None = None,
-    cursor: Annotated[str | None, Query(max_length=200), SingleLine()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
 ) -> Page[UserOut]:
-    after = cursor_uuid(cursor)
-    users = await container.accounts.list_users(actor, role=role, after=after, limit=limit + 1)
-    more = len(users) > limit
-    items = [user_out(u) for u in users[:limit]]
-    return Page(items=items, next_cursor=encode_cursor({"id": str(items[-1].id)}) if more else None)
+    users = await container.accounts.list_users(actor, role=role, after=position(cursor), limit=limit + 1)
+    return page_by(users, limit, user_out, user_position)
 
 
 async def replay_user(

@@ -375,11 +375,12 @@ class SqlConsultations:
         )
         await self.db.flush()
 
-    async def transitions(self, consultation_id: uuid.UUID) -> list[Transition]:
+    async def transitions(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Transition]:
         T = ConsultationTransitionRow
-        rows = await self.db.execute(
-            select(T).where(col(T.consultation_id) == consultation_id).order_by(col(T.at), col(T.id))
-        )
+        query = select(T).where(col(T.consultation_id) == consultation_id)
+        rows = await self.db.execute(keyset(query, col(T.at), col(T.id), after, limit))
         return [
             Transition(
                 r.id,

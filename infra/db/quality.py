@@ -405,12 +405,12 @@ class SqlCouncil:
         )
         await self.db.flush()
 
-    async def findings(self, sample_id: uuid.UUID) -> list[Finding]:
-        rows = await self.db.execute(
-            select(CouncilFindingRow)
-            .where(col(CouncilFindingRow.sample_id) == sample_id)
-            .order_by(col(CouncilFindingRow.created_at))
-        )
+    async def findings(
+        self, sample_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Finding]:
+        F = CouncilFindingRow
+        query = select(F).where(col(F.sample_id) == sample_id)
+        rows = await self.db.execute(keyset(query, col(F.created_at), col(F.id), after, limit))
         cases = await self._cases_of(sample_id)
         keys = await self.keys.of_many(list(cases.values()))
         return [

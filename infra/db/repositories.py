@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
 from domain.actors import Client, Role
+from domain.consultations import Cursor
 from domain.models import (
     AuthSession,
     EmailToken,
@@ -24,6 +25,7 @@ from domain.models import (
 )
 from domain.ports import Clock
 from infra.db.engine import affected
+from infra.db.paging import keyset
 from infra.db.tables import (
     AuthSessionRow,
     EmailTokenRow,
@@ -109,12 +111,11 @@ class SqlUsers:
     async def update(self, user: User) -> None:
         await self.db.execute(update(UserRow).where(col(UserRow.id) == user.id).values(**_user_values(user)))
 
-    async def page(self, *, role: Role | None, after: uuid.UUID | None, limit: int) -> Sequence[User]:
-        query = select(UserRow).order_by(col(UserRow.id)).limit(limit)
+    async def page(self, *, role: Role | None, after: Cursor | None, limit: int) -> Sequence[User]:
+        query = select(UserRow)
         if role is not None:
             query = query.where(col(UserRow.role) == role.value)
-        if after is not None:
-            query = query.where(col(UserRow.id) > after)
+        query = keyset(query, col(UserRow.created_at), col(UserRow.id), after, limit, newest_first=True)
         return [_user(r) for r in (await self.db.execute(query)).scalars()]
 
 

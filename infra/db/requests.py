@@ -7,17 +7,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, tuple_, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.case_keys import CaseKey
 from domain.clocks import ComputedClock
-from domain.consultations import Consultation
+from domain.consultations import Consultation, Cursor
 from domain.policy import Visibility
 from domain.ports import Clock
 from domain.requests import (
-    ClockCursor,
     ClockFacts,
     Inquiry,
     Reminder,
@@ -33,6 +32,7 @@ from infra.db import visibility as visible
 from infra.db.case_keys import shredded
 from infra.db.consultations import SqlConsultations
 from infra.db.engine import affected
+from infra.db.paging import keyset
 from infra.db.tables import ConsultationRow, EvidenceRow
 from infra.db.tables_requests import (
     CaseClockRow,
@@ -172,18 +172,14 @@ class SqlRequests:
         keys = await self.consultations.keys.of_many([row.consultation_id])
         return _request(row, await self._links([row.id]), keys.get(row.consultation_id))
 
-    async def for_consultations(self, consultation_ids: Sequence[uuid.UUID]) -> list[Request]:
-        rows = list(
-            (
-                await self.db.execute(
-                    select(R)
-                    .where(
-                        col(R.consultation_id).in_(list(consultation_ids)), ~shredded(col(R.consultation_id))
-                    )
-                    .order_by(col(R.created_at), col(R.id))
-                )
-            ).scalars()
+    async def for_consultations(
+        self, consultation_ids: Sequence[uuid.UUID], *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[Request]:
+        query = select(R).where(
+            col(R.consultation_id).in_(list(consultation_ids)), ~shredded(col(R.consultation_id))
         )
+        query = keyset(query, col(R.created_at), col(R.id), after, limit)
+        rows = list((await self.db.execute(query)).scalars())
         links = await self._links([r.id for r in rows])
         keys = await self.consultations.keys.of_many([r.consultation_id for r in rows])
         return [_request(r, links, keys.get(r.consultation_id)) for r in rows]
@@ -255,12 +251,11 @@ class SqlRequests:
 
     # -- clocks -----------------------------------------------------------------------------------
 
-    async def clocks(self, consultation_ids: Sequence[uuid.UUID]) -> list[StoredClock]:
-        rows = await self.db.execute(
-            select(K)
-            .where(col(K.consultation_id).in_(list(consultation_ids)))
-            .order_by(col(K.due_at), col(K.id))
-        )
+    async def clocks(
+        self, consultation_ids: Sequence[uuid.UUID], *, after: Cursor | None = None, limit: int | None = None
+    ) -> list[StoredClock]:
+        query = select(K).where(col(K.consultation_id).in_(list(consultation_ids)))
+        rows = await self.db.execute(keyset(query, col(K.due_at), col(K.id), after, limit))
         return [_stored(r) for r in rows.scalars()]
 
     async def sync_clocks(self, consultation_id: uuid.UUID, clocks: Sequence[ComputedClock]) -> None:
@@ -300,16 +295,21 @@ class SqlRequests:
         await self.db.flush()
 
     async def overdue(
-        self, visibility: Visibility, now: datetime, *, after: ClockCursor | None, limit: int
+        self, visibility: Visibility, now: datetime, *, after: Cursor | None, limit: int
     ) -> list[tuple[StoredClock, Consultation]]:
         query = (
             select(col(K.id))
             .join(ConsultationRow, col(ConsultationRow.id) == col(K.consultation_id))
-            .where(col(K.settled).is_(False), col(K.due_at) <= now, visible.consultations(visibility))
+            .where(
+                col(K.settled).is_(False),
+                col(K.due_at) <= now,
+                visible.consultations(visibility),
+                # Filtered here, not after: a row dropped after LIMIT would end the page early and lose the
+                # cursor to the rest.
+                ~shredded(col(K.consultation_id)),
+            )
         )
-        if after is not None:
-            query = query.where(tuple_(col(K.due_at), col(K.id)) > tuple_(after.due_at, after.id))
-        ids = list((await self.db.execute(query.order_by(col(K.due_at), col(K.id)).limit(limit))).scalars())
+        ids = list((await self.db.execute(keyset(query, col(K.due_at), col(K.id), after, limit))).scalars())
         if not ids:
             return []
         rows = {r.id: r for r in (await self.db.execute(select(K).where(col(K.id).in_(ids)))).scalars()}

@@ -58,7 +58,9 @@ async def test_intake_records_the_consultation_with_consent_and_due_time(client,
     }
     assert datetime.fromisoformat(body["created_at"]).astimezone(JST).date() == date(2026, 12, 1)
     assert datetime.fromisoformat(body["first_answer_due_at"]) == datetime(2026, 12, 4, 17, 0, tzinfo=JST)
-    history = (await client.get(f"/v1/consultations/{body['id']}/history", headers=person.headers)).json()
+    history = (await client.get(f"/v1/consultations/{body['id']}/history", headers=person.headers)).json()[
+        "items"
+    ]
     assert [(h["from_status"], h["to_status"], h["by_staff"]) for h in history] == [
         (None, "submitted", False)
     ]
@@ -323,7 +325,7 @@ async def test_full_lifecycle_and_invalid_transitions(client, people, container)
     assert reopened.status_code == 200 and reopened.json()["status"] == "in_progress"
     withdrawn = await client.post(f"{url}/withdraw", headers=owner.headers)
     assert withdrawn.json()["status"] == "withdrawn"
-    history = (await client.get(f"{url}/history", headers=owner.headers)).json()
+    history = (await client.get(f"{url}/history", headers=owner.headers)).json()["items"]
     assert [(h["from_status"], h["to_status"]) for h in history] == [
         (None, "submitted"),
         ("submitted", "in_progress"),
@@ -335,6 +337,22 @@ async def test_full_lifecycle_and_invalid_transitions(client, people, container)
         ("in_progress", "withdrawn"),
     ]
     assert [h["by_staff"] for h in history] == [False, True, True, False, True, True, False, False]
+    # The history pages by (at, id): three at a time gives the same eight, in order, none twice.
+    paged: list[dict] = []
+    cursor = None
+    while True:
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(f"{url}/history", headers=owner.headers, params=params)).json()
+        paged += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert paged == history
+    assert_problem(
+        await client.get(f"{url}/history", headers=owner.headers, params={"cursor": "%%%"}),
+        422,
+        "invalid_cursor",
+    )
 
 
 async def test_reopen_only_within_the_window(client, people, container) -> None:

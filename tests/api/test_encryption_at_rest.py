@@ -317,7 +317,9 @@ async def test_request_notes_are_sealed_at_rest(client, people, container) -> No
         json={"kind": "platform_form", "target": {"platform": "x", "service": "x"}, "notes": note},
     )
     assert made.status_code == 201, made.text
-    listed = (await client.get(f"/v1/consultations/{c['id']}/requests", headers=owner.headers)).json()
+    listed = (await client.get(f"/v1/consultations/{c['id']}/requests", headers=owner.headers)).json()[
+        "items"
+    ]
     assert note in json.dumps(listed, ensure_ascii=False)
     async with container.sessions() as db:
         stored = (await db.execute(select(RequestRow.notes))).scalar_one()

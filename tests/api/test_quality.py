@@ -286,8 +286,32 @@ async def test_council_sees_sampled_cases_anonymised_and_records_findings(client
     )
     findings = (
         await client.get(f"/v1/council/samples/{sample['id']}/findings", headers=supervisor.headers)
-    ).json()
+    ).json()["items"]
     assert [(f["pseudonym"], f["timeliness"]) for f in findings] == [("S001", 2)]
+    # Findings page by (created_at, id): three more, two at a time, none lost or repeated.
+    for pseudonym in ("S002", "S003", "S001"):
+        made = await client.post(
+            f"/v1/council/samples/{sample['id']}/items/{pseudonym}/findings",
+            headers=council.headers,
+            json={"accuracy": 3, "timeliness": 3, "tone": 3, "referral_fit": 3},
+        )
+        assert made.status_code == 201, made.text
+    url = f"/v1/council/samples/{sample['id']}/findings"
+    everything = (await client.get(url, headers=supervisor.headers)).json()["items"]
+    paged: list[dict] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(url, headers=supervisor.headers, params=params)).json()
+        paged += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(everything) == 4 and paged == everything
+    assert len({f["id"] for f in paged}) == 4
+    assert_problem(
+        await client.get(url, headers=supervisor.headers, params={"cursor": "%%%"}), 422, "invalid_cursor"
+    )
     # Council accounts read and comment; they never reach raw case data.
     for url in ("/v1/consultations", f"/v1/consultations/{cases[0]['id']}", "/v1/reviews"):
         assert_problem(await client.get(url, headers=council.headers), 403)

@@ -245,7 +245,7 @@ async def test_the_whole_walk_from_intake_to_closing(client, people, container, 
     )
     assert disclosure["target"]["designated"] is False and disclosure["clocks"] == []
     assert (await move(client, owner, cid, disclosure["id"], "sent")).status_code == 200
-    clocks = (await client.get(base(cid) + "/clocks", headers=owner.headers)).json()
+    clocks = (await client.get(base(cid) + "/clocks", headers=owner.headers)).json()["items"]
     logs = [k for k in clocks if k["rule"] == "access_log_retention"]
     assert len(logs) == 2 and all(k["settled"] and k["approximate"] for k in logs)
     case = (await client.get(base(cid), headers=owner.headers)).json()
@@ -424,13 +424,14 @@ async def test_complaint_and_limitation_periods_need_the_dates_the_person_gives(
     clock.set(START)
     owner, other = await people.create(), await people.create()
     c = await open_consultation(client, owner)  # 名誉毀損 among its categories
-    assert (await client.get(base(c["id"]) + "/clocks", headers=owner.headers)).json() == []
+    assert (await client.get(base(c["id"]) + "/clocks", headers=owner.headers)).json()["items"] == []
     put = await client.put(
         base(c["id"]) + "/clock-facts", headers=owner.headers, json={"offender_known_on": "2026-11-25"}
     )
     assert put.status_code == 200, put.text
     clocks = {
-        k["rule"]: k for k in (await client.get(base(c["id"]) + "/clocks", headers=owner.headers)).json()
+        k["rule"]: k
+        for k in (await client.get(base(c["id"]) + "/clocks", headers=owner.headers)).json()["items"]
     }
     assert set(clocks) == {"complaint_period"}  # the damage date is unknown: no limitation clock
     assert clocks["complaint_period"]["due_at"] == "2027-05-25T15:00:00Z"
@@ -440,7 +441,8 @@ async def test_complaint_and_limitation_periods_need_the_dates_the_person_gives(
         json={"offender_known_on": "2026-11-25", "damage_known_on": "2026-11-20"},
     )
     clocks = {
-        k["rule"]: k for k in (await client.get(base(c["id"]) + "/clocks", headers=owner.headers)).json()
+        k["rule"]: k
+        for k in (await client.get(base(c["id"]) + "/clocks", headers=owner.headers)).json()["items"]
     }
     assert clocks["civil_limitation"]["due_at"] == "2029-11-25T15:00:00Z"  # from the later of the two
     assert_problem(await client.put(base(c["id"]) + "/clock-facts", headers=other.headers, json={}), 404)
@@ -456,7 +458,7 @@ async def test_complaint_and_limitation_periods_need_the_dates_the_person_gives(
     await client.put(
         base(privacy["id"]) + "/clock-facts", headers=owner.headers, json={"offender_known_on": "2026-11-25"}
     )
-    assert (await client.get(base(privacy["id"]) + "/clocks", headers=owner.headers)).json() == []
+    assert (await client.get(base(privacy["id"]) + "/clocks", headers=owner.headers)).json()["items"] == []
 
 
 async def test_an_old_post_raises_priority_and_brings_an_urgent_first_answer_forward(
@@ -531,9 +533,12 @@ async def test_a_returning_consulter_links_a_new_consultation_to_an_earlier_one_
     )
     assert_problem(again, 409, "already_linked")
     # Requests and clocks carry over, and may be updated from the new consultation.
-    carried = (await client.get(base(new["id"]) + "/requests", headers=owner.headers)).json()
+    carried = (await client.get(base(new["id"]) + "/requests", headers=owner.headers)).json()["items"]
     assert [(x["id"], x["consultation_id"]) for x in carried] == [(r["id"], earlier["id"])]
-    rules = {k["rule"] for k in (await client.get(base(new["id"]) + "/clocks", headers=owner.headers)).json()}
+    rules = {
+        k["rule"]
+        for k in (await client.get(base(new["id"]) + "/clocks", headers=owner.headers)).json()["items"]
+    }
     assert rules == {"designated_platform_response", "access_log_retention"}
     # The reply to the earlier request arrives now: kept as evidence of the new consultation, linked to it.
     reply = await client.post(
@@ -626,4 +631,51 @@ async def test_the_overdue_view_pages_oldest_first_within_what_the_staff_member_
     assert_problem(
         await client.get("/v1/clocks/overdue", params={"cursor": "not-a-cursor"}, headers=supervisor.headers),
         422,
+    )
+
+
+async def pages(client, person, url: str, limit: int) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Every item of a keyset-paged list, `limit` at a time, following `next_cursor` to the end."""
+    found: list[dict] = []
+    cursor = None
+    while True:
+        params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        response = await client.get(url, headers=person.headers, params=params)
+        assert response.status_code == 200, response.text
+        found += response.json()["items"]
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            return found
+
+
+async def test_requests_and_clocks_of_a_case_page_with_a_cursor(client, people, clock) -> None:
+    clock.set(START)
+    owner = await people.create()
+    c = await open_consultation(client, owner)
+    cid = c["id"]
+    await add_evidence(client, owner, cid, "2026-11-20T21:15:00+09:00", "https://x.com/a/status/1")
+    made = []
+    for _ in range(5):
+        made.append((await create_request(client, owner, cid))["id"])
+        clock.set(clock.now() + timedelta(minutes=1))
+    for rid in made[:3]:
+        assert (await move(client, owner, cid, rid, "sent")).status_code == 200
+    everything = (await client.get(base(cid) + "/requests", headers=owner.headers)).json()
+    assert everything["next_cursor"] is None and [r["id"] for r in everything["items"]] == made
+    assert [r["id"] for r in await pages(client, owner, base(cid) + "/requests", 2)] == made
+
+    clocks = (await client.get(base(cid) + "/clocks", headers=owner.headers)).json()["items"]
+    assert len(clocks) >= 3
+    paged = await pages(client, owner, base(cid) + "/clocks", 2)
+    assert paged == clocks and len({(k["rule"], k["subject"], k["subject_id"]) for k in paged}) == len(clocks)
+
+    for url in ("/requests", "/clocks"):
+        assert_problem(
+            await client.get(base(cid) + url, headers=owner.headers, params={"cursor": "%%%"}),
+            422,
+            "invalid_cursor",
+        )
+    stranger = await people.create()
+    assert_problem(
+        await client.get(base(cid) + "/clocks", headers=stranger.headers, params={"limit": 1}), 404
     )

@@ -107,7 +107,7 @@ async def test_intake_answer_reply_close(server: str, container, mailbox) -> Non
         closed = http.post(f"/v1/consultations/{cid}/close", headers={**sato, "If-Match": etag})
         assert closed.status_code == 200 and closed.json()["status"] == "closed"
 
-        history = http.get(f"/v1/consultations/{cid}/history", headers=hanako).json()
+        history = http.get(f"/v1/consultations/{cid}/history", headers=hanako).json()["items"]
         assert [h["to_status"] for h in history] == [
             "submitted",
             "in_progress",

@@ -143,8 +143,16 @@ class FakeConsultations:
     async def add_transition(self, t: Transition) -> None:
         self.s.transitions.append(copy.deepcopy(t))
 
-    async def transitions(self, consultation_id: uuid.UUID) -> builtins.list[Transition]:
-        return [copy.deepcopy(t) for t in self.s.transitions if t.consultation_id == consultation_id]
+    async def transitions(
+        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+    ) -> builtins.list[Transition]:
+        found = sorted(
+            (copy.deepcopy(t) for t in self.s.transitions if t.consultation_id == consultation_id),
+            key=lambda t: (t.at, t.id),
+        )
+        if after is not None:
+            found = [t for t in found if (t.at, t.id) > (after.created_at, after.id)]
+        return found[:limit]
 
     async def add_message(self, m: Message) -> None:
         self.s.messages.append(copy.deepcopy(m))

@@ -104,7 +104,7 @@ async def test_a_consultation_runs_submitted_in_progress_answered_closed_and_reo
     world.clock.advance(timedelta(days=29))
     reopened = await world.consultations.reopen(owner, c.id)
     assert reopened.status is Status.in_progress and reopened.closed_at is None
-    history = await world.consultations.history(owner, c.id)
+    _, history = await world.consultations.history(owner, c.id)
     assert [(t.from_status, t.to_status) for t in history] == [
         (None, Status.submitted),
         (Status.submitted, Status.in_progress),

@@ -89,7 +89,7 @@ def content(reason: str) -> LetterContent:
 
 def test_posting_times_are_printed_in_japan_time() -> None:
     # 15:30 UTC on 31 December is 00:30 on 1 January in Japan.
-    assert content("理由").items[0].posted_jst() == "2027年01月01日 00時30分(日本時間)"
+    assert content("理由").items[0].posted_at_jst == "2027年01月01日 00時30分(日本時間)"
 
 
 def test_form_text_is_never_cut() -> None:
