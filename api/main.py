@@ -25,6 +25,7 @@ from api.routes import (
     auth,
     chatbot,
     consents,
+    erasure,
     consultations,
     guidance,
     health,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     for router in (
         me.router,
         consents.router,
+        erasure.router,
         auth.router,
         consultations.router,
         requests.router,

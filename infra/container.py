@@ -23,6 +23,7 @@ from domain.ports import Clock
 from domain.quality import QualityService
 from domain.referrals import ReferralService
 from domain.requests import CaseClocks, RequestService
+from domain.erasure import ErasureService
 from domain.retention import RetentionService
 from domain.statistics import StatisticsService
 from domain.suggestions import SuggestionService, TemplateValues
@@ -81,6 +82,7 @@ class Container:
     quality: QualityService
     statistics: StatisticsService
     retention: RetentionService
+    erasure: ErasureService
     consents: ConsentService
     line: LineBot
     chatbot: ChatbotService
@@ -222,8 +224,11 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     worker.add_statistics(StatisticsSummaries(sessions, knowledge, clock))
     retention = RetentionService(uow, consultations, clock, load_retention_rules())
     worker.add_retention(retention)  # ended cases past their period are shredded (issue 17 §2)
+    erasure = ErasureService(uow, clock, accounts.policy.step_up_max_age, tokens.seal, consultations.files)
+    worker.add_erasure(erasure)  # erasure requests past their grace period are carried out (issue 17 §3)
     return Container(
         retention=retention,
+        erasure=erasure,
         consents=ConsentService(uow, clock),
         settings=settings,
         clock=clock,
