@@ -24,6 +24,7 @@ from domain.ports import Clock
 from domain.quality import QualityService
 from domain.referrals import ReferralService
 from domain.requests import CaseClocks, RequestService
+from domain.erasure import ErasureService
 from domain.retention import RetentionService
 from domain.statistics import StatisticsService
 from domain.suggestions import SuggestionService, TemplateValues
@@ -83,6 +84,7 @@ class Container:
     quality: QualityService
     statistics: StatisticsService
     retention: RetentionService
+    erasure: ErasureService
     consents: ConsentService
     exports: ExportService
     line: LineBot
@@ -241,8 +243,11 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
         max_attempts=settings.outbox_max_attempts,
     )
     worker.add_exports(preparer.run_once, exports.sweep)
+    erasure = ErasureService(uow, clock, accounts.policy.step_up_max_age, tokens.seal, consultations.files)
+    worker.add_erasure(erasure)  # erasure requests past their grace period are carried out (issue 17 §3)
     return Container(
         retention=retention,
+        erasure=erasure,
         consents=ConsentService(uow, clock),
         exports=exports,
         settings=settings,

@@ -129,4 +129,33 @@ def render(kind: str, locale: str, public_url: str, payload: dict[str, str]) -> 
     subject, body = TEMPLATES[kind].get(locale) or TEMPLATES[kind]["ja"]
     base = public_url.rstrip("/")
     link = base + LINK_PATHS[kind].format(**payload) if kind in LINK_PATHS else ""
-    return subject, body.format(link=link, login=base + "/login")
+    return subject, body.format(link=link, login=base + "/login", due_date=payload.get("due_date", ""))
+
+# Issue 17 §3: the erasure request's confirmation (with the date and how to cancel) and its completion.
+TEMPLATES["mail.erasure_requested"] = {
+    "ja": (
+        "【窓口】アカウント削除のお申し込みを受け付けました",
+        "アカウント削除のお申し込みを受け付けました。{due_date} 以降に、ご相談の内容とアカウントを削除します。\n"
+        "それまでは、相談マイページの「アカウント削除」から取り消すことができます。\n\n{link}\n\n"
+        "お心当たりがない場合は、すぐにログインして取り消し、パスワードを変更してください。\n",
+    ),
+    "en": (
+        "[madoguchi] Your request to delete your account",
+        "We received your request to delete your account. From {due_date} your consultations and account will be "
+        "deleted. Until then you can cancel it on your my-page (Delete account).\n\n{link}\n\n"
+        "If this was not you, sign in now, cancel the request and change your password.\n",
+    ),
+}
+TEMPLATES["mail.erasure_completed"] = {
+    "ja": (
+        "【窓口】アカウントを削除しました",
+        "お申し込みのとおり、アカウントとご相談の内容を削除しました。\n"
+        "法律上の理由で保全中の記録がある場合は、保全が解除されるまで保管し、その後削除します。\n",
+    ),
+    "en": (
+        "[madoguchi] Your account was deleted",
+        "As you asked, your account and your consultations were deleted. Any record under a legal hold is kept "
+        "until the hold is lifted, then deleted.\n",
+    ),
+}
+LINK_PATHS["mail.erasure_requested"] = "/me/erasure"

@@ -30,6 +30,7 @@ from infra.settings import Settings
 
 if TYPE_CHECKING:
     from domain.requests import RequestService
+    from domain.erasure import ErasureService
     from domain.retention import RetentionService
     from infra.custody import CustodyChecks
     from infra.db.statistics_summary import StatisticsSummaries
@@ -67,6 +68,7 @@ class PassReport:
     consultations_shredded: int = 0  # ended cases past their retention period (issue 17)
     exports_prepared: int = 0  # personal exports made ready (issue 17 §3)
     exports_swept: int = 0  # stored exports deleted once downloaded or expired
+    erasures_completed: int = 0  # erasure requests carried out after their grace period (issue 17 §3)
 
     @property
     def total(self) -> int:
@@ -102,6 +104,7 @@ class OutboxWorker:
         self.retention_at: datetime | None = None
         self.exports: Callable[[int], Awaitable[int]] | None = None
         self.exports_sweep: Callable[[int], Awaitable[int]] | None = None
+        self.erasure: ErasureService | None = None
         for kind in TEMPLATES:
             self.handlers[kind] = self._mail_handler(kind)
 
@@ -271,6 +274,28 @@ class OutboxWorker:
         except Exception as exc:  # noqa: BLE001 - the next pass sweeps again
             log.error("export sweep failed: %s", type(exc).__name__)
 
+    def add_erasure(self, erasure: ErasureService) -> None:
+        """Erasure requests whose grace period ended are carried out on each pass (issue 17 §3). The completion
+        mail goes to the address sealed in its row: the account no longer has one."""
+        self.erasure = erasure
+
+        async def completed(_db: AsyncSession, payload: dict[str, Any]) -> None:
+            subject, body = render(
+                "mail.erasure_completed", payload.get("locale", "ja"), self.settings.public_url, payload
+            )
+            await self.mailer.send(self.unseal(payload["to"]), subject, body)
+
+        self.handlers["mail.erasure_completed"] = completed
+
+    async def erase_due(self) -> int:
+        if self.erasure is None:
+            return 0
+        try:
+            return (await self.erasure.apply()).completed
+        except Exception as exc:  # noqa: BLE001 - a database blip; the next pass goes on
+            log.error("erasure pass failed: %s", type(exc).__name__)
+            return 0
+
     def add_statistics(self, summaries: StatisticsSummaries) -> None:
         """The statistics summaries: recounted (the fiscal years whose raw rows changed) every few minutes."""
         self.statistics = summaries
@@ -303,6 +328,7 @@ class OutboxWorker:
         self.last_pass.chatbot_sessions_purged = await self.purge_chatbot_due(self.clock.now())
         self.last_pass.heads_stamped = await self.stamp_heads_due(self.clock.now())
         self.last_pass.consultations_shredded = await self.shred_due(self.clock.now())
+        self.last_pass.erasures_completed = await self.erase_due()
         if self.statistics is not None:
             self.last_pass.statistics_years = await self.statistics.refresh_due(self.clock.now())
         metrics.WORKER_PASS_DURATION.observe(time.perf_counter() - began)

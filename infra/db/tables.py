@@ -369,6 +369,7 @@ from infra.db.tables_chatbot import *  # noqa: E402,F401,F403
 from infra.db.tables_consents import *  # noqa: E402,F401,F403
 from infra.db.tables_custody import *  # noqa: E402,F401,F403
 from infra.db.tables_exports import *  # noqa: E402,F401,F403
+from infra.db.tables_erasure import *  # noqa: E402,F401,F403
 from infra.db.tables_letters import *  # noqa: E402,F401,F403
 from infra.db.tables_line import *  # noqa: E402,F401,F403
 from infra.db.tables_quality import *  # noqa: E402,F401,F403

@@ -34,6 +34,7 @@ from infra.db.repositories import (
     SqlUsers,
 )
 from infra.db.requests import SqlRequests
+from infra.db.erasure import SqlErasure
 from infra.db.retention import SqlRetention
 from infra.db.statistics_summary import SummaryStatistics
 
@@ -64,6 +65,7 @@ class SqlUnitOfWork:
         self.referrals = SqlReferrals(self.db)
         self.requests = SqlRequests(self.db, self.clock, self.consultations)
         self.retention = SqlRetention(self.db)
+        self.erasure = SqlErasure(self.db)
         self.answers = SqlAnswers(self.db, self.case_keys)
         self.letters = SqlLetters(self.db, self.case_keys)
         self.manual = SqlManual(self.db)

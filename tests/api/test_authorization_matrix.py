@@ -297,6 +297,11 @@ MATRIX = [
     Row("GET", EVIDENCE + "/similar", case_route(403, consulter=403)),
     # Issue 17 §2: retention and the legal hold are the supervisors' (the example case has no hold: 404).
     Row("GET", "/v1/retention", expect(403, anonymous=401, supervisor=200)),
+    # Issue 17 §3: erasure is the consulter's own (staff accounts are removed by an admin); supervisors list.
+    Row("POST", "/v1/me/erasure", expect(403, anonymous=401, consulter=202)),
+    Row("GET", "/v1/me/erasure", expect(403, anonymous=401, consulter=404)),  # none asked: nothing to show
+    Row("DELETE", "/v1/me/erasure", expect(403, anonymous=401, consulter=404)),
+    Row("GET", "/v1/erasure-requests", expect(403, anonymous=401, supervisor=200)),
     Row("GET", CONSULTATION + "/legal-hold", expect(403, anonymous=401, supervisor=404)),
     Row(
         "PUT",
