@@ -21,7 +21,7 @@ One run (loopback only; a fresh database bench_<random>, dropped afterwards, als
   5. one table, every ratio of issue 12 item 2 with its target and PASS/MISS, the results as JSON
      (/tmp/bench_run_<cases>.json: a later 1 M run reads the 10 k one for the queue's 1 M / 10 k ratio).
 
-`--quick`: 2,000 cases, 2 workers, 4 and 64 connections, 3 s runs (about 5 minutes). Not a pytest module.
+`--quick`: 2,000 cases, 2 workers, 4 and 64 connections, 3 s runs (about 6 minutes on the shared machine). Not a pytest module.
 """
 
 from __future__ import annotations
@@ -784,11 +784,15 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
                 if warm:
                     wrk(port, path, lua, args.warmup, args.threads, conns)
                 r = wrk(port, path, lua, args.duration, args.threads, conns)
+                if r.requests == 0 and r.errors == 0:
+                    # Nothing answered and nothing timed out yet: every connection waited the whole run. Counted
+                    # as that many errors, so a stalled server cannot pass "0 errors".
+                    r.errors, r.note = conns, "stalled"
                 row = {"case": name, "workers": workers, "conns": conns, **asdict(r)}
                 results.append(row)
                 print(
                     f"  w={workers} c={conns:<4} {name:<24} {r.rps:8.0f} req/s  p50 {r.p50_ms:7.2f}  "
-                    f"p99 {r.p99_ms:7.2f}  errors {r.errors}  non-2xx {r.non2xx}",
+                    f"p99 {r.p99_ms:7.2f}  errors {r.errors}  non-2xx {r.non2xx} {r.note}",
                     flush=True,
                 )
                 return row
@@ -997,7 +1001,8 @@ def report(
         print(f"  {label:<62} {target:>10}  {'-' if x is None else f'{x:.2f}':>9}  {verdict}")
     print()
     print(
-        "SQL statements per request (session lookup included; BEGIN/COMMIT/ROLLBACK not counted by the DBAPI):"
+        "SQL statements per request (in process, the second of two calls; the session lookup on the raw "
+        "connection and BEGIN / COMMIT / ROLLBACK included):"
     )
     print("  " + ", ".join(f"{k} {v}" for k, v in sql.items()))
     out = Path(tempfile.gettempdir()) / f"bench_run_{args.cases}.json"
