@@ -19,7 +19,7 @@ from typing import Protocol
 
 from domain.accounts import ensure_fresh_proof
 from domain.actors import Actor
-from domain.consultations import Cursor
+from domain.consultations import Cursor, EvidenceFiles
 from domain.errors import Conflict, NotFound
 from domain.policy import CONSULTERS, SUPERVISORS, ensure_role
 from domain.ports import CaseUnitOfWork, Clock, UnitOfWorkFactory
@@ -28,9 +28,7 @@ from domain.retention import WORKER, RetentionRepository
 # Two weeks: long enough for a person who asked in distress, or someone holding their phone, to be warned by the
 # confirmation mail and cancel; short enough that the request is honoured "without delay" (APPI art. 35).
 GRACE_DAYS = 14
-GRACE_REASON = (
-    "取消のための猶予期間(14日)。確認メールで本人に知らせ、本人以外による申請や衝動的な申請を取り消せるようにする。"
-)
+GRACE_REASON = "取消のための猶予期間(14日)。確認メールで本人に知らせ、本人以外による申請や衝動的な申請を取り消せるようにする。"
 KEPT = (
     "法的保全(リーガルホールド)中の相談は、保全が解除されるまで保管されます。",
     "同意の記録と監査記録は、個人を特定しない形(アカウントIDのみ)で保管されます。",
@@ -64,6 +62,7 @@ class ErasureReport:
     completed: int
     consultations_shredded: int
     consultations_kept: int
+    files_left: int = 0  # files of shredded cases the store refused to delete (sealed: unreadable anyway)
 
 
 class ErasureRepository(Protocol):
@@ -103,14 +102,14 @@ class ErasureService:
         clock: Clock,
         step_up_max_age: timedelta,
         seal: Callable[[str], str],
-        files_delete: object | None = None,
+        files: EvidenceFiles,
         grace: timedelta = timedelta(days=GRACE_DAYS),
     ) -> None:
         self.uow = uow
         self.clock = clock
         self.step_up_max_age = step_up_max_age
         self.seal = seal
-        self.files_delete = files_delete
+        self.files = files
         self.grace = grace
 
     async def request(self, actor: Actor) -> ErasureRequest:
@@ -181,7 +180,9 @@ class ErasureService:
                         continue
                     await uow.case_keys.destroy(cid)
                     files += await uow.retention.wipe_texts(cid)
-                    await uow.audit.record(WORKER, "consultation.shredded", "consultation", cid, {"erasure": True})
+                    await uow.audit.record(
+                        WORKER, "consultation.shredded", "consultation", cid, {"erasure": True}
+                    )
                     shredded += 1
                 address = await uow.erasure.anonymise_account(r.user_id, now)
                 current.completed_at = now
@@ -198,11 +199,10 @@ class ErasureService:
                 await uow.commit()
             completed += 1
             kept += held
-        delete = getattr(self.files_delete, "delete", None)
+        left = 0
         for key in files:
             try:
-                if delete is not None:
-                    await delete(key)
-            except Exception:  # noqa: BLE001 - unreadable anyway (key destroyed); the store's lifecycle removes it
-                pass
-        return ErasureReport(completed, shredded, kept)
+                await self.files.delete(key)
+            except Exception:  # noqa: BLE001 - one file the store refused must not stop the pass
+                left += 1  # unreadable anyway (its case key is destroyed); the store's lifecycle removes it
+        return ErasureReport(completed, shredded, kept, left)

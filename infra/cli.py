@@ -290,6 +290,7 @@ def describe_pass(report: PassReport) -> str:
         (report.statistics_years, "fiscal years of statistics recounted"),
         (report.exports_prepared, "personal exports prepared"),
         (report.exports_swept, "personal export copies deleted"),
+        (report.erasures_completed, "account erasures carried out"),
     ):
         if count:
             parts.append(f"{count} {what}")

@@ -16,6 +16,7 @@ from domain.chatbot import ChatbotPolicy, ChatbotService
 from domain.consents import ConsentService
 from domain.consultations import ConsultationPolicy, ConsultationService
 from domain.desks import DeskDirectory
+from domain.erasure import ErasureService
 from domain.exports import ExportPolicy, ExportService
 from domain.guidance import GuidanceService
 from domain.knowledge_model import Knowledge
@@ -24,7 +25,6 @@ from domain.ports import Clock
 from domain.quality import QualityService
 from domain.referrals import ReferralService
 from domain.requests import CaseClocks, RequestService
-from domain.erasure import ErasureService
 from domain.retention import RetentionService
 from domain.statistics import StatisticsService
 from domain.suggestions import SuggestionService, TemplateValues

@@ -131,6 +131,7 @@ def render(kind: str, locale: str, public_url: str, payload: dict[str, str]) -> 
     link = base + LINK_PATHS[kind].format(**payload) if kind in LINK_PATHS else ""
     return subject, body.format(link=link, login=base + "/login", due_date=payload.get("due_date", ""))
 
+
 # Issue 17 §3: the erasure request's confirmation (with the date and how to cancel) and its completion.
 TEMPLATES["mail.erasure_requested"] = {
     "ja": (

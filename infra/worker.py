@@ -29,8 +29,8 @@ from infra.mail_templates import TEMPLATES, render
 from infra.settings import Settings
 
 if TYPE_CHECKING:
-    from domain.requests import RequestService
     from domain.erasure import ErasureService
+    from domain.requests import RequestService
     from domain.retention import RetentionService
     from infra.custody import CustodyChecks
     from infra.db.statistics_summary import StatisticsSummaries

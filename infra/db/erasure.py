@@ -108,7 +108,9 @@ class SqlErasure:
         await self.db.execute(delete(EmailTokenRow).where(col(EmailTokenRow.user_id) == user_id))
         await self.db.execute(delete(LineLinkNonceRow).where(col(LineLinkNonceRow.user_id) == user_id))
         await self.db.execute(
-            update(LineUserRow).where(col(LineUserRow.user_id) == user_id).values(user_id=None, linked_at=None)
+            update(LineUserRow)
+            .where(col(LineUserRow.user_id) == user_id)
+            .values(user_id=None, linked_at=None)
         )
         # An export asked for or ready is never handed over now: expired, so the worker's sweep deletes its copy.
         await self.db.execute(

@@ -21,6 +21,7 @@ from infra.db.case_keys import SqlCaseKeys
 from infra.db.chatbot import SqlChatbot
 from infra.db.consents import SqlConsents
 from infra.db.consultations import SqlConsultations
+from infra.db.erasure import SqlErasure
 from infra.db.exports import SqlExports
 from infra.db.guidance import SqlDesks, SqlReferrals
 from infra.db.letters import SqlLetters
@@ -34,7 +35,6 @@ from infra.db.repositories import (
     SqlUsers,
 )
 from infra.db.requests import SqlRequests
-from infra.db.erasure import SqlErasure
 from infra.db.retention import SqlRetention
 from infra.db.statistics_summary import SummaryStatistics
 

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from domain.actors import Role
 from infra.db.tables import CaseKeyRow, ConsultationRow, LineUserRow, OutboxRow, UserRow
-from tests.api.test_retention import HOLD_REASON, NARRATIVE, hold_url
 from tests.api.consultation_helpers import open_consultation
+from tests.api.test_retention import HOLD_REASON, NARRATIVE, hold_url
 from tests.conftest import PASSWORD, assert_problem
 
 URL = "/v1/me/erasure"
@@ -88,7 +88,9 @@ async def test_after_the_grace_period_the_account_and_its_cases_are_gone_but_a_h
         user = await db.get(UserRow, person.id)
         rows = {
             r.id: r
-            for r in (await db.execute(select(ConsultationRow).where(ConsultationRow.owner_id == person.id))).scalars()
+            for r in (
+                await db.execute(select(ConsultationRow).where(ConsultationRow.owner_id == person.id))
+            ).scalars()
         }
         keys = {k.consultation_id: k.wrapped for k in (await db.execute(select(CaseKeyRow))).scalars()}
         line = list((await db.execute(select(LineUserRow).where(LineUserRow.user_id == person.id))).scalars())

@@ -159,7 +159,7 @@ async def test_finding_comments_are_sealed_with_the_sampled_case_key(
     )
     assert finding.status_code == 201, finding.text
     url = f"/v1/council/samples/{sample['id']}/findings"
-    findings = (await client.get(url, headers=supervisor.headers)).json()
+    findings = (await client.get(url, headers=supervisor.headers)).json()["items"]
     assert [f["comment"] for f in findings] == [COMMENT]
     async with container.sessions() as db:
         stored = (await db.execute(select(CouncilFindingRow.comment))).scalar_one()
@@ -172,7 +172,7 @@ async def test_finding_comments_are_sealed_with_the_sampled_case_key(
         row = (await db.execute(select(CouncilFindingRow))).scalar_one()
         key = await db.get(CaseKeyRow, uuid.UUID(case["id"]))
     assert row.comment is None and row.timeliness == 2 and key is not None and key.wrapped is None
-    findings = (await client.get(url, headers=supervisor.headers)).json()
+    findings = (await client.get(url, headers=supervisor.headers)).json()["items"]
     assert [(f["timeliness"], f["comment"]) for f in findings] == [(2, None)]
 
 

@@ -30,7 +30,9 @@ def upgrade() -> None:
         sa.Column("cancelled_at", UTCDateTime(), nullable=True),
         sa.Column("completed_at", UTCDateTime(), nullable=True),
         sa.Column("cases_kept", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["app_user.id"], name=op.f("fk_erasure_request_user_id_app_user")),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["app_user.id"], name=op.f("fk_erasure_request_user_id_app_user")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_erasure_request")),
     )
     op.create_index(op.f("ix_erasure_request_user_id"), "erasure_request", ["user_id"])
