@@ -2,44 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel, Field
 
 from api.deps import ContainerDep, Person, require
 from api.pagination import page_by, position
 from api.schemas.common import Page, problem_responses
+from api.schemas.erasure import ErasureOut, PendingErasureOut
 from domain import policy
-from domain.erasure import GRACE_DAYS, GRACE_REASON, KEPT, ErasureRequest
+from domain.erasure import ErasureRequest
 
 router = APIRouter(tags=["me"])
-
-
-class ErasureOut(BaseModel):
-    id: uuid.UUID
-    status: str = Field(description="pending (cancellable until due_at), cancelled or completed")
-    requested_at: datetime
-    due_at: datetime = Field(description="End of the grace period: from then on the request is carried out")
-    grace_days: int = GRACE_DAYS
-    grace_reason_ja: str = GRACE_REASON
-    cancelled_at: datetime | None = None
-    completed_at: datetime | None = None
-    kept_ja: list[str] = Field(
-        default_factory=lambda: list(KEPT),
-        description="What is kept after erasure and why (legal holds, consent and audit records, statistics)",
-    )
-
-
-class PendingErasureOut(BaseModel):
-    """No narrative content: the account's id and the dates only."""
-
-    id: uuid.UUID
-    user_id: uuid.UUID
-    requested_at: datetime
-    due_at: datetime
 
 
 def erasure_out(r: ErasureRequest) -> ErasureOut:
