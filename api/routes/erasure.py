@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 
 from api.deps import ContainerDep, Person, require
-from api.pagination import page_by, position
+from api.pagination import CursorParam, LimitParam, page_by, position
 from api.schemas.common import Page, problem_responses
 from api.schemas.erasure import ErasureOut, PendingErasureOut
 from domain import policy
@@ -79,8 +77,8 @@ async def cancel_erasure(actor: Person, container: ContainerDep) -> Response:
 async def pending_erasures(
     actor: Person,
     container: ContainerDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: CursorParam = None,
+    limit: LimitParam = 25,
 ) -> Page[PendingErasureOut]:
     found = await container.erasure.pending(actor, position(cursor), limit + 1)
     return page_by(

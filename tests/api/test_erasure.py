@@ -131,3 +131,25 @@ async def test_an_export_still_open_when_the_account_is_erased_is_never_handed_o
     await container.worker.run_once()  # the sweep
     assert (await row_of(container, export["id"])).state == "expired"
     assert not await container.blobs.exists(row.blob_key)
+
+
+async def test_supervisors_page_through_pending_requests_oldest_first(client, people, clock) -> None:  # type: ignore[no-untyped-def]
+    from tests.api.consultation_helpers import every_page
+
+    clock.set(clock.now())
+    supervisor = await people.create(Role.supervisor)
+    asked = []
+    for _ in range(3):
+        person = await people.create()
+        assert (await client.post(URL, headers=person.headers)).status_code == 202
+        asked.append(str(person.id))
+        clock.advance(timedelta(seconds=1))
+    seen = await every_page(client, "/v1/erasure-requests", supervisor.headers, limit=1)
+    assert [i["user_id"] for i in seen] == asked
+    assert_problem(
+        await client.get(
+            "/v1/erasure-requests", headers=supervisor.headers, params={"cursor": "not-a-cursor"}
+        ),
+        422,
+        "invalid_cursor",
+    )

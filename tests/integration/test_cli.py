@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 PASSWORD = "a long passphrase of my own 2026"
+
+# Nothing to deliver; a first pass may still recount the statistics summaries of the current fiscal year.
+NOTHING_DUE = re.compile(r"delivered 0: nothing due(; \d+ fiscal years of statistics recounted)?")
 
 
 def run(db: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -70,7 +74,7 @@ def test_migrate_create_admin_council_and_drain_the_worker(tmp_path: Path) -> No
     )
     assert council.returncode == 0
     drained = run(db, "worker", "--once")
-    assert drained.returncode == 0 and drained.stdout.strip() == "delivered 0: nothing due"
+    assert drained.returncode == 0 and NOTHING_DUE.fullmatch(drained.stdout.strip())
     dry = run(db, "retention", "--dry-run")
     assert dry.returncode == 0 and dry.stdout.strip() == "would shred 0 consultations; 0 kept by a legal hold"
 
@@ -141,7 +145,7 @@ def test_worker_once_says_nothing_was_due(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
     assert run(db, "migrate").returncode == 0
     drained = run(db, "worker", "--once")
-    assert drained.returncode == 0 and drained.stdout.strip() == "delivered 0: nothing due"
+    assert drained.returncode == 0 and NOTHING_DUE.fullmatch(drained.stdout.strip())
 
 
 def test_a_refused_production_start_prints_setting_names_only(tmp_path: Path) -> None:
