@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -38,35 +38,46 @@ def _link(row: Any) -> Link:
     )
 
 
+@dataclass(frozen=True)
+class _Queued:
+    actor: Actor | None
+    consultation_id: uuid.UUID
+    action: str
+    object_type: str
+    object_id: str
+    detail: dict[str, Any]
+
+
 class SqlCustody:
+    """Links are queued as events happen and written at the unit of work's commit (`flush`), each chain's head
+    locked once for all of its links: the head's lock, which lines up every writer of a chain, is then held
+    for the commit's round trip only, not for the rest of the request (a staff read locked the case's chain
+    from its first statement to its commit, so reads of one case ran one at a time for a whole request
+    each), and it is always the last lock a transaction takes, after the account and the case. Links still
+    commit or roll back with their event; reading a chain writes the queued links first."""
+
     def __init__(self, db: AsyncSession, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        self.queued: list[_Queued] = []
 
     async def _locked_head(self, consultation_id: uuid.UUID, now: datetime) -> tuple[int, str]:
-        """The head row, created on a chain's first event, locked until this transaction ends.
-
-        PostgreSQL: INSERT … ON CONFLICT DO NOTHING waits for a concurrent first insert to commit, and
-        SELECT … FOR UPDATE waits for the other writer and then reads its committed head (READ COMMITTED),
-        so two events on one consultation line up instead of forking. SQLite: the insert opens the write
-        transaction, which SQLite runs one at a time (busy_timeout waits for the other). Either way the
-        primary key (consultation_id, seq) refuses a second link n outright."""
+        """The head row (created on a chain's first event) in one statement, locked until this transaction
+        ends: INSERT … ON CONFLICT DO UPDATE … RETURNING waits for a concurrent writer of the same head and
+        then returns the committed head (PostgreSQL, READ COMMITTED); SQLite runs one write transaction at a
+        time. Either way the primary key (consultation_id, seq) refuses a second link n outright."""
         dialect = self.db.get_bind().dialect.name
         make = pg_insert if dialect == "postgresql" else sqlite_insert
-        await self.db.execute(
+        statement = (
             make(CustodyHeadRow)
             .values(consultation_id=consultation_id, seq=0, hash=GENESIS, updated_at=now)
-            .on_conflict_do_nothing(index_elements=["consultation_id"])
+            .on_conflict_do_update(index_elements=["consultation_id"], set_={"updated_at": now})
+            .returning(col(CustodyHeadRow.seq), col(CustodyHeadRow.hash))
         )
-        query = select(col(CustodyHeadRow.seq), col(CustodyHeadRow.hash)).where(
-            col(CustodyHeadRow.consultation_id) == consultation_id
-        )
-        if dialect == "postgresql":
-            query = query.with_for_update()
-        row = (await self.db.execute(query)).one()
+        row = (await self.db.execute(statement)).one()
         return int(row.seq), str(row.hash)
 
-    async def append(
+    def append(
         self,
         actor: Actor | None,
         consultation_id: uuid.UUID,
@@ -74,49 +85,69 @@ class SqlCustody:
         object_type: str,
         object_id: object,
         detail: dict[str, Any] | None = None,
-    ) -> Link:
-        now = self.clock.now()
-        seq, prev = await self._locked_head(consultation_id, now)
-        link = Link(
-            consultation_id=consultation_id,
-            seq=seq + 1,
-            at=now,
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id),
-            actor_role=actor.role.value if actor and actor.role else None,
-            actor_id=actor.user_id if actor else None,
-            client=actor.client.value if actor else None,
-            detail=check_detail(dict(detail or {})),
-            prev_hash=prev,
-        )
-        digest = link_hash(prev, link)
-        await self.db.execute(
-            insert(CustodyLinkRow).values(
-                consultation_id=consultation_id,
-                seq=link.seq,
-                at=now,
-                action=action,
-                object_type=object_type,
-                object_id=link.object_id,
-                actor_role=link.actor_role,
-                actor_id=link.actor_id,
-                client=link.client,
-                detail=link.detail,
-                prev_hash=prev,
-                hash=digest,
+    ) -> None:
+        """Queues a link (its detail checked now, so a bad one fails the event that carries it)."""
+        checked = check_detail(dict(detail or {}))
+        self.queued.append(_Queued(actor, consultation_id, action, object_type, str(object_id), checked))
+
+    async def flush(self) -> list[Link]:
+        """Writes the queued links, chains in a fixed order (by id) so two transactions never wait on each
+        other's heads in opposite orders."""
+        queued, self.queued = self.queued, []
+        written: list[Link] = []
+        for consultation_id in sorted({q.consultation_id for q in queued}, key=str):
+            now = self.clock.now()
+            seq, prev = await self._locked_head(consultation_id, now)
+            links = []
+            for q in (q for q in queued if q.consultation_id == consultation_id):
+                seq += 1
+                link = Link(
+                    consultation_id=consultation_id,
+                    seq=seq,
+                    at=now,
+                    action=q.action,
+                    object_type=q.object_type,
+                    object_id=q.object_id,
+                    actor_role=q.actor.role.value if q.actor and q.actor.role else None,
+                    actor_id=q.actor.user_id if q.actor else None,
+                    client=q.actor.client.value if q.actor else None,
+                    detail=q.detail,
+                    prev_hash=prev,
+                )
+                prev = link_hash(prev, link)
+                links.append(replace(link, hash=prev))
+            await self.db.execute(
+                insert(CustodyLinkRow),
+                [
+                    {
+                        "consultation_id": consultation_id,
+                        "seq": link.seq,
+                        "at": link.at,
+                        "action": link.action,
+                        "object_type": link.object_type,
+                        "object_id": link.object_id,
+                        "actor_role": link.actor_role,
+                        "actor_id": link.actor_id,
+                        "client": link.client,
+                        "detail": link.detail,
+                        "prev_hash": link.prev_hash,
+                        "hash": link.hash,
+                    }
+                    for link in links
+                ],
             )
-        )
-        moved = await self.db.execute(
-            update(CustodyHeadRow)
-            .where(col(CustodyHeadRow.consultation_id) == consultation_id, col(CustodyHeadRow.seq) == seq)
-            .values(seq=link.seq, hash=digest, updated_at=now)
-        )
-        if affected(moved) != 1:
-            raise RuntimeError("custody head moved under its lock")  # never: the lock and the key forbid it
-        return replace(link, hash=digest)
+            moved = await self.db.execute(
+                update(CustodyHeadRow)
+                .where(col(CustodyHeadRow.consultation_id) == consultation_id)
+                .values(seq=seq, hash=prev, updated_at=now)
+            )
+            if affected(moved) != 1:
+                raise RuntimeError("custody head vanished under its lock")  # never: the lock forbids it
+            written += links
+        return written
 
     async def head(self, consultation_id: uuid.UUID) -> Head | None:
+        await self.flush()
         row = (
             await self.db.execute(
                 select(CustodyHeadRow).where(col(CustodyHeadRow.consultation_id) == consultation_id)
@@ -125,6 +156,7 @@ class SqlCustody:
         return Head(row.consultation_id, row.seq, row.hash, row.updated_at) if row else None
 
     async def links(self, consultation_id: uuid.UUID) -> list[Link]:
+        await self.flush()
         rows = (
             await self.db.execute(
                 select(CustodyLinkRow)

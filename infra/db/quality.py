@@ -690,5 +690,5 @@ class DbAuditLog:
             )
         )
         if consultation_id is not None:
-            await self.custody.append(actor, consultation_id, action, object_type, object_id, detail)
+            self.custody.append(actor, consultation_id, action, object_type, object_id, detail)
         self.pending = True

@@ -94,6 +94,7 @@ class SqlUnitOfWork:
         """Commits; the first commit that writes, in a request carrying a fresh Idempotency-Key, writes the
         key in the same transaction."""
         assert self.db is not None
+        await self.custody.flush()  # the chain's links, last, so its head is locked only for the commit
         scope = idempotency.current()
         if not idempotency.should_record(self.db, scope):
             await self.db.commit()
