@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -198,22 +198,19 @@ class SqlCustody:
         )
 
     async def unstamped_heads(self, limit: int = 500) -> Sequence[Head]:
-        """Heads that moved since their last stamp (or were never stamped)."""
-        rows = (
-            (await self.db.execute(select(CustodyHeadRow).where(col(CustodyHeadRow.seq) > 0))).scalars().all()
+        """Heads that moved since their last stamp (or were never stamped), in one statement."""
+        last_stamp = (
+            select(func.max(col(CustodyStampRow.seq)))
+            .where(col(CustodyStampRow.consultation_id) == col(CustodyHeadRow.consultation_id))
+            .correlate(CustodyHeadRow)
+            .scalar_subquery()
         )
-        out: list[Head] = []
-        for row in rows:
-            last = (
-                await self.db.execute(
-                    select(col(CustodyStampRow.seq))
-                    .where(col(CustodyStampRow.consultation_id) == row.consultation_id)
-                    .order_by(col(CustodyStampRow.seq).desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
-            if last is None or last < row.seq:
-                out.append(Head(row.consultation_id, row.seq, row.hash, row.updated_at))
-            if len(out) >= limit:
-                break
-        return out
+        rows = await self.db.execute(
+            select(CustodyHeadRow)
+            .where(
+                col(CustodyHeadRow.seq) > 0, or_(last_stamp.is_(None), last_stamp < col(CustodyHeadRow.seq))
+            )
+            .order_by(col(CustodyHeadRow.updated_at))
+            .limit(limit)
+        )
+        return [Head(r.consultation_id, r.seq, r.hash, r.updated_at) for r in rows.scalars()]
