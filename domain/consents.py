@@ -238,6 +238,7 @@ class ConsentService:
             raise ValidationFailed("consent_not_grantable", field="purpose")
         user_id = actor.require_user_id()
         async with self.uow() as uow:
+            await uow.consents.lock(user_id)  # two grants at once: the second sees the first, and refuses
             records = await uow.consents.for_user(user_id)
             same = [r for r in records if r.purpose is purpose]
             if same and same[-1].action is ConsentAction.granted:

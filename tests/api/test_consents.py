@@ -253,6 +253,37 @@ async def test_a_retried_grant_with_the_same_key_records_once(client, people) ->
     assert len(research) == 1
 
 
+@pytest.mark.commits  # the first grant holds its transaction open on a connection of its own
+async def test_a_grant_under_way_makes_a_second_one_wait_and_refuse(client, people, container) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import uuid
+
+    from domain.consents import ConsentAction, ConsentRecord, Purpose, Source
+    from infra.db.consents import SqlConsents
+
+    person = await people.create()
+    async with container.sessions() as db:
+        ledger = SqlConsents(db)
+        await ledger.lock(person.id)
+        await ledger.add(
+            ConsentRecord(
+                uuid.uuid4(),
+                person.id,
+                Purpose.research,
+                ConsentAction.granted,
+                Source.me,
+                container.clock.now(),
+            )
+        )
+        second = asyncio.create_task(client.post(MINE, headers=person.headers, json={"purpose": "research"}))
+        await asyncio.sleep(0.5)
+        assert not second.done()  # waiting on the ledger's lock, not deciding on the ledger as it was
+        await db.commit()
+    assert_problem(await second, 409, "consent_already_given")
+    items = (await client.get(MINE, headers=person.headers)).json()["items"]
+    assert [i["action"] for i in items if i["purpose"] == "research"] == ["granted"]
+
+
 @pytest.mark.commits  # the withdrawal holds its transaction open on a connection of its own
 async def test_a_referral_is_never_made_after_a_desk_withdrawal_committed(client, people, container) -> None:  # type: ignore[no-untyped-def]
     import asyncio
