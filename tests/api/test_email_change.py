@@ -272,3 +272,15 @@ async def test_staff_change_their_address_too(client, people, container, mailbox
     await container.worker.run_once()
     assert (await client.post(CONFIRM, json={"token": mailbox.token_for(new)})).status_code == 204
     assert (await me(client, staff))["email"] == new
+
+
+async def test_requests_per_account_are_capped(client, people, container, settings) -> None:  # type: ignore[no-untyped-def]
+    person = await people.create(email=address("hayashi.nao"))
+    for _ in range(settings.signup_per_hour):
+        assert (await ask(client, person, address("nao"))).status_code == 202
+    capped = await ask(client, person, address("nao"))
+    assert_problem(capped, 429, "too_many_attempts")
+    assert int(capped.headers["retry-after"]) > 0
+    # Another account is not held back by this one's count.
+    other = await people.create(email=address("hayashi.ken"))
+    assert (await ask(client, other, address("ken"))).status_code == 202
