@@ -706,8 +706,6 @@ class AccountService:
             )
             await uow.audit.record(actor, "account.email_changed", "user", user.id)
             await uow.commit()
-        # Sign-in failures were counted against the old address; they do not follow the account.
-        await self.throttle.clear([self._sign_in_keys(old_email, None).account])
 
     async def begin_totp(self, actor: Actor) -> TotpEnrolment:
         ensure_staff(actor)
