@@ -19,6 +19,11 @@ PAGES: dict[str, tuple[str, str, bool]] = {
     "/verify-email": ("メールアドレスの確認 / Confirm your e-mail address", "/v1/auth/verify-email", False),
     "/accept-invite": ("スタッフアカウントの開始 / Accept your invitation", "/v1/auth/verify-email", True),
     "/reset-password": ("パスワードの再設定 / Reset your password", "/v1/auth/password-reset/confirm", True),
+    "/confirm-email-change": (
+        "メールアドレス変更の確認 / Confirm your new e-mail address",
+        "/v1/auth/email-change/confirm",
+        False,
+    ),
 }
 
 SCRIPT = """

@@ -47,6 +47,7 @@ PASSWORD_MAX = 128
 # Outbox kinds for the account requests an anonymous caller makes; the worker completes them.
 REGISTRATION = "account.registration"
 PASSWORD_RESET = "account.password_reset"  # noqa: S105 - an outbox kind, not a secret
+EMAIL_CHANGE = "account.email_change"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,7 @@ class AuthPolicy:
     failure_window: timedelta = timedelta(minutes=15)
     require_staff_mfa: bool = False
     step_up_max_age: timedelta = timedelta(minutes=5)
+    email_change_lifetime: timedelta = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,11 +227,17 @@ class AccountService:
         purpose: EmailTokenPurpose,
         now: datetime,
         password_hash: str | None = None,
+        *,
+        sealed_request: str | None = None,
+        to: str | None = None,
     ) -> None:
+        """`to` (sealed) sends the link to another address than the account's own: a new address being
+        confirmed."""
         raw = self.tokens.new_opaque()
         lifetime = {
             EmailTokenPurpose.invite: self.policy.invite_lifetime,
             EmailTokenPurpose.password_reset: self.policy.reset_lifetime,
+            EmailTokenPurpose.change_email: self.policy.email_change_lifetime,
         }.get(purpose, self.policy.verification_lifetime)
         await uow.email_tokens.add(
             EmailToken(
@@ -239,12 +247,14 @@ class AccountService:
                 digest=self.tokens.digest(raw),
                 expires_at=now + lifetime,
                 password_hash=password_hash,
+                sealed_request=sealed_request,
             )
         )
         # The raw token waits in the outbox sealed, so a copy of the database alone cannot use it.
-        await uow.outbox.put(
-            f"mail.{purpose.value}", {"user_id": str(user.id), "token": self.tokens.seal(raw)}
-        )
+        payload = {"user_id": str(user.id), "token": self.tokens.seal(raw)}
+        if to is not None:
+            payload["to"] = to
+        await uow.outbox.put(f"mail.{purpose.value}", payload)
 
     async def _use_token(
         self, uow: AccountUnitOfWork, token: str, purposes: set[EmailTokenPurpose], now: datetime
@@ -601,6 +611,100 @@ class AccountService:
             await uow.sessions.revoke_all_for_user(
                 user.id, at=now, reason="password_changed", keep=actor.session_id
             )
+            await uow.commit()
+
+    # -- changing the sign-in address ------------------------------------------------------------
+
+    async def request_email_change(self, actor: Actor, email: str) -> None:
+        """Step one of changing the sign-in address (issue 17 §3). Needs a fresh proof of identity. The
+        request does the same work whatever the address (one sealed outbox row and an audit record, no
+        lookup of the address), so its answer cannot tell whether another account uses it; the worker
+        decides (`complete_email_change`). The address is folded only as every address is (NFKC, lower
+        case: `normalise_email`), because it is the identifier sign-in and the unique constraint match."""
+        self.ensure_fresh(actor)
+        user_id = actor.require_user_id()
+        # Capped per account, so a held session cannot use the centre to mail address after address.
+        await self._limit(self.signup_throttle, [f"email-change:{user_id}"], "too_many_attempts")
+        email = normalise_email(email)
+        async with self.uow() as uow:
+            user = await uow.users.get(user_id)
+            if user is None or user.password_hash is None:
+                raise Unauthenticated("invalid_token")
+            if email == user.email:
+                raise ValidationFailed("email_unchanged", field="email")
+            request = {"user_id": str(user_id), "email": email, "session_id": str(actor.session_id or "")}
+            await uow.outbox.put(EMAIL_CHANGE, {"sealed": self.tokens.seal(json.dumps(request))})
+            await uow.audit.record(actor, "account.email_change_requested", "user", user_id)
+            await uow.commit()
+
+    async def complete_email_change(self, payload: Mapping[str, Any]) -> None:
+        """The worker's half of `request_email_change`. A newer request replaces every pending one, whatever
+        becomes of it. A free address gets the confirmation link (the address waits sealed with the token,
+        never in the link); an address another account holds gets, instead, a note to that account's owner
+        that someone tried to use it (the same note registration sends: the owner learns of the attempt, the
+        requester learns nothing, and the mail names no one)."""
+        request = json.loads(self.tokens.unseal(str(payload["sealed"])))
+        email = str(request["email"])
+        may_mail = await self._may_mail(email)  # counted outside the unit of work, as elsewhere
+        now = self.clock.now()
+        async with self.uow() as uow:
+            user = await uow.users.get(uuid.UUID(str(request["user_id"])))
+            if user is None or not user.is_active:
+                return
+            await uow.email_tokens.consume_all(user.id, EmailTokenPurpose.change_email, at=now)
+            existing = await uow.users.get_by_email(email)
+            if may_mail and existing is None:
+                sealed = self.tokens.seal(json.dumps({"email": email, "session_id": request["session_id"]}))
+                await self._mail_token(
+                    uow,
+                    user,
+                    EmailTokenPurpose.change_email,
+                    now,
+                    sealed_request=sealed,
+                    to=self.tokens.seal(email),
+                )
+            elif may_mail and existing is not None and existing.id != user.id:
+                await uow.outbox.put(
+                    "mail.email_change_taken", {"user_id": str(existing.id)}, dedupe_key=None
+                )
+            await uow.commit()
+
+    async def confirm_email_change(self, token: str) -> None:
+        """Step two: the link mailed to the new address. The address changes if it is still free now (the
+        unique constraint decides a race; if it is taken, nothing changes and the token stays as it was),
+        every other session of the account ends, every link still pending for the account stops working
+        (a reset link in the old mailbox must not outlive the address), and the old address is told,
+        without the new one."""
+        now = self.clock.now()
+        async with self.uow() as uow:
+            record, user = await self._use_token(uow, token, {EmailTokenPurpose.change_email}, now)
+            if record.sealed_request is None:
+                raise ValidationFailed("invalid_or_expired_token", field="token")
+            request = json.loads(self.tokens.unseal(record.sealed_request))
+            old_email = user.email
+            user.email = str(request["email"])
+            user.email_verified_at = now  # the link proves the new mailbox is theirs
+            user.updated_at = now
+            user.version += 1
+            if not await uow.users.change_email(user):
+                raise Conflict("email_in_use")
+            for purpose in EmailTokenPurpose:
+                await uow.email_tokens.consume_all(user.id, purpose, at=now)
+            session_id = str(request.get("session_id") or "")
+            keep = uuid.UUID(session_id) if session_id else None
+            await uow.sessions.revoke_all_for_user(user.id, at=now, reason="email_changed", keep=keep)
+            await uow.outbox.put(
+                "mail.email_changed",
+                {"user_id": str(user.id), "to": self.tokens.seal(old_email)},
+                dedupe_key=None,
+            )
+            actor = Actor(
+                client=Client.staff if user.role.is_staff else Client.web,
+                user_id=user.id,
+                session_id=keep,
+                role=user.role,
+            )
+            await uow.audit.record(actor, "account.email_changed", "user", user.id)
             await uow.commit()
 
     async def begin_totp(self, actor: Actor) -> TotpEnrolment:

@@ -80,6 +80,7 @@ class EmailTokenPurpose(enum.StrEnum):
     verify_email = "verify_email"
     invite = "invite"
     password_reset = "password_reset"  # noqa: S105 - a purpose name, not a secret
+    change_email = "change_email"
 
 
 @dataclass(slots=True)
@@ -91,6 +92,8 @@ class EmailToken:
     expires_at: datetime
     used_at: datetime | None = None
     password_hash: str | None = None  # the password chosen at registration, applied on verification
+    # change_email: the new address (and the session that asked), sealed; it never travels in the link.
+    sealed_request: str | None = None
 
 
 @dataclass(slots=True)

@@ -78,6 +78,11 @@ class UserRepository(Protocol):
 
     async def update(self, user: User) -> None: ...
 
+    async def change_email(self, user: User) -> bool:
+        """Writes the account with its new `email`; False, changing nothing, when the unique address
+        constraint refuses it (another account holds the address, even one created a moment ago)."""
+        ...
+
     async def page(self, *, role: Role | None, after: Cursor | None, limit: int) -> Sequence[User]: ...
 
 
@@ -221,6 +226,9 @@ class AccountUnitOfWork(Transaction, Protocol):
 
     @property
     def outbox(self) -> Outbox: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
 
 
 class DeskUnitOfWork(Transaction, Protocol):

@@ -160,3 +160,46 @@ TEMPLATES["mail.erasure_completed"] = {
     ),
 }
 LINK_PATHS["mail.erasure_requested"] = "/me/erasure"
+
+# Issue 17 §3: changing the sign-in address. The link goes to the new address and carries only the token; the
+# notice goes to the old address and does not name the new one; the owner of an address already in use is told
+# someone tried it, and nothing else.
+TEMPLATES["mail.change_email"] = {
+    "ja": (
+        "【窓口】メールアドレス変更の確認",
+        "ログイン用メールアドレスをこのアドレスに変更するお申し込みを受け付けました。\n"
+        "次のリンクを1時間以内に開くと変更が完了します。\n\n{link}\n\n"
+        "お心当たりがない場合は、このメールを破棄してください。何も変わりません。\n",
+    ),
+    "en": (
+        "[madoguchi] Confirm your new e-mail address",
+        "Someone asked to make this the sign-in address of their account. Open this link within one hour to "
+        "finish the change:\n\n{link}\n\nIf this was not you, ignore this mail; nothing changes.\n",
+    ),
+}
+TEMPLATES["mail.email_changed"] = {
+    "ja": (
+        "【窓口】ログイン用メールアドレスが変更されました",
+        "お使いのアカウントのログイン用メールアドレスが変更されました。今後のご案内は新しいアドレスに届きます。\n"
+        "お心当たりがない場合は、すぐに窓口にご連絡ください。\n",
+    ),
+    "en": (
+        "[madoguchi] Your sign-in address was changed",
+        "The sign-in address of your account was changed; mail will now go to the new address. If this was "
+        "not you, please contact the centre at once.\n",
+    ),
+}
+TEMPLATES["mail.email_change_taken"] = {
+    "ja": (
+        "【窓口】メールアドレスの変更のお申し込みについて",
+        "このメールアドレスを別のアカウントのログイン用アドレスにするお申し込みがありましたが、"
+        "すでにあなたのアカウントで使われているため、変更はしていません。\n"
+        "あなたのアカウントは変わりません。お心当たりがない場合は、このメールを破棄してください。\n\n{login}\n",
+    ),
+    "en": (
+        "[madoguchi] About a request to use your address",
+        "Someone asked to use this address for another account. It is already your account's address, so "
+        "nothing was changed and your account is as it was. If this was not you, ignore this mail.\n\n{login}\n",
+    ),
+}
+LINK_PATHS["mail.change_email"] = "/confirm-email-change#token={token}"

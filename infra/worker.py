@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from domain.accounts import PASSWORD_RESET, REGISTRATION, AccountService
+from domain.accounts import EMAIL_CHANGE, PASSWORD_RESET, REGISTRATION, AccountService
 from domain.ports import Clock
 from domain.work_queue import outbox_policy
 from infra import idempotency, metrics
@@ -116,7 +116,10 @@ class OutboxWorker:
             if "token" in payload:
                 payload = {**payload, "token": self.unseal(payload["token"])}
             subject, body = render(kind, user.locale, self.settings.public_url, payload)
-            await self.mailer.send(user.email, subject, body)
+            # A sealed `to` is another address of this account's: the new one being confirmed, or the old one
+            # told of a change.
+            to = self.unseal(payload["to"]) if "to" in payload else user.email
+            await self.mailer.send(to, subject, body)
 
         return send
 
@@ -204,8 +207,13 @@ class OutboxWorker:
             await accounts.complete_password_reset(payload)
             return False
 
+        async def email_change(_db: AsyncSession, payload: dict[str, Any]) -> bool:
+            await accounts.complete_email_change(payload)
+            return False
+
         self.handlers[REGISTRATION] = registration
         self.handlers[PASSWORD_RESET] = password_reset
+        self.handlers[EMAIL_CHANGE] = email_change
 
     def add_line(self, line: LineBot) -> None:
         """The LINE bot: its inbox and deliveries drain with the outbox, and published answers notify linked

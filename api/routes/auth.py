@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request, Response, status
 from api.deps import ContainerDep, PersonPreMfa, PreMfaActor, client_address
 from api.schemas.accounts import (
     Accepted,
+    EmailChangeConfirmIn,
     PasswordResetConfirmIn,
     PasswordResetIn,
     RefreshIn,
@@ -83,6 +84,19 @@ async def password_reset(body: PasswordResetIn, container: ContainerDep, request
 )
 async def password_reset_confirm(body: PasswordResetConfirmIn, container: ContainerDep) -> Response:
     await container.accounts.reset_password(body.token, body.password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/email-change/confirm",
+    operation_id="auth_email_change_confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(409, 422),
+    summary="Confirm a new sign-in address with the token mailed to it; every other session ends",
+)
+async def email_change_confirm(body: EmailChangeConfirmIn, container: ContainerDep) -> Response:
+    """Consumes the single-use token from the mail sent to the new address by POST /v1/me/email (the link's `#token=` fragment). The address changes only if it is still free at that moment: otherwise 409 `email_in_use` and nothing changes. Every session of the account except the one that asked ends, every other pending mailed link of the account stops working, and the old address is told of the change (without the new address)."""
+    await container.accounts.confirm_email_change(body.token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -5,12 +5,24 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from api.deps import ContainerDep, Person, PersonPreMfa, SignedInUser, client_address, require
-from api.schemas.accounts import MeOut, MeUpdate, PasswordChangeIn, TotpConfirmIn, TotpEnrolmentOut
+from api.schemas.accounts import (
+    Accepted,
+    EmailChangeIn,
+    MeOut,
+    MeUpdate,
+    PasswordChangeIn,
+    TotpConfirmIn,
+    TotpEnrolmentOut,
+)
 from api.schemas.common import problem_responses
 from domain import policy
 from domain.models import User
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
+
+EMAIL_CHANGE_MESSAGE = (
+    "新しいメールアドレスに確認のメールを送信しました。メールのリンクから変更を完了してください。"
+)
 
 
 def me_out(user: User) -> MeOut:
@@ -66,6 +78,20 @@ async def change_password(
         actor, body.current_password, body.new_password, address=client_address(request)
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/email",
+    operation_id="me_change_email",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=problem_responses(401, 403, 422, 429),
+    summary="Change the sign-in address: a confirmation link is mailed to the new address",
+)
+async def change_email(body: EmailChangeIn, actor: Person, container: ContainerDep) -> Accepted:
+    """Needs a fresh proof of identity (a sign-in or POST /v1/auth/step-up within the last few minutes): otherwise 401 `step_up_required`. Always 202 with the same body, and the same work, whether or not another account uses the address: the worker mails the new address a single-use link (one hour; POST /v1/auth/email-change/confirm consumes it), or, when the address is in use, a note to its owner that someone tried to use it. The address changes only when the link is used. A newer request replaces a pending one. The new address is folded (NFKC, lower case) like every address; 422 `email_unchanged` when it is the account's own."""
+    await container.accounts.request_email_change(actor, body.email)
+    return Accepted(message=EMAIL_CHANGE_MESSAGE)
 
 
 @router.post(

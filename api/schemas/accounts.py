@@ -156,6 +156,20 @@ class PasswordChangeIn(Input):
     new_password: Password
 
 
+class EmailChangeIn(Input):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "hanako.yamada@example.jp"}]})
+
+    email: Email = Field(description="The new sign-in address; the confirmation link is mailed to it.")
+
+
+class EmailChangeConfirmIn(Input):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"token": "q4T0i7...メールのリンクに含まれる文字列"}]}
+    )
+
+    token: Token
+
+
 class TotpEnrolmentOut(Output):
     secret: str
     provisioning_uri: str

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
@@ -110,6 +111,15 @@ class SqlUsers:
 
     async def update(self, user: User) -> None:
         await self.db.execute(update(UserRow).where(col(UserRow.id) == user.id).values(**_user_values(user)))
+
+    async def change_email(self, user: User) -> bool:
+        # A savepoint: the unique constraint decides a race, and the transaction stays usable after a refusal.
+        try:
+            async with self.db.begin_nested():
+                await self.update(user)
+        except IntegrityError:
+            return False
+        return True
 
     async def page(self, *, role: Role | None, after: Cursor | None, limit: int) -> Sequence[User]:
         query = select(UserRow)
@@ -283,6 +293,7 @@ class SqlEmailTokens:
                 digest=token.digest,
                 expires_at=token.expires_at,
                 password_hash=token.password_hash,
+                sealed_request=token.sealed_request,
             )
         )
         await self.db.flush()
@@ -312,6 +323,7 @@ class SqlEmailTokens:
             expires_at=row.expires_at,
             used_at=row.used_at,
             password_hash=row.password_hash,
+            sealed_request=row.sealed_request,
         )
 
     async def consume(self, token_id: uuid.UUID, *, at: datetime) -> bool:

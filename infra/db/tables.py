@@ -95,6 +95,7 @@ class EmailTokenRow(SQLModel, table=True):
     expires_at: datetime = ts(nullable=False)
     used_at: datetime | None = ts()
     password_hash: str | None = Field(default=None, max_length=255)
+    sealed_request: str | None = Field(default=None, max_length=1024)
 
 
 class ServiceClientRow(SQLModel, table=True):
