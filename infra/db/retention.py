@@ -52,8 +52,8 @@ def _past(cutoffs: dict[Status, datetime]) -> ColumnElement[bool]:
 SHREDDED = exists().where(col(K.consultation_id) == col(C.id), col(K.wrapped).is_(None))
 HELD = exists().where(col(H.consultation_id) == col(C.id), col(H.lifted_at).is_(None))
 # A hold's reason is sealed with its case's key (issue 17 §1): readable while it holds, since a hold keeps the
-# case from being shredded; a lifted hold's reason goes with the case when it is shredded later (who placed
-# and lifted it, and when, stay).
+# case from being shredded; a lifted hold's reason goes with the case when it is shredded later (emptied like
+# the other texts; who placed and lifted it, and when, stay).
 HOLD_REASON = "legal_hold.reason"
 
 
@@ -181,6 +181,8 @@ class SqlRetention:
         await self.db.execute(
             update(ReferralRow).where(col(ReferralRow.consultation_id) == consultation_id).values(reason="")
         )
+        # A case is shredded only with no hold in force: these are lifted holds; who and when stay.
+        await self.db.execute(update(H).where(col(H.consultation_id) == consultation_id).values(reason=""))
         # The council's comments on it, which it reached through a sample's pseudonym.
         items = select(col(CouncilSampleItemRow.sample_id), col(CouncilSampleItemRow.pseudonym)).where(
             col(CouncilSampleItemRow.consultation_id) == consultation_id
