@@ -90,6 +90,7 @@ def _codes(joined: str | None) -> list[str]:
 # filters and statistics need (status, categories, dates, urgency, channel) stays queryable.
 CONSULTATION_TEXTS = ("title", "narrative", "platform_other", "tried")
 EVIDENCE_TEXTS = ("url", "poster_account", "excerpt", "notes")
+SLOT_REASON = "evidence.upload_slot_reason"  # a supervisor's reason for one upload: sealed too
 
 
 def _values(c: Consultation, key: CaseKey) -> dict[str, Any]:
@@ -187,7 +188,8 @@ def _evidence(row: EvidenceRow, key: CaseKey | None) -> Evidence:
         )
     slot = None
     if row.upload_slot_opened_by and row.upload_slot_opened_at:
-        slot = UploadSlot(row.upload_slot_opened_by, row.upload_slot_opened_at, row.upload_slot_reason or "")
+        reason = opened_text(key, row.upload_slot_reason, SLOT_REASON, row.id)
+        slot = UploadSlot(row.upload_slot_opened_by, row.upload_slot_opened_at, reason or "")
     return Evidence(
         id=row.id,
         consultation_id=row.consultation_id,
@@ -558,13 +560,17 @@ class SqlConsultations:
     async def open_upload_slot(self, evidence_id: uuid.UUID, slot: UploadSlot) -> bool:
         # Conditional on no slot yet, so two supervisors at once open one slot, not two.
         E = EvidenceRow
+        item = await self.db.get(E, evidence_id)  # read by the caller in this unit of work: no query
+        if item is None:
+            return False
+        key = await self._key(item.consultation_id)
         result = await self.db.execute(
             update(E)
             .where(col(E.id) == evidence_id, col(E.upload_slot_opened_by).is_(None))
             .values(
                 upload_slot_opened_by=slot.opened_by,
                 upload_slot_opened_at=slot.opened_at,
-                upload_slot_reason=slot.reason,
+                upload_slot_reason=seal_text(key, slot.reason, field=SLOT_REASON, row_id=evidence_id),
             )
         )
         return bool(affected(result))

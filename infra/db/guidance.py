@@ -1,4 +1,5 @@
-"""Repositories for the desk directory (versioned) and referrals."""
+"""Repositories for the desk directory (versioned) and referrals (a referral's reason is sealed with its case's
+key, issue 17 §1)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from domain.case_keys import CaseKey
 from domain.consultations import Cursor
 from domain.desks import DeskVersion
 from domain.referrals import Referral, ReferralEvent, ReferralState
+from infra.crypto import opened_text, seal_text
+from infra.db.case_keys import SqlCaseKeys
 from infra.db.engine import affected
 from infra.db.paging import keyset
 from infra.db.tables import DeskVersionRow, ReferralEventRow, ReferralRow
 from infra.knowledge_schema import DeskDoc, desk_to_dict
 
 D = DeskVersionRow
+REASON = "referral.reason"
 
 
 def _version(row: DeskVersionRow) -> DeskVersion:
@@ -80,29 +85,35 @@ class SqlDesks:
 
 
 class SqlReferrals:
-    def __init__(self, db: AsyncSession) -> None:
+    def __init__(self, db: AsyncSession, keys: SqlCaseKeys) -> None:
         self.db = db
+        self.keys = keys
 
     @staticmethod
-    def _referral(row: ReferralRow) -> Referral:
+    def _referral(row: ReferralRow, key: CaseKey | None) -> Referral:
         return Referral(
             row.id,
             row.consultation_id,
             row.desk_code,
-            row.reason,
+            opened_text(key, row.reason, REASON, row.id) or "",
             ReferralState(row.state),
             row.created_by,
             row.created_at,
             row.updated_at,
         )
 
+    async def _key(self, consultation_id: uuid.UUID) -> CaseKey | None:
+        """The case's key: opened already by the case's own read in this unit of work (no statement then)."""
+        return (await self.keys.of_many([consultation_id])).get(consultation_id)
+
     async def add(self, referral: Referral) -> None:
+        key = await self.keys.for_consultation(referral.consultation_id)
         self.db.add(
             ReferralRow(
                 id=referral.id,
                 consultation_id=referral.consultation_id,
                 desk_code=referral.desk_code,
-                reason=referral.reason,
+                reason=seal_text(key, referral.reason, field=REASON, row_id=referral.id),
                 state=referral.state.value,
                 created_by=referral.created_by,
                 created_at=referral.created_at,
@@ -119,7 +130,7 @@ class SqlReferrals:
                 )
             )
         ).scalar_one_or_none()
-        return self._referral(row) if row else None
+        return self._referral(row, await self._key(consultation_id)) if row else None
 
     async def for_consultation(
         self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
@@ -132,7 +143,9 @@ class SqlReferrals:
             after,
             limit,
         )
-        return [self._referral(r) for r in (await self.db.execute(query)).scalars()]
+        rows = list((await self.db.execute(query)).scalars())
+        key = await self._key(consultation_id) if rows else None
+        return [self._referral(r, key) for r in rows]
 
     async def set_state(self, referral: Referral, expected: ReferralState) -> bool:
         result = await self.db.execute(

@@ -24,7 +24,7 @@ from domain.letters import (
     Sender,
 )
 from domain.policy import Visibility
-from infra.crypto import opened_json, seal_json
+from infra.crypto import opened_json, opened_text, seal_json, seal_text
 from infra.db import visibility as visible
 from infra.db.case_keys import SqlCaseKeys
 from infra.db.engine import affected
@@ -71,6 +71,7 @@ def content_from_json(raw: dict[str, Any]) -> LetterContent:
 
 
 CONTENT = "letter_version.content"
+ADVICE = "letter_review.advice"
 
 
 class SqlLetters:
@@ -111,6 +112,9 @@ class SqlLetters:
         await self.db.flush()
 
     async def add_review(self, review: LetterReview) -> None:
+        letter = await self.db.get(LetterRow, review.letter_id)  # in this unit of work already: no query
+        assert letter is not None, "a review is of a letter read before"
+        key = await self.keys.for_consultation(letter.consultation_id)
         self.db.add(
             LetterReviewRow(
                 id=review.id,
@@ -119,7 +123,7 @@ class SqlLetters:
                 reviewer_id=review.reviewer_id,
                 reviewer_role=review.reviewer_role,
                 decision=review.decision,
-                advice=review.advice,
+                advice=seal_text(key, review.advice, field=ADVICE, row_id=review.id),
                 created_at=review.created_at,
             )
         )
@@ -161,7 +165,7 @@ class SqlLetters:
                     r.reviewer_id,
                     r.reviewer_role,
                     r.decision,
-                    r.advice,
+                    opened_text(keys.get(case_of[r.letter_id]), r.advice, ADVICE, r.id),
                     r.created_at,
                 )
             )

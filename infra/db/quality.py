@@ -44,10 +44,12 @@ from infra.db.tables_quality import (
 )
 
 C = ConsultationRow
+REVIEW_ADVICE = "answer_review.advice"
 
 
 class SqlAnswers:
-    """Answer drafts; each version's text is sealed with its case's key (issue 17 §1)."""
+    """Answer drafts; each version's text and each review's advice are sealed with its case's key (issue 17
+    §1)."""
 
     def __init__(self, db: AsyncSession, keys: SqlCaseKeys) -> None:
         self.db = db
@@ -112,8 +114,9 @@ class SqlAnswers:
                 .order_by(col(AnswerReviewRow.created_at))
             )
         ).scalars():
+            advice = opened_text(keys.get(case_of[r.draft_id]), r.advice, REVIEW_ADVICE, r.id)
             reviews[r.draft_id].append(
-                Review(r.id, r.draft_id, r.version_number, r.reviewer_id, r.decision, r.advice, r.created_at)
+                Review(r.id, r.draft_id, r.version_number, r.reviewer_id, r.decision, advice, r.created_at)
             )
         return [
             AnswerDraft(
@@ -215,6 +218,9 @@ class SqlAnswers:
         await self.db.flush()
 
     async def add_review(self, review: Review) -> None:
+        draft = await self.db.get(AnswerDraftRow, review.draft_id)  # in this unit of work already: no query
+        assert draft is not None, "a review is of a draft read before"
+        key = await self.keys.for_consultation(draft.consultation_id)
         self.db.add(
             AnswerReviewRow(
                 id=review.id,
@@ -222,7 +228,7 @@ class SqlAnswers:
                 version_number=review.version_number,
                 reviewer_id=review.reviewer_id,
                 decision=review.decision,
-                advice=review.advice,
+                advice=seal_text(key, review.advice, field=REVIEW_ADVICE, row_id=review.id),
                 created_at=review.created_at,
             )
         )

@@ -49,9 +49,11 @@ CONCERNS, REPLY = "concerns", "reply"
 MAX_CHAIN = 20
 
 
-# What people and staff wrote about a request is sealed with the case's key (issue 17 §1), and so is the
-# reference number: the person types it and it names their case at the platform.
-REQUEST_TEXTS = ("notes", "advice", "reference_number")
+# What people and staff wrote about a request is sealed with the case's key (issue 17 §1), and so are the
+# reference number (the person types it and it names their case at the platform) and the target's name (a
+# site or person the person typed; nothing filters or searches on it).
+REQUEST_TEXTS = ("notes", "advice", "reference_number", "target_name")
+EVENT_NOTE = "request_event.note"
 
 
 def _request(row: RequestRow, links: Sequence[RequestEvidenceRow], key: CaseKey | None) -> Request:
@@ -62,7 +64,7 @@ def _request(row: RequestRow, links: Sequence[RequestEvidenceRow], key: CaseKey 
         consultation_id=row.consultation_id,
         created_by=row.created_by,
         kind=RequestKind(row.kind),
-        target=Target(row.target_platform, row.target_service, row.target_name),
+        target=Target(row.target_platform, row.target_service, texts["target_name"]),
         created_at=row.created_at,
         updated_at=row.updated_at,
         status=RequestStatus(row.status),
@@ -91,7 +93,6 @@ def _values(r: Request, key: CaseKey) -> dict[str, Any]:
         "status": r.status.value,
         "target_platform": r.target.platform,
         "target_service": r.target.service,
-        "target_name": r.target.name,
         "channel": r.channel,
         "sent_at": r.sent_at,
         "received_at": r.received_at,
@@ -100,7 +101,9 @@ def _values(r: Request, key: CaseKey) -> dict[str, Any]:
         **{
             name: seal_text(key, getattr(r, name), field=f"request.{name}", row_id=r.id)
             for name in REQUEST_TEXTS
+            if name != "target_name"
         },
+        "target_name": seal_text(key, r.target.name, field="request.target_name", row_id=r.id),
         "advice_by": r.advice_by,
         "advice_at": r.advice_at,
         "letter_id": r.letter_id,
@@ -195,16 +198,20 @@ class SqlRequests:
         return True
 
     async def add_event(self, e: RequestEvent) -> None:
+        request = await self.db.get(R, e.request_id)  # in this unit of work already: no query
+        assert request is not None, "an event is of a request added or read before"
+        key = await self.consultations.keys.for_consultation(request.consultation_id)
+        event_id = uuid.uuid4()
         self.db.add(
             RequestEventRow(
-                id=uuid.uuid4(),
+                id=event_id,
                 request_id=e.request_id,
                 actor_id=e.actor_id,
                 from_status=e.from_status.value if e.from_status else None,
                 to_status=e.to_status.value,
                 at=e.at,
                 recorded_at=self.clock.now(),
-                note=e.note,
+                note=seal_text(key, e.note, field=EVENT_NOTE, row_id=event_id),
             )
         )
         await self.db.flush()
@@ -212,11 +219,16 @@ class SqlRequests:
     async def events(self, request_ids: Sequence[uuid.UUID]) -> list[RequestEvent]:
         if not request_ids:
             return []
-        rows = await self.db.execute(
-            select(RequestEventRow)
-            .where(col(RequestEventRow.request_id).in_(list(request_ids)))
-            .order_by(col(RequestEventRow.recorded_at), col(RequestEventRow.id))
-        )
+        # Each event comes with its request's case, whose key opens the note (one statement for the keys).
+        rows = (
+            await self.db.execute(
+                select(RequestEventRow, col(R.consultation_id))
+                .join(R, col(R.id) == col(RequestEventRow.request_id))
+                .where(col(RequestEventRow.request_id).in_(list(request_ids)))
+                .order_by(col(RequestEventRow.recorded_at), col(RequestEventRow.id))
+            )
+        ).all()
+        keys = await self.consultations.keys.of_many([cid for _, cid in rows])
         return [
             RequestEvent(
                 x.request_id,
@@ -224,9 +236,9 @@ class SqlRequests:
                 RequestStatus(x.from_status) if x.from_status else None,
                 RequestStatus(x.to_status),
                 x.at,
-                x.note,
+                opened_text(keys.get(cid), x.note, EVENT_NOTE, x.id),
             )
-            for x in rows.scalars()
+            for x, cid in rows
         ]
 
     async def evidence_ids(self, consultation_id: uuid.UUID) -> set[uuid.UUID]:

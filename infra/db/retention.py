@@ -11,8 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
+from domain.case_keys import CaseKeyDestroyed
 from domain.consultations import Status
 from domain.retention import Expired, LegalHold
+from infra.crypto import opened_text, seal_text
+from infra.db.case_keys import SqlCaseKeys
 from infra.db.consultations import lock_consultation
 from infra.db.engine import affected
 from infra.db.tables import (
@@ -48,29 +51,49 @@ def _past(cutoffs: dict[Status, datetime]) -> ColumnElement[bool]:
 
 SHREDDED = exists().where(col(K.consultation_id) == col(C.id), col(K.wrapped).is_(None))
 HELD = exists().where(col(H.consultation_id) == col(C.id), col(H.lifted_at).is_(None))
+# A hold's reason is sealed with its case's key (issue 17 §1): readable while it holds, since a hold keeps the
+# case from being shredded; a lifted hold's reason goes with the case when it is shredded later (emptied like
+# the other texts; who placed and lifted it, and when, stay).
+HOLD_REASON = "legal_hold.reason"
 
 
 class SqlRetention:
-    def __init__(self, db: AsyncSession) -> None:
+    def __init__(self, db: AsyncSession, keys: SqlCaseKeys) -> None:
         self.db = db
+        self.keys = keys
 
     async def lock_case(self, consultation_id: uuid.UUID) -> None:
         await lock_consultation(self.db, consultation_id)
 
     async def hold(self, consultation_id: uuid.UUID) -> LegalHold | None:
-        row = (
+        # The case's wrapped key comes in the same statement (the retention and erasure passes ask this of
+        # every case they are about to shred: no statement of its own for the key).
+        found = (
             await self.db.execute(
-                select(H).where(col(H.consultation_id) == consultation_id, col(H.lifted_at).is_(None))
+                select(H, col(K.kek_id), col(K.wrapped))
+                .outerjoin(K, col(K.consultation_id) == col(H.consultation_id))
+                .where(col(H.consultation_id) == consultation_id, col(H.lifted_at).is_(None))
             )
-        ).scalar_one_or_none()
-        return LegalHold(row.consultation_id, row.reason, row.placed_by, row.placed_at) if row else None
+        ).one_or_none()
+        if found is None:
+            return None
+        row, kek, wrapped = found
+        key = self.keys.opened(consultation_id, kek, wrapped) if wrapped is not None else None
+        try:
+            reason = opened_text(key, row.reason, HOLD_REASON, row.id) or ""
+        except CaseKeyDestroyed:
+            # Not reachable through the service (a held case is never shredded); the hold still holds.
+            reason = ""
+        return LegalHold(row.consultation_id, reason, row.placed_by, row.placed_at)
 
     async def place_hold(self, hold: LegalHold) -> None:
+        key = await self.keys.for_consultation(hold.consultation_id)  # opened by the case's read already
+        hold_id = uuid.uuid4()
         self.db.add(
             H(
-                id=uuid.uuid4(),
+                id=hold_id,
                 consultation_id=hold.consultation_id,
-                reason=hold.reason,
+                reason=seal_text(key, hold.reason, field=HOLD_REASON, row_id=hold_id),
                 placed_by=hold.placed_by,
                 placed_at=hold.placed_at,
             )
@@ -158,6 +181,8 @@ class SqlRetention:
         await self.db.execute(
             update(ReferralRow).where(col(ReferralRow.consultation_id) == consultation_id).values(reason="")
         )
+        # A case is shredded only with no hold in force: these are lifted holds; who and when stay.
+        await self.db.execute(update(H).where(col(H.consultation_id) == consultation_id).values(reason=""))
         # The council's comments on it, which it reached through a sample's pseudonym.
         items = select(col(CouncilSampleItemRow.sample_id), col(CouncilSampleItemRow.pseudonym)).where(
             col(CouncilSampleItemRow.consultation_id) == consultation_id

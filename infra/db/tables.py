@@ -342,7 +342,8 @@ class CaseKeyRow(SQLModel, table=True):
 
 class LegalHoldRow(SQLModel, table=True):
     """A supervisor's legal hold on a case (issue 17 §2): retention does not shred it while `lifted_at` is NULL.
-    Lifted holds stay as the record of what was held, by whom and why."""
+    Lifted holds stay as the record of what was held, by whom and why; the reason is sealed with the case's key,
+    and once a case whose hold was lifted is shredded, who and when stay and the reason is gone."""
 
     __tablename__ = "legal_hold"
     __table_args__ = (

@@ -31,7 +31,7 @@ class RequestRow(SQLModel, table=True):
     status: str = Field(max_length=16)
     target_platform: str | None = Field(default=None, max_length=64)
     target_service: str | None = Field(default=None, max_length=64)
-    target_name: str | None = Field(default=None, max_length=200)
+    target_name: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # sealed
     channel: str | None = Field(default=None, max_length=100)
     sent_at: datetime | None = ts()
     received_at: datetime | None = ts()

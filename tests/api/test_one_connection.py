@@ -190,6 +190,50 @@ async def test_the_review_queue_reads_its_cases_in_one_statement(client, people,
     assert len(with_three) == len(with_one)
 
 
+async def test_the_letter_review_queue_opens_the_advice_of_many_cases_with_one_key_statement(
+    client, people, statements
+) -> None:  # type: ignore[no-untyped-def]
+    """A letter back in the queue shows the advice it was returned with, sealed with its own case's key: the
+    keys of every case on the page are read together, not one statement per letter."""
+    from tests.api.test_letters import complete, evidence, letter
+
+    advisor = await people.create(Role.legal_advisor)
+    advice = "投稿者は元交際相手の可能性があります。推測の部分は削ってください。"
+
+    async def returned_and_resubmitted() -> str:
+        owner = await people.create()
+        cid = (await open_consultation(client, owner, desired_outcomes=["delete"]))["id"]
+        made = await letter(client, owner, cid, complete("disclosure", [await evidence(client, owner, cid)]))
+        base = f"/v1/consultations/{cid}/letters/{made['id']}"
+        assert (await client.post(base + "/submit", headers=owner.headers)).status_code == 200
+        returned = await client.post(
+            f"/v1/letter-reviews/{made['id']}",
+            headers=advisor.headers,
+            json={"decision": "returned", "advice": advice},
+        )
+        assert returned.status_code == 200, returned.text
+        revision = {k: v for k, v in complete("disclosure", [await evidence(client, owner, cid, 2)]).items()}
+        revision.pop("kind")
+        assert (
+            await client.post(base + "/versions", headers=owner.headers, json=revision)
+        ).status_code == 200
+        assert (await client.post(base + "/submit", headers=owner.headers)).status_code == 200
+        return made["id"]  # type: ignore[no-any-return]
+
+    def advice_of(response, ids: list[str]) -> list[list[str | None]]:  # type: ignore[no-untyped-def]
+        items = {q["letter"]["id"]: q["letter"] for q in response.json()["items"]}
+        return [[r["advice"] for r in items[i]["reviews"]] for i in ids]
+
+    first = [await returned_and_resubmitted()]
+    one, with_one = await statements.during(client.get("/v1/letter-reviews", headers=advisor.headers))
+    assert advice_of(one, first) == [[advice]]
+    more = first + [await returned_and_resubmitted(), await returned_and_resubmitted()]
+    three, with_three = await statements.during(client.get("/v1/letter-reviews", headers=advisor.headers))
+    assert advice_of(three, more) == [[advice]] * 3
+    keys = [s for s in with_three if s.lstrip().startswith("SELECT case_key.")]
+    assert len(with_three) == len(with_one) and len(keys) == 1, keys
+
+
 async def test_intake_reads_the_desk_directory_only_when_it_changed(client, people, statements) -> None:  # type: ignore[no-untyped-def]
     """The emergency desks were read in full from the database on every intake. They are public reference
     data: kept per directory stamp, and an edit shows at the next intake."""
