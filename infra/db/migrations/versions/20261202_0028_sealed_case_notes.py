@@ -2,7 +2,7 @@
 name becomes unbounded
 
 Revision ID: 0028_sealed_case_notes
-Revises: 0026_erasure_requests
+Revises: 0027_email_change
 Create Date: 2026-12-02
 
 Issue 17 §1: the advice of letter and answer reviews, the notes of request status changes, a request's target
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0028_sealed_case_notes"
-down_revision = "0026_erasure_requests"
+down_revision = "0027_email_change"
 branch_labels = None
 depends_on = None
 
