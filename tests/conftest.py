@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import uuid
@@ -64,6 +65,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("MADOGUCHI_TEST_RECORD_RESPONSES") == "1" and getattr(
+        config.option, "numprocesses", None
+    ):
+        raise pytest.UsageError("recording the contract needs one process: add -n0")
     pin_suite(parse_instant(str(config.getoption("--clock"))))
     # Every log line of the run is scanned for personal data (tests/log_guard.py); findings fail the run.
     import logging
@@ -98,12 +103,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = [i for i in items if i not in last] + last
 
 
+# With pytest-xdist (`./dev test` runs one process per core) each worker scans its own log lines and records its
+# own responses; they travel to the controller, which fails the run on any finding and checks the union of every
+# worker's responses against the contract.
+_WORKER_OUTPUTS: list[dict[str, object]] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    output = getattr(node, "workeroutput", None)
+    if output:
+        _WORKER_OUTPUTS.append(output)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests import contract_recorder
     from tests.log_guard import GUARD
 
-    if GUARD.findings:
-        import sys
+    worker = getattr(session.config, "workeroutput", None)
+    if worker is not None:
+        worker["log_findings"], worker["log_lines"] = list(GUARD.findings), GUARD.lines
+        worker["responses_seen"] = contract_recorder.as_document()
+        return
+    for output in _WORKER_OUTPUTS:
+        GUARD.findings += [tuple(f) for f in output["log_findings"]]  # type: ignore[attr-defined,misc]
+        GUARD.lines += int(output["log_lines"])  # type: ignore[call-overload]
+    if _WORKER_OUTPUTS and os.environ.get("MADOGUCHI_TEST_RECORD_RESPONSES") != "1":
+        from tests.api.test_openapi_contract import CONTRACT
 
+        seen = contract_recorder.union([o["responses_seen"] for o in _WORKER_OUTPUTS])  # type: ignore[misc]
+        missing = contract_recorder.undocumented(seen, json.loads(CONTRACT.read_text(encoding="utf-8")))
+        if missing:
+            out = sys.__stderr__ or sys.stderr
+            out.write(
+                "\nNOT IN THE CONTRACT (record with MADOGUCHI_TEST_RECORD_RESPONSES=1 ./dev test -n0):\n"
+            )
+            out.write("".join(f"  {m}\n" for m in sorted(missing)))
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if GUARD.findings:
         out = sys.__stderr__ or sys.stderr
         out.write(f"\nPERSONAL DATA IN LOGS: {len(GUARD.findings)} line(s) of {GUARD.lines} scanned\n")
         for test, what, line in GUARD.findings[:20]:

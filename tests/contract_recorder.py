@@ -103,11 +103,43 @@ def as_document() -> dict[str, dict[str, dict[str, list[str]]]]:
     return out
 
 
-def merged_with(existing: dict[str, Any]) -> dict[str, Any]:
-    merged = json.loads(json.dumps(existing))
-    for operation, statuses in as_document().items():
+def undocumented(seen: dict[str, dict[str, dict[str, list[str]]]], contract: dict[str, Any]) -> list[str]:
+    """What was seen (`as_document()`, or a union of several processes') that the contract does not list."""
+    operations = {op["operationId"]: op for item in contract["paths"].values() for op in item.values()}
+    missing = []
+    for operation, statuses in seen.items():
+        responses = operations[operation]["responses"]
         for status, facts in statuses.items():
-            target = merged.setdefault(operation, {}).setdefault(status, {})
-            for key, values in facts.items():
-                target[key] = sorted(set(target.get(key, [])) | set(values))
+            documented = responses.get(status)
+            if documented is None:
+                missing.append(f"{operation} {status}")
+                continue
+            body = documented.get("content", {}).get("application/problem+json", {}).get("schema", {})
+            listed = set(
+                body.get("allOf", [{}, {}])[-1].get("properties", {}).get("code", {}).get("enum", [])
+            )
+            missing += [f"{operation} {status} code {c}" for c in facts.get("codes", []) if c not in listed]
+            missing += [
+                f"{operation} {status} header {h}"
+                for h in facts.get("headers", [])
+                if h not in documented.get("headers", {})
+            ]
+    return missing
+
+
+def union(
+    documents: list[dict[str, dict[str, dict[str, list[str]]]]],
+) -> dict[str, dict[str, dict[str, list[str]]]]:
+    out: dict[str, dict[str, dict[str, list[str]]]] = {}
+    for document in documents:
+        for operation, statuses in document.items():
+            for status, facts in statuses.items():
+                target = out.setdefault(operation, {}).setdefault(status, {})
+                for key, values in facts.items():
+                    target[key] = sorted(set(target.get(key, [])) | set(values))
+    return out
+
+
+def merged_with(existing: dict[str, Any]) -> dict[str, Any]:
+    merged = union([existing, as_document()])
     return {op: dict(sorted(statuses.items())) for op, statuses in sorted(merged.items())}
