@@ -132,7 +132,7 @@ def plain(value: Any, drop: frozenset[str] = frozenset()) -> Any:
 # wrote or did something: the consulter's API says only whether it was staff (`from_staff`, `by_staff`), and
 # under the perpetrator-as-consulter model the export must not tell more.
 EVIDENCE_DROP = frozenset({"file", "image_hashes", "upload_slot", "version", "created_by"})
-CONSULTATION_DROP = frozenset({"version", "unread_answers"})
+CONSULTATION_DROP = frozenset({"version", "unread_answers", "assignee_id"})
 MESSAGE_DROP = frozenset({"author_id"})
 REQUEST_DROP = frozenset({"version", "created_by", "advice_by"})
 REFERRAL_DROP = frozenset({"created_by"})
@@ -308,6 +308,7 @@ class PersonalArchive:
         letters = list(reversed(await uow.letters.for_consultation(c.id)))  # oldest first
         return {
             **plain(c, CONSULTATION_DROP),
+            "assigned": c.assignee_id is not None,
             "status_history": [
                 {
                     "from": plain(t.from_status),

@@ -476,3 +476,109 @@ async def test_export_keys_are_rotated_and_a_missing_kek_is_reported(
     finally:
         for c in (rotating, new):
             await c.close()
+
+
+# -- the export names no staff member, and holds everything kept about the person --------------------------------
+
+SENDER = {
+    "name": "山田花子",
+    "address": "東京都千代田区霞が関1-1-1 メゾン霞303号室",
+    "contact": "hanako@example.jp",
+}
+
+
+async def download_json(client, person, export_id: str) -> tuple[bytes, dict[str, Any]]:  # type: ignore[no-untyped-def]
+    download = await client.get(f"/v1/me/exports/{export_id}/download", headers=person.headers)
+    assert download.status_code == 200, download.text
+    raw = zipfile.ZipFile(io.BytesIO(download.content)).read("export.json")
+    return raw, json.loads(raw.decode("utf-8"))
+
+
+async def test_the_export_names_no_staff_member_and_holds_letters_requests_and_facts(
+    client, people, container
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.api.test_consents import referral
+    from tests.api.test_letters import complete, evidence, letter
+
+    owner = await people.create()
+    cid = (await open_consultation(client, owner, title=TITLE, narrative=NARRATIVE))["id"]
+    consultant, supervisor = await people.create(Role.consultant), await people.create(Role.supervisor)
+    await take(client, consultant, cid)
+    await answer(client, consultant, cid, "削除依頼の方法をご案内します。", people=people)
+    eid = await evidence(client, owner, cid, 1)
+    # The consulter's letter, written and then corrected: both versions are theirs to have.
+    made = await letter(client, owner, cid, complete("removal_defamation_privacy", [eid], sender=SENDER))
+    changed = await client.post(
+        f"/v1/consultations/{cid}/letters/{made['id']}/versions",
+        headers=owner.headers,
+        json={
+            k: v
+            for k, v in complete(
+                "removal_defamation_privacy", [eid], sender={**SENDER, "contact": "090-1234-5678"}
+            ).items()
+            if k != "kind"
+        },
+    )
+    assert changed.status_code == 200, changed.text
+    # A request the consulter drafts, records as sent, the consultant advises on; a referral staff make.
+    made_request = await client.post(
+        f"/v1/consultations/{cid}/requests",
+        headers=owner.headers,
+        json={"kind": "platform_form", "target": {"platform": "x", "service": "x"}, "evidence_ids": [eid]},
+    )
+    assert made_request.status_code == 201, made_request.text
+    rid = made_request.json()["id"]
+    sent = await client.post(
+        f"/v1/consultations/{cid}/requests/{rid}/status",
+        headers=owner.headers,
+        json={"status": "sent", "note": "フォームから送信しました"},
+    )
+    assert sent.status_code == 200, sent.text
+    advised = await client.post(
+        f"/v1/consultations/{cid}/requests/{rid}/advice",
+        headers=consultant.headers,
+        json={"note": "7日たっても回答がなければ、法務局への相談も検討しましょう。"},
+    )
+    assert advised.status_code == 200, advised.text
+    await referral(client, consultant, cid)
+    facts = await client.put(
+        f"/v1/consultations/{cid}/clock-facts",
+        headers=owner.headers,
+        json={"offender_known_on": "2026-11-25", "damage_known_on": "2026-11-20"},
+    )
+    assert facts.status_code == 200, facts.text
+    # An erasure asked for and cancelled, and an earlier export already downloaded.
+    assert (await client.post("/v1/me/erasure", headers=owner.headers)).status_code in (200, 201, 202)
+    assert (await client.delete("/v1/me/erasure", headers=owner.headers)).status_code in (200, 204)
+    first = await ask(client, owner)
+    await container.worker.run_once()
+    await download_json(client, owner, first["id"])
+
+    export = await ask(client, owner)
+    await container.worker.run_once()
+    raw, data = await download_json(client, owner, export["id"])
+    text = raw.decode("utf-8")
+    for staff in (consultant, supervisor):
+        assert str(staff.id) not in text and staff.email not in text
+    (case,) = data["consultations"]
+    assert {(m["kind"], m["from_staff"]) for m in case["messages"]} == {("answer", True)}
+    assert all("author_id" not in m for m in case["messages"])
+    (req,) = case["requests"]
+    assert req["by_staff"] is False and req["advice"].startswith("7日たっても")
+    assert "created_by" not in req and "advice_by" not in req
+    assert [(h["to_status"], h["by_staff"]) for h in req["history"]] == [("drafted", False), ("sent", False)]
+    assert req["history"][1]["note"] == "フォームから送信しました"
+    (ref,) = case["referrals"]
+    assert "created_by" not in ref and ref["desk_code"] == "houterasu"
+    assert all("created_by" not in e for e in case["evidence"])
+    assert case["clock_facts"] == {"offender_known_on": "2026-11-25", "damage_known_on": "2026-11-20"}
+    (written,) = case["letters"]
+    assert written["id"] == made["id"] and written["by_staff"] is False
+    assert [v["number"] for v in written["versions"]] == [1, 2]
+    assert written["versions"][0]["sender"] == SENDER
+    assert written["versions"][1]["sender"]["contact"] == "090-1234-5678"
+    assert written["versions"][0]["items"][0]["evidence_id"] == eid
+    assert "山田花子" in written["versions"][0]["items"][0]["excerpt"]
+    (erasure,) = data["erasure_requests"]
+    assert erasure["cancelled_at"] and erasure["completed_at"] is None
+    assert [(e["id"], e["status"]) for e in data["earlier_exports"]] == [(first["id"], "downloaded")]
