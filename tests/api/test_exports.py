@@ -582,3 +582,16 @@ async def test_the_export_names_no_staff_member_and_holds_letters_requests_and_f
     (erasure,) = data["erasure_requests"]
     assert erasure["cancelled_at"] and erasure["completed_at"] is None
     assert [(e["id"], e["status"]) for e in data["earlier_exports"]] == [(first["id"], "downloaded")]
+
+
+@pytest.mark.commits  # the two downloads run side by side on connections of their own
+async def test_two_downloads_at_once_give_the_zip_once_and_410_once(client, people, container) -> None:  # type: ignore[no-untyped-def]
+    person = await people.create()
+    export = await ask(client, person)
+    await container.worker.run_once()
+    url = f"/v1/me/exports/{export['id']}/download"
+    both = await asyncio.gather(*(client.get(url, headers=person.headers) for _ in range(2)))
+    assert sorted(r.status_code for r in both) == [200, 410]
+    (gone,) = [r for r in both if r.status_code == 410]
+    assert assert_problem(gone, 410, "export_gone")["state"] == "downloaded"
+    assert await status_of(client, person, export["id"]) == "downloaded"
