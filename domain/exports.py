@@ -68,28 +68,49 @@ class PersonalExport:
         return self.state
 
 
+class ExportUnreadable(Exception):
+    """The stored copy cannot be given: gone from the store, its key-encryption key not held, or it does not
+    open (altered). Raised by `ExportBlobs.read`; the download answers 410 and marks the export failed."""
+
+
 class ExportRepository(Protocol):
     async def add(self, export: PersonalExport) -> None: ...
+
+    async def lock_user(self, user_id: uuid.UUID) -> None:
+        """Waits for any other transaction on the person's account row (the account row stands for their
+        exports; taken first, before any export row, like consents and erasure)."""
 
     async def get(self, export_id: uuid.UUID, user_id: uuid.UUID) -> PersonalExport | None:
         """The export if it is this person's; another person's is None."""
 
     async def count_open(self, user_id: uuid.UUID) -> int: ...
 
-    async def save(self, export: PersonalExport) -> None: ...
+    async def for_user(self, user_id: uuid.UUID) -> list[PersonalExport]:
+        """All of the person's exports, oldest first."""
 
     async def mark_downloaded(self, export: PersonalExport) -> bool:
         """ready → downloaded, only if it is still ready (a conditional update: of two downloads, one wins)."""
 
+    async def mark_failed(self, export_id: uuid.UUID, expected: ExportState) -> bool:
+        """expected → failed, only if it is still in `expected`."""
+
+    async def expire(self, export_id: uuid.UUID, now: datetime) -> bool:
+        """ready → expired, only if it is still ready and past `expires_at` (a download or an erasure that
+        changed it meanwhile keeps its state)."""
+
+    async def forget_copy(self, export_id: uuid.UUID, blob_key: str) -> None:
+        """The row no longer names its stored copy (only if it still names this one); its state is untouched."""
+
     async def to_sweep(self, now: datetime, limit: int) -> list[PersonalExport]:
-        """Exports whose stored copy must go: ready past `expires_at`, or downloaded/expired still holding one."""
+        """Exports whose stored copy must go: ready past `expires_at`, or downloaded, expired or failed still
+        holding one."""
 
 
 class ExportBlobs(Protocol):
     """The sealed archives in the blob store (infra/exports.py)."""
 
     async def read(self, export_id: uuid.UUID, stored: StoredArchive) -> bytes:
-        """The ZIP, unsealed."""
+        """The ZIP, unsealed; ExportUnreadable when it cannot be had."""
 
     async def delete(self, blob_key: str) -> bool:
         """True once the copy is gone (gone already counts); False when the store failed (tried again by the
@@ -126,6 +147,8 @@ class ExportService:
         user_id = actor.require_user_id()
         now = self.clock.now()
         async with self.uow() as uow:
+            # Two requests at once: the second waits here for the first to commit, then counts it.
+            await uow.exports.lock_user(user_id)
             if await uow.exports.count_open(user_id) >= self.policy.max_open:
                 raise Conflict("export_already_open", limit=self.policy.max_open)
             export = PersonalExport(uuid.uuid4(), user_id, ExportState.pending, now)
@@ -143,10 +166,13 @@ class ExportService:
         return export
 
     async def download(self, actor: Actor, export_id: uuid.UUID) -> tuple[PersonalExport, bytes]:
-        """The ZIP, once. The export is marked downloaded in the same transaction that reads it, so a second
-        request (even a concurrent one, which finds it downloaded) answers 410. The stored copy is deleted
-        right after the commit; the row forgets its name at the worker's next sweep (which deletes the copy
-        again, harmlessly, should this deletion have failed)."""
+        """The ZIP, once. The export is marked downloaded first (a conditional update: of two concurrent
+        downloads the second waits for the first and then finds it downloaded, 410), then its copy is read in
+        the same transaction. A copy that cannot be read (gone from the store, its key-encryption key not held,
+        altered) answers 410 with state `failed`, and the export is marked failed for good, so a retry does not
+        fail again; ask for a new one. The stored copy is deleted right after the commit; the row forgets its
+        name at the worker's next sweep (which deletes the copy again, harmlessly, should this deletion have
+        failed)."""
         now = self.clock.now()
         async with self.uow() as uow:
             export = await uow.exports.get(export_id, actor.require_user_id())
@@ -155,30 +181,44 @@ class ExportService:
             state = export.state_at(now)
             if state is ExportState.pending:
                 raise Conflict("export_not_ready")
-            if state is not ExportState.ready or export.stored is None:
+            stored = export.stored
+            if state is not ExportState.ready or stored is None:
                 raise Gone("export_gone", state=state.value)
-            data = await self.blobs.read(export.id, export.stored)
             export.state = ExportState.downloaded
             export.downloaded_at = now
             if not await uow.exports.mark_downloaded(export):
                 raise Gone("export_gone", state=ExportState.downloaded.value)  # a concurrent download won
-            await uow.audit.record(
-                actor, "export.downloaded", "personal_export", export.id, {"size": len(data)}
-            )
-            await uow.commit()
-        await self.blobs.delete(export.stored.blob_key)
+            try:
+                data = await self.blobs.read(export.id, stored)
+            except ExportUnreadable as exc:
+                await uow.exports.mark_failed(export.id, ExportState.downloaded)
+                await uow.audit.record(
+                    actor, "export.unreadable", "personal_export", export.id, {"error": str(exc)}
+                )
+                await uow.commit()
+                unreadable = True
+            else:
+                await uow.audit.record(
+                    actor, "export.downloaded", "personal_export", export.id, {"size": len(data)}
+                )
+                await uow.commit()
+                unreadable = False
+        await self.blobs.delete(stored.blob_key)
+        if unreadable:
+            raise Gone("export_gone", state=ExportState.failed.value)
         return export, data
 
     async def sweep(self, limit: int = 100) -> int:
         """Expire what was not downloaded in time and delete every stored copy no longer needed; returns how
-        many copies went. The worker runs it with each pass."""
+        many copies went. The worker runs it with each pass. Every write is conditional on the state read: a
+        download (or an erasure) that changed an export meanwhile keeps its state; its copy goes all the same,
+        as nothing needs it any more."""
         now = self.clock.now()
         async with self.uow() as uow:
             due: Sequence[PersonalExport] = await uow.exports.to_sweep(now, limit)
             for export in due:
                 if export.state is ExportState.ready:
-                    export.state = ExportState.expired
-                    await uow.exports.save(export)
+                    await uow.exports.expire(export.id, now)
             await uow.commit()
         for export in due:
             await self._delete_copy(export)
@@ -190,6 +230,5 @@ class ExportService:
         if not await self.blobs.delete(export.stored.blob_key):
             return  # the store failed: the next sweep tries again
         async with self.uow() as uow:
-            export.stored = None
-            await uow.exports.save(export)
+            await uow.exports.forget_copy(export.id, export.stored.blob_key)
             await uow.commit()

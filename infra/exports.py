@@ -18,10 +18,11 @@ import logging
 import secrets
 import uuid
 import zipfile
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -35,15 +36,19 @@ from domain.consultations import (
     QueueFilter,
     is_hash_only,
 )
-from domain.exports import EXPORT_READY_MAIL, ExportState, StoredArchive
+from domain.exports import EXPORT_READY_MAIL, ExportState, ExportUnreadable, StoredArchive
+from domain.letters import Letter
 from domain.policy import OwnedBy
 from domain.ports import Clock
 from domain.work_queue import outbox_policy
 from infra.blobs import BlobNotFound, BlobStore
 from infra.crypto import new_data_key, seal, unseal
+from infra.db.engine import affected
+from infra.db.exports import export_context
 from infra.db.leases import WorkTable, drain, record_failure
 from infra.db.repositories import SqlOutbox
 from infra.db.tables import AuthSessionRow, UserRow
+from infra.db.tables_erasure import ErasureRequestRow
 from infra.db.tables_exports import PersonalExportRow
 from infra.db.tables_line import LineUserRow
 from infra.db.uow import SqlUnitOfWorkFactory
@@ -63,10 +68,6 @@ EXPORTS = WorkTable(
 )
 
 
-def _context(export_id: uuid.UUID) -> bytes:
-    return b"madoguchi-personal-export:" + export_id.bytes
-
-
 class SealedExports:
     """The ExportBlobs port: sealed ZIPs under `exports/<random>` (the name says nothing of whose it is)."""
 
@@ -77,13 +78,24 @@ class SealedExports:
     async def put(self, export_id: uuid.UUID, data: bytes) -> StoredArchive:
         key = new_data_key()
         blob_key = BLOB_PREFIX + secrets.token_urlsafe(24)
-        await self.blobs.put(blob_key, seal(key, data, context=_context(export_id)))
-        kek_id, wrapped = self.keys.wrap(key, context=_context(export_id))
+        await self.blobs.put(blob_key, seal(key, data, context=export_context(export_id)))
+        kek_id, wrapped = self.keys.wrap(key, context=export_context(export_id))
         return StoredArchive(blob_key, kek_id, wrapped, len(data))
 
     async def read(self, export_id: uuid.UUID, stored: StoredArchive) -> bytes:
-        key = self.keys.unwrap(stored.kek_id, stored.wrapped_key, context=_context(export_id))
-        return unseal(key, await self.blobs.get(stored.blob_key), context=_context(export_id))
+        if not self.keys.holds(stored.kek_id):
+            raise ExportUnreadable("kek_missing")
+        try:
+            key = self.keys.unwrap(stored.kek_id, stored.wrapped_key, context=export_context(export_id))
+            sealed = await self.blobs.get(stored.blob_key)
+        except BlobNotFound:
+            raise ExportUnreadable("copy_missing") from None
+        except ValueError:
+            raise ExportUnreadable("key_does_not_open") from None
+        try:
+            return unseal(key, sealed, context=export_context(export_id))
+        except ValueError:
+            raise ExportUnreadable("copy_does_not_open") from None
 
     async def delete(self, blob_key: str) -> bool:
         try:
@@ -106,9 +118,9 @@ def plain(value: Any, drop: frozenset[str] = frozenset()) -> Any:
         return value.value
     if isinstance(value, uuid.UUID):
         return str(value)
-    if isinstance(value, datetime):
+    if isinstance(value, (datetime, date)):
         return value.isoformat()
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [plain(v) for v in value]
@@ -116,9 +128,14 @@ def plain(value: Any, drop: frozenset[str] = frozenset()) -> Any:
 
 
 # Internal bookkeeping that is not information about the person (storage names, perceptual hashes used to
-# find the same picture elsewhere, optimistic-lock versions, staff-only upload slots).
-EVIDENCE_DROP = frozenset({"file", "image_hashes", "upload_slot", "version"})
-CONSULTATION_DROP = frozenset({"version", "unread_answers"})
+# find the same picture elsewhere, optimistic-lock versions, staff-only upload slots), and which staff member
+# wrote or did something: the consulter's API says only whether it was staff (`from_staff`, `by_staff`), and
+# under the perpetrator-as-consulter model the export must not tell more.
+EVIDENCE_DROP = frozenset({"file", "image_hashes", "upload_slot", "version", "created_by"})
+CONSULTATION_DROP = frozenset({"version", "unread_answers", "assignee_id"})
+MESSAGE_DROP = frozenset({"author_id"})
+REQUEST_DROP = frozenset({"version", "created_by", "advice_by"})
+REFERRAL_DROP = frozenset({"created_by"})
 
 
 class PersonalArchive:
@@ -164,6 +181,18 @@ class PersonalArchive:
             line = (
                 await db.execute(select(LineUserRow).where(col(LineUserRow.user_id) == user_id))
             ).scalar_one_or_none()
+            erasures = (
+                (
+                    await db.execute(
+                        select(ErasureRequestRow)
+                        .where(col(ErasureRequestRow.user_id) == user_id)
+                        .order_by(col(ErasureRequestRow.requested_at), col(ErasureRequestRow.id))
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            earlier = [e for e in await uow.exports.for_user(user_id) if e.id != export_id]
             # Read inside the unit of work: its rows expire when it ends.
             data = {
                 "format": FORMAT,
@@ -192,6 +221,27 @@ class PersonalArchive:
                     "unfollowed_at": plain(line.unfollowed_at),
                     "language": line.language,
                 },
+                "erasure_requests": [
+                    {
+                        "id": str(r.id),
+                        "requested_at": plain(r.requested_at),
+                        "due_at": plain(r.due_at),
+                        "cancelled_at": plain(r.cancelled_at),
+                        "completed_at": plain(r.completed_at),
+                    }
+                    for r in erasures
+                ],
+                "earlier_exports": [
+                    {
+                        "id": str(e.id),
+                        "status": e.state_at(now).value,
+                        "requested_at": plain(e.requested_at),
+                        "ready_at": plain(e.ready_at),
+                        "expires_at": plain(e.expires_at),
+                        "downloaded_at": plain(e.downloaded_at),
+                    }
+                    for e in earlier
+                ],
                 "sign_ins": [
                     {
                         "session_id": str(s.id),
@@ -251,19 +301,73 @@ class PersonalArchive:
                 }
             evidence.append(item)
         requests = await uow.requests.for_consultations([c.id])
+        history = await uow.requests.events([r.id for r in requests])
+        facts = await uow.requests.facts(c.id)
         referrals = await uow.referrals.for_consultation(c.id)
         transitions = await uow.consultations.transitions(c.id)
+        letters = list(reversed(await uow.letters.for_consultation(c.id)))  # oldest first
         return {
             **plain(c, CONSULTATION_DROP),
+            "assigned": c.assignee_id is not None,
             "status_history": [
-                {"from": plain(t.from_status), "to": plain(t.to_status), "at": plain(t.at)}
+                {
+                    "from": plain(t.from_status),
+                    "to": plain(t.to_status),
+                    "at": plain(t.at),
+                    "reason": t.reason,
+                    "by_staff": t.actor_id != c.owner_id,
+                }
                 for t in transitions
             ],
-            "messages": [plain(m) for m in messages],
+            "clock_facts": {
+                "offender_known_on": plain(facts.offender_known_on),
+                "damage_known_on": plain(facts.damage_known_on),
+            },
+            "messages": [
+                {**plain(m, MESSAGE_DROP), "from_staff": m.kind is not MessageKind.consulter}
+                for m in messages
+            ],
             "evidence": evidence,
-            "requests": [plain(r, frozenset({"version"})) for r in requests],
-            "referrals": [plain(r) for r in referrals],
+            "requests": [
+                {
+                    **plain(r, REQUEST_DROP),
+                    "by_staff": r.created_by != c.owner_id,
+                    "history": [
+                        {
+                            "from_status": plain(e.from_status),
+                            "to_status": plain(e.to_status),
+                            "at": plain(e.at),
+                            "note": e.note,
+                            "by_staff": e.actor_id != c.owner_id,
+                        }
+                        for e in history
+                        if e.request_id == r.id
+                    ],
+                }
+                for r in requests
+            ],
+            "referrals": [plain(r, REFERRAL_DROP) for r in referrals],
+            "letters": [_letter(letter, c.owner_id) for letter in letters],
         }
+
+
+def _letter(letter: Letter, owner_id: uuid.UUID) -> dict[str, Any]:
+    """A letter with every version (each as written then, sender and quoted evidence included) and the reviews'
+    outcomes; who on staff wrote or reviewed is not named."""
+    return {
+        **plain(letter, frozenset({"author_id", "version", "versions", "reviews"})),
+        "by_staff": letter.author_id != owner_id,
+        "versions": [
+            {
+                "number": v.number,
+                "created_at": plain(v.created_at),
+                "by_staff": v.author_id != owner_id,
+                **plain(v.content),
+            }
+            for v in letter.versions
+        ],
+        "reviews": [plain(r, frozenset({"id", "reviewer_id"})) for r in letter.reviews],
+    }
 
 
 class ExportPreparer:
@@ -307,20 +411,27 @@ class ExportPreparer:
             data = await self.archive.build(user_id, export_id)
             stored = await self.store.put(export_id, data)
             async with self.sessions() as db:
-                row = await db.get(PersonalExportRow, export_id)
-                if row is None or row.state != ExportState.pending.value:
-                    raise LookupError("export changed meanwhile")
                 now = self.clock.now()
-                row.state = ExportState.ready.value
-                row.ready_at = now
-                row.expires_at = now + self.lifetime
-                row.blob_key, row.kek_id, row.wrapped_key, row.size = (
-                    stored.blob_key,
-                    stored.kek_id,
-                    stored.wrapped_key,
-                    stored.size,
+                t = PersonalExportRow
+                # Only an export still pending: an erasure (or anything else) that changed it meanwhile wins.
+                result = await db.execute(
+                    update(t)
+                    .where(col(t.id) == export_id, col(t.state) == ExportState.pending.value)
+                    .values(
+                        state=ExportState.ready.value,
+                        ready_at=now,
+                        expires_at=now + self.lifetime,
+                        blob_key=stored.blob_key,
+                        kek_id=stored.kek_id,
+                        wrapped_key=stored.wrapped_key,
+                        size=stored.size,
+                        locked_until=None,
+                    )
                 )
-                row.locked_until = None
+                if affected(result) != 1:
+                    await db.rollback()
+                    await self.store.delete(stored.blob_key)
+                    return False
                 # The mail says only that an export is ready and to sign in: no content, no link to the file.
                 await SqlOutbox(db, self.clock).put(EXPORT_READY_MAIL, {"user_id": str(user_id)})
                 await db.commit()

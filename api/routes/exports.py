@@ -37,8 +37,10 @@ def export_out(export: PersonalExport) -> ExportOut:
     dependencies=[require(policy.EVERYONE)],
 )
 async def create_export(actor: Person, container: ContainerDep, response: Response) -> ExportOut:
-    """Account, consultations with their messages, answers, evidence and files, requests, referrals,
-    consents, the LINE link and sign-in history, as a ZIP (`export.json` in UTF-8 and the files). Prepared by
+    """Account, consultations with their messages, answers, evidence and files, requests with their
+    history, referrals, letters (every version), the dates given for the clocks, consents, the LINE link,
+    sign-in history, erasure requests and earlier exports, as a ZIP (`export.json` in UTF-8 and the files).
+    Staff members are not named: what staff wrote or did says only that it was staff. Prepared by
     the worker; a mail without any content says when it is ready. Needs a fresh proof of identity (a sign-in
     or POST /v1/auth/step-up within the last few minutes): otherwise 401 `step_up_required`. One export at a
     time: while one is pending or ready, 409 `export_already_open`."""
@@ -74,7 +76,8 @@ async def get_export(export_id: uuid.UUID, actor: Person, container: ContainerDe
 )
 async def download_export(export_id: uuid.UUID, actor: Person, container: ContainerDep) -> Response:
     """Once, before `expires_at`: afterwards (or once downloaded) the stored copy is deleted and this answers
-    410 `export_gone`; still being prepared: 409 `export_not_ready`. Needs a fresh proof of identity, like the
+    410 `export_gone`; a copy that can no longer be read answers 410 with `state` failed (ask for a new
+    export); still being prepared: 409 `export_not_ready`. Needs a fresh proof of identity, like the
     request (otherwise 401 `step_up_required`)."""
     container.accounts.ensure_fresh(actor)
     export, data = await container.exports.download(actor, export_id)

@@ -17,7 +17,9 @@ from sqlmodel import col
 from domain.case_keys import CaseKey, CaseKeyDestroyed, KeyEncryptionKeys
 from domain.ports import Clock
 from infra.crypto import new_data_key, wrap_context
+from infra.db.exports import export_context
 from infra.db.tables import CaseKeyRow
+from infra.db.tables_exports import PersonalExportRow
 
 
 def shredded(consultation_id: Any) -> ColumnElement[bool]:
@@ -124,12 +126,25 @@ class SqlCaseKeys:
 
 
 async def missing_keks(db: AsyncSession | AsyncConnection, keys: KeyEncryptionKeys) -> list[str]:
-    """The ids of the KEKs that still wrap a data key but that the key service does not hold (configured
-    without them, every read of those cases would fail). Ids only: an id is a fingerprint, never key material."""
-    used = await db.execute(
-        select(col(CaseKeyRow.kek_id)).where(col(CaseKeyRow.wrapped).is_not(None)).distinct()
+    """The ids of the KEKs that still wrap a data key (a case's, or a personal export's still stored) but that
+    the key service does not hold (configured without them, every read of those cases or exports would fail).
+    Ids only: an id is a fingerprint, never key material."""
+    used = set(
+        (
+            await db.execute(
+                select(col(CaseKeyRow.kek_id)).where(col(CaseKeyRow.wrapped).is_not(None)).distinct()
+            )
+        ).scalars()
     )
-    return sorted(k for k in used.scalars() if not keys.holds(k))
+    E = PersonalExportRow
+    used |= {
+        k
+        for k in (
+            await db.execute(select(col(E.kek_id)).where(col(E.wrapped_key).is_not(None)).distinct())
+        ).scalars()
+        if k is not None
+    }
+    return sorted(k for k in used if not keys.holds(k))
 
 
 def missing_keks_message(ids: Sequence[str]) -> str:
@@ -160,8 +175,20 @@ async def rewrap_all(
     keys change. Each batch commits on its own, so an interrupted run resumes where it stopped; `limit` stops
     after that many keys (for a rotation spread over several windows)."""
     behind = (col(CaseKeyRow.kek_id) != keys.current_id) & col(CaseKeyRow.wrapped).is_not(None)
-    async with sessions() as db:
-        total = (await db.execute(select(func.count()).select_from(CaseKeyRow).where(behind))).scalar_one()
+    E = PersonalExportRow
+    exports_behind = (col(E.kek_id) != keys.current_id) & col(E.wrapped_key).is_not(None)
+
+    async def count() -> int:
+        async with sessions() as db:
+            cases = (
+                await db.execute(select(func.count()).select_from(CaseKeyRow).where(behind))
+            ).scalar_one()
+            exports = (
+                await db.execute(select(func.count()).select_from(E).where(exports_behind))
+            ).scalar_one()
+        return int(cases) + int(exports)
+
+    total = await count()
     done = 0
     while limit is None or done < limit:
         size = batch if limit is None else min(batch, limit - done)
@@ -189,8 +216,28 @@ async def rewrap_all(
             await db.commit()
         done += len(rows)
         progress(done, total)
-    async with sessions() as db:
-        remaining = (
-            await db.execute(select(func.count()).select_from(CaseKeyRow).where(behind))
-        ).scalar_one()
+    # Then the keys of personal exports still stored (ready, or waiting for the sweep to delete their copy).
+    while limit is None or done < limit:
+        size = batch if limit is None else min(batch, limit - done)
+        async with sessions() as db:
+            equery = select(E).where(exports_behind).order_by(col(E.id)).limit(size)
+            erows = list((await db.execute(equery)).scalars())
+            if not erows:
+                break
+            for e in erows:
+                assert e.wrapped_key is not None and e.kek_id is not None
+                context = export_context(e.id)
+                material = keys.unwrap(e.kek_id, e.wrapped_key, context=context)
+                kek, wrapped = keys.wrap(material, context=context)
+                # Only a key still as read: a copy forgotten meanwhile (downloaded, swept) stays forgotten.
+                await db.execute(
+                    update(E)
+                    .where(col(E.id) == e.id, col(E.kek_id) == e.kek_id, col(E.wrapped_key).is_not(None))
+                    .values(kek_id=kek, wrapped_key=wrapped)
+                    .execution_options(synchronize_session=False)
+                )
+            await db.commit()
+        done += len(erows)
+        progress(done, total)
+    remaining = await count()
     return Rotation(rewrapped=done, remaining=remaining)

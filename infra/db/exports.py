@@ -10,8 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.exports import OPEN_STATES, ExportState, PersonalExport, StoredArchive
+from infra.db.consents import SqlConsents
 from infra.db.engine import affected
 from infra.db.tables_exports import PersonalExportRow
+
+
+def export_context(export_id: uuid.UUID) -> bytes:
+    """The associated data of an export's sealed ZIP and of its wrapped key (binds both to the export)."""
+    return b"madoguchi-personal-export:" + export_id.bytes
 
 
 def export_of(row: PersonalExportRow) -> PersonalExport:
@@ -64,19 +70,15 @@ class SqlExports:
         )
         return int((await self.db.execute(query)).scalar_one())
 
-    async def save(self, export: PersonalExport) -> None:
-        row = await self.db.get(PersonalExportRow, export.id)
-        assert row is not None
-        row.state = export.state.value
-        row.ready_at = export.ready_at
-        row.expires_at = export.expires_at
-        row.downloaded_at = export.downloaded_at
-        stored = export.stored
-        row.blob_key = stored.blob_key if stored else None
-        row.kek_id = stored.kek_id if stored else None
-        row.wrapped_key = stored.wrapped_key if stored else None
-        row.size = stored.size if stored else row.size
-        await self.db.flush()
+    async def lock_user(self, user_id: uuid.UUID) -> None:
+        await SqlConsents(self.db).lock(user_id)  # the account row stands for the person's exports too
+
+    async def for_user(self, user_id: uuid.UUID) -> list[PersonalExport]:
+        t = PersonalExportRow
+        rows = await self.db.execute(
+            select(t).where(col(t.user_id) == user_id).order_by(col(t.requested_at), col(t.id))
+        )
+        return [export_of(r) for r in rows.scalars()]
 
     async def mark_downloaded(self, export: PersonalExport) -> bool:
         t = PersonalExportRow
@@ -87,6 +89,36 @@ class SqlExports:
         )
         return affected(result) == 1
 
+    async def mark_failed(self, export_id: uuid.UUID, expected: ExportState) -> bool:
+        t = PersonalExportRow
+        result = await self.db.execute(
+            update(t)
+            .where(col(t.id) == export_id, col(t.state) == expected.value)
+            .values(state=ExportState.failed.value)
+        )
+        return affected(result) == 1
+
+    async def expire(self, export_id: uuid.UUID, now: datetime) -> bool:
+        t = PersonalExportRow
+        result = await self.db.execute(
+            update(t)
+            .where(
+                col(t.id) == export_id,
+                col(t.state) == ExportState.ready.value,
+                col(t.expires_at) <= now,
+            )
+            .values(state=ExportState.expired.value)
+        )
+        return affected(result) == 1
+
+    async def forget_copy(self, export_id: uuid.UUID, blob_key: str) -> None:
+        t = PersonalExportRow
+        await self.db.execute(
+            update(t)
+            .where(col(t.id) == export_id, col(t.blob_key) == blob_key)
+            .values(blob_key=None, kek_id=None, wrapped_key=None)
+        )
+
     async def to_sweep(self, now: datetime, limit: int) -> list[PersonalExport]:
         t = PersonalExportRow
         query = (
@@ -95,7 +127,13 @@ class SqlExports:
                 or_(
                     and_(col(t.state) == ExportState.ready.value, col(t.expires_at) <= now),
                     and_(
-                        col(t.state).in_([ExportState.downloaded.value, ExportState.expired.value]),
+                        col(t.state).in_(
+                            [
+                                ExportState.downloaded.value,
+                                ExportState.expired.value,
+                                ExportState.failed.value,
+                            ]
+                        ),
                         col(t.blob_key).is_not(None),
                     ),
                 )
