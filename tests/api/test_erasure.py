@@ -422,3 +422,31 @@ async def test_a_consultation_made_while_the_account_is_erased_does_not_survive_
             (await db.execute(select(ConsultationRow).where(ConsultationRow.owner_id == person.id))).scalars()
         )  # type: ignore[arg-type]
     assert owned == []
+
+
+@pytest.mark.commits  # the erasure holds its transaction open on a connection of its own
+async def test_an_intake_waits_for_an_erasure_under_way_and_is_refused_after_it(
+    client, people, container
+) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from infra.db.erasure import SqlErasure
+
+    person = await people.create()
+    async with container.sessions() as db:
+        erasure = SqlErasure(db)
+        await erasure.lock_user(person.id)
+        assert await erasure.consultations_of(person.id) == []  # what erasure shreds was listed: nothing yet
+        await erasure.anonymise_account(person.id, container.clock.now())
+        making = asyncio.create_task(
+            client.post("/v1/consultations", headers=person.headers, json=intake(narrative=NARRATIVE))
+        )
+        await asyncio.sleep(0.5)
+        assert not making.done()  # waiting on the account's lock
+        await db.commit()
+    assert_problem(await making, 401, "invalid_token")
+    async with container.sessions() as db:
+        owned = list(
+            (await db.execute(select(ConsultationRow).where(ConsultationRow.owner_id == person.id))).scalars()  # type: ignore[arg-type]
+        )
+    assert owned == []
