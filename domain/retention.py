@@ -99,25 +99,32 @@ class RetentionRepository(Protocol):
 
 async def shred(
     uow: RetentionUnitOfWork, consultation_id: uuid.UUID, now: datetime, detail: dict[str, Any]
-) -> int:
+) -> list[str]:
     """Destroy the case's key, empty its rows, queue its files for deletion (after commit: `delete_files`) and
-    record it on the chain; the caller holds the case's lock and commits. Returns how many files were queued."""
+    record it on the chain; the caller holds the case's lock and commits. Returns the storage keys queued."""
     await uow.case_keys.destroy(consultation_id)
     # Rows stored before encryption held their texts in the clear: emptied too, sealed or not.
     files = await uow.retention.wipe_texts(consultation_id)
     await uow.retention.forget_file_hashes(consultation_id)
     await uow.retention.queue_file_deletes(files, now)
     await uow.audit.record(WORKER, "consultation.shredded", "consultation", consultation_id, detail)
-    return len(files)
+    return files
 
 
 async def delete_files(
-    uow: UnitOfWorkFactory[RetentionUnitOfWork], store: EvidenceFiles, limit: int = 200
+    uow: UnitOfWorkFactory[RetentionUnitOfWork],
+    store: EvidenceFiles,
+    limit: int = 200,
+    only: Sequence[str] | None = None,
 ) -> tuple[int, int]:
     """Delete the queued files of shredded cases from the store: (deleted, left). One the store refuses stays
-    queued and is asked again on the next pass (unreadable meanwhile: its case key is destroyed)."""
-    async with uow() as u:
-        keys = await u.retention.pending_file_deletes(limit)
+    queued and is asked again on the next pass (unreadable meanwhile: its case key is destroyed). `only`: just
+    these (a request that shredded one case does not take on the worker's backlog)."""
+    if only is not None:
+        keys = list(only)
+    else:
+        async with uow() as u:
+            keys = await u.retention.pending_file_deletes(limit)
     if not keys:
         return 0, 0
     deleted: list[str] = []
@@ -212,9 +219,8 @@ class RetentionService:
         ensure_role(actor, SUPERVISORS)
         now = self.clock.now()
         async with self.uow() as uow:
-            await uow.retention.lock_case(
-                consultation_id
-            )  # as place_hold: lifting and shredding never interleave
+            # As place_hold: locked before it is read, so lifting and a pass that shreds never interleave.
+            await uow.retention.lock_case(consultation_id)
             c = await self.consultations.load_visible(uow, actor, consultation_id)
             if not await uow.retention.lift_hold(c.id, actor.require_user_id(), now):
                 raise NotFound("legal_hold_not_found")
@@ -222,12 +228,12 @@ class RetentionService:
             # A case kept only by the hold after its owner's account was erased is shredded with the lift, in
             # the same transaction: the erasure promised "until the hold is lifted, then deleted", and no pass
             # is waited for in which the case would be readable without a hold (README, erasure).
-            queued = 0
+            queued: list[str] = []
             if await uow.retention.owner_erased(c.id):
                 queued = await shred(uow, c.id, now, {"erasure": True, "hold_lifted": True})
             await uow.commit()
         if queued:
-            await delete_files(self.uow, self.consultations.files)
+            await delete_files(self.uow, self.consultations.files, only=queued)
 
     # -- the worker's pass ------------------------------------------------------------------------------
 

@@ -188,12 +188,14 @@ async def test_a_held_case_of_an_erased_person_is_withdrawn_and_shredded_when_th
     clock.set(clock.now())
     person = await people.create()
     supervisor = await people.create(Role.supervisor)
-    held = await open_consultation(client, person, narrative=NARRATIVE)
+    held, _ = await _with_a_file(client, person)
+    stored = await _stored_keys(container, held["id"])
     placed = await client.put(hold_url(held["id"]), headers=supervisor.headers, json={"reason": HOLD_REASON})
     assert placed.status_code == 201, placed.text
     assert (await client.post(URL, headers=person.headers)).status_code == 202
     clock.advance(timedelta(days=GRACE_DAYS, minutes=1))
     report = await container.erasure.apply()
+    assert stored and all([await container.blobs.exists(k) for k in stored])  # kept with the case
     assert (report.completed, report.consultations_shredded, report.consultations_kept) == (1, 0, 1)
     supervisor = await people.sign_in(supervisor.id, supervisor.email, supervisor.role)
     kept = await client.get(f"/v1/consultations/{held['id']}", headers=supervisor.headers)
@@ -208,6 +210,7 @@ async def test_a_held_case_of_an_erased_person_is_withdrawn_and_shredded_when_th
         key = await db.get(CaseKeyRow, uuid.UUID(held["id"]))
     assert row is not None and key is not None
     assert (key.wrapped, row.narrative, row.title) == (None, "", "")
+    assert not any([await container.blobs.exists(k) for k in stored])
     assert_problem(
         await client.get(f"/v1/consultations/{held['id']}", headers=supervisor.headers),
         404,
