@@ -237,6 +237,18 @@ async def test_shredding_leaves_no_file_hash_in_the_evidence_rows_or_the_trail(
     assert (
         await client.post(f"/v1/consultations/{c['id']}/withdraw", headers=owner.headers)
     ).status_code == 200
+    async with container.sessions() as db:  # an event recorded before the trail keyed files' hashes
+        db.add(
+            AuditEventRow(
+                id=uuid.uuid4(),
+                at=clock.now(),
+                action="evidence.file_received",
+                object_type="evidence",
+                object_id=made["id"],
+                detail={"sha256": hashes[0], "copy_sha256": hashes[1], "size": 1},
+            )
+        )
+        await db.commit()
     await later(people, clock)
     assert (await container.retention.apply()).shredded == 1
     async with container.sessions() as db:
@@ -248,4 +260,5 @@ async def test_shredding_leaves_no_file_hash_in_the_evidence_rows_or_the_trail(
     text = json.dumps(rows, default=str)
     assert c["id"] in text  # the rows are there, only the hashes are not
     assert [h for h in hashes if h in text] == []
+    assert '"size": 1' in text  # the old event stays, without the hashes
     assert (await container.custody.verify()).breaks == []
