@@ -7,6 +7,8 @@ The domain sees keys as opaque values; how they are wrapped and how bytes are se
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -18,6 +20,20 @@ from domain.errors import NotFound
 class CaseKey:
     consultation_id: uuid.UUID
     material: bytes = field(repr=False)  # 32 bytes; never logged, never leaves the process
+
+
+FILE_DIGEST_CONTEXT = b"madoguchi/trail-file-digest/v1"
+
+
+def file_digest(key: CaseKey, sha256: str | None) -> str | None:
+    """A file's SHA-256 as the trail (audit detail, chain of custody) keeps it: HMAC-SHA-256 under a key derived
+    from the case's data key. While the case lives, whoever holds the file and the case key can check it against
+    the trail; once the case is shredded the digest names no file, where the bare SHA-256 of an intimate image
+    would identify it for good (the chain cannot forget a value: its links are hashed)."""
+    if sha256 is None:
+        return None
+    derived = hmac.new(key.material, FILE_DIGEST_CONTEXT, hashlib.sha256).digest()
+    return hmac.new(derived, sha256.lower().encode(), hashlib.sha256).hexdigest()
 
 
 class CaseKeyDestroyed(NotFound):

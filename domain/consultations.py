@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from domain.actors import Actor, Role
 from domain.bundle import BundleItem, EvidenceBundle, Original
 from domain.calendar import HolidayCalendar, due_at
-from domain.case_keys import CaseKey
+from domain.case_keys import CaseKey, file_digest
 from domain.consents import record_intake
 from domain.custody import Action
 from domain.desks import DeskDirectory
@@ -29,6 +29,7 @@ from domain.errors import (
     PreconditionFailed,
     QuotaExceeded,
     RateLimited,
+    Unauthenticated,
     ValidationFailed,
 )
 from domain.knowledge_model import Desk, Knowledge
@@ -475,6 +476,11 @@ class ConsultationRepository(Protocol):
         limit: int,
     ) -> list[Consultation]: ...
 
+    async def lock_owner(self, owner_id: uuid.UUID) -> bool:
+        """Hold the owner's account row until commit (the lock erasure takes: a case made while the account is
+        erased either commits first, and is shredded with the others, or finds the account gone); whether the
+        account is still active."""
+
     async def count_created_since(self, owner_id: uuid.UUID, since: datetime) -> int: ...
 
     async def mark_read(self, consultation_id: uuid.UUID, at: datetime) -> None: ...
@@ -638,6 +644,8 @@ class ConsultationService:
         now = self.clock.now()
         async with self.uow() as uow:
             repo: ConsultationRepository = uow.consultations
+            if not await repo.lock_owner(owner):  # erased (or disabled) since the token was checked
+                raise Unauthenticated("invalid_token")
             if await repo.count_created_since(owner, now - timedelta(hours=1)) >= self.policy.intake_per_hour:
                 raise RateLimited(3600, "too_many_consultations")
             c = Consultation(
@@ -1161,9 +1169,8 @@ class ConsultationService:
             if usage.consulter_bytes + len(data) > self.policy.evidence_bytes_per_consulter:
                 raise QuotaExceeded("consulter_storage_full")
             # Only now, with access, state and room checked, are the uploaded bytes looked at.
-            file = replace(
-                await self.files.store(data, await uow.case_keys.for_consultation(c.id)), sealed=hash_only
-            )
+            case_key = await uow.case_keys.for_consultation(c.id)
+            file = replace(await self.files.store(data, case_key), sealed=hash_only)
             await uow.consultations.attach_file(item.id, file)
             item.file = file
             if item.image_hashes is None and self.hasher is not None:
@@ -1178,7 +1185,11 @@ class ConsultationService:
                 Action.evidence_file_received,
                 "evidence",
                 item.id,
-                {"sha256": file.sha256, "copy_sha256": file.copy_sha256, "size": file.size},
+                {
+                    "sha256_hmac": file_digest(case_key, file.sha256),
+                    "copy_sha256_hmac": file_digest(case_key, file.copy_sha256),
+                    "size": file.size,
+                },
                 consultation_id=c.id,
             )
             await uow.commit()
@@ -1247,14 +1258,19 @@ class ConsultationService:
             if await uow.consultations.evidence_in_requests(item.id):
                 raise Conflict("evidence_in_use")
             await uow.consultations.delete_evidence(item.id)
+            case_key = await uow.case_keys.for_consultation(c.id) if item.file else None
             await uow.audit.record(
                 actor,
                 Action.evidence_deleted,
                 "evidence",
                 item.id,
                 {
-                    "sha256": item.file.sha256 if item.file else None,
-                    "copy_sha256": item.file.copy_sha256 if item.file else None,
+                    "sha256_hmac": file_digest(case_key, item.file.sha256)
+                    if case_key and item.file
+                    else None,
+                    "copy_sha256_hmac": (
+                        file_digest(case_key, item.file.copy_sha256) if case_key and item.file else None
+                    ),
                 },
                 consultation_id=c.id,
             )
@@ -1313,13 +1329,14 @@ class ConsultationService:
             sealed = item.file.sealed or is_hash_only(c)
             if sealed and (c.assignee_id is None or actor.user_id != c.assignee_id):
                 raise NotFound("file_not_found")
-            data = await self.files.open(item.file.storage_key, await uow.case_keys.for_consultation(c.id))
+            case_key = await uow.case_keys.for_consultation(c.id)
+            data = await self.files.open(item.file.storage_key, case_key)
             await uow.audit.record(
                 actor,
                 Action.evidence_downloaded,
                 "evidence",
                 item.id,
-                {"sha256": item.file.copy_sha256},
+                {"sha256_hmac": file_digest(case_key, item.file.copy_sha256)},
                 consultation_id=c.id,
             )
             await uow.commit()
@@ -1337,15 +1354,14 @@ class ConsultationService:
             allowed = actor.user_id is not None and actor.user_id in (c.owner_id, c.assignee_id)
             if not allowed or item.file is None or item.file.original_key is None:
                 raise NotFound("file_not_found")
-            data = await self._stored_bytes(
-                item.file.original_key, await uow.case_keys.for_consultation(c.id)
-            )
+            case_key = await uow.case_keys.for_consultation(c.id)
+            data = await self._stored_bytes(item.file.original_key, case_key)
             await uow.audit.record(
                 actor,
                 Action.evidence_original_exported,
                 "evidence",
                 item.id,
-                {"sha256": item.file.sha256},
+                {"sha256_hmac": file_digest(case_key, item.file.sha256)},
                 consultation_id=c.id,
             )
             await uow.commit()

@@ -2,8 +2,8 @@
 
 The person asks (after a fresh proof of identity); for GRACE_DAYS they may cancel. Then the worker shreds each of
 their consultations (the data key destroyed, the texts wiped, as retention does), except a consultation under a
-legal hold: that one is kept, readable by staff only, until the hold is lifted, and then goes by the retention
-rules. The account is then anonymised: its e-mail replaced by a placeholder (the address is freed), no password,
+legal hold: that one is withdrawn and kept, readable by staff only, until the hold is lifted, and shredded with
+the lift. The account is then anonymised: its e-mail replaced by a placeholder (the address is freed), no password,
 no TOTP, no name, inactive; its sessions revoked and tokens invalidated; LINE unlinked. The consent ledger and the
 audit chain keep their rows (they name only the account's id, which no longer leads to a person): the centre must
 be able to show what was consented to and what was done (APPI art. 25/26 records). Statistics keep counting:
@@ -19,18 +19,19 @@ from typing import Protocol
 
 from domain.accounts import ensure_fresh_proof
 from domain.actors import Actor
-from domain.consultations import Cursor, EvidenceFiles
+from domain.consultations import Cursor, EvidenceFiles, Status, Transition
+from domain.custody import Action
 from domain.errors import Conflict, NotFound
 from domain.policy import CONSULTERS, SUPERVISORS, ensure_role
 from domain.ports import CaseUnitOfWork, Clock, UnitOfWorkFactory
-from domain.retention import WORKER, RetentionRepository
+from domain.retention import WORKER, RetentionRepository, delete_files, shred
 
 # Two weeks: long enough for a person who asked in distress, or someone holding their phone, to be warned by the
 # confirmation mail and cancel; short enough that the request is honoured "without delay" (APPI art. 35).
 GRACE_DAYS = 14
 GRACE_REASON = "取消のための猶予期間(14日)。確認メールで本人に知らせ、本人以外による申請や衝動的な申請を取り消せるようにする。"
 KEPT = (
-    "法的保全(リーガルホールド)中の相談は、保全が解除されるまで保管されます。",
+    "法的保全(リーガルホールド)中の相談は、保全が解除されるまで保管され、解除と同時に削除されます。",
     "同意の記録と監査記録は、個人を特定しない形(アカウントIDのみ)で保管されます。",
     "統計の件数(内容を含まない)は残ります。",
 )
@@ -62,7 +63,9 @@ class ErasureReport:
     completed: int
     consultations_shredded: int
     consultations_kept: int
-    files_left: int = 0  # files of shredded cases the store refused to delete (sealed: unreadable anyway)
+    files_left: int = (
+        0  # files of shredded cases the store refused to delete (sealed; retried on later passes)
+    )
 
 
 class ErasureRepository(Protocol):
@@ -82,6 +85,9 @@ class ErasureRepository(Protocol):
 
     async def consultations_of(self, user_id: uuid.UUID) -> list[uuid.UUID]:
         """Every consultation the person owns, not yet shredded."""
+
+    async def withdraw_kept(self, consultation_id: uuid.UUID, now: datetime) -> Status | None:
+        """An open case a hold keeps, withdrawn (closed now); its earlier status, None when it had ended."""
 
     async def anonymise_account(self, user_id: uuid.UUID, now: datetime) -> tuple[str, str] | None:
         """Account unusable, e-mail freed, LINE unlinked, sessions and tokens ended; returns (e-mail, locale)."""
@@ -150,6 +156,9 @@ class ErasureService:
                 raise NotFound("erasure_request_not_found")
             r.cancelled_at = self.clock.now()
             await uow.erasure.update(r)
+            await uow.outbox.put(
+                "mail.erasure_cancelled", {"user_id": str(user_id)}, dedupe_key=f"erasure-cancelled:{r.id}"
+            )
             await uow.audit.record(actor, "erasure.cancelled", "user", user_id)
             await uow.commit()
 
@@ -165,9 +174,9 @@ class ErasureService:
         async with self.uow() as uow:
             due = await uow.erasure.due(now, limit)
         completed = shredded = kept = 0
-        files: list[str] = []
         for r in due:
             async with self.uow() as uow:
+                # Lock order (infra/db/consultations.py): the account, then each case, then its custody head.
                 await uow.erasure.lock_user(r.user_id)
                 current = await uow.erasure.open_for(r.user_id)
                 if current is None or current.id != r.id:  # cancelled meanwhile
@@ -176,13 +185,30 @@ class ErasureService:
                 for cid in await uow.erasure.consultations_of(r.user_id):
                     await uow.retention.lock_case(cid)
                     if await uow.retention.hold(cid) is not None:
-                        held += 1  # kept until the hold is lifted; then retention shreds it
+                        # Kept until the hold is lifted, then shredded with the lift (RetentionService.lift_hold
+                        # knows it by the completed request). Withdrawn now: nobody works on it for the person,
+                        # and it leaves the open queues.
+                        previous = await uow.erasure.withdraw_kept(cid, now)
+                        if previous is not None:
+                            await uow.consultations.add_transition(
+                                Transition(
+                                    uuid.uuid4(), cid, r.user_id, previous, Status.withdrawn, now, "erased"
+                                )
+                            )
+                            await uow.audit.record(
+                                WORKER,
+                                Action.consultation_changed,
+                                "consultation",
+                                cid,
+                                {
+                                    "status": Status.withdrawn.value,
+                                    "from_status": previous.value,
+                                    "reason": "erased",
+                                },
+                            )
+                        held += 1
                         continue
-                    await uow.case_keys.destroy(cid)
-                    files += await uow.retention.wipe_texts(cid)
-                    await uow.audit.record(
-                        WORKER, "consultation.shredded", "consultation", cid, {"erasure": True}
-                    )
+                    await shred(uow, cid, now, {"erasure": True})
                     shredded += 1
                 address = await uow.erasure.anonymise_account(r.user_id, now)
                 current.completed_at = now
@@ -199,10 +225,6 @@ class ErasureService:
                 await uow.commit()
             completed += 1
             kept += held
-        left = 0
-        for key in files:
-            try:
-                await self.files.delete(key)
-            except Exception:  # noqa: BLE001 - one file the store refused must not stop the pass
-                left += 1  # unreadable anyway (its case key is destroyed); the store's lifecycle removes it
+        # The files of the cases shredded now, and any the store refused on an earlier pass.
+        _, left = await delete_files(self.uow, self.files)
         return ErasureReport(completed, shredded, kept, left)

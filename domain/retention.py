@@ -9,14 +9,15 @@ and lifting are on the case's chain of custody) that keeps the case until lifted
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from domain.actors import Actor, Client
-from domain.consultations import ConsultationService, Status
+from domain.consultations import ConsultationService, EvidenceFiles, Status
 from domain.errors import Conflict, NotFound, ValidationFailed
 from domain.policy import SUPERVISORS, ensure_role
 from domain.ports import CaseUnitOfWork, Clock, UnitOfWorkFactory
@@ -24,6 +25,7 @@ from domain.ports import CaseUnitOfWork, Clock, UnitOfWorkFactory
 REASON_MAX = 500
 # The worker acts for the centre: its records on the chain carry no person.
 WORKER = Actor(client=Client.service, service_client_id="madoguchi-worker")
+log = logging.getLogger("madoguchi.retention")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,71 @@ class RetentionRepository(Protocol):
 
     async def wipe_texts(self, consultation_id: uuid.UUID) -> list[str]:
         """Empty what people wrote in the case's rows; the storage keys of its files (deleted after commit)."""
+
+    async def forget_file_hashes(self, consultation_id: uuid.UUID) -> None:
+        """Drop the bare SHA-256 of the case's files from unchained trail records written before they were keyed."""
+
+    async def owner_erased(self, consultation_id: uuid.UUID) -> bool:
+        """Whether the case's owner had their account erased (a hold kept this case then)."""
+
+    async def queue_file_deletes(self, keys: Sequence[str], now: datetime) -> None:
+        """Record files to delete from the store, in the shredding transaction (so none is forgotten)."""
+
+    async def pending_file_deletes(self, limit: int) -> list[str]:
+        """Files still to delete, oldest first."""
+
+    async def file_deletes_done(self, deleted: Sequence[str], refused: Sequence[str]) -> None:
+        """Forget the deleted ones; count an attempt on the refused ones (asked again on a later pass)."""
+
+
+async def shred(
+    uow: RetentionUnitOfWork, consultation_id: uuid.UUID, now: datetime, detail: dict[str, Any]
+) -> list[str]:
+    """Destroy the case's key, empty its rows, queue its files for deletion (after commit: `delete_files`) and
+    record it on the chain; the caller holds the case's lock and commits. Returns the storage keys queued."""
+    await uow.case_keys.destroy(consultation_id)
+    # Rows stored before encryption held their texts in the clear: emptied too, sealed or not.
+    files = await uow.retention.wipe_texts(consultation_id)
+    await uow.retention.forget_file_hashes(consultation_id)
+    await uow.retention.queue_file_deletes(files, now)
+    await uow.audit.record(WORKER, "consultation.shredded", "consultation", consultation_id, detail)
+    return files
+
+
+async def delete_files(
+    uow: UnitOfWorkFactory[RetentionUnitOfWork],
+    store: EvidenceFiles,
+    limit: int = 200,
+    only: Sequence[str] | None = None,
+) -> tuple[int, int]:
+    """Delete the queued files of shredded cases from the store: (deleted, left). One the store refuses stays
+    queued and is asked again on the next pass (unreadable meanwhile: its case key is destroyed). `only`: just
+    these (a request that shredded one case does not take on the worker's backlog)."""
+    if only is not None:
+        keys = list(only)
+    else:
+        async with uow() as u:
+            keys = await u.retention.pending_file_deletes(limit)
+    if not keys:
+        return 0, 0
+    deleted: list[str] = []
+    refused: list[str] = []
+    for key in keys:
+        try:
+            await store.delete(key)
+        except Exception:  # noqa: BLE001 - one file the store refused must not stop the pass
+            refused.append(key)
+        else:
+            deleted.append(key)
+    async with uow() as u:
+        await u.retention.file_deletes_done(deleted, refused)
+        await u.commit()
+    if refused:
+        log.warning(
+            "blob store refused to delete %d file(s) of shredded cases; retried on the next pass",
+            len(refused),
+        )
+    return len(deleted), len(refused)
 
 
 class RetentionUnitOfWork(CaseUnitOfWork, Protocol):
@@ -150,12 +217,23 @@ class RetentionService:
 
     async def lift_hold(self, actor: Actor, consultation_id: uuid.UUID) -> None:
         ensure_role(actor, SUPERVISORS)
+        now = self.clock.now()
         async with self.uow() as uow:
+            # As place_hold: locked before it is read, so lifting and a pass that shreds never interleave.
+            await uow.retention.lock_case(consultation_id)
             c = await self.consultations.load_visible(uow, actor, consultation_id)
-            if not await uow.retention.lift_hold(c.id, actor.require_user_id(), self.clock.now()):
+            if not await uow.retention.lift_hold(c.id, actor.require_user_id(), now):
                 raise NotFound("legal_hold_not_found")
             await uow.audit.record(actor, "legal_hold.lifted", "consultation", c.id)
+            # A case kept only by the hold after its owner's account was erased is shredded with the lift, in
+            # the same transaction: the erasure promised "until the hold is lifted, then deleted", and no pass
+            # is waited for in which the case would be readable without a hold (README, erasure).
+            queued: list[str] = []
+            if await uow.retention.owner_erased(c.id):
+                queued = await shred(uow, c.id, now, {"erasure": True, "hold_lifted": True})
             await uow.commit()
+        if queued:
+            await delete_files(self.uow, self.consultations.files, only=queued)
 
     # -- the worker's pass ------------------------------------------------------------------------------
 
@@ -174,29 +252,20 @@ class RetentionService:
         if dry_run:
             return RetentionReport(len(due), held, 0, tuple(e.consultation_id for e in due))
         shredded: list[uuid.UUID] = []
-        files_left = 0
         for e in due:
             async with self.uow() as uow:
                 # Locked, then looked at again inside the transaction that shreds: a hold placed meanwhile wins.
                 await uow.retention.lock_case(e.consultation_id)
                 if await uow.retention.hold(e.consultation_id) is not None:
                     continue
-                await uow.case_keys.destroy(e.consultation_id)
-                # Rows stored before encryption held their texts in the clear: emptied too, sealed or not.
-                files = await uow.retention.wipe_texts(e.consultation_id)
-                await uow.audit.record(
-                    WORKER,
-                    "consultation.shredded",
-                    "consultation",
+                await shred(
+                    uow,
                     e.consultation_id,
+                    self.clock.now(),
                     {"status": e.status.value, "kept_days": self.rules[e.status].keep_days},
                 )
                 await uow.commit()
             shredded.append(e.consultation_id)
-            for key in files:  # unreadable already; removed so the store holds nothing of the case
-                try:
-                    await self.consultations.files.delete(key)
-                except Exception:  # noqa: BLE001 - one file the store refused must not stop the pass
-                    # Left for the store's own lifecycle rules (README); sealed files cannot be opened anyway.
-                    files_left += 1
+        # Unreadable already; removed so the store holds nothing of the cases (those refused earlier too).
+        _, files_left = await delete_files(self.uow, self.consultations.files)
         return RetentionReport(len(due), held, len(shredded), tuple(shredded), files_left=files_left)

@@ -291,6 +291,9 @@ def describe_pass(report: PassReport) -> str:
         (report.exports_prepared, "personal exports prepared"),
         (report.exports_swept, "personal export copies deleted"),
         (report.erasures_completed, "account erasures carried out"),
+        (report.erasure_shredded, "consultations of erased accounts shredded"),
+        (report.erasure_kept, "consultations of erased accounts kept under a legal hold"),
+        (report.files_left, "files of shredded consultations the store refused to delete (retried)"),
     ):
         if count:
             parts.append(f"{count} {what}")

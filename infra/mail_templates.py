@@ -203,3 +203,16 @@ TEMPLATES["mail.email_change_taken"] = {
     ),
 }
 LINK_PATHS["mail.change_email"] = "/confirm-email-change#token={token}"
+# The cancellation: the fact only (a request someone else made in the person's name shows here too), no link.
+TEMPLATES["mail.erasure_cancelled"] = {
+    "ja": (
+        "【窓口】アカウント削除のお申し込みを取り消しました",
+        "アカウント削除のお申し込みは取り消されました。アカウントとご相談の内容はそのまま残ります。\n\n"
+        "お心当たりがない場合は、ログインしてパスワードを変更してください。\n",
+    ),
+    "en": (
+        "[madoguchi] Your request to delete your account was cancelled",
+        "The request to delete your account was cancelled. Your account and consultations stay as they were.\n\n"
+        "If this was not you, sign in and change your password.\n",
+    ),
+}

@@ -69,6 +69,9 @@ class PassReport:
     exports_prepared: int = 0  # personal exports made ready (issue 17 §3)
     exports_swept: int = 0  # stored exports deleted once downloaded or expired
     erasures_completed: int = 0  # erasure requests carried out after their grace period (issue 17 §3)
+    erasure_shredded: int = 0  # consultations of erased accounts shredded
+    erasure_kept: int = 0  # consultations of erased accounts a legal hold keeps (shredded when it is lifted)
+    files_left: int = 0  # files of shredded cases the store refused to delete (retried on the next pass)
 
     @property
     def total(self) -> int:
@@ -299,10 +302,16 @@ class OutboxWorker:
         if self.erasure is None:
             return 0
         try:
-            return (await self.erasure.apply()).completed
+            report = await self.erasure.apply()
         except Exception as exc:  # noqa: BLE001 - a database blip; the next pass goes on
             log.error("erasure pass failed: %s", type(exc).__name__)
             return 0
+        self.last_pass.erasure_shredded = report.consultations_shredded
+        self.last_pass.erasure_kept = report.consultations_kept
+        self.last_pass.files_left = report.files_left
+        if report.files_left:  # a count only: storage keys and cases stay out of the log
+            log.warning("erasure pass: %d file(s) of shredded cases left in the store", report.files_left)
+        return report.completed
 
     def add_statistics(self, summaries: StatisticsSummaries) -> None:
         """The statistics summaries: recounted (the fiscal years whose raw rows changed) every few minutes."""

@@ -230,6 +230,23 @@ async def lock_consultation(db: AsyncSession, consultation_id: uuid.UUID) -> Non
         await db.execute(select(col(C.id)).where(col(C.id) == consultation_id).with_for_update())
 
 
+# Lock order, everywhere a transaction takes more than one: the account row (lock_account: intake, consents,
+# erasure), then the consultation row (lock_consultation: holds, retention, erasure), then the chain's custody
+# head (infra/db/custody.py, taken by the audit record). Taken in this order only, two transactions never wait
+# for each other in a cycle.
+async def lock_account(db: AsyncSession, user_id: uuid.UUID) -> bool:
+    """Hold the account row until commit (PostgreSQL `FOR NO KEY UPDATE`, which lets rows referencing it be
+    written; SQLite: a write that changes nothing takes the database's write lock); whether it is active."""
+    if db.get_bind().dialect.name == "sqlite":
+        await db.execute(update(UserRow).where(col(UserRow.id) == user_id).values(id=col(UserRow.id)))
+        query = select(col(UserRow.is_active)).where(col(UserRow.id) == user_id)
+    else:
+        query = (
+            select(col(UserRow.is_active)).where(col(UserRow.id) == user_id).with_for_update(key_share=True)
+        )
+    return bool((await db.execute(query)).scalar_one_or_none())
+
+
 class SqlConsultations:
     def __init__(self, db: AsyncSession, clock: Clock, keys: SqlCaseKeys) -> None:
         self.db = db
@@ -350,6 +367,9 @@ class SqlConsultations:
             _consultation(row, _codes(row.category_codes), self._row_key(row.id, row), row.unread_answers)
             for row in await self.db.execute(query)
         ]
+
+    async def lock_owner(self, owner_id: uuid.UUID) -> bool:
+        return await lock_account(self.db, owner_id)
 
     async def count_created_since(self, owner_id: uuid.UUID, since: datetime) -> int:
         query = (

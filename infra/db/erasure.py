@@ -5,21 +5,28 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from domain.consultations import Cursor
+from domain.consultations import OPEN_STATUSES, Cursor, Status
 from domain.erasure import ErasureRequest
 from domain.exports import ExportState
 from infra.db.consents import SqlConsents
 from infra.db.paging import keyset
 from infra.db.repositories import SqlSessions
 from infra.db.retention import SHREDDED
-from infra.db.tables import AuthSessionRow, ConsultationRow, EmailTokenRow, RefreshTokenRow, UserRow
+from infra.db.tables import (
+    AuthSessionRow,
+    ConsultationRow,
+    EmailTokenRow,
+    IdempotencyRow,
+    RefreshTokenRow,
+    UserRow,
+)
 from infra.db.tables_erasure import ErasureRequestRow
 from infra.db.tables_exports import PersonalExportRow
-from infra.db.tables_line import LineLinkNonceRow, LineUserRow
+from infra.db.tables_line import LineDeliveryRow, LineLinkNonceRow, LineUserRow
 
 E = ErasureRequestRow
 OPEN = (col(E.cancelled_at).is_(None), col(E.completed_at).is_(None))
@@ -80,6 +87,20 @@ class SqlErasure:
         query = select(col(C.id)).where(col(C.owner_id) == user_id, ~SHREDDED).order_by(col(C.id))
         return list((await self.db.execute(query)).scalars())
 
+    async def withdraw_kept(self, consultation_id: uuid.UUID, now: datetime) -> Status | None:
+        C = ConsultationRow
+        previous = (
+            await self.db.execute(select(col(C.status)).where(col(C.id) == consultation_id))
+        ).scalar_one_or_none()
+        if previous is None or Status(previous) not in OPEN_STATUSES:
+            return None
+        await self.db.execute(
+            update(C)
+            .where(col(C.id) == consultation_id)
+            .values(status=Status.withdrawn.value, closed_at=now, updated_at=now, version=C.version + 1)
+        )
+        return Status(previous)
+
     async def anonymise_account(self, user_id: uuid.UUID, now: datetime) -> tuple[str, str] | None:
         user = await self.db.get(UserRow, user_id)
         if user is None:
@@ -107,11 +128,18 @@ class SqlErasure:
         await self.db.execute(delete(RefreshTokenRow).where(col(RefreshTokenRow.session_id).in_(sessions)))
         await self.db.execute(delete(EmailTokenRow).where(col(EmailTokenRow.user_id) == user_id))
         await self.db.execute(delete(LineLinkNonceRow).where(col(LineLinkNonceRow.user_id) == user_id))
+        # Nothing keeps the account tied to its LINE user id: the notices queued for it (sent or not, with the
+        # LINE id beside the account's) and the LINE user row itself go. A LINE user who writes to the bot again
+        # is a stranger to it, as on their first follow.
+        line_ids = select(col(LineUserRow.line_user_id)).where(col(LineUserRow.user_id) == user_id)
         await self.db.execute(
-            update(LineUserRow)
-            .where(col(LineUserRow.user_id) == user_id)
-            .values(user_id=None, linked_at=None)
+            delete(LineDeliveryRow).where(
+                or_(col(LineDeliveryRow.user_id) == user_id, col(LineDeliveryRow.line_user_id).in_(line_ids))
+            )
         )
+        await self.db.execute(delete(LineUserRow).where(col(LineUserRow.user_id) == user_id))
+        # The stored answers of its creates not tied to a case (those tied to one go when the case is shredded).
+        await self.db.execute(delete(IdempotencyRow).where(col(IdempotencyRow.principal_id) == user_id))
         # An export asked for or ready is never handed over now: expired, so the worker's sweep deletes its copy.
         await self.db.execute(
             update(PersonalExportRow)

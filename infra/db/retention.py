@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, delete, exists, func, or_, select, tuple_, union_all, update
@@ -27,17 +28,20 @@ from infra.db.tables import (
     MessageRow,
     ReferralRow,
 )
+from infra.db.tables_custody import CustodyLinkRow
+from infra.db.tables_erasure import ErasureRequestRow, PendingFileDeleteRow
 from infra.db.tables_letters import LetterReviewRow, LetterRow, LetterVersionRow
 from infra.db.tables_quality import (
     AnswerDraftRow,
     AnswerReviewRow,
     AnswerVersionRow,
+    AuditEventRow,
     CouncilFindingRow,
     CouncilSampleItemRow,
 )
 from infra.db.tables_requests import CaseClockRow, RequestEventRow, RequestRow
 
-C, H, K = ConsultationRow, LegalHoldRow, CaseKeyRow
+C, H, K, P = ConsultationRow, LegalHoldRow, CaseKeyRow, PendingFileDeleteRow
 
 
 def _past(cutoffs: dict[Status, datetime]) -> ColumnElement[bool]:
@@ -122,6 +126,66 @@ class SqlRetention:
         query = select(func.count()).select_from(C).where(_past(cutoffs), ~SHREDDED, HELD)
         return int((await self.db.execute(query)).scalar_one())
 
+    # -- erasure and the files still to delete (issue 17 §2/§3) ----------------------------------------
+
+    async def owner_erased(self, consultation_id: uuid.UUID) -> bool:
+        E = ErasureRequestRow
+        query = select(
+            exists().where(
+                col(C.id) == consultation_id,
+                col(E.user_id) == col(C.owner_id),
+                col(E.completed_at).is_not(None),
+            )
+        )
+        return bool((await self.db.execute(query)).scalar())
+
+    async def queue_file_deletes(self, keys: Sequence[str], now: datetime) -> None:
+        known = (
+            set(
+                (
+                    await self.db.execute(
+                        select(col(P.storage_key)).where(col(P.storage_key).in_(list(keys)))
+                    )
+                ).scalars()
+            )
+            if keys
+            else set()
+        )
+        for key in dict.fromkeys(keys):
+            if key not in known:
+                self.db.add(P(storage_key=key, queued_at=now))
+        await self.db.flush()
+
+    async def pending_file_deletes(self, limit: int) -> list[str]:
+        query = select(col(P.storage_key)).order_by(col(P.queued_at), col(P.storage_key)).limit(limit)
+        return list((await self.db.execute(query)).scalars())
+
+    async def file_deletes_done(self, deleted: Sequence[str], refused: Sequence[str]) -> None:
+        if deleted:
+            await self.db.execute(delete(P).where(col(P.storage_key).in_(list(deleted))))
+        if refused:
+            await self.db.execute(
+                update(P).where(col(P.storage_key).in_(list(refused))).values(attempts=col(P.attempts) + 1)
+            )
+
+    async def forget_file_hashes(self, consultation_id: uuid.UUID) -> None:
+        # The trail's records of the case's files written before they held keyed digests (bare SHA-256). The
+        # audit events are not chained: the hashes go. The custody links are hashed into their chain and stay.
+        evidence = select(col(CustodyLinkRow.object_id)).where(
+            col(CustodyLinkRow.consultation_id) == consultation_id,
+            col(CustodyLinkRow.object_type) == "evidence",
+        )
+        A = AuditEventRow
+        rows = await self.db.execute(
+            select(col(A.id), col(A.detail)).where(
+                col(A.object_type) == "evidence", col(A.object_id).in_(evidence)
+            )
+        )
+        for event_id, detail in list(rows):
+            if detail and ({"sha256", "copy_sha256"} & set(detail)):
+                kept = {k: v for k, v in detail.items() if k not in ("sha256", "copy_sha256")}
+                await self.db.execute(update(A).where(col(A.id) == event_id).values(detail=kept))
+
     async def wipe_texts(self, consultation_id: uuid.UUID) -> list[str]:
         """What the case's people wrote, gone from the rows (sealed or, for rows older than encryption, not);
         returns the storage keys of its files, for the caller to delete once this commits."""
@@ -162,6 +226,9 @@ class SqlRetention:
                 # A picture's perceptual hash identifies it for good (an intimate image above all).
                 image_pdq=None,
                 image_sha256=None,
+                # The files' SHA-256 identify them as surely (issue 17 §2 review): gone with the files.
+                file_sha256=None,
+                file_copy_sha256=None,
             )
         )
         await self.db.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Index, text
+from sqlalchemy import Column, Index, String, text
 from sqlmodel import Field, SQLModel
 
 from infra.db.tables import ts
@@ -31,3 +31,15 @@ class ErasureRequestRow(SQLModel, table=True):
     cancelled_at: datetime | None = ts()
     completed_at: datetime | None = ts()
     cases_kept: int = 0  # consultations a legal hold kept at completion (kept until lifted, then retention)
+
+
+class PendingFileDeleteRow(SQLModel, table=True):
+    """A stored file of a shredded case, still to delete from the blob store: written in the shredding
+    transaction, removed once the store confirms; a store that refused is asked again on later passes. The key
+    is a random storage name (it says nothing of the case); the file is sealed with the destroyed key anyway."""
+
+    __tablename__ = "pending_file_delete"
+
+    storage_key: str = Field(sa_column=Column(String(255), primary_key=True))
+    queued_at: datetime = ts(nullable=False, index=True)
+    attempts: int = 0

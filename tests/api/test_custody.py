@@ -92,7 +92,7 @@ async def test_every_event_on_the_record_is_a_link(client, people, container) ->
     assert [r["seq"] for r in links] == list(range(1, len(links) + 1))
     assert links[0]["prev_hash"] == GENESIS
     received = next(r for r in links if r["action"] == "evidence.file_received")
-    assert received["object_id"] == evidence_id and len(received["detail"]["sha256"]) == 64
+    assert received["object_id"] == evidence_id and len(received["detail"]["sha256_hmac"]) == 64
     assert {str(r["actor_id"]).replace("-", "") for r in links} == {owner.id.hex, consultant.id.hex}
     report = await container.custody.verify()
     assert report.breaks == [] and report.links == len(links)

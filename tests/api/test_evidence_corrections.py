@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import uuid
 
 from domain.actors import Role
+from domain.case_keys import file_digest
 from infra.tokens import derive_key
 from tests.api.consultation_helpers import open_consultation, take
 from tests.api.test_evidence import png
@@ -126,7 +128,14 @@ async def test_deleting_an_item_removes_its_files_and_the_chain_keeps_its_hashes
     assert not any([await container.blobs.exists(key) for key in stored])
     [link] = [x for x in await chain(container, cid) if x["action"] == "evidence.deleted"]
     assert link["object_id"] == e["id"]
-    assert link["detail"] == {"sha256": file["sha256"], "copy_sha256": file["copy_sha256"]}
+    # Keyed with the case's key (issue 17 §2 review): checkable while the case lives, no file's name once shredded.
+    async with container.consultations.uow() as uow:
+        key = await uow.case_keys.for_consultation(uuid.UUID(cid))
+    assert link["detail"] == {
+        "sha256_hmac": file_digest(key, file["sha256"]),
+        "copy_sha256_hmac": file_digest(key, file["copy_sha256"]),
+    }
+    assert file["sha256"] not in json.dumps(link) and file["copy_sha256"] not in json.dumps(link)
     assert (await container.custody.verify()).breaks == []
 
 

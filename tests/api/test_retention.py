@@ -207,3 +207,58 @@ async def test_a_shredded_case_leaves_the_review_queue_and_its_texts_everywhere(
     async with container.sessions() as db:
         bodies = list((await db.execute(select(AnswerVersionRow.body))).scalars())
     assert bodies == [""]
+
+
+async def test_shredding_leaves_no_file_hash_in_the_evidence_rows_or_the_trail(
+    client, people, container, clock
+) -> None:  # type: ignore[no-untyped-def]
+    """Security review: the files' SHA-256 stayed in the evidence row and in the audit and custody details;
+    the hash of an intimate image names it for good."""
+    import json
+
+    from infra.db.tables import EvidenceRow
+    from infra.db.tables_custody import CustodyHeadRow, CustodyLinkRow
+    from infra.db.tables_quality import AuditEventRow
+    from tests.api.test_evidence import png
+
+    clock.set(clock.now())
+    owner = await people.create()
+    consultant = await people.create(Role.consultant)
+    c = await open_consultation(client, owner, narrative=NARRATIVE)
+    base = f"/v1/consultations/{c['id']}/evidence"
+    made = (await client.post(base, headers=owner.headers, json={})).json()
+    uploaded = await client.put(
+        f"{base}/{made['id']}/file", headers=owner.headers, files={"file": ("証拠.png", png(), "image/png")}
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    hashes = [uploaded.json()["file"]["sha256"], uploaded.json()["file"]["copy_sha256"]]
+    await client.post(f"/v1/consultations/{c['id']}/assign", headers=consultant.headers, json={})
+    assert (await client.get(f"{base}/{made['id']}/file", headers=consultant.headers)).status_code == 200
+    assert (
+        await client.post(f"/v1/consultations/{c['id']}/withdraw", headers=owner.headers)
+    ).status_code == 200
+    async with container.sessions() as db:  # an event recorded before the trail keyed files' hashes
+        db.add(
+            AuditEventRow(
+                id=uuid.uuid4(),
+                at=clock.now(),
+                action="evidence.file_received",
+                object_type="evidence",
+                object_id=made["id"],
+                detail={"sha256": hashes[0], "copy_sha256": hashes[1], "size": 1},
+            )
+        )
+        await db.commit()
+    await later(people, clock)
+    assert (await container.retention.apply()).shredded == 1
+    async with container.sessions() as db:
+        rows = [
+            r.model_dump(mode="json")
+            for table in (EvidenceRow, AuditEventRow, CustodyLinkRow, CustodyHeadRow)
+            for r in (await db.execute(select(table))).scalars()
+        ]
+    text = json.dumps(rows, default=str)
+    assert c["id"] in text  # the rows are there, only the hashes are not
+    assert [h for h in hashes if h in text] == []
+    assert '"size": 1' in text  # the old event stays, without the hashes
+    assert (await container.custody.verify()).breaks == []

@@ -132,6 +132,9 @@ class FakeConsultations:
         found = [copy.deepcopy(c) for c in self.s.consultations.values() if visible(c, visibility)]
         return sorted(found, key=lambda c: c.created_at)[:limit]
 
+    async def lock_owner(self, owner_id: uuid.UUID) -> bool:
+        return True  # one task at a time: nothing to lock; the fake keeps no accounts
+
     async def count_created_since(self, owner_id: uuid.UUID, since: datetime) -> int:
         return sum(
             1 for c in self.s.consultations.values() if c.owner_id == owner_id and c.created_at >= since
