@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from domain.consents import ConsentAction, ConsentRecord, Purpose, Source
-from infra.db.tables import UserRow
+from infra.db.locks import lock_account
 from infra.db.tables_consents import ConsentRow
 
 
@@ -60,13 +60,5 @@ class SqlConsents:
 
     async def lock(self, user_id: uuid.UUID) -> None:
         """The person's account row stands for their ledger (the ledger itself only grows, so it has no row to
-        lock). PostgreSQL: `FOR NO KEY UPDATE`, which still lets rows that reference the account be written.
-        SQLite has no row locks: a write that changes nothing takes the database's write lock instead."""
-        if self.db.get_bind().dialect.name == "sqlite":
-            await self.db.execute(
-                update(UserRow).where(col(UserRow.id) == user_id).values(id=col(UserRow.id))
-            )
-        else:
-            await self.db.execute(
-                select(col(UserRow.id)).where(col(UserRow.id) == user_id).with_for_update(key_share=True)
-            )
+        lock): infra/db/consultations.py `lock_account`, first in the one lock order."""
+        await lock_account(self.db, user_id)

@@ -17,8 +17,8 @@ from domain.consultations import Status
 from domain.retention import Expired, LegalHold
 from infra.crypto import opened_text, seal_text
 from infra.db.case_keys import SqlCaseKeys
-from infra.db.consultations import lock_consultation
 from infra.db.engine import affected
+from infra.db.locks import lock_consultation
 from infra.db.tables import (
     CaseKeyRow,
     ConsultationRow,
