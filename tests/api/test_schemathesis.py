@@ -86,6 +86,8 @@ DOMAIN_REFUSALS = {
     "POST /v1/auth/register": "the password policy refuses common passwords",
     "POST /v1/auth/verify-email": "the token must be one the server mailed",
     "POST /v1/auth/password-reset/confirm": "the token must be one the server mailed",
+    "POST /v1/auth/email-change/confirm": "the token must be one the server mailed",
+    "POST /v1/me/email": "e-mail rules (e.g. no special-use domains) are stricter than format: email",
     "POST /v1/me/password": "the current password must be right",
     "POST /v1/me/totp/confirm": "the code must come from the enrolled secret",
     "POST /v1/auth/token": "the credentials must be right",
