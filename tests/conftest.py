@@ -829,6 +829,31 @@ def as_actor(people: People) -> Callable[..., Awaitable[Person]]:
     return people.create
 
 
+@pytest.fixture
+def captured() -> Iterator[list[str]]:
+    """Every line written while the test runs: structlog's lines and every stdlib record, as rendered."""
+    import logging
+
+    from infra.logging import SINK, json_formatter
+
+    lines: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Capture()
+    handler.setFormatter(json_formatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    SINK.taps.append(lines.append)
+    try:
+        yield lines
+    finally:
+        SINK.taps.remove(lines.append)
+        root.removeHandler(handler)
+
+
 def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> dict:  # type: ignore[type-arg]
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")

@@ -4,41 +4,16 @@ constraint, other sessions ended and the old address told (without the new one).
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from domain.actors import Role
-from infra.logging import SINK, json_formatter
 from tests.api.test_step_up import STALE, assert_step_up_required, signs_in
 from tests.conftest import PASSWORD, assert_problem
 
 CONFIRM = "/v1/auth/email-change/confirm"
-
-
-@pytest.fixture
-def captured() -> Iterator[list[str]]:
-    """Every line logged while the test runs, as rendered (as in tests/api/test_logs.py)."""
-    lines: list[str] = []
-
-    class Capture(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(self.format(record))
-
-    handler = Capture()
-    handler.setFormatter(json_formatter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    SINK.taps.append(lines.append)
-    try:
-        yield lines
-    finally:
-        SINK.taps.remove(lines.append)
-        root.removeHandler(handler)
 
 
 def address(name: str) -> str:

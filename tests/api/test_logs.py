@@ -4,36 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-
-import pytest
 
 from domain.actors import Role
-from infra.logging import SINK, json_formatter
+from infra.logging import json_formatter
 from tests.api.observability_workload import EMAIL, run_workload
 from tests.log_guard import EMAIL as EMAIL_PATTERN
 from tests.log_guard import JWT, LogGuard
-
-
-@pytest.fixture
-def captured() -> Iterator[list[str]]:
-    """Every line written while the test runs: structlog's lines and every stdlib record, as rendered."""
-    lines: list[str] = []
-
-    class Capture(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(self.format(record))
-
-    handler = Capture()
-    handler.setFormatter(json_formatter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    SINK.taps.append(lines.append)
-    try:
-        yield lines
-    finally:
-        SINK.taps.remove(lines.append)
-        root.removeHandler(handler)
 
 
 async def test_no_planted_personal_data_in_any_log_line(client, people, container, captured) -> None:
