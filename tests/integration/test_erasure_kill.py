@@ -9,8 +9,9 @@ erasure and deletes every stored file of the shredded cases.
 The kill lands mid-pass by construction, not by timing: on PostgreSQL the test holds the row lock of the last
 case of the person in the middle of the queue, so the worker has erased the people before them, locked that
 person's account and shredded their other cases in its open transaction, and waits there when it is killed; on
-SQLite (one writer at a time) the test takes the database's write lock once the first person is erased, so the
-worker waits at its next write.
+SQLite (one writer at a time, no row locks) the test takes the database's write lock in a gap between two of the
+worker's transactions once the first person is erased, so the worker is killed waiting to start the next
+person's (a kill inside a transaction is there SQLite's own atomic commit).
 """
 
 from __future__ import annotations
