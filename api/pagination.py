@@ -49,7 +49,7 @@ def cursor_uuid(cursor: str | None) -> uuid.UUID | None:
 
 
 def position(cursor: str | None) -> Cursor | None:
-    """The (created_at, id) position a cursor stands for; None for the first page."""
+    """The (time, id) position a cursor stands for; None for the first page."""
     if not cursor:
         return None
     value = decode_cursor(cursor)

@@ -377,7 +377,9 @@ class QueueFilter:
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    created_at: datetime
+    """A position in a list ordered by (a time, id): when an item was created, or a clock's due time."""
+
+    at: datetime
     id: uuid.UUID
 
 
