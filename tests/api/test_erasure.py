@@ -293,14 +293,9 @@ async def test_erasure_leaves_nothing_that_ties_the_account_to_its_line_id_token
     user = test_line.line_user_id()
     await test_line.link_account(line_client, line_container, fake_line, person, user)
     consultant = await people.create(Role.consultant)
-    c = await open_consultation(client, person, narrative=NARRATIVE)
+    c, made = await _with_a_file(client, person)
     base = f"/v1/consultations/{c['id']}/evidence"
-    made = (await client.post(base, headers=person.headers, json={})).json()
-    uploaded = await client.put(
-        f"{base}/{made['id']}/file", headers=person.headers, files={"file": ("証拠.png", png(), "image/png")}
-    )
-    assert uploaded.status_code == 200, uploaded.text
-    file = uploaded.json()["file"]
+    file = made["file"]
     await take(client, consultant, c["id"])
     assert (await client.get(f"{base}/{made['id']}/file", headers=consultant.headers)).status_code == 200
     fake_line.reset()
