@@ -55,6 +55,20 @@ class Action:
     evidence_deleted = "evidence.deleted"
 
 
+READS = frozenset(
+    {
+        Action.consultation_read,
+        "consultation.read_for_review",
+        Action.evidence_viewed,
+        Action.evidence_downloaded,
+        Action.evidence_original_exported,
+    }
+)
+"""Events that look at a record without changing it. Their links wait in their own transaction, without the
+chain's head, and are chained in order by the next change of that consultation, a chain read or the worker's
+next pass: reads of one case then never wait on each other (issue 12). A change is chained at its commit."""
+
+
 Scalar = str | int | bool | None
 
 

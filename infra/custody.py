@@ -23,6 +23,7 @@ class Report:
     chains: int = 0
     links: int = 0
     stamps_checked: int = 0
+    waiting: int = 0  # reads not yet chained (the next change, chain read or worker pass chains them)
     breaks: list[Break] = field(default_factory=list)
 
 
@@ -57,9 +58,10 @@ class CustodyChecks:
         async with self.sessions() as db:
             custody = SqlCustody(db, self.clock)
             ids = [consultation_id] if consultation_id else await custody.chain_ids()
+            report.waiting = await custody.waiting(consultation_id)
             for cid in ids:
-                links = await custody.links(cid)
-                head = await custody.head(cid)
+                links = await custody.stored_links(cid)
+                head = await custody.stored_head(cid)
                 stamps = await custody.stamps(cid)
                 report.chains += 1
                 report.links += len(links)
@@ -80,6 +82,19 @@ class CustodyChecks:
             except TimestampFailed:
                 return Break(stamp.consultation_id, stamp.seq, "timestamp_invalid")
         return None
+
+    async def chain_reads(self, limit: int = 500) -> int:
+        """Chains the reads waiting for their consultation's next change (oldest first), each chain in its own
+        short transaction; returns how many reads were chained. Runs on every worker pass, before heads are
+        stamped, so a stamp covers the reads made before it."""
+        async with self.sessions() as db:
+            ids = await SqlCustody(db, self.clock).waiting_chains(limit)
+        chained = 0
+        for cid in ids:
+            async with self.sessions() as db:
+                chained += len(await SqlCustody(db, self.clock).flush(settle={cid}))
+                await db.commit()
+        return chained
 
     async def stamp_heads(self, limit: int = 500) -> StampPass:
         """A token for every head that moved since its last stamp. Each head is stamped in its own short

@@ -63,6 +63,7 @@ class PassReport:
     given_up: Counter[str] = field(default_factory=Counter)
     chatbot_sessions_purged: int = 0
     heads_stamped: int = 0
+    reads_chained: int = 0  # reads of consultations chained into their chain of custody
     clock_reminders: int = 0  # clocks whose reminder (or overdue notice) was queued
     statistics_years: int = 0  # fiscal years whose statistics summaries were recounted
     consultations_shredded: int = 0  # ended cases past their retention period (issue 17)
@@ -227,9 +228,19 @@ class OutboxWorker:
         self.passes.append(line.run_once)
 
     def add_custody(self, custody: CustodyChecks, every_seconds: float) -> None:
-        """Chain-of-custody heads that moved are time-stamped every `every_seconds` (when a TSA is set)."""
+        """Reads waiting for their chain of custody are chained on every pass; heads that moved are
+        time-stamped every `every_seconds` (when a TSA is set)."""
         self.custody = custody
         self.stamp_every = timedelta(seconds=every_seconds)
+
+    async def chain_reads(self) -> int:
+        if self.custody is None:
+            return 0
+        try:
+            return await self.custody.chain_reads()
+        except Exception as exc:  # noqa: BLE001 - a database blip; the reads wait for the next pass
+            log.error("custody read chaining failed: %s", type(exc).__name__)
+            return 0
 
     async def stamp_heads_due(self, now: datetime) -> int:
         if self.custody is None or self.custody.tsa is None:
@@ -343,6 +354,7 @@ class OutboxWorker:
                 metrics.WORKER_DELIVERIES.labels("line.message", "delivered").inc(sent)
         # run_forever calls this: hourly at most
         self.last_pass.chatbot_sessions_purged = await self.purge_chatbot_due(self.clock.now())
+        self.last_pass.reads_chained = await self.chain_reads()
         self.last_pass.heads_stamped = await self.stamp_heads_due(self.clock.now())
         self.last_pass.consultations_shredded = await self.shred_due(self.clock.now())
         self.last_pass.erasures_completed = await self.erase_due()

@@ -1,4 +1,5 @@
-"""Tables of the chain of custody (domain/custody.py): links, one head per chain, time-stamp tokens.
+"""Tables of the chain of custody (domain/custody.py): links, one head per chain, reads waiting to be chained,
+time-stamp tokens.
 
 No foreign key to the consultation: the chain records deletions too, so it must outlive what it describes."""
 
@@ -8,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary
+from sqlalchemy import JSON, BigInteger, Column, Integer, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from infra.db.tables import ts
@@ -61,3 +62,27 @@ class CustodyStampRow(SQLModel, table=True):
 
 
 __all__ = ["CustodyLinkRow", "CustodyHeadRow", "CustodyStampRow"]
+
+
+class CustodyPendingRow(SQLModel, table=True):
+    """A read waiting for its place in the chain (infra/db/custody.py): written in the read's own transaction
+    without touching the head, and chained, in `id` order, by the next change of that consultation, by a
+    chain read (the evidence bundle) or by the worker's next pass."""
+
+    __tablename__ = "custody_pending"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    consultation_id: uuid.UUID = Field(index=True)
+    at: datetime = ts(nullable=False)
+    action: str = Field(max_length=64)
+    object_type: str = Field(max_length=32)
+    object_id: str = Field(max_length=64)
+    actor_role: str | None = Field(default=None, max_length=32)
+    actor_id: uuid.UUID | None = Field(default=None)
+    client: str | None = Field(default=None, max_length=16)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

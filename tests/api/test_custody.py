@@ -1,6 +1,8 @@
-"""Chain of custody (issue 16 §3): every event on a consultation's record is a hash-linked link written in
-the event's own transaction; edits, deletions, reordering and a cut tail made directly in the database are
-found, by the check and by `madoguchi verify-audit`; concurrent events on one consultation never fork."""
+"""Chain of custody (issue 16 §3): every event on a consultation's record is a hash-linked link: a change's link
+is written in the change's own transaction, a read's waits (committed with the read) for the next change, chain
+read or worker pass (issue 12: reads of one case never wait on each other); edits, deletions, reordering and a
+cut tail made directly in the database are found, by the check and by `madoguchi verify-audit`; concurrent
+events on one consultation never fork."""
 
 from __future__ import annotations
 
@@ -22,9 +24,10 @@ from tests.api.consultation_helpers import open_consultation, take
 from tests.api.test_evidence import png
 
 
-async def history(client, people) -> tuple[str, object, object, str]:  # type: ignore[no-untyped-def]
+async def history(client, people, container=None) -> tuple[str, object, object, str]:  # type: ignore[no-untyped-def]
     """A consultation with the usual life: intake, an evidence item and its file, a consultant who takes
-    the case, views the item and downloads the file."""
+    the case, views the item and downloads the file (those two reads then chained by the worker's pass when
+    `container` is given; each of those requests reads the consultation too: four reads)."""
     owner = await people.create()
     c = await open_consultation(client, owner)
     base = f"/v1/consultations/{c['id']}/evidence"
@@ -43,6 +46,8 @@ async def history(client, people) -> tuple[str, object, object, str]:  # type: i
     await take(client, consultant, c["id"])
     assert (await client.get(f"{base}/{evidence_id}", headers=consultant.headers)).status_code == 200
     assert (await client.get(f"{base}/{evidence_id}/file", headers=consultant.headers)).status_code == 200
+    if container is not None:
+        assert await container.custody.chain_reads() == 4
     return c["id"], owner, consultant, evidence_id
 
 
@@ -78,6 +83,13 @@ async def execute(container, sql: str, **params: object) -> None:  # type: ignor
 
 async def test_every_event_on_the_record_is_a_link(client, people, container) -> None:
     cid, owner, consultant, evidence_id = await history(client, people)
+    # The consultant's last two requests only read: their four links wait, committed, for the chain's next
+    # writer.
+    waiting = await rows(container, cid)
+    assert waiting[-1]["action"] == "consultation.changed"
+    report = await container.custody.verify()
+    assert report.breaks == [] and report.waiting == 4 and report.links == len(waiting)
+    assert await container.custody.chain_reads() == 4  # the worker's pass
     links = await rows(container, cid)
     actions = [(r["action"], r["actor_role"], r["client"]) for r in links]
     assert actions[:3] == [
@@ -87,15 +99,69 @@ async def test_every_event_on_the_record_is_a_link(client, people, container) ->
     ]
     staff = [a for a, role, door in actions[3:]]
     assert all(role == "consultant" and door == "staff" for _, role, door in actions[3:])
-    assert staff[-2:] == ["consultation.read", "evidence.downloaded"]
-    assert "consultation.changed" in staff and "evidence.viewed" in staff
+    assert staff[-4:] == ["consultation.read", "evidence.viewed", "consultation.read", "evidence.downloaded"]
+    assert "consultation.changed" in staff
     assert [r["seq"] for r in links] == list(range(1, len(links) + 1))
     assert links[0]["prev_hash"] == GENESIS
     received = next(r for r in links if r["action"] == "evidence.file_received")
     assert received["object_id"] == evidence_id and len(received["detail"]["sha256_hmac"]) == 64
     assert {str(r["actor_id"]).replace("-", "") for r in links} == {owner.id.hex, consultant.id.hex}
     report = await container.custody.verify()
-    assert report.breaks == [] and report.links == len(links)
+    assert report.breaks == [] and report.links == len(links) and report.waiting == 0
+    assert await container.custody.chain_reads() == 0
+
+
+async def test_waiting_reads_are_chained_in_order_before_the_next_change(client, people, container) -> None:
+    owner = await people.create()
+    c = await open_consultation(client, owner)
+    consultant = await people.create(Role.consultant)
+    await take(client, consultant, c["id"])
+    assert await container.custody.chain_reads() >= 0  # whatever the intake and the assignment left
+    before = await rows(container, c["id"])
+    for _ in range(3):
+        assert (
+            await client.get(f"/v1/consultations/{c['id']}", headers=consultant.headers)
+        ).status_code == 200
+    assert len(await rows(container, c["id"])) == len(before)
+    # The consulter writes: the three reads are chained first, in the order they happened, then the message.
+    posted = await client.post(
+        f"/v1/consultations/{c['id']}/messages",
+        headers={**owner.headers, "Idempotency-Key": str(uuid.uuid4())},
+        json={"body": "追加のスクリーンショットを送ります。"},
+    )
+    assert posted.status_code == 201, posted.text
+    new = [(r["action"], r["actor_role"]) for r in (await rows(container, c["id"]))[len(before) :]]
+    assert new[:3] == [("consultation.read", "consultant")] * 3
+    assert ("message.posted", "consulter") in new[3:] and all(role == "consulter" for _, role in new[3:])
+    report = await container.custody.verify(uuid.UUID(c["id"]))
+    assert report.breaks == [] and report.waiting == 0
+
+
+async def test_the_evidence_bundle_carries_reads_not_yet_chained(client, people, container) -> None:
+    cid, _owner, consultant, _evidence = await history(client, people)
+    chained = len(await rows(container, cid))
+    bundle = await client.get(f"/v1/consultations/{cid}/evidence/bundle", headers=consultant.headers)
+    assert bundle.status_code == 200, bundle.text
+    links = await rows(container, cid)
+    # The four waiting reads first, in order, then the bundle's own events, the export last.
+    assert [r["action"] for r in links[chained : chained + 4]] == [
+        "consultation.read",
+        "evidence.viewed",
+        "consultation.read",
+        "evidence.downloaded",
+    ]
+    assert links[-1]["action"] == "evidence.exported"
+    assert (await container.custody.verify()).waiting == 0
+
+
+async def test_a_worker_pass_chains_waiting_reads(client, people, container) -> None:
+    cid, *_ = await history(client, people)
+    assert (await container.custody.verify()).waiting == 4
+    await container.worker.run_once()
+    assert container.worker.last_pass.reads_chained == 4
+    report = await container.custody.verify()
+    assert report.waiting == 0 and report.breaks == []
+    assert (await rows(container, cid))[-1]["action"] == "evidence.downloaded"
 
 
 async def test_a_refused_event_leaves_no_link(client, people, container) -> None:
@@ -109,9 +175,11 @@ async def test_a_refused_event_leaves_no_link(client, people, container) -> None
     assert (
         await client.get(f"/v1/consultations/{c['id']}/evidence", headers=stranger.headers)
     ).status_code == 404
+    await container.custody.chain_reads()  # anything waiting (not the stranger's read: it was rolled back)
     after = await rows(container, c["id"])
     assert len(after) > len(before)
     assert all(str(r["actor_id"]).replace("-", "") != stranger.id.hex for r in after)
+    assert (await container.custody.verify()).waiting == 0
 
 
 def test_canonical_form_is_byte_exact() -> None:
@@ -163,7 +231,7 @@ TAMPERING = {
 
 @pytest.mark.parametrize("kind", [*TAMPERING, "rehashed_edit", "truncated_tail"])
 async def test_tampering_in_the_database_is_found(client, people, container, kind: str) -> None:
-    cid, *_ = await history(client, people)
+    cid, *_ = await history(client, people, container)
     links = await rows(container, cid)
     c = cid_param(container, cid)
     if kind in TAMPERING:
@@ -172,7 +240,7 @@ async def test_tampering_in_the_database_is_found(client, people, container, kin
     elif kind == "rehashed_edit":
         # Someone who knows the scheme edits link 3 and recomputes its hash: link 4 no longer follows.
         async with container.sessions() as db:
-            stored = (await SqlCustody(db, container.clock).links(uuid.UUID(cid)))[2]
+            stored = (await SqlCustody(db, container.clock).stored_links(uuid.UUID(cid)))[2]
         forged = replace(stored, object_id="someone-else")
         await execute(
             container,
@@ -213,7 +281,8 @@ async def test_verify_audit_command_names_the_first_broken_link(
     cid, *_ = await history(client, people)
     ok = await asyncio.to_thread(verify_audit, database_url)
     assert ok.returncode == 0, ok.stderr
-    assert "0 broken" in ok.stdout
+    assert "0 broken (4 reads waiting to be chained)" in ok.stdout
+    await container.custody.chain_reads()
     await execute(container, TAMPERING["edit"][0], c=cid_param(container, cid))
     broken = await asyncio.to_thread(verify_audit, database_url)
     assert broken.returncode == 1
@@ -222,32 +291,51 @@ async def test_verify_audit_command_names_the_first_broken_link(
 
 
 async def test_concurrent_events_on_one_consultation_never_fork(container) -> None:
-    """Twelve units of work append to one chain at once, each holding its transaction open a moment after
-    its link; on PostgreSQL they run on twelve connections. The chain comes out 1..12, each link on the
-    one before it."""
+    """Twelve units of work write to one chain at once, each holding its transaction open a moment after
+    its event; on PostgreSQL they run on twelve connections. Half change the record, half read it (their links
+    wait and are chained by the worker's pass). The chain comes out 1..12, each link on the one before it."""
     consultation_id = uuid.uuid4()
     actor = Actor(Client.staff, uuid.uuid4(), role=Role.supervisor)
     started = asyncio.Event()
 
     async def event(n: int) -> None:
+        action = "consultation.changed" if n % 2 else "consultation.read"
         async with container.consultations.uow() as uow:
-            await uow.audit.record(actor, "consultation.read", "consultation", consultation_id, {"n": n})
+            await uow.audit.record(actor, action, "consultation", consultation_id, {"n": n})
             started.set()
             await asyncio.sleep(0.02)
             await uow.commit()
 
     await asyncio.gather(*(event(n) for n in range(12)))
+    await container.custody.chain_reads()
     report = await container.custody.verify(consultation_id)
-    assert report.breaks == [] and report.links == 12
+    assert report.breaks == [] and report.links == 12 and report.waiting == 0
     async with container.engine.connect() as conn:
-        seqs = (
-            (
-                await conn.execute(
-                    text("SELECT seq FROM custody_link WHERE consultation_id = :c ORDER BY seq"),
-                    {"c": cid_param(container, str(consultation_id))},
-                )
+        stored = (
+            await conn.execute(
+                text("SELECT seq, detail FROM custody_link WHERE consultation_id = :c ORDER BY seq"),
+                {"c": cid_param(container, str(consultation_id))},
             )
-            .scalars()
-            .all()
-        )
-    assert list(seqs) == list(range(1, 13))
+        ).all()
+    assert [seq for seq, _ in stored] == list(range(1, 13))
+    details = [json.loads(d) if isinstance(d, str) else d for _, d in stored]
+    assert sorted(d["n"] for d in details) == list(range(12))
+
+
+@pytest.mark.commits  # the change holds its chain's head in a transaction of its own while the read runs
+async def test_a_read_does_not_wait_for_a_change_holding_the_chain(client, people, container) -> None:
+    """A staff read of a case commits its audit record and its waiting link while another transaction holds
+    that case's chain head (before issue 12 it waited for that commit: reads of one case ran one at a time).
+    SQLite runs one write transaction at a time, so there the read waits as every write does."""
+    owner = await people.create()
+    c = await open_consultation(client, owner)
+    consultant = await people.create(Role.consultant)
+    await take(client, consultant, c["id"])
+    async with container.sessions() as db:
+        await SqlCustody(db, container.clock).flush(settle={uuid.UUID(c["id"])})  # the head, held
+        reading = asyncio.create_task(client.get(f"/v1/consultations/{c['id']}", headers=consultant.headers))
+        await asyncio.sleep(0.5)
+        assert reading.done() == (container.engine.dialect.name == "postgresql")
+        await db.commit()
+    assert (await reading).status_code == 200
+    assert (await container.custody.verify(uuid.UUID(c["id"]))).waiting == 1

@@ -28,7 +28,7 @@ async def events(container, consultation_id: uuid.UUID, n: int) -> None:  # type
     actor = Actor(Client.staff, uuid.uuid4(), role=Role.supervisor)
     for i in range(n):
         async with container.consultations.uow() as uow:
-            await uow.audit.record(actor, "consultation.read", "consultation", consultation_id, {"n": i})
+            await uow.audit.record(actor, "consultation.changed", "consultation", consultation_id, {"n": i})
             await uow.commit()
 
 
