@@ -83,7 +83,9 @@ class ConsentRecord:
 class ConsentRepository(Protocol):
     """Append and read: there is deliberately no update and no delete."""
 
-    async def add(self, record: ConsentRecord) -> None: ...
+    async def add(self, *records: ConsentRecord) -> None:
+        """Appends the records, in one write."""
+        ...
 
     async def for_user(self, user_id: uuid.UUID) -> list[ConsentRecord]: ...
 
@@ -173,9 +175,7 @@ async def record_intake(
             at,
             terms_version=terms_version,
             consultation_id=consultation_id,
-        )
-    )
-    await repo.add(
+        ),
         _record(
             user_id,
             Purpose.sensitive_data,
@@ -183,7 +183,7 @@ async def record_intake(
             Source.intake,
             at,
             consultation_id=consultation_id,
-        )
+        ),
     )
 
 

@@ -32,8 +32,9 @@ class SqlConsents:
     def __init__(self, db: AsyncSession) -> None:
         self.db = db
 
-    async def add(self, record: ConsentRecord) -> None:
-        self.db.add(
+    async def add(self, *records: ConsentRecord) -> None:
+        """One flush, so one statement for all of them (intake's two consents were two)."""
+        self.db.add_all(
             ConsentRow(
                 id=record.id,
                 user_id=record.user_id,
@@ -46,6 +47,7 @@ class SqlConsents:
                 referral_id=record.referral_id,
                 desk_code=record.desk_code,
             )
+            for record in records
         )
         await self.db.flush()
 

@@ -265,3 +265,19 @@ async def test_intake_reads_the_desk_directory_only_when_it_changed(client, peop
     assert directory_reads(seen) != []
     police = next(d for d in after.json()["emergency_desks"] if d["code"] == "police_110")
     assert police["hours_ja"] == "24時間・年中無休・確認済み"
+
+
+async def test_intake_sends_no_more_statements_than_it_needs(client, people, statements, container) -> None:  # type: ignore[no-untyped-def]
+    """Intake's statements on the engine (PostgreSQL: lock, count, key, case, categories, consents in one,
+    transition, desk stamp, custody 3, audit: 13; SQLite also sends the session lookup and its lock
+    through it: 15). Its two consents were two INSERTs."""
+    from tests.api.consultation_helpers import intake
+
+    person = await people.create()
+    await client.post("/v1/consultations", headers=person.headers, json=intake())  # fills the desk cache
+    made, seen = await statements.during(
+        client.post("/v1/consultations", headers=person.headers, json=intake(title="二件目の相談"))
+    )
+    assert made.status_code == 201
+    assert len([s for s in seen if s.lstrip().startswith("INSERT INTO consent ")]) == 1
+    assert len(seen) <= (13 if container.engine.dialect.name == "postgresql" else 15), seen

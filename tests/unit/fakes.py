@@ -327,8 +327,8 @@ class FakeConsents:
     def __init__(self, state: State) -> None:
         self.s = state
 
-    async def add(self, record: ConsentRecord) -> None:
-        self.s.consents.append(copy.deepcopy(record))
+    async def add(self, *records: ConsentRecord) -> None:
+        self.s.consents.extend(copy.deepcopy(r) for r in records)
 
     async def for_user(self, user_id: uuid.UUID) -> list[ConsentRecord]:
         return [copy.deepcopy(r) for r in self.s.consents if r.user_id == user_id]

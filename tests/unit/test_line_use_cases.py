@@ -176,8 +176,8 @@ class Consents:
     def __init__(self) -> None:
         self.records: list[ConsentRecord] = []
 
-    async def add(self, record: ConsentRecord) -> None:
-        self.records.append(record)
+    async def add(self, *records: ConsentRecord) -> None:
+        self.records.extend(records)
 
     async def for_user(self, user_id: uuid.UUID) -> list[ConsentRecord]:
         return [r for r in self.records if r.user_id == user_id]
