@@ -18,7 +18,7 @@ from domain.line_linking import digest
 from domain.ports import Clock
 from domain.text import bad_character
 from domain.triage import TriageRules
-from infra.db.line import SqlLineInbox
+from infra.db.line import LineWebhookInbox
 from infra.settings import Settings
 
 
@@ -44,7 +44,7 @@ class LineWebhook:
         texts: say.LineTexts,
         clock: Clock,
     ) -> None:
-        self.sessions = sessions
+        self.inbox = LineWebhookInbox.of(sessions)
         self.settings = settings
         self.triage = triage
         self.texts = texts
@@ -87,10 +87,7 @@ class LineWebhook:
         rows = [r for r in (self._reduce(e, now) for e in document.get("events", [])) if r is not None]
         if not rows:
             return 0
-        async with self.sessions() as db:
-            stored = await SqlLineInbox(db).add(rows)
-            await db.commit()
-        return stored
+        return await self.inbox.add(rows)  # committed: only then does the route answer 200
 
     def _reduce(self, event: object, now: datetime) -> dict[str, Any] | None:
         """Keep what the bot needs to answer, nothing else: no profile, no message text, no locations."""

@@ -3,13 +3,14 @@ and the unit of work the LINE use cases run in (domain/line_ports.py). Rows chan
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from domain.line_ports import DeadLetter, LineEvent, LinePerson
@@ -36,9 +37,8 @@ DELIVERIES = WorkTable(
 )
 
 
-def _insert_ignoring_duplicates(db: AsyncSession, table: Any, key: str) -> Any:
+def _insert_ignoring_duplicates(dialect: str, table: Any, key: str) -> Any:
     """INSERT … ON CONFLICT DO NOTHING on the unique `key` (both SQLite and PostgreSQL speak it)."""
-    dialect = db.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -50,18 +50,40 @@ def _insert_ignoring_duplicates(db: AsyncSession, table: Any, key: str) -> Any:
     return insert(table).prefix_with("IGNORE")  # pragma: no cover - MySQL-style fallback
 
 
+@functools.cache
+def _store_events(dialect: str) -> Any:
+    """All events of a delivery in one INSERT … ON CONFLICT (webhook_event_id) DO NOTHING RETURNING id: only
+    the rows that were new come back, so a redelivered event is neither stored twice nor counted, and no SELECT
+    asks first. Built once per dialect; the rows go in as parameters (one multi-row VALUES, SQLAlchemy's
+    insertmanyvalues)."""
+    table = metadata.tables["line_inbox"]
+    return _insert_ignoring_duplicates(dialect, table, "webhook_event_id").returning(table.c.id)
+
+
+class LineWebhookInbox:
+    """The webhook's one write, on a connection of its own engine rather than a unit of work: the webhook
+    reads nothing and changes nothing else, so it needs no session, identity map or flush, only one statement
+    in one transaction that has committed before the webhook answers."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def of(cls, sessions: async_sessionmaker[AsyncSession]) -> LineWebhookInbox:
+        return cls(sessions.kw["bind"])
+
+    async def add(self, events: Sequence[dict[str, Any]]) -> int:
+        """Store each event once; a redelivered event id is silently ignored. Returns how many were new, once
+        they are committed."""
+        statement = _store_events(self.engine.dialect.name)
+        async with self.engine.begin() as conn:
+            stored = len((await conn.execute(statement, list(events))).all())
+        return stored
+
+
 class SqlLineInbox:
     def __init__(self, db: AsyncSession) -> None:
         self.db = db
-
-    async def add(self, events: Sequence[dict[str, Any]]) -> int:
-        """Store each event once; a redelivered event id is silently ignored. Returns how many were new."""
-        stored = 0
-        for values in events:
-            stmt = _insert_ignoring_duplicates(self.db, metadata.tables["line_inbox"], "webhook_event_id")
-            result = await self.db.execute(stmt.values(**values))
-            stored += max(0, result.rowcount or 0)  # type: ignore[attr-defined]
-        return stored
 
     async def get(self, row_id: uuid.UUID) -> LineInboxRow | None:
         return await self.db.get(LineInboxRow, row_id)
@@ -135,7 +157,9 @@ class SqlLineUsers:
 
     async def seen(self, line_user_id: str, now: datetime) -> LinePerson:
         """The row for this LINE user, created on first contact (id only: no profile is ever fetched)."""
-        stmt = _insert_ignoring_duplicates(self.db, metadata.tables["line_user"], "line_user_id")
+        stmt = _insert_ignoring_duplicates(
+            self.db.get_bind().dialect.name, metadata.tables["line_user"], "line_user_id"
+        )
         await self.db.execute(
             stmt.values(id=uuid.uuid4(), line_user_id=line_user_id, created_at=now, updated_at=now)
         )

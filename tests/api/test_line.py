@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, text, update
 
 from domain.actors import Actor, Client, Role
@@ -308,6 +309,64 @@ async def test_a_redelivered_event_is_processed_once(line_client, line_container
     assert (await deliver(line_client, again)).json() == {"stored": 0}  # also after processing
     await line_container.worker.run_once()
     assert len(fake_line.sent()) == 1
+    assert await count(line_container, LineInboxRow) == 1
+
+
+async def test_a_delivery_is_stored_in_one_statement_however_many_events(line_client, line_container) -> None:  # type: ignore[no-untyped-def]
+    """Each event was its own INSERT (a delivery of five took five statements in its transaction): all events of
+    a delivery now go in one INSERT … ON CONFLICT DO NOTHING, and a redelivered one among them is not stored
+    again nor counted. The transaction's BEGIN and COMMIT are not cursor statements and are not counted here."""
+    user = line_user_id()
+    seen_before = postback_event(user, "menu:howto")
+    assert (await deliver(line_client, seen_before)).json() == {"stored": 1}
+    events = [
+        text_event(user, "削除してほしい書き込みがあります"),
+        postback_event(user, "menu:evidence"),
+        {**seen_before, "deliveryContext": {"isRedelivery": True}},
+        event("follow", user),
+    ]
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_: object) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    sa_event.listen(line_container.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        response = await deliver(line_client, *events)
+    finally:
+        sa_event.remove(line_container.engine.sync_engine, "before_cursor_execute", seen)
+    assert response.status_code == 200 and response.json() == {"stored": 3}
+    assert len(statements) == 1, statements
+    assert statements[0].startswith("INSERT INTO line_inbox")
+    assert await count(line_container, LineInboxRow) == 4
+
+
+async def test_a_delivery_whose_commit_fails_is_not_acknowledged_and_leaves_nothing(
+    line_client, line_container, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    """200 means the events are committed: when the commit fails the LINE Platform gets an error (and
+    redelivers), nothing is left half stored, and the redelivery is stored as new."""
+    words = "削除してほしい書き込みがあります"
+    original = text_event(line_user_id(), words)
+
+    def refuse(_conn) -> None:  # type: ignore[no-untyped-def]
+        raise RuntimeError("the database went away")
+
+    caplog.set_level(logging.DEBUG)
+    sa_event.listen(line_container.engine.sync_engine, "commit", refuse)
+    try:
+        response = await deliver(line_client, original)
+    finally:
+        sa_event.remove(line_container.engine.sync_engine, "commit", refuse)
+    assert response.status_code >= 500 and "stored" not in response.text
+    assert await count(line_container, LineInboxRow) == 0
+    assert all(
+        words not in r.getMessage() and original["source"]["userId"] not in str(vars(r))
+        for r in caplog.records
+    )
+
+    again = await deliver(line_client, {**original, "deliveryContext": {"isRedelivery": True}})
+    assert again.status_code == 200 and again.json() == {"stored": 1}
     assert await count(line_container, LineInboxRow) == 1
 
 
