@@ -122,20 +122,19 @@ class SqlCustody:
         chains: dict[uuid.UUID, list[_Event]] = {cid: [] for cid in settle}
         for event in queued:
             chains.setdefault(event.consultation_id, []).append(event)
-        waiting = [
-            event
+        reads_only = {
+            cid
             for cid, events in chains.items()
             if cid not in settle and all(e.action in READS for e in events)
-            for event in events
-        ]
-        if waiting:
+        }
+        if reads_only:
             await self.db.execute(
-                insert(CustodyPendingRow), [{f: getattr(e, f) for f in _EVENT_FIELDS} for e in waiting]
+                insert(CustodyPendingRow),
+                [{f: getattr(e, f) for f in _EVENT_FIELDS} for cid in reads_only for e in chains[cid]],
             )
         written: list[Link] = []
-        for cid in sorted(chains, key=str):
-            if cid in settle or not all(e.action in READS for e in chains[cid]):
-                written += await self._extend(cid, chains[cid])
+        for cid in sorted(chains.keys() - reads_only, key=str):
+            written += await self._extend(cid, chains[cid])
         return written
 
     async def _take_waiting(self, consultation_id: uuid.UUID) -> list[_Event]:
