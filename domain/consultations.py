@@ -478,12 +478,11 @@ class ConsultationRepository(Protocol):
         limit: int,
     ) -> list[Consultation]: ...
 
-    async def lock_owner(self, owner_id: uuid.UUID) -> bool:
+    async def lock_owner(self, owner_id: uuid.UUID, *, created_since: datetime) -> int | None:
         """Hold the owner's account row until commit (the lock erasure takes: a case made while the account is
-        erased either commits first, and is shredded with the others, or finds the account gone); whether the
-        account is still active."""
-
-    async def count_created_since(self, owner_id: uuid.UUID, since: datetime) -> int: ...
+        erased either commits first, and is shredded with the others, or finds the account gone). None when
+        the account is no longer active, else how many consultations it created since `created_since` (read
+        with the lock, in the same round trip)."""
 
     async def mark_read(self, consultation_id: uuid.UUID, at: datetime) -> None: ...
 
@@ -646,9 +645,10 @@ class ConsultationService:
         now = self.clock.now()
         async with self.uow() as uow:
             repo: ConsultationRepository = uow.consultations
-            if not await repo.lock_owner(owner):  # erased (or disabled) since the token was checked
+            recent = await repo.lock_owner(owner, created_since=now - timedelta(hours=1))
+            if recent is None:  # erased (or disabled) since the token was checked
                 raise Unauthenticated("invalid_token")
-            if await repo.count_created_since(owner, now - timedelta(hours=1)) >= self.policy.intake_per_hour:
+            if recent >= self.policy.intake_per_hour:
                 raise RateLimited(3600, "too_many_consultations")
             c = Consultation(
                 id=uuid.uuid4(),

@@ -36,7 +36,7 @@ from infra.crypto import opened_text, seal_text
 from infra.db import visibility as visible
 from infra.db.case_keys import SqlCaseKeys
 from infra.db.engine import affected
-from infra.db.locks import lock_account, lock_consultation
+from infra.db.locks import lock_consultation, locked_account
 from infra.db.paging import keyset
 from infra.db.tables import (
     CaseKeyRow,
@@ -234,12 +234,15 @@ class SqlConsultations:
         """The key joined to a consultation row (None for a case stored before texts were encrypted)."""
         return self.keys.opened(consultation_id, row.kek_id, row.wrapped) if row.wrapped is not None else None
 
-    async def _set_categories(self, consultation_id: uuid.UUID, codes: Sequence[str]) -> None:
-        await self.db.execute(
-            delete(ConsultationCategoryRow).where(
-                col(ConsultationCategoryRow.consultation_id) == consultation_id
+    async def _set_categories(
+        self, consultation_id: uuid.UUID, codes: Sequence[str], *, new: bool = False
+    ) -> None:
+        if not new:  # a new case has none to replace
+            await self.db.execute(
+                delete(ConsultationCategoryRow).where(
+                    col(ConsultationCategoryRow.consultation_id) == consultation_id
+                )
             )
-        )
         for code in codes:
             self.db.add(ConsultationCategoryRow(consultation_id=consultation_id, category_code=code))
         await self.db.flush()
@@ -247,7 +250,7 @@ class SqlConsultations:
     async def add(self, c: Consultation) -> None:
         self.db.add(ConsultationRow(id=c.id, **_values(c, self.keys.for_new_consultation(c.id))))
         await self.db.flush()
-        await self._set_categories(c.id, c.categories)
+        await self._set_categories(c.id, c.categories, new=True)
 
     async def get(self, consultation_id: uuid.UUID, visibility: Visibility) -> Consultation | None:
         found = await self.many([consultation_id], visibility)
@@ -342,14 +345,15 @@ class SqlConsultations:
             for row in await self.db.execute(query)
         ]
 
-    async def lock_owner(self, owner_id: uuid.UUID) -> bool:
-        return await lock_account(self.db, owner_id)
-
-    async def count_created_since(self, owner_id: uuid.UUID, since: datetime) -> int:
-        query = (
-            select(func.count()).select_from(C).where(col(C.owner_id) == owner_id, col(C.created_at) >= since)
+    async def lock_owner(self, owner_id: uuid.UUID, *, created_since: datetime) -> int | None:
+        recent = (
+            select(func.count())
+            .select_from(C)
+            .where(col(C.owner_id) == owner_id, col(C.created_at) >= created_since)
+            .scalar_subquery()
         )
-        return int((await self.db.execute(query)).scalar_one())
+        row = await locked_account(self.db, owner_id, recent)
+        return int(row[1]) if row is not None and row[0] else None
 
     async def mark_read(self, consultation_id: uuid.UUID, at: datetime) -> None:
         # Deliberately not a version bump: reading is not an edit and must not stale a staff ETag.

@@ -151,9 +151,14 @@ class SqlCustody:
 
     async def _extend(self, consultation_id: uuid.UUID, events: list[_Event]) -> list[Link]:
         now = self.clock.now()
-        seq, prev = await self._locked_head(consultation_id, now)
-        # Nothing can have been read before it was created: a new case's intake skips the look.
-        if not (events and events[0].action == Action.consultation_created):
+        # A new case's chain starts in this transaction: no head to take and nothing can have been read before
+        # the case existed, so its head is written once, already at its last link (a head that somehow
+        # existed would fail the insert on its primary key rather than fork the chain).
+        new_chain = bool(events) and events[0].action == Action.consultation_created
+        if new_chain:
+            seq, prev = 0, GENESIS
+        else:
+            seq, prev = await self._locked_head(consultation_id, now)
             events = [*await self._take_waiting(consultation_id), *events]
         if not events:
             return []
@@ -175,6 +180,12 @@ class SqlCustody:
             )
             prev = link_hash(prev, link)
             links.append(replace(link, hash=prev))
+        if new_chain:
+            await self.db.execute(
+                insert(CustodyHeadRow).values(
+                    consultation_id=consultation_id, seq=seq, hash=prev, updated_at=now
+                )
+            )
         await self.db.execute(
             insert(CustodyLinkRow),
             [
@@ -195,6 +206,8 @@ class SqlCustody:
                 for link in links
             ],
         )
+        if new_chain:
+            return links
         moved = await self.db.execute(
             update(CustodyHeadRow)
             .where(col(CustodyHeadRow.consultation_id) == consultation_id)
