@@ -478,11 +478,15 @@ class ConsultationRepository(Protocol):
         limit: int,
     ) -> list[Consultation]: ...
 
-    async def lock_owner(self, owner_id: uuid.UUID, *, created_since: datetime) -> int | None:
+    async def lock_owner(self, owner_id: uuid.UUID) -> bool:
         """Hold the owner's account row until commit (the lock erasure takes: a case made while the account is
-        erased either commits first, and is shredded with the others, or finds the account gone). None when
-        the account is no longer active, else how many consultations it created since `created_since` (read
-        with the lock, in the same round trip)."""
+        erased either commits first, and is shredded with the others, or finds the account gone); whether the
+        account is still active."""
+
+    async def count_created_since(self, owner_id: uuid.UUID, since: datetime) -> int:
+        """Read after `lock_owner`, in a statement of its own: on PostgreSQL a statement sees what was
+        committed when it began, so a count read in the locking statement would miss a case that another
+        intake of the same person committed while this one waited for the lock."""
 
     async def mark_read(self, consultation_id: uuid.UUID, at: datetime) -> None: ...
 
@@ -645,10 +649,9 @@ class ConsultationService:
         now = self.clock.now()
         async with self.uow() as uow:
             repo: ConsultationRepository = uow.consultations
-            recent = await repo.lock_owner(owner, created_since=now - timedelta(hours=1))
-            if recent is None:  # erased (or disabled) since the token was checked
+            if not await repo.lock_owner(owner):  # erased (or disabled) since the token was checked
                 raise Unauthenticated("invalid_token")
-            if recent >= self.policy.intake_per_hour:
+            if await repo.count_created_since(owner, now - timedelta(hours=1)) >= self.policy.intake_per_hour:
                 raise RateLimited(3600, "too_many_consultations")
             c = Consultation(
                 id=uuid.uuid4(),

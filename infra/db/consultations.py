@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, true, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -36,7 +36,7 @@ from infra.crypto import opened_text, seal_text
 from infra.db import visibility as visible
 from infra.db.case_keys import SqlCaseKeys
 from infra.db.engine import affected
-from infra.db.locks import lock_consultation, locked_account
+from infra.db.locks import lock_account, lock_consultation
 from infra.db.paging import keyset
 from infra.db.tables import (
     CaseKeyRow,
@@ -61,6 +61,12 @@ NOT_SHREDDED = or_(col(K.consultation_id).is_(None), col(K.wrapped).is_not(None)
 # of answers the consulter has not read come as correlated subqueries, not as two more round trips (the
 # profile of a 50-case page: the two extra statements and the ORM's entity loading were 45 % of its CPU).
 CC_ = ConsultationCategoryRow
+# How many cases :owner created since :since (intake's hourly bound); built once.
+_CREATED_SINCE = (
+    select(func.count())
+    .select_from(C)
+    .where(col(C.owner_id) == bindparam("owner"), col(C.created_at) >= bindparam("since"))
+)
 CODE_SEPARATOR = " "  # category codes are dotted upper-case words (domain/knowledge): never a space
 CATEGORY_CODES = (
     select(func.aggregate_strings(col(CC_.category_code), CODE_SEPARATOR))
@@ -345,15 +351,11 @@ class SqlConsultations:
             for row in await self.db.execute(query)
         ]
 
-    async def lock_owner(self, owner_id: uuid.UUID, *, created_since: datetime) -> int | None:
-        recent = (
-            select(func.count())
-            .select_from(C)
-            .where(col(C.owner_id) == owner_id, col(C.created_at) >= created_since)
-            .scalar_subquery()
-        )
-        row = await locked_account(self.db, owner_id, recent)
-        return int(row[1]) if row is not None and row[0] else None
+    async def lock_owner(self, owner_id: uuid.UUID) -> bool:
+        return await lock_account(self.db, owner_id)
+
+    async def count_created_since(self, owner_id: uuid.UUID, since: datetime) -> int:
+        return int((await self.db.execute(_CREATED_SINCE, {"owner": owner_id, "since": since})).scalar_one())
 
     async def mark_read(self, consultation_id: uuid.UUID, at: datetime) -> None:
         # Deliberately not a version bump: reading is not an edit and must not stale a staff ETag.

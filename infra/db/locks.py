@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,18 +36,11 @@ async def lock_consultation(db: AsyncSession, consultation_id: uuid.UUID) -> Non
 async def lock_account(db: AsyncSession, user_id: uuid.UUID) -> bool:
     """Hold the account row until commit (PostgreSQL `FOR NO KEY UPDATE`, which lets rows referencing it be
     written; SQLite: a write that changes nothing takes the database's write lock); whether it is active."""
-    row = await locked_account(db, user_id)
-    return row is not None and bool(row[0])
-
-
-async def locked_account(db: AsyncSession, user_id: uuid.UUID, *also: Any) -> tuple[Any, ...] | None:
-    """`lock_account`'s statement: the account row's `is_active` and the `also` columns (e.g. a scalar
-    subquery the caller needs under the lock, read in the same round trip); None if there is no such row.
-    Only the account row is locked (`OF app_user`), not the rows the subqueries read."""
-    query = select(col(UserRow.is_active), *also).where(col(UserRow.id) == user_id)
     if db.get_bind().dialect.name == "sqlite":
         await db.execute(update(UserRow).where(col(UserRow.id) == user_id).values(id=col(UserRow.id)))
+        query = select(col(UserRow.is_active)).where(col(UserRow.id) == user_id)
     else:
-        query = query.with_for_update(key_share=True, of=UserRow)
-    row = (await db.execute(query)).one_or_none()
-    return None if row is None else tuple(row)
+        query = (
+            select(col(UserRow.is_active)).where(col(UserRow.id) == user_id).with_for_update(key_share=True)
+        )
+    return bool((await db.execute(query)).scalar_one_or_none())

@@ -85,6 +85,27 @@ async def test_concurrent_additions_cannot_pass_the_bound_together(client, peopl
     assert len(listed.json()["items"]) == statuses.count(201)
 
 
+async def test_concurrent_intakes_cannot_pass_the_hourly_bound_together(client, people, bounds) -> None:
+    """Intakes of one person line up on their account's lock; each counts the hour's cases after it has the
+    lock, in a statement of its own. Counted inside the locking statement (PostgreSQL: that statement's
+    snapshot predates the wait), every intake that waited missed the case committed before it: 8 at once
+    made up to 8 cases against a bound of 3."""
+    from tests.api.consultation_helpers import intake
+
+    bounds(intake_per_hour=3)
+    person = await people.create()
+    answers = await asyncio.gather(
+        *(
+            client.post("/v1/consultations", headers=person.headers, json=intake(title=f"相談その{n}"))
+            for n in range(8)
+        )
+    )
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [201] * 3 + [429] * 5, statuses
+    listed = await client.get("/v1/consultations", headers=person.headers)
+    assert len(listed.json()["items"]) == 3
+
+
 async def test_stored_bytes_per_consultation_are_bounded(client, people, bounds) -> None:
     first, second = noise_png(1), noise_png(2)
     bounds(evidence_bytes_per_consultation=len(first) + len(second) // 2)

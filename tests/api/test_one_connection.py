@@ -268,11 +268,11 @@ async def test_intake_reads_the_desk_directory_only_when_it_changed(client, peop
 
 
 async def test_intake_sends_no_more_statements_than_it_needs(client, people, statements, container) -> None:  # type: ignore[no-untyped-def]
-    """Intake's statements on the engine (PostgreSQL: the account lock with the hour's count in one, key,
-    case, categories, consents in one, transition, desk stamp, custody head and link, audit: 10; SQLite also
-    sends the session lookup and its lock's write through it: 12). Its two consents were two INSERTs; the
-    count was a statement of its own; a new case's categories were first deleted (it has none), and its new
-    chain's head was inserted, then updated to its first link."""
+    """Intake's statements on the engine (PostgreSQL: the account lock, the hour's count after it (in a
+    statement of its own: tests/api/test_consulter_bounds.py), key, case, categories, consents in one,
+    transition, desk stamp, custody head and link, audit: 11; SQLite also sends the session lookup and its
+    lock's write through it: 13). Its two consents were two INSERTs; a new case's categories were first
+    deleted (it has none), and its new chain's head was inserted, then updated to its first link."""
     from tests.api.consultation_helpers import intake
 
     person = await people.create()
@@ -283,4 +283,4 @@ async def test_intake_sends_no_more_statements_than_it_needs(client, people, sta
     assert made.status_code == 201
     assert len([s for s in seen if s.lstrip().startswith("INSERT INTO consent ")]) == 1
     assert not [s for s in seen if s.lstrip().startswith(("DELETE", "UPDATE custody_head"))], seen
-    assert len(seen) <= (10 if container.engine.dialect.name == "postgresql" else 12), seen
+    assert len(seen) <= (11 if container.engine.dialect.name == "postgresql" else 13), seen

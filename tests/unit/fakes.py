@@ -132,12 +132,12 @@ class FakeConsultations:
         found = [copy.deepcopy(c) for c in self.s.consultations.values() if visible(c, visibility)]
         return sorted(found, key=lambda c: c.created_at)[:limit]
 
-    async def lock_owner(self, owner_id: uuid.UUID, *, created_since: datetime) -> int | None:
-        # One task at a time: nothing to lock; the fake keeps no accounts, so every owner is active.
+    async def lock_owner(self, owner_id: uuid.UUID) -> bool:
+        return True  # one task at a time: nothing to lock; the fake keeps no accounts
+
+    async def count_created_since(self, owner_id: uuid.UUID, since: datetime) -> int:
         return sum(
-            1
-            for c in self.s.consultations.values()
-            if c.owner_id == owner_id and c.created_at >= created_since
+            1 for c in self.s.consultations.values() if c.owner_id == owner_id and c.created_at >= since
         )
 
     async def mark_read(self, consultation_id: uuid.UUID, at: datetime) -> None:
