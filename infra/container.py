@@ -212,7 +212,13 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
     )
     # LINE official account: webhook intake, conversations and notices; its pass runs with the outbox worker.
     line = LineBot(
-        sessions, settings, guidance=guidance, triage=consultations.triage, knowledge=knowledge, clock=clock
+        engine,
+        sessions,
+        settings,
+        guidance=guidance,
+        triage=consultations.triage,
+        knowledge=knowledge,
+        clock=clock,
     )
     custody = CustodyChecks(
         sessions,

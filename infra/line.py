@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain import line as say
 from domain.guidance import GuidanceService
@@ -26,7 +26,7 @@ from domain.line_dead_letters import LineDeadLetters
 from domain.line_linking import LineLinking
 from domain.ports import Clock
 from domain.triage import TriageRules
-from infra.db.line import SqlLineRepositories, SqlLineUnitOfWork
+from infra.db.line import LineWebhookInbox, SqlLineRepositories, SqlLineUnitOfWork
 from infra.line_delivery import LineDeliverySender
 from infra.line_inbox import LineInboxWorker
 from infra.line_richmenu import RICH_MENU_FILE
@@ -47,6 +47,7 @@ def load_line_texts(path: Path = LINE_TEXTS_FILE) -> say.LineTexts:
 class LineBot:
     def __init__(
         self,
+        engine: AsyncEngine,
         sessions: async_sessionmaker[AsyncSession],
         settings: Settings,
         *,
@@ -57,6 +58,7 @@ class LineBot:
         api: LineApi | None = None,
         texts: say.LineTexts | None = None,
     ) -> None:
+        self.engine = engine
         self.sessions = sessions
         self.settings = settings
         self.clock = clock
@@ -70,7 +72,9 @@ class LineBot:
         def uow() -> SqlLineUnitOfWork:
             return SqlLineUnitOfWork(sessions)
 
-        self.webhook = LineWebhook(sessions, settings, triage=triage, texts=self.texts, clock=clock)
+        self.webhook = LineWebhook(
+            LineWebhookInbox(engine), settings, triage=triage, texts=self.texts, clock=clock
+        )
         self.linking = LineLinking(uow, clock, nonce_minutes=settings.line_link_nonce_minutes)
         self.dead_letters = LineDeadLetters(uow, clock)
         self.conversation = LineConversation(

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from linebot.v3.webhook import SignatureValidator
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import line as say
 from domain.errors import Unauthenticated, Unavailable, ValidationFailed
@@ -37,14 +36,14 @@ def _mapping(value: object) -> dict[str, Any]:
 class LineWebhook:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        inbox: LineWebhookInbox,
         settings: Settings,
         *,
         triage: TriageRules,
         texts: say.LineTexts,
         clock: Clock,
     ) -> None:
-        self.inbox = LineWebhookInbox.of(sessions)
+        self.inbox = inbox
         self.settings = settings
         self.triage = triage
         self.texts = texts

@@ -71,10 +71,6 @@ class LineWebhookInbox:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    @classmethod
-    def of(cls, sessions: async_sessionmaker[AsyncSession]) -> LineWebhookInbox:
-        return cls(sessions.kw["bind"])
-
     async def add(self, events: Sequence[dict[str, Any]]) -> int:
         """Store each event once; a redelivered event id is silently ignored. Returns how many were new, once
         they are committed."""

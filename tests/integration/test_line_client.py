@@ -53,6 +53,7 @@ async def bot(settings, database_container, fake_line: FakeLine) -> AsyncIterato
         }
     )
     made = LineBot(
+        container.engine,
         container.sessions,
         line_settings,
         guidance=container.guidance,
@@ -161,6 +162,7 @@ async def test_a_retry_after_on_429_is_honoured(bot, container, fake_line) -> No
 
 async def test_backoff_grows_with_attempts(bot) -> None:  # type: ignore[no-untyped-def]
     slow = LineBot(
+        bot.engine,
         bot.sessions,
         bot.settings.model_copy(update={"line_retry_base_seconds": 2.0}),
         guidance=bot.guidance,
@@ -263,6 +265,7 @@ def test_signature_check(bot) -> None:  # type: ignore[no-untyped-def]
 
 def test_no_secret_means_unavailable_but_no_signature_is_still_unauthenticated(bot, settings) -> None:  # type: ignore[no-untyped-def]
     bare = LineBot(
+        bot.engine,
         bot.sessions,
         settings,
         guidance=bot.guidance,
