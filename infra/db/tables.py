@@ -153,6 +153,9 @@ class OutboxRow(WorkQueueColumns, table=True):
     failed_at: datetime | None = ts()
 
 
+OPEN_CASES = text("status IN ('answered', 'in_progress', 'submitted')")  # domain.consultations.OPEN_STATUSES
+
+
 class ConsultationRow(SQLModel, table=True):
     __tablename__ = "consultation"
     __table_args__ = (
@@ -164,6 +167,17 @@ class ConsultationRow(SQLModel, table=True):
         Index("ix_consultation_assignee_queue", "assignee_id", "created_at", "id"),
         Index("ix_consultation_status_queue", "status", "created_at", "id"),
         Index("ix_consultation_urgent_queue", "urgent", "created_at", "id"),
+        # The supervisor's workload reads the open cases only, grouped by assignee, with what says whether a
+        # first answer is overdue: this partial index holds exactly those rows and columns (an index-only scan
+        # of the open cases, not a scan of every case ever received).
+        Index(
+            "ix_consultation_open_workload",
+            "assignee_id",
+            "first_answer_due_at",
+            "first_answered_at",
+            postgresql_where=OPEN_CASES,
+            sqlite_where=OPEN_CASES,
+        ),
     )
 
     id: uuid.UUID = Field(primary_key=True)
