@@ -506,23 +506,44 @@ class SqlQuality:
             return func.to_char(func.timezone("Asia/Tokyo", column), "YYYY-MM")
         return func.strftime("%Y-%m", column, "+9 hours")
 
-    async def _grouped(self, key: Any, start: datetime, end: datetime, join: Any = None) -> dict[str, int]:
-        # count(*), not count(DISTINCT id): a case is one row here, and with the categories one row per case and
-        # code (that table's key), so nothing repeats; DISTINCT cost a sort of the period's rows per breakdown.
-        query = select(key, func.count()).select_from(C)
-        if join is not None:
-            query = query.join(join, join.consultation_id == col(C.id))
-        query = query.where(col(C.created_at) >= start, col(C.created_at) < end).group_by(key)
+    async def _breakdowns(self, start: datetime, end: datetime) -> tuple[dict[str, int], ...]:
+        """Cases opened in the period by status, by channel and by month (Japan time): ONE grouped read of the
+        period's range of ix_consultation_period (index only), by all three at once; the few groups (at most
+        statuses x channels x months) are then added up per breakdown. Three reads of the period's cases
+        before, each of the heap or of a whole index; count(*), not count(DISTINCT id): a case is one row."""
+        status, channel, month = col(C.status), col(C.channel), self._month(col(C.created_at))
+        rows = await self.db.execute(
+            select(status, channel, month, func.count())
+            .where(col(C.created_at) >= start, col(C.created_at) < end)
+            .group_by(status, channel, month)
+        )
+        by_status: dict[str, int] = {}
+        by_channel: dict[str, int] = {}
+        by_month: dict[str, int] = {}
+        for s, ch, m, n in rows:
+            for into, key in ((by_status, s), (by_channel, ch), (by_month, m)):
+                into[str(key)] = into.get(str(key), 0) + int(n)
+        return by_status, by_channel, by_month
+
+    async def _by_category(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Cases opened in the period per category code: a category row carries its case's created_at, one row
+        per case and code (that table's key), so the period is one range of ix_consultation_category_period."""
+        CC = ConsultationCategoryRow
+        code = col(CC.category_code)
+        query = (
+            select(code, func.count())
+            .where(col(CC.created_at) >= start, col(CC.created_at) < end)
+            .group_by(code)
+        )
         return {str(k): int(n) for k, n in await self.db.execute(query)}
 
     async def period_counts(self, start: datetime, end: datetime) -> Overview:
+        by_status, by_channel, by_month = await self._breakdowns(start, end)
         return Overview(
-            by_status=await self._grouped(col(C.status), start, end),
-            by_category=await self._grouped(
-                col(ConsultationCategoryRow.category_code), start, end, ConsultationCategoryRow
-            ),
-            by_channel=await self._grouped(col(C.channel), start, end),
-            by_month=await self._grouped(self._month(col(C.created_at)), start, end),
+            by_status=by_status,
+            by_category=await self._by_category(start, end),
+            by_channel=by_channel,
+            by_month=by_month,
         )
 
     async def overview(self, start: datetime, end: datetime, now: datetime) -> Overview:

@@ -254,7 +254,7 @@ def _batch(job: tuple[Any, ...]) -> dict[str, list[tuple[Any, ...]]]:
         for code in (
             {CATEGORIES[(g * 13) % 7], CATEGORIES[g % 7]} if g % 3 == 0 else {CATEGORIES[(g * 13) % 7]}
         ):
-            rows["consultation_category"].append((cid, code))
+            rows["consultation_category"].append((cid, code, created))
         audits = [
             (
                 uuid.uuid4(),
@@ -363,7 +363,7 @@ COPY_COLUMNS: dict[str, list[str]] = {
         "closed_at",
         "version",
     ],
-    "consultation_category": ["consultation_id", "category_code"],
+    "consultation_category": ["consultation_id", "category_code", "created_at"],
     "message": ["id", "consultation_id", "author_id", "kind", "body", "created_at"],
     "evidence": [
         "id",
