@@ -74,7 +74,9 @@ def rows_for(cases: list[Case], owners: list[uuid.UUID], staff: uuid.UUID) -> di
                 "version": 1,
             }
         )
-        categories += [{"consultation_id": cid, "category_code": code} for code in c.categories]
+        categories += [
+            {"consultation_id": cid, "category_code": code, "created_at": created} for code in c.categories
+        ]
         referrals += [
             {
                 "id": uuid.uuid4(),

@@ -241,7 +241,7 @@ class SqlConsultations:
         return self.keys.opened(consultation_id, row.kek_id, row.wrapped) if row.wrapped is not None else None
 
     async def _set_categories(
-        self, consultation_id: uuid.UUID, codes: Sequence[str], *, new: bool = False
+        self, consultation_id: uuid.UUID, codes: Sequence[str], created_at: datetime, *, new: bool = False
     ) -> None:
         if not new:  # a new case has none to replace
             await self.db.execute(
@@ -250,13 +250,17 @@ class SqlConsultations:
                 )
             )
         for code in codes:
-            self.db.add(ConsultationCategoryRow(consultation_id=consultation_id, category_code=code))
+            self.db.add(
+                ConsultationCategoryRow(
+                    consultation_id=consultation_id, category_code=code, created_at=created_at
+                )
+            )
         await self.db.flush()
 
     async def add(self, c: Consultation) -> None:
         self.db.add(ConsultationRow(id=c.id, **_values(c, self.keys.for_new_consultation(c.id))))
         await self.db.flush()
-        await self._set_categories(c.id, c.categories, new=True)
+        await self._set_categories(c.id, c.categories, c.created_at, new=True)
 
     async def get(self, consultation_id: uuid.UUID, visibility: Visibility) -> Consultation | None:
         found = await self.many([consultation_id], visibility)
@@ -294,7 +298,7 @@ class SqlConsultations:
         )
         if affected(result) != 1:
             return False
-        await self._set_categories(c.id, c.categories)
+        await self._set_categories(c.id, c.categories, c.created_at)
         return True
 
     async def page(

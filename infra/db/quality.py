@@ -506,35 +506,73 @@ class SqlQuality:
             return func.to_char(func.timezone("Asia/Tokyo", column), "YYYY-MM")
         return func.strftime("%Y-%m", column, "+9 hours")
 
-    async def _grouped(self, key: Any, start: datetime, end: datetime, join: Any = None) -> dict[str, int]:
-        query = select(key, func.count(func.distinct(col(C.id)))).select_from(C)
-        if join is not None:
-            query = query.join(join, join.consultation_id == col(C.id))
-        query = query.where(col(C.created_at) >= start, col(C.created_at) < end).group_by(key)
+    async def _breakdowns(self, start: datetime, end: datetime) -> tuple[dict[str, int], ...]:
+        """Cases opened in the period by status, by channel and by month (Japan time): ONE grouped read of the
+        period's range of ix_consultation_period (index only), by all three at once; the few groups (at most
+        statuses x channels x months) are then added up per breakdown. Three reads of the period's cases
+        before, each of the heap or of a whole index; count(*), not count(DISTINCT id): a case is one row."""
+        status, channel, month = col(C.status), col(C.channel), self._month(col(C.created_at))
+        rows = await self.db.execute(
+            select(status, channel, month, func.count())
+            .where(col(C.created_at) >= start, col(C.created_at) < end)
+            .group_by(status, channel, month)
+        )
+        by_status: dict[str, int] = {}
+        by_channel: dict[str, int] = {}
+        by_month: dict[str, int] = {}
+        for s, ch, m, n in rows:
+            for into, key in ((by_status, s), (by_channel, ch), (by_month, m)):
+                into[str(key)] = into.get(str(key), 0) + int(n)
+        return by_status, by_channel, by_month
+
+    async def _by_category(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Cases opened in the period per category code: a category row carries its case's created_at, one row
+        per case and code (that table's key), so the period is one range of ix_consultation_category_period."""
+        CC = ConsultationCategoryRow
+        code = col(CC.category_code)
+        query = (
+            select(code, func.count())
+            .where(col(CC.created_at) >= start, col(CC.created_at) < end)
+            .group_by(code)
+        )
         return {str(k): int(n) for k, n in await self.db.execute(query)}
 
+    async def period_counts(self, start: datetime, end: datetime) -> Overview:
+        by_status, by_channel, by_month = await self._breakdowns(start, end)
+        return Overview(
+            by_status=by_status,
+            by_category=await self._by_category(start, end),
+            by_channel=by_channel,
+            by_month=by_month,
+        )
+
     async def overview(self, start: datetime, end: datetime, now: datetime) -> Overview:
-        open_values = [s.value for s in OPEN_STATUSES]
-        overdue = and_(
-            col(C.first_answered_at).is_(None),
-            col(C.status).in_(open_values),
-            col(C.first_answer_due_at) < now,
-        )
-        workload_rows = await self.db.execute(
-            select(
-                col(UserRow.id),
-                col(UserRow.display_name),
-                func.count(col(C.id)),
-                func.sum(case((overdue, 1), else_=0)),
+        # The open cases are read once, grouped by assignee (unassigned ones too: their overdue first answers
+        # count in the total), from the partial index of open cases (ix_consultation_open_workload, which holds
+        # every column read here); the names come afterwards for the few staff found. Before, the workload and
+        # the overdue total were two scans of the whole table (0.9 s and 0.55 s at 1 M cases).
+        open_values = sorted(s.value for s in OPEN_STATUSES)
+        overdue = and_(col(C.first_answered_at).is_(None), col(C.first_answer_due_at) < now)
+        per_assignee = (
+            await self.db.execute(
+                select(col(C.assignee_id), func.count(), func.sum(case((overdue, 1), else_=0)))
+                .where(col(C.status).in_(open_values))
+                .group_by(col(C.assignee_id))
             )
-            .join(C, col(C.assignee_id) == col(UserRow.id))
-            .where(col(C.status).in_(open_values))
-            .group_by(col(UserRow.id), col(UserRow.display_name))
-            .order_by(func.count(col(C.id)).desc())
+        ).all()
+        overdue_total = sum(int(o or 0) for _, _, o in per_assignee)
+        assigned = {uid: (int(n), int(o or 0)) for uid, n, o in per_assignee if uid is not None}
+        names = dict(
+            (
+                await self.db.execute(
+                    select(col(UserRow.id), col(UserRow.display_name)).where(
+                        col(UserRow.id).in_(list(assigned))
+                    )
+                )
+            ).all()
+            if assigned
+            else []
         )
-        overdue_total = (
-            await self.db.execute(select(func.count()).select_from(C).where(overdue))
-        ).scalar_one()
         D, R = AnswerDraftRow, AnswerReviewRow
         waiting = (
             await self.db.execute(
@@ -557,12 +595,14 @@ class SqlQuality:
         oldest = waiting[1]
         if oldest is not None and oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=UTC)
+        counts = await self.period_counts(start, end)
         return Overview(
             workload=[
-                {"staff_id": uid, "display_name": name, "open": int(n), "overdue": int(o or 0)}
-                for uid, name, n, o in workload_rows
+                {"staff_id": uid, "display_name": names[uid], "open": n, "overdue": o}
+                for uid, (n, o) in sorted(assigned.items(), key=lambda kv: (-kv[1][0], str(kv[0])))
+                if uid in names
             ],
-            overdue_first_answers=int(overdue_total),
+            overdue_first_answers=overdue_total,
             review={
                 "waiting": int(waiting[0]),
                 "oldest_waiting_seconds": int((now - oldest).total_seconds()) if oldest else 0,
@@ -570,12 +610,10 @@ class SqlQuality:
                 "average_review_seconds": int(took[1] or 0),
                 "longest_review_seconds": int(took[2] or 0),
             },
-            by_status=await self._grouped(col(C.status), start, end),
-            by_category=await self._grouped(
-                col(ConsultationCategoryRow.category_code), start, end, ConsultationCategoryRow
-            ),
-            by_channel=await self._grouped(col(C.channel), start, end),
-            by_month=await self._grouped(self._month(col(C.created_at)), start, end),
+            by_status=counts.by_status,
+            by_category=counts.by_category,
+            by_channel=counts.by_channel,
+            by_month=counts.by_month,
         )
 
     async def closed_in(self, start: datetime, end: datetime) -> list[tuple[uuid.UUID, str]]:

@@ -153,6 +153,9 @@ class OutboxRow(WorkQueueColumns, table=True):
     failed_at: datetime | None = ts()
 
 
+OPEN_CASES = text("status IN ('answered', 'in_progress', 'submitted')")  # domain.consultations.OPEN_STATUSES
+
+
 class ConsultationRow(SQLModel, table=True):
     __tablename__ = "consultation"
     __table_args__ = (
@@ -164,6 +167,19 @@ class ConsultationRow(SQLModel, table=True):
         Index("ix_consultation_assignee_queue", "assignee_id", "created_at", "id"),
         Index("ix_consultation_status_queue", "status", "created_at", "id"),
         Index("ix_consultation_urgent_queue", "urgent", "created_at", "id"),
+        # A period's breakdowns (status, channel, month) are one index-only range of this one.
+        Index("ix_consultation_period", "created_at", "status", "channel"),
+        # The supervisor's workload reads the open cases only, grouped by assignee, with what says whether a
+        # first answer is overdue: this partial index holds exactly those rows and columns (an index-only scan
+        # of the open cases, not a scan of every case ever received).
+        Index(
+            "ix_consultation_open_workload",
+            "assignee_id",
+            "first_answer_due_at",
+            "first_answered_at",
+            postgresql_where=OPEN_CASES,
+            sqlite_where=OPEN_CASES,
+        ),
     )
 
     id: uuid.UUID = Field(primary_key=True)
@@ -199,9 +215,13 @@ class ConsultationRow(SQLModel, table=True):
 
 class ConsultationCategoryRow(SQLModel, table=True):
     __tablename__ = "consultation_category"
+    # The breakdowns of a period (the supervisor's overview, the council's month) read one range of this index
+    # instead of joining every category row ever written to the period's cases.
+    __table_args__ = (Index("ix_consultation_category_period", "created_at", "category_code"),)
 
     consultation_id: uuid.UUID = Field(foreign_key="consultation.id", primary_key=True)
     category_code: str = Field(max_length=64, primary_key=True, index=True)
+    created_at: datetime = ts(nullable=False)  # the consultation's, copied: it never changes
 
 
 class ConsultationTransitionRow(SQLModel, table=True):

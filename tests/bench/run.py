@@ -254,7 +254,7 @@ def _batch(job: tuple[Any, ...]) -> dict[str, list[tuple[Any, ...]]]:
         for code in (
             {CATEGORIES[(g * 13) % 7], CATEGORIES[g % 7]} if g % 3 == 0 else {CATEGORIES[(g * 13) % 7]}
         ):
-            rows["consultation_category"].append((cid, code))
+            rows["consultation_category"].append((cid, code, created))
         audits = [
             (
                 uuid.uuid4(),
@@ -338,6 +338,76 @@ def _batch(job: tuple[Any, ...]) -> dict[str, list[tuple[Any, ...]]]:
     return rows
 
 
+COPY_COLUMNS: dict[str, list[str]] = {
+    "case_key": ["consultation_id", "kek_id", "wrapped", "created_at"],
+    "consultation": [
+        "id",
+        "owner_id",
+        "channel",
+        "relation",
+        "title",
+        "narrative",
+        "desired_outcomes",
+        "platforms",
+        "status",
+        "priority",
+        "urgent",
+        "urgency_flags",
+        "assignee_id",
+        "consent_terms_version",
+        "consented_at",
+        "created_at",
+        "updated_at",
+        "first_answer_due_at",
+        "first_answered_at",
+        "closed_at",
+        "version",
+    ],
+    "consultation_category": ["consultation_id", "category_code", "created_at"],
+    "message": ["id", "consultation_id", "author_id", "kind", "body", "created_at"],
+    "evidence": [
+        "id",
+        "consultation_id",
+        "created_by",
+        "created_at",
+        "url",
+        "platform",
+        "excerpt",
+        "context_captured",
+        "file_sealed",
+    ],
+    "audit_event": ["id", "at", "actor_id", "actor_role", "action", "object_type", "object_id", "detail"],
+}
+BULK_SESSION = "SET session_replication_role = replica; SET synchronous_commit = off"
+_worker: dict[str, Any] = {}  # per seeding process: its event loop and its own connection
+
+
+def _worker_start(dsn: str) -> None:
+    import asyncpg
+
+    loop = asyncio.new_event_loop()
+    conn = loop.run_until_complete(asyncpg.connect(dsn))
+    loop.run_until_complete(conn.execute(BULK_SESSION))
+    _worker.update(loop=loop, conn=conn)
+
+
+def _seed_batch(job: tuple[Any, ...]) -> tuple[uuid.UUID, float, float]:
+    """Seals the rows of one batch and COPYs them on this process's own connection: the rows never travel
+    back to the parent (pickling their UUIDs cost the workers more than sealing did, and the parent's single
+    connection was a queue). Returns the batch's last consultation and the seconds spent sealing and copying."""
+    t = time.process_time()
+    rows = _batch(job)
+    sealed = time.process_time() - t
+    t = time.monotonic()
+
+    async def copy() -> None:
+        for table, columns in COPY_COLUMNS.items():
+            await _worker["conn"].copy_records_to_table(table, records=rows[table], columns=columns)
+
+    _worker["loop"].run_until_complete(copy())
+    return rows["consultation"][-1][0], sealed, time.monotonic() - t
+
+
 async def seed(db_url: str, cases: int, people: dict[str, Any]) -> dict[str, Any]:
     import multiprocessing
 
@@ -353,11 +423,14 @@ async def seed(db_url: str, cases: int, people: dict[str, Any]) -> dict[str, Any
         for s in range(0, cases, batch)
     ]
     conn = await asyncpg.connect(_dsn(db_url))
+    phases: dict[str, float] = {}
+    seal_s = copy_s = 0.0
+    t0 = time.monotonic()
     newest: uuid.UUID | None = None
-    tables = ["case_key", "consultation", "consultation_category", "message", "evidence", "audit_event"]
-    # Bulk load: the foreign-key triggers off for this session (every id is ours and consistent), the secondary
-    # indexes dropped and built again afterwards (one sort each instead of a million inserts into each).
-    await conn.execute("SET session_replication_role = replica; SET synchronous_commit = off")
+    tables = list(COPY_COLUMNS)
+    # Bulk load: the foreign-key triggers off for the seeding sessions (every id is ours and consistent), the
+    # secondary indexes dropped and built again afterwards (one sort each instead of a million inserts into each).
+    await conn.execute(BULK_SESSION)
     indexes = await conn.fetch(
         """SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS ddl
            FROM pg_index i WHERE i.indrelid = ANY($1::regclass[]) AND NOT i.indisprimary AND NOT i.indisunique
@@ -367,86 +440,31 @@ async def seed(db_url: str, cases: int, people: dict[str, Any]) -> dict[str, Any
     for ix in indexes:
         await conn.execute(f"DROP INDEX {ix['name']}")
     try:
-        pool = multiprocessing.get_context("spawn").Pool(max(1, min(4, os.cpu_count() or 1)))
+        processes = max(1, min(4, os.cpu_count() or 1))
+        pool = multiprocessing.get_context("spawn").Pool(
+            processes, initializer=_worker_start, initargs=(_dsn(db_url),)
+        )
         try:
-            for rows in pool.imap(_batch, jobs):  # in order: the last case (the measured one) comes last
-                newest = rows["consultation"][-1][0]
-                await conn.copy_records_to_table(
-                    "case_key",
-                    records=rows["case_key"],
-                    columns=["consultation_id", "kek_id", "wrapped", "created_at"],
-                )
-                await conn.copy_records_to_table(
-                    "consultation",
-                    records=rows["consultation"],
-                    columns=[
-                        "id",
-                        "owner_id",
-                        "channel",
-                        "relation",
-                        "title",
-                        "narrative",
-                        "desired_outcomes",
-                        "platforms",
-                        "status",
-                        "priority",
-                        "urgent",
-                        "urgency_flags",
-                        "assignee_id",
-                        "consent_terms_version",
-                        "consented_at",
-                        "created_at",
-                        "updated_at",
-                        "first_answer_due_at",
-                        "first_answered_at",
-                        "closed_at",
-                        "version",
-                    ],
-                )
-                await conn.copy_records_to_table(
-                    "consultation_category",
-                    records=rows["consultation_category"],
-                    columns=["consultation_id", "category_code"],
-                )
-                await conn.copy_records_to_table(
-                    "message",
-                    records=rows["message"],
-                    columns=["id", "consultation_id", "author_id", "kind", "body", "created_at"],
-                )
-                await conn.copy_records_to_table(
-                    "evidence",
-                    records=rows["evidence"],
-                    columns=[
-                        "id",
-                        "consultation_id",
-                        "created_by",
-                        "created_at",
-                        "url",
-                        "platform",
-                        "excerpt",
-                        "context_captured",
-                        "file_sealed",
-                    ],
-                )
-                await conn.copy_records_to_table(
-                    "audit_event",
-                    records=rows["audit_event"],
-                    columns=[
-                        "id",
-                        "at",
-                        "actor_id",
-                        "actor_role",
-                        "action",
-                        "object_type",
-                        "object_id",
-                        "detail",
-                    ],
-                )
+            # In order: the last case (the measured one) is the last batch's last.
+            for last, sealed, copied in pool.imap(_seed_batch, jobs):
+                newest, seal_s, copy_s = last, seal_s + sealed, copy_s + copied
         finally:
             pool.terminate()
+        phases[f"rows (sealed and copied by {processes} processes, each with its connection)"] = (
+            time.monotonic() - t0
+        )
+        phases["  their sealing, CPU summed over processes"] = seal_s
+        phases["  their COPY, summed over processes"] = copy_s
+        t0 = time.monotonic()
         for ix in indexes:
             await conn.execute(ix["ddl"])
+        phases[f"{len(indexes)} secondary indexes rebuilt"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        # The cases' tables vacuumed as autovacuum would soon (the visibility map lets the overview's and the
+        # breakdowns' index-only scans skip the heap), then statistics for the planner everywhere.
+        await conn.execute("VACUUM (ANALYZE) consultation, consultation_category")
         await conn.execute("ANALYZE")
+        phases["VACUUM (cases) + ANALYZE"] = time.monotonic() - t0
         counts = {
             t: await conn.fetchval(f"SELECT count(*) FROM {t}")  # noqa: S608 - our own table names
             for t in ("consultation", "message", "evidence", "audit_event", "case_key")
@@ -457,7 +475,22 @@ async def seed(db_url: str, cases: int, people: dict[str, Any]) -> dict[str, Any
         )
     finally:
         await conn.close()
-    return {"case": str(newest), "deep": deep, "counts": counts}
+    return {"case": str(newest), "deep": deep, "counts": counts, "phases": phases}
+
+
+async def recount(db_url: str) -> tuple[list[int], float]:
+    """The statistics summaries recounted by the worker's own StatisticsSummaries (its pass does this every
+    few minutes when the raw rows changed), so the centre's statistics read them as in production."""
+    from infra.container import build_container
+
+    c = build_container(_settings(db_url))
+    try:
+        assert c.worker.statistics is not None  # noqa: S101 - the container always wires it
+        t = time.monotonic()
+        years = await c.worker.statistics.refresh()
+        return years, time.monotonic() - t
+    finally:
+        await c.close()
 
 
 async def sign_in(db_url: str, emails: list[str], password: str) -> list[str]:
@@ -640,6 +673,12 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
     parser.add_argument(
         "--quick", action="store_true", help="2,000 cases, 2 workers, 4 and 64 connections, 3 s"
     )
+    parser.add_argument(
+        "--seed-only",
+        action="store_true",
+        help="migrate and seed, print the seed time per phase and the database's URL, keep the database (to "
+        "study plans at that size; drop it yourself)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.cases, args.workers, args.connections, args.duration, args.warmup = 2000, "2", "4,64", 3.0, 1.0
@@ -656,7 +695,7 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
     db_url = f"{args.pg.rstrip('/')}/{db_name}".replace("postgresql://", "postgresql+asyncpg://")
     tmp = Path(tempfile.mkdtemp(prefix="bench_run_"))
     targets: list[bm.Target] = []
-    created = False
+    created = keep = False
     try:
         asyncio.run(bm.create_database(admin_url, db_name))
         created = True
@@ -668,6 +707,18 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
         ctx = asyncio.run(seed(db_url, args.cases, people))
         seed_s = time.monotonic() - t_seed
         print(f"{db_name}: seeded in {seed_s:.0f}s: {ctx['counts']}", flush=True)
+        for phase, secs in ctx["phases"].items():
+            print(f"  {phase}: {secs:.1f}s", flush=True)
+        years, recount_s = asyncio.run(recount(db_url))
+        print(
+            f"statistics summaries recounted by the worker's StatisticsSummaries.refresh: fiscal years {years} "
+            f"in {recount_s:.0f}s",
+            flush=True,
+        )
+        if args.seed_only:
+            keep = True
+            print(f"--seed-only: kept {db_url} (drop it with: dropdb -h 127.0.0.1 -U postgres {db_name})")
+            return 0
         tokens = asyncio.run(
             sign_in(
                 db_url,
@@ -853,6 +904,7 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
             for label, path in (
                 ("supervision_overview", f"/v1/supervision/overview?from={MONTH[0]}&to={MONTH[1]}"),
                 ("council_statistics", f"/v1/council/statistics?from={MONTH[0]}&to={MONTH[1]}"),
+                ("centre_statistics (summaries)", "/v1/statistics?fiscal_year=2025&granularity=month"),
             ):
                 ms, status = timed_call(ports["app"], path.replace("+", "%2B"), tok["supervisor"])
                 timings[f"{label} w={workers}"] = {"ms": ms, "status": status}
@@ -866,7 +918,7 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
     finally:
         for t in targets:
             bm.stop(t)
-        if created:
+        if created and not keep:
             asyncio.run(bm.drop_database(admin_url, db_name))
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -143,7 +143,10 @@ async def test_summaries_agree_with_a_recount_after_every_change(container, summ
     async with container.sessions() as db:
         for cid in await ids_in(db, fy2025, 12):
             await db.execute(delete(CC).where(CC.consultation_id == cid))
-            await db.execute(insert(CC), [{"consultation_id": cid, "category_code": "YOUTH.BULLYING"}])
+            at = await db.scalar(select(C.created_at).where(C.id == cid))
+            await db.execute(
+                insert(CC), [{"consultation_id": cid, "category_code": "YOUTH.BULLYING", "created_at": at}]
+            )
             await db.execute(update(C).where(C.id == cid).values(version=C.version + 1, updated_at=later))
         await db.commit()
     assert await disagreements(container) != []
