@@ -8,23 +8,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import httpx
-from linebot.v3.messaging import (
-    AsyncApiClient,
-    AsyncMessagingApi,
-    AsyncMessagingApiBlob,
-    Configuration,
-    Message,
-    PushMessageRequest,
-    ReplyMessageRequest,
-    RichMenuRequest,
-)
-from linebot.v3.messaging.exceptions import ApiException
 
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from linebot.v3.messaging import AsyncApiClient
+
+# The SDK (and aiohttp under it) is imported when a channel is configured (LineApi below), not with this module:
+# importing it took about 40 % of the container's import time, paid by every process that never talks to LINE
+# (the CLI commands, a worker or an app without a channel). With a channel it is imported as the client is built,
+# as before, so a first delivery never pays for it while it holds its lease.
 
 # The SDK logs response bodies at DEBUG (link tokens among them): keep it quiet whatever the root level.
 logging.getLogger("linebot").setLevel(logging.WARNING)
@@ -77,6 +73,10 @@ class LineApi:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._http_client: httpx.AsyncClient | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
+        if self.token:
+            import aiohttp  # noqa: F401
+            import linebot.v3.messaging  # noqa: F401
+            import linebot.v3.messaging.exceptions  # noqa: F401
 
     @property
     def configured(self) -> bool:
@@ -89,6 +89,8 @@ class LineApi:
             self._clients = {}
             self._loop = loop
         if host not in self._clients:
+            from linebot.v3.messaging import AsyncApiClient, Configuration
+
             self._clients[host] = AsyncApiClient(Configuration(host=host, access_token=self.token))
         return self._clients[host]
 
@@ -103,6 +105,9 @@ class LineApi:
                 await client.close()
 
     async def _call(self, make: Any) -> Any:
+        import aiohttp
+        from linebot.v3.messaging.exceptions import ApiException
+
         try:
             return await make()
         except ApiException as exc:
@@ -141,27 +146,37 @@ class LineApi:
             raise LineCallFailed(response.status_code, _retry_after(response.headers))
 
     async def reply(self, reply_token: str, messages: Sequence[dict[str, Any]]) -> None:
+        from linebot.v3.messaging import Message, ReplyMessageRequest
+
         request = ReplyMessageRequest(
             reply_token=reply_token, messages=[Message.from_dict(m) for m in messages]
         )
         await self._send("/v2/bot/message/reply", request, {})
 
     async def push(self, to: str, messages: Sequence[dict[str, Any]], retry_key: str) -> None:
+        from linebot.v3.messaging import Message, PushMessageRequest
+
         request = PushMessageRequest(to=to, messages=[Message.from_dict(m) for m in messages])
         await self._send("/v2/bot/message/push", request, {"X-Line-Retry-Key": retry_key})
 
     async def issue_link_token(self, line_user_id: str) -> str:
+        from linebot.v3.messaging import AsyncMessagingApi
+
         api = AsyncMessagingApi(self._client(self.host))
         response = await self._call(lambda: api.issue_link_token(line_user_id, _request_timeout=self.timeout))
         return str(response.link_token)
 
     async def create_rich_menu(self, request: dict[str, Any]) -> str:
+        from linebot.v3.messaging import AsyncMessagingApi, RichMenuRequest
+
         api = AsyncMessagingApi(self._client(self.host))
         body = RichMenuRequest.from_dict(request)
         response = await self._call(lambda: api.create_rich_menu(body, _request_timeout=self.timeout))
         return str(response.rich_menu_id)
 
     async def set_rich_menu_image(self, rich_menu_id: str, png: bytes) -> None:
+        from linebot.v3.messaging import AsyncMessagingApiBlob
+
         blob = AsyncMessagingApiBlob(self._client(self.data_host))
         await self._call(
             lambda: blob.set_rich_menu_image(
@@ -170,5 +185,7 @@ class LineApi:
         )
 
     async def set_default_rich_menu(self, rich_menu_id: str) -> None:
+        from linebot.v3.messaging import AsyncMessagingApi
+
         api = AsyncMessagingApi(self._client(self.host))
         await self._call(lambda: api.set_default_rich_menu(rich_menu_id, _request_timeout=self.timeout))

@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
-
-from linebot.v3.webhook import SignatureValidator
+from typing import TYPE_CHECKING, Any
 
 from domain import line as say
 from domain.errors import Unauthenticated, Unavailable, ValidationFailed
@@ -19,6 +17,9 @@ from domain.text import bad_character
 from domain.triage import TriageRules
 from infra.db.line import LineWebhookInbox
 from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from linebot.v3.webhook import SignatureValidator
 
 
 def _text(value: object, limit: int) -> str | None:
@@ -49,9 +50,12 @@ class LineWebhook:
         self.texts = texts
         self.clock = clock
         secret = settings.line_channel_secret
-        self._validator = (
-            SignatureValidator(secret.get_secret_value()) if secret and secret.get_secret_value() else None
-        )
+        self._validator: SignatureValidator | None = None
+        if secret and secret.get_secret_value():
+            # Imported only with a channel configured (the SDK is slow to import; see infra/line_sdk.py).
+            from linebot.v3.webhook import SignatureValidator
+
+            self._validator = SignatureValidator(secret.get_secret_value())
 
     @property
     def configured(self) -> bool:

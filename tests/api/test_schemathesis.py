@@ -36,8 +36,9 @@ CHECKS = [
 def fuzz_app(settings):  # type: ignore[no-untyped-def]
     from api.main import create_app
 
-    # Each call runs in its own event loop, so pooled connections (bound to a loop) must not be reused.
-    return create_app(settings.model_copy(update={"database_pool": False}))
+    # Schemathesis calls the app on one event loop of its own (a portal thread shared by every call), so the
+    # app keeps its connection pool; the lifespan that closes the container ends with each test.
+    return create_app(settings)
 
 
 @pytest.fixture
@@ -76,7 +77,14 @@ def caller(fuzz_app, role: Role) -> tuple[str, str | None]:  # type: ignore[no-u
                 )
         return token, consultation
 
-    return asyncio.run(prepare())
+    async def prepare_then_release() -> tuple[str, str | None]:
+        try:
+            return await prepare()
+        finally:
+            # Pooled connections belong to this loop; the app's calls open their own on schemathesis' loop.
+            await fuzz_app.state.container.engine.dispose()
+
+    return asyncio.run(prepare_then_release())
 
 
 # Operations whose schema-valid input is refused by a rule the schema cannot express, so positive data
