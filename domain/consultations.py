@@ -476,7 +476,11 @@ class ConsultationRepository(Protocol):
         now: datetime,
         after: Cursor | None,
         limit: int,
-    ) -> list[Consultation]: ...
+        listing: bool = False,
+    ) -> list[Consultation]:
+        """Newest first by (created_at, id). `listing`: the records a list shows, their `narrative` and `tried`
+        left empty (not read)."""
+        ...
 
     async def lock_owner(self, owner_id: uuid.UUID) -> bool:
         """Hold the owner's account row until commit (the lock erasure takes: a case made while the account is
@@ -727,7 +731,12 @@ class ConsultationService:
             queue_filter = replace(queue_filter, category_codes=frozenset({queue_filter.category, *group}))
         async with self.uow() as uow:
             return await uow.consultations.page(
-                consultation_visibility(actor), queue_filter, now=self.clock.now(), after=after, limit=limit
+                consultation_visibility(actor),
+                queue_filter,
+                now=self.clock.now(),
+                after=after,
+                limit=limit,
+                listing=True,
             )
 
     async def history(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from api.schemas.common import Input, Output
+from api.schemas.common import Input, Output, Timestamp
 from api.schemas.text import Email, Secret, SingleLine
 from domain.actors import Role
 from domain.models import Locale
@@ -130,7 +129,7 @@ class MeOut(Output):
     role: Role
     email_verified: bool
     totp_enabled: bool
-    created_at: datetime | None
+    created_at: Timestamp | None
 
 
 class MeUpdate(Input):
@@ -187,8 +186,8 @@ class StepUpIn(Input):
 
 
 class StepUpOut(Output):
-    auth_time: datetime = Field(description="When this session's person proved who they are")
-    valid_until: datetime = Field(description="Sensitive actions are accepted until then")
+    auth_time: Timestamp = Field(description="When this session's person proved who they are")
+    valid_until: Timestamp = Field(description="Sensitive actions are accepted until then")
     max_age: int = Field(description="Seconds a proof counts (the `max_age` of RFC 9470)")
     amr: list[str] = Field(description="How (RFC 8176): `pwd`, and `otp` with a TOTP code")
 
@@ -256,6 +255,6 @@ class UserOut(Output):
     is_active: bool
     email_verified: bool
     totp_enabled: bool
-    expires_at: datetime | None
-    created_at: datetime | None
+    expires_at: Timestamp | None
+    created_at: Timestamp | None
     version: int

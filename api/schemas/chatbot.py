@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, JsonValue, model_validator
 
-from api.schemas.common import Input, Output
+from api.schemas.common import Input, Output, Timestamp
 from api.schemas.text import MultiLine, SingleLine
 from infra.chatbot_loader import load_chatbot_flows
 
@@ -36,14 +35,14 @@ class HandoffOut(Output):
         description="Single use, valid 24 hours: the signed-in consulter sends it to POST /v1/chatbot/drafts/claim "
         "to prefill the consultation form. Shown once; the transcript keeps only its expiry."
     )
-    expires_at: datetime
+    expires_at: Timestamp
 
 
 class ChatTurnOut(Output):
     messages: list[BotMessageOut]
     choices: list[ChoiceOut]
     handoff: HandoffOut | None = None
-    expires_at: datetime = Field(description="When the session ends unless another turn comes first")
+    expires_at: Timestamp = Field(description="When the session ends unless another turn comes first")
     language: str = Field(
         "ja",
         description="The language of this turn (ISO 639-1); the session speaks it until a `lang:<code>` choice "
@@ -72,7 +71,7 @@ class ChatSessionCreated(Output):
     session_token: str = Field(
         description="Send as the X-Chatbot-Token header on every call about this session (never in a URL)."
     )
-    expires_at: datetime
+    expires_at: Timestamp
     turn: ChatTurnOut = Field(description="The greeting and the menu")
     languages: list[str] = Field(
         default_factory=lambda: ["ja"],
@@ -82,18 +81,18 @@ class ChatSessionCreated(Output):
 
 class TranscriptEntryOut(Output):
     role: Literal["bot", "user"]
-    at: datetime
+    at: Timestamp
     text: str | None = Field(
         None, description="What the person chose; free text is never kept and shows as a placeholder"
     )
     messages: list[BotMessageOut] = Field(default_factory=list)
     choices: list[ChoiceOut] = Field(default_factory=list)
-    handoff_expires_at: datetime | None = None
+    handoff_expires_at: Timestamp | None = None
 
 
 class ChatTranscriptOut(Output):
     session_id: uuid.UUID
-    expires_at: datetime
+    expires_at: Timestamp
     turns: list[TranscriptEntryOut]
     choices: list[ChoiceOut] = Field(description="The choices open now")
     language: str = Field("ja", description="The language the session speaks now")

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, get_args, get_origin
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
-    field_serializer,
+    PlainSerializer,
 )
 
 T = TypeVar("T")
@@ -33,16 +31,40 @@ def utc_timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _in_utc(value: datetime):  # noqa: ANN202
+    # No return annotation on purpose: pydantic would take it as the field's serialised type and the contract
+    # would lose `format: date-time`.
+    return utc_timestamp(value)
+
+
+# Every timestamp a response carries is this type (`Timestamp`, `Timestamp | None`): serialised by
+# `utc_timestamp` only where a timestamp is. A `field_serializer("*", mode="wrap")` on Output did the same for
+# every field of every model, a call from pydantic-core into Python per field: 60 % of the JSON encoding of a
+# 50-case queue page (3.8 ms of 4.4 ms in a micro-benchmark of the page; 0.9 ms with this type).
+Timestamp = Annotated[datetime, PlainSerializer(_in_utc, when_used="json")]
+
+
+def _bare_datetime(annotation: Any) -> bool:
+    """A `datetime` in this annotation (or in its union) that is not a `Timestamp`."""
+    if annotation is datetime:
+        return True
+    if get_origin(annotation) is Annotated:
+        return False  # a Timestamp (or another annotated type that says how it serialises)
+    return any(_bare_datetime(a) for a in get_args(annotation))
+
+
 class Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    # No return annotation on purpose: pydantic would take `Any` as every field's serialised type and the
-    # contract would lose them all.
-    @field_serializer("*", mode="wrap")
-    def _timestamps_in_utc(self, value: Any, handler: SerializerFunctionWrapHandler, info: SerializationInfo):  # noqa: ANN202
-        if isinstance(value, datetime) and info.mode == "json":
-            return utc_timestamp(value)
-        return handler(value)
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """A response model with a plain `datetime` field fails at import: it would be sent with its own offset
+        (`+09:00`) or none at all (SQLite) instead of UTC with `Z`."""
+        super().__pydantic_init_subclass__(**kwargs)
+        for name, info in cls.model_fields.items():
+            serialised = any(isinstance(m, PlainSerializer) for m in info.metadata)
+            if not serialised and _bare_datetime(info.annotation):
+                raise TypeError(f"{cls.__name__}.{name}: a response timestamp is `Timestamp`, not `datetime`")
 
 
 class ValidationIssue(BaseModel):

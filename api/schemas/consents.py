@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from api.schemas.common import Input, Output
+from api.schemas.common import Input, Output, Timestamp
 from api.schemas.text import Code
 from domain.consents import ConsentAction, Purpose, Source
 
@@ -45,7 +44,7 @@ class ConsentOut(Output):
     action_label_ja: str
     action_label_en: str
     source: Source = Field(description="intake, referral (consenting to one) or me (the consent page)")
-    recorded_at: datetime
+    recorded_at: Timestamp
     in_force: bool = Field(description="A grant not withdrawn since; a withdrawal record is never in force")
     terms_version: str | None = None
     consultation_id: uuid.UUID | None = None

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import AwareDatetime, ConfigDict, Field
 from pydantic.config import JsonDict
 
-from api.schemas.common import Input, Output
+from api.schemas.common import Input, Output, Timestamp
 from api.schemas.guidance import DeskOut
 from api.schemas.text import Code, MultiLine, SingleLine
 from domain.consultations import EvidenceGap, MessageKind, Priority, Status
@@ -108,14 +107,14 @@ class ConsultationOut(Output):
     urgent: bool
     urgency_flags: list[str]
     assignee_id: uuid.UUID | None
-    created_at: datetime
-    updated_at: datetime
-    first_answer_due_at: datetime
-    first_answered_at: datetime | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    first_answer_due_at: Timestamp
+    first_answered_at: Timestamp | None
     overdue: bool
     unread_answers: int = Field(0, description="Answers the consulter has not read yet (consulter lists)")
     version: int
-    time_to_act_at: datetime | None = Field(
+    time_to_act_at: Timestamp | None = Field(
         None,
         description="Time to act: the earliest end of its evidence's access-log clocks (take the disclosure "
         "or preservation step before it); null when no evidence has a known posting time",
@@ -127,7 +126,7 @@ class ConsultationDetail(ConsultationOut):
     narrative: str
     tried: str | None
     terms_version: str
-    consented_at: datetime
+    consented_at: Timestamp
 
 
 class IntakeOut(ConsultationDetail):
@@ -139,7 +138,7 @@ class IntakeOut(ConsultationDetail):
 class TransitionOut(Output):
     from_status: Status | None
     to_status: Status
-    at: datetime
+    at: Timestamp
     reason: str | None
     by_staff: bool
 
@@ -167,7 +166,7 @@ class MessageOut(Output):
     id: uuid.UUID
     kind: MessageKind
     body: str
-    created_at: datetime
+    created_at: Timestamp
     from_staff: bool
     urgency: list[UrgencyOut] = Field(
         default=[], description="On a consulter's reply that reveals danger: the urgency flags raised"
@@ -294,7 +293,7 @@ class UploadSlotIn(Input):
 
 class UploadSlotOut(Output):
     opened_by: uuid.UUID
-    opened_at: datetime
+    opened_at: Timestamp
     reason: str
 
 
@@ -302,15 +301,15 @@ class SimilarEvidenceOut(Output):
     evidence_id: uuid.UUID
     consultation_id: uuid.UUID
     distance: int = Field(description="Hamming distance between the two PDQ hashes (bits of 256)")
-    created_at: datetime
+    created_at: Timestamp
 
 
 class EvidenceOut(Output):
     id: uuid.UUID
     url: str | None
     platform: str | None
-    posted_at: datetime | None
-    captured_at: datetime | None
+    posted_at: Timestamp | None
+    captured_at: Timestamp | None
     poster_account: str | None
     excerpt: str | None
     notes: str | None
@@ -318,9 +317,9 @@ class EvidenceOut(Output):
     file: EvidenceFileOut | None
     image_hashes: ImageHashesOut | None
     upload_slot: UploadSlotOut | None = Field(description="Staff only: a supervisor's one-upload permission")
-    created_at: datetime
+    created_at: Timestamp
     missing: list[EvidenceGap] = Field(description="What good evidence still lacks (domain §5)")
-    time_to_act_at: datetime | None = Field(
+    time_to_act_at: Timestamp | None = Field(
         None,
         description="From the posting time: when the access logs are likely gone (mobile carriers keep them "
         "about 3 months); null when the posting time is unknown",

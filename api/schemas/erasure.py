@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from pydantic import Field
 
-from api.schemas.common import Output
+from api.schemas.common import Output, Timestamp
 from domain.erasure import GRACE_DAYS, GRACE_REASON, KEPT
 
 
 class ErasureOut(Output):
     id: uuid.UUID
     status: str = Field(description="pending (cancellable until due_at), cancelled or completed")
-    requested_at: datetime
-    due_at: datetime = Field(description="End of the grace period: from then on the request is carried out")
+    requested_at: Timestamp
+    due_at: Timestamp = Field(description="End of the grace period: from then on the request is carried out")
     grace_days: int = GRACE_DAYS
     grace_reason_ja: str = GRACE_REASON
-    cancelled_at: datetime | None = None
-    completed_at: datetime | None = None
+    cancelled_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
     kept_ja: list[str] = Field(
         default_factory=lambda: list(KEPT),
         description="What is kept after erasure and why (legal holds, consent and audit records, statistics)",
@@ -31,5 +30,5 @@ class PendingErasureOut(Output):
 
     id: uuid.UUID
     user_id: uuid.UUID
-    requested_at: datetime
-    due_at: datetime
+    requested_at: Timestamp
+    due_at: Timestamp

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from pydantic import ConfigDict, Field
 
-from api.schemas.common import Output
+from api.schemas.common import Output, Timestamp
 from domain.exports import ExportState
 
 
@@ -33,8 +32,8 @@ class ExportOut(Output):
         description="pending (being prepared), ready (download it once before `expires_at`), downloaded, "
         "expired (not downloaded in time; deleted), failed (could not be prepared; ask again)"
     )
-    requested_at: datetime
-    ready_at: datetime | None = None
-    expires_at: datetime | None = Field(None, description="After this the export is deleted")
-    downloaded_at: datetime | None = None
+    requested_at: Timestamp
+    ready_at: Timestamp | None = None
+    expires_at: Timestamp | None = Field(None, description="After this the export is deleted")
+    downloaded_at: Timestamp | None = None
     size: int | None = Field(None, description="Bytes of the ZIP, once ready")

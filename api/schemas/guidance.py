@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
-from api.schemas.common import Input, Output
+from api.schemas.common import Input, Output, Timestamp
 from api.schemas.text import Code, MultiLine, SingleLine
 
 
@@ -104,7 +104,7 @@ class DeskUpdate(Input):
 
 class DeskVersionOut(Output):
     version: int
-    changed_at: datetime
+    changed_at: Timestamp
     changed_by: uuid.UUID | None
     note: str | None
     desk: DeskDetail
@@ -272,5 +272,5 @@ class ReferralOut(Output):
     desk: DeskOut | None = Field(description="The desk's current contact details")
     reason: str
     state: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
-from api.schemas.common import Input, Output
+from api.schemas.common import Input, Output, Timestamp
 from api.schemas.text import Code, MultiLine, SingleLine
 
 LetterKindCode = Literal[
@@ -94,7 +94,7 @@ class LetterFormOut(Output):
 class LetterItemOut(Output):
     evidence_id: uuid.UUID
     url: str | None
-    posted_at: datetime | None
+    posted_at: Timestamp | None
     posted_at_jst: str | None = Field(description="The posting time as the letter prints it (JST)")
     excerpt: str | None
     platform: str | None
@@ -109,7 +109,7 @@ class SenderOut(Output):
 class LetterVersionOut(Output):
     number: int
     author_id: uuid.UUID
-    created_at: datetime
+    created_at: Timestamp
     recipient: str
     items: list[LetterItemOut]
     choices: dict[str, list[str]]
@@ -123,7 +123,7 @@ class LetterReviewOut(Output):
     reviewer_role: str
     decision: str
     advice: str | None
-    created_at: datetime
+    created_at: Timestamp
 
 
 class LetterNoticeOut(Output):
@@ -141,10 +141,10 @@ class LetterOut(Output):
     needs_advisor: bool = Field(description="Final only after the legal advisor approves the latest version")
     missing_fields: list[str] = Field(description="Required fields still empty: they block finalising")
     notice: LetterNoticeOut
-    created_at: datetime
-    updated_at: datetime
-    submitted_at: datetime | None
-    finalised_at: datetime | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    submitted_at: Timestamp | None
+    finalised_at: Timestamp | None
     version: int
     versions: list[LetterVersionOut]
     reviews: list[LetterReviewOut]
@@ -193,4 +193,4 @@ class LetterDecisionIn(Input):
 
 class LetterQueueEntry(Output):
     letter: LetterOut
-    waiting_since: datetime
+    waiting_since: Timestamp

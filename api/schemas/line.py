@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import ConfigDict, Field
 
-from api.schemas.common import Input, Output
+from api.schemas.common import Input, Output, Timestamp
 from api.schemas.text import SingleLine
 
 
@@ -34,7 +33,7 @@ class LinkNonceIn(Input):
 class LinkNonceOut(Output):
     nonce: str = Field(description="Single use, valid for about ten minutes")
     redirect_url: str = Field(description="Send the browser here to finish linking on LINE")
-    expires_at: datetime
+    expires_at: Timestamp
 
 
 class LinkStatusOut(Output):
@@ -45,7 +44,7 @@ class LinkStatusOut(Output):
     )
 
     linked: bool
-    linked_at: datetime | None
+    linked_at: Timestamp | None
     following: bool = Field(description="False once the LINE user blocked the bot (no notices are sent)")
 
 
@@ -56,5 +55,5 @@ class DeadLetterOut(Output):
     attempts: int
     replays: int
     last_error: str | None = Field(description="`http_500`, `http_429`, `network`, …")
-    created_at: datetime
-    failed_at: datetime | None
+    created_at: Timestamp
+    failed_at: Timestamp | None

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from api.schemas.common import Input, Output
+from api.schemas.common import Input, Output, Timestamp
 from api.schemas.text import Code, MultiLine, SingleLine
 
 Body = Annotated[str, MultiLine(min_length=1, max_length=20000)]
@@ -75,7 +74,7 @@ class AnswerVersionOut(Output):
     number: int
     body: str
     author_id: uuid.UUID
-    created_at: datetime
+    created_at: Timestamp
     manual_refs: list[ManualRefOut]
     template: ManualRefOut | None
     template_values: dict[str, str] = Field(
@@ -89,7 +88,7 @@ class ReviewOut(Output):
     reviewer_id: uuid.UUID
     decision: str
     advice: str | None
-    created_at: datetime
+    created_at: Timestamp
 
 
 class DraftOut(Output):
@@ -98,9 +97,9 @@ class DraftOut(Output):
     state: str
     review_reasons: list[str]
     needs_review: bool
-    created_at: datetime
-    submitted_at: datetime | None
-    published_at: datetime | None
+    created_at: Timestamp
+    submitted_at: Timestamp | None
+    published_at: Timestamp | None
     versions: list[AnswerVersionOut]
     reviews: list[ReviewOut]
 
@@ -128,7 +127,7 @@ class ManualEntryOut(Output):
     title_en: str
     body_ja: str
     sections: list[str]
-    created_at: datetime
+    created_at: Timestamp
     created_by: uuid.UUID | None
     note: str | None
 
@@ -193,11 +192,11 @@ class SampleIn(Input):
 
 class SampleOut(Output):
     id: uuid.UUID
-    period_from: datetime
-    period_to: datetime
+    period_from: Timestamp
+    period_to: Timestamp
     method: str
     size: int
-    created_at: datetime
+    created_at: Timestamp
     items: list[str] = Field(description="Pseudonyms of the sampled cases")
 
 
@@ -253,7 +252,7 @@ class FindingOut(Output):
     tone: int
     referral_fit: int
     comment: str | None
-    created_at: datetime
+    created_at: Timestamp
 
 
 class ProposalIn(Input):
@@ -281,8 +280,8 @@ class ProposalOut(Output):
     proposed_body: str
     rationale: str
     state: str
-    created_at: datetime
-    decided_at: datetime | None
+    created_at: Timestamp
+    decided_at: Timestamp | None
     resulting_version: int | None
 
 
@@ -295,7 +294,7 @@ class CouncilStatisticsOut(Output):
 
 class AuditEventOut(Output):
     id: uuid.UUID
-    at: datetime
+    at: Timestamp
     actor_id: uuid.UUID | None
     actor_role: str | None
     action: str

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from pydantic import AwareDatetime, ConfigDict, Field
 from pydantic.config import JsonDict
 
-from api.schemas.common import Input, Output
+from api.schemas.common import Input, Output, Timestamp
 from api.schemas.consultations import ConsultationOut
 from api.schemas.guidance import DeskOut
 from api.schemas.text import Code, MultiLine, SingleLine
@@ -120,9 +120,9 @@ class ClockOut(Output):
     name_en: str
     subject: str = Field(description="request, evidence or consultation")
     subject_id: uuid.UUID
-    starts_at: datetime
-    due_at: datetime = Field(description="The end of the period (24:00 Japan time of its last day)")
-    remind_at: datetime
+    starts_at: Timestamp
+    due_at: Timestamp = Field(description="The end of the period (24:00 Japan time of its last day)")
+    remind_at: Timestamp
     counting: str = Field(description="calendar or business days")
     basis: str = Field(description="statute, or practice (approximate)")
     approximate: bool
@@ -137,7 +137,7 @@ class ClockOut(Output):
 class EventOut(Output):
     from_status: RequestStatus | None
     to_status: RequestStatus
-    at: datetime
+    at: Timestamp
     note: str | None
     by_staff: bool
 
@@ -159,21 +159,21 @@ class RequestOut(Output):
     evidence_ids: list[uuid.UUID]
     reply_evidence_ids: list[uuid.UUID]
     channel: str | None
-    sent_at: datetime | None
-    received_at: datetime | None
+    sent_at: Timestamp | None
+    received_at: Timestamp | None
     inquiry: Inquiry | None
     private_sexual_image: bool
     reference_number: str | None
     notes: str | None
     advice: str | None
-    advice_at: datetime | None
+    advice_at: Timestamp | None
     letter_id: uuid.UUID | None
     allowed_statuses: list[RequestStatus] = Field(description="Where its status may move next")
     clocks: list[ClockOut]
     overdue: bool
     next_steps: list[NextStepOut] = Field(description="Where to turn when refused or unanswered")
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
     version: int
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from pydantic import ConfigDict, Field
 
-from api.schemas.common import Input, Output
+from api.schemas.common import Input, Output, Timestamp
 from api.schemas.text import MultiLine
 
 
@@ -24,7 +24,7 @@ class LegalHoldOut(Output):
     consultation_id: uuid.UUID
     reason: str
     placed_by: uuid.UUID
-    placed_at: datetime
+    placed_at: Timestamp
 
 
 class RetentionRuleOut(Output):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import Field
 
-from api.schemas.common import Output
+from api.schemas.common import Output, Timestamp
 from domain.statistics import Statistics, Table, TimingRow
 
 WITHHELD = (
@@ -18,8 +16,8 @@ class ColumnOut(Output):
     key: str = Field(examples=["2026-04"])
     label_ja: str = Field(examples=["2026年4月"])
     label_en: str
-    start: datetime = Field(description="First instant of the period (Japan time boundary, given in UTC)")
-    end: datetime = Field(description="First instant after the period")
+    start: Timestamp = Field(description="First instant of the period (Japan time boundary, given in UTC)")
+    end: Timestamp = Field(description="First instant after the period")
     provisional: bool = Field(
         description="The period has not ended yet, so its figures still change (supervisors' full view only: "
         "suppressed figures cover ended periods only)"
@@ -67,8 +65,8 @@ class FirstAnswerOut(Output):
 class StatisticsOut(Output):
     fiscal_year: int = Field(description="The year the fiscal year starts (April–March, Japan time)")
     granularity: str = Field(examples=["month"])
-    start: datetime
-    end: datetime
+    start: Timestamp
+    end: Timestamp
     suppressed: bool
     threshold: int = Field(description="Counts below this are withheld when suppressed")
     tables: list[TableOut]

@@ -127,7 +127,14 @@ class FakeConsultations:
         return True
 
     async def page(
-        self, visibility: Visibility, flt: QueueFilter, *, now: datetime, after: Cursor | None, limit: int
+        self,
+        visibility: Visibility,
+        flt: QueueFilter,
+        *,
+        now: datetime,
+        after: Cursor | None,
+        limit: int,
+        listing: bool = False,
     ) -> builtins.list[Consultation]:
         found = [copy.deepcopy(c) for c in self.s.consultations.values() if visible(c, visibility)]
         return sorted(found, key=lambda c: c.created_at)[:limit]
