@@ -62,9 +62,10 @@ SELECT md5('c' || g)::uuid, '{owner}'::uuid,
        CASE WHEN g % 33 = 0 THEN 'urgent' ELSE 'normal' END, g % 33 = 0, '[]',
        CASE WHEN g % 10 < 7 THEN '{assignee}'::uuid END, '2026-11', ts, ts, ts, ts + interval '5 days', 1
 FROM (SELECT g, timestamptz '2025-01-01' + (g * interval '63 seconds') AS ts FROM generate_series(1, {n}) g) s;
-INSERT INTO consultation_category (consultation_id, category_code)
+INSERT INTO consultation_category (consultation_id, category_code, created_at)
 SELECT md5('c' || g)::uuid, (ARRAY['RIGHTS.DEFAMATION','RIGHTS.INSULT','RIGHTS.PRIVACY_ID','OTHER.MISC',
-  'RIGHTS.PORTRAIT','OTHER.SPAM','RIGHTS.IMPERSONATION'])[1 + (g * 13) % 7]
+  'RIGHTS.PORTRAIT','OTHER.SPAM','RIGHTS.IMPERSONATION'])[1 + (g * 13) % 7],
+  timestamptz '2025-01-01' + (g * interval '63 seconds')
 FROM generate_series(1, {n}) g;
 INSERT INTO message (id, consultation_id, author_id, kind, body, created_at)
 SELECT md5('m' || g)::uuid, md5('c' || g)::uuid, '{owner}'::uuid, 'consulter', '追加の情報です。',

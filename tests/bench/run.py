@@ -719,18 +719,6 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
             keep = True
             print(f"--seed-only: kept {db_url} (drop it with: dropdb -h 127.0.0.1 -U postgres {db_name})")
             return 0
-        tokens = asyncio.run(
-            sign_in(
-                db_url,
-                ["bench-consulter@example.jp", "bench-consultant@example.jp", "bench-supervisor@example.jp"],
-                people["password"],
-            )
-        )
-        tok = dict(zip(("consulter", "consultant", "supervisor"), tokens, strict=True))
-        intake_tokens = asyncio.run(
-            sign_in(db_url, people["emails"][: args.intake_consulters], people["password"])
-        )
-
         from bench_hotpath import cursor_for
 
         case = f"/v1/consultations/{ctx['case']}"
@@ -751,6 +739,32 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
         ):
             gets[f"queue_first{label}"] = ("supervisor", first + q)
             gets[f"queue_deep{label}"] = ("supervisor", deep + q)
+
+        def signed_in() -> tuple[dict[str, str], list[str]]:
+            """Fresh access tokens, written into the wrk scripts: a staff token lives 10 minutes and a run with
+            --workers 1,2 takes longer, so this runs again before each connection count."""
+            tokens = asyncio.run(
+                sign_in(
+                    db_url,
+                    [
+                        "bench-consulter@example.jp",
+                        "bench-consultant@example.jp",
+                        "bench-supervisor@example.jp",
+                    ],
+                    people["password"],
+                )
+            )
+            tok = dict(zip(("consulter", "consultant", "supervisor"), tokens, strict=True))
+            intake_tokens = asyncio.run(
+                sign_in(db_url, people["emails"][: args.intake_consulters], people["password"])
+            )
+            for name, (who, _path) in gets.items():
+                (tmp / f"{name}.lua").write_text(GET_LUA.format(token=tok[who]))
+            (tmp / "ref.lua").write_text(GET_LUA.format(token=tok["consulter"]))
+            (tmp / "intake.txt").write_text("".join(f"{t}\t{intake_body()}\n" for t in intake_tokens))
+            return tok, intake_tokens
+
+        tok, intake_tokens = signed_in()
         calls: dict[str, tuple[str, str, dict[str, str], str | None]] = {
             n: ("GET", p, {"Authorization": f"Bearer {tok[w]}"}, None) for n, (w, p) in gets.items()
         }
@@ -771,10 +785,6 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
             MADOGUCHI_LINE_CHANNEL_SECRET=LINE_SECRET,
         )
         sql = asyncio.run(statements(db_url, env, calls))
-        for name, (who, _path) in gets.items():
-            (tmp / f"{name}.lua").write_text(GET_LUA.format(token=tok[who]))
-        (tmp / "ref.lua").write_text(GET_LUA.format(token=tok["consulter"]))
-        (tmp / "intake.txt").write_text("".join(f"{t}\t{intake_body()}\n" for t in intake_tokens))
         (tmp / "intake.lua").write_text(
             ROTATE_LUA.format(
                 lines=tmp / "intake.txt", path="/v1/consultations", header="Authorization", prefix="Bearer "
@@ -849,6 +859,7 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
                 return row
 
             for conns in conns_list:
+                tok, _ = signed_in()
                 one("bare", ports["bare"], "/v1/me", tmp / "ref.lua", conns)
                 refs = ["asyncpg", "sqlmodel"]
                 for i, name in enumerate(["_ref", *gets, "intake", "line_webhook"]):
