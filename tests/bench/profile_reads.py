@@ -37,30 +37,6 @@ async def prepare(db_url: str, cases: int) -> dict[str, Any]:
     return {"people": people, "ctx": ctx}
 
 
-def routes(ctx: dict[str, Any], people: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    """run.py's GET routes (the same paths and actors)."""
-    from bench_hotpath import cursor_for
-
-    case = f"/v1/consultations/{ctx['case']}"
-    deep = f"/v1/consultations?limit=50&cursor={cursor_for(ctx['deep'])}"
-    first = "/v1/consultations?limit=50"
-    gets = {
-        "me": ("consulter", "/v1/me"),
-        "consulter_read": ("consulter", case),
-        "staff_read": ("consultant", case),
-    }
-    for label, q in (
-        ("", ""),
-        ("_status", "&status=submitted"),
-        ("_category", "&category=RIGHTS.INSULT"),
-        ("_urgent", "&urgent=true"),
-        ("_assignee", f"&assignee={people['ids']['consultant']}"),
-    ):
-        gets[f"queue_first{label}"] = ("supervisor", first + q)
-        gets[f"queue_deep{label}"] = ("supervisor", deep + q)
-    return gets
-
-
 async def measure(db_url: str, state: dict[str, Any], args: argparse.Namespace) -> None:
     import httpx
 
@@ -76,7 +52,7 @@ async def measure(db_url: str, state: dict[str, Any], args: argparse.Namespace) 
             strict=True,
         )
     )
-    gets = routes(ctx, people)
+    gets = full.routes(ctx, people)
     if args.routes:
         gets = {k: v for k, v in gets.items() if k in args.routes.split(",")}
     logging.disable(logging.INFO)

@@ -604,6 +604,31 @@ async def statements(
     return counts
 
 
+def routes(ctx: dict[str, Any], people: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The measured GET routes: name -> (who calls, path). The case read is the newest case (the consulter's,
+    assigned to the consultant); the queue's first and a deep keyset page, without and with each filter."""
+    from bench_hotpath import cursor_for
+
+    case = f"/v1/consultations/{ctx['case']}"
+    deep = f"/v1/consultations?limit=50&cursor={cursor_for(ctx['deep'])}"
+    first = "/v1/consultations?limit=50"
+    gets = {
+        "me": ("consulter", "/v1/me"),
+        "consulter_read": ("consulter", case),
+        "staff_read": ("consultant", case),
+    }
+    for label, q in (
+        ("", ""),
+        ("_status", "&status=submitted"),
+        ("_category", "&category=RIGHTS.INSULT"),
+        ("_urgent", "&urgent=true"),
+        ("_assignee", f"&assignee={people['ids']['consultant']}"),
+    ):
+        gets[f"queue_first{label}"] = ("supervisor", first + q)
+        gets[f"queue_deep{label}"] = ("supervisor", deep + q)
+    return gets
+
+
 def wrk(port: int, path: str, lua: Path, seconds: float, threads: int, conns: int) -> bm.LoadResult:
     argv = ["wrk", "-t", str(threads), "-c", str(max(conns, threads)), "-d", f"{max(1, round(seconds))}s"]
     argv += [
@@ -719,26 +744,8 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
             keep = True
             print(f"--seed-only: kept {db_url} (drop it with: dropdb -h 127.0.0.1 -U postgres {db_name})")
             return 0
-        from bench_hotpath import cursor_for
-
         case = f"/v1/consultations/{ctx['case']}"
-        deep = f"/v1/consultations?limit=50&cursor={cursor_for(ctx['deep'])}"
-        first = "/v1/consultations?limit=50"
-        consultant_id = people["ids"]["consultant"]
-        gets: dict[str, tuple[str, str]] = {
-            "me": ("consulter", "/v1/me"),
-            "consulter_read": ("consulter", case),
-            "staff_read": ("consultant", case),
-        }
-        for label, q in (
-            ("", ""),
-            ("_status", "&status=submitted"),
-            ("_category", "&category=RIGHTS.INSULT"),
-            ("_urgent", "&urgent=true"),
-            ("_assignee", f"&assignee={consultant_id}"),
-        ):
-            gets[f"queue_first{label}"] = ("supervisor", first + q)
-            gets[f"queue_deep{label}"] = ("supervisor", deep + q)
+        gets = routes(ctx, people)
 
         def signed_in() -> tuple[dict[str, str], list[str]]:
             """Fresh access tokens, written into the wrk scripts: a staff token lives 10 minutes and a run with
