@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -243,5 +244,14 @@ def _optional_body_as_ref(operation: dict[str, Any]) -> None:
 
 
 def app_factory() -> FastAPI:
-    """Entry point for `uvicorn --factory api.main:app_factory` (settings from the environment)."""
-    return create_app()
+    """Entry point for `uvicorn --factory api.main:app_factory` (settings from the environment).
+
+    What the app builds at start (routes, schemas, validators, reference data: some 370 k objects) lives as
+    long as the process, yet every full pass of the cyclic garbage collector walked it: a 300 ms pause every
+    few hundred requests, the p99 of a queue page at 4 connections. `gc.freeze()` moves those objects out of
+    the collector's generations (reference counting still frees them), so later passes walk only what
+    requests create."""
+    app = create_app()
+    gc.collect()  # what start-up left as garbage goes now, not into the frozen generation
+    gc.freeze()
+    return app
