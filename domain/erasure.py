@@ -19,7 +19,7 @@ from typing import Protocol
 
 from domain.accounts import ensure_fresh_proof
 from domain.actors import Actor
-from domain.consultations import Cursor, EvidenceFiles, Status, Transition
+from domain.consultations import OPEN_STATUSES, Cursor, EvidenceFiles, Status, Transition
 from domain.custody import Action
 from domain.errors import Conflict, NotFound
 from domain.policy import CONSULTERS, SUPERVISORS, ensure_role
@@ -86,8 +86,11 @@ class ErasureRepository(Protocol):
     async def consultations_of(self, user_id: uuid.UUID) -> list[uuid.UUID]:
         """Every consultation the person owns, not yet shredded."""
 
-    async def withdraw_kept(self, consultation_id: uuid.UUID, now: datetime) -> Status | None:
-        """An open case a hold keeps, withdrawn (closed now); its earlier status, None when it had ended."""
+    async def status_of(self, consultation_id: uuid.UUID) -> Status | None:
+        """The consultation's status (None when there is no such consultation)."""
+
+    async def close_as_withdrawn(self, consultation_id: uuid.UUID, now: datetime) -> None:
+        """Status withdrawn, closed now, its version moved on."""
 
     async def anonymise_account(self, user_id: uuid.UUID, now: datetime) -> tuple[str, str] | None:
         """Account unusable, e-mail freed, LINE unlinked, sessions and tokens ended; returns (e-mail, locale)."""
@@ -187,9 +190,11 @@ class ErasureService:
                     if await uow.retention.hold(cid) is not None:
                         # Kept until the hold is lifted, then shredded with the lift (RetentionService.lift_hold
                         # knows it by the completed request). Withdrawn now: nobody works on it for the person,
-                        # and it leaves the open queues.
-                        previous = await uow.erasure.withdraw_kept(cid, now)
-                        if previous is not None:
+                        # and it leaves the open queues. The rule of the person's own withdrawal: only an open
+                        # case is withdrawn.
+                        previous = await uow.erasure.status_of(cid)
+                        if previous is not None and previous in OPEN_STATUSES:
+                            await uow.erasure.close_as_withdrawn(cid, now)
                             await uow.consultations.add_transition(
                                 Transition(
                                     uuid.uuid4(), cid, r.user_id, previous, Status.withdrawn, now, "erased"

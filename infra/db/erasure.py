@@ -9,7 +9,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from domain.consultations import OPEN_STATUSES, Cursor, Status
+from domain.consultations import Cursor, Status
 from domain.erasure import ErasureRequest
 from domain.exports import ExportState
 from infra.db.consents import SqlConsents
@@ -87,19 +87,20 @@ class SqlErasure:
         query = select(col(C.id)).where(col(C.owner_id) == user_id, ~SHREDDED).order_by(col(C.id))
         return list((await self.db.execute(query)).scalars())
 
-    async def withdraw_kept(self, consultation_id: uuid.UUID, now: datetime) -> Status | None:
+    async def status_of(self, consultation_id: uuid.UUID) -> Status | None:
         C = ConsultationRow
-        previous = (
+        found = (
             await self.db.execute(select(col(C.status)).where(col(C.id) == consultation_id))
         ).scalar_one_or_none()
-        if previous is None or Status(previous) not in OPEN_STATUSES:
-            return None
+        return None if found is None else Status(found)
+
+    async def close_as_withdrawn(self, consultation_id: uuid.UUID, now: datetime) -> None:
+        C = ConsultationRow
         await self.db.execute(
             update(C)
             .where(col(C.id) == consultation_id)
             .values(status=Status.withdrawn.value, closed_at=now, updated_at=now, version=C.version + 1)
         )
-        return Status(previous)
 
     async def anonymise_account(self, user_id: uuid.UUID, now: datetime) -> tuple[str, str] | None:
         user = await self.db.get(UserRow, user_id)

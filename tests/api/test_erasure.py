@@ -221,6 +221,34 @@ async def test_a_held_case_of_an_erased_person_is_withdrawn_and_shredded_when_th
     assert (await container.custody.verify()).breaks == []
 
 
+async def test_a_held_case_that_had_ended_keeps_its_ending_when_its_person_is_erased(
+    client, people, clock, container
+) -> None:  # type: ignore[no-untyped-def]
+    """Only an open case is withdrawn by the erasure (the rule of the person's own withdrawal): one the person had
+    withdrawn keeps its one transition and the time it ended."""
+    clock.set(clock.now())
+    person = await people.create()
+    supervisor = await people.create(Role.supervisor)
+    c = await open_consultation(client, person, narrative=NARRATIVE)
+    ended = await client.post(f"/v1/consultations/{c['id']}/withdraw", headers=person.headers)
+    assert ended.status_code == 200, ended.text
+    placed = await client.put(hold_url(c["id"]), headers=supervisor.headers, json={"reason": HOLD_REASON})
+    assert placed.status_code == 201, placed.text
+    assert (await client.post(URL, headers=person.headers)).status_code == 202
+    clock.advance(timedelta(days=GRACE_DAYS, minutes=1))
+    report = await container.erasure.apply()
+    assert (report.completed, report.consultations_kept) == (1, 1)
+    supervisor = await people.sign_in(supervisor.id, supervisor.email, supervisor.role)
+    kept = await client.get(f"/v1/consultations/{c['id']}", headers=supervisor.headers)
+    assert kept.status_code == 200 and kept.json()["status"] == "withdrawn"
+    assert (kept.json()["version"], kept.json()["updated_at"]) == (
+        ended.json()["version"],
+        ended.json()["updated_at"],
+    )
+    history = await client.get(f"/v1/consultations/{c['id']}/history", headers=supervisor.headers)
+    assert [t["to_status"] for t in history.json()["items"]].count("withdrawn") == 1
+
+
 async def test_lifting_a_hold_of_a_person_not_erased_shreds_nothing(client, people, container) -> None:  # type: ignore[no-untyped-def]
     person = await people.create()
     supervisor = await people.create(Role.supervisor)
