@@ -163,6 +163,39 @@ class Rotation:
     remaining: int  # wrapped under a KEK other than the current one, after this run (0 when it finished)
 
 
+@dataclass(frozen=True, slots=True)
+class _WrappedKeys:
+    """A table of wrapped keys: its key column, KEK id and wrapped key, and the context a key is bound to."""
+
+    table: Any
+    id: Any
+    kek_id: Any
+    wrapped: Any
+    context: Callable[[uuid.UUID], bytes]
+
+    def behind(self, current: str) -> ColumnElement[bool]:
+        return (col(self.kek_id) != current) & col(self.wrapped).is_not(None)
+
+
+WRAPPED_KEYS = (
+    # The case keys, then those of personal exports still stored (ready, or waiting for the sweep).
+    _WrappedKeys(
+        CaseKeyRow,
+        CaseKeyRow.consultation_id,
+        CaseKeyRow.kek_id,
+        CaseKeyRow.wrapped,
+        lambda i: wrap_context(i.bytes),
+    ),
+    _WrappedKeys(
+        PersonalExportRow,
+        PersonalExportRow.id,
+        PersonalExportRow.kek_id,
+        PersonalExportRow.wrapped_key,
+        export_context,
+    ),
+)
+
+
 async def rewrap_all(
     sessions: async_sessionmaker[AsyncSession],
     keys: KeyEncryptionKeys,
@@ -174,70 +207,47 @@ async def rewrap_all(
     """Re-wrap every data key under the current KEK (KEK rotation): the data stays as it is, only the wrapped
     keys change. Each batch commits on its own, so an interrupted run resumes where it stopped; `limit` stops
     after that many keys (for a rotation spread over several windows)."""
-    behind = (col(CaseKeyRow.kek_id) != keys.current_id) & col(CaseKeyRow.wrapped).is_not(None)
-    E = PersonalExportRow
-    exports_behind = (col(E.kek_id) != keys.current_id) & col(E.wrapped_key).is_not(None)
 
     async def count() -> int:
         async with sessions() as db:
-            cases = (
-                await db.execute(select(func.count()).select_from(CaseKeyRow).where(behind))
-            ).scalar_one()
-            exports = (
-                await db.execute(select(func.count()).select_from(E).where(exports_behind))
-            ).scalar_one()
-        return int(cases) + int(exports)
+            counts = [
+                (
+                    await db.execute(
+                        select(func.count()).select_from(w.table).where(w.behind(keys.current_id))
+                    )
+                ).scalar_one()
+                for w in WRAPPED_KEYS
+            ]
+        return sum(int(n) for n in counts)
 
     total = await count()
     done = 0
-    while limit is None or done < limit:
-        size = batch if limit is None else min(batch, limit - done)
-        async with sessions() as db:
-            query = select(CaseKeyRow).where(behind).order_by(col(CaseKeyRow.consultation_id)).limit(size)
-            rows = list((await db.execute(query)).scalars())
-            if not rows:
-                break
-            for row in rows:
-                assert row.wrapped is not None
-                context = wrap_context(row.consultation_id.bytes)
-                material = keys.unwrap(row.kek_id, row.wrapped, context=context)
-                kek, wrapped = keys.wrap(material, context=context)
-                # Only a key still as read: one destroyed meanwhile (a case shredded) stays destroyed.
-                await db.execute(
-                    update(CaseKeyRow)
-                    .where(
-                        col(CaseKeyRow.consultation_id) == row.consultation_id,
-                        col(CaseKeyRow.kek_id) == row.kek_id,
-                        col(CaseKeyRow.wrapped).is_not(None),
+    for w in WRAPPED_KEYS:
+        while limit is None or done < limit:
+            size = batch if limit is None else min(batch, limit - done)
+            async with sessions() as db:
+                query = (
+                    select(col(w.id), col(w.kek_id), col(w.wrapped))
+                    .where(w.behind(keys.current_id))
+                    .order_by(col(w.id))
+                    .limit(size)
+                )
+                rows = list(await db.execute(query))
+                if not rows:
+                    break
+                for key_id, kek_id, wrapped in rows:
+                    context = w.context(key_id)
+                    kek, rewrapped = keys.wrap(keys.unwrap(kek_id, wrapped, context=context), context=context)
+                    # Only a key still as read: one destroyed meanwhile (a case shredded, an export's copy
+                    # downloaded or swept) stays destroyed.
+                    await db.execute(
+                        update(w.table)
+                        .where(col(w.id) == key_id, col(w.kek_id) == kek_id, col(w.wrapped).is_not(None))
+                        .values({w.kek_id: kek, w.wrapped: rewrapped})
+                        .execution_options(synchronize_session=False)
                     )
-                    .values(kek_id=kek, wrapped=wrapped)
-                    .execution_options(synchronize_session=False)
-                )
-            await db.commit()
-        done += len(rows)
-        progress(done, total)
-    # Then the keys of personal exports still stored (ready, or waiting for the sweep to delete their copy).
-    while limit is None or done < limit:
-        size = batch if limit is None else min(batch, limit - done)
-        async with sessions() as db:
-            equery = select(E).where(exports_behind).order_by(col(E.id)).limit(size)
-            erows = list((await db.execute(equery)).scalars())
-            if not erows:
-                break
-            for e in erows:
-                assert e.wrapped_key is not None and e.kek_id is not None
-                context = export_context(e.id)
-                material = keys.unwrap(e.kek_id, e.wrapped_key, context=context)
-                kek, wrapped = keys.wrap(material, context=context)
-                # Only a key still as read: a copy forgotten meanwhile (downloaded, swept) stays forgotten.
-                await db.execute(
-                    update(E)
-                    .where(col(E.id) == e.id, col(E.kek_id) == e.kek_id, col(E.wrapped_key).is_not(None))
-                    .values(kek_id=kek, wrapped_key=wrapped)
-                    .execution_options(synchronize_session=False)
-                )
-            await db.commit()
-        done += len(erows)
-        progress(done, total)
+                await db.commit()
+            done += len(rows)
+            progress(done, total)
     remaining = await count()
     return Rotation(rewrapped=done, remaining=remaining)
