@@ -57,6 +57,11 @@ class _Event:
 _EVENT_FIELDS = [f.name for f in fields(_Event)]
 
 
+def _waiting(event: _Event) -> dict[str, Any]:
+    """A read's `custody_pending` row."""
+    return {f: getattr(event, f) for f in _EVENT_FIELDS}
+
+
 class SqlCustody:
     """Links are queued as events happen and written at the unit of work's commit (`flush`), each chain's head
     locked once for all of its links: the head's lock, which lines up every writer of a chain, is then held
@@ -129,13 +134,28 @@ class SqlCustody:
         }
         if reads_only:
             await self.db.execute(
-                insert(CustodyPendingRow),
-                [{f: getattr(e, f) for f in _EVENT_FIELDS} for cid in reads_only for e in chains[cid]],
+                insert(CustodyPendingRow), [_waiting(e) for cid in reads_only for e in chains[cid]]
             )
         written: list[Link] = []
         for cid in sorted(chains.keys() - reads_only, key=str):
             written += await self._extend(cid, chains[cid])
         return written
+
+    def waiting_rows(self) -> list[dict[str, Any]] | None:
+        """What `flush` would write now when every queued event is a read: the `custody_pending` rows, each
+        chain's in the order its events happened (none when nothing is queued), for the caller to write in a
+        statement of its own (infra/db/quality.py `DbAuditLog.commit_alone`); None when a chain must be
+        extended under its head. Writes nothing and leaves the queue as it is (`clear` empties it)."""
+        chains: dict[uuid.UUID, list[_Event]] = {}
+        for event in self.queued:
+            if event.action not in READS:
+                return None
+            chains.setdefault(event.consultation_id, []).append(event)
+        return [_waiting(e) for events in chains.values() for e in events]
+
+    def clear(self) -> None:
+        """Forgets the queue, once the caller has written what `waiting_rows` gave it."""
+        self.queued = []
 
     async def _take_waiting(self, consultation_id: uuid.UUID) -> list[_Event]:
         """The reads waiting for this chain, removed in the statement that reads them (the caller holds the

@@ -68,11 +68,21 @@ class BeginAtFirstWrite(AsyncAdapt_asyncpg_cursor):
     engine's level, every statement takes its own snapshot in a transaction or out of one, so a read sees
     the same rows either way; a write, a savepoint or a `FOR UPDATE`/`FOR SHARE` begins the transaction
     first, and what follows is in it, committed or rolled back once. A connection set to another level (the
-    statistics recount's REPEATABLE READ) begins at its first statement as before."""
+    statistics recount's REPEATABLE READ) begins at its first statement as before.
+
+    A statement run with the execution option `WHOLE_TRANSACTION` before anything has begun is also sent
+    alone, in autocommit: it is then the unit of work's whole transaction, atomic as every single statement
+    is, and committed when the server answers it (see `one_statement_commits`)."""
+
+    whole_transaction = False  # set per statement, from its execution options (make_engine's listener)
 
     async def _prepare_and_execute(self, operation: str, parameters: Any) -> None:
         conn = self._adapt_connection
-        if conn._transaction is None and conn.isolation_level == READ_COMMITTED and reads_only(operation):
+        if (
+            conn._transaction is None
+            and conn.isolation_level == READ_COMMITTED
+            and (self.whole_transaction or reads_only(operation))
+        ):
             conn.isolation_level = "autocommit"  # the adapter's own switch: no BEGIN for this statement
             try:
                 await super()._prepare_and_execute(operation, parameters)
@@ -85,6 +95,27 @@ class BeginAtFirstWrite(AsyncAdapt_asyncpg_cursor):
 class _BeginAtFirstWriteConnection(AsyncAdapt_asyncpg_connection):
     __slots__ = ()
     _cursor_cls = BeginAtFirstWrite
+
+
+# The execution option of a statement that is its unit of work's whole transaction (BeginAtFirstWrite).
+WHOLE_TRANSACTION = "madoguchi_whole_transaction"
+
+
+async def one_statement_commits(db: AsyncSession) -> bool:
+    """Whether a statement run now on this session with `WHOLE_TRANSACTION` commits on its own, with no BEGIN
+    and no COMMIT: PostgreSQL on BeginAtFirstWrite's connection, at READ COMMITTED, with no transaction begun
+    yet (every statement so far only read). The one place that tells the databases apart for it: on SQLite
+    the answer is always no, as it has no data-modifying CTE to put a write of two tables in one statement
+    (and its driver begins its own transaction at the first write), so a unit of work there keeps
+    BEGIN ... COMMIT."""
+    if db.get_bind().dialect.name != "postgresql":
+        return False
+    raw = (await (await db.connection()).get_raw_connection()).dbapi_connection
+    return (
+        isinstance(raw, _BeginAtFirstWriteConnection)
+        and raw._transaction is None
+        and raw.isolation_level == READ_COMMITTED
+    )
 
 
 def async_url(url: str) -> str:
@@ -144,6 +175,14 @@ def make_engine(url: str, *, pool_size: int = 10, timeout: float = 5.0, pooled: 
     def _begin_at_first_write(dbapi_connection: Any, _record: Any) -> None:
         # The adapter's connection makes its cursors from a class attribute (its instances have slots).
         dbapi_connection.__class__ = _BeginAtFirstWriteConnection
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _whole_transaction(
+        _conn: Any, cursor: Any, _sql: str, _parameters: Any, context: Any, _many: bool
+    ) -> None:
+        # The cursor sees only the SQL and its parameters; the statement's options reach it here.
+        if context is not None and context.execution_options.get(WHOLE_TRANSACTION):
+            cursor.whole_transaction = True
 
     _meter(engine, pool_size)
     return engine

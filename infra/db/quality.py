@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal_column, or_, select, update
+from sqlalchemy import and_, case, func, insert, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
@@ -23,7 +23,7 @@ from infra.crypto import opened_json, opened_text, seal_json, seal_text
 from infra.db import visibility as visible
 from infra.db.case_keys import SqlCaseKeys
 from infra.db.custody import SqlCustody
-from infra.db.engine import affected
+from infra.db.engine import WHOLE_TRANSACTION, affected, one_statement_commits
 from infra.db.paging import keyset
 from infra.db.tables import (
     ConsultationCategoryRow,
@@ -31,6 +31,7 @@ from infra.db.tables import (
     ConsultationTransitionRow,
     UserRow,
 )
+from infra.db.tables_custody import CustodyPendingRow
 from infra.db.tables_quality import (
     AnswerDraftRow,
     AnswerReviewRow,
@@ -42,6 +43,7 @@ from infra.db.tables_quality import (
     ManualProposalRow,
     ManualSectionRow,
 )
+from infra.db.types import table_of
 
 C = ConsultationRow
 REVIEW_ADVICE = "answer_review.advice"
@@ -708,6 +710,7 @@ class DbAuditLog:
         self.clock = clock
         self.custody = SqlCustody(db, clock)
         self.pending = False  # a record waits for the unit of work to commit (see SqlUnitOfWork.__aexit__)
+        self.added: list[AuditEventRow] = []  # this unit of work's records since its last commit
 
     async def record(
         self,
@@ -721,18 +724,55 @@ class DbAuditLog:
     ) -> None:
         if consultation_id is None and object_type == "consultation" and isinstance(object_id, uuid.UUID):
             consultation_id = object_id
-        self.db.add(
-            AuditEventRow(
-                id=uuid.uuid4(),
-                at=self.clock.now(),
-                actor_id=actor.user_id,
-                actor_role=actor.role.value if actor.role else None,
-                action=action,
-                object_type=object_type,
-                object_id=str(object_id),
-                detail=detail or {},
-            )
+        row = AuditEventRow(
+            id=uuid.uuid4(),
+            at=self.clock.now(),
+            actor_id=actor.user_id,
+            actor_role=actor.role.value if actor.role else None,
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            detail=detail or {},
         )
+        self.db.add(row)
+        self.added.append(row)
         if consultation_id is not None:
             self.custody.append(actor, consultation_id, action, object_type, object_id, detail)
         self.pending = True
+
+    def committed(self) -> None:
+        self.pending = False
+        self.added = []
+
+    async def commit_alone(self) -> bool:
+        """Commits the unit of work in ONE statement, with no BEGIN and no COMMIT, when its records and their
+        reads' custody links are all it writes (a staff read of a case): nothing else added, changed or
+        deleted in the session, no chain to extend under its head, and nothing written or locked yet
+        (infra/db/engine.py `one_statement_commits`, which also says no on SQLite). The records and the
+        links then go in one statement, `WITH audit_written AS (INSERT INTO audit_event …) INSERT INTO
+        custody_pending …` (or the records' INSERT alone), atomic as any statement and committed when the
+        server answers it, so before the response is sent; a failure raises here and the read answers an
+        error. The rows are the same the flush and `custody.flush` would write. Returns False, having
+        written nothing, when the unit of work must commit as usual (the caller then does)."""
+        db, added = self.db, self.added
+        new = db.new
+        if not added or len(new) != len(added) or not all(r in new for r in added) or db.dirty or db.deleted:
+            return False
+        waiting = self.custody.waiting_rows()
+        if waiting is None or not await one_statement_commits(db):
+            return False
+        records = insert(_AUDIT).values([{c.key: getattr(r, c.key) for c in _AUDIT.columns} for r in added])
+        statement = (
+            insert(_WAITING).values(waiting).add_cte(records.cte("audit_written")) if waiting else records
+        )
+        await db.execute(statement, execution_options={WHOLE_TRANSACTION: True})
+        for row in added:
+            db.expunge(row)  # written: the session's commit must not flush them again
+        self.custody.clear()
+        await db.commit()  # ends the session's transaction; nothing was begun on the connection, nothing sent
+        self.committed()
+        return True
+
+
+_AUDIT = table_of(AuditEventRow)
+_WAITING = table_of(CustodyPendingRow)

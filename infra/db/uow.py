@@ -94,17 +94,20 @@ class SqlUnitOfWork:
         """Commits; the first commit that writes, in a request carrying a fresh Idempotency-Key, writes the
         key in the same transaction."""
         assert self.db is not None
-        await self.custody.flush()  # the chain's links, last, so its head is locked only for the commit
         scope = idempotency.current()
-        if not idempotency.should_record(self.db, scope):
+        record_key = idempotency.should_record(self.db, scope)
+        if not record_key and await self.audit.commit_alone():
+            return  # a read's records and custody links, in one statement (PostgreSQL)
+        await self.custody.flush()  # the chain's links, last, so its head is locked only for the commit
+        if not record_key:
             await self.db.commit()
-            self.audit.pending = False
+            self.audit.committed()
             return
         assert scope is not None
         await idempotency.record(self.db, scope, self.clock.now())
         await self.db.commit()
         scope.recorded = True
-        self.audit.pending = False
+        self.audit.committed()
 
     async def rollback(self) -> None:
         assert self.db is not None

@@ -5,6 +5,7 @@ after the pool timeout; the checkout counter also fails it at once, on SQLite an
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from sqlalchemy import event, func, select
 
@@ -284,3 +285,171 @@ async def test_intake_sends_no_more_statements_than_it_needs(client, people, sta
     assert len([s for s in seen if s.lstrip().startswith("INSERT INTO consent ")]) == 1
     assert not [s for s in seen if s.lstrip().startswith(("DELETE", "UPDATE custody_head"))], seen
     assert len(seen) <= (11 if container.engine.dialect.name == "postgresql" else 13), seen
+
+
+@pytest.fixture
+def wire(statements, monkeypatch):  # type: ignore[no-untyped-def]
+    """What a request sends to the database, in order: the engine's statements, the session lookup sent on
+    asyncpg's own connection ("lookup"), and PostgreSQL's BEGIN / COMMIT / ROLLBACK (asyncpg's Transaction)."""
+    import asyncpg.connection
+    import asyncpg.transaction
+
+    def counting(cls, method: str, label: str) -> None:  # type: ignore[no-untyped-def]
+        original = getattr(cls, method)
+
+        async def wrapper(self, *a, **k):  # type: ignore[no-untyped-def]
+            statements.seen.append(label)
+            return await original(self, *a, **k)
+
+        monkeypatch.setattr(cls, method, wrapper)
+
+    counting(asyncpg.connection.Connection, "fetchrow", "lookup")
+    for method in ("start", "commit", "rollback"):
+        counting(asyncpg.transaction.Transaction, method, method.upper())
+    return statements
+
+
+async def assign(client, supervisor, cid: str, consultant) -> None:  # type: ignore[no-untyped-def]
+    tag = (await client.get(f"/v1/consultations/{cid}", headers=supervisor.headers)).headers["etag"]
+    assigned = await client.post(
+        f"/v1/consultations/{cid}/assign",
+        headers={**supervisor.headers, "If-Match": tag},
+        json={"assignee_id": str(consultant.id)},
+    )
+    assert assigned.status_code == 200, assigned.text
+
+
+def kinds(seen: list[str]) -> list[tuple[str, ...]]:
+    """Each statement as its verb and the tables it names first: (SELECT, its FROM), (INSERT, its table),
+    (WITH, the CTE's table, the main statement's table); ("lookup",) and the transaction's labels as they are."""
+    shown: list[tuple[str, ...]] = []
+    for s in seen:
+        words = s.split()
+        if words[0] == "WITH":
+            shown.append(("WITH", words[words.index("INTO") + 1], words[words.index("INTO", 6) + 1]))
+        elif words[0] == "SELECT":
+            shown.append(("SELECT", words[words.index("FROM") + 1]))
+        elif words[0] == "INSERT":
+            shown.append(("INSERT", words[2]))
+        else:
+            shown.append(tuple(words))
+    return shown
+
+
+async def test_the_assigned_consultants_read_sends_three_statements(client, people, container, wire) -> None:  # type: ignore[no-untyped-def]
+    """The read GET /v1/consultations/{id} as the assigned consultant, with its audit record (issue 12). It
+    sent six on PostgreSQL: the session lookup, the case, then BEGIN, the record's INSERT, its custody link's
+    INSERT and COMMIT. The record and the link now go in one statement, in autocommit, as the read's whole
+    transaction: three, with the record committed before the answer. SQLite keeps the transaction."""
+    from infra.db.tables_custody import CustodyPendingRow
+    from infra.db.tables_quality import AuditEventRow
+
+    owner = await people.create()
+    cid = (await open_consultation(client, owner))["id"]
+    consultant = await people.create(Role.consultant)
+    await assign(client, await people.create(Role.supervisor), cid, consultant)
+    await client.get(f"/v1/consultations/{cid}", headers=consultant.headers)  # warm (first-use caches)
+
+    read, seen = await wire.during(client.get(f"/v1/consultations/{cid}", headers=consultant.headers))
+    assert read.status_code == 200 and read.json()["id"] == cid
+    if container.engine.dialect.name == "postgresql":
+        assert kinds(seen) == [
+            ("lookup",),
+            ("SELECT", "consultation"),
+            ("WITH", "audit_event", "custody_pending"),  # WITH … AS (INSERT INTO audit_event …) INSERT …
+        ]
+    else:  # the lookup through the engine; the links, then the record, in pysqlite's own transaction
+        assert kinds(seen) == [
+            ("SELECT", "auth_session"),
+            ("SELECT", "consultation"),
+            ("INSERT", "custody_pending"),
+            ("INSERT", "audit_event"),
+        ]
+    async with container.sessions() as db:
+        reads = (
+            await db.execute(
+                select(AuditEventRow.actor_id, AuditEventRow.actor_role, AuditEventRow.detail).where(
+                    AuditEventRow.object_id == cid, AuditEventRow.action == "consultation.read"
+                )
+            )
+        ).all()
+        links = (
+            await db.execute(
+                select(
+                    CustodyPendingRow.actor_id, CustodyPendingRow.client, CustodyPendingRow.object_id
+                ).where(CustodyPendingRow.action == "consultation.read")
+            )
+        ).all()
+    assert reads.count((consultant.id, "consultant", {})) == 2
+    assert links.count((consultant.id, "staff", cid)) == 2
+
+
+async def test_a_read_whose_audit_record_cannot_be_written_answers_an_error_without_the_case(
+    app, client, people, container
+) -> None:  # type: ignore[no-untyped-def]
+    """The database itself refuses the record (PostgreSQL: a CHECK constraint, SQLite: a trigger, both
+    refusing this case's reads only): the read answers a problem+json 500 with nothing of the case, leaves no
+    record and no custody link, and hands its one connection back for the next request."""
+    from sqlalchemy import text
+
+    from infra.db.tables_custody import CustodyPendingRow
+    from infra.db.tables_quality import AuditEventRow
+
+    owner = await people.create()
+    case = await open_consultation(client, owner)
+    cid = case["id"]
+    consultant = await people.create(Role.consultant)
+    await assign(client, await people.create(Role.supervisor), cid, consultant)
+    postgres = container.engine.dialect.name == "postgresql"
+    refuse, allow = (
+        (
+            f"ALTER TABLE audit_event ADD CONSTRAINT test_refuses_{cid[:8]} CHECK (NOT (object_id = '{cid}' "
+            f"AND action = 'consultation.read' AND actor_id = '{consultant.id}'))",
+            f"ALTER TABLE audit_event DROP CONSTRAINT test_refuses_{cid[:8]}",
+        )
+        if postgres
+        else (
+            f"CREATE TRIGGER test_refuses_{cid[:8]} BEFORE INSERT ON audit_event "
+            f"WHEN NEW.object_id = '{cid}' AND NEW.action = 'consultation.read' "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            f"DROP TRIGGER test_refuses_{cid[:8]}",
+        )
+    )
+
+    async def reads_of_the_case() -> tuple[int, int]:
+        async with container.sessions() as db:
+            records = await db.scalar(
+                select(func.count())
+                .select_from(AuditEventRow)
+                .where(AuditEventRow.object_id == cid, AuditEventRow.actor_id == consultant.id)
+            )
+            links = await db.scalar(
+                select(func.count())
+                .select_from(CustodyPendingRow)
+                .where(CustodyPendingRow.object_id == cid, CustodyPendingRow.actor_id == consultant.id)
+            )
+        return int(records or 0), int(links or 0)
+
+    async with container.engine.begin() as conn:
+        await conn.execute(text(refuse))
+    try:
+        container.checkouts.reset()
+        # Not through the contract's recorder: an internal error is no documented answer of the route.
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as unrecorded:
+            refused = await unrecorded.get(f"/v1/consultations/{cid}", headers=consultant.headers)
+    finally:
+        async with container.engine.begin() as conn:
+            await conn.execute(text(allow))
+    assert refused.status_code == 500
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["code"] == "internal_error"
+    assert "etag" not in refused.headers
+    assert case["title"] not in refused.text and case["narrative"] not in refused.text
+    assert set(refused.json()) == {"type", "title", "status", "code", "instance", "request_id"}
+    assert await reads_of_the_case() == (0, 0)
+    assert container.checkouts.peak == 1 and container.checkouts.held == 0
+
+    again = await client.get(f"/v1/consultations/{cid}", headers=consultant.headers)
+    assert again.status_code == 200 and again.json()["title"] == case["title"]
+    assert await reads_of_the_case() == (1, 1)

@@ -2,6 +2,7 @@
 
     .venv/bin/python tests/bench/profile_reads.py [--cases 2000] [--requests 300] [--routes queue_first,...]
         [--keep-db NAME]      # reuse (or create and keep) a seeded database: before/after runs on the same data
+        [--statements]        # then each route's SQL statements per request, as tests/bench/run.py counts them
     .venv/bin/py-spy record -r 200 -f raw -o /tmp/reads.txt -- .venv/bin/python tests/bench/profile_reads.py
 
 The data is tests/bench/run.py's (its people, its seed with case keys and sealed texts, its route paths); the
@@ -78,6 +79,15 @@ async def measure(db_url: str, state: dict[str, Any], args: argparse.Namespace) 
                 )
     finally:
         await c.close()
+    if args.statements:  # after the timings: the count wraps asyncpg's methods for the rest of the process
+        calls = {
+            name: ("GET", path, {"Authorization": f"Bearer {tokens[who]}"}, None)
+            for name, (who, path) in gets.items()
+        }
+        for name, count in (await full.statements(db_url, {}, calls)).items():
+            print(
+                f"  {name:<22} {count} SQL statements per request (BEGIN/COMMIT and the session lookup counted)"
+            )
 
 
 def main() -> int:
@@ -87,6 +97,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--routes", default=None, help="comma-separated subset of the route names")
     parser.add_argument("--keep-db", default=None, help="a database name to reuse, or to create and keep")
+    parser.add_argument("--statements", action="store_true", help="also count each route's SQL statements")
     args = parser.parse_args()
     admin_url = f"{args.pg.rstrip('/')}/postgres"
     name = args.keep_db or f"bench_{secrets.token_hex(6)}"
