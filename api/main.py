@@ -203,6 +203,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for item in schema["paths"].values():
         for operation in item.values():
             _optional_body_as_ref(operation)
+            _optional_parameters_without_null(operation)
             if operation["operationId"] in roles:
                 operation["x-roles"] = roles[operation["operationId"]]
     components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -241,6 +242,19 @@ def _optional_body_as_ref(operation: dict[str, Any]) -> None:
         refs = [v for v in variants if "$ref" in v]
         if len(variants) == 2 and len(refs) == 1 and {"type": "null"} in variants:
             media["schema"] = refs[0]
+
+
+def _optional_parameters_without_null(operation: dict[str, Any]) -> None:
+    """An optional parameter (`x: T | None = None`) comes out as anyOf [T, null], but a query parameter or a
+    header is either sent as a string or not sent: null cannot be sent. Said as T with `required: false`, and
+    clients and fuzzers no longer send a header such as `Idempotency-Key` with a "null" that T refuses."""
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        variants = schema.get("anyOf", [])
+        if parameter.get("required") or len(variants) != 2 or {"type": "null"} not in variants:
+            continue
+        (kept,) = (v for v in variants if v != {"type": "null"})
+        parameter["schema"] = {**{k: v for k, v in schema.items() if k != "anyOf"}, **kept}
 
 
 def app_factory() -> FastAPI:
