@@ -350,7 +350,7 @@ async def return_draft(
     "/v1/manual/{kind}",
     operation_id="manual_list",
     response_model=list[ManualEntryOut],
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 404, 422),
     summary="Current manual sections or answer templates",
     dependencies=[require(policy.STAFF)],
 )

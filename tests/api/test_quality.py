@@ -140,6 +140,12 @@ async def test_drafts_are_private_to_those_working_the_case(client, people) -> N
     assert_problem(await client.get(f"/v1/reviews/{d['id']}", headers=advisor.headers), 404)  # not submitted
 
 
+async def test_the_manual_has_sections_and_templates_and_nothing_else(client, people) -> None:  # type: ignore[no-untyped-def]
+    staff = await people.create(Role.consultant)
+    assert (await client.get("/v1/manual/templates", headers=staff.headers)).status_code == 200
+    assert_problem(await client.get("/v1/manual/chapters", headers=staff.headers), 404, "not_found")
+
+
 async def test_manual_versions_and_answers_that_used_an_older_one(client, people) -> None:
     supervisor = await people.create(Role.supervisor)
     staff = await people.create(Role.consultant)
