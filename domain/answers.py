@@ -17,6 +17,7 @@ from domain.errors import InvalidState, NotFound, PreconditionFailed, Validation
 from domain.policy import (
     Visibility,
     answer_visibility,
+    consultation_visibility,
     ensure_legal_advisor,
     ensure_may_work,
     review_visibility,
@@ -170,7 +171,9 @@ class AnswerService:
         consultations: ConsultationService,
         rules: Sequence[ReviewRule],
         manual: ManualCatalogue,
-        template_values: Callable[[AnswerUnitOfWork, Consultation, str], Awaitable[dict[str, str]]]
+        template_values: Callable[
+            [AnswerUnitOfWork, Consultation, str, Visibility], Awaitable[dict[str, str]]
+        ]
         | None = None,
     ) -> None:
         self.consultations = consultations
@@ -180,11 +183,11 @@ class AnswerService:
         self.template_values = template_values
 
     async def _values(
-        self, uow: AnswerUnitOfWork, c: Consultation, template: ManualRef | None
+        self, uow: AnswerUnitOfWork, actor: Actor, c: Consultation, template: ManualRef | None
     ) -> dict[str, str]:
         if template is None or self.template_values is None:
             return {}
-        return await self.template_values(uow, c, template.code)
+        return await self.template_values(uow, c, template.code, consultation_visibility(actor))
 
     @property
     def uow(self) -> UnitOfWorkFactory[AnswerUnitOfWork]:
@@ -274,7 +277,7 @@ class AnswerService:
                 now,
                 refs,
                 template_ref,
-                await self._values(uow, c, template_ref),
+                await self._values(uow, actor, c, template_ref),
             )
             await uow.answers.add_version(version)
             draft.versions.append(version)
@@ -306,7 +309,7 @@ class AnswerService:
                 now,
                 refs,
                 template_ref,
-                await self._values(uow, c, template_ref),
+                await self._values(uow, actor, c, template_ref),
             )
             await uow.answers.add_version(version)
             draft.versions.append(version)

@@ -47,6 +47,8 @@ from domain.policy import (
     ensure_may_work,
     ensure_supervisor,
     evidence_bundle_visibility,
+    evidence_visibility,
+    message_visibility,
     queue_filters_allowed,
 )
 from domain.ports import CaseUnitOfWork, Clock, ConsultationUnitOfWork, UnitOfWorkFactory
@@ -508,15 +510,21 @@ class ConsultationRepository(Protocol):
         self,
         consultation_id: uuid.UUID,
         kinds: Sequence[MessageKind],
+        visibility: Visibility,
         *,
         after: Cursor | None = None,
         limit: int | None = None,
     ) -> list[Message]:
-        """Oldest first; with `after`, the messages after that position; at most `limit`."""
+        """Oldest first; with `after`, the messages after that position; at most `limit`. None when the
+        consultation is not visible (domain/policy.py message_visibility), whoever read it before."""
         ...
 
     async def get_message(
-        self, consultation_id: uuid.UUID, message_id: uuid.UUID, kinds: Sequence[MessageKind]
+        self,
+        consultation_id: uuid.UUID,
+        message_id: uuid.UUID,
+        kinds: Sequence[MessageKind],
+        visibility: Visibility,
     ) -> Message | None: ...
 
     async def message_times_since(
@@ -529,9 +537,15 @@ class ConsultationRepository(Protocol):
     async def add_evidence(self, e: Evidence) -> None: ...
 
     async def evidence(
-        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+        self,
+        consultation_id: uuid.UUID,
+        visibility: Visibility,
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
     ) -> list[Evidence]:
-        """Oldest first; with `after`, the items after that position; at most `limit`."""
+        """Oldest first; with `after`, the items after that position; at most `limit`. None when the
+        consultation is not visible (domain/policy.py evidence_visibility)."""
         ...
 
     async def update_evidence(self, e: Evidence, *, expected_version: int) -> bool:
@@ -549,7 +563,9 @@ class ConsultationRepository(Protocol):
         consultation row for the rest of the transaction (PostgreSQL), so concurrent additions cannot both pass."""
         ...
 
-    async def get_evidence(self, consultation_id: uuid.UUID, evidence_id: uuid.UUID) -> Evidence | None: ...
+    async def get_evidence(
+        self, consultation_id: uuid.UUID, evidence_id: uuid.UUID, visibility: Visibility
+    ) -> Evidence | None: ...
 
     async def attach_file(self, evidence_id: uuid.UUID, file: EvidenceFile) -> None: ...
 
@@ -913,13 +929,15 @@ class ConsultationService:
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
             return await uow.consultations.messages(
-                c.id, self._visible_kinds(actor), after=after, limit=limit
+                c.id, self._visible_kinds(actor), message_visibility(actor), after=after, limit=limit
             )
 
     async def get_message(self, actor: Actor, consultation_id: uuid.UUID, message_id: uuid.UUID) -> Message:
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
-            message = await uow.consultations.get_message(c.id, message_id, self._visible_kinds(actor))
+            message = await uow.consultations.get_message(
+                c.id, message_id, self._visible_kinds(actor), message_visibility(actor)
+            )
         if message is None:
             raise NotFound("message_not_found")
         return message
@@ -936,7 +954,9 @@ class ConsultationService:
         ensure_consulter(actor)
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
-            thread = await uow.consultations.messages(c.id, [MessageKind.consulter, MessageKind.answer])
+            thread = await uow.consultations.messages(
+                c.id, [MessageKind.consulter, MessageKind.answer], message_visibility(actor)
+            )
             seen = next((m for m in thread if m.id == up_to), None)
             if seen is None:
                 raise NotFound("message_not_found")
@@ -1120,7 +1140,9 @@ class ConsultationService:
         """Seeing the list is a custody event (committed when the unit of work ends without error)."""
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id)
-            items: list[Evidence] = await uow.consultations.evidence(c.id, after=after, limit=limit)
+            items: list[Evidence] = await uow.consultations.evidence(
+                c.id, evidence_visibility(actor), after=after, limit=limit
+            )
             await uow.audit.record(
                 actor,
                 Action.evidence_viewed,
@@ -1139,7 +1161,7 @@ class ConsultationService:
         evidence_id: uuid.UUID,
     ) -> tuple[Consultation, Evidence]:
         c = await self.load_visible(uow, actor, consultation_id)
-        item = await uow.consultations.get_evidence(c.id, evidence_id)
+        item = await uow.consultations.get_evidence(c.id, evidence_id, evidence_visibility(actor))
         if item is None:
             raise NotFound("evidence_not_found")
         return c, item
@@ -1418,7 +1440,7 @@ class ConsultationService:
         async with self.uow() as uow:
             c = await self.load_visible(uow, actor, consultation_id, visibility)
             ensure_may_ask_for_originals(actor, originals)
-            stored: list[Evidence] = await uow.consultations.evidence(c.id)
+            stored: list[Evidence] = await uow.consultations.evidence(c.id, visibility)
             key = await uow.case_keys.for_consultation(c.id) if any(e.file for e in stored) else None
             items = []
             for number, e in enumerate(stored, 1):

@@ -26,6 +26,7 @@ from domain.policy import (
     ensure_may_work,
     ensure_owner,
     ensure_role,
+    evidence_visibility,
     letter_visibility,
     may,
     review_visibility,
@@ -514,7 +515,7 @@ class LetterService:
         return letter
 
     async def _content(
-        self, uow: LetterUnitOfWork, c: Consultation, form: LetterForm, draft: Draft
+        self, uow: LetterUnitOfWork, actor: Actor, c: Consultation, form: LetterForm, draft: Draft
     ) -> LetterContent:
         if not draft.evidence_ids:
             raise ValidationFailed("evidence_required", field="evidence_ids")
@@ -522,7 +523,7 @@ class LetterService:
         for eid in dict.fromkeys(draft.evidence_ids):
             # Looked up within this consultation only: an id of another case is refused exactly like an id
             # that does not exist, so nothing leaks about other cases.
-            e: Evidence | None = await uow.consultations.get_evidence(c.id, eid)
+            e: Evidence | None = await uow.consultations.get_evidence(c.id, eid, evidence_visibility(actor))
             if e is None:
                 raise ValidationFailed("unknown_evidence", field="evidence_ids")
             items.append(LetterItem(e.id, e.url, e.posted_at, e.excerpt, e.platform))
@@ -558,7 +559,7 @@ class LetterService:
             c = await self._case(uow, actor, consultation_id)
             ensure_owner(actor, c)
             _ensure_open(c)
-            content = await self._content(uow, c, form, draft)
+            content = await self._content(uow, actor, c, form, draft)
             letter = Letter(
                 uuid.uuid4(), c.id, kind, actor.require_user_id(), LetterState.draft, [], now, now
             )
@@ -581,7 +582,7 @@ class LetterService:
             letter = await self._letter(uow, actor, c, letter_id)
             if letter.state not in EDITABLE:
                 raise InvalidState("letter_not_editable", state=letter.state.value)
-            content = await self._content(uow, c, self.form(letter.kind), draft)
+            content = await self._content(uow, actor, c, self.form(letter.kind), draft)
             version = LetterVersion(
                 uuid.uuid4(), letter.id, letter.latest.number + 1, content, actor.require_user_id(), now
             )

@@ -129,7 +129,13 @@ def letter_visibility(actor: Actor) -> Visibility:
     return review_visibility(actor) if actor.role in LEGAL_ADVISORS else consultation_visibility(actor)
 
 
-# Messages, evidence, referrals, requests and clocks are parts of their consultation: seen with it.
+# Messages, evidence, referrals, requests (with their history) and clocks are parts of their consultation: seen
+# with it, by the same rule, so these are consultation_visibility under the resource's name. Their repository
+# reads take it and filter through the consultation in the same SELECT (infra/db/visibility.py
+# of_consultation, through_case), so such a read is safe without the case having been read first. What else
+# a person may see of them is decided in the use case: which message kinds (a consulter never reads notes),
+# a sealed file only for the assignee. A read of the system's own (the clocks' recompute, the worker) passes
+# All() explicitly.
 message_visibility = evidence_visibility = referral_visibility = request_visibility = consultation_visibility
 
 

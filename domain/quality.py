@@ -426,10 +426,14 @@ class QualityService:
             c = await uow.consultations.get(cid, sample_visibility(actor))
             assert c is not None, "a sampled consultation exists (foreign key)"
             known = await uow.quality.identifiers_of(c.owner_id)
-            messages = await uow.consultations.messages(c.id, [MessageKind.consulter, MessageKind.answer])
-            evidence = await uow.consultations.evidence(c.id)
+            # The sampled case's parts, with the sample's visibility (the case itself came with it).
+            seen = sample_visibility(actor)
+            messages = await uow.consultations.messages(
+                c.id, [MessageKind.consulter, MessageKind.answer], seen
+            )
+            evidence = await uow.consultations.evidence(c.id, seen)
             transitions = await uow.consultations.transitions(c.id)
-            referrals = await uow.referrals.for_consultation(c.id)
+            referrals = await uow.referrals.for_consultation(c.id, seen)
             await uow.audit.record(
                 actor,
                 "council.case_read",

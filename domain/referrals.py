@@ -15,7 +15,7 @@ from domain.consultations import OPEN_STATUSES, ConsultationService, Cursor
 from domain.desks import DeskDirectory
 from domain.errors import InvalidState, NotFound, ValidationFailed
 from domain.knowledge_model import Desk
-from domain.policy import ensure_consulter, ensure_may_work
+from domain.policy import Visibility, ensure_consulter, ensure_may_work, referral_visibility
 from domain.ports import ReferralUnitOfWork, UnitOfWorkFactory
 
 
@@ -74,17 +74,25 @@ class ReferralEvent:
 class ReferralRepository(Protocol):
     async def add(self, referral: Referral) -> None: ...
 
-    async def get(self, consultation_id: uuid.UUID, referral_id: uuid.UUID) -> Referral | None: ...
+    async def get(
+        self, consultation_id: uuid.UUID, referral_id: uuid.UUID, visibility: Visibility
+    ) -> Referral | None:
+        """None when the consultation is not visible (domain/policy.py referral_visibility)."""
 
     async def for_consultation(
-        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+        self,
+        consultation_id: uuid.UUID,
+        visibility: Visibility,
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
     ) -> list[Referral]: ...
 
     async def set_state(self, referral: Referral, expected: ReferralState) -> bool: ...
 
     async def add_event(self, event: ReferralEvent) -> None: ...
 
-    async def events(self, referral_id: uuid.UUID) -> list[ReferralEvent]: ...
+    async def events(self, referral_id: uuid.UUID, visibility: Visibility) -> list[ReferralEvent]: ...
 
 
 class ReferralService:
@@ -136,7 +144,9 @@ class ReferralService:
         """Oldest first, `limit` after the cursor, each with its desk's current details."""
         async with self.uow() as uow:
             c = await self.consultations.load_visible(uow, actor, consultation_id)
-            referrals = await uow.referrals.for_consultation(c.id, after=after, limit=limit)
+            referrals = await uow.referrals.for_consultation(
+                c.id, referral_visibility(actor), after=after, limit=limit
+            )
         desks = {d.code: d for d in await self.desks.resolve([r.desk_code for r in referrals])}
         return [(r, desks.get(r.desk_code)) for r in referrals]
 
@@ -151,7 +161,7 @@ class ReferralService:
                 ensure_consulter(actor)
             else:
                 ensure_may_work(actor, c)
-            referral = await uow.referrals.get(c.id, referral_id)
+            referral = await uow.referrals.get(c.id, referral_id, referral_visibility(actor))
             if referral is None:
                 raise NotFound("referral_not_found")
             if referral.state not in sources:

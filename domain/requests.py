@@ -41,6 +41,7 @@ from domain.errors import (
 )
 from domain.knowledge_model import ChartNode, Desk, Knowledge
 from domain.policy import (
+    All,
     Nothing,
     Visibility,
     chain_visibility,
@@ -49,6 +50,7 @@ from domain.policy import (
     ensure_may_work,
     ensure_staff,
     letter_visibility,
+    request_visibility,
 )
 from domain.ports import Clock, RequestUnitOfWork, UnitOfWorkFactory
 
@@ -207,10 +209,27 @@ class ClockFacts:
 class RequestRepository(Protocol):
     async def add(self, r: Request) -> None: ...
 
-    async def get(self, consultation_ids: Sequence[uuid.UUID], request_id: uuid.UUID) -> Request | None: ...
+    # The reads take the actor's visibility (domain/policy.py request_visibility) and filter by it
+    # themselves. `through`: the case they are read through, whose visibility then covers the earlier cases
+    # of the same person it carries over; without it, each row's own consultation must be visible.
+
+    async def get(
+        self,
+        consultation_ids: Sequence[uuid.UUID],
+        request_id: uuid.UUID,
+        visibility: Visibility,
+        *,
+        through: uuid.UUID | None = None,
+    ) -> Request | None: ...
 
     async def for_consultations(
-        self, consultation_ids: Sequence[uuid.UUID], *, after: Cursor | None = None, limit: int | None = None
+        self,
+        consultation_ids: Sequence[uuid.UUID],
+        visibility: Visibility,
+        *,
+        through: uuid.UUID | None = None,
+        after: Cursor | None = None,
+        limit: int | None = None,
     ) -> list[Request]:
         """Oldest first by (created_at, id); with `after`, those after that position; at most `limit`."""
         ...
@@ -219,7 +238,9 @@ class RequestRepository(Protocol):
 
     async def add_event(self, e: RequestEvent) -> None: ...
 
-    async def events(self, request_ids: Sequence[uuid.UUID]) -> list[RequestEvent]: ...
+    async def events(
+        self, request_ids: Sequence[uuid.UUID], visibility: Visibility, *, through: uuid.UUID | None = None
+    ) -> list[RequestEvent]: ...
 
     async def evidence_ids(self, consultation_id: uuid.UUID) -> set[uuid.UUID]: ...
 
@@ -228,7 +249,13 @@ class RequestRepository(Protocol):
     async def set_facts(self, consultation_id: uuid.UUID, facts: ClockFacts) -> None: ...
 
     async def clocks(
-        self, consultation_ids: Sequence[uuid.UUID], *, after: Cursor | None = None, limit: int | None = None
+        self,
+        consultation_ids: Sequence[uuid.UUID],
+        visibility: Visibility,
+        *,
+        through: uuid.UUID | None = None,
+        after: Cursor | None = None,
+        limit: int | None = None,
     ) -> list[StoredClock]:
         """Soonest end first by (due_at, id); with `after`, those after that position; at most `limit`."""
         ...
@@ -312,10 +339,12 @@ class CaseClocks:
 
     async def recompute(self, uow: RequestUnitOfWork, c: Consultation) -> list[ComputedClock]:
         """Every clock of this consultation from the rules, stored; the consultation's time to act, priority
-        and (for an urgent case) first-answer due time follow from them. In the caller's unit of work."""
+        and (for an urgent case) first-answer due time follow from them. In the caller's unit of work.
+        The clocks are the case's own bookkeeping, computed from all of it whoever's change caused this (the
+        case may be an earlier one its owner linked, worked by someone else): nothing read here is shown."""
         facts = await uow.requests.facts(c.id)
-        requests = await uow.requests.for_consultations([c.id])
-        evidence = await uow.consultations.evidence(c.id)
+        requests = await uow.requests.for_consultations([c.id], All())
+        evidence = await uow.consultations.evidence(c.id, All())
         disclosed: set[uuid.UUID] = set()
         for r in requests:
             if r.kind in DISCLOSURE_KINDS and r.status in WENT_OUT:
@@ -471,8 +500,10 @@ class RequestService:
         limit: int | None = None,
     ) -> list[StoredClock]:
         async with self.uow() as uow:
-            _, chain = await self._case(uow, actor, consultation_id)
-            return await uow.requests.clocks(chain, after=after, limit=limit)
+            c, chain = await self._case(uow, actor, consultation_id)
+            return await uow.requests.clocks(
+                chain, request_visibility(actor), through=c.id, after=after, limit=limit
+            )
 
     async def facts(self, actor: Actor, consultation_id: uuid.UUID) -> ClockFacts:
         async with self.uow() as uow:
@@ -532,7 +563,7 @@ class RequestService:
             await uow.requests.add(r)
             await uow.requests.add_event(RequestEvent(r.id, r.created_by, None, r.status, now))
             await self.recompute(uow, c)
-            view = await self._view(uow, r, [c.id], now)
+            view = await self._view(uow, actor, r, c.id, now)
             await uow.commit()
         return view
 
@@ -547,9 +578,12 @@ class RequestService:
         """The requests of the case and of the earlier ones it follows, oldest first, a page at a time."""
         now = self._now()
         async with self.uow() as uow:
-            _, chain = await self._case(uow, actor, consultation_id)
-            requests = await uow.requests.for_consultations(chain, after=after, limit=limit)
-            stored = await uow.requests.clocks(chain)
+            c, chain = await self._case(uow, actor, consultation_id)
+            visibility = request_visibility(actor)
+            requests = await uow.requests.for_consultations(
+                chain, visibility, through=c.id, after=after, limit=limit
+            )
+            stored = await uow.requests.clocks(chain, visibility, through=c.id)
             by_subject: dict[uuid.UUID, list[ComputedClock]] = {}
             for s in stored:
                 if s.clock.subject == "request":
@@ -563,18 +597,20 @@ class RequestService:
     async def get(self, actor: Actor, consultation_id: uuid.UUID, request_id: uuid.UUID) -> RequestView:
         now = self._now()
         async with self.uow() as uow:
-            _, chain = await self._case(uow, actor, consultation_id)
-            r = await uow.requests.get(chain, request_id)
+            c, chain = await self._case(uow, actor, consultation_id)
+            r = await uow.requests.get(chain, request_id, request_visibility(actor), through=c.id)
             if r is None:
                 raise NotFound("request_not_found")
-            return await self._view(uow, r, chain, now)
+            return await self._view(uow, actor, r, c.id, now)
 
     async def _view(
-        self, uow: RequestUnitOfWork, r: Request, chain: Sequence[uuid.UUID], now: datetime
+        self, uow: RequestUnitOfWork, actor: Actor, r: Request, through: uuid.UUID, now: datetime
     ) -> RequestView:
-        stored = await uow.requests.clocks([r.consultation_id])
+        """The request with its clocks and history, read through case `through` (the one on the route)."""
+        visibility = request_visibility(actor)
+        stored = await uow.requests.clocks([r.consultation_id], visibility, through=through)
         clocks = tuple(s.clock for s in stored if s.clock.subject == "request" and s.clock.subject_id == r.id)
-        history = tuple(await uow.requests.events([r.id]))
+        history = tuple(await uow.requests.events([r.id], visibility, through=through))
         return await self._shape(uow, r, clocks, history, now)
 
     async def _shape(
@@ -624,7 +660,7 @@ class RequestService:
         ensure_consulter(actor)
         c, chain = await self._case(uow, actor, consultation_id)
         self._ensure_owner(actor, c)
-        r = await uow.requests.get(chain, request_id)
+        r = await uow.requests.get(chain, request_id, request_visibility(actor), through=c.id)
         if r is None:
             raise NotFound("request_not_found")
         if c.status not in OPEN_STATUSES:
@@ -695,7 +731,7 @@ class RequestService:
             self._check_inquiry(r.kind, r.inquiry, r.received_at)
             await self._save(uow, r, expected, now)
             await self._recompute_owner_case(uow, actor, r, c)
-            view = await self._view(uow, r, [c.id], now)
+            view = await self._view(uow, actor, r, c.id, now)
             await uow.commit()
         return view
 
@@ -727,7 +763,7 @@ class RequestService:
                 RequestEvent(r.id, actor.require_user_id(), previous, target, at or now, note or None)
             )
             await self._recompute_owner_case(uow, actor, r, c)
-            view = await self._view(uow, r, [c.id], now)
+            view = await self._view(uow, actor, r, c.id, now)
             await uow.commit()
         return view
 
@@ -741,13 +777,13 @@ class RequestService:
         async with self.uow() as uow:
             c, chain = await self._case(uow, actor, consultation_id)
             ensure_may_work(actor, c)
-            r = await uow.requests.get(chain, request_id)
+            r = await uow.requests.get(chain, request_id, request_visibility(actor), through=c.id)
             if r is None:
                 raise NotFound("request_not_found")
             r.advice, r.advice_by, r.advice_at = note, actor.require_user_id(), now
             await self._save(uow, r, r.version, now)
             await uow.audit.record(actor, "request.advised", "request", r.id)
-            view = await self._view(uow, r, chain, now)
+            view = await self._view(uow, actor, r, c.id, now)
             await uow.commit()
         return view
 
@@ -763,7 +799,7 @@ class RequestService:
             if ids[0] not in r.reply_evidence_ids:
                 r.reply_evidence_ids = [*r.reply_evidence_ids, ids[0]]
             await self._save(uow, r, r.version, now)
-            view = await self._view(uow, r, [c.id], now)
+            view = await self._view(uow, actor, r, c.id, now)
             await uow.commit()
         return view
 
@@ -824,7 +860,9 @@ class RequestService:
             found = await uow.requests.overdue(visibility, now, after=after, limit=limit)
             # The page's requests in one query, not one per entry.
             cases = list(dict.fromkeys(s.consultation_id for s, _ in found if s.clock.subject == "request"))
-            requests = {r.id: r for r in await uow.requests.for_consultations(cases)} if cases else {}
+            requests = (
+                {r.id: r for r in await uow.requests.for_consultations(cases, visibility)} if cases else {}
+            )
         return [
             OverdueEntry(s, c, requests.get(s.clock.subject_id) if s.clock.subject == "request" else None)
             for s, c in found

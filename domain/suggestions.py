@@ -17,7 +17,7 @@ from domain.calendar import JST
 from domain.clocks import ClockRules
 from domain.consultations import Consultation, ConsultationService
 from domain.knowledge_model import Desk, Knowledge
-from domain.policy import ensure_may_work
+from domain.policy import Visibility, consultation_visibility, ensure_may_work
 from domain.ports import DeskUnitOfWork, SuggestionUnitOfWork
 from domain.quality import ManualEntry
 from domain.requests import RequestService
@@ -125,9 +125,10 @@ class TemplateValues:
         self.uses = {u.code: u for u in uses}
 
     async def __call__(
-        self, uow: SuggestionUnitOfWork, c: Consultation, template_code: str
+        self, uow: SuggestionUnitOfWork, c: Consultation, template_code: str, visibility: Visibility
     ) -> dict[str, str]:
-        """What the case fills a template with, read in the caller's unit of work."""
+        """What the case fills a template with, read in the caller's unit of work with the caller's
+        visibility of the case (domain/policy.py consultation_visibility: its requests, evidence, clocks)."""
         use = self.uses.get(template_code)
         knowledge = self.knowledge
         values: dict[str, str] = {}
@@ -135,7 +136,7 @@ class TemplateValues:
         if owner is not None and owner.display_name:
             values["consulter_name"] = owner.display_name
         chain = [c.id, *await uow.requests.earlier_chain(c.id)]
-        requests = await uow.requests.for_consultations(chain)
+        requests = await uow.requests.for_consultations(chain, visibility, through=c.id)
         platform_name = None
         for r in requests:
             if r.target.platform:
@@ -152,7 +153,7 @@ class TemplateValues:
         platform_name = platform_name or c.platform_other
         if platform_name:
             values["platform"] = platform_name
-        evidence = await uow.consultations.evidence(c.id)
+        evidence = await uow.consultations.evidence(c.id, visibility)
         url = next((e.url for e in evidence if e.url), None)
         if url:
             values["url"] = url
@@ -163,7 +164,8 @@ class TemplateValues:
                 if desks[0].phone:
                     values["desk_phone"] = desks[0].phone
         if use is not None and use.deadline_rule:
-            clocks = [s.clock for s in await uow.requests.clocks(chain) if s.clock.rule == use.deadline_rule]
+            stored = await uow.requests.clocks(chain, visibility, through=c.id)
+            clocks = [s.clock for s in stored if s.clock.rule == use.deadline_rule]
             open_ = [k for k in clocks if not k.settled] or clocks
             if open_:
                 values["deadline"] = japanese_date(min(k.due_at for k in open_))
@@ -195,7 +197,7 @@ class SuggestionService:
                 if points == 0:
                     continue
                 entry = current[use.code]
-                values = await self.values(uow, c, use.code)
+                values = await self.values(uow, c, use.code, consultation_visibility(actor))
                 used = list(dict.fromkeys(PLACEHOLDER.findall(entry.body_ja)))
                 values = {k: v for k, v in values.items() if k in used}
                 out.append(

@@ -265,8 +265,9 @@ class PersonalArchive:
 
     async def _case(self, uow: Any, c: Consultation, entries: list[tuple[str, bytes]]) -> dict[str, Any]:
         """One consultation as its owner sees it: no internal notes, sealed pictures as hashes only."""
-        messages = await uow.consultations.messages(c.id, [MessageKind.consulter, MessageKind.answer])
-        stored: list[Evidence] = await uow.consultations.evidence(c.id)
+        mine = OwnedBy(c.owner_id)  # the person's own export: what they see of their case
+        messages = await uow.consultations.messages(c.id, [MessageKind.consulter, MessageKind.answer], mine)
+        stored: list[Evidence] = await uow.consultations.evidence(c.id, mine)
         try:
             key = await uow.case_keys.for_consultation(c.id) if any(e.file for e in stored) else None
         except CaseKeyDestroyed:
@@ -300,10 +301,10 @@ class PersonalArchive:
                     else None,
                 }
             evidence.append(item)
-        requests = await uow.requests.for_consultations([c.id])
-        history = await uow.requests.events([r.id for r in requests])
+        requests = await uow.requests.for_consultations([c.id], mine)
+        history = await uow.requests.events([r.id for r in requests], mine)
         facts = await uow.requests.facts(c.id)
-        referrals = await uow.referrals.for_consultation(c.id)
+        referrals = await uow.referrals.for_consultation(c.id, mine)
         transitions = await uow.consultations.transitions(c.id)
         letters = list(reversed(await uow.letters.for_consultation(c.id)))  # oldest first
         return {

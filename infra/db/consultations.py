@@ -440,6 +440,7 @@ class SqlConsultations:
         self,
         consultation_id: uuid.UUID,
         kinds: Sequence[MessageKind],
+        visibility: Visibility,
         *,
         after: Cursor | None = None,
         limit: int | None = None,
@@ -448,13 +449,18 @@ class SqlConsultations:
         query = select(M).where(
             col(M.consultation_id) == consultation_id,
             col(M.kind).in_([k.value for k in kinds]),
+            visible.of_consultation(visibility, consultation_id),
         )
         rows = list((await self.db.execute(_oldest_first(query, M, after, limit))).scalars())
         key = await self._key(consultation_id) if rows else None
         return [_message(r, key) for r in rows]
 
     async def get_message(
-        self, consultation_id: uuid.UUID, message_id: uuid.UUID, kinds: Sequence[MessageKind]
+        self,
+        consultation_id: uuid.UUID,
+        message_id: uuid.UUID,
+        kinds: Sequence[MessageKind],
+        visibility: Visibility,
     ) -> Message | None:
         M = MessageRow
         row = (
@@ -463,6 +469,7 @@ class SqlConsultations:
                     col(M.id) == message_id,
                     col(M.consultation_id) == consultation_id,
                     col(M.kind).in_([k.value for k in kinds]),
+                    visible.of_consultation(visibility, consultation_id),
                 )
             )
         ).scalar_one_or_none()
@@ -509,10 +516,17 @@ class SqlConsultations:
         await self.db.flush()
 
     async def evidence(
-        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+        self,
+        consultation_id: uuid.UUID,
+        visibility: Visibility,
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
     ) -> list[Evidence]:
         E = EvidenceRow
-        query = select(E).where(col(E.consultation_id) == consultation_id)
+        query = select(E).where(
+            col(E.consultation_id) == consultation_id, visible.of_consultation(visibility, consultation_id)
+        )
         rows = list((await self.db.execute(_oldest_first(query, E, after, limit))).scalars())
         key = await self._key(consultation_id) if rows else None
         return [_evidence(r, key) for r in rows]
@@ -531,11 +545,17 @@ class SqlConsultations:
         ).scalar_one()
         return EvidenceUsage(int(items), int(in_consultation or 0), int(of_owner or 0))
 
-    async def get_evidence(self, consultation_id: uuid.UUID, evidence_id: uuid.UUID) -> Evidence | None:
+    async def get_evidence(
+        self, consultation_id: uuid.UUID, evidence_id: uuid.UUID, visibility: Visibility
+    ) -> Evidence | None:
         E = EvidenceRow
         row = (
             await self.db.execute(
-                select(E).where(col(E.id) == evidence_id, col(E.consultation_id) == consultation_id)
+                select(E).where(
+                    col(E.id) == evidence_id,
+                    col(E.consultation_id) == consultation_id,
+                    visible.of_consultation(visibility, consultation_id),
+                )
             )
         ).scalar_one_or_none()
         return _evidence(row, await self._key(consultation_id)) if row else None

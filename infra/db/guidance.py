@@ -13,8 +13,10 @@ from sqlmodel import col
 from domain.case_keys import CaseKey
 from domain.consultations import Cursor
 from domain.desks import DeskVersion
+from domain.policy import Visibility
 from domain.referrals import Referral, ReferralEvent, ReferralState
 from infra.crypto import opened_text, seal_text
+from infra.db import visibility as visible
 from infra.db.case_keys import SqlCaseKeys
 from infra.db.engine import affected
 from infra.db.paging import keyset
@@ -118,22 +120,34 @@ class SqlReferrals:
         )
         await self.db.flush()
 
-    async def get(self, consultation_id: uuid.UUID, referral_id: uuid.UUID) -> Referral | None:
+    async def get(
+        self, consultation_id: uuid.UUID, referral_id: uuid.UUID, visibility: Visibility
+    ) -> Referral | None:
         row = (
             await self.db.execute(
                 select(ReferralRow).where(
-                    col(ReferralRow.id) == referral_id, col(ReferralRow.consultation_id) == consultation_id
+                    col(ReferralRow.id) == referral_id,
+                    col(ReferralRow.consultation_id) == consultation_id,
+                    visible.of_consultation(visibility, consultation_id),
                 )
             )
         ).scalar_one_or_none()
         return self._referral(row, await self._key(consultation_id)) if row else None
 
     async def for_consultation(
-        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+        self,
+        consultation_id: uuid.UUID,
+        visibility: Visibility,
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
     ) -> list[Referral]:
         R = ReferralRow
         query = keyset(
-            select(R).where(col(R.consultation_id) == consultation_id),
+            select(R).where(
+                col(R.consultation_id) == consultation_id,
+                visible.of_consultation(visibility, consultation_id),
+            ),
             col(R.created_at),
             col(R.id),
             after,
@@ -164,10 +178,15 @@ class SqlReferrals:
         )
         await self.db.flush()
 
-    async def events(self, referral_id: uuid.UUID) -> list[ReferralEvent]:
+    async def events(self, referral_id: uuid.UUID, visibility: Visibility) -> list[ReferralEvent]:
+        E = ReferralEventRow
         rows = await self.db.execute(
-            select(ReferralEventRow)
-            .where(col(ReferralEventRow.referral_id) == referral_id)
+            select(E)
+            .join(ReferralRow, col(ReferralRow.id) == col(E.referral_id))
+            .where(
+                col(E.referral_id) == referral_id,
+                visible.through_consultation(visibility, ReferralRow.consultation_id),
+            )
             .order_by(col(ReferralEventRow.at))
         )
         return [

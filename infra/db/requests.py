@@ -132,6 +132,14 @@ def _stored(row: CaseClockRow) -> StoredClock:
     )
 
 
+def _seen(visibility: Visibility, column: uuid.UUID, through: uuid.UUID | None) -> Any:
+    """Rows read through case `through` (itself and the earlier cases it carries over), or, without one,
+    rows whose own consultation is visible."""
+    if through is not None:
+        return visible.through_case(visibility, column, through)
+    return visible.through_consultation(visibility, column)
+
+
 class SqlRequests:
     def __init__(self, db: AsyncSession, clock: Clock, consultations: SqlConsultations) -> None:
         self.db = db
@@ -164,10 +172,21 @@ class SqlRequests:
         await self.db.flush()
         await self._set_links(r)
 
-    async def get(self, consultation_ids: Sequence[uuid.UUID], request_id: uuid.UUID) -> Request | None:
+    async def get(
+        self,
+        consultation_ids: Sequence[uuid.UUID],
+        request_id: uuid.UUID,
+        visibility: Visibility,
+        *,
+        through: uuid.UUID | None = None,
+    ) -> Request | None:
         row = (
             await self.db.execute(
-                select(R).where(col(R.id) == request_id, col(R.consultation_id).in_(list(consultation_ids)))
+                select(R).where(
+                    col(R.id) == request_id,
+                    col(R.consultation_id).in_(list(consultation_ids)),
+                    _seen(visibility, R.consultation_id, through),
+                )
             )
         ).scalar_one_or_none()
         if row is None:
@@ -176,10 +195,18 @@ class SqlRequests:
         return _request(row, await self._links([row.id]), keys.get(row.consultation_id))
 
     async def for_consultations(
-        self, consultation_ids: Sequence[uuid.UUID], *, after: Cursor | None = None, limit: int | None = None
+        self,
+        consultation_ids: Sequence[uuid.UUID],
+        visibility: Visibility,
+        *,
+        through: uuid.UUID | None = None,
+        after: Cursor | None = None,
+        limit: int | None = None,
     ) -> list[Request]:
         query = select(R).where(
-            col(R.consultation_id).in_(list(consultation_ids)), ~shredded(col(R.consultation_id))
+            col(R.consultation_id).in_(list(consultation_ids)),
+            ~shredded(col(R.consultation_id)),
+            _seen(visibility, R.consultation_id, through),
         )
         query = keyset(query, col(R.created_at), col(R.id), after, limit)
         rows = list((await self.db.execute(query)).scalars())
@@ -216,7 +243,9 @@ class SqlRequests:
         )
         await self.db.flush()
 
-    async def events(self, request_ids: Sequence[uuid.UUID]) -> list[RequestEvent]:
+    async def events(
+        self, request_ids: Sequence[uuid.UUID], visibility: Visibility, *, through: uuid.UUID | None = None
+    ) -> list[RequestEvent]:
         if not request_ids:
             return []
         # Each event comes with its request's case, whose key opens the note (one statement for the keys).
@@ -224,7 +253,10 @@ class SqlRequests:
             await self.db.execute(
                 select(RequestEventRow, col(R.consultation_id))
                 .join(R, col(R.id) == col(RequestEventRow.request_id))
-                .where(col(RequestEventRow.request_id).in_(list(request_ids)))
+                .where(
+                    col(RequestEventRow.request_id).in_(list(request_ids)),
+                    _seen(visibility, R.consultation_id, through),
+                )
                 .order_by(col(RequestEventRow.recorded_at), col(RequestEventRow.id))
             )
         ).all()
@@ -264,9 +296,17 @@ class SqlRequests:
     # -- clocks -----------------------------------------------------------------------------------
 
     async def clocks(
-        self, consultation_ids: Sequence[uuid.UUID], *, after: Cursor | None = None, limit: int | None = None
+        self,
+        consultation_ids: Sequence[uuid.UUID],
+        visibility: Visibility,
+        *,
+        through: uuid.UUID | None = None,
+        after: Cursor | None = None,
+        limit: int | None = None,
     ) -> list[StoredClock]:
-        query = select(K).where(col(K.consultation_id).in_(list(consultation_ids)))
+        query = select(K).where(
+            col(K.consultation_id).in_(list(consultation_ids)), _seen(visibility, K.consultation_id, through)
+        )
         rows = await self.db.execute(keyset(query, col(K.due_at), col(K.id), after, limit))
         return [_stored(r) for r in rows.scalars()]
 

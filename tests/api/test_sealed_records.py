@@ -470,11 +470,11 @@ async def test_a_sealed_note_copied_to_another_case_does_not_open(client, people
         return {
             "letter_review.advice": lambda: uow.letters.get(uuid.UUID(b["letter"]), All()),
             "answer_review.advice": lambda: uow.answers.get(uuid.UUID(b["draft"]), All()),
-            "request_event.note": lambda: uow.requests.events([uuid.UUID(b["request"])]),
-            "request.target_name": lambda: uow.requests.get([b_id], uuid.UUID(b["request"])),
-            "referral.reason": lambda: uow.referrals.get(b_id, uuid.UUID(b["referral"])),
+            "request_event.note": lambda: uow.requests.events([uuid.UUID(b["request"])], All()),
+            "request.target_name": lambda: uow.requests.get([b_id], uuid.UUID(b["request"]), All()),
+            "referral.reason": lambda: uow.referrals.get(b_id, uuid.UUID(b["referral"]), All()),
             "evidence.upload_slot_reason": lambda: uow.consultations.get_evidence(
-                b_id, uuid.UUID(b["evidence"])
+                b_id, uuid.UUID(b["evidence"]), All()
             ),
             "legal_hold.reason": lambda: uow.retention.hold(b_id),
         }

@@ -167,21 +167,33 @@ class FakeConsultations:
     async def add_message(self, m: Message) -> None:
         self.s.messages.append(copy.deepcopy(m))
 
+    def _visible(self, consultation_id: uuid.UUID, visibility: Visibility) -> bool:
+        """infra/db/visibility.py of_consultation: a case's own rows are seen with the case."""
+        c = self.s.consultations.get(consultation_id)
+        return c is not None and visible(c, visibility)
+
     async def messages(
         self,
         consultation_id: uuid.UUID,
         kinds: Sequence[MessageKind],
+        visibility: Visibility,
         *,
         after: Cursor | None = None,
         limit: int | None = None,
     ) -> builtins.list[Message]:
+        if not self._visible(consultation_id, visibility):
+            return []
         found = [copy.deepcopy(m) for m in self.s.messages if m.consultation_id == consultation_id]
         return [m for m in found if m.kind in kinds][:limit]
 
     async def get_message(
-        self, consultation_id: uuid.UUID, message_id: uuid.UUID, kinds: Sequence[MessageKind]
+        self,
+        consultation_id: uuid.UUID,
+        message_id: uuid.UUID,
+        kinds: Sequence[MessageKind],
+        visibility: Visibility,
     ) -> Message | None:
-        found = [m for m in await self.messages(consultation_id, kinds) if m.id == message_id]
+        found = [m for m in await self.messages(consultation_id, kinds, visibility) if m.id == message_id]
         return found[0] if found else None
 
     async def message_times_since(
@@ -260,13 +272,32 @@ class FakeReferrals:
     async def add(self, referral: Referral) -> None:
         self.s.referrals[referral.id] = copy.deepcopy(referral)
 
-    async def get(self, consultation_id: uuid.UUID, referral_id: uuid.UUID) -> Referral | None:
+    def _visible(self, consultation_id: uuid.UUID, visibility: Visibility) -> bool:
+        c = self.s.consultations.get(consultation_id)
+        return c is not None and visible(c, visibility)
+
+    async def get(
+        self, consultation_id: uuid.UUID, referral_id: uuid.UUID, visibility: Visibility
+    ) -> Referral | None:
         r = self.s.referrals.get(referral_id)
-        return copy.deepcopy(r) if r is not None and r.consultation_id == consultation_id else None
+        if (
+            r is None
+            or r.consultation_id != consultation_id
+            or not self._visible(consultation_id, visibility)
+        ):
+            return None
+        return copy.deepcopy(r)
 
     async def for_consultation(
-        self, consultation_id: uuid.UUID, *, after: Cursor | None = None, limit: int | None = None
+        self,
+        consultation_id: uuid.UUID,
+        visibility: Visibility,
+        *,
+        after: Cursor | None = None,
+        limit: int | None = None,
     ) -> builtins.list[Referral]:
+        if not self._visible(consultation_id, visibility):
+            return []
         found = [r for r in self.s.referrals.values() if r.consultation_id == consultation_id]
         return keyset_page(found, lambda r: (r.created_at, r.id), after, limit)
 
@@ -280,7 +311,10 @@ class FakeReferrals:
     async def add_event(self, event: ReferralEvent) -> None:
         self.s.referral_events.append(event)
 
-    async def events(self, referral_id: uuid.UUID) -> builtins.list[ReferralEvent]:
+    async def events(self, referral_id: uuid.UUID, visibility: Visibility) -> builtins.list[ReferralEvent]:
+        r = self.s.referrals.get(referral_id)
+        if r is None or not self._visible(r.consultation_id, visibility):
+            return []
         return [e for e in self.s.referral_events if e.referral_id == referral_id]
 
 
