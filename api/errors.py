@@ -181,6 +181,13 @@ VALIDATION_MESSAGES: dict[str, tuple[str, str]] = {
     "enum": ("選べる値ではありません", "Not one of the allowed values"),
     "literal_error": ("選べる値ではありません", "Not one of the allowed values"),
     "json_invalid": ("JSON の形式が正しくありません", "Malformed JSON"),
+    "bool_type": ("true か false で指定してください", "true or false"),
+    "int_type": ("整数で指定してください", "A whole number"),
+    "date_type": ("日付は 2026-12-04 の形で書いてください", "A date written as 2026-12-04"),
+    "datetime_type": (
+        "日時は 2026-12-04T17:30:00+09:00 の形で書いてください",
+        "A time written as 2026-12-04T17:30:00+09:00",
+    ),
     "timezone_aware": ("タイムゾーンの指定が必要です", "A time zone is required"),
     "bad_character": ("制御文字は使えません", "Control characters are not allowed here"),
 }

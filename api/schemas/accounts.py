@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool
 
-from api.schemas.common import Input, Output, Timestamp
+from api.schemas.common import Input, Moment, Output, Timestamp
 from api.schemas.text import Email, Secret, SingleLine
 from domain.actors import Role
 from domain.models import Locale
@@ -214,7 +214,7 @@ class UserCreate(Input):
     email: Email
     role: Role
     display_name: DisplayName | None = None
-    expires_at: AwareDatetime | None = Field(
+    expires_at: Moment | None = Field(
         None, description="Required for council members: their access ends then."
     )
 
@@ -223,9 +223,9 @@ class UserUpdate(Input):
     model_config = ConfigDict(json_schema_extra={"examples": [{"is_active": False}]})
 
     role: Role | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
     display_name: DisplayName | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: Moment | None = None
 
 
 class UserOut(Output):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar, get_args, get_origin
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
 )
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
@@ -20,6 +24,27 @@ class Input(BaseModel):
     text types of api/schemas/text.py, which refuse control characters and say how the text is trimmed."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+_A_NUMBER = re.compile(r"^\s*[-+]?\d*\.?\d+\s*$")
+
+
+def _written_as_text(error_type: str) -> BeforeValidator:
+    def check(value: object) -> object:
+        if isinstance(value, date) or (isinstance(value, str) and not _A_NUMBER.match(value)):
+            return value  # (a datetime is a date)
+        raise PydanticCustomError(error_type, "written as text in ISO 8601")
+
+    return BeforeValidator(check)
+
+
+# FastAPI validates a body as the Python objects its JSON parsed into, where pydantic's lax mode takes 0 for
+# 1970-01-01, 1 or "yes" for true and "12" for 12: input the contract refuses would be accepted. A field of a
+# request body says `StrictBool`, `StrictInt`, `Day` or `Moment` instead of bool, int, date or datetime, and
+# takes only the JSON type the contract names (tests/api/test_input_types.py walks every body for it). A day
+# or a time is ISO 8601 text, in a body or a query: never a number of seconds since 1970 ("0.5").
+Day = Annotated[date, _written_as_text("date_type")]
+Moment = Annotated[AwareDatetime, _written_as_text("datetime_type")]
 
 
 def utc_timestamp(value: datetime) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool, StrictInt
 from pydantic.config import JsonDict
 
-from api.schemas.common import Input, Output, Timestamp
+from api.schemas.common import Input, Moment, Output, Timestamp
 from api.schemas.guidance import DeskOut
 from api.schemas.text import Code, MultiLine, SingleLine
 from domain.consultations import EvidenceGap, MessageKind, Priority, Status
@@ -35,8 +35,8 @@ INTAKE_EXAMPLE: JsonDict = {
 
 class ConsentIn(Input):
     terms_version: Annotated[str, SingleLine(min_length=1, max_length=32)]
-    terms: bool = Field(description="Agrees to the terms of use")
-    sensitive_data: bool = Field(
+    terms: StrictBool = Field(description="Agrees to the terms of use")
+    sensitive_data: StrictBool = Field(
         description="Agrees to the handling of sensitive personal data (要配慮個人情報)"
     )
 
@@ -53,7 +53,7 @@ class ConsultationCreate(Input):
     platforms: list[Code] = Field(default_factory=list, max_length=10)
     platform_other: ShortText | None = None
     tried: Note | None = None
-    victim_is_minor: bool | None = None
+    victim_is_minor: StrictBool | None = None
     consent: ConsentIn
 
 
@@ -75,7 +75,7 @@ class ConsultationUpdate(Input):
     platform_other: ShortText | None = None
     categories: list[Code] | None = Field(None, max_length=10)
     priority: Priority | None = None
-    urgent: bool | None = None
+    urgent: StrictBool | None = None
 
 
 class AssignIn(Input):
@@ -193,11 +193,11 @@ class ImageHashesIn(Input):
 
     sha256: Hex64 = Field(description="SHA-256 of the image file's bytes, 64 hex digits")
     pdq: Hex64 = Field(description="PDQ perceptual hash, 256 bits as 64 hex digits")
-    pdq_quality: int = Field(
+    pdq_quality: StrictInt = Field(
         ge=0, le=100, description="PDQ's quality; below the configured minimum is refused"
     )
-    width: int = Field(ge=1, le=100_000)
-    height: int = Field(ge=1, le=100_000)
+    width: StrictInt = Field(ge=1, le=100_000)
+    height: StrictInt = Field(ge=1, le=100_000)
 
 
 class ImageHashesOut(Output):
@@ -234,12 +234,12 @@ class EvidenceIn(Input):
 
     url: Annotated[str, SingleLine(min_length=8, max_length=2048)] | None = None
     platform: Code | None = None
-    posted_at: AwareDatetime | None = Field(None, description="Absolute posting time, with a time zone")
-    captured_at: AwareDatetime | None = None
+    posted_at: Moment | None = Field(None, description="Absolute posting time, with a time zone")
+    captured_at: Moment | None = None
     poster_account: ShortText | None = None
     excerpt: Note | None = None
     notes: Note | None = None
-    context_captured: bool = False
+    context_captured: StrictBool = False
     image_hashes: ImageHashesIn | None = Field(
         None, description="For intimate images: hashes computed on the device instead of the picture"
     )
@@ -262,12 +262,12 @@ class EvidenceCorrection(Input):
 
     url: Annotated[str, SingleLine(min_length=8, max_length=2048)] | None = None
     platform: Code | None = None
-    posted_at: AwareDatetime | None = Field(None, description="Absolute posting time, with a time zone")
-    captured_at: AwareDatetime | None = None
+    posted_at: Moment | None = Field(None, description="Absolute posting time, with a time zone")
+    captured_at: Moment | None = None
     poster_account: ShortText | None = None
     excerpt: Note | None = None
     notes: Note | None = None
-    context_captured: bool | None = None
+    context_captured: StrictBool | None = None
 
 
 class EvidenceFileOut(Output):

@@ -6,10 +6,10 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool
 from pydantic.config import JsonDict
 
-from api.schemas.common import Input, Output, Timestamp
+from api.schemas.common import Day, Input, Output, Timestamp
 from api.schemas.text import Code, MultiLine, SingleLine
 
 
@@ -64,9 +64,9 @@ class DeskCreate(Input):
     hours_ja: Annotated[str, MultiLine(max_length=200)] | None = None
     kind: Code
     categories: list[Code] = Field(default_factory=list, max_length=50)
-    emergency: bool = False
-    last_verified: date | None = None
-    uncertain: bool = False
+    emergency: StrictBool = False
+    last_verified: Day | None = None
+    uncertain: StrictBool = False
     notes_ja: Annotated[str, MultiLine(max_length=2000)] | None = None
     note: Annotated[str, MultiLine(max_length=500)] | None = Field(
         None, description="Why (kept with the version)"
@@ -95,9 +95,9 @@ class DeskUpdate(Input):
     hours_ja: Annotated[str, MultiLine(max_length=200)] | None = None
     kind: Code | None = None
     categories: list[Code] | None = Field(None, max_length=50)
-    emergency: bool | None = None
-    last_verified: date | None = None
-    uncertain: bool | None = None
+    emergency: StrictBool | None = None
+    last_verified: Day | None = None
+    uncertain: StrictBool | None = None
     notes_ja: Annotated[str, MultiLine(max_length=2000)] | None = None
     note: Annotated[str, MultiLine(max_length=500)] | None = None
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool, StrictInt
 
-from api.schemas.common import Input, Output, Timestamp
+from api.schemas.common import Input, Moment, Output, Timestamp
 from api.schemas.text import Code, MultiLine, SingleLine
 
 Body = Annotated[str, MultiLine(min_length=1, max_length=20000)]
@@ -31,7 +31,7 @@ class DraftIn(Input):
     body: Body
     manual_sections: list[Code] = Field(default_factory=list, max_length=20)
     template: Code | None = None
-    request_review: bool = False
+    request_review: StrictBool = False
 
 
 class DraftRevisionIn(Input):
@@ -183,11 +183,11 @@ class SampleIn(Input):
         }
     )
 
-    period_from: AwareDatetime
-    period_to: AwareDatetime
-    size: int = Field(ge=1, le=200)
+    period_from: Moment
+    period_to: Moment
+    size: StrictInt = Field(ge=1, le=200)
     method: Literal["random", "stratified"] = "random"
-    seed: int | None = Field(None, description="Makes the draw reproducible")
+    seed: StrictInt | None = Field(None, description="Makes the draw reproducible")
 
 
 class SampleOut(Output):
@@ -218,7 +218,7 @@ class AnonymisedCaseOut(Output):
     referrals: list[dict[str, Any]]
 
 
-Score = Annotated[int, Field(ge=1, le=5)]
+Score = Annotated[StrictInt, Field(ge=1, le=5)]
 
 
 class FindingIn(Input):

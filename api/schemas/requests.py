@@ -6,10 +6,10 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool
 from pydantic.config import JsonDict
 
-from api.schemas.common import Input, Output, Timestamp
+from api.schemas.common import Day, Input, Moment, Output, Timestamp
 from api.schemas.consultations import ConsultationOut
 from api.schemas.guidance import DeskOut
 from api.schemas.text import Code, MultiLine, SingleLine
@@ -46,11 +46,11 @@ class RequestCreate(Input):
     channel: Short | None = Field(None, description="How it is sent: a form, post, e-mail, in person …")
     reference_number: RefNo | None = Field(None, description="The recipient's reference number (受付番号)")
     notes: Note | None = None
-    received_at: AwareDatetime | None = Field(
+    received_at: Moment | None = Field(
         None, description="For a reply to an inquiry (意見照会): when the inquiry arrived"
     )
     inquiry: Inquiry | None = Field(None, description="For a reply to an inquiry: removal or disclosure")
-    private_sexual_image: bool = Field(
+    private_sexual_image: StrictBool = Field(
         False, description="The content is a private sexual image (私事性的画像): shorter removal periods"
     )
     letter_id: uuid.UUID | None = Field(
@@ -68,11 +68,11 @@ class RequestUpdate(Input):
     channel: Short | None = None
     reference_number: RefNo | None = None
     notes: Note | None = None
-    received_at: AwareDatetime | None = None
+    received_at: Moment | None = None
     inquiry: Inquiry | None = None
-    private_sexual_image: bool | None = None
+    private_sexual_image: StrictBool | None = None
     letter_id: uuid.UUID | None = None
-    sent_at: AwareDatetime | None = Field(None, description="Correct the date sent (only once sent)")
+    sent_at: Moment | None = Field(None, description="Correct the date sent (only once sent)")
 
 
 class StatusIn(Input):
@@ -85,7 +85,7 @@ class StatusIn(Input):
     )
 
     status: RequestStatus
-    at: AwareDatetime | None = Field(None, description="When it happened (default: now); never in the future")
+    at: Moment | None = Field(None, description="When it happened (default: now); never in the future")
     note: Note | None = None
 
 
@@ -186,8 +186,8 @@ class ClockFactsIn(Input):
         json_schema_extra={"examples": [{"offender_known_on": "2026-11-25", "damage_known_on": "2026-11-20"}]}
     )
 
-    offender_known_on: date | None = Field(None, description="The day the person learnt who the offender is")
-    damage_known_on: date | None = Field(None, description="The day the person learnt of the damage")
+    offender_known_on: Day | None = Field(None, description="The day the person learnt who the offender is")
+    damage_known_on: Day | None = Field(None, description="The day the person learnt of the damage")
 
 
 class ClockFactsOut(Output):

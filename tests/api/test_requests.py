@@ -453,6 +453,17 @@ async def test_complaint_and_limitation_periods_need_the_dates_the_person_gives(
         422,
         "date_in_future",
     )
+    # A number is not a day: lax parsing took 0 for 1970-01-01 and started a limitation clock from it.
+    for not_a_day in (0, 20261120, True):
+        refused = await client.put(
+            base(c["id"]) + "/clock-facts",
+            headers=owner.headers,
+            json={"offender_known_on": "2026-11-25", "damage_known_on": not_a_day},
+        )
+        assert_problem(refused, 422, "validation_failed")
+        assert refused.json()["errors"][0]["type"] == "date_type"
+    kept = await client.get(base(c["id"]) + "/clock-facts", headers=owner.headers)
+    assert kept.json() == {"offender_known_on": "2026-11-25", "damage_known_on": "2026-11-20"}
     # A case without 名誉毀損・侮辱 has no complaint period.
     privacy = await open_consultation(client, owner, categories=["RIGHTS.PRIVACY_ID"])
     await client.put(
