@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from api.errors import problem_type
+from api.etag import IF_MATCH_PATTERN
 from infra.knowledge import load_problem_catalogue
 
 RESPONSES_FILE = Path(__file__).with_name("responses.json")
@@ -200,13 +201,18 @@ def _public_security(operation: dict[str, Any]) -> None:
 
 
 def _preconditions(operation: dict[str, Any]) -> None:
-    """If-Match is checked by the route (428 without it, so the answer can say why): required all the same."""
+    """If-Match is checked by the route (428 without it, so the answer can say why): required all the same,
+    with the pattern of what the route takes."""
     for parameter in operation.get("parameters", []):
         if parameter["in"] == "header" and parameter["name"].lower() == "if-match":
             parameter["required"] = True
             declared = parameter["schema"]
             alternatives = [a for a in declared.get("anyOf", [declared]) if a.get("type") != "null"]
-            parameter["schema"] = {**alternatives[0], "title": declared.get("title", "If-Match")}
+            parameter["schema"] = {
+                **alternatives[0],
+                "title": declared.get("title", "If-Match"),
+                "pattern": IF_MATCH_PATTERN,
+            }
 
 
 def _binary_uploads(schema: dict[str, Any]) -> None:

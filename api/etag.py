@@ -9,6 +9,9 @@ from domain.errors import MalformedRequest, PreconditionFailed, PreconditionRequ
 _ETAG = re.compile(r'^"v(\d{1,12})"$')
 # One entity-tag as RFC 9110 §8.8.3 writes it: optional W/, then a quoted string of etagc characters.
 _ENTITY_TAG = re.compile(r'^(W/)?"[\x21\x23-\x7e\x80-\xff]*"$')
+# What parse_if_match takes, for the contract: one entity-tag or `*`, blanks around it allowed. Anything else
+# is refused (400 if_match_malformed or if_match_one_tag, 428 when blank).
+IF_MATCH_PATTERN = r'^[ \t]*(\*|(W/)?"[\x21\x23-\x7e\x80-\xff]*")[ \t]*$'
 
 
 def etag_of(version: int) -> str:

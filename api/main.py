@@ -212,6 +212,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(problem_schema.pop("$defs", {}))
     components["Problem"] = problem_schema
+    _key_patterns_as_property_names(components)
     app.openapi_schema = contract.document(schema)
     return schema
 
@@ -255,6 +256,26 @@ def _optional_parameters_without_null(operation: dict[str, Any]) -> None:
             continue
         (kept,) = (v for v in variants if v != {"type": "null"})
         parameter["schema"] = {**{k: v for k, v in schema.items() if k != "anyOf"}, **kept}
+
+
+def _key_patterns_as_property_names(node: Any) -> None:
+    """A map whose keys are codes (`dict[Code, T]`) refuses a key that is not a code, but pydantic says so as
+    `patternProperties` {pattern: T}, which lets any other key through with any value: clients and fuzzers
+    would send what is refused. Said as `propertyNames` with the pattern and `additionalProperties` T."""
+    if isinstance(node, list):
+        for item in node:
+            _key_patterns_as_property_names(item)
+        return
+    if not isinstance(node, dict):
+        return
+    patterns = node.get("patternProperties")
+    if isinstance(patterns, dict) and len(patterns) == 1 and "additionalProperties" not in node:
+        ((pattern, values),) = patterns.items()
+        del node["patternProperties"]
+        node["propertyNames"] = {**node.get("propertyNames", {}), "pattern": pattern}
+        node["additionalProperties"] = values
+    for value in node.values():
+        _key_patterns_as_property_names(value)
 
 
 def app_factory() -> FastAPI:

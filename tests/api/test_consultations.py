@@ -501,6 +501,25 @@ async def test_queue_filters_and_keyset_pages(client, people, container) -> None
     assert_problem(
         await client.get("/v1/consultations", headers=supervisor.headers, params={"limit": 500}), 422
     )
+    # An assignee is a staff id, `me` or `none`, as the contract's pattern says (an empty value was refused
+    # with a code the contract did not list).
+    for not_an_assignee in ("", "someone", str(consultant.id)[:-1], "{" + str(consultant.id) + "}"):
+        refused = await client.get(
+            "/v1/consultations", headers=supervisor.headers, params={"assignee": not_an_assignee}
+        )
+        assert_problem(refused, 422, "validation_failed")
+        assert refused.json()["errors"][0]["loc"] == ["query", "assignee"]
+    # A time is ISO 8601 with its offset, never seconds since 1970 (lax parsing took "0.5" for 1970-01-01).
+    for not_a_time, error in (("0.5", "datetime_type"), ("2026-12-01T10:00:00", "timezone_aware")):
+        refused = await client.get(
+            "/v1/consultations", headers=supervisor.headers, params={"created_to": not_a_time}
+        )
+        assert_problem(refused, 422, "validation_failed")
+        assert refused.json()["errors"][0] == {
+            "loc": ["query", "created_to"],
+            "type": error,
+            "msg": refused.json()["errors"][0]["msg"],
+        }
     assert_problem(
         await client.get("/v1/consultations", headers=a.headers, params={"assignee": "none"}),
         422,

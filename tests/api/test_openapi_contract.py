@@ -60,6 +60,32 @@ def test_request_bodies_carry_examples() -> None:
                 assert components[name].get("examples"), f"{method} {path}: {name} has no example"
 
 
+async def test_a_map_keyed_by_codes_says_its_keys_are_codes(client, people) -> None:
+    """`patternProperties` would let any other key through: the contract says the key pattern as
+    `propertyNames`, as the server enforces it."""
+    schema = json.loads(CONTRACT.read_text(encoding="utf-8"))
+    assert "patternProperties" not in json.dumps(schema)
+    texts = schema["components"]["schemas"]["LetterIn"]["properties"]["texts"]
+    assert texts["propertyNames"]["pattern"] == "^[A-Za-z0-9_.-]+$"
+    assert texts["additionalProperties"]["type"] == "string"
+    from tests.api.consultation_helpers import open_consultation
+
+    owner = await people.create()
+    c = await open_consultation(client, owner)
+    refused = await client.post(
+        f"/v1/consultations/{c['id']}/letters",
+        headers=owner.headers,
+        json={
+            "kind": "removal_defamation_privacy",
+            "recipient": "〇〇株式会社 御中",
+            "evidence_ids": [c["id"]],
+            "texts": {"理由": "社会的評価が低下します"},
+        },
+    )
+    assert refused.status_code == 422
+    assert ["body", "texts", "理由", "[key]"] in [e["loc"] for e in refused.json()["errors"]]
+
+
 async def test_docs_render(client) -> None:
     response = await client.get("/docs")
     assert response.status_code == 200 and "swagger-ui" in response.text.lower()
