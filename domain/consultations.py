@@ -490,9 +490,10 @@ class ConsultationRepository(Protocol):
         account is still active."""
 
     async def count_created_since(self, owner_id: uuid.UUID, since: datetime) -> int:
-        """Read after `lock_owner`, in a statement of its own: on PostgreSQL a statement sees what was
-        committed when it began, so a count read in the locking statement would miss a case that another
-        intake of the same person committed while this one waited for the lock."""
+        """The owner's cases created after `since` (one created at `since` exactly is outside). Read after
+        `lock_owner`, in a statement of its own: on PostgreSQL a statement sees what was committed when it
+        began, so a count read in the locking statement would miss a case that another intake of the same
+        person committed while this one waited for the lock."""
 
     async def mark_read(self, consultation_id: uuid.UUID, at: datetime) -> None: ...
 
@@ -530,8 +531,9 @@ class ConsultationRepository(Protocol):
     async def message_times_since(
         self, consultation_id: uuid.UUID, kind: MessageKind, since: datetime
     ) -> list[datetime]:
-        """When each message of this kind was posted since `since`, oldest first. Locks the consultation row
-        for the rest of the transaction (PostgreSQL), so concurrent posts are counted one after another."""
+        """When each message of this kind was posted after `since` (one posted at `since` exactly has left a
+        window that starts there), oldest first. Locks the consultation row for the rest of the transaction
+        (PostgreSQL), so concurrent posts are counted one after another."""
         ...
 
     async def add_evidence(self, e: Evidence) -> None: ...
@@ -1034,7 +1036,9 @@ class ConsultationService:
 
     async def _check_message_rate(self, uow: ConsultationUnitOfWork, c: Consultation, now: datetime) -> None:
         """A consulter posts at most `consulter_messages_per_hour` messages to one consultation in any hour;
-        Retry-After says when the oldest of them leaves the window."""
+        Retry-After says when the oldest of them leaves the window. The hour is (now - 1 h, now]: a message
+        posted exactly an hour ago no longer counts, so a client that waits the Retry-After it was given
+        (whole seconds, rounded up, from the one clock reading `now`) is not refused again."""
         window = timedelta(hours=1)
         recent = await uow.consultations.message_times_since(c.id, MessageKind.consulter, now - window)
         limit = self.policy.consulter_messages_per_hour

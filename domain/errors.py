@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -61,9 +62,9 @@ class QuotaExceeded(DomainError):
 class RateLimited(DomainError):
     code = "rate_limited"
 
-    def __init__(self, retry_after: int, code: str | None = None, detail: str | None = None) -> None:
+    def __init__(self, retry_after: float, code: str | None = None, detail: str | None = None) -> None:
         super().__init__(code, detail)
-        self.retry_after = max(1, int(retry_after))
+        self.retry_after = max(1, math.ceil(retry_after))  # whole seconds, never sooner than the wait
 
 
 class Unavailable(DomainError):

@@ -1,7 +1,9 @@
 """The clock the whole suite runs on. It starts at a pinned instant (`--clock`, or MADOGUCHI_TEST_CLOCK) and
 moves on with real elapsed time, so ordering by time and short waits behave as in production while the date,
 hour and weekday are those chosen, never those of the machine running the suite. A test that needs an exact
-instant sets it and gets the suite's timeline back afterwards (the `clock` fixture)."""
+instant sets it and gets the suite's timeline back afterwards (the `clock` fixture). A test that asserts an
+exact duration (a Retry-After, an expiry) freezes the clock first: otherwise the real time its requests take
+(more than a second on a loaded machine, under `-n 2`) is part of what it measures."""
 
 from __future__ import annotations
 
@@ -29,17 +31,24 @@ class PinnedClock:
 
     def reset(self) -> None:
         """Back to the suite's own timeline: the pinned start plus the time the suite has run."""
-        self._origin, self._since = self.start, self._started
+        self._origin, self._since, self._frozen = self.start, self._started, False
 
     def set(self, instant: datetime) -> None:
-        """From now on the clock reads `instant`, then moves on with real time."""
+        """From now on the clock reads `instant`, then moves on with real time (unless frozen)."""
         self._origin = instant.astimezone(UTC)
         self._since = time.monotonic()
+
+    def freeze(self) -> None:
+        """Stop real time: from now on the clock moves only by `advance` and `set`, until `reset`."""
+        self.set(self.now())
+        self._frozen = True
 
     def advance(self, delta: timedelta) -> None:
         self._origin += delta
 
     def now(self) -> datetime:
+        if self._frozen:
+            return self._origin
         return self._origin + timedelta(seconds=time.monotonic() - self._since)
 
 

@@ -66,7 +66,7 @@ CC_ = ConsultationCategoryRow
 _CREATED_SINCE = (
     select(func.count())
     .select_from(C)
-    .where(col(C.owner_id) == bindparam("owner"), col(C.created_at) >= bindparam("since"))
+    .where(col(C.owner_id) == bindparam("owner"), col(C.created_at) > bindparam("since"))
 )
 CODE_SEPARATOR = " "  # category codes are dotted upper-case words (domain/knowledge): never a space
 CATEGORY_CODES = (
@@ -485,7 +485,7 @@ class SqlConsultations:
             .where(
                 col(M.consultation_id) == consultation_id,
                 col(M.kind) == kind.value,
-                col(M.created_at) >= since,
+                col(M.created_at) > since,
             )
             .order_by(col(M.created_at))
         )

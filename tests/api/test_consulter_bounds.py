@@ -106,6 +106,24 @@ async def test_concurrent_intakes_cannot_pass_the_hourly_bound_together(client, 
     assert len(listed.json()["items"]) == 3
 
 
+async def test_an_intake_refused_for_the_hour_is_taken_after_its_retry_after(
+    client, people, bounds, clock
+) -> None:
+    """The hour is (now - 1 h, now]: a case opened exactly Retry-After seconds before no longer counts."""
+    from tests.api.consultation_helpers import intake
+
+    bounds(intake_per_hour=1)
+    person = await people.create()
+    clock.freeze()
+    await open_consultation(client, person)
+    refused = await client.post("/v1/consultations", headers=person.headers, json=intake(title="二件目"))
+    assert_problem(refused, 429, "too_many_consultations")
+    clock.advance(timedelta(seconds=int(refused.headers["retry-after"])))
+    person = await people.sign_in(person.id, person.email, person.role)  # the access token expired meanwhile
+    again = await client.post("/v1/consultations", headers=person.headers, json=intake(title="二件目"))
+    assert again.status_code == 201, again.text
+
+
 async def test_stored_bytes_per_consultation_are_bounded(client, people, bounds) -> None:
     first, second = noise_png(1), noise_png(2)
     bounds(evidence_bytes_per_consultation=len(first) + len(second) // 2)
@@ -148,6 +166,7 @@ async def test_a_consulter_posts_a_bounded_number_of_messages_per_hour(client, p
     owner = await people.create()
     c = await open_consultation(client, owner)
     url = f"/v1/consultations/{c['id']}/messages"
+    clock.freeze()  # the durations below are the clock's alone, not also the real time the requests take
     for n in range(3):
         posted = await client.post(url, headers=owner.headers, json={"body": f"追加の情報です（{n}）"})
         assert posted.status_code == 201, posted.text
@@ -165,6 +184,33 @@ async def test_a_consulter_posts_a_bounded_number_of_messages_per_hour(client, p
     assert [m["body"] for m in thread.json()["items"]] == [f"追加の情報です（{n}）" for n in range(3)]
     clock.advance(timedelta(seconds=int(refused.headers["retry-after"])))
     owner = await people.sign_in(owner.id, owner.email, owner.role)  # the access token has expired meanwhile
+    assert (
+        await client.post(url, headers=owner.headers, json={"body": "まだ続きがあります"})
+    ).status_code == 201
+
+
+async def test_the_message_retry_after_is_rounded_up_and_enough(client, people, bounds, clock) -> None:
+    """Retry-After is whole seconds from the one clock reading of the refused request, rounded up: with the
+    oldest message leaving the hour 2 879.75 s later, it is 2 880; one second less is still refused, and
+    exactly that long later the post is taken (a message posted exactly an hour ago has left the window)."""
+    bounds(consulter_messages_per_hour=2)
+    owner = await people.create()
+    c = await open_consultation(client, owner)
+    url = f"/v1/consultations/{c['id']}/messages"
+    clock.freeze()
+    for n in range(2):
+        assert (await client.post(url, headers=owner.headers, json={"body": f"続報{n}"})).status_code == 201
+        clock.advance(timedelta(minutes=6, microseconds=125_000))
+    refused = await client.post(url, headers=owner.headers, json={"body": "まだ続きがあります"})
+    assert_problem(refused, 429, "too_many_messages")
+    wait = int(refused.headers["retry-after"])
+    assert wait == 48 * 60  # 60 min - 12 min 0.25 s = 2 879.75 s, rounded up
+    clock.advance(timedelta(seconds=wait - 1))
+    owner = await people.sign_in(owner.id, owner.email, owner.role)  # the access token has expired meanwhile
+    early = await client.post(url, headers=owner.headers, json={"body": "まだ続きがあります"})
+    assert_problem(early, 429, "too_many_messages")
+    assert early.headers["retry-after"] == "1"
+    clock.advance(timedelta(seconds=1))
     assert (
         await client.post(url, headers=owner.headers, json={"body": "まだ続きがあります"})
     ).status_code == 201
