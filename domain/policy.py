@@ -156,6 +156,19 @@ def audit_visibility(actor: Actor) -> Visibility:
     return All() if actor.role in AUDITORS else Nothing()
 
 
+def sees_staff_identities(actor: Actor) -> bool:
+    """Who on staff holds a case or decided a review (their user id) is for staff. A consulter sees only
+    that staff acted (`by_staff`, `from_staff`, a reviewer's role): the person who consults may be the one
+    causing the harm, holding an ordinary account, and must not learn whom to reach or pressure. Service
+    clients and anything without a staff role see no staff identity either."""
+    return actor.is_staff
+
+
+def staff_identity(actor: Actor, staff_id: uuid.UUID | None) -> uuid.UUID | None:
+    """A staff member's user id as `actor` may see it: itself for staff, None for anyone else."""
+    return staff_id if sees_staff_identities(actor) else None
+
+
 def queue_filters_allowed(actor: Actor) -> bool:
     """Only staff filter the queue by assignee, unassigned or overdue; a consulter's list is theirs alone."""
     return actor.role is not Role.consulter

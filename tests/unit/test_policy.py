@@ -276,3 +276,15 @@ def test_every_refusal_code_is_in_the_catalogue() -> None:
 
 def test_a_chain_of_consultations_is_only_ever_one_persons() -> None:
     assert policy.chain_visibility(Case(None, owner_id=SOMEONE)) == OwnedBy(SOMEONE)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_only_staff_see_which_staff_member_acted(role: Role) -> None:
+    staff = role is not R.consulter
+    assert policy.sees_staff_identities(person(role)) is staff
+    assert policy.staff_identity(person(role), SOMEONE) == (SOMEONE if staff else None)
+
+
+def test_a_service_client_sees_no_staff_identity() -> None:
+    assert not policy.sees_staff_identities(SERVICE)
+    assert policy.staff_identity(SERVICE, SOMEONE) is None
