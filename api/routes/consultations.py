@@ -70,13 +70,15 @@ Shaped = TypeVar("Shaped", bound=ConsultationOut)
 Detailed = TypeVar("Detailed", bound=ConsultationDetail)
 
 
-def consultation_out(c: Consultation, now: datetime) -> ConsultationOut:
-    return consultation_as(ConsultationOut, c, now)
+def consultation_out(c: Consultation, now: datetime, actor: Actor) -> ConsultationOut:
+    return consultation_as(ConsultationOut, c, now, actor)
 
 
-def consultation_as(schema: type[Shaped], c: Consultation, now: datetime, **more: Any) -> Shaped:
+def consultation_as(
+    schema: type[Shaped], c: Consultation, now: datetime, actor: Actor, **more: Any
+) -> Shaped:
     """A consultation as `schema` (ConsultationOut or one that extends it, given its `more` fields): the one
-    mapping of a case's fields to a response."""
+    mapping of a case's fields to a response, as `actor` may see it (no staff identity for a consulter)."""
     return schema(
         id=c.id,
         status=c.status,
@@ -91,7 +93,7 @@ def consultation_as(schema: type[Shaped], c: Consultation, now: datetime, **more
         priority=c.priority,
         urgent=c.urgent,
         urgency_flags=c.urgency_flags,
-        assignee_id=c.assignee_id,
+        assignee_id=policy.staff_identity(actor, c.assignee_id),
         created_at=c.created_at,
         updated_at=c.updated_at,
         first_answer_due_at=c.first_answer_due_at,
@@ -105,12 +107,13 @@ def consultation_as(schema: type[Shaped], c: Consultation, now: datetime, **more
     )
 
 
-def detail_as(schema: type[Detailed], c: Consultation, now: datetime, **more: Any) -> Detailed:
+def detail_as(schema: type[Detailed], c: Consultation, now: datetime, actor: Actor, **more: Any) -> Detailed:
     """A consultation with its narrative and consent, as ConsultationDetail or one that extends it."""
     return consultation_as(
         schema,
         c,
         now,
+        actor,
         narrative=c.narrative,
         tried=c.tried,
         terms_version=c.consent.terms_version,
@@ -165,12 +168,12 @@ def with_etag(response: Response, c: Consultation) -> None:
     response.headers["ETag"] = etag_of(c.version)
 
 
-def detail_with_etag(response: Response, c: Consultation, now: datetime) -> ConsultationDetail:
+def detail_with_etag(response: Response, c: Consultation, now: datetime, actor: Actor) -> ConsultationDetail:
     with_etag(response, c)
-    return detail_as(ConsultationDetail, c, now)
+    return detail_as(ConsultationDetail, c, now, actor)
 
 
-def intake_out(result: IntakeResult, response: Response, now: datetime) -> IntakeOut:
+def intake_out(result: IntakeResult, response: Response, now: datetime, actor: Actor) -> IntakeOut:
     consultation = result.consultation
     response.headers["Location"] = f"/v1/consultations/{consultation.id}"
     with_etag(response, consultation)
@@ -178,6 +181,7 @@ def intake_out(result: IntakeResult, response: Response, now: datetime) -> Intak
         IntakeOut,
         consultation,
         now,
+        actor,
         urgency=[UrgencyOut(flag=f.flag, triggers=f.triggers, desks=f.desk_codes) for f in result.urgency],
         urgency_desks=[desk_out(d) for d in result.urgency_desks],
         emergency_desks=[desk_out(d) for d in result.emergency_desks],
@@ -191,7 +195,7 @@ async def replay_intake(
     result = await container.consultations.intake_result(
         await container.consultations.get(actor, consultation_id)
     )
-    body = intake_out(result, response, container.clock.now())
+    body = intake_out(result, response, container.clock.now(), actor)
     return body, {k: v for k, v in response.headers.items() if k in ("location", "etag")}
 
 
@@ -226,7 +230,9 @@ async def create_consultation(
         agreed_to_terms=body.consent.terms,
         agreed_to_sensitive_data=body.consent.sensitive_data,
     )
-    return intake_out(await container.consultations.open(actor, intake), response, container.clock.now())
+    return intake_out(
+        await container.consultations.open(actor, intake), response, container.clock.now(), actor
+    )
 
 
 # A staff id (a UUID as the API writes it), `me` or `none`.
@@ -280,7 +286,7 @@ async def list_consultations(
     )
     found = await container.consultations.page(actor, queue_filter, after=position(cursor), limit=limit + 1)
     now = container.clock.now()
-    return page_of(found, limit, lambda x: consultation_out(x, now))
+    return page_of(found, limit, lambda x: consultation_out(x, now, actor))
 
 
 @router.get(
@@ -295,7 +301,7 @@ async def get_consultation(
     consultation_id: uuid.UUID, actor: Person, container: ContainerDep, response: Response
 ) -> ConsultationDetail:
     consultation = await container.consultations.get(actor, consultation_id)
-    return detail_with_etag(response, consultation, container.clock.now())
+    return detail_with_etag(response, consultation, container.clock.now(), actor)
 
 
 @router.patch(
@@ -318,7 +324,7 @@ async def update_consultation(
     consultation = await container.consultations.update(
         actor, consultation_id, body.model_dump(exclude_unset=True), expected_version=parse_if_match(if_match)
     )
-    return detail_with_etag(response, consultation, container.clock.now())
+    return detail_with_etag(response, consultation, container.clock.now(), actor)
 
 
 @router.post(
@@ -341,7 +347,7 @@ async def assign_consultation(
     consultation = await container.consultations.assign(
         actor, consultation_id, body.assignee_id, expected_version=parse_if_match(if_match)
     )
-    return detail_with_etag(response, consultation, container.clock.now())
+    return detail_with_etag(response, consultation, container.clock.now(), actor)
 
 
 @router.post(
@@ -362,7 +368,7 @@ async def close_consultation(
     consultation = await container.consultations.close(
         actor, consultation_id, expected_version=parse_if_match(if_match)
     )
-    return detail_with_etag(response, consultation, container.clock.now())
+    return detail_with_etag(response, consultation, container.clock.now(), actor)
 
 
 @router.post(
@@ -377,7 +383,7 @@ async def reopen_consultation(
     consultation_id: uuid.UUID, actor: Person, container: ContainerDep, response: Response
 ) -> ConsultationDetail:
     consultation = await container.consultations.reopen(actor, consultation_id)
-    return detail_with_etag(response, consultation, container.clock.now())
+    return detail_with_etag(response, consultation, container.clock.now(), actor)
 
 
 @router.post(
@@ -392,7 +398,7 @@ async def withdraw_consultation(
     consultation_id: uuid.UUID, actor: Person, container: ContainerDep, response: Response
 ) -> ConsultationDetail:
     consultation = await container.consultations.withdraw(actor, consultation_id)
-    return detail_with_etag(response, consultation, container.clock.now())
+    return detail_with_etag(response, consultation, container.clock.now(), actor)
 
 
 @router.get(

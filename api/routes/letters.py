@@ -82,7 +82,8 @@ def form_out(form: LetterForm) -> LetterFormOut:
     )
 
 
-def letter_out(letters: LetterService, letter: Letter) -> LetterOut:
+def letter_out(letters: LetterService, letter: Letter, actor: Actor) -> LetterOut:
+    """A letter as `actor` may see it: a consulter is told which role reviewed it, not who."""
     form = letters.form(letter.kind)
     return LetterOut(
         id=letter.id,
@@ -115,7 +116,7 @@ def letter_out(letters: LetterService, letter: Letter) -> LetterOut:
         reviews=[
             LetterReviewOut(
                 version_number=r.version_number,
-                reviewer_id=r.reviewer_id,
+                reviewer_id=policy.staff_identity(actor, r.reviewer_id),
                 reviewer_role=r.reviewer_role,
                 decision=r.decision,
                 advice=r.advice,
@@ -163,7 +164,7 @@ async def list_letters(
     limit: LimitParam = 25,
 ) -> Page[LetterOut]:
     found = await container.letters.list_for(actor, consultation_id, after=position(cursor), limit=limit + 1)
-    return page_of(found, limit, lambda x: letter_out(container.letters, x))
+    return page_of(found, limit, lambda x: letter_out(container.letters, x, actor))
 
 
 async def replay_letter(
@@ -171,7 +172,7 @@ async def replay_letter(
 ) -> tuple[Any, dict[str, str]]:
     consultation_id = uuid.UUID(request.path_params["consultation_id"])
     letters = container.letters
-    return letter_out(letters, await letters.get(actor, consultation_id, letter_id)), {}
+    return letter_out(letters, await letters.get(actor, consultation_id, letter_id), actor), {}
 
 
 @router.post(
@@ -189,7 +190,7 @@ async def create_letter(
     """The URLs, posting times (JST) and excerpts come from the chosen evidence items, which must belong to this consultation (any other id is refused as unknown_evidence). The guided fields (why the right is infringed, why disclosure is needed) are written by the person; empty ones are allowed in a draft and listed in missing_fields. Send an Idempotency-Key to retry safely."""
     letters = container.letters
     letter = await letters.create(actor, consultation_id, LetterKind(body.kind), draft_of(body))
-    return letter_out(letters, letter)
+    return letter_out(letters, letter, actor)
 
 
 @router.get(
@@ -204,7 +205,7 @@ async def get_letter(
     consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> LetterOut:
     letters = container.letters
-    return letter_out(letters, await letters.get(actor, consultation_id, letter_id))
+    return letter_out(letters, await letters.get(actor, consultation_id, letter_id), actor)
 
 
 @router.post(
@@ -223,7 +224,7 @@ async def revise_letter(
     container: ContainerDep,
 ) -> LetterOut:
     letters = container.letters
-    return letter_out(letters, await letters.revise(actor, consultation_id, letter_id, draft_of(body)))
+    return letter_out(letters, await letters.revise(actor, consultation_id, letter_id, draft_of(body)), actor)
 
 
 @router.post(
@@ -238,7 +239,7 @@ async def submit_letter(
     consultation_id: uuid.UUID, letter_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> LetterOut:
     letters = container.letters
-    return letter_out(letters, await letters.submit(actor, consultation_id, letter_id))
+    return letter_out(letters, await letters.submit(actor, consultation_id, letter_id), actor)
 
 
 @router.post(
@@ -254,7 +255,7 @@ async def finalise_letter(
 ) -> LetterOut:
     """A disclosure request (and a letter about private sexual images) is final only after the legal advisor approved its latest version: the answer review rules (review_rules.yaml) decide, applied to the case and the letter."""
     letters = container.letters
-    return letter_out(letters, await letters.finalise(actor, consultation_id, letter_id))
+    return letter_out(letters, await letters.finalise(actor, consultation_id, letter_id), actor)
 
 
 @router.get(
@@ -372,7 +373,7 @@ async def letter_review_queue(
         found,
         limit,
         lambda x: LetterQueueEntry(
-            letter=letter_out(container.letters, x), waiting_since=x.submitted_at or x.created_at
+            letter=letter_out(container.letters, x, actor), waiting_since=x.submitted_at or x.created_at
         ),
         lambda x: (x.submitted_at or x.created_at, x.id),
     )
@@ -392,5 +393,5 @@ async def decide_letter(
     """Returning needs advice for the person. Only the legal advisor's approval of the latest version satisfies the review rules (disclosure requests)."""
     letters = container.letters
     return letter_out(
-        letters, await letters.decide(actor, letter_id, body.decision == "approved", body.advice)
+        letters, await letters.decide(actor, letter_id, body.decision == "approved", body.advice), actor
     )

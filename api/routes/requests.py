@@ -453,7 +453,7 @@ async def overdue_clocks(
             request = request_out(svc, view, now)
         return OverdueOut(
             clock=clock_out(svc.rules, entry.stored.clock, now),
-            consultation=consultation_out(entry.consultation, now),
+            consultation=consultation_out(entry.consultation, now, actor),
             request=request,
         )
 
@@ -478,7 +478,7 @@ async def link_earlier(
 ) -> list[ConsultationOut]:
     now = container.clock.now()
     chain = await container.requests.link(actor, consultation_id, body.earlier_id)
-    return [consultation_out(x, now) for x in chain]
+    return [consultation_out(x, now, actor) for x in chain]
 
 
 @router.get(
@@ -493,7 +493,8 @@ async def earlier_consultations(
     consultation_id: uuid.UUID, actor: Person, container: ContainerDep
 ) -> list[ConsultationOut]:
     now = container.clock.now()
-    return [consultation_out(x, now) for x in await container.requests.related(actor, consultation_id)]
+    related = await container.requests.related(actor, consultation_id)
+    return [consultation_out(x, now, actor) for x in related]
 
 
 # -- answer templates ---------------------------------------------------------------------------------

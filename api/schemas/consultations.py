@@ -106,7 +106,10 @@ class ConsultationOut(Output):
     priority: Priority
     urgent: bool
     urgency_flags: list[str]
-    assignee_id: uuid.UUID | None
+    assignee_id: uuid.UUID | None = Field(
+        description="The staff member who holds the case (null when unassigned); always null in a consulter's "
+        "view, which never names staff"
+    )
     created_at: Timestamp
     updated_at: Timestamp
     first_answer_due_at: Timestamp

@@ -108,7 +108,7 @@ class SenderOut(Output):
 
 class LetterVersionOut(Output):
     number: int
-    author_id: uuid.UUID
+    author_id: uuid.UUID = Field(description="The person who wrote this version: always the consulter")
     created_at: Timestamp
     recipient: str
     items: list[LetterItemOut]
@@ -119,7 +119,9 @@ class LetterVersionOut(Output):
 
 class LetterReviewOut(Output):
     version_number: int
-    reviewer_id: uuid.UUID
+    reviewer_id: uuid.UUID | None = Field(
+        description="The staff member who decided; null in a consulter's view (`reviewer_role` says which role)"
+    )
     reviewer_role: str
     decision: str
     advice: str | None
