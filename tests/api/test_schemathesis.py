@@ -59,9 +59,11 @@ class Caller:
     spare_sessions: list[str] = field(default_factory=list)
 
     def token_for(self, label: str) -> str:
-        if label in SESSION_ENDING and self.spare_sessions:
-            return self.spare_sessions.pop()
-        return self.token
+        if label not in SESSION_ENDING:
+            return self.token
+        if not self.spare_sessions:
+            pytest.fail(f"{label} was generated more often than SPARE_SESSIONS: raise it")
+        return self.spare_sessions.pop()
 
 
 # Signing out ends the session it is called with: called with the caller's own token, every operation
