@@ -8,10 +8,11 @@ from domain.errors import MalformedRequest, PreconditionFailed, PreconditionRequ
 
 _ETAG = re.compile(r'^"v(\d{1,12})"$')
 # One entity-tag as RFC 9110 §8.8.3 writes it: optional W/, then a quoted string of etagc characters.
-_ENTITY_TAG = re.compile(r'^(W/)?"[\x21\x23-\x7e\x80-\xff]*"$')
+_ENTITY_TAG_TEXT = r'(W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+_ENTITY_TAG = re.compile(f"^{_ENTITY_TAG_TEXT}$")
 # What parse_if_match takes, for the contract: one entity-tag or `*`, blanks around it allowed. Anything else
 # is refused (400 if_match_malformed or if_match_one_tag, 428 when blank).
-IF_MATCH_PATTERN = r'^[ \t]*(\*|(W/)?"[\x21\x23-\x7e\x80-\xff]*")[ \t]*$'
+IF_MATCH_PATTERN = rf"^[ \t]*(\*|{_ENTITY_TAG_TEXT})[ \t]*$"
 
 
 def etag_of(version: int) -> str:

@@ -136,7 +136,8 @@ def evidence_out(e: Evidence, rules: ClockRules | None = None, actor: Actor | No
         else None
     )
     hashes = e.image_hashes
-    slot = e.upload_slot if actor is not None and actor.is_staff else None
+    # A slot names the staff member who opened it.
+    slot = e.upload_slot if actor is not None and policy.sees_staff_identities(actor) else None
     return EvidenceOut(
         id=e.id,
         url=e.url,
