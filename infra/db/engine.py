@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from collections import deque
 from typing import Any, cast
 
 from sqlalchemy import event
@@ -12,13 +14,68 @@ from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool, Pool
+from sqlalchemy.util import queue as sa_queue
+from sqlalchemy.util.concurrency import await_
 
 from infra import metrics
 
 
+class FirstComeQueue(sa_queue.AsyncAdaptedQueue[Any]):
+    """The pool's idle connections, handed out first come, first served.
+
+    SQLAlchemy's queue lets a newcomer take a connection that was just checked in before the request woken
+    for it runs, and the woken request then queues again at the back (asyncio.Queue does the same). Under
+    load that starved a few requests for seconds while most passed at once: at 256 connections the consultant's
+    read had p50 0.1 s and p99 3.8 s, with checkouts past the pool timeout (503). Here a checked-in connection
+    goes straight to the longest waiter, and nobody takes an idle one while others wait."""
+
+    def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
+        super().__init__(maxsize, use_lifo)
+        self._waiters: deque[asyncio.Future[Any]] = deque()
+
+    def put_nowait(self, item: Any) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(item)
+                return
+        super().put_nowait(item)
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if self._waiters:
+            self.put_nowait(item)
+        else:
+            super().put(item, block, timeout)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if not self._waiters and not self.empty():
+            return self.get_nowait()
+        if not block:
+            raise sa_queue.Empty()
+        return await_(self._wait(timeout))
+
+    async def _wait(self, seconds: float | None) -> Any:
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(seconds):
+                return await waiter
+        except BaseException as error:  # the timeout, or the request cancelled while it waited
+            if waiter.done() and not waiter.cancelled():
+                self.put_nowait(waiter.result())  # handed a connection as it gave up: the next one gets it
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            if isinstance(error, TimeoutError):
+                raise sa_queue.Empty() from None
+            raise
+
+
 class MeteredPool(AsyncAdaptedQueuePool):
-    """The fixed pool, counting who waits for a connection (SQLAlchemy has no event before a checkout
-    blocks). `_do_get` is the one place a checkout waits; the count is two integer updates per checkout."""
+    """The fixed pool, first come first served (`FirstComeQueue`), counting who waits for a connection
+    (SQLAlchemy has no event before a checkout blocks). `_do_get` is the one place a checkout waits; the count
+    is two integer updates per checkout."""
+
+    _queue_class = FirstComeQueue
 
     def _do_get(self) -> Any:
         metrics.DB_POOL_WAITING.inc()
