@@ -202,9 +202,7 @@ def main() -> int:
             MADOGUCHI_DATABASE_POOL_SIZE=str(args.pool_size),
         )
         port = bm.free_port()
-        target = bm.Target(
-            "real", port, bm.uvicorn_argv("api.main:app_factory", port, args.workers, factory=True), env
-        )
+        target = bm.Target("real", port, bm.madoguchi_argv(port, args.workers), env)
         bm.start(target, tmp)
         bm.wait_ready(target, timeout=120)
         import httpx

@@ -830,7 +830,7 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
                 bm.Target(
                     "app",
                     ports["app"],
-                    bm.uvicorn_argv("api.main:app_factory", ports["app"], workers, factory=True),
+                    bm.madoguchi_argv(ports["app"], workers),
                     env,
                 ),
             ]
