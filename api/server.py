@@ -5,12 +5,19 @@ httptools buffers a header until it ends, so without a bound a client can make o
 connection (the probe sent a 4 MB header and 20,000 headers and was answered 200). Here the head is measured
 while it arrives: past MADOGUCHI_MAX_HEADER_BYTES, or more than MADOGUCHI_MAX_HEADERS headers, the connection is
 answered 431 (an RFC 9457 problem) and closed before the app runs. EdgeMiddleware checks the same limits again
-for any other server the app is run under (`uvicorn --http h11` has its own 16 KiB bound and answers 400)."""
+for any other server the app is run under (`uvicorn --http h11` has its own 16 KiB bound and answers 400).
+
+Every connection also gets TCP_NODELAY (`NoDelayHttpToolsProtocol`): asyncio sets it only on sockets whose
+protocol number says TCP, and the listening socket uvicorn shares between several workers says 0, so there
+every response written in two segments (head, then body) waited for the client's delayed acknowledgement:
+40 ms per request (a bare endpoint at 4 connections, 2 workers: 90 req/s, p50 44 ms)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
+import socket
 import uuid
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -55,7 +62,17 @@ class HeadersTooLarge(Exception):
     """Raised from a parser callback to stop parsing; uvicorn then calls send_400_response, answered 431."""
 
 
-class BoundedHttpToolsProtocol(HttpToolsProtocol):
+class NoDelayHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, writing each response at once (no Nagle delay)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+
+class BoundedHttpToolsProtocol(NoDelayHttpToolsProtocol):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._head_bytes = 0  # counted exactly from the parsed request line and headers

@@ -121,7 +121,7 @@ def madoguchi_argv(port: int, workers: int) -> list[str]:
 
 
 def uvicorn_argv(app: str, port: int, workers: int, *, app_dir: Path | None = None) -> list[str]:
-    """A reference app under uvicorn, on the event loop `madoguchi serve` uses (infra/cli.py)."""
+    """A reference app under uvicorn, on the event loop and socket settings `madoguchi serve` uses."""
     argv = [
         sys.executable,
         "-m",
@@ -135,6 +135,8 @@ def uvicorn_argv(app: str, port: int, workers: int, *, app_dir: Path | None = No
         str(workers),
         "--loop",
         SERVED_LOOP,
+        "--http",
+        "api.server:NoDelayHttpToolsProtocol",  # TCP_NODELAY, as madoguchi's own protocol (api/server.py)
         "--no-access-log",
         "--log-level",
         "warning",
