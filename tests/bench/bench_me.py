@@ -106,18 +106,13 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _where(port: int, workers: int) -> list[str]:
+    return ["--host", LOOPBACK, "--port", str(port), "--workers", str(workers)]
+
+
 def madoguchi_argv(port: int, workers: int) -> list[str]:
     """madoguchi served as in production (`madoguchi serve`: its HTTP protocol, event loop, metrics)."""
-    return [
-        str(Path(sys.executable).with_name("madoguchi")),
-        "serve",
-        "--host",
-        LOOPBACK,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
+    return [str(Path(sys.executable).with_name("madoguchi")), "serve", *_where(port, workers)]
 
 
 def uvicorn_argv(app: str, port: int, workers: int, *, app_dir: Path | None = None) -> list[str]:
@@ -127,12 +122,7 @@ def uvicorn_argv(app: str, port: int, workers: int, *, app_dir: Path | None = No
         "-m",
         "uvicorn",
         app,
-        "--host",
-        LOOPBACK,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
+        *_where(port, workers),
         "--loop",
         SERVED_LOOP,
         "--http",

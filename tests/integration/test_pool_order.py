@@ -20,7 +20,7 @@ from infra.db.engine import make_engine
 
 async def _until_waiting(count: int, base: float) -> None:
     for _ in range(500):
-        if metrics.DB_POOL_WAITING._value.get() >= base + count:  # noqa: SLF001 - this process's gauge
+        if metrics.DB_POOL_WAITING._value.get() >= base + count:  # noqa: SLF001
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"{count} checkouts never started waiting")
@@ -32,6 +32,18 @@ async def _take_turn(engine: AsyncEngine, name: str, order: list[str], done: asy
         await done.wait()
 
 
+async def _line_up(
+    engine: AsyncEngine, names: tuple[str, str], order: list[str], done: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    """Two requests waiting for the pool's one connection, in this order."""
+    base = metrics.DB_POOL_WAITING._value.get()  # noqa: SLF001 - this process's gauge
+    waiting = []
+    for name in names:
+        waiting.append(asyncio.create_task(_take_turn(engine, name, order, done)))
+        await _until_waiting(len(waiting), base)
+    return waiting
+
+
 async def test_a_connection_checked_in_goes_to_the_longest_waiter_not_to_whoever_asks_next(
     database_url: str,
 ) -> None:
@@ -39,13 +51,9 @@ async def test_a_connection_checked_in_goes_to_the_longest_waiter_not_to_whoever
     order: list[str] = []
     done = asyncio.Event()
     done.set()  # each waiter gives its connection back as soon as it has noted its turn
-    base = metrics.DB_POOL_WAITING._value.get()  # noqa: SLF001
     try:
         held = await engine.connect()
-        first = asyncio.create_task(_take_turn(engine, "waited first", order, done))
-        await _until_waiting(1, base)
-        second = asyncio.create_task(_take_turn(engine, "waited second", order, done))
-        await _until_waiting(2, base)
+        waiting = await _line_up(engine, ("waited first", "waited second"), order, done)
         # The holder gives its connection back and asks again at once, before the woken waiter has run: a
         # newcomer. It must queue behind both.
         await held.close()
@@ -53,7 +61,7 @@ async def test_a_connection_checked_in_goes_to_the_longest_waiter_not_to_whoever
             again = await engine.connect()
         order.append("asked after")
         await again.close()
-        await asyncio.wait_for(asyncio.gather(first, second), 5)
+        await asyncio.wait_for(asyncio.gather(*waiting), 5)
         assert order == ["waited first", "waited second", "asked after"]
     finally:
         await engine.dispose()
@@ -83,13 +91,9 @@ async def test_a_waiter_cancelled_as_its_turn_comes_passes_the_connection_on(dat
     engine = make_engine(database_url, pool_size=1, timeout=5)
     order: list[str] = []
     done = asyncio.Event()
-    base = metrics.DB_POOL_WAITING._value.get()  # noqa: SLF001
     try:
         held = await engine.connect()
-        cancelled = asyncio.create_task(_take_turn(engine, "cancelled", order, done))
-        await _until_waiting(1, base)
-        next_in_line = asyncio.create_task(_take_turn(engine, "next in line", order, done))
-        await _until_waiting(2, base)
+        cancelled, next_in_line = await _line_up(engine, ("cancelled", "next in line"), order, done)
         await held.close()
         cancelled.cancel()
         done.set()
