@@ -489,11 +489,11 @@ class ConsultationRepository(Protocol):
         erased either commits first, and is shredded with the others, or finds the account gone); whether the
         account is still active."""
 
-    async def count_created_since(self, owner_id: uuid.UUID, since: datetime) -> int:
-        """The owner's cases created after `since` (one created at `since` exactly is outside). Read after
-        `lock_owner`, in a statement of its own: on PostgreSQL a statement sees what was committed when it
-        began, so a count read in the locking statement would miss a case that another intake of the same
-        person committed while this one waited for the lock."""
+    async def created_times_since(self, owner_id: uuid.UUID, since: datetime) -> list[datetime]:
+        """When each of the owner's cases created after `since` was created, oldest first (one created at
+        `since` exactly is outside). Read after `lock_owner`, in a statement of its own: on PostgreSQL a
+        statement sees what was committed when it began, so times read in the locking statement would miss a
+        case that another intake of the same person committed while this one waited for the lock."""
 
     async def mark_read(self, consultation_id: uuid.UUID, at: datetime) -> None: ...
 
@@ -585,6 +585,19 @@ class ConsultationRepository(Protocol):
         """Active supervisors, who are alerted when an unassigned case turns urgent."""
 
 
+HOUR = timedelta(hours=1)
+
+
+def _refuse_past(limit: int, recent: list[datetime], now: datetime, code: str) -> None:
+    """Refuse a consulter's action when `limit` of them (`recent`, oldest first) fall in the hour up to `now`;
+    Retry-After says when the oldest that counts leaves the window. The hour is (now - 1 h, now]: one done
+    exactly an hour ago no longer counts, so a client that waits the Retry-After it was given (whole seconds,
+    rounded up, from the one clock reading `now`) is not refused again."""
+    if len(recent) >= limit:
+        frees_at = recent[len(recent) - limit] + HOUR
+        raise RateLimited(math.ceil((frees_at - now).total_seconds()), code)
+
+
 class ConsultationService:
     def __init__(
         self,
@@ -673,8 +686,8 @@ class ConsultationService:
             repo: ConsultationRepository = uow.consultations
             if not await repo.lock_owner(owner):  # erased (or disabled) since the token was checked
                 raise Unauthenticated("invalid_token")
-            if await repo.count_created_since(owner, now - timedelta(hours=1)) >= self.policy.intake_per_hour:
-                raise RateLimited(3600, "too_many_consultations")
+            opened = await repo.created_times_since(owner, now - HOUR)
+            _refuse_past(self.policy.intake_per_hour, opened, now, "too_many_consultations")
             c = Consultation(
                 id=uuid.uuid4(),
                 owner_id=owner,
@@ -1035,16 +1048,9 @@ class ConsultationService:
         )
 
     async def _check_message_rate(self, uow: ConsultationUnitOfWork, c: Consultation, now: datetime) -> None:
-        """A consulter posts at most `consulter_messages_per_hour` messages to one consultation in any hour;
-        Retry-After says when the oldest of them leaves the window. The hour is (now - 1 h, now]: a message
-        posted exactly an hour ago no longer counts, so a client that waits the Retry-After it was given
-        (whole seconds, rounded up, from the one clock reading `now`) is not refused again."""
-        window = timedelta(hours=1)
-        recent = await uow.consultations.message_times_since(c.id, MessageKind.consulter, now - window)
-        limit = self.policy.consulter_messages_per_hour
-        if len(recent) >= limit:
-            frees_at = recent[len(recent) - limit] + window
-            raise RateLimited(math.ceil((frees_at - now).total_seconds()), "too_many_messages")
+        """A consulter posts at most `consulter_messages_per_hour` messages to one consultation in any hour."""
+        recent = await uow.consultations.message_times_since(c.id, MessageKind.consulter, now - HOUR)
+        _refuse_past(self.policy.consulter_messages_per_hour, recent, now, "too_many_messages")
 
     async def _alert_staff(
         self, uow: ConsultationUnitOfWork, c: Consultation, message: Message, flags: list[str]

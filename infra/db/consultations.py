@@ -64,9 +64,9 @@ NOT_SHREDDED = or_(col(K.consultation_id).is_(None), col(K.wrapped).is_not(None)
 CC_ = ConsultationCategoryRow
 # How many cases :owner created since :since (intake's hourly bound); built once.
 _CREATED_SINCE = (
-    select(func.count())
-    .select_from(C)
+    select(col(C.created_at))
     .where(col(C.owner_id) == bindparam("owner"), col(C.created_at) > bindparam("since"))
+    .order_by(col(C.created_at))
 )
 CODE_SEPARATOR = " "  # category codes are dotted upper-case words (domain/knowledge): never a space
 CATEGORY_CODES = (
@@ -383,8 +383,8 @@ class SqlConsultations:
     async def lock_owner(self, owner_id: uuid.UUID) -> bool:
         return await lock_account(self.db, owner_id)
 
-    async def count_created_since(self, owner_id: uuid.UUID, since: datetime) -> int:
-        return int((await self.db.execute(_CREATED_SINCE, {"owner": owner_id, "since": since})).scalar_one())
+    async def created_times_since(self, owner_id: uuid.UUID, since: datetime) -> list[datetime]:
+        return list((await self.db.execute(_CREATED_SINCE, {"owner": owner_id, "since": since})).scalars())
 
     async def mark_read(self, consultation_id: uuid.UUID, at: datetime) -> None:
         # Deliberately not a version bump: reading is not an edit and must not stale a staff ETag.

@@ -124,6 +124,36 @@ async def test_an_intake_refused_for_the_hour_is_taken_after_its_retry_after(
     assert again.status_code == 201, again.text
 
 
+async def test_an_intake_refused_for_the_hour_says_when_the_first_of_its_cases_leaves_it(
+    client, people, bounds, clock
+) -> None:
+    """Retry-After counts from the oldest case of the hour, not a flat hour from now."""
+    from tests.api.consultation_helpers import intake
+
+    bounds(intake_per_hour=2)
+    person = await people.create()
+    clock.freeze()
+
+    async def later(delay: timedelta):  # type: ignore[no-untyped-def]  # the access token expires meanwhile
+        clock.advance(delay)
+        return await people.sign_in(person.id, person.email, person.role)
+
+    await open_consultation(client, person)
+    person = await later(timedelta(minutes=20))
+    await open_consultation(client, person)
+    person = await later(timedelta(minutes=10))
+    refused = await client.post("/v1/consultations", headers=person.headers, json=intake(title="三件目"))
+    assert_problem(refused, 429, "too_many_consultations")
+    assert refused.headers["retry-after"] == str(30 * 60)  # the first case, 30 minutes old, leaves in 30
+    person = await later(timedelta(minutes=30) - timedelta(seconds=1))
+    early = await client.post("/v1/consultations", headers=person.headers, json=intake(title="三件目"))
+    assert_problem(early, 429, "too_many_consultations")
+    assert early.headers["retry-after"] == "1"
+    person = await later(timedelta(seconds=1))
+    again = await client.post("/v1/consultations", headers=person.headers, json=intake(title="三件目"))
+    assert again.status_code == 201, again.text
+
+
 async def test_stored_bytes_per_consultation_are_bounded(client, people, bounds) -> None:
     first, second = noise_png(1), noise_png(2)
     bounds(evidence_bytes_per_consultation=len(first) + len(second) // 2)

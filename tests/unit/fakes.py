@@ -142,9 +142,11 @@ class FakeConsultations:
     async def lock_owner(self, owner_id: uuid.UUID) -> bool:
         return True  # one task at a time: nothing to lock; the fake keeps no accounts
 
-    async def count_created_since(self, owner_id: uuid.UUID, since: datetime) -> int:
-        return sum(
-            1 for c in self.s.consultations.values() if c.owner_id == owner_id and c.created_at >= since
+    async def created_times_since(self, owner_id: uuid.UUID, since: datetime) -> list[datetime]:
+        return sorted(
+            c.created_at
+            for c in self.s.consultations.values()
+            if c.owner_id == owner_id and c.created_at > since
         )
 
     async def mark_read(self, consultation_id: uuid.UUID, at: datetime) -> None:
