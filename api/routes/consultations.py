@@ -17,7 +17,7 @@ from api.etag import etag_of, parse_if_match
 from api.idempotency import idempotent
 from api.pagination import CursorParam, LimitParam, page_by, page_of, position
 from api.routes.guidance import desk_out
-from api.schemas.common import Moment, Page, problem_responses
+from api.schemas.common import Moment, Page, QueryFlag, problem_responses
 from api.schemas.consultations import (
     AssignIn,
     ConsultationCreate,
@@ -253,7 +253,7 @@ async def list_consultations(
     container: ContainerDep,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     category: Annotated[str | None, Query(max_length=64), SingleLine()] = None,
-    urgent: bool | None = None,
+    urgent: QueryFlag | None = None,
     priority: Priority | None = None,
     assignee: Annotated[
         str | None, Query(description="A staff id, `me` or `none`", pattern=ASSIGNEE_PATTERN), SingleLine()
@@ -261,7 +261,7 @@ async def list_consultations(
     channel: Annotated[str | None, Query(max_length=16), SingleLine()] = None,
     created_from: Moment | None = None,
     created_to: Moment | None = None,
-    overdue: bool | None = None,
+    overdue: QueryFlag | None = None,
     cursor: CursorParam = None,
     limit: LimitParam = 25,
 ) -> Page[ConsultationOut]:
@@ -622,7 +622,7 @@ async def evidence_bundle(
     actor: Person,
     container: ContainerDep,
     originals: Annotated[
-        bool,
+        QueryFlag,
         Query(description="Include the originals as received (the consulter only; staff are answered 403)"),
     ] = False,
 ) -> StreamingResponse:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from api.deps import ContainerDep, Person, client_address, public_security, public_with_scope, require
 from api.etag import etag_of, parse_if_match
 from api.idempotency import idempotent
-from api.schemas.common import problem_responses
+from api.schemas.common import QueryFlag, problem_responses
 from api.schemas.guidance import (
     CategorySuggestionOut,
     ChartNodeOut,
@@ -123,7 +123,7 @@ async def list_desks(
     category: Annotated[
         str | None, Query(max_length=64, description="A category or group code"), SingleLine()
     ] = None,
-    emergency: bool | None = None,
+    emergency: QueryFlag | None = None,
     q: Annotated[
         str | None,
         Query(max_length=100, description="Text in the name or what the desk handles"),
@@ -219,7 +219,7 @@ async def desk_versions(code: CodePath, actor: Person, container: ContainerDep) 
     tags=["platforms"],
     summary="Platforms and their reporting routes; designation under the 2025 platform act",
 )
-async def list_platforms(container: ContainerDep, designated: bool | None = None) -> list[PlatformOut]:
+async def list_platforms(container: ContainerDep, designated: QueryFlag | None = None) -> list[PlatformOut]:
     return [
         PlatformOut(
             code=p.code,

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.deps import ContainerDep, Person, require
-from api.schemas.common import problem_responses
+from api.schemas.common import QueryFlag, problem_responses
 from api.schemas.statistics import FirstAnswerOut, StatisticsOut, TableOut, statistics_out, table_out
 from api.schemas.text import SingleLine
 from domain import policy
@@ -34,7 +34,7 @@ Granularity = Annotated[
     Literal["month", "quarter", "year"], Query(description="Columns per month, quarter or the year")
 ]
 Suppress = Annotated[
-    bool,
+    QueryFlag,
     Query(
         description="Supervisors: apply the suppression rule (as published). The council always gets it applied."
     ),

@@ -47,6 +47,18 @@ Day = Annotated[date, _written_as_text("date_type")]
 Moment = Annotated[AwareDatetime, _written_as_text("datetime_type")]
 
 
+def _true_or_false(value: object) -> object:
+    if isinstance(value, bool) or value in ("true", "false"):
+        return value
+    raise PydanticCustomError("bool_type", "true or false")
+
+
+# A query parameter arrives as text, where pydantic's lax mode takes "1", "yes", "on", "t" and "y" (and their
+# opposites) for a boolean: `?urgent=yes` filtered as if the contract allowed it. A boolean query parameter is
+# `QueryFlag`: only `true` or `false`, as the contract's `type: boolean` says.
+QueryFlag = Annotated[bool, BeforeValidator(_true_or_false)]
+
+
 def utc_timestamp(value: datetime) -> str:
     """The one form of every timestamp the API sends: ISO 8601 in UTC with `Z`
     (`2026-12-04T08:00:00Z`), whatever offset the value was computed in (due times are computed in JST) and
