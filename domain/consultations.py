@@ -489,9 +489,9 @@ class ConsultationRepository(Protocol):
         erased either commits first, and is shredded with the others, or finds the account gone); whether the
         account is still active."""
 
-    async def created_times_since(self, owner_id: uuid.UUID, since: datetime) -> list[datetime]:
-        """When each of the owner's cases created after `since` was created, oldest first (one created at
-        `since` exactly is outside). Read after `lock_owner`, in a statement of its own: on PostgreSQL a
+    async def created_times_since(self, owner_id: uuid.UUID, since: datetime, newest: int) -> list[datetime]:
+        """When each of the owner's `newest` latest cases created after `since` was created, oldest first (one
+        created at `since` exactly is outside). Read after `lock_owner`, in a statement of its own: on PostgreSQL a
         statement sees what was committed when it began, so times read in the locking statement would miss a
         case that another intake of the same person committed while this one waited for the lock."""
 
@@ -686,7 +686,7 @@ class ConsultationService:
             repo: ConsultationRepository = uow.consultations
             if not await repo.lock_owner(owner):  # erased (or disabled) since the token was checked
                 raise Unauthenticated("invalid_token")
-            opened = await repo.created_times_since(owner, now - HOUR)
+            opened = await repo.created_times_since(owner, now - HOUR, self.policy.intake_per_hour)
             _refuse_past(self.policy.intake_per_hour, opened, now, "too_many_consultations")
             c = Consultation(
                 id=uuid.uuid4(),

@@ -62,11 +62,12 @@ NOT_SHREDDED = or_(col(K.consultation_id).is_(None), col(K.wrapped).is_not(None)
 # of answers the consulter has not read come as correlated subqueries, not as two more round trips (the
 # profile of a 50-case page: the two extra statements and the ORM's entity loading were 45 % of its CPU).
 CC_ = ConsultationCategoryRow
-# How many cases :owner created since :since (intake's hourly bound); built once.
+# When :owner created each of their newest :newest cases after :since (intake's hourly bound); built once.
 _CREATED_SINCE = (
     select(col(C.created_at))
     .where(col(C.owner_id) == bindparam("owner"), col(C.created_at) > bindparam("since"))
-    .order_by(col(C.created_at))
+    .order_by(col(C.created_at).desc())
+    .limit(bindparam("newest"))
 )
 CODE_SEPARATOR = " "  # category codes are dotted upper-case words (domain/knowledge): never a space
 CATEGORY_CODES = (
@@ -383,8 +384,9 @@ class SqlConsultations:
     async def lock_owner(self, owner_id: uuid.UUID) -> bool:
         return await lock_account(self.db, owner_id)
 
-    async def created_times_since(self, owner_id: uuid.UUID, since: datetime) -> list[datetime]:
-        return list((await self.db.execute(_CREATED_SINCE, {"owner": owner_id, "since": since})).scalars())
+    async def created_times_since(self, owner_id: uuid.UUID, since: datetime, newest: int) -> list[datetime]:
+        found = await self.db.execute(_CREATED_SINCE, {"owner": owner_id, "since": since, "newest": newest})
+        return sorted(found.scalars())
 
     async def mark_read(self, consultation_id: uuid.UUID, at: datetime) -> None:
         # Deliberately not a version bump: reading is not an edit and must not stale a staff ETag.

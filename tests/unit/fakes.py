@@ -142,12 +142,13 @@ class FakeConsultations:
     async def lock_owner(self, owner_id: uuid.UUID) -> bool:
         return True  # one task at a time: nothing to lock; the fake keeps no accounts
 
-    async def created_times_since(self, owner_id: uuid.UUID, since: datetime) -> list[datetime]:
-        return sorted(
+    async def created_times_since(self, owner_id: uuid.UUID, since: datetime, newest: int) -> list[datetime]:
+        times = sorted(
             c.created_at
             for c in self.s.consultations.values()
             if c.owner_id == owner_id and c.created_at > since
         )
+        return times[-newest:] if newest > 0 else []
 
     async def mark_read(self, consultation_id: uuid.UUID, at: datetime) -> None:
         self.s.consultations[consultation_id].consulter_read_at = at
