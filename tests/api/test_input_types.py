@@ -109,4 +109,6 @@ async def test_a_boolean_query_parameter_takes_true_or_false_only(client: httpx.
             assert refused.status_code == 422, (url, name, value, refused.text)
             problem = refused.json()
             assert problem["code"] == "validation_failed"
-            assert [(e["loc"], e["type"]) for e in problem["errors"]] == [(["query", name], "bool_type")], problem
+            assert [(e["loc"], e["type"]) for e in problem["errors"]] == [(["query", name], "bool_type")], (
+                problem
+            )
