@@ -1,6 +1,7 @@
 """Intake (`POST /v1/consultations`) in one process, against PostgreSQL: requests/s and the SQL it sends.
 
     .venv/bin/python tests/bench/profile_intake.py [--requests 400] [--consulters 16] [--concurrency 8]
+        [--database URL]
     .venv/bin/py-spy record -r 200 -f raw -o /tmp/intake.txt -- .venv/bin/python tests/bench/profile_intake.py
 
 One run (loopback only; the database bench_<random> is created, migrated, then dropped, also on errors):
@@ -11,6 +12,11 @@ One run (loopback only; the database bench_<random> is created, migrated, then d
      connection and the transaction's BEGIN / COMMIT / ROLLBACK, as tests/bench/run.py counts them);
   3. --requests intakes through httpx.ASGITransport, --concurrency at a time, tokens rotated: requests/s in
      this one process (no HTTP server, no network; the app, its event loop and PostgreSQL only).
+
+With --database, an existing migrated database instead (one `run.py --seed-only` kept, to see what intake
+costs at that size; it is left in place, with the run's consulters and cases added). The WAL written per
+intake is printed too: a new row's random UUID lands on a random page of each of its indexes, and the first
+change of a page after a checkpoint writes the whole page to the WAL.
 
 Not a pytest module.
 """
@@ -123,16 +129,31 @@ async def run(db_url: str, args: argparse.Namespace) -> None:
                 async with sem:
                     await one(i)
 
+            wal = await _wal_position(c.engine)
             started, cpu = time.perf_counter(), time.process_time()
             await asyncio.gather(*(limited(i) for i in range(args.requests)))
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            wal_bytes = await _wal_position(c.engine, since=wal)
             print(
                 f"{args.requests} intakes, {args.concurrency} at a time, {args.consulters} consulters: "
                 f"{args.requests / elapsed:.0f} req/s in one process ({elapsed * 1000 / args.requests:.2f} ms "
-                f"each; this process's CPU {cpu * 1000 / args.requests:.2f} ms an intake, PostgreSQL's not counted)"
+                f"each; this process's CPU {cpu * 1000 / args.requests:.2f} ms an intake, PostgreSQL's not counted); "
+                f"WAL {wal_bytes / args.requests / 1024:.1f} KiB an intake"
             )
     finally:
         await c.close()
+
+
+async def _wal_position(engine: Any, since: int | None = None) -> int:
+    """The server's WAL position now (bytes), or the bytes written since `since`."""
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        high, _, low = (
+            (await conn.execute(text("SELECT pg_current_wal_lsn()::text"))).scalar_one().partition("/")
+        )
+    now = (int(high, 16) << 32) + int(low, 16)
+    return now if since is None else now - since
 
 
 def main() -> int:
@@ -141,7 +162,11 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--consulters", type=int, default=16)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--database", default=None, help="an existing migrated database (kept)")
     args = parser.parse_args()
+    if args.database:
+        asyncio.run(run(args.database.replace("postgresql://", "postgresql+asyncpg://"), args))
+        return 0
     db_name = f"bench_{secrets.token_hex(6)}"
     admin_url = f"{args.pg.rstrip('/')}/postgres"
     db_url = f"{args.pg.rstrip('/')}/{db_name}".replace("postgresql://", "postgresql+asyncpg://")
