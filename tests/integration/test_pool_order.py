@@ -98,7 +98,6 @@ async def test_a_waiter_cancelled_as_its_turn_comes_passes_the_connection_on(dat
         cancelled.cancel()
         done.set()
         await asyncio.wait_for(next_in_line, 5)
-        assert order[-1] == "next in line"
         assert order in (["next in line"], ["cancelled", "next in line"])
         async with asyncio.timeout(1):
             again = await engine.connect()
