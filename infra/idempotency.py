@@ -99,8 +99,12 @@ def watch(db: AsyncSession, scope: IdempotencyScope) -> None:
     event.listen(db.sync_session, "before_flush", before_flush)
 
 
-def should_record(db: AsyncSession, scope: IdempotencyScope | None) -> bool:
-    return scope is not None and scope.armed and bool(scope.wrote or db.new or db.dirty or db.deleted)
+def should_record(db: AsyncSession, scope: IdempotencyScope | None, *, wrote: bool) -> bool:
+    """Whether this commit records the request's key: it writes (`wrote` says so of what the session does not
+    hold, the audit records) and the request carries a fresh key."""
+    return (
+        scope is not None and scope.armed and bool(wrote or scope.wrote or db.new or db.dirty or db.deleted)
+    )
 
 
 async def record(db: AsyncSession, scope: IdempotencyScope, now: datetime) -> None:

@@ -95,9 +95,10 @@ class SqlUnitOfWork:
         key in the same transaction."""
         assert self.db is not None
         scope = idempotency.current()
-        record_key = idempotency.should_record(self.db, scope)
+        record_key = idempotency.should_record(self.db, scope, wrote=bool(self.audit.added))
         if not record_key and await self.audit.commit_alone():
             return  # a read's records and custody links, in one statement (PostgreSQL)
+        await self.audit.flush()
         await self.custody.flush()  # the chain's links, last, so its head is locked only for the commit
         if not record_key:
             await self.db.commit()

@@ -7,8 +7,10 @@ case first."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, exists, false, or_, select, true
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
@@ -21,6 +23,7 @@ from infra.db.tables_letters import LetterRow
 from infra.db.tables_quality import AnswerDraftRow
 
 C = ConsultationRow
+T = TypeVar("T")
 
 
 # What waits for review is reached without its case's row (the advisor's queues), so a shredded case is
@@ -40,23 +43,71 @@ def _letters_in_review() -> ColumnElement[bool]:
 
 def consultations(visibility: Visibility) -> ColumnElement[bool]:
     """A WHERE clause on consultation rows."""
+    return _consultations(type(visibility), viewer(visibility))
+
+
+VIEWER = "viewer"
+
+
+def consultations_of_kind(kind: type[Visibility]) -> ColumnElement[bool]:
+    """The same WHERE clause for every visibility of one kind, the person it is for left as the required bound
+    parameter `viewer`: for a statement built once and run with `viewer_parameter(visibility)`. Run without
+    that parameter, such a statement fails; it never falls back to anyone's rows."""
+    return _consultations(kind, bindparam(VIEWER, required=True))
+
+
+def per_kind(build: Callable[[type[Visibility]], T]) -> Callable[[Visibility], T]:
+    """A statement built once for each kind of visibility (`build(kind)`, its clause from
+    `consultations_of_kind`) and returned for any visibility of that kind, to be run with
+    `viewer_parameter(visibility)`: building a statement per request costs more CPU than running it."""
+    built: dict[type[Visibility], T] = {}
+
+    def of(visibility: Visibility) -> T:
+        kind = type(visibility)
+        if kind not in built:
+            built[kind] = build(kind)
+        return built[kind]
+
+    return of
+
+
+def viewer(visibility: Visibility) -> uuid.UUID | None:
+    """The person a visibility is decided for, where its rule names one."""
     match visibility:
-        case All():
-            return true()
         case OwnedBy(user_id=user_id):
-            return col(C.owner_id) == user_id
-        case AssignedTo(staff_id=staff_id):
-            return col(C.assignee_id) == staff_id
-        case AssignedToOrUnassigned(staff_id=staff_id):
-            return or_(col(C.assignee_id) == staff_id, col(C.assignee_id).is_(None))
-        case InReview():
-            return or_(
-                col(C.id).in_(select(col(AnswerDraftRow.consultation_id)).where(_drafts_in_review())),
-                col(C.id).in_(select(col(LetterRow.consultation_id)).where(_letters_in_review())),
-            )
-        case Nothing():
-            return false()
-    raise TypeError(visibility)
+            return user_id
+        case AssignedTo(staff_id=staff_id) | AssignedToOrUnassigned(staff_id=staff_id):
+            return staff_id
+    return None
+
+
+def viewer_parameter(visibility: Visibility) -> dict[str, uuid.UUID]:
+    person = viewer(visibility)
+    return {} if person is None else {VIEWER: person}
+
+
+def _consultations(
+    kind: type[Visibility], person: uuid.UUID | BindParameter[Any] | None
+) -> ColumnElement[bool]:
+    """The one translation: `person` is the viewer's id, or a parameter that will carry it."""
+    if kind is All:
+        return true()
+    if kind in (OwnedBy, AssignedTo, AssignedToOrUnassigned) and person is None:
+        raise TypeError(f"{kind.__name__} names a person")
+    if kind is OwnedBy:
+        return col(C.owner_id) == person
+    if kind is AssignedTo:
+        return col(C.assignee_id) == person
+    if kind is AssignedToOrUnassigned:
+        return or_(col(C.assignee_id) == person, col(C.assignee_id).is_(None))
+    if kind is InReview:
+        return or_(
+            col(C.id).in_(select(col(AnswerDraftRow.consultation_id)).where(_drafts_in_review())),
+            col(C.id).in_(select(col(LetterRow.consultation_id)).where(_letters_in_review())),
+        )
+    if kind is Nothing:
+        return false()
+    raise TypeError(kind)
 
 
 def through_consultation(visibility: Visibility, consultation_id: uuid.UUID) -> ColumnElement[bool]:

@@ -487,6 +487,17 @@ async def test_queue_filters_and_keyset_pages(client, people, container) -> None
     assert await q(overdue="true") == []
     future = (container.clock.now() + timedelta(days=1)).isoformat()
     assert await q(created_from=future) == []
+    # A page's statement is built once for each set of filters: the same filters with other values, and
+    # their negations, still select by the values of this request.
+    assert set(await q(status="submitted")) == {ids[1], ids[2], urgent["id"]}
+    assert set(await q(urgent="false")) == set(ids)
+    assert set(await q(channel="web")) == set(ids)
+    assert await q(category="ILLEGAL.PHISHING") == []
+    assert set(await q(overdue="false")) == set(ids) | {urgent["id"]}
+    assert set(await q(created_to=future)) == set(ids) | {urgent["id"]}
+    assert await q(created_to=(container.clock.now() - timedelta(days=1)).isoformat()) == []
+    assert set(await q(urgent="false", assignee="none")) == {ids[1], ids[2]}
+    assert await q(urgent="true", assignee="none", status="in_progress") == []
     mine = await client.get("/v1/consultations", headers=consultant.headers, params={"assignee": "me"})
     assert [x["id"] for x in mine.json()["items"]] == [ids[0]]
     seen, cursor = [], None

@@ -358,12 +358,12 @@ async def test_the_assigned_consultants_read_sends_three_statements(client, peop
             ("SELECT", "consultation"),
             ("WITH", "audit_event", "custody_pending"),  # WITH … AS (INSERT INTO audit_event …) INSERT …
         ]
-    else:  # the lookup through the engine; the links, then the record, in pysqlite's own transaction
+    else:  # the lookup through the engine; the record, then its link, in pysqlite's own transaction
         assert kinds(seen) == [
             ("SELECT", "auth_session"),
             ("SELECT", "consultation"),
-            ("INSERT", "custody_pending"),
             ("INSERT", "audit_event"),
+            ("INSERT", "custody_pending"),
         ]
     async with container.sessions() as db:
         reads = (

@@ -191,8 +191,8 @@ async def test_a_read_whose_records_are_all_it_writes_commits_them_in_one_statem
         assert sent[0].startswith("WITH audit_written AS (INSERT INTO audit_event ")
         assert ") INSERT INTO custody_pending " in sent[0]
     else:
-        # Today's path: the links at the start of the commit, then the records' flush, in one transaction.
-        assert [s.split(" (")[0] for s in sent] == ["INSERT INTO custody_pending", "INSERT INTO audit_event"]
+        # The usual commit: the records, then the links, in one transaction.
+        assert [s.split(" (")[0] for s in sent] == ["INSERT INTO audit_event", "INSERT INTO custody_pending"]
 
 
 async def test_records_of_no_case_commit_in_one_insert(container, transactions, statements) -> None:  # type: ignore[no-untyped-def]

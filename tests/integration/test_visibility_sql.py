@@ -37,7 +37,12 @@ async def test_each_visibility_selects_its_rows(client, people, container) -> No
 
         assert await seen(All()) == {r, w, t}
         assert await seen(OwnedBy(owner.id)) == {r, w}
+        # The read's statement is built once per kind of visibility: the next person of the same kind gets
+        # their own rows, not the first one's.
+        assert await seen(OwnedBy(other.id)) == {t}
+        assert await seen(OwnedBy(uuid.uuid4())) == set()
         assert await seen(AssignedTo(supervisor.id)) == {r}
+        assert await seen(AssignedTo(consultant.id)) == set()
         assert await seen(AssignedToOrUnassigned(consultant.id)) == {w, t}
         assert await seen(AssignedToOrUnassigned(supervisor.id)) == {r, w, t}
         assert await seen(InReview()) == {r}  # only the case with a draft waiting for review
@@ -192,3 +197,24 @@ async def test_requests_carried_over_are_seen_through_the_case_that_follows_and_
         # Another person reads through a case of their own, naming the earlier case's id: nothing.
         assert await carried(OwnedBy(other.id), t, chain=(t, e)) == ([], 0, 0, False)
         assert await carried(AssignedToOrUnassigned(new_staff.id), t, chain=(t, e)) == ([], 0, 0, False)
+
+
+async def test_a_statement_built_for_a_kind_of_visibility_refuses_to_run_without_its_viewer(
+    container,
+) -> None:  # type: ignore[no-untyped-def]
+    """A statement built once for every person of a kind (infra/db/visibility.py `consultations_of_kind`)
+    carries the person as a required parameter: run without it, it fails instead of matching anyone."""
+    import pytest
+    from sqlalchemy import select
+    from sqlalchemy.exc import StatementError
+
+    from infra.db import visibility as visible
+    from infra.db.tables import ConsultationRow
+
+    statement = select(ConsultationRow.id).where(visible.consultations_of_kind(OwnedBy))
+    async with container.consultations.uow() as uow:
+        with pytest.raises(StatementError, match="viewer"):
+            await uow.db.execute(statement)
+        assert list(await uow.db.execute(statement, visible.viewer_parameter(OwnedBy(uuid.uuid4())))) == []
+    with pytest.raises(TypeError):
+        visible.consultations(OwnedBy(None))  # type: ignore[arg-type]
