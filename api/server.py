@@ -8,9 +8,9 @@ answered 431 (an RFC 9457 problem) and closed before the app runs. EdgeMiddlewar
 for any other server the app is run under (`uvicorn --http h11` has its own 16 KiB bound and answers 400).
 
 Every connection also gets TCP_NODELAY (`NoDelayHttpToolsProtocol`): asyncio sets it only on sockets whose
-protocol number says TCP, and the listening socket uvicorn shares between several workers says 0, so there
-every response written in two segments (head, then body) waited for the client's delayed acknowledgement:
-40 ms per request (a bare endpoint at 4 connections, 2 workers: 90 req/s, p50 44 ms)."""
+protocol number says TCP, and the listening sockets `madoguchi serve` binds (infra/listener.py, like uvicorn's
+own) say 0, so there every response written in two segments (head, then body) waited for the client's delayed
+acknowledgement: 40 ms per request (a bare endpoint at 4 connections, 2 workers: 90 req/s, p50 44 ms)."""
 
 from __future__ import annotations
 

@@ -105,7 +105,7 @@ SERVED_LOOP = "asyncio"
 
 
 def _uvicorn(uvicorn, settings: Settings, host: str, port: int, workers: int) -> None:
-    uvicorn.run(
+    config = uvicorn.Config(
         "api.main:app_factory",
         factory=True,
         host=host,
@@ -120,6 +120,9 @@ def _uvicorn(uvicorn, settings: Settings, host: str, port: int, workers: int) ->
         log_config=None,  # uvicorn's lines go to the JSON handler (infra/logging.py)
         log_level=settings.log_level.lower(),
     )
+    from infra.listener import serve_config
+
+    serve_config(config)
 
 
 @app.command()

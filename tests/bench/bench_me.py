@@ -45,7 +45,6 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # run from anywhere; the project is normally installed editable anyway
 
-from infra.cli import SERVED_LOOP  # noqa: E402
 
 SECRET_KEY = "bench-secret-key-not-for-production-0123456789abcdef"  # fixed, >= 32 bytes
 DEADLINE_SECONDS = 175  # hard stop for the whole run (the brief: < 3 minutes)
@@ -116,23 +115,9 @@ def madoguchi_argv(port: int, workers: int) -> list[str]:
 
 
 def uvicorn_argv(app: str, port: int, workers: int, *, app_dir: Path | None = None) -> list[str]:
-    """A reference app under uvicorn, on the event loop and socket settings `madoguchi serve` uses."""
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        *_where(port, workers),
-        "--loop",
-        SERVED_LOOP,
-        "--http",
-        "api.server:NoDelayHttpToolsProtocol",  # TCP_NODELAY, as madoguchi's own protocol (api/server.py)
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "--no-server-header",
-        "--no-proxy-headers",
-    ]
+    """A reference app under uvicorn, served as `madoguchi serve` serves madoguchi (its event loop, TCP_NODELAY,
+    a listening socket per worker): tests/bench/serve_reference.py."""
+    argv = [sys.executable, str(BENCH / "serve_reference.py"), app, *_where(port, workers)]
     if app_dir is not None:
         argv += ["--app-dir", str(app_dir)]
     return argv

@@ -1,14 +1,19 @@
 """Issue 19 items 4 and 6 under the real server: `madoguchi serve --workers 2` with the metrics port. One scrape
 of the port (served by the supervising process) sums both workers' samples (prometheus-client multiprocess
-mode), and every line the server writes on stderr, uvicorn's own included, is one JSON object."""
+mode), and every line the server writes on stderr, uvicorn's own included, is one JSON object. And issue 12:
+each worker listens on a socket of its own (infra/listener.py), so connections opened together are spread
+over the workers instead of all going to the one that woke first."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,6 +35,27 @@ def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
         for s in family.samples:
             samples.setdefault(s.name, []).append((dict(s.labels), s.value))
     return samples
+
+
+def tcp_sockets(port: int, supervisor: int) -> dict[str, list[int]]:
+    """The server's TCP sockets on `port` by state ("LISTEN", "ESTABLISHED"): the pid of the process that holds
+    each, read from /proc (the supervisor and the processes it started)."""
+    states = {"0A": "LISTEN", "01": "ESTABLISHED"}
+    inodes: dict[str, str] = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] in states:
+            inodes[fields[9]] = states[fields[3]]
+    pids, found = [supervisor], {"LISTEN": [], "ESTABLISHED": []}
+    for pid in pids:
+        for children in Path(f"/proc/{pid}/task").glob("*/children"):
+            pids += [int(child) for child in children.read_text().split()]
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    found[inodes[target[8:-1]]].append(pid)
+    return found
 
 
 def test_two_workers_one_scrape_and_json_lines_only(database_url: str, smtp_server, container) -> None:  # type: ignore[no-untyped-def]
@@ -69,6 +95,20 @@ def test_two_workers_one_scrape_and_json_lines_only(database_url: str, smtp_serv
             except httpx.TransportError:
                 pass
         assert ready == 2, "\n".join(lines)
+
+        # A listening socket per worker, none in the supervisor (it would be handed connections it never
+        # accepts); 16 connections opened together reach both workers (all on one: odds of 2 in 65,536).
+        until = time.monotonic() + 30  # a worker listens just after its startup, which the scrape above saw
+        while len(listening := tcp_sockets(port, process.pid)["LISTEN"]) < 2 and time.monotonic() < until:
+            time.sleep(0.1)
+        assert len(listening) == len(set(listening)) == 2 and process.pid not in listening, listening
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
+        try:
+            time.sleep(0.5)  # accepted by then (accept is the workers' first step)
+            assert set(tcp_sockets(port, process.pid)["ESTABLISHED"]) == set(listening)
+        finally:
+            for connection in held:
+                connection.close()
         assert httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").status_code == 401
 
         for _ in range(24):  # a new connection each: the kernel spreads them over the two workers

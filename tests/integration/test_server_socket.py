@@ -1,9 +1,9 @@
 """Responses leave at once: every connection the served protocol accepts has TCP_NODELAY.
 
-`madoguchi serve --workers N` serves on the standard asyncio loop (infra/cli.py) from a socket uvicorn binds once
-and shares between its workers. asyncio sets TCP_NODELAY only on sockets whose protocol number says TCP, and that
-socket says 0: without the protocol's own setting, each response written in two segments waited for the client's
-delayed acknowledgement (40 ms per request at low load).
+`madoguchi serve --workers N` serves on the standard asyncio loop (infra/cli.py), each worker on a listening socket
+bound as uvicorn binds one (infra/listener.py). asyncio sets TCP_NODELAY only on sockets whose protocol number says
+TCP, and such a socket says 0: without the protocol's own setting, each response written in two segments waited for
+the client's delayed acknowledgement (40 ms per request at low load).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ async def _nodelay_of_an_accepted_connection(protocol: type[HttpToolsProtocol]) 
     config = uvicorn.Config(
         _hello, host="127.0.0.1", port=0, http=protocol, loop="asyncio", lifespan="off", log_config=None
     )
-    shared = config.bind_socket()  # the socket the supervisor binds for its workers
+    shared = config.bind_socket()  # bound as the served sockets are (protocol number 0)
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(sockets=[shared]))
     try:
