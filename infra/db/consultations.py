@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -131,18 +132,10 @@ def _filter_parameters(f: QueueFilter, now: datetime | None) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-_PAGE_STATEMENTS: dict[_PageShape, Select[Any]] = {}
-
-
+@functools.cache
 def _page_statement(shape: _PageShape) -> Select[Any]:
     """A queue page's statement for its shape, built once (building it was a sixth of a page's CPU). The
     shapes are bounded: a visibility kind, a set of filters and the number of codes of one category group."""
-    if shape not in _PAGE_STATEMENTS:
-        _PAGE_STATEMENTS[shape] = _build_page_statement(shape)
-    return _PAGE_STATEMENTS[shape]
-
-
-def _build_page_statement(shape: _PageShape) -> Select[Any]:
     columns = LISTED_COLUMNS if shape.listing else tuple(CONSULTATION.c)
     query = (
         select(*columns, *KEY_COLUMNS, CATEGORY_CODES, UNREAD_ANSWERS)
