@@ -754,6 +754,11 @@ class DbAuditLog:
         self.pending = False
         self.added = []
 
+    def discard(self) -> None:
+        """Forgets the records and custody links not yet written (the unit of work rolled back)."""
+        self.committed()
+        self.custody.clear()
+
     async def commit_alone(self) -> bool:
         """Commits the unit of work in ONE statement, with no BEGIN and no COMMIT, when its records and their
         reads' custody links are all it writes (a staff read of a case): nothing added, changed or deleted in

@@ -111,8 +111,10 @@ class SqlUnitOfWork:
         self.audit.committed()
 
     async def rollback(self) -> None:
+        """Undoes the transaction, with the audit records and custody links not yet written."""
         assert self.db is not None
         await self.db.rollback()
+        self.audit.discard()
 
 
 class SqlUnitOfWorkFactory:

@@ -281,3 +281,15 @@ async def test_reads_committed_alone_are_chained_in_their_order_by_the_next_chan
         (4, "consultation.read", 3),
         (5, "consultation.changed", 4),
     ]
+
+
+async def test_a_rollback_forgets_the_records_and_links_not_yet_written(container) -> None:  # type: ignore[no-untyped-def]
+    cid, reader = uuid.uuid4(), staff()
+    async with container.consultations.uow() as uow:
+        await uow.audit.record(reader, "consultation.read", "consultation", cid)
+        await uow.rollback()
+        await uow.audit.record(reader, "evidence.viewed", "evidence", "e-2", consultation_id=cid)
+        await uow.commit()
+    assert await trail(container, cid) == []
+    assert await trail(container, "e-2") == [("evidence.viewed", "evidence")]
+    assert [action for action, _, _ in await waiting_links(container, cid)] == ["evidence.viewed"]
