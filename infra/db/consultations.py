@@ -103,8 +103,10 @@ class _PageShape:
     listing: bool
 
     @classmethod
-    def of(cls, visibility: Visibility, f: QueueFilter, *, continued: bool, listing: bool) -> _PageShape:
-        values = _filter_parameters(f, None)
+    def of(
+        cls, visibility: Visibility, f: QueueFilter, values: dict[str, Any], *, continued: bool, listing: bool
+    ) -> _PageShape:
+        """The shape of a page filtered by `f`, whose bound values are `values` (`_filter_parameters`)."""
         return cls(
             type(visibility),
             tuple(sorted(values.keys() - {"now"})),
@@ -116,7 +118,7 @@ class _PageShape:
         )
 
 
-def _filter_parameters(f: QueueFilter, now: datetime | None) -> dict[str, Any]:
+def _filter_parameters(f: QueueFilter, now: datetime) -> dict[str, Any]:
     """The values of the filters a queue page sets, by the name of their bound parameter."""
     values: dict[str, Any] = {
         "status": f.status.value if f.status is not None else None,
@@ -441,15 +443,16 @@ class SqlConsultations:
         listing: bool = False,
     ) -> list[Consultation]:
         texts_read = LISTED_TEXTS if listing else CONSULTATION_TEXTS
-        shape = _PageShape.of(visibility, queue_filter, continued=after is not None, listing=listing)
-        query = _page_statement(shape)
-        parameters = {**visible.viewer_parameter(visibility), **keyset_parameters(after, limit)}
-        parameters |= _filter_parameters(queue_filter, now)
+        filtered = _filter_parameters(queue_filter, now)
+        shape = _PageShape.of(
+            visibility, queue_filter, filtered, continued=after is not None, listing=listing
+        )
+        parameters = {**visible.viewer_parameter(visibility), **keyset_parameters(after, limit), **filtered}
         return [
             _consultation(
                 row, _codes(row.category_codes), self._row_key(row.id, row), row.unread_answers, texts_read
             )
-            for row in _plain(await self.db.execute(query, parameters))
+            for row in _plain(await self.db.execute(_page_statement(shape), parameters))
         ]
 
     async def lock_owner(self, owner_id: uuid.UUID) -> bool:

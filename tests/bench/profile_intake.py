@@ -39,6 +39,8 @@ sys.path.insert(0, str(BENCH.parents[1]))
 
 import bench_me as bm  # noqa: E402
 
+from infra.db.engine import async_url  # noqa: E402
+
 
 def _settings(db_url: str) -> Any:
     from infra.settings import Settings
@@ -149,11 +151,10 @@ async def _wal_position(engine: Any, since: int | None = None) -> int:
     from sqlalchemy import text
 
     async with engine.connect() as conn:
-        high, _, low = (
-            (await conn.execute(text("SELECT pg_current_wal_lsn()::text"))).scalar_one().partition("/")
-        )
-    now = (int(high, 16) << 32) + int(low, 16)
-    return now if since is None else now - since
+        now = (
+            await conn.execute(text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"))
+        ).scalar_one()
+    return int(now) if since is None else int(now) - since
 
 
 def main() -> int:
@@ -165,11 +166,11 @@ def main() -> int:
     parser.add_argument("--database", default=None, help="an existing migrated database (kept)")
     args = parser.parse_args()
     if args.database:
-        asyncio.run(run(args.database.replace("postgresql://", "postgresql+asyncpg://"), args))
+        asyncio.run(run(async_url(args.database), args))
         return 0
     db_name = f"bench_{secrets.token_hex(6)}"
     admin_url = f"{args.pg.rstrip('/')}/postgres"
-    db_url = f"{args.pg.rstrip('/')}/{db_name}".replace("postgresql://", "postgresql+asyncpg://")
+    db_url = async_url(f"{args.pg.rstrip('/')}/{db_name}")
     asyncio.run(bm.create_database(admin_url, db_name))
     try:
         from infra.db.migrate import upgrade
