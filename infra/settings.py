@@ -21,6 +21,8 @@ DEV_SECRET = "dev-insecure-secret-key-change-me-0123456789abcdef"  # noqa: S105 
 
 
 PREFIX = "MADOGUCHI_"
+# Argon2id memory outside tests: OWASP's smallest listed profile is m=7 MiB with t=5; below 8 MiB is refused.
+PASSWORD_HASH_FLOOR_KIB = 8_192
 DOTENV = Path(".env")
 # MADOGUCHI_* names that are not settings: docker-compose.yml interpolates these, the test harness reads these.
 NOT_SETTINGS = frozenset({"MADOGUCHI_TAG", "MADOGUCHI_PUBLISH", "MADOGUCHI_WORKERS"})
@@ -77,7 +79,9 @@ class Settings(BaseSettings):
     require_staff_mfa: bool | None = None
 
     password_hash_concurrency: int = Field(4, ge=1, le=64)
-    password_hash_memory_kib: int = Field(19_456, ge=8_192)
+    # At least 8 MiB (PASSWORD_HASH_FLOOR_KIB) except in the test environment, whose suites hash thousands of
+    # test passwords: there Argon2's own minimum (8 KiB) is allowed.
+    password_hash_memory_kib: int = Field(19_456, ge=8)
     password_hash_iterations: int = Field(2, ge=1)
     # Sign-in throttling (README "Sign-in throttling"): per (account, client) pair in the window ...
     login_max_failures: int = Field(10, ge=1, le=100)
@@ -213,6 +217,14 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # Compose passes optional variables as empty strings: empty means "not configured".
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _password_hash_floor(self) -> Settings:
+        if self.env != Environment.test and self.password_hash_memory_kib < PASSWORD_HASH_FLOOR_KIB:
+            raise ValueError(
+                f"MADOGUCHI_PASSWORD_HASH_MEMORY_KIB must be at least {PASSWORD_HASH_FLOOR_KIB} outside tests"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_guard(self) -> Settings:

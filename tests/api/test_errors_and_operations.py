@@ -307,6 +307,14 @@ def test_production_refuses_laptop_defaults(overrides: dict[str, object], compla
         Settings(env="production", **overrides)  # type: ignore[arg-type]
 
 
+def test_password_hashing_keeps_its_memory_floor_outside_tests() -> None:
+    for env in ("development", "production"):
+        with pytest.raises(ValueError, match="MADOGUCHI_PASSWORD_HASH_MEMORY_KIB must be at least 8192"):
+            Settings(env=env, password_hash_memory_kib=8191)  # type: ignore[arg-type]
+    assert Settings(env="development", password_hash_memory_kib=8192).password_hash_memory_kib == 8192
+    assert Settings(env="test", password_hash_memory_kib=8).password_hash_memory_kib == 8
+
+
 SECRETS = {
     "redis_url": "redis://:hunter2-redis-pass@redis.internal:6379/0",
     "smtp_password": "smtp-pass-9f8e7d",
