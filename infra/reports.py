@@ -10,13 +10,13 @@ import io
 import logging
 from collections.abc import Sequence
 from functools import cache
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
+from typing import TYPE_CHECKING
 
 from domain.statistics import Statistics, Table, TimingRow
 from infra.fonts import FONT_FAMILY, japanese_font_path
+
+if TYPE_CHECKING:
+    from matplotlib.font_manager import FontProperties
 
 # fontTools (fpdf2's font subsetting) reports every table it prunes at INFO: not worth a log line each.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -92,8 +92,12 @@ def timing_csv(rows: Sequence[TimingRow]) -> bytes:
 # -- charts ------------------------------------------------------------------------------------------------
 
 
+# matplotlib is imported where a chart is drawn: it is half a second of every process's start (each API
+# worker, the worker, every CLI command), and few of them ever draw one.
 @cache
 def _font() -> FontProperties:
+    from matplotlib.font_manager import FontProperties
+
     return FontProperties(fname=str(japanese_font_path()))
 
 
@@ -108,6 +112,9 @@ def _series(table: Table) -> tuple[list[str], list[int]]:
 def chart(stats: Statistics, code: str, fmt: str) -> bytes:
     """One chart of the yearly report as PNG or SVG. Text is drawn with IPAexGothic; the SVG carries it as
     glyph outlines (the font embedded), so it looks the same without the font installed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     font = _font()
     fig = Figure(figsize=(8, 4.5), dpi=100)
     FigureCanvasAgg(fig)
