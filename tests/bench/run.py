@@ -57,6 +57,8 @@ import bench_me as bm  # noqa: E402
 
 LINE_SECRET = "bench-line-channel-secret-0123456789"
 INTAKE_LIMIT = 1_000_000  # MADOGUCHI_CONSULTATIONS_PER_HOUR for the run (default 5)
+# The reference apps, run between the measured routes: their figure is the median of those runs (`_median`).
+REFERENCES = ("asyncpg", "sqlmodel")
 SPAN_START = datetime(2024, 12, 1, tzinfo=UTC)
 SPAN_END = datetime(2026, 11, 30, tzinfo=UTC)
 MONTH = ("2026-10-01T00:00:00+09:00", "2026-11-01T00:00:00+09:00")  # a closed month (Japan time) in the span
@@ -941,13 +943,24 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915 - one linear script
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _runs(results: list[dict[str, Any]], case: str, workers: int, conns: int, key: str) -> list[float]:
+    return [r[key] for r in results if r["case"] == case and r["workers"] == workers and r["conns"] == conns]
+
+
 def _mean(
     results: list[dict[str, Any]], case: str, workers: int, conns: int, key: str = "rps"
 ) -> float | None:
-    values = [
-        r[key] for r in results if r["case"] == case and r["workers"] == workers and r["conns"] == conns
-    ]
+    values = _runs(results, case, workers, conns, key)
     return statistics.fmean(values) if values else None
+
+
+def _median(
+    results: list[dict[str, Any]], case: str, workers: int, conns: int, key: str = "rps"
+) -> float | None:
+    """A reference's figure over its interleaved runs: the median, so that the run right after a write-heavy
+    one (intake, LINE: PostgreSQL still writing its WAL and checkpoints) does not drag every ratio."""
+    values = _runs(results, case, workers, conns, key)
+    return statistics.median(values) if values else None
 
 
 def report(
@@ -970,7 +983,10 @@ def report(
         f"intake: per-consulter limit raised for the run (MADOGUCHI_CONSULTATIONS_PER_HOUR={INTAKE_LIMIT}), "
         f"{args.intake_consulters} consulters' tokens rotated"
     )
-    print("asyncpg / sqlmodel rows: the mean of their interleaved runs at that worker and connection count")
+    print(
+        "asyncpg / sqlmodel rows: the median req/s and p50 of their interleaved runs at that worker and "
+        "connection count (the slowest and fastest run's req/s in brackets), the largest p99"
+    )
     print(
         f"{'case':<24}{'w':>3}{'conns':>6}{'runs':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
         f"{'non2xx':>8}{'SQL':>5}"
@@ -983,25 +999,32 @@ def report(
         seen.append(k)
         same = [x for x in results if (x["case"], x["workers"], x["conns"]) == k]
         extra = same[0].get("extra") or {}
-        rps = extra.get("durable_per_s", statistics.fmean(x["rps"] for x in same))
+        average = statistics.median if k[0] in REFERENCES else statistics.fmean
+        rps = extra.get("durable_per_s", average(x["rps"] for x in same))
+        spread = (
+            f"  [{min(x['rps'] for x in same):.0f}-{max(x['rps'] for x in same):.0f}]"
+            if len(same) > 1
+            else ""
+        )
         print(
             f"{k[0]:<24}{k[1]:>3}{k[2]:>6}{len(same):>5}{rps:>9.0f}"
-            f"{statistics.fmean(x['p50_ms'] for x in same):>9.2f}{max(x['p99_ms'] for x in same):>9.2f}"
+            f"{average(x['p50_ms'] for x in same):>9.2f}{max(x['p99_ms'] for x in same):>9.2f}"
             f"{sum(x['errors'] for x in same):>8}{sum(x['non2xx'] for x in same):>8}"
-            f"{sql.get(k[0], '') if k[0] in sql else '-':>5}"
+            f"{sql.get(k[0], '') if k[0] in sql else '-':>5}{spread}"
         )
     for label, t in timings.items():
         print(f"{label:<40} one call {t['ms']:8.1f} ms (HTTP {t['status']}) at {args.cases} cases")
     print()
     print(
-        "issue 12 item 2 (2 workers, 64 connections unless noted; ratios to raw asyncpg read + JWT, same run):"
+        "issue 12 item 2 (2 workers, 64 connections unless noted; ratios to the median of the raw asyncpg "
+        "read + JWT runs, same run):"
     )
     workers_list = sorted({r["workers"] for r in results})
     conns_list = sorted({r["conns"] for r in results})
     w = 2 if 2 in workers_list else workers_list[-1]
     c = 64 if 64 in conns_list else conns_list[-1]
     checks: list[tuple[str, str, float | None, bool | None]] = []
-    base = _mean(results, "asyncpg", w, c)
+    base = _median(results, "asyncpg", w, c)
 
     def ratio(case: str, target: float) -> None:
         v = _mean(results, case, w, c)
@@ -1020,7 +1043,7 @@ def report(
             if r["workers"] == ww
             and r["conns"] == 256
             and (r["errors"] or r["non2xx"])
-            and r["case"] not in ("asyncpg", "sqlmodel", "bare")
+            and r["case"] not in (*REFERENCES, "bare")
         ]
         measured = any(r["workers"] == ww and r["conns"] == 256 for r in results)
         checks.append(
