@@ -3,13 +3,14 @@ row; a read's links waiting, in its own transaction, for the next writer of the 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import BindParameter, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +21,7 @@ from domain.custody import GENESIS, READS, Action, Head, Link, Stamp, check_deta
 from domain.ports import Clock
 from infra.db.engine import affected
 from infra.db.tables_custody import CustodyHeadRow, CustodyLinkRow, CustodyPendingRow, CustodyStampRow
+from infra.db.types import table_of
 
 
 def _link(row: Any) -> Link:
@@ -62,6 +64,37 @@ def _waiting(event: _Event) -> dict[str, Any]:
     return {f: getattr(event, f) for f in _EVENT_FIELDS}
 
 
+# Every write of a chain is one of these statements, built once with its values bound: building them per call
+# (and the ORM's bulk insert of the links) was most of `flush`'s own CPU, on every change of a case.
+_HEADS, _LINKS, _PENDING = table_of(CustodyHeadRow), table_of(CustodyLinkRow), table_of(CustodyPendingRow)
+_NEW_HEAD = insert(_HEADS)
+_NEW_LINKS = insert(_LINKS)
+_NEW_PENDING = insert(_PENDING)
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.consultation_id == bindparam("chain"))
+    .values(seq=bindparam("to_seq"), hash=bindparam("to_hash"), updated_at=bindparam("now"))
+)
+_TAKE_PENDING = (
+    delete(_PENDING)
+    .where(_PENDING.c.consultation_id == bindparam("chain"))
+    .returning(_PENDING.c.id, *(_PENDING.c[f] for f in _EVENT_FIELDS))
+)
+
+
+@functools.cache
+def _take_head(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE … RETURNING of a chain's head, in the dialect's own syntax."""
+    make = pg_insert if dialect == "postgresql" else sqlite_insert
+    now: BindParameter[datetime] = bindparam("now")
+    return (
+        make(_HEADS)
+        .values(consultation_id=bindparam("chain"), seq=0, hash=GENESIS, updated_at=now)
+        .on_conflict_do_update(index_elements=["consultation_id"], set_={"updated_at": now})
+        .returning(_HEADS.c.seq, _HEADS.c.hash)
+    )
+
+
 class SqlCustody:
     """Links are queued as events happen and written at the unit of work's commit (`flush`), each chain's head
     locked once for all of its links: the head's lock, which lines up every writer of a chain, is then held
@@ -83,15 +116,8 @@ class SqlCustody:
         ends: INSERT … ON CONFLICT DO UPDATE … RETURNING waits for a concurrent writer of the same head and
         then returns the committed head (PostgreSQL, READ COMMITTED); SQLite runs one write transaction at a
         time. Either way the primary key (consultation_id, seq) refuses a second link n outright."""
-        dialect = self.db.get_bind().dialect.name
-        make = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = (
-            make(CustodyHeadRow)
-            .values(consultation_id=consultation_id, seq=0, hash=GENESIS, updated_at=now)
-            .on_conflict_do_update(index_elements=["consultation_id"], set_={"updated_at": now})
-            .returning(col(CustodyHeadRow.seq), col(CustodyHeadRow.hash))
-        )
-        row = (await self.db.execute(statement)).one()
+        statement = _take_head(self.db.get_bind().dialect.name)
+        row = (await self.db.execute(statement, {"chain": consultation_id, "now": now})).one()
         return int(row.seq), str(row.hash)
 
     def append(
@@ -133,9 +159,7 @@ class SqlCustody:
             if cid not in settle and all(e.action in READS for e in events)
         }
         if reads_only:
-            await self.db.execute(
-                insert(CustodyPendingRow), [_waiting(e) for cid in reads_only for e in chains[cid]]
-            )
+            await self.db.execute(_NEW_PENDING, [_waiting(e) for cid in reads_only for e in chains[cid]])
         written: list[Link] = []
         for cid in sorted(chains.keys() - reads_only, key=str):
             written += await self._extend(cid, chains[cid])
@@ -160,11 +184,7 @@ class SqlCustody:
     async def _take_waiting(self, consultation_id: uuid.UUID) -> list[_Event]:
         """The reads waiting for this chain, removed in the statement that reads them (the caller holds the
         head, so no other transaction takes them; one committed after this statement waits for the next)."""
-        rows = await self.db.execute(
-            delete(CustodyPendingRow)
-            .where(col(CustodyPendingRow.consultation_id) == consultation_id)
-            .returning(col(CustodyPendingRow.id), *(getattr(CustodyPendingRow, f) for f in _EVENT_FIELDS))
-        )
+        rows = await self.db.execute(_TAKE_PENDING, {"chain": consultation_id})
         return [
             _Event(**{f: getattr(r, f) for f in _EVENT_FIELDS}) for r in sorted(rows, key=lambda r: int(r.id))
         ]
@@ -202,12 +222,10 @@ class SqlCustody:
             links.append(replace(link, hash=prev))
         if new_chain:
             await self.db.execute(
-                insert(CustodyHeadRow).values(
-                    consultation_id=consultation_id, seq=seq, hash=prev, updated_at=now
-                )
+                _NEW_HEAD, {"consultation_id": consultation_id, "seq": seq, "hash": prev, "updated_at": now}
             )
         await self.db.execute(
-            insert(CustodyLinkRow),
+            _NEW_LINKS,
             [
                 {
                     "consultation_id": consultation_id,
@@ -229,9 +247,7 @@ class SqlCustody:
         if new_chain:
             return links
         moved = await self.db.execute(
-            update(CustodyHeadRow)
-            .where(col(CustodyHeadRow.consultation_id) == consultation_id)
-            .values(seq=seq, hash=prev, updated_at=now)
+            _MOVE_HEAD, {"chain": consultation_id, "to_seq": seq, "to_hash": prev, "now": now}
         )
         if affected(moved) != 1:
             raise RuntimeError("custody head vanished under its lock")  # never: the lock forbids it
