@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
@@ -20,6 +20,9 @@ from infra.crypto import new_data_key, wrap_context
 from infra.db.exports import export_context
 from infra.db.tables import CaseKeyRow
 from infra.db.tables_exports import PersonalExportRow
+from infra.db.types import table_of
+
+_NEW_KEY = insert(table_of(CaseKeyRow))  # a new case's key row, built once
 
 
 def shredded(consultation_id: Any) -> ColumnElement[bool]:
@@ -65,14 +68,18 @@ class SqlCaseKeys:
                     self.opened(cid, kek, wrapped)
         return {i: self._opened[i] for i in consultation_ids if i in self._opened}
 
-    def for_new_consultation(self, consultation_id: uuid.UUID) -> CaseKey:
-        """A new case's key, added to the unit of work with the case (no lookup: the id was just made)."""
+    async def for_new_consultation(self, consultation_id: uuid.UUID) -> CaseKey:
+        """A new case's key, written in the unit of work before the case (no lookup: the id was just made)."""
         material = new_data_key()
         kek, wrapped = self.keys.wrap(material, context=wrap_context(consultation_id.bytes))
-        self.db.add(
-            CaseKeyRow(
-                consultation_id=consultation_id, kek_id=kek, wrapped=wrapped, created_at=self.clock.now()
-            )
+        await self.db.execute(
+            _NEW_KEY,
+            {
+                "consultation_id": consultation_id,
+                "kek_id": kek,
+                "wrapped": wrapped,
+                "created_at": self.clock.now(),
+            },
         )
         key = self._opened[consultation_id] = CaseKey(consultation_id, material)
         return key

@@ -74,6 +74,7 @@ _CREATED_SINCE = (
 # A status change's row (intake, and every change of status), a Core insert built once: the ORM row and its
 # flush cost more than the insert.
 _NEW_TRANSITION = insert(table_of(ConsultationTransitionRow))
+_NEW_CATEGORIES = insert(table_of(ConsultationCategoryRow))
 
 
 @visible.per_kind
@@ -388,16 +389,20 @@ class SqlConsultations:
                     col(ConsultationCategoryRow.consultation_id) == consultation_id
                 )
             )
-        for code in codes:
-            self.db.add(
-                ConsultationCategoryRow(
-                    consultation_id=consultation_id, category_code=code, created_at=created_at
-                )
+        if codes:
+            await self.db.execute(
+                _NEW_CATEGORIES,
+                [
+                    {"consultation_id": consultation_id, "category_code": code, "created_at": created_at}
+                    for code in codes
+                ],
             )
-        await self.db.flush()
 
     async def add(self, c: Consultation) -> None:
-        self.db.add(ConsultationRow(id=c.id, **_values(c, self.keys.for_new_consultation(c.id))))
+        # The case's own row stays an ORM row: the idempotency layer learns from the session which row a
+        # create made (infra/idempotency.py `watch`). Its key and categories are Core inserts built once.
+        key = await self.keys.for_new_consultation(c.id)
+        self.db.add(ConsultationRow(id=c.id, **_values(c, key)))
         await self.db.flush()
         await self._set_categories(c.id, c.categories, c.created_at, new=True)
 
