@@ -161,13 +161,12 @@ DOMAIN_REFUSALS = {
     "POST /v1/consultations/{consultation_id}/evidence": "image hashes below the configured PDQ quality are refused",
     "POST /v1/consultations/{consultation_id}/requests": "a request names its recipient: a platform from the reference data, or a host or provider",
     "GET /v1/consultations": "a consulter has no staff filters (assignee, priority, channel, overdue …)",
-    "PUT /v1/consultations/{consultation_id}/clock-facts": "a day the person learnt something is not in the future",
     "POST /v1/desks": "a desk's texts are not only blanks",
     "POST /v1/users": "an administrator creates staff accounts only: consulters register themselves",
 }
 # Refusals of a schema-valid value, whatever the operation, that names something only the server knows
 # (generated values cannot be ones it issued or lists) or breaks a rule a schema cannot express.
-REFUSED_BY_SERVER_STATE = {
+REFUSALS_BEYOND_THE_SCHEMA = {
     "unknown_evidence": "evidence ids must name evidence of this consultation",
     "date_in_future": "a day something happened is not after today",
     "consent_required": "intake needs both consents given (true), which the booleans let be false",
@@ -223,7 +222,7 @@ def call(case, caller: Caller) -> None:  # type: ignore[no-untyped-def]
         pytest.fail(
             f"{case.operation.label} ended the caller's session: every later call would only meet 401"
         )
-    if code in REFUSED_BY_SERVER_STATE:
+    if code in REFUSALS_BEYOND_THE_SCHEMA:
         checks = without(checks, schemathesis.checks.positive_data_acceptance)
     if response.status_code == 428 and code == "if_match_required":
         # A change without If-Match is refused with 428 Precondition Required (RFC 6585 §3), the status made
