@@ -3,19 +3,25 @@
     .venv/bin/python tests/bench/profile_reads.py [--cases 2000] [--requests 300] [--routes queue_first,...]
         [--keep-db NAME]      # reuse (or create and keep) a seeded database: before/after runs on the same data
         [--statements]        # then each route's SQL statements per request, as tests/bench/run.py counts them
+        [--calls]             # then each route's Python function calls per request (cProfile's count)
     .venv/bin/py-spy record -r 200 -f raw -o /tmp/reads.txt -- .venv/bin/python tests/bench/profile_reads.py
 
 The data is tests/bench/run.py's (its people, its seed with case keys and sealed texts, its route paths); the
 requests go one after another through httpx.ASGITransport (no HTTP server, no network), so the figure is the
 app's own CPU per request (time.process_time of this process; PostgreSQL's not counted) and its wall time.
-On a shared machine the CPU figure drifts far less than a wrk req/s. Not a pytest module.
+On a shared machine the CPU figure drifts far less than a wrk req/s, yet on this VM it still drifts by a
+third between runs; `--calls` counts the function calls a request makes (the same count every run, client
+side included: compare routes or commits, not absolute figures), which tells a change that removes work from
+noise. Not a pytest module.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import logging
+import pstats
 import secrets
 import sys
 import tempfile
@@ -77,6 +83,14 @@ async def measure(db_url: str, state: dict[str, Any], args: argparse.Namespace) 
                     f"{wall * 1000 / args.requests:6.2f} ms   ({items} items, {len(r.content)} bytes)",
                     flush=True,
                 )
+                if args.calls:
+                    profile = cProfile.Profile()
+                    profile.enable()
+                    for _ in range(args.requests):
+                        await client.get(path, headers=headers)
+                    profile.disable()
+                    calls = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]  # not in typeshed
+                    print(f"  {name:<22} {calls / args.requests:.0f} function calls per request", flush=True)
     finally:
         await c.close()
     if args.statements:  # after the timings: the count wraps asyncpg's methods for the rest of the process
@@ -98,6 +112,7 @@ def main() -> int:
     parser.add_argument("--routes", default=None, help="comma-separated subset of the route names")
     parser.add_argument("--keep-db", default=None, help="a database name to reuse, or to create and keep")
     parser.add_argument("--statements", action="store_true", help="also count each route's SQL statements")
+    parser.add_argument("--calls", action="store_true", help="also count each route's function calls")
     args = parser.parse_args()
     admin_url = f"{args.pg.rstrip('/')}/postgres"
     name = args.keep_db or f"bench_{secrets.token_hex(6)}"
