@@ -215,12 +215,16 @@ class ConsultationRow(SQLModel, table=True):
 
 class ConsultationCategoryRow(SQLModel, table=True):
     __tablename__ = "consultation_category"
-    # The breakdowns of a period (the supervisor's overview, the council's month) read one range of this index
-    # instead of joining every category row ever written to the period's cases.
-    __table_args__ = (Index("ix_consultation_category_period", "created_at", "category_code"),)
+    # The breakdowns of a period (the supervisor's overview, the council's month) read one range of the period
+    # index instead of joining every category row ever written to the period's cases; the queue filtered by
+    # one category reads that category's cases newest first from the queue index (migration 0032).
+    __table_args__ = (
+        Index("ix_consultation_category_period", "created_at", "category_code"),
+        Index("ix_consultation_category_queue", "category_code", "created_at", "consultation_id"),
+    )
 
     consultation_id: uuid.UUID = Field(foreign_key="consultation.id", primary_key=True)
-    category_code: str = Field(max_length=64, primary_key=True, index=True)
+    category_code: str = Field(max_length=64, primary_key=True)
     created_at: datetime = ts(nullable=False)  # the consultation's, copied: it never changes
 
 

@@ -538,6 +538,64 @@ async def test_queue_filters_and_keyset_pages(client, people, container) -> None
     )
 
 
+async def test_a_category_s_pages_keep_the_queue_s_order(client, people, clock) -> None:
+    """Issue 12: one category's pages are read off its own index (category, created_at, id). They must list
+    exactly the queue's cases of that category, in the queue's order (newest first, ties by id), across
+    cursors: cases received at the same instant, a case in two codes of a group (once), and a case given the
+    category later by staff (placed by when it was received, not by when it was categorised)."""
+    supervisor = await people.create(Role.supervisor)
+    made: list[str] = []
+    for i, codes in enumerate(
+        (
+            ["RIGHTS.INSULT"],
+            ["ILLEGAL.THREAT"],
+            ["RIGHTS.INSULT", "RIGHTS.DEFAMATION"],
+            ["RIGHTS.INSULT"],
+            ["RIGHTS.DEFAMATION"],
+            ["RIGHTS.INSULT"],
+            ["RIGHTS.PRIVACY_ID"],
+        )
+    ):
+        if i % 3 == 0:
+            clock.advance(timedelta(seconds=30))  # the others arrive at the same instant as their neighbour
+        narrative = (
+            "「殺す」と脅されています" if codes == ["ILLEGAL.THREAT"] else "掲示板に悪口を書かれています"
+        )
+        made.append(
+            (await open_consultation(client, await people.create(), categories=codes, narrative=narrative))[
+                "id"
+            ]
+        )
+    clock.advance(timedelta(minutes=3))  # within the staff token's life
+    later = made[4]  # received fifth, categorised as an insult minutes after the newest case
+    recategorised = await client.patch(
+        f"/v1/consultations/{later}",
+        headers={**supervisor.headers, "If-Match": await etag(client, supervisor, later)},
+        json={"categories": ["RIGHTS.INSULT"]},
+    )
+    assert recategorised.status_code == 200, recategorised.text
+
+    async def pages(**params: str) -> list[str]:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            query = {"limit": "2", **params, **({"cursor": cursor} if cursor else {})}
+            response = await client.get("/v1/consultations", headers=supervisor.headers, params=query)
+            assert response.status_code == 200, response.text
+            seen += [x["id"] for x in response.json()["items"]]
+            if not (cursor := response.json()["next_cursor"]):
+                return seen
+
+    queue = await pages()
+    assert sorted(queue) == sorted(made)
+    insults = {made[0], made[2], made[3], made[4], made[5]}
+    assert await pages(category="RIGHTS.INSULT") == [i for i in queue if i in insults]
+    assert await pages(category="RIGHTS.DEFAMATION") == [made[2]]
+    rights = insults | {made[6]}
+    assert await pages(category="RIGHTS") == [i for i in queue if i in rights]
+    assert await pages(category="RIGHTS.INSULT", status="submitted") == [i for i in queue if i in insults]
+
+
 async def test_overdue_filter(client, people, container) -> None:
     import uuid
 
