@@ -113,8 +113,7 @@ def _past_second_factor(request: Request, actor: Actor) -> Actor:
 
 
 def _a_person(actor: Actor) -> Actor:
-    if not actor.is_person:
-        raise Forbidden("person_required")
+    ensure_person(actor)
     return actor
 
 
@@ -171,8 +170,7 @@ class RoleGuard:
         return self.admit(_past_second_factor(request, await _signed_in(request, authorization)))
 
     def admit(self, actor: Actor) -> Actor:
-        ensure_person(actor)
-        ensure_role(actor, self.roles)
+        ensure_role(_a_person(actor), self.roles)
         return actor
 
 
