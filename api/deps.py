@@ -84,10 +84,12 @@ AuthorizationHeader = Annotated[str | None, Depends(oauth2)]
 
 async def _signed_in(request: Request, authorization: str | None) -> Actor:
     """The request's live actor, before the staff second-factor rule; resolved once per request, however many
-    guards and parameters ask for it."""
-    resolved: Actor | None = getattr(request.state, "actor", None)
-    if resolved is not None:
-        return resolved
+    guards and parameters ask for it. The memo holds the header it was resolved from and answers only that
+    header: nothing put in the request's state before (a middleware, a lifespan's state) stands in for a
+    checked token."""
+    resolved: tuple[str, Actor] | None = getattr(request.state, "signed_in", None)
+    if resolved is not None and resolved[0] == authorization:
+        return resolved[1]
     container: Container = (
         request.app.state.container
     )  # not a dependency: this runs on every authenticated request
@@ -99,7 +101,7 @@ async def _signed_in(request: Request, authorization: str | None) -> Actor:
     actor, issued_at = container.tokens.decode_access(token.strip(), now=container.clock.now())
     actor, user = await container.accounts.resolve(actor, issued_at)
     request.state.user = user
-    request.state.actor = actor
+    request.state.signed_in = (authorization, actor)
     # The request line names the caller's role, never who (api/middleware.py).
     request.state.actor_role = actor.role.value if actor.role is not None else actor.client.value
     return actor

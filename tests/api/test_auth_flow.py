@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from domain.actors import Role
 from tests.conftest import ON_BOTH_COUNTER_STORES, PASSWORD, assert_problem
 
@@ -413,3 +415,24 @@ async def test_a_worker_pass_reports_what_it_delivered_by_kind(client, container
     assert describe_pass(container.worker.last_pass) == "delivered 2 (2 mail.verify_email)"
     await container.worker.run_once()
     assert describe_pass(container.worker.last_pass) == "delivered 0: nothing due"
+
+
+async def test_an_actor_already_in_the_request_state_stands_in_for_no_other_token(app, people) -> None:  # type: ignore[no-untyped-def]
+    """The guards share one resolution of the token per request (api/deps.py `_signed_in`): the memo answers
+    only the header it was resolved from, so something left in the request's state before (a middleware, a
+    lifespan's state) cannot stand in for a checked token."""
+    from starlette.requests import Request
+
+    from api.deps import _signed_in
+    from domain.errors import Unauthenticated
+
+    admin = await people.create(Role.admin)
+    signed_in = await _signed_in(
+        Request({"type": "http", "app": app, "state": {}, "headers": []}), admin.headers["Authorization"]
+    )
+    assert signed_in.role is Role.admin
+    planted = Request({"type": "http", "app": app, "state": {"signed_in": ("Bearer planted", signed_in)}})
+    with pytest.raises(Unauthenticated):
+        await _signed_in(planted, "Bearer not-a-token")
+    with pytest.raises(Unauthenticated):
+        await _signed_in(planted, None)
